@@ -1,0 +1,56 @@
+"""Automation: ``nox -s tests`` runs the whole suite; see ``nox -l`` for the rest."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+PYTHON = os.environ.get("DCM_EXPORTER_NOX_PYTHON", "3.11")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite (unit, integration against real servers, acceptance)."""
+    session.install("-e", ".[all,test]")
+    session.install("./tests/plugin_pkg")
+    session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the source, tests and benchmarks."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/."""
+    session.install("-e", ".[all]", "mypy>=1.11")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the docs site with warnings as errors, then execute every code example in it."""
+    session.install("-e", ".[all,docs,test]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "build/site")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks in benchmarks/, each against its named peer in the same run; prints ratios."""
+    session.install("-e", ".[all,bench,test]")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The embedded default: a real export to a built-in Store SCP, no set-up."""
+    session.install("-e", ".[all]")
+    session.run("dcm-exporter", "demo", *session.posargs)

@@ -1,0 +1,80 @@
+"""dcm_exporter: the DICOM Exporter of dcm4chee-arc-light, for Python.
+
+Typed dcm4che configuration (LDIF, JSON, live LDAP), transports by URI scheme
+(``dicom:``, ``stow:``, ``storage:``, ``noop:``), dcm4che schedules, and a durable export queue.
+
+Public names are imported lazily: ``import dcm_exporter`` loads neither ldap3, pynetdicom,
+psycopg nor httpx; each is imported the first time something that needs it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from dcm_exporter.errors import (
+    AENotInstalledError,
+    AssociationRejectedError,
+    CodecError,
+    ConfigurationError,
+    ConnectionFailedError,
+    DcmExporterError,
+    JsonCodecError,
+    LdapConnectionError,
+    LdapEntryExistsError,
+    LdapError,
+    LdifError,
+    QueueError,
+    ScheduleSyntaxError,
+    SourceError,
+    TaskNotFoundError,
+    TransportError,
+    TransportTimeoutError,
+    UnknownAEError,
+    UnknownSchemeError,
+)
+
+__version__ = "0.1.0"
+
+logging.getLogger("dcm_exporter").addHandler(logging.NullHandler())
+
+# public name -> module that defines it; resolved on first attribute access
+_LAZY: dict[str, str] = {
+}
+
+__all__ = [
+    "AENotInstalledError",
+    "AssociationRejectedError",
+    "CodecError",
+    "ConfigurationError",
+    "ConnectionFailedError",
+    "DcmExporterError",
+    "JsonCodecError",
+    "LdapConnectionError",
+    "LdapEntryExistsError",
+    "LdapError",
+    "LdifError",
+    "QueueError",
+    "ScheduleSyntaxError",
+    "SourceError",
+    "TaskNotFoundError",
+    "TransportError",
+    "TransportTimeoutError",
+    "UnknownAEError",
+    "UnknownSchemeError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dcm_exporter' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
