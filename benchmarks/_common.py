@@ -1,0 +1,44 @@
+"""Shared helpers for the benchmarks: timing, medians and the ratio table."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured figure of dcm_exporter next to the same figure of its peer, measured in the same run."""
+
+    benchmark: str
+    metric: str  # e.g. "instances/s"; higher is better
+    ours: float
+    peer_name: str
+    peer: float
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.peer if self.peer else float("inf")
+
+
+def median_rate(count: int, runs: list[float]) -> float:
+    """Items per second from the median of several wall-clock durations."""
+    return count / statistics.median(runs)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def print_results(results: list[Result]) -> None:
+    header = f"{'benchmark':<34} {'metric':<16} {'dcm_exporter':>14} {'peer':<26} {'peer value':>12} {'ratio':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r.benchmark:<34} {r.metric:<16} {r.ours:>14,.1f} {r.peer_name:<26} {r.peer:>12,.1f} {r.ratio:>7.2f}x"
+        )
