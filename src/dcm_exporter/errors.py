@@ -20,6 +20,8 @@ translated at the one place where that dependency is used and chained with
     │   └── LdapEntryExistsError           an add hit an existing entry
     ├── ScheduleSyntaxError (ValueError)   a malformed dcmSchedule / cron window, with the token
     ├── SourceError                        an instance source cannot find or open an instance
+    │   └── InstanceMissingError           the instance vanished from storage (counted "missing")
+    ├── ExportCanceledError                an export was canceled through its cancel token
     ├── TransportError                     an export could not be performed; ``retryable`` says
     │   │                                  whether the queue should try again
     │   ├── ConnectionFailedError          peer unreachable or the connection dropped
@@ -38,6 +40,8 @@ __all__ = [
     "ConfigurationError",
     "ConnectionFailedError",
     "DcmExporterError",
+    "ExportCanceledError",
+    "InstanceMissingError",
     "JsonCodecError",
     "LdapConnectionError",
     "LdapEntryExistsError",
@@ -177,6 +181,14 @@ class ScheduleSyntaxError(DcmExporterError, ValueError):
 
 class SourceError(DcmExporterError):
     """An instance source cannot find or open an instance."""
+
+
+class InstanceMissingError(SourceError):
+    """An instance vanished from storage between finding and sending it; transports count it *missing*."""
+
+
+class ExportCanceledError(DcmExporterError):
+    """An export was canceled through its :class:`~dcm_exporter.transports.base.CancelToken`."""
 
 
 class TransportError(DcmExporterError):

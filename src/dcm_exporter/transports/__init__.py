@@ -1,0 +1,55 @@
+"""Transports by URI scheme: the contract (:mod:`.base`), the registry (:mod:`.registry`) and the built-ins.
+
+``dicom:`` (C-STORE), ``stow:`` (STOW-RS), ``storage:`` (copy into a dcm4che storage) and ``noop:``
+are imported lazily, the first time an exporter with that scheme is used.
+"""
+
+from __future__ import annotations
+
+from dcm_exporter.transports.base import (
+    ALL,
+    BaseTransport,
+    CancelToken,
+    ExportRequest,
+    FailedInstance,
+    InstanceRef,
+    InstanceResult,
+    Outcome,
+    OutcomeBuilder,
+    OutcomeRule,
+    OutcomeStatus,
+    Transport,
+    TransportFactory,
+)
+from dcm_exporter.transports.registry import (
+    TransportRegistry,
+    create_transport,
+    default_registry,
+    get_factory,
+    register_scheme,
+    scheme_of,
+    schemes,
+)
+
+__all__ = [
+    "ALL",
+    "BaseTransport",
+    "CancelToken",
+    "ExportRequest",
+    "FailedInstance",
+    "InstanceRef",
+    "InstanceResult",
+    "Outcome",
+    "OutcomeBuilder",
+    "OutcomeRule",
+    "OutcomeStatus",
+    "Transport",
+    "TransportFactory",
+    "TransportRegistry",
+    "create_transport",
+    "default_registry",
+    "get_factory",
+    "register_scheme",
+    "scheme_of",
+    "schemes",
+]
