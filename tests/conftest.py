@@ -1,0 +1,198 @@
+"""Shared fixtures: real servers on free 127.0.0.1 ports, the in-process Store SCP, sample data.
+
+Server fixtures (implementations in ``tests/servers/``); each skips with the Debian package to install
+when its binary is missing, and fails instead when ``CI=true``. Tests that use one are marked
+automatically with the matching marker (``slapd``, ``dcmtk``, ``orthanc``, ``postgres``, ``upstream``).
+
+=====================  ========  ===================================================================
+fixture                scope     gives
+=====================  ========  ===================================================================
+``storescp``           function  DCMTK storescp (AE ``STORESCP``, ``+xa``): ``.host .port .ae_title
+                                 .output_dir .files() .log_path``
+``storescp_factory``   function  ``storescp_factory(ae_title=..., options=("+xa", "--fork"))``
+``orthanc``            function  Orthanc + DICOMweb: ``.url .dicomweb_url .http_port .dicom_port
+                                 .ae_title .get_json(path) .instances()``
+``orthanc_factory``    function  ``orthanc_factory(ae_title=..., extra_config={...})``
+``pg_database``        function  a fresh database: ``.dsn .url .name``; dropped afterwards
+``pg_database_factory``function  ``pg_database_factory(template=None)`` for more
+``store_scp``          function  :class:`dcm_exporter.testing.StoreSCP` (AE ``STORESCP``) writing into
+                                 ``tmp_path / "store_scp"``, started
+``store_scp_factory``  function  ``store_scp_factory(ae_title=..., **StoreSCP kwargs)``, started
+``slapd``              function  slapd with the compact schema and the init tree (see below)
+``slapd_upstream``     function  slapd with the upstream dcm4che schema + init-config + default-config
+``slapd_ldaps``        function  compact slapd also listening on ldaps:// with a throwaway CA
+``slapd_factory``      function  ``slapd_factory(schema="compact"|"upstream", ldaps=False, content=...)``
+``upstream_dir``       session   ``Path`` of ``../shared/dcm4che`` (skips when absent)
+``small_study``        session   a generated 2 x 3 "small" study (:class:`dcm_exporter.sample.StudyInfo`);
+                                 read-only, shared
+=====================  ========  ===================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servers.dcmtk import StorescpServer, start_storescp
+from servers.orthanc import OrthancServer, start_orthanc
+from servers.postgres import PgDatabase, create_database, drop_database
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+UPSTREAM_DIR = REPO_ROOT.parent / "shared" / "dcm4che"
+
+_AUTO_MARKERS = {
+    "storescp": "dcmtk",
+    "storescp_factory": "dcmtk",
+    "orthanc": "orthanc",
+    "orthanc_factory": "orthanc",
+    "pg_database": "postgres",
+    "pg_database_factory": "postgres",
+    "slapd": "slapd",
+    "slapd_upstream": "slapd",
+    "slapd_ldaps": "slapd",
+    "slapd_factory": "slapd",
+    "upstream_dir": "upstream",
+}
+_UPSTREAM_FIXTURES = {"slapd_upstream", "upstream_dir"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests by the server fixtures they use, so ``-m "not slapd"`` etc. work without hand-marking."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in _AUTO_MARKERS.items():
+            if fixture in names and item.get_closest_marker(marker) is None:
+                item.add_marker(getattr(pytest.mark, marker))
+        if names & _UPSTREAM_FIXTURES and item.get_closest_marker("upstream") is None:
+            item.add_marker(pytest.mark.upstream)
+
+
+# --- upstream files ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def upstream_dir() -> Path:
+    """``../shared/dcm4che`` (upstream LDIF, schema and JSON files); skips when absent (never in the repo)."""
+    if not UPSTREAM_DIR.is_dir():
+        pytest.skip(f"upstream dcm4che files not found at {UPSTREAM_DIR}")
+    return UPSTREAM_DIR
+
+
+# --- DCMTK storescp ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def storescp_factory(tmp_path: Path) -> Iterator[Callable[..., StorescpServer]]:
+    """Start DCMTK storescp receivers: ``storescp_factory(ae_title="STORESCP", options=("+xa",))``."""
+    started: list[StorescpServer] = []
+
+    def factory(
+        ae_title: str = "STORESCP", options: tuple[str, ...] | list[str] = ("+xa",)
+    ) -> StorescpServer:
+        server = start_storescp(tmp_path, ae_title=ae_title, options=options)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def storescp(storescp_factory: Callable[..., StorescpServer]) -> StorescpServer:
+    """A DCMTK storescp, AE ``STORESCP``, accepting all transfer syntaxes, writing to ``.output_dir``."""
+    return storescp_factory()
+
+
+# --- Orthanc -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def orthanc_factory(tmp_path: Path) -> Iterator[Callable[..., OrthancServer]]:
+    """Start Orthanc servers: ``orthanc_factory(ae_title="ORTHANC", extra_config={...})``."""
+    started: list[OrthancServer] = []
+
+    def factory(ae_title: str = "ORTHANC", extra_config: dict[str, Any] | None = None) -> OrthancServer:
+        server = start_orthanc(tmp_path, ae_title=ae_title, extra_config=extra_config)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def orthanc(orthanc_factory: Callable[..., OrthancServer]) -> OrthancServer:
+    """A fresh Orthanc with DICOMweb (AE ``ORTHANC``)."""
+    return orthanc_factory()
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_database_factory() -> Iterator[Callable[..., PgDatabase]]:
+    """Create databases on the PG* server: ``pg_database_factory(template=None)``; all dropped afterwards."""
+    created: list[PgDatabase] = []
+
+    def factory(template: str | None = None) -> PgDatabase:
+        db = create_database(template=template)
+        created.append(db)
+        return db
+
+    yield factory
+    for db in created:
+        drop_database(db.name)
+
+
+@pytest.fixture
+def pg_database(pg_database_factory: Callable[..., PgDatabase]) -> PgDatabase:
+    """A fresh, empty PostgreSQL database for this test (``.dsn``, ``.url``, ``.name``)."""
+    return pg_database_factory()
+
+
+# --- in-process Store SCP ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def store_scp_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Start :class:`dcm_exporter.testing.StoreSCP` instances; keyword arguments go to StoreSCP.
+
+    ``output_dir`` defaults to ``tmp_path / "store_scp-<n>"``; pass ``output_dir=None`` to only count.
+    """
+    from dcm_exporter.testing import StoreSCP
+
+    started: list[StoreSCP] = []
+
+    def factory(ae_title: str = "STORESCP", **kwargs: Any) -> StoreSCP:
+        kwargs.setdefault("output_dir", tmp_path / f"store_scp-{len(started) + 1}")
+        scp = StoreSCP(ae_title, **kwargs).start()
+        started.append(scp)
+        return scp
+
+    yield factory
+    for scp in started:
+        scp.stop()
+
+
+@pytest.fixture
+def store_scp(store_scp_factory: Callable[..., Any]) -> Any:
+    """A started in-process Store SCP, AE ``STORESCP``, writing Part 10 files (``.port``, ``.received``)."""
+    return store_scp_factory()
+
+
+# --- sample data -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A generated study of 2 series x 3 "small" instances, shared read-only by the whole session."""
+    from dcm_exporter.sample import generate_study
+
+    return generate_study(
+        tmp_path_factory.mktemp("small_study"), series=2, instances_per_series=3, kind="small"
+    )

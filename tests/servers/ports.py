@@ -1,0 +1,187 @@
+"""Free ports, waiting for a listener, finding binaries, and child processes we can always stop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServerError(RuntimeError):
+    """A test server did not start (its log tail is in the message)."""
+
+
+def in_ci() -> bool:
+    """True when the environment says this is a CI run (``CI=true``): missing servers then fail the run."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test, or fail it in CI, because a server cannot be started here."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: a missing server is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_binary(name: str, package: str, *, extra_paths: Sequence[str] = ("/usr/sbin", "/usr/bin")) -> str:
+    """Return the path of executable ``name``, or skip (fail in CI) naming the Debian ``package``."""
+    found = shutil.which(name)
+    if found is None:
+        for folder in extra_paths:
+            candidate = Path(folder) / name
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                found = str(candidate)
+                break
+    if found is None:
+        unavailable(f"{name} not found: this test needs Debian package {package}")
+        raise AssertionError("unreachable")  # pragma: no cover - skip/fail raise
+    return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_accepts(port: int, host: str = LOOPBACK, timeout: float = 0.2) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def tail(path: Path | None, lines: int = 30) -> str:
+    """The last lines of a log file, for error messages."""
+    if path is None or not path.exists():
+        return "(no log)"
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+class Process:
+    """A child process in its own session (process group), with output going to a log file.
+
+    ``stop()`` sends SIGTERM to the whole group, waits, then SIGKILLs it, so nothing leaks.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.stop_timeout = stop_timeout
+        full_env = dict(os.environ)
+        full_env["TCP_NODELAY"] = "1"
+        if env:
+            full_env.update(env)
+        self._log = log_path.open("ab")
+        try:
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except BaseException:
+            self._log.close()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return int(self.popen.pid)
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def wait_port(self, port: int, *, timeout: float = 10.0, host: str = LOOPBACK) -> None:
+        """Wait until ``port`` accepts connections; raise ServerError if the process dies or time runs out."""
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while time.monotonic() < deadline:
+            if port_accepts(port, host):
+                return
+            if not self.alive():
+                self.stop()
+                raise ServerError(
+                    f"{Path(self.argv[0]).name} exited with {self.popen.returncode} before listening on "
+                    f"{host}:{port}; log {self.log_path}:\n{tail(self.log_path)}"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        self.stop()
+        raise ServerError(
+            f"{Path(self.argv[0]).name} did not listen on {host}:{port} within {timeout} s; "
+            f"log {self.log_path}:\n{tail(self.log_path)}"
+        )
+
+    def stop(self, *, graceful: bool = True) -> None:
+        """Terminate the whole process group (SIGTERM, then SIGKILL after ``stop_timeout``).
+
+        ``graceful=False`` sends SIGKILL at once (fine for throwaway servers whose data is discarded).
+        """
+        try:
+            if self.popen.poll() is None and not graceful:
+                _signal_group(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(5)
+            elif self.popen.poll() is None:
+                _signal_group(self.popen.pid, signal.SIGTERM)
+                try:
+                    self.popen.wait(self.stop_timeout)
+                except subprocess.TimeoutExpired:
+                    _signal_group(self.popen.pid, signal.SIGKILL)
+                    self.popen.wait(5)
+            # children (e.g. storescp --fork) may outlive the leader: clean the group up too
+            _signal_group(self.popen.pid, signal.SIGKILL)
+        finally:
+            self._log.close()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a helper command; raise ServerError with its output when it fails."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run(
+        list(argv), input=input, capture_output=True, env=full_env, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        raise ServerError(
+            f"{' '.join(argv[:3])}... exited with {proc.returncode}:\n"
+            f"{proc.stderr.decode(errors='replace')[-3000:]}\n{proc.stdout.decode(errors='replace')[-1000:]}"
+        )
+    return proc
