@@ -1,0 +1,802 @@
+"""The ``stow:`` transport: STOW-RS (DICOM PS3.18 store transaction) to a DICOMweb server.
+
+``stow:<WebAppName>`` names a web application (``dcmWebApp``) of the configuration whose service classes
+include ``STOW_RS``; its first installed connection gives host, port and TLS, and the request goes to
+``<scheme>://<host>:<port><dcmWebServicePath>/studies``, as dcm4chee-arc does. ``stow:https://host/path``
+is a direct DICOMweb base URL for a destination without a web application entry (``/studies`` is
+appended unless the path already ends with it).
+
+Properties (``dcmProperty`` of the web application; for a direct URL, of the exporter; a web
+application's value wins over the exporter's):
+
+======================== ======== ================================================================
+``chunked``              false    send with ``Transfer-Encoding: chunked`` instead of ``Content-Length``
+``concurrency``          1        STOW-RS requests in flight at once (per destination)
+``transfer-syntax``      (none)   accepted transfer syntaxes (UIDs or keywords, comma separated);
+                                  others are sent decompressed to Explicit VR Little Endian (or to
+                                  Implicit VR Little Endian when only that one is listed)
+``bearer-token``         (none)   ``Authorization: Bearer <token>``
+``basic-auth``           (none)   ``<user>:<password>`` for HTTP Basic authentication
+``allow-any-hostname``   false    HTTPS: accept a certificate that does not match the host name
+``disable-trust-manager`` false   HTTPS: do not verify the server certificate at all
+``batch-instances``      50       (ours) instances per request at most
+``batch-bytes``          128 MiB  (ours) bytes of instances per request at most (one bigger
+                                  instance goes alone)
+``ca-file``              (none)   (ours) PEM file of CA certificates to trust for HTTPS
+``connect-timeout``      10       (ours) seconds to connect
+``read-timeout``         300      (ours) seconds to wait for the server between bytes of its answer
+======================== ======== ================================================================
+
+Bodies are ``multipart/related; type="application/dicom"`` streamed from the files in fixed-size
+chunks: memory does not grow with the size of a study. One ``httpx.Client`` (a connection pool) per
+destination is kept for the life of the transport and shared by its tasks.
+
+Outcome per PS3.18 §10.5.3: 200 stored all; 202 and 409 are read per instance from the Referenced SOP
+Sequence (0008,1199) (with Warning Reason (0008,1196) ⇒ *warning*), the Failed SOP Sequence (0008,1198)
+(with Failure Reason (0008,1197) ⇒ *failed*) and the Other Failures Sequence (0008,119A); any other
+answer, a timeout or a dropped connection fails the instances of that request. When nothing at all
+could be stored and every request failed as a whole (server unreachable, 401, 503, dropped
+connections), :meth:`StowTransport.send` raises a :class:`~dcm_exporter.errors.TransportError` whose
+``retryable`` says whether trying later may help; the transport itself never retries.
+
+Credentials (``bearer-token``, ``basic-auth``, a user/password in a direct URL) never appear in
+reprs, log records or exception messages. TLS certificates are verified unless switched off.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import io
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Self
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import attrs
+
+from dcm_exporter.errors import (
+    ConfigurationError,
+    ConnectionFailedError,
+    InstanceMissingError,
+    SourceError,
+    TransportError,
+    TransportTimeoutError,
+)
+from dcm_exporter.transports._multipart import (
+    BytesPart,
+    FilePart,
+    MultipartBody,
+    Part,
+    ResponseParseError,
+    StoreResponse,
+    describe_failure_reason,
+    describe_warning_reason,
+    parse_store_response,
+)
+from dcm_exporter.transports.base import (
+    BaseTransport,
+    ExportRequest,
+    InstanceRef,
+    Outcome,
+    OutcomeBuilder,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    import httpx
+
+    from dcm_exporter.models import Configuration, Connection, Device, ExporterDescriptor, WebApplication
+
+__all__ = ["StowSettings", "StowTransport", "create_transport", "resolve_settings"]
+
+log = logging.getLogger("dcm_exporter.transports.stow")
+
+EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
+IMPLICIT_VR_LE = "1.2.840.10008.1.2"
+ACCEPT = "application/dicom+json, application/dicom+xml;q=0.9, application/json;q=0.8"
+STOW_RS = "STOW_RS"
+
+DEFAULT_BATCH_INSTANCES = 50
+DEFAULT_BATCH_BYTES = 128 * 1024 * 1024
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 300.0
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+_RETRYABLE_HTTP = {408, 425, 429}
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+
+@attrs.frozen(repr=False)
+class _Secret:
+    """A credential value that never shows itself in a repr or a string."""
+
+    value: str
+
+    def __repr__(self) -> str:
+        return "_Secret('***')"
+
+    __str__ = __repr__
+
+
+@attrs.frozen(kw_only=True)
+class StowSettings:
+    """Everything the ``stow:`` transport needs, resolved from the configuration.
+
+    Attributes:
+        destination: how the destination appears in messages: the web application name, or the URL.
+        url: the STOW-RS endpoint (``…/studies``), without any user information.
+        chunked: send with chunked transfer encoding.
+        concurrency: requests in flight at once.
+        transfer_syntaxes: accepted transfer syntax UIDs, or ``None`` to send every object as stored.
+        batch_instances: instances per request at most.
+        batch_bytes: bytes of instances per request at most.
+        verify: verify the server certificate (HTTPS).
+        check_hostname: check that the certificate matches the host name (HTTPS).
+        ca_file: PEM bundle of CA certificates to trust, or ``None`` for the system's.
+        connect_timeout: seconds to connect.
+        read_timeout: seconds to wait between bytes of the answer.
+    """
+
+    destination: str
+    url: str
+    chunked: bool = False
+    concurrency: int = 1
+    transfer_syntaxes: frozenset[str] | None = None
+    batch_instances: int = DEFAULT_BATCH_INSTANCES
+    batch_bytes: int = DEFAULT_BATCH_BYTES
+    verify: bool = True
+    check_hostname: bool = True
+    ca_file: str | None = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    _authorization: _Secret | None = attrs.field(default=None, alias="authorization", repr=False)
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether requests carry an ``Authorization`` header."""
+        return self._authorization is not None
+
+    def headers(self) -> dict[str, str]:
+        """The headers every request carries (including ``Authorization`` when configured)."""
+        headers = {"Accept": ACCEPT}
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization.value
+        return headers
+
+    def target_transfer_syntax(self, stored: str) -> str | None:
+        """The transfer syntax to convert an object stored in ``stored`` to, or ``None`` to send it as is."""
+        if self.transfer_syntaxes is None or stored in self.transfer_syntaxes:
+            return None
+        if IMPLICIT_VR_LE in self.transfer_syntaxes and EXPLICIT_VR_LE not in self.transfer_syntaxes:
+            return IMPLICIT_VR_LE
+        return EXPLICIT_VR_LE
+
+
+def _bool(props: Mapping[str, str], key: str, where: str) -> bool:
+    text = props.get(key)
+    if text is None:
+        return False
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"property {key}={text!r} of {where}: expected true or false")
+
+
+def _number(props: Mapping[str, str], key: str, where: str, default: float, *, integer: bool) -> Any:
+    text = props.get(key)
+    if text is None:
+        return default
+    try:
+        value: float = int(text.strip()) if integer else float(text.strip())
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise ConfigurationError(f"property {key}={text!r} of {where}: expected {kind}") from None
+    if value <= 0:
+        raise ConfigurationError(f"property {key}={text!r} of {where}: must be greater than 0")
+    return value
+
+
+def _transfer_syntaxes(text: str | None, where: str) -> frozenset[str] | None:
+    if text is None or not text.strip():
+        return None
+    from pydicom._uid_dict import UID_dictionary
+
+    by_keyword = {entry[4]: uid for uid, entry in UID_dictionary.items() if entry[4]}
+    uids = set()
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if item[0].isdigit():
+            uids.add(item)
+        elif item in by_keyword:
+            uids.add(by_keyword[item])
+        else:
+            raise ConfigurationError(
+                f"property transfer-syntax of {where}: {item!r} is not a UID or a transfer syntax keyword"
+            )
+    return frozenset(uids)
+
+
+def _locate_web_app(configuration: Any, name: str, exporter_id: str) -> tuple[Device | None, WebApplication]:
+    """Find the web application ``name`` and the device that holds it."""
+    try:
+        found = configuration.web_application(name)
+    except ConfigurationError:
+        raise
+    except LookupError:
+        found = None
+    if found is None:
+        raise ConfigurationError(f"exporter {exporter_id}: stow:{name}: unknown web application {name!r}")
+    web_app = getattr(found, "web_application", found)
+    device = getattr(found, "device", None)
+    if device is None:
+        for candidate in getattr(configuration, "devices", ()) or ():
+            if candidate.web_application(name) is web_app:
+                device = candidate
+                break
+    return device, web_app
+
+
+def _web_app_connection(device: Device | None, web_app: WebApplication) -> Connection:
+    """The first installed, listening connection of the web application (dcm4che's choice)."""
+    where = f"web application {web_app.name}"
+    if device is None:
+        raise ConfigurationError(f"{where}: the device that holds it is not in the configuration")
+    for ref in web_app.connection_refs:
+        conn = device.connection(ref)
+        if device.is_connection_installed(conn) and conn.is_listening:
+            return conn
+    raise ConfigurationError(
+        f"{where} of device {device.device_name} has no installed connection with a port "
+        f"(connections: {', '.join(web_app.connection_refs) or 'none'})"
+    )
+
+
+def _base_url(conn: Connection, service_path: str) -> str:
+    scheme = "https" if conn.is_tls else "http"
+    host = f"[{conn.hostname}]" if ":" in conn.hostname else conn.hostname
+    path = service_path if service_path.startswith("/") else "/" + service_path
+    return f"{scheme}://{host}:{conn.port}{path}"
+
+
+def _studies_url(base: str) -> str:
+    base = base.rstrip("/")
+    return base if base.endswith("/studies") else base + "/studies"
+
+
+def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration) -> StowSettings:
+    """Resolve ``stow:<WebAppName>`` or ``stow:<URL>`` and its properties into :class:`StowSettings`.
+
+    Raises:
+        ConfigurationError: unknown or unusable web application, bad URL or property value.
+    """
+    target = exporter.destination.strip()
+    exporter_id = exporter.exporter_id
+    if not target:
+        raise ConfigurationError(f"exporter {exporter_id}: stow: URI names no web application or URL")
+    props: dict[str, str] = dict(exporter.properties)
+    connect_default, read_default = DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+    user_password: str | None = None
+    if "://" in target:
+        parts = urlsplit(target)
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigurationError(f"exporter {exporter_id}: stow: URL has an invalid port") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(
+                f"exporter {exporter_id}: stow: URL must be http:// or https:// with a host name"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigurationError(f"exporter {exporter_id}: stow: URL must not have a query or fragment")
+        if parts.username is not None:
+            user_password = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        if port:
+            netloc += f":{port}"
+        url = urlunsplit((parts.scheme.lower(), netloc, _studies_url(parts.path or ""), "", ""))
+        destination = url
+        where = f"exporter {exporter_id}"
+    else:
+        device, web_app = _locate_web_app(configuration, target, exporter_id)
+        if web_app.installed is False or (device is not None and not device.installed):
+            raise ConfigurationError(f"web application {target} is not installed")
+        if not web_app.serves(STOW_RS):
+            raise ConfigurationError(
+                f"web application {target} does not offer the STOW_RS service class "
+                f"(it has: {', '.join(web_app.service_classes) or 'none'})"
+            )
+        props.update(web_app.properties)
+        conn = _web_app_connection(device, web_app)
+        url = _studies_url(_base_url(conn, web_app.service_path))
+        if conn.tcp_connect_timeout:
+            connect_default = conn.tcp_connect_timeout / 1000
+        if conn.response_timeout:
+            read_default = conn.response_timeout / 1000
+        destination = target
+        where = f"web application {target}"
+
+    authorization: _Secret | None = None
+    bearer = props.get("bearer-token")
+    basic = props.get("basic-auth")
+    if bearer and basic:
+        raise ConfigurationError(f"{where}: set either bearer-token or basic-auth, not both")
+    if bearer:
+        authorization = _Secret(f"Bearer {bearer.strip()}")
+    elif basic or user_password:
+        pair = basic if basic else user_password
+        assert pair is not None
+        if ":" not in pair:
+            raise ConfigurationError(f"{where}: basic-auth must be <user>:<password>")
+        authorization = _Secret("Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii"))
+
+    ca_file = props.get("ca-file") or None
+    return StowSettings(
+        destination=destination,
+        url=url,
+        chunked=_bool(props, "chunked", where),
+        concurrency=_number(props, "concurrency", where, 1, integer=True),
+        transfer_syntaxes=_transfer_syntaxes(props.get("transfer-syntax"), where),
+        batch_instances=_number(props, "batch-instances", where, DEFAULT_BATCH_INSTANCES, integer=True),
+        batch_bytes=_number(props, "batch-bytes", where, DEFAULT_BATCH_BYTES, integer=True),
+        verify=not _bool(props, "disable-trust-manager", where),
+        check_hostname=not _bool(props, "allow-any-hostname", where),
+        ca_file=ca_file,
+        connect_timeout=_number(props, "connect-timeout", where, connect_default, integer=False),
+        read_timeout=_number(props, "read-timeout", where, read_default, integer=False),
+        authorization=authorization,
+    )
+
+
+# --- per-request results -----------------------------------------------------------------------------
+
+_Kind = Literal["completed", "warning", "failed", "missing"]
+
+
+@attrs.frozen
+class _InstanceOutcome:
+    ref: InstanceRef
+    kind: _Kind
+    reason: str | None = None
+    status_code: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _RequestFailure:
+    """A request that failed as a whole: no per-instance answer."""
+
+    reason: str
+    retryable: bool
+    category: Literal["connect", "dropped", "timeout", "http", "other"]
+    status_code: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _BatchResult:
+    results: tuple[_InstanceOutcome, ...]
+    failure: _RequestFailure | None = None
+    per_instance_failures: bool = False
+
+
+def classify_response(
+    status: int,
+    reason_phrase: str,
+    response: StoreResponse | None,
+    refs: Sequence[InstanceRef],
+    detail: str = "",
+) -> tuple[list[_InstanceOutcome], _RequestFailure | None]:
+    """Map one STOW-RS answer to per-instance outcomes (pure; see the module docstring for the rules).
+
+    ``response`` is the parsed body, or ``None`` when it could not be read (``detail`` says why).
+    Returns the outcomes and, when the request failed as a whole, a :class:`_RequestFailure`.
+    """
+    names_instances = response is not None and not response.is_empty
+    http_text = f"HTTP {status} {reason_phrase}".rstrip()
+    if 200 <= status < 300 or (status >= 400 and names_instances):
+        resp = response or StoreResponse()
+        other_uids = {uid: code for uid, code in resp.other_failures if uid}
+        general = [code for uid, code in resp.other_failures if not uid]
+        results: list[_InstanceOutcome] = []
+        for ref in refs:
+            uid = ref.sop_instance_uid
+            if uid in resp.failed:
+                code = resp.failed[uid]
+                text = describe_failure_reason(code) if code is not None else "no Failure Reason given"
+                results.append(_InstanceOutcome(ref, "failed", f"{http_text}: {text}", code))
+            elif uid in other_uids:
+                code = other_uids[uid]
+                text = (
+                    describe_failure_reason(code) if code is not None else "listed in Other Failures Sequence"
+                )
+                results.append(_InstanceOutcome(ref, "failed", f"{http_text}: {text}", code))
+            elif uid in resp.referenced:
+                warn = resp.referenced[uid]
+                if warn is not None:
+                    results.append(_InstanceOutcome(ref, "warning", describe_warning_reason(warn), warn))
+                else:
+                    results.append(_InstanceOutcome(ref, "completed", None, status))
+            elif status == 200:
+                results.append(_InstanceOutcome(ref, "completed", None, status))
+            else:
+                why = "the response does not name this instance"
+                if response is None:
+                    why = (
+                        f"the response could not be read ({detail})" if detail else "the response has no body"
+                    )
+                elif response.is_empty:
+                    why = "the response names no instance"
+                if general:
+                    why += "; other failures: " + ", ".join(
+                        describe_failure_reason(c) for c in general if c is not None
+                    )
+                results.append(_InstanceOutcome(ref, "failed", f"{http_text}: {why}", status))
+        return results, None
+    text = f"{http_text}{': ' + detail if detail else ''}"
+    retryable = status >= 500 or status in _RETRYABLE_HTTP
+    failure = _RequestFailure(reason=text, retryable=retryable, category="http", status_code=status)
+    return [_InstanceOutcome(ref, "failed", text, status) for ref in refs], failure
+
+
+def _body_snippet(content: bytes, limit: int = 200) -> str:
+    text = content.decode("utf-8", "replace").strip()
+    text = " ".join(text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _batches(instances: Sequence[InstanceRef], max_count: int, max_bytes: int) -> Iterator[list[InstanceRef]]:
+    batch: list[InstanceRef] = []
+    size = 0
+    for ref in instances:
+        if batch and (len(batch) >= max_count or size + max(ref.size, 0) > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(ref)
+        size += max(ref.size, 0)
+    if batch:
+        yield batch
+
+
+# --- transport ---------------------------------------------------------------------------------------
+
+
+class StowTransport(BaseTransport):
+    """Sends export requests to one DICOMweb server with STOW-RS.
+
+    Made by :func:`create_transport` (the ``stow`` entry of the transport registry) and kept by the
+    exporter across tasks: it owns one ``httpx.Client`` and a pool of ``concurrency`` worker threads,
+    released by :meth:`close`.
+
+    Args:
+        settings: the resolved destination and its properties.
+        client: an ``httpx.Client`` to use instead of building one (it is closed with the transport).
+    """
+
+    def __init__(self, settings: StowSettings, *, client: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self._client = client if client is not None else _build_client(settings)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.concurrency, thread_name_prefix=f"stow-{settings.destination[:20]}"
+        )
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"StowTransport(destination={s.destination!r}, url={s.url!r}, concurrency={s.concurrency}, "
+            f"chunked={s.chunked}, closed={self.closed})"
+        )
+
+    def close(self) -> None:
+        """Close the HTTP client and stop the worker threads. Idempotent."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        self._pool.shutdown(wait=True)
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- sending --
+
+    def send(self, request: ExportRequest) -> Outcome:
+        """STOW the request's instances in batches, ``concurrency`` requests at a time.
+
+        Returns:
+            The outcome (dcm4chee-arc's rule for ``dicom:`` and ``stow:``).
+
+        Raises:
+            ConnectionFailedError: nothing stored; every request failed to connect or lost its connection.
+            TransportTimeoutError: nothing stored; requests timed out.
+            TransportError: nothing stored; every request was refused as a whole (e.g. HTTP 401, 503);
+                ``retryable`` is true when any refusal was temporary (5xx, 408, 429) or a network error.
+        """
+        if self.closed:
+            raise TransportError(
+                f"STOW-RS transport to {self.settings.destination} is closed",
+                retryable=True,
+                destination=self.settings.destination,
+            )
+        s = self.settings
+        if not request.instances:
+            return Outcome.warning_nothing_found(
+                request.study_uid, request.series_uid, request.sop_instance_uid, destination=s.destination
+            )
+        builder = OutcomeBuilder.for_request(request, s.destination)
+        started = time.perf_counter()
+        in_flight: dict[concurrent.futures.Future[_BatchResult], list[InstanceRef]] = {}
+        failures: list[_RequestFailure] = []
+        per_instance_answers = 0
+        attempted = 0
+
+        def collect(done: set[concurrent.futures.Future[_BatchResult]]) -> None:
+            nonlocal per_instance_answers
+            for future in done:
+                batch = in_flight.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # a bug or an unexpected library error: fail the batch, loudly
+                    log.exception("STOW-RS request to %s failed unexpectedly", s.destination)
+                    reason = f"unexpected error: {type(exc).__name__}: {exc}"
+                    result = _BatchResult(
+                        results=tuple(_InstanceOutcome(r, "failed", reason) for r in batch),
+                        failure=_RequestFailure(reason=reason, retryable=True, category="other"),
+                    )
+                if result.failure is not None:
+                    failures.append(result.failure)
+                else:
+                    per_instance_answers += 1
+                for item in result.results:
+                    if item.kind == "completed":
+                        builder.completed(item.ref, item.status_code)
+                    elif item.kind == "warning":
+                        builder.warning(item.ref, item.status_code, item.reason)
+                    elif item.kind == "missing":
+                        builder.missing(item.ref, item.reason or "missing")
+                    else:
+                        builder.failed(item.ref, item.reason or "failed", item.status_code)
+
+        try:
+            for batch in _batches(request.instances, s.batch_instances, s.batch_bytes):
+                while len(in_flight) >= s.concurrency:
+                    done, _ = concurrent.futures.wait(
+                        in_flight, return_when=concurrent.futures.FIRST_COMPLETED
+                    )
+                    collect(done)
+                if request.cancel.cancelled:
+                    break
+                in_flight[self._pool.submit(self._post, batch)] = batch
+                attempted += len(batch)
+            while in_flight:
+                done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+                collect(done)
+        finally:
+            for future in in_flight:  # only reached on an exception in this thread
+                future.cancel()
+
+        remaining = len(request.instances) - attempted
+        outcome = builder.build(remaining=remaining)
+        log.info(
+            "%s (%.2f s)",
+            outcome.message,
+            time.perf_counter() - started,
+            extra={
+                "destination": s.destination,
+                "study_uid": request.study_uid,
+                "completed": outcome.completed,
+                "warning": outcome.warning,
+                "failed": outcome.failed,
+            },
+        )
+        if (
+            remaining == 0
+            and failures
+            and per_instance_answers == 0
+            and outcome.completed + outcome.warning == 0
+        ):
+            raise self._whole_failure(failures, outcome)
+        return outcome
+
+    def _whole_failure(self, failures: list[_RequestFailure], outcome: Outcome) -> TransportError:
+        s = self.settings
+        first = failures[0]
+        retryable = any(f.retryable for f in failures)
+        message = (
+            f"STOW-RS to {s.destination} ({s.url}) stored nothing: {first.reason}"
+            + (f" (and {len(failures) - 1} more failed requests)" if len(failures) > 1 else "")
+            + f"; {outcome.message}"
+        )
+        categories = {f.category for f in failures}
+        if categories <= {"connect", "dropped"}:
+            return ConnectionFailedError(message, retryable=retryable, destination=s.destination)
+        if categories == {"timeout"}:
+            return TransportTimeoutError(message, retryable=retryable, destination=s.destination)
+        return TransportError(message, retryable=retryable, destination=s.destination)
+
+    def _open_parts(
+        self, batch: list[InstanceRef]
+    ) -> tuple[list[Part], list[InstanceRef], list[_InstanceOutcome]]:
+        parts: list[Part] = []
+        sent: list[InstanceRef] = []
+        results: list[_InstanceOutcome] = []
+        for ref in batch:
+            try:
+                stream = ref.open()
+            except InstanceMissingError as exc:
+                results.append(_InstanceOutcome(ref, "missing", str(exc)))
+                continue
+            except (SourceError, OSError) as exc:
+                results.append(_InstanceOutcome(ref, "failed", f"cannot read instance: {exc}"))
+                continue
+            target = self.settings.target_transfer_syntax(ref.transfer_syntax_uid)
+            try:
+                part: Part = (
+                    FilePart(stream) if target is None else BytesPart(_transcode(stream, ref, target))
+                )
+            except (OSError, ValueError, RuntimeError, NotImplementedError, AttributeError) as exc:
+                stream.close()
+                what = "cannot read instance" if target is None else f"cannot convert to {target}"
+                results.append(_InstanceOutcome(ref, "failed", f"{what}: {type(exc).__name__}: {exc}"))
+                continue
+            if target is not None:
+                stream.close()
+            parts.append(part)
+            sent.append(ref)
+        return parts, sent, results
+
+    def _post(self, batch: list[InstanceRef]) -> _BatchResult:
+        import httpx
+
+        s = self.settings
+        parts, sent, results = self._open_parts(batch)
+        if not parts:
+            return _BatchResult(results=tuple(results))
+        body = MultipartBody(parts)
+        headers = {"Content-Type": body.content_type}
+        if not s.chunked:
+            headers["Content-Length"] = str(body.length)
+        started = time.perf_counter()
+        failure: _RequestFailure | None = None
+        try:
+            response = self._client.post(s.url, content=body, headers=headers)
+        except httpx.ConnectTimeout as exc:
+            failure = _RequestFailure(
+                reason=f"cannot connect to {s.url}: timed out ({exc})", retryable=True, category="connect"
+            )
+        except httpx.ConnectError as exc:
+            failure = _RequestFailure(
+                reason=f"cannot connect to {s.url}: {exc}", retryable=True, category="connect"
+            )
+        except httpx.TimeoutException as exc:
+            failure = _RequestFailure(
+                reason=f"no answer from {s.url} in time ({type(exc).__name__}: {exc})",
+                retryable=True,
+                category="timeout",
+            )
+        except (httpx.RemoteProtocolError, httpx.NetworkError) as exc:
+            failure = _RequestFailure(
+                reason=f"connection to {s.url} dropped during the request ({type(exc).__name__}: {exc})",
+                retryable=True,
+                category="dropped",
+            )
+        except OSError as exc:  # a file changed while it was streamed
+            failure = _RequestFailure(
+                reason=f"cannot stream the instances: {exc}", retryable=True, category="other"
+            )
+        except httpx.HTTPError as exc:
+            failure = _RequestFailure(
+                reason=f"HTTP error: {type(exc).__name__}: {exc}", retryable=True, category="other"
+            )
+        finally:
+            body.close()
+        if failure is not None:
+            log.warning(
+                "STOW-RS of %d instances to %s failed: %s",
+                len(sent),
+                s.destination,
+                failure.reason,
+                extra={"destination": s.destination, "instances": len(sent)},
+            )
+            results.extend(_InstanceOutcome(ref, "failed", failure.reason) for ref in sent)
+            return _BatchResult(results=tuple(results), failure=failure)
+
+        content_type = response.headers.get("content-type")
+        parsed: StoreResponse | None = None
+        detail = ""
+        try:
+            parsed = parse_store_response(response.content, content_type)
+        except ResponseParseError as exc:
+            detail = f"{exc}; body: {_body_snippet(response.content)}"
+        if parsed is not None and parsed.is_empty and response.status_code >= 400:
+            detail = _body_snippet(response.content)
+        outcomes, failure = classify_response(
+            response.status_code, response.reason_phrase, parsed, sent, detail
+        )
+        log.debug(
+            "STOW-RS of %d instances (%d bytes) to %s: HTTP %d in %.3f s",
+            len(sent),
+            body.length,
+            s.destination,
+            response.status_code,
+            time.perf_counter() - started,
+            extra={"destination": s.destination, "instances": len(sent), "status": response.status_code},
+        )
+        if failure is not None:
+            log.warning(
+                "STOW-RS of %d instances to %s refused: %s",
+                len(sent),
+                s.destination,
+                failure.reason,
+                extra={"destination": s.destination, "status": response.status_code},
+            )
+        results.extend(outcomes)
+        return _BatchResult(results=tuple(results), failure=failure)
+
+
+def _transcode(stream: Any, ref: InstanceRef, target: str) -> bytes:
+    """Decode ``stream`` (Part 10) and re-encode it in ``target`` (Explicit or Implicit VR Little Endian)."""
+    import pydicom
+    from pydicom.uid import UID
+
+    with stream:
+        ds = pydicom.dcmread(stream)
+    if UID(ds.file_meta.TransferSyntaxUID).is_compressed:
+        ds.decompress()  # needs a pixel data handler for the syntax (the ``codecs`` extra)
+    ds.file_meta.TransferSyntaxUID = UID(target)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True, implicit_vr=target == IMPLICIT_VR_LE, little_endian=True)
+    return buffer.getvalue()
+
+
+def _build_client(settings: StowSettings) -> httpx.Client:
+    try:
+        import httpx
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ConfigurationError("the stow: transport needs httpx: install dcm-exporter[dicomweb]") from exc
+    verify: ssl.SSLContext | bool
+    if not settings.verify:
+        verify = False
+    elif settings.ca_file or not settings.check_hostname:
+        try:
+            context = ssl.create_default_context(cafile=settings.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"cannot load ca-file {settings.ca_file!r}: {exc}") from exc
+        context.check_hostname = settings.check_hostname
+        verify = context
+    else:
+        verify = True
+    return httpx.Client(
+        headers=settings.headers(),
+        verify=verify,
+        timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+        limits=httpx.Limits(
+            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+        ),
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def create_transport(exporter: ExporterDescriptor, configuration: Configuration) -> StowTransport:
+    """The ``stow`` entry of the transport registry: resolve the destination and build its transport.
+
+    Raises:
+        ConfigurationError: the web application or URL cannot be used, or httpx is not installed.
+    """
+    return StowTransport(resolve_settings(exporter, configuration))
