@@ -35,6 +35,7 @@ from dcm_exporter.errors import (
     TransportTimeoutError,
     UnknownAEError,
     UnknownSchemeError,
+    UnsafePathError,
 )
 
 __version__ = "0.1.0"
@@ -67,6 +68,7 @@ __all__ = [
     "TransportTimeoutError",
     "UnknownAEError",
     "UnknownSchemeError",
+    "UnsafePathError",
     "__version__",
 ]
 

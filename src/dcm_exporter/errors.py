@@ -22,6 +22,7 @@ translated at the one place where that dependency is used and chained with
     ├── SourceError                        an instance source cannot find or open an instance
     │   └── InstanceMissingError           the instance vanished from storage (counted "missing")
     ├── ExportCanceledError                an export was canceled through its cancel token
+    ├── UnsafePathError (ValueError)       a storage path built from dataset values would leave its folder
     ├── TransportError                     an export could not be performed; ``retryable`` says
     │   │                                  whether the queue should try again
     │   ├── ConnectionFailedError          peer unreachable or the connection dropped
@@ -55,6 +56,7 @@ __all__ = [
     "TransportTimeoutError",
     "UnknownAEError",
     "UnknownSchemeError",
+    "UnsafePathError",
 ]
 
 
@@ -189,6 +191,10 @@ class InstanceMissingError(SourceError):
 
 class ExportCanceledError(DcmExporterError):
     """An export was canceled through its :class:`~dcm_exporter.transports.base.CancelToken`."""
+
+
+class UnsafePathError(DcmExporterError, ValueError):
+    """A storage path assembled from dataset values would leave its storage folder (``..``, ``/``)."""
 
 
 class TransportError(DcmExporterError):
