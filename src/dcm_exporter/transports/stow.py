@@ -90,7 +90,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from dcm_exporter.models import Configuration, Connection, Device, ExporterDescriptor, WebApplication
+    from dcm_exporter.models import Configuration, ExporterDescriptor
 
 __all__ = ["StowSettings", "StowTransport", "create_transport", "resolve_settings"]
 
@@ -227,48 +227,6 @@ def _transfer_syntaxes(text: str | None, where: str) -> frozenset[str] | None:
     return frozenset(uids)
 
 
-def _locate_web_app(configuration: Any, name: str, exporter_id: str) -> tuple[Device | None, WebApplication]:
-    """Find the web application ``name`` and the device that holds it."""
-    try:
-        found = configuration.web_application(name)
-    except ConfigurationError:
-        raise
-    except LookupError:
-        found = None
-    if found is None:
-        raise ConfigurationError(f"exporter {exporter_id}: stow:{name}: unknown web application {name!r}")
-    web_app = getattr(found, "web_application", found)
-    device = getattr(found, "device", None)
-    if device is None:
-        for candidate in getattr(configuration, "devices", ()) or ():
-            if candidate.web_application(name) is web_app:
-                device = candidate
-                break
-    return device, web_app
-
-
-def _web_app_connection(device: Device | None, web_app: WebApplication) -> Connection:
-    """The first installed, listening connection of the web application (dcm4che's choice)."""
-    where = f"web application {web_app.name}"
-    if device is None:
-        raise ConfigurationError(f"{where}: the device that holds it is not in the configuration")
-    for ref in web_app.connection_refs:
-        conn = device.connection(ref)
-        if device.is_connection_installed(conn) and conn.is_listening:
-            return conn
-    raise ConfigurationError(
-        f"{where} of device {device.device_name} has no installed connection with a port "
-        f"(connections: {', '.join(web_app.connection_refs) or 'none'})"
-    )
-
-
-def _base_url(conn: Connection, service_path: str) -> str:
-    scheme = "https" if conn.is_tls else "http"
-    host = f"[{conn.hostname}]" if ":" in conn.hostname else conn.hostname
-    path = service_path if service_path.startswith("/") else "/" + service_path
-    return f"{scheme}://{host}:{conn.port}{path}"
-
-
 def _studies_url(base: str) -> str:
     base = base.rstrip("/")
     return base if base.endswith("/studies") else base + "/studies"
@@ -308,20 +266,18 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
         destination = url
         where = f"exporter {exporter_id}"
     else:
-        device, web_app = _locate_web_app(configuration, target, exporter_id)
-        if web_app.installed is False or (device is not None and not device.installed):
-            raise ConfigurationError(f"web application {target} is not installed")
-        if not web_app.serves(STOW_RS):
+        remote = configuration.web_application(target)  # ConfigurationError: unknown / not installed
+        if STOW_RS not in {c.upper() for c in remote.service_classes}:
             raise ConfigurationError(
                 f"web application {target} does not offer the STOW_RS service class "
-                f"(it has: {', '.join(web_app.service_classes) or 'none'})"
+                f"(it has: {', '.join(remote.service_classes) or 'none'})"
             )
-        props.update(web_app.properties)
-        conn = _web_app_connection(device, web_app)
-        url = _studies_url(_base_url(conn, web_app.service_path))
-        if conn.tcp_connect_timeout:
+        props.update(remote.properties)
+        url = _studies_url(remote.base_url)
+        conn = remote.connection
+        if conn is not None and conn.tcp_connect_timeout:
             connect_default = conn.tcp_connect_timeout / 1000
-        if conn.response_timeout:
+        if conn is not None and conn.response_timeout:
             read_default = conn.response_timeout / 1000
         destination = target
         where = f"web application {target}"
