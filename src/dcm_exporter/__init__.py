@@ -44,6 +44,10 @@ logging.getLogger("dcm_exporter").addHandler(logging.NullHandler())
 
 # public name -> module that defines it; resolved on first attribute access
 _LAZY: dict[str, str] = {
+    "CronSchedule": "dcm_exporter.schedule",
+    "ScheduleExpression": "dcm_exporter.schedule",
+    "Schedules": "dcm_exporter.schedule",
+    "parse_schedule": "dcm_exporter.schedule",
 }
 
 __all__ = [
@@ -52,6 +56,7 @@ __all__ = [
     "CodecError",
     "ConfigurationError",
     "ConnectionFailedError",
+    "CronSchedule",
     "DcmExporterError",
     "ExportCanceledError",
     "InstanceMissingError",
@@ -61,7 +66,9 @@ __all__ = [
     "LdapError",
     "LdifError",
     "QueueError",
+    "ScheduleExpression",
     "ScheduleSyntaxError",
+    "Schedules",
     "SourceError",
     "TaskNotFoundError",
     "TransportError",
@@ -70,6 +77,7 @@ __all__ = [
     "UnknownSchemeError",
     "UnsafePathError",
     "__version__",
+    "parse_schedule",
 ]
 
 
