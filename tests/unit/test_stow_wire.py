@@ -140,7 +140,8 @@ def test_parse_xml_native_dicom_model() -> None:
 <NativeDicomModel xmlns="http://dicom.nema.org/PS3.19/models/NativeDICOM">
   <DicomAttribute tag="00081198" vr="SQ" keyword="FailedSOPSequence">
     <Item number="1">
-      <DicomAttribute tag="00081150" vr="UI"><Value number="1">1.2.840.10008.5.1.4.1.1.2</Value></DicomAttribute>
+      <DicomAttribute tag="00081150" vr="UI"><Value number="1">1.2.840.10008.5.1.4.1.1.2</Value>
+      </DicomAttribute>
       <DicomAttribute tag="00081155" vr="UI"><Value number="1">1.2.3.4</Value></DicomAttribute>
       <DicomAttribute tag="00081197" vr="US"><Value number="1">43264</Value></DicomAttribute>
     </Item>
@@ -244,7 +245,9 @@ def test_batches_by_count_and_bytes() -> None:
 # --- settings -------------------------------------------------------------------------------------
 
 
-def config_with(props: dict[str, str], *, tls: bool = False, classes: tuple[str, ...] = ("STOW_RS",)) -> Configuration:
+def config_with(
+    props: dict[str, str], *, tls: bool = False, classes: tuple[str, ...] = ("STOW_RS",)
+) -> Configuration:
     conn = Connection(
         name="http",
         hostname="127.0.0.1",
@@ -270,7 +273,9 @@ def exporter(uri: str, props: dict[str, str] | None = None) -> ExporterDescripto
 def test_settings_from_web_application() -> None:
     s = resolve_settings(
         exporter("stow:PACS", {"concurrency": "9", "batch-instances": "7"}),
-        config_with({"chunked": "true", "concurrency": "4", "transfer-syntax": "JPEGLosslessSV1,1.2.840.10008.1.2"}),
+        config_with(
+            {"chunked": "true", "concurrency": "4", "transfer-syntax": "JPEGLosslessSV1,1.2.840.10008.1.2"}
+        ),
     )
     assert s.url == "http://127.0.0.1:8080/dcm4chee-arc/aets/DCM4CHEE/rs/studies"
     assert s.destination == "PACS"
