@@ -287,7 +287,9 @@ class Outcome:
     """The result of one export, as dcm4chee-arc reports it.
 
     ``failed`` includes the ``missing`` instances. ``remaining`` counts instances not attempted
-    because the export was canceled.
+    because the export was canceled. ``skipped`` counts instances a transport did not send because the
+    destination already holds them (``storage:`` with ``dcmCheckIfAlreadyExistsOnDestination``); like
+    upstream, they are in no other count.
     """
 
     status: OutcomeStatus
@@ -297,6 +299,7 @@ class Outcome:
     failed: int = 0
     missing: int = 0
     remaining: int = 0
+    skipped: int = 0
     failures: tuple[FailedInstance, ...] = attrs.field(default=(), converter=_failures_tuple)
     destination: str | None = None
     entity: str | None = None
@@ -413,7 +416,8 @@ class OutcomeBuilder:
         Status (dcm4chee-arc): remaining > 0 ⇒ CANCELED; else failed > 0 ⇒ (rule DICOM: FAILED when
         missing > 0, else WARNING; rule STORAGE: FAILED); else COMPLETED.
         Message: ``Export <entity> to <destination>`` then `` canceled - remaining:R, `` or `` - ``,
-        then ``completed:C[, warning:W][, failed:F][, missing:M]``.
+        then ``completed:C[, warning:W][, failed:F][, missing:M]``; rule STORAGE names only
+        ``completed:C[, failed:F]``.
         """
         if remaining < 0:
             raise ValueError(f"remaining must be >= 0, got {remaining}")
@@ -432,11 +436,12 @@ class OutcomeBuilder:
         parts = [f"Export {self.entity} to {self.destination}"]
         parts.append(f" canceled - remaining:{remaining}, " if remaining > 0 else " - ")
         parts.append(f"completed:{completed}")
-        if warning > 0:
+        storage = self.rule is OutcomeRule.STORAGE  # upstream's storage exporter names only these two
+        if warning > 0 and not storage:
             parts.append(f", warning:{warning}")
         if failed > 0:
             parts.append(f", failed:{failed}")
-        if missing > 0:
+        if missing > 0 and not storage:
             parts.append(f", missing:{missing}")
         return Outcome(
             status=status,
