@@ -1,0 +1,100 @@
+"""The task queue descriptor (dcm4che object class ``dcmQueue``) and its retry-delay formula."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.models._fields import (
+    bool_field,
+    extra_field,
+    non_empty,
+    object_classes_field,
+    optional_duration,
+    optional_int,
+    optional_str,
+    to_schedules,
+)
+from dcm_exporter.schedule import Schedules
+
+__all__ = ["QueueDescriptor"]
+
+
+def _check_retry_delay(instance: QueueDescriptor, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise ConfigurationError(
+            f"queue {instance.queue_name!r}: retry_delay must be a non-negative timedelta, got {value!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class QueueDescriptor:
+    """A task queue of a device (dcm4che ``dcmQueue``): parallelism, retries, purging, processing windows.
+
+    >>> q = QueueDescriptor(queue_name="Export", max_retries=10, retry_delay=timedelta(seconds=30),
+    ...                     retry_delay_multiplier=200, max_retry_delay=timedelta(minutes=10))
+    >>> [int(q.retry_delay_for(n).total_seconds()) for n in range(1, 7)]
+    [30, 60, 120, 240, 480, 600]
+    >>> q.retry_delay_for(11) is None
+    True
+    """
+
+    queue_name: str = attrs.field(validator=non_empty)
+    """``dcmQueueName``."""
+    description: str | None = attrs.field(default=None, validator=optional_str)
+    """``dicomDescription``."""
+    max_tasks_parallel: int = attrs.field(default=1, validator=optional_int(1))
+    """``dcmMaxTasksParallel``: tasks processed at once."""
+    max_retries: int = attrs.field(default=0, validator=optional_int(0))
+    """``dcmMaxRetries``."""
+    retry_delay: timedelta = attrs.field(default=timedelta(minutes=1), validator=_check_retry_delay)
+    """``dcmRetryDelay``: delay before the first retry."""
+    max_retry_delay: timedelta | None = attrs.field(default=None, validator=optional_duration)
+    """``dcmMaxRetryDelay``: cap of the growing delay; ``None`` = no cap."""
+    retry_delay_multiplier: int = attrs.field(default=100, validator=optional_int(1))
+    """``dcmRetryDelayMultiplier``: percent applied per further failure."""
+    retry_on_warning: bool = bool_field(False)
+    """``dcmRetryOnWarning``: retry WARNING outcomes too."""
+    purge_completed_delay: timedelta | None = attrs.field(default=None, validator=optional_duration)
+    """``dcmPurgeQueueMessageCompletedDelay``."""
+    purge_failed_delay: timedelta | None = attrs.field(default=None, validator=optional_duration)
+    """``dcmPurgeQueueMessageFailedDelay``."""
+    purge_warning_delay: timedelta | None = attrs.field(default=None, validator=optional_duration)
+    """``dcmPurgeQueueMessageWarningDelay``."""
+    purge_canceled_delay: timedelta | None = attrs.field(default=None, validator=optional_duration)
+    """``dcmPurgeQueueMessageCanceledDelay``."""
+    schedules: Schedules = attrs.field(default=Schedules.ALWAYS, converter=to_schedules)
+    """``dcmSchedule``: windows in which the queue processes tasks."""
+    installed: bool = bool_field(True)
+    """``dicomInstalled``: ``False`` pauses the queue."""
+    extra: Mapping[str, tuple[str | bytes, ...]] = extra_field()
+    """LDAP attributes not modelled here (``dcmJndiName``, ``dcmMaxQueueSize``, ...), kept verbatim."""
+    object_classes: tuple[str, ...] = object_classes_field()
+    """Object classes as read."""
+
+    def retry_delay_for(self, failures: int) -> timedelta | None:
+        """The delay before the next attempt after the ``failures``-th failure, or ``None`` to give up.
+
+        dcm4che's formula in whole seconds, truncating at each step: ``d = retry_delay``, then
+        ``failures - 1`` times ``d = d * retry_delay_multiplier // 100``, capped at ``max_retry_delay``.
+
+        Raises:
+            ValueError: ``failures`` is less than 1.
+        """
+        if failures < 1:
+            raise ValueError(f"failures must be at least 1, got {failures}")
+        if failures > self.max_retries:
+            return None
+        delay = int(self.retry_delay.total_seconds())
+        cap = int(self.max_retry_delay.total_seconds()) if self.max_retry_delay is not None else None
+        for _ in range(failures - 1):
+            delay = delay * self.retry_delay_multiplier // 100
+            if cap is not None and delay >= cap and self.retry_delay_multiplier >= 100:
+                break  # it only grows from here: the cap holds
+        if cap is not None:
+            delay = min(delay, cap)
+        return timedelta(seconds=delay)
