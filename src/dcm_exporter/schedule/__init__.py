@@ -162,8 +162,8 @@ class Schedules:
         if not self.expressions:
             return None
         cur = dt
-        limit = dt + _HORIZON
-        while cur <= limit:
+        limit = dt.timestamp() + _HORIZON.total_seconds()
+        while cur.timestamp() <= limit:
             ends: list[datetime] = []
             for e in self.expressions:
                 if e.contains(cur):

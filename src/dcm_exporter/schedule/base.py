@@ -127,7 +127,7 @@ def _offset_change(u: datetime, cand: datetime, off: timedelta, zone: tzinfo) ->
     to the second by bisection (zone transitions fall on whole seconds).
     """
     hi: datetime | None = None
-    probe = u + _DAY
+    probe = u.astimezone(_UTC) + _DAY
     while probe < cand:
         if probe.astimezone(zone).utcoffset() != off:
             hi = probe
