@@ -58,6 +58,11 @@ _LAZY: dict[str, str] = {
     "ScheduleExpression": "dcm_exporter.schedule",
     "Schedules": "dcm_exporter.schedule",
     "parse_schedule": "dcm_exporter.schedule",
+    "LdifChange": "dcm_exporter.codecs.ldif",
+    "LdifEntry": "dcm_exporter.codecs.ldif",
+    "iter_ldif": "dcm_exporter.codecs.ldif",
+    "read_ldif": "dcm_exporter.codecs.ldif",
+    "write_ldif": "dcm_exporter.codecs.ldif",
 }
 
 __all__ = [
@@ -80,6 +85,8 @@ __all__ = [
     "LdapConnectionError",
     "LdapEntryExistsError",
     "LdapError",
+    "LdifChange",
+    "LdifEntry",
     "LdifError",
     "QueueDescriptor",
     "QueueError",
@@ -97,7 +104,10 @@ __all__ = [
     "UnsafePathError",
     "WebApplication",
     "__version__",
+    "iter_ldif",
     "parse_schedule",
+    "read_ldif",
+    "write_ldif",
 ]
 
 
