@@ -1,0 +1,135 @@
+"""The stow: transport against a real Orthanc with its DICOMweb plugin, checked through Orthanc's REST API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from dcm_exporter.models import Configuration, Connection, Device, ExporterDescriptor, WebApplication
+from dcm_exporter.transports.base import ExportRequest, InstanceRef, OutcomeStatus
+from dcm_exporter.transports.stow import create_transport
+
+pytestmark = pytest.mark.orthanc
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def generate_study(folder: Path, *, series: int, per_series: int, rows: int = 64) -> list[InstanceRef]:
+    """A CT study with fresh UIDs and noise pixels, written as Part 10 files."""
+    rng = np.random.default_rng(7)
+    study = generate_uid()
+    refs = []
+    for s in range(series):
+        series_uid = generate_uid()
+        for i in range(per_series):
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = CT
+            meta.MediaStorageSOPInstanceUID = generate_uid()
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds = Dataset()
+            ds.file_meta = meta
+            ds.SOPClassUID, ds.SOPInstanceUID = CT, meta.MediaStorageSOPInstanceUID
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uid
+            ds.PatientName, ds.PatientID, ds.Modality = "Stow^Orthanc", "STOWORTHANC", "CT"
+            ds.SeriesNumber, ds.InstanceNumber = s + 1, i + 1
+            ds.Rows = ds.Columns = rows
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+            ds.PixelData = rng.integers(0, 4096, size=(rows, rows), dtype=np.uint16).tobytes()
+            path = folder / f"s{s}_{i:04d}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            refs.append(
+                InstanceRef(
+                    study_uid=study,
+                    series_uid=series_uid,
+                    sop_instance_uid=ds.SOPInstanceUID,
+                    sop_class_uid=CT,
+                    transfer_syntax_uid=ExplicitVRLittleEndian,
+                    size=path.stat().st_size,
+                    path=path,
+                )
+            )
+    return refs
+
+
+def orthanc_config(orthanc: Any, props: dict[str, str]) -> Configuration:
+    conn = Connection(name="http", hostname="127.0.0.1", port=orthanc.http_port, protocol="HTTP")
+    web = WebApplication(
+        name="ORTHANC-WEB",
+        service_path="/dicom-web",
+        service_classes=("QIDO_RS", "STOW_RS", "WADO_RS"),
+        connection_refs=("http",),
+        properties=props,
+    )
+    return Configuration(devices=[Device(device_name="orthanc", connections=[conn], web_applications=[web])])
+
+
+EXPORTER = ExporterDescriptor(exporter_id="STOW-ORTHANC", uri="stow:ORTHANC-WEB", queue_name="Export1")
+
+
+def stored_sop_instance_uids(orthanc: Any) -> list[str]:
+    return sorted(i["MainDicomTags"]["SOPInstanceUID"] for i in orthanc.get_json("/instances?expand"))
+
+
+def export(refs: list[InstanceRef], exporter: ExporterDescriptor, config: Configuration) -> Any:
+    with create_transport(exporter, config) as transport:
+        return transport.send(
+            ExportRequest(
+                exporter=exporter, configuration=config, study_uid=refs[0].study_uid, instances=refs
+            )
+        )
+
+
+def test_study_stored_with_batching_and_concurrency(orthanc: Any, tmp_path: Path) -> None:
+    refs = generate_study(tmp_path, series=3, per_series=9)
+    outcome = export(refs, EXPORTER, orthanc_config(orthanc, {"concurrency": "3", "batch-instances": "4"}))
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.message
+    assert (outcome.completed, outcome.warning, outcome.failed) == (27, 0, 0)
+    assert outcome.message == f"Export Study[uid={refs[0].study_uid}] to ORTHANC-WEB - completed:27"
+    assert len(orthanc.instances()) == 27
+    assert stored_sop_instance_uids(orthanc) == sorted(r.sop_instance_uid for r in refs)
+    studies = orthanc.get_json("/studies?expand")
+    assert [s["MainDicomTags"]["StudyInstanceUID"] for s in studies] == [refs[0].study_uid]
+    assert len(studies[0]["Series"]) == 3
+
+
+def test_chunked_and_byte_batches(orthanc: Any, tmp_path: Path) -> None:
+    refs = generate_study(tmp_path, series=1, per_series=10, rows=128)
+    props = {"chunked": "true", "concurrency": "2", "batch-bytes": str(refs[0].size * 3)}
+    outcome = export(refs, EXPORTER, orthanc_config(orthanc, props))
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.message
+    assert stored_sop_instance_uids(orthanc) == sorted(r.sop_instance_uid for r in refs)
+
+
+def test_stored_bytes_are_the_files(orthanc: Any, tmp_path: Path) -> None:
+    refs = generate_study(tmp_path, series=1, per_series=3)
+    assert export(refs, EXPORTER, orthanc_config(orthanc, {})).completed == 3
+    for item in orthanc.get_json("/instances?expand"):
+        ref = next(r for r in refs if r.sop_instance_uid == item["MainDicomTags"]["SOPInstanceUID"])
+        assert ref.path is not None
+        assert orthanc.get_bytes(f"/instances/{item['ID']}/file") == ref.path.read_bytes()
+
+
+def test_transfer_syntax_conversion(orthanc: Any, tmp_path: Path) -> None:
+    refs = generate_study(tmp_path, series=1, per_series=2)
+    outcome = export(refs, EXPORTER, orthanc_config(orthanc, {"transfer-syntax": "ImplicitVRLittleEndian"}))
+    assert outcome.completed == 2
+    for orthanc_id in orthanc.instances():
+        ts = orthanc.get_bytes(f"/instances/{orthanc_id}/metadata/TransferSyntax").decode()
+        assert ts == "1.2.840.10008.1.2"
+
+
+def test_direct_url_and_sending_twice(orthanc: Any, tmp_path: Path) -> None:
+    refs = generate_study(tmp_path, series=1, per_series=5)
+    exporter = ExporterDescriptor(
+        exporter_id="DIRECT", uri=f"stow:{orthanc.dicomweb_url}", queue_name="Export1", properties={}
+    )
+    for _ in range(2):  # Orthanc accepts a resend of the same instances: stored once
+        outcome = export(refs, exporter, Configuration())
+        assert outcome.status is OutcomeStatus.COMPLETED and outcome.completed == 5
+    assert len(orthanc.instances()) == 5
