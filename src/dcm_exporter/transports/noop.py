@@ -19,6 +19,9 @@ __all__ = ["NoopTransport", "create_transport"]
 class NoopTransport(BaseTransport):
     """Completes every request at once with the message ``NOOP``."""
 
+    #: the :class:`~dcm_exporter.exporter.Exporter` need not look the instances up for this transport
+    needs_instances = False
+
     def __init__(self, destination: str = "noop:") -> None:
         self.destination = destination
 

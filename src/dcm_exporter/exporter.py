@@ -1,0 +1,274 @@
+"""The ``Exporter`` facade: what an application embeds.
+
+``Exporter(configuration, source)`` resolves exporters by id, finds the instances of the entity in the
+:class:`~dcm_exporter.sources.base.InstanceSource`, picks the calling AE title and hands an
+:class:`~dcm_exporter.transports.base.ExportRequest` to the transport of the exporter's URI scheme.
+Transports are created on first use and kept (their connection pools with them) until
+:meth:`Exporter.close` or :meth:`Exporter.reload`.
+
+:meth:`Exporter.export_now` is the synchronous export dcm4chee-arc offers next to queued exports: it
+returns the :class:`~dcm_exporter.transports.base.Outcome` and raises
+:class:`~dcm_exporter.errors.TransportError` when the export could not be performed at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.transports.base import (
+    ALL,
+    CancelToken,
+    ExportRequest,
+    InstanceRef,
+    Outcome,
+    ProgressCallback,
+    Transport,
+)
+from dcm_exporter.transports.registry import TransportRegistry, default_registry
+
+if TYPE_CHECKING:
+    from dcm_exporter.models import Configuration, ExporterDescriptor
+    from dcm_exporter.sources.base import InstanceSource
+
+__all__ = ["Exporter"]
+
+log = logging.getLogger("dcm_exporter.exporter")
+
+
+class Exporter:
+    """Runs exports of one configuration from one instance source.
+
+    Args:
+        configuration: the dcm4che configuration (exporters, remote AEs, web applications, storages).
+        source: where the instances come from.
+        store: the export task store for queued exports (used by the queue methods), or ``None``.
+        registry: the scheme registry to create transports from (default: the process-wide one).
+        transport_options: extra keyword arguments per URI scheme for the transport factories, e.g.
+            ``{"storage": {"variables": {"jboss.server.storage.url": "file:///srv/dcm"}}}``.
+
+    >>> from dcm_exporter.models import Configuration
+    >>> from dcm_exporter.sources import FileSystemSource
+    >>> import tempfile
+    >>> with Exporter(Configuration(), FileSystemSource(tempfile.mkdtemp())) as exporter:
+    ...     exporter.export_now("NOWHERE", "1.2.3")
+    Traceback (most recent call last):
+    ...
+    dcm_exporter.errors.ConfigurationError: Unknown exporter: NOWHERE (configured exporters: none)
+    """
+
+    def __init__(
+        self,
+        configuration: Configuration,
+        source: InstanceSource,
+        *,
+        store: Any = None,
+        registry: TransportRegistry | None = None,
+        transport_options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self._configuration = configuration
+        self._source = source
+        self._store = store
+        self._registry = registry if registry is not None else default_registry
+        self._transport_options = {k.lower(): dict(v) for k, v in (transport_options or {}).items()}
+        self._transports: dict[str, tuple[ExporterDescriptor, Transport]] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- properties -----------------------------------------------------------------------------
+
+    @property
+    def configuration(self) -> Configuration:
+        """The configuration in use (replace it with :meth:`reload`)."""
+        return self._configuration
+
+    @property
+    def source(self) -> InstanceSource:
+        """The instance source."""
+        return self._source
+
+    @property
+    def store(self) -> Any:
+        """The export task store, or ``None`` when only synchronous exports are used."""
+        return self._store
+
+    @property
+    def registry(self) -> TransportRegistry:
+        """The scheme registry transports are created from."""
+        return self._registry
+
+    # -- configuration and transports --------------------------------------------------------------
+
+    def reload(self, configuration: Configuration) -> None:
+        """Use a new configuration from now on.
+
+        Every cached transport is closed (a changed remote AE, web application or storage may affect
+        any of them); the next export creates fresh ones. Exports already running finish with the
+        transport they hold.
+        """
+        with self._lock:
+            self._configuration = configuration
+            closing = [t for _, t in self._transports.values()]
+            self._transports.clear()
+        for transport in closing:
+            _close_quietly(transport)
+
+    def exporter(self, exporter_id: str) -> ExporterDescriptor:
+        """The exporter with this id.
+
+        Raises:
+            ConfigurationError: no exporter has this id.
+        """
+        exporters = self._configuration.exporters
+        exporter = exporters.get(exporter_id)
+        if exporter is None:
+            known = ", ".join(sorted(exporters)) or "none"
+            raise ConfigurationError(f"Unknown exporter: {exporter_id} (configured exporters: {known})")
+        return exporter
+
+    def transport(self, exporter_id: str) -> Transport:
+        """The (cached) transport of an exporter, created on first use.
+
+        Raises:
+            ConfigurationError: unknown exporter, unknown URI scheme, or an unusable destination.
+        """
+        exporter = self.exporter(exporter_id)
+        with self._lock:
+            if self._closed:
+                raise ConfigurationError("this Exporter is closed")
+            cached = self._transports.get(exporter_id)
+            if cached is not None and cached[0] == exporter:
+                return cached[1]
+            factory = self._registry.get_factory(exporter.scheme)
+            options = self._transport_options.get(exporter.scheme, {})
+            transport = factory(exporter, self._configuration, **options) if options else factory(
+                exporter, self._configuration
+            )
+            self._transports[exporter_id] = (exporter, transport)
+        if cached is not None:
+            _close_quietly(cached[1])
+        return transport
+
+    def close(self) -> None:
+        """Close every cached transport. Idempotent."""
+        with self._lock:
+            self._closed = True
+            transports = [t for _, t in self._transports.values()]
+            self._transports.clear()
+        for transport in transports:
+            _close_quietly(transport)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- exports ----------------------------------------------------------------------------------
+
+    def export_now(
+        self,
+        exporter_id: str,
+        study_uid: str,
+        series_uid: str | None = None,
+        sop_instance_uid: str | None = None,
+        *,
+        cancel: CancelToken | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Outcome:
+        """Export a study, series or instance right now and return the outcome.
+
+        Args:
+            exporter_id: the ``dcmExporterID``.
+            study_uid: Study Instance UID.
+            series_uid: Series Instance UID, or ``None`` / ``"*"`` for the whole study.
+            sop_instance_uid: SOP Instance UID, or ``None`` / ``"*"`` for the whole series.
+            cancel: set it from another thread to stop after the instance being sent (CANCELED).
+            progress: called once per instance with its result.
+
+        Returns:
+            The outcome; WARNING ``Could not find …`` when the source has no such instances.
+
+        Raises:
+            ConfigurationError: unknown exporter or scheme, unusable destination, or no calling AE title
+                for a ``dicom:`` exporter.
+            TransportError: the export could not be performed at all (the queue would retry it).
+        """
+        return self._perform(
+            exporter_id, study_uid, series_uid, sop_instance_uid,
+            cancel=cancel or CancelToken(), progress=progress,
+        )
+
+    def _perform(
+        self,
+        exporter_id: str,
+        study_uid: str,
+        series_uid: str | None,
+        sop_instance_uid: str | None,
+        *,
+        cancel: CancelToken,
+        progress: ProgressCallback | None,
+    ) -> Outcome:
+        """Resolve the exporter, find the instances, build the request and send it (shared with the queue)."""
+        exporter = self.exporter(exporter_id)
+        series = series_uid or ALL
+        sop = sop_instance_uid or ALL
+        transport = self.transport(exporter_id)
+        if getattr(transport, "needs_instances", True):
+            refs = self._source.find(
+                study_uid, None if series == ALL else series, None if sop == ALL else sop
+            )
+            if not refs:
+                outcome = Outcome.warning_nothing_found(study_uid, series, sop, destination=exporter.uri)
+                log.info("%s: %s", exporter_id, outcome.message)
+                return outcome
+        else:
+            refs = []
+        calling_ae = self._calling_ae_title(exporter, refs)
+        request = ExportRequest(
+            exporter=exporter,
+            configuration=self._configuration,
+            study_uid=study_uid,
+            series_uid=series,
+            sop_instance_uid=sop,
+            instances=refs,
+            calling_ae_title=calling_ae,
+            cancel=cancel,
+            progress=progress,
+        )
+        outcome = transport.send(request)
+        log.info(
+            "%s: %s", exporter_id, outcome.message,
+            extra={"exporter_id": exporter_id, "study_uid": study_uid, "status": str(outcome.status)},
+        )
+        return outcome
+
+    @staticmethod
+    def _calling_ae_title(exporter: ExporterDescriptor, refs: list[InstanceRef]) -> str | None:
+        calling = exporter.ae_title
+        if exporter.export_as_source_ae:
+            source_ae = next((r.source_ae_title for r in refs if r.source_ae_title), None)
+            if source_ae:
+                calling = source_ae
+        if calling is None and exporter.scheme == "dicom":
+            raise ConfigurationError(
+                f"exporter {exporter.exporter_id!r} ({exporter.uri}) has no dicomAETitle, so there is no "
+                "calling AE title for the association (dcm4chee-arc fails here too, issue #1181); "
+                "set dicomAETitle"
+                + (" — dcmExportAsSourceAE found no source AE title for these instances"
+                   if exporter.export_as_source_ae else "")
+            )
+        return calling
+
+
+def _close_quietly(transport: Transport) -> None:
+    try:
+        transport.close()
+    except Exception:  # closing must not mask the caller's work; log and go on
+        log.warning("closing transport %r failed", transport, exc_info=True)

@@ -1,0 +1,352 @@
+"""``FileSystemSource``: the instances of a folder tree of DICOM files, indexed by their UIDs.
+
+Every file is read once, header only (pydicom stops before the pixel data and parses only the UIDs
+it needs); the UIDs, SOP class, transfer syntax, size and modification time go into a SQLite index.
+With ``index_path`` the index is a file (WAL mode) that survives restarts, and :meth:`refresh` re-reads
+only files that are new or whose size or modification time changed — 100,000 files are not re-read
+on every start. Without it the index lives in memory and is built on first use.
+
+Files that are not usable DICOM instances are reported in :class:`~dcm_exporter.sources.base.IndexReport`
+(and logged), never fatal. Names starting with ``.`` are skipped (hidden files, partial writes).
+
+    >>> import tempfile
+    >>> with FileSystemSource(tempfile.mkdtemp()) as source:
+    ...     source.find("1.2.3")
+    []
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from dcm_exporter.errors import SourceError
+from dcm_exporter.sources.base import IndexReport, UnreadableFile
+from dcm_exporter.transports.base import ALL, InstanceRef
+
+__all__ = ["FileSystemSource"]
+
+log = logging.getLogger("dcm_exporter.sources")
+
+_SCHEMA_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    study_uid TEXT,
+    series_uid TEXT,
+    sop_instance_uid TEXT,
+    sop_class_uid TEXT,
+    transfer_syntax_uid TEXT,
+    source_ae_title TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS files_study ON files (study_uid, series_uid);
+CREATE INDEX IF NOT EXISTS files_sop ON files (sop_instance_uid);
+"""
+
+# tags parsed besides the File Meta Information
+_SPECIFIC_TAGS = [0x00080016, 0x00080018, 0x0020000D, 0x0020000E]
+
+
+def _read_header(path: str) -> tuple[str, str, str, str, str, str | None]:
+    """Study, series, SOP instance, SOP class, transfer syntax UID and source AE title of a Part 10 file."""
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tolerant when decoding: odd values are not our concern here
+            ds = dcmread(path, stop_before_pixels=True, specific_tags=_SPECIFIC_TAGS)
+    except InvalidDicomError as exc:
+        raise ValueError(f"not a DICOM Part 10 file: {exc}") from exc
+    except (EOFError, OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise ValueError(f"unreadable DICOM header: {type(exc).__name__}: {exc}") from exc
+    meta = ds.file_meta
+    values: dict[str, str | None] = {}
+    for name, keyword, fallback in (
+        ("study", "StudyInstanceUID", None),
+        ("series", "SeriesInstanceUID", None),
+        ("sop", "SOPInstanceUID", "MediaStorageSOPInstanceUID"),
+        ("cls", "SOPClassUID", "MediaStorageSOPClassUID"),
+    ):
+        value = ds.get(keyword)
+        if not value and fallback:
+            value = meta.get(fallback)
+        values[name] = str(value).strip() if value else None
+    labels = {"study": "Study Instance UID", "series": "Series Instance UID", "sop": "SOP Instance UID",
+              "cls": "SOP Class UID"}
+    missing = [labels[k] for k, v in values.items() if not v]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)} in the DICOM header")
+    ts = meta.get("TransferSyntaxUID")
+    if not ts:
+        raise ValueError("no Transfer Syntax UID (0002,0010) in the File Meta Information")
+    source_ae = meta.get("SourceApplicationEntityTitle")
+    return (
+        str(values["study"]),
+        str(values["series"]),
+        str(values["sop"]),
+        str(values["cls"]),
+        str(ts).strip(),
+        str(source_ae).strip() or None if source_ae else None,
+    )
+
+
+class FileSystemSource:
+    """An :class:`~dcm_exporter.sources.base.InstanceSource` over a folder tree of DICOM Part 10 files.
+
+    Args:
+        root: the folder to index (recursively).
+        index_path: SQLite file for the index (created if missing; kept across restarts). ``None``:
+            an in-memory index built on first use.
+        follow_symlinks: also descend into symlinked folders and index symlinked files.
+
+    Thread-safe: one SQLite connection guarded by a lock; ``find`` may run while ``refresh`` runs
+    (it sees the index before or after the scan's commit).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], index_path: str | os.PathLike[str] | None = None,
+        *, follow_symlinks: bool = False,
+    ) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise SourceError(f"FileSystemSource: {self.root} is not a folder")
+        self.index_path = Path(index_path).resolve() if index_path is not None else None
+        self.follow_symlinks = follow_symlinks
+        self._lock = threading.RLock()
+        self._refresh_lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                str(self.index_path) if self.index_path else ":memory:",
+                check_same_thread=False,
+                isolation_level=None,
+            )
+            if self.index_path:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._check_meta()
+        except sqlite3.Error as exc:
+            raise SourceError(f"FileSystemSource: cannot open index {self.index_path}: {exc}") from exc
+        self._closed = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _check_meta(self) -> None:
+        rows = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if rows.get("root") != str(self.root) or rows.get("schema") != _SCHEMA_VERSION:
+            # another folder or an older layout: start afresh
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM files")
+            self._db.execute("DELETE FROM meta")
+            self._db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [("root", str(self.root)), ("schema", _SCHEMA_VERSION)],
+            )
+            self._db.execute("COMMIT")
+
+    @property
+    def indexed(self) -> bool:
+        """Whether the folder has been scanned at least once (in this index)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'scanned'").fetchone()
+        return row is not None
+
+    def close(self) -> None:
+        """Close the index. Idempotent."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        index = str(self.index_path) if self.index_path else None
+        return f"FileSystemSource({str(self.root)!r}, index_path={index!r})"
+
+    # -- scanning ---------------------------------------------------------------------------
+
+    def _skip(self, path: str) -> bool:
+        if self.index_path is None:
+            return False
+        ip = str(self.index_path)
+        return path in (ip, ip + "-wal", ip + "-shm", ip + "-journal")
+
+    def _walk(self, folder: str) -> Iterator[tuple[str, int, int]]:
+        try:
+            it = os.scandir(folder)
+        except OSError as exc:
+            log.warning("cannot list %s: %s", folder, exc)
+            return
+        with it:
+            for entry in it:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=self.follow_symlinks):
+                        yield from self._walk(entry.path)
+                    elif entry.is_file(follow_symlinks=self.follow_symlinks):
+                        if self._skip(entry.path):
+                            continue
+                        st = entry.stat(follow_symlinks=self.follow_symlinks)
+                        yield entry.path, st.st_mtime_ns, st.st_size
+                except OSError as exc:
+                    log.warning("cannot stat %s: %s", entry.path, exc)
+
+    def refresh(self) -> IndexReport:
+        """Scan the folder tree and bring the index up to date; read only new or changed files.
+
+        Returns:
+            What changed, with the unreadable files and why.
+        """
+        with self._refresh_lock:
+            return self._refresh()
+
+    def _refresh(self) -> IndexReport:
+        root = str(self.root)
+        prefix = len(root) + 1
+        with self._lock:
+            self._ensure_open()
+            known = {p: (m, s) for p, m, s in self._db.execute("SELECT path, mtime_ns, size FROM files")}
+        added: list[Path] = []
+        updated: list[Path] = []
+        unreadable: list[UnreadableFile] = []
+        rows: list[tuple[Any, ...]] = []
+        seen: set[str] = set()
+        scanned = unchanged = 0
+        for full, mtime_ns, size in self._walk(root):
+            rel = full[prefix:]
+            scanned += 1
+            seen.add(rel)
+            old = known.get(rel)
+            if old is not None and old == (mtime_ns, size):
+                unchanged += 1
+                continue
+            try:
+                header: tuple[str | None, ...] = _read_header(full)
+                error = None
+            except ValueError as exc:
+                header = (None,) * 6
+                error = str(exc)
+                unreadable.append(UnreadableFile(path=Path(full), reason=error))
+                log.warning("not indexed: %s: %s", full, error)
+            (updated if old is not None else added).append(Path(full))
+            rows.append((rel, mtime_ns, size, *header, error))
+            if len(rows) >= 1000:
+                self._write(rows, [])
+                rows = []
+        removed = [p for p in known if p not in seen]
+        self._write(rows, removed)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('scanned', '1')")
+        report = IndexReport(
+            scanned=scanned,
+            added=tuple(added),
+            updated=tuple(updated),
+            removed=tuple(self.root / p for p in removed),
+            unreadable=tuple(unreadable),
+            unchanged=unchanged,
+        )
+        log.info("FileSystemSource %s: %s", self.root, report)
+        return report
+
+    def _write(self, rows: list[tuple[Any, ...]], removed: list[str]) -> None:
+        with self._lock:
+            self._ensure_open()
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO files (path, mtime_ns, size, study_uid, series_uid,"
+                    " sop_instance_uid, sop_class_uid, transfer_syntax_uid, source_ae_title, error)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in removed])
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise SourceError(f"FileSystemSource: cannot update index {self.index_path}: {exc}") from exc
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise SourceError(f"{self!r} is closed")
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def find(
+        self, study_uid: str, series_uid: str | None = None, sop_instance_uid: str | None = None
+    ) -> list[InstanceRef]:
+        """The indexed instances of a study, series or instance (``None`` / ``"*"`` = all).
+
+        Scans the folder first if it was never scanned. One reference per SOP Instance UID (the first
+        file by path when a UID occurs in several files), ordered by series and path.
+        """
+        if not self.indexed:
+            self.refresh()
+        sql = (
+            "SELECT path, size, study_uid, series_uid, sop_instance_uid, sop_class_uid, transfer_syntax_uid,"
+            " source_ae_title FROM files WHERE error IS NULL AND study_uid = ?"
+        )
+        args: list[str] = [study_uid]
+        if series_uid and series_uid != ALL:
+            sql += " AND series_uid = ?"
+            args.append(series_uid)
+        if sop_instance_uid and sop_instance_uid != ALL:
+            sql += " AND sop_instance_uid = ?"
+            args.append(sop_instance_uid)
+        sql += " ORDER BY series_uid, path"
+        with self._lock:
+            self._ensure_open()
+            rows = self._db.execute(sql, args).fetchall()
+        refs: list[InstanceRef] = []
+        seen: set[str] = set()
+        for path, size, st, se, sop, cls, ts, ae in rows:
+            if sop in seen:
+                continue
+            seen.add(sop)
+            refs.append(
+                InstanceRef(
+                    study_uid=st, series_uid=se, sop_instance_uid=sop, sop_class_uid=cls,
+                    transfer_syntax_uid=ts, size=size, path=self.root / path, source_ae_title=ae,
+                )
+            )
+        return refs
+
+    def source_ae_title(self, study_uid: str, series_uid: str | None = None) -> str | None:
+        """The Source Application Entity Title (0002,0016) recorded for a series (or study), if any."""
+        refs = self.find(study_uid, series_uid)
+        return next((r.source_ae_title for r in refs if r.source_ae_title), None)
+
+    def unreadable(self) -> list[UnreadableFile]:
+        """Every file currently in the tree that the index could not use, with the reason."""
+        with self._lock:
+            self._ensure_open()
+            rows = self._db.execute(
+                "SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path"
+            ).fetchall()
+        return [UnreadableFile(path=self.root / p, reason=e) for p, e in rows]
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._ensure_open()
+            (count,) = self._db.execute("SELECT count(*) FROM files WHERE error IS NULL").fetchone()
+        return int(count)
