@@ -39,6 +39,7 @@ import pytest
 from servers.dcmtk import StorescpServer, start_storescp
 from servers.orthanc import OrthancServer, start_orthanc
 from servers.postgres import PgDatabase, create_database, drop_database
+from servers.slapd import SlapdFactory, SlapdServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM_DIR = REPO_ROOT.parent / "shared" / "dcm4che"
@@ -183,6 +184,58 @@ def store_scp_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 def store_scp(store_scp_factory: Callable[..., Any]) -> Any:
     """A started in-process Store SCP, AE ``STORESCP``, writing Part 10 files (``.port``, ``.received``)."""
     return store_scp_factory()
+
+
+# --- OpenLDAP slapd ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _slapd_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdFactory]:
+    factory = SlapdFactory(tmp_path_factory.mktemp("slapd"))
+    yield factory
+    factory.stop_all()
+
+
+@pytest.fixture
+def slapd_factory(_slapd_templates: SlapdFactory) -> Iterator[Callable[..., SlapdServer]]:
+    """Start fresh slapd servers.
+
+    ``slapd_factory(schema="compact"|"upstream", content="init"|"base"|"default", ldifs=(), ldaps=False)``;
+    ``ldifs`` are LDIF texts or paths added on top (built once into a template, then copied per server).
+    """
+    started: list[SlapdServer] = []
+
+    def factory(**kwargs: Any) -> SlapdServer:
+        server = _slapd_templates.start(**kwargs)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def slapd(slapd_factory: Callable[..., SlapdServer]) -> SlapdServer:
+    """A fresh slapd with the compact schema and the empty DICOM configuration tree.
+
+    ``.url``, ``.port``, ``.base_dn`` (``dc=dcm4che,dc=org``), ``.bind_dn``, ``.password``,
+    ``.config_root_dn``, ``.devices_dn``, ``.ldapsearch(filter, *attrs, base=..., scope=...)``,
+    ``.ldapadd(ldif)``, ``.count(filter)``, ``.operations(kind, since=mark)`` / ``.log_mark()``.
+    """
+    return slapd_factory(schema="compact", content="init")
+
+
+@pytest.fixture
+def slapd_upstream(slapd_factory: Callable[..., SlapdServer]) -> SlapdServer:
+    """A fresh slapd with the upstream dcm4che schema, init-config.ldif and default-config.ldif loaded."""
+    return slapd_factory(schema="upstream", content="default")
+
+
+@pytest.fixture
+def slapd_ldaps(slapd_factory: Callable[..., SlapdServer]) -> SlapdServer:
+    """Like ``slapd``, also listening on ``.ldaps_url``; the throwaway CA is ``.ca_file``."""
+    return slapd_factory(schema="compact", content="init", ldaps=True)
 
 
 # --- sample data -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,170 @@ def test_store_scp_sets_tcp_nodelay(store_scp: StoreSCP) -> None:
         assoc.release()
     assert options and all(v != 0 for v in options)
     assert store_scp.echoes == 1
+
+
+# --- slapd -------------------------------------------------------------------------------------
+
+INIT_TREE = {
+    "cn=DICOM Configuration,dc=dcm4che,dc=org",
+    "cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org",
+    "cn=Unique AE Titles Registry,cn=DICOM Configuration,dc=dcm4che,dc=org",
+    "cn=Unique HL7 Application Names Registry,cn=DICOM Configuration,dc=dcm4che,dc=org",
+    "cn=Unique Web Application Names Registry,cn=DICOM Configuration,dc=dcm4che,dc=org",
+}
+
+
+def _ldap3_connection(server: Any, *, ldaps: bool = False, ca_file: Path | None = None) -> Any:
+    import ssl
+
+    import ldap3
+
+    if ldaps:
+        tls = ldap3.Tls(ca_certs_file=str(ca_file), validate=ssl.CERT_REQUIRED)
+        srv = ldap3.Server("127.0.0.1", port=server.ldaps_port, use_ssl=True, tls=tls, connect_timeout=5)
+    else:
+        srv = ldap3.Server("127.0.0.1", port=server.port, connect_timeout=5)
+    with warnings.catch_warnings():
+        # ldap3 2.9 checks the host name with ssl.match_hostname(), deprecated since Python 3.7
+        warnings.filterwarnings("ignore", "ssl.match_hostname", DeprecationWarning)
+        return ldap3.Connection(srv, user=server.bind_dn, password=server.password, auto_bind=True)
+
+
+@pytest.mark.slapd
+def test_slapd_compact_bind_search_and_access_log(slapd: Any) -> None:
+    conn = _ldap3_connection(slapd)
+    try:
+        mark = slapd.log_mark()
+        conn.search(slapd.config_root_dn, "(objectClass=*)", attributes=["objectClass"])
+        dns = {e.entry_dn for e in conn.entries}
+        assert dns >= INIT_TREE
+        conn.search(slapd.devices_dn, "(objectClass=dicomNetworkAE)")
+        assert conn.entries == []
+    finally:
+        conn.unbind()
+    searches = slapd.operations("SRCH", since=mark)
+    assert [op.detail.split('" ')[0] for op in searches] == [
+        f' base="{slapd.config_root_dn}',
+        f' base="{slapd.devices_dn}',
+    ]
+    assert slapd.schema == "compact" and slapd.url == f"ldap://127.0.0.1:{slapd.port}"
+
+
+@pytest.mark.slapd
+def test_slapd_servers_are_independent(slapd_factory: Any) -> None:
+    first = slapd_factory()
+    second = slapd_factory()
+    assert first.port != second.port
+    first.ldapadd(
+        "dn: dicomAETitle=ONLY_IN_FIRST,cn=Unique AE Titles Registry,"
+        "cn=DICOM Configuration,dc=dcm4che,dc=org\n"
+        "objectClass: dicomUniqueAETitle\ndicomAETitle: ONLY_IN_FIRST\n"
+    )
+    assert first.count("(dicomAETitle=ONLY_IN_FIRST)") == 1
+    assert second.count("(dicomAETitle=ONLY_IN_FIRST)") == 0
+
+
+@pytest.mark.slapd
+@pytest.mark.upstream
+def test_slapd_upstream_has_default_config(slapd_upstream: Any) -> None:
+    conn = _ldap3_connection(slapd_upstream)
+    try:
+        conn.search(
+            slapd_upstream.devices_dn,
+            "(&(objectClass=dicomNetworkAE)(dicomAETitle=STORESCP))",
+            attributes=["dicomNetworkConnectionReference"],
+        )
+        assert len(conn.entries) == 1
+        assert conn.entries[0].entry_dn.startswith("dicomAETitle=STORESCP,dicomDeviceName=storescp,")
+        conn.search(slapd_upstream.devices_dn, "(objectClass=dicomDevice)", search_scope="LEVEL")
+        assert len(conn.entries) == 6
+    finally:
+        conn.unbind()
+
+
+def _ldif_records(path: Path) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Minimal reader for the upstream files (unfolds continuation lines; base64 values kept as written)."""
+    text = path.read_text().replace("\n ", "")
+    records = []
+    for block in text.split("\n\n"):
+        lines = [ln for ln in block.splitlines() if ln and not ln.startswith("#") and ln != "version: 1"]
+        if not lines or not lines[0].startswith("dn:"):
+            continue
+        attrs = [(ln.split(":", 1)[0], ln.split(":", 1)[1]) for ln in lines[1:]]
+        records.append((lines[0][3:].strip(), attrs))
+    return records
+
+
+@pytest.mark.slapd
+@pytest.mark.upstream
+def test_compact_schema_loads_upstream_entries_of_its_classes(slapd: Any, upstream_dir: Path) -> None:
+    import re
+
+    from servers.slapd import COMPACT_SCHEMA
+
+    schema = COMPACT_SCHEMA.read_text()
+    classes = set(re.findall(r"olcObjectClasses: \( [\d.]+\s+NAME '(\w+)'", schema))
+    attributes = set(re.findall(r"olcAttributeTypes: \( [\d.]+\s+NAME '(\w+)'", schema))
+    attributes |= {"objectClass", "cn"}
+    trimmed_classes = {"dcmArchiveDevice", "dcmArchiveNetworkAE"}
+    records = _ldif_records(upstream_dir / "ldap" / "config" / "default-config.ldif")
+    loadable = []
+    stripped = 0
+    for dn, attrs in records:
+        ocs = {v.strip() for k, v in attrs if k.lower() == "objectclass"}
+        if not ocs <= classes:
+            continue
+        kept = [(k, v) for k, v in attrs if k.split(";")[0] in attributes]
+        if len(kept) != len(attrs):
+            # only the two archive classes are trimmed on purpose; everything else must load unchanged
+            assert ocs & trimmed_classes, (
+                f"{dn}: compact schema lacks {[k for k, _ in attrs if (k, _) not in kept]}"
+            )
+            stripped += 1
+        loadable.append(f"dn: {dn}\n" + "".join(f"{k}:{v}\n" for k, v in kept))
+    # the parents of the upstream init tree already exist in the fixture
+    slapd.ldapadd("\n".join(loadable))
+    assert stripped == 1 + 8  # the dcm4chee-arc device and its archive AEs
+    assert slapd.count("(objectClass=dicomTransferCapability)") > 1000
+    assert slapd.count("(&(objectClass=dicomNetworkAE)(dicomAETitle=STORESCP))") == 1
+    # and the upstream sample export configuration loads on top
+    slapd.ldapadd(upstream_dir / "ldap" / "config" / "sample-export.ldif")
+    out = slapd.ldapsearch("(objectClass=dcmExporter)", "dcmURI", "dcmQueueName")
+    assert "dcmURI: dicom:STORESCP" in out and "dcmQueueName: Export1" in out
+    assert slapd.count("(&(objectClass=dcmExportRule)(dcmEntity=Series))") == 1
+
+
+@pytest.mark.slapd
+def test_compact_schema_rejects_unknown_attributes(slapd: Any) -> None:
+    from servers.ports import ServerError
+
+    with pytest.raises(ServerError, match="undefined"):
+        slapd.ldapadd(
+            "dn: dicomDeviceName=x,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org\n"
+            "objectClass: dicomDevice\ndicomDeviceName: x\ndicomInstalled: TRUE\nnoSuchAttribute: 1\n"
+        )
+
+
+@pytest.mark.slapd
+def test_slapd_ldaps_with_the_right_ca(slapd_ldaps: Any, tmp_path: Path) -> None:
+    assert slapd_ldaps.ldaps_url == f"ldaps://127.0.0.1:{slapd_ldaps.ldaps_port}"
+    assert slapd_ldaps.ca_file is not None and slapd_ldaps.ca_file.exists()
+    conn = _ldap3_connection(slapd_ldaps, ldaps=True, ca_file=slapd_ldaps.ca_file)
+    try:
+        assert conn.bound
+        conn.search(slapd_ldaps.devices_dn, "(objectClass=*)", search_scope="BASE")
+        assert len(conn.entries) == 1
+    finally:
+        conn.unbind()
+    assert "cn: Devices" in slapd_ldaps.ldapsearch("(cn=Devices)", "cn", ldaps=True)
+
+
+@pytest.mark.slapd
+def test_slapd_ldaps_with_another_ca_fails(slapd_ldaps: Any, tmp_path: Path) -> None:
+    import ldap3.core.exceptions
+
+    from servers.slapd import make_tls
+
+    other_ca, _, _ = make_tls(tmp_path / "other")
+    with pytest.raises(ldap3.core.exceptions.LDAPException):
+        _ldap3_connection(slapd_ldaps, ldaps=True, ca_file=other_ca)
