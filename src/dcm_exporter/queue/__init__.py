@@ -1,0 +1,34 @@
+"""The durable export queue: tasks, stores, retry policy, manager and runner.
+
+``SqliteTaskStore`` is the embedded default; ``InMemoryTaskStore`` is for tests and throwaway runs;
+``PostgresTaskStore`` (``dcm_exporter.queue.postgres``) serves several processes on several hosts.
+"""
+
+from __future__ import annotations
+
+from dcm_exporter.queue.manager import TaskManager, TaskResult
+from dcm_exporter.queue.memory import InMemoryTaskStore
+from dcm_exporter.queue.retry import RetryDecision, RetryPolicy
+from dcm_exporter.queue.runner import TaskHooks, TaskRunner
+from dcm_exporter.queue.sqlite import SqliteTaskStore
+from dcm_exporter.queue.store import ExporterTarget, TaskStore, Transition
+from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
+
+__all__ = [
+    "BatchSummary",
+    "ExportTask",
+    "ExporterTarget",
+    "InMemoryTaskStore",
+    "NewTask",
+    "RetryDecision",
+    "RetryPolicy",
+    "SqliteTaskStore",
+    "TaskFilter",
+    "TaskHooks",
+    "TaskManager",
+    "TaskResult",
+    "TaskRunner",
+    "TaskStatus",
+    "TaskStore",
+    "Transition",
+]

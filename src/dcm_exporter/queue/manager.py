@@ -1,0 +1,561 @@
+"""``TaskManager``: every state transition of an export task, and the gates that decide when one may run.
+
+The manager knows the configuration (exporters and queues), the clock and the device it works for; the store
+only performs the atomic operations the manager asks for; the runner only loops and calls the manager.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from dcm_exporter.errors import ConfigurationError, ExportCanceledError, QueueError, TransportError
+from dcm_exporter.queue.retry import RetryPolicy
+from dcm_exporter.queue.store import ExporterTarget, TaskStore, Transition
+from dcm_exporter.queue.task import ALL, BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, utc
+
+if TYPE_CHECKING:
+    from dcm_exporter.models import ExporterDescriptor, QueueDescriptor
+    from dcm_exporter.transports.base import CancelToken, Outcome
+
+__all__ = ["Clock", "QueueConfiguration", "TaskManager", "TaskResult", "system_clock"]
+
+log = logging.getLogger("dcm_exporter.queue")
+
+#: A clock: returns the current time, timezone-aware.
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+class QueueConfiguration(Protocol):
+    """What the queue needs of a configuration: its exporters and queues (sequences or mappings by id)."""
+
+    @property
+    def exporters(self) -> Any: ...
+
+    @property
+    def queues(self) -> Any: ...
+
+
+def _index(items: Any, key: str) -> dict[str, Any]:
+    if items is None:
+        return {}
+    if isinstance(items, Mapping):
+        return dict(items)
+    return {getattr(item, key): item for item in items}
+
+
+def _device_name_of(configuration: Any) -> str | None:
+    for path in (("device_name",), ("device", "device_name")):
+        value: Any = configuration
+        for part in path:
+            value = getattr(value, part, None)
+        if isinstance(value, str) and value:
+            return value
+    devices = tuple(getattr(configuration, "devices", ()) or ())
+    archives = [d for d in devices if getattr(d, "exporters", ()) or getattr(d, "queues", ())]
+    candidates = archives if archives else devices
+    if len(candidates) == 1:
+        name = getattr(candidates[0], "device_name", None)
+        return name if isinstance(name, str) else None
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class TaskResult:
+    """How one attempt ended, as passed to the ``task finished`` hooks.
+
+    Attributes:
+        task: The task as stored afterwards (``None`` if it was deleted or taken away while it ran).
+        outcome: The transport's outcome, if it returned one.
+        error: The exception the attempt raised, if any.
+        released: ``True`` when the attempt was interrupted by a stop and the task went back to the queue.
+    """
+
+    task: ExportTask | None
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+    released: bool = False
+
+
+class TaskManager:
+    """Schedules export tasks and moves them from status to status.
+
+    Args:
+        store: Where tasks are kept.
+        configuration: Exporters and queues (a ``Configuration``; anything with ``exporters`` and ``queues``).
+        device_name: The device whose tasks this manager schedules and processes; by default the
+            configuration's device name.
+        clock: Returns the current time (timezone-aware); :class:`~dcm_exporter.testing.FakeClock` in tests.
+        lease: How long a claimed task stays with its runner without a heartbeat.
+
+    Raises:
+        ConfigurationError: no device name is given and the configuration has none.
+    """
+
+    def __init__(
+        self,
+        store: TaskStore,
+        configuration: QueueConfiguration,
+        *,
+        device_name: str | None = None,
+        clock: Clock | None = None,
+        lease: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self.store = store
+        self.clock: Clock = clock if clock is not None else system_clock
+        if lease <= timedelta(0):
+            raise QueueError(f"lease must be positive, got {lease}")
+        self.lease = lease
+        name = device_name or _device_name_of(configuration)
+        if not name:
+            raise ConfigurationError(
+                "the export queue needs the name of the device it works for: the configuration has no single "
+                "device with exporters or queues, so pass device_name=..."
+            )
+        self.device_name = name
+        self.owner = f"{name}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lock = threading.Lock()
+        self._tokens: dict[int, CancelToken] = {}
+        self._stopping: set[int] = set()
+        self._listeners: list[Callable[[], None]] = []
+        self.reload(configuration)
+
+    # --- configuration ------------------------------------------------------------------------------
+
+    def reload(self, configuration: QueueConfiguration) -> None:
+        """Use a new configuration from now on (new exporters, changed queues); wakes the runner."""
+        exporters = _index(configuration.exporters, "exporter_id")
+        queues = _index(configuration.queues, "queue_name")
+        with self._lock:
+            self.configuration = configuration
+            self._exporters: dict[str, ExporterDescriptor] = exporters
+            self._queues: dict[str, QueueDescriptor] = queues
+        self.notify()
+
+    def exporter(self, exporter_id: str) -> ExporterDescriptor:
+        """The configured exporter with this id.
+
+        Raises:
+            ConfigurationError: no such exporter.
+        """
+        exporter = self._exporters.get(exporter_id)
+        if exporter is None:
+            known = ", ".join(sorted(self._exporters)) or "none"
+            raise ConfigurationError(f"no exporter {exporter_id!r} is configured (configured: {known})")
+        return exporter
+
+    def queue(self, queue_name: str) -> QueueDescriptor | None:
+        """The configured queue with this name, or ``None``."""
+        return self._queues.get(queue_name)
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        """Names of the configured queues."""
+        return tuple(self._queues)
+
+    def retry_policy(self, queue_name: str) -> RetryPolicy:
+        """The retry policy of a queue (no retries for a queue that is not configured)."""
+        queue = self.queue(queue_name)
+        return RetryPolicy() if queue is None else RetryPolicy.from_queue(queue)
+
+    def now(self) -> datetime:
+        """The manager's clock, in UTC."""
+        return utc(self.clock())
+
+    # --- wake-ups -----------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever a task may have become due (scheduled, rescheduled, configuration)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        """Stop calling ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def notify(self) -> None:
+        """Wake every listener (the runners in this process)."""
+        for listener in list(getattr(self, "_listeners", ())):
+            listener()
+
+    # --- scheduling ---------------------------------------------------------------------------------
+
+    def schedule_export(
+        self,
+        exporter_id: str,
+        study_uid: str,
+        series_uid: str | None = None,
+        sop_instance_uid: str | None = None,
+        *,
+        batch_id: str | None = None,
+        scheduled_time: datetime | None = None,
+        requester: str | None = None,
+        number_of_instances: int | None = None,
+        modalities: Iterable[str] = (),
+        coalesce: bool = True,
+    ) -> ExportTask:
+        """Schedule an export of a study, series or instance by an exporter; returns the (coalesced) task.
+
+        Without ``scheduled_time`` the exporter's schedule applies: the earliest time in its ``dcmSchedule``
+        at or after now. A still SCHEDULED task of the same exporter, study and batch is reused (its scope
+        widens, its time only moves later).
+
+        Raises:
+            ConfigurationError: the exporter is not configured.
+            ValueError: an instance without its series, or a naive ``scheduled_time``.
+        """
+        exporter = self.exporter(exporter_id)
+        now = self.now()
+        when = utc(scheduled_time) if scheduled_time is not None else exporter.schedules.ceil(now)
+        new = NewTask(
+            device_name=self.device_name,
+            queue_name=exporter.queue_name,
+            exporter_id=exporter_id,
+            local_ae_title=exporter.ae_title,
+            study_uid=study_uid,
+            series_uid=series_uid or ALL,
+            sop_instance_uid=sop_instance_uid or ALL,
+            scheduled_time=when,
+            batch_id=batch_id,
+            number_of_instances=number_of_instances,
+            modalities=tuple(modalities),
+            requester=requester,
+        )
+        task = self.store.schedule(new, now=now, coalesce=coalesce)
+        log.debug(
+            "scheduled export task %s: %s by %s at %s",
+            task.task_id,
+            task.entity,
+            exporter_id,
+            task.scheduled_time.isoformat(),
+            extra=_extra(task),
+        )
+        self.notify()
+        return task
+
+    # --- processing ---------------------------------------------------------------------------------
+
+    def queue_open(self, queue_name: str, now: datetime | None = None) -> bool:
+        """Whether a queue processes tasks now: configured, installed, and inside its schedule."""
+        queue = self.queue(queue_name)
+        if queue is None or not queue.installed:
+            return False
+        return bool(queue.schedules.contains(now or self.now()))
+
+    def closed_exporters(self, now: datetime) -> list[str]:
+        """Exporters whose schedule does not contain ``now`` (their tasks wait for the next window)."""
+        return [e.exporter_id for e in self._exporters.values() if not e.schedules.contains(now)]
+
+    def claim(self, queue_name: str, limit: int) -> list[tuple[ExportTask, CancelToken]]:
+        """Take up to ``limit`` due tasks of a queue, if the queue is open; each with its cancel token."""
+        from dcm_exporter.transports.base import CancelToken
+
+        now = self.now()
+        if limit <= 0 or not self.queue_open(queue_name, now):
+            return []
+        tasks = self.store.claim(
+            device_name=self.device_name,
+            queue_name=queue_name,
+            now=now,
+            limit=limit,
+            owner=self.owner,
+            lease_until=now + self.lease,
+            exclude_exporters=self.closed_exporters(now),
+        )
+        claimed = []
+        with self._lock:
+            for task in tasks:
+                token = CancelToken()
+                self._tokens[task.task_id] = token
+                claimed.append((task, token))
+        for task, _ in claimed:
+            log.info(
+                "export task %s started: %s by %s (attempt %d)",
+                task.task_id,
+                task.entity,
+                task.exporter_id,
+                task.number_of_failures + 1,
+                extra=_extra(task),
+            )
+        return claimed
+
+    def heartbeat(self) -> set[int]:
+        """Extend the leases of the tasks this manager runs; cancels the ones it lost. Returns the lost
+        ids."""
+        with self._lock:
+            ids = list(self._tokens)
+        if not ids:
+            return set()
+        now = self.now()
+        held = self.store.heartbeat(ids, owner=self.owner, lease_until=now + self.lease, now=now)
+        lost = set(ids) - held
+        with self._lock:
+            for task_id in lost:
+                token = self._tokens.get(task_id)
+                if token is not None:
+                    token.cancel()
+        for task_id in sorted(lost):
+            log.warning(
+                "export task %s was cancelled, deleted or taken over while it ran",
+                task_id,
+                extra={"task_id": task_id},
+            )
+        return lost
+
+    def running(self) -> list[int]:
+        """Ids of the tasks this manager is running."""
+        with self._lock:
+            return sorted(self._tokens)
+
+    def interrupt(self, task_ids: Iterable[int] | None = None) -> None:
+        """Cancel running tasks because the runner stops: they go back to the queue instead of ending
+            CANCELED."""
+        with self._lock:
+            for task_id in list(self._tokens) if task_ids is None else task_ids:
+                token = self._tokens.get(task_id)
+                if token is not None:
+                    self._stopping.add(task_id)
+                    token.cancel()
+
+    def finish(
+        self, task: ExportTask, *, outcome: Outcome | None = None, error: BaseException | None = None
+    ) -> TaskResult:
+        """Record how an attempt ended and decide the task's next status (retry policy)."""
+        from dcm_exporter.transports.base import OutcomeStatus
+
+        now = self.now()
+        with self._lock:
+            self._tokens.pop(task.task_id, None)
+            stopping = task.task_id in self._stopping
+            self._stopping.discard(task.task_id)
+        canceled = isinstance(error, ExportCanceledError) or (
+            outcome is not None and outcome.status == OutcomeStatus.CANCELED
+        )
+        if stopping and (canceled or error is not None):
+            released = self.store.release(task.task_id, owner=self.owner, now=now)
+            log.info(
+                "export task %s interrupted by stop, back in the queue", task.task_id, extra=_extra(task)
+            )
+            return TaskResult(task=self._get(task.task_id), outcome=outcome, error=error, released=released)
+
+        retryable = True
+        error_message: str | None = None
+        outcome_message: str | None = None
+        instances: int | None = None
+        if error is not None:
+            if isinstance(error, ExportCanceledError):
+                status = TaskStatus.CANCELED
+            else:
+                status = TaskStatus.FAILED
+                retryable = (
+                    bool(getattr(error, "retryable", True)) if isinstance(error, TransportError) else True
+                )
+            error_message = str(error) or type(error).__name__
+        elif outcome is not None:
+            status = TaskStatus(outcome.status.value)
+            outcome_message = outcome.message
+            instances = outcome.completed + outcome.warning + outcome.failed + outcome.remaining
+            if status is TaskStatus.FAILED and outcome.failures:
+                error_message = outcome.failures[0].reason
+        else:
+            raise QueueError(f"export task {task.task_id}: an attempt ends with an outcome or an error")
+
+        decision = self.retry_policy(task.queue_name).decide(
+            status, failures=task.number_of_failures, now=now, retryable=retryable
+        )
+        transition = Transition(
+            status=decision.status,
+            processing_end_time=now,
+            number_of_failures=decision.number_of_failures,
+            scheduled_time=decision.retry_at,
+            error_message=error_message,
+            outcome_message=outcome_message,
+            number_of_instances=instances,
+        )
+        stored = self.store.finish(task.task_id, owner=self.owner, transition=transition, now=now)
+        if stored is None:
+            log.warning(
+                "export task %s was deleted or taken over before it finished",
+                task.task_id,
+                extra=_extra(task),
+            )
+        else:
+            level = (
+                logging.INFO
+                if stored.status in (TaskStatus.COMPLETED, TaskStatus.CANCELED)
+                else logging.WARNING
+            )
+            extra = ""
+            if stored.status is TaskStatus.SCHEDULED_FOR_RETRY:
+                extra = f", retry {stored.number_of_failures} at {stored.scheduled_time.isoformat()}"
+            log.log(
+                level,
+                "export task %s %s%s: %s",
+                stored.task_id,
+                stored.status.value,
+                extra,
+                outcome_message or error_message or "",
+                extra=_extra(stored),
+            )
+            if stored.status is TaskStatus.SCHEDULED_FOR_RETRY:
+                self.notify()
+        return TaskResult(task=stored, outcome=outcome, error=error)
+
+    def release(self, task: ExportTask) -> bool:
+        """Give a task this manager holds back to the queue unprocessed (SCHEDULED)."""
+        with self._lock:
+            self._tokens.pop(task.task_id, None)
+            self._stopping.discard(task.task_id)
+        return self.store.release(task.task_id, owner=self.owner, now=self.now())
+
+    def reset_in_process(self) -> int:
+        """Put this device's IN PROCESS tasks back to SCHEDULED (what dcm4chee does at start-up)."""
+        n = self.store.reset_in_process(device_name=self.device_name, now=self.now())
+        if n:
+            log.info("reset %d IN PROCESS export task(s) of device %s to SCHEDULED", n, self.device_name)
+            self.notify()
+        return n
+
+    def next_due_time(self) -> datetime | None:
+        """The earliest time a task of this device becomes due, if any."""
+        return self.store.next_due_time(device_name=self.device_name, queue_names=self.queue_names)
+
+    # --- operations ---------------------------------------------------------------------------------
+
+    def _get(self, task_id: int) -> ExportTask | None:
+        from dcm_exporter.errors import TaskNotFoundError
+
+        try:
+            return self.store.get(task_id)
+        except TaskNotFoundError:
+            return None
+
+    def get(self, task_id: int) -> ExportTask:
+        """The task with this id.
+
+        Raises:
+            TaskNotFoundError: no such task.
+        """
+        return self.store.get(task_id)
+
+    def tasks(self, filter: TaskFilter | None = None) -> list[ExportTask]:
+        """Tasks matching ``filter`` (all tasks without one)."""
+        return self.store.list(filter or TaskFilter())
+
+    def count(self, filter: TaskFilter | None = None) -> int:
+        """Number of tasks matching ``filter``."""
+        return self.store.count(filter or TaskFilter())
+
+    def cancel(self, filter: TaskFilter) -> list[int]:
+        """Cancel matching tasks that are not final; running ones are aborted through their cancel token.
+
+        A cancelled task ends CANCELED and is never retried. Returns the ids cancelled.
+        """
+        cancelled, running = self.store.cancel(filter, now=self.now())
+        with self._lock:
+            for task_id in running:
+                token = self._tokens.get(task_id)
+                if token is not None:
+                    token.cancel()
+        if cancelled:
+            log.info("cancelled %d export task(s)", len(cancelled), extra={"task_ids": cancelled})
+        return cancelled
+
+    def reschedule(
+        self,
+        filter: TaskFilter,
+        *,
+        scheduled_time: datetime | None = None,
+        exporter_id: str | None = None,
+    ) -> list[int]:
+        """Schedule matching tasks (not IN PROCESS) again, failures reset to 0.
+
+        Args:
+            filter: Which tasks.
+            scheduled_time: When; now by default (the exporter's schedule is still checked when it is picked).
+            exporter_id: Move the tasks to this exporter: its queue and local AE title follow.
+
+        Raises:
+            ConfigurationError: ``exporter_id`` is not configured.
+        """
+        target = None
+        if exporter_id is not None:
+            exporter = self.exporter(exporter_id)
+            target = ExporterTarget(
+                exporter_id=exporter.exporter_id,
+                queue_name=exporter.queue_name,
+                local_ae_title=exporter.ae_title,
+            )
+        now = self.now()
+        ids = self.store.reschedule(
+            filter, now=now, scheduled_time=utc(scheduled_time) if scheduled_time else now, target=target
+        )
+        if ids:
+            log.info(
+                "rescheduled %d export task(s)%s",
+                len(ids),
+                f" to exporter {exporter_id}" if exporter_id else "",
+                extra={"task_ids": ids},
+            )
+            self.notify()
+        return ids
+
+    def delete(self, filter: TaskFilter) -> list[int]:
+        """Delete matching tasks; running ones are aborted first. Returns the ids deleted."""
+        ids = self.store.delete(filter)
+        with self._lock:
+            for task_id in ids:
+                token = self._tokens.get(task_id)
+                if token is not None:
+                    token.cancel()
+        return ids
+
+    def purge(self) -> int:
+        """Delete final tasks of this device older than their queue's purge delay; returns how many."""
+        now = self.now()
+        total = 0
+        for queue in list(self._queues.values()):
+            for status, delay in (
+                (TaskStatus.COMPLETED, queue.purge_completed_delay),
+                (TaskStatus.FAILED, queue.purge_failed_delay),
+                (TaskStatus.WARNING, queue.purge_warning_delay),
+                (TaskStatus.CANCELED, queue.purge_canceled_delay),
+            ):
+                if delay is not None:
+                    total += self.store.purge(
+                        device_name=self.device_name,
+                        queue_name=queue.queue_name,
+                        status=status,
+                        updated_before=now - delay,
+                    )
+        if total:
+            log.info("purged %d finished export task(s)", total)
+        return total
+
+    def batches(self, filter: TaskFilter | None = None) -> list[BatchSummary]:
+        """Per batch: the number of tasks in each status."""
+        return self.store.batch_summaries(filter or TaskFilter())
+
+
+def _extra(task: ExportTask) -> dict[str, object]:
+    return {
+        "task_id": task.task_id,
+        "exporter_id": task.exporter_id,
+        "queue_name": task.queue_name,
+        "study_uid": task.study_uid,
+        "status": task.status.value,
+        "batch_id": task.batch_id,
+    }

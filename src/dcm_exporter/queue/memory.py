@@ -1,0 +1,391 @@
+"""``InMemoryTaskStore``: the task store for tests and throwaway runs (nothing survives the process)."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+
+import attrs
+
+from dcm_exporter.errors import TaskNotFoundError
+from dcm_exporter.queue.store import ExporterTarget, Transition, merge_scope
+from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, utc
+
+__all__ = ["InMemoryTaskStore", "order_tasks", "summarize_batches"]
+
+_PENDING = (TaskStatus.SCHEDULED, TaskStatus.SCHEDULED_FOR_RETRY)
+
+
+def order_tasks(tasks: Iterable[ExportTask], filter: TaskFilter) -> builtins.list[ExportTask]:
+    """Sort and page tasks as ``filter`` says (``None`` sorts first ascending, last descending, like SQL)."""
+    field = filter.order_by.removeprefix("-")
+    descending = filter.order_by.startswith("-")
+
+    def key(task: ExportTask) -> tuple[bool, object, int]:
+        value = getattr(task, field)
+        if isinstance(value, TaskStatus):
+            value = value.value
+        return (value is not None, value if value is not None else 0, task.task_id)
+
+    ordered = sorted(tasks, key=key, reverse=descending)
+    start = filter.offset
+    stop = None if filter.limit is None else start + filter.limit
+    return ordered[start:stop]
+
+
+def _range(values: builtins.list[datetime | None]) -> tuple[datetime, datetime] | None:
+    present = [v for v in values if v is not None]
+    return (min(present), max(present)) if present else None
+
+
+def summarize_batches(tasks: Iterable[ExportTask]) -> builtins.list[BatchSummary]:
+    """Group tasks by batch id (tasks without one are left out) into :class:`BatchSummary` objects."""
+    groups: dict[str, builtins.list[ExportTask]] = {}
+    for task in tasks:
+        if task.batch_id is not None:
+            groups.setdefault(task.batch_id, []).append(task)
+    result = []
+    for batch_id in sorted(groups):
+        group = groups[batch_id]
+        counts: dict[TaskStatus, int] = {}
+        for task in group:
+            counts[task.status] = counts.get(task.status, 0) + 1
+        result.append(
+            BatchSummary(
+                batch_id=batch_id,
+                counts=counts,
+                device_names=tuple(sorted({t.device_name for t in group})),
+                exporter_ids=tuple(sorted({t.exporter_id for t in group})),
+                created_time_range=_range([t.created_time for t in group]),
+                updated_time_range=_range([t.updated_time for t in group]),
+                scheduled_time_range=_range([t.scheduled_time for t in group]),
+                processing_start_time_range=_range([t.processing_start_time for t in group]),
+                processing_end_time_range=_range([t.processing_end_time for t in group]),
+            )
+        )
+    return result
+
+
+class InMemoryTaskStore:
+    """A :class:`~dcm_exporter.queue.store.TaskStore` kept in a dict; thread-safe, not durable.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> from dcm_exporter.queue import InMemoryTaskStore, NewTask
+        >>> store = InMemoryTaskStore()
+        >>> now = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> task = store.schedule(NewTask(device_name="dcm4chee-arc", queue_name="Export1",
+        ...     exporter_id="STORESCP", study_uid="1.2.3", scheduled_time=now), now=now)
+        >>> task.status.value
+        'SCHEDULED'
+    """
+
+    def __init__(self) -> None:
+        self._tasks: dict[int, ExportTask] = {}
+        self._next_id = 1
+        self._lock = threading.RLock()
+
+    # --- scheduling ---------------------------------------------------------------------------------
+
+    def schedule(self, new: NewTask, *, now: datetime, coalesce: bool = True) -> ExportTask:
+        now = utc(now)
+        with self._lock:
+            if coalesce:
+                for task in self._tasks.values():
+                    if (
+                        task.status is TaskStatus.SCHEDULED
+                        and task.device_name == new.device_name
+                        and task.exporter_id == new.exporter_id
+                        and task.study_uid == new.study_uid
+                        and task.batch_id == new.batch_id
+                    ):
+                        series, instance = merge_scope(
+                            task.series_uid, task.sop_instance_uid, new.series_uid, new.sop_instance_uid
+                        )
+                        task = attrs.evolve(
+                            task,
+                            series_uid=series,
+                            sop_instance_uid=instance,
+                            scheduled_time=max(task.scheduled_time, new.scheduled_time),
+                            updated_time=now,
+                        )
+                        self._tasks[task.task_id] = task
+                        return task
+            task = ExportTask(
+                task_id=self._next_id,
+                created_time=now,
+                updated_time=now,
+                device_name=new.device_name,
+                queue_name=new.queue_name,
+                exporter_id=new.exporter_id,
+                local_ae_title=new.local_ae_title,
+                study_uid=new.study_uid,
+                series_uid=new.series_uid,
+                sop_instance_uid=new.sop_instance_uid,
+                scheduled_time=new.scheduled_time,
+                batch_id=new.batch_id,
+                number_of_instances=new.number_of_instances,
+                modalities=new.modalities,
+                requester=new.requester,
+            )
+            self._next_id += 1
+            self._tasks[task.task_id] = task
+            return task
+
+    # --- queries ------------------------------------------------------------------------------------
+
+    def get(self, task_id: int) -> ExportTask:
+        with self._lock:
+            try:
+                return self._tasks[task_id]
+            except KeyError:
+                raise TaskNotFoundError(task_id) from None
+
+    def list(self, filter: TaskFilter) -> builtins.list[ExportTask]:
+        with self._lock:
+            return order_tasks([t for t in self._tasks.values() if filter.matches(t)], filter)
+
+    def count(self, filter: TaskFilter) -> int:
+        with self._lock:
+            return sum(1 for t in self._tasks.values() if filter.matches(t))
+
+    def batch_summaries(self, filter: TaskFilter) -> builtins.list[BatchSummary]:
+        with self._lock:
+            return summarize_batches(t for t in self._tasks.values() if filter.matches(t))
+
+    def next_due_time(self, *, device_name: str, queue_names: Collection[str]) -> datetime | None:
+        with self._lock:
+            times = [
+                t.scheduled_time if t.status in _PENDING else t.lease_expires
+                for t in self._tasks.values()
+                if t.device_name == device_name
+                and t.queue_name in queue_names
+                and (t.status in _PENDING or (t.status is TaskStatus.IN_PROCESS and t.lease_expires))
+            ]
+            present = [t for t in times if t is not None]
+            return min(present) if present else None
+
+    # --- processing ---------------------------------------------------------------------------------
+
+    def claim(
+        self,
+        *,
+        device_name: str,
+        queue_name: str,
+        now: datetime,
+        limit: int,
+        owner: str,
+        lease_until: datetime,
+        exclude_exporters: Collection[str] = (),
+    ) -> builtins.list[ExportTask]:
+        now = utc(now)
+        with self._lock:
+            due = [
+                t
+                for t in self._tasks.values()
+                if t.device_name == device_name
+                and t.queue_name == queue_name
+                and t.exporter_id not in exclude_exporters
+                and (
+                    (t.status in _PENDING and t.scheduled_time <= now)
+                    or (
+                        t.status is TaskStatus.IN_PROCESS
+                        and t.lease_expires is not None
+                        and t.lease_expires <= now
+                    )
+                )
+            ]
+            due.sort(key=lambda t: (t.scheduled_time, t.task_id))
+            claimed = []
+            for task in due[: max(limit, 0)]:
+                task = attrs.evolve(
+                    task,
+                    status=TaskStatus.IN_PROCESS,
+                    processing_start_time=now,
+                    processing_end_time=None,
+                    updated_time=now,
+                    lease_owner=owner,
+                    lease_expires=lease_until,
+                )
+                self._tasks[task.task_id] = task
+                claimed.append(task)
+            return claimed
+
+    def heartbeat(
+        self, task_ids: Sequence[int], *, owner: str, lease_until: datetime, now: datetime
+    ) -> set[int]:
+        held = set()
+        with self._lock:
+            for task_id in task_ids:
+                task = self._tasks.get(task_id)
+                if task is not None and task.status is TaskStatus.IN_PROCESS and task.lease_owner == owner:
+                    self._tasks[task_id] = attrs.evolve(task, lease_expires=lease_until)
+                    held.add(task_id)
+        return held
+
+    def finish(self, task_id: int, *, owner: str, transition: Transition, now: datetime) -> ExportTask | None:
+        now = utc(now)
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None or task.lease_owner != owner:
+                return None
+            instances = (
+                transition.number_of_instances
+                if transition.number_of_instances is not None
+                else task.number_of_instances
+            )
+            if task.status is TaskStatus.IN_PROCESS:
+                task = attrs.evolve(
+                    task,
+                    status=transition.status,
+                    processing_end_time=transition.processing_end_time,
+                    number_of_failures=transition.number_of_failures,
+                    scheduled_time=transition.scheduled_time or task.scheduled_time,
+                    error_message=transition.error_message,
+                    outcome_message=transition.outcome_message,
+                    number_of_instances=instances,
+                    updated_time=now,
+                    lease_owner=None,
+                    lease_expires=None,
+                )
+            elif task.status is TaskStatus.CANCELED:
+                task = attrs.evolve(
+                    task,
+                    processing_end_time=transition.processing_end_time,
+                    outcome_message=transition.outcome_message,
+                    number_of_instances=instances,
+                    updated_time=now,
+                    lease_owner=None,
+                    lease_expires=None,
+                )
+            else:
+                return None
+            self._tasks[task_id] = task
+            return task
+
+    def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None or task.lease_owner != owner:
+                return False
+            if task.status is TaskStatus.IN_PROCESS:
+                self._tasks[task_id] = attrs.evolve(
+                    task,
+                    status=TaskStatus.SCHEDULED,
+                    processing_start_time=None,
+                    updated_time=utc(now),
+                    lease_owner=None,
+                    lease_expires=None,
+                )
+                return True
+            self._tasks[task_id] = attrs.evolve(task, lease_owner=None, lease_expires=None)
+            return False
+
+    def reset_in_process(self, *, device_name: str, now: datetime) -> int:
+        now = utc(now)
+        with self._lock:
+            n = 0
+            for task in builtins.list(self._tasks.values()):
+                if task.device_name == device_name and task.status is TaskStatus.IN_PROCESS:
+                    self._tasks[task.task_id] = attrs.evolve(
+                        task,
+                        status=TaskStatus.SCHEDULED,
+                        processing_start_time=None,
+                        updated_time=now,
+                        lease_owner=None,
+                        lease_expires=None,
+                    )
+                    n += 1
+            return n
+
+    # --- operations ---------------------------------------------------------------------------------
+
+    def cancel(self, filter: TaskFilter, *, now: datetime) -> tuple[builtins.list[int], builtins.list[int]]:
+        now = utc(now)
+        cancelled: builtins.list[int] = []
+        running: builtins.list[int] = []
+        with self._lock:
+            for task in self.list(attrs.evolve(filter, order_by="task_id")):
+                if task.status.is_final:
+                    continue
+                if task.status is TaskStatus.IN_PROCESS:
+                    running.append(task.task_id)
+                    changed = attrs.evolve(task, status=TaskStatus.CANCELED, updated_time=now)
+                else:
+                    changed = attrs.evolve(
+                        task,
+                        status=TaskStatus.CANCELED,
+                        updated_time=now,
+                        lease_owner=None,
+                        lease_expires=None,
+                    )
+                self._tasks[task.task_id] = changed
+                cancelled.append(task.task_id)
+        return cancelled, running
+
+    def reschedule(
+        self,
+        filter: TaskFilter,
+        *,
+        now: datetime,
+        scheduled_time: datetime,
+        target: ExporterTarget | None = None,
+    ) -> builtins.list[int]:
+        now = utc(now)
+        done = []
+        with self._lock:
+            for task in self.list(attrs.evolve(filter, order_by="task_id")):
+                if task.status is TaskStatus.IN_PROCESS:
+                    continue
+                changed = attrs.evolve(
+                    task,
+                    status=TaskStatus.SCHEDULED,
+                    scheduled_time=scheduled_time,
+                    number_of_failures=0,
+                    error_message=None,
+                    outcome_message=None,
+                    processing_start_time=None,
+                    processing_end_time=None,
+                    updated_time=now,
+                    lease_owner=None,
+                    lease_expires=None,
+                )
+                if target is not None:
+                    changed = attrs.evolve(
+                        changed,
+                        exporter_id=target.exporter_id,
+                        queue_name=target.queue_name,
+                        local_ae_title=target.local_ae_title,
+                    )
+                self._tasks[task.task_id] = changed
+                done.append(task.task_id)
+        return done
+
+    def delete(self, filter: TaskFilter) -> builtins.list[int]:
+        with self._lock:
+            ids = [t.task_id for t in self.list(attrs.evolve(filter, order_by="task_id"))]
+            for task_id in ids:
+                del self._tasks[task_id]
+            return ids
+
+    def purge(
+        self, *, device_name: str, queue_name: str, status: TaskStatus, updated_before: datetime
+    ) -> int:
+        updated_before = utc(updated_before)
+        with self._lock:
+            doomed = [
+                t.task_id
+                for t in self._tasks.values()
+                if t.device_name == device_name
+                and t.queue_name == queue_name
+                and t.status is status
+                and t.updated_time < updated_before
+            ]
+            for task_id in doomed:
+                del self._tasks[task_id]
+            return len(doomed)
+
+    def close(self) -> None:
+        """Nothing to release; kept for the protocol."""

@@ -1,0 +1,388 @@
+"""``TaskRunner``: threads that take due export tasks from the store and perform them.
+
+Per configured queue the runner keeps ``dcmMaxTasksParallel`` worker threads; each takes one due task at a
+time (the manager applies the gates: queue installed, queue schedule, exporter schedule), performs it
+through the ``perform`` callable and hands the result to the manager. A supervisor thread extends the
+leases of running tasks (heartbeats), follows configuration reloads (new queues, changed parallelism) and
+purges finished tasks.
+
+Scheduling in the same process wakes the workers at once; changes made by other processes are seen after
+at most ``poll_interval`` seconds. No signal handlers are installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from dcm_exporter.errors import QueueError
+from dcm_exporter.queue.manager import TaskManager, TaskResult
+from dcm_exporter.queue.task import ExportTask
+
+if TYPE_CHECKING:
+    from dcm_exporter.transports.base import CancelToken, Outcome
+
+__all__ = ["Perform", "TaskHooks", "TaskRunner"]
+
+log = logging.getLogger("dcm_exporter.queue")
+
+#: Performs one export task: ``perform(task, cancel_token) -> Outcome`` (raises on failure).
+Perform = Callable[[ExportTask, "CancelToken"], "Outcome"]
+
+
+class TaskHooks:
+    """Callbacks for an embedding application: a task started, a task finished (with its outcome).
+
+    Hooks run in the worker thread that performs the task; an exception in a hook is logged and ignored.
+    """
+
+    def __init__(self) -> None:
+        self.started: list[Callable[[ExportTask], None]] = []
+        self.finished: list[Callable[[TaskResult], None]] = []
+
+    def on_started(self, hook: Callable[[ExportTask], None]) -> Callable[[ExportTask], None]:
+        """Register ``hook(task)``, called when a task goes IN PROCESS. Usable as a decorator."""
+        self.started.append(hook)
+        return hook
+
+    def on_finished(self, hook: Callable[[TaskResult], None]) -> Callable[[TaskResult], None]:
+        """Register ``hook(result)``, called after each attempt with a :class:`TaskResult`. Usable as a
+        decorator."""
+        self.finished.append(hook)
+        return hook
+
+    def _fire_started(self, task: ExportTask) -> None:
+        for hook in list(self.started):
+            try:
+                hook(task)
+            except Exception:
+                log.exception("task-started hook %r failed", hook)
+
+    def _fire_finished(self, result: TaskResult) -> None:
+        for hook in list(self.finished):
+            try:
+                hook(result)
+            except Exception:
+                log.exception("task-finished hook %r failed", hook)
+
+
+class _Worker:
+    __slots__ = ("drain", "idle_since", "queue_name", "retired", "task", "thread")
+
+    def __init__(self, queue_name: str, drain: bool) -> None:
+        self.queue_name = queue_name
+        self.drain = drain
+        self.retired = False
+        self.task: ExportTask | None = None
+        self.idle_since = 0.0
+        self.thread: threading.Thread | None = None
+
+
+class TaskRunner:
+    """Runs the export tasks of one device from a task store.
+
+    Args:
+        manager: The :class:`TaskManager` (store, configuration, clock, device).
+        perform: ``perform(task, cancel_token) -> Outcome``; raises ``TransportError`` (or anything)
+            on failure.
+        poll_interval: Seconds between looks at the store when idle (for tasks written by other
+            processes, and for tasks whose time arrives). Tasks scheduled in this process wake it at once.
+        heartbeat_interval: Seconds between lease extensions of running tasks (default: lease / 3).
+        purge_interval: Seconds between purges of finished tasks by the queues' purge delays
+            (``None``: never).
+        reset_on_start: Reset this device's IN PROCESS tasks to SCHEDULED on start (dcm4chee's
+            behaviour). Turn it off when several runner processes serve one device: leases then hand
+            over the tasks of a dead runner.
+        hooks: Callbacks for started / finished tasks.
+    """
+
+    def __init__(
+        self,
+        manager: TaskManager,
+        perform: Perform,
+        *,
+        poll_interval: float = 1.0,
+        heartbeat_interval: float | None = None,
+        purge_interval: float | None = 60.0,
+        reset_on_start: bool = True,
+        hooks: TaskHooks | None = None,
+    ) -> None:
+        if poll_interval <= 0:
+            raise QueueError(f"poll_interval must be positive, got {poll_interval}")
+        self.manager = manager
+        self.perform = perform
+        self.poll_interval = poll_interval
+        self.heartbeat_interval = (
+            heartbeat_interval if heartbeat_interval is not None else manager.lease.total_seconds() / 3
+        )
+        self.purge_interval = purge_interval
+        self.reset_on_start = reset_on_start
+        self.hooks = hooks if hooks is not None else TaskHooks()
+        self._cond = threading.Condition()
+        self._generation = 0
+        self._stop = threading.Event()
+        self._reconcile = threading.Event()
+        self._workers: dict[str, list[_Worker]] = {}
+        self._supervisor: threading.Thread | None = None
+        self._started = False
+        self._reset_done = False
+        self._attempts = 0
+        manager.add_listener(self._wake)
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    @property
+    def is_running(self) -> bool:
+        """Whether :meth:`start` was called and :meth:`stop` not yet."""
+        return self._started
+
+    def __enter__(self) -> TaskRunner:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the worker threads and the supervisor (resetting this device's IN PROCESS tasks first)."""
+        if self._started:
+            return
+        self._maybe_reset()
+        self._stop.clear()
+        self._started = True
+        self._reconcile_workers()
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="dcm-exporter-supervisor", daemon=True
+        )
+        self._supervisor.start()
+        log.info("export queue runner of device %s started", self.manager.device_name)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop gracefully: running tasks get ``timeout`` seconds to finish; then they are cancelled and go
+            back
+        to the queue (SCHEDULED) for the next runner. Waiting tasks stay where they are."""
+        if not self._started:
+            return
+        self._stop.set()
+        self._wake()
+        deadline = time.monotonic() + max(timeout, 0.0)
+        workers = self._all_workers()
+        self._join(workers, deadline)
+        busy = [w for w in workers if w.thread is not None and w.thread.is_alive()]
+        if busy:
+            self.manager.interrupt([w.task.task_id for w in busy if w.task is not None])
+            self._join(busy, time.monotonic() + min(5.0, max(timeout, 0.5)))
+            for worker in busy:
+                task = worker.task
+                alive = worker.thread is not None and worker.thread.is_alive()
+                if task is not None and alive and self.manager.release(task):
+                    log.warning("export task %s did not stop in time; released to the queue", task.task_id)
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=max(1.0, self.heartbeat_interval))
+            self._supervisor = None
+        with self._cond:
+            self._workers = {}
+        self._started = False
+        log.info("export queue runner of device %s stopped", self.manager.device_name)
+
+    def close(self) -> None:
+        """Stop (if running) and stop listening to the manager."""
+        self.stop()
+        self.manager.remove_listener(self._wake)
+
+    # --- scripts and notebooks ----------------------------------------------------------------------
+
+    def run_until_idle(self, *, timeout: float | None = None, wait_for_scheduled: bool = False) -> int:
+        """Process every task that is due now, then return the number of attempts made.
+
+        Without a started runner the work is done by temporary worker threads (``dcmMaxTasksParallel`` per
+        queue) that end when nothing is due. With ``wait_for_scheduled`` it also waits (on the real clock) for
+        tasks scheduled later, retries included, until none is left waiting.
+
+        Raises:
+            QueueError: ``timeout`` seconds passed before the queue became idle.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        before = self._attempts
+        while True:
+            if self._started:
+                self._wait_idle(deadline)
+            else:
+                self._drain(deadline)
+            if not wait_for_scheduled:
+                return self._attempts - before
+            due = self.manager.next_due_time()
+            if due is None:
+                return self._attempts - before
+            wait = (due - self.manager.now()).total_seconds()
+            wait = min(max(wait, 0.0), self.poll_interval) if wait > 0 else self.poll_interval
+            if deadline is not None and time.monotonic() + wait > deadline:
+                raise QueueError(f"export queue not idle after {timeout} s (tasks still waiting)")
+            with self._cond:
+                self._cond.wait(wait)
+
+    def _drain(self, deadline: float | None) -> None:
+        self._maybe_reset()
+        workers = []
+        for queue_name in self.manager.queue_names:
+            queue = self.manager.queue(queue_name)
+            for _ in range(queue.max_tasks_parallel if queue is not None else 0):
+                workers.append(self._spawn(queue_name, drain=True))
+        beat = time.monotonic()
+        while any(w.thread is not None and w.thread.is_alive() for w in workers):
+            if deadline is not None and time.monotonic() > deadline:
+                self.manager.interrupt([w.task.task_id for w in workers if w.task is not None])
+                raise QueueError("export queue not idle in time (tasks still running were interrupted)")
+            for w in workers:
+                if w.thread is not None and w.thread.is_alive():
+                    w.thread.join(timeout=0.05)
+                    break
+            if time.monotonic() - beat >= self.heartbeat_interval:
+                beat = time.monotonic()
+                self._heartbeat()
+
+    def _wait_idle(self, deadline: float | None) -> None:
+        since = time.monotonic()
+        self._wake()
+        while True:
+            workers = self._all_workers()
+            if workers and all(w.task is None and w.idle_since > since for w in workers):
+                return
+            if not workers and not self.manager.running():
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise QueueError("export queue not idle in time")
+            time.sleep(0.01)
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _maybe_reset(self) -> None:
+        if self.reset_on_start and not self._reset_done:
+            self.manager.reset_in_process()
+        self._reset_done = True
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+        self._reconcile.set()
+
+    def _all_workers(self) -> list[_Worker]:
+        with self._cond:
+            return [w for group in self._workers.values() for w in group]
+
+    @staticmethod
+    def _join(workers: list[_Worker], deadline: float) -> None:
+        for worker in workers:
+            if worker.thread is not None:
+                worker.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _spawn(self, queue_name: str, *, drain: bool) -> _Worker:
+        worker = _Worker(queue_name, drain)
+        worker.thread = threading.Thread(
+            target=self._work, args=(worker,), name=f"dcm-exporter-{queue_name}", daemon=True
+        )
+        worker.thread.start()
+        return worker
+
+    def _reconcile_workers(self) -> None:
+        with self._cond:
+            for queue_name in set(self._workers) | set(self.manager.queue_names):
+                queue = self.manager.queue(queue_name)
+                want = 0 if queue is None else queue.max_tasks_parallel
+                group = [
+                    w
+                    for w in self._workers.get(queue_name, [])
+                    if w.thread is not None and w.thread.is_alive()
+                ]
+                active = [w for w in group if not w.retired]
+                for worker in active[want:]:
+                    worker.retired = True
+                while len(active) < want and not self._stop.is_set():
+                    worker = self._spawn(queue_name, drain=False)
+                    active.append(worker)
+                    group.append(worker)
+                self._workers[queue_name] = group
+            self._cond.notify_all()
+
+    def _heartbeat(self) -> None:
+        try:
+            self.manager.heartbeat()
+        except QueueError:
+            log.exception("heartbeat of running export tasks failed")
+
+    def _supervise(self) -> None:
+        last_beat = last_purge = time.monotonic()
+        if self.purge_interval is not None:
+            self._purge()
+        while not self._stop.is_set():
+            self._reconcile.wait(timeout=min(self.heartbeat_interval, self.poll_interval * 5))
+            if self._stop.is_set():
+                break
+            if self._reconcile.is_set():
+                self._reconcile.clear()
+                self._reconcile_workers()
+            now = time.monotonic()
+            if now - last_beat >= self.heartbeat_interval:
+                last_beat = now
+                self._heartbeat()
+            if self.purge_interval is not None and now - last_purge >= self.purge_interval:
+                last_purge = now
+                self._purge()
+        self._heartbeat()
+
+    def _purge(self) -> None:
+        try:
+            self.manager.purge()
+        except QueueError:
+            log.exception("purge of finished export tasks failed")
+
+    def _work(self, worker: _Worker) -> None:
+        while not self._stop.is_set() and not worker.retired:
+            with self._cond:
+                generation = self._generation
+            try:
+                claimed = self.manager.claim(worker.queue_name, 1)
+            except QueueError:
+                log.exception("claiming export tasks of queue %s failed", worker.queue_name)
+                claimed = []
+                if worker.drain:
+                    return
+                self._stop.wait(self.poll_interval)
+                continue
+            if not claimed:
+                worker.idle_since = time.monotonic()
+                if worker.drain:
+                    return
+                with self._cond:
+                    if self._generation == generation and not self._stop.is_set() and not worker.retired:
+                        self._cond.wait(self.poll_interval)
+                continue
+            task, token = claimed[0]
+            worker.task = task
+            try:
+                self._run(task, token)
+            finally:
+                worker.task = None
+
+    def _run(self, task: ExportTask, token: CancelToken) -> None:
+        self.hooks._fire_started(task)
+        outcome: Outcome | None = None
+        error: BaseException | None = None
+        try:
+            outcome = self.perform(task, token)
+        except Exception as exc:
+            error = exc
+        with self._cond:
+            self._attempts += 1
+        try:
+            result = self.manager.finish(task, outcome=outcome, error=error)
+        except QueueError:
+            log.exception("recording the end of export task %s failed; its lease will expire", task.task_id)
+            return
+        if error is not None and result.task is not None and not result.released:
+            log.debug("export task %s raised", task.task_id, exc_info=error)
+        self.hooks._fire_finished(result)

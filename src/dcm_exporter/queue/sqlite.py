@@ -1,0 +1,583 @@
+"""``SqliteTaskStore``: the embedded, durable default task store (one SQLite file, WAL mode).
+
+Several threads and processes may share one file: each thread uses its own connection; writes take the
+database lock (``BEGIN IMMEDIATE`` or one atomic statement) and wait up to ``busy_timeout`` for it. The
+schema is versioned with ``PRAGMA user_version`` and migrated forward on open. All SQL lives in
+``sqlite.sql`` next to this module, in named blocks.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dcm_exporter.errors import QueueError, TaskNotFoundError
+from dcm_exporter.queue.store import ExporterTarget, Transition, merge_scope
+from dcm_exporter.queue.task import ORDER_FIELDS, BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
+
+__all__ = ["SCHEMA_VERSION", "SqliteTaskStore", "load_sql"]
+
+COLUMNS = (
+    "task_id",
+    "created_time",
+    "updated_time",
+    "device_name",
+    "queue_name",
+    "exporter_id",
+    "local_ae_title",
+    "study_uid",
+    "series_uid",
+    "sop_instance_uid",
+    "scheduled_time",
+    "status",
+    "processing_start_time",
+    "processing_end_time",
+    "number_of_failures",
+    "batch_id",
+    "error_message",
+    "outcome_message",
+    "number_of_instances",
+    "modalities",
+    "requester",
+    "lease_owner",
+    "lease_expires",
+)
+_COLUMN_LIST = ", ".join(COLUMNS)
+_MODALITY_SEPARATOR = "\\"
+
+
+def load_sql(name: str) -> dict[str, str]:
+    """Read the named SQL blocks of ``dcm_exporter/queue/<name>`` (``-- name: X`` starts block ``X``)."""
+    text = resources.files("dcm_exporter.queue").joinpath(name).read_text(encoding="utf-8")
+    blocks: dict[str, str] = {}
+    current: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        match = re.match(r"--\s*name:\s*(\w+)\s*$", line)
+        if match:
+            if current is not None:
+                blocks[current] = "\n".join(lines).strip()
+            current, lines = match.group(1), []
+        elif current is not None and not line.startswith("--"):
+            lines.append(line)
+    if current is not None:
+        blocks[current] = "\n".join(lines).strip()
+    return {k: v.replace("{columns}", _COLUMN_LIST) for k, v in blocks.items()}
+
+
+_SQL = load_sql("sqlite.sql")
+_MIGRATIONS = sorted(
+    (int(name.removeprefix("migration_")), sql) for name, sql in _SQL.items() if name.startswith("migration_")
+)
+#: Schema version this code writes; a file with a higher version was written by a newer dcm_exporter.
+SCHEMA_VERSION = _MIGRATIONS[-1][0]
+
+
+def _ts(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _opt_ts(value: datetime | None) -> str | None:
+    return None if value is None else _ts(value)
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _task(row: Sequence[Any]) -> ExportTask:
+    return ExportTask(
+        task_id=row[0],
+        created_time=datetime.fromisoformat(row[1]),
+        updated_time=datetime.fromisoformat(row[2]),
+        device_name=row[3],
+        queue_name=row[4],
+        exporter_id=row[5],
+        local_ae_title=row[6],
+        study_uid=row[7],
+        series_uid=row[8],
+        sop_instance_uid=row[9],
+        scheduled_time=datetime.fromisoformat(row[10]),
+        status=TaskStatus(row[11]),
+        processing_start_time=_dt(row[12]),
+        processing_end_time=_dt(row[13]),
+        number_of_failures=row[14],
+        batch_id=row[15],
+        error_message=row[16],
+        outcome_message=row[17],
+        number_of_instances=row[18],
+        modalities=tuple(row[19].split(_MODALITY_SEPARATOR)) if row[19] else (),
+        requester=row[20],
+        lease_owner=row[21],
+        lease_expires=_dt(row[22]),
+    )
+
+
+def _where(filter: TaskFilter) -> tuple[str, dict[str, Any]]:
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if filter.task_ids is not None:
+        clauses.append("task_id IN (SELECT value FROM json_each(:f_ids))")
+        params["f_ids"] = json.dumps(list(filter.task_ids))
+    if filter.status is not None:
+        clauses.append("status IN (SELECT value FROM json_each(:f_status))")
+        params["f_status"] = json.dumps([s.value for s in filter.status])
+    for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name"):
+        value = getattr(filter, name)
+        if value is not None:
+            clauses.append(f"{name} = :f_{name}")
+            params[f"f_{name}"] = value
+    for column, name, op in (
+        ("created_time", "created_after", ">="),
+        ("created_time", "created_before", "<"),
+        ("updated_time", "updated_after", ">="),
+        ("updated_time", "updated_before", "<"),
+    ):
+        value = getattr(filter, name)
+        if value is not None:
+            clauses.append(f"{column} {op} :f_{name}")
+            params[f"f_{name}"] = _ts(value)
+    return (" AND ".join(clauses) or "1"), params
+
+
+def _select(filter: TaskFilter, what: str) -> tuple[str, dict[str, Any]]:
+    where, params = _where(filter)
+    column = filter.order_by.removeprefix("-")
+    if column not in ORDER_FIELDS:  # TaskFilter validates; checked again because it goes into SQL text
+        raise QueueError(f"cannot order tasks by {filter.order_by!r}")
+    direction = "DESC" if filter.order_by.startswith("-") else "ASC"
+    params["f_limit"] = -1 if filter.limit is None else filter.limit
+    params["f_offset"] = filter.offset
+    sql = (
+        f"SELECT {what} FROM export_task WHERE {where} "
+        f"ORDER BY {column} {direction}, task_id {direction} LIMIT :f_limit OFFSET :f_offset"
+    )
+    return sql, params
+
+
+class SqliteTaskStore:
+    """A :class:`~dcm_exporter.queue.store.TaskStore` in one SQLite file (created if missing).
+
+    Args:
+        path: The database file. Several processes may open the same file.
+        busy_timeout: Seconds a write waits for another writer before failing with :class:`QueueError`.
+        synchronous: SQLite ``synchronous`` setting; ``NORMAL`` (the default) is durable across process
+            crashes in WAL mode, ``FULL`` also across power loss.
+
+    Raises:
+        QueueError: the file cannot be opened, is not a task database, or was written by a newer version.
+
+    Example:
+        >>> import tempfile, os
+        >>> from datetime import datetime, timezone
+        >>> from dcm_exporter.queue import NewTask, SqliteTaskStore
+        >>> folder = tempfile.mkdtemp()
+        >>> store = SqliteTaskStore(os.path.join(folder, "tasks.db"))
+        >>> now = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> store.schedule(NewTask(device_name="dcm4chee-arc", queue_name="Export1",
+        ...     exporter_id="STORESCP", study_uid="1.2.3", scheduled_time=now), now=now).task_id
+        1
+        >>> store.close()
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0, synchronous: str = "NORMAL"
+    ) -> None:
+        self.path = Path(path)
+        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+            raise QueueError(
+                f"SqliteTaskStore needs a file path, got {str(path)!r}: "
+                "use InMemoryTaskStore for a store in memory"
+            )
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise QueueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.busy_timeout = busy_timeout
+        self.synchronous = synchronous.upper()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        with self._errors("open"):
+            self._migrate(self._conn())
+
+    def __repr__(self) -> str:
+        return f"SqliteTaskStore({str(self.path)!r})"
+
+    def __enter__(self) -> SqliteTaskStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- connections, transactions, errors ----------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise QueueError(f"{self!r} is closed")
+        if not self.path.parent.is_dir():
+            raise QueueError(
+                f"cannot create task database {self.path}: folder {self.path.parent} does not exist"
+            )
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise QueueError(f"cannot put task database {self.path} in WAL mode (journal mode stays {mode})")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise QueueError(f"task database {self.path}: {action} failed: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._errors(action):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise QueueError(
+                    f"task database {self.path} has schema version {version}, newer than this dcm_exporter "
+                    f"understands ({SCHEMA_VERSION}): upgrade dcm_exporter"
+                )
+            if version == 0:
+                tables = conn.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                ).fetchone()[0]
+                if tables:
+                    raise QueueError(
+                        f"{self.path} is an SQLite database with other tables, "
+                        "not a dcm_exporter task database"
+                    )
+            for number, sql in _MIGRATIONS:
+                if number > version:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        with self._errors("read schema version"):
+            return int(self._conn().execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        """Close every connection this store opened (in any thread)."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+    # --- scheduling ---------------------------------------------------------------------------------
+
+    def schedule(self, new: NewTask, *, now: datetime, coalesce: bool = True) -> ExportTask:
+        now_ts = _ts(now)
+        with self._write("schedule") as conn:
+            if coalesce:
+                row = conn.execute(
+                    _SQL["find_coalescable"],
+                    {
+                        "device_name": new.device_name,
+                        "exporter_id": new.exporter_id,
+                        "study_uid": new.study_uid,
+                        "batch_id": new.batch_id,
+                    },
+                ).fetchone()
+                if row is not None:
+                    series, instance = merge_scope(row[1], row[2], new.series_uid, new.sop_instance_uid)
+                    scheduled = max(row[3], _ts(new.scheduled_time))
+                    updated = conn.execute(
+                        _SQL["update_coalesced"],
+                        {
+                            "task_id": row[0],
+                            "series_uid": series,
+                            "sop_instance_uid": instance,
+                            "scheduled_time": scheduled,
+                            "now": now_ts,
+                        },
+                    ).fetchone()
+                    return _task(updated)
+            inserted = conn.execute(
+                _SQL["insert"],
+                {
+                    "now": now_ts,
+                    "device_name": new.device_name,
+                    "queue_name": new.queue_name,
+                    "exporter_id": new.exporter_id,
+                    "local_ae_title": new.local_ae_title,
+                    "study_uid": new.study_uid,
+                    "series_uid": new.series_uid,
+                    "sop_instance_uid": new.sop_instance_uid,
+                    "scheduled_time": _ts(new.scheduled_time),
+                    "batch_id": new.batch_id,
+                    "number_of_instances": new.number_of_instances,
+                    "modalities": _MODALITY_SEPARATOR.join(new.modalities),
+                    "requester": new.requester,
+                },
+            ).fetchone()
+            return _task(inserted)
+
+    # --- queries ------------------------------------------------------------------------------------
+
+    def get(self, task_id: int) -> ExportTask:
+        with self._errors("get"):
+            row = self._conn().execute(_SQL["get"], {"task_id": task_id}).fetchone()
+        if row is None:
+            raise TaskNotFoundError(task_id)
+        return _task(row)
+
+    def list(self, filter: TaskFilter) -> builtins.list[ExportTask]:
+        sql, params = _select(filter, _COLUMN_LIST)
+        with self._errors("list"):
+            return [_task(row) for row in self._conn().execute(sql, params)]
+
+    def count(self, filter: TaskFilter) -> int:
+        where, params = _where(filter)
+        with self._errors("count"):
+            return int(
+                self._conn().execute(f"SELECT count(*) FROM export_task WHERE {where}", params).fetchone()[0]
+            )
+
+    def batch_summaries(self, filter: TaskFilter) -> builtins.list[BatchSummary]:
+        where, params = _where(filter)
+        with self._errors("batch summary"):
+            conn = self._conn()
+            counts: dict[str, dict[TaskStatus, int]] = {}
+            for batch_id, status, n in conn.execute(_SQL["batch_counts"].replace("{where}", where), params):
+                counts.setdefault(batch_id, {})[TaskStatus(status)] = n
+            rows = conn.execute(_SQL["batch_ranges"].replace("{where}", where), params).fetchall()
+
+        def rng(a: str | None, b: str | None) -> tuple[datetime, datetime] | None:
+            return None if a is None or b is None else (datetime.fromisoformat(a), datetime.fromisoformat(b))
+
+        return [
+            BatchSummary(
+                batch_id=r[0],
+                counts=counts.get(r[0], {}),
+                device_names=tuple(sorted(json.loads(r[1]))),
+                exporter_ids=tuple(sorted(json.loads(r[2]))),
+                created_time_range=rng(r[3], r[4]),
+                updated_time_range=rng(r[5], r[6]),
+                scheduled_time_range=rng(r[7], r[8]),
+                processing_start_time_range=rng(r[9], r[10]),
+                processing_end_time_range=rng(r[11], r[12]),
+            )
+            for r in rows
+        ]
+
+    def next_due_time(self, *, device_name: str, queue_names: Collection[str]) -> datetime | None:
+        with self._errors("next due time"):
+            row = (
+                self._conn()
+                .execute(
+                    _SQL["next_due_time"],
+                    {"device_name": device_name, "queues": json.dumps(list(queue_names))},
+                )
+                .fetchone()
+            )
+        return _dt(row[0])
+
+    # --- processing ---------------------------------------------------------------------------------
+
+    def claim(
+        self,
+        *,
+        device_name: str,
+        queue_name: str,
+        now: datetime,
+        limit: int,
+        owner: str,
+        lease_until: datetime,
+        exclude_exporters: Collection[str] = (),
+    ) -> builtins.list[ExportTask]:
+        if limit <= 0:
+            return []
+        with self._errors("claim"):
+            rows = (
+                self._conn()
+                .execute(
+                    _SQL["claim"],
+                    {
+                        "device_name": device_name,
+                        "queue_name": queue_name,
+                        "now": _ts(now),
+                        "limit": limit,
+                        "owner": owner,
+                        "lease_until": _ts(lease_until),
+                        "exclude": json.dumps(list(exclude_exporters)),
+                    },
+                )
+                .fetchall()
+            )
+        tasks = [_task(row) for row in rows]
+        tasks.sort(key=lambda t: (t.scheduled_time, t.task_id))
+        return tasks
+
+    def heartbeat(
+        self, task_ids: Sequence[int], *, owner: str, lease_until: datetime, now: datetime
+    ) -> set[int]:
+        if not task_ids:
+            return set()
+        with self._errors("heartbeat"):
+            rows = (
+                self._conn()
+                .execute(
+                    _SQL["heartbeat"],
+                    {"ids": json.dumps(list(task_ids)), "owner": owner, "lease_until": _ts(lease_until)},
+                )
+                .fetchall()
+            )
+        return {row[0] for row in rows}
+
+    def finish(self, task_id: int, *, owner: str, transition: Transition, now: datetime) -> ExportTask | None:
+        params = {
+            "task_id": task_id,
+            "owner": owner,
+            "now": _ts(now),
+            "status": transition.status.value,
+            "processing_end_time": _ts(transition.processing_end_time),
+            "number_of_failures": transition.number_of_failures,
+            "scheduled_time": _opt_ts(transition.scheduled_time),
+            "error_message": transition.error_message,
+            "outcome_message": transition.outcome_message,
+            "number_of_instances": transition.number_of_instances,
+        }
+        with self._errors("finish"):
+            conn = self._conn()
+            row = conn.execute(_SQL["finish"], params).fetchone()
+            if row is None:
+                row = conn.execute(
+                    _SQL["finish_canceled"],
+                    {
+                        k: params[k]
+                        for k in (
+                            "task_id",
+                            "owner",
+                            "now",
+                            "processing_end_time",
+                            "outcome_message",
+                            "number_of_instances",
+                        )
+                    },
+                ).fetchone()
+        return None if row is None else _task(row)
+
+    def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
+        with self._errors("release"):
+            conn = self._conn()
+            released = conn.execute(
+                _SQL["release"], {"task_id": task_id, "owner": owner, "now": _ts(now)}
+            ).rowcount
+            if not released:
+                conn.execute(_SQL["release_other"], {"task_id": task_id, "owner": owner})
+        return bool(released)
+
+    def reset_in_process(self, *, device_name: str, now: datetime) -> int:
+        with self._errors("reset IN PROCESS tasks"):
+            return int(
+                self._conn()
+                .execute(_SQL["reset_in_process"], {"device_name": device_name, "now": _ts(now)})
+                .rowcount
+            )
+
+    # --- operations ---------------------------------------------------------------------------------
+
+    def _ids(self, conn: sqlite3.Connection, filter: TaskFilter) -> builtins.list[int]:
+        sql, params = _select(filter, "task_id")
+        return [row[0] for row in conn.execute(sql, params)]
+
+    def cancel(self, filter: TaskFilter, *, now: datetime) -> tuple[builtins.list[int], builtins.list[int]]:
+        with self._write("cancel") as conn:
+            ids = json.dumps(self._ids(conn, filter))
+            running = [r[0] for r in conn.execute(_SQL["cancel_running"], {"ids": ids, "now": _ts(now)})]
+            waiting = [r[0] for r in conn.execute(_SQL["cancel_waiting"], {"ids": ids, "now": _ts(now)})]
+        return sorted(running + waiting), sorted(running)
+
+    def reschedule(
+        self,
+        filter: TaskFilter,
+        *,
+        now: datetime,
+        scheduled_time: datetime,
+        target: ExporterTarget | None = None,
+    ) -> builtins.list[int]:
+        with self._write("reschedule") as conn:
+            ids = json.dumps(self._ids(conn, filter))
+            rows = conn.execute(
+                _SQL["reschedule"],
+                {
+                    "ids": ids,
+                    "now": _ts(now),
+                    "scheduled_time": _ts(scheduled_time),
+                    "exporter_id": None if target is None else target.exporter_id,
+                    "queue_name": None if target is None else target.queue_name,
+                    "local_ae_title": None if target is None else target.local_ae_title,
+                },
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def delete(self, filter: TaskFilter) -> builtins.list[int]:
+        with self._write("delete") as conn:
+            ids = json.dumps(self._ids(conn, filter))
+            rows = conn.execute(_SQL["delete"], {"ids": ids}).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def purge(
+        self, *, device_name: str, queue_name: str, status: TaskStatus, updated_before: datetime
+    ) -> int:
+        with self._errors("purge"):
+            return int(
+                self._conn()
+                .execute(
+                    _SQL["purge"],
+                    {
+                        "device_name": device_name,
+                        "queue_name": queue_name,
+                        "status": status.value,
+                        "updated_before": _ts(updated_before),
+                    },
+                )
+                .rowcount
+            )

@@ -1,0 +1,207 @@
+"""The task store protocol: every durable operation of the export queue, and nothing else.
+
+A store only keeps tasks and performs each operation atomically; it makes no decision. The
+:class:`~dcm_exporter.queue.manager.TaskManager` decides which status a task goes to after an export; the
+:class:`~dcm_exporter.queue.runner.TaskRunner` decides when to claim. Every store (``InMemoryTaskStore``,
+``SqliteTaskStore``, ``PostgresTaskStore``) passes one contract test suite
+(``tests/unit/test_task_store_contract.py``).
+
+Ownership of a running task is a *lease*: :meth:`TaskStore.claim` marks tasks IN PROCESS for an owner
+until ``lease_until``; the owner extends it with :meth:`TaskStore.heartbeat`; a task whose lease has
+expired (its runner died) is claimable again. :meth:`TaskStore.finish` and :meth:`TaskStore.release` only
+act while the caller still owns the task, so a runner that lost its task (cancelled, deleted, taken over)
+cannot overwrite it.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
+
+__all__ = ["ExporterTarget", "TaskStore", "Transition", "merge_scope"]
+
+
+@attrs.frozen(kw_only=True)
+class Transition:
+    """The end of one processing attempt, as decided by the manager.
+
+    Attributes:
+        status: The new status: a final one, or SCHEDULED FOR RETRY.
+        processing_end_time: When the attempt ended.
+        number_of_failures: The task's failure count after this attempt.
+        scheduled_time: Next attempt time (for SCHEDULED FOR RETRY), else ``None`` to keep it.
+        error_message: Error of the attempt (``None`` clears it).
+        outcome_message: Outcome message of the attempt.
+        number_of_instances: Instances the attempt dealt with (``None`` keeps the stored value).
+    """
+
+    status: TaskStatus
+    processing_end_time: datetime
+    number_of_failures: int
+    scheduled_time: datetime | None = None
+    error_message: str | None = None
+    outcome_message: str | None = None
+    number_of_instances: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ExporterTarget:
+    """Where a rescheduled task goes when it moves to another exporter: the exporter, its queue and local
+        AE."""
+
+    exporter_id: str
+    queue_name: str
+    local_ae_title: str | None
+
+
+def merge_scope(
+    series_uid: str, sop_instance_uid: str, new_series_uid: str, new_sop_instance_uid: str
+) -> tuple[str, str]:
+    """Widen a task's scope ``(series, instance)`` so that it also covers the new request.
+
+    The coarser level wins and ``*`` stays ``*``: another series widens to the whole study, another
+    instance of
+    the same series widens to the whole series.
+    """
+    if series_uid == "*" or new_series_uid == "*" or series_uid != new_series_uid:
+        return "*", "*"
+    if sop_instance_uid == "*" or new_sop_instance_uid == "*" or sop_instance_uid != new_sop_instance_uid:
+        return series_uid, "*"
+    return series_uid, sop_instance_uid
+
+
+@runtime_checkable
+class TaskStore(Protocol):
+    """Durable storage of export tasks. Every method is atomic; times are timezone-aware UTC.
+
+    Implementations: :class:`~dcm_exporter.queue.memory.InMemoryTaskStore`,
+    :class:`~dcm_exporter.queue.sqlite.SqliteTaskStore` and ``dcm_exporter.queue.postgres.PostgresTaskStore``.
+    """
+
+    def schedule(self, new: NewTask, *, now: datetime, coalesce: bool = True) -> ExportTask:
+        """Insert a SCHEDULED task, or coalesce it into a waiting one, atomically.
+
+        With ``coalesce``, a task of the same device, exporter, study and batch that is still SCHEDULED (not
+        started, not a retry) is reused instead: its scope widens (:func:`merge_scope`) and its scheduled time
+        only moves later. Returns the inserted or updated task.
+        """
+        ...
+
+    def get(self, task_id: int) -> ExportTask:
+        """The task with this id.
+
+        Raises:
+            TaskNotFoundError: no such task.
+        """
+        ...
+
+    def list(self, filter: TaskFilter) -> builtins.list[ExportTask]:
+        """Tasks matching ``filter``, ordered and paged as it says."""
+        ...
+
+    def count(self, filter: TaskFilter) -> int:
+        """Number of tasks matching ``filter`` (offset and limit ignored)."""
+        ...
+
+    def claim(
+        self,
+        *,
+        device_name: str,
+        queue_name: str,
+        now: datetime,
+        limit: int,
+        owner: str,
+        lease_until: datetime,
+        exclude_exporters: Collection[str] = (),
+    ) -> builtins.list[ExportTask]:
+        """Atomically take up to ``limit`` due tasks of a queue and mark them IN PROCESS for ``owner``.
+
+        Due: SCHEDULED or SCHEDULED FOR RETRY with ``scheduled_time <= now``, or IN PROCESS with an expired
+            lease
+        (``lease_expires <= now``); oldest scheduled first, then by id. Tasks of ``exclude_exporters`` are
+        left
+        alone. Sets ``processing_start_time`` and clears ``processing_end_time``. Two claimers never get
+        the same
+        task.
+        """
+        ...
+
+    def heartbeat(
+        self, task_ids: Sequence[int], *, owner: str, lease_until: datetime, now: datetime
+    ) -> set[int]:
+        """Extend the lease of tasks ``owner`` still holds IN PROCESS; returns the ids it still holds."""
+        ...
+
+    def finish(self, task_id: int, *, owner: str, transition: Transition, now: datetime) -> ExportTask | None:
+        """End a processing attempt of a task ``owner`` holds, releasing the lease.
+
+        If the task was cancelled while it ran (status CANCELED, lease still ``owner``'s), only its outcome
+        message, instance count and end time are recorded and it stays CANCELED. Returns the task as
+        stored, or
+        ``None`` when ``owner`` no longer holds it (deleted, rescheduled, lease taken over).
+        """
+        ...
+
+    def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
+        """Give a task ``owner`` holds back to the queue unprocessed: SCHEDULED again, lease cleared.
+
+        Returns whether the task was still held. (A graceful stop uses this for tasks it could not finish.)
+        """
+        ...
+
+    def cancel(self, filter: TaskFilter, *, now: datetime) -> tuple[builtins.list[int], builtins.list[int]]:
+        """Cancel matching SCHEDULED, SCHEDULED FOR RETRY and IN PROCESS tasks (final tasks are left alone).
+
+        IN PROCESS tasks keep their lease so the runner performing them can record the outcome.
+        Returns ``(cancelled_ids, ids_that_were_in_process)``.
+        """
+        ...
+
+    def reschedule(
+        self,
+        filter: TaskFilter,
+        *,
+        now: datetime,
+        scheduled_time: datetime,
+        target: ExporterTarget | None = None,
+    ) -> builtins.list[int]:
+        """Make matching tasks that are not IN PROCESS SCHEDULED again at ``scheduled_time``.
+
+        Failures reset to 0; error/outcome messages and processing times are cleared. With ``target`` the
+        tasks
+        move to that exporter (its queue and local AE). Returns the ids rescheduled.
+        """
+        ...
+
+    def delete(self, filter: TaskFilter) -> builtins.list[int]:
+        """Delete matching tasks (whatever their status); returns the ids deleted."""
+        ...
+
+    def purge(
+        self, *, device_name: str, queue_name: str, status: TaskStatus, updated_before: datetime
+    ) -> int:
+        """Delete tasks of a device and queue in a final ``status`` last updated before ``updated_before``."""
+        ...
+
+    def reset_in_process(self, *, device_name: str, now: datetime) -> int:
+        """Put every IN PROCESS task of ``device_name`` back to SCHEDULED (start-up of that device's
+        runner)."""
+        ...
+
+    def batch_summaries(self, filter: TaskFilter) -> builtins.list[BatchSummary]:
+        """Per batch id among matching tasks (tasks without a batch id are left out): counts per status."""
+        ...
+
+    def next_due_time(self, *, device_name: str, queue_names: Collection[str]) -> datetime | None:
+        """The earliest time a task of these queues becomes due (scheduled time, or lease expiry), if any."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. The store is unusable afterwards."""
+        ...

@@ -1,0 +1,521 @@
+"""The contract every TaskStore must keep: run against each store factory in STORE_FACTORIES.
+
+A new store (e.g. ``PostgresTaskStore``) joins the suite by adding one entry to ``STORE_FACTORIES``
+(or a ``pytest.param`` with its marker) — every test below then runs against it too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dcm_exporter.errors import QueueError, TaskNotFoundError
+from dcm_exporter.queue import (
+    ExporterTarget,
+    InMemoryTaskStore,
+    NewTask,
+    SqliteTaskStore,
+    TaskFilter,
+    TaskStatus,
+    TaskStore,
+    Transition,
+)
+
+T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+DEVICE = "dcm4chee-arc"
+OWNER = "runner-1"
+
+
+def _memory(tmp_path: Path) -> TaskStore:
+    return InMemoryTaskStore()
+
+
+def _sqlite(tmp_path: Path) -> TaskStore:
+    return SqliteTaskStore(tmp_path / "tasks.db")
+
+
+STORE_FACTORIES: list[object] = [
+    pytest.param(_memory, id="memory"),
+    pytest.param(_sqlite, id="sqlite"),
+]
+
+
+@pytest.fixture(params=STORE_FACTORIES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]:
+    factory: Callable[[Path], TaskStore] = request.param
+    s = factory(tmp_path)
+    yield s
+    s.close()
+
+
+def new(
+    study: str = "1.2.3",
+    series: str = "*",
+    instance: str = "*",
+    *,
+    exporter: str = "STORESCP",
+    queue: str = "Export1",
+    at: datetime = T0,
+    batch: str | None = None,
+    device: str = DEVICE,
+) -> NewTask:
+    return NewTask(
+        device_name=device,
+        queue_name=queue,
+        exporter_id=exporter,
+        local_ae_title="DCM4CHEE",
+        study_uid=study,
+        series_uid=series,
+        sop_instance_uid=instance,
+        scheduled_time=at,
+        batch_id=batch,
+    )
+
+
+def claim(store: TaskStore, *, now: datetime = T0, limit: int = 10, owner: str = OWNER, **kw: object) -> list:
+    return store.claim(
+        device_name=kw.pop("device", DEVICE),  # type: ignore[arg-type]
+        queue_name=kw.pop("queue", "Export1"),  # type: ignore[arg-type]
+        now=now,
+        limit=limit,
+        owner=owner,
+        lease_until=now + timedelta(seconds=60),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def done(status: TaskStatus, *, failures: int = 0, at: datetime = T0, retry_at: datetime | None = None) -> Transition:
+    return Transition(
+        status=status,
+        processing_end_time=at,
+        number_of_failures=failures,
+        scheduled_time=retry_at,
+        outcome_message=f"outcome {status.value}",
+        number_of_instances=3,
+    )
+
+
+# --- scheduling and coalescing ---------------------------------------------------------------------
+
+
+def test_schedule_inserts_a_scheduled_task_with_every_field(store: TaskStore) -> None:
+    task = store.schedule(
+        NewTask(
+            device_name=DEVICE,
+            queue_name="Export1",
+            exporter_id="STORESCP",
+            local_ae_title="DCM4CHEE",
+            study_uid="1.2.3",
+            series_uid="1.2.3.4",
+            sop_instance_uid="1.2.3.4.5",
+            scheduled_time=T0 + timedelta(minutes=5),
+            batch_id="b1",
+            number_of_instances=1,
+            modalities=("CT", "SR"),
+            requester="alice",
+        ),
+        now=T0,
+    )
+    assert task.status is TaskStatus.SCHEDULED
+    assert (task.created_time, task.updated_time) == (T0, T0)
+    assert task.scheduled_time == T0 + timedelta(minutes=5)
+    assert task.scheduled_time.tzinfo is not None
+    assert (task.series_uid, task.sop_instance_uid) == ("1.2.3.4", "1.2.3.4.5")
+    assert task.modalities == ("CT", "SR")
+    assert (task.batch_id, task.requester, task.number_of_instances) == ("b1", "alice", 1)
+    assert task.number_of_failures == 0 and task.processing_start_time is None
+    assert store.get(task.task_id) == task
+
+
+def test_ids_are_unique_and_get_unknown_raises(store: TaskStore) -> None:
+    a = store.schedule(new("1"), now=T0)
+    b = store.schedule(new("2"), now=T0)
+    assert a.task_id != b.task_id
+    with pytest.raises(TaskNotFoundError):
+        store.get(999_999)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        (("1.1", "1.1.1"), ("1.1", "1.1.2"), ("1.1", "*")),  # other instance of same series -> series
+        (("1.1", "1.1.1"), ("1.2", "1.2.1"), ("*", "*")),  # other series -> study
+        (("1.1", "*"), ("1.1", "1.1.7"), ("1.1", "*")),  # covered
+        (("*", "*"), ("1.1", "1.1.7"), ("*", "*")),  # covered by the study
+        (("1.1", "1.1.1"), ("*", "*"), ("*", "*")),  # study wins
+        (("1.1", "1.1.1"), ("1.1", "1.1.1"), ("1.1", "1.1.1")),  # same
+    ],
+)
+def test_coalescing_widens_scope(
+    store: TaskStore, first: tuple[str, str], second: tuple[str, str], expected: tuple[str, str]
+) -> None:
+    a = store.schedule(new("9", *first), now=T0)
+    b = store.schedule(new("9", *second), now=T0 + timedelta(seconds=1))
+    assert b.task_id == a.task_id
+    assert (b.series_uid, b.sop_instance_uid) == expected
+    assert store.count(TaskFilter()) == 1
+
+
+def test_coalescing_moves_time_only_later(store: TaskStore) -> None:
+    a = store.schedule(new(at=T0 + timedelta(minutes=10)), now=T0)
+    b = store.schedule(new(at=T0 + timedelta(minutes=5)), now=T0)
+    assert b.task_id == a.task_id and b.scheduled_time == T0 + timedelta(minutes=10)
+    c = store.schedule(new(at=T0 + timedelta(minutes=20)), now=T0 + timedelta(seconds=2))
+    assert c.scheduled_time == T0 + timedelta(minutes=20)
+    assert c.updated_time == T0 + timedelta(seconds=2) and c.created_time == T0
+
+
+def test_coalescing_only_with_waiting_tasks_of_same_exporter_study_batch(store: TaskStore) -> None:
+    a = store.schedule(new(), now=T0)
+    assert store.schedule(new(exporter="OTHER"), now=T0).task_id != a.task_id
+    assert store.schedule(new("other.study"), now=T0).task_id != a.task_id
+    assert store.schedule(new(batch="b"), now=T0).task_id != a.task_id
+    assert store.schedule(new(device="other-device"), now=T0).task_id != a.task_id
+    assert store.schedule(new(), now=T0, coalesce=False).task_id != a.task_id
+    # a started task is not reused, nor is a retry
+    store.delete(TaskFilter(exporter_id="STORESCP", study_uid="1.2.3", batch_id=None))
+    running = store.schedule(new(), now=T0)
+    claim(store)
+    assert store.schedule(new(), now=T0).task_id != running.task_id
+
+
+def test_coalescing_skips_scheduled_for_retry(store: TaskStore) -> None:
+    a = store.schedule(new(), now=T0)
+    claim(store)
+    store.finish(
+        a.task_id,
+        owner=OWNER,
+        transition=done(TaskStatus.SCHEDULED_FOR_RETRY, failures=1, retry_at=T0 + timedelta(seconds=30)),
+        now=T0,
+    )
+    assert store.get(a.task_id).status is TaskStatus.SCHEDULED_FOR_RETRY
+    assert store.schedule(new(), now=T0).task_id != a.task_id
+
+
+# --- claiming, leases, finishing ---------------------------------------------------------------------
+
+
+def test_claim_takes_due_tasks_oldest_scheduled_first(store: TaskStore) -> None:
+    late = store.schedule(new("1", at=T0 - timedelta(seconds=1)), now=T0)
+    early = store.schedule(new("2", at=T0 - timedelta(seconds=5)), now=T0)
+    store.schedule(new("3", at=T0 + timedelta(seconds=1)), now=T0)  # not due
+    store.schedule(new("4", queue="Other"), now=T0)  # other queue
+    store.schedule(new("5", device="other"), now=T0)  # other device
+    claimed = claim(store, limit=10)
+    assert [t.task_id for t in claimed] == [early.task_id, late.task_id]
+    for t in claimed:
+        assert t.status is TaskStatus.IN_PROCESS
+        assert t.processing_start_time == T0 and t.lease_owner == OWNER
+        assert t.lease_expires == T0 + timedelta(seconds=60)
+    assert claim(store) == []
+
+
+def test_claim_limit_and_excluded_exporters(store: TaskStore) -> None:
+    for i in range(5):
+        store.schedule(new(str(i)), now=T0)
+    store.schedule(new("x", exporter="CLOSED"), now=T0)
+    assert len(claim(store, limit=2)) == 2
+    rest = claim(store, limit=10, exclude_exporters=["CLOSED"])
+    assert len(rest) == 3 and all(t.exporter_id == "STORESCP" for t in rest)
+    assert [t.exporter_id for t in claim(store)] == ["CLOSED"]
+    assert claim(store, limit=0) == []
+
+
+def test_concurrent_claimers_never_share_a_task(store: TaskStore) -> None:
+    for i in range(200):
+        store.schedule(new(str(i)), now=T0)
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        while True:
+            tasks = claim(store, limit=3, owner=f"w{n}")
+            if not tasks:
+                return
+            with lock:
+                got.extend(t.task_id for t in tasks)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 200 and len(set(got)) == 200
+
+
+def test_expired_lease_makes_task_claimable_again(store: TaskStore) -> None:
+    task = store.schedule(new(), now=T0)
+    claim(store, owner="dead")
+    assert claim(store, now=T0 + timedelta(seconds=59), owner="alive") == []
+    again = claim(store, now=T0 + timedelta(seconds=60), owner="alive")
+    assert [t.task_id for t in again] == [task.task_id] and again[0].lease_owner == "alive"
+    # the dead owner can no longer finish it
+    assert store.finish(task.task_id, owner="dead", transition=done(TaskStatus.COMPLETED), now=T0) is None
+    assert store.get(task.task_id).status is TaskStatus.IN_PROCESS
+
+
+def test_heartbeat_extends_only_held_leases(store: TaskStore) -> None:
+    a = store.schedule(new("1"), now=T0)
+    b = store.schedule(new("2"), now=T0)
+    claim(store)
+    later = T0 + timedelta(seconds=50)
+    held = store.heartbeat([a.task_id, b.task_id, 12345], owner=OWNER, lease_until=later + timedelta(seconds=60),
+                           now=later)
+    assert held == {a.task_id, b.task_id}
+    assert claim(store, now=T0 + timedelta(seconds=61), owner="other") == []
+    assert store.heartbeat([a.task_id], owner="other", lease_until=later, now=later) == set()
+    assert store.heartbeat([], owner=OWNER, lease_until=later, now=later) == set()
+
+
+@pytest.mark.parametrize(
+    "status", [TaskStatus.COMPLETED, TaskStatus.WARNING, TaskStatus.FAILED, TaskStatus.CANCELED]
+)
+def test_finish_to_final_status(store: TaskStore, status: TaskStatus) -> None:
+    task = store.schedule(new(), now=T0)
+    claim(store)
+    end = T0 + timedelta(seconds=3)
+    stored = store.finish(task.task_id, owner=OWNER, transition=done(status, failures=1, at=end), now=end)
+    assert stored is not None and stored.status is status
+    assert stored.processing_end_time == end and stored.updated_time == end
+    assert stored.number_of_failures == 1 and stored.number_of_instances == 3
+    assert stored.outcome_message == f"outcome {status.value}"
+    assert stored.lease_owner is None and stored.lease_expires is None
+    assert store.get(task.task_id) == stored
+    assert claim(store, now=end + timedelta(hours=1)) == []
+
+
+def test_finish_to_retry_sets_time_and_is_claimed_when_due(store: TaskStore) -> None:
+    task = store.schedule(new(), now=T0)
+    claim(store)
+    retry_at = T0 + timedelta(seconds=30)
+    stored = store.finish(
+        task.task_id,
+        owner=OWNER,
+        transition=Transition(
+            status=TaskStatus.SCHEDULED_FOR_RETRY,
+            processing_end_time=T0,
+            number_of_failures=1,
+            scheduled_time=retry_at,
+            error_message="Connection refused",
+        ),
+        now=T0,
+    )
+    assert stored is not None and stored.status is TaskStatus.SCHEDULED_FOR_RETRY
+    assert stored.scheduled_time == retry_at and stored.error_message == "Connection refused"
+    assert claim(store, now=retry_at - timedelta(seconds=1)) == []
+    again = claim(store, now=retry_at)
+    assert [t.task_id for t in again] == [task.task_id]
+    assert again[0].processing_end_time is None and again[0].number_of_failures == 1
+
+
+def test_finish_of_cancelled_running_task_keeps_canceled(store: TaskStore) -> None:
+    task = store.schedule(new(), now=T0)
+    claim(store)
+    cancelled, running = store.cancel(TaskFilter(task_ids=[task.task_id]), now=T0)
+    assert cancelled == [task.task_id] and running == [task.task_id]
+    assert store.get(task.task_id).status is TaskStatus.CANCELED
+    stored = store.finish(task.task_id, owner=OWNER, transition=done(TaskStatus.FAILED, failures=1), now=T0)
+    assert stored is not None and stored.status is TaskStatus.CANCELED
+    assert stored.outcome_message == "outcome FAILED" and stored.number_of_failures == 0
+    assert stored.lease_owner is None
+
+
+def test_release_puts_task_back(store: TaskStore) -> None:
+    task = store.schedule(new(), now=T0)
+    claim(store)
+    assert not store.release(task.task_id, owner="someone-else", now=T0)
+    assert store.release(task.task_id, owner=OWNER, now=T0)
+    back = store.get(task.task_id)
+    assert back.status is TaskStatus.SCHEDULED and back.lease_owner is None
+    assert not store.release(task.task_id, owner=OWNER, now=T0)
+    assert [t.task_id for t in claim(store)] == [task.task_id]
+
+
+def test_reset_in_process_of_one_device(store: TaskStore) -> None:
+    a = store.schedule(new("1"), now=T0)
+    b = store.schedule(new("2", device="other"), now=T0)
+    claim(store)
+    claim(store, device="other")
+    assert store.reset_in_process(device_name=DEVICE, now=T0) == 1
+    assert store.get(a.task_id).status is TaskStatus.SCHEDULED
+    assert store.get(b.task_id).status is TaskStatus.IN_PROCESS
+
+
+def test_next_due_time(store: TaskStore) -> None:
+    assert store.next_due_time(device_name=DEVICE, queue_names=["Export1"]) is None
+    store.schedule(new("1", at=T0 + timedelta(minutes=3)), now=T0)
+    store.schedule(new("2", at=T0 + timedelta(minutes=1), queue="Other"), now=T0)
+    assert store.next_due_time(device_name=DEVICE, queue_names=["Export1"]) == T0 + timedelta(minutes=3)
+    assert store.next_due_time(device_name=DEVICE, queue_names=["Export1", "Other"]) == T0 + timedelta(minutes=1)
+    assert store.next_due_time(device_name="x", queue_names=["Export1"]) is None
+
+
+# --- operations --------------------------------------------------------------------------------------
+
+
+def _populate(store: TaskStore) -> dict[str, int]:
+    ids = {}
+    ids["waiting"] = store.schedule(new("1", batch="b1"), now=T0).task_id
+    ids["running"] = store.schedule(new("2", batch="b1", at=T0 - timedelta(seconds=1)), now=T0).task_id
+    claim(store, limit=1)
+    ids["done"] = store.schedule(new("3", batch="b2", exporter="OTHER", queue="Q2"), now=T0).task_id
+    claim(store, queue="Q2")
+    store.finish(ids["done"], owner=OWNER, transition=done(TaskStatus.COMPLETED, at=T0 + timedelta(hours=1)),
+                 now=T0 + timedelta(hours=1))
+    return ids
+
+
+def test_list_and_count_with_filters(store: TaskStore) -> None:
+    ids = _populate(store)
+    assert store.count(TaskFilter()) == 3
+    assert [t.task_id for t in store.list(TaskFilter(status="IN PROCESS"))] == [ids["running"]]
+    assert store.count(TaskFilter(status=[TaskStatus.SCHEDULED, TaskStatus.COMPLETED])) == 2
+    assert store.count(TaskFilter(exporter_id="OTHER")) == 1
+    assert store.count(TaskFilter(batch_id="b1")) == 2
+    assert store.count(TaskFilter(study_uid="2")) == 1
+    assert store.count(TaskFilter(device_name="nope")) == 0
+    assert store.count(TaskFilter(queue_name="Q2")) == 1
+    assert store.count(TaskFilter(updated_after=T0 + timedelta(minutes=1))) == 1
+    assert store.count(TaskFilter(updated_before=T0 + timedelta(minutes=1))) == 2
+    assert store.count(TaskFilter(created_after=T0, created_before=T0 + timedelta(seconds=1))) == 3
+    assert store.count(TaskFilter(created_before=T0)) == 0
+    ordered = [t.task_id for t in store.list(TaskFilter(order_by="-task_id"))]
+    assert ordered == sorted(ids.values(), reverse=True)
+    assert [t.task_id for t in store.list(TaskFilter(order_by="task_id", offset=1, limit=1))] == [ids["running"]]
+    assert store.count(TaskFilter(limit=1)) == 3
+    by_update = [t.task_id for t in store.list(TaskFilter(order_by="-updated_time"))]
+    assert by_update[0] == ids["done"]
+
+
+def test_list_orders_none_like_sql(store: TaskStore) -> None:
+    ids = _populate(store)
+    asc = [t.task_id for t in store.list(TaskFilter(order_by="processing_end_time"))]
+    assert asc[-1] == ids["done"]
+    desc = [t.task_id for t in store.list(TaskFilter(order_by="-processing_end_time"))]
+    assert desc[0] == ids["done"]
+
+
+def test_cancel_many_leaves_final_tasks_alone(store: TaskStore) -> None:
+    ids = _populate(store)
+    cancelled, running = store.cancel(TaskFilter(), now=T0 + timedelta(hours=2))
+    assert cancelled == sorted([ids["waiting"], ids["running"]]) and running == [ids["running"]]
+    assert store.get(ids["done"]).status is TaskStatus.COMPLETED
+    assert store.get(ids["waiting"]).status is TaskStatus.CANCELED
+    assert store.get(ids["waiting"]).updated_time == T0 + timedelta(hours=2)
+    assert store.cancel(TaskFilter(), now=T0) == ([], [])
+
+
+def test_reschedule_resets_and_skips_running(store: TaskStore) -> None:
+    ids = _populate(store)
+    when = T0 + timedelta(hours=3)
+    got = store.reschedule(TaskFilter(), now=T0 + timedelta(hours=2), scheduled_time=when)
+    assert got == sorted([ids["waiting"], ids["done"]])
+    again = store.get(ids["done"])
+    assert again.status is TaskStatus.SCHEDULED and again.scheduled_time == when
+    assert again.number_of_failures == 0 and again.outcome_message is None
+    assert again.processing_start_time is None and again.processing_end_time is None
+    assert again.exporter_id == "OTHER" and again.queue_name == "Q2"
+    assert store.get(ids["running"]).status is TaskStatus.IN_PROCESS
+
+
+def test_reschedule_to_another_exporter(store: TaskStore) -> None:
+    ids = _populate(store)
+    target = ExporterTarget(exporter_id="NEW", queue_name="Q9", local_ae_title="ARCHIVE2")
+    got = store.reschedule(TaskFilter(task_ids=[ids["done"]]), now=T0, scheduled_time=T0, target=target)
+    assert got == [ids["done"]]
+    moved = store.get(ids["done"])
+    assert (moved.exporter_id, moved.queue_name, moved.local_ae_title) == ("NEW", "Q9", "ARCHIVE2")
+    assert [t.task_id for t in claim(store, queue="Q9")] == [ids["done"]]
+
+
+def test_delete(store: TaskStore) -> None:
+    ids = _populate(store)
+    assert store.delete(TaskFilter(batch_id="b1")) == sorted([ids["waiting"], ids["running"]])
+    assert store.count(TaskFilter()) == 1
+    assert store.delete(TaskFilter(batch_id="b1")) == []
+
+
+def test_purge_by_status_and_age(store: TaskStore) -> None:
+    ids = _populate(store)
+    kw = {"device_name": DEVICE, "queue_name": "Q2", "status": TaskStatus.COMPLETED}
+    assert store.purge(updated_before=T0 + timedelta(hours=1), **kw) == 0  # type: ignore[arg-type]
+    assert store.purge(updated_before=T0 + timedelta(hours=1, seconds=1), **kw) == 1  # type: ignore[arg-type]
+    with pytest.raises(TaskNotFoundError):
+        store.get(ids["done"])
+    assert store.count(TaskFilter()) == 2
+
+
+def test_batch_summaries(store: TaskStore) -> None:
+    _populate(store)
+    store.schedule(new("4"), now=T0)  # no batch: left out
+    summaries = store.batch_summaries(TaskFilter())
+    assert [s.batch_id for s in summaries] == ["b1", "b2"]
+    b1, b2 = summaries
+    assert dict(b1.counts) == {TaskStatus.SCHEDULED: 1, TaskStatus.IN_PROCESS: 1}
+    assert b1.total == 2 and b1.count("IN PROCESS") == 1 and b1.count(TaskStatus.FAILED) == 0
+    assert b1.device_names == (DEVICE,) and b1.exporter_ids == ("STORESCP",)
+    assert b1.scheduled_time_range == (T0 - timedelta(seconds=1), T0)
+    assert b1.processing_end_time_range is None
+    assert dict(b2.counts) == {TaskStatus.COMPLETED: 1}
+    assert b2.processing_end_time_range == (T0 + timedelta(hours=1), T0 + timedelta(hours=1))
+    assert [s.batch_id for s in store.batch_summaries(TaskFilter(exporter_id="OTHER"))] == ["b2"]
+
+
+def test_naive_datetimes_are_refused(store: TaskStore) -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        new(at=datetime(2024, 1, 1))  # noqa: DTZ001
+
+
+# --- SQLite specifics ----------------------------------------------------------------------------------
+
+
+def test_sqlite_is_durable_across_instances_and_wal(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    with SqliteTaskStore(path) as first:
+        task = first.schedule(new(), now=T0)
+        assert first.schema_version >= 1
+    second = SqliteTaskStore(path)
+    try:
+        assert second.get(task.task_id) == task
+        import sqlite3
+
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+    finally:
+        second.close()
+
+
+def test_sqlite_refuses_foreign_and_newer_databases(tmp_path: Path) -> None:
+    import sqlite3
+
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE patients (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(QueueError, match="not a dcm_exporter task database"):
+        SqliteTaskStore(foreign)
+    newer = tmp_path / "newer.db"
+    SqliteTaskStore(newer).close()
+    conn = sqlite3.connect(newer)
+    conn.execute("PRAGMA user_version = 999")
+    conn.commit()
+    conn.close()
+    with pytest.raises(QueueError, match="newer"):
+        SqliteTaskStore(newer)
+    with pytest.raises(QueueError, match="InMemoryTaskStore"):
+        SqliteTaskStore(":memory:")
+    with pytest.raises(QueueError, match="does not exist"):
+        SqliteTaskStore(tmp_path / "missing" / "tasks.db")
+
+
+def test_sqlite_closed_store_raises(tmp_path: Path) -> None:
+    s = SqliteTaskStore(tmp_path / "t.db")
+    s.close()
+    with pytest.raises(QueueError, match="closed"):
+        s.count(TaskFilter())
