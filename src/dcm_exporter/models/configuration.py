@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +112,10 @@ class RemoteAE:
     """``dcmAAACTimeout`` of the chosen connection."""
     response_timeout: int | None
     idle_timeout: int | None
-    transfer_capabilities: tuple[TransferCapability, ...]
+    transfer_capabilities: tuple[TransferCapability, ...] = attrs.field(repr=False)
     installed: bool
-    connection: Connection
-    application_entity: ApplicationEntity
+    connection: Connection = attrs.field(repr=False)
+    application_entity: ApplicationEntity = attrs.field(repr=False)
 
     def accepted_transfer_syntaxes(self, sop_class: str) -> tuple[str, ...] | None:
         """The transfer syntaxes the AE accepts as SCP for ``sop_class``.
@@ -162,8 +162,8 @@ class RemoteWebApplication:
     service_classes: tuple[str, ...]
     properties: Mapping[str, str]
     installed: bool
-    connection: Connection | None
-    web_application: WebApplication
+    connection: Connection | None = attrs.field(repr=False)
+    web_application: WebApplication = attrs.field(repr=False)
 
     @property
     def base_url(self) -> str:
@@ -182,6 +182,10 @@ def _entries(value: Iterable[LdapEntry]) -> tuple[LdapEntry, ...]:
     return tuple(value)
 
 
+def _locations(value: Mapping[str, SourceLocation]) -> FrozenMap[str, SourceLocation]:
+    return value if isinstance(value, FrozenMap) else FrozenMap(value)
+
+
 @attrs.frozen(kw_only=True)
 class Configuration:
     """All devices of one dcm4che configuration tree, plus the entries no model covers.
@@ -198,7 +202,7 @@ class Configuration:
     other_entries: tuple[LdapEntry, ...] = attrs.field(factory=tuple, converter=_entries, repr=False)
     """Entries of classes not modelled, in the order read."""
     locations: Mapping[str, SourceLocation] = attrs.field(
-        factory=FrozenMap, converter=FrozenMap, eq=False, repr=False
+        factory=FrozenMap, converter=_locations, eq=False, repr=False
     )
     """Normalised DN -> where it was read (for messages only; not part of equality)."""
 
@@ -213,16 +217,17 @@ class Configuration:
     @classmethod
     def from_ldif(
         cls,
-        source: str | bytes | os.PathLike[str],
+        source: str | bytes | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         base_dn: str | None = None,
         filename: str | None = None,
     ) -> Configuration:
-        """Read a configuration from an LDIF file (a path) or LDIF text.
+        """Read a configuration from LDIF: a file path, LDIF text, or a list of files read as one.
 
         A ``str`` containing a newline, or ``bytes``, is LDIF text; any other ``str`` or path is a file name.
-        ``base_dn`` defaults to the one the devices are found under (``dc=dcm4che,dc=org`` when there
-        are none).
+        A list or tuple of paths is read in order as if concatenated (e.g. ``default-config.ldif`` and then
+        ``sample-export.ldif``, whose exporter lives on a device of the first). ``base_dn`` defaults to the
+        one the devices are found under (``dc=dcm4che,dc=org`` when there are none).
 
         Raises:
             LdifError: malformed LDIF (with file and line).
@@ -231,17 +236,24 @@ class Configuration:
         from dcm_exporter.codecs.ldap_mapping import configuration_from_entries
         from dcm_exporter.codecs.ldif import LdifEntry, iter_ldif
 
-        if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source):
-            path = Path(source)
-            name = filename or str(path)
-            records = iter_ldif(path, filename=name)
+        sources: list[str | bytes | os.PathLike[str]]
+        if isinstance(source, list | tuple):
+            sources = list(source)
         else:
-            name = filename or "<string>"
-            records = iter_ldif(source, filename=name)
-        entries = [rec for rec in records if isinstance(rec, LdifEntry)]
-        return configuration_from_entries(
-            ((e.dn, e.attributes, SourceLocation(name, e.line)) for e in entries), base_dn=base_dn
-        )
+            sources = [source]  # type: ignore[list-item]
+        collected: list[tuple[str, Mapping[str, Any], SourceLocation]] = []
+        for src in sources:
+            if isinstance(src, os.PathLike) or (isinstance(src, str) and "\n" not in src):
+                path = Path(src)
+                name = filename if filename and len(sources) == 1 else str(path)
+                records = iter_ldif(path, filename=name)
+            else:
+                name = filename or "<string>"
+                records = iter_ldif(src, filename=name)
+            for rec in records:
+                if isinstance(rec, LdifEntry):
+                    collected.append((rec.dn, rec.attributes, SourceLocation(name, rec.line)))
+        return configuration_from_entries(collected, base_dn=base_dn)
 
     def to_ldif(self) -> str:
         """Write the whole configuration as LDIF (parents before children; defaults omitted)."""
