@@ -16,6 +16,7 @@ dcm_exporter, and the LDIF/LDAP writers warn when they write one (see :attr:`Sch
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
@@ -220,7 +221,7 @@ class CronSchedule:
                 if bad in f:
                     raise ScheduleSyntaxError(f"{why} is not supported in cron windows", text=text, token=f,
                                               position=p)
-        expanded, nth = _expand(text, fields, positions)
+        expanded, nth = _expand(text, [_collapse_single_ranges(f) for f in fields], fields, positions)
         for i, values in enumerate(expanded):
             if any(v == "l" for v in values) or (i == 4 and nth):
                 raise ScheduleSyntaxError(
@@ -295,7 +296,17 @@ class CronSchedule:
         return search(self._pattern, dt, self.zone, False)
 
 
-def _expand(text: str, fields: list[str], positions: list[int]) -> tuple[list[list[Any]], dict[int, Any]]:
+_SINGLE_RANGE = re.compile(r"([0-9A-Za-z]+)-\1(?:/[0-9]+)?\Z")
+
+
+def _collapse_single_ranges(field: str) -> str:
+    """``5-5`` means 5 (croniter reads a range with equal ends as the whole cycle)."""
+    return ",".join(m.group(1) if (m := _SINGLE_RANGE.match(item)) else item for item in field.split(","))
+
+
+def _expand(
+    text: str, fields: list[str], originals: list[str], positions: list[int]
+) -> tuple[list[list[Any]], dict[int, Any]]:
     from croniter import croniter
 
     try:
@@ -303,14 +314,14 @@ def _expand(text: str, fields: list[str], positions: list[int]) -> tuple[list[li
         return [list(v) for v in expanded], dict(nth)
     except Exception:  # croniter raises several types; locate the field below
         pass
-    for i, (f, p) in enumerate(zip(fields, positions, strict=True)):
+    for i, (f, original, p) in enumerate(zip(fields, originals, positions, strict=True)):
         probe = ["*"] * 5
         probe[i] = f
         try:
             croniter.expand(" ".join(probe))
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
-            raise ScheduleSyntaxError(f"bad {_FIELDS[i]} field: {reason}", text=text, token=f,
+            raise ScheduleSyntaxError(f"bad {_FIELDS[i]} field: {reason}", text=text, token=original,
                                       position=p) from exc
-    raise ScheduleSyntaxError("croniter cannot read this expression", text=text, token=" ".join(fields),
+    raise ScheduleSyntaxError("croniter cannot read this expression", text=text, token=" ".join(originals),
                               position=positions[0])
