@@ -146,7 +146,9 @@ def check_result_is_unit_start_or_transition(result: datetime, unit_minutes: int
 
 @SETTINGS
 @given(data=st.data(), zone=zones, t=instants)
-def test_expression_ceil_and_window_end_by_brute_force(data: st.DataObject, zone: tzinfo, t: datetime) -> None:
+def test_expression_ceil_and_window_end_by_brute_force(
+    data: st.DataObject, zone: tzinfo, t: datetime
+) -> None:
     s = data.draw(expressions(zone))
     t = t.astimezone(data.draw(zones))
     check_ceil(s, t, budget=8 * 24 * 60 + 120)
