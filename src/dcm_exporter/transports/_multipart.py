@@ -131,9 +131,9 @@ class FilePart(Part):
     never goes out with a body that does not match its declared ``Content-Length``.
     """
 
-    def __init__(self, file: IO[bytes], *, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(self, file: IO[bytes], *, chunk_size: int | None = None) -> None:
         self._file = file
-        self._chunk_size = chunk_size
+        self._chunk_size = chunk_size or CHUNK_SIZE
         self._start = file.tell()
         try:
             end = os.fstat(file.fileno()).st_size
