@@ -63,6 +63,7 @@ _LAZY: dict[str, str] = {
     "iter_ldif": "dcm_exporter.codecs.ldif",
     "read_ldif": "dcm_exporter.codecs.ldif",
     "write_ldif": "dcm_exporter.codecs.ldif",
+    "StowTransport": "dcm_exporter.transports.stow",
 }
 
 __all__ = [
@@ -95,6 +96,7 @@ __all__ = [
     "ScheduleSyntaxError",
     "Schedules",
     "SourceError",
+    "StowTransport",
     "TaskNotFoundError",
     "TransferCapability",
     "TransportError",
