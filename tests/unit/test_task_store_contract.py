@@ -88,7 +88,9 @@ def claim(store: TaskStore, *, now: datetime = T0, limit: int = 10, owner: str =
     )
 
 
-def done(status: TaskStatus, *, failures: int = 0, at: datetime = T0, retry_at: datetime | None = None) -> Transition:
+def done(
+    status: TaskStatus, *, failures: int = 0, at: datetime = T0, retry_at: datetime | None = None
+) -> Transition:
     return Transition(
         status=status,
         processing_end_time=at,
@@ -263,8 +265,9 @@ def test_heartbeat_extends_only_held_leases(store: TaskStore) -> None:
     b = store.schedule(new("2"), now=T0)
     claim(store)
     later = T0 + timedelta(seconds=50)
-    held = store.heartbeat([a.task_id, b.task_id, 12345], owner=OWNER, lease_until=later + timedelta(seconds=60),
-                           now=later)
+    held = store.heartbeat(
+        [a.task_id, b.task_id, 12345], owner=OWNER, lease_until=later + timedelta(seconds=60), now=later
+    )
     assert held == {a.task_id, b.task_id}
     assert claim(store, now=T0 + timedelta(seconds=61), owner="other") == []
     assert store.heartbeat([a.task_id], owner="other", lease_until=later, now=later) == set()
@@ -350,7 +353,9 @@ def test_next_due_time(store: TaskStore) -> None:
     store.schedule(new("1", at=T0 + timedelta(minutes=3)), now=T0)
     store.schedule(new("2", at=T0 + timedelta(minutes=1), queue="Other"), now=T0)
     assert store.next_due_time(device_name=DEVICE, queue_names=["Export1"]) == T0 + timedelta(minutes=3)
-    assert store.next_due_time(device_name=DEVICE, queue_names=["Export1", "Other"]) == T0 + timedelta(minutes=1)
+    assert store.next_due_time(device_name=DEVICE, queue_names=["Export1", "Other"]) == T0 + timedelta(
+        minutes=1
+    )
     assert store.next_due_time(device_name="x", queue_names=["Export1"]) is None
 
 
@@ -364,8 +369,12 @@ def _populate(store: TaskStore) -> dict[str, int]:
     claim(store, limit=1)
     ids["done"] = store.schedule(new("3", batch="b2", exporter="OTHER", queue="Q2"), now=T0).task_id
     claim(store, queue="Q2")
-    store.finish(ids["done"], owner=OWNER, transition=done(TaskStatus.COMPLETED, at=T0 + timedelta(hours=1)),
-                 now=T0 + timedelta(hours=1))
+    store.finish(
+        ids["done"],
+        owner=OWNER,
+        transition=done(TaskStatus.COMPLETED, at=T0 + timedelta(hours=1)),
+        now=T0 + timedelta(hours=1),
+    )
     return ids
 
 
@@ -385,7 +394,9 @@ def test_list_and_count_with_filters(store: TaskStore) -> None:
     assert store.count(TaskFilter(created_before=T0)) == 0
     ordered = [t.task_id for t in store.list(TaskFilter(order_by="-task_id"))]
     assert ordered == sorted(ids.values(), reverse=True)
-    assert [t.task_id for t in store.list(TaskFilter(order_by="task_id", offset=1, limit=1))] == [ids["running"]]
+    assert [t.task_id for t in store.list(TaskFilter(order_by="task_id", offset=1, limit=1))] == [
+        ids["running"]
+    ]
     assert store.count(TaskFilter(limit=1)) == 3
     by_update = [t.task_id for t in store.list(TaskFilter(order_by="-updated_time"))]
     assert by_update[0] == ids["done"]
@@ -467,7 +478,7 @@ def test_batch_summaries(store: TaskStore) -> None:
 
 def test_naive_datetimes_are_refused(store: TaskStore) -> None:
     with pytest.raises(ValueError, match="timezone"):
-        new(at=datetime(2024, 1, 1))  # noqa: DTZ001
+        new(at=datetime(2024, 1, 1))
 
 
 # --- SQLite specifics ----------------------------------------------------------------------------------
