@@ -1,0 +1,29 @@
+"""The schedule examples in the docs and docstrings run as written."""
+
+from __future__ import annotations
+
+import doctest
+from pathlib import Path
+
+import pytest
+
+import dcm_exporter.schedule
+import dcm_exporter.schedule.cron
+import dcm_exporter.schedule.dcm4che
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "explanation" / "schedules.md"
+
+
+def test_explanation_page_examples() -> None:
+    result = doctest.testfile(str(DOC), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.attempted > 10
+    assert result.failed == 0
+
+
+@pytest.mark.parametrize(
+    "module", [dcm_exporter.schedule, dcm_exporter.schedule.cron, dcm_exporter.schedule.dcm4che]
+)
+def test_docstring_examples(module: object) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)  # type: ignore[arg-type]
+    assert result.attempted > 0
+    assert result.failed == 0
