@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -96,6 +97,8 @@ class StowServer:
     requests: list[Received] = field(default_factory=list)
     responder: Responder = lambda rec, n: ok_json(rec.uids)
     drop: Callable[[int], bool] = lambda n: False  # close the connection mid-body for request n
+    discard: bool = False  # read the body in small pieces and throw it away (for memory tests)
+    discarded: int = 0
     barrier: threading.Barrier | None = None
     max_in_flight: int = 0
     _in_flight: int = 0
@@ -176,6 +179,16 @@ def _make_handler(server_state: StowServer) -> type[BaseHTTPRequestHandler]:
                     self.rfile.read(100)
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
+                    return
+                if state.discard:
+                    left = int(self.headers["Content-Length"])
+                    while left:
+                        left -= len(self.rfile.read(min(left, 65536)))
+                    with state.lock:
+                        state.discarded += int(self.headers["Content-Length"])
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 body, chunked = _read_body(self)
                 received.chunked = chunked
@@ -501,3 +514,30 @@ def test_transport_is_reused_across_tasks_and_closes(stow_server: StowServer, tm
     t.close()  # idempotent
     with pytest.raises(TransportError, match="closed"):
         t.send(request_for(write_instances(tmp_path / "late", 1)))
+
+
+def test_memory_stays_bounded_for_large_instances(stow_server: StowServer, tmp_path: Path) -> None:
+    """Three 40 MB objects go out in one request while Python's traced memory stays a few MB."""
+    import tracemalloc
+
+    big = 40 * 1024 * 1024
+    template = write_instances(tmp_path, 3)
+    refs = []
+    for ref in template:
+        assert ref.path is not None
+        with ref.path.open("r+b") as f:  # grow the file (sparse): the transport streams bytes, never decodes
+            f.truncate(big)
+        refs.append(attrs.evolve(ref, size=big))
+    stow_server.discard = True
+    with transport(stow_server, concurrency="2", batch_bytes=str(4 * big)) as t:
+        tracemalloc.start()
+        try:
+            outcome = t.send(request_for(refs))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert outcome.status is OutcomeStatus.COMPLETED and outcome.completed == 3
+    assert stow_server.discarded > 3 * big
+    assert peak < 16 * 1024 * 1024, (
+        f"peak traced memory {peak / 1e6:.1f} MB for a {3 * big / 1e6:.0f} MB request"
+    )
