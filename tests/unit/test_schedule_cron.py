@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from dcm_exporter.errors import ScheduleSyntaxError
-from dcm_exporter.schedule import CronSchedule, ScheduleExpression, Schedules, parse_schedule
+from dcm_exporter.schedule import CronSchedule, ScheduleExpression, Schedules, parse_schedule, warn_if_cron
 
 VIENNA = ZoneInfo("Europe/Vienna")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -165,6 +166,16 @@ def test_new_york_fall_back_window_end() -> None:
     assert end.timestamp() == datetime(2024, 11, 3, 7, 0, tzinfo=UTC).timestamp()  # 02:00 EST
 
 
-def test_has_cron_flags_values_dcm4chee_cannot_read() -> None:
-    assert Schedules.parse(["hour=1", "cron:0 1 * * *"]).has_cron
+def test_has_cron_flags_values_dcm4chee_cannot_read(caplog: pytest.LogCaptureFixture) -> None:
+    mixed = Schedules.parse(["hour=1", "cron:0 1 * * *"])
+    assert mixed.has_cron
     assert not Schedules.parse(["hour=1"]).has_cron
+    dn = "dcmExporterID=X,dicomDeviceName=dcm4chee-arc"
+    with caplog.at_level(logging.WARNING, logger="dcm_exporter.schedule"):
+        assert warn_if_cron(mixed, where=dn)
+        assert not warn_if_cron(Schedules.parse(["hour=1"]), where=dn)
+    assert len(caplog.records) == 1
+    record = caplog.records[0]
+    assert dn in record.getMessage()
+    assert "cron:0 1 * * *" in record.getMessage()
+    assert "cannot read" in record.getMessage()

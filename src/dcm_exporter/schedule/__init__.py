@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, ClassVar
@@ -39,9 +40,11 @@ __all__ = [
     "Schedules",
     "local_zone",
     "parse_schedule",
+    "warn_if_cron",
 ]
 
 _HORIZON = timedelta(days=400)
+_log = logging.getLogger("dcm_exporter.schedule")
 
 
 def parse_schedule(text: str, *, tz: tzinfo | None = None) -> ScheduleExpression | CronSchedule:
@@ -178,3 +181,24 @@ class Schedules:
 
 
 Schedules.ALWAYS = Schedules()
+
+
+def warn_if_cron(schedules: Schedules, *, where: str) -> bool:
+    """Log a warning when ``schedules`` holds ``cron:`` windows, which dcm4chee-arc-light cannot read.
+
+    For writers of dcm4che configuration (LDIF, LDAP): call it for each ``dcmSchedule`` written.
+
+    Args:
+        schedules: the values about to be written.
+        where: what they belong to, e.g. the entry's DN.
+
+    Returns:
+        ``schedules.has_cron``.
+    """
+    cron = [s for s in schedules.to_strings() if s.startswith(CRON_PREFIX)]
+    if cron:
+        _log.warning(
+            "dcmSchedule of %s holds cron windows that dcm4chee-arc-light cannot read: %s",
+            where, ", ".join(cron), extra={"dn": where, "schedules": cron},
+        )
+    return bool(cron)
