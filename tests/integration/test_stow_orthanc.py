@@ -133,3 +133,20 @@ def test_direct_url_and_sending_twice(orthanc: Any, tmp_path: Path) -> None:
         outcome = export(refs, exporter, Configuration())
         assert outcome.status is OutcomeStatus.COMPLETED and outcome.completed == 5
     assert len(orthanc.instances()) == 5
+
+
+def test_how_to_page_examples_run_against_orthanc(orthanc: Any, tmp_path: Path) -> None:
+    import doctest
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "stow-export.md"
+    generate_study(tmp_path, series=2, per_series=6)
+    result = doctest.testfile(
+        str(doc),
+        module_relative=False,
+        globs={"study_dir": tmp_path, "dicomweb_url": orthanc.dicomweb_url},
+        optionflags=doctest.ELLIPSIS,
+        verbose=False,
+    )
+    assert result.attempted >= 20
+    assert result.failed == 0
+    assert len(orthanc.instances()) == 12
