@@ -277,6 +277,12 @@ def test_naive_datetimes_are_rejected() -> None:
             method(datetime(2020, 1, 1))
 
 
+def test_answers_beyond_the_datetime_range_raise_a_clear_overflow_error() -> None:
+    s = ScheduleExpression.parse("hour=1 dayOfWeek=1", tz=UTC)
+    with pytest.raises(OverflowError, match="end of the datetime range"):
+        s.ceil(datetime(9999, 12, 31, 23, 30, tzinfo=UTC))
+
+
 def test_fixed_offset_zone() -> None:
     minus3 = timezone(timedelta(hours=-3))
     s = ScheduleExpression.parse("hour=18-6", tz=minus3)

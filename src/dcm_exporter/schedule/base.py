@@ -153,10 +153,23 @@ def search(pattern: WallPattern, dt: datetime, zone: tzinfo, inside: bool) -> da
 
     ``dt`` itself when it already qualifies; otherwise the result is expressed in ``zone``. ``None`` when no
     such instant exists.
+
+    Raises:
+        OverflowError: the answer lies beyond ``datetime.max``.
     """
     local = dt.astimezone(zone)
     if pattern.matches(local) == inside:
         return dt
+    try:
+        return _search_from(pattern, local, zone, inside)
+    except OverflowError as exc:
+        what = "inside" if inside else "outside"
+        raise OverflowError(
+            f"no instant {what} the schedule between {dt.isoformat()} and the end of the datetime range"
+        ) from exc
+
+
+def _search_from(pattern: WallPattern, local: datetime, zone: tzinfo, inside: bool) -> datetime | None:
     fixed = isinstance(zone, timezone)
     u = local
     for _ in range(_MAX_SEGMENTS):
@@ -174,7 +187,7 @@ def search(pattern: WallPattern, dt: datetime, zone: tzinfo, inside: bool) -> da
         u = change.astimezone(zone)
         if pattern.matches(u) == inside:
             return u
-    raise RuntimeError(f"schedule search from {dt.isoformat()} did not settle")  # pragma: no cover
+    raise RuntimeError(f"schedule search from {local.isoformat()} did not settle")  # pragma: no cover
 
 
 def lowest_bit(mask: int) -> int:

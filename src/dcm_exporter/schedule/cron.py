@@ -320,7 +320,9 @@ def _expand(
         try:
             croniter.expand(" ".join(probe))
         except Exception as exc:
-            reason = str(exc) or type(exc).__name__
+            probe_text = " ".join(probe)
+            reason = str(exc).replace(f"[{probe_text}]", "").replace(probe_text, "").strip(" ,:")
+            reason = reason.removeprefix("is ") or "invalid"
             raise ScheduleSyntaxError(f"bad {_FIELDS[i]} field: {reason}", text=text, token=original,
                                       position=p) from exc
     raise ScheduleSyntaxError("croniter cannot read this expression", text=text, token=" ".join(originals),
