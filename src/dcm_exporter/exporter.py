@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.queue.facade import QueueMethods
 from dcm_exporter.transports.base import (
     ALL,
     CancelToken,
@@ -40,7 +42,7 @@ __all__ = ["Exporter"]
 log = logging.getLogger("dcm_exporter.exporter")
 
 
-class Exporter:
+class Exporter(QueueMethods):
     """Runs exports of one configuration from one instance source.
 
     Args:
@@ -50,6 +52,13 @@ class Exporter:
         registry: the scheme registry to create transports from (default: the process-wide one).
         transport_options: extra keyword arguments per URI scheme for the transport factories, e.g.
             ``{"storage": {"variables": {"jboss.server.storage.url": "file:///srv/dcm"}}}``.
+        device_name: the device whose export tasks this exporter schedules and runs (default: the
+            configuration's only device with exporters or queues).
+        clock: returns the current time (timezone-aware) for the queue; a ``FakeClock`` in tests.
+
+    Queued exports (``schedule_export``, ``start``, ``stop``, ``run_until_idle``, ``tasks``, ``count``,
+    ``cancel``, ``reschedule``, ``delete``, ``purge``, ``batches``) come from
+    :class:`~dcm_exporter.queue.facade.QueueMethods`.
 
     >>> from dcm_exporter.models import Configuration
     >>> from dcm_exporter.sources import FileSystemSource
@@ -69,6 +78,8 @@ class Exporter:
         store: Any = None,
         registry: TransportRegistry | None = None,
         transport_options: Mapping[str, Mapping[str, Any]] | None = None,
+        device_name: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._configuration = configuration
         self._source = source
@@ -78,6 +89,7 @@ class Exporter:
         self._transports: dict[str, tuple[ExporterDescriptor, Transport]] = {}
         self._lock = threading.RLock()
         self._closed = False
+        self._init_queue(device_name=device_name, clock=clock)
 
     # -- properties -----------------------------------------------------------------------------
 
@@ -112,6 +124,7 @@ class Exporter:
         """
         with self._lock:
             self._configuration = configuration
+            self._reload_queue(configuration)
             closing = [t for _, t in self._transports.values()]
             self._transports.clear()
         for transport in closing:
@@ -154,7 +167,8 @@ class Exporter:
         return transport
 
     def close(self) -> None:
-        """Close every cached transport. Idempotent."""
+        """Stop the queue runner (if started), then close every cached transport. Idempotent."""
+        self._close_queue()
         with self._lock:
             self._closed = True
             transports = [t for _, t in self._transports.values()]

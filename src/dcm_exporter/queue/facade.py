@@ -1,0 +1,204 @@
+"""The queue methods of the :class:`~dcm_exporter.exporter.Exporter` facade (mixed into it).
+
+``Exporter(configuration, source, store=SqliteTaskStore(path))`` gains scheduling, a runner and the task
+operations; without a store it uses an :class:`~dcm_exporter.queue.memory.InMemoryTaskStore` on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from dcm_exporter.queue.manager import Clock, TaskManager, TaskResult
+from dcm_exporter.queue.memory import InMemoryTaskStore
+from dcm_exporter.queue.runner import TaskHooks, TaskRunner
+from dcm_exporter.queue.store import TaskStore
+from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter
+
+if TYPE_CHECKING:
+    from dcm_exporter.models import Configuration
+    from dcm_exporter.transports.base import CancelToken, Outcome, ProgressCallback
+
+__all__ = ["QueueMethods"]
+
+
+def _filter(selection: int | TaskFilter | None, criteria: dict[str, Any]) -> TaskFilter:
+    if isinstance(selection, TaskFilter):
+        if criteria:
+            raise TypeError("pass either a TaskFilter or filter keywords, not both")
+        return selection
+    if selection is not None:
+        criteria = {**criteria, "task_ids": (int(selection),)}
+    return TaskFilter(**criteria)
+
+
+class QueueMethods:
+    """Queue methods of ``Exporter``: ``schedule_export``, ``start``/``stop``, ``run_until_idle`` and the task
+    operations (``tasks``, ``count``, ``cancel``, ``reschedule``, ``delete``, ``purge``, ``batches``).
+
+    Filter keywords are those of :class:`~dcm_exporter.queue.task.TaskFilter` (``exporter_id``, ``status``,
+    ``study_uid``, ``batch_id``, ``device_name``, ``created_after`` ... ``offset``, ``limit``, ``order_by``).
+    """
+
+    _configuration: Configuration
+    _store: Any
+    _queue_device_name: str | None
+    _queue_clock: Clock | None
+    _queue_manager: TaskManager | None = None
+    _queue_runner: TaskRunner | None = None
+    _queue_lock: threading.Lock
+
+    def _perform(
+        self,
+        exporter_id: str,
+        study_uid: str,
+        series_uid: str | None,
+        sop_instance_uid: str | None,
+        *,
+        cancel: CancelToken,
+        progress: ProgressCallback | None,
+    ) -> Outcome:
+        raise NotImplementedError  # provided by Exporter
+
+    def _init_queue(self, *, device_name: str | None, clock: Clock | None) -> None:
+        self._queue_device_name = device_name
+        self._queue_clock = clock
+        self._queue_lock = threading.Lock()
+        self._queue_hooks = TaskHooks()
+
+    # --- wiring ---------------------------------------------------------------------------------------
+
+    @property
+    def task_manager(self) -> TaskManager:
+        """The :class:`TaskManager` of this exporter (created on first use)."""
+        with self._queue_lock:
+            if self._queue_manager is None:
+                if self._store is None:
+                    self._store = InMemoryTaskStore()
+                store: TaskStore = self._store
+                self._queue_manager = TaskManager(
+                    store, self._configuration, device_name=self._queue_device_name, clock=self._queue_clock
+                )
+            return self._queue_manager
+
+    @property
+    def runner(self) -> TaskRunner:
+        """The :class:`TaskRunner` of this exporter (created on first use; :meth:`start` starts it)."""
+        manager = self.task_manager
+        with self._queue_lock:
+            if self._queue_runner is None:
+                self._queue_runner = TaskRunner(manager, self._perform_task, hooks=self._queue_hooks)
+            return self._queue_runner
+
+    @property
+    def hooks(self) -> TaskHooks:
+        """Callbacks for started / finished tasks (``exporter.hooks.on_finished(fn)``)."""
+        return self._queue_hooks
+
+    def on_task_started(self, hook: Callable[[ExportTask], None]) -> Callable[[ExportTask], None]:
+        """Register ``hook(task)`` for each task that starts; usable as a decorator."""
+        return self._queue_hooks.on_started(hook)
+
+    def on_task_finished(self, hook: Callable[[TaskResult], None]) -> Callable[[TaskResult], None]:
+        """Register ``hook(result)`` for each finished attempt; usable as a decorator."""
+        return self._queue_hooks.on_finished(hook)
+
+    def _perform_task(self, task: ExportTask, cancel: CancelToken) -> Outcome:
+        return self._perform(
+            task.exporter_id, task.study_uid, task.series_uid, task.sop_instance_uid,
+            cancel=cancel, progress=None,
+        )
+
+    def _reload_queue(self, configuration: Configuration) -> None:
+        if self._queue_manager is not None:
+            self._queue_manager.reload(configuration)
+
+    def _close_queue(self, timeout: float = 30.0) -> None:
+        if self._queue_runner is not None:
+            self._queue_runner.close()
+
+    # --- scheduling and running -----------------------------------------------------------------------
+
+    def schedule_export(
+        self,
+        exporter_id: str,
+        study_uid: str,
+        series_uid: str | None = None,
+        sop_instance_uid: str | None = None,
+        batch_id: str | None = None,
+        scheduled_time: datetime | None = None,
+        *,
+        requester: str | None = None,
+    ) -> ExportTask:
+        """Queue an export; without ``scheduled_time`` the exporter's ``dcmSchedule`` decides (``ceil(now)``).
+
+        A waiting task of the same exporter, study and batch is reused (scope widened, time only later).
+
+        Raises:
+            ConfigurationError: unknown exporter.
+        """
+        return self.task_manager.schedule_export(
+            exporter_id, study_uid, series_uid, sop_instance_uid,
+            batch_id=batch_id, scheduled_time=scheduled_time, requester=requester,
+        )
+
+    def start(self, *, poll_interval: float | None = None) -> None:
+        """Start processing queued tasks in background threads."""
+        runner = self.runner
+        if poll_interval is not None:
+            runner.poll_interval = poll_interval
+        runner.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the background runner; tasks still running after ``timeout`` s go back to the queue."""
+        if self._queue_runner is not None:
+            self._queue_runner.stop(timeout)
+
+    def run_until_idle(self, *, timeout: float | None = None, wait_for_scheduled: bool = False) -> int:
+        """Process what is due now (for scripts and notebooks); returns the number of attempts made."""
+        return self.runner.run_until_idle(timeout=timeout, wait_for_scheduled=wait_for_scheduled)
+
+    # --- operations -------------------------------------------------------------------------------------
+
+    def task(self, task_id: int) -> ExportTask:
+        """The task with this id (raises ``TaskNotFoundError``)."""
+        return self.task_manager.get(task_id)
+
+    def tasks(self, filter: TaskFilter | None = None, **criteria: Any) -> list[ExportTask]:
+        """Tasks matching a filter (or filter keywords)."""
+        return self.task_manager.tasks(_filter(filter, criteria))
+
+    def count(self, filter: TaskFilter | None = None, **criteria: Any) -> int:
+        """Number of tasks matching a filter (or filter keywords)."""
+        return self.task_manager.count(_filter(filter, criteria))
+
+    def cancel(self, selection: int | TaskFilter | None = None, **criteria: Any) -> list[int]:
+        """Cancel one task (by id) or many (filter); running ones are aborted. Returns the ids cancelled."""
+        return self.task_manager.cancel(_filter(selection, criteria))
+
+    def reschedule(
+        self,
+        selection: int | TaskFilter | None = None,
+        *,
+        scheduled_time: datetime | None = None,
+        exporter_id: str | None = None,
+        **criteria: Any,
+    ) -> list[int]:
+        """Schedule one or many tasks again (failures reset), optionally on another exporter."""
+        return self.task_manager.reschedule(
+            _filter(selection, criteria), scheduled_time=scheduled_time, exporter_id=exporter_id
+        )
+
+    def delete(self, selection: int | TaskFilter | None = None, **criteria: Any) -> list[int]:
+        """Delete one task (by id) or many (filter). Returns the ids deleted."""
+        return self.task_manager.delete(_filter(selection, criteria))
+
+    def purge(self) -> int:
+        """Delete finished tasks older than their queue's purge delays; returns how many."""
+        return self.task_manager.purge()
+
+    def batches(self, filter: TaskFilter | None = None, **criteria: Any) -> list[BatchSummary]:
+        """Per batch: number of tasks per status."""
+        return self.task_manager.batches(_filter(filter, criteria))

@@ -1,0 +1,167 @@
+"""The background runner on the real clock, through the Exporter facade: wake-up, reload, stop, hooks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dcm_exporter.exporter import Exporter
+from dcm_exporter.models import Configuration, Device, ExporterDescriptor, QueueDescriptor
+from dcm_exporter.queue import (
+    ExportTask,
+    SqliteTaskStore,
+    TaskFilter,
+    TaskManager,
+    TaskResult,
+    TaskRunner,
+    TaskStatus,
+)
+from dcm_exporter.sources import FileSystemSource
+from dcm_exporter.transports.base import CancelToken, Outcome, OutcomeStatus
+
+DEVICE = "dcm4chee-arc"
+
+
+def cfg(*exporters: tuple[str, str], parallel: int = 1) -> Configuration:
+    exps = [
+        ExporterDescriptor(exporter_id=e, uri="noop:", queue_name=q, ae_title="DCM4CHEE")
+        for e, q in exporters
+    ]
+    queues = sorted({q for _, q in exporters})
+    return Configuration(
+        devices=[
+            Device(
+                device_name=DEVICE,
+                exporters=exps,
+                queues=[QueueDescriptor(queue_name=q, max_tasks_parallel=parallel) for q in queues],
+            )
+        ]
+    )
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.fixture
+def exporter(tmp_path: Path) -> Iterator[Exporter]:
+    (tmp_path / "data").mkdir()
+    ex = Exporter(
+        cfg(("NOOP", "Export1")),
+        FileSystemSource(tmp_path / "data"),
+        store=SqliteTaskStore(tmp_path / "tasks.db"),
+    )
+    yield ex
+    ex.close()
+    ex.store.close()
+
+
+def status_of(ex: Exporter, task: ExportTask) -> TaskStatus:
+    return ex.task(task.task_id).status
+
+
+def test_scheduling_wakes_the_runner_at_once(exporter: Exporter) -> None:
+    exporter.start(poll_interval=3600)  # polling would never see it in time
+    assert exporter.runner.is_running
+    task = exporter.schedule_export("NOOP", "1.2.3")
+    assert wait_for(lambda: status_of(exporter, task) is TaskStatus.COMPLETED)
+    done = exporter.task(task.task_id)
+    assert done.outcome_message  # the noop transport's message
+    exporter.stop()
+    assert not exporter.runner.is_running
+
+
+def test_reload_adds_exporters_and_queues_without_restart(exporter: Exporter) -> None:
+    exporter.start(poll_interval=3600)
+    exporter.reload(cfg(("NOOP", "Export1"), ("LATER", "Export2")))
+    task = exporter.schedule_export("LATER", "4.5.6")
+    assert task.queue_name == "Export2"
+    assert wait_for(lambda: status_of(exporter, task) is TaskStatus.COMPLETED)
+    exporter.reload(cfg(("NOOP", "Export1"), ("LATER", "Export2"), parallel=4))
+    many = [exporter.schedule_export("NOOP", str(i)) for i in range(20)]
+    assert wait_for(lambda: exporter.count(status="COMPLETED") == 21)
+    assert all(status_of(exporter, t) is TaskStatus.COMPLETED for t in many)
+
+
+def test_filter_keywords_and_task_id_selection(exporter: Exporter) -> None:
+    a = exporter.schedule_export("NOOP", "1", batch_id="b")
+    b = exporter.schedule_export(
+        "NOOP", "2", batch_id="b", scheduled_time=datetime.now(UTC) + timedelta(hours=1)
+    )
+    assert exporter.run_until_idle() == 1
+    assert [t.task_id for t in exporter.tasks(batch_id="b", order_by="task_id")] == [a.task_id, b.task_id]
+    assert exporter.count(status=TaskStatus.SCHEDULED) == 1
+    assert exporter.cancel(b.task_id) == [b.task_id]
+    assert exporter.batches()[0].count("CANCELED") == 1
+    assert exporter.reschedule(b.task_id) == [b.task_id]
+    assert exporter.run_until_idle() == 1
+    assert exporter.delete(batch_id="b") == [a.task_id, b.task_id]
+    with pytest.raises(TypeError):
+        exporter.tasks(TaskFilter(), status="COMPLETED")
+
+
+def test_hooks_through_the_facade(exporter: Exporter) -> None:
+    started: list[int] = []
+    finished: list[TaskResult] = []
+    exporter.on_task_started(lambda t: started.append(t.task_id))
+    exporter.on_task_finished(finished.append)
+    task = exporter.schedule_export("NOOP", "1.2.3")
+    exporter.run_until_idle()
+    assert started == [task.task_id]
+    assert finished[0].task is not None and finished[0].task.status is TaskStatus.COMPLETED
+
+
+def test_stop_releases_a_task_that_does_not_finish_in_time(tmp_path: Path) -> None:
+    store = SqliteTaskStore(tmp_path / "tasks.db")
+    manager = TaskManager(store, cfg(("SLOW", "Export1")))
+    running = threading.Event()
+
+    def slow(task: ExportTask, cancel: CancelToken) -> Outcome:
+        running.set()
+        cancel.wait(30)
+        return Outcome(status=OutcomeStatus.CANCELED, message="Export canceled", remaining=10)
+
+    runner = TaskRunner(manager, slow, poll_interval=0.05)
+    task = manager.schedule_export("SLOW", "1.2.3")
+    runner.start()
+    assert running.wait(20)
+    runner.stop(timeout=0.2)
+    back = store.get(task.task_id)
+    assert back.status is TaskStatus.SCHEDULED and back.lease_owner is None and back.number_of_failures == 0
+    store.close()
+
+
+def test_stop_lets_running_task_finish(tmp_path: Path) -> None:
+    store = SqliteTaskStore(tmp_path / "tasks.db")
+    manager = TaskManager(store, cfg(("SLOW", "Export1")))
+    running = threading.Event()
+
+    def short(task: ExportTask, cancel: CancelToken) -> Outcome:
+        running.set()
+        time.sleep(0.3)
+        return Outcome(status=OutcomeStatus.COMPLETED, message="done", completed=1)
+
+    runner = TaskRunner(manager, short, poll_interval=0.05)
+    task = manager.schedule_export("SLOW", "1.2.3")
+    with runner:
+        assert running.wait(20)
+    assert store.get(task.task_id).status is TaskStatus.COMPLETED
+    store.close()
+
+
+def test_run_until_idle_waits_for_scheduled_tasks(exporter: Exporter) -> None:
+    soon = exporter.schedule_export("NOOP", "1", scheduled_time=datetime.now(UTC) + timedelta(seconds=0.3))
+    exporter.runner.poll_interval = 0.05
+    assert exporter.run_until_idle() == 0
+    assert exporter.run_until_idle(wait_for_scheduled=True, timeout=30) == 1
+    assert status_of(exporter, soon) is TaskStatus.COMPLETED
