@@ -160,6 +160,7 @@ class FileSystemSource:
     def indexed(self) -> bool:
         """Whether the folder has been scanned at least once (in this index)."""
         with self._lock:
+            self._ensure_open()
             row = self._db.execute("SELECT value FROM meta WHERE key = 'scanned'").fetchone()
         return row is not None
 
