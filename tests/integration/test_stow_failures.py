@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -211,11 +212,12 @@ def _make_handler(server_state: StowServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def stow_server() -> Iterator[StowServer]:
+def _serve(context: ssl.SSLContext | None = None) -> Iterator[StowServer]:
     state = StowServer(port=0)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
     httpd.daemon_threads = True
+    if context is not None:
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     state.port = httpd.server_address[1]
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -224,11 +226,29 @@ def stow_server() -> Iterator[StowServer]:
     httpd.server_close()
 
 
+@pytest.fixture
+def stow_server() -> Iterator[StowServer]:
+    yield from _serve()
+
+
+@pytest.fixture
+def tls_stow_server(tmp_path: Path) -> Iterator[tuple[StowServer, Path]]:
+    """The same server behind HTTPS with a certificate from a throwaway CA: (server, CA PEM path)."""
+    from servers.slapd import make_tls
+
+    ca, cert, key = make_tls(tmp_path / "tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    for state in _serve(context):
+        yield state, ca
+
+
 # --- configuration helpers ----------------------------------------------------------------------
 
 
-def configuration(port: int, props: dict[str, str] | None = None) -> Configuration:
-    conn = Connection(name="http", hostname="127.0.0.1", port=port, protocol="HTTP")
+def configuration(port: int, props: dict[str, str] | None = None, *, tls: bool = False) -> Configuration:
+    suites = ("TLS_AES_128_GCM_SHA256",) if tls else ()
+    conn = Connection(name="http", hostname="127.0.0.1", port=port, protocol="HTTP", tls_cipher_suites=suites)
     web = WebApplication(
         name="TESTSTOW",
         service_path="/dicom-web",
@@ -541,3 +561,36 @@ def test_memory_stays_bounded_for_large_instances(stow_server: StowServer, tmp_p
     assert peak < 16 * 1024 * 1024, (
         f"peak traced memory {peak / 1e6:.1f} MB for a {3 * big / 1e6:.0f} MB request"
     )
+
+
+def test_tls_certificate_is_verified_by_default(
+    tls_stow_server: tuple[StowServer, Path], tmp_path: Path
+) -> None:
+    server, _ = tls_stow_server
+    refs = write_instances(tmp_path / "data", 2)
+    with create_transport(EXPORTER, configuration(server.port, tls=True)) as t:
+        assert t.settings.url.startswith("https://127.0.0.1:")
+        with pytest.raises(ConnectionFailedError) as info:
+            t.send(request_for(refs))
+    assert info.value.retryable is False  # a certificate problem needs a configuration change
+    assert "TLS handshake" in str(info.value) and "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    assert server.requests == []
+
+
+def test_tls_with_ca_file(tls_stow_server: tuple[StowServer, Path], tmp_path: Path) -> None:
+    server, ca = tls_stow_server
+    refs = write_instances(tmp_path / "data", 3)
+    config = configuration(server.port, {"ca-file": str(ca), "bearer-token": "tok"}, tls=True)
+    with create_transport(EXPORTER, config) as t:
+        assert t.send(request_for(refs)).completed == 3
+    assert len(server.all_uids()) == 3 and server.requests[0].headers["Authorization"] == "Bearer tok"
+
+
+def test_tls_without_verification_when_asked(
+    tls_stow_server: tuple[StowServer, Path], tmp_path: Path
+) -> None:
+    server, _ = tls_stow_server
+    refs = write_instances(tmp_path / "data", 1)
+    config = configuration(server.port, {"disable-trust-manager": "true"}, tls=True)
+    with create_transport(EXPORTER, config) as t:
+        assert t.send(request_for(refs)).completed == 1

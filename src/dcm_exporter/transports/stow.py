@@ -333,7 +333,7 @@ class _RequestFailure:
 
     reason: str
     retryable: bool
-    category: Literal["connect", "dropped", "timeout", "http", "other"]
+    category: Literal["connect", "tls", "dropped", "timeout", "http", "other"]
     status_code: int | None = None
 
 
@@ -579,7 +579,7 @@ class StowTransport(BaseTransport):
             + f"; {outcome.message}"
         )
         categories = {f.category for f in failures}
-        if categories <= {"connect", "dropped"}:
+        if categories <= {"connect", "tls", "dropped"}:
             return ConnectionFailedError(message, retryable=retryable, destination=s.destination)
         if categories == {"timeout"}:
             return TransportTimeoutError(message, retryable=retryable, destination=s.destination)
@@ -636,9 +636,18 @@ class StowTransport(BaseTransport):
                 reason=f"cannot connect to {s.url}: timed out ({exc})", retryable=True, category="connect"
             )
         except httpx.ConnectError as exc:
-            failure = _RequestFailure(
-                reason=f"cannot connect to {s.url}: {exc}", retryable=True, category="connect"
-            )
+            tls = _ssl_error(exc)
+            if tls is not None:  # a certificate problem does not go away by itself
+                failure = _RequestFailure(
+                    reason=f"TLS handshake with {s.url} failed: {tls} (see the ca-file, allow-any-hostname "
+                    "and disable-trust-manager properties)",
+                    retryable=False,
+                    category="tls",
+                )
+            else:
+                failure = _RequestFailure(
+                    reason=f"cannot connect to {s.url}: {exc}", retryable=True, category="connect"
+                )
         except httpx.TimeoutException as exc:
             failure = _RequestFailure(
                 reason=f"no answer from {s.url} in time ({type(exc).__name__}: {exc})",
@@ -703,6 +712,18 @@ class StowTransport(BaseTransport):
             )
         results.extend(outcomes)
         return _BatchResult(results=tuple(results), failure=failure)
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    """The :class:`ssl.SSLError` behind an httpx connect error, if that is what it was."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _transcode(stream: Any, ref: InstanceRef, target: str) -> bytes:
