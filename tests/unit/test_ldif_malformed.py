@@ -1,4 +1,4 @@
-"""Every file of the malformed LDIF corpus (tests/data/ldif/malformed) fails with the documented error and line."""
+"""Every file of the malformed LDIF corpus (tests/data/ldif/malformed) fails with its error and line."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "continuation-first.ldif": (1, "continuation line (starting with a space) with no line before it"),
     "control-without-changetype.ldif": (3, "expected 'changetype:' after the 'control:' lines"),
     "dash-in-content-record.ldif": (3, "'-' only ends a modification in a 'changetype: modify' record"),
-    "delete-with-attributes.ldif": (3, "a 'changetype: delete' record ends after 'changetype:', found 'cn: x'"),
+    "delete-with-attributes.ldif": (
+        3,
+        "a 'changetype: delete' record ends after 'changetype:', found 'cn: x'",
+    ),
     "dn-base64-not-utf8.ldif": (3, "the base64 value of 'dn' is not UTF-8 text"),
     "entry-without-attributes.ldif": (3, "entry 'cn=x,dc=example,dc=org' has no attributes"),
     "invalid-attribute-name.ldif": (3, "invalid attribute description 'object_class'"),
@@ -41,7 +44,10 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "not-utf8.ldif": (3, "byte 0xe9 is not valid UTF-8"),
     "second-dn-line.ldif": (4, "a second 'dn:' line in one record"),
     "stray-carriage-return.ldif": (3, "stray carriage return"),
-    "unknown-changetype.ldif": (4, "unknown changetype 'rename'; expected one of add, delete, modify, modrdn, moddn"),
+    "unknown-changetype.ldif": (
+        4,
+        "unknown changetype 'rename'; expected one of add, delete, modify, modrdn, moddn",
+    ),
     "url-http.ldif": (5, "only file: URLs are read"),
     "url-in-dn.ldif": (1, "a URL (':<') is not allowed for 'dn'"),
     "url-missing-file.ldif": (5, "cannot read the value of 'jpegPhoto' from 'file:does-not-exist.jpg'"),
@@ -91,7 +97,7 @@ def test_error_from_text_without_name() -> None:
 
 
 def test_records_before_the_error_are_yielded() -> None:
-    records = iter_ldif((MALFORMED / "missing-dn.ldif"))
+    records = iter_ldif(MALFORMED / "missing-dn.ldif")
     first = next(records)
     assert first.dn == "cn=ok,dc=example,dc=org"
     with pytest.raises(LdifError, match="expected 'dn:'"):

@@ -14,7 +14,13 @@ from dcm_exporter.codecs.ldif import LdifEntry, format_entry, iter_ldif, read_ld
 DEVICES = "cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org"
 STORESCP_DEVICE = f"dicomDeviceName=storescp,{DEVICES}"
 STORESCP_AE = f"dicomAETitle=STORESCP,{STORESCP_DEVICE}"
-UPSTREAM_FILES = ["default-config.ldif", "init-baseDN.ldif", "init-config.ldif", "sample-device.ldif", "sample-export.ldif"]
+UPSTREAM_FILES = [
+    "default-config.ldif",
+    "init-baseDN.ldif",
+    "init-config.ldif",
+    "sample-device.ldif",
+    "sample-export.ldif",
+]
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +100,10 @@ def test_default_config_archive_device(default_config: list[LdifEntry]) -> None:
     assert archive.line == 36
     assert archive.first("dcmSendPendingCMoveInterval") == "PT5S"
     assert archive.first("hl7PatientArrivalMessageType") == "ADT^A10"
-    assert archive.first("dcmAudit2XmlFhirTemplateURI") == "${jboss.server.temp.url}/dcm4chee-arc/audit2xml+fhir.xsl"
+    assert (
+        archive.first("dcmAudit2XmlFhirTemplateURI")
+        == "${jboss.server.temp.url}/dcm4chee-arc/audit2xml+fhir.xsl"
+    )
     sr_classes = archive.get("dcmWadoSupportedSRClasses")
     assert len(sr_classes) == 22
     assert sr_classes[0] == "1.2.840.10008.5.1.4.1.1.88.74"
@@ -130,7 +139,7 @@ def test_sample_device_skips_comments(config_dir: Path) -> None:
     assert [r.line for r in records] == [9, 14, 20, 36]
     ae = records[-1]
     assert isinstance(ae, LdifEntry)
-    assert ae.dn == "dicomAETitle=SAMPLE_AET,dicomDeviceName=SAMPLE_DEVICE,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org"
+    assert ae.dn == f"dicomAETitle=SAMPLE_AET,dicomDeviceName=SAMPLE_DEVICE,{DEVICES}"
     # the commented-out second connection reference is not a value
     assert ae.get("dicomNetworkConnectionReference") == [
         "cn=dicom,dicomDeviceName=SAMPLE_DEVICE,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org"

@@ -28,9 +28,10 @@ attribute options (``userCertificate;binary``), ``dn::`` base64 DNs, and change 
 records or change records, never both. Everything else is refused with an
 :class:`~dcm_exporter.errors.LdifError` that names the file, the 1-based line and what was expected.
 
-Values are ``str`` when they are valid UTF-8 and ``bytes`` otherwise. Attribute names keep the spelling of
-their first occurrence in an entry; later lines that differ only in letter case add to the same attribute
-(LDAP attribute descriptions are case-insensitive).
+Values are ``str`` when they are valid UTF-8 and ``bytes`` otherwise (always ``bytes`` for attribute
+descriptions with the ``;binary`` option). Attribute names keep the spelling of their first occurrence in an
+entry; later lines that differ only in letter case add to the same attribute (LDAP attribute descriptions are
+case-insensitive).
 """
 
 from __future__ import annotations
@@ -345,7 +346,7 @@ class _Reader:
         self.filename = filename
         self.base_dir = base_dir
         self.known_names: set[str] = set()
-        self.lower_names: set[str] = set()
+        self.spellings: dict[str, str] = {}  # lower-case name -> first spelling seen
         self.case_variants = False  # whether two known names differ only in letter case
         self.valid_dns: set[str] = set()
 
@@ -518,11 +519,14 @@ class _Reader:
                     "OID, optionally followed by ';option'",
                     lineno,
                 )
-            self.known_names.add(name)
             lname = name.lower()
-            if lname in self.lower_names:
+            if self.spellings.setdefault(lname, name) != name:
                 self.case_variants = True
-            self.lower_names.add(lname)
+            if ";binary" in lname:
+                # RFC 4522: values of the binary option are always bytes; such names stay on this slow path
+                value = self.value(rest, name, lineno)
+                return name, value.encode("utf-8") if isinstance(value, str) else value
+            self.known_names.add(name)
         return name, self.value(rest, name, lineno)
 
     # -- values -----------------------------------------------------------------------------------
@@ -536,8 +540,10 @@ class _Reader:
 
     def special_value(self, rest: str, what: str, lineno: int) -> Value:
         if rest[0] == ":":
-            return _as_text(self.base64(rest[1:], what, lineno))
-        return _as_text(self.read_url(rest[1:].strip(" "), what, lineno))
+            data = self.base64(rest[1:], what, lineno)
+        else:
+            data = self.read_url(rest[1:].strip(" "), what, lineno)
+        return data if ";binary" in what.lower() else _as_text(data)
 
     def base64(self, text: str, what: str, lineno: int) -> bytes:
         text = text.strip(" ")
@@ -804,7 +810,7 @@ def write_ldif(records: Iterable[LdifRecord], *, version: bool = True, wrap: int
         LdifError: a record cannot be written (invalid DN or attribute description, an entry without values,
             content and change records mixed).
     """
-    parts: list[str] = ["version: 1\n"] if version else []
+    parts: list[str] = [_fold("version: 1\n", wrap)] if version else []
     first_kind: str | None = None
     for record in records:
         kind = "content" if isinstance(record, LdifEntry) else "change"
@@ -854,7 +860,7 @@ def format_entry(record: LdifRecord, *, wrap: int = 76) -> str:
     changetype = record.changetype
     if changetype not in CHANGE_TYPES:
         raise LdifError(f"cannot write {dn!r}: unknown changetype {changetype!r}")
-    out.append(f"changetype: {changetype}\n")
+    out.append(_fold(f"changetype: {changetype}\n", wrap))
     if changetype == "add":
         if not _write_attributes(out, record.attributes, wrap):
             raise LdifError(f"cannot write the add record {dn!r}: it has no attribute values")
@@ -871,7 +877,7 @@ def format_entry(record: LdifRecord, *, wrap: int = 76) -> str:
         if record.newrdn is None or _RDN_RE.match(record.newrdn) is None:
             raise LdifError(f"cannot write the {changetype} record {dn!r}: invalid newrdn {record.newrdn!r}")
         out.append(_attr_line("newrdn", record.newrdn, wrap))
-        out.append(f"deleteoldrdn: {1 if record.deleteoldrdn else 0}\n")
+        out.append(_fold(f"deleteoldrdn: {1 if record.deleteoldrdn else 0}\n", wrap))
         if record.newsuperior is not None:
             if _DN_RE.match(record.newsuperior) is None:
                 raise LdifError(f"cannot write {dn!r}: invalid newsuperior {record.newsuperior!r}")
@@ -905,7 +911,7 @@ def _write_attributes(out: list[str], attributes: dict[str, list[Value]], wrap: 
 def _attr_line(name: str, value: Value, wrap: int) -> str:
     if isinstance(value, str):
         if not value:
-            return f"{name}:\n"
+            return _fold(f"{name}:\n", wrap)
         if _UNSAFE_RE.search(value) is None:
             return _fold(f"{name}: {value}\n", wrap)
         try:
@@ -915,7 +921,7 @@ def _attr_line(name: str, value: Value, wrap: int) -> str:
     elif isinstance(value, bytes | bytearray | memoryview):
         data = bytes(value)
         if not data:
-            return f"{name}:\n"
+            return _fold(f"{name}:\n", wrap)
         if data.isascii():
             text = data.decode("ascii")
             if _UNSAFE_RE.search(text) is None:
