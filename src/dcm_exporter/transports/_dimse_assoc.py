@@ -1,0 +1,594 @@
+"""A requestor-side DICOM association on a plain (or TLS) socket, owned by one thread.
+
+pynetdicom's PDU codec encodes the A-ASSOCIATE-RQ and decodes the A-ASSOCIATE-AC / -RJ; after that,
+C-STORE / C-ECHO requests and their responses are framed and parsed here, directly on the socket
+(:mod:`._dimse`). There is no reactor thread: the thread that sends a request is the one that reads its
+response, so a response can never be "missed" (the pynetdicom 3.0.4 race described in services.md
+cannot happen by construction).
+
+Every socket gets ``TCP_NODELAY`` (and ``TCP_QUICKACK`` on Linux): without it Nagle's algorithm
+holds back the last segment of every request for ~40 ms.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from typing import BinaryIO
+
+import attrs
+
+from dcm_exporter.transports import _dimse as d
+
+__all__ = [
+    "AbortedError",
+    "AcceptedContext",
+    "Association",
+    "AssociationFailure",
+    "ConnectError",
+    "Destination",
+    "PreparedStore",
+    "RejectedError",
+    "RequestedContext",
+    "TimeoutFailure",
+]
+
+LOG = logging.getLogger("dcm_exporter.transports.dicom")
+
+IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.10.1420.1"
+IMPLEMENTATION_VERSION_NAME = "DCM_EXPORTER_01"
+APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
+#: Our maximum receive PDU length (we only receive small responses; 0 would mean unlimited).
+OUR_MAX_PDU = 1 << 20
+#: Cap on the PDU size we send when the peer announces 0 (= no limit).
+UNLIMITED_SEND_PDU = 1 << 22
+
+
+class AssociationFailure(Exception):
+    """The association cannot be used any more (internal; the transport maps it to its errors)."""
+
+
+class ConnectError(AssociationFailure):
+    """TCP connect / TLS handshake failed."""
+
+
+class RejectedError(AssociationFailure):
+    """A-ASSOCIATE-RJ: ``reason`` is decoded (result, source, reason)."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        self.reason = reason
+        self.permanent = permanent
+        super().__init__(reason)
+
+
+class AbortedError(AssociationFailure):
+    """A-ABORT received, the connection dropped, or the peer broke the protocol."""
+
+
+class TimeoutFailure(AssociationFailure):
+    """No answer in time (association request or DIMSE response)."""
+
+
+@attrs.frozen(kw_only=True)
+class Destination:
+    """Where to connect and with which timeouts (seconds, ``None`` = wait forever)."""
+
+    ae_title: str
+    host: str
+    port: int
+    ssl_context: ssl.SSLContext | None = None
+    connect_timeout: float | None = 10.0
+    request_timeout: float | None = 30.0
+    response_timeout: float | None = 60.0
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}{' (TLS)' if self.ssl_context else ''}"
+
+
+@attrs.frozen
+class RequestedContext:
+    """A proposed presentation context."""
+
+    context_id: int
+    abstract_syntax: str
+    transfer_syntaxes: tuple[str, ...]
+
+
+@attrs.frozen
+class AcceptedContext:
+    """An accepted presentation context: its id and the transfer syntax chosen by the peer."""
+
+    context_id: int
+    abstract_syntax: str
+    transfer_syntax: str
+
+
+@attrs.frozen
+class PreparedStore:
+    """A C-STORE-RQ ready to go: command and data set framed into one buffer."""
+
+    message_id: int
+    sop_instance_uid: str
+    buffer: bytearray
+
+
+def _tune(sock: socket.socket) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    if quickack is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+        except OSError:  # pragma: no cover - platform without it
+            pass
+
+
+def _reject_reason(body: bytes) -> tuple[str, bool]:
+    from pynetdicom.pdu import A_ASSOCIATE_RJ
+
+    pdu = A_ASSOCIATE_RJ()
+    try:
+        pdu.decode(bytes((d.PDU_A_ASSOCIATE_RJ, 0)) + len(body).to_bytes(4, "big") + body)
+        text = f"{pdu.result_str}, source: {pdu.source_str}, reason: {pdu.reason_str}"
+    except (ValueError, KeyError, IndexError):
+        return f"malformed A-ASSOCIATE-RJ {body.hex()}", False
+    return text, pdu.result == 1
+
+
+_IOV_MAX = min(getattr(os, "sysconf", lambda _n: 1024)("SC_IOV_MAX") or 1024, 1024)
+
+
+def _read_slots(stream: BinaryIO, view: memoryview, slots: list[tuple[int, int]], total: int) -> None:
+    """Fill the payload slots of a P-DATA layout with ``total`` bytes from ``stream``'s position.
+
+    With a real file, one ``preadv`` scatters the bytes straight into the slots (no extra copy);
+    otherwise ``readinto`` per slot.
+    """
+    fileno: int | None
+    try:
+        fileno = stream.fileno()
+        position = stream.tell()
+    except (AttributeError, OSError, ValueError):
+        fileno = None
+        position = 0
+    preadv = getattr(os, "preadv", None)
+    if fileno is not None and preadv is not None:
+        for index in range(0, len(slots), _IOV_MAX):
+            batch = slots[index : index + _IOV_MAX]
+            want = sum(n for _, n in batch)
+            got = preadv(fileno, [view[off : off + n] for off, n in batch], position)
+            if got < want:  # short read (rare): complete slot by slot
+                skip = got
+                file_pos = position
+                for off, n in batch:
+                    have = min(skip, n)
+                    skip -= have
+                    while have < n:
+                        chunk = os.pread(fileno, n - have, file_pos + have)
+                        if not chunk:
+                            raise EOFError(f"file ended early: expected {total} data set bytes")
+                        view[off + have : off + have + len(chunk)] = chunk
+                        have += len(chunk)
+                    file_pos += n
+            position += want
+        stream.seek(position)
+        return
+    readinto = getattr(stream, "readinto", None)
+    for off, n in slots:
+        got = 0
+        while got < n:
+            if readinto is not None:
+                k = readinto(view[off + got : off + n])
+            else:
+                chunk = stream.read(n - got)
+                k = len(chunk)
+                view[off + got : off + got + k] = chunk
+            if not k:
+                raise EOFError(f"file ended early: expected {total} data set bytes")
+            got += k
+
+
+class Association:
+    """An established association. Not thread-safe: one thread uses it at a time."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        destination: Destination,
+        calling_ae_title: str,
+        accepted: dict[str, dict[str, AcceptedContext]],
+        rejected: dict[str, str],
+        max_send_pdu: int,
+    ) -> None:
+        self._sock = sock
+        self.destination = destination
+        self.calling_ae_title = calling_ae_title
+        #: abstract syntax -> transfer syntax -> accepted context
+        self.accepted = accepted
+        #: abstract syntax -> why no context for it was accepted
+        self.rejected = rejected
+        self.max_pdv_data = max_send_pdu - 6
+        self._reader = d.PduReader()
+        self._message_id = 0
+        self._recv_buf = bytearray(256 * 1024)
+        # two send buffers used in turn: one being sent / awaiting its response, the next being filled
+        self._buffers = [bytearray(), bytearray()]
+        self._spare = 0
+        self.closed = False
+        self.broken = False
+        self.last_used = time.monotonic()
+        self.operations = 0
+
+    # --- opening ---------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, destination: Destination, calling_ae_title: str, contexts: Sequence[RequestedContext]
+    ) -> Association:
+        """Connect, negotiate, and return the established association.
+
+        Raises:
+            ConnectError, RejectedError, TimeoutFailure, AbortedError.
+        """
+        from pydicom.uid import UID
+        from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
+        from pynetdicom.pdu_primitives import (
+            A_ASSOCIATE,
+            ImplementationClassUIDNotification,
+            ImplementationVersionNameNotification,
+            MaximumLengthNotification,
+        )
+        from pynetdicom.presentation import PresentationContext
+
+        if not 1 <= len(contexts) <= 128:
+            raise ValueError(f"an association holds 1 to 128 presentation contexts, not {len(contexts)}")
+        try:
+            raw = socket.create_connection(
+                (destination.host, destination.port), timeout=destination.connect_timeout
+            )
+        except TimeoutError as exc:
+            raise TimeoutFailure(f"connect timed out after {destination.connect_timeout} s") from exc
+        except OSError as exc:
+            raise ConnectError(f"connect failed: {exc.strerror or exc}") from exc
+        _tune(raw)
+        sock: socket.socket = raw
+        try:
+            if destination.ssl_context is not None:
+                try:
+                    sock = destination.ssl_context.wrap_socket(raw, server_hostname=destination.host)
+                except ssl.SSLError as exc:
+                    raise ConnectError(f"TLS handshake failed: {exc.reason or exc}") from exc
+                except TimeoutError as exc:
+                    raise TimeoutFailure("TLS handshake timed out") from exc
+                except OSError as exc:
+                    raise ConnectError(f"TLS handshake failed: {exc}") from exc
+
+            primitive = A_ASSOCIATE()
+            primitive.application_context_name = UID(APPLICATION_CONTEXT)
+            primitive.calling_ae_title = calling_ae_title
+            primitive.called_ae_title = destination.ae_title
+            pcs = []
+            for rc in contexts:
+                pc = PresentationContext()
+                pc.context_id = rc.context_id
+                pc.abstract_syntax = UID(rc.abstract_syntax)
+                pc.transfer_syntax = [UID(ts) for ts in rc.transfer_syntaxes]
+                pcs.append(pc)
+            primitive.presentation_context_definition_list = pcs
+            max_length = MaximumLengthNotification()
+            max_length.maximum_length_received = OUR_MAX_PDU
+            impl_uid = ImplementationClassUIDNotification()
+            impl_uid.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
+            impl_name = ImplementationVersionNameNotification()
+            impl_name.implementation_version_name = IMPLEMENTATION_VERSION_NAME
+            primitive.user_information = [max_length, impl_uid, impl_name]
+            request = A_ASSOCIATE_RQ()
+            request.from_primitive(primitive)
+            sock.settimeout(destination.request_timeout)
+            try:
+                sock.sendall(request.encode())
+            except TimeoutError as exc:
+                raise TimeoutFailure("sending the A-ASSOCIATE-RQ timed out") from exc
+            except OSError as exc:
+                raise ConnectError(f"connection lost sending the A-ASSOCIATE-RQ: {exc}") from exc
+
+            assoc = cls(sock, destination, calling_ae_title, {}, {}, UNLIMITED_SEND_PDU)
+            pdu_type, body = assoc._next_pdu(destination.request_timeout, "the A-ASSOCIATE-AC")
+            if pdu_type == d.PDU_A_ASSOCIATE_RJ:
+                reason, permanent = _reject_reason(body)
+                raise RejectedError(reason, permanent=permanent)
+            if pdu_type == d.PDU_A_ABORT:
+                raise AbortedError(f"association request answered with {d.decode_abort(body)}")
+            if pdu_type != d.PDU_A_ASSOCIATE_AC:
+                raise AbortedError(f"unexpected PDU type 0x{pdu_type:02X} instead of A-ASSOCIATE-AC")
+            ac = A_ASSOCIATE_AC()
+            try:
+                ac.decode(bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body)
+                accept = ac.to_primitive()
+            except Exception as exc:  # pynetdicom raises assorted errors on malformed input
+                raise AbortedError(f"malformed A-ASSOCIATE-AC: {exc}") from exc
+        except BaseException:
+            sock.close()
+            raise
+
+        by_id = {rc.context_id: rc for rc in contexts}
+        results = {
+            0: "accepted",
+            1: "user rejection",
+            2: "no reason (provider rejection)",
+            3: "abstract syntax not supported",
+            4: "transfer syntaxes not supported",
+        }
+        for item in accept.presentation_context_definition_results_list:
+            proposed = by_id.get(item.context_id or 0)
+            if proposed is None:
+                continue
+            if item.result == 0 and item.transfer_syntax:
+                ts = str(item.transfer_syntax[0])
+                assoc.accepted.setdefault(proposed.abstract_syntax, {})[ts] = AcceptedContext(
+                    proposed.context_id, proposed.abstract_syntax, ts
+                )
+                assoc.rejected.pop(proposed.abstract_syntax, None)
+            elif proposed.abstract_syntax not in assoc.accepted:
+                assoc.rejected[proposed.abstract_syntax] = results.get(
+                    item.result or 0, f"result {item.result}"
+                )
+        peer_max = 0
+        for info in accept.user_information:
+            if isinstance(info, MaximumLengthNotification):
+                peer_max = int(info.maximum_length_received or 0)
+        send_pdu = UNLIMITED_SEND_PDU if peer_max == 0 else min(peer_max, UNLIMITED_SEND_PDU)
+        if send_pdu < 64:
+            assoc.abort()
+            raise AbortedError(f"peer announced an unusable maximum PDU length of {peer_max}")
+        assoc.max_pdv_data = send_pdu - 6
+        LOG.debug(
+            "association %s -> %s established: %d accepted, max PDU %d",
+            calling_ae_title,
+            destination,
+            sum(len(v) for v in assoc.accepted.values()),
+            send_pdu,
+        )
+        return assoc
+
+    # --- receiving -------------------------------------------------------------------------------
+
+    def _next_pdu(self, timeout: float | None, waiting_for: str) -> tuple[int, bytes]:
+        for pdu in self._reader.pdus():
+            return pdu
+        deadline = None if timeout is None else time.monotonic() + timeout
+        view = memoryview(self._recv_buf)
+        while True:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutFailure(f"no answer within {timeout} s while waiting for {waiting_for}")
+                self._sock.settimeout(left)
+            else:
+                self._sock.settimeout(None)
+            try:
+                n = self._sock.recv_into(view)
+            except TimeoutError as exc:
+                raise TimeoutFailure(f"no answer within {timeout} s while waiting for {waiting_for}") from exc
+            except OSError as exc:
+                raise AbortedError(f"connection lost while waiting for {waiting_for}: {exc}") from exc
+            if n == 0:
+                raise AbortedError(f"peer closed the connection while we waited for {waiting_for}")
+            self._reader.feed(view[:n])
+            try:
+                for pdu in self._reader.pdus():
+                    return pdu
+            except d.FramingError as exc:
+                raise AbortedError(f"protocol error from peer: {exc}") from exc
+
+    def _read_command(self, waiting_for: str) -> d.Command:
+        """Read PDUs until a whole command set arrived; data set PDVs of a response are discarded."""
+        fragments: list[bytes] = []
+        timeout = self.destination.response_timeout
+        while True:
+            pdu_type, body = self._next_pdu(timeout, waiting_for)
+            if pdu_type == d.PDU_P_DATA_TF:
+                try:
+                    pdvs = d.split_pdvs(body)
+                except d.FramingError as exc:
+                    raise AbortedError(f"protocol error from peer: {exc}") from exc
+                for pdv in pdvs:
+                    if not pdv.command:
+                        continue  # a data set attached to a response: not needed
+                    fragments.append(pdv.data)
+                    if pdv.last:
+                        try:
+                            return d.parse_command(b"".join(fragments))
+                        except d.FramingError as exc:
+                            raise AbortedError(f"malformed response command set: {exc}") from exc
+            elif pdu_type == d.PDU_A_ABORT:
+                raise AbortedError(d.decode_abort(body))
+            elif pdu_type == d.PDU_A_RELEASE_RQ:
+                self._send_raw(d.a_release_pdu(response=True))
+                raise AbortedError(f"peer released the association while we waited for {waiting_for}")
+            else:
+                raise AbortedError(f"unexpected PDU type 0x{pdu_type:02X} while waiting for {waiting_for}")
+
+    def _send_raw(self, data: bytes | bytearray | memoryview) -> None:
+        self._sock.settimeout(self.destination.response_timeout)
+        try:
+            self._sock.sendall(data)
+        except TimeoutError as exc:
+            raise TimeoutFailure(
+                f"peer did not accept data within {self.destination.response_timeout} s"
+            ) from exc
+        except OSError as exc:
+            raise AbortedError(f"connection lost while sending: {exc.strerror or exc}") from exc
+
+    # --- DIMSE -----------------------------------------------------------------------------------
+
+    def _next_message_id(self) -> int:
+        self._message_id = self._message_id % 0xFFFF + 1
+        return self._message_id
+
+    def prepare_store(
+        self,
+        context: AcceptedContext,
+        sop_class_uid: str,
+        sop_instance_uid: str,
+        *,
+        stream: BinaryIO | None = None,
+        length: int = 0,
+        data: bytes | None = None,
+        priority: int = 0,
+        move_originator: tuple[str, int] | None = None,
+    ) -> PreparedStore:
+        """Frame a C-STORE-RQ: command PDU plus data set PDUs in one buffer.
+
+        The data set is ``length`` bytes read from ``stream`` (at its current position) straight into
+        their places between the PDV headers, or ``data`` when given.
+        """
+        message_id = self._next_message_id()
+        command = d.c_store_rq(
+            message_id,
+            sop_class_uid,
+            sop_instance_uid,
+            priority=priority,
+            move_originator_aet=move_originator[0] if move_originator else None,
+            move_originator_message_id=move_originator[1] if move_originator else None,
+        )
+        if len(command) <= self.max_pdv_data:
+            prefix = d.pdata_pdu(context.context_id, command, command=True, last=True)
+        else:  # pragma: no cover - a command set is a few hundred bytes
+            cbuf, cslots = d.layout_pdata(context.context_id, len(command), self.max_pdv_data, command=True)
+            pos = 0
+            for off, n in cslots:
+                cbuf[off : off + n] = command[pos : pos + n]
+                pos += n
+            prefix = bytes(cbuf)
+        total = len(data) if data is not None else length
+        self._spare = (self._spare + 1) % len(self._buffers)
+        buf, slots = d.layout_pdata(
+            context.context_id,
+            total,
+            self.max_pdv_data,
+            command=False,
+            prefix=prefix,
+            out=self._buffers[self._spare],
+        )
+        view = memoryview(buf)
+        if data is not None:
+            pos = 0
+            for off, n in slots:
+                view[off : off + n] = data[pos : pos + n]
+                pos += n
+        else:
+            assert stream is not None
+            _read_slots(stream, view, slots, total)
+        return PreparedStore(message_id, sop_instance_uid, buf)
+
+    def send_store(self, prepared: PreparedStore) -> None:
+        """Send a prepared C-STORE-RQ (command and data set)."""
+        self._check_open()
+        try:
+            self._send_raw(prepared.buffer)
+        except AssociationFailure:
+            self.broken = True
+            raise
+        self.operations += 1
+
+    def receive_store_response(self, prepared: PreparedStore) -> tuple[int, str | None]:
+        """Wait for the C-STORE-RSP of ``prepared``; return ``(status, error comment)``."""
+        try:
+            rsp = self._read_command(f"the C-STORE-RSP to message {prepared.message_id}")
+            if rsp.command_field != d.C_STORE_RSP:
+                raise AbortedError(f"expected a C-STORE-RSP, got command field {rsp.command_field!r}")
+            if rsp.message_id_being_responded_to != prepared.message_id:
+                raise AbortedError(
+                    f"C-STORE-RSP answers message {rsp.message_id_being_responded_to}, "
+                    f"expected {prepared.message_id}"
+                )
+            status = rsp.status
+            if status is None:
+                raise AbortedError("C-STORE-RSP without a Status (0000,0900)")
+        except AssociationFailure:
+            self.broken = True
+            raise
+        self.last_used = time.monotonic()
+        return status, rsp.text(d.ERROR_COMMENT)
+
+    def echo(self) -> int:
+        """Send a C-ECHO-RQ (context of Verification SOP Class) and return the response status."""
+        ctx = next(iter(self.accepted.get("1.2.840.10008.1.1", {}).values()), None)
+        if ctx is None:
+            raise AbortedError("the peer did not accept the Verification SOP Class")
+        message_id = self._next_message_id()
+        try:
+            self._send_raw(d.pdata_pdu(ctx.context_id, d.c_echo_rq(message_id), command=True, last=True))
+            rsp = self._read_command("the C-ECHO-RSP")
+        except AssociationFailure:
+            self.broken = True
+            raise
+        if rsp.command_field != d.C_ECHO_RSP or rsp.status is None:
+            self.broken = True
+            raise AbortedError(f"unexpected answer to C-ECHO-RQ (command field {rsp.command_field!r})")
+        return rsp.status
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed or self.broken:
+            raise AbortedError("association already closed")
+
+    def is_alive(self) -> bool:
+        """Whether the association looks usable: open, and the peer sent nothing (no abort, no close)."""
+        if self.closed or self.broken:
+            return False
+        if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
+            return False
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
+    def release(self, timeout: float = 5.0) -> None:
+        """A-RELEASE-RQ and wait for the A-RELEASE-RP (abort when it does not come); close."""
+        if self.closed:
+            return
+        try:
+            if not self.broken:
+                self._send_raw(d.a_release_pdu(response=False))
+                while True:
+                    pdu_type, _ = self._next_pdu(timeout, "the A-RELEASE-RP")
+                    if pdu_type in (d.PDU_A_RELEASE_RP, d.PDU_A_ABORT):
+                        break
+        except AssociationFailure as exc:
+            LOG.debug("release of %s failed (%s); aborting", self.destination, exc)
+            self._abort_quietly()
+        finally:
+            self._close()
+
+    def abort(self) -> None:
+        """Send an A-ABORT and close the connection."""
+        if not self.closed:
+            self._abort_quietly()
+            self._close()
+
+    def _abort_quietly(self) -> None:
+        try:
+            self._sock.settimeout(1.0)
+            self._sock.sendall(d.a_abort_pdu())
+        except OSError:
+            pass
+
+    def _close(self) -> None:
+        self.closed = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "broken" if self.broken else "open"
+        return f"<Association {self.calling_ae_title} -> {self.destination} {state} pid={os.getpid()}>"
