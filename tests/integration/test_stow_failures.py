@@ -594,3 +594,30 @@ def test_tls_without_verification_when_asked(
     config = configuration(server.port, {"disable-trust-manager": "true"}, tls=True)
     with create_transport(EXPORTER, config) as t:
         assert t.send(request_for(refs)).completed == 1
+
+
+def test_compressed_object_is_decompressed_when_not_accepted(stow_server: StowServer, tmp_path: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    source = get_testdata_file("JPEG2000.dcm")
+    assert source is not None
+    ds = pydicom.dcmread(source, stop_before_pixels=True)
+    jp2 = InstanceRef(
+        study_uid=ds.StudyInstanceUID,
+        series_uid=ds.SeriesInstanceUID,
+        sop_instance_uid=ds.SOPInstanceUID,
+        sop_class_uid=ds.SOPClassUID,
+        transfer_syntax_uid=ds.file_meta.TransferSyntaxUID,
+        size=Path(source).stat().st_size,
+        path=source,
+    )
+    garbage = tmp_path / "garbage.dcm"
+    garbage.write_bytes(b"this is not DICOM at all" * 10)
+    broken = attrs.evolve(jp2, sop_instance_uid="1.2.3.999", path=garbage, size=240)
+    with transport(stow_server, transfer_syntax="ExplicitVRLittleEndian,ImplicitVRLittleEndian") as t:
+        outcome = t.send(request_for([jp2, broken]))
+    assert (outcome.completed, outcome.failed) == (1, 1)
+    assert stow_server.requests[0].uids == [jp2.sop_instance_uid]
+    assert stow_server.requests[0].transfer_syntaxes == ["1.2.840.10008.1.2.1"]
+    assert outcome.failures[0].sop_instance_uid == "1.2.3.999"
+    assert "cannot convert to 1.2.840.10008.1.2.1" in outcome.failures[0].reason

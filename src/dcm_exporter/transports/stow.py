@@ -605,7 +605,7 @@ class StowTransport(BaseTransport):
                 part: Part = (
                     FilePart(stream) if target is None else BytesPart(_transcode(stream, ref, target))
                 )
-            except (OSError, ValueError, RuntimeError, NotImplementedError, AttributeError) as exc:
+            except Exception as exc:  # pydicom and its pixel data decoders raise many kinds: fail this one
                 stream.close()
                 what = "cannot read instance" if target is None else f"cannot convert to {target}"
                 results.append(_InstanceOutcome(ref, "failed", f"{what}: {type(exc).__name__}: {exc}"))
@@ -734,7 +734,8 @@ def _transcode(stream: Any, ref: InstanceRef, target: str) -> bytes:
     with stream:
         ds = pydicom.dcmread(stream)
     if UID(ds.file_meta.TransferSyntaxUID).is_compressed:
-        ds.decompress()  # needs a pixel data handler for the syntax (the ``codecs`` extra)
+        # needs a pixel data decoder for the syntax (the ``codecs`` extra); keep the SOP Instance UID
+        ds.decompress(generate_instance_uid=False)
     ds.file_meta.TransferSyntaxUID = UID(target)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True, implicit_vr=target == IMPLICIT_VR_LE, little_endian=True)
