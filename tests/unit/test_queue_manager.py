@@ -292,7 +292,7 @@ def test_explicit_time_overrides_exporter_schedule_at_scheduling(store: TaskStor
 
 
 def test_coalescing_through_the_manager(store: TaskStore, clock: FakeClock) -> None:
-    manager, runner = make(store, clock, Script(outcome()))
+    manager, _runner = make(store, clock, Script(outcome()))
     a = manager.schedule_export("STORESCP", "1.2.3", "1.2.3.1", "1.2.3.1.1")
     b = manager.schedule_export(
         "STORESCP", "1.2.3", "1.2.3.1", "1.2.3.1.2", scheduled_time=T0 + timedelta(seconds=10)

@@ -34,6 +34,11 @@ CREATE INDEX export_task_study ON export_task (device_name, exporter_id, study_u
 CREATE INDEX export_task_batch ON export_task (batch_id) WHERE batch_id IS NOT NULL;
 CREATE INDEX export_task_updated ON export_task (status, updated_time);
 
+-- name: migration_2
+-- Waiting tasks only, in the order they are claimed (task_id, the rowid, is the implicit last column).
+CREATE INDEX export_task_pending ON export_task (device_name, queue_name, scheduled_time)
+    WHERE status IN ('SCHEDULED', 'SCHEDULED FOR RETRY');
+
 -- name: insert
 INSERT INTO export_task (
     created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
@@ -62,15 +67,27 @@ RETURNING {columns};
 SELECT {columns} FROM export_task WHERE task_id = :task_id;
 
 -- name: claim
+-- Two small index scans (waiting tasks by the partial index in scheduled order; expired leases), merged.
 UPDATE export_task
 SET status = 'IN PROCESS', processing_start_time = :now, processing_end_time = NULL, updated_time = :now,
     lease_owner = :owner, lease_expires = :lease_until
 WHERE task_id IN (
-    SELECT task_id FROM export_task
-    WHERE device_name = :device_name AND queue_name = :queue_name
-      AND ((status IN ('SCHEDULED', 'SCHEDULED FOR RETRY') AND scheduled_time <= :now)
-           OR (status = 'IN PROCESS' AND lease_expires <= :now))
-      AND exporter_id NOT IN (SELECT value FROM json_each(:exclude))
+    SELECT task_id FROM (
+        SELECT task_id, scheduled_time FROM (
+            SELECT task_id, scheduled_time FROM export_task
+            WHERE device_name = :device_name AND queue_name = :queue_name
+              AND status IN ('SCHEDULED', 'SCHEDULED FOR RETRY') AND scheduled_time <= :now
+              AND exporter_id NOT IN (SELECT value FROM json_each(:exclude))
+            ORDER BY scheduled_time, task_id
+            LIMIT :limit)
+        UNION ALL
+        SELECT task_id, scheduled_time FROM (
+            SELECT task_id, scheduled_time FROM export_task
+            WHERE device_name = :device_name AND queue_name = :queue_name
+              AND status = 'IN PROCESS' AND lease_expires <= :now
+              AND exporter_id NOT IN (SELECT value FROM json_each(:exclude))
+            ORDER BY scheduled_time, task_id
+            LIMIT :limit))
     ORDER BY scheduled_time, task_id
     LIMIT :limit)
 RETURNING {columns};
