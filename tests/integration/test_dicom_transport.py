@@ -305,7 +305,7 @@ def test_transcodes_when_peer_accepts_only_uncompressed(store_scp_factory: Any, 
 
 
 def test_transfer_capabilities_limit_the_proposal(store_scp: Any, tmp_path: Path) -> None:
-    files = generate_ct(tmp_path, 2, rows=32) + [copy_testfile("MR_small.dcm", tmp_path)]
+    files = [*generate_ct(tmp_path, 2, rows=32), copy_testfile("MR_small.dcm", tmp_path)]
     tcs = [
         TransferCapability(
             name="CT", sop_class=CTImageStorage, role="SCP", transfer_syntaxes=(ImplicitVRLittleEndian,)
@@ -440,9 +440,11 @@ def test_peer_down_raises_retryable_connection_error(tmp_path: Path) -> None:
     port = _free_port()
     configuration = make_configuration(port)
     files = generate_ct(tmp_path, 1, rows=8)
-    with create_transport(make_exporter(), configuration) as transport:
-        with pytest.raises(ConnectionFailedError) as info:
-            transport.send(make_request([ref_for(p) for p in files], configuration, make_exporter()))
+    with (
+        create_transport(make_exporter(), configuration) as transport,
+        pytest.raises(ConnectionFailedError) as info,
+    ):
+        transport.send(make_request([ref_for(p) for p in files], configuration, make_exporter()))
     assert info.value.retryable
     assert f"AE STORESCP at 127.0.0.1:{port}" in str(info.value)
     with pytest.raises(ConnectionFailedError):
@@ -454,9 +456,11 @@ def test_wrong_called_ae_is_rejected_with_reason(orthanc_factory: Any, tmp_path:
     configuration = make_configuration(server.dicom_port, "NOTORTHANC")
     files = generate_ct(tmp_path, 1, rows=8)
     exporter = make_exporter("NOTORTHANC")
-    with create_transport(exporter, configuration) as transport:
-        with pytest.raises(AssociationRejectedError) as info:
-            transport.send(make_request([ref_for(p) for p in files], configuration, exporter))
+    with (
+        create_transport(exporter, configuration) as transport,
+        pytest.raises(AssociationRejectedError) as info,
+    ):
+        transport.send(make_request([ref_for(p) for p in files], configuration, exporter))
     assert info.value.retryable
     assert "Called AE title not recognised" in info.value.reason
     assert f"AE NOTORTHANC at 127.0.0.1:{server.dicom_port}" in str(info.value)
@@ -500,9 +504,11 @@ def test_slow_peer_times_out(store_scp_factory: Any, tmp_path: Path) -> None:
     scp = store_scp_factory(delay=3.0)
     files = generate_ct(tmp_path, 2, rows=16)
     configuration = make_configuration(scp.port, response_timeout=300)
-    with create_transport(make_exporter(), configuration) as transport:
-        with pytest.raises(TransportTimeoutError) as info:
-            transport.send(make_request([ref_for(p) for p in files], configuration, make_exporter()))
+    with (
+        create_transport(make_exporter(), configuration) as transport,
+        pytest.raises(TransportTimeoutError) as info,
+    ):
+        transport.send(make_request([ref_for(p) for p in files], configuration, make_exporter()))
     assert info.value.retryable
     assert "no answer within 0.3 s" in str(info.value)
     assert f"127.0.0.1:{scp.port}" in str(info.value)
@@ -606,9 +612,11 @@ def test_tls_export_with_throwaway_ca(store_scp_factory: Any, tmp_path: Path) ->
     assert verify(configuration, "STORESCP", ca_file=str(ca)).ok
 
     # a peer signed by another CA is refused (the system trust store does not know the throwaway CA)
-    with create_transport(make_exporter(), configuration) as transport:
-        with pytest.raises(ConnectionFailedError, match="TLS handshake failed"):
-            transport.send(make_request([ref_for(p) for p in files], configuration, make_exporter()))
+    with (
+        create_transport(make_exporter(), configuration) as transport,
+        pytest.raises(ConnectionFailedError, match="TLS handshake failed"),
+    ):
+        transport.send(make_request([ref_for(p) for p in files], configuration, make_exporter()))
 
 
 # --- long runs: every response counted ------------------------------------------------------------
