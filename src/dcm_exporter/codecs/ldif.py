@@ -88,9 +88,6 @@ _DN_RE = re.compile(rf"(?:{_RDN}(?:, *{_RDN})*+)?\Z")
 _RDN_RE = re.compile(rf"{_RDN}\Z")
 _RDN_HEAD_RE = re.compile(rf"{_RDN}(?:(,) *|\Z)")
 _CONTROL_RE = re.compile(r"([0-9]+(?:\.[0-9]+)*)(?: +([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]))? *(?=:|\Z)")
-# SAFE-STRING (RFC 2849): no NUL, LF, CR or non-ASCII; must not start with SPACE, ":" or "<"; we also encode
-# values that end with a space, so that no tool strips it.
-_UNSAFE_RE = re.compile("[\x00\n\r\x80-\U0010ffff]|\\A[ :<]| \\Z")
 
 _LineOf: TypeAlias = Callable[[int], int]
 
@@ -603,24 +600,7 @@ class _Reader:
 
     def dn_ok(self, dn: str) -> bool:
         """Whether ``dn`` is an RFC 4514 DN; parents already seen are not checked again."""
-        cache = self.valid_dns
-        if not dn or dn in cache:
-            return True
-        pos = 0
-        end = len(dn)
-        while True:
-            match = _RDN_HEAD_RE.match(dn, pos)
-            if match is None:
-                return False
-            pos = match.end()
-            if pos == end:
-                if match.group(1) is not None:  # a trailing comma
-                    return False
-                break
-            if dn[pos:] in cache:
-                break
-        cache.add(dn)
-        return True
+        return _dn_ok(dn, self.valid_dns)
 
     # -- change records ---------------------------------------------------------------------------
 
@@ -775,6 +755,28 @@ class _Reader:
         return Control(oid=match.group(1), critical=critical, value=value)
 
 
+def _dn_ok(dn: str, cache: set[str]) -> bool:
+    """Whether ``dn`` is an RFC 4514 DN. ``cache`` holds DNs already found valid; a DN whose parent is in it
+    only has its first RDN checked, so a file of entries below the same parents is checked in linear time."""
+    if not dn or dn in cache:
+        return True
+    pos = 0
+    end = len(dn)
+    while True:
+        match = _RDN_HEAD_RE.match(dn, pos)
+        if match is None:
+            return False
+        pos = match.end()
+        if pos == end:
+            if match.group(1) is not None:  # a trailing comma
+                return False
+            break
+        if dn[pos:] in cache:
+            break
+    cache.add(dn)
+    return True
+
+
 def _merge_case(attributes: dict[str, list[Value]]) -> dict[str, list[Value]]:
     """Merge attributes whose names differ only in letter case, under the first spelling."""
     merged: dict[str, list[Value]] = {}
@@ -810,6 +812,7 @@ def write_ldif(records: Iterable[LdifRecord], *, version: bool = True, wrap: int
         LdifError: a record cannot be written (invalid DN or attribute description, an entry without values,
             content and change records mixed).
     """
+    writer = _Writer(wrap)
     parts: list[str] = [_fold("version: 1\n", wrap)] if version else []
     first_kind: str | None = None
     for record in records:
@@ -821,7 +824,7 @@ def write_ldif(records: Iterable[LdifRecord], *, version: bool = True, wrap: int
                 f"cannot write a {kind} record ({record.dn!r}) after {first_kind} records: an LDIF file "
                 "holds either content records or change records (RFC 2849)"
             )
-        parts.append(format_entry(record, wrap=wrap))
+        parts.append(writer.record(record))
     return "\n".join(parts)
 
 
@@ -839,80 +842,113 @@ def format_entry(record: LdifRecord, *, wrap: int = 76) -> str:
     Raises:
         LdifError: the record cannot be written.
     """
-    if wrap and wrap < 2:
-        raise ValueError(f"wrap must be 0 (no folding) or at least 2, not {wrap}")
-    out: list[str] = []
-    dn = record.dn
-    if not isinstance(dn, str) or _DN_RE.match(dn) is None:
-        raise LdifError(f"cannot write the invalid distinguished name {dn!r}")
-    out.append(_attr_line("dn", dn, wrap))
-    if isinstance(record, LdifEntry):
-        if not _write_attributes(out, record.attributes, wrap):
-            raise LdifError(f"cannot write entry {dn!r}: it has no attribute values")
-        return "".join(out)
-    for control in record.controls:
-        head = f"control: {control.oid} {'true' if control.critical else 'false'}"
-        if _OID_RE.match(control.oid) is None:
-            raise LdifError(f"cannot write the control {control.oid!r} of {dn!r}: not a dotted OID")
-        out.append(
-            _fold(head + "\n", wrap) if control.value is None else _attr_line(head, control.value, wrap)
-        )
-    changetype = record.changetype
-    if changetype not in CHANGE_TYPES:
-        raise LdifError(f"cannot write {dn!r}: unknown changetype {changetype!r}")
-    out.append(_fold(f"changetype: {changetype}\n", wrap))
-    if changetype == "add":
-        if not _write_attributes(out, record.attributes, wrap):
-            raise LdifError(f"cannot write the add record {dn!r}: it has no attribute values")
-    elif changetype == "modify":
-        for mod in record.modifications:
-            if mod.op not in MODIFY_OPERATIONS:
-                raise LdifError(f"cannot write {dn!r}: unknown modify operation {mod.op!r}")
-            _check_attribute(mod.attribute, dn)
-            out.append(_fold(f"{mod.op}: {mod.attribute}\n", wrap))
-            for value in mod.values:
-                out.append(_attr_line(mod.attribute, value, wrap))
-            out.append("-\n")
-    elif changetype in ("modrdn", "moddn"):
-        if record.newrdn is None or _RDN_RE.match(record.newrdn) is None:
-            raise LdifError(f"cannot write the {changetype} record {dn!r}: invalid newrdn {record.newrdn!r}")
-        out.append(_attr_line("newrdn", record.newrdn, wrap))
-        out.append(_fold(f"deleteoldrdn: {1 if record.deleteoldrdn else 0}\n", wrap))
-        if record.newsuperior is not None:
-            if _DN_RE.match(record.newsuperior) is None:
-                raise LdifError(f"cannot write {dn!r}: invalid newsuperior {record.newsuperior!r}")
-            out.append(_attr_line("newsuperior", record.newsuperior, wrap))
-    return "".join(out)
+    return _Writer(wrap).record(record)
 
 
 _OID_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*\Z")
+# SAFE-STRING (RFC 2849) has no NUL, LF, CR or non-ASCII character and does not start with SPACE, ":" or "<";
+# values ending with a space are base64-encoded too, so that no tool strips the space.
+_UNSAFE_CHAR_RE = re.compile("[\x00\n\r\x80-\U0010ffff]")
 
 
-def _check_attribute(name: str, dn: str) -> None:
-    if not isinstance(name, str) or _ATTR_DESC_RE.match(name) is None:
-        raise LdifError(f"cannot write the invalid attribute description {name!r} of {dn!r}")
+class _Writer:
+    """The state of one write: the fold width and the names and DNs already checked."""
 
+    def __init__(self, wrap: int) -> None:
+        if wrap and wrap < 2:
+            raise ValueError(f"wrap must be 0 (no folding) or at least 2, not {wrap}")
+        self.wrap = wrap
+        self.names: set[str] = set()
+        self.dns: set[str] = set()
 
-def _write_attributes(out: list[str], attributes: dict[str, list[Value]], wrap: int) -> int:
-    written = 0
-    for name, values in attributes.items():
-        if _ATTR_DESC_RE.match(name) is None:
-            raise LdifError(f"cannot write the invalid attribute description {name!r}")
-        if isinstance(values, str | bytes):
-            raise TypeError(
-                f"the values of {name!r} must be a list of str or bytes, not a single {type(values).__name__}"
+    def record(self, record: LdifRecord) -> str:
+        wrap = self.wrap
+        out: list[str] = []
+        dn = record.dn
+        if not isinstance(dn, str) or not _dn_ok(dn, self.dns):
+            raise LdifError(f"cannot write the invalid distinguished name {dn!r}")
+        out.append(_attr_line("dn", dn, wrap))
+        if isinstance(record, LdifEntry):
+            if not self.attributes(out, record.attributes, dn):
+                raise LdifError(f"cannot write entry {dn!r}: it has no attribute values")
+            return "".join(out)
+        for control in record.controls:
+            head = f"control: {control.oid} {'true' if control.critical else 'false'}"
+            if not isinstance(control.oid, str) or _OID_RE.match(control.oid) is None:
+                raise LdifError(f"cannot write the control {control.oid!r} of {dn!r}: not a dotted OID")
+            out.append(
+                _fold(head + "\n", wrap) if control.value is None else _attr_line(head, control.value, wrap)
             )
-        for value in values:
-            out.append(_attr_line(name, value, wrap))
-            written += 1
-    return written
+        changetype = record.changetype
+        if changetype not in CHANGE_TYPES:
+            raise LdifError(f"cannot write {dn!r}: unknown changetype {changetype!r}")
+        out.append(_fold(f"changetype: {changetype}\n", wrap))
+        if changetype == "add":
+            if not self.attributes(out, record.attributes, dn):
+                raise LdifError(f"cannot write the add record {dn!r}: it has no attribute values")
+        elif changetype == "modify":
+            for mod in record.modifications:
+                if mod.op not in MODIFY_OPERATIONS:
+                    raise LdifError(f"cannot write {dn!r}: unknown modify operation {mod.op!r}")
+                self.check_name(mod.attribute, dn)
+                out.append(_fold(f"{mod.op}: {mod.attribute}\n", wrap))
+                for value in mod.values:
+                    out.append(_attr_line(mod.attribute, value, wrap))
+                out.append("-\n")
+        elif changetype in ("modrdn", "moddn"):
+            newrdn = record.newrdn
+            if not isinstance(newrdn, str) or _RDN_RE.match(newrdn) is None:
+                raise LdifError(f"cannot write the {changetype} record {dn!r}: invalid newrdn {newrdn!r}")
+            out.append(_attr_line("newrdn", newrdn, wrap))
+            out.append(_fold(f"deleteoldrdn: {1 if record.deleteoldrdn else 0}\n", wrap))
+            superior = record.newsuperior
+            if superior is not None:
+                if not isinstance(superior, str) or not _dn_ok(superior, self.dns):
+                    raise LdifError(f"cannot write {dn!r}: invalid newsuperior {superior!r}")
+                out.append(_attr_line("newsuperior", superior, wrap))
+        return "".join(out)
+
+    def check_name(self, name: str, dn: str) -> None:
+        if name not in self.names:
+            if not isinstance(name, str) or _ATTR_DESC_RE.match(name) is None:
+                raise LdifError(f"cannot write the invalid attribute description {name!r} of {dn!r}")
+            self.names.add(name)
+
+    def attributes(self, out: list[str], attributes: dict[str, list[Value]], dn: str) -> int:
+        """Append the lines of ``attributes`` to ``out``; return how many values were written."""
+        wrap = self.wrap
+        unsafe = _UNSAFE_CHAR_RE.search
+        written = 0
+        for name, values in attributes.items():
+            self.check_name(name, dn)
+            if isinstance(values, str | bytes):
+                raise TypeError(
+                    f"the values of {name!r} must be a list of str or bytes, "
+                    f"not a single {type(values).__name__}"
+                )
+            prefix = name + ": "
+            room = wrap - len(prefix) if wrap else 1 << 62
+            for value in values:
+                # fast path: a SAFE-STRING that fits on one line
+                if (
+                    type(value) is str
+                    and 0 < len(value) <= room
+                    and value[0] not in " :<"
+                    and value[-1] != " "
+                    and unsafe(value) is None
+                ):
+                    out.append(prefix + value + "\n")
+                else:
+                    out.append(_attr_line(name, value, wrap))
+            written += len(values)
+        return written
 
 
 def _attr_line(name: str, value: Value, wrap: int) -> str:
     if isinstance(value, str):
         if not value:
             return _fold(f"{name}:\n", wrap)
-        if _UNSAFE_RE.search(value) is None:
+        if value[0] not in " :<" and value[-1] != " " and _UNSAFE_CHAR_RE.search(value) is None:
             return _fold(f"{name}: {value}\n", wrap)
         try:
             data = value.encode("utf-8")
@@ -924,7 +960,7 @@ def _attr_line(name: str, value: Value, wrap: int) -> str:
             return _fold(f"{name}:\n", wrap)
         if data.isascii():
             text = data.decode("ascii")
-            if _UNSAFE_RE.search(text) is None:
+            if text[0] not in " :<" and text[-1] != " " and _UNSAFE_CHAR_RE.search(text) is None:
                 return _fold(f"{name}: {text}\n", wrap)
     else:
         raise TypeError(f"a value of {name!r} must be str or bytes, not {type(value).__name__}")
