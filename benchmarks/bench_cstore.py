@@ -1,0 +1,241 @@
+"""C-STORE throughput of the ``dicom:`` transport against DCMTK storescu and a plain pynetdicom loop.
+
+Sets: 500 x ~0.5 MB CT instances (512x512, 16 bit) and 2,000 x ~40 KB instances (136x136, 16 bit), all
+Explicit VR Little Endian, generated once into a temp folder. Receiver: one DCMTK storescp with
+``TCP_NODELAY=1`` (``--ignore`` by default so the senders are measured, ``--write`` makes it write files).
+Senders, alternating, median of ``--runs`` (default 3), in the same run:
+
+- dcm_exporter: a fresh :class:`DicomTransport` per run (association opened inside the timing);
+- DCMTK storescu with ``TCP_NODELAY=1``, one association, timed as a process (start-up included);
+- plain pynetdicom 3.0.4 ``send_c_store`` loop with its defaults, on the first ``--pynetdicom-count``
+  instances of each set only (it is ~50-100x slower; its rate is per instance, so a subset suffices).
+
+Run: ``python benchmarks/run.py cstore`` (``--runs N``, ``--write``, ``--pynetdicom-count N``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from _common import Result  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _generate(folder: Path, count: int, rows: int) -> list[Path]:
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    study, series = generate_uid(), generate_uid()
+    pixels = np.random.default_rng(1).integers(0, 4096, (rows, rows), dtype=np.uint16).tobytes()
+    paths = []
+    for i in range(count):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        uid = generate_uid()
+        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = uid
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, uid
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.PatientName, ds.PatientID, ds.Modality, ds.InstanceNumber = "Bench^Mark", "B1", "CT", i + 1
+        ds.Rows = ds.Columns = rows
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.PixelData = pixels
+        path = folder / f"{i:05d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def _refs(paths: list[Path]) -> list[object]:
+    from dcm_exporter.transports import _dimse as d
+    from dcm_exporter.transports.base import InstanceRef
+
+    refs = []
+    for p in paths:
+        with open(p, "rb") as fp:
+            meta = d.read_part10_meta(fp, name=str(p))
+        refs.append(
+            InstanceRef(
+                study_uid="1",
+                series_uid="2",
+                sop_instance_uid=meta.sop_instance_uid,
+                sop_class_uid=meta.sop_class_uid,
+                transfer_syntax_uid=meta.transfer_syntax_uid,
+                size=p.stat().st_size,
+                path=p,
+            )
+        )
+    return refs
+
+
+def _ours(port: int, refs: list[object]) -> float:
+    from dcm_exporter.models import ApplicationEntity, Configuration, Connection, Device, ExporterDescriptor
+    from dcm_exporter.transports.base import ExportRequest
+    from dcm_exporter.transports.dicom import DicomTransport
+
+    configuration = Configuration(
+        devices=(
+            Device(
+                device_name="storescp",
+                connections=(Connection(name="dicom", hostname="127.0.0.1", port=port),),
+                application_entities=(ApplicationEntity(ae_title="STORESCP", connection_refs=("dicom",)),),
+            ),
+        )
+    )
+    exporter = ExporterDescriptor(
+        exporter_id="bench", uri="dicom:STORESCP", queue_name="q", ae_title="DCMEXPORTER"
+    )
+    request = ExportRequest(
+        exporter=exporter,
+        configuration=configuration,
+        study_uid="1",
+        instances=refs,
+        calling_ae_title="DCMEXPORTER",
+    )
+    transport = DicomTransport(exporter, configuration)
+    try:
+        started = time.perf_counter()
+        outcome = transport.send(request)
+        elapsed = time.perf_counter() - started
+    finally:
+        transport.close()  # storescp (no --fork) serves one association at a time
+    if outcome.completed != len(refs):
+        raise SystemExit(f"dcm_exporter: {outcome.message}")
+    return elapsed
+
+
+def _storescu(port: int, folder: Path, count: int) -> float:
+    env = {**os.environ, "TCP_NODELAY": "1"}
+    started = time.perf_counter()
+    proc = subprocess.run(
+        ["storescu", "-aec", "STORESCP", "+sd", "127.0.0.1", str(port), str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"storescu failed: {proc.stderr[-2000:]}")
+    return elapsed
+
+
+def _pynetdicom(port: int, paths: list[Path]) -> float:
+    import pydicom
+    from pynetdicom import AE
+    from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
+
+    datasets = [pydicom.dcmread(p) for p in paths]
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context(CTImageStorage, ["1.2.840.10008.1.2.1"])
+    started = time.perf_counter()
+    assoc = ae.associate("127.0.0.1", port, ae_title="STORESCP")
+    if not assoc.is_established:
+        raise SystemExit("pynetdicom: association failed")
+    ok = 0
+    for ds in datasets:
+        status = assoc.send_c_store(ds)
+        ok += bool(status) and status.Status == 0
+    assoc.release()
+    elapsed = time.perf_counter() - started
+    if ok != len(datasets):
+        print(f"   pynetdicom: only {ok} of {len(datasets)} acknowledged", flush=True)
+    return elapsed
+
+
+def main(argv: list[str]) -> list[Result]:
+    runs = 3
+    write = "--write" in argv
+    py_count = 100
+    for arg in argv:
+        if arg.startswith("--runs="):
+            runs = int(arg.split("=", 1)[1])
+        if arg.startswith("--pynetdicom-count="):
+            py_count = int(arg.split("=", 1)[1])
+    if shutil.which("storescp") is None or shutil.which("storescu") is None:
+        raise SystemExit("DCMTK is not installed (Debian package dcmtk)")
+    work = Path(tempfile.mkdtemp(prefix="bench_cstore_"))
+    results: list[Result] = []
+    proc = None
+    try:
+        sets = {
+            "large 500 x 0.5 MB": _generate(work / "large", 500, 512),
+            "small 2000 x 40 KB": _generate(work / "small", 2000, 136),
+        }
+        port = _free_port()
+        out = work / "received"
+        out.mkdir()
+        argv_scp = ["storescp", "-aet", "STORESCP", "+xa", "-od", str(out), str(port)]
+        if not write:
+            argv_scp.insert(1, "--ignore")
+        proc = subprocess.Popen(
+            argv_scp,
+            env={**os.environ, "TCP_NODELAY": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        for name, paths in sets.items():
+            refs = _refs(paths)
+            sub = paths[:py_count]
+            ours: list[float] = []
+            peer: list[float] = []
+            plain: list[float] = []
+            for _ in range(runs):
+                ours.append(_ours(port, refs))
+                peer.append(_storescu(port, paths[0].parent, len(paths)))
+                if write:
+                    for f in out.iterdir():
+                        f.unlink()
+            for _ in range(runs):
+                plain.append(_pynetdicom(port, sub))
+            n = len(paths)
+            ours_rate = n / statistics.median(ours)
+            peer_rate = n / statistics.median(peer)
+            plain_rate = len(sub) / statistics.median(plain)
+            print(
+                f"   {name}: dcm_exporter {ours_rate:,.0f}/s, storescu {peer_rate:,.0f}/s, "
+                f"pynetdicom {plain_rate:,.1f}/s ({len(sub)} instances)",
+                flush=True,
+            )
+            label = f"cstore {name}" + (" (written)" if write else "")
+            results.append(Result(label, "instances/s", ours_rate, "DCMTK storescu", peer_rate))
+            results.append(Result(label, "instances/s", ours_rate, "pynetdicom send_c_store", plain_rate))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+if __name__ == "__main__":
+    from _common import print_results
+
+    print_results(main(sys.argv[1:]))
