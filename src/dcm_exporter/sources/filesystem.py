@@ -54,8 +54,21 @@ CREATE INDEX IF NOT EXISTS files_study ON files (study_uid, series_uid);
 CREATE INDEX IF NOT EXISTS files_sop ON files (sop_instance_uid);
 """
 
-# tags parsed besides the File Meta Information
-_SPECIFIC_TAGS = [0x00080016, 0x00080018, 0x0020000D, 0x0020000E]
+_STUDY, _SERIES, _SOP, _CLASS = 0x0020000D, 0x0020000E, 0x00080018, 0x00080016
+_MEDIA_SOP, _MEDIA_CLASS, _TS, _SOURCE_AE = 0x00020003, 0x00020002, 0x00020010, 0x00020016
+
+
+def _text(ds: Any, tag: int) -> str | None:
+    elem = ds.get(tag)
+    if elem is None:
+        return None
+    value = elem.value
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    text = str(value).strip(" \x00")
+    return text or None
 
 
 def _read_header(path: str) -> tuple[str, str, str, str, str, str | None]:
@@ -66,40 +79,25 @@ def _read_header(path: str) -> tuple[str, str, str, str, str, str | None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tolerant when decoding: odd values are not our concern here
-            ds = dcmread(path, stop_before_pixels=True, specific_tags=_SPECIFIC_TAGS)
+            ds = dcmread(path, stop_before_pixels=True)
+            meta = ds.file_meta
+            study, series = _text(ds, _STUDY), _text(ds, _SERIES)
+            sop = _text(ds, _SOP) or _text(meta, _MEDIA_SOP)
+            cls = _text(ds, _CLASS) or _text(meta, _MEDIA_CLASS)
+            ts, source_ae = _text(meta, _TS), _text(meta, _SOURCE_AE)
     except InvalidDicomError as exc:
         raise ValueError(f"not a DICOM Part 10 file: {exc}") from exc
     except (EOFError, OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise ValueError(f"unreadable DICOM header: {type(exc).__name__}: {exc}") from exc
-    meta = ds.file_meta
-    values: dict[str, str | None] = {}
-    for name, keyword, fallback in (
-        ("study", "StudyInstanceUID", None),
-        ("series", "SeriesInstanceUID", None),
-        ("sop", "SOPInstanceUID", "MediaStorageSOPInstanceUID"),
-        ("cls", "SOPClassUID", "MediaStorageSOPClassUID"),
-    ):
-        value = ds.get(keyword)
-        if not value and fallback:
-            value = meta.get(fallback)
-        values[name] = str(value).strip() if value else None
-    labels = {"study": "Study Instance UID", "series": "Series Instance UID", "sop": "SOP Instance UID",
-              "cls": "SOP Class UID"}
-    missing = [labels[k] for k, v in values.items() if not v]
+    labels = (("Study Instance UID", study), ("Series Instance UID", series), ("SOP Instance UID", sop),
+              ("SOP Class UID", cls))
+    missing = [label for label, value in labels if not value]
     if missing:
         raise ValueError(f"no {', '.join(missing)} in the DICOM header")
-    ts = meta.get("TransferSyntaxUID")
     if not ts:
         raise ValueError("no Transfer Syntax UID (0002,0010) in the File Meta Information")
-    source_ae = meta.get("SourceApplicationEntityTitle")
-    return (
-        str(values["study"]),
-        str(values["series"]),
-        str(values["sop"]),
-        str(values["cls"]),
-        str(ts).strip(),
-        str(source_ae).strip() or None if source_ae else None,
-    )
+    assert study and series and sop and cls
+    return study, series, sop, cls, ts, source_ae
 
 
 class FileSystemSource:
