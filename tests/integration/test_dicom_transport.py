@@ -654,3 +654,15 @@ def test_concurrent_sends_share_the_pool(store_scp: Any, tmp_path: Path) -> None
             t.join()
     assert sorted(o.completed for o in outcomes) == [10, 10]
     assert store_scp.count == 20
+
+
+def test_echo_command_line(storescp: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dcm_exporter.transports.dicom import main
+
+    assert main([f"STORESCP@127.0.0.1:{storescp.port}", "--aet", "ECHOSCU"]) == 0
+    assert f"C-ECHO STORESCP at 127.0.0.1:{storescp.port}: status 0x0000" in capsys.readouterr().out
+    ldif = tmp_path / "config.ldif"
+    ldif.write_text(make_configuration(storescp.port).to_ldif(), encoding="utf-8")
+    assert main(["--config", str(ldif), "STORESCP"]) == 0
+    assert main([f"STORESCP@127.0.0.1:{_free_port()}"]) == 1
+    assert "FAILED: Cannot connect to AE STORESCP" in capsys.readouterr().out

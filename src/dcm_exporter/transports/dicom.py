@@ -804,3 +804,66 @@ def verify(
             ca_file=ca_file,
         )
     return _echo(_destination(remote, context if remote.tls else None), calling_ae_title)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """C-ECHO from the command line: ``python -m dcm_exporter.transports.dicom [options] AET[@HOST:PORT]``.
+
+    Options: ``--config FILE`` (LDIF, or dcm4che device JSON ending in ``.json``), ``--aet CALLING``,
+    ``--ca-file PEM``. Without a configuration the target is ``AET@HOST:PORT``. Prints the result; exit
+    status 0 when the peer answered Success.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m dcm_exporter.transports.dicom", description=main.__doc__)
+    parser.add_argument("target", help="AE title, or AET@HOST:PORT without a configuration")
+    parser.add_argument("--config", help="configuration file (LDIF or dcm4che device JSON)")
+    parser.add_argument("--aet", default=DEFAULT_CALLING_AE_TITLE, help="calling AE title")
+    parser.add_argument("--ca-file", help="PEM CA certificates for TLS connections")
+    args = parser.parse_args(argv)
+    from dcm_exporter.errors import DcmExporterError
+    from dcm_exporter.models import (
+        ApplicationEntity,
+        Configuration,
+        Connection,
+        Device,
+    )
+
+    try:
+        if "@" in args.target:
+            aet, _, address = args.target.partition("@")
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                parser.error(f"expected AET@HOST:PORT, got {args.target!r}")
+            configuration = Configuration(
+                devices=(
+                    Device(
+                        device_name="echo-target",
+                        connections=(Connection(name="dicom", hostname=host, port=int(port)),),
+                        application_entities=(ApplicationEntity(ae_title=aet, connection_refs=("dicom",)),),
+                    ),
+                )
+            )
+        elif args.config:
+            from pathlib import Path
+
+            if args.config.endswith(".json"):
+                configuration = Configuration.from_json(Path(args.config).read_text(encoding="utf-8"))
+            else:
+                configuration = Configuration.from_ldif(Path(args.config))
+            aet = args.target
+        else:
+            parser.error("give --config FILE, or the target as AET@HOST:PORT")
+        result = verify(configuration, aet, args.aet, ca_file=args.ca_file)
+    except (DcmExporterError, OSError) as exc:
+        print(f"C-ECHO {args.target}: FAILED: {exc}")
+        return 1
+    print(
+        f"C-ECHO {result.ae_title} at {result.host}:{result.port}: status 0x{result.status:04X} "
+        f"in {result.seconds * 1000:.1f} ms"
+    )
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
