@@ -30,11 +30,19 @@ def _ours(folder: Path, count: int, parallel: int) -> tuple[float, float]:
     from dcm_exporter.sources import FileSystemSource
 
     (folder / "data").mkdir()
-    configuration = Configuration(devices=[Device(
-        device_name="dcm4chee-arc",
-        exporters=[ExporterDescriptor(exporter_id="NOOP", uri="noop:", queue_name="Export1", ae_title="DCM4CHEE")],
-        queues=[QueueDescriptor(queue_name="Export1", max_tasks_parallel=parallel)],
-    )])
+    configuration = Configuration(
+        devices=[
+            Device(
+                device_name="dcm4chee-arc",
+                exporters=[
+                    ExporterDescriptor(
+                        exporter_id="NOOP", uri="noop:", queue_name="Export1", ae_title="DCM4CHEE"
+                    )
+                ],
+                queues=[QueueDescriptor(queue_name="Export1", max_tasks_parallel=parallel)],
+            )
+        ]
+    )
     store = SqliteTaskStore(folder / "tasks.db")
     with Exporter(configuration, FileSystemSource(folder / "data"), store=store) as exporter:
         started = time.perf_counter()
@@ -78,8 +86,11 @@ def _huey(folder: Path, count: int) -> tuple[float, float]:
 
 def main(argv: list[str]) -> list[Result]:
     count = 1_000 if "--quick" in argv else N
-    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, \
-            tempfile.TemporaryDirectory() as c:
+    with (
+        tempfile.TemporaryDirectory() as a,
+        tempfile.TemporaryDirectory() as b,
+        tempfile.TemporaryDirectory() as c,
+    ):
         ours_sched, ours_run = _ours(Path(a), count, 1)
         _, ours_run4 = _ours(Path(c), count, 4)
         huey_sched, huey_run = _huey(Path(b), count)
