@@ -77,6 +77,18 @@ class ReceivedInstance:
 StatusSource = int | Callable[[StoreRequest], int]
 
 
+def _register_storage_uids(uids: Iterable[str]) -> None:
+    """Let pynetdicom route C-STOREs of private / unknown SOP classes to the Storage service class.
+
+    pynetdicom keeps this registry at module level; registering a UID again is harmless.
+    """
+    from pynetdicom.service_class import StorageServiceClass
+    from pynetdicom.sop_class import register_uid
+
+    for uid in uids:
+        register_uid(uid, "DcmExporterTestStorage_" + uid.replace(".", "_"), StorageServiceClass)
+
+
 def _is_stored(status: int) -> bool:
     return status == 0x0000 or (status & 0xF000) == 0xB000
 
@@ -146,6 +158,7 @@ class StoreSCP:
         self._associations = 0
         self._echoes = 0
         self._server: Any = None
+        self._stopping = False
         self._port = 0
 
     # --- life cycle ------------------------------------------------------------------------------
@@ -154,6 +167,7 @@ class StoreSCP:
         """Bind the port and start serving in background threads. Returns ``self``."""
         if self._server is not None:
             raise RuntimeError("StoreSCP is already running")
+        self._stopping = False
         from pynetdicom import AE, AllStoragePresentationContexts, evt
         from pynetdicom._globals import ALL_TRANSFER_SYNTAXES
 
@@ -168,6 +182,7 @@ class StoreSCP:
         ae.maximum_associations = 64
         seen: set[str] = set()
         uids = [cx.abstract_syntax for cx in AllStoragePresentationContexts]
+        _register_storage_uids(set(self._extra_sop_classes) - {u for u in uids if u})
         for uid in [_VERIFICATION, *uids, *self._extra_sop_classes]:
             if uid is None or uid in seen:
                 continue
@@ -190,9 +205,20 @@ class StoreSCP:
     def stop(self) -> None:
         """Stop serving and close every open association. Safe to call twice."""
         server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        if server is None:
+            return
+        self._stopping = True
+        # socketserver notices shutdown() only when its select() wakes up (every 0.5 s); a connection
+        # wakes it at once, so poke the port until the serving loop has ended
+        stopper = threading.Thread(target=server.shutdown, name="StoreSCP-stop", daemon=True)
+        stopper.start()
+        while stopper.is_alive():
+            try:
+                socket.create_connection((self.host, self._port), timeout=0.2).close()
+            except OSError:
+                pass
+            stopper.join(0.02)
+        server.server_close()
 
     def __enter__(self) -> StoreSCP:
         return self.start()
@@ -277,6 +303,8 @@ class StoreSCP:
     # --- pynetdicom event handlers ----------------------------------------------------------------
 
     def _on_open(self, event: Any) -> None:
+        if self._stopping:
+            return
         with self._lock:
             self._associations += 1
         sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
