@@ -666,3 +666,19 @@ def test_echo_command_line(storescp: Any, tmp_path: Path, capsys: pytest.Capture
     assert main(["--config", str(ldif), "STORESCP"]) == 0
     assert main([f"STORESCP@127.0.0.1:{_free_port()}"]) == 1
     assert "FAILED: Cannot connect to AE STORESCP" in capsys.readouterr().out
+
+
+def test_generated_mixed_study_to_storescp(storescp_factory: Any, tmp_path: Path) -> None:
+    from dcm_exporter.sample import generate_study
+
+    server = storescp_factory(options=("+xa", "+B"))
+    study = generate_study(tmp_path / "study", series=2, instances_per_series=4, kind="mixed")
+    files = list(study.files)
+    sop_classes = {ref_for(p).sop_class_uid for p in files}
+    assert len(sop_classes) >= 3
+    configuration = make_configuration(server.port)
+    with create_transport(make_exporter(), configuration) as transport:
+        outcome = transport.send(make_request([ref_for(p) for p in files], configuration, make_exporter()))
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
+    assert outcome.completed == len(files)
+    assert_identical(files, server.files())
