@@ -186,6 +186,7 @@ class TaskRunner:
         with self._cond:
             self._workers = {}
         self._started = False
+        self._stop.clear()  # run_until_idle() and a later start() work again
         log.info("export queue runner of device %s stopped", self.manager.device_name)
 
     def close(self) -> None:
