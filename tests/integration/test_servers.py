@@ -316,3 +316,59 @@ def test_slapd_ldaps_with_another_ca_fails(slapd_ldaps: Any, tmp_path: Path) -> 
     other_ca, _, _ = make_tls(tmp_path / "other")
     with pytest.raises(ldap3.core.exceptions.LDAPException):
         _ldap3_connection(slapd_ldaps, ldaps=True, ca_file=other_ca)
+
+
+# --- missing servers: skip locally, fail in CI -------------------------------------------------
+
+
+def test_missing_binary_skips_without_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from servers.ports import require_binary
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs Debian package no-such-package"):
+        require_binary("no-such-binary-dcmexp", "no-such-package")
+
+
+def test_missing_binary_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from servers.ports import require_binary
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="needs Debian package no-such-package"):
+        require_binary("no-such-binary-dcmexp", "no-such-package")
+
+
+def test_server_processes_die_with_the_test_process(tmp_path: Path) -> None:
+    """A server started through servers.ports gets SIGKILL when its parent dies (no leaked servers)."""
+    import subprocess
+    import sys
+    import time
+
+    from servers.ports import port_accepts
+
+    script = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from pathlib import Path\n"
+        "from servers.ports import Process, free_port\n"
+        "port = free_port()\n"
+        "p = Process([sys.executable, '-m', 'http.server', '--bind', '127.0.0.1', str(port)],\n"
+        f"            log_path=Path({str(tmp_path / 'child.log')!r}))\n"
+        "p.wait_port(port)\n"
+        "print(port, p.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        port_text, pid_text = parent.stdout.readline().split()
+        port, pid = int(port_text), int(pid_text)
+        assert port_accepts(port)
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+    deadline = time.monotonic() + 10
+    while port_accepts(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not port_accepts(port), f"child {pid} survived its parent"

@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 LOOPBACK = "127.0.0.1"
+
+
+def _death_signal_setter() -> Callable[[], None] | None:
+    """On Linux, a preexec function making the child get SIGKILL when the test process dies.
+
+    Fixture teardown stops servers normally; this only matters when pytest itself is killed
+    (timeout, SIGKILL), so that no slapd / storescp / Orthanc outlives the run.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def set_death_signal() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    return set_death_signal
+
+
+_SET_DEATH_SIGNAL = _death_signal_setter()
 
 
 class ServerError(RuntimeError):
@@ -103,6 +130,10 @@ class Process:
                 env=full_env,
                 cwd=cwd,
                 start_new_session=True,
+                # the death signal follows the thread that forks: only ask for it from the main thread
+                preexec_fn=_SET_DEATH_SIGNAL
+                if threading.current_thread() is threading.main_thread()
+                else None,
             )
         except BaseException:
             self._log.close()
