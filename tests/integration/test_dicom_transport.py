@@ -682,3 +682,26 @@ def test_generated_mixed_study_to_storescp(storescp_factory: Any, tmp_path: Path
     assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
     assert outcome.completed == len(files)
     assert_identical(files, server.files())
+
+
+def test_pooled_association_closed_by_peer_is_replaced(storescp_factory: Any, tmp_path: Path) -> None:
+    from servers.dcmtk import start_storescp
+
+    files = generate_ct(tmp_path, 3, rows=16)
+    first = storescp_factory()
+    configuration = make_configuration(first.port)
+    transport = DicomTransport(make_exporter(), configuration, idle_timeout=60)
+    second = None
+    try:
+        outcome = transport.send(make_request([ref_for(p) for p in files], configuration, make_exporter()))
+        assert outcome.completed == 3
+        assert transport.idle_associations == 1
+        first.stop()  # the peer goes away: the pooled association is dead
+        second = start_storescp(tmp_path / "second", port=first.port)
+        outcome = transport.send(make_request([ref_for(p) for p in files], configuration, make_exporter()))
+        assert (outcome.status, outcome.completed) == (OutcomeStatus.COMPLETED, 3)
+        assert len(second.files()) == 3
+    finally:
+        transport.close()
+        if second is not None:
+            second.stop()
