@@ -179,6 +179,11 @@ def test_binary_option_values_are_always_bytes() -> None:
     [entry] = read_ldif(text)
     assert entry.attributes == {"userCertificate;binary": [b"ABC", b"plain", b"\x00\x01"]}
     assert read_ldif(write_ldif([entry])) == [entry]
+    [change] = read_ldif(
+        "dn: cn=a\nchangetype: modify\nadd: userCertificate;binary\nuserCertificate;binary: x\n-\n"
+    )
+    assert isinstance(change, LdifChange)
+    assert change.modifications[0].values == [b"x"]
 
 
 def test_dn_escapes_and_base64_dn() -> None:
@@ -337,6 +342,21 @@ def test_writer_change_records() -> None:
         ([LdifChange(dn="cn=x", changetype="modrdn")], "invalid newrdn None"),
         ([LdifChange(dn="cn=x", changetype="add")], "it has no attribute values"),
         ([LdifChange(dn="cn=x", changetype="delete", controls=[Control(oid="x")])], "not a dotted OID"),
+        (
+            [LdifChange(dn="cn=x", changetype="delete", attributes={"cn": ["x"]}, newrdn="cn=y")],
+            "it has attributes and newrdn, which a 'changetype: delete' record cannot hold",
+        ),
+        (
+            [
+                LdifChange(
+                    dn="cn=x",
+                    changetype="modrdn",
+                    newrdn="cn=y",
+                    modifications=[Modification(op="add", attribute="cn")],
+                )
+            ],
+            "it has modifications, which",
+        ),
         ([LdifEntry(dn="cn=x", attributes={"cn": ["\udcff"]})], "cannot be encoded as UTF-8"),
     ],
 )
@@ -382,3 +402,24 @@ def test_iter_ldif_is_lazy() -> None:
     assert next(records).dn == "cn=a"
     with pytest.raises(LdifError, match="<string>:5"):
         next(records)
+
+
+@pytest.mark.parametrize("comment", ["", "# a comment\n"])
+def test_error_lines_in_folded_records(comment: str) -> None:
+    """Folded records with and without comments report the line where the bad logical line starts."""
+    text = f"version: 1\n\ndn: cn=a,\n o=x\n{comment}description: a\n b\n c\nbad:: YW\n Jj*\ncn x\n"
+    offset = comment.count("\n")
+    with pytest.raises(LdifError) as caught:
+        read_ldif(text)
+    assert caught.value.line == 8 + offset
+    assert "invalid base64 value of 'bad'" in caught.value.reason
+    with pytest.raises(LdifError) as caught:
+        read_ldif(text.replace("bad:: YW\n Jj*", "bad:: YW\n Jj"))
+    assert caught.value.line == 10 + offset
+    assert "no ':'" in caught.value.reason
+    # version line and a folded record in one block
+    with pytest.raises(LdifError) as caught:
+        read_ldif("version: 1\ndn: cn=a\ndescription: x\n y\ncn x\n")
+    assert caught.value.line == 5
+    [entry] = read_ldif(f"dn: cn=a,\n o=x\n{comment}description: a\n b\n c\n")
+    assert (entry.dn, entry.line, entry.attributes) == ("cn=a,o=x", 1, {"description": ["abc"]})

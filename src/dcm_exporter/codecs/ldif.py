@@ -86,6 +86,7 @@ _DN_VALUE = r'(?:[^,+"\\;<>\x00]++|\\(?:[ "#+,;<=>\\]|[0-9A-Fa-f]{2}))*+'
 _RDN = rf"{_ATTR_TYPE} *={_DN_VALUE}(?:\+ *{_ATTR_TYPE} *={_DN_VALUE})*+"
 _DN_RE = re.compile(rf"(?:{_RDN}(?:, *{_RDN})*+)?\Z")
 _RDN_RE = re.compile(rf"{_RDN}\Z")
+_FOLD_OR_COMMENT_RE = re.compile("\n[ #]")
 _RDN_HEAD_RE = re.compile(rf"{_RDN}(?:(,) *|\Z)")
 _CONTROL_RE = re.compile(r"([0-9]+(?:\.[0-9]+)*)(?: +([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]))? *(?=:|\Z)")
 
@@ -357,7 +358,7 @@ class _Reader:
         at_start = True
         lineno = 1
         # without folded lines and comments anywhere, every record is split into lines directly
-        simple = bool(text) and text[0] != " " and text[0] != "#" and "\n " not in text and "\n#" not in text
+        simple = bool(text) and text[0] != " " and text[0] != "#" and _FOLD_OR_COMMENT_RE.search(text) is None
         for chunk in text.split("\n\n"):
             start = lineno
             lineno += chunk.count("\n") + 2
@@ -367,12 +368,19 @@ class _Reader:
                 stripped = chunk.lstrip("\n")
                 start += len(chunk) - len(stripped)
                 chunk = stripped
-            numbers: list[int] | None
-            if not simple and (chunk[0] == " " or chunk[0] == "#" or "\n " in chunk or "\n#" in chunk):
+            numbers: _Numbers
+            if simple:
+                lines = chunk.split("\n")
+                numbers = None
+            elif chunk[0] == " " or chunk[0] == "#" or "\n#" in chunk:
                 lines, numbers = self.unfold(chunk, start)
                 if not lines:
                     continue
                 start = numbers[0]
+            elif "\n " in chunk:
+                # folded lines but no comments: unfold at C speed, find line numbers only for an error
+                lines = chunk.replace("\n ", "").split("\n")
+                numbers = _LazyNumbers(self, chunk, start)
             else:
                 lines = chunk.split("\n")
                 numbers = None
@@ -385,7 +393,7 @@ class _Reader:
                         continue
                     lines = lines[1:]
                     if numbers is not None:
-                        numbers = numbers[1:]
+                        numbers = _as_list(numbers)[1:]
                     start = numbers[0] if numbers else start + 1
                     first = lines[0]
             record = self.record(lines, start, numbers)
@@ -441,7 +449,7 @@ class _Reader:
                 f"unsupported LDIF version {number}; only version 1 (RFC 2849) is supported", lineno
             )
 
-    def record(self, lines: list[str], start: int, numbers: list[int] | None) -> LdifRecord:
+    def record(self, lines: list[str], start: int, numbers: _Numbers) -> LdifRecord:
         first = lines[0]
         if first[:3] != "dn:" and first[:3].lower() != "dn:":
             if first[:8].lower() == "version:":
@@ -472,19 +480,21 @@ class _Reader:
         return LdifEntry(dn=dn, attributes=attributes, line=start, filename=self.filename)
 
     def attributes(
-        self, lines: list[str], begin: int, start: int, numbers: list[int] | None
+        self, lines: list[str], begin: int, start: int, numbers: _Numbers
     ) -> dict[str, list[Value]]:
         """Parse the ``attrval-spec`` lines ``lines[begin:]`` into an ordered dict (the reader's hot loop)."""
         result: dict[str, list[Value]] = {}
         known = self.known_names
         value: Value
-        for index, line in enumerate(islice(lines, begin, None), begin):
+        for line in islice(lines, begin, None):
             # fast path: "name: value" with a name already validated
             name, sep, value = line.partition(": ")
             if sep and name in known:
                 if value[:1] == " ":
                     value = value.lstrip(" ")
             else:
+                # an equal line before this one would have failed the same way, so index() finds this one
+                index = lines.index(line, begin)
                 name, value = self.attribute_line(line, numbers[index] if numbers else start + index)
             values = result.get(name)
             if values is None:
@@ -604,7 +614,7 @@ class _Reader:
 
     # -- change records ---------------------------------------------------------------------------
 
-    def change(self, lines: list[str], start: int, numbers: list[int] | None, dn: str) -> LdifChange:
+    def change(self, lines: list[str], start: int, numbers: _Numbers, dn: str) -> LdifChange:
         def at(index: int) -> int:
             if index >= len(lines):
                 index = len(lines) - 1
@@ -687,7 +697,10 @@ class _Reader:
                         f"expected a value of {attribute!r} or '-', found {_show(line)}",
                         at(index),
                     )
-                values.append(self.value(rest, name, at(index)))
+                value = self.value(rest, name, at(index))
+                if isinstance(value, str) and ";binary" in lname:
+                    value = value.encode("utf-8")
+                values.append(value)
                 index += 1
             result.append(Modification(op=op, attribute=attribute, values=values))  # type: ignore[arg-type]
         return result
@@ -753,6 +766,33 @@ class _Reader:
         tail = rest[match.end() :]
         value = self.value(tail[1:], "control", lineno) if tail else None
         return Control(oid=match.group(1), critical=critical, value=value)
+
+
+class _LazyNumbers:
+    """The first line numbers of the logical lines of a folded record, worked out only when one is needed."""
+
+    __slots__ = ("_chunk", "_numbers", "_reader", "_start")
+
+    def __init__(self, reader: _Reader, chunk: str, start: int) -> None:
+        self._reader = reader
+        self._chunk = chunk
+        self._start = start
+        self._numbers: list[int] | None = None
+
+    def tolist(self) -> list[int]:
+        if self._numbers is None:
+            self._numbers = self._reader.unfold(self._chunk, self._start)[1]
+        return self._numbers
+
+    def __getitem__(self, index: int) -> int:
+        return self._start if index == 0 else self.tolist()[index]
+
+
+_Numbers: TypeAlias = "list[int] | _LazyNumbers | None"
+
+
+def _as_list(numbers: list[int] | _LazyNumbers) -> list[int]:
+    return numbers if isinstance(numbers, list) else numbers.tolist()
 
 
 def _dn_ok(dn: str, cache: set[str]) -> bool:
@@ -882,6 +922,21 @@ class _Writer:
         changetype = record.changetype
         if changetype not in CHANGE_TYPES:
             raise LdifError(f"cannot write {dn!r}: unknown changetype {changetype!r}")
+        unused = [
+            field
+            for field, used_by, present in (
+                ("attributes", ("add",), bool(record.attributes)),
+                ("modifications", ("modify",), bool(record.modifications)),
+                ("newrdn", ("modrdn", "moddn"), record.newrdn is not None),
+                ("newsuperior", ("modrdn", "moddn"), record.newsuperior is not None),
+            )
+            if present and changetype not in used_by
+        ]
+        if unused:
+            raise LdifError(
+                f"cannot write the {changetype} record {dn!r}: it has {' and '.join(unused)}, which a "
+                f"'changetype: {changetype}' record cannot hold"
+            )
         out.append(_fold(f"changetype: {changetype}\n", wrap))
         if changetype == "add":
             if not self.attributes(out, record.attributes, dn):
