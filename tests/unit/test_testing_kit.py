@@ -179,3 +179,27 @@ def test_arguments_are_checked_and_lifecycle() -> None:
     finally:
         scp.stop()
         scp.stop()
+
+
+# --- documentation examples run as written -----------------------------------------------------
+
+
+def test_how_to_page_examples() -> None:
+    import doctest
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "test-kit.md"
+    result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.attempted > 15
+    assert result.failed == 0
+
+
+@pytest.mark.parametrize(
+    "module", ["dcm_exporter.sample", "dcm_exporter.testing.clock", "dcm_exporter.testing.scp"]
+)
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.attempted > 0
+    assert result.failed == 0
