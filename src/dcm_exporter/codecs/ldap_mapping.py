@@ -686,9 +686,7 @@ def entry_dn_of(model: Model, parent: str) -> str:
     return _rdn(spec.rdn_attr, getattr(model, spec.rdn_field), parent)
 
 
-def model_to_entry(
-    model: Model, parent: str, *, conn_dn: Callable[[str], str] | None = None
-) -> Entry:
+def model_to_entry(model: Model, parent: str, *, conn_dn: Callable[[str], str] | None = None) -> Entry:
     """One model as one entry ``(dn, {attribute: [values]})`` below ``parent``, children not included.
 
     ``conn_dn`` maps a connection key to the DN written in ``dicomNetworkConnectionReference``; by default
@@ -710,7 +708,12 @@ def model_to_entry(
         if aspec.aux and aspec.aux not in needed_aux:
             needed_aux.append(aspec.aux)
     modelled = {a.lower() for a in attributes} | {a.ldap.lower() for a in spec.attributes}
-    for name, values in model.extra.items():
+    for name, kept in model.extra.items():
+        values: Sequence[Value] = kept
+        if name.startswith("json:"):
+            name, values = _from_json_extra(name, kept)
+            if not values:
+                continue  # a nested JSON structure has no place in this entry
         if name.lower() not in modelled and name.lower() != "objectclass":
             attributes[name] = list(values)
     classes = list(model.object_classes) or [spec.object_class]
@@ -723,6 +726,21 @@ def model_to_entry(
             classes.append(aux)
             lower.add(aux.lower())
     return dn, {"objectClass": list(classes), **attributes}
+
+
+def _from_json_extra(name: str, values: Sequence[Value]) -> tuple[str, list[Value]]:
+    """A member kept from device JSON (``json:<path>``): scalars become attribute values, others go."""
+    import json
+
+    attr = name.rsplit("/", 1)[-1].removeprefix("json:")
+    try:
+        raw = json.loads(values[0]) if values else None
+    except (ValueError, TypeError):
+        return attr, []
+    items = raw if isinstance(raw, list) else [raw]
+    if not all(isinstance(v, str | int | float | bool) for v in items):
+        return attr, []
+    return attr, [("TRUE" if v else "FALSE") if isinstance(v, bool) else str(v) for v in items]
 
 
 def _default_conn_dn(device: str) -> Callable[[str], str]:
@@ -757,7 +775,11 @@ def model_to_entries(model: Model, parent: str, *, device: Device | None = None)
         for ae in model.application_entities:
             out.extend(model_to_entries(ae, ddn, device=model))
         groups: tuple[tuple[Model, ...], ...] = (
-            model.exporters, model.queues, model.export_rules, model.web_applications, model.storages
+            model.exporters,
+            model.queues,
+            model.export_rules,
+            model.web_applications,
+            model.storages,
         )
         for group in groups:
             for child in group:
@@ -879,8 +901,10 @@ def configuration_from_entries(
             locations.setdefault(r.norm, r.location)
     for dev in devices:
         per = children[dev.norm]
-        conns = [model_from_entry(Connection, c.dn, c.attributes, location=c.location) for c in per[
-            "dicomnetworkconnection"]]
+        conns = [
+            model_from_entry(Connection, c.dn, c.attributes, location=c.location)
+            for c in per["dicomnetworkconnection"]
+        ]
         conn_keys = {c.norm: m.key for c, m in zip(per["dicomnetworkconnection"], conns, strict=True)}
 
         def resolver(
@@ -1027,13 +1051,17 @@ def registry_entries(device: Device, base_dn: str = DEFAULT_BASE_DN) -> list[Ent
     web_root = f"cn=Unique Web Application Names Registry,cn=DICOM Configuration,{base_dn}"
     for ae in device.application_entities:
         out.append(
-            (_rdn("dicomAETitle", ae.ae_title, ae_root),
-             {"objectClass": ["dicomUniqueAETitle"], "dicomAETitle": [ae.ae_title]})
+            (
+                _rdn("dicomAETitle", ae.ae_title, ae_root),
+                {"objectClass": ["dicomUniqueAETitle"], "dicomAETitle": [ae.ae_title]},
+            )
         )
     for web in device.web_applications:
         out.append(
-            (_rdn("dcmWebAppName", web.name, web_root),
-             {"objectClass": ["dcmUniqueWebAppName"], "dcmWebAppName": [web.name]})
+            (
+                _rdn("dcmWebAppName", web.name, web_root),
+                {"objectClass": ["dcmUniqueWebAppName"], "dcmWebAppName": [web.name]},
+            )
         )
     return out
 
@@ -1109,9 +1137,7 @@ def diff_entries(
     new = {normalize_dn(dn): (dn, attrs_) for dn, attrs_ in after}
     deletes = [DeleteEntry(old[n][0]) for n in old if n not in new]
     deletes.sort(key=lambda d: -_depth(d.dn))
-    adds = [
-        AddEntry(new[n][0], {k: tuple(v) for k, v in new[n][1].items()}) for n in new if n not in old
-    ]
+    adds = [AddEntry(new[n][0], {k: tuple(v) for k, v in new[n][1].items()}) for n in new if n not in old]
     adds.sort(key=lambda a: _depth(a.dn))
     modifies: list[LdapOperation] = []
     for n, (dn, attrs_after) in new.items():
@@ -1168,8 +1194,12 @@ def iter_model_entries(config: Configuration) -> Iterator[tuple[Model, str]]:
         ddn = entry_dn_of(device, root)
         yield device, ddn
         groups: tuple[tuple[Model, ...], ...] = (
-            device.connections, device.exporters, device.queues, device.export_rules,
-            device.web_applications, device.storages,
+            device.connections,
+            device.exporters,
+            device.queues,
+            device.export_rules,
+            device.web_applications,
+            device.storages,
         )
         for group in groups:
             for child in group:

@@ -236,11 +236,9 @@ class Configuration:
         from dcm_exporter.codecs.ldap_mapping import configuration_from_entries
         from dcm_exporter.codecs.ldif import LdifEntry, iter_ldif
 
-        sources: list[str | bytes | os.PathLike[str]]
-        if isinstance(source, list | tuple):
-            sources = list(source)
-        else:
-            sources = [source]  # type: ignore[list-item]
+        sources: list[str | bytes | os.PathLike[str]] = (
+            list(source) if isinstance(source, list | tuple) else [source]  # type: ignore[list-item]
+        )
         collected: list[tuple[str, Mapping[str, Any], SourceLocation]] = []
         for src in sources:
             if isinstance(src, os.PathLike) or (isinstance(src, str) and "\n" not in src):
@@ -595,26 +593,44 @@ class Configuration:
             for e in device.exporters:
                 dn = entry_dn_of(e, ddn)
                 if e.exporter_id in seen:
-                    add(Severity.WARNING, f"exporter {e.exporter_id} is also configured on device "
-                        f"{seen[e.exporter_id]}", dn)
+                    add(
+                        Severity.WARNING,
+                        f"exporter {e.exporter_id} is also configured on device {seen[e.exporter_id]}",
+                        dn,
+                    )
                 seen.setdefault(e.exporter_id, device.device_name)
                 if device.queue(e.queue_name) is None:
-                    add(Severity.WARNING, f"exporter {e.exporter_id}: queue {e.queue_name} does not exist on "
-                        f"device {device.device_name}", dn)
+                    add(
+                        Severity.WARNING,
+                        f"exporter {e.exporter_id}: queue {e.queue_name} does not exist on "
+                        f"device {device.device_name}",
+                        dn,
+                    )
                 if e.ae_title is None:
-                    add(Severity.WARNING, f"exporter {e.exporter_id} has no dicomAETitle (the calling AE); "
-                        "exports will fail until it is set", dn)
+                    add(
+                        Severity.WARNING,
+                        f"exporter {e.exporter_id} has no dicomAETitle (the calling AE); "
+                        "exports will fail until it is set",
+                        dn,
+                    )
                 elif device.application_entity(e.ae_title) is None:
-                    add(Severity.WARNING, f"exporter {e.exporter_id}: AE title {e.ae_title} is not an AE of "
-                        f"device {device.device_name}", dn)
+                    add(
+                        Severity.WARNING,
+                        f"exporter {e.exporter_id}: AE title {e.ae_title} is not an AE of "
+                        f"device {device.device_name}",
+                        dn,
+                    )
                 if e.scheme == "dicom":
                     try:
                         self.find_ae(e.destination)
                     except UnknownAEError:
                         add(Severity.WARNING, f"exporter {e.exporter_id}: Unknown AE: {e.destination}", dn)
                 elif e.scheme in ("stow", "wado") and e.destination not in self.web_applications:
-                    add(Severity.WARNING,
-                        f"exporter {e.exporter_id}: Unknown Web Application: {e.destination}", dn)
+                    add(
+                        Severity.WARNING,
+                        f"exporter {e.exporter_id}: Unknown Web Application: {e.destination}",
+                        dn,
+                    )
                 elif e.scheme == "storage" and e.destination not in self.storages:
                     add(Severity.WARNING, f"exporter {e.exporter_id}: Unknown storage: {e.destination}", dn)
             exporters = {e.exporter_id for e in device.exporters}
@@ -630,8 +646,11 @@ class Configuration:
                     if eid not in targets:
                         add(Severity.WARNING, f"export rule {rule.name!r}: exporter {eid} does not exist", dn)
                 if rule.device_name and not self.has_device(rule.device_name):
-                    add(Severity.WARNING,
-                        f"export rule {rule.name!r}: device {rule.device_name} does not exist", dn)
+                    add(
+                        Severity.WARNING,
+                        f"export rule {rule.name!r}: device {rule.device_name} does not exist",
+                        dn,
+                    )
         return issues
 
 

@@ -27,26 +27,34 @@ from dcm_exporter.models.webapp import WebApplication
 
 __all__ = ["DEFAULT_TLS_PROTOCOLS", "ApplicationEntity", "Connection", "Device", "TransferCapability"]
 
+
 def _t_aes(values: Iterable[ApplicationEntity]) -> tuple[ApplicationEntity, ...]:
     return tuple(values)
+
 
 def _t_conns(values: Iterable[Connection]) -> tuple[Connection, ...]:
     return tuple(values)
 
+
 def _t_rules(values: Iterable[ExportRule]) -> tuple[ExportRule, ...]:
     return tuple(values)
+
 
 def _t_exporters(values: Iterable[ExporterDescriptor]) -> tuple[ExporterDescriptor, ...]:
     return tuple(values)
 
+
 def _t_queues(values: Iterable[QueueDescriptor]) -> tuple[QueueDescriptor, ...]:
     return tuple(values)
+
 
 def _t_storages(values: Iterable[StorageDescriptor]) -> tuple[StorageDescriptor, ...]:
     return tuple(values)
 
+
 def _t_tcs(values: Iterable[TransferCapability]) -> tuple[TransferCapability, ...]:
     return tuple(values)
+
 
 def _t_webapps(values: Iterable[WebApplication]) -> tuple[WebApplication, ...]:
     return tuple(values)
