@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .ports import LOOPBACK, Process, free_port, require_binary
+from .ports import LOOPBACK, Process, ServerError, free_port, require_binary
 
 _counter = itertools.count(1)
+_ATTEMPTS = 3
 
 
 @dataclass
@@ -59,10 +60,18 @@ def start_storescp(
     out = workdir / f"storescp-{n}"
     out.mkdir(parents=True, exist_ok=True)
     log = workdir / f"storescp-{n}.log"
-    port = port or free_port()
-    argv = [binary, "-aet", ae_title, "-od", str(out), *options, str(port)]
-    proc = Process(argv, log_path=log, env={"TCP_NODELAY": "1"})
-    proc.wait_port(port, timeout=timeout)
+    fixed_port = port
+    for attempt in range(1, _ATTEMPTS + 1):
+        port = fixed_port or free_port()
+        argv = [binary, "-aet", ae_title, "-od", str(out), *options, str(port)]
+        proc = Process(argv, log_path=log, env={"TCP_NODELAY": "1"})
+        try:
+            proc.wait_port(port, timeout=timeout)
+            break
+        except ServerError:
+            # most likely another process took the free port in the meantime: try another one
+            if fixed_port or attempt == _ATTEMPTS:
+                raise
     return StorescpServer(
         host=LOOPBACK, port=port, ae_title=ae_title, output_dir=out, log_path=log, argv=argv, process=proc
     )

@@ -62,19 +62,14 @@ class OrthancServer:
         self.process.stop(graceful=graceful)
 
 
-def start_orthanc(
+def _start_orthanc_once(
     workdir: Path,
     *,
     ae_title: str = "ORTHANC",
     extra_config: Mapping[str, Any] | None = None,
     timeout: float = 20.0,
 ) -> OrthancServer:
-    """Start Orthanc per services.md and poll ``GET /system`` until it answers.
-
-    ``extra_config`` is merged into the top level of the configuration (e.g. ``DicomModalities`` for
-    storage-commitment tests); a ``DicomWeb`` key there is merged into the DICOMweb section.
-    Skips (fails with ``CI=true``) when the ``orthanc`` / ``orthanc-dicomweb`` packages are missing.
-    """
+    """One attempt of :func:`start_orthanc`."""
     binary = require_binary("Orthanc", "orthanc")
     if not DICOMWEB_PLUGIN.exists():
         from .ports import unavailable
@@ -134,3 +129,26 @@ def start_orthanc(
         log_path=log,
         process=proc,
     )
+
+
+def start_orthanc(
+    workdir: Path,
+    *,
+    ae_title: str = "ORTHANC",
+    extra_config: Mapping[str, Any] | None = None,
+    timeout: float = 20.0,
+) -> OrthancServer:
+    """Start Orthanc per services.md and poll ``GET /system`` until it answers.
+
+    ``extra_config`` is merged into the top level of the configuration (e.g. ``DicomModalities`` for
+    storage-commitment tests); a ``DicomWeb`` key there is merged into the DICOMweb section.
+    Skips (fails with ``CI=true``) when the ``orthanc`` / ``orthanc-dicomweb`` packages are missing.
+    Tries other free ports up to three times (another process may take a port in the meantime).
+    """
+    for attempt in range(1, 4):
+        try:
+            return _start_orthanc_once(workdir, ae_title=ae_title, extra_config=extra_config, timeout=timeout)
+        except ServerError:
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")

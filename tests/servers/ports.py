@@ -151,7 +151,8 @@ class Process:
         deadline = time.monotonic() + timeout
         delay = 0.005
         while time.monotonic() < deadline:
-            if port_accepts(port, host):
+            if port_accepts(port, host) and self.alive():
+                # (a listener while our process is gone would be someone else's: fall through)
                 return
             if not self.alive():
                 self.stop()

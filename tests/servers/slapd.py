@@ -436,6 +436,8 @@ class SlapdFactory:
             if cached is not None:
                 return cached
             workdir = self.root / f"template-{schema}-{content}-{key}"
+            if workdir.exists():  # left over from an earlier attempt that failed
+                shutil.rmtree(workdir)
             _build_config(workdir, schema, None)
             texts: list[str | Path] = []
             if content == "init":
@@ -507,12 +509,18 @@ class SlapdFactory:
             tls_files = (cert, key)
         _build_config(workdir, schema, tls_files)
         shutil.copyfile(template / "db" / "data.mdb", workdir / "db" / "data.mdb")
-        port = free_port()
-        ldaps_port = free_port() if ldaps else None
-        while ldaps_port == port:
-            ldaps_port = free_port()
         log = workdir / "slapd.log"
-        proc = _start(workdir, port=port, ldaps_port=ldaps_port, log=log)
+        for attempt in range(1, 4):
+            port = free_port()
+            ldaps_port = free_port() if ldaps else None
+            while ldaps_port == port:
+                ldaps_port = free_port()
+            try:
+                proc = _start(workdir, port=port, ldaps_port=ldaps_port, log=log)
+                break
+            except ServerError:
+                if attempt == 3:  # another process may have taken a port: try others twice
+                    raise
         server = SlapdServer(
             url=f"ldap://{LOOPBACK}:{port}",
             port=port,
