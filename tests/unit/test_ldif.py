@@ -129,7 +129,7 @@ def test_sources_text_bytes_path_and_files(tmp_path: Path) -> None:
     assert read_ldif(text) == expected
     assert read_ldif(text.encode()) == expected
     assert read_ldif(path) == expected
-    assert read_ldif(str(path) and path)[0].filename == str(path)
+    assert read_ldif(path)[0].filename == str(path)
     with path.open("rb") as binary:
         assert read_ldif(binary)[0].filename == str(path)
     with path.open() as textfile:
