@@ -10,6 +10,7 @@ from pydicom.data import get_testdata_file
 
 from dcm_exporter.sample import (
     COMPRESSED_SOURCES,
+    StudyInfo,
     _FastWriter,
     _read,
     _set_instance,
@@ -145,3 +146,8 @@ def test_bad_compressed_kind(tmp_path: Path) -> None:
     study = generate_study(tmp_path, instances_per_series=1)
     with pytest.raises(ValueError, match="unknown compressed kind"):
         add_compressed_series(study, "jpegxl")  # type: ignore[arg-type]
+
+
+def test_shared_small_study_fixture(small_study: StudyInfo) -> None:
+    assert len(small_study.series) == 2 and len(small_study.files) == 6
+    assert all(p.is_file() for p in small_study.files)
