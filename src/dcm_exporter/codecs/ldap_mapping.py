@@ -115,8 +115,9 @@ _SPECIAL = set(',+"\\<>;=')
 def escape_rdn_value(value: str) -> str:
     """Escape an attribute value for use in an RDN (RFC 4514).
 
-    >>> escape_rdn_value("Forward, to + STORESCP")
-    'Forward\\\\, to \\\\+ STORESCP'
+    Examples:
+        >>> escape_rdn_value("Forward, to + STORESCP")
+        'Forward\\\\, to \\\\+ STORESCP'
     """
     out = []
     for i, ch in enumerate(value):
@@ -130,10 +131,11 @@ def escape_rdn_value(value: str) -> str:
 
 
 def parse_dn(dn: str) -> list[list[tuple[str, str]]]:
-    """Split a DN into RDNs, each a list of ``(attribute type, unescaped value)`` pairs (RFC 4514).
+    r"""Split a DN into RDNs, each a list of ``(attribute type, unescaped value)`` pairs (RFC 4514).
 
-    >>> parse_dn("cn=Forward\\, to X,dicomDeviceName=a+b=c")
-    [[('cn', 'Forward, to X')], [('dicomDeviceName', 'a'), ('b', 'c')]]
+    Examples:
+        >>> parse_dn(r"cn=Forward\, to X,dicomDeviceName=a+b=c")
+        [[('cn', 'Forward, to X')], [('dicomDeviceName', 'a'), ('b', 'c')]]
 
     Raises:
         ConfigurationError: a malformed DN.

@@ -149,7 +149,8 @@ class RemoteAE:
 class RemoteWebApplication:
     """A web application resolved to one connection: the pieces of its base URL.
 
-    >>> # e.g. RemoteWebApplication(...).base_url == "http://localhost:8080/dcm4chee-arc/aets/DCM4CHEE/rs"
+    Built by :meth:`Configuration.web_application`; ``base_url`` is e.g.
+    ``http://localhost:8080/dcm4chee-arc/aets/DCM4CHEE/rs``.
     """
 
     name: str

@@ -100,9 +100,10 @@ class Connection:
 
     Timeouts are in milliseconds; ``None`` means dcm4che's default (no timeout).
 
-    >>> c = Connection(name="dicom", hostname="localhost", port=11117)
-    >>> c.is_listening, c.is_tls
-    (True, False)
+    Examples:
+        >>> c = Connection(name="dicom", hostname="localhost", port=11117)
+        >>> c.is_listening, c.is_tls
+        (True, False)
     """
 
     name: str | None = attrs.field(default=None, validator=optional_str)

@@ -24,8 +24,9 @@ def parse_duration(text: str) -> timedelta:
     Raises:
         ConfigurationError: the text is not such a duration.
 
-    >>> parse_duration("PT10M")
-    datetime.timedelta(seconds=600)
+    Examples:
+        >>> parse_duration("PT10M")
+        datetime.timedelta(seconds=600)
     """
     m = _DURATION.match(text.strip())
     if m is None or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
@@ -45,8 +46,9 @@ def parse_duration(text: str) -> timedelta:
 def format_duration(value: timedelta) -> str:
     """Format a :class:`~datetime.timedelta` in normalised ISO-8601 form (``P1D``, ``PT30S``, ``PT1H30M``).
 
-    >>> format_duration(timedelta(minutes=90))
-    'PT1H30M'
+    Examples:
+        >>> format_duration(timedelta(minutes=90))
+        'PT1H30M'
     """
     if value < timedelta(0):
         return "-" + format_duration(-value)

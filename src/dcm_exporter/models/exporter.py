@@ -39,10 +39,11 @@ class ExporterDescriptor:
 
     Field names follow dcm4che's ``dcmExporter`` attributes; defaults are upstream's.
 
-    >>> e = ExporterDescriptor(exporter_id="STORESCP", uri="dicom:STORESCP", queue_name="Export1",
-    ...                        ae_title="DCM4CHEE")
-    >>> e.scheme, e.destination
-    ('dicom', 'STORESCP')
+    Examples:
+        >>> e = ExporterDescriptor(exporter_id="STORESCP", uri="dicom:STORESCP", queue_name="Export1",
+        ...                        ae_title="DCM4CHEE")
+        >>> e.scheme, e.destination
+        ('dicom', 'STORESCP')
     """
 
     exporter_id: str = attrs.field(validator=non_empty)

@@ -35,12 +35,13 @@ def _check_retry_delay(instance: QueueDescriptor, attribute: attrs.Attribute[Any
 class QueueDescriptor:
     """A task queue of a device (dcm4che ``dcmQueue``): parallelism, retries, purging, processing windows.
 
-    >>> q = QueueDescriptor(queue_name="Export", max_retries=10, retry_delay=timedelta(seconds=30),
-    ...                     retry_delay_multiplier=200, max_retry_delay=timedelta(minutes=10))
-    >>> [int(q.retry_delay_for(n).total_seconds()) for n in range(1, 7)]
-    [30, 60, 120, 240, 480, 600]
-    >>> q.retry_delay_for(11) is None
-    True
+    Examples:
+        >>> q = QueueDescriptor(queue_name="Export", max_retries=10, retry_delay=timedelta(seconds=30),
+        ...                     retry_delay_multiplier=200, max_retry_delay=timedelta(minutes=10))
+        >>> [int(q.retry_delay_for(n).total_seconds()) for n in range(1, 7)]
+        [30, 60, 120, 240, 480, 600]
+        >>> q.retry_delay_for(11) is None
+        True
     """
 
     queue_name: str = attrs.field(validator=non_empty)
