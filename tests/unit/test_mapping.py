@@ -343,3 +343,23 @@ def test_every_model_field_is_in_the_table_or_structural() -> None:
             assert field.name in mapped or field.name in structural, (spec.model.__name__, field.name)
     rule_fields = {a.field for a in lm.spec_for(ExportRule).attributes}
     assert "ae_title" not in rule_fields  # derived from the DN
+
+
+def test_writing_a_cron_schedule_warns_that_dcm4chee_cannot_read_it(caplog: pytest.LogCaptureFixture) -> None:
+    from dcm_exporter.codecs.ldap_mapping import model_to_entry
+    from dcm_exporter.models import ExporterDescriptor
+    from dcm_exporter.schedule import Schedules
+
+    parent = "dicomDeviceName=arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org"
+    plain = ExporterDescriptor(exporter_id="A", uri="noop:x", queue_name="Export1",
+                               schedules=Schedules.parse(["hour=18-6"]))
+    cron = ExporterDescriptor(exporter_id="B", uri="noop:x", queue_name="Export1",
+                              schedules=Schedules.parse(["cron:* 18-23 * * 1-5"]))
+    with caplog.at_level("WARNING", logger="dcm_exporter"):
+        model_to_entry(plain, parent)
+        assert not caplog.records
+        dn, attributes = model_to_entry(cron, parent)
+    assert attributes["dcmSchedule"] == ["cron:* 18-23 * * 1-5"]
+    assert len(caplog.records) == 1
+    assert "dcmExporterID=B" in caplog.records[0].getMessage()
+    assert "cannot read" in caplog.records[0].getMessage()

@@ -58,7 +58,7 @@ from dcm_exporter.models import (
     parse_duration,
 )
 from dcm_exporter.models._frozen import FrozenMap, parse_properties
-from dcm_exporter.schedule import Schedules
+from dcm_exporter.schedule import Schedules, warn_if_cron
 
 __all__ = [
     "OBJECT_SPECS",
@@ -707,6 +707,8 @@ def model_to_entry(model: Model, parent: str, *, conn_dn: Callable[[str], str] |
         if value is None:
             continue
         attributes[aspec.ldap] = _format(aspec, value, conn_dn)
+        if aspec.kind is Kind.SCHEDULES:
+            warn_if_cron(value, where=dn)  # dcm4chee cannot read cron: windows
         if aspec.aux and aspec.aux not in needed_aux:
             needed_aux.append(aspec.aux)
     modelled = {a.lower() for a in attributes} | {a.ldap.lower() for a in spec.attributes}
