@@ -1,0 +1,14 @@
+"""Registers every sub-command of ``dcm-exporter`` (each lives in its own module of this package)."""
+
+from __future__ import annotations
+
+import argparse
+
+from dcm_exporter.cli import _demo
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the sub-commands to the top-level parser's sub-parsers."""
+    _demo.register(sub)

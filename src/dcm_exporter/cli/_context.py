@@ -1,0 +1,287 @@
+"""Options every command shares, and what they open: the configuration, the task queue, the instance source.
+
+Where the configuration comes from (the same options on every command, with environment fallbacks):
+
+- ``--config FILE`` (``DCM_EXPORTER_CONFIG``): LDIF, or dcm4che device JSON when the name ends in ``.json``;
+  ``-`` reads standard input (JSON when it starts with ``{`` or ``[``);
+- ``--ldap URL`` (``DCM_EXPORTER_LDAP_URL``) with ``--bind-dn DN`` (``DCM_EXPORTER_LDAP_BIND_DN``), the password
+  from ``--password-file FILE`` (``DCM_EXPORTER_LDAP_PASSWORD_FILE``) or ``DCM_EXPORTER_LDAP_PASSWORD``, and
+  ``--base-dn DN`` (``DCM_EXPORTER_LDAP_BASE_DN``, default ``dc=dcm4che,dc=org``).
+
+``--device NAME`` (``DCM_EXPORTER_DEVICE``) names the archive device when the configuration has several.
+Where the queue is: ``--queue sqlite:PATH`` | ``PATH`` | ``postgresql://...`` (``DCM_EXPORTER_QUEUE``, default
+``sqlite:dcm-exporter-queue.sqlite`` in the current folder). Where the instances are: ``--source DIR``
+(``DCM_EXPORTER_SOURCE``) with an optional persistent ``--index FILE``.
+
+The options are accepted before the sub-command (``dcm-exporter --config a.ldif exporter list``) and after it
+(``dcm-exporter exporter list --config a.ldif``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dcm_exporter.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from dcm_exporter.models import Configuration
+    from dcm_exporter.queue.store import TaskStore
+    from dcm_exporter.sources import FileSystemSource
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "add_config_options",
+    "add_format_options",
+    "add_queue_options",
+    "add_source_options",
+    "config_description",
+    "has_configuration",
+    "load_configuration",
+    "open_source",
+    "open_store",
+    "option",
+    "output_format",
+    "save_configuration",
+]
+
+DEFAULT_QUEUE = "sqlite:dcm-exporter-queue.sqlite"
+DEFAULT_BASE_DN = "dc=dcm4che,dc=org"
+
+_ENV = {
+    "config": "DCM_EXPORTER_CONFIG",
+    "ldap": "DCM_EXPORTER_LDAP_URL",
+    "bind_dn": "DCM_EXPORTER_LDAP_BIND_DN",
+    "password_file": "DCM_EXPORTER_LDAP_PASSWORD_FILE",
+    "base_dn": "DCM_EXPORTER_LDAP_BASE_DN",
+    "device": "DCM_EXPORTER_DEVICE",
+    "queue": "DCM_EXPORTER_QUEUE",
+    "source": "DCM_EXPORTER_SOURCE",
+    "index": "DCM_EXPORTER_INDEX",
+}
+
+
+def option(args: argparse.Namespace, name: str, default: str | None = None) -> str | None:
+    """The value of a shared option: the command line, else its environment variable, else ``default``."""
+    value = getattr(args, name, None)
+    if value is not None:
+        return str(value)
+    env = _ENV.get(name)
+    if env and os.environ.get(env):
+        return os.environ[env]
+    return default
+
+
+# --- option groups -----------------------------------------------------------------------------------
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """``--config`` / ``--ldap`` / ``--bind-dn`` / ``--password-file`` / ``--base-dn`` / ``--device``."""
+    group = parser.add_argument_group("configuration (where it comes from)")
+    s = argparse.SUPPRESS
+    group.add_argument("--config", metavar="FILE", default=s,
+                       help="LDIF or dcm4che device JSON (*.json) file; '-' = stdin [env DCM_EXPORTER_CONFIG]")
+    group.add_argument("--ldap", metavar="URL", default=s,
+                       help="read/write the configuration in LDAP, e.g. ldap://127.0.0.1:389 "
+                       "[env DCM_EXPORTER_LDAP_URL]")
+    group.add_argument("--bind-dn", metavar="DN", default=s, help="LDAP bind DN [env DCM_EXPORTER_LDAP_BIND_DN]")
+    group.add_argument("--password-file", metavar="FILE", default=s,
+                       help="file holding the LDAP password [env DCM_EXPORTER_LDAP_PASSWORD_FILE, "
+                       "or the password itself in DCM_EXPORTER_LDAP_PASSWORD]")
+    group.add_argument("--base-dn", metavar="DN", default=s,
+                       help=f"LDAP base DN (default {DEFAULT_BASE_DN}) [env DCM_EXPORTER_LDAP_BASE_DN]")
+    group.add_argument("--device", metavar="NAME", default=s,
+                       help="the archive device (when the configuration has several) [env DCM_EXPORTER_DEVICE]")
+
+
+def add_queue_options(parser: argparse.ArgumentParser) -> None:
+    """``--queue sqlite:PATH | postgresql://...``."""
+    parser.add_argument(
+        "--queue", metavar="URL", default=argparse.SUPPRESS,
+        help=f"the export task queue: sqlite:PATH, PATH or postgresql://... (default {DEFAULT_QUEUE}) "
+        "[env DCM_EXPORTER_QUEUE]",
+    )
+
+
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    """``--source DIR`` and ``--index FILE``."""
+    parser.add_argument("--source", metavar="DIR", default=argparse.SUPPRESS,
+                        help="folder of DICOM files the instances are taken from [env DCM_EXPORTER_SOURCE]")
+    parser.add_argument("--index", metavar="FILE", default=argparse.SUPPRESS,
+                        help="SQLite index of the source folder, kept between runs (default: in memory) "
+                        "[env DCM_EXPORTER_INDEX]")
+
+
+def add_format_options(parser: argparse.ArgumentParser, *, csv: bool = True) -> None:
+    """``--format table|json[|csv]`` and ``--json``."""
+    choices = ["table", "json", "csv"] if csv else ["table", "json"]
+    parser.add_argument("--format", choices=choices, default="table", help="output format (default table)")
+    parser.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """The chosen output format (``table`` by default)."""
+    return str(getattr(args, "format", None) or "table")
+
+
+# --- configuration -------------------------------------------------------------------------------------
+
+
+def has_configuration(args: argparse.Namespace) -> bool:
+    """Whether a configuration source was given (option or environment)."""
+    return option(args, "config") is not None or option(args, "ldap") is not None
+
+
+def config_description(args: argparse.Namespace) -> str:
+    """Where the configuration comes from, for messages."""
+    if option(args, "ldap"):
+        return f"LDAP {option(args, 'ldap')} ({option(args, 'base_dn', DEFAULT_BASE_DN)})"
+    return str(option(args, "config") or "<no configuration>")
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    path = option(args, "password_file")
+    if path:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    return os.environ.get("DCM_EXPORTER_LDAP_PASSWORD")
+
+
+def ldap_store(args: argparse.Namespace) -> Any:
+    """An ``LdapConfigStore`` for ``--ldap`` (imported only when asked for)."""
+    url = option(args, "ldap")
+    if not url:
+        raise ConfigurationError("no LDAP server: give --ldap URL (or set DCM_EXPORTER_LDAP_URL)")
+    try:
+        from dcm_exporter.config.ldap import LdapConfigStore
+    except ImportError as exc:  # pragma: no cover - the LDAP store is part of the package
+        raise ConfigurationError(f"the LDAP configuration store is not available: {exc}") from exc
+    return LdapConfigStore(
+        url,
+        bind_dn=option(args, "bind_dn"),
+        password=_password(args),
+        base_dn=option(args, "base_dn", DEFAULT_BASE_DN) or DEFAULT_BASE_DN,
+    )
+
+
+def read_configuration_file(path: str) -> Configuration:
+    """Read LDIF or dcm4che device JSON (by the ``.json`` suffix; ``-`` = stdin, sniffed)."""
+    from dcm_exporter.models import Configuration
+
+    if path == "-":
+        text = sys.stdin.read()
+        if text.lstrip().startswith(("{", "[")):
+            return Configuration.from_json(text)
+        return Configuration.from_ldif(text if "\n" in text else text + "\n", filename="<stdin>")
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigurationError(f"configuration file {path} does not exist")
+    if file.suffix.lower() == ".json":
+        return Configuration.from_json(file.read_text(encoding="utf-8"))
+    return Configuration.from_ldif(file)
+
+
+def load_configuration(args: argparse.Namespace) -> Configuration:
+    """The configuration named by ``--config`` / ``--ldap`` (or their environment variables).
+
+    Raises:
+        ConfigurationError: none given, or it cannot be read.
+    """
+    if option(args, "ldap"):
+        store = ldap_store(args)
+        try:
+            configuration: Configuration = store.load()
+        finally:
+            _close(store)
+        return configuration
+    path = option(args, "config")
+    if path is None:
+        raise ConfigurationError(
+            "no configuration: give --config FILE (LDIF or JSON) or --ldap URL "
+            "(or set DCM_EXPORTER_CONFIG / DCM_EXPORTER_LDAP_URL); 'dcm-exporter demo' needs none"
+        )
+    return read_configuration_file(path)
+
+
+def write_configuration_file(configuration: Configuration, path: str) -> None:
+    """Write LDIF, or device JSON when ``path`` ends in ``.json``; ``-`` = stdout (LDIF)."""
+    text = configuration.to_json() + "\n" if path.lower().endswith(".json") else configuration.to_ldif()
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def save_configuration(
+    args: argparse.Namespace, configuration: Configuration, *, output: str | None = None
+) -> str:
+    """Write a changed configuration back where it came from (or to ``output``); returns where.
+
+    LDAP is changed entry by entry (only the differences); files are replaced atomically.
+    """
+    if output:
+        write_configuration_file(configuration, output)
+        return output
+    if option(args, "ldap"):
+        store = ldap_store(args)
+        try:
+            store.save(configuration)
+        finally:
+            _close(store)
+        return config_description(args)
+    path = option(args, "config")
+    if path is None or path == "-":
+        raise ConfigurationError("nowhere to write the configuration: give --output FILE")
+    write_configuration_file(configuration, path)
+    return path
+
+
+def _close(thing: Any) -> None:
+    close = getattr(thing, "close", None)
+    if callable(close):
+        close()
+
+
+# --- queue and source -------------------------------------------------------------------------------
+
+
+def queue_location(args: argparse.Namespace) -> str:
+    """The queue URL in use."""
+    return option(args, "queue", DEFAULT_QUEUE) or DEFAULT_QUEUE
+
+
+def open_store(args: argparse.Namespace) -> TaskStore:
+    """The task store named by ``--queue``: SQLite (default) or PostgreSQL."""
+    url = queue_location(args)
+    if url.startswith(("postgresql://", "postgres://")):
+        from dcm_exporter.queue.postgres import PostgresTaskStore
+
+        store: TaskStore = PostgresTaskStore(url)
+        return store
+    from dcm_exporter.queue import SqliteTaskStore
+
+    path = url.removeprefix("sqlite:")
+    if path.startswith("//"):  # sqlite:///abs/path or sqlite://relative/path
+        path = path[2:]
+    if not path:
+        raise ConfigurationError(f"--queue {url!r} names no file: use sqlite:PATH")
+    return SqliteTaskStore(path)
+
+
+def open_source(args: argparse.Namespace) -> FileSystemSource:
+    """The :class:`FileSystemSource` over ``--source DIR``.
+
+    Raises:
+        ConfigurationError: no ``--source`` given.
+    """
+    root = option(args, "source")
+    if root is None:
+        raise ConfigurationError("no instance source: give --source DIR (or set DCM_EXPORTER_SOURCE)")
+    from dcm_exporter.sources import FileSystemSource
+
+    return FileSystemSource(root, option(args, "index"))
