@@ -38,16 +38,24 @@ def _sqlite(tmp_path: Path) -> TaskStore:
     return SqliteTaskStore(tmp_path / "tasks.db")
 
 
+def _postgres(tmp_path: Path, request: pytest.FixtureRequest) -> TaskStore:
+    # a throwaway database per test (tests/conftest.py); skips without a server, fails when CI=true
+    from dcm_exporter.queue.postgres import PostgresTaskStore
+
+    return PostgresTaskStore(request.getfixturevalue("pg_database").dsn)
+
+
 STORE_FACTORIES: list[object] = [
     pytest.param(_memory, id="memory"),
     pytest.param(_sqlite, id="sqlite"),
+    pytest.param(_postgres, id="postgres", marks=pytest.mark.postgres),
 ]
 
 
 @pytest.fixture(params=STORE_FACTORIES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]:
-    factory: Callable[[Path], TaskStore] = request.param
-    s = factory(tmp_path)
+    factory: Callable[..., TaskStore] = request.param
+    s = factory(tmp_path, request) if factory is _postgres else factory(tmp_path)
     yield s
     s.close()
 
