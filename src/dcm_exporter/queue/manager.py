@@ -132,6 +132,9 @@ class TaskManager:
         self._stopping: set[int] = set()
         self._listeners: list[Callable[[], None]] = []
         self.reload(configuration)
+        subscribe = getattr(store, "add_listener", None)
+        if callable(subscribe):  # a store shared by processes (PostgreSQL NOTIFY) wakes this device's runners
+            subscribe(self.notify, device_name=name)
 
     # --- configuration ------------------------------------------------------------------------------
 
