@@ -17,7 +17,11 @@ translated at the one place where that dependency is used and chained with
     │   └── JsonCodecError                 malformed dcm4che device JSON, with its JSON path
     ├── LdapError                          the LDAP server refused or failed, with DN and result
     │   ├── LdapConnectionError            unreachable, TLS failure, timeout (retryable)
-    │   └── LdapEntryExistsError           an add hit an existing entry
+    │   │   └── LdapTimeoutError           no answer within the configured timeout
+    │   ├── LdapBindError                  the bind (credentials) was refused
+    │   ├── LdapEntryExistsError           an add hit an existing entry
+    │   ├── LdapNoSuchEntryError (LookupError)  the entry (or its parent, or the base DN) does not exist
+    │   └── LdapSchemaError                an object class or attribute the server's schema lacks
     ├── ScheduleSyntaxError (ValueError)   a malformed dcmSchedule / cron window, with the token
     ├── SourceError                        an instance source cannot find or open an instance
     │   └── InstanceMissingError           the instance vanished from storage (counted "missing")
@@ -44,9 +48,13 @@ __all__ = [
     "ExportCanceledError",
     "InstanceMissingError",
     "JsonCodecError",
+    "LdapBindError",
     "LdapConnectionError",
     "LdapEntryExistsError",
     "LdapError",
+    "LdapNoSuchEntryError",
+    "LdapSchemaError",
+    "LdapTimeoutError",
     "LdifError",
     "QueueError",
     "ScheduleSyntaxError",
@@ -160,6 +168,22 @@ class LdapConnectionError(LdapError):
 
 class LdapEntryExistsError(LdapError):
     """An add operation found the entry already present."""
+
+
+class LdapTimeoutError(LdapConnectionError):
+    """The LDAP server did not answer within the configured timeout."""
+
+
+class LdapBindError(LdapError):
+    """The server refused the bind: wrong bind DN or password, or anonymous access not allowed."""
+
+
+class LdapNoSuchEntryError(LdapError, LookupError):
+    """The entry, its parent or the configured base DN does not exist on the server."""
+
+
+class LdapSchemaError(LdapError):
+    """The server's schema lacks an object class or attribute that was sent; the message says what to load."""
 
 
 # --- schedules -----------------------------------------------------------------------------------
