@@ -218,11 +218,16 @@ def write_configuration_file(configuration: Configuration, path: str) -> None:
 
 
 def save_configuration(
-    args: argparse.Namespace, configuration: Configuration, *, output: str | None = None
+    args: argparse.Namespace,
+    configuration: Configuration,
+    *,
+    output: str | None = None,
+    since: Configuration | None = None,
 ) -> str:
     """Write a changed configuration back where it came from (or to ``output``); returns where.
 
-    LDAP is changed entry by entry (only the differences); files are replaced atomically.
+    LDAP is changed entry by entry: only the differences to ``since`` (the configuration as loaded, so that
+    what others changed meanwhile stays), or to the server's tree without it. Files are replaced atomically.
     """
     if output:
         write_configuration_file(configuration, output)
@@ -230,7 +235,7 @@ def save_configuration(
     if option(args, "ldap"):
         store = ldap_store(args)
         try:
-            store.save(configuration)
+            store.save(configuration, since=since)
         finally:
             _close(store)
         return config_description(args)

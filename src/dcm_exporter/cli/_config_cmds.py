@@ -1,0 +1,439 @@
+"""``config validate|convert|show``, ``exporter list|show|create|update|delete``, ``remote-ae add|list|verify``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
+from dcm_exporter.cli._context import (
+    add_config_options,
+    add_format_options,
+    config_description,
+    ldap_store,
+    load_configuration,
+    option,
+    output_format,
+    read_configuration_file,
+    save_configuration,
+    write_configuration_file,
+)
+from dcm_exporter.cli._output import error, info, write_mapping, write_rows
+from dcm_exporter.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from dcm_exporter.models import Configuration, ExporterDescriptor
+
+__all__ = ["exporter_row", "register"]
+
+if TYPE_CHECKING:
+    Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _parser(sub: Sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description or help)
+    add_config_options(p)
+    return p
+
+
+def register(sub: Sub) -> None:
+    """Add ``config``, ``exporter`` and ``remote-ae``."""
+    _register_config(sub)
+    _register_exporter(sub)
+    _register_remote_ae(sub)
+
+
+# --- config ---------------------------------------------------------------------------------------------
+
+
+def _register_config(sub: Sub) -> None:
+    group = sub.add_parser("config", help="validate, convert and show dcm4che configuration",
+                           description="Validate, convert (LDIF <-> JSON <-> LDAP) and show configuration.")
+    cmds = group.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
+
+    p = _parser(cmds, "validate", "check a configuration: it loads, and its references resolve",
+                "Load the configuration (--config FILE, --ldap URL, or the FILEs given) and check the references "
+                "between exporters, queues, AEs, web applications and storages. Exit status 1 when there are "
+                "errors (or warnings, with --strict).")
+    p.add_argument("files", nargs="*", metavar="FILE", help="LDIF or JSON files read as one configuration")
+    p.add_argument("--strict", action="store_true", help="warnings count as errors")
+    add_format_options(p, csv=False)
+    p.set_defaults(handler=config_validate)
+
+    p = _parser(cmds, "convert", "convert between LDIF, dcm4che device JSON and LDAP",
+                "Read INPUT and write OUTPUT. Each is a file (*.json = dcm4che device JSON, anything else LDIF), "
+                "'-' for stdin/stdout, or an ldap:// / ldaps:// URL (bind with --bind-dn and --password-file). "
+                "Writing to LDAP adds and changes only what differs (a push); reading from LDAP is a pull.")
+    p.add_argument("input", metavar="INPUT")
+    p.add_argument("output", metavar="OUTPUT")
+    p.set_defaults(handler=config_convert)
+
+    p = _parser(cmds, "show", "show the devices, exporters, queues and AEs of a configuration")
+    p.add_argument("--format", choices=["table", "json", "ldif"], default="table",
+                   help="table: a summary (default); json: dcm4che device JSON; ldif: the whole LDIF")
+    p.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    p.set_defaults(handler=config_show)
+
+
+def _is_ldap(target: str) -> bool:
+    return target.startswith(("ldap://", "ldaps://"))
+
+
+def config_validate(args: argparse.Namespace) -> int:
+    from dcm_exporter.models import Configuration, Severity
+
+    if args.files:
+        paths = list(args.files)
+        if all(not p.lower().endswith(".json") for p in paths):
+            configuration = Configuration.from_ldif(paths if len(paths) > 1 else paths[0])
+        elif len(paths) == 1:
+            configuration = read_configuration_file(paths[0])
+        else:
+            raise ConfigurationError("give one JSON file, or any number of LDIF files")
+        where = ", ".join(paths)
+    else:
+        configuration = load_configuration(args)
+        where = config_description(args)
+    issues = configuration.validate()
+    rows = [
+        {"severity": i.severity.value, "where": str(i.location or i.dn or ""), "message": i.message}
+        for i in issues
+    ]
+    errors = [i for i in issues if i.severity is Severity.ERROR or args.strict]
+    if output_format(args) == "json":
+        write_mapping({"source": where, "valid": not errors, "devices": len(configuration.devices),
+                       "exporters": len(configuration.exporters), "issues": rows}, fmt="json")
+    else:
+        if rows:
+            write_rows(rows, ("severity", "where", "message"), status_column=None)
+        info(f"{where}: {len(configuration.devices)} device(s), {len(configuration.exporters)} exporter(s), "
+             f"{len(configuration.queues)} queue(s); "
+             + (f"{len(issues)} issue(s)" if issues else "no issues"))
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def _read_any(args: argparse.Namespace, source: str) -> Configuration:
+    if _is_ldap(source):
+        return load_configuration(argparse.Namespace(**{**vars(args), "ldap": source, "config": None}))
+    return read_configuration_file(source)
+
+
+def config_convert(args: argparse.Namespace) -> int:
+    configuration = _read_any(args, args.input)
+    if _is_ldap(args.output):
+        store_args = argparse.Namespace(**{**vars(args), "ldap": args.output, "config": None})
+        store = ldap_store(store_args)
+        try:
+            store.save(configuration)
+        finally:
+            store.close()
+        info(f"wrote {len(configuration.devices)} device(s) to {args.output}", stream=sys.stderr)
+        return EXIT_OK
+    write_configuration_file(configuration, args.output)
+    if args.output != "-":
+        info(f"wrote {len(configuration.devices)} device(s) to {args.output}")
+    return EXIT_OK
+
+
+def config_show(args: argparse.Namespace) -> int:
+    configuration = load_configuration(args)
+    if args.format == "json":
+        sys.stdout.write(configuration.to_json() + "\n")
+        return EXIT_OK
+    if args.format == "ldif":
+        sys.stdout.write(configuration.to_ldif())
+        return EXIT_OK
+    rows = [
+        {
+            "device": d.device_name,
+            "installed": d.installed,
+            "ae_titles": [a.ae_title for a in d.application_entities],
+            "connections": [f"{c.hostname}:{c.port}" if c.port else c.hostname for c in d.connections],
+            "exporters": [e.exporter_id for e in d.exporters],
+            "queues": [q.queue_name for q in d.queues],
+        }
+        for d in configuration.devices
+    ]
+    write_rows(rows, ("device", "installed", "ae_titles", "connections", "exporters", "queues"),
+               status_column=None)
+    return EXIT_OK
+
+
+# --- exporter --------------------------------------------------------------------------------------------
+
+EXPORTER_COLUMNS = ("exporter_id", "uri", "queue_name", "ae_title", "description", "schedules")
+
+
+def exporter_row(e: ExporterDescriptor) -> dict[str, Any]:
+    """The fields of an exporter shown by ``exporter list`` / ``show``."""
+    return {
+        "exporter_id": e.exporter_id,
+        "uri": e.uri,
+        "queue_name": e.queue_name,
+        "ae_title": e.ae_title,
+        "description": e.description,
+        "schedules": list(e.schedules.to_strings()),
+        "properties": [f"{k}={v}" for k, v in e.properties.items()],
+        "export_as_source_ae": e.export_as_source_ae,
+        "stgcmt_scp": e.stgcmt_scp,
+        "ian_destinations": list(e.ian_destinations),
+        "instance_availability": e.instance_availability.value,
+    }
+
+
+def _add_exporter_fields(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--uri", help="dcmURI, e.g. dicom:STORESCP, stow:ORTHANC, storage:fs2, noop:")
+    p.add_argument("--queue-name", help="dcmQueueName: the queue that runs the exporter's tasks")
+    p.add_argument("--ae-title", help="dicomAETitle: the local (calling) AE title")
+    p.add_argument("--description", help="dicomDescription")
+    p.add_argument("--schedule", action="append", metavar="EXPR",
+                   help="dcmSchedule, e.g. 'hour=18-6 dayOfWeek=*' (repeat for several)")
+    p.add_argument("--property", action="append", metavar="KEY=VALUE", help="dcmProperty (repeat for several)")
+    p.add_argument("--output", metavar="FILE", help="write the changed configuration here instead of back "
+                   "to --config / --ldap")
+
+
+def _register_exporter(sub: Sub) -> None:
+    group = sub.add_parser("exporter", help="list, show, create, update and delete exporters",
+                           description="Exporters (dcm4che dcmExporter) of the configuration.")
+    cmds = group.add_subparsers(dest="exporter_command", metavar="COMMAND", required=True)
+
+    p = _parser(cmds, "list", "list the exporters")
+    add_format_options(p)
+    p.set_defaults(handler=exporter_list)
+
+    p = _parser(cmds, "show", "show one exporter")
+    p.add_argument("exporter_id", metavar="ID")
+    add_format_options(p, csv=False)
+    p.set_defaults(handler=exporter_show)
+
+    p = _parser(cmds, "create", "create an exporter (a wizard on a terminal; flags for scripts)",
+                "Create an exporter. On a terminal it asks for every value not given as a flag, offering the "
+                "registered URI schemes, the known remote AEs, the queues and local AEs of the device, and checks "
+                "each answer as it is typed. With --no-input (or without a terminal) the flags must say it all. "
+                "The configuration is written back to --config FILE / --ldap, or to --output FILE.")
+    p.add_argument("--id", dest="exporter_id", help="dcmExporterID")
+    _add_exporter_fields(p)
+    p.add_argument("--no-input", action="store_true", help="never ask; fail when a required value is missing")
+    p.add_argument("--yes", "-y", action="store_true", help="write without asking for confirmation")
+    p.set_defaults(handler=exporter_create)
+
+    p = _parser(cmds, "update", "change fields of an exporter (only those given)")
+    p.add_argument("exporter_id", metavar="ID")
+    _add_exporter_fields(p)
+    p.add_argument("--clear-schedules", action="store_true", help="remove every dcmSchedule first")
+    p.add_argument("--remove-property", action="append", metavar="KEY", help="remove a dcmProperty")
+    p.set_defaults(handler=exporter_update)
+
+    p = _parser(cmds, "delete", "delete an exporter")
+    p.add_argument("exporter_id", metavar="ID")
+    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    p.set_defaults(handler=exporter_delete)
+
+
+def exporter_list(args: argparse.Namespace) -> int:
+    configuration = load_configuration(args)
+    rows = [exporter_row(e) for e in configuration.exporters.values()]
+    write_rows(rows, EXPORTER_COLUMNS, fmt=output_format(args), status_column=None)
+    return EXIT_OK
+
+
+def _exporter(configuration: Configuration, exporter_id: str) -> ExporterDescriptor:
+    exporter = configuration.exporters.get(exporter_id)
+    if exporter is None:
+        known = ", ".join(sorted(configuration.exporters)) or "none"
+        raise ConfigurationError(f"Unknown exporter: {exporter_id} (configured exporters: {known})")
+    return exporter
+
+
+def exporter_show(args: argparse.Namespace) -> int:
+    configuration = load_configuration(args)
+    exporter = _exporter(configuration, args.exporter_id)
+    row = exporter_row(exporter)
+    row["device"] = configuration.exporter_device(exporter.exporter_id).device_name
+    write_mapping(row, fmt=output_format(args))
+    return EXIT_OK
+
+
+def exporter_create(args: argparse.Namespace) -> int:
+    from dcm_exporter.cli._wizard import create_exporter
+
+    configuration = load_configuration(args)
+    interactive = not args.no_input and sys.stdin.isatty()
+    result = create_exporter(configuration, args, interactive=interactive)
+    if result is None:
+        info("nothing written")
+        return EXIT_FAILED
+    new_configuration, exporter = result
+    where = save_configuration(args, new_configuration, output=args.output, since=configuration)
+    info(f"exporter {exporter.exporter_id} ({exporter.uri}) written to {where}")
+    return EXIT_OK
+
+
+def exporter_update(args: argparse.Namespace) -> int:
+    from dcm_exporter.cli._wizard import exporter_from_answers, properties_from
+
+    configuration = load_configuration(args)
+    old = _exporter(configuration, args.exporter_id)
+    device = configuration.exporter_device(old.exporter_id)
+    schedules = () if args.clear_schedules else old.schedules.to_strings()
+    schedules = (*schedules, *(args.schedule or ()))
+    properties = dict(old.properties)
+    for key in args.remove_property or ():
+        if key not in properties:
+            raise ConfigurationError(f"exporter {old.exporter_id} has no property {key!r}")
+        del properties[key]
+    properties.update(properties_from(args.property or ()))
+    exporter = exporter_from_answers(
+        configuration,
+        device,
+        base=old,
+        exporter_id=old.exporter_id,
+        uri=args.uri if args.uri is not None else old.uri,
+        queue_name=args.queue_name if args.queue_name is not None else old.queue_name,
+        ae_title=args.ae_title if args.ae_title is not None else old.ae_title,
+        description=args.description if args.description is not None else old.description,
+        schedules=schedules,
+        properties=properties,
+    )
+    where = save_configuration(args, configuration.put_exporter(exporter, device_name=device.device_name),
+                               output=args.output, since=configuration)
+    info(f"exporter {exporter.exporter_id} updated in {where}")
+    return EXIT_OK
+
+
+def exporter_delete(args: argparse.Namespace) -> int:
+    configuration = load_configuration(args)
+    _exporter(configuration, args.exporter_id)
+    where = save_configuration(args, configuration.remove_exporter(args.exporter_id), output=args.output,
+                               since=configuration)
+    info(f"exporter {args.exporter_id} deleted from {where}")
+    return EXIT_OK
+
+
+# --- remote AE --------------------------------------------------------------------------------------------
+
+AE_COLUMNS = ("ae_title", "device", "host", "port", "tls", "installed", "description")
+
+
+def _register_remote_ae(sub: Sub) -> None:
+    group = sub.add_parser("remote-ae", help="add, list and verify (C-ECHO) remote AEs",
+                           description="Network AEs of the configuration: destinations of dicom: exporters.")
+    cmds = group.add_subparsers(dest="remote_ae_command", metavar="COMMAND", required=True)
+
+    p = _parser(cmds, "add", "add a remote AE (a device, its connection and its AE, registered)",
+                "Add a remote AE as dcm4che does: a device, its network connection, the network AE referencing "
+                "it, and the AE title in the Unique AE Titles Registry.")
+    p.add_argument("ae_title", metavar="AET")
+    p.add_argument("--host", required=True, help="dicomHostname")
+    p.add_argument("--port", type=int, required=True, help="dicomPort")
+    p.add_argument("--device-name", help="device name (default: the AE title in lower case)")
+    p.add_argument("--description", help="dicomDescription")
+    p.add_argument("--tls-cipher", action="append", metavar="SUITE",
+                   help="dicomTLSCipherSuite, e.g. SSL_RSA_WITH_3DES_EDE_CBC_SHA (makes the connection TLS)")
+    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    p.set_defaults(handler=remote_ae_add)
+
+    p = _parser(cmds, "list", "list the network AEs")
+    p.add_argument("--all", action="store_true", help="also AEs that do not accept associations")
+    add_format_options(p)
+    p.set_defaults(handler=remote_ae_list)
+
+    p = _parser(cmds, "verify", "C-ECHO a remote AE; exit status 0 when it answers Success")
+    p.add_argument("ae_title", metavar="AET")
+    p.add_argument("--calling-aet", default=None, help="our AE title (default: the archive's AE, else DCMEXPORTER)")
+    p.add_argument("--ca-file", help="PEM CA certificates for a TLS connection")
+    add_format_options(p, csv=False)
+    p.set_defaults(handler=remote_ae_verify)
+
+
+def remote_ae_add(args: argparse.Namespace) -> int:
+    from dcm_exporter.models import ApplicationEntity, Connection, Device
+
+    configuration = load_configuration(args)
+    aet = args.ae_title
+    if not aet or len(aet) > 16 or "\\" in aet:
+        raise ConfigurationError(f"AE title must be 1 to 16 characters without a backslash, got {aet!r}")
+    try:
+        device, _ = configuration.find_ae(aet)
+    except LookupError:
+        pass
+    else:
+        raise ConfigurationError(f"AE {aet} exists already (device {device.device_name})")
+    if not 0 < args.port < 65536:
+        raise ConfigurationError(f"port must be 1..65535, got {args.port}")
+    name = args.device_name or aet.lower()
+    connection = Connection(name="dicom", hostname=args.host, port=args.port,
+                            tls_cipher_suites=tuple(args.tls_cipher or ()))
+    device = Device(
+        device_name=name,
+        description=args.description,
+        connections=(connection,),
+        application_entities=(
+            ApplicationEntity(ae_title=aet, connection_refs=("dicom",), association_acceptor=True,
+                              association_initiator=False, description=args.description),
+        ),
+    )
+    where = save_configuration(args, configuration.add_device(device), output=args.output, since=configuration)
+    info(f"remote AE {aet} ({args.host}:{args.port}, device {name}) added to {where}")
+    return EXIT_OK
+
+
+def remote_ae_list(args: argparse.Namespace) -> int:
+    configuration = load_configuration(args)
+    rows = []
+    for device in configuration.devices:
+        for ae in device.application_entities:
+            if not (args.all or ae.association_acceptor):
+                continue
+            listening = [device.connection(r) for r in ae.connection_refs]
+            conn = next((c for c in listening if c.is_listening), None)
+            rows.append({
+                "ae_title": ae.ae_title,
+                "device": device.device_name,
+                "host": conn.hostname if conn else None,
+                "port": conn.port if conn else None,
+                "tls": bool(conn and conn.is_tls),
+                "installed": device.is_ae_installed(ae),
+                "description": ae.description or device.description,
+            })
+    write_rows(rows, AE_COLUMNS, fmt=output_format(args), status_column=None)
+    return EXIT_OK
+
+
+def _calling_aet(configuration: Configuration, args: argparse.Namespace) -> str:
+    if args.calling_aet:
+        return str(args.calling_aet)
+    device_name = option(args, "device")
+    for exporter in configuration.exporters.values():
+        if exporter.ae_title and (device_name is None
+                                  or configuration.exporter_device(exporter.exporter_id).device_name == device_name):
+            return exporter.ae_title
+    return "DCMEXPORTER"
+
+
+def remote_ae_verify(args: argparse.Namespace) -> int:
+    from dcm_exporter.errors import TransportError
+    from dcm_exporter.transports.dicom import verify
+
+    configuration = load_configuration(args)
+    calling = _calling_aet(configuration, args)
+    remote = configuration.remote_ae(args.ae_title)
+    try:
+        result = verify(configuration, args.ae_title, calling, ca_file=args.ca_file)
+    except TransportError as exc:
+        if output_format(args) == "json":
+            write_mapping({"ae_title": args.ae_title, "host": remote.hostname, "port": remote.port,
+                           "calling_ae_title": calling, "ok": False, "error": str(exc)}, fmt="json")
+        else:
+            error(f"C-ECHO {args.ae_title} at {remote.hostname}:{remote.port} failed: {exc}")
+        return EXIT_FAILED
+    data = {"ae_title": result.ae_title, "host": result.host, "port": result.port, "calling_ae_title": calling,
+            "ok": result.ok, "status": f"0x{result.status:04X}", "milliseconds": round(result.seconds * 1000, 1)}
+    if output_format(args) == "json":
+        write_mapping(data, fmt="json")
+    else:
+        info(f"C-ECHO {result.ae_title} at {result.host}:{result.port} (calling {calling}): status "
+             f"0x{result.status:04X} in {result.seconds * 1000:.1f} ms" + ("" if result.ok else " — FAILED"))
+    return EXIT_OK if result.ok else EXIT_FAILED

@@ -1,0 +1,592 @@
+"""``export``, ``queue ...``, ``run``, ``schedule check|next`` and ``storescp``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
+from dcm_exporter.cli._context import (
+    add_config_options,
+    add_format_options,
+    add_queue_options,
+    add_source_options,
+    has_configuration,
+    load_configuration,
+    open_source,
+    open_store,
+    option,
+    output_format,
+    queue_location,
+)
+from dcm_exporter.cli._output import ProgressBar, error, info, write_mapping, write_rows
+from dcm_exporter.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from dcm_exporter.models import Configuration
+    from dcm_exporter.queue import ExportTask, TaskFilter, TaskManager
+    from dcm_exporter.transports.base import Outcome
+
+__all__ = ["parse_time", "register", "task_row"]
+
+if TYPE_CHECKING:
+    Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+
+TASK_COLUMNS = ("task_id", "exporter_id", "entity", "status", "failures", "scheduled_time", "batch_id", "outcome")
+ALL_TASK_FIELDS = (
+    "task_id", "created_time", "updated_time", "device_name", "queue_name", "exporter_id", "local_ae_title",
+    "study_uid", "series_uid", "sop_instance_uid", "scheduled_time", "status", "processing_start_time",
+    "processing_end_time", "number_of_failures", "batch_id", "error_message", "outcome_message",
+    "number_of_instances", "modalities", "requester",
+)
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 (a naive time is local time), ``now``, or ``now+90s`` / ``now-2h`` / ``+10m`` / ``+1d``."""
+    from dcm_exporter.schedule import local_zone
+
+    value = text.strip()
+    now = datetime.now(local_zone())
+    if value == "now":
+        return now
+    relative = value.removeprefix("now")
+    if relative[:1] in "+-" and relative[-1:] in "smhd" and relative[1:-1].isdigit():
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[relative[-1]]
+        delta = timedelta(**{unit: int(relative[1:-1])})
+        return now + delta if relative[0] == "+" else now - delta
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"not a time: {text!r} (use ISO 8601 like 2025-01-31T18:00, or now, now+2h, -1d)") from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=local_zone())
+
+
+def task_row(task: ExportTask) -> dict[str, Any]:
+    """Every field of a task plus ``entity``, ``failures`` and ``outcome`` (the short column names)."""
+    row: dict[str, Any] = {name: getattr(task, name) for name in ALL_TASK_FIELDS}
+    row["entity"] = task.entity
+    row["failures"] = task.number_of_failures
+    row["outcome"] = task.outcome_message or task.error_message or ""
+    row["scheduled_time"] = task.scheduled_time.astimezone().replace(microsecond=0)
+    return row
+
+
+def _write_tasks(tasks: Iterable[ExportTask], args: argparse.Namespace) -> None:
+    tasks = list(tasks)
+    fmt = output_format(args)
+    columns = TASK_COLUMNS if fmt == "table" else ALL_TASK_FIELDS
+    rows = [task_row(t) for t in tasks]
+    if fmt != "table":
+        for row, task in zip(rows, tasks, strict=False):
+            row["scheduled_time"] = task.scheduled_time
+    write_rows(rows, columns, fmt=fmt)
+
+
+def _manager(args: argparse.Namespace, *, need_configuration: bool = False) -> TaskManager:
+    from dcm_exporter.models import Configuration
+    from dcm_exporter.queue import TaskManager
+
+    configuration = (load_configuration(args) if need_configuration or has_configuration(args)
+                     else Configuration())
+    device = option(args, "device")
+    if not configuration.devices and device is None:
+        device = "dcm-exporter"  # the queue alone: listing and changing tasks needs no device
+    return TaskManager(open_store(args), configuration, device_name=device)
+
+
+# --- export ----------------------------------------------------------------------------------------------
+
+
+def register(sub: Sub) -> None:
+    """Add ``export``, ``queue``, ``run``, ``schedule`` and ``storescp``."""
+    p = sub.add_parser(
+        "export", help="export studies, series or instances (queued, or --now)",
+        description="Queue an export of a study / series / instance (or of every study in the --source folder "
+        "with --all-studies), or perform it right away with --now and print the outcome. Exit status 1 when "
+        "an export done --now did not complete.",
+    )
+    add_config_options(p)
+    add_queue_options(p)
+    add_source_options(p)
+    p.add_argument("exporter_id", metavar="EXPORTER", help="the dcmExporterID")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--study", action="append", metavar="UID", help="Study Instance UID (repeat for several)")
+    what.add_argument("--all-studies", action="store_true", help="every study found in the --source folder")
+    p.add_argument("--series", metavar="UID", help="only this series (with one --study)")
+    p.add_argument("--instance", metavar="UID", help="only this instance (with --series)")
+    p.add_argument("--now", action="store_true", help="export right away instead of queueing")
+    p.add_argument("--batch-id", help="batch id of the queued tasks")
+    p.add_argument("--at", metavar="TIME", type=parse_time,
+                   help="scheduled time of the queued tasks (ISO 8601, now+2h; default: the exporter's schedule)")
+    add_format_options(p)
+    p.set_defaults(handler=export)
+
+    _register_queue(sub)
+
+    p = sub.add_parser(
+        "run", help="run the export queue in the foreground (Ctrl-C stops gracefully)",
+        description="Process queued export tasks of the archive device as they become due, until Ctrl-C (the "
+        "running exports finish or go back to the queue). With --until-idle, process what is due now and exit.",
+    )
+    add_config_options(p)
+    add_queue_options(p)
+    add_source_options(p)
+    p.add_argument("--until-idle", action="store_true", help="process what is due now, then exit")
+    p.add_argument("--wait-for-scheduled", action="store_true",
+                   help="with --until-idle: also wait for tasks scheduled later (retries included)")
+    p.add_argument("--poll-interval", type=float, default=None, help="seconds between looks at the queue")
+    p.add_argument("--stop-timeout", type=float, default=30.0,
+                   help="seconds running exports get to finish on Ctrl-C (default 30)")
+    p.set_defaults(handler=run)
+
+    _register_schedule(sub)
+    _register_storescp(sub)
+
+
+def _studies_in(root: str) -> list[str]:
+    """The Study Instance UIDs of the DICOM files under ``root``, in the order first found."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    uids: dict[str, None] = {}
+    for path in sorted(Path(root).rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=[0x0020000D])
+        except (InvalidDicomError, OSError, ValueError, EOFError):  # not DICOM: the source skips it too
+            continue
+        uid = getattr(ds, "StudyInstanceUID", None)
+        if uid:
+            uids.setdefault(str(uid))
+    return list(uids)
+
+
+def export(args: argparse.Namespace) -> int:
+    from dcm_exporter.exporter import Exporter
+
+    if (args.series or args.instance) and (not args.study or len(args.study) != 1):
+        raise ConfigurationError("--series / --instance need exactly one --study")
+    if args.instance and not args.series:
+        raise ConfigurationError("--instance needs its --series")
+    configuration = load_configuration(args)
+    if args.exporter_id not in configuration.exporters:
+        known = ", ".join(sorted(configuration.exporters)) or "none"
+        raise ConfigurationError(f"Unknown exporter: {args.exporter_id} (configured exporters: {known})")
+    studies = list(args.study or ())
+    if args.all_studies:
+        root = option(args, "source")
+        if root is None:
+            raise ConfigurationError("--all-studies needs --source DIR")
+        studies = _studies_in(root)
+        if not studies:
+            error(f"no DICOM studies found in {root}")
+            return EXIT_FAILED
+    if args.now:
+        return _export_now(args, configuration, studies)
+    from dcm_exporter.sources import FileSystemSource
+
+    source = open_source(args) if option(args, "source") else _NoSource()
+    with Exporter(configuration, source, store=open_store(args), device_name=option(args, "device")) as exporter:
+        tasks = [
+            exporter.schedule_export(args.exporter_id, study, args.series, args.instance, batch_id=args.batch_id,
+                                     scheduled_time=args.at, requester="dcm-exporter export")
+            for study in studies
+        ]
+    if isinstance(source, FileSystemSource):
+        source.close()
+    _write_tasks(tasks, args)
+    if output_format(args) == "table":
+        info(f"{len(tasks)} task(s) queued in {queue_location(args)}; 'dcm-exporter run' performs them")
+    return EXIT_OK
+
+
+class _NoSource:
+    """Queueing needs no instances: a source that has none (the runner uses a real one)."""
+
+    def find(self, study_uid: str, series_uid: str | None = None, sop_instance_uid: str | None = None) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def _outcome_row(study: str, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "study_uid": study,
+        "status": outcome.status.value,
+        "completed": outcome.completed,
+        "warning": outcome.warning,
+        "failed": outcome.failed,
+        "missing": outcome.missing,
+        "message": outcome.message,
+    }
+
+
+class _Counter:
+    """A transport progress callback that moves a progress bar one step per instance."""
+
+    def __init__(self, bar: ProgressBar) -> None:
+        self.bar = bar
+        self.done = 0
+
+    def __call__(self, ref: Any, result: Any) -> None:
+        self.done += 1
+        self.bar.update(self.done)
+
+
+def _export_now(args: argparse.Namespace, configuration: Configuration, studies: list[str]) -> int:
+    from dcm_exporter.exporter import Exporter
+
+    rows = []
+    with open_source(args) as source, Exporter(configuration, source) as exporter:
+        for study in studies:
+            refs = source.find(study, args.series, args.instance)
+            with ProgressBar(len(refs), f"{study[:28]}") as bar:
+                outcome = exporter.export_now(args.exporter_id, study, args.series, args.instance,
+                                              progress=_Counter(bar))
+            rows.append(_outcome_row(study, outcome))
+    write_rows(rows, ("study_uid", "status", "completed", "warning", "failed", "missing", "message"),
+               fmt=output_format(args))
+    return EXIT_OK if all(r["status"] == "COMPLETED" for r in rows) else EXIT_FAILED
+
+
+# --- queue ---------------------------------------------------------------------------------------------------
+
+
+def _add_filters(p: argparse.ArgumentParser, *, ids: bool = True) -> None:
+    f = p.add_argument_group("filters (all given must match)")
+    if ids:
+        f.add_argument("task_ids", nargs="*", type=int, metavar="TASK_ID", help="task ids")
+    f.add_argument("--exporter-id", help="dcmExporterID")
+    f.add_argument("--status", action="append", metavar="STATUS",
+                   help="SCHEDULED, 'IN PROCESS', COMPLETED, WARNING, FAILED, CANCELED, 'SCHEDULED FOR RETRY' "
+                   "(repeat for any of several)")
+    f.add_argument("--study", dest="study_uid", metavar="UID", help="Study Instance UID")
+    f.add_argument("--batch-id", help="batch id")
+    f.add_argument("--device-name", help="device the tasks belong to")
+    f.add_argument("--queue-name", help="dcmQueueName")
+    f.add_argument("--created-after", type=parse_time, metavar="TIME")
+    f.add_argument("--created-before", type=parse_time, metavar="TIME")
+    f.add_argument("--updated-after", type=parse_time, metavar="TIME")
+    f.add_argument("--updated-before", type=parse_time, metavar="TIME")
+
+
+def _filter(args: argparse.Namespace, *, paging: bool = False, require: bool = False) -> TaskFilter:
+    from dcm_exporter.queue import TaskFilter
+
+    criteria: dict[str, Any] = {
+        name: getattr(args, name, None)
+        for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name", "created_after",
+                     "created_before", "updated_after", "updated_before")
+        if getattr(args, name, None) is not None
+    }
+    if getattr(args, "status", None):
+        criteria["status"] = tuple(args.status)
+    if getattr(args, "task_ids", None):
+        criteria["task_ids"] = tuple(args.task_ids)
+    if require and not criteria and not getattr(args, "all", False):
+        raise ConfigurationError("name the tasks: give task ids or filters, or --all for every task")
+    if paging:
+        criteria.update(offset=args.offset, limit=args.limit, order_by=args.order_by)
+    return TaskFilter(**criteria)
+
+
+def _queue_parser(cmds: Sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = cmds.add_parser(name, help=help, description=description or help)
+    add_queue_options(p)
+    add_config_options(p)
+    return p
+
+
+def _register_queue(sub: Sub) -> None:
+    group = sub.add_parser("queue", help="list, count, cancel, reschedule, delete and purge export tasks",
+                           description="Export tasks in the queue (--queue sqlite:PATH | postgresql://...).")
+    cmds = group.add_subparsers(dest="queue_command", metavar="COMMAND", required=True)
+
+    p = _queue_parser(cmds, "list", "list export tasks")
+    _add_filters(p)
+    p.add_argument("--limit", type=int, default=None, help="at most this many")
+    p.add_argument("--offset", type=int, default=0, help="skip this many first")
+    p.add_argument("--order-by", default="created_time",
+                   help="field to order by, '-' prefixed for descending (default created_time)")
+    add_format_options(p)
+    p.set_defaults(handler=queue_list)
+
+    p = _queue_parser(cmds, "count", "count export tasks")
+    _add_filters(p)
+    add_format_options(p, csv=False)
+    p.set_defaults(handler=queue_count)
+
+    for name, help, handler in (
+        ("cancel", "cancel tasks that are not final (never retried)", queue_cancel),
+        ("delete", "delete tasks", queue_delete),
+        ("reschedule", "schedule tasks again (failures reset), optionally on another exporter", queue_reschedule),
+    ):
+        p = _queue_parser(cmds, name, help)
+        _add_filters(p)
+        p.add_argument("--all", action="store_true", help="every task (when no id or filter is given)")
+        if name == "reschedule":
+            p.add_argument("--at", type=parse_time, metavar="TIME", help="when (default now)")
+            p.add_argument("--to-exporter", metavar="ID", help="move the tasks to this exporter (its queue and AE)")
+        add_format_options(p, csv=False)
+        p.set_defaults(handler=handler)
+
+    p = _queue_parser(cmds, "batches", "per batch: number of tasks in each status")
+    _add_filters(p, ids=False)
+    add_format_options(p)
+    p.set_defaults(handler=queue_batches)
+
+    p = _queue_parser(cmds, "purge", "delete finished tasks older than their queue's purge delays "
+                      "(dcmPurgeQueueMessage*Delay; needs the configuration)")
+    add_format_options(p, csv=False)
+    p.set_defaults(handler=queue_purge)
+
+
+def queue_list(args: argparse.Namespace) -> int:
+    manager = _manager(args)
+    _write_tasks(manager.tasks(_filter(args, paging=True)), args)
+    return EXIT_OK
+
+
+def queue_count(args: argparse.Namespace) -> int:
+    count = _manager(args).count(_filter(args))
+    if output_format(args) == "json":
+        write_mapping({"count": count}, fmt="json")
+    else:
+        info(str(count))
+    return EXIT_OK
+
+
+def _report_ids(args: argparse.Namespace, verb: str, ids: list[int]) -> int:
+    if output_format(args) == "json":
+        write_mapping({verb: ids, "count": len(ids)}, fmt="json")
+    else:
+        info(f"{verb} {len(ids)} task(s)" + (f": {', '.join(map(str, ids))}" if ids else ""))
+    return EXIT_OK
+
+
+def queue_cancel(args: argparse.Namespace) -> int:
+    return _report_ids(args, "canceled", _manager(args).cancel(_filter(args, require=True)))
+
+
+def queue_delete(args: argparse.Namespace) -> int:
+    return _report_ids(args, "deleted", _manager(args).delete(_filter(args, require=True)))
+
+
+def queue_reschedule(args: argparse.Namespace) -> int:
+    manager = _manager(args, need_configuration=args.to_exporter is not None)
+    ids = manager.reschedule(_filter(args, require=True), scheduled_time=args.at, exporter_id=args.to_exporter)
+    return _report_ids(args, "rescheduled", ids)
+
+
+def queue_batches(args: argparse.Namespace) -> int:
+    from dcm_exporter.queue import TaskStatus
+
+    summaries = _manager(args).batches(_filter(args))
+    rows = []
+    for s in summaries:
+        row: dict[str, Any] = {"batch_id": s.batch_id, "total": s.total}
+        for status in TaskStatus:
+            row[status.value.lower().replace(" ", "_")] = s.count(status)
+        row["exporter_ids"] = list(s.exporter_ids)
+        rows.append(row)
+    columns = ["batch_id", "total", *(st.value.lower().replace(" ", "_") for st in TaskStatus), "exporter_ids"]
+    write_rows(rows, columns, fmt=output_format(args), status_column=None)
+    return EXIT_OK
+
+
+def queue_purge(args: argparse.Namespace) -> int:
+    purged = _manager(args, need_configuration=True).purge()
+    if output_format(args) == "json":
+        write_mapping({"purged": purged}, fmt="json")
+    else:
+        info(f"purged {purged} task(s)")
+    return EXIT_OK
+
+
+# --- run -----------------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcm_exporter.exporter import Exporter
+    from dcm_exporter.queue import TaskResult
+
+    configuration = load_configuration(args)
+    failures = [0]
+    with open_source(args) as source, Exporter(
+        configuration, source, store=open_store(args), device_name=option(args, "device")
+    ) as exporter:
+
+        @exporter.on_task_finished
+        def report(result: TaskResult) -> None:
+            task = result.task
+            if task is None:
+                return
+            if task.status.value != "COMPLETED":
+                failures[0] += 1
+            text = task.outcome_message or task.error_message or ""
+            info(f"task {task.task_id} {task.exporter_id} {task.entity}: {task.status.value} {text}".rstrip())
+
+        manager = exporter.task_manager
+        info(f"running the export queue of device {manager.device_name} ({queue_location(args)}, queues "
+             f"{', '.join(manager.queue_names) or 'none'}); " + ("until idle" if args.until_idle else "Ctrl-C stops"))
+        if args.until_idle:
+            exporter.run_until_idle(wait_for_scheduled=args.wait_for_scheduled)
+            return EXIT_OK if failures[0] == 0 else EXIT_FAILED
+        exporter.start(poll_interval=args.poll_interval)
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            info("stopping: running exports finish or go back to the queue ...")
+            exporter.stop(args.stop_timeout)
+            info("stopped")
+    return EXIT_OK
+
+
+# --- schedule ------------------------------------------------------------------------------------------------
+
+
+def _register_schedule(sub: Sub) -> None:
+    group = sub.add_parser("schedule", help="is a time inside a dcmSchedule; when does it next open and close",
+                           description="Evaluate dcm4che schedules (dcmSchedule) or cron: windows.")
+    cmds = group.add_subparsers(dest="schedule_command", metavar="COMMAND", required=True)
+    for name, help in (
+        ("check", "is TIME (default now) inside the schedules? exit status 0 inside, 1 outside"),
+        ("next", "when do the schedules next open, and when does that window close"),
+    ):
+        p: argparse.ArgumentParser = cmds.add_parser(name, help=help, description=help + ". Several schedules are "
+                                                     "OR-ed, none means always (as dcm4chee).")
+        p.add_argument("schedules", nargs="*", metavar="SCHEDULE", help="e.g. 'hour=18-6 dayOfWeek=*'")
+        p.add_argument("--exporter", metavar="ID", help="take the schedules of this exporter (needs --config/--ldap)")
+        p.add_argument("--queue-name", metavar="NAME", help="take the schedules of this queue")
+        p.add_argument("--at", type=parse_time, metavar="TIME", help="the time to look at (default now)")
+        p.add_argument("--tz", metavar="ZONE", help="time zone of the wall clock, e.g. Europe/Vienna (default local)")
+        if name == "next":
+            p.add_argument("--count", type=int, default=1, help="list this many windows (default 1)")
+        add_config_options(p)
+        add_format_options(p, csv=False)
+        p.set_defaults(handler=schedule_check if name == "check" else schedule_next)
+
+
+def _schedules(args: argparse.Namespace) -> tuple[Any, datetime]:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from dcm_exporter.schedule import Schedules, local_zone
+
+    try:
+        tz = ZoneInfo(args.tz) if args.tz else None
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigurationError(f"unknown time zone {args.tz!r}") from exc
+    values = list(args.schedules)
+    if args.exporter or args.queue_name:
+        configuration = load_configuration(args)
+        if args.exporter:
+            exporter = configuration.exporters.get(args.exporter)
+            if exporter is None:
+                raise ConfigurationError(f"Unknown exporter: {args.exporter}")
+            values += exporter.schedules.to_strings()
+        if args.queue_name:
+            queue = configuration.queues.get(args.queue_name)
+            if queue is None:
+                raise ConfigurationError(f"Unknown queue: {args.queue_name}")
+            values += queue.schedules.to_strings()
+    schedules = Schedules.parse(values, tz=tz)
+    at = args.at or datetime.now(tz or local_zone())
+    return schedules, at.astimezone(tz or local_zone())
+
+
+def _fmt(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds")
+
+
+def schedule_check(args: argparse.Namespace) -> int:
+    schedules, at = _schedules(args)
+    inside = schedules.contains(at)
+    closes = schedules.window_end(at) if inside else None
+    opens = None if inside else schedules.ceil(at)
+    data = {"at": _fmt(at), "schedules": list(schedules.to_strings()) or ["(always)"], "inside": inside,
+            "window_closes": _fmt(closes), "next_opens": _fmt(opens)}
+    if output_format(args) == "json":
+        write_mapping(data, fmt="json")
+    elif inside:
+        info(f"{_fmt(at)} is inside {' | '.join(data['schedules'])}; "
+             + (f"the window closes at {_fmt(closes)}" if closes else "the window never closes"))
+    else:
+        info(f"{_fmt(at)} is outside {' | '.join(data['schedules'])}; the next window opens at {_fmt(opens)}")
+    return EXIT_OK if inside else EXIT_FAILED
+
+
+def schedule_next(args: argparse.Namespace) -> int:
+    schedules, at = _schedules(args)
+    windows = []
+    cursor = at
+    for _ in range(max(args.count, 1)):
+        opens = schedules.ceil(cursor)
+        closes = schedules.window_end(opens)
+        windows.append({"opens": _fmt(opens), "closes": _fmt(closes)})
+        if closes is None:
+            break
+        cursor = closes
+    if output_format(args) == "json":
+        write_mapping({"at": _fmt(at), "schedules": list(schedules.to_strings()), "windows": windows}, fmt="json")
+    else:
+        write_rows(windows, ("opens", "closes"), status_column=None)
+    return EXIT_OK
+
+
+# --- storescp ------------------------------------------------------------------------------------------------
+
+
+def _register_storescp(sub: Sub) -> None:
+    p = sub.add_parser(
+        "storescp", help="a receiving Store SCP for trials (like the archive's pre-configured storescp device)",
+        description="Receive C-STOREs (and answer C-ECHOs) until Ctrl-C, writing each object to --output-dir as "
+        "<SOP Instance UID>.dcm; prints a line per object.",
+    )
+    p.add_argument("--aet", default="STORESCP", help="AE title (default STORESCP)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=11117, help="port (default 11117; 0 = any free port)")
+    p.add_argument("--output-dir", default="received", metavar="DIR", help="where to write (default ./received)")
+    p.add_argument("--count-only", action="store_true", help="do not write files, only count")
+    p.add_argument("--status", type=lambda v: int(v, 0), default=0, help="C-STORE status to answer (default 0)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no line per object")
+    p.add_argument("--exit-after", type=int, default=None, metavar="N",
+                   help="stop after N objects were received (for scripts)")
+    p.set_defaults(handler=storescp)
+
+
+def storescp(args: argparse.Namespace) -> int:
+    from dcm_exporter.testing import StoreSCP
+
+    scp = StoreSCP(args.aet, host=args.host, port=args.port,
+                   output_dir=None if args.count_only else args.output_dir, status=args.status)
+    scp.start()
+    where = "counting only" if args.count_only else f"writing to {Path(args.output_dir).resolve()}"
+    info(f"Store SCP {args.aet} listening on {args.host}:{scp.port}, {where}; Ctrl-C stops")
+    seen = 0
+    stop = threading.Event()
+    try:
+        while not stop.is_set():
+            scp.wait_for(seen + 1, timeout=0.5)
+            received = scp.received
+            for r in received[seen:]:
+                if not args.quiet:
+                    info(f"{r.calling_ae_title} -> {r.called_ae_title}: {r.sop_instance_uid} "
+                         f"({r.size} bytes, status 0x{r.status:04X})")
+            seen = len(received)
+            if args.exit_after is not None and seen >= args.exit_after:
+                stop.set()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scp.stop()
+    info(f"received {scp.count} object(s) on {scp.associations} association(s)", stream=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,328 @@
+"""The ``exporter create`` wizard: the archive UI's "new exporter" dialog in a terminal.
+
+Every answer is checked as it is typed (an invalid one is explained and asked again); every question has a
+flag, so the same code runs non-interactively. The checks are plain functions, shared with
+``exporter update``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+import attrs
+
+from dcm_exporter.cli._context import config_description, option
+from dcm_exporter.errors import ConfigurationError, DcmExporterError
+
+if TYPE_CHECKING:
+    from dcm_exporter.models import Configuration, Device, ExporterDescriptor
+
+__all__ = [
+    "Prompter",
+    "archive_device",
+    "check_ae_title",
+    "check_exporter_id",
+    "check_property",
+    "check_queue",
+    "check_schedule",
+    "check_uri",
+    "create_exporter",
+    "exporter_from_answers",
+    "properties_from",
+]
+
+T = TypeVar("T")
+
+
+class WizardAborted(DcmExporterError):
+    """The user ended the wizard (end of input)."""
+
+
+# --- checks (each returns the normalised answer or raises ValueError / ConfigurationError) ----------------
+
+
+def archive_device(configuration: Configuration, device_name: str | None) -> Device:
+    """The device new exporters go to: ``--device``, else the one holding exporters or queues."""
+    if device_name:
+        return configuration.device(device_name)
+    holders = [d for d in configuration.devices if d.exporters or d.queues]
+    if len(holders) == 1:
+        return holders[0]
+    if not holders and len(configuration.devices) == 1:
+        return configuration.devices[0]
+    names = ", ".join(d.device_name for d in (holders or configuration.devices)) or "none"
+    raise ConfigurationError(f"which archive device? give --device NAME (devices: {names})")
+
+
+def check_exporter_id(configuration: Configuration, text: str) -> str:
+    value = text.strip()
+    if not value:
+        raise ValueError("the exporter ID must not be empty")
+    if any(c in value for c in ",=+<>#;\\\""):
+        raise ValueError(f"the exporter ID {value!r} contains a character that is special in DNs; use letters, "
+                         "digits, '-', '_' or '.'")
+    if value in configuration.exporters:
+        raise ValueError(f"an exporter with ID {value} exists already")
+    return value
+
+
+def known_schemes() -> list[str]:
+    """The registered URI schemes (built-in and plug-ins)."""
+    from dcm_exporter.transports.registry import schemes
+
+    return sorted(schemes())
+
+
+def remote_ae_titles(configuration: Configuration, device: Device | None = None) -> list[str]:
+    """AE titles that accept associations on another device (candidates for ``dicom:``)."""
+    out: list[str] = []
+    for d in configuration.devices:
+        if device is not None and d.device_name == device.device_name:
+            continue
+        for ae in d.application_entities:
+            if ae.association_acceptor and any(d.connection(r).is_listening for r in ae.connection_refs):
+                out.append(ae.ae_title)
+    return out
+
+
+def check_uri(configuration: Configuration, text: str) -> str:
+    value = text.strip()
+    scheme, sep, rest = value.partition(":")
+    schemes = known_schemes()
+    listing = ", ".join(f"{s}:" for s in schemes)
+    if not sep or not scheme:
+        raise ValueError(f"{value!r} has no scheme: write it as <scheme>:<destination> (schemes: {listing})")
+    scheme = scheme.lower()
+    if scheme not in schemes:
+        raise ValueError(f"unknown scheme {scheme}: (registered schemes: {listing})")
+    if scheme == "dicom":
+        if not rest:
+            aes = ", ".join(remote_ae_titles(configuration)) or "none configured"
+            raise ValueError(f"dicom: needs the destination AE title, e.g. dicom:STORESCP (known AEs: {aes})")
+        try:
+            configuration.find_ae(rest)
+        except LookupError:
+            aes = ", ".join(remote_ae_titles(configuration)) or "none configured"
+            raise ValueError(
+                f"Unknown AE: {rest} (known AEs: {aes}; add one with 'dcm-exporter remote-ae add')"
+            ) from None
+    elif scheme in ("stow", "wado"):
+        if rest not in configuration.web_applications:
+            apps = ", ".join(sorted(configuration.web_applications)) or "none configured"
+            raise ValueError(f"Unknown Web Application: {rest} (web applications: {apps})")
+    elif scheme == "storage" and rest not in configuration.storages:
+        ids = ", ".join(sorted(configuration.storages)) or "none configured"
+        raise ValueError(f"Unknown storage: {rest} (storages: {ids})")
+    return f"{scheme}:{rest}"
+
+
+def check_queue(device: Device, text: str) -> str:
+    value = text.strip()
+    names = [q.queue_name for q in device.queues]
+    if not value:
+        raise ValueError("the queue name must not be empty")
+    if value not in names:
+        raise ValueError(f"queue {value} does not exist on device {device.device_name} "
+                         f"(queues: {', '.join(names) or 'none'})")
+    return value
+
+
+def check_ae_title(device: Device, text: str) -> str:
+    value = text.strip()
+    titles = [a.ae_title for a in device.application_entities]
+    if not value:
+        raise ValueError("the local AE title must not be empty (it is the calling AE of the export)")
+    if value not in titles:
+        raise ValueError(f"{value} is not an AE of device {device.device_name} (AEs: {', '.join(titles) or 'none'})")
+    return value
+
+
+def check_schedule(text: str) -> str:
+    from dcm_exporter.schedule import parse_schedule
+
+    return str(parse_schedule(text.strip()))
+
+
+def check_property(text: str) -> tuple[str, str]:
+    key, sep, value = text.strip().partition("=")
+    if not sep or not key:
+        raise ValueError(f"a property is key=value, got {text.strip()!r}")
+    return key, value
+
+
+def properties_from(values: Iterable[str]) -> dict[str, str]:
+    """``key=value`` strings to a dict (a repeated key: the last wins, as upstream)."""
+    return dict(check_property(v) for v in values)
+
+
+def exporter_from_answers(
+    configuration: Configuration,
+    device: Device,
+    *,
+    exporter_id: str,
+    uri: str,
+    queue_name: str,
+    ae_title: str | None,
+    description: str | None,
+    schedules: Iterable[str],
+    properties: Mapping[str, str],
+    base: ExporterDescriptor | None = None,
+) -> ExporterDescriptor:
+    """Check every answer and build the exporter (keeping the other fields of ``base``)."""
+    from dcm_exporter.models import ExporterDescriptor
+    from dcm_exporter.schedule import Schedules
+
+    try:
+        fields: dict[str, Any] = {
+            "uri": check_uri(configuration, uri),
+            "queue_name": check_queue(device, queue_name),
+            "ae_title": check_ae_title(device, ae_title) if ae_title else None,
+            "description": description or None,
+            "schedules": Schedules.parse([check_schedule(s) for s in schedules]),
+            "properties": dict(properties),
+        }
+    except ValueError as exc:
+        raise ConfigurationError(f"exporter {exporter_id}: {exc}") from exc
+    if base is not None:
+        return attrs.evolve(base, **fields)
+    return ExporterDescriptor(exporter_id=exporter_id, **fields)
+
+
+# --- prompting -----------------------------------------------------------------------------------------------
+
+
+class Prompter:
+    """Asks questions on a terminal; an invalid answer is explained and the question asked again."""
+
+    def __init__(self, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+
+    def say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def _read(self, prompt: str) -> str:
+        self.stdout.write(prompt)
+        self.stdout.flush()
+        line = self.stdin.readline()
+        if not line:
+            self.stdout.write("\n")
+            raise WizardAborted("input ended: no exporter created")
+        return line.rstrip("\r\n")
+
+    def ask(self, question: str, check: Callable[[str], T], *, default: str | None = None) -> T:
+        prompt = f"{question} [{default}]: " if default else f"{question}: "
+        while True:
+            answer = self._read(prompt)
+            if not answer.strip() and default is not None:
+                answer = default
+            try:
+                return check(answer)
+            except (ValueError, ConfigurationError) as exc:
+                self.say(f"  invalid: {exc}")
+
+    def ask_many(self, question: str, check: Callable[[str], T]) -> list[T]:
+        values: list[T] = []
+        while True:
+            answer = self._read(f"{question}: ")
+            if not answer.strip():
+                return values
+            try:
+                values.append(check(answer))
+            except (ValueError, ConfigurationError) as exc:
+                self.say(f"  invalid: {exc}")
+
+    def confirm(self, question: str, *, default: bool = True) -> bool:
+        hint = "Y/n" if default else "y/N"
+        while True:
+            answer = self._read(f"{question} [{hint}]: ").strip().lower()
+            if not answer:
+                return default
+            if answer in ("y", "yes"):
+                return True
+            if answer in ("n", "no"):
+                return False
+            self.say("  please answer y or n")
+
+
+def create_exporter(
+    configuration: Configuration, args: argparse.Namespace, *, interactive: bool, prompter: Prompter | None = None
+) -> tuple[Configuration, ExporterDescriptor] | None:
+    """Run the wizard (or just the checks, non-interactively); ``None`` when the user declined to write."""
+    device = archive_device(configuration, option(args, "device"))
+    queues = [q.queue_name for q in device.queues]
+    local_aes = [a.ae_title for a in device.application_entities]
+
+    def given(name: str) -> Any:
+        return getattr(args, name, None)
+
+    if not interactive:
+        missing = [f"--{n.replace('_', '-')}" for n, flag in
+                   (("id", "exporter_id"), ("uri", "uri"), ("queue_name", "queue_name")) if not given(flag)]
+        if missing and not (len(queues) == 1 and missing == ["--queue-name"]):
+            raise ConfigurationError(f"missing {', '.join(missing)} (no terminal to ask on, or --no-input)")
+        exporter_id = check_exporter_id(configuration, given("exporter_id"))
+        exporter = exporter_from_answers(
+            configuration, device, exporter_id=exporter_id, uri=given("uri"),
+            queue_name=given("queue_name") or queues[0],
+            ae_title=given("ae_title") or (local_aes[0] if len(local_aes) == 1 else None),
+            description=given("description"), schedules=given("schedule") or (),
+            properties=properties_from(given("property") or ()),
+        )
+        return configuration.put_exporter(exporter, device_name=device.device_name), exporter
+
+    p = prompter or Prompter()
+    p.say(f"New exporter on device {device.device_name} ({config_description(args)})")
+    exporter_id = (check_exporter_id(configuration, given("exporter_id")) if given("exporter_id")
+                   else p.ask("Exporter ID", lambda t: check_exporter_id(configuration, t)))
+    if given("uri"):
+        uri = check_uri(configuration, given("uri"))
+    else:
+        remotes = remote_ae_titles(configuration, device)
+        p.say("URI schemes: " + ", ".join(f"{s}:" for s in known_schemes()))
+        p.say("Remote AEs for dicom:: " + (", ".join(remotes) or "none (add one with 'dcm-exporter remote-ae add')"))
+        uri = p.ask("URI", lambda t: check_uri(configuration, t),
+                    default=f"dicom:{remotes[0]}" if remotes else None)
+    if given("queue_name"):
+        queue_name = check_queue(device, given("queue_name"))
+    else:
+        p.say(f"Queues of {device.device_name}: {', '.join(queues) or 'none'}")
+        queue_name = p.ask("Queue", lambda t: check_queue(device, t), default=queues[0] if queues else None)
+    if given("ae_title"):
+        ae_title: str | None = check_ae_title(device, given("ae_title"))
+    else:
+        p.say(f"Local AEs of {device.device_name}: {', '.join(local_aes) or 'none'}")
+        ae_title = p.ask("AE title (calling AE)", lambda t: check_ae_title(device, t),
+                         default=local_aes[0] if local_aes else None)
+    description = given("description")
+    if description is None:
+        description = p.ask("Description (optional)", lambda t: t.strip())
+    schedules = [check_schedule(s) for s in given("schedule") or ()]
+    if not given("schedule"):
+        schedules = p.ask_many("Schedule, e.g. hour=18-6 dayOfWeek=* (empty line: always / done)", check_schedule)
+    properties = properties_from(given("property") or ())
+    if not given("property"):
+        properties = dict(p.ask_many("Property key=value (empty line: done)", check_property))
+    exporter = exporter_from_answers(
+        configuration, device, exporter_id=exporter_id, uri=uri, queue_name=queue_name, ae_title=ae_title,
+        description=description, schedules=schedules, properties=properties,
+    )
+    p.say("")
+    p.say(f"  dcmExporterID     {exporter.exporter_id}")
+    p.say(f"  dcmURI            {exporter.uri}")
+    p.say(f"  dcmQueueName      {exporter.queue_name}")
+    p.say(f"  dicomAETitle      {exporter.ae_title or ''}")
+    if exporter.description:
+        p.say(f"  dicomDescription  {exporter.description}")
+    for s in exporter.schedules.to_strings():
+        p.say(f"  dcmSchedule       {s}")
+    for k, v in exporter.properties.items():
+        p.say(f"  dcmProperty       {k}={v}")
+    target = getattr(args, "output", None) or config_description(args)
+    if not getattr(args, "yes", False) and not p.confirm(f"Write exporter {exporter.exporter_id} to {target}?"):
+        return None
+    return configuration.put_exporter(exporter, device_name=device.device_name), exporter
