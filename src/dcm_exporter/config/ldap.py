@@ -606,16 +606,7 @@ class LdapConfigStore:
             ConfigurationError: the AE has no installed listening connection.
         """
         with self._lock:
-            found = self._search(
-                devices_dn(self.base_dn),
-                f"(&(objectclass=dicomNetworkAE)(dicomAETitle={escape_filter_value(ae_title)}))",
-                ldap3.SUBTREE,
-                size_limit=1,
-                allow_missing=True,
-            )
-            if not found:
-                raise UnknownAEError(ae_title)
-            ae_dn, ae_attributes = found[0]
+            ae_dn, ae_attributes = self._find_ae(ae_title, ("*",))
             ddn = parent_dn(ae_dn)
             device_entries = self._search(
                 ddn, "(|(objectClass=dicomDevice)(objectClass=dicomNetworkConnection))", ldap3.SUBTREE
@@ -625,6 +616,23 @@ class LdapConfigStore:
                 [*device_entries, (ae_dn, ae_attributes), *tcs], base_dn=self.base_dn
             )
             return partial.remote_ae(ae_title, require_installed=require_installed)
+
+    def _find_ae(self, ae_title: str, attributes: Sequence[str]) -> Entry:
+        """dcm4che's AE search (size limit 1), checked: the entry must carry exactly this AE title."""
+        found = self._search(
+            devices_dn(self.base_dn),
+            f"(&(objectclass=dicomNetworkAE)(dicomAETitle={escape_filter_value(ae_title)}))",
+            ldap3.SUBTREE,
+            attributes,
+            size_limit=1,
+            allow_missing=True,
+        )
+        # a server may match more loosely than Python compares (e.g. a value cut at NUL): insist on equality
+        for dn, attrs_ in found:
+            titles = [v for k, vs in attrs_.items() if k.lower() == "dicomaetitle" for v in vs]
+            if ae_title in titles:
+                return dn, attrs_
+        raise UnknownAEError(ae_title)
 
     # --- devices and remote AEs ---------------------------------------------------------------------------
 
@@ -757,7 +765,10 @@ class LdapConfigStore:
         return done
 
     def remove_remote_ae(self, ae_title: str) -> int:
-        """Remove a destination AE and its registry entry; its device too when it holds no other AE.
+        """Remove a destination AE and its registry entry.
+
+        Its device goes too when it holds nothing but this AE and connections (the shape
+        :meth:`add_remote_ae` creates); otherwise only the AE entry and its children are deleted.
 
         Returns:
             The number of entries deleted (registry entries included).
@@ -766,20 +777,16 @@ class LdapConfigStore:
             UnknownAEError: no such AE.
         """
         with self._lock:
-            found = self._search(
-                devices_dn(self.base_dn),
-                f"(&(objectclass=dicomNetworkAE)(dicomAETitle={escape_filter_value(ae_title)}))",
-                ldap3.SUBTREE,
-                ("1.1",),
-                size_limit=1,
-                allow_missing=True,
-            )
-            if not found:
-                raise UnknownAEError(ae_title)
-            ae_dn = found[0][0]
+            ae_dn = self._find_ae(ae_title, ("dicomAETitle",))[0]
             ddn = parent_dn(ae_dn)
-            aes = self._search(ddn, "(objectClass=dicomNetworkAE)", ldap3.LEVEL, ("1.1",))
-            return self._remove_subtree(ddn if len(aes) <= 1 else ae_dn)
+            children = self._search(ddn, "(objectClass=*)", ldap3.LEVEL, ("objectClass",))
+            ae_norm = normalize_dn(ae_dn)
+            only_this_ae = all(
+                normalize_dn(dn) == ae_norm
+                or "dicomnetworkconnection" in {c.lower() for c in _object_classes(attributes)}
+                for dn, attributes in children
+            )
+            return self._remove_subtree(ddn if only_this_ae else ae_dn)
 
     # --- exporters and queues -----------------------------------------------------------------------------
 
