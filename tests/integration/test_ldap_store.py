@@ -9,7 +9,6 @@ from typing import Any
 
 import attrs
 import pytest
-from servers.slapd import INIT_TREE_LDIF, SlapdServer
 
 from dcm_exporter.codecs.ldap_mapping import AddEntry, ModifyEntry
 from dcm_exporter.config.ldap import LdapConfigStore
@@ -22,6 +21,7 @@ from dcm_exporter.errors import (
 )
 from dcm_exporter.models import Configuration, ExporterDescriptor, QueueDescriptor, TransferCapability
 from dcm_exporter.schedule import Schedules
+from servers.slapd import INIT_TREE_LDIF, SlapdServer
 
 pytestmark = pytest.mark.slapd
 
@@ -108,7 +108,7 @@ def test_import_then_load_equals_from_ldif(slapd: SlapdServer) -> None:
     with _store(slapd) as store:
         report = store.import_ldif(ARCHIVE_LDIF, filename="archive.ldif")
         assert report.ok, str(report)
-        assert len(report.added) == 5 and [r.line for r in report.added][0] == 1
+        assert len(report.added) == 5 and report.added[0].line == 1
         mark = slapd.log_mark()
         loaded = store.load()
         searches = slapd.operations("SRCH", since=mark)
@@ -238,7 +238,8 @@ def test_remote_ae_added_found_and_removed(arc: SlapdServer) -> None:
         before = arc.count(base=f"cn=DICOM Configuration,{BASE}")
         device = store.add_remote_ae("STORESCP", "127.0.0.1", 11117)
         assert device.device_name == "storescp"
-        assert arc.count("(dicomAETitle=STORESCP)", base=f"cn=Unique AE Titles Registry,cn=DICOM Configuration,{BASE}") == 1
+        registry = f"cn=Unique AE Titles Registry,cn=DICOM Configuration,{BASE}"
+        assert arc.count("(dicomAETitle=STORESCP)", base=registry) == 1
         mark = arc.log_mark()
         remote = store.find_remote_ae("STORESCP")
         assert len(arc.operations("SRCH", since=mark)) == 3
@@ -386,7 +387,9 @@ def test_save_since_keeps_what_others_changed(arc: SlapdServer) -> None:
 def test_reload_picks_up_changes_of_others_as_a_new_object(arc: SlapdServer) -> None:
     with _store(arc) as store:
         first = store.load()
-        arc.ldapmodify(f"dn: dcmQueueName=Export1,{ARC}\nchangetype: modify\nreplace: dcmMaxRetries\ndcmMaxRetries: 9\n")
+        arc.ldapmodify(
+            f"dn: dcmQueueName=Export1,{ARC}\nchangetype: modify\nreplace: dcmMaxRetries\ndcmMaxRetries: 9\n"
+        )
         second = store.reload()
     assert second is not first and second != first
     q1, q2 = first.device("dcm4chee-arc").queue("Export1"), second.device("dcm4chee-arc").queue("Export1")

@@ -343,10 +343,14 @@ class LdapConfigStore:
             return_empty_attributes=False,
             read_only=False,
         )
-        self._run(conn, "connect", None, conn.open, count=False)
-        if self.start_tls:
-            self._run(conn, "StartTLS", None, conn.start_tls)
-        self._run(conn, "bind", self.bind_dn, conn.bind)
+        try:
+            self._run(conn, "connect", None, conn.open, count=False)
+            if self.start_tls:
+                self._run(conn, "StartTLS", None, conn.start_tls)
+            self._run(conn, "bind", self.bind_dn, conn.bind)
+        except LdapError:
+            _discard(conn)
+            raise
         self._conn = conn
         _log.debug("bound to %s as %s", self.url, self.bind_dn or "anonymous",
                    extra={"url": self.url, "bind_dn": self.bind_dn})
