@@ -1,0 +1,703 @@
+"""``ExportRules``: decide on every stored object what to export, when, and how coarsely.
+
+An archive that embeds dcm_exporter calls :meth:`ExportRules.on_store` once per stored object. The rules of the
+receiving AE (``dcmExportRule`` below its ``dicomNetworkAE`` entry) and of its device are matched against the
+dataset and the association; per exporter the coarsest matching entity wins; each surviving rule schedules (or
+coalesces into) an export task at ``ceil(now + dcmDuration, exporter dcmSchedule)``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from dcm_exporter.errors import ConfigurationError, TaskNotFoundError
+from dcm_exporter.models import Configuration, Entity, ExportRule, ReoccurredInstances
+from dcm_exporter.models.configuration import Severity, ValidationIssue
+from dcm_exporter.rules.conditions import (
+    RECEIVING_AET_INDEX,
+    Condition,
+    ConditionError,
+    DatasetView,
+    Predicate,
+    dataset_view,
+    parse_conditions,
+)
+
+if TYPE_CHECKING:
+    from dcm_exporter.queue.manager import TaskManager
+    from dcm_exporter.queue.store import TaskStore
+    from dcm_exporter.queue.task import ExportTask
+
+__all__ = ["CompiledRule", "ExportRules", "Occurrence", "compile_rules"]
+
+log = logging.getLogger("dcm_exporter.rules")
+
+_RANK = {Entity.STUDY: 0, Entity.SERIES: 1, Entity.INSTANCE: 2}
+_STUDY_UID, _SERIES_UID, _SOP_UID = 0x0020000D, 0x0020000E, 0x00080018
+_AE_CACHE_LIMIT = 1024
+_TASK_CACHE_LIMIT = 4096
+
+
+class Occurrence(enum.Enum):
+    """How the stored object relates to what the archive held before (the ``reoccurred`` argument).
+
+    ``dcmExportReoccurredInstances`` decides on it: NEVER exports only ``NEW``; REPLACE (the default) exports
+    ``NEW`` and ``REPLACED``; ALWAYS exports all three. ``reoccurred=False`` means ``NEW`` and
+    ``reoccurred=True`` means ``DUPLICATE``.
+    """
+
+    NEW = "new"
+    """First time the archive sees this SOP Instance UID."""
+    REPLACED = "replaced"
+    """Received again and stored, replacing the object held before."""
+    DUPLICATE = "duplicate"
+    """Received again and not stored again (the archive kept what it had)."""
+
+    @classmethod
+    def of(cls, value: bool | Occurrence | str) -> Occurrence:
+        """``False`` -> ``NEW``, ``True`` -> ``DUPLICATE``, a member or its value as is."""
+        if isinstance(value, Occurrence):
+            return value
+        if isinstance(value, bool):
+            return cls.DUPLICATE if value else cls.NEW
+        return cls(str(value).lower())
+
+
+def _exports(policy: ReoccurredInstances, occurrence: Occurrence) -> bool:
+    if policy is ReoccurredInstances.ALWAYS:
+        return True
+    if policy is ReoccurredInstances.NEVER:
+        return occurrence is Occurrence.NEW
+    return occurrence is not Occurrence.DUPLICATE
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class CompiledRule:
+    """An export rule ready to be evaluated: conditions compiled, delay truncated to seconds.
+
+    Attributes:
+        rule: The configured rule.
+        dn: Its LDAP DN (for messages).
+        device_name: The device the rule is configured on.
+        rank: 0 Study, 1 Series, 2 Instance (lower is coarser).
+        conditions: The parsed conditions (network keys first).
+        predicates: The compiled conditions, in the same order.
+        delay: ``dcmDuration`` in whole seconds (dcm4chee adds whole seconds).
+    """
+
+    rule: ExportRule
+    dn: str
+    device_name: str
+    rank: int
+    conditions: tuple[Condition, ...]
+    predicates: tuple[Predicate, ...]
+    delay: timedelta
+
+    @property
+    def name(self) -> str:
+        """The rule's ``cn``."""
+        return self.rule.name
+
+    def matches(self, view: DatasetView, net: Sequence[str | None]) -> bool:
+        """Whether every condition holds (the rule's schedule is checked by the caller)."""
+        for predicate in self.predicates:  # noqa: SIM110 - a plain loop is faster than all(<generator>)
+            if not predicate(view, net):
+                return False
+        return True
+
+    def for_receiving_ae(self, ae_title: str) -> CompiledRule | None:
+        """This rule with its receiving-AE conditions decided for ``ae_title``: ``None`` when they fail,
+        else the rule without them (so they are not evaluated again per object)."""
+        keep: list[tuple[Condition, Predicate]] = []
+        net = (None, ae_title, None, None)
+        for cond, predicate in zip(self.conditions, self.predicates, strict=True):
+            if cond.network_index == RECEIVING_AET_INDEX:
+                if not predicate(_EMPTY_VIEW, net):
+                    return None
+            else:
+                keep.append((cond, predicate))
+        if len(keep) == len(self.predicates):
+            return self
+        return attrs.evolve(
+            self, conditions=tuple(c for c, _ in keep), predicates=tuple(p for _, p in keep)
+        )
+
+
+class _EmptyView:
+    def values(self, tag: int) -> tuple[str | None, ...]:
+        return ()
+
+    def has_value(self, tag: int) -> bool:
+        return False
+
+    def items(self, tag: int) -> Sequence[DatasetView]:
+        return ()
+
+
+_EMPTY_VIEW = _EmptyView()
+
+
+@attrs.frozen(kw_only=True)
+class _RuleSet:
+    """Compiled rules of one configuration, indexed for lookup by receiving AE title."""
+
+    configuration: Configuration
+    device_rules: Mapping[str, tuple[CompiledRule, ...]]
+    ae_rules: Mapping[str, tuple[CompiledRule, ...]]
+    ae_device: Mapping[str, str]
+    default_device: str | None
+    issues: tuple[ValidationIssue, ...]
+    by_receiving_ae: dict[str, tuple[CompiledRule, ...]] = attrs.field(factory=dict)
+
+    def for_receiving_ae(self, ae_title: str) -> tuple[CompiledRule, ...]:
+        cached = self.by_receiving_ae.get(ae_title)
+        if cached is not None:
+            return cached
+        device = self.ae_device.get(ae_title, self.default_device)
+        candidates = (*self.ae_rules.get(ae_title, ()), *self.device_rules.get(device or "", ()))
+        result = tuple(r for r in (c.for_receiving_ae(ae_title) for c in candidates) if r is not None)
+        if len(self.by_receiving_ae) < _AE_CACHE_LIMIT:
+            self.by_receiving_ae[ae_title] = result
+        return result
+
+
+def compile_rules(
+    configuration: Configuration, *, default_device: str | None = None
+) -> tuple[list[CompiledRule], list[ValidationIssue]]:
+    """Compile every export rule of a configuration and report problems.
+
+    Errors (the rule cannot be used): a condition that does not parse (unknown keyword, invalid regular
+    expression, bad ``[n]``) or an invalid ``dcmSchedule``. Warnings: an exporter id or ``dicomDeviceName`` that
+    does not exist, a condition replaced by a later one with the same key. (An unknown ``dcmEntity`` never gets
+    this far: reading the configuration rejects it, naming the DN.)
+
+    Returns:
+        The rules that compiled, and the issues (each with the rule's DN and, when known, file and line).
+    """
+    from dcm_exporter.codecs.ldap_mapping import device_dn, entry_dn_of, normalize_dn
+
+    compiled: list[CompiledRule] = []
+    issues: list[ValidationIssue] = []
+    exporters_by_device = {d.device_name: {e.exporter_id for e in d.exporters} for d in configuration.devices}
+
+    def add(severity: Severity, message: str, dn: str) -> None:
+        issues.append(
+            ValidationIssue(
+                severity=severity, message=message, dn=dn, location=configuration.locations.get(normalize_dn(dn))
+            )
+        )
+
+    for device in configuration.devices:
+        ddn = device_dn(device.device_name, configuration.base_dn)
+        placed: list[tuple[ExportRule, str]] = [(r, ddn) for r in device.export_rules]
+        for ae in device.application_entities:
+            adn = entry_dn_of(ae, ddn)
+            placed.extend((r, adn) for r in ae.export_rules)
+        for rule, parent in placed:
+            dn = entry_dn_of(rule, parent)
+            try:
+                conditions, notes = parse_conditions(rule.conditions)
+            except ConditionError as exc:
+                add(Severity.ERROR, f"export rule {rule.name!r}: {exc}", dn)
+                continue
+            for note in notes:
+                add(Severity.WARNING, f"export rule {rule.name!r}: {note}", dn)
+            target = rule.device_name or device.device_name
+            if rule.device_name and rule.device_name not in exporters_by_device:
+                add(Severity.WARNING, f"export rule {rule.name!r}: device {rule.device_name} does not exist", dn)
+            else:
+                known = exporters_by_device.get(target, set())
+                for eid in rule.exporter_ids:
+                    if eid not in known:
+                        add(
+                            Severity.WARNING,
+                            f"export rule {rule.name!r}: exporter {eid} does not exist on device {target}; "
+                            "objects matching the rule are not exported to it",
+                            dn,
+                        )
+            delay = rule.delay or timedelta(0)
+            compiled.append(
+                CompiledRule(
+                    rule=rule,
+                    dn=dn,
+                    device_name=device.device_name,
+                    rank=_RANK[rule.entity],
+                    conditions=conditions,
+                    predicates=tuple(c.compile() for c in conditions),
+                    delay=timedelta(seconds=int(delay.total_seconds())),
+                )
+            )
+    return compiled, issues
+
+
+def _rule_set(configuration: Configuration, default_device: str | None) -> _RuleSet:
+    compiled, issues = compile_rules(configuration, default_device=default_device)
+    errors = [i for i in issues if i.severity is Severity.ERROR]
+    if errors:
+        lines = "\n  ".join(str(i) for i in errors)
+        raise ConfigurationError(
+            f"{len(errors)} export rule(s) cannot be used:\n  {lines}", dn=errors[0].dn if len(errors) == 1 else None
+        )
+    for issue in issues:
+        log.warning("%s", issue, extra={"dn": issue.dn})
+    device_rules: dict[str, list[CompiledRule]] = {}
+    ae_rules: dict[str, list[CompiledRule]] = {}
+    for c in compiled:
+        if c.rule.ae_title is None:
+            device_rules.setdefault(c.device_name, []).append(c)
+        else:
+            ae_rules.setdefault(c.rule.ae_title, []).append(c)
+    ae_device = {ae.ae_title: d.device_name for d in configuration.devices for ae in d.application_entities}
+    return _RuleSet(
+        configuration=configuration,
+        device_rules={k: tuple(v) for k, v in device_rules.items()},
+        ae_rules={k: tuple(v) for k, v in ae_rules.items()},
+        ae_device=ae_device,
+        default_device=default_device,
+        issues=tuple(issues),
+    )
+
+
+def _manager_of(target: Any) -> TaskManager:
+    from dcm_exporter.queue.manager import TaskManager
+
+    if isinstance(target, TaskManager):
+        return target
+    manager = getattr(target, "task_manager", None)
+    if isinstance(manager, TaskManager):
+        return manager
+    raise TypeError(f"ExportRules needs an Exporter or a TaskManager, got {type(target).__name__}")
+
+
+def _covers(task: ExportTask, series_uid: str, sop_uid: str) -> bool:
+    if task.series_uid == "*":
+        return True
+    if task.series_uid != series_uid:
+        return False
+    return task.sop_instance_uid in ("*", sop_uid)
+
+
+class ExportRules:
+    """The export rules of a configuration, evaluated for each stored object.
+
+    Args:
+        target: The :class:`~dcm_exporter.exporter.Exporter` (or a
+            :class:`~dcm_exporter.queue.manager.TaskManager`) whose queue receives the tasks.
+        configuration: The configuration to read rules from; by default the target's, followed on every
+            reload of the target.
+        clock: Returns the current time (timezone-aware); by default the queue's clock.
+
+    Raises:
+        ConfigurationError: a rule cannot be used (unparsable condition, unknown keyword, invalid regular
+            expression); the message names each rule's DN (and file:line when read from LDIF).
+
+    Example:
+        >>> from dcm_exporter.rules import ExportRules
+        >>> from dcm_exporter.models import Configuration
+        >>> rules = ExportRules.from_configuration(Configuration.from_ldif('''
+        ... dn: dicomDeviceName=arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
+        ... objectClass: dicomDevice
+        ... dicomDeviceName: arc
+        ... dicomInstalled: TRUE
+        ...
+        ... dn: dcmQueueName=Export1,dicomDeviceName=arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
+        ... objectClass: dcmQueue
+        ... dcmQueueName: Export1
+        ...
+        ... dn: dcmExporterID=CT,dicomDeviceName=arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
+        ... objectClass: dcmExporter
+        ... dcmExporterID: CT
+        ... dcmURI: noop:CT
+        ... dcmQueueName: Export1
+        ...
+        ... dn: cn=CT Studies,dicomDeviceName=arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
+        ... objectClass: dcmExportRule
+        ... cn: CT Studies
+        ... dcmEntity: Study
+        ... dcmExporterID: CT
+        ... dcmProperty: Modality=CT
+        ... dcmDuration: PT1M
+        ... '''))
+        >>> from pydicom import Dataset
+        >>> ds = Dataset()
+        >>> ds.Modality, ds.StudyInstanceUID = "CT", "1.2.3"
+        >>> ds.SeriesInstanceUID, ds.SOPInstanceUID = "1.2.3.1", "1.2.3.1.1"
+        >>> [task.entity for task in rules.on_store(ds, sending_aet="MOD", receiving_aet="ARC")]
+        ['Study[1.2.3]']
+    """
+
+    def __init__(
+        self,
+        target: Any,
+        configuration: Configuration | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._manager = _manager_of(target)
+        self._follow = configuration is None
+        config = configuration if configuration is not None else self._manager.configuration
+        if not isinstance(config, Configuration):
+            raise TypeError(
+                "ExportRules reads rules from a dcm_exporter.models.Configuration; pass configuration=..."
+            )
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._managers: dict[str, TaskManager] = {self._manager.device_name: self._manager}
+        self._tasks: dict[tuple[str, str, str, str, str], tuple[int, datetime]] = {}
+        self._warned: set[tuple[str, str]] = set()
+        self._rules = _rule_set(config, self._manager.device_name)
+
+    @classmethod
+    def from_configuration(
+        cls,
+        configuration: Configuration,
+        *,
+        store: TaskStore | None = None,
+        device_name: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> ExportRules:
+        """Rules of ``configuration`` scheduling into ``store`` (default: a new in-memory store).
+
+        Raises:
+            ConfigurationError: a rule cannot be used, or the device cannot be determined.
+        """
+        from dcm_exporter.queue.manager import TaskManager
+        from dcm_exporter.queue.memory import InMemoryTaskStore
+
+        manager = TaskManager(
+            store if store is not None else InMemoryTaskStore(), configuration, device_name=device_name, clock=clock
+        )
+        return cls(manager, clock=clock)
+
+    # --- configuration ----------------------------------------------------------------------------------
+
+    @property
+    def configuration(self) -> Configuration:
+        """The configuration the rules were read from."""
+        return self._rules.configuration
+
+    @property
+    def task_manager(self) -> TaskManager:
+        """The task manager tasks are scheduled with."""
+        return self._manager
+
+    @property
+    def rules(self) -> tuple[CompiledRule, ...]:
+        """Every loaded rule (device-level rules of each device, then AE-level ones)."""
+        out: list[CompiledRule] = []
+        for rules in self._rules.device_rules.values():
+            out.extend(rules)
+        for rules in self._rules.ae_rules.values():
+            out.extend(rules)
+        return tuple(out)
+
+    def rules_for(self, receiving_aet: str) -> tuple[ExportRule, ...]:
+        """The rules that apply to objects received by ``receiving_aet``: that AE's rules, then its device's
+        (those of the queue's device for an AE the configuration does not know), minus those whose
+        ``ReceivingApplicationEntityTitle`` conditions exclude it."""
+        return tuple(r.rule for r in self._rules.for_receiving_ae(receiving_aet))
+
+    def validate(self) -> list[ValidationIssue]:
+        """Warnings found when the rules were loaded (errors prevent loading)."""
+        return list(self._rules.issues)
+
+    @staticmethod
+    def check(configuration: Configuration) -> list[ValidationIssue]:
+        """Every problem of the export rules of ``configuration``, errors and warnings, without loading."""
+        return compile_rules(configuration)[1]
+
+    def reload(self, configuration: Configuration) -> None:
+        """Use the rules of ``configuration`` from now on.
+
+        Raises:
+            ConfigurationError: a rule cannot be used; the rules loaded before stay in force.
+        """
+        rules = _rule_set(configuration, self._manager.device_name)
+        with self._lock:
+            self._rules = rules
+            self._tasks.clear()
+            self._warned.clear()
+            for manager in self._managers.values():
+                if manager is not self._manager:
+                    manager.reload(configuration)
+
+    def _current(self) -> _RuleSet:
+        rules = self._rules
+        if self._follow:
+            config = self._manager.configuration
+            if config is not rules.configuration and isinstance(config, Configuration):
+                try:
+                    self.reload(config)
+                except ConfigurationError:
+                    log.error(
+                        "the reloaded configuration has unusable export rules; the previous rules stay in force",
+                        exc_info=True,
+                    )
+                    with self._lock:
+                        self._rules = attrs.evolve(rules, configuration=config, by_receiving_ae=rules.by_receiving_ae)
+                return self._rules
+        return rules
+
+    # --- decisions --------------------------------------------------------------------------------------
+
+    def _now(self, now: datetime | None) -> datetime:
+        if now is None:
+            now = self._clock() if self._clock is not None else self._manager.now()
+        if now.tzinfo is None or now.tzinfo.utcoffset(now) is None:
+            raise ValueError(f"now must be timezone-aware, got {now.isoformat()}")
+        return now
+
+    def match(
+        self,
+        dataset: Any,
+        *,
+        sending_aet: str | None,
+        receiving_aet: str,
+        sending_host: str | None = None,
+        receiving_host: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, CompiledRule]:
+        """The decision without scheduling: exporter id -> the rule that exports to it.
+
+        Rules outside their ``dcmSchedule`` are skipped; of several matching rules naming one exporter the
+        coarsest entity wins (on a tie the first: AE-level rules before device-level ones, in configured
+        order). A rule whose conditions cannot be evaluated on this dataset is logged and skipped.
+        """
+        when = self._now(now)
+        return self._match(self._current(), dataset_view(dataset),
+                           (sending_aet, receiving_aet, sending_host, receiving_host), when)
+
+    def _match(
+        self, ruleset: _RuleSet, view: DatasetView, net: tuple[str | None, ...], now: datetime
+    ) -> dict[str, CompiledRule]:
+        chosen: dict[str, CompiledRule] = {}
+        for rule in ruleset.for_receiving_ae(net[1] or ""):
+            schedules = rule.rule.schedules
+            if schedules.expressions and not schedules.contains(now):
+                continue
+            try:
+                if not rule.matches(view, net):
+                    continue
+            except Exception:  # a malformed element must not break storing; the rule just does not fire
+                log.warning(
+                    "export rule %r: conditions could not be evaluated on this dataset; rule skipped",
+                    rule.name, exc_info=True, extra={"rule": rule.name, "dn": rule.dn},
+                )
+                continue
+            for eid in rule.rule.exporter_ids:
+                current = chosen.get(eid)
+                if current is None or current.rank > rule.rank:
+                    chosen[eid] = rule
+        return chosen
+
+    def on_store(
+        self,
+        dataset: Any,
+        *,
+        sending_aet: str | None,
+        receiving_aet: str,
+        sending_host: str | None = None,
+        receiving_host: str | None = None,
+        reoccurred: bool | Occurrence = False,
+        now: datetime | None = None,
+        previous_study_uid: str | None = None,
+        previous_series_uid: str | None = None,
+    ) -> list[ExportTask]:
+        """Apply the rules to one stored object; returns the export tasks created or coalesced.
+
+        Args:
+            dataset: The stored object's attributes: a pydicom ``Dataset`` or a DICOM JSON mapping.
+            sending_aet: Calling AE title of the association that brought it (``None`` if not DIMSE).
+            receiving_aet: Called AE title: selects the AE-level rules and the device.
+            sending_host: Remote host name or address, if known.
+            receiving_host: Local host name the object was received on, if known.
+            reoccurred: ``False`` / ``Occurrence.NEW`` (first time), ``Occurrence.REPLACED`` (received again
+                and stored over the old object) or ``True`` / ``Occurrence.DUPLICATE`` (received again, not
+                stored again); see ``dcmExportReoccurredInstances``.
+            now: The time of storage (default: the clock).
+            previous_study_uid: For a replaced object: the Study Instance UID it had before (with
+                ``dcmExportPreviousEntity``, that study is exported too when it differs).
+            previous_series_uid: Likewise for the series.
+
+        Returns:
+            The tasks, one per exporter (plus previous entities), as stored after coalescing.
+
+        Raises:
+            ValueError: ``now`` is naive.
+            TypeError: ``dataset`` is neither a pydicom ``Dataset`` nor a mapping.
+            QueueError: the task store failed (the tasks not scheduled are logged).
+
+        Bad data in the dataset never raises: a rule that cannot be evaluated is skipped and an object without
+        the UIDs an export needs is not exported; both are logged as warnings.
+        """
+        when = self._now(now)
+        ruleset = self._current()
+        view = dataset_view(dataset)
+        chosen = self._match(ruleset, view, (sending_aet, receiving_aet, sending_host, receiving_host), when)
+        if not chosen:
+            return []
+        occurrence = Occurrence.of(reoccurred)
+        if occurrence is Occurrence.NEW and (previous_study_uid or previous_series_uid):
+            occurrence = Occurrence.REPLACED
+        uids = [_first_uid(view, tag) for tag in (_STUDY_UID, _SERIES_UID, _SOP_UID)]
+        study, series, sop = uids
+        tasks: list[ExportTask] = []
+        for eid, rule in chosen.items():
+            if not _exports(rule.rule.export_reoccurred_instances, occurrence):
+                log.debug("export rule %r: %s object not exported to %s (dcmExportReoccurredInstances %s)",
+                          rule.name, occurrence.value, eid, rule.rule.export_reoccurred_instances.value)
+                continue
+            needed = uids[: rule.rank + 1]
+            if any(u is None for u in needed):
+                log.warning(
+                    "export rule %r matched an object without %s; not exported to %s",
+                    rule.name, _missing(uids, rule.rank), eid,
+                    extra={"rule": rule.name, "exporter_id": eid},
+                )
+                continue
+            target_device = rule.rule.device_name or ruleset.ae_device.get(receiving_aet) or self._manager.device_name
+            manager = self._manager_for(target_device)
+            if manager is None:
+                continue
+            try:
+                exporter = manager.exporter(eid)
+            except ConfigurationError:
+                self._warn_once(eid, target_device, rule)
+                continue
+            scheduled = exporter.schedules.ceil(when + rule.delay)
+            assert study is not None
+            tasks.append(self._schedule(manager, eid, rule.rank, study, series, sop, scheduled))
+            if rule.rule.export_previous_entity:
+                if rule.rank == 0 and previous_study_uid and previous_study_uid != study:
+                    tasks.append(self._schedule(manager, eid, 0, previous_study_uid, None, None, scheduled))
+                elif rule.rank == 1 and previous_series_uid and previous_series_uid != series:
+                    tasks.append(self._schedule(
+                        manager, eid, 1, previous_study_uid or study, previous_series_uid, None, scheduled))
+        return tasks
+
+    # --- scheduling -------------------------------------------------------------------------------------
+
+    def _manager_for(self, device_name: str) -> TaskManager | None:
+        manager = self._managers.get(device_name)
+        if manager is not None:
+            return manager
+        from dcm_exporter.queue.manager import TaskManager
+
+        config = self._rules.configuration
+        if not config.has_device(device_name):
+            if ("", device_name) not in self._warned:
+                self._warned.add(("", device_name))
+                log.warning("export rules name device %s, which is not configured; not exported", device_name)
+            return None
+        manager = TaskManager(self._manager.store, config, device_name=device_name, clock=self._manager.clock)
+        self._managers[device_name] = manager
+        return manager
+
+    def _warn_once(self, exporter_id: str, device_name: str, rule: CompiledRule) -> None:
+        key = (exporter_id, device_name)
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(
+                "export rule %r: no exporter %s is configured on device %s; matching objects are not exported to it",
+                rule.name, exporter_id, device_name, extra={"rule": rule.name, "dn": rule.dn},
+            )
+
+    def _schedule(
+        self,
+        manager: TaskManager,
+        exporter_id: str,
+        rank: int,
+        study: str,
+        series: str | None,
+        sop: str | None,
+        when: datetime,
+    ) -> ExportTask:
+        series_key = series if rank >= 1 and series else "*"
+        sop_key = sop if rank >= 2 and sop else "*"
+        key = (manager.device_name, exporter_id, study, series_key, sop_key)
+        with self._lock:
+            cached = self._tasks.get(key)
+            if cached is not None and when <= cached[1]:
+                task = self._still_waiting(manager, cached[0], series_key, sop_key)
+                if task is not None:
+                    return task
+            if rank == 0:
+                task = manager.schedule_export(exporter_id, study, scheduled_time=when, coalesce=True)
+            else:
+                task = self._schedule_covering(manager, exporter_id, study, series_key, sop_key, when)
+            if len(self._tasks) >= _TASK_CACHE_LIMIT:
+                self._tasks.pop(next(iter(self._tasks)))
+            self._tasks[key] = (task.task_id, task.scheduled_time)
+            return task
+
+    @staticmethod
+    def _still_waiting(manager: TaskManager, task_id: int, series: str, sop: str) -> ExportTask | None:
+        from dcm_exporter.queue.task import TaskStatus
+
+        try:
+            task = manager.get(task_id)
+        except TaskNotFoundError:
+            return None
+        if task.status is TaskStatus.SCHEDULED and _covers(task, series, sop):
+            return task
+        return None
+
+    def _schedule_covering(
+        self, manager: TaskManager, exporter_id: str, study: str, series: str, sop: str, when: datetime
+    ) -> ExportTask:
+        """Series/Instance level: reuse a waiting task that covers the scope (its time only moves later),
+        else replace the waiting finer tasks it covers by one new task."""
+        from dcm_exporter.queue.task import TaskFilter, TaskStatus
+
+        waiting = [
+            t
+            for t in manager.tasks(
+                TaskFilter(
+                    exporter_id=exporter_id, study_uid=study, status=TaskStatus.SCHEDULED,
+                    device_name=manager.device_name, order_by="task_id",
+                )
+            )
+            if t.batch_id is None
+        ]
+        for task in waiting:
+            if _covers(task, series, sop):
+                if when <= task.scheduled_time:
+                    return task
+                ids = manager.reschedule(
+                    TaskFilter(task_ids=(task.task_id,), status=TaskStatus.SCHEDULED), scheduled_time=when
+                )
+                if ids:
+                    return manager.get(task.task_id)
+                break  # it started meanwhile: a new task is needed
+        finer = [t for t in waiting if t.series_uid == series and sop == "*" and t.sop_instance_uid != "*"]
+        if finer:
+            gone = manager.delete(
+                TaskFilter(task_ids=tuple(t.task_id for t in finer), status=TaskStatus.SCHEDULED)
+            )
+            latest = [t.scheduled_time for t in finer if t.task_id in set(gone)]
+            if latest:
+                when = max(when, *latest)
+                log.debug("series export task replaces %d waiting instance task(s)", len(latest))
+        return manager.schedule_export(
+            exporter_id, study, series, None if sop == "*" else sop, scheduled_time=when, coalesce=False
+        )
+
+
+def _first_uid(view: DatasetView, tag: int) -> str | None:
+    try:
+        values = view.values(tag)
+    except Exception:  # malformed element: treated as missing, reported by the caller
+        return None
+    return values[0] if values and values[0] else None
+
+
+def _missing(uids: list[str | None], rank: int) -> str:
+    names = ("Study Instance UID", "Series Instance UID", "SOP Instance UID")
+    return ", ".join(n for n, u in zip(names[: rank + 1], uids[: rank + 1], strict=True) if u is None)
