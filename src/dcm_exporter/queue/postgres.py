@@ -40,18 +40,56 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
-from dcm_exporter.queue.sqlite import COLUMNS, load_sql
+from dcm_exporter.queue.sqlite import load_sql
 from dcm_exporter.queue.store import ExporterTarget, Transition, merge_scope
-from dcm_exporter.queue.task import ORDER_FIELDS, BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, utc
+from dcm_exporter.queue.task import (
+    ORDER_FIELDS,
+    BatchSummary,
+    ExportTask,
+    NewTask,
+    TaskFilter,
+    TaskStatus,
+    TaskType,
+    utc,
+)
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["SCHEMA_VERSION", "PostgresTaskStore"]
+__all__ = ["COLUMNS", "SCHEMA_VERSION", "PostgresTaskStore"]
 
 log = logging.getLogger("dcm_exporter.queue.postgres")
 
+#: Columns of ``export_task`` in the order :func:`_task` reads them.
+COLUMNS = (
+    "task_id",
+    "created_time",
+    "updated_time",
+    "device_name",
+    "queue_name",
+    "exporter_id",
+    "local_ae_title",
+    "study_uid",
+    "series_uid",
+    "sop_instance_uid",
+    "scheduled_time",
+    "status",
+    "processing_start_time",
+    "processing_end_time",
+    "number_of_failures",
+    "batch_id",
+    "error_message",
+    "outcome_message",
+    "number_of_instances",
+    "modalities",
+    "requester",
+    "lease_owner",
+    "lease_expires",
+    "task_type",
+    "destination_aet",
+    "result_json",
+)
 _RAW_SQL = load_sql("postgres.sql")
 _MIGRATIONS = sorted(
     (int(name.removeprefix("migration_")), sql)
@@ -102,6 +140,9 @@ def _task(row: Sequence[Any]) -> ExportTask:
         requester=row[20],
         lease_owner=row[21],
         lease_expires=row[22],
+        task_type=TaskType(row[23]),
+        destination_aet=row[24],
+        result_json=row[25],
     )
 
 
@@ -114,11 +155,11 @@ def _where(filter: TaskFilter) -> tuple[str, dict[str, Any]]:
     if filter.status is not None:
         clauses.append("status = ANY(%(f_status)s::text[])")
         params["f_status"] = [s.value for s in filter.status]
-    for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name"):
-        value = getattr(filter, name)
+    for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name", "task_type"):
+        value = getattr(filter, name, None)
         if value is not None:
             clauses.append(f"{name} = %(f_{name})s")
-            params[f"f_{name}"] = value
+            params[f"f_{name}"] = str(value)
     for column, name, op in (
         ("created_time", "created_after", ">="),
         ("created_time", "created_before", "<"),
@@ -258,9 +299,13 @@ class PostgresTaskStore:
     def _prepare_sql(self) -> dict[str, str]:
         schema = f'"{self.schema}"'
         device = "" if self.competing_consumers else "device_name = %(device_name)s AND"
+        columns = ", ".join(COLUMNS)
         columns_t = ", ".join(f"t.{c}" for c in COLUMNS)
         return {
-            name: sql.replace("{schema}", schema).replace("{device}", device).replace("{columns_t}", columns_t)
+            name: sql.replace("{schema}", schema)
+            .replace("{device}", device)
+            .replace("{columns_t}", columns_t)
+            .replace("{pg_columns}", columns)
             for name, sql in _RAW_SQL.items()
         }
 
@@ -543,7 +588,7 @@ class PostgresTaskStore:
 
         def body(conn: Conn) -> ExportTask:
             task: ExportTask | None = None
-            if coalesce:
+            if coalesce and new.task_type is TaskType.EXPORT:
                 key = {"device_name": new.device_name, "exporter_id": new.exporter_id, "study_uid": new.study_uid}
                 conn.execute(sql["lock_study"], key)
                 row = conn.execute(sql["find_coalescable"], {**key, "batch_id": new.batch_id}).fetchone()
@@ -578,6 +623,8 @@ class PostgresTaskStore:
                         "number_of_instances": new.number_of_instances,
                         "modalities": list(new.modalities),
                         "requester": new.requester,
+                        "task_type": new.task_type.value,
+                        "destination_aet": new.destination_aet,
                         "token": token,
                     },
                 ).fetchone()
@@ -742,6 +789,7 @@ class PostgresTaskStore:
             "error_message": transition.error_message,
             "outcome_message": transition.outcome_message,
             "number_of_instances": transition.number_of_instances,
+            "result_json": transition.result_json,
         }
         canceled_keys = ("task_id", "owner", "now", "processing_end_time", "outcome_message", "number_of_instances")
 

@@ -1,5 +1,5 @@
 -- SQL of PostgresTaskStore, in named blocks ("-- name: NAME" starts a block).
--- {columns} is the column list of export_task in the order ExportTask is built from; {schema} is the quoted
+-- {pg_columns} is the column list of export_task in the order ExportTask is built from; {schema} is the quoted
 -- schema name; {device} is the device condition of a claim ("device_name = %(device_name)s AND", or nothing
 -- for competing consumers). Parameters are psycopg's %(name)s placeholders.
 -- Text columns use the "C" collation, so ordering by them matches SQLite's (and Python's) byte order.
@@ -51,6 +51,16 @@ CREATE INDEX export_task_created ON {schema}.export_task (created_time);
 CREATE INDEX export_task_claim_token ON {schema}.export_task (claim_token) WHERE claim_token IS NOT NULL;
 CREATE INDEX export_task_request_token ON {schema}.export_task (request_token);
 
+-- name: migration_2
+-- Tasks that follow a COMPLETED export: storage commitment (STGCMT) and IAN, with their peer and results.
+ALTER TABLE {schema}.export_task ADD COLUMN task_type text COLLATE "C" NOT NULL DEFAULT 'EXPORT'
+    CHECK (task_type IN ('EXPORT', 'STGCMT', 'IAN'));
+ALTER TABLE {schema}.export_task ADD COLUMN destination_aet text COLLATE "C";
+ALTER TABLE {schema}.export_task ADD COLUMN result_json text;
+DROP INDEX {schema}.export_task_study;
+CREATE INDEX export_task_study ON {schema}.export_task (device_name, exporter_id, study_uid)
+    WHERE status = 'SCHEDULED' AND task_type = 'EXPORT';
+
 -- name: lock_study
 -- Serialises schedule() calls for one device, exporter and study (coalescing), until the transaction ends.
 SELECT pg_advisory_xact_lock(hashtextextended(
@@ -60,7 +70,7 @@ SELECT pg_advisory_xact_lock(hashtextextended(
 SELECT task_id, series_uid, sop_instance_uid, scheduled_time
 FROM {schema}.export_task
 WHERE device_name = %(device_name)s AND exporter_id = %(exporter_id)s AND study_uid = %(study_uid)s
-  AND status = 'SCHEDULED' AND batch_id IS NOT DISTINCT FROM %(batch_id)s
+  AND status = 'SCHEDULED' AND batch_id IS NOT DISTINCT FROM %(batch_id)s AND task_type = 'EXPORT'
 ORDER BY task_id
 LIMIT 1
 FOR UPDATE;
@@ -70,27 +80,28 @@ UPDATE {schema}.export_task
 SET series_uid = %(series_uid)s, sop_instance_uid = %(sop_instance_uid)s, scheduled_time = %(scheduled_time)s,
     updated_time = %(now)s, request_token = %(token)s
 WHERE task_id = %(task_id)s
-RETURNING {columns};
+RETURNING {pg_columns};
 
 -- name: insert
 INSERT INTO {schema}.export_task (
     created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
     sop_instance_uid, scheduled_time, status, batch_id, number_of_instances, modalities, requester,
-    request_token)
+    task_type, destination_aet, request_token)
 VALUES (
     %(now)s, %(now)s, %(device_name)s, %(queue_name)s, %(exporter_id)s, %(local_ae_title)s, %(study_uid)s,
     %(series_uid)s, %(sop_instance_uid)s, %(scheduled_time)s, 'SCHEDULED', %(batch_id)s,
-    %(number_of_instances)s, %(modalities)s::text[], %(requester)s, %(token)s)
-RETURNING {columns};
+    %(number_of_instances)s, %(modalities)s::text[], %(requester)s,
+    %(task_type)s, %(destination_aet)s, %(token)s)
+RETURNING {pg_columns};
 
 -- name: find_by_request_token
-SELECT {columns} FROM {schema}.export_task WHERE request_token = %(token)s;
+SELECT {pg_columns} FROM {schema}.export_task WHERE request_token = %(token)s;
 
 -- name: notify
 SELECT pg_notify(%(channel)s, %(payload)s);
 
 -- name: get
-SELECT {columns} FROM {schema}.export_task WHERE task_id = %(task_id)s;
+SELECT {pg_columns} FROM {schema}.export_task WHERE task_id = %(task_id)s;
 
 -- name: claim
 -- Two index scans (waiting tasks in scheduled order; expired leases) that lock what they find and skip what
@@ -124,7 +135,7 @@ WHERE t.task_id = chosen.task_id
 RETURNING {columns_t};
 
 -- name: find_by_claim_token
-SELECT {columns} FROM {schema}.export_task
+SELECT {pg_columns} FROM {schema}.export_task
 WHERE claim_token = %(token)s AND lease_owner = %(owner)s AND status = 'IN PROCESS';
 
 -- name: heartbeat
@@ -139,10 +150,10 @@ SET status = %(status)s, processing_end_time = %(processing_end_time)s,
     number_of_failures = %(number_of_failures)s,
     scheduled_time = coalesce(%(scheduled_time)s, scheduled_time), error_message = %(error_message)s,
     outcome_message = %(outcome_message)s,
-    number_of_instances = coalesce(%(number_of_instances)s, number_of_instances),
+    number_of_instances = coalesce(%(number_of_instances)s, number_of_instances), result_json = %(result_json)s,
     updated_time = %(now)s, lease_owner = NULL, lease_expires = NULL, claim_token = NULL
 WHERE task_id = %(task_id)s AND lease_owner = %(owner)s AND status = 'IN PROCESS'
-RETURNING {columns};
+RETURNING {pg_columns};
 
 -- name: finish_canceled
 UPDATE {schema}.export_task
@@ -150,7 +161,7 @@ SET processing_end_time = %(processing_end_time)s, outcome_message = %(outcome_m
     number_of_instances = coalesce(%(number_of_instances)s, number_of_instances),
     updated_time = %(now)s, lease_owner = NULL, lease_expires = NULL, claim_token = NULL
 WHERE task_id = %(task_id)s AND lease_owner = %(owner)s AND status = 'CANCELED'
-RETURNING {columns};
+RETURNING {pg_columns};
 
 -- name: release
 UPDATE {schema}.export_task
