@@ -12,7 +12,7 @@ from dcm_exporter.queue.retry import RetryDecision, RetryPolicy
 from dcm_exporter.queue.runner import TaskHooks, TaskRunner
 from dcm_exporter.queue.sqlite import SqliteTaskStore
 from dcm_exporter.queue.store import ExporterTarget, TaskStore, Transition
-from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
+from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType
 
 __all__ = [
     "BatchSummary",
@@ -30,5 +30,6 @@ __all__ = [
     "TaskRunner",
     "TaskStatus",
     "TaskStore",
+    "TaskType",
     "Transition",
 ]

@@ -15,10 +15,12 @@ from dcm_exporter.queue.manager import Clock, TaskManager, TaskResult
 from dcm_exporter.queue.memory import InMemoryTaskStore
 from dcm_exporter.queue.runner import TaskHooks, TaskRunner
 from dcm_exporter.queue.store import TaskStore
-from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter
+from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter, TaskType
 
 if TYPE_CHECKING:
+    from dcm_exporter.actions import ActionPerformer, CommitmentResult
     from dcm_exporter.models import Configuration
+    from dcm_exporter.sources.base import InstanceSource
     from dcm_exporter.transports.base import CancelToken, Outcome, ProgressCallback
 
 __all__ = ["QueueMethods"]
@@ -49,6 +51,8 @@ class QueueMethods:
     _queue_manager: TaskManager | None = None
     _queue_runner: TaskRunner | None = None
     _queue_lock: threading.Lock
+    _source: InstanceSource
+    _actions: ActionPerformer | None = None
 
     def _perform(
         self,
@@ -105,7 +109,33 @@ class QueueMethods:
         """Register ``hook(result)`` for each finished attempt; usable as a decorator."""
         return self._queue_hooks.on_finished(hook)
 
+    @property
+    def actions(self) -> ActionPerformer:
+        """Performer of the storage commitment and IAN tasks that follow COMPLETED exports."""
+        from dcm_exporter.actions import ActionPerformer
+
+        with self._queue_lock:
+            if self._actions is None:
+                self._actions = ActionPerformer(lambda: self._configuration, self._source)
+            return self._actions
+
+    def commitment_result(self, task_id: int) -> CommitmentResult | None:
+        """Per-instance results of a storage commitment (STGCMT) task's last attempt, or ``None``.
+
+        Raises:
+            TaskNotFoundError: no such task.
+            ValueError: the task is not a storage commitment task.
+        """
+        from dcm_exporter.actions import CommitmentResult
+
+        task = self.task(task_id)
+        if task.task_type is not TaskType.STGCMT:
+            raise ValueError(f"task {task_id} is a {task.task_type.value} task, not a storage commitment")
+        return CommitmentResult.from_task(task)
+
     def _perform_task(self, task: ExportTask, cancel: CancelToken) -> Outcome:
+        if task.task_type is not TaskType.EXPORT:
+            return self.actions.perform(task, cancel)
         return self._perform(
             task.exporter_id, task.study_uid, task.series_uid, task.sop_instance_uid,
             cancel=cancel, progress=None,
@@ -118,6 +148,8 @@ class QueueMethods:
     def _close_queue(self, timeout: float = 30.0) -> None:
         if self._queue_runner is not None:
             self._queue_runner.close()
+        if self._actions is not None:
+            self._actions.close()
 
     # --- scheduling and running -----------------------------------------------------------------------
 

@@ -20,13 +20,35 @@ import attrs
 from dcm_exporter.errors import ConfigurationError, ExportCanceledError, QueueError, TransportError
 from dcm_exporter.queue.retry import RetryPolicy
 from dcm_exporter.queue.store import ExporterTarget, TaskStore, Transition
-from dcm_exporter.queue.task import ALL, BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, utc
+from dcm_exporter.queue.task import (
+    ALL,
+    BatchSummary,
+    ExportTask,
+    NewTask,
+    TaskFilter,
+    TaskStatus,
+    TaskType,
+    utc,
+)
 
 if TYPE_CHECKING:
     from dcm_exporter.models import ExporterDescriptor, QueueDescriptor
     from dcm_exporter.transports.base import CancelToken, Outcome
 
-__all__ = ["Clock", "QueueConfiguration", "TaskManager", "TaskResult", "system_clock"]
+__all__ = [
+    "IAN_QUEUE",
+    "STGCMT_QUEUE",
+    "Clock",
+    "QueueConfiguration",
+    "TaskManager",
+    "TaskResult",
+    "system_clock",
+]
+
+#: Queue of storage commitment tasks when it is configured (dcm4chee-arc's name); else the exporter's queue.
+STGCMT_QUEUE = "StgCmtSCU"
+#: Queue of IAN tasks when it is configured (dcm4chee-arc's name); else the exporter's queue.
+IAN_QUEUE = "IANSCU"
 
 log = logging.getLogger("dcm_exporter.queue")
 
@@ -358,6 +380,7 @@ class TaskManager:
         error_message: str | None = None
         outcome_message: str | None = None
         instances: int | None = None
+        result_json: str | None = getattr(outcome, "result_json", None)
         if error is not None:
             if isinstance(error, ExportCanceledError):
                 status = TaskStatus.CANCELED
@@ -387,6 +410,7 @@ class TaskManager:
             error_message=error_message,
             outcome_message=outcome_message,
             number_of_instances=instances,
+            result_json=result_json,
         )
         stored = self.store.finish(task.task_id, owner=self.owner, transition=transition, now=now)
         if stored is None:
@@ -415,7 +439,61 @@ class TaskManager:
             )
             if stored.status is TaskStatus.SCHEDULED_FOR_RETRY:
                 self.notify()
+            if stored.status is TaskStatus.COMPLETED and stored.task_type is TaskType.EXPORT:
+                self.schedule_followups(stored)
         return TaskResult(task=stored, outcome=outcome, error=error)
+
+    def schedule_followups(self, task: ExportTask) -> list[ExportTask]:
+        """Schedule what follows a COMPLETED export: a storage commitment request to the exporter's
+        ``dcmStgCmtSCP`` and an IAN to each ``dcmIanDestination``, each its own task.
+
+        They keep the export's exporter, scope and batch id, run now, in queue ``StgCmtSCU`` / ``IANSCU``
+        when configured, else in the exporter's queue, and never coalesce. Returns the tasks scheduled (none
+        when the exporter is no longer configured).
+        """
+        exporter = self._exporters.get(task.exporter_id)
+        if exporter is None:
+            return []
+        wanted: list[tuple[TaskType, str, str]] = []
+        if exporter.stgcmt_scp:
+            queue = STGCMT_QUEUE if STGCMT_QUEUE in self._queues else exporter.queue_name
+            wanted.append((TaskType.STGCMT, exporter.stgcmt_scp, queue))
+        for aet in dict.fromkeys(exporter.ian_destinations):
+            queue = IAN_QUEUE if IAN_QUEUE in self._queues else exporter.queue_name
+            wanted.append((TaskType.IAN, aet, queue))
+        if not wanted:
+            return []
+        now = self.now()
+        scheduled = []
+        for task_type, aet, queue in wanted:
+            new = NewTask(
+                device_name=task.device_name,
+                queue_name=queue,
+                exporter_id=task.exporter_id,
+                local_ae_title=exporter.ae_title,
+                study_uid=task.study_uid,
+                series_uid=task.series_uid if task_type is TaskType.STGCMT else ALL,
+                sop_instance_uid=task.sop_instance_uid if task_type is TaskType.STGCMT else ALL,
+                scheduled_time=now,
+                batch_id=task.batch_id,
+                number_of_instances=task.number_of_instances if task_type is TaskType.STGCMT else None,
+                modalities=task.modalities,
+                requester=task.requester,
+                task_type=task_type,
+                destination_aet=aet,
+            )
+            followup = self.store.schedule(new, now=now, coalesce=False)
+            log.info(
+                "export task %s COMPLETED: %s task %s to %s scheduled",
+                task.task_id,
+                task_type.value,
+                followup.task_id,
+                aet,
+                extra=_extra(followup),
+            )
+            scheduled.append(followup)
+        self.notify()
+        return scheduled
 
     def release(self, task: ExportTask) -> bool:
         """Give a task this manager holds back to the queue unprocessed (SCHEDULED)."""
@@ -561,4 +639,5 @@ def _extra(task: ExportTask) -> dict[str, object]:
         "study_uid": task.study_uid,
         "status": task.status.value,
         "batch_id": task.batch_id,
+        "task_type": task.task_type.value,
     }

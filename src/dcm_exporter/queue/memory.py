@@ -11,7 +11,7 @@ import attrs
 
 from dcm_exporter.errors import TaskNotFoundError
 from dcm_exporter.queue.store import ExporterTarget, Transition, merge_scope
-from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, utc
+from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType, utc
 
 __all__ = ["InMemoryTaskStore", "order_tasks", "summarize_batches"]
 
@@ -92,10 +92,11 @@ class InMemoryTaskStore:
     def schedule(self, new: NewTask, *, now: datetime, coalesce: bool = True) -> ExportTask:
         now = utc(now)
         with self._lock:
-            if coalesce:
+            if coalesce and new.task_type is TaskType.EXPORT:
                 for task in self._tasks.values():
                     if (
                         task.status is TaskStatus.SCHEDULED
+                        and task.task_type is TaskType.EXPORT
                         and task.device_name == new.device_name
                         and task.exporter_id == new.exporter_id
                         and task.study_uid == new.study_uid
@@ -129,6 +130,8 @@ class InMemoryTaskStore:
                 number_of_instances=new.number_of_instances,
                 modalities=new.modalities,
                 requester=new.requester,
+                task_type=new.task_type,
+                destination_aet=new.destination_aet,
             )
             self._next_id += 1
             self._tasks[task.task_id] = task
@@ -246,6 +249,7 @@ class InMemoryTaskStore:
                     error_message=transition.error_message,
                     outcome_message=transition.outcome_message,
                     number_of_instances=instances,
+                    result_json=transition.result_json,
                     updated_time=now,
                     lease_owner=None,
                     lease_expires=None,

@@ -23,7 +23,15 @@ from typing import Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue.store import ExporterTarget, Transition, merge_scope
-from dcm_exporter.queue.task import ORDER_FIELDS, BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
+from dcm_exporter.queue.task import (
+    ORDER_FIELDS,
+    BatchSummary,
+    ExportTask,
+    NewTask,
+    TaskFilter,
+    TaskStatus,
+    TaskType,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteTaskStore", "load_sql"]
 
@@ -51,6 +59,9 @@ COLUMNS = (
     "requester",
     "lease_owner",
     "lease_expires",
+    "task_type",
+    "destination_aet",
+    "result_json",
 )
 _COLUMN_LIST = ", ".join(COLUMNS)
 _MODALITY_SEPARATOR = "\\"
@@ -120,6 +131,9 @@ def _task(row: Sequence[Any]) -> ExportTask:
         requester=row[20],
         lease_owner=row[21],
         lease_expires=_dt(row[22]),
+        task_type=row[23],
+        destination_aet=row[24],
+        result_json=row[25],
     )
 
 
@@ -132,11 +146,11 @@ def _where(filter: TaskFilter) -> tuple[str, dict[str, Any]]:
     if filter.status is not None:
         clauses.append("status IN (SELECT value FROM json_each(:f_status))")
         params["f_status"] = json.dumps([s.value for s in filter.status])
-    for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name"):
+    for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name", "task_type"):
         value = getattr(filter, name)
         if value is not None:
             clauses.append(f"{name} = :f_{name}")
-            params[f"f_{name}"] = value
+            params[f"f_{name}"] = str(value)
     for column, name, op in (
         ("created_time", "created_after", ">="),
         ("created_time", "created_before", "<"),
@@ -315,7 +329,7 @@ class SqliteTaskStore:
     def schedule(self, new: NewTask, *, now: datetime, coalesce: bool = True) -> ExportTask:
         now_ts = _ts(now)
         with self._write("schedule") as conn:
-            if coalesce:
+            if coalesce and new.task_type is TaskType.EXPORT:
                 row = conn.execute(
                     _SQL["find_coalescable"],
                     {
@@ -355,6 +369,8 @@ class SqliteTaskStore:
                     "number_of_instances": new.number_of_instances,
                     "modalities": _MODALITY_SEPARATOR.join(new.modalities),
                     "requester": new.requester,
+                    "task_type": new.task_type.value,
+                    "destination_aet": new.destination_aet,
                 },
             ).fetchone()
             return _task(inserted)
@@ -483,6 +499,7 @@ class SqliteTaskStore:
             "error_message": transition.error_message,
             "outcome_message": transition.outcome_message,
             "number_of_instances": transition.number_of_instances,
+            "result_json": transition.result_json,
         }
         with self._errors("finish"):
             conn = self._conn()

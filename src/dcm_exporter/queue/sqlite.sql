@@ -39,20 +39,29 @@ CREATE INDEX export_task_updated ON export_task (status, updated_time);
 CREATE INDEX export_task_pending ON export_task (device_name, queue_name, scheduled_time)
     WHERE status IN ('SCHEDULED', 'SCHEDULED FOR RETRY');
 
+-- name: migration_3
+-- Tasks that follow a COMPLETED export: storage commitment (STGCMT) and IAN, with their peer and results.
+ALTER TABLE export_task ADD COLUMN task_type TEXT NOT NULL DEFAULT 'EXPORT'
+    CHECK (task_type IN ('EXPORT', 'STGCMT', 'IAN'));
+ALTER TABLE export_task ADD COLUMN destination_aet TEXT;
+ALTER TABLE export_task ADD COLUMN result_json TEXT;
+
 -- name: insert
 INSERT INTO export_task (
     created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
-    sop_instance_uid, scheduled_time, status, batch_id, number_of_instances, modalities, requester)
+    sop_instance_uid, scheduled_time, status, batch_id, number_of_instances, modalities, requester,
+    task_type, destination_aet)
 VALUES (
     :now, :now, :device_name, :queue_name, :exporter_id, :local_ae_title, :study_uid, :series_uid,
-    :sop_instance_uid, :scheduled_time, 'SCHEDULED', :batch_id, :number_of_instances, :modalities, :requester)
+    :sop_instance_uid, :scheduled_time, 'SCHEDULED', :batch_id, :number_of_instances, :modalities, :requester,
+    :task_type, :destination_aet)
 RETURNING {columns};
 
 -- name: find_coalescable
 SELECT task_id, series_uid, sop_instance_uid, scheduled_time
 FROM export_task
 WHERE device_name = :device_name AND exporter_id = :exporter_id AND study_uid = :study_uid
-  AND status = 'SCHEDULED' AND batch_id IS :batch_id
+  AND status = 'SCHEDULED' AND batch_id IS :batch_id AND task_type = 'EXPORT'
 ORDER BY task_id
 LIMIT 1;
 
@@ -103,7 +112,7 @@ UPDATE export_task
 SET status = :status, processing_end_time = :processing_end_time, number_of_failures = :number_of_failures,
     scheduled_time = coalesce(:scheduled_time, scheduled_time), error_message = :error_message,
     outcome_message = :outcome_message, number_of_instances = coalesce(:number_of_instances, number_of_instances),
-    updated_time = :now, lease_owner = NULL, lease_expires = NULL
+    result_json = :result_json, updated_time = :now, lease_owner = NULL, lease_expires = NULL
 WHERE task_id = :task_id AND lease_owner = :owner AND status = 'IN PROCESS'
 RETURNING {columns};
 

@@ -39,6 +39,7 @@ class Transition:
         error_message: Error of the attempt (``None`` clears it).
         outcome_message: Outcome message of the attempt.
         number_of_instances: Instances the attempt dealt with (``None`` keeps the stored value).
+        result_json: Per-instance results of the attempt as JSON text (``None`` clears them).
     """
 
     status: TaskStatus
@@ -48,6 +49,7 @@ class Transition:
     error_message: str | None = None
     outcome_message: str | None = None
     number_of_instances: int | None = None
+    result_json: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -88,7 +90,8 @@ class TaskStore(Protocol):
         """Insert a SCHEDULED task, or coalesce it into a waiting one, atomically.
 
         With ``coalesce``, a task of the same device, exporter, study and batch that is still SCHEDULED (not
-        started, not a retry) is reused instead: its scope widens (:func:`merge_scope`) and its scheduled time
+        started, not a retry) is reused instead (only EXPORT tasks coalesce, and only with EXPORT tasks):
+        its scope widens (:func:`merge_scope`) and its scheduled time
         only moves later. Returns the inserted or updated task.
         """
         ...

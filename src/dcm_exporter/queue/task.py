@@ -9,12 +9,14 @@ display names (``"IN PROCESS"``, ``"SCHEDULED FOR RETRY"``).
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
-__all__ = ["BatchSummary", "ExportTask", "NewTask", "TaskFilter", "TaskStatus", "utc"]
+__all__ = ["BatchSummary", "ExportTask", "NewTask", "TaskFilter", "TaskStatus", "TaskType", "utc"]
 
 #: ``*`` in the series / SOP instance UID of a task means "all of them".
 ALL = "*"
@@ -72,6 +74,20 @@ class TaskStatus(enum.StrEnum):
         raise ValueError(f"unknown task status {value!r}: expected one of {', '.join(m.value for m in cls)}")
 
 
+class TaskType(enum.StrEnum):
+    """What a task does: the export itself, or an action that follows a COMPLETED export.
+
+    ``STGCMT`` (storage commitment request to ``dcmStgCmtSCP``) and ``IAN`` (Instance Availability
+    Notification to one ``dcmIanDestination``) tasks are scheduled by the manager when an ``EXPORT`` task
+    ends COMPLETED; they carry the export's exporter, scope and batch id and name their peer in
+    ``destination_aet``.
+    """
+
+    EXPORT = "EXPORT"
+    STGCMT = "STGCMT"
+    IAN = "IAN"
+
+
 _FINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.WARNING, TaskStatus.FAILED, TaskStatus.CANCELED})
 _PENDING = frozenset({TaskStatus.SCHEDULED, TaskStatus.SCHEDULED_FOR_RETRY})
 
@@ -108,6 +124,10 @@ class ExportTask:
         requester: Who asked for the export, if known.
         lease_owner: Id of the runner holding the task while IN PROCESS.
         lease_expires: When that runner's lease ends unless it sends a heartbeat.
+        task_type: :class:`TaskType`: the export, or a storage commitment / IAN that follows it.
+        destination_aet: The peer of a STGCMT or IAN task (``None`` for exports).
+        result_json: Per-instance results of the last attempt as JSON text, when the task type records
+            them (storage commitment); see :attr:`result`.
     """
 
     task_id: int
@@ -133,6 +153,14 @@ class ExportTask:
     requester: str | None = None
     lease_owner: str | None = None
     lease_expires: datetime | None = attrs.field(default=None, converter=_opt_utc)
+    task_type: TaskType = attrs.field(default=TaskType.EXPORT, converter=TaskType)
+    destination_aet: str | None = None
+    result_json: str | None = None
+
+    @property
+    def result(self) -> Any:
+        """:attr:`result_json` decoded (``None`` when there is none)."""
+        return None if self.result_json is None else json.loads(self.result_json)
 
     @property
     def entity(self) -> str:
@@ -160,8 +188,12 @@ class NewTask:
     number_of_instances: int | None = None
     modalities: tuple[str, ...] = attrs.field(default=(), converter=_modalities)
     requester: str | None = None
+    task_type: TaskType = attrs.field(default=TaskType.EXPORT, converter=TaskType)
+    destination_aet: str | None = None
 
     def __attrs_post_init__(self) -> None:
+        if self.task_type is not TaskType.EXPORT and not self.destination_aet:
+            raise ValueError(f"a {self.task_type.value} task needs its destination AE title")
         if not self.study_uid or self.study_uid == ALL:
             raise ValueError("an export task needs a Study Instance UID (not empty, not '*')")
         if self.series_uid == ALL and self.sop_instance_uid != ALL:
@@ -222,6 +254,7 @@ class TaskFilter:
         batch_id: Batch id.
         device_name: Device the task belongs to.
         queue_name: Queue name.
+        task_type: Only tasks of this :class:`TaskType`.
         created_after / created_before: Range of the creation time.
         updated_after / updated_before: Range of the last update.
         offset / limit: Paging (applied after ordering).
@@ -235,6 +268,9 @@ class TaskFilter:
     batch_id: str | None = None
     device_name: str | None = None
     queue_name: str | None = None
+    task_type: TaskType | None = attrs.field(
+        default=None, converter=attrs.converters.optional(TaskType)
+    )
     created_after: datetime | None = attrs.field(default=None, converter=_opt_utc)
     created_before: datetime | None = attrs.field(default=None, converter=_opt_utc)
     updated_after: datetime | None = attrs.field(default=None, converter=_opt_utc)
@@ -259,6 +295,7 @@ class TaskFilter:
             and (self.batch_id is None or task.batch_id == self.batch_id)
             and (self.device_name is None or task.device_name == self.device_name)
             and (self.queue_name is None or task.queue_name == self.queue_name)
+            and (self.task_type is None or task.task_type is self.task_type)
             and (self.created_after is None or task.created_time >= self.created_after)
             and (self.created_before is None or task.created_time < self.created_before)
             and (self.updated_after is None or task.updated_time >= self.updated_after)

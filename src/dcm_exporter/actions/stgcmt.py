@@ -1,0 +1,516 @@
+"""Storage commitment (Storage Commitment Push Model, DICOM PS3.4 Annex J) after a COMPLETED export.
+
+A STGCMT task asks the exporter's ``dcmStgCmtSCP`` to commit the instances of the exported entity:
+
+1. an N-ACTION-RQ (Action Type ID 1, SOP class ``1.2.840.10008.1.20.1``, well-known instance
+   ``1.2.840.10008.1.20.1.1``) carries a new Transaction UID and the Referenced SOP Sequence;
+2. the peer answers N-ACTION-RSP (anything but Success fails the task);
+3. the result comes in an N-EVENT-REPORT-RQ with the same Transaction UID: Event Type ID 1 (all
+   committed) or 2 (some failed: Failed SOP Sequence with Failure Reason). It is accepted on the same
+   association, or on a new association to the embedded SCP that listens on the calling AE's configured
+   port (:class:`StorageCommitmentSCU` keeps one per port, for all tasks);
+4. no report within the timeout (exporter property ``StgCmtTimeout``: seconds or an ISO-8601 duration,
+   default the peer connection's response timeout, else 60 s) fails the attempt with
+   :class:`~dcm_exporter.errors.TransportTimeoutError`, so the queue retries it.
+
+The per-instance results are recorded on the task (``ExportTask.result_json``) and read back with
+:meth:`CommitmentResult.from_task`. Outcome: every instance committed ⇒ COMPLETED; some failed ⇒ WARNING;
+none committed ⇒ FAILED. An instance the report names in neither list counts as failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from dcm_exporter.errors import (
+    ConfigurationError,
+    ConnectionFailedError,
+    ExportCanceledError,
+    TransportError,
+    TransportTimeoutError,
+)
+from dcm_exporter.transports.base import FailedInstance, InstanceRef, Outcome, OutcomeStatus
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from dcm_exporter.models import Configuration, ExporterDescriptor
+    from dcm_exporter.queue.task import ExportTask
+    from dcm_exporter.transports.base import CancelToken
+
+__all__ = [
+    "FAILURE_REASONS",
+    "STORAGE_COMMITMENT_PUSH_MODEL",
+    "STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE",
+    "ActionOutcome",
+    "CommitmentResult",
+    "CommittedInstance",
+    "FailedCommitment",
+    "StorageCommitmentSCU",
+]
+
+log = logging.getLogger("dcm_exporter.actions")
+
+STORAGE_COMMITMENT_PUSH_MODEL = "1.2.840.10008.1.20.1"
+STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE = "1.2.840.10008.1.20.1.1"
+DEFAULT_TIMEOUT = 60.0
+
+#: Failure Reason (0008,1197) values of PS3.4 J.3.3.1.1 and their meanings.
+FAILURE_REASONS: Mapping[int, str] = {
+    0x0110: "Processing failure",
+    0x0112: "No such object instance",
+    0x0213: "Resource limitation",
+    0x0122: "Referenced SOP Class not supported",
+    0x0119: "Class / Instance conflict",
+    0x0131: "Duplicate transaction UID",
+}
+
+
+@attrs.frozen(kw_only=True)
+class ActionOutcome(Outcome):
+    """An :class:`~dcm_exporter.transports.base.Outcome` that also carries per-instance results as JSON.
+
+    The task manager stores ``result_json`` on the task (``ExportTask.result_json``).
+    """
+
+    result_json: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CommittedInstance:
+    """An instance the storage commitment SCP committed (an item of its Referenced SOP Sequence)."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    retrieve_ae_title: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FailedCommitment:
+    """An instance the SCP did not commit (an item of its Failed SOP Sequence), with the reason."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    failure_reason: int | None
+    """Failure Reason (0008,1197); ``None`` when the report did not name the instance at all."""
+
+    @property
+    def reason(self) -> str:
+        """The Failure Reason in words, e.g. ``0x0112 (No such object instance)``."""
+        if self.failure_reason is None:
+            return "not named in the N-EVENT-REPORT"
+        meaning = FAILURE_REASONS.get(self.failure_reason)
+        return f"0x{self.failure_reason:04X}" + (f" ({meaning})" if meaning else "")
+
+
+@attrs.frozen(kw_only=True)
+class CommitmentResult:
+    """The result of one storage commitment request: per instance, committed or failed.
+
+    Attributes:
+        transaction_uid: Transaction UID (0008,1195) of the request.
+        ae_title: The storage commitment SCP.
+        event_type_id: 1 (all committed) or 2 (failures exist), as reported.
+        committed: Instances the SCP committed.
+        failed: Instances it did not commit, with the reason.
+        same_association: Whether the report came on the association of the request.
+    """
+
+    transaction_uid: str
+    ae_title: str
+    event_type_id: int
+    committed: tuple[CommittedInstance, ...] = ()
+    failed: tuple[FailedCommitment, ...] = ()
+    same_association: bool = False
+
+    @property
+    def status(self) -> OutcomeStatus:
+        """COMPLETED (all committed), WARNING (some failed) or FAILED (none committed)."""
+        if not self.failed:
+            return OutcomeStatus.COMPLETED
+        return OutcomeStatus.WARNING if self.committed else OutcomeStatus.FAILED
+
+    def to_json(self) -> str:
+        """The JSON text stored on the task."""
+        return json.dumps(
+            {
+                "type": "StorageCommitment",
+                "transaction_uid": self.transaction_uid,
+                "ae_title": self.ae_title,
+                "event_type_id": self.event_type_id,
+                "same_association": self.same_association,
+                "committed": [attrs.asdict(c) for c in self.committed],
+                "failed": [attrs.asdict(f) for f in self.failed],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> CommitmentResult:
+        """Read what :meth:`to_json` wrote.
+
+        Raises:
+            ValueError: not a storage commitment result.
+        """
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("type") != "StorageCommitment":
+            raise ValueError("not a storage commitment result")
+        return cls(
+            transaction_uid=data["transaction_uid"],
+            ae_title=data["ae_title"],
+            event_type_id=int(data["event_type_id"]),
+            same_association=bool(data.get("same_association", False)),
+            committed=tuple(CommittedInstance(**c) for c in data.get("committed", ())),
+            failed=tuple(FailedCommitment(**f) for f in data.get("failed", ())),
+        )
+
+    @classmethod
+    def from_task(cls, task: ExportTask) -> CommitmentResult | None:
+        """The result recorded on a STGCMT task, or ``None`` when its last attempt got no report."""
+        return None if task.result_json is None else cls.from_json(task.result_json)
+
+
+def commitment_timeout(exporter: ExporterDescriptor, default: float | None) -> float:
+    """Seconds to wait for the N-EVENT-REPORT: exporter property ``StgCmtTimeout`` (seconds or ISO-8601).
+
+    Raises:
+        ConfigurationError: the property is not a positive number of seconds or a duration.
+    """
+    raw = next((v for k, v in exporter.properties.items() if k.lower() == "stgcmttimeout"), None)
+    if raw is None:
+        return default or DEFAULT_TIMEOUT
+    try:
+        if raw.strip().upper().startswith("P"):
+            from dcm_exporter.models.duration import parse_duration
+
+            value = parse_duration(raw.strip()).total_seconds()
+        else:
+            value = float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"exporter {exporter.exporter_id}: StgCmtTimeout={raw!r} is neither seconds nor an ISO-8601 "
+            "duration (e.g. 30 or PT30S)"
+        ) from exc
+    if value <= 0:
+        raise ConfigurationError(f"exporter {exporter.exporter_id}: StgCmtTimeout={raw!r} must be positive")
+    return value
+
+
+def action_information(transaction_uid: str, instances: Iterable[InstanceRef]) -> Dataset:
+    """The N-ACTION-RQ Action Information: Transaction UID and the Referenced SOP Sequence."""
+    from pydicom import Dataset
+
+    ds = Dataset()
+    ds.TransactionUID = transaction_uid
+    items = []
+    for ref in instances:
+        item = Dataset()
+        item.ReferencedSOPClassUID = ref.sop_class_uid
+        item.ReferencedSOPInstanceUID = ref.sop_instance_uid
+        items.append(item)
+    ds.ReferencedSOPSequence = items
+    return ds
+
+
+def parse_event_report(
+    event_type_id: int,
+    info: Dataset,
+    *,
+    ae_title: str,
+    requested: Sequence[InstanceRef],
+    same_association: bool,
+) -> CommitmentResult:
+    """Turn an N-EVENT-REPORT's Event Information into a :class:`CommitmentResult`.
+
+    Requested instances named in neither sequence count as failed (reason ``None``); instances the
+    report names that were not requested are ignored.
+    """
+    wanted = {ref.sop_instance_uid: ref for ref in requested}
+    committed: dict[str, CommittedInstance] = {}
+    failed: dict[str, FailedCommitment] = {}
+    for item in getattr(info, "ReferencedSOPSequence", None) or ():
+        uid = str(getattr(item, "ReferencedSOPInstanceUID", "") or "")
+        if uid in wanted:
+            retrieve = getattr(item, "RetrieveAETitle", None)
+            committed[uid] = CommittedInstance(
+                sop_class_uid=str(getattr(item, "ReferencedSOPClassUID", "") or wanted[uid].sop_class_uid),
+                sop_instance_uid=uid,
+                retrieve_ae_title=None if not retrieve else "\\".join(_values(retrieve)),
+            )
+    for item in getattr(info, "FailedSOPSequence", None) or ():
+        uid = str(getattr(item, "ReferencedSOPInstanceUID", "") or "")
+        if uid in wanted and uid not in committed:
+            reason = getattr(item, "FailureReason", None)
+            failed[uid] = FailedCommitment(
+                sop_class_uid=str(getattr(item, "ReferencedSOPClassUID", "") or wanted[uid].sop_class_uid),
+                sop_instance_uid=uid,
+                failure_reason=None if reason is None else int(reason),
+            )
+    for uid, ref in wanted.items():
+        if uid not in committed and uid not in failed:
+            failed[uid] = FailedCommitment(sop_class_uid=ref.sop_class_uid, sop_instance_uid=uid, failure_reason=None)
+    order = list(wanted)
+    return CommitmentResult(
+        transaction_uid=str(info.TransactionUID),
+        ae_title=ae_title,
+        event_type_id=event_type_id,
+        committed=tuple(committed[u] for u in order if u in committed),
+        failed=tuple(failed[u] for u in order if u in failed),
+        same_association=same_association,
+    )
+
+
+def _values(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def outcome_of(result: CommitmentResult, entity: str) -> ActionOutcome:
+    """The task outcome of a commitment result (status, counts, failures, message, JSON)."""
+    message = f"Storage commitment of {entity} by {result.ae_title} - committed:{len(result.committed)}"
+    if result.failed:
+        message += f", failed:{len(result.failed)}"
+    return ActionOutcome(
+        status=result.status,
+        message=message,
+        completed=len(result.committed),
+        failed=len(result.failed),
+        failures=tuple(
+            FailedInstance(sop_instance_uid=f.sop_instance_uid, reason=f.reason, status_code=f.failure_reason)
+            for f in result.failed
+        ),
+        destination=result.ae_title,
+        entity=entity,
+        result_json=result.to_json(),
+    )
+
+
+@attrs.define
+class _Pending:
+    ae_title: str
+    requested: tuple[InstanceRef, ...]
+    done: threading.Event = attrs.field(factory=threading.Event)
+    result: CommitmentResult | None = None
+
+
+class StorageCommitmentSCU:
+    """Requests storage commitment and collects the reports (Storage Commitment SCU role).
+
+    One instance serves every STGCMT task of an :class:`~dcm_exporter.exporter.Exporter`: it keeps an
+    embedded SCP per local listening port (started on first use, stopped by :meth:`close`) that accepts
+    N-EVENT-REPORTs on new associations and hands each to the request waiting for its Transaction UID.
+    Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}
+        self._servers: dict[tuple[str, int], Any] = {}
+        self._closed = False
+
+    # --- embedded SCP ------------------------------------------------------------------------------
+
+    def listen(self, host: str, port: int, ae_title: str) -> None:
+        """Start the embedded SCP on ``host:port`` for ``ae_title`` (no-op when it already runs).
+
+        Raises:
+            ConnectionFailedError: the port cannot be bound.
+        """
+        from pynetdicom import AE, evt
+
+        from dcm_exporter.actions._net import (
+            EXPLICIT_VR_LITTLE_ENDIAN,
+            IMPLICIT_VR_LITTLE_ENDIAN,
+            set_nodelay,
+        )
+
+        with self._lock:
+            if self._closed:
+                raise ConfigurationError("this StorageCommitmentSCU is closed")
+            if (host, port) in self._servers:
+                return
+            ae = AE(ae_title=ae_title)
+            ae.add_supported_context(
+                STORAGE_COMMITMENT_PUSH_MODEL,
+                [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN],
+                scu_role=True,
+                scp_role=True,
+            )
+            ae.add_supported_context("1.2.840.10008.1.1", [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN])
+            try:
+                server = ae.start_server(
+                    (host, port),
+                    block=False,
+                    evt_handlers=[
+                        (evt.EVT_CONN_OPEN, set_nodelay),
+                        (evt.EVT_N_EVENT_REPORT, self._on_event_report_new),
+                    ],
+                )
+            except OSError as exc:
+                raise ConnectionFailedError(
+                    f"cannot listen for storage commitment reports to AE {ae_title} on {host}:{port}: {exc}"
+                ) from exc
+            self._servers[(host, port)] = server
+        log.info("storage commitment SCP for AE %s listening on %s:%d", ae_title, host, port)
+
+    @property
+    def listening(self) -> list[tuple[str, int]]:
+        """The addresses the embedded SCPs listen on."""
+        with self._lock:
+            return list(self._servers)
+
+    def _on_event_report_new(self, event: Any) -> tuple[int, None]:
+        return self._on_event_report(event, same_association=False)
+
+    def _on_event_report_same(self, event: Any) -> tuple[int, None]:
+        return self._on_event_report(event, same_association=True)
+
+    def _on_event_report(self, event: Any, *, same_association: bool) -> tuple[int, None]:
+        request = event.request
+        if str(request.AffectedSOPClassUID) != STORAGE_COMMITMENT_PUSH_MODEL:
+            return 0x0122, None  # SOP class not supported
+        event_type = int(request.EventTypeID or 0)
+        try:
+            info = event.event_information
+            transaction_uid = str(info.TransactionUID)
+        except Exception:  # a report we cannot decode: tell the peer, keep serving
+            log.warning("N-EVENT-REPORT from %s with undecodable event information", event.assoc.requestor.ae_title)
+            return 0x0110, None
+        with self._lock:
+            pending = self._pending.get(transaction_uid)
+        if pending is None:
+            log.warning(
+                "storage commitment report for unknown or expired transaction %s (event type %d): ignored",
+                transaction_uid,
+                event_type,
+            )
+            return 0x0000, None
+        pending.result = parse_event_report(
+            event_type,
+            info,
+            ae_title=pending.ae_title,
+            requested=pending.requested,
+            same_association=same_association,
+        )
+        pending.done.set()
+        return 0x0000, None
+
+    # --- requests ----------------------------------------------------------------------------------
+
+    def request(
+        self,
+        *,
+        configuration: Configuration,
+        exporter: ExporterDescriptor,
+        ae_title: str,
+        calling_ae_title: str,
+        instances: Sequence[InstanceRef],
+        cancel: CancelToken | None = None,
+        timeout: float | None = None,
+    ) -> CommitmentResult:
+        """Request commitment of ``instances`` from ``ae_title`` and wait for the report.
+
+        Raises:
+            UnknownAEError, AENotInstalledError, ConfigurationError: the SCP cannot be resolved.
+            ConnectionFailedError, AssociationRejectedError: no association.
+            TransportTimeoutError: no N-ACTION-RSP, or no N-EVENT-REPORT within the timeout.
+            TransportError: the N-ACTION-RSP was not Success.
+            ExportCanceledError: ``cancel`` was set while waiting.
+        """
+        from pydicom.uid import generate_uid
+        from pynetdicom import evt
+
+        from dcm_exporter.actions._net import associate, bind_address_of, resolve_destination
+
+        destination = resolve_destination(configuration, ae_title, exporter)
+        address = bind_address_of(configuration, calling_ae_title)
+        if address is not None:
+            self.listen(address[0], address[1], calling_ae_title)
+        else:
+            log.info(
+                "AE %s has no listening connection: storage commitment reports from %s are accepted "
+                "on the request's association only",
+                calling_ae_title,
+                ae_title,
+            )
+        wait = timeout if timeout is not None else commitment_timeout(exporter, destination.response_timeout)
+        transaction_uid = generate_uid(prefix="2.25.")
+        pending = _Pending(ae_title=ae_title, requested=tuple(instances))
+        with self._lock:
+            self._pending[transaction_uid] = pending
+        try:
+            assoc = associate(
+                destination,
+                calling_ae_title,
+                STORAGE_COMMITMENT_PUSH_MODEL,
+                handlers=[(evt.EVT_N_EVENT_REPORT, self._on_event_report_same)],
+            )
+            try:
+                status, _ = assoc.send_n_action(
+                    action_information(transaction_uid, instances),
+                    1,
+                    STORAGE_COMMITMENT_PUSH_MODEL,
+                    STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE,
+                )
+                code = getattr(status, "Status", None)
+                where = f"AE {ae_title} at {destination.host}:{destination.port}"
+                if code is None:
+                    raise TransportTimeoutError(
+                        f"no N-ACTION-RSP from {where} (association aborted or timed out)", destination=ae_title
+                    )
+                if int(code) != 0x0000:
+                    comment = getattr(status, "ErrorComment", None)
+                    raise TransportError(
+                        f"storage commitment request refused by {where}: N-ACTION status 0x{int(code):04X}"
+                        + (f" ({comment})" if comment else ""),
+                        destination=ae_title,
+                    )
+                log.info(
+                    "storage commitment of %d instance(s) requested from %s, transaction %s",
+                    len(instances),
+                    ae_title,
+                    transaction_uid,
+                )
+                self._wait(pending, wait, cancel, ae_title, transaction_uid)
+            finally:
+                if assoc.is_established:
+                    assoc.release()
+        finally:
+            with self._lock:
+                self._pending.pop(transaction_uid, None)
+        assert pending.result is not None
+        return pending.result
+
+    @staticmethod
+    def _wait(
+        pending: _Pending,
+        timeout: float,
+        cancel: CancelToken | None,
+        ae_title: str,
+        transaction_uid: str,
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not pending.done.wait(min(0.1, max(deadline - time.monotonic(), 0.0))):
+            if cancel is not None and cancel.cancelled:
+                raise ExportCanceledError(f"storage commitment request to {ae_title} canceled")
+            if time.monotonic() >= deadline:
+                raise TransportTimeoutError(
+                    f"no N-EVENT-REPORT from AE {ae_title} for transaction {transaction_uid} within {timeout:g} s",
+                    destination=ae_title,
+                )
+
+    def close(self) -> None:
+        """Stop the embedded SCPs. Idempotent."""
+        with self._lock:
+            self._closed = True
+            servers, self._servers = list(self._servers.values()), {}
+        for server in servers:
+            server.shutdown()
