@@ -1,0 +1,109 @@
+"""LDAP: ``LdapConfigStore.load()`` of dcm4che's full default-config.ldif tree against ``ldapsearch``.
+
+A throwaway slapd with dcm4che's upstream schemas and ``init-config.ldif`` + ``default-config.ldif`` (about
+1,500 entries) runs on 127.0.0.1. Each run, alternating:
+
+- ours, cold: a new ``LdapConfigStore`` connects, binds and ``load()``s the ``cn=DICOM Configuration``
+  subtree into a ``Configuration`` (typed models for six devices), then closes;
+- ours, search only: the same paged search on an open store, entries decoded but no models built;
+- peer: ``ldapsearch -x -LLL -o ldif-wrap=no`` (OpenLDAP's C client, a new process) dumps the same subtree
+  as LDIF into a pipe.
+
+Figures are entries per second from the median of 5 runs (``--quick``: 3); the LDAP round trips of one
+``load()`` (bind + search pages) are printed. Needs slapd/ldap-utils and ``../shared/dcm4che``; skipped with
+a message otherwise.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import Result, median_rate, timed
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from dcm_exporter.config.ldap import LdapConfigStore  # noqa: E402
+
+UPSTREAM = HERE.parent.parent / "shared" / "dcm4che"
+PEER = "ldapsearch (OpenLDAP C)"
+
+
+def main(argv: list[str]) -> list[Result]:
+    if not UPSTREAM.is_dir():
+        print(f"   skipped: {UPSTREAM} is absent (the upstream dcm4che files are not next to the repo)")
+        return []
+    if not (shutil.which("slapd") or Path("/usr/sbin/slapd").exists()) or not shutil.which("ldapsearch"):
+        print("   skipped: slapd / ldapsearch not installed (Debian packages slapd, ldap-utils)")
+        return []
+    from servers.slapd import SlapdFactory  # the test suite's throwaway-server code
+
+    runs = 3 if "--quick" in argv else 5
+    with tempfile.TemporaryDirectory(prefix="bench-ldap-") as tmp:
+        factory = SlapdFactory(Path(tmp))
+        try:
+            server = factory.start(schema="upstream", content="default")
+            return _measure(server, runs)
+        finally:
+            factory.stop_all()
+
+
+def _measure(server: object, runs: int) -> list[Result]:
+    url, bind_dn, password = server.url, server.bind_dn, server.password  # type: ignore[attr-defined]
+    root = f"cn=DICOM Configuration,{server.base_dn}"  # type: ignore[attr-defined]
+    argv = ["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", url, "-D", bind_dn, "-w", password,
+            "-b", root, "-s", "sub", "(objectClass=*)"]
+    env = {"LDAPRC": "/dev/null", "PATH": "/usr/bin:/bin"}
+
+    def peer() -> bytes:
+        return subprocess.run(argv, capture_output=True, check=True, env=env).stdout
+
+    def ours_cold() -> object:
+        with LdapConfigStore(url, bind_dn, password) as store:
+            return store.load()
+
+    warm_store = LdapConfigStore(url, bind_dn, password).open()
+
+    def ours_search() -> object:
+        import ldap3
+
+        return warm_store._search(root, "(objectClass=*)", ldap3.SUBTREE)
+
+    count = sum(1 for line in peer().decode().splitlines() if line.startswith("dn: ") or line.startswith("dn:: "))
+    probe = LdapConfigStore(url, bind_dn, password)
+    config = probe.load()
+    round_trips = probe.round_trips
+    probe.close()
+    if len(ours_search()) != count:  # type: ignore[arg-type]
+        raise SystemExit(f"entry counts disagree: ldapsearch {count}, LdapConfigStore {len(ours_search())}")  # type: ignore[arg-type]
+
+    times: dict[str, list[float]] = {"cold": [], "search": [], "peer": []}
+    for _ in range(runs):
+        times["cold"].append(timed(ours_cold))
+        times["search"].append(timed(ours_search))
+        times["peer"].append(timed(peer))
+    warm_store.close()
+    ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    print(
+        f"   {count:,} entries, {len(config.devices)} devices; one load() = {round_trips} LDAP round trips "
+        f"(bind + {round_trips - 1} search pages of 500); median of {runs}: load() {ms['cold']:.0f} ms, "
+        f"search only {ms['search']:.0f} ms, ldapsearch {ms['peer']:.0f} ms"
+    )
+    return [
+        Result("ldap load() default-config", "entries/s", median_rate(count, times["cold"]), PEER,
+               median_rate(count, times["peer"])),
+        Result("ldap paged search, no models", "entries/s", median_rate(count, times["search"]), PEER,
+               median_rate(count, times["peer"])),
+    ]
+
+
+if __name__ == "__main__":
+    from _common import print_results
+
+    print_results(main(sys.argv[1:]))
