@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dcm_exporter import __version__
 from dcm_exporter.cli import _commands
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from dcm_exporter.cli._context import add_config_options, add_queue_options, add_source_options
 from dcm_exporter.cli._output import error
 from dcm_exporter.errors import CodecError, ConfigurationError, DcmExporterError
 
@@ -36,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging (-v: info, -vv: debug, incl. DICOM)"
     )
+    # the shared options are accepted before the sub-command too (dcm-exporter --config a.ldif exporter list)
+    add_config_options(parser)
+    add_queue_options(parser)
+    add_source_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _commands.register(sub)
     return parser

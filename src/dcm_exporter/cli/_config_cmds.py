@@ -11,10 +11,10 @@ from dcm_exporter.cli._context import (
     add_config_options,
     add_format_options,
     config_description,
-    ldap_store,
     load_configuration,
     option,
     output_format,
+    push_configuration,
     read_configuration_file,
     save_configuration,
     write_configuration_file,
@@ -123,12 +123,8 @@ def config_convert(args: argparse.Namespace) -> int:
     configuration = _read_any(args, args.input)
     if _is_ldap(args.output):
         store_args = argparse.Namespace(**{**vars(args), "ldap": args.output, "config": None})
-        store = ldap_store(store_args)
-        try:
-            store.save(configuration)
-        finally:
-            store.close()
-        info(f"wrote {len(configuration.devices)} device(s) to {args.output}", stream=sys.stderr)
+        operations = push_configuration(store_args, configuration)
+        info(f"wrote {len(configuration.devices)} device(s) to {args.output} ({operations} LDAP operation(s))")
         return EXIT_OK
     write_configuration_file(configuration, args.output)
     if args.output != "-":

@@ -44,6 +44,7 @@ __all__ = [
     "open_source",
     "open_store",
     "option",
+    "push_configuration",
     "output_format",
     "save_configuration",
 ]
@@ -244,6 +245,36 @@ def save_configuration(
         raise ConfigurationError("nowhere to write the configuration: give --output FILE")
     write_configuration_file(configuration, path)
     return path
+
+
+def push_configuration(args: argparse.Namespace, configuration: Configuration) -> int:
+    """Make the LDAP server (``--ldap``) hold ``configuration`` below ``cn=DICOM Configuration``; returns the
+    number of LDAP operations sent.
+
+    Entries outside the configuration root (the base entry itself) are left to the server. A server without
+    the ``cn=DICOM Configuration`` tree gets the whole LDIF imported (existing entries updated).
+    """
+    import attrs
+
+    from dcm_exporter.codecs.ldap_mapping import normalize_dn
+    from dcm_exporter.errors import LdapNoSuchEntryError
+
+    store = ldap_store(args)
+    root = "," + normalize_dn(store.config_root_dn)
+    inside = attrs.evolve(
+        configuration,
+        other_entries=tuple(
+            e for e in configuration.other_entries if ("," + normalize_dn(e.dn)).endswith(root)
+        ),
+    )
+    try:
+        try:
+            return len(store.save(inside))
+        except LdapNoSuchEntryError:
+            report = store.import_ldif(configuration.to_ldif(), update_existing=True)
+            return len(report.results)
+    finally:
+        _close(store)
 
 
 def _close(thing: Any) -> None:

@@ -315,7 +315,7 @@ def _register_queue(sub: Sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="at most this many")
     p.add_argument("--offset", type=int, default=0, help="skip this many first")
     p.add_argument("--order-by", default="created_time",
-                   help="field to order by, '-' prefixed for descending (default created_time)")
+                   help="field to order by; descending with a '-' prefix: --order-by=-task_id (default created_time)")
     add_format_options(p)
     p.set_defaults(handler=queue_list)
 
