@@ -4,4 +4,21 @@ The LDAP schema files the project ships live in ``dcm_exporter/config/schema/``:
 ``dcm-exporter.ldif`` is a compact ``olcSchemaConfig`` entry with the dcm4che object classes
 dcm_exporter uses (same names and OIDs as upstream), for an OpenLDAP server without the full
 dcm4che schema.
+
+``LdapConfigStore`` (the live LDAP store, :mod:`dcm_exporter.config.ldap`) is importable from here; ldap3 is
+imported only when it is first used.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["LdapConfigStore"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LdapConfigStore":
+        from dcm_exporter.config.ldap import LdapConfigStore
+
+        return LdapConfigStore
+    raise AttributeError(f"module 'dcm_exporter.config' has no attribute {name!r}")

@@ -28,6 +28,7 @@ import os
 import socket
 import ssl
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -35,8 +36,12 @@ from typing import Any, TypeAlias, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import attrs
-import ldap3
-from ldap3.core import exceptions as ldap3_errors
+
+with warnings.catch_warnings():
+    # ldap3 2.9 imports pyasn1's deprecated tagMap/typeMap names (pyasn1 >= 0.6.1): not ours to fix
+    warnings.filterwarnings("ignore", r"(tag|type)Map is deprecated", DeprecationWarning)
+    import ldap3
+    from ldap3.core import exceptions as ldap3_errors
 
 from dcm_exporter.codecs.ldap_mapping import (
     AddEntry,
