@@ -353,6 +353,7 @@ class ExportRules:
         self._tasks: dict[tuple[str, str, str, str, str], tuple[int, datetime]] = {}
         self._warned: set[tuple[str, str]] = set()
         self._rules = _rule_set(config, self._manager.device_name)
+        self._seen: object = self._manager.configuration
 
     @classmethod
     def from_configuration(
@@ -429,21 +430,20 @@ class ExportRules:
                     manager.reload(configuration)
 
     def _current(self) -> _RuleSet:
-        rules = self._rules
         if self._follow:
             config = self._manager.configuration
-            if config is not rules.configuration and isinstance(config, Configuration):
-                try:
-                    self.reload(config)
-                except ConfigurationError:
-                    log.error(
-                        "the reloaded configuration has unusable export rules; the previous rules stay in force",
-                        exc_info=True,
-                    )
-                    with self._lock:
-                        self._rules = attrs.evolve(rules, configuration=config, by_receiving_ae=rules.by_receiving_ae)
-                return self._rules
-        return rules
+            if config is not self._seen:
+                self._seen = config
+                if isinstance(config, Configuration):
+                    try:
+                        self.reload(config)
+                    except ConfigurationError:
+                        log.error(
+                            "the reloaded configuration has unusable export rules; the previous rules stay in "
+                            "force",
+                            exc_info=True,
+                        )
+        return self._rules
 
     # --- decisions --------------------------------------------------------------------------------------
 

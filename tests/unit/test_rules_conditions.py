@@ -1,0 +1,289 @@
+"""dcm4che conditions (``dcmProperty`` of export rules): every form, parsed and evaluated."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom import Dataset
+from pydicom.sequence import Sequence as DicomSequence
+
+from dcm_exporter.rules.conditions import (
+    CodeItem,
+    ConditionError,
+    dataset_view,
+    parse_condition,
+    parse_conditions,
+)
+
+NET = ("MODALITY", "ARCHIVE", "mod.example.org", "arc.example.org")
+
+
+def holds(text: str, ds: Dataset | dict, net: tuple[str | None, ...] = NET) -> bool:
+    return parse_condition(text).compile()(dataset_view(ds), net)
+
+
+def ct() -> Dataset:
+    ds = Dataset()
+    ds.Modality = "CT"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.PatientID = "00123"
+    ds.PatientName = "Doe^John"
+    ds.AccessionNumber = ""
+    ds.BodyPartExamined = "KNEE"
+    ds.SliceThickness = "1.25"
+    ds.Rows = 512
+    ds.StudyDescription = "  Knee  "
+    item1 = Dataset()
+    item1.ScheduledProcedureStepID = "SPS1"
+    item1.RequestedProcedureID = "RP1"
+    item2 = Dataset()
+    item2.ScheduledProcedureStepID = "SPS2"
+    ds.RequestAttributesSequence = DicomSequence([item1, item2])
+    code = Dataset()
+    code.CodeValue = "MRProcedure"
+    code.CodingSchemeDesignator = "99LOCAL"
+    code.CodeMeaning = "MR procedure"
+    ds.ProcedureCodeSequence = DicomSequence([code])
+    ds.ReferencedStudySequence = DicomSequence([])
+    return ds
+
+
+# --- regular expressions --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Modality=CT", True),
+        ("Modality=CT|MR", True),
+        ("Modality=MR|US", False),
+        ("Modality=C", False),  # full match, not search
+        ("Modality=.T", True),
+        ("Modality=ct", False),  # case-sensitive
+        ("Modality=(?i)ct", True),
+        ("PatientID=00.*", True),
+        ("PatientName=Doe\\^.*", True),
+        ("StudyDescription=Knee", True),  # surrounding blanks are not part of the value
+        ("SliceThickness=1\\.25", True),
+        ("Rows=512", True),
+    ],
+)
+def test_regex_full_match(text: str, expected: bool) -> None:
+    assert holds(text, ct()) is expected
+
+
+def test_multi_valued_any_value_matches() -> None:
+    assert holds("ImageType=AXIAL", ct())
+    assert holds("ImageType=ORIGINAL", ct())
+    assert not holds("ImageType=LOCALIZER", ct())
+    # != holds when no value matches
+    assert holds("ImageType!=LOCALIZER", ct())
+    assert not holds("ImageType!=PRIMARY", ct())
+
+
+def test_value_index_selects_one_value() -> None:
+    assert holds("ImageType[3]=AXIAL", ct())
+    assert not holds("ImageType[1]=AXIAL", ct())
+    assert holds("ImageType[1]!=AXIAL", ct())
+    assert holds("ImageType[2]=PRIMARY", ct())
+
+
+def test_value_index_beyond_the_values_does_not_match() -> None:
+    # deviation from upstream (which counts it as a match), documented in the module
+    assert not holds("ImageType[4]=.*", ct())
+    assert holds("ImageType[4]!=LOCALIZER", ct())
+
+
+def test_empty_components_of_multi_valued_attribute_are_skipped() -> None:
+    ds = Dataset()
+    ds.ImageType = ["DERIVED", "", "LOCALIZER"]
+    assert holds("ImageType[3]=LOCALIZER", ds)
+    assert not holds("ImageType[2]=.*", ds)
+    assert not holds("ImageType=", ds)  # it has values
+
+
+def test_negation_holds_when_attribute_is_missing() -> None:
+    ds = Dataset()
+    assert holds("Modality!=MR|CT", ds)
+    assert not holds("Modality=.*", ds)
+    # AccessionNumber!=.+ is the upstream idiom for "no value"
+    assert holds("AccessionNumber!=.+", ct())
+    assert holds("AccessionNumber!=.+", ds)
+
+
+# --- presence tests --------------------------------------------------------------------------------------
+
+
+def test_key_equals_nothing_means_absent_or_empty() -> None:
+    assert holds("AccessionNumber=", ct())  # present but empty
+    assert holds("InstitutionName=", ct())  # absent
+    assert not holds("Modality=", ct())
+
+
+def test_key_not_equals_nothing_means_present_with_value() -> None:
+    assert holds("Modality!=", ct())
+    assert not holds("AccessionNumber!=", ct())
+    assert not holds("InstitutionName!=", ct())
+
+
+def test_presence_of_sequences_counts_items() -> None:
+    assert holds("RequestAttributesSequence!=", ct())
+    assert holds("ReferencedStudySequence=", ct())  # present without items
+    assert not holds("ReferencedStudySequence!=", ct())
+    assert holds("ReferencedSeriesSequence=", ct())  # absent
+
+
+# --- tags and nested paths -------------------------------------------------------------------------------
+
+
+def test_tags_in_hex() -> None:
+    assert holds("00080060=CT", ct())
+    assert holds("00180015=JAW|KNEE", ct())
+    assert holds("00080060!=MR", ct())
+    assert parse_condition("0008006a=X").path == (0x0008006A,)  # hex is case-insensitive
+
+
+def test_nested_path_any_item() -> None:
+    assert holds("RequestAttributesSequence.ScheduledProcedureStepID=SPS2", ct())
+    assert holds("00400275.00400009=SPS1", ct())
+    assert holds("RequestAttributesSequence.00400009=SPS.", ct())
+    assert not holds("RequestAttributesSequence.ScheduledProcedureStepID=SPS3", ct())
+    assert holds("RequestAttributesSequence.ScheduledProcedureStepID!=SPS3", ct())
+    assert not holds("RequestAttributesSequence.ScheduledProcedureStepID!=SPS1", ct())
+
+
+def test_nested_presence_is_per_item() -> None:
+    # the second item has no Requested Procedure ID: "some item lacks it" holds, so "!=" (none lacks it) fails
+    assert holds("RequestAttributesSequence.RequestedProcedureID=", ct())
+    assert not holds("RequestAttributesSequence.RequestedProcedureID!=", ct())
+    # a missing sequence: no item lacks it
+    assert not holds("ReferencedSeriesSequence.SeriesInstanceUID=", ct())
+    assert holds("ReferencedSeriesSequence.SeriesInstanceUID!=", ct())
+
+
+def test_code_value_in_sequence() -> None:
+    assert holds("ProcedureCodeSequence.CodeValue=MRProcedure", ct())
+    assert holds("00081032.00080100=MR.*", ct())
+
+
+def test_code_list_matches_first_item_ignoring_meaning() -> None:
+    assert holds('ProcedureCodeSequence=(MRProcedure, 99LOCAL, "anything")', ct())
+    assert holds('ProcedureCodeSequence=(X, Y, "z")|(MRProcedure, 99LOCAL, "m")', ct())
+    assert not holds('ProcedureCodeSequence=(MRProcedure, OTHER, "m")', ct())
+    assert holds('ProcedureCodeSequence!=(MRProcedure, OTHER, "m")', ct())
+    assert not holds('RequestAttributesSequence=(MRProcedure, 99LOCAL, "m")', ct())  # no code in the item
+
+
+def test_code_parse_forms() -> None:
+    assert CodeItem.parse('(113001, DCM, "Rejected")') == CodeItem(value="113001", scheme="DCM", version=None)
+    assert CodeItem.parse('(1, SRT [1.4], "x")') == CodeItem(value="1", scheme="SRT", version="1.4")
+    assert CodeItem.parse('(1, DCM [01], "x")').version is None
+    with pytest.raises(ValueError):
+        CodeItem.parse("(1, DCM)")
+
+
+def test_value_starting_with_parenthesis_that_is_no_code_is_a_regex() -> None:
+    assert holds("Modality=(CT|MR)", ct())
+
+
+# --- network keys ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SendingApplicationEntityTitle=MODALITY", True),
+        ("SendingApplicationEntityTitle=MOD", False),
+        ("SendingApplicationEntityTitle=MOD.*", True),
+        ("SendingApplicationEntityTitle!=FORWARD", True),
+        ("ReceivingApplicationEntityTitle=ARCHIVE", True),
+        ("ReceivingApplicationEntityTitle!=ARCHIVE", False),
+        ("SendingHostname=.*\\.example\\.org", True),
+        ("ReceivingHostname=arc\\..*", True),
+        ("ReceivingHostname!=arc\\..*", False),
+    ],
+)
+def test_network_keys(text: str, expected: bool) -> None:
+    assert holds(text, Dataset()) is expected
+
+
+def test_unknown_network_value() -> None:
+    net = ("MOD", "ARC", None, None)
+    assert not holds("SendingHostname=.*", Dataset(), net)
+    assert holds("SendingHostname!=host", Dataset(), net)
+    assert holds("SendingHostname=", Dataset(), net)
+    assert not holds("SendingHostname!=", Dataset(), net)
+    assert not holds("SendingHostname=", Dataset())
+
+
+# --- DICOM JSON datasets -------------------------------------------------------------------------------
+
+
+def test_dicom_json_dataset() -> None:
+    ds = {
+        "00080060": {"vr": "CS", "Value": ["MR"]},
+        "00080008": {"vr": "CS", "Value": ["ORIGINAL", "PRIMARY"]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Doe^Jane"}]},
+        "00280010": {"vr": "US", "Value": [256]},
+        "00080050": {"vr": "SH"},
+        "00400275": {"vr": "SQ", "Value": [{"00400009": {"vr": "SH", "Value": ["SPS9"]}}]},
+    }
+    assert holds("Modality=MR", ds)
+    assert holds("ImageType[2]=PRIMARY", ds)
+    assert holds("PatientName=Doe\\^Jane", ds)
+    assert holds("Rows=256", ds)
+    assert holds("AccessionNumber=", ds)
+    assert holds("RequestAttributesSequence.ScheduledProcedureStepID=SPS9", ds)
+    assert holds("RequestAttributesSequence!=", ds)
+
+
+def test_other_dataset_types_are_rejected() -> None:
+    with pytest.raises(TypeError, match="pydicom Dataset or a DICOM JSON mapping"):
+        dataset_view(["Modality", "CT"])
+
+
+# --- parsing errors and precedence -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Modality", "is not Key=value"),
+        ("=CT", "has no key"),
+        ("modality=CT", "unknown DICOM keyword 'modality' (keywords are case-sensitive: Modality)"),
+        ("NoSuchKeyword=1", "unknown DICOM keyword 'NoSuchKeyword'"),
+        ("Modality=[CT", "invalid regular expression"),
+        ("Modality=\\p{Alpha}", "invalid regular expression"),
+        ("ImageType[0]=X", "must be 1 or more"),
+        ("ImageType[x]=X", "is not a number"),
+        ("Modality.CodeValue=X", "'Modality' is not a sequence"),
+        ("RequestAttributesSequence..X=1", "empty element"),
+        ("SendingApplicationEntityTitle[1]=X", "network key"),
+        ("PatientID=§PATIENT_ID_EST", "value predicates"),
+    ],
+)
+def test_bad_conditions(text: str, message: str) -> None:
+    with pytest.raises(ConditionError) as info:
+        parse_condition(text)
+    assert message in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_value_may_contain_equals_and_bang() -> None:
+    cond = parse_condition("StudyDescription!=a=b!")
+    assert cond.negate and cond.key == "StudyDescription" and cond.pattern is not None
+    assert cond.pattern.pattern == "a=b!"
+
+
+def test_repeated_key_last_wins_and_forms_are_distinct() -> None:
+    conditions, notes = parse_conditions(["Modality=CT", "Modality!=MR", "Modality=MR", "ImageType[1]=X"])
+    texts = [c.text for c in conditions]
+    assert texts == ["Modality!=MR", "Modality=MR", "ImageType[1]=X"]
+    assert notes == ["condition 'Modality=CT' is replaced by 'Modality=MR' (same key)"]
+
+
+def test_network_conditions_come_first() -> None:
+    conditions, _ = parse_conditions(
+        ["RequestAttributesSequence.ScheduledProcedureStepID=1", "Modality=CT", "SendingHostname=x"]
+    )
+    keys = [c.key for c in conditions]
+    assert keys == ["SendingHostname", "Modality", "RequestAttributesSequence.ScheduledProcedureStepID"]
