@@ -137,6 +137,8 @@ def associate(
     """
     from pynetdicom import AE, evt
 
+    where = f"AE {destination.ae_title} at {destination.host}:{destination.port}"
+    _probe(destination, where)
     ae = AE(ae_title=calling_ae_title)
     ae.add_requested_context(abstract_syntax, [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN])
     ae.connection_timeout = destination.connect_timeout
@@ -144,7 +146,6 @@ def associate(
     ae.dimse_timeout = destination.response_timeout
     ae.network_timeout = max(destination.response_timeout or 60.0, 60.0)
     tls_args = (destination.ssl_context, destination.host) if destination.ssl_context is not None else None
-    where = f"AE {destination.ae_title} at {destination.host}:{destination.port}"
     assoc = ae.associate(
         destination.host,
         destination.port,
@@ -176,16 +177,24 @@ def associate(
             f"Association from {calling_ae_title} to {where} aborted by the peer",
             destination=destination.ae_title,
         )
-    if _reachable(destination):
-        raise TransportTimeoutError(
-            f"Timeout or failure negotiating an association with {where}", destination=destination.ae_title
-        )
-    raise ConnectionFailedError(f"Cannot connect to {where}", destination=destination.ae_title)
+    raise TransportTimeoutError(
+        f"No answer to the association request from {calling_ae_title} to {where} within "
+        f"{destination.request_timeout} s",
+        destination=destination.ae_title,
+    )
 
 
-def _reachable(destination: Destination) -> bool:
+def _probe(destination: Destination, where: str) -> None:
+    """Connect once before pynetdicom does: a refused or timed-out connect gets a precise error here
+    (pynetdicom 3.0.4 reports it as an abort and leaks the socket)."""
     try:
-        with socket.create_connection((destination.host, destination.port), timeout=1.0):
-            return True
-    except OSError:
-        return False
+        with socket.create_connection((destination.host, destination.port), timeout=destination.connect_timeout):
+            pass
+    except TimeoutError as exc:
+        raise TransportTimeoutError(
+            f"Timeout connecting to {where} after {destination.connect_timeout} s", destination=destination.ae_title
+        ) from exc
+    except OSError as exc:
+        raise ConnectionFailedError(
+            f"Cannot connect to {where}: {exc.strerror or exc}", destination=destination.ae_title
+        ) from exc
