@@ -35,6 +35,8 @@ from dcm_exporter.transports.registry import TransportRegistry, default_registry
 
 if TYPE_CHECKING:
     from dcm_exporter.models import Configuration, ExporterDescriptor
+    from dcm_exporter.queue.task import ExportTask
+    from dcm_exporter.rules import ExportRules
     from dcm_exporter.sources.base import InstanceSource
 
 __all__ = ["Exporter"]
@@ -120,8 +122,11 @@ class Exporter(QueueMethods):
 
         Every cached transport is closed (a changed remote AE, web application or storage may affect
         any of them); the next export creates fresh ones. Exports already running finish with the
-        transport they hold.
+        transport they hold. Export rules in use (:attr:`rules`) are checked first: a configuration with
+        unusable rules raises ``ConfigurationError`` and changes nothing.
         """
+        if self._export_rules is not None:
+            self._export_rules.reload(configuration)
         with self._lock:
             self._configuration = configuration
             self._reload_queue(configuration)
@@ -165,6 +170,56 @@ class Exporter(QueueMethods):
         if cached is not None:
             _close_quietly(cached[1])
         return transport
+
+    # -- export rules -----------------------------------------------------------------------------
+
+    _export_rules: Any = None
+
+    @property
+    def rules(self) -> ExportRules:
+        """The export rules of the configuration (:class:`~dcm_exporter.rules.ExportRules`), loaded on first use
+        and reloaded with :meth:`reload`.
+
+        Raises:
+            ConfigurationError: a rule cannot be used (names its DN).
+        """
+        with self._lock:
+            if self._export_rules is None:
+                from dcm_exporter.rules import ExportRules
+
+                self._export_rules = ExportRules(self)
+            rules: ExportRules = self._export_rules
+            return rules
+
+    def on_store(
+        self,
+        dataset: Any,
+        *,
+        sending_aet: str | None,
+        receiving_aet: str,
+        sending_host: str | None = None,
+        receiving_host: str | None = None,
+        reoccurred: Any = False,
+        now: datetime | None = None,
+        previous_study_uid: str | None = None,
+        previous_series_uid: str | None = None,
+    ) -> list[ExportTask]:
+        """Apply the export rules to one stored object; returns the export tasks created or coalesced.
+
+        The call an embedding archive makes for every object it stores; see
+        :meth:`dcm_exporter.rules.ExportRules.on_store` for the arguments.
+        """
+        return self.rules.on_store(
+            dataset,
+            sending_aet=sending_aet,
+            receiving_aet=receiving_aet,
+            sending_host=sending_host,
+            receiving_host=receiving_host,
+            reoccurred=reoccurred,
+            now=now,
+            previous_study_uid=previous_study_uid,
+            previous_series_uid=previous_series_uid,
+        )
 
     def close(self) -> None:
         """Stop the queue runner (if started), then close every cached transport. Idempotent."""

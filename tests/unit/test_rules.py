@@ -531,3 +531,27 @@ def test_rank_table_covers_every_entity() -> None:
 
     assert set(_RANK) == set(Entity)
     assert attrs.has(ExportRule)
+
+
+# --- the Exporter facade hook --------------------------------------------------------------------------------
+
+
+def test_exporter_on_store_and_reload(clock: FakeClock, tmp_path: object) -> None:
+    from dcm_exporter.exporter import Exporter
+    from dcm_exporter.sources import FileSystemSource
+
+    with Exporter(
+        configuration([rule("ct", conditions=("Modality=CT",))]),
+        FileSystemSource(str(tmp_path)),
+        clock=clock,
+        device_name="arc",
+    ) as exporter:
+        [task] = exporter.on_store(instance(), sending_aet="MOD", receiving_aet="ARC")
+        assert exporter.tasks() == [task]
+        assert exporter.rules is exporter.rules
+        with pytest.raises(ConfigurationError, match="cannot be used"):
+            exporter.reload(configuration([rule("bad", conditions=("Modality=(",))]))
+        assert [r.name for r in exporter.rules.rules] == ["ct"]  # nothing changed
+        exporter.reload(configuration([rule("mr", conditions=("Modality=MR",))]))
+        assert exporter.on_store(instance(study="2.2"), sending_aet="MOD", receiving_aet="ARC") == []
+        assert len(exporter.on_store(instance(study="2.2", modality="MR"), sending_aet="M", receiving_aet="ARC")) == 1

@@ -434,7 +434,7 @@ class ExportRules:
             config = self._manager.configuration
             if config is not self._seen:
                 self._seen = config
-                if isinstance(config, Configuration):
+                if isinstance(config, Configuration) and config is not self._rules.configuration:
                     try:
                         self.reload(config)
                     except ConfigurationError:
@@ -505,7 +505,7 @@ class ExportRules:
         receiving_aet: str,
         sending_host: str | None = None,
         receiving_host: str | None = None,
-        reoccurred: bool | Occurrence = False,
+        reoccurred: bool | Occurrence | str = False,
         now: datetime | None = None,
         previous_study_uid: str | None = None,
         previous_series_uid: str | None = None,
