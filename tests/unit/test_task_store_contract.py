@@ -6,6 +6,7 @@ A new store (e.g. ``PostgresTaskStore``) joins the suite by adding one entry to 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from dcm_exporter.queue import (
     TaskFilter,
     TaskStatus,
     TaskStore,
+    TaskType,
     Transition,
 )
 
@@ -538,3 +540,104 @@ def test_sqlite_closed_store_raises(tmp_path: Path) -> None:
     s.close()
     with pytest.raises(QueueError, match="closed"):
         s.count(TaskFilter())
+
+
+# --- follow-up tasks (storage commitment, IAN): task_type, destination_aet, result_json --------------
+
+
+def followup(task_type: TaskType, aet: str, *, queue: str = "StgCmtSCU", batch: str | None = None) -> NewTask:
+    return NewTask(
+        device_name=DEVICE,
+        queue_name=queue,
+        exporter_id="STORESCP",
+        local_ae_title="DCM4CHEE",
+        study_uid="1.2.3",
+        scheduled_time=T0,
+        batch_id=batch,
+        task_type=task_type,
+        destination_aet=aet,
+    )
+
+
+def test_task_type_and_destination_are_stored(store: TaskStore) -> None:
+    export = store.schedule(new(), now=T0)
+    assert (export.task_type, export.destination_aet, export.result_json) == (TaskType.EXPORT, None, None)
+    stgcmt = store.schedule(followup(TaskType.STGCMT, "ORTHANC"), now=T0, coalesce=False)
+    assert (stgcmt.task_type, stgcmt.destination_aet) == (TaskType.STGCMT, "ORTHANC")
+    assert store.get(stgcmt.task_id) == stgcmt
+    assert [t.task_id for t in store.list(TaskFilter(task_type=TaskType.STGCMT))] == [stgcmt.task_id]
+    assert store.count(TaskFilter(task_type="EXPORT")) == 1
+
+
+def test_follow_up_tasks_never_coalesce_with_exports(store: TaskStore) -> None:
+    stgcmt = store.schedule(followup(TaskType.STGCMT, "ORTHANC", queue="Export1"), now=T0)
+    ian = store.schedule(followup(TaskType.IAN, "RIS", queue="Export1"), now=T0)
+    ian2 = store.schedule(followup(TaskType.IAN, "RIS", queue="Export1"), now=T0)
+    export = store.schedule(new(), now=T0)  # same device, exporter, study and (no) batch
+    assert len({stgcmt.task_id, ian.task_id, ian2.task_id, export.task_id}) == 4
+    assert store.get(stgcmt.task_id).task_type is TaskType.STGCMT
+    assert store.get(export.task_id).task_type is TaskType.EXPORT
+
+
+def test_finish_records_and_clears_the_result(store: TaskStore) -> None:
+    task = store.schedule(followup(TaskType.STGCMT, "ORTHANC"), now=T0, coalesce=False)
+    claim(store, queue="StgCmtSCU")
+    result = '{"type":"StorageCommitment","committed":[],"failed":[]}'
+    stored = store.finish(
+        task.task_id,
+        owner=OWNER,
+        transition=Transition(
+            status=TaskStatus.SCHEDULED_FOR_RETRY,
+            processing_end_time=T0,
+            number_of_failures=1,
+            scheduled_time=T0,
+            result_json=result,
+        ),
+        now=T0,
+    )
+    assert stored is not None and stored.result_json == result and stored.result == json.loads(result)
+    assert store.get(task.task_id).result_json == result
+    claim(store, queue="StgCmtSCU", now=T0 + timedelta(seconds=1))
+    stored = store.finish(
+        task.task_id, owner=OWNER, transition=done(TaskStatus.FAILED, failures=2), now=T0 + timedelta(seconds=2)
+    )
+    assert stored is not None and stored.result_json is None  # the last attempt had no result
+
+
+def test_a_follow_up_task_needs_its_destination() -> None:
+    with pytest.raises(ValueError, match="STGCMT task needs its destination AE title"):
+        NewTask(
+            device_name=DEVICE,
+            queue_name="Export1",
+            exporter_id="X",
+            study_uid="1.2.3",
+            scheduled_time=T0,
+            task_type="STGCMT",
+        )
+
+
+def test_sqlite_migrates_a_version_2_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    from dcm_exporter.queue.sqlite import load_sql
+
+    sql = load_sql("sqlite.sql")
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)
+    for name in ("migration_1", "migration_2"):
+        conn.executescript(sql[name])
+    conn.execute(
+        "INSERT INTO export_task (created_time, updated_time, device_name, queue_name, exporter_id, study_uid,"
+        " scheduled_time) VALUES (?, ?, ?, 'Export1', 'STORESCP', '1.2.3', ?)",
+        (T0.isoformat(timespec="microseconds"),) * 2 + (DEVICE, T0.isoformat(timespec="microseconds")),
+    )
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    store = SqliteTaskStore(path)
+    try:
+        assert store.schema_version >= 3
+        (old,) = store.list(TaskFilter())
+        assert (old.task_type, old.destination_aet, old.result_json) == (TaskType.EXPORT, None, None)
+    finally:
+        store.close()
