@@ -93,6 +93,8 @@ _LAZY: dict[str, str] = {
     "TaskFilter": "dcm_exporter.queue",
     "TaskRunner": "dcm_exporter.queue",
     "TaskStatus": "dcm_exporter.queue",
+    "TaskType": "dcm_exporter.queue",
+    "CommitmentResult": "dcm_exporter.actions",
 }
 
 __all__ = [
@@ -101,6 +103,7 @@ __all__ = [
     "AssociationRejectedError",
     "CancelToken",
     "CodecError",
+    "CommitmentResult",
     "Configuration",
     "ConfigurationError",
     "Connection",
@@ -153,6 +156,7 @@ __all__ = [
     "TaskNotFoundError",
     "TaskRunner",
     "TaskStatus",
+    "TaskType",
     "TransferCapability",
     "Transport",
     "TransportError",
