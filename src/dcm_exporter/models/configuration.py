@@ -213,6 +213,11 @@ class Configuration:
         if dups:
             raise ConfigurationError(f"duplicate device name(s): {', '.join(dups)}")
 
+    def _repr_html_(self) -> str:
+        from dcm_exporter._repr import configuration_html
+
+        return configuration_html(self)
+
     # --- codecs -----------------------------------------------------------------------------------
 
     @classmethod

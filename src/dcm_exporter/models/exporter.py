@@ -96,3 +96,8 @@ class ExporterDescriptor:
     def destination(self) -> str:
         """The part of the URI after the first ``:`` (an AE title, web application name or storage id)."""
         return self.uri.partition(":")[2]
+
+    def _repr_html_(self) -> str:
+        from dcm_exporter._repr import exporter_html
+
+        return exporter_html(self)

@@ -199,8 +199,11 @@ class QueueMethods:
         return self.task_manager.get(task_id)
 
     def tasks(self, filter: TaskFilter | None = None, **criteria: Any) -> list[ExportTask]:
-        """Tasks matching a filter (or filter keywords)."""
-        return self.task_manager.tasks(_filter(filter, criteria))
+        """Tasks matching a filter (or filter keywords); a list that shows as a table in Jupyter and has
+        ``to_dataframe()``."""
+        from dcm_exporter._repr import TaskList
+
+        return TaskList(self.task_manager.tasks(_filter(filter, criteria)))
 
     def count(self, filter: TaskFilter | None = None, **criteria: Any) -> int:
         """Number of tasks matching a filter (or filter keywords)."""
@@ -232,5 +235,7 @@ class QueueMethods:
         return self.task_manager.purge()
 
     def batches(self, filter: TaskFilter | None = None, **criteria: Any) -> list[BatchSummary]:
-        """Per batch: number of tasks per status."""
-        return self.task_manager.batches(_filter(filter, criteria))
+        """Per batch: number of tasks per status (a list that shows as a table in Jupyter)."""
+        from dcm_exporter._repr import BatchList
+
+        return BatchList(self.task_manager.batches(_filter(filter, criteria)))

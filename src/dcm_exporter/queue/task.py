@@ -171,6 +171,11 @@ class ExportTask:
             return f"Series[{self.series_uid}]"
         return f"Instance[{self.sop_instance_uid}]"
 
+    def _repr_html_(self) -> str:
+        from dcm_exporter._repr import task_html
+
+        return task_html(self)
+
 
 @attrs.frozen(kw_only=True)
 class NewTask:
@@ -337,3 +342,8 @@ class BatchSummary:
     def count(self, status: TaskStatus | str) -> int:
         """Number of tasks of the batch in ``status``."""
         return self.counts.get(TaskStatus.parse(status), 0)
+
+    def _repr_html_(self) -> str:
+        from dcm_exporter._repr import batch_html
+
+        return batch_html(self)

@@ -327,6 +327,11 @@ class Outcome:
         """The outcome of the ``noop:`` exporter: COMPLETED with message ``NOOP``."""
         return cls(status=OutcomeStatus.COMPLETED, message="NOOP", destination=destination, entity=entity)
 
+    def _repr_html_(self) -> str:
+        from dcm_exporter._repr import outcome_html
+
+        return outcome_html(self)
+
 
 class OutcomeBuilder:
     """Tallies per-instance results and builds the :class:`Outcome` by dcm4chee-arc's rules.
