@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from dcm_exporter.errors import SourceError
+from dcm_exporter.sources._header import scan_header
 from dcm_exporter.sources.base import IndexReport, UnreadableFile
 from dcm_exporter.transports.base import ALL, InstanceRef
 
@@ -72,7 +73,14 @@ def _text(ds: Any, tag: int) -> str | None:
 
 
 def _read_header(path: str) -> tuple[str, str, str, str, str, str | None]:
-    """Study, series, SOP instance, SOP class, transfer syntax UID and source AE title of a Part 10 file."""
+    """Study, series, SOP instance, SOP class, transfer syntax UID and source AE title of a Part 10 file.
+
+    The strict header scanner answers for the usual little endian files; whatever it declines (deflated,
+    big endian, no preamble, odd or damaged encodings) is read with pydicom, so both give the same result.
+    """
+    header = scan_header(path)
+    if header is not None:
+        return header
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
