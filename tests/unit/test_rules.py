@@ -487,10 +487,10 @@ def test_object_without_uids_is_not_exported(clock: FakeClock, caplog: pytest.Lo
 
 
 class _Broken(Dataset):
-    def __getitem__(self, key: object) -> object:
+    def get_item(self, key: object, **kw: object) -> object:
         if key == 0x00080060:
             raise RuntimeError("corrupt element")
-        return super().__getitem__(key)  # type: ignore[index]
+        return super().get_item(key, **kw)  # type: ignore[arg-type]
 
 
 def test_element_that_cannot_be_read_skips_the_rule(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:

@@ -287,3 +287,66 @@ def test_network_conditions_come_first() -> None:
     )
     keys = [c.key for c in conditions]
     assert keys == ["SendingHostname", "Modality", "RequestAttributesSequence.ScheduledProcedureStepID"]
+
+
+# --- datasets as read from files (elements pydicom has not converted yet) -----------------------------------
+
+
+def _read_back(ds: Dataset, *, implicit: bool = False) -> Dataset:
+    from io import BytesIO
+
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    ds = ds.copy()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    buf = BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    buf.seek(0)
+    return pydicom.dcmread(buf)
+
+
+RAW_CASES = [
+    "Modality=CT",
+    "ImageType[3]=AXIAL",
+    "ImageType=PRIMARY",
+    "PatientID=00.*",
+    "PatientName=Doe\\^John",
+    "AccessionNumber=",
+    "AccessionNumber!=",
+    "Modality!=",
+    "StudyDescription=Knee",
+    "SliceThickness=1\\.25",
+    "Rows=512",
+    "RequestAttributesSequence.ScheduledProcedureStepID=SPS2",
+    "RequestAttributesSequence.RequestedProcedureID=",
+    'ProcedureCodeSequence=(MRProcedure, 99LOCAL, "m")',
+    "InstitutionName=",
+]
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+def test_raw_elements_decide_like_converted_ones(implicit: bool) -> None:
+    converted = ct()
+    raw = _read_back(converted, implicit=implicit)
+    assert type(raw.get_item(0x00080060)).__name__ == "RawDataElement"
+    for text in RAW_CASES:
+        assert holds(text, raw) is holds(text, converted), text
+
+
+@pytest.mark.parametrize(
+    ("charset", "name"),
+    [("ISO_IR 100", "Müller^Jürgen"), ("ISO_IR 192", "Łukasz^Żółw"), ("ISO_IR 144", "Иванов^Иван")],
+)
+def test_raw_text_in_specific_character_sets(charset: str, name: str) -> None:
+    ds = Dataset()
+    ds.SpecificCharacterSet = charset
+    ds.PatientName = name
+    ds.InstitutionName = name.split("^")[0]
+    raw = _read_back(ds)
+    assert holds(f"PatientName={name.replace('^', '.')}", raw)
+    assert holds(f"InstitutionName={name.split('^')[0]}", raw)
+    assert not holds("InstitutionName=Other", raw)

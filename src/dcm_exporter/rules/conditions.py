@@ -102,13 +102,39 @@ def _text(value: Any, vr: str) -> str | None:
     return s or None
 
 
+_ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
+_TEXT_VRS = frozenset({"SH", "LO", "PN", "ST", "LT", "UT", "UC", "UR"})
+_SINGLE_VRS = frozenset({"ST", "LT", "UT", "UR"})
+#: Specific Character Set values whose text we decode ourselves; any other falls back to pydicom.
+_CHARSETS = {"": "ascii", "ISO_IR 6": "ascii", "ISO 2022 IR 6": "ascii", "ISO_IR 100": "latin-1",
+             "ISO_IR 192": "utf-8"}
+
+
+def _dictionary_vr(tag: int) -> str | None:
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return None
+
+
+_VR_CACHE: dict[int, str | None] = {}
+
+
 class _PydicomView:
-    """A pydicom ``Dataset`` seen through :class:`DatasetView` (values cached per view)."""
+    """A pydicom ``Dataset`` seen through :class:`DatasetView` (values cached per view).
 
-    __slots__ = ("_cache", "_ds")
+    Text elements pydicom has not converted yet (``RawDataElement``) are decoded here, which is ten times
+    cheaper than pydicom's conversion; anything else (binary VRs, sequences, other character sets) goes
+    through pydicom.
+    """
 
-    def __init__(self, ds: Any) -> None:
+    __slots__ = ("_cache", "_charset", "_ds")
+
+    def __init__(self, ds: Any, charset: str | None = None) -> None:
         self._ds = ds
+        self._charset = charset
         self._cache: dict[int, tuple[str | None, ...]] = {}
 
     def _element(self, tag: int) -> Any:
@@ -117,26 +143,83 @@ class _PydicomView:
         except KeyError:
             return None
 
+    def _encoding(self) -> str | None:
+        """Python codec of the dataset's Specific Character Set, or ``None`` when pydicom must decode."""
+        if self._charset is None:
+            raw = self._ds.get_item(0x00080005)
+            if raw is None:
+                self._charset = ""
+            else:
+                value = raw.value
+                if isinstance(value, bytes | bytearray):
+                    value = bytes(value).decode("latin-1")
+                if not isinstance(value, str):
+                    value = "\\".join(str(v) for v in value) if value is not None else ""
+                self._charset = value.strip(" \x00")
+        return _CHARSETS.get(self._charset)
+
+    def _raw_values(self, raw: Any, tag: int) -> tuple[str | None, ...] | None:
+        """Decode an unconverted element's bytes, or ``None`` when pydicom has to."""
+        vr = raw.VR
+        if vr is None:
+            if tag not in _VR_CACHE:
+                _VR_CACHE[tag] = _dictionary_vr(tag)
+            vr = _VR_CACHE[tag]
+        if vr in _ASCII_VRS:
+            codec: str | None = "latin-1"
+        elif vr in _TEXT_VRS:
+            codec = self._encoding()
+        else:
+            return None
+        data = raw.value
+        if not data:
+            return ()
+        if codec is None or not isinstance(data, bytes | bytearray):
+            return None
+        try:
+            text = bytes(data).decode(codec)
+        except UnicodeDecodeError:
+            return None
+        parts = [text] if vr in _SINGLE_VRS else text.split("\\")
+        trailing = vr in _TRAILING_ONLY
+        many = tuple((p.rstrip(" \x00") if trailing else p.strip(" \x00")) or None for p in parts)
+        return many if any(v is not None for v in many) else ()
+
     def values(self, tag: int) -> tuple[str | None, ...]:
         cached = self._cache.get(tag)
         if cached is not None:
             return cached
-        elem = self._element(tag)
-        result: tuple[str | None, ...] = ()
-        if elem is not None:
-            vr = str(elem.VR)
-            value = elem.value
-            if vr != "SQ" and value is not None:
-                if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
-                    one = _text(value, vr)
-                    result = (one,) if one is not None else ()
-                else:
-                    many = tuple(_text(v, vr) for v in value)
-                    result = many if any(v is not None for v in many) else ()
+        result: tuple[str | None, ...] | None = None
+        raw = self._ds.get_item(tag)
+        if raw is None:
+            result = ()
+        elif type(raw).__name__ == "RawDataElement":
+            result = self._raw_values(raw, tag)
+        if result is None:
+            result = self._converted_values(tag)
         self._cache[tag] = result
         return result
 
+    def _converted_values(self, tag: int) -> tuple[str | None, ...]:
+        elem = self._element(tag)
+        if elem is None:
+            return ()
+        vr = str(elem.VR)
+        value = elem.value
+        if vr == "SQ" or value is None:
+            return ()
+        if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
+            one = _text(value, vr)
+            return (one,) if one is not None else ()
+        many = tuple(_text(v, vr) for v in value)
+        return many if any(v is not None for v in many) else ()
+
     def has_value(self, tag: int) -> bool:
+        raw = self._ds.get_item(tag)
+        if raw is None:
+            return False
+        if type(raw).__name__ == "RawDataElement" and (raw.VR in _ASCII_VRS or raw.VR in _TEXT_VRS):
+            return bool(self.values(tag))
         elem = self._element(tag)
         return elem is not None and not elem.is_empty
 
@@ -144,7 +227,8 @@ class _PydicomView:
         elem = self._element(tag)
         if elem is None or str(elem.VR) != "SQ" or not elem.value:
             return ()
-        return [_PydicomView(item) for item in elem.value]
+        self._encoding()
+        return [_PydicomView(item, self._charset) for item in elem.value]
 
 
 def _json_pn(value: Any) -> Any:
@@ -347,7 +431,7 @@ class Condition:
             return network
 
         leaf = self._leaf()
-        path = self.path
+        path = _tags(self.path)
         if len(path) == 1:
             tag = path[0]
             return lambda view, net: leaf(view, tag) != negate
@@ -395,6 +479,13 @@ class Condition:
             return False
 
         return any_value
+
+
+def _tags(path: tuple[int, ...]) -> tuple[int, ...]:
+    """The tags as pydicom ``BaseTag`` (an ``int``), which pydicom looks up without converting again."""
+    from pydicom.tag import BaseTag
+
+    return tuple(BaseTag(t) for t in path)
 
 
 def _resolve_element(name: str) -> int:

@@ -26,6 +26,7 @@ from dcm_exporter.rules.conditions import (
     ConditionError,
     DatasetView,
     Predicate,
+    _tags,
     dataset_view,
     parse_conditions,
 )
@@ -41,6 +42,7 @@ log = logging.getLogger("dcm_exporter.rules")
 
 _RANK = {Entity.STUDY: 0, Entity.SERIES: 1, Entity.INSTANCE: 2}
 _STUDY_UID, _SERIES_UID, _SOP_UID = 0x0020000D, 0x0020000E, 0x00080018
+_UID_TAGS = _tags((_STUDY_UID, _SERIES_UID, _SOP_UID))
 _AE_CACHE_LIMIT = 1024
 _TASK_CACHE_LIMIT = 4096
 
@@ -546,7 +548,7 @@ class ExportRules:
         occurrence = Occurrence.of(reoccurred)
         if occurrence is Occurrence.NEW and (previous_study_uid or previous_series_uid):
             occurrence = Occurrence.REPLACED
-        uids = [_first_uid(view, tag) for tag in (_STUDY_UID, _SERIES_UID, _SOP_UID)]
+        uids = [_first_uid(view, tag) for tag in _UID_TAGS]
         study, series, sop = uids
         tasks: list[ExportTask] = []
         for eid, rule in chosen.items():
