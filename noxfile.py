@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 
 import nox
@@ -40,6 +41,8 @@ def docs(session: nox.Session) -> None:
     """Build the docs site with warnings as errors, then execute every code example in it."""
     session.install("-e", ".[all,docs,test]")
     session.run("mkdocs", "build", "--strict", "--site-dir", "build/site")
+    # the examples of every page that needs no server (server-backed pages run in the tests session)
+    session.run("pytest", "-q", "tests/unit/test_docs_examples.py", *sorted(glob.glob("tests/unit/test_*_docs.py")))
 
 
 @nox.session(python=PYTHON)
