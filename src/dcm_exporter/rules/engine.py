@@ -548,7 +548,8 @@ class ExportRules:
         occurrence = Occurrence.of(reoccurred)
         if occurrence is Occurrence.NEW and (previous_study_uid or previous_series_uid):
             occurrence = Occurrence.REPLACED
-        uids = [_first_uid(view, tag) for tag in _UID_TAGS]
+        finest = max(rule.rank for rule in chosen.values())
+        uids = [_first_uid(view, tag) if n <= finest else None for n, tag in enumerate(_UID_TAGS)]
         study, series, sop = uids
         tasks: list[ExportTask] = []
         for eid, rule in chosen.items():
@@ -621,15 +622,28 @@ class ExportRules:
         sop: str | None,
         when: datetime,
     ) -> ExportTask:
+        from dcm_exporter.queue.task import TaskFilter, TaskStatus
+
         series_key = series if rank >= 1 and series else "*"
         sop_key = sop if rank >= 2 and sop else "*"
         key = (manager.device_name, exporter_id, study, series_key, sop_key)
         with self._lock:
             cached = self._tasks.get(key)
-            if cached is not None and when <= cached[1]:
-                task = self._still_waiting(manager, cached[0], series_key, sop_key)
-                if task is not None:
-                    return task
+            task = None if cached is None else self._still_waiting(manager, cached[0], series_key, sop_key)
+            if task is not None and when <= task.scheduled_time:
+                return task
+            # Series/Instance: the task this scope coalesces into is known and waiting, so move its time
+            # without searching (the status filter makes it a no-op if the task started meanwhile)
+            if (
+                task is not None
+                and rank > 0
+                and manager.reschedule(
+                    TaskFilter(task_ids=(task.task_id,), status=TaskStatus.SCHEDULED), scheduled_time=when
+                )
+            ):
+                task = manager.get(task.task_id)
+                self._tasks[key] = (task.task_id, task.scheduled_time)
+                return task
             if rank == 0:
                 task = manager.schedule_export(exporter_id, study, scheduled_time=when, coalesce=True)
             else:
