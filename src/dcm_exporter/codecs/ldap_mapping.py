@@ -29,6 +29,7 @@ durations as ISO-8601; RDN values are escaped (RFC 4514). Attributes a model doe
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal, TypeAlias
@@ -110,6 +111,8 @@ Model: TypeAlias = (
 # --- DNs (RFC 4514) ------------------------------------------------------------------------------------
 
 _SPECIAL = set(',+"\\<>;=')
+_NEEDS_ESCAPE = re.compile(r'[,+"\\<>;=\x00]')
+_RDN_SEPARATORS = re.compile(r"[,;]")
 
 
 def escape_rdn_value(value: str) -> str:
@@ -119,6 +122,8 @@ def escape_rdn_value(value: str) -> str:
         >>> escape_rdn_value("Forward, to + STORESCP")
         'Forward\\\\, to \\\\+ STORESCP'
     """
+    if _NEEDS_ESCAPE.search(value) is None and value[:1] not in (" ", "#") and value[-1:] != " ":
+        return value  # the common case: nothing to escape
     out = []
     for i, ch in enumerate(value):
         if ch in _SPECIAL or ch == "\x00":
@@ -140,9 +145,37 @@ def parse_dn(dn: str) -> list[list[tuple[str, str]]]:
     Raises:
         ConfigurationError: a malformed DN.
     """
-    rdns: list[list[tuple[str, str]]] = []
     if not dn.strip():
-        return rdns
+        return []
+    if "\\" not in dn:
+        plain = _parse_plain_dn(dn)
+        if plain is not None:
+            return plain
+    return _parse_dn_general(dn)
+
+
+def _parse_plain_dn(dn: str) -> list[list[tuple[str, str]]] | None:
+    """The fast path of :func:`parse_dn` for a DN without any ``\\`` escape.
+
+    Returns ``None`` for anything but a well-formed DN (an AVA without ``=`` or with an empty type, a
+    trailing separator, ...); :func:`_parse_dn_general` then gives the answer, or the error, as before.
+    """
+    rdns: list[list[tuple[str, str]]] = []
+    for part in _RDN_SEPARATORS.split(dn):
+        rdn: list[tuple[str, str]] = []
+        for ava in part.split("+"):
+            attr, eq, value = ava.partition("=")
+            attr = attr.strip()
+            if not eq or not attr:
+                return None
+            rdn.append((attr, value.strip(" ")))
+        rdns.append(rdn)
+    return rdns
+
+
+def _parse_dn_general(dn: str) -> list[list[tuple[str, str]]]:
+    """:func:`parse_dn` for any DN, escapes included (character by character)."""
+    rdns: list[list[tuple[str, str]]] = []
     current: list[tuple[str, str]] = []
     i, n = 0, len(dn)
     while i < n:
@@ -201,13 +234,26 @@ def _join(rdns: Iterable[Iterable[tuple[str, str]]]) -> str:
     return ",".join("+".join(f"{a}={escape_rdn_value(v)}" for a, v in rdn) for rdn in rdns)
 
 
+def _normalized_rdns(rdns: list[list[tuple[str, str]]]) -> list[str]:
+    """Each RDN in the canonical form of :func:`normalize_dn` (a DN's is these joined with ``,``)."""
+    out = []
+    for rdn in rdns:
+        if len(rdn) == 1:
+            a, v = rdn[0]
+            out.append(f"{a.lower()}={escape_rdn_value(v.lower())}")
+        else:
+            pairs = sorted((a.lower(), v.lower()) for a, v in rdn)
+            out.append("+".join(f"{a}={escape_rdn_value(v)}" for a, v in pairs))
+    return out
+
+
 def normalize_dn(dn: str) -> str:
     """A canonical form of a DN for comparisons: types and values lower-cased, escaping normalised."""
     try:
         rdns = parse_dn(dn)
     except ConfigurationError:
         return dn.strip().lower()
-    return _join(sorted(((a.lower(), v.lower()) for a, v in rdn)) for rdn in rdns)
+    return ",".join(_normalized_rdns(rdns))
 
 
 def parent_dn(dn: str) -> str:
@@ -853,10 +899,12 @@ def configuration_from_entries(
         dn, attributes = item[0], item[1]
         location = item[2] if len(item) > 2 else None
         try:
-            norm = normalize_dn(dn)
-            parent = normalize_dn(parent_dn(dn))
+            rdns = parse_dn(dn)
         except ConfigurationError as exc:
             raise _fail(str(exc), dn, location) from None
+        parts = _normalized_rdns(rdns)  # one parse gives the DN's and its parent's normal form
+        norm = ",".join(parts)
+        parent = ",".join(parts[1:])
         classes = {c.lower() for c in object_classes_of(attributes)}
         reads.append(_Read(dn, attributes, location, norm, parent, classes, i))
 

@@ -1,0 +1,116 @@
+"""The fast paths of the LDAP mapping give exactly what the general code gives.
+
+DN parsing, RDN escaping and DN normalisation have a fast path for the common case (no escapes, nothing to
+escape); these property tests hold the fast paths to the general, character-by-character code — same
+result, or the same error message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dcm_exporter.codecs.ldap_mapping import (
+    _normalized_rdns,
+    _parse_dn_general,
+    escape_rdn_value,
+    normalize_dn,
+    parent_dn,
+    parse_dn,
+)
+from dcm_exporter.errors import ConfigurationError
+
+SETTINGS = settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+
+# DN-ish text: mostly the characters that matter to RFC 4514, some letters and non-ASCII
+dn_text = st.text(alphabet=st.sampled_from(list(",;+= \\#\"<>\x00\tabcAB01fé")), max_size=40)
+plain_dn_text = st.text(alphabet=st.sampled_from(list(",;+= #\"<>\x00\tabcAB01é")), max_size=40)
+well_formed = st.lists(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["cn", "dicomDeviceName", " dcmQueueName", "dicomAETitle ", "O"]),
+            st.text(max_size=12),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+def _outcome(fn: object, dn: str) -> object:
+    try:
+        return ("ok", fn(dn))  # type: ignore[operator]
+    except ConfigurationError as exc:
+        return ("error", str(exc))
+
+
+def _escape_reference(value: str) -> str:
+    """RFC 4514 escaping, one character at a time (the general code the fast path must match)."""
+    out = []
+    for i, ch in enumerate(value):
+        if ch in ',+"\\<>;=' or ch == "\x00":
+            out.append("\\" + ch if ch != "\x00" else "\\00")
+        elif (i == 0 and ch in " #") or (i == len(value) - 1 and ch == " "):
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@SETTINGS
+@given(st.one_of(dn_text, plain_dn_text))
+def test_parse_dn_fast_path_agrees_with_the_general_parser(dn: str) -> None:
+    if not dn.strip():
+        assert parse_dn(dn) == []
+        return
+    assert _outcome(parse_dn, dn) == _outcome(_parse_dn_general, dn)
+
+
+@SETTINGS
+@given(well_formed)
+def test_parse_dn_of_joined_rdns_agrees_with_the_general_parser(rdns: list[list[tuple[str, str]]]) -> None:
+    dn = ",".join("+".join(f"{a}={escape_rdn_value(v)}" for a, v in rdn) for rdn in rdns)
+    assert _outcome(parse_dn, dn) == _outcome(_parse_dn_general, dn)
+
+
+@SETTINGS
+@given(st.one_of(st.text(max_size=30), st.text(alphabet=st.sampled_from(list(',+"\\<>;= #\x00ab')), max_size=12)))
+def test_escape_rdn_value_matches_the_reference_and_round_trips(value: str) -> None:
+    escaped = escape_rdn_value(value)
+    assert escaped == _escape_reference(value)
+    assert parse_dn(f"cn={escaped}") == [[("cn", value)]]
+
+
+@SETTINGS
+@given(st.one_of(dn_text, well_formed.map(lambda r: ",".join("+".join(f"{a}={escape_rdn_value(v)}" for a, v in x)
+                                                              for x in r))))
+def test_one_parse_gives_the_dn_and_parent_normal_forms(dn: str) -> None:
+    """``configuration_from_entries`` normalises a DN and its parent from one parse."""
+    try:
+        parts = _normalized_rdns(parse_dn(dn))
+    except ConfigurationError:
+        with pytest.raises(ConfigurationError):
+            parent_dn(dn)
+        return
+    assert ",".join(parts) == normalize_dn(dn)
+    assert ",".join(parts[1:]) == normalize_dn(parent_dn(dn))
+
+
+UPSTREAM = Path(__file__).resolve().parents[3] / "shared" / "dcm4che" / "ldap" / "config" / "default-config.ldif"
+
+
+def test_every_upstream_dn_takes_the_same_parse() -> None:
+    if not UPSTREAM.is_file():
+        pytest.skip(f"{UPSTREAM} is absent (the upstream dcm4che files are not next to the repo)")
+    from dcm_exporter.codecs.ldif import LdifEntry, iter_ldif
+
+    dns = [r.dn for r in iter_ldif(UPSTREAM) if isinstance(r, LdifEntry)]
+    assert len(dns) > 1000
+    for dn in dns:
+        assert parse_dn(dn) == _parse_dn_general(dn), dn
+        assert normalize_dn(dn) == ",".join(_normalized_rdns(_parse_dn_general(dn)))
