@@ -132,3 +132,19 @@ def test_help(args: list[str], tmp_path: Path) -> None:
                             text=True, env=env, cwd=tmp_path, check=False)
     assert result.returncode == 0
     assert "demo" in result.stdout
+
+
+def test_demo_on_a_terminal_shows_progress_and_colour_and_none_without(tmp_path: Path) -> None:
+    import pexpect
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "TERM": "xterm"}
+    env.pop("NO_COLOR", None)
+    child = pexpect.spawn(sys.executable, ["-m", "dcm_exporter.cli", "demo", "--work-dir", str(tmp_path / "w"),
+                                           "--instances", "3"], env=env, encoding="utf-8", timeout=60)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "\x1b[32mCOMPLETED\x1b[0m" in child.before  # the status cell, green
+    assert "export to STORESCP" in child.before  # the progress bar's label
+    piped = run_demo("--work-dir", str(tmp_path / "w2"), "--instances", "3", cwd=tmp_path)
+    assert "\x1b[" not in piped.stdout + piped.stderr
