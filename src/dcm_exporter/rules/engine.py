@@ -244,9 +244,9 @@ def _rule_set(configuration: Configuration, default_device: str | None) -> _Rule
     errors = [i for i in issues if i.severity is Severity.ERROR]
     if errors:
         lines = "\n  ".join(str(i) for i in errors)
-        raise ConfigurationError(
-            f"{len(errors)} export rule(s) cannot be used:\n  {lines}", dn=errors[0].dn if len(errors) == 1 else None
-        )
+        error = ConfigurationError(f"{len(errors)} export rule(s) cannot be used:\n  {lines}")
+        error.dn = errors[0].dn if len(errors) == 1 else None  # the message names every DN already
+        raise error
     for issue in issues:
         log.warning("%s", issue, extra={"dn": issue.dn})
     device_rules: dict[str, list[CompiledRule]] = {}
