@@ -391,3 +391,27 @@ def test_operations_survive_pg_terminate_backend(dsn: str, store: PostgresTaskSt
     assert [t.task_id for t in claim(store)] == [task.task_id]
     with pytest.raises(TaskNotFoundError):
         store.get(task.task_id + 1)
+
+
+def test_async_processing_commits(dsn: str) -> None:
+    with PostgresTaskStore(dsn, processing_commit="async") as store:
+        task = store.schedule(new(), now=T0)
+        assert [t.task_id for t in claim(store)] == [task.task_id]
+        done = store.finish(
+            task.task_id,
+            owner=OWNER,
+            transition=Transition(status=TaskStatus.COMPLETED, processing_end_time=T0, number_of_failures=0),
+            now=T0,
+        )
+        assert done is not None and done.status is TaskStatus.COMPLETED
+        with store.pool.connection() as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
+            with conn.transaction():  # what durable operations do first
+                conn.execute("SET LOCAL synchronous_commit = on")
+                assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    with pytest.raises(QueueError, match="processing_commit"):
+        PostgresTaskStore(dsn, processing_commit="sometimes")
+    from psycopg_pool import ConnectionPool
+
+    with ConnectionPool(dsn, min_size=0, max_size=1) as pool, pytest.raises(QueueError, match="creates"):
+        PostgresTaskStore(pool, processing_commit="async")
