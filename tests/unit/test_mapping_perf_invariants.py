@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dcm_exporter.codecs.ldap_mapping import (
+    _normal_forms,
     _normalized_rdns,
     _parse_dn_general,
     escape_rdn_value,
@@ -99,6 +100,27 @@ def test_one_parse_gives_the_dn_and_parent_normal_forms(dn: str) -> None:
         return
     assert ",".join(parts) == normalize_dn(dn)
     assert ",".join(parts[1:]) == normalize_dn(parent_dn(dn))
+
+
+def _forms_by_full_parse(dn: str) -> tuple[str, str, list[tuple[str, str]]]:
+    rdns = _parse_dn_general(dn) if dn.strip() else []
+    parts = _normalized_rdns(rdns)
+    return ",".join(parts), ",".join(parts[1:]), rdns[0] if rdns else []
+
+
+@SETTINGS
+@given(st.lists(st.one_of(dn_text, plain_dn_text, st.sampled_from(["cn=a", "cn=b,cn=a", "cn=a;x=y", "cn=a+"])),
+                max_size=8))
+def test_normal_forms_with_the_parent_shortcut_agree_with_a_full_parse(tails: list[str]) -> None:
+    """``_normal_forms`` reuses the normal form of a parent seen before; the answer is the full parse's."""
+    seen: dict[str, str] = {}
+    dns: list[str] = []
+    for tail in tails:  # each DN is a new RDN on top of the previous one (or of a random text)
+        dns.append(tail)
+        if dns[:-1]:
+            dns.append(f"cn={tail.replace(',', '')},{dns[-2]}")
+    for dn in dns:
+        assert _outcome(lambda d: _normal_forms(d, seen), dn) == _outcome(_forms_by_full_parse, dn)
 
 
 UPSTREAM = Path(__file__).resolve().parents[3] / "shared" / "dcm4che" / "ldap" / "config" / "default-config.ldif"

@@ -550,6 +550,14 @@ def _text(value: Value, attr: str, dn: str, location: SourceLocation | None) -> 
     return value
 
 
+def _texts(values: Sequence[Value], attr: str, dn: str, location: SourceLocation | None) -> Sequence[str]:
+    """Every value as text (``values`` itself when all are ``str`` already)."""
+    for v in values:
+        if type(v) is not str:
+            return [_text(v, attr, dn, location) for v in values]
+    return values  # type: ignore[return-value]
+
+
 def _single(values: Sequence[Value], attr: str, dn: str, location: SourceLocation | None) -> str:
     if len(values) != 1:
         raise _fail(f"{attr} must have exactly one value, found {len(values)}", dn, location)
@@ -575,9 +583,11 @@ def _convert(
     attr = spec.ldap
     kind = spec.kind
     if kind is Kind.STR:
+        if len(values) == 1 and type(values[0]) is str:
+            return values[0]  # the common case of _single
         return _single(values, attr, dn, location)
     if kind is Kind.STRS:
-        return tuple(_text(v, attr, dn, location) for v in values)
+        return tuple(_texts(values, attr, dn, location))
     if kind is Kind.INT:
         text = _single(values, attr, dn, location)
         try:
@@ -607,6 +617,9 @@ def _convert(
     if kind is Kind.ENUM:
         assert spec.enum_type is not None
         text = _single(values, attr, dn, location)
+        member = _ENUM_TEXTS[spec.enum_type].get(text.strip().lower())
+        if member is not None:
+            return member  # what enum_type.parse returns, without scanning the members
         try:
             return spec.enum_type.parse(text)  # type: ignore[attr-defined]
         except ValueError as exc:
@@ -619,13 +632,6 @@ def _convert(
     raise AssertionError(kind)  # pragma: no cover
 
 
-def _lower_index(attributes: Attributes) -> dict[str, list[tuple[str, Sequence[Value]]]]:
-    index: dict[str, list[tuple[str, Sequence[Value]]]] = {}
-    for name, values in attributes.items():
-        index.setdefault(name.lower(), []).append((name, values))
-    return index
-
-
 def object_classes_of(attributes: Attributes) -> tuple[str, ...]:
     """The ``objectClass`` values of an entry (attribute name matched case-insensitively)."""
     out: list[str] = []
@@ -633,6 +639,30 @@ def object_classes_of(attributes: Attributes) -> tuple[str, ...]:
         if name.lower() == "objectclass":
             out.extend(v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values)
     return tuple(out)
+
+
+@attrs.frozen
+class _Plan:
+    """What reading an entry needs of an :class:`ObjectSpec`, computed once per model."""
+
+    spec: ObjectSpec
+    rows: tuple[tuple[str, AttributeSpec], ...]  # (lower-cased attribute name, row), in table order
+    known: frozenset[str]  # lower-cased names the model consumes, objectClass included
+    rdn_attr: str  # lower-cased
+
+
+def _make_plan(spec: ObjectSpec) -> _Plan:
+    rows = tuple((a.ldap.lower(), a) for a in spec.attributes)
+    return _Plan(spec, rows, frozenset(low for low, _ in rows) | {"objectclass"}, spec.rdn_attr.lower())
+
+
+_PLANS: dict[type, _Plan] = {s.model: _make_plan(s) for s in OBJECT_SPECS}
+_ENUM_TEXTS: dict[type[enum.Enum], dict[str, enum.Enum]] = {
+    a.enum_type: {m.value.lower(): m for m in a.enum_type}
+    for s in OBJECT_SPECS
+    for a in s.attributes
+    if a.enum_type is not None
+}
 
 
 def model_from_entry(
@@ -653,29 +683,54 @@ def model_from_entry(
         ConfigurationError: a missing required attribute or a value that is not valid, naming the DN and,
             with ``location``, the file and line.
     """
+    return _model_from_entry(model, dn, attributes, location, conn_refs, children, None)
+
+
+_RDN = list[tuple[str, str]]
+
+
+def _model_from_entry(
+    model: type[Any],
+    dn: str,
+    attributes: Attributes,
+    location: SourceLocation | None,
+    conn_refs: Callable[[str], str] | None,
+    children: dict[str, Any],
+    first_rdn: _RDN | None,
+) -> Any:
+    """:func:`model_from_entry`; ``first_rdn`` is the DN's parsed first RDN when the caller has it already."""
     spec = spec_for(model)
-    index = _lower_index(attributes)
+    plan = _PLANS[spec.model]
+    known = plan.known
+    # one pass over the entry: values by lower-cased name (repeated names merged in order), and the rest
+    grouped: dict[str, Sequence[Value]] = {}
+    extra: dict[str, tuple[Value, ...]] = {}
+    for name, raw in attributes.items():
+        low = name.lower()
+        if low in known:
+            seen = grouped.get(low)
+            grouped[low] = raw if seen is None else [*seen, *raw]
+        else:
+            extra[name] = tuple(raw)
     kwargs: dict[str, Any] = {}
-    for aspec in spec.attributes:
-        found = index.get(aspec.ldap.lower())
-        values: list[Value] = [v for _, vs in found for v in vs] if found else []
+    for low, aspec in plan.rows:
+        values = grouped.get(low)
         if not values:
             if aspec.required and aspec.default is _NO_DEFAULT:
                 raise _fail(f"{spec.object_class} entry has no {aspec.ldap}", dn, location)
             continue
         kwargs[aspec.field] = _convert(aspec, values, dn, location, conn_refs)
-    known = {a.ldap.lower() for a in spec.attributes} | {"objectclass"}
-    extra: dict[str, tuple[Value, ...]] = {}
-    for name, raw in attributes.items():
-        if name.lower() not in known:
-            extra[name] = tuple(raw)
     if spec.rdn_field not in kwargs:
-        rdns = parse_dn(dn)
-        if rdns and len(rdns[0]) == 1 and rdns[0][0][0].lower() == spec.rdn_attr.lower():
-            kwargs[spec.rdn_field] = rdns[0][0][1]
+        if first_rdn is None:
+            rdns = parse_dn(dn)
+            first_rdn = rdns[0] if rdns else []
+        if len(first_rdn) == 1 and first_rdn[0][0].lower() == plan.rdn_attr:
+            kwargs[spec.rdn_field] = first_rdn[0][1]
     kwargs.update(children)
+    classes = grouped.get("objectclass") or ()
+    object_classes = tuple(v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in classes)
     try:
-        return model(**kwargs, extra=extra, object_classes=object_classes_of(attributes))
+        return model(**kwargs, extra=extra, object_classes=object_classes)
     except ConfigurationError as exc:
         raise _fail(str(exc), dn, location) from None
     except (TypeError, ValueError) as exc:
@@ -870,6 +925,38 @@ class _Read:
     parent: str
     classes: set[str]
     index: int
+    first_rdn: _RDN
+
+    def build(self, model: type[Any], conn_refs: Callable[[str], str] | None = None, **children: Any) -> Any:
+        """:func:`model_from_entry` of this entry, reusing its parsed DN."""
+        return _model_from_entry(model, self.dn, self.attributes, self.location, conn_refs, children, self.first_rdn)
+
+
+def _normal_forms(dn: str, seen: dict[str, str]) -> tuple[str, str, _RDN]:
+    """The normal forms of a DN and of its parent, and its parsed first RDN.
+
+    ``seen`` maps DNs (as written) normalised before to their normal form: when the part after the first
+    RDN is one of them (a parent read before its children, the usual order), only the first RDN is parsed.
+
+    Raises:
+        ConfigurationError: a malformed DN (the message of :func:`parse_dn`).
+    """
+    if "\\" not in dn:
+        sep = _RDN_SEPARATORS.search(dn)
+        if sep is not None:
+            parent = seen.get(dn[sep.end() :])
+            if parent is not None:
+                head = _parse_plain_dn(dn[: sep.start()])
+                if head is not None:  # one RDN: no separator before sep
+                    norm = f"{_normalized_rdns(head)[0]},{parent}"
+                    seen[dn] = norm
+                    return norm, parent, head[0]
+    rdns = parse_dn(dn)
+    parts = _normalized_rdns(rdns)
+    norm = ",".join(parts)
+    if rdns:
+        seen[dn] = norm
+    return norm, ",".join(parts[1:]), rdns[0] if rdns else []
 
 
 def _structural(r: _Read, candidates: Iterable[str]) -> str | None:
@@ -895,18 +982,16 @@ def configuration_from_entries(
         ConfigurationError: an entry that cannot be a valid model, with DN (and file and line when known).
     """
     reads: list[_Read] = []
+    seen: dict[str, str] = {}
     for i, item in enumerate(entries):
         dn, attributes = item[0], item[1]
         location = item[2] if len(item) > 2 else None
         try:
-            rdns = parse_dn(dn)
+            norm, parent, first_rdn = _normal_forms(dn, seen)
         except ConfigurationError as exc:
             raise _fail(str(exc), dn, location) from None
-        parts = _normalized_rdns(rdns)  # one parse gives the DN's and its parent's normal form
-        norm = ",".join(parts)
-        parent = ",".join(parts[1:])
         classes = {c.lower() for c in object_classes_of(attributes)}
-        reads.append(_Read(dn, attributes, location, norm, parent, classes, i))
+        reads.append(_Read(dn, attributes, location, norm, parent, classes, i, first_rdn))
 
     devices = [r for r in reads if "dicomdevice" in r.classes]
     if base_dn is None:
@@ -954,7 +1039,7 @@ def configuration_from_entries(
     for dev in devices:
         per = children[dev.norm]
         conns = [
-            model_from_entry(Connection, c.dn, c.attributes, location=c.location)
+            c.build(Connection)
             for c in per["dicomnetworkconnection"]
         ]
         conn_keys = {c.norm: m.key for c, m in zip(per["dicomnetworkconnection"], conns, strict=True)}
@@ -979,14 +1064,8 @@ def configuration_from_entries(
         for a in per["dicomnetworkae"]:
             sub = ae_children[a.norm]
             ae_title = _rdn_value(a.dn)
-            tcs = tuple(
-                model_from_entry(TransferCapability, t.dn, t.attributes, location=t.location)
-                for t in sub["dicomtransfercapability"]
-            )
-            rules = tuple(
-                model_from_entry(ExportRule, t.dn, t.attributes, location=t.location, ae_title=ae_title)
-                for t in sub["dcmexportrule"]
-            )
+            tcs = tuple(t.build(TransferCapability) for t in sub["dicomtransfercapability"])
+            rules = tuple(t.build(ExportRule, ae_title=ae_title) for t in sub["dcmexportrule"])
             aes.append(
                 model_from_entry(
                     ApplicationEntity,
@@ -1000,10 +1079,7 @@ def configuration_from_entries(
             )
 
         def many(kind: str, model: type[Any], per: dict[str, list[_Read]] = per) -> tuple[Any, ...]:
-            return tuple(
-                model_from_entry(model, x.dn, x.attributes, location=x.location, conn_refs=resolver(x))
-                for x in per[kind]
-            )
+            return tuple(x.build(model, resolver(x)) for x in per[kind])
 
         built.append(
             model_from_entry(
