@@ -11,7 +11,8 @@ It handles Implicit VR Little Endian, Explicit VR Little Endian and every other 
 dataset is Explicit VR Little Endian (the encapsulated ones). Anything else — Deflated Explicit VR
 Little Endian, Explicit VR Big Endian, no ``DICM`` magic, a Command Set group, elements out of order,
 an unknown VR, an explicit/implicit VR mismatch, a length that runs past the end of the file, a
-multi-valued or missing UID — makes it *decline* (return ``None``): the caller then reads the file
+multi-valued or missing UID, a Specific Character Set with control
+characters (pydicom fails on it) — makes it *decline* (return ``None``): the caller then reads the file
 with pydicom, so whatever the scanner declines ends up exactly as before. The scanner never raises
 for bad bytes: every length is bounds-checked against the bytes read, sequence nesting is limited.
 
@@ -59,6 +60,11 @@ _DECLINED_TS = frozenset({
 
 # dataset tag -> slot: SOP Class UID, SOP Instance UID, Study Instance UID, Series Instance UID
 _WANTED = {0x00080016: 0, 0x00080018: 1, 0x0020000D: 2, 0x0020000E: 3}
+# the VR each of them (and Specific Character Set, which pydicom decodes while reading) must have
+_CHARSET = 0x00080005
+_EXPECTED_VR = {0x00080005: b"CS", 0x00080016: b"UI", 0x00080018: b"UI", 0x0020000D: b"UI", 0x0020000E: b"UI"}
+_PRINTABLE = bytes(range(0x20, 0x7F))
+_SAFE_FIRST_META_VR = frozenset({b"OB", b"UI", b"AE", b"SH", b"LO", b"CS"})
 _META_TS, _META_CLASS, _META_SOP, _META_AE = 0x00020010, 0x00020002, 0x00020003, 0x00020016
 
 
@@ -162,6 +168,8 @@ def _parse(data: bytes, complete: bool) -> Header | None:
         tag = 0x00020000 | elem
         if tag <= prev:
             raise _Decline
+        if prev < 0 and vr not in _SAFE_FIRST_META_VR and not (vr == b"UL" and length == 4):
+            raise _Decline  # pydicom decodes the first meta element at once and fails on a bad one
         prev = tag
         if vr in _VR16:
             start = pos + 8
@@ -253,11 +261,13 @@ def _parse(data: bytes, complete: bool) -> Header | None:
                     continue
             else:
                 raise _Decline
-            if tag in _WANTED and vr != b"UI":
+            if tag in _EXPECTED_VR and vr != _EXPECTED_VR[tag]:
                 raise _Decline
         end = start + length
         if end > n:
             raise _short(complete)
+        if tag == _CHARSET:
+            _check_charset(data[start:end])
         slot = _WANTED.get(tag)
         if slot is not None:
             values[slot] = data[start:end]
@@ -272,6 +282,12 @@ def _parse(data: bytes, complete: bool) -> Header | None:
     if not (study and series and sop and cls and ts_text):
         raise _Decline  # pydicom's path reports what is missing, in its words
     return Header(study, series, sop, cls, ts_text, _text(source_ae))
+
+
+def _check_charset(raw: bytes) -> None:
+    """Decline a Specific Character Set that pydicom fails on (it looks each term up while reading)."""
+    if raw.rstrip(b" \x00").translate(None, _PRINTABLE):
+        raise _Decline
 
 
 def _implicit_sequence(tag: int, data: bytes, start: int, complete: bool) -> bool:
@@ -361,3 +377,7 @@ def _skip_dataset(data: bytes, pos: int, end: int | None, complete: bool, implic
         pos = start + length
         if pos > n:
             raise _short(complete)
+        if tag == _CHARSET:  # pydicom decodes it in every item it parses
+            if vr is not None and vr != b"CS":
+                raise _Decline
+            _check_charset(data[start:pos])

@@ -1,7 +1,9 @@
 """``FileSystemSource``: the instances of a folder tree of DICOM files, indexed by their UIDs.
 
-Every file is read once, header only (pydicom stops before the pixel data and parses only the UIDs
-it needs); the UIDs, SOP class, transfer syntax, size and modification time go into a SQLite index.
+Every file is read once, header only: a strict scanner (:mod:`dcm_exporter.sources._header`) reads
+the first 64 KiB and stops after the Series Instance UID; what it declines (deflated or big endian
+files, odd encodings, damage) is read with pydicom, stopping before the pixel data. The UIDs, SOP
+class, transfer syntax, size and modification time go into a SQLite index.
 With ``index_path`` the index is a file (WAL mode) that survives restarts, and :meth:`refresh` re-reads
 only files that are new or whose size or modification time changed — 100,000 files are not re-read
 on every start. Without it the index lives in memory and is built on first use.
@@ -20,8 +22,10 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import struct
 import threading
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -81,8 +85,13 @@ def _read_header(path: str) -> tuple[str, str, str, str, str, str | None]:
     header = scan_header(path)
     if header is not None:
         return header
+    return _read_header_pydicom(path)
+
+
+def _read_header_pydicom(path: str) -> tuple[str, str, str, str, str, str | None]:
+    """:func:`_read_header` through ``pydicom.dcmread`` (the reference; every file the scanner declines)."""
     from pydicom import dcmread
-    from pydicom.errors import InvalidDicomError
+    from pydicom.errors import BytesLengthException, InvalidDicomError
 
     try:
         with warnings.catch_warnings():
@@ -95,7 +104,10 @@ def _read_header(path: str) -> tuple[str, str, str, str, str, str | None]:
             ts, source_ae = _text(meta, _TS), _text(meta, _SOURCE_AE)
     except InvalidDicomError as exc:
         raise ValueError(f"not a DICOM Part 10 file: {exc}") from exc
-    except (EOFError, OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+    except (EOFError, OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+            BytesLengthException, struct.error, zlib.error, NotImplementedError, OverflowError,
+            RecursionError) as exc:
+        # damaged bytes make pydicom fail in many ways (a short length field, a bad deflate stream, ...)
         raise ValueError(f"unreadable DICOM header: {type(exc).__name__}: {exc}") from exc
     labels = (("Study Instance UID", study), ("Series Instance UID", series), ("SOP Instance UID", sop),
               ("SOP Class UID", cls))
