@@ -4,7 +4,8 @@ Both walk the same folder of generated CT files (small 64x64 images). ``cold`` b
 index (every header read and stored); ``warm`` re-opens the existing index and rescans (stat only, no
 file read). The peer reads every header each time, as a program without an index must on each start.
 The OS page cache is warm for both (each is run after a warm-up pass); figures are files per second,
-medians of three runs.
+medians of three runs. FileSystemSource reads headers with its own strict scanner (pydicom only for the
+files it declines); after every run the index is checked against what the pydicom loop read, file by file.
 
     python benchmarks/run.py source [--files=N]
 """
@@ -12,6 +13,7 @@ medians of three runs.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -70,17 +72,22 @@ def _generate(root: Path, count: int) -> None:
         ds.save_as(path, enforce_file_format=True)
 
 
-def _pydicom_loop(root: Path) -> int:
+def _pydicom_loop(root: Path) -> dict[str, tuple[str, str, str]]:
     from pydicom import dcmread
 
-    n = 0
     index: dict[str, tuple[str, str, str]] = {}
     for folder, _, files in os.walk(root):
         for name in files:
             ds = dcmread(os.path.join(folder, name), stop_before_pixels=True)
             index[str(ds.SOPInstanceUID)] = (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(folder))
-            n += 1
-    return n
+    return index
+
+
+def _indexed(root: Path, index: Path) -> dict[str, tuple[str, str, str]]:
+    """What FileSystemSource stored, in the shape of the peer's index (to check both agree)."""
+    with sqlite3.connect(index) as db:
+        rows = db.execute("SELECT sop_instance_uid, study_uid, series_uid, path FROM files").fetchall()
+    return {sop: (study, series, str((root / path).parent)) for sop, study, series, path in rows}
 
 
 def main(argv: list[str]) -> list[Result]:
@@ -93,7 +100,8 @@ def main(argv: list[str]) -> list[Result]:
         started = time.perf_counter()
         _generate(root, count)
         print(f"   generated {count} files in {time.perf_counter() - started:.1f} s", flush=True)
-        assert _pydicom_loop(root) == count  # warm-up pass (page cache) and sanity check
+        expected = _pydicom_loop(root)  # warm-up pass (page cache) and sanity check
+        assert len(expected) == count
 
         peer_runs, cold_runs, warm_runs = [], [], []
         for run in range(3):
@@ -113,6 +121,7 @@ def main(argv: list[str]) -> list[Result]:
                 report = source.refresh()
             warm_runs.append(time.perf_counter() - started)
             assert report.unchanged == count, report
+            assert _indexed(root, index) == expected  # the same UIDs as pydicom read, file by file
 
     peer = median_rate(count, peer_runs)
     return [

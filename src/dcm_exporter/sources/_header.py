@@ -146,6 +146,11 @@ def _text(value: str | None) -> str | None:
     return value.strip(" \x00") or None
 
 
+def _meta_uid(raw: bytes | None) -> str | None:
+    """A Media Storage SOP Class / Instance UID, as the fallback for a dataset without its own."""
+    return _text(_uid(raw)) if raw is not None else None
+
+
 def _parse(data: bytes, complete: bool) -> Header | None:
     n = len(data)
     if n < 132:
@@ -156,8 +161,8 @@ def _parse(data: bytes, complete: bool) -> Header | None:
     # -- File Meta Information: always explicit VR little endian, read while the group is 0002
     pos, prev = 132, -1
     ts: str | None = None
-    media_class: str | None = None
-    media_sop: str | None = None
+    media_class: bytes | None = None  # decoded only when the dataset lacks its own value
+    media_sop: bytes | None = None
     source_ae: str | None = None
     while True:
         if pos + 8 > n:
@@ -188,13 +193,12 @@ def _parse(data: bytes, complete: bool) -> Header | None:
         if tag in (_META_TS, _META_CLASS, _META_SOP):
             if vr != b"UI":
                 raise _Decline
-            value = _uid(data[start:end])
             if tag == _META_TS:
-                ts = value
+                ts = _uid(data[start:end])
             elif tag == _META_CLASS:
-                media_class = value
+                media_class = data[start:end]
             else:
-                media_sop = value
+                media_sop = data[start:end]
         elif tag == _META_AE:
             if vr != b"AE":
                 raise _Decline
@@ -276,8 +280,8 @@ def _parse(data: bytes, complete: bool) -> Header | None:
     raw_class, raw_sop, raw_study, raw_series = values
     study = _text(_uid(raw_study)) if raw_study is not None else None
     series = _text(_uid(raw_series)) if raw_series is not None else None
-    sop = (_text(_uid(raw_sop)) if raw_sop is not None else None) or _text(media_sop)
-    cls = (_text(_uid(raw_class)) if raw_class is not None else None) or _text(media_class)
+    sop = (_text(_uid(raw_sop)) if raw_sop is not None else None) or _meta_uid(media_sop)
+    cls = (_text(_uid(raw_class)) if raw_class is not None else None) or _meta_uid(media_class)
     ts_text = _text(ts)
     if not (study and series and sop and cls and ts_text):
         raise _Decline  # pydicom's path reports what is missing, in its words
