@@ -170,9 +170,7 @@ class _RuleSet:
         return result
 
 
-def compile_rules(
-    configuration: Configuration, *, default_device: str | None = None
-) -> tuple[list[CompiledRule], list[ValidationIssue]]:
+def compile_rules(configuration: Configuration) -> tuple[list[CompiledRule], list[ValidationIssue]]:
     """Compile every export rule of a configuration and report problems.
 
     Errors (the rule cannot be used): a condition that does not parse (unknown keyword, invalid regular
@@ -240,7 +238,7 @@ def compile_rules(
 
 
 def _rule_set(configuration: Configuration, default_device: str | None) -> _RuleSet:
-    compiled, issues = compile_rules(configuration, default_device=default_device)
+    compiled, issues = compile_rules(configuration)
     errors = [i for i in issues if i.severity is Severity.ERROR]
     if errors:
         lines = "\n  ".join(str(i) for i in errors)
