@@ -244,7 +244,7 @@ def main(argv: list[str]) -> list[Result]:
         ))
         if relaxed:
             results.append(Result(
-                f"postgres queue: {processes} proc{plural}, async commits",
+                f"postgres queue: {processes} procs, async commits",
                 "tasks/s",
                 statistics.median(relaxed),
                 "procrastinate workers",
