@@ -12,10 +12,15 @@ A throwaway slapd with dcm4che's upstream schemas and ``init-config.ldif`` + ``d
 Figures are entries per second from the median of 5 runs (``--quick``: 3); the LDAP round trips of one
 ``load()`` (bind + search pages) are printed. Needs slapd/ldap-utils and ``../shared/dcm4che``; skipped with
 a message otherwise.
+
+One more line without a server: ``Configuration.from_ldif`` of the same ``default-config.ldif`` (bytes in
+memory: parse and build the typed models) against the ``ldif`` package parsing the same bytes into a plain
+``{dn: {attribute: [values]}}`` dict (the least any reader does; skipped when ``ldif`` is not installed).
 """
 
 from __future__ import annotations
 
+import io
 import shutil
 import statistics
 import subprocess
@@ -30,6 +35,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from dcm_exporter.config.ldap import LdapConfigStore  # noqa: E402
+from dcm_exporter.models import Configuration  # noqa: E402
 
 UPSTREAM = HERE.parent.parent / "shared" / "dcm4che"
 PEER = "ldapsearch (OpenLDAP C)"
@@ -39,19 +45,56 @@ def main(argv: list[str]) -> list[Result]:
     if not UPSTREAM.is_dir():
         print(f"   skipped: {UPSTREAM} is absent (the upstream dcm4che files are not next to the repo)")
         return []
+    runs = 3 if "--quick" in argv else 5
+    results = _from_ldif(runs)
     if not (shutil.which("slapd") or Path("/usr/sbin/slapd").exists()) or not shutil.which("ldapsearch"):
         print("   skipped: slapd / ldapsearch not installed (Debian packages slapd, ldap-utils)")
-        return []
+        return results
     from servers.slapd import SlapdFactory  # the test suite's throwaway-server code
 
-    runs = 3 if "--quick" in argv else 5
     with tempfile.TemporaryDirectory(prefix="bench-ldap-") as tmp:
         factory = SlapdFactory(Path(tmp))
         try:
             server = factory.start(schema="upstream", content="default")
-            return _measure(server, runs)
+            return _measure(server, runs) + results
         finally:
             factory.stop_all()
+
+
+def _from_ldif(runs: int) -> list[Result]:
+    try:
+        import ldif  # the peer, from the "bench" extra
+    except ImportError:
+        print("   from_ldif skipped: the peer package 'ldif' is not installed (pip install 'dcm-exporter[bench]')")
+        return []
+    data = (UPSTREAM / "ldap" / "config" / "default-config.ldif").read_bytes()
+
+    def ours() -> Configuration:
+        return Configuration.from_ldif(data)
+
+    def peer() -> dict[str, dict[str, list[bytes]]]:
+        return {dn: {k.lower(): v for k, v in entry.items()} for dn, entry in ldif.LDIFParser(io.BytesIO(data)).parse()
+                if dn is not None}
+
+    count = len(peer())
+    config = ours()
+    if len(config.other_entries) + sum(1 for _ in _models(config)) != count:
+        raise SystemExit(f"entry counts disagree: ldif package {count}, Configuration.from_ldif differs")
+    times: dict[str, list[float]] = {"ours": [], "peer": []}
+    for _ in range(runs):
+        times["ours"].append(timed(ours))
+        times["peer"].append(timed(peer))
+    ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    print(f"   from_ldif: {count:,} entries, {len(data) / 1e3:.0f} KB; median of {runs}: "
+          f"Configuration.from_ldif {ms['ours']:.0f} ms, ldif package + dicts {ms['peer']:.0f} ms")
+    return [Result("Configuration.from_ldif default-config", "entries/s", median_rate(count, times["ours"]),
+                   "ldif pkg + plain dicts", median_rate(count, times["peer"]))]
+
+
+def _models(config: Configuration) -> list[object]:
+    from dcm_exporter.codecs.ldap_mapping import iter_model_entries
+
+    return [model for model, _ in iter_model_entries(config)]
 
 
 def _measure(server: object, runs: int) -> list[Result]:

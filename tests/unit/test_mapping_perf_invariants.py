@@ -136,3 +136,37 @@ def test_every_upstream_dn_takes_the_same_parse() -> None:
     for dn in dns:
         assert parse_dn(dn) == _parse_dn_general(dn), dn
         assert normalize_dn(dn) == ",".join(_normalized_rdns(_parse_dn_general(dn)))
+
+
+def test_two_builds_are_equal_and_independent_of_each_other_and_of_the_input() -> None:
+    """Nothing is cached across calls, and no list of the caller's entries ends up inside a model."""
+    import copy
+
+    from dcm_exporter.codecs.ldap_mapping import configuration_from_entries, device_dn
+
+    ddn = device_dn("dev")
+    entries: list[tuple[str, dict[str, list[str | bytes]]]] = [
+        (ddn, {"objectClass": ["dicomDevice"], "dicomDeviceName": ["dev"], "dicomInstalled": ["TRUE"]}),
+        (f"cn=dicom,{ddn}", {"objectClass": ["dicomNetworkConnection"], "cn": ["dicom"],
+                             "dicomHostname": ["localhost"], "dicomPort": ["104"]}),
+        (f"dicomAETitle=DEV,{ddn}", {"objectClass": ["dicomNetworkAE"], "dicomAETitle": ["DEV"],
+                                     "dicomNetworkConnectionReference": [f"cn=dicom,{ddn}"],
+                                     "dicomAssociationInitiator": ["TRUE"], "dicomAssociationAcceptor": ["TRUE"],
+                                     "dcmOtherAETitle": ["A", "B"], "dcmUnknown": ["kept"]}),
+        (f"cn=CT,dicomAETitle=DEV,{ddn}", {"objectClass": ["dicomTransferCapability"], "cn": ["CT"],
+                                          "dicomSOPClass": ["1.2.840.10008.5.1.4.1.1.2"],
+                                          "dicomTransferRole": ["SCP"],
+                                          "dicomTransferSyntax": ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]}),
+    ]
+    pristine = copy.deepcopy(entries)
+    first = configuration_from_entries(entries)
+    second = configuration_from_entries(entries)
+    assert first == second and first is not second
+    assert first.devices[0] is not second.devices[0]
+    for _, attributes in entries:  # the caller changes its lists afterwards
+        for values in attributes.values():
+            values.append("changed")
+    assert first == configuration_from_entries(pristine)
+    ae = first.devices[0].application_entities[0]
+    assert ae.other_ae_titles == ("A", "B") and ae.extra == {"dcmUnknown": ("kept",)}
+    assert ae.transfer_capabilities[0].transfer_syntaxes == ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
