@@ -204,3 +204,12 @@ def test_entry_sink_returns_an_empty_read_as_it_is() -> None:
     sink.collect()
     assert conn.strategy.receiving() == []  # the server closed: ldap3 reports it as before
     assert sink.take() == [("cn=a", {"cn": ["a"]})]
+
+
+def test_docstring_examples_of_the_ldap_helpers_run_as_written() -> None:
+    import doctest
+
+    import dcm_exporter.config._ldap_support as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.attempted >= 2 and result.failed == 0
