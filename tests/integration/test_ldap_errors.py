@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,11 +74,28 @@ def test_unreachable_server() -> None:
     assert not isinstance(info.value, LdapTimeoutError)
 
 
+def _wait_until_stopped(pid: int, timeout: float = 10.0) -> None:
+    """SIGSTOP is delivered asynchronously: wait until every thread of ``pid`` is in the stopped state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            try:
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+            except (OSError, IndexError):
+                continue
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"slapd (pid {pid}) did not stop within {timeout} s")
+
+
 def test_timeout_when_the_server_does_not_answer(slapd: SlapdServer) -> None:
     assert slapd.process is not None
     with LdapConfigStore(slapd.url, slapd.bind_dn, slapd.password, timeout=1) as store:
         os.kill(slapd.process.pid, signal.SIGSTOP)  # the kernel still accepts; slapd answers nothing
         try:
+            _wait_until_stopped(slapd.process.pid)
             with pytest.raises(LdapTimeoutError) as info:
                 store.load()
         finally:
