@@ -164,10 +164,18 @@ class TaskManager:
         """Use a new configuration from now on (new exporters, changed queues); wakes the runner."""
         exporters = _index(configuration.exporters, "exporter_id")
         queues = _index(configuration.queues, "queue_name")
+        # Worked out once per configuration instead of once per task: retry policies, and the exporters
+        # whose schedule can close (the others never need a look at the clock).
+        policies = {name: RetryPolicy.from_queue(queue) for name, queue in queues.items()}
+        timed = tuple(
+            e for e in exporters.values() if not getattr(e.schedules, "is_always", False)
+        )
         with self._lock:
             self.configuration = configuration
             self._exporters: dict[str, ExporterDescriptor] = exporters
             self._queues: dict[str, QueueDescriptor] = queues
+            self._policies: dict[str, RetryPolicy] = policies
+            self._timed_exporters: tuple[ExporterDescriptor, ...] = timed
         self.notify()
 
     def exporter(self, exporter_id: str) -> ExporterDescriptor:
@@ -193,8 +201,8 @@ class TaskManager:
 
     def retry_policy(self, queue_name: str) -> RetryPolicy:
         """The retry policy of a queue (no retries for a queue that is not configured)."""
-        queue = self.queue(queue_name)
-        return RetryPolicy() if queue is None else RetryPolicy.from_queue(queue)
+        policy = self._policies.get(queue_name)
+        return RetryPolicy() if policy is None else policy
 
     def now(self) -> datetime:
         """The manager's clock, in UTC."""
@@ -260,14 +268,15 @@ class TaskManager:
             requester=requester,
         )
         task = self.store.schedule(new, now=now, coalesce=coalesce)
-        log.debug(
-            "scheduled export task %s: %s by %s at %s",
-            task.task_id,
-            task.entity,
-            exporter_id,
-            task.scheduled_time.isoformat(),
-            extra=_extra(task),
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "scheduled export task %s: %s by %s at %s",
+                task.task_id,
+                task.entity,
+                exporter_id,
+                task.scheduled_time.isoformat(),
+                extra=_extra(task),
+            )
         self.notify()
         return task
 
@@ -282,40 +291,49 @@ class TaskManager:
 
     def closed_exporters(self, now: datetime) -> list[str]:
         """Exporters whose schedule does not contain ``now`` (their tasks wait for the next window)."""
-        return [e.exporter_id for e in self._exporters.values() if not e.schedules.contains(now)]
+        return [e.exporter_id for e in self._timed_exporters if not e.schedules.contains(now)]
 
-    def claim(self, queue_name: str, limit: int) -> list[tuple[ExportTask, CancelToken]]:
-        """Take up to ``limit`` due tasks of a queue, if the queue is open; each with its cancel token."""
+    def _claim_gate(self, queue_name: str, limit: int, now: datetime) -> dict[str, Any] | None:
+        """The store's claim arguments for a queue at ``now``, or ``None`` when nothing may be claimed."""
+        if limit <= 0 or not self.queue_open(queue_name, now):
+            return None
+        return {
+            "device_name": self.device_name,
+            "queue_name": queue_name,
+            "limit": limit,
+            "lease_until": now + self.lease,
+            "exclude_exporters": self.closed_exporters(now),
+        }
+
+    def _register(self, tasks: list[ExportTask]) -> list[tuple[ExportTask, CancelToken]]:
+        """Give each claimed task its cancel token (heartbeats follow the tokens)."""
         from dcm_exporter.transports.base import CancelToken
 
-        now = self.now()
-        if limit <= 0 or not self.queue_open(queue_name, now):
-            return []
-        tasks = self.store.claim(
-            device_name=self.device_name,
-            queue_name=queue_name,
-            now=now,
-            limit=limit,
-            owner=self.owner,
-            lease_until=now + self.lease,
-            exclude_exporters=self.closed_exporters(now),
-        )
         claimed = []
         with self._lock:
             for task in tasks:
                 token = CancelToken()
                 self._tokens[task.task_id] = token
                 claimed.append((task, token))
-        for task, _ in claimed:
-            log.info(
-                "export task %s started: %s by %s (attempt %d)",
-                task.task_id,
-                task.entity,
-                task.exporter_id,
-                task.number_of_failures + 1,
-                extra=_extra(task),
-            )
+        if claimed and log.isEnabledFor(logging.INFO):
+            for task, _ in claimed:
+                log.info(
+                    "export task %s started: %s by %s (attempt %d)",
+                    task.task_id,
+                    task.entity,
+                    task.exporter_id,
+                    task.number_of_failures + 1,
+                    extra=_extra(task),
+                )
         return claimed
+
+    def claim(self, queue_name: str, limit: int) -> list[tuple[ExportTask, CancelToken]]:
+        """Take up to ``limit`` due tasks of a queue, if the queue is open; each with its cancel token."""
+        now = self.now()
+        gate = self._claim_gate(queue_name, limit, now)
+        if gate is None:
+            return []
+        return self._register(self.store.claim(now=now, owner=self.owner, **gate))
 
     def heartbeat(self) -> set[int]:
         """Extend the leases of the tasks this manager runs; cancels the ones it lost. Returns the lost
@@ -359,9 +377,54 @@ class TaskManager:
         self, task: ExportTask, *, outcome: Outcome | None = None, error: BaseException | None = None
     ) -> TaskResult:
         """Record how an attempt ended and decide the task's next status (retry policy)."""
+        now = self.now()
+        ended = self._end_attempt(task, outcome, error, now)
+        if isinstance(ended, TaskResult):
+            return ended
+        stored = self.store.finish(task.task_id, owner=self.owner, transition=ended, now=now)
+        return self._finished(task, stored, outcome, error, ended)
+
+    def finish_and_claim(
+        self,
+        task: ExportTask,
+        *,
+        outcome: Outcome | None = None,
+        error: BaseException | None = None,
+        queue_name: str,
+        limit: int = 1,
+    ) -> tuple[TaskResult, list[tuple[ExportTask, CancelToken]]]:
+        """:meth:`finish`, then :meth:`claim` up to ``limit`` due tasks of ``queue_name``.
+
+        With a store that offers ``finish_and_claim`` (SQLite, in memory) both happen in one transaction:
+        one commit per task instead of two. The finished task's new status is committed before the next
+        task is returned. An attempt interrupted by a stop claims nothing.
+        """
+        now = self.now()
+        ended = self._end_attempt(task, outcome, error, now)
+        if isinstance(ended, TaskResult):
+            return ended, []
+        combined = getattr(self.store, "finish_and_claim", None)
+        gate = self._claim_gate(queue_name, limit, now)
+        if combined is None or gate is None:
+            stored = self.store.finish(task.task_id, owner=self.owner, transition=ended, now=now)
+            result = self._finished(task, stored, outcome, error, ended)
+            return result, ([] if gate is None else self.claim(queue_name, limit))
+        stored, tasks = combined(task.task_id, owner=self.owner, transition=ended, now=now, **gate)
+        claimed = self._register(tasks)
+        try:
+            result = self._finished(task, stored, outcome, error, ended)
+        except BaseException:
+            for next_task, _ in claimed:  # not handed out: back to the queue at once, not after the lease
+                self.release(next_task)
+            raise
+        return result, claimed
+
+    def _end_attempt(
+        self, task: ExportTask, outcome: Outcome | None, error: BaseException | None, now: datetime
+    ) -> Transition | TaskResult:
+        """The transition an attempt ends with, or the result when a stop interrupted it (task released)."""
         from dcm_exporter.transports.base import OutcomeStatus
 
-        now = self.now()
         with self._lock:
             self._tokens.pop(task.task_id, None)
             stopping = task.task_id in self._stopping
@@ -402,7 +465,7 @@ class TaskManager:
         decision = self.retry_policy(task.queue_name).decide(
             status, failures=task.number_of_failures, now=now, retryable=retryable
         )
-        transition = Transition(
+        return Transition(
             status=decision.status,
             processing_end_time=now,
             number_of_failures=decision.number_of_failures,
@@ -412,7 +475,16 @@ class TaskManager:
             number_of_instances=instances,
             result_json=result_json,
         )
-        stored = self.store.finish(task.task_id, owner=self.owner, transition=transition, now=now)
+
+    def _finished(
+        self,
+        task: ExportTask,
+        stored: ExportTask | None,
+        outcome: Outcome | None,
+        error: BaseException | None,
+        transition: Transition,
+    ) -> TaskResult:
+        """Log the stored end of an attempt, wake runners for a retry, schedule follow-ups."""
         if stored is None:
             log.warning(
                 "export task %s was deleted or taken over before it finished",
@@ -422,21 +494,22 @@ class TaskManager:
         else:
             level = (
                 logging.INFO
-                if stored.status in (TaskStatus.COMPLETED, TaskStatus.CANCELED)
+                if stored.status is TaskStatus.COMPLETED or stored.status is TaskStatus.CANCELED
                 else logging.WARNING
             )
-            extra = ""
-            if stored.status is TaskStatus.SCHEDULED_FOR_RETRY:
-                extra = f", retry {stored.number_of_failures} at {stored.scheduled_time.isoformat()}"
-            log.log(
-                level,
-                "export task %s %s%s: %s",
-                stored.task_id,
-                stored.status.value,
-                extra,
-                outcome_message or error_message or "",
-                extra=_extra(stored),
-            )
+            if log.isEnabledFor(level):
+                retry = ""
+                if stored.status is TaskStatus.SCHEDULED_FOR_RETRY:
+                    retry = f", retry {stored.number_of_failures} at {stored.scheduled_time.isoformat()}"
+                log.log(
+                    level,
+                    "export task %s %s%s: %s",
+                    stored.task_id,
+                    stored.status.value,
+                    retry,
+                    transition.outcome_message or transition.error_message or "",
+                    extra=_extra(stored),
+                )
             if stored.status is TaskStatus.SCHEDULED_FOR_RETRY:
                 self.notify()
             if stored.status is TaskStatus.COMPLETED and stored.task_type is TaskType.EXPORT:

@@ -269,6 +269,37 @@ class InMemoryTaskStore:
             self._tasks[task_id] = task
             return task
 
+    def finish_and_claim(
+        self,
+        task_id: int,
+        *,
+        owner: str,
+        transition: Transition,
+        now: datetime,
+        device_name: str,
+        queue_name: str,
+        limit: int,
+        lease_until: datetime,
+        exclude_exporters: Collection[str] = (),
+    ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
+        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, atomically.
+
+        Not part of the :class:`~dcm_exporter.queue.store.TaskStore` protocol: the manager uses it when a
+        store has it and falls back to ``finish`` + ``claim`` otherwise.
+        """
+        with self._lock:
+            finished = self.finish(task_id, owner=owner, transition=transition, now=now)
+            claimed = self.claim(
+                device_name=device_name,
+                queue_name=queue_name,
+                now=now,
+                limit=limit,
+                owner=owner,
+                lease_until=lease_until,
+                exclude_exporters=exclude_exporters,
+            )
+        return finished, claimed
+
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         with self._lock:
             task = self._tasks.get(task_id)

@@ -342,18 +342,23 @@ class TaskRunner:
             log.exception("purge of finished export tasks failed")
 
     def _work(self, worker: _Worker) -> None:
-        while not self._stop.is_set() and not worker.retired:
-            with self._cond:
-                generation = self._generation
-            try:
-                claimed = self.manager.claim(worker.queue_name, 1)
-            except QueueError:
-                log.exception("claiming export tasks of queue %s failed", worker.queue_name)
-                claimed = []
-                if worker.drain:
-                    return
-                self._stop.wait(self.poll_interval)
-                continue
+        # ``claimed`` holds the next task when finishing the previous one already claimed it (one store
+        # transaction for both). A task claimed that way is performed even if a stop comes meanwhile, like
+        # a task that was claimed just before the stop.
+        claimed: list[tuple[ExportTask, CancelToken]] = []
+        generation = 0
+        while claimed or (not self._stop.is_set() and not worker.retired):
+            if not claimed:
+                with self._cond:
+                    generation = self._generation
+                try:
+                    claimed = self.manager.claim(worker.queue_name, 1)
+                except QueueError:
+                    log.exception("claiming export tasks of queue %s failed", worker.queue_name)
+                    if worker.drain:
+                        return
+                    self._stop.wait(self.poll_interval)
+                    continue
             if not claimed:
                 worker.idle_since = time.monotonic()
                 if worker.drain:
@@ -365,11 +370,15 @@ class TaskRunner:
             task, token = claimed[0]
             worker.task = task
             try:
-                self._run(task, token)
+                claimed, generation = self._run(task, token, worker)
             finally:
                 worker.task = None
 
-    def _run(self, task: ExportTask, token: CancelToken) -> None:
+    def _run(
+        self, task: ExportTask, token: CancelToken, worker: _Worker
+    ) -> tuple[list[tuple[ExportTask, CancelToken]], int]:
+        """Perform one task and record its end; returns the next task claimed with it (if the worker goes
+        on) and the wake-up generation seen before that claim."""
         self.hooks._fire_started(task)
         outcome: Outcome | None = None
         error: BaseException | None = None
@@ -379,11 +388,19 @@ class TaskRunner:
             error = exc
         with self._cond:
             self._attempts += 1
+            generation = self._generation
+        claimed: list[tuple[ExportTask, CancelToken]] = []
         try:
-            result = self.manager.finish(task, outcome=outcome, error=error)
+            if self._stop.is_set() or worker.retired:
+                result = self.manager.finish(task, outcome=outcome, error=error)
+            else:
+                result, claimed = self.manager.finish_and_claim(
+                    task, outcome=outcome, error=error, queue_name=worker.queue_name, limit=1
+                )
         except QueueError:
             log.exception("recording the end of export task %s failed; its lease will expire", task.task_id)
-            return
+            return [], generation
         if error is not None and result.task is not None and not result.released:
             log.debug("export task %s raised", task.task_id, exc_info=error)
         self.hooks._fire_finished(result)
+        return claimed, generation

@@ -451,24 +451,38 @@ class SqliteTaskStore:
         if limit <= 0:
             return []
         with self._errors("claim"):
-            rows = (
-                self._conn()
-                .execute(
-                    _SQL["claim"],
-                    {
-                        "device_name": device_name,
-                        "queue_name": queue_name,
-                        "now": _ts(now),
-                        "limit": limit,
-                        "owner": owner,
-                        "lease_until": _ts(lease_until),
-                        "exclude": json.dumps(list(exclude_exporters)),
-                    },
-                )
-                .fetchall()
+            conn = self._conn()
+            return self._claim(
+                conn, device_name, queue_name, _ts(now), limit, owner, _ts(lease_until), exclude_exporters
             )
+
+    @staticmethod
+    def _claim(
+        conn: sqlite3.Connection,
+        device_name: str,
+        queue_name: str,
+        now: str,
+        limit: int,
+        owner: str,
+        lease_until: str,
+        exclude_exporters: Collection[str],
+    ) -> builtins.list[ExportTask]:
+        params = {
+            "device_name": device_name,
+            "queue_name": queue_name,
+            "now": now,
+            "limit": limit,
+            "owner": owner,
+            "lease_until": lease_until,
+        }
+        if exclude_exporters:
+            params["exclude"] = json.dumps(list(exclude_exporters))
+            rows = conn.execute(_SQL["claim"], params).fetchall()
+        else:  # the common case: every exporter's schedule is open; no exclusion list to evaluate
+            rows = conn.execute(_SQL["claim_open"], params).fetchall()
         tasks = [_task(row) for row in rows]
-        tasks.sort(key=lambda t: (t.scheduled_time, t.task_id))
+        if len(tasks) > 1:
+            tasks.sort(key=lambda t: (t.scheduled_time, t.task_id))
         return tasks
 
     def heartbeat(
@@ -477,9 +491,9 @@ class SqliteTaskStore:
         if not task_ids:
             return set()
         with self._errors("heartbeat"):
+            conn = self._conn()
             rows = (
-                self._conn()
-                .execute(
+                conn.execute(
                     _SQL["heartbeat"],
                     {"ids": json.dumps(list(task_ids)), "owner": owner, "lease_until": _ts(lease_until)},
                 )
@@ -488,38 +502,78 @@ class SqliteTaskStore:
         return {row[0] for row in rows}
 
     def finish(self, task_id: int, *, owner: str, transition: Transition, now: datetime) -> ExportTask | None:
-        params = {
-            "task_id": task_id,
-            "owner": owner,
-            "now": _ts(now),
-            "status": transition.status.value,
-            "processing_end_time": _ts(transition.processing_end_time),
-            "number_of_failures": transition.number_of_failures,
-            "scheduled_time": _opt_ts(transition.scheduled_time),
-            "error_message": transition.error_message,
-            "outcome_message": transition.outcome_message,
-            "number_of_instances": transition.number_of_instances,
-            "result_json": transition.result_json,
-        }
         with self._errors("finish"):
             conn = self._conn()
-            row = conn.execute(_SQL["finish"], params).fetchone()
-            if row is None:
-                row = conn.execute(
-                    _SQL["finish_canceled"],
-                    {
-                        k: params[k]
-                        for k in (
-                            "task_id",
-                            "owner",
-                            "now",
-                            "processing_end_time",
-                            "outcome_message",
-                            "number_of_instances",
-                        )
-                    },
-                ).fetchone()
+            return self._finish(conn, task_id, owner, transition, _ts(now))
+
+    @staticmethod
+    def _finish(
+        conn: sqlite3.Connection, task_id: int, owner: str, transition: Transition, now: str
+    ) -> ExportTask | None:
+        end = _ts(transition.processing_end_time)
+        row = conn.execute(
+            _SQL["finish"],
+            {
+                "task_id": task_id,
+                "owner": owner,
+                "now": now,
+                "status": transition.status.value,
+                "processing_end_time": end,
+                "number_of_failures": transition.number_of_failures,
+                "scheduled_time": _opt_ts(transition.scheduled_time),
+                "error_message": transition.error_message,
+                "outcome_message": transition.outcome_message,
+                "number_of_instances": transition.number_of_instances,
+                "result_json": transition.result_json,
+            },
+        ).fetchone()
+        if row is None:
+            row = conn.execute(
+                _SQL["finish_canceled"],
+                {
+                    "task_id": task_id,
+                    "owner": owner,
+                    "now": now,
+                    "processing_end_time": end,
+                    "outcome_message": transition.outcome_message,
+                    "number_of_instances": transition.number_of_instances,
+                },
+            ).fetchone()
         return None if row is None else _task(row)
+
+    def finish_and_claim(
+        self,
+        task_id: int,
+        *,
+        owner: str,
+        transition: Transition,
+        now: datetime,
+        device_name: str,
+        queue_name: str,
+        limit: int,
+        lease_until: datetime,
+        exclude_exporters: Collection[str] = (),
+    ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
+        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, in one transaction.
+
+        Not part of the :class:`~dcm_exporter.queue.store.TaskStore` protocol: the manager uses it when a
+        store has it (one commit per task instead of two) and falls back to ``finish`` + ``claim``. The
+        finished task's new status is committed before the claimed tasks are returned.
+
+        Returns:
+            ``(finished task or None, claimed tasks)`` as :meth:`finish` and :meth:`claim` return them.
+        """
+        now_ts = _ts(now)
+        with self._write("finish and claim") as conn:
+            finished = self._finish(conn, task_id, owner, transition, now_ts)
+            claimed = (
+                self._claim(
+                    conn, device_name, queue_name, now_ts, limit, owner, _ts(lease_until), exclude_exporters
+                )
+                if limit > 0
+                else []
+            )
+        return finished, claimed
 
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         with self._errors("release"):
@@ -533,9 +587,9 @@ class SqliteTaskStore:
 
     def reset_in_process(self, *, device_name: str, now: datetime) -> int:
         with self._errors("reset IN PROCESS tasks"):
+            conn = self._conn()
             return int(
-                self._conn()
-                .execute(_SQL["reset_in_process"], {"device_name": device_name, "now": _ts(now)})
+                conn.execute(_SQL["reset_in_process"], {"device_name": device_name, "now": _ts(now)})
                 .rowcount
             )
 
@@ -585,9 +639,9 @@ class SqliteTaskStore:
         self, *, device_name: str, queue_name: str, status: TaskStatus, updated_before: datetime
     ) -> int:
         with self._errors("purge"):
+            conn = self._conn()
             return int(
-                self._conn()
-                .execute(
+                conn.execute(
                     _SQL["purge"],
                     {
                         "device_name": device_name,

@@ -101,6 +101,30 @@ WHERE task_id IN (
     LIMIT :limit)
 RETURNING {columns};
 
+-- name: claim_open
+-- The claim when no exporter is excluded (every exporter's schedule is open): no exclusion list.
+UPDATE export_task
+SET status = 'IN PROCESS', processing_start_time = :now, processing_end_time = NULL, updated_time = :now,
+    lease_owner = :owner, lease_expires = :lease_until
+WHERE task_id IN (
+    SELECT task_id FROM (
+        SELECT task_id, scheduled_time FROM (
+            SELECT task_id, scheduled_time FROM export_task
+            WHERE device_name = :device_name AND queue_name = :queue_name
+              AND status IN ('SCHEDULED', 'SCHEDULED FOR RETRY') AND scheduled_time <= :now
+            ORDER BY scheduled_time, task_id
+            LIMIT :limit)
+        UNION ALL
+        SELECT task_id, scheduled_time FROM (
+            SELECT task_id, scheduled_time FROM export_task
+            WHERE device_name = :device_name AND queue_name = :queue_name
+              AND status = 'IN PROCESS' AND lease_expires <= :now
+            ORDER BY scheduled_time, task_id
+            LIMIT :limit))
+    ORDER BY scheduled_time, task_id
+    LIMIT :limit)
+RETURNING {columns};
+
 -- name: heartbeat
 UPDATE export_task
 SET lease_expires = :lease_until
