@@ -5,6 +5,8 @@ on their own (``tests/unit/test_dimse*.py``).
 
 - :func:`read_part10_meta` reads a Part 10 file's preamble and File Meta Information group and
   tells where the data set starts, so the data set bytes can be sent without decoding them.
+- :func:`check_dataset_framing` walks a data set's element headers (seeking over the values) so that a
+  truncated file fails alone instead of making the peer abort the association mid-transfer.
 - :func:`encode_command` builds a DIMSE command set (always Implicit VR Little Endian, PS3.7 6.3.1).
 - :func:`parse_command` decodes a received command set into ``{element: raw value}``.
 - :func:`pdata_pdu` and :func:`layout_pdata` frame command / data set fragments into P-DATA-TF PDUs.
@@ -38,6 +40,7 @@ __all__ = [
     "a_release_pdu",
     "c_echo_rq",
     "c_store_rq",
+    "check_dataset_framing",
     "decode_abort",
     "encode_command",
     "layout_pdata",
@@ -211,6 +214,192 @@ def read_part10_meta(fp: BinaryIO, *, name: str = "<file>", size: int | None = N
                 f"{name}: not a DICOM Part 10 file (no 'DICM' prefix after the 128-byte preamble)"
             )
         head += more
+
+
+IMPLICIT_VR_LITTLE_ENDIAN_UID: Final = "1.2.840.10008.1.2"
+EXPLICIT_VR_BIG_ENDIAN_UID: Final = "1.2.840.10008.1.2.2"
+#: transfer syntaxes whose data set is deflated: its element structure cannot be walked without inflating
+DEFLATED_DATASET_UIDS: Final = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"})
+_UNDEFINED: Final = 0xFFFFFFFF
+_ITEM: Final = 0xE000
+_ITEM_END: Final = 0xE00D
+_SEQUENCE_END: Final = 0xE0DD
+_MAX_DEPTH: Final = 64
+_LE_EXPLICIT_HEADER = struct.Struct("<HH2sH")
+_LE_U32 = struct.Struct("<L")
+
+
+class _Walker:
+    """Walks element headers of a data set in a seekable file, seeking over every value."""
+
+    _CHUNK = 16384
+
+    def __init__(self, fp: BinaryIO, end: int, *, big_endian: bool, name: str) -> None:
+        self.fp = fp
+        self.end = end
+        self.name = name
+        self.tag = struct.Struct(">HH" if big_endian else "<HH")
+        self.u16 = struct.Struct(">H" if big_endian else "<H")
+        self.u32 = struct.Struct(">L" if big_endian else "<L")
+        self.little_endian = not big_endian
+        self._buf = b""
+        self._buf_start = 0
+
+    def _header(self, pos: int, limit: int) -> bytes:
+        if limit - pos < 8:
+            raise FramingError(
+                f"{self.name}: truncated data set: {limit - pos} byte(s) left at offset {pos}, "
+                "too few for an element header"
+            )
+        want = min(12, limit - pos)
+        off = pos - self._buf_start
+        if off < 0 or off + want > len(self._buf):
+            # headers before the pixel data usually sit in the first chunk: one read for all of them
+            self.fp.seek(pos)
+            self._buf = self.fp.read(max(want, min(self._CHUNK, limit - pos)))
+            self._buf_start = pos
+            off = 0
+        head = self._buf[off : off + want]
+        if len(head) < 8:
+            raise FramingError(f"{self.name}: truncated data set: the file ends at offset {pos + len(head)}")
+        return head
+
+    def _skip_plain(self, pos: int, limit: int, implicit: bool) -> int:
+        """Fast path: step over defined-length elements whose headers lie in the buffer (little endian).
+
+        Returns where the general path must go on: an item tag, an undefined length, a value running
+        past ``limit``, or a header outside the buffer.
+        """
+        buf = self._buf
+        base = self._buf_start
+        off = pos - base
+        if off < 0:
+            return pos
+        stop = min(len(buf), limit - base) - 12
+        end = limit - base
+        unpack = _LE_EXPLICIT_HEADER.unpack_from
+        u32 = _LE_U32.unpack_from
+        long_vrs = _LONG_VRS
+        while off <= stop:
+            group, _element, vr, short = unpack(buf, off)
+            if group == 0xFFFE:
+                break
+            if implicit:
+                length = u32(buf, off + 4)[0]
+                header = 8
+            elif vr in long_vrs:
+                length = u32(buf, off + 8)[0]
+                header = 12
+            else:
+                length = short
+                header = 8
+            if length == _UNDEFINED or off + header + length > end:
+                break
+            off += header + length
+        return base + off
+
+    def elements(self, pos: int, limit: int, *, implicit: bool, in_item: bool, depth: int) -> int:
+        """Walk elements from ``pos``; stop at ``limit`` or, when ``in_item``, after an Item Delimitation."""
+        while pos < limit:
+            if self.little_endian:
+                pos = self._skip_plain(pos, limit, implicit)
+                if pos >= limit:
+                    break
+            head = self._header(pos, limit)
+            group, element = self.tag.unpack_from(head, 0)
+            if group == 0xFFFE:
+                if element == _ITEM_END and in_item:
+                    return pos + 8
+                raise FramingError(
+                    f"{self.name}: malformed data set: unexpected (FFFE,{element:04X}) at offset {pos}"
+                )
+            vr = b""
+            if implicit:
+                length = self.u32.unpack_from(head, 4)[0]
+                pos += 8
+            else:
+                vr = head[4:6]
+                if vr in _LONG_VRS:
+                    if len(head) < 12:
+                        raise FramingError(
+                            f"{self.name}: truncated data set: the header of ({group:04X},{element:04X}) "
+                            f"at offset {pos} is cut off"
+                        )
+                    length = self.u32.unpack_from(head, 8)[0]
+                    pos += 12
+                else:
+                    length = self.u16.unpack_from(head, 6)[0]
+                    pos += 8
+            if length == _UNDEFINED:
+                if not implicit and vr not in (b"SQ", b"UN", b"OB", b"OW"):
+                    raise FramingError(
+                        f"{self.name}: malformed data set: ({group:04X},{element:04X}) {vr.decode('latin-1')} "
+                        f"with undefined length at offset {pos}"
+                    )
+                if depth >= _MAX_DEPTH:
+                    return limit  # absurdly deep: leave it to the peer
+                # a sequence, or encapsulated pixel data (fragments are items of defined length)
+                pos = self.items(pos, limit, implicit=implicit or vr == b"UN", depth=depth + 1,
+                                 where=f"({group:04X},{element:04X})")
+                continue
+            if length > limit - pos:
+                raise FramingError(
+                    f"{self.name}: truncated data set: ({group:04X},{element:04X}) at offset {pos} declares "
+                    f"{length} bytes, only {limit - pos} left"
+                )
+            pos += length
+        if in_item:
+            raise FramingError(f"{self.name}: truncated data set: an item of undefined length has no end")
+        return pos
+
+    def items(self, pos: int, limit: int, *, implicit: bool, depth: int, where: str) -> int:
+        """Walk the items of an undefined-length sequence (or pixel data fragments) up to its delimiter."""
+        while True:
+            head = self._header(pos, limit)
+            group, element = self.tag.unpack_from(head, 0)
+            length = self.u32.unpack_from(head, 4)[0]
+            pos += 8
+            if group == 0xFFFE and element == _SEQUENCE_END:
+                return pos
+            if group != 0xFFFE or element != _ITEM:
+                raise FramingError(
+                    f"{self.name}: malformed data set: ({group:04X},{element:04X}) inside {where} at offset "
+                    f"{pos - 8} where an item was expected"
+                )
+            if length == _UNDEFINED:
+                pos = self.elements(pos, limit, implicit=implicit, in_item=True, depth=depth)
+            elif length > limit - pos:
+                raise FramingError(
+                    f"{self.name}: truncated data set: an item of {where} at offset {pos - 8} declares "
+                    f"{length} bytes, only {limit - pos} left"
+                )
+            else:
+                pos += length
+
+
+def check_dataset_framing(
+    fp: BinaryIO, start: int, end: int, transfer_syntax_uid: str, *, name: str = "<file>"
+) -> None:
+    """Check that the data set in ``fp[start:end]`` is whole: every element fits, every sequence ends.
+
+    Reads only element headers (seeking over the values), so the cost does not grow with pixel data.
+    A deflated data set is not checked. The file position is left undefined.
+
+    Raises:
+        FramingError: a truncated or malformed data set; the message names ``name``, the element and
+            the offset.
+    """
+    if transfer_syntax_uid in DEFLATED_DATASET_UIDS:
+        return
+    walker = _Walker(fp, end, big_endian=transfer_syntax_uid == EXPLICIT_VR_BIG_ENDIAN_UID, name=name)
+    implicit = transfer_syntax_uid == IMPLICIT_VR_LITTLE_ENDIAN_UID
+    if not implicit and end - start >= 8:
+        # tolerant like pydicom: a data set written in implicit VR under an explicit VR transfer syntax
+        # (the first element has no VR letters) is walked as implicit VR
+        fp.seek(start + 4)
+        vr = fp.read(2)
+        implicit = len(vr) == 2 and not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90)
+    walker.elements(start, end, implicit=implicit, in_item=False, depth=0)
 
 
 # --- command sets --------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Associations are keyed by destination (host, port, TLS, called AE) and calling A
 only when it proposed every presentation context the next task needs. A reaper thread (one per pool,
 started when the first association goes idle, ending when the pool is empty) releases associations idle
 longer than the timeout: some peers (DCMTK storescp without ``--fork``) serve one association at a time,
-so an idle association must not be held forever.
+so an idle association must not be held forever. For the same reason, when no idle association fits the
+next task, the idle ones of that key are released (:meth:`AssociationPool.discard`) before a new one is opened.
 """
 
 from __future__ import annotations
@@ -73,6 +74,20 @@ class AssociationPool:
             LOG.debug("dropping dead pooled association %r", assoc)
             assoc.abort()
         return (found.association, found.proposed) if found else None
+
+    def discard(self, key: PoolKey) -> int:
+        """Release every idle association of ``key``; return how many.
+
+        Called before a new association to the same peer is opened because none of the idle ones
+        proposed the contexts needed: they would only hold a slot the peer may not have (DCMTK
+        storescp without ``--fork`` answers the next association only when the current one ends).
+        """
+        with self._lock:
+            entries = self._idle.pop(key, [])
+        for entry in entries:
+            LOG.debug("releasing idle association %r: the next export needs other contexts", entry.association)
+            entry.association.release()
+        return len(entries)
 
     def put(
         self,

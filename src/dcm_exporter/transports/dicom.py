@@ -392,6 +392,10 @@ class DicomTransport(BaseTransport):
         pooled = self._pool.acquire(key, group.proposal)
         if pooled is not None:
             return pooled[0], True
+        # the idle associations to this peer lack a context this group needs: release them before
+        # opening another one, or a peer serving one association at a time would not answer until
+        # they idle out
+        self._pool.discard(key)
         try:
             return Association.open(destination, group.calling_ae_title, group.contexts), False
         except AssociationFailure as exc:
@@ -720,6 +724,11 @@ def _prepare(
                 return None
             if ctx.transfer_syntax == meta.transfer_syntax_uid:
                 length = _file_size(fp) - meta.dataset_offset
+                # sent as stored: a truncated file must fail alone, not make the peer abort the association
+                d.check_dataset_framing(
+                    fp, meta.dataset_offset, meta.dataset_offset + length, meta.transfer_syntax_uid, name=name
+                )
+                fp.seek(meta.dataset_offset)
                 return assoc.prepare_store(
                     ctx, sop_class, sop_instance, stream=fp, length=length, priority=priority
                 )

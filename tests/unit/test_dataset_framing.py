@@ -1,0 +1,131 @@
+"""check_dataset_framing: a whole data set passes, a truncated one is named with element and offset.
+
+The ``dicom:`` transport sends data sets as stored; this check runs first so that a truncated file fails
+alone instead of making the peer abort the association (found in acceptance testing).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from dcm_exporter.transports import _dimse as d
+
+UID = "1.2.826.0.1.3680043.8.498.12345678901234567890"
+TRUNCATED_ON_PURPOSE = {"MR_truncated.dcm", "rtplan_truncated.dcm"}
+
+
+def check(data: bytes, name: str = "x.dcm") -> None:
+    fp = io.BytesIO(data)
+    meta = d.read_part10_meta(fp, name=name)
+    d.check_dataset_framing(fp, meta.dataset_offset, len(data), meta.transfer_syntax_uid, name=name)
+
+
+def part10(ts: str, *, undefined_sequences: bool = False, keep: int | None = None) -> bytes:
+    """A small CT Part 10 file; ``keep``: only its first ``keep`` top-level elements."""
+    ds = Dataset()
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = UID
+    ds.PatientName = "Test^Framing"
+    item = Dataset()
+    item.CodeValue = "123"
+    item.CodeMeaning = "something"
+    ds.ProcedureCodeSequence = Sequence([item, item])
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 4, 4, 16, 16, 15
+    ds.SamplesPerPixel, ds.PixelRepresentation, ds.PhotometricInterpretation = 1, 0, "MONOCHROME2"
+    ds.PixelData = bytes(range(32))
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if keep is not None:
+        for tag in sorted(ds.keys())[keep:]:
+            del ds[tag]
+    ds.file_meta.TransferSyntaxUID = ts
+    buf = io.BytesIO()
+    if undefined_sequences and "ProcedureCodeSequence" in ds:
+        ds.ProcedureCodeSequence.is_undefined_length = True
+        for it in ds.ProcedureCodeSequence:
+            it.is_undefined_length_sequence_item = True
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def _dataset_of(ts: str, undefined: bool, keep: int) -> bytes:
+    """The data set bytes (after the meta group) of the test file's first ``keep`` elements."""
+    data = part10(ts, undefined_sequences=undefined, keep=keep)
+    return data[d.read_part10_meta(io.BytesIO(data)).dataset_offset :]
+
+
+def test_every_whole_pydicom_test_file_passes() -> None:
+    checked = 0
+    ct_small = get_testdata_file("CT_small.dcm")
+    assert ct_small is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in sorted(str(p) for p in Path(ct_small).parent.iterdir()):  # the wheel's files, no download
+            name = os.path.basename(path)
+            if not os.path.isfile(path) or name in TRUNCATED_ON_PURPOSE:
+                continue
+            data = Path(path).read_bytes()
+            try:
+                d.read_part10_meta(io.BytesIO(data), name=name)
+            except d.FramingError:
+                continue  # not a Part 10 file
+            check(data, name)
+            checked += 1
+    assert checked > 50
+
+
+@pytest.mark.parametrize("name", sorted(TRUNCATED_ON_PURPOSE))
+def test_pydicoms_truncated_files_are_found(name: str) -> None:
+    path = get_testdata_file(name)
+    assert path is not None
+    with pytest.raises(d.FramingError, match=rf"{name}: truncated data set: \(....,....\) at offset \d+"):
+        check(Path(path).read_bytes(), name)
+
+
+@pytest.mark.parametrize("ts", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian])
+@pytest.mark.parametrize("undefined", [False, True])
+def test_every_cut_of_a_data_set_is_found(ts: str, undefined: bool) -> None:
+    data = part10(ts, undefined_sequences=undefined)
+    check(data)
+    start = d.read_part10_meta(io.BytesIO(data)).dataset_offset
+    # a cut exactly between two top-level elements leaves a shorter but well-formed data set
+    boundaries = {start + len(_dataset_of(ts, undefined, k)) for k in range(len(pydicom.dcmread(io.BytesIO(data))))}
+    for cut in range(start + 1, len(data)):
+        if cut in boundaries:
+            check(data[:cut])
+            continue
+        with pytest.raises(d.FramingError, match=r"x\.dcm: (truncated|malformed) (data set|File Meta)"):
+            check(data[:cut])
+
+
+def test_encapsulated_pixel_data_cut_in_a_fragment_is_found() -> None:
+    path = get_testdata_file("JPEG2000.dcm")
+    assert path is not None
+    data = Path(path).read_bytes()
+    check(data)
+    with pytest.raises(d.FramingError, match=r"item of \(7FE0,0010\) at offset \d+ declares \d+ bytes"):
+        check(data[: len(data) - 100])
+
+
+def test_a_deflated_data_set_is_not_walked() -> None:
+    path = get_testdata_file("image_dfl.dcm")
+    assert path is not None
+    data = Path(path).read_bytes()
+    assert pydicom.dcmread(io.BytesIO(data)).file_meta.TransferSyntaxUID in d.DEFLATED_DATASET_UIDS
+    check(data[:-10])  # cannot tell without inflating: left to the peer
