@@ -141,12 +141,22 @@ class Exporter(QueueMethods):
         Raises:
             ConfigurationError: no exporter has this id.
         """
-        exporters = self._configuration.exporters
+        exporters = self._exporter_index()
         exporter = exporters.get(exporter_id)
         if exporter is None:
             known = ", ".join(sorted(exporters)) or "none"
             raise ConfigurationError(f"Unknown exporter: {exporter_id} (configured exporters: {known})")
         return exporter
+
+    _exporters_of: tuple[Configuration, Mapping[str, ExporterDescriptor]] | None = None
+
+    def _exporter_index(self) -> Mapping[str, ExporterDescriptor]:
+        """``configuration.exporters``, built once per configuration (it is frozen) instead of per export."""
+        configuration = self._configuration
+        cached = self._exporters_of
+        if cached is None or cached[0] is not configuration:
+            cached = self._exporters_of = (configuration, configuration.exporters)
+        return cached[1]
 
     def transport(self, exporter_id: str) -> Transport:
         """The (cached) transport of an exporter, created on first use.
@@ -159,7 +169,7 @@ class Exporter(QueueMethods):
             if self._closed:
                 raise ConfigurationError("this Exporter is closed")
             cached = self._transports.get(exporter_id)
-            if cached is not None and cached[0] == exporter:
+            if cached is not None and (cached[0] is exporter or cached[0] == exporter):
                 return cached[1]
             factory = self._registry.get_factory(exporter.scheme)
             options = self._transport_options.get(exporter.scheme, {})
@@ -312,10 +322,11 @@ class Exporter(QueueMethods):
             progress=progress,
         )
         outcome = transport.send(request)
-        log.info(
-            "%s: %s", exporter_id, outcome.message,
-            extra={"exporter_id": exporter_id, "study_uid": study_uid, "status": str(outcome.status)},
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s: %s", exporter_id, outcome.message,
+                extra={"exporter_id": exporter_id, "study_uid": study_uid, "status": str(outcome.status)},
+            )
         return outcome
 
     @staticmethod
