@@ -328,52 +328,57 @@ class SqliteTaskStore:
 
     def schedule(self, new: NewTask, *, now: datetime, coalesce: bool = True) -> ExportTask:
         now_ts = _ts(now)
-        with self._write("schedule") as conn:
-            if coalesce and new.task_type is TaskType.EXPORT:
-                row = conn.execute(
-                    _SQL["find_coalescable"],
-                    {
-                        "device_name": new.device_name,
-                        "exporter_id": new.exporter_id,
-                        "study_uid": new.study_uid,
-                        "batch_id": new.batch_id,
-                    },
-                ).fetchone()
-                if row is not None:
-                    series, instance = merge_scope(row[1], row[2], new.series_uid, new.sop_instance_uid)
-                    scheduled = max(row[3], _ts(new.scheduled_time))
-                    updated = conn.execute(
-                        _SQL["update_coalesced"],
-                        {
-                            "task_id": row[0],
-                            "series_uid": series,
-                            "sop_instance_uid": instance,
-                            "scheduled_time": scheduled,
-                            "now": now_ts,
-                        },
-                    ).fetchone()
-                    return _task(updated)
-            inserted = conn.execute(
-                _SQL["insert"],
+        insert = {
+            "now": now_ts,
+            "device_name": new.device_name,
+            "queue_name": new.queue_name,
+            "exporter_id": new.exporter_id,
+            "local_ae_title": new.local_ae_title,
+            "study_uid": new.study_uid,
+            "series_uid": new.series_uid,
+            "sop_instance_uid": new.sop_instance_uid,
+            "scheduled_time": _ts(new.scheduled_time),
+            "batch_id": new.batch_id,
+            "number_of_instances": new.number_of_instances,
+            "modalities": _MODALITY_SEPARATOR.join(new.modalities),
+            "requester": new.requester,
+            "task_type": new.task_type.value,
+            "destination_aet": new.destination_aet,
+        }
+        coalescing = coalesce and new.task_type is TaskType.EXPORT
+        with self._errors("schedule"):
+            # One atomic statement (a write statement takes the write lock before it reads) in the common
+            # case: insert, unless a task to coalesce with is waiting.
+            sql = _SQL["insert_unless_coalescable"] if coalescing else _SQL["insert"]
+            row = self._conn().execute(sql, insert).fetchone()
+        if row is not None:
+            return _task(row)
+        with self._write("schedule") as conn:  # there is one to coalesce with: widen it, in a transaction
+            row = conn.execute(
+                _SQL["find_coalescable"],
                 {
-                    "now": now_ts,
                     "device_name": new.device_name,
-                    "queue_name": new.queue_name,
                     "exporter_id": new.exporter_id,
-                    "local_ae_title": new.local_ae_title,
                     "study_uid": new.study_uid,
-                    "series_uid": new.series_uid,
-                    "sop_instance_uid": new.sop_instance_uid,
-                    "scheduled_time": _ts(new.scheduled_time),
                     "batch_id": new.batch_id,
-                    "number_of_instances": new.number_of_instances,
-                    "modalities": _MODALITY_SEPARATOR.join(new.modalities),
-                    "requester": new.requester,
-                    "task_type": new.task_type.value,
-                    "destination_aet": new.destination_aet,
                 },
             ).fetchone()
-            return _task(inserted)
+            if row is not None:
+                series, instance = merge_scope(row[1], row[2], new.series_uid, new.sop_instance_uid)
+                scheduled = max(row[3], insert["scheduled_time"])
+                updated = conn.execute(
+                    _SQL["update_coalesced"],
+                    {
+                        "task_id": row[0],
+                        "series_uid": series,
+                        "sop_instance_uid": instance,
+                        "scheduled_time": scheduled,
+                        "now": now_ts,
+                    },
+                ).fetchone()
+                return _task(updated)
+            # it was claimed, cancelled or deleted in between: insert after all
+            return _task(conn.execute(_SQL["insert"], insert).fetchone())
 
     # --- queries ------------------------------------------------------------------------------------
 

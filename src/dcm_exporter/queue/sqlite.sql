@@ -57,6 +57,23 @@ VALUES (
     :task_type, :destination_aet)
 RETURNING {columns};
 
+-- name: insert_unless_coalescable
+-- The insert when the new task may coalesce: nothing is inserted (no row returned) when a task of the same
+-- device, exporter, study and batch is still SCHEDULED (find_coalescable's condition).
+INSERT INTO export_task (
+    created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
+    sop_instance_uid, scheduled_time, status, batch_id, number_of_instances, modalities, requester,
+    task_type, destination_aet)
+SELECT
+    :now, :now, :device_name, :queue_name, :exporter_id, :local_ae_title, :study_uid, :series_uid,
+    :sop_instance_uid, :scheduled_time, 'SCHEDULED', :batch_id, :number_of_instances, :modalities, :requester,
+    :task_type, :destination_aet
+WHERE NOT EXISTS (
+    SELECT 1 FROM export_task
+    WHERE device_name = :device_name AND exporter_id = :exporter_id AND study_uid = :study_uid
+      AND status = 'SCHEDULED' AND batch_id IS :batch_id AND task_type = 'EXPORT')
+RETURNING {columns};
+
 -- name: find_coalescable
 SELECT task_id, series_uid, sop_instance_uid, scheduled_time
 FROM export_task
