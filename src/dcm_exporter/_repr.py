@@ -112,7 +112,9 @@ def _status_fields(title: str, pairs: Iterable[tuple[str, Any]], status_key: str
 
 
 def configuration_html(configuration: Any) -> str:
-    """Devices, exporters and queues of a :class:`~dcm_exporter.models.Configuration`."""
+    """Devices, exporters and queues of a :class:`~dcm_exporter.models.Configuration` (secrets masked)."""
+    from dcm_exporter.models._secrets import mask_url
+
     devices = _table(
         ("device", "installed", "AE titles", "connections", "exporters", "queues"),
         (
@@ -127,7 +129,7 @@ def configuration_html(configuration: Any) -> str:
     )
     exporters = _table(
         ("exporter", "URI", "queue", "AE title", "schedules", "description"),
-        ((e.exporter_id, e.uri, e.queue_name, e.ae_title, e.schedules.to_strings() or "always", e.description)
+        ((e.exporter_id, mask_url(e.uri), e.queue_name, e.ae_title, e.schedules.to_strings() or "always", e.description)
          for e in configuration.exporters.values()),
         status_column=None, caption="Exporters",
     )
@@ -141,11 +143,14 @@ def configuration_html(configuration: Any) -> str:
 
 
 def exporter_html(exporter: Any) -> str:
-    """One :class:`~dcm_exporter.models.ExporterDescriptor` as a field / value table."""
+    """One :class:`~dcm_exporter.models.ExporterDescriptor` as a field / value table (secrets masked)."""
+    from dcm_exporter.models._secrets import mask_properties, mask_url
+
     pairs = [
-        ("exporter_id", exporter.exporter_id), ("uri", exporter.uri), ("queue_name", exporter.queue_name),
-        ("ae_title", exporter.ae_title), ("description", exporter.description),
-        ("schedules", exporter.schedules.to_strings() or "always"), ("properties", exporter.properties),
+        ("exporter_id", exporter.exporter_id), ("uri", mask_url(exporter.uri)),
+        ("queue_name", exporter.queue_name), ("ae_title", exporter.ae_title),
+        ("description", exporter.description), ("schedules", exporter.schedules.to_strings() or "always"),
+        ("properties", mask_properties(exporter.properties)),
     ]
     optional = [
         ("export_as_source_ae", exporter.export_as_source_ae), ("stgcmt_scp", exporter.stgcmt_scp),

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.models._secrets import mask_url
 from dcm_exporter.queue.facade import QueueMethods
 from dcm_exporter.transports.base import (
     ALL,
@@ -304,7 +305,9 @@ class Exporter(QueueMethods):
                 study_uid, None if series == ALL else series, None if sop == ALL else sop
             )
             if not refs:
-                outcome = Outcome.warning_nothing_found(study_uid, series, sop, destination=exporter.uri)
+                outcome = Outcome.warning_nothing_found(  # the message is logged and stored: no password
+                    study_uid, series, sop, destination=mask_url(exporter.uri)
+                )
                 log.info("%s: %s", exporter_id, outcome.message)
                 return outcome
         else:
@@ -338,7 +341,7 @@ class Exporter(QueueMethods):
                 calling = source_ae
         if calling is None and exporter.scheme == "dicom":
             raise ConfigurationError(
-                f"exporter {exporter.exporter_id!r} ({exporter.uri}) has no dicomAETitle, so there is no "
+                f"exporter {exporter.exporter_id!r} ({mask_url(exporter.uri)}) has no dicomAETitle, so there is no "
                 "calling AE title for the association (dcm4chee-arc fails here too, issue #1181); "
                 "set dicomAETitle"
                 + (" — dcmExportAsSourceAE found no source AE title for these instances"

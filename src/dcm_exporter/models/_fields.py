@@ -10,6 +10,7 @@ import attrs
 
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.models._frozen import FrozenMap, freeze_extra, parse_properties, str_tuple
+from dcm_exporter.models._secrets import repr_properties, repr_url
 from dcm_exporter.schedule import Schedules
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "schedules_field",
     "to_schedules",
     "tuple_field",
+    "url_field",
 ]
 
 
@@ -86,8 +88,16 @@ def tuple_field() -> Any:
 
 
 def properties_field() -> Any:
-    """``dcmProperty`` as an ordered frozen mapping; accepts a mapping or ``key=value`` strings."""
-    return attrs.field(factory=FrozenMap, converter=parse_properties)
+    """``dcmProperty`` as an ordered frozen mapping; accepts a mapping or ``key=value`` strings.
+
+    Its repr masks the values of secret keys (``bearer-token``, ``basic-auth``, ``*password*``, ...).
+    """
+    return attrs.field(factory=FrozenMap, converter=parse_properties, repr=repr_properties)
+
+
+def url_field(validator: Any, default: Any = attrs.NOTHING) -> Any:
+    """A string field that may hold a URL with ``user:password@``: the password is masked in the repr."""
+    return attrs.field(default=default, validator=validator, repr=repr_url)
 
 
 def schedules_field() -> Any:

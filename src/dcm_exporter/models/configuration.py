@@ -18,6 +18,7 @@ import attrs
 
 from dcm_exporter.errors import AENotInstalledError, ConfigurationError, UnknownAEError
 from dcm_exporter.models._frozen import FrozenMap
+from dcm_exporter.models._secrets import mask_attributes, redact_configuration, repr_properties
 from dcm_exporter.models.device import ApplicationEntity, Connection, Device, TransferCapability
 from dcm_exporter.models.enums import TransferRole
 from dcm_exporter.models.exporter import ExporterDescriptor
@@ -53,8 +54,10 @@ class LdapEntry:
 
     dn: str
     """The entry's DN as read."""
-    attributes: Mapping[str, tuple[str | bytes, ...]] = attrs.field(converter=_freeze_attributes)
-    """Attribute name (as written) -> values, ``objectClass`` included."""
+    attributes: Mapping[str, tuple[str | bytes, ...]] = attrs.field(
+        converter=_freeze_attributes, repr=lambda a: f"FrozenMap({mask_attributes(a)!r})"
+    )
+    """Attribute name (as written) -> values, ``objectClass`` included (secret ones masked in the repr)."""
 
 
 @attrs.frozen
@@ -161,7 +164,7 @@ class RemoteWebApplication:
     port: int | None
     service_path: str
     service_classes: tuple[str, ...]
-    properties: Mapping[str, str]
+    properties: Mapping[str, str] = attrs.field(repr=repr_properties)
     installed: bool
     connection: Connection | None = attrs.field(repr=False)
     web_application: WebApplication = attrs.field(repr=False)
@@ -217,6 +220,25 @@ class Configuration:
         from dcm_exporter._repr import configuration_html
 
         return configuration_html(self)
+
+    def redacted(self) -> Configuration:
+        """A copy for showing to people, every secret replaced by ``***``.
+
+        Masked: exporter, web application and storage ``properties`` whose key names a secret
+        (``bearer-token``, ``basic-auth``, any key containing ``password``, ``secret`` or ``token``, ...),
+        the password of ``user:password@`` in ``dcmURI`` and ``dcmHTTPProxy``, and secret LDAP attributes
+        (``dcmKeyStorePin``, ``dcmTrustStorePin``, ``dcmKeycloakClientSecret``, ``userPassword``, ...).
+        Never write the copy back: it would replace the real secrets with ``***``.
+
+        Examples:
+            >>> from dcm_exporter.models import Device, ExporterDescriptor
+            >>> e = ExporterDescriptor(exporter_id="WEB", uri="stow:https://u:pw@host/rs", queue_name="Export1",
+            ...                        properties={"bearer-token": "abc"})
+            >>> c = Configuration(devices=[Device(device_name="arc", exporters=[e])]).redacted()
+            >>> c.exporters["WEB"].uri, dict(c.exporters["WEB"].properties)
+            ('stow:https://u:***@host/rs', {'bearer-token': '***'})
+        """
+        return redact_configuration(self)
 
     # --- codecs -----------------------------------------------------------------------------------
 
@@ -631,7 +653,8 @@ class Configuration:
                         self.find_ae(e.destination)
                     except UnknownAEError:
                         add(Severity.WARNING, f"exporter {e.exporter_id}: Unknown AE: {e.destination}", dn)
-                elif e.scheme in ("stow", "wado") and e.destination not in self.web_applications:
+                elif (e.scheme in ("stow", "wado") and "://" not in e.destination
+                      and e.destination not in self.web_applications):
                     add(
                         Severity.WARNING,
                         f"exporter {e.exporter_id}: Unknown Web Application: {e.destination}",

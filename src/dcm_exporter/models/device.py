@@ -17,6 +17,7 @@ from dcm_exporter.models._fields import (
     optional_int,
     optional_str,
     tuple_field,
+    url_field,
 )
 from dcm_exporter.models.enums import TransferRole
 from dcm_exporter.models.exporter import ExporterDescriptor
@@ -120,8 +121,8 @@ class Connection:
     """``dicomInstalled``; ``None`` inherits the device's."""
     protocol: str = attrs.field(default="DICOM", validator=non_empty)
     """``dcmProtocol``: DICOM, HL7, HTTP, SYSLOG_TLS, SYSLOG_UDP, ..."""
-    http_proxy: str | None = attrs.field(default=None, validator=optional_str)
-    """``dcmHTTPProxy``."""
+    http_proxy: str | None = url_field(optional_str, default=None)
+    """``dcmHTTPProxy`` (a password in it is masked in the repr)."""
     tcp_connect_timeout: int | None = attrs.field(default=None, validator=optional_int(0))
     """``dcmTCPConnectTimeout`` (ms)."""
     aarq_timeout: int | None = attrs.field(default=None, validator=optional_int(0))

@@ -17,6 +17,7 @@ from dcm_exporter.models._fields import (
     properties_field,
     to_schedules,
     tuple_field,
+    url_field,
 )
 from dcm_exporter.models.enums import InstanceAvailability
 from dcm_exporter.schedule import Schedules
@@ -48,8 +49,8 @@ class ExporterDescriptor:
 
     exporter_id: str = attrs.field(validator=non_empty)
     """``dcmExporterID``: the id export rules and tasks refer to."""
-    uri: str = attrs.field(validator=_check_uri)
-    """``dcmURI``: the destination; its scheme picks the transport."""
+    uri: str = url_field(_check_uri)
+    """``dcmURI``: the destination; its scheme picks the transport (a password in it is masked in the repr)."""
     queue_name: str = attrs.field(validator=non_empty)
     """``dcmQueueName``: the queue that runs this exporter's tasks."""
     ae_title: str | None = attrs.field(default=None, validator=optional_str)

@@ -12,6 +12,7 @@ from dcm_exporter.models._fields import (
     object_classes_field,
     optional_str,
     properties_field,
+    url_field,
 )
 
 __all__ = ["DEFAULT_STORAGE_PATH_FORMAT", "StorageDescriptor"]
@@ -26,7 +27,7 @@ class StorageDescriptor:
 
     storage_id: str = attrs.field(validator=non_empty)
     """``dcmStorageID``."""
-    uri: str = attrs.field(validator=non_empty)
+    uri: str = url_field(non_empty)
     """``dcmURI``, e.g. ``file:///var/local/dcm4chee-arc/fs1/`` (may hold ``${...}`` system properties)."""
     storage_path_format: str | None = attrs.field(default=None, validator=optional_str)
     """``dcmStoragePathFormat``; ``None`` = :data:`DEFAULT_STORAGE_PATH_FORMAT`."""
