@@ -289,6 +289,32 @@ def test_diff_models_is_minimal() -> None:
     assert lm.diff_models(before, before, DEV) == []
 
 
+def test_reordered_schedules_and_properties_are_equal_and_need_no_modify() -> None:
+    # LDAP returns multi-valued attributes in any order: the same exporter read back in another order is equal,
+    # and pushing it sends nothing
+    two = LDIF.replace("dcmSchedule: dayOfWeek=1-5\n", "dcmSchedule: dayOfWeek=1-5\ndcmSchedule: hour=18-6\n")
+    swapped = two.replace("dcmSchedule: dayOfWeek=1-5\ndcmSchedule: hour=18-6\n",
+                          "dcmSchedule: hour=18-6\ndcmSchedule: dayOfWeek=1-5\n")
+    swapped = swapped.replace("dcmProperty: a=1\ndcmProperty: b=x=y\n", "dcmProperty: b=x=y\ndcmProperty: a=1\n")
+    assert swapped != two
+    config, reordered = load(two), load(swapped)
+    before, after = config.exporters["STORESCP"], reordered.exporters["STORESCP"]
+    assert before.schedules.to_strings() == tuple(reversed(after.schedules.to_strings()))
+    assert before == after and hash(before.schedules) == hash(after.schedules)
+    assert config == reordered
+    assert lm.diff_models(before, after, DEV) == []
+    assert lm.diff_configurations(config, reordered) == []
+    # ... while a real change of one value is one replace of the attribute, with the values in the new order
+    changed = attrs.evolve(before, schedules=("hour=18-6", "dayOfWeek=1-4"))
+    assert changed != before
+    (op,) = lm.diff_models(before, changed, DEV)
+    assert isinstance(op, lm.ModifyEntry) and op.dn == f"dcmExporterID=STORESCP,{DEV}"
+    assert op.modifications == (lm.Modification("replace", "dcmSchedule", changed.schedules.to_strings()),)
+    (op,) = lm.diff_configurations(config, config.put_exporter(changed, device_name="dcm4chee-arc"))
+    assert isinstance(op, lm.ModifyEntry)
+    assert [m.attribute for m in op.modifications] == ["dcmSchedule"]
+
+
 def test_diff_configurations_add_and_delete_order() -> None:
     config = load()
     remote = Device(
@@ -358,7 +384,7 @@ def test_writing_a_cron_schedule_warns_that_dcm4chee_cannot_read_it(caplog: pyte
     with caplog.at_level("WARNING", logger="dcm_exporter"):
         model_to_entry(plain, parent)
         assert not caplog.records
-        dn, attributes = model_to_entry(cron, parent)
+        _dn, attributes = model_to_entry(cron, parent)
     assert attributes["dcmSchedule"] == ["cron:* 18-23 * * 1-5"]
     assert len(caplog.records) == 1
     assert "dcmExporterID=B" in caplog.records[0].getMessage()

@@ -215,6 +215,22 @@ def test_schedules_value_semantics() -> None:
     assert len(a.expressions) == 2
 
 
+def test_schedules_equality_is_order_insensitive_but_to_strings_keeps_the_order() -> None:
+    # LDAP does not keep the order of dcmSchedule values: the same set read from LDAP and from LDIF must be equal
+    values = ["hour=18-6 dayOfWeek=*", "hour=* dayOfWeek=0,6", "cron:0 3 * * *"]
+    a = Schedules.parse(values, tz=VIENNA)
+    b = Schedules.parse(list(reversed(values)), tz=VIENNA)
+    assert a == b
+    assert hash(a) == hash(b)
+    assert {a: 1}[b] == 1
+    assert a.to_strings() == tuple(str(parse_schedule(v)) for v in values)
+    assert b.to_strings() == tuple(reversed(a.to_strings()))  # written back in the order given
+    assert a != Schedules.parse(values[:2], tz=VIENNA)  # one value fewer
+    assert a != Schedules.parse([*values[:2], "cron:0 4 * * *"], tz=VIENNA)  # one value changed
+    assert a != Schedules.parse(values, tz=ZoneInfo("UTC"))  # another zone
+    assert Schedules.parse(["hour=1", "hour=1"]) == Schedules.parse(["hour=1"])  # a set: duplicates add nothing
+
+
 def test_schedules_always() -> None:
     t = datetime(2015, 10, 8, 10, tzinfo=UTC)
     assert Schedules.parse([]) == Schedules.ALWAYS

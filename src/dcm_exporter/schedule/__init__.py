@@ -72,14 +72,22 @@ def _to_expressions(values: Iterable[ScheduleExpression | CronSchedule]) -> tupl
 class Schedules:
     """Any-of a list of schedules (the values of a multi-valued ``dcmSchedule``); empty = always inside.
 
-    Equality and hashing are by content: the expressions in order and the zone, so two configurations parsed
-    separately compare equal. With ``tz`` set, every expression is evaluated in that zone; with ``tz=None``
-    each keeps its own (by default the local zone).
+    Equality and hashing are by content, as a set: the same expressions in any order (and the same zone)
+    are equal, because LDAP does not keep the order of the values of a multi-valued attribute, so the
+    configuration read from LDAP must equal the one read from LDIF. :meth:`to_strings` keeps the order
+    given, for writing. With ``tz`` set, every expression is evaluated in that zone; with ``tz=None`` each
+    keeps its own (by default the local zone).
+
+    >>> Schedules.parse(["hour=18-6", "dayOfWeek=0,6"]) == Schedules.parse(["dayOfWeek=0,6", "hour=18-6"])
+    True
     """
 
-    expressions: tuple[ScheduleExpression | CronSchedule, ...] = attrs.field(default=(),
-                                                                            converter=_to_expressions)
+    expressions: tuple[ScheduleExpression | CronSchedule, ...] = attrs.field(
+        default=(), converter=_to_expressions, eq=False
+    )
     tz: tzinfo | None = None
+    _members: frozenset[ScheduleExpression | CronSchedule] = attrs.field(init=False, repr=False)
+    """The expressions as a set: what equality and the hash compare (the order of values means nothing)."""
     _weekly: WeeklyPattern | None = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     ALWAYS: ClassVar[Schedules]
@@ -87,6 +95,7 @@ class Schedules:
     def __attrs_post_init__(self) -> None:
         if self.tz is not None:
             object.__setattr__(self, "expressions", tuple(e.with_tz(self.tz) for e in self.expressions))
+        object.__setattr__(self, "_members", frozenset(self.expressions))
         weekly: WeeklyPattern | None = None
         exprs = self.expressions
         same_zone = len({e.tz for e in exprs}) == 1
