@@ -4,8 +4,8 @@ The models call these functions from their ``_repr_html_`` methods, so Jupyter s
 :class:`~dcm_exporter.models.Configuration`, an :class:`~dcm_exporter.models.ExporterDescriptor`, an
 :class:`~dcm_exporter.queue.ExportTask`, an :class:`~dcm_exporter.transports.base.Outcome` or a
 :class:`~dcm_exporter.queue.BatchSummary` as a small table. ``Exporter.tasks()`` and ``Exporter.batches()``
-return a :class:`TaskList` / :class:`BatchList`: plain lists that also render as one table and convert to a
-pandas ``DataFrame``.
+return a :class:`TaskList` / :class:`BatchList` (public as ``dcm_exporter.queue.TaskList`` / ``BatchList``):
+plain lists that also render as one table and convert to a pandas ``DataFrame``.
 
 This module imports nothing from the rest of the package at import time (the models import it lazily).
 

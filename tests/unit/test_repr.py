@@ -118,3 +118,22 @@ def test_exporter_tasks_returns_a_task_list(tmp_path: Path) -> None:
         assert isinstance(exporter.tasks(), TaskList)
         assert isinstance(exporter.batches(), BatchList)
         assert "SCHEDULED" in exporter.tasks()._repr_html_()
+
+
+def test_task_and_batch_lists_are_public_names() -> None:
+    # what Exporter.tasks() / batches() return can be imported for annotations and isinstance checks
+    import subprocess
+    import sys
+
+    import dcm_exporter
+    import dcm_exporter.queue
+
+    assert dcm_exporter.queue.TaskList is TaskList and dcm_exporter.queue.BatchList is BatchList
+    assert dcm_exporter.TaskList is TaskList and dcm_exporter.BatchList is BatchList
+    assert {"TaskList", "BatchList"} <= set(dcm_exporter.queue.__all__) & set(dcm_exporter.__all__)
+    code = ("import sys; from dcm_exporter.queue import TaskList, BatchList; "
+            "print(sorted({'pandas', 'ldap3', 'psycopg', 'httpx', 'pynetdicom'} & set(sys.modules)))")
+    src = str(Path(dcm_exporter.__file__).parents[1])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": src})
+    assert out.stdout.strip() == "[]"

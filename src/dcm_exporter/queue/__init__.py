@@ -2,10 +2,13 @@
 
 ``SqliteTaskStore`` is the embedded default; ``InMemoryTaskStore`` is for tests and throwaway runs;
 ``PostgresTaskStore`` (``dcm_exporter.queue.postgres``) serves several processes on several hosts.
+``TaskList`` and ``BatchList`` are what ``Exporter.tasks()`` and ``Exporter.batches()`` return: plain lists
+that render as one table in Jupyter and convert to a pandas ``DataFrame`` (``to_dataframe()``).
 """
 
 from __future__ import annotations
 
+from dcm_exporter._repr import BatchList, TaskList
 from dcm_exporter.queue.manager import TaskManager, TaskResult
 from dcm_exporter.queue.memory import InMemoryTaskStore
 from dcm_exporter.queue.retry import RetryDecision, RetryPolicy
@@ -15,6 +18,7 @@ from dcm_exporter.queue.store import ExporterTarget, TaskStore, Transition
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType
 
 __all__ = [
+    "BatchList",
     "BatchSummary",
     "ExportTask",
     "ExporterTarget",
@@ -25,6 +29,7 @@ __all__ = [
     "SqliteTaskStore",
     "TaskFilter",
     "TaskHooks",
+    "TaskList",
     "TaskManager",
     "TaskResult",
     "TaskRunner",
