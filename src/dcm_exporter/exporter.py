@@ -245,6 +245,31 @@ class Exporter(QueueMethods):
     def __enter__(self) -> Self:
         return self
 
+    def _summary(self) -> list[tuple[str, Any]]:
+        configuration = self._configuration
+        with self._lock:
+            transports = sorted(self._transports)
+            closed = self._closed
+        return [
+            ("device", self._queue_device_name or ", ".join(d.device_name for d in configuration.devices
+                                                            if d.exporters) or None),
+            ("exporters", ", ".join(sorted(self._exporter_index())) or "none"),
+            ("source", repr(self._source)),
+            ("queue", repr(self._store) if self._store is not None else "in memory (created on first use)"),
+            ("transports open", ", ".join(transports) or "none"),
+            ("state", "closed" if closed else "open"),
+        ]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k.replace(' ', '_')}={v}" for k, v in self._summary() if v is not None)
+        return f"<Exporter {fields}>"
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter: device, exporters, source, queue, open transports."""
+        from dcm_exporter._repr import _status_fields
+
+        return _status_fields("Exporter", self._summary(), status_key="")
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:

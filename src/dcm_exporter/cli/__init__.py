@@ -2,13 +2,14 @@
 
 Every command has ``--help``. Exit codes: 0 success, 1 the operation ran but did not succeed (an export that did
 not complete, a validation with errors, a C-ECHO that failed), 2 wrong usage or bad input (configuration, schedule,
-LDIF), 130 interrupted.
+LDIF), 130 interrupted, 141 the reader of the output went away (a closed pipe, as for SIGPIPE).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,7 +20,7 @@ from dcm_exporter.cli._context import add_config_options, add_queue_options, add
 from dcm_exporter.cli._output import error
 from dcm_exporter.errors import CodecError, ConfigurationError, DcmExporterError
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = ["EXIT_BROKEN_PIPE", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +55,19 @@ def _configure_logging(verbosity: int) -> None:
         logging.getLogger("pynetdicom").setLevel(logging.WARNING)
 
 
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE (128 + 13)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not complain again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # pragma: no cover - stdout without a file descriptor
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dcm-exporter`` console script; returns the exit code."""
     parser = build_parser()
@@ -61,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         code: int = args.handler(args)
+    except BrokenPipeError:
+        # the reader went away (dcm-exporter queue list --json | head): no message, as for SIGPIPE
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         error("interrupted")
         return EXIT_INTERRUPTED

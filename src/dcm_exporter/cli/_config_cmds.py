@@ -19,7 +19,7 @@ from dcm_exporter.cli._context import (
     save_configuration,
     write_configuration_file,
 )
-from dcm_exporter.cli._output import error, info, write_mapping, write_rows
+from dcm_exporter.cli._output import error, info, warning, write_mapping, write_rows
 from dcm_exporter.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -64,16 +64,28 @@ def _register_config(sub: Sub) -> None:
     p = _parser(cmds, "convert", "convert between LDIF, dcm4che device JSON and LDAP",
                 "Read INPUT and write OUTPUT. Each is a file (*.json = dcm4che device JSON, anything else LDIF), "
                 "'-' for stdin/stdout, or an ldap:// / ldaps:// URL (bind with --bind-dn and --password-file). "
-                "Writing to LDAP adds and changes only what differs (a push); reading from LDAP is a pull.")
+                "Writing to LDAP makes the server's cn=DICOM Configuration tree equal to INPUT (a push): entries "
+                "that differ are added or modified, and entries INPUT lacks are DELETED (the configuration root "
+                "and its registries stay; a server without them gets them created). Reading from LDAP is a pull.")
     p.add_argument("input", metavar="INPUT")
     p.add_argument("output", metavar="OUTPUT")
     p.set_defaults(handler=config_convert)
 
-    p = _parser(cmds, "show", "show the devices, exporters, queues and AEs of a configuration")
+    p = _parser(cmds, "show", "show the devices, exporters, queues and AEs of a configuration",
+                "Show a configuration. Credentials (bearer-token, basic-auth and other secret dcmProperty values, "
+                "the password of a user:password@ URL, key store PINs, userPassword) are shown as *** in every "
+                "format unless --show-secrets is given: the output is for reading. For a faithful copy of the "
+                "configuration use 'config convert'.")
     p.add_argument("--format", choices=["table", "json", "ldif"], default="table",
                    help="table: a summary (default); json: dcm4che device JSON; ldif: the whole LDIF")
     p.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    _add_show_secrets(p)
     p.set_defaults(handler=config_show)
+
+
+def _add_show_secrets(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--show-secrets", action="store_true",
+                   help="show credentials (secret dcmProperty values, URL passwords, PINs) instead of ***")
 
 
 def _is_ldap(target: str) -> bool:
@@ -95,7 +107,7 @@ def config_validate(args: argparse.Namespace) -> int:
     else:
         configuration = load_configuration(args)
         where = config_description(args)
-    issues = configuration.validate()
+    issues = [*configuration.validate(), *_scheme_issues(configuration)]
     rows = [
         {"severity": i.severity.value, "where": str(i.location or i.dn or ""), "message": i.message}
         for i in issues
@@ -113,6 +125,31 @@ def config_validate(args: argparse.Namespace) -> int:
     return EXIT_FAILED if errors else EXIT_OK
 
 
+def _scheme_issues(configuration: Configuration) -> list[Any]:
+    """Exporters whose dcmURI scheme has no transport here: their tasks would fail (checked by the CLI,
+    which sees the transport registry; the models cannot)."""
+    from dcm_exporter.codecs.ldap_mapping import device_dn, entry_dn_of, normalize_dn
+    from dcm_exporter.models import Severity, ValidationIssue
+    from dcm_exporter.transports.registry import schemes
+
+    known = set(schemes())
+    listing = ", ".join(f"{s}:" for s in sorted(known))
+    issues = []
+    for device in configuration.devices:
+        for e in device.exporters:
+            if e.scheme in known:
+                continue
+            dn = entry_dn_of(e, device_dn(device.device_name, configuration.base_dn))
+            issues.append(ValidationIssue(
+                severity=Severity.WARNING,
+                message=f"exporter {e.exporter_id}: no transport for the scheme of {e.uri} "
+                        f"(registered schemes: {listing}); its tasks will fail",
+                dn=dn,
+                location=configuration.locations.get(normalize_dn(dn)),
+            ))
+    return issues
+
+
 def _read_any(args: argparse.Namespace, source: str) -> Configuration:
     if _is_ldap(source):
         return load_configuration(argparse.Namespace(**{**vars(args), "ldap": source, "config": None}))
@@ -123,17 +160,45 @@ def config_convert(args: argparse.Namespace) -> int:
     configuration = _read_any(args, args.input)
     if _is_ldap(args.output):
         store_args = argparse.Namespace(**{**vars(args), "ldap": args.output, "config": None})
-        operations = push_configuration(store_args, configuration)
-        info(f"wrote {len(configuration.devices)} device(s) to {args.output} ({operations} LDAP operation(s))")
+        counts = push_configuration(store_args, configuration)
+        info(f"wrote {len(configuration.devices)} device(s) to {args.output}: {counts['added']} entr(y/ies) added, "
+             f"{counts['modified']} modified, {counts['deleted']} deleted")
         return EXIT_OK
     write_configuration_file(configuration, args.output)
     if args.output != "-":
         info(f"wrote {len(configuration.devices)} device(s) to {args.output}")
+    if args.output.lower().endswith(".json"):
+        _warn_left_out_of_json(configuration, args.output)
     return EXIT_OK
+
+
+def _warn_left_out_of_json(configuration: Configuration, output: str) -> None:
+    """Say which LDAP entries device JSON had no place for (they would be lost silently otherwise)."""
+    from dcm_exporter.codecs.ldap_mapping import normalize_dn
+    from dcm_exporter.codecs.ldif import read_ldif
+    from dcm_exporter.models import Configuration
+
+    def dns(text: str) -> dict[str, str]:
+        return {normalize_dn(r.dn): r.dn for r in read_ldif(text)}
+
+    before = dns(configuration.to_ldif())
+    after = dns(Configuration.from_json(configuration.to_json()).to_ldif())
+    # the base entry and the configuration roots are structure every server has or a push creates
+    base = configuration.base_dn
+    structure = {normalize_dn(dn) for dn in (
+        base, f"cn=DICOM Configuration,{base}", *(f"cn={cn},cn=DICOM Configuration,{base}" for cn in (
+            "Devices", "Unique AE Titles Registry", "Unique HL7 Application Names Registry",
+            "Unique Web Application Names Registry")))}
+    lost = [dn for key, dn in before.items() if key not in after and key not in structure]
+    if lost:
+        warning(f"device JSON has no place for {len(lost)} of the {len(before)} LDAP entries "
+              f"(e.g. {lost[0]}); {output} lacks them: keep the LDIF as the master copy")
 
 
 def config_show(args: argparse.Namespace) -> int:
     configuration = load_configuration(args)
+    if not args.show_secrets:
+        configuration = configuration.redacted()
     if args.format == "json":
         sys.stdout.write(configuration.to_json() + "\n")
         return EXIT_OK
@@ -161,16 +226,19 @@ def config_show(args: argparse.Namespace) -> int:
 EXPORTER_COLUMNS = ("exporter_id", "uri", "queue_name", "ae_title", "description", "schedules")
 
 
-def exporter_row(e: ExporterDescriptor) -> dict[str, Any]:
-    """The fields of an exporter shown by ``exporter list`` / ``show``."""
+def exporter_row(e: ExporterDescriptor, *, show_secrets: bool = False) -> dict[str, Any]:
+    """The fields of an exporter shown by ``exporter list`` / ``show`` (credentials as ``***`` by default)."""
+    from dcm_exporter.models._secrets import mask_properties, mask_url
+
+    properties = e.properties if show_secrets else mask_properties(e.properties)
     return {
         "exporter_id": e.exporter_id,
-        "uri": e.uri,
+        "uri": e.uri if show_secrets else mask_url(e.uri),
         "queue_name": e.queue_name,
         "ae_title": e.ae_title,
         "description": e.description,
         "schedules": list(e.schedules.to_strings()),
-        "properties": [f"{k}={v}" for k, v in e.properties.items()],
+        "properties": [f"{k}={v}" for k, v in properties.items()],
         "export_as_source_ae": e.export_as_source_ae,
         "stgcmt_scp": e.stgcmt_scp,
         "ian_destinations": list(e.ian_destinations),
@@ -197,11 +265,15 @@ def _register_exporter(sub: Sub) -> None:
 
     p = _parser(cmds, "list", "list the exporters")
     add_format_options(p)
+    _add_show_secrets(p)
     p.set_defaults(handler=exporter_list)
 
-    p = _parser(cmds, "show", "show one exporter")
+    p = _parser(cmds, "show", "show one exporter",
+                "Show one exporter; credentials (secret dcmProperty values, the password of a user:password@ "
+                "dcmURI) as *** unless --show-secrets is given.")
     p.add_argument("exporter_id", metavar="ID")
     add_format_options(p, csv=False)
+    _add_show_secrets(p)
     p.set_defaults(handler=exporter_show)
 
     p = _parser(cmds, "create", "create an exporter (a wizard on a terminal; flags for scripts)",
@@ -230,7 +302,7 @@ def _register_exporter(sub: Sub) -> None:
 
 def exporter_list(args: argparse.Namespace) -> int:
     configuration = load_configuration(args)
-    rows = [exporter_row(e) for e in configuration.exporters.values()]
+    rows = [exporter_row(e, show_secrets=args.show_secrets) for e in configuration.exporters.values()]
     write_rows(rows, EXPORTER_COLUMNS, fmt=output_format(args), status_column=None)
     return EXIT_OK
 
@@ -246,7 +318,7 @@ def _exporter(configuration: Configuration, exporter_id: str) -> ExporterDescrip
 def exporter_show(args: argparse.Namespace) -> int:
     configuration = load_configuration(args)
     exporter = _exporter(configuration, args.exporter_id)
-    row = exporter_row(exporter)
+    row = exporter_row(exporter, show_secrets=args.show_secrets)
     row["device"] = configuration.exporter_device(exporter.exporter_id).device_name
     write_mapping(row, fmt=output_format(args))
     return EXIT_OK
@@ -263,8 +335,14 @@ def exporter_create(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     new_configuration, exporter = result
     where = save_configuration(args, new_configuration, output=args.output, since=configuration)
-    info(f"exporter {exporter.exporter_id} ({exporter.uri}) written to {where}")
+    info(f"exporter {exporter.exporter_id} ({_masked(exporter.uri)}) written to {where}")
     return EXIT_OK
+
+
+def _masked(uri: str) -> str:
+    from dcm_exporter.models._secrets import mask_url
+
+    return mask_url(uri)
 
 
 def exporter_update(args: argparse.Namespace) -> int:
@@ -338,7 +416,9 @@ def _register_remote_ae(sub: Sub) -> None:
 
     p = _parser(cmds, "verify", "C-ECHO a remote AE; exit status 0 when it answers Success")
     p.add_argument("ae_title", metavar="AET")
-    p.add_argument("--calling-aet", default=None, help="our AE title (default: the archive's AE, else DCMEXPORTER)")
+    p.add_argument("--calling-aet", default=None,
+                   help="our AE title (default: the dicomAETitle of an exporter, else the archive device's first "
+                   "AE, else DCMEXPORTER)")
     p.add_argument("--ca-file", help="PEM CA certificates for a TLS connection")
     add_format_options(p, csv=False)
     p.set_defaults(handler=remote_ae_verify)
@@ -406,7 +486,13 @@ def _calling_aet(configuration: Configuration, args: argparse.Namespace) -> str:
         if exporter.ae_title and (device_name is None
                                   or configuration.exporter_device(exporter.exporter_id).device_name == device_name):
             return exporter.ae_title
-    return "DCMEXPORTER"
+    from dcm_exporter.cli._wizard import archive_device
+
+    try:  # no exporter yet: the archive device's first AE, as its exporters would call
+        device = archive_device(configuration, device_name)
+    except (ConfigurationError, LookupError):
+        return "DCMEXPORTER"
+    return device.application_entities[0].ae_title if device.application_entities else "DCMEXPORTER"
 
 
 def remote_ae_verify(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.errors import CodecError, ConfigurationError
 
 if TYPE_CHECKING:
     from dcm_exporter.models import Configuration
@@ -174,13 +174,22 @@ def read_configuration_file(path: str) -> Configuration:
     if path == "-":
         text = sys.stdin.read()
         if text.lstrip().startswith(("{", "[")):
-            return Configuration.from_json(text)
+            try:
+                return Configuration.from_json(text)
+            except (CodecError, ConfigurationError) as exc:
+                raise ConfigurationError(f"<stdin>: {exc}") from exc
         return Configuration.from_ldif(text if "\n" in text else text + "\n", filename="<stdin>")
     file = Path(path)
+    if file.is_dir():
+        raise ConfigurationError(f"configuration file {path} is a folder: give an LDIF or JSON file")
     if not file.is_file():
         raise ConfigurationError(f"configuration file {path} does not exist")
     if file.suffix.lower() == ".json":
-        return Configuration.from_json(file.read_text(encoding="utf-8"))
+        try:
+            return Configuration.from_json(file.read_text(encoding="utf-8"))
+        except (CodecError, ConfigurationError, UnicodeDecodeError) as exc:
+            # the JSON codec does not know the file: name it (LDIF errors already say file:line)
+            raise ConfigurationError(f"{path}: {exc}") from exc
     return Configuration.from_ldif(file)
 
 
@@ -247,34 +256,89 @@ def save_configuration(
     return path
 
 
-def push_configuration(args: argparse.Namespace, configuration: Configuration) -> int:
+def push_configuration(args: argparse.Namespace, configuration: Configuration) -> dict[str, int]:
     """Make the LDAP server (``--ldap``) hold ``configuration`` below ``cn=DICOM Configuration``; returns the
-    number of LDAP operations sent.
+    number of entries ``added``, ``modified`` and ``deleted``.
 
-    Entries outside the configuration root (the base entry itself) are left to the server. A server without
-    the ``cn=DICOM Configuration`` tree gets the whole LDIF imported (existing entries updated).
+    Entries outside the configuration root (the base entry itself) are left to the server; the root and
+    its registries are kept. A server without the ``cn=DICOM Configuration`` tree gets it created (as
+    dcm4che's ``init-config.ldif``) and the whole LDIF imported.
+
+    Raises:
+        LdapError: the server refused an entry (the message names it); what was written before stays.
     """
     import attrs
 
     from dcm_exporter.codecs.ldap_mapping import normalize_dn
     from dcm_exporter.errors import LdapNoSuchEntryError
+    from dcm_exporter.models import LdapEntry
 
     store = ldap_store(args)
     root = "," + normalize_dn(store.config_root_dn)
-    inside = attrs.evolve(
-        configuration,
-        other_entries=tuple(
-            e for e in configuration.other_entries if ("," + normalize_dn(e.dn)).endswith(root)
-        ),
-    )
+    kept = [e for e in configuration.other_entries if ("," + normalize_dn(e.dn)).endswith(root)]
+    # the configuration root and its registries stay on the server even when the file lacks them
+    # (upstream default-config.ldif does: they come from init-config.ldif)
+    have = {normalize_dn(e.dn) for e in kept}
+    roots = [
+        LdapEntry(dn=dn, attributes={"objectClass": (oc,), "cn": (cn,)})
+        for dn, oc, cn in _root_tree(store.config_root_dn)
+        if normalize_dn(dn) not in have
+    ]
+    inside = attrs.evolve(configuration, other_entries=(*roots, *kept))
     try:
         try:
-            return len(store.save(inside))
+            operations = store.save(inside)
+            return {
+                "added": sum(type(op).__name__ == "AddEntry" for op in operations),
+                "modified": sum(type(op).__name__ == "ModifyEntry" for op in operations),
+                "deleted": sum(type(op).__name__ == "DeleteEntry" for op in operations),
+            }
         except LdapNoSuchEntryError:
-            report = store.import_ldif(configuration.to_ldif(), update_existing=True)
-            return len(report.results)
+            # a server without the configuration tree: create its roots as dcm4che's init-config.ldif
+            # does (entries that exist are kept), then import the whole configuration
+            roots = store.import_ldif(_root_tree_ldif(store.config_root_dn), update_existing=True,
+                                      filename="<configuration root tree>")
+            _check_import(roots, str(option(args, "ldap")))
+            report = store.import_ldif(configuration.to_ldif(), update_existing=True,
+                                       filename="<configuration>")
+            _check_import(report, str(option(args, "ldap")))
+            return {"added": len(roots.added) + len(report.added),
+                    "modified": len(roots.changed) + len(report.changed), "deleted": 0}
     finally:
         _close(store)
+
+
+def _root_tree(config_root_dn: str) -> list[tuple[str, str, str]]:
+    """(DN, object class, cn) of the configuration root and its registries (dcm4che's ``init-config.ldif``)."""
+    entries = [(config_root_dn, "dicomConfigurationRoot", "DICOM Configuration")]
+    for cn, object_class in (
+        ("Devices", "dicomDevicesRoot"),
+        ("Unique AE Titles Registry", "dicomUniqueAETitlesRegistryRoot"),
+        ("Unique HL7 Application Names Registry", "hl7UniqueApplicationNamesRegistryRoot"),
+        ("Unique Web Application Names Registry", "dcmUniqueWebAppNamesRegistryRoot"),
+    ):
+        entries.append((f"cn={cn},{config_root_dn}", object_class, cn))
+    return entries
+
+
+def _root_tree_ldif(config_root_dn: str) -> str:
+    return "".join(
+        f"dn: {dn}\nobjectClass: {oc}\ncn: {cn}\n\n" for dn, oc, cn in _root_tree(config_root_dn)
+    )
+
+
+def _check_import(report: Any, where: str) -> None:
+    """Raise when the server refused a record of an import (nothing may be reported as written then)."""
+    if report.ok:
+        return
+    from dcm_exporter.errors import LdapError
+
+    first = report.rejected[0] if report.rejected else None
+    written = len(report.added) + len(report.changed)
+    raise LdapError(
+        f"{where} refused the configuration after {written} entr{'y' if written == 1 else 'ies'} "
+        f"were written: {first.dn if first else 'a record'}: {first.error if first else 'rejected'}"
+    )
 
 
 def _close(thing: Any) -> None:

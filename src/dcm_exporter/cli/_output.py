@@ -102,6 +102,13 @@ def error(message: str) -> None:
     stream.write(f"{prefix} {message}\n")
 
 
+def warning(message: str) -> None:
+    """A one-line warning on stderr, yellow on a terminal."""
+    stream = sys.stderr
+    prefix = "\033[33mwarning:\033[0m" if use_colour(stream) else "warning:"
+    stream.write(f"{prefix} {message}\n")
+
+
 def progress(iterable: Iterable[Any], total: int | None, description: str) -> Iterable[Any]:
     """Yield from ``iterable`` with a progress bar on a TTY (rich when installed), silently otherwise."""
     if not sys.stderr.isatty():

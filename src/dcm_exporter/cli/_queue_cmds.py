@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import threading
 import time
@@ -25,7 +26,7 @@ from dcm_exporter.cli._context import (
     output_format,
     queue_location,
 )
-from dcm_exporter.cli._output import ProgressBar, error, info, write_mapping, write_rows
+from dcm_exporter.cli._output import ProgressBar, error, info, warning, write_mapping, write_rows
 from dcm_exporter.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -65,6 +66,30 @@ def parse_time(text: str) -> datetime:
     except ValueError as exc:
         raise ValueError(f"not a time: {text!r} (use ISO 8601 like 2025-01-31T18:00, or now, now+2h, -1d)") from exc
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=local_zone())
+
+
+def _time(text: str) -> datetime:
+    """``parse_time`` as an argparse type: a bad value is reported with its reason, not as 'invalid parse_time'."""
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
+def _uid(text: str) -> str:
+    """A DICOM UID (PS3.5 9.1: digits and dots, at most 64 characters), as an argparse type.
+
+    Leading zeros, which PS3.5 forbids, are let through: archives hold such UIDs and must export them.
+    """
+    value = text.strip()
+    if len(value) > 64 or not _UID.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"not a DICOM UID: {text!r} (digits separated by dots, at most 64 characters)"
+        )
+    return value
 
 
 def task_row(task: ExportTask) -> dict[str, Any]:
@@ -116,13 +141,14 @@ def register(sub: Sub) -> None:
     add_source_options(p)
     p.add_argument("exporter_id", metavar="EXPORTER", help="the dcmExporterID")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--study", action="append", metavar="UID", help="Study Instance UID (repeat for several)")
+    what.add_argument("--study", action="append", metavar="UID", type=_uid,
+                      help="Study Instance UID (repeat for several)")
     what.add_argument("--all-studies", action="store_true", help="every study found in the --source folder")
-    p.add_argument("--series", metavar="UID", help="only this series (with one --study)")
-    p.add_argument("--instance", metavar="UID", help="only this instance (with --series)")
+    p.add_argument("--series", metavar="UID", type=_uid, help="only this series (with one --study)")
+    p.add_argument("--instance", metavar="UID", type=_uid, help="only this instance (with --series)")
     p.add_argument("--now", action="store_true", help="export right away instead of queueing")
     p.add_argument("--batch-id", help="batch id of the queued tasks")
-    p.add_argument("--at", metavar="TIME", type=parse_time,
+    p.add_argument("--at", metavar="TIME", type=_time,
                    help="scheduled time of the queued tasks (ISO 8601, now+2h; default: the exporter's schedule)")
     add_format_options(p)
     p.set_defaults(handler=export)
@@ -184,6 +210,8 @@ def export(args: argparse.Namespace) -> int:
         root = option(args, "source")
         if root is None:
             raise ConfigurationError("--all-studies needs --source DIR")
+        if not Path(root).is_dir():
+            raise ConfigurationError(f"source folder {root} does not exist (or is not a folder)")
         studies = _studies_in(root)
         if not studies:
             error(f"no DICOM studies found in {root}")
@@ -252,6 +280,9 @@ def _export_now(args: argparse.Namespace, configuration: Configuration, studies:
                 outcome = exporter.export_now(args.exporter_id, study, args.series, args.instance,
                                               progress=_Counter(bar))
             rows.append(_outcome_row(study, outcome))
+            if not refs:
+                warning(f"no instance of {outcome.entity or study} in the source folder {option(args, 'source')}: "
+                        "nothing was sent")
     write_rows(rows, ("study_uid", "status", "completed", "warning", "failed", "missing", "message"),
                fmt=output_format(args))
     return EXIT_OK if all(r["status"] == "COMPLETED" for r in rows) else EXIT_FAILED
@@ -268,14 +299,14 @@ def _add_filters(p: argparse.ArgumentParser, *, ids: bool = True) -> None:
     f.add_argument("--status", action="append", metavar="STATUS",
                    help="SCHEDULED, 'IN PROCESS', COMPLETED, WARNING, FAILED, CANCELED, 'SCHEDULED FOR RETRY' "
                    "(repeat for any of several)")
-    f.add_argument("--study", dest="study_uid", metavar="UID", help="Study Instance UID")
+    f.add_argument("--study", dest="study_uid", metavar="UID", type=_uid, help="Study Instance UID")
     f.add_argument("--batch-id", help="batch id")
     f.add_argument("--device-name", help="device the tasks belong to")
     f.add_argument("--queue-name", help="dcmQueueName")
-    f.add_argument("--created-after", type=parse_time, metavar="TIME")
-    f.add_argument("--created-before", type=parse_time, metavar="TIME")
-    f.add_argument("--updated-after", type=parse_time, metavar="TIME")
-    f.add_argument("--updated-before", type=parse_time, metavar="TIME")
+    f.add_argument("--created-after", type=_time, metavar="TIME")
+    f.add_argument("--created-before", type=_time, metavar="TIME")
+    f.add_argument("--updated-after", type=_time, metavar="TIME")
+    f.add_argument("--updated-before", type=_time, metavar="TIME")
 
 
 def _filter(args: argparse.Namespace, *, paging: bool = False, require: bool = False) -> TaskFilter:
@@ -333,7 +364,7 @@ def _register_queue(sub: Sub) -> None:
         _add_filters(p)
         p.add_argument("--all", action="store_true", help="every task (when no id or filter is given)")
         if name == "reschedule":
-            p.add_argument("--at", type=parse_time, metavar="TIME", help="when (default now)")
+            p.add_argument("--at", type=_time, metavar="TIME", help="when (default now)")
             p.add_argument("--to-exporter", metavar="ID", help="move the tasks to this exporter (its queue and AE)")
         add_format_options(p, csv=False)
         p.set_defaults(handler=handler)
@@ -364,26 +395,47 @@ def queue_count(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report_ids(args: argparse.Namespace, verb: str, ids: list[int]) -> int:
+def _report_ids(args: argparse.Namespace, verb: str, ids: list[int], manager: TaskManager | None = None) -> int:
+    """Print what was done; task ids named on the command line that were not acted on are reported
+    one by one (no such task, or its status did not allow it) and make the exit status 1."""
+    skipped: dict[int, str] = {}
+    named = list(dict.fromkeys(getattr(args, "task_ids", None) or ()))
+    missed = [i for i in named if i not in set(ids)]
+    if missed and manager is not None:
+        from dcm_exporter.queue import TaskFilter
+
+        found = {t.task_id: t for t in manager.tasks(TaskFilter(task_ids=tuple(missed)))}
+        for task_id in missed:
+            task = found.get(task_id)
+            skipped[task_id] = (f"no task {task_id} in {queue_location(args)}" if task is None
+                                else f"task {task_id} not {verb}: it is {task.status.value}"
+                                + ("" if verb != "canceled" else " (only tasks that are not final can be canceled)"))
     if output_format(args) == "json":
-        write_mapping({verb: ids, "count": len(ids)}, fmt="json")
+        data: dict[str, Any] = {verb: ids, "count": len(ids)}
+        if skipped:
+            data["not_" + verb] = [{"task_id": i, "reason": r} for i, r in skipped.items()]
+        write_mapping(data, fmt="json")
     else:
         info(f"{verb} {len(ids)} task(s)" + (f": {', '.join(map(str, ids))}" if ids else ""))
-    return EXIT_OK
+        for reason in skipped.values():
+            error(reason)
+    return EXIT_FAILED if skipped else EXIT_OK
 
 
 def queue_cancel(args: argparse.Namespace) -> int:
-    return _report_ids(args, "canceled", _manager(args).cancel(_filter(args, require=True)))
+    manager = _manager(args)
+    return _report_ids(args, "canceled", manager.cancel(_filter(args, require=True)), manager)
 
 
 def queue_delete(args: argparse.Namespace) -> int:
-    return _report_ids(args, "deleted", _manager(args).delete(_filter(args, require=True)))
+    manager = _manager(args)
+    return _report_ids(args, "deleted", manager.delete(_filter(args, require=True)), manager)
 
 
 def queue_reschedule(args: argparse.Namespace) -> int:
     manager = _manager(args, need_configuration=args.to_exporter is not None)
     ids = manager.reschedule(_filter(args, require=True), scheduled_time=args.at, exporter_id=args.to_exporter)
-    return _report_ids(args, "rescheduled", ids)
+    return _report_ids(args, "rescheduled", ids, manager)
 
 
 def queue_batches(args: argparse.Namespace) -> int:
@@ -467,7 +519,7 @@ def _register_schedule(sub: Sub) -> None:
         p.add_argument("schedules", nargs="*", metavar="SCHEDULE", help="e.g. 'hour=18-6 dayOfWeek=*'")
         p.add_argument("--exporter", metavar="ID", help="take the schedules of this exporter (needs --config/--ldap)")
         p.add_argument("--queue-name", metavar="NAME", help="take the schedules of this queue")
-        p.add_argument("--at", type=parse_time, metavar="TIME", help="the time to look at (default now)")
+        p.add_argument("--at", type=_time, metavar="TIME", help="the time to look at (default now)")
         p.add_argument("--tz", metavar="ZONE", help="time zone of the wall clock, e.g. Europe/Vienna (default local)")
         if name == "next":
             p.add_argument("--count", type=int, default=1, help="list this many windows (default 1)")
@@ -549,7 +601,8 @@ def _register_storescp(sub: Sub) -> None:
     p = sub.add_parser(
         "storescp", help="a receiving Store SCP for trials (like the archive's pre-configured storescp device)",
         description="Receive C-STOREs (and answer C-ECHOs) until Ctrl-C, writing each object to --output-dir as "
-        "<SOP Instance UID>.dcm; prints a line per object.",
+        "<SOP Instance UID>.dcm; prints a line per object (calling AE -> called AE). Associations addressed to "
+        "another AE title than --aet are rejected unless --any-called-aet.",
     )
     p.add_argument("--aet", default="STORESCP", help="AE title (default STORESCP)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -560,6 +613,10 @@ def _register_storescp(sub: Sub) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no line per object")
     p.add_argument("--exit-after", type=int, default=None, metavar="N",
                    help="stop after N objects were received (for scripts)")
+    p.add_argument("--any-called-aet", action="store_true",
+                   help="accept associations addressed to any called AE title (default: reject those not "
+                   "addressed to --aet with 'called AE title not recognised', as dcm4che's storescp does, so "
+                   "a wrong AE title in the configuration shows)")
     p.set_defaults(handler=storescp)
 
 
@@ -567,7 +624,8 @@ def storescp(args: argparse.Namespace) -> int:
     from dcm_exporter.testing import StoreSCP
 
     scp = StoreSCP(args.aet, host=args.host, port=args.port,
-                   output_dir=None if args.count_only else args.output_dir, status=args.status)
+                   output_dir=None if args.count_only else args.output_dir, status=args.status,
+                   require_called_aet=not args.any_called_aet)
     scp.start()
     where = "counting only" if args.count_only else f"writing to {Path(args.output_dir).resolve()}"
     info(f"Store SCP {args.aet} listening on {args.host}:{scp.port}, {where}; Ctrl-C stops")

@@ -109,7 +109,9 @@ def check_uri(configuration: Configuration, text: str) -> str:
             raise ValueError(
                 f"Unknown AE: {rest} (known AEs: {aes}; add one with 'dcm-exporter remote-ae add')"
             ) from None
-    elif scheme in ("stow", "wado"):
+    elif scheme == "stow":
+        _check_stow(configuration, value, rest)
+    elif scheme == "wado":
         if rest not in configuration.web_applications:
             apps = ", ".join(sorted(configuration.web_applications)) or "none configured"
             raise ValueError(f"Unknown Web Application: {rest} (web applications: {apps})")
@@ -117,6 +119,32 @@ def check_uri(configuration: Configuration, text: str) -> str:
         ids = ", ".join(sorted(configuration.storages)) or "none configured"
         raise ValueError(f"Unknown storage: {rest} (storages: {ids})")
     return f"{scheme}:{rest}"
+
+
+def _stow_web_applications(configuration: Configuration) -> list[str]:
+    return sorted(
+        name for name, app in configuration.web_applications.items()
+        if "STOW_RS" in {c.upper() for c in getattr(app, "service_classes", ())}
+    )
+
+
+def _check_stow(configuration: Configuration, uri: str, rest: str) -> None:
+    """``stow:<WebAppName>`` offering STOW_RS with a usable connection, or ``stow:http(s)://host[:port]/path``
+    (checked by the transport's own resolution, so the wizard accepts exactly what an export can use)."""
+    from dcm_exporter.models import ExporterDescriptor
+    from dcm_exporter.transports.stow import resolve_settings
+
+    if "://" not in rest and rest not in configuration.web_applications:
+        apps = ", ".join(_stow_web_applications(configuration)) or "none configured"
+        raise ValueError(
+            f"Unknown Web Application: {rest} (web applications offering STOW_RS: {apps}; "
+            "or give the DICOMweb base URL, e.g. stow:http://127.0.0.1:8042/dicom-web)"
+        )
+    probe = ExporterDescriptor(exporter_id="new", uri=f"stow:{rest}", queue_name="-")
+    try:
+        resolve_settings(probe, configuration)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc).removeprefix("exporter new: ")) from None
 
 
 def check_queue(device: Device, text: str) -> str:
@@ -311,16 +339,18 @@ def create_exporter(
         configuration, device, exporter_id=exporter_id, uri=uri, queue_name=queue_name, ae_title=ae_title,
         description=description, schedules=schedules, properties=properties,
     )
-    p.say("")
+    from dcm_exporter.models._secrets import mask_properties, mask_url
+
+    p.say("")  # the summary shows credentials as ***, like every other output of the command
     p.say(f"  dcmExporterID     {exporter.exporter_id}")
-    p.say(f"  dcmURI            {exporter.uri}")
+    p.say(f"  dcmURI            {mask_url(exporter.uri)}")
     p.say(f"  dcmQueueName      {exporter.queue_name}")
     p.say(f"  dicomAETitle      {exporter.ae_title or ''}")
     if exporter.description:
         p.say(f"  dicomDescription  {exporter.description}")
     for s in exporter.schedules.to_strings():
         p.say(f"  dcmSchedule       {s}")
-    for k, v in exporter.properties.items():
+    for k, v in mask_properties(exporter.properties).items():
         p.say(f"  dcmProperty       {k}={v}")
     target = getattr(args, "output", None) or config_description(args)
     if not getattr(args, "yes", False) and not p.confirm(f"Write exporter {exporter.exporter_id} to {target}?"):

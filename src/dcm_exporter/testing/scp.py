@@ -89,6 +89,13 @@ def _register_storage_uids(uids: Iterable[str]) -> None:
         register_uid(uid, "DcmExporterTestStorage_" + uid.replace(".", "_"), StorageServiceClass)
 
 
+def _called_ae_title(assoc: Any) -> str:
+    """The called AE title of the association request (the acceptor's own title is ours, not theirs)."""
+    primitive = getattr(assoc.requestor, "primitive", None)
+    called = getattr(primitive, "called_ae_title", None)
+    return str(called if called is not None else assoc.acceptor.ae_title).strip()
+
+
 def _is_stored(status: int) -> bool:
     return status == 0x0000 or (status & 0xF000) == 0xB000
 
@@ -97,7 +104,10 @@ class StoreSCP:
     """An in-process Store SCP on a loopback port.
 
     Args:
-        ae_title: the SCP's AE title (any called AE title is accepted).
+        ae_title: the SCP's AE title.
+        require_called_aet: reject associations whose called AE title is not ``ae_title`` (A-ASSOCIATE-RJ
+            "called AE title not recognised", as dcm4che's storescp does); by default any called AE title
+            is accepted (as DCMTK's storescp does).
         host: address to bind; loopback by default.
         port: port to bind; 0 (default) picks a free one, read it from :attr:`port` after start.
         output_dir: where to write received objects as ``<SOP Instance UID>.dcm``; ``None`` only counts.
@@ -133,6 +143,7 @@ class StoreSCP:
         max_pdu: int = 16382,
         transfer_syntaxes: Sequence[str] | None = None,
         sop_classes: Iterable[str] = (),
+        require_called_aet: bool = False,
     ) -> None:
         if not ae_title or len(ae_title) > 16:
             raise ValueError(f"AE title must be 1 to 16 characters, got {ae_title!r}")
@@ -141,6 +152,7 @@ class StoreSCP:
         if abort_after is not None and abort_after < 0:
             raise ValueError(f"abort_after must be >= 0, got {abort_after}")
         self.ae_title = ae_title
+        self.require_called_aet = require_called_aet
         self.host = host
         self._requested_port = port
         self.output_dir = Path(output_dir) if output_dir is not None else None
@@ -175,6 +187,7 @@ class StoreSCP:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         syntaxes = self._transfer_syntaxes or list(ALL_TRANSFER_SYNTAXES)
         ae = AE(ae_title=self.ae_title)
+        ae.require_called_aet = self.require_called_aet
         ae.maximum_pdu_size = self.max_pdu
         ae.network_timeout = 30
         ae.acse_timeout = 30
@@ -339,7 +352,7 @@ class StoreSCP:
         request = StoreRequest(
             index=index,
             calling_ae_title=str(event.assoc.requestor.ae_title).strip(),
-            called_ae_title=str(event.assoc.acceptor.ae_title).strip(),
+            called_ae_title=_called_ae_title(event.assoc),
             sop_class_uid=str(req.AffectedSOPClassUID),
             sop_instance_uid=str(req.AffectedSOPInstanceUID),
             transfer_syntax_uid=str(event.context.transfer_syntax),
