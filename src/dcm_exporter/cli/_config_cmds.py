@@ -130,6 +130,7 @@ def _scheme_issues(configuration: Configuration) -> list[Any]:
     which sees the transport registry; the models cannot)."""
     from dcm_exporter.codecs.ldap_mapping import device_dn, entry_dn_of, normalize_dn
     from dcm_exporter.models import Severity, ValidationIssue
+    from dcm_exporter.models._secrets import mask_url
     from dcm_exporter.transports.registry import schemes
 
     known = set(schemes())
@@ -142,7 +143,7 @@ def _scheme_issues(configuration: Configuration) -> list[Any]:
             dn = entry_dn_of(e, device_dn(device.device_name, configuration.base_dn))
             issues.append(ValidationIssue(
                 severity=Severity.WARNING,
-                message=f"exporter {e.exporter_id}: no transport for the scheme of {e.uri} "
+                message=f"exporter {e.exporter_id}: no transport for the scheme of {mask_url(e.uri)} "
                         f"(registered schemes: {listing}); its tasks will fail",
                 dn=dn,
                 location=configuration.locations.get(normalize_dn(dn)),
