@@ -279,3 +279,42 @@ def test_an_exporter_shows_what_it_is_made_of_in_a_notebook(tmp_path: Path) -> N
     assert text.startswith("<Exporter ") and "exporters=STORESCP" in text and "q.sqlite" in text
     assert "state=open" in text and "state=closed" in repr(exporter)
     assert "<table" in html and "STORESCP" in html
+
+
+# --- the demo's closing hint ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("in_nox", [True, False])
+def test_the_demo_names_a_command_the_user_can_type(tmp_path: Path, in_nox: bool) -> None:
+    # after `nox -s demo` the command lives in .nox/demo/bin, which is on PATH only inside the session
+    bin_dir = tmp_path / "venv-bin"
+    bin_dir.mkdir()
+    script = bin_dir / "dcm-exporter"
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom dcm_exporter.cli import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    env = cli_env(PATH=f"{bin_dir}:/usr/bin:/bin")
+    if in_nox:
+        env["NOX_CURRENT_SESSION"] = "demo"
+    result = subprocess.run([str(script), "demo", "--work-dir", str(tmp_path / "demo"), "--port", "0"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected = str(script) if in_nox else "dcm-exporter"
+    assert f"\n  {expected} queue list --queue sqlite:" in result.stdout, result.stdout
+
+
+def test_writing_back_an_annotated_ldif_keeps_the_original_with_its_comments(tmp_path: Path,
+                                                                            config_file: Path) -> None:
+    annotated = "# our archive: do not forward to the old PACS\n" + config_file.read_text()
+    config_file.write_text(annotated)
+    result = run_cli("remote-ae", "add", "NEWPACS", "--host", "127.0.0.1", "--port", "11112", "--config",
+                     str(config_file), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    backup = tmp_path / "config.ldif.orig"
+    assert backup.read_text() == annotated
+    assert "has no comments: the original, with its comments, is kept as" in result.stderr
+    assert "NEWPACS" in config_file.read_text() and "# our archive" not in config_file.read_text()
+    # the next change neither overwrites the original nor warns again: nothing left to lose
+    second = run_cli("remote-ae", "add", "OTHER", "--host", "127.0.0.1", "--port", "11113", "--config",
+                     str(config_file), cwd=tmp_path)
+    assert second.returncode == 0 and second.stderr == ""
+    assert backup.read_text() == annotated

@@ -252,8 +252,36 @@ def save_configuration(
     path = option(args, "config")
     if path is None or path == "-":
         raise ConfigurationError("nowhere to write the configuration: give --output FILE")
+    _keep_commented_original(path)
     write_configuration_file(configuration, path)
     return path
+
+
+def _keep_commented_original(path: str) -> None:
+    """Before an LDIF with comments is rewritten (normalised, without comments), copy it to ``FILE.orig``.
+
+    An engineer's annotated LDIF (like dcm4che's sample-export.ldif with its commented-out options) would
+    otherwise lose its comments silently. An existing ``.orig`` is never overwritten.
+    """
+    import shutil
+
+    from dcm_exporter.cli._output import warning
+
+    file = Path(path)
+    if file.suffix.lower() == ".json" or not file.is_file():
+        return
+    with file.open("rb") as fp:
+        commented = any(line.startswith(b"#") for line in fp)
+    if not commented:
+        return
+    backup = file.with_name(file.name + ".orig")
+    if not backup.exists():
+        shutil.copy2(file, backup)
+        warning(f"{path} is written back in normalised LDIF, which has no comments: the original, with its "
+                f"comments, is kept as {backup}")
+    else:
+        warning(f"{path} is written back in normalised LDIF, which has no comments ({backup} holds an earlier "
+                "original and is left as it is)")
 
 
 def push_configuration(args: argparse.Namespace, configuration: Configuration) -> dict[str, int]:

@@ -11,7 +11,9 @@ that every instance arrived byte for byte.
 from __future__ import annotations
 
 import argparse
+import os
 import struct
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -210,7 +212,25 @@ def run_demo(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     info(f"export COMPLETED in {time.monotonic() - started:.1f} s.")
     info("")
+    command = _command_name()
     info("Next: look at the queue and the configuration the demo used:")
-    info(f"  dcm-exporter queue list --queue sqlite:{queue_path}")
-    info(f"  dcm-exporter exporter show {DEMO_EXPORTER} --config {work / 'config.ldif'}")
+    info(f"  {command} queue list --queue sqlite:{queue_path}")
+    info(f"  {command} exporter show {DEMO_EXPORTER} --config {work / 'config.ldif'}")
     return EXIT_OK
+
+
+def _command_name() -> str:
+    """``dcm-exporter`` when that is what the shell finds, else the full path of the running one.
+
+    After ``nox -s demo`` the command lives in ``.nox/demo/bin``, which is not on the user's PATH.
+    """
+    import shutil
+
+    running = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    found = shutil.which("dcm-exporter")
+    if running is None or running.name != "dcm-exporter":
+        return "dcm-exporter" if found else f"{sys.executable} -m dcm_exporter.cli"
+    # nox puts its session's bin folder on PATH for the session only
+    if found and Path(found).resolve() == running and "NOX_CURRENT_SESSION" not in os.environ:
+        return "dcm-exporter"
+    return str(Path(sys.argv[0]).absolute())
