@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -58,6 +58,12 @@ class Exporter(QueueMethods):
         device_name: the device whose export tasks this exporter schedules and runs (default: the
             configuration's only device with exporters or queues).
         clock: returns the current time (timezone-aware) for the queue; a ``FakeClock`` in tests.
+        lease: how long a claimed task stays this runner's without a heartbeat (the runner extends it every
+            ``lease / 3``); when a runner dies, another takes its IN PROCESS tasks over once their lease ends.
+        reset_on_start: on :meth:`start` / the first ``run_until_idle``, put this device's IN PROCESS tasks
+            back to SCHEDULED, as dcm4chee-arc does at start-up (right for one runner per device). Set it
+            to ``False`` when several runners (processes or hosts) share one device's queue, e.g. one
+            PostgreSQL task store: otherwise a starting runner takes running tasks away from live ones.
 
     Queued exports (``schedule_export``, ``start``, ``stop``, ``run_until_idle``, ``tasks``, ``count``,
     ``cancel``, ``reschedule``, ``delete``, ``purge``, ``batches``) come from
@@ -83,6 +89,8 @@ class Exporter(QueueMethods):
         transport_options: Mapping[str, Mapping[str, Any]] | None = None,
         device_name: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        reset_on_start: bool = True,
     ) -> None:
         self._configuration = configuration
         self._source = source
@@ -92,7 +100,7 @@ class Exporter(QueueMethods):
         self._transports: dict[str, tuple[ExporterDescriptor, Transport]] = {}
         self._lock = threading.RLock()
         self._closed = False
-        self._init_queue(device_name=device_name, clock=clock)
+        self._init_queue(device_name=device_name, clock=clock, lease=lease, reset_on_start=reset_on_start)
 
     # -- properties -----------------------------------------------------------------------------
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from dcm_exporter.errors import QueueError
 from dcm_exporter.queue.manager import Clock, TaskManager, TaskResult
 from dcm_exporter.queue.memory import InMemoryTaskStore
 from dcm_exporter.queue.runner import TaskHooks, TaskRunner
@@ -48,6 +49,8 @@ class QueueMethods:
     _store: Any
     _queue_device_name: str | None
     _queue_clock: Clock | None
+    _queue_lease: timedelta
+    _queue_reset_on_start: bool
     _queue_manager: TaskManager | None = None
     _queue_runner: TaskRunner | None = None
     _queue_lock: threading.Lock
@@ -66,9 +69,22 @@ class QueueMethods:
     ) -> Outcome:
         raise NotImplementedError  # provided by Exporter
 
-    def _init_queue(self, *, device_name: str | None, clock: Clock | None) -> None:
+    def _init_queue(
+        self,
+        *,
+        device_name: str | None,
+        clock: Clock | None,
+        lease: timedelta = timedelta(seconds=60),
+        reset_on_start: bool = True,
+    ) -> None:
+        if not isinstance(lease, timedelta) or lease <= timedelta(0):
+            raise QueueError(f"lease must be a positive timedelta, got {lease!r}")
+        if not isinstance(reset_on_start, bool):
+            raise QueueError(f"reset_on_start must be a bool, got {reset_on_start!r}")
         self._queue_device_name = device_name
         self._queue_clock = clock
+        self._queue_lease = lease
+        self._queue_reset_on_start = reset_on_start
         self._queue_lock = threading.Lock()
         self._queue_hooks = TaskHooks()
 
@@ -83,7 +99,8 @@ class QueueMethods:
                     self._store = InMemoryTaskStore()
                 store: TaskStore = self._store
                 self._queue_manager = TaskManager(
-                    store, self._configuration, device_name=self._queue_device_name, clock=self._queue_clock
+                    store, self._configuration, device_name=self._queue_device_name, clock=self._queue_clock,
+                    lease=self._queue_lease,
                 )
             return self._queue_manager
 
@@ -93,7 +110,9 @@ class QueueMethods:
         manager = self.task_manager
         with self._queue_lock:
             if self._queue_runner is None:
-                self._queue_runner = TaskRunner(manager, self._perform_task, hooks=self._queue_hooks)
+                self._queue_runner = TaskRunner(
+                    manager, self._perform_task, hooks=self._queue_hooks, reset_on_start=self._queue_reset_on_start
+                )
             return self._queue_runner
 
     @property
