@@ -59,7 +59,7 @@ def test_wizard_asks_checks_each_answer_and_writes_the_ldif(config_file: Path, t
     child.expect(r"URI schemes: ([^\r\n]*)\r\n")
     offered = child.match.group(1).split(", ")
     assert offered == [f"{s}:" for s in sorted(schemes())]
-    child.expect(r"Remote AEs for dicom:: ([^\r\n]*)\r\n")
+    child.expect(r"Remote AEs \(dicom:AET\): ([^\r\n]*)\r\n")
     assert child.match.group(1).split(", ") == ["STORESCP", "ORTHANC"]
     child.expect_exact("URI [dicom:STORESCP]: ")
     child.sendline("ORTHANC")

@@ -312,7 +312,11 @@ def create_exporter(
     else:
         remotes = remote_ae_titles(configuration, device)
         p.say("URI schemes: " + ", ".join(f"{s}:" for s in known_schemes()))
-        p.say("Remote AEs for dicom:: " + (", ".join(remotes) or "none (add one with 'dcm-exporter remote-ae add')"))
+        p.say("Remote AEs (dicom:AET): "
+              + (", ".join(remotes) or "none (add one with 'dcm-exporter remote-ae add')"))
+        stow = [w.name for w in configuration.web_applications.values() if w.serves("STOW_RS")]
+        if stow:
+            p.say("Web applications (stow:NAME): " + ", ".join(stow))
         uri = p.ask("URI", lambda t: check_uri(configuration, t),
                     default=f"dicom:{remotes[0]}" if remotes else None)
     if given("queue_name"):
