@@ -466,41 +466,97 @@ def queue_purge(args: argparse.Namespace) -> int:
 # --- run -----------------------------------------------------------------------------------------------------
 
 
+_FINISHED = frozenset({"COMPLETED", "WARNING", "FAILED", "CANCELED", "SCHEDULED FOR RETRY"})
+
+
+class _TaskEndsPrinted:
+    """A filter on the ``dcm_exporter.queue`` logger for ``run``: the end of a task is printed once, by the
+    command's own line, so the queue's own log record of it (a WARNING for anything but COMPLETED) is
+    dropped. Every other record (claims failing, lost leases, ...) passes."""
+
+    def filter(self, record: Any) -> bool:
+        return not (getattr(record, "task_id", None) is not None and getattr(record, "status", None) in _FINISHED)
+
+
+def _queues_in_use(configuration: Configuration, device_name: str, queue_names: Iterable[str]) -> list[str]:
+    """The queues of the device that its exporters (and their storage commitment / IAN follow-ups) use."""
+    from dcm_exporter.queue.manager import IAN_QUEUE, STGCMT_QUEUE
+
+    device = configuration.device(device_name) if configuration.has_device(device_name) else None
+    exporters = device.exporters if device is not None else ()
+    used = {e.queue_name for e in exporters}
+    if any(e.stgcmt_scp for e in exporters):
+        used.add(STGCMT_QUEUE)
+    if any(e.ian_destinations for e in exporters):
+        used.add(IAN_QUEUE)
+    return [q for q in queue_names if q in used]
+
+
+def _banner(configuration: Configuration, manager: TaskManager, args: argparse.Namespace) -> str:
+    names = list(manager.queue_names)
+    used = _queues_in_use(configuration, manager.device_name, names)
+    exporters: dict[str, list[str]] = {}
+    if configuration.has_device(manager.device_name):
+        for e in configuration.device(manager.device_name).exporters:
+            exporters.setdefault(e.queue_name, []).append(e.exporter_id)
+    shown = ", ".join(f"{q} ({', '.join(exporters[q])})" if q in exporters else q for q in used) or "none"
+    idle = len(names) - len(used)
+    others = f"; {idle} other queue(s) without exporters stay idle" if idle else ""
+    return (f"running the export queue of device {manager.device_name} ({queue_location(args)}): queues "
+            f"{shown}{others}; " + ("until idle" if args.until_idle else "Ctrl-C stops"))
+
+
+def _task_end(task: ExportTask) -> str:
+    """One line per finished task (the only place a task end is printed while ``run`` runs)."""
+    text = task.outcome_message or task.error_message or ""
+    retry = ""
+    if task.status.value == "SCHEDULED FOR RETRY":
+        when = task.scheduled_time.astimezone().replace(microsecond=0).isoformat()
+        retry = f" (failure {task.number_of_failures}, next attempt at {when})"
+    return f"task {task.task_id} {task.exporter_id} {task.entity}: {task.status.value}{retry} {text}".rstrip()
+
+
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from dcm_exporter.exporter import Exporter
     from dcm_exporter.queue import TaskResult
 
     configuration = load_configuration(args)
     failures = [0]
-    with open_source(args) as source, Exporter(
-        configuration, source, store=open_store(args), device_name=option(args, "device")
-    ) as exporter:
+    queue_log = logging.getLogger("dcm_exporter.queue")
+    dedupe = _TaskEndsPrinted()
+    if getattr(args, "verbose", 0) < 2:  # -vv shows every record as it is
+        queue_log.addFilter(dedupe)
+    try:
+        with open_source(args) as source, Exporter(
+            configuration, source, store=open_store(args), device_name=option(args, "device")
+        ) as exporter:
 
-        @exporter.on_task_finished
-        def report(result: TaskResult) -> None:
-            task = result.task
-            if task is None:
-                return
-            if task.status.value != "COMPLETED":
-                failures[0] += 1
-            text = task.outcome_message or task.error_message or ""
-            info(f"task {task.task_id} {task.exporter_id} {task.entity}: {task.status.value} {text}".rstrip())
+            @exporter.on_task_finished
+            def report(result: TaskResult) -> None:
+                task = result.task
+                if task is None:
+                    return
+                if task.status.value != "COMPLETED":
+                    failures[0] += 1
+                info(_task_end(task))
 
-        manager = exporter.task_manager
-        info(f"running the export queue of device {manager.device_name} ({queue_location(args)}, queues "
-             f"{', '.join(manager.queue_names) or 'none'}); " + ("until idle" if args.until_idle else "Ctrl-C stops"))
-        if args.until_idle:
-            exporter.run_until_idle(wait_for_scheduled=args.wait_for_scheduled)
-            return EXIT_OK if failures[0] == 0 else EXIT_FAILED
-        exporter.start(poll_interval=args.poll_interval)
-        try:
-            while True:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            info("stopping: running exports finish or go back to the queue ...")
-            exporter.stop(args.stop_timeout)
-            info("stopped")
-    return EXIT_OK
+            info(_banner(configuration, exporter.task_manager, args))
+            if args.until_idle:
+                exporter.run_until_idle(wait_for_scheduled=args.wait_for_scheduled)
+                return EXIT_OK if failures[0] == 0 else EXIT_FAILED
+            exporter.start(poll_interval=args.poll_interval)
+            try:
+                while True:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                info("stopping: running exports finish or go back to the queue ...")
+                exporter.stop(args.stop_timeout)
+                info("stopped")
+        return EXIT_OK
+    finally:
+        queue_log.removeFilter(dedupe)
 
 
 # --- schedule ------------------------------------------------------------------------------------------------
