@@ -30,22 +30,50 @@ def has_examples(page: Path) -> bool:
     return bool(FENCE.search(page.read_text(encoding="utf-8")))
 
 
-def dedicated_tests(page: Path) -> list[Path]:
+def _test_module_texts() -> dict[Path, str]:
+    """The text of every test module other than this one."""
+    return {
+        module: module.read_text(encoding="utf-8")
+        for module in sorted(TESTS.rglob("test_*.py"))
+        if module.name != Path(__file__).name
+    }
+
+
+def dedicated_tests(page: Path, modules: dict[Path, str] | None = None) -> list[Path]:
     """Test modules other than this one that name the page (``"how-to" / "ldif.md"``)."""
     rel = page.relative_to(DOCS)
     needles = [f'"{rel.name}"', f"'{rel.name}'"]
     folder = [f'"{rel.parent.name}"', f"'{rel.parent.name}'", f"{rel.parent.name}/{rel.name}"]
     found = []
-    for module in TESTS.rglob("test_*.py"):
-        if module.name == Path(__file__).name:
-            continue
-        text = module.read_text(encoding="utf-8")
+    for module, text in (_test_module_texts() if modules is None else modules).items():
         if any(n in text for n in needles) and (rel.parent == Path(".") or any(f in text for f in folder)):
             found.append(module)
     return found
 
 
-HERE = [p for p in pages() if has_examples(p) and not dedicated_tests(p)]
+EXECUTES = re.compile(r"\bdoctest\b|\bexec\(|\brun_page\(")
+
+
+def _survey() -> dict[Path, tuple[list[Path], list[Path]]]:
+    """Every page with examples -> (the other test modules that name it, those of them that run examples).
+
+    The tree is read once, at collection: the parametrisation below and the guard test both use this one
+    snapshot. They used to look at it at two different times (``HERE`` at collection, the guard re-scanning
+    ``docs/`` and ``tests/`` when it ran, minutes later in a full run), so a page that gained examples in between
+    — or whose dedicated test module was being rewritten — in the shared working tree was in neither view and
+    the guard failed, while a run of this module alone passed.
+    """
+    modules = _test_module_texts()
+    out = {}
+    for page in pages():
+        if has_examples(page):
+            naming = dedicated_tests(page, modules)
+            out[page] = (naming, [m for m in naming if EXECUTES.search(modules[m])])
+    return out
+
+
+SURVEY = _survey()
+HERE = [page for page, (naming, _) in SURVEY.items() if not naming]
 
 
 def run_page(page: Path) -> tuple[int, int]:
@@ -74,10 +102,24 @@ def run_page(page: Path) -> tuple[int, int]:
 
 
 def test_every_page_with_examples_is_executed_somewhere() -> None:
-    with_examples = [p for p in pages() if has_examples(p)]
-    assert with_examples, "no examples found: the fence pattern is broken"
-    for page in with_examples:
-        assert page in HERE or dedicated_tests(page), page
+    assert SURVEY, "no examples found: the fence pattern is broken"
+    for page, (naming, running) in SURVEY.items():
+        if not naming:
+            assert page in HERE, page  # run by test_page_examples_run
+        else:  # a module that names the page must also run examples, not merely mention the file
+            assert running, f"{page.relative_to(REPO)} is named by {[str(m.relative_to(REPO)) for m in naming]}, " \
+                "but none of them runs examples"
+
+
+def test_the_guard_judges_the_tree_as_collected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page that gains examples after collection (another developer editing docs/ during a long run) does not
+    make the guard fail: it is judged with the next collection, like every other page."""
+    late = tmp_path / "late.md"
+    late.write_text("```python\nx = 1\n```\n", encoding="utf-8")
+    assert has_examples(late)
+    monkeypatch.setitem(globals(), "pages", lambda: [*SURVEY, late])
+    monkeypatch.setitem(globals(), "dedicated_tests", lambda page, modules=None: [])
+    test_every_page_with_examples_is_executed_somewhere()
 
 
 @pytest.mark.parametrize("page", HERE, ids=lambda p: str(p.relative_to(DOCS)))
