@@ -380,6 +380,46 @@ def test_dropped_connection_neither_loses_nor_duplicates(
     assert d.fired and store.get(second.task_id).status is TaskStatus.SCHEDULED
 
 
+@pytest.mark.parametrize("before", [False, True], ids=["after-commit", "before-send"])
+def test_dropped_connection_during_finish_and_claim(
+    store: PostgresTaskStore, monkeypatch: pytest.MonkeyPatch, before: bool
+) -> None:
+    a, b, c = (store.schedule(new(str(i), at=T0 + timedelta(seconds=i)), now=T0) for i in range(3))
+    now = T0 + timedelta(seconds=5)
+    queue: dict[str, Any] = {
+        "device_name": DEVICE,
+        "queue_name": "Export1",
+        "limit": 1,
+        "lease_until": now + timedelta(minutes=1),
+    }
+    args = {**queue, "owner": OWNER}
+    (first,) = store.claim(now=now, **args)
+    assert first.task_id == a.task_id
+    completed = Transition(status=TaskStatus.COMPLETED, processing_end_time=now, number_of_failures=0)
+
+    for finishing, expected_next in ((a, b), (b, c), (c, None)):
+        dropped = _Dropped(store, "WITH finished AS", before=before)
+        monkeypatch.setattr(store.pool, "connection", dropped.connection)
+        finished, claimed = store.finish_and_claim(finishing.task_id, transition=completed, now=now, **args)
+        assert dropped.fired
+        assert finished is not None and finished.status is TaskStatus.COMPLETED and finished.lease_owner is None
+        assert [t.task_id for t in claimed] == ([] if expected_next is None else [expected_next.task_id])
+        # claimed once, by this call: nothing else IN PROCESS, nothing left behind with a stale lease
+        running = store.list(TaskFilter(status=TaskStatus.IN_PROCESS))
+        assert [t.task_id for t in running] == [t.task_id for t in claimed]
+        now += timedelta(seconds=1)
+        completed = Transition(status=TaskStatus.COMPLETED, processing_end_time=now, number_of_failures=0)
+    assert store.count(TaskFilter(status=TaskStatus.COMPLETED)) == 3
+
+    # a task this owner does not hold, nothing to claim: the statement may simply run again
+    other = store.schedule(new("9"), now=now)
+    store.claim(now=now, **queue, owner="other")
+    dropped = _Dropped(store, "WITH finished AS", before=before)
+    monkeypatch.setattr(store.pool, "connection", dropped.connection)
+    assert store.finish_and_claim(other.task_id, transition=completed, now=now, **args) == (None, [])
+    assert dropped.fired and store.get(other.task_id).lease_owner == "other"
+
+
 def test_operations_survive_pg_terminate_backend(dsn: str, store: PostgresTaskStore) -> None:
     task = store.schedule(new(), now=T0)
     with psycopg.connect(dsn, autocommit=True) as admin:

@@ -348,6 +348,145 @@ def test_release_puts_task_back(store: TaskStore) -> None:
     assert [t.task_id for t in claim(store)] == [task.task_id]
 
 
+def finish_and_claim(
+    store: TaskStore,
+    task_id: int,
+    transition: Transition,
+    *,
+    now: datetime = T0,
+    limit: int = 1,
+    owner: str = OWNER,
+    **kw: object,
+) -> tuple[object, list]:
+    combined = getattr(store, "finish_and_claim", None)
+    assert combined is not None, f"{type(store).__name__} has no finish_and_claim"
+    result: tuple[object, list] = combined(
+        task_id,
+        owner=owner,
+        transition=transition,
+        now=now,
+        device_name=kw.pop("device", DEVICE),
+        queue_name=kw.pop("queue", "Export1"),
+        limit=limit,
+        lease_until=now + timedelta(seconds=60),
+        **kw,
+    )
+    return result
+
+
+def test_finish_and_claim_finishes_then_claims_the_next_due_tasks(store: TaskStore) -> None:
+    first = store.schedule(new("1", at=T0 - timedelta(seconds=9)), now=T0)
+    late = store.schedule(new("2", at=T0 - timedelta(seconds=1)), now=T0)
+    early = store.schedule(new("3", at=T0 - timedelta(seconds=5)), now=T0)
+    store.schedule(new("4", at=T0 + timedelta(seconds=5)), now=T0)  # not due yet
+    store.schedule(new("5", queue="Other"), now=T0)
+    store.schedule(new("6", device="other"), now=T0)
+    store.schedule(new("7", exporter="CLOSED"), now=T0)
+    assert [t.task_id for t in claim(store, limit=1)] == [first.task_id]
+    end = T0 + timedelta(seconds=2)
+    finished, claimed = finish_and_claim(
+        store, first.task_id, done(TaskStatus.COMPLETED, at=end), now=end, limit=5, exclude_exporters=["CLOSED"]
+    )
+    assert finished is not None and finished == store.get(first.task_id)
+    assert finished.status is TaskStatus.COMPLETED and finished.updated_time == end
+    assert finished.lease_owner is None and finished.outcome_message == "outcome COMPLETED"
+    assert [t.task_id for t in claimed] == [early.task_id, late.task_id]
+    for t in claimed:
+        assert t == store.get(t.task_id)
+        assert t.status is TaskStatus.IN_PROCESS and t.processing_start_time == end
+        assert t.lease_owner == OWNER and t.lease_expires == end + timedelta(seconds=60)
+    # nothing else was due for this device, queue and open exporters
+    assert claim(store, now=end, exclude_exporters=["CLOSED"]) == []
+
+
+def test_finish_and_claim_with_limit_zero_or_nothing_due_only_finishes(store: TaskStore) -> None:
+    a = store.schedule(new("1"), now=T0)
+    b = store.schedule(new("2"), now=T0)
+    claim(store, limit=1)
+    finished, claimed = finish_and_claim(store, a.task_id, done(TaskStatus.WARNING), limit=0)
+    assert finished is not None and finished.status is TaskStatus.WARNING and claimed == []
+    assert store.get(b.task_id).status is TaskStatus.SCHEDULED
+    (got,) = claim(store)
+    finished, claimed = finish_and_claim(store, got.task_id, done(TaskStatus.FAILED, failures=1), limit=3)
+    assert finished is not None and finished.status is TaskStatus.FAILED and claimed == []
+
+
+def test_finish_and_claim_of_a_task_not_held_still_claims(store: TaskStore) -> None:
+    a = store.schedule(new("1"), now=T0)
+    b = store.schedule(new("2"), now=T0)
+    claim(store, limit=1, owner="other")
+    finished, claimed = finish_and_claim(store, a.task_id, done(TaskStatus.COMPLETED))
+    assert finished is None and [t.task_id for t in claimed] == [b.task_id]
+    assert store.get(a.task_id).status is TaskStatus.IN_PROCESS and store.get(a.task_id).lease_owner == "other"
+    finished, claimed = finish_and_claim(store, 98765, done(TaskStatus.COMPLETED))
+    assert finished is None and claimed == []
+
+
+def test_finish_and_claim_keeps_a_task_cancelled_while_it_ran(store: TaskStore) -> None:
+    a = store.schedule(new("1"), now=T0)
+    b = store.schedule(new("2"), now=T0)
+    claim(store, limit=1)
+    store.cancel(TaskFilter(task_ids=[a.task_id]), now=T0)
+    finished, claimed = finish_and_claim(store, a.task_id, done(TaskStatus.FAILED, failures=1))
+    assert finished is not None and finished.status is TaskStatus.CANCELED
+    assert finished.number_of_failures == 0 and finished.outcome_message == "outcome FAILED"
+    assert finished.lease_owner is None and finished == store.get(a.task_id)
+    assert [t.task_id for t in claimed] == [b.task_id]
+
+
+@pytest.mark.parametrize("delay", [0, 30], ids=["due-at-once", "later"])
+def test_finish_and_claim_of_a_retry(store: TaskStore, delay: int) -> None:
+    a = store.schedule(new("1", at=T0 - timedelta(seconds=1)), now=T0)
+    b = store.schedule(new("2"), now=T0)
+    claim(store, limit=1)
+    retry_at = T0 + timedelta(seconds=delay)
+    finished, claimed = finish_and_claim(
+        store, a.task_id, done(TaskStatus.SCHEDULED_FOR_RETRY, failures=1, retry_at=retry_at), limit=2
+    )
+    assert finished is not None and finished.status is TaskStatus.SCHEDULED_FOR_RETRY
+    assert finished.scheduled_time == retry_at and finished.number_of_failures == 1
+    if delay:
+        assert [t.task_id for t in claimed] == [b.task_id]
+    else:  # due at once: claimed again with the others, in scheduled order (same time: lower id first)
+        assert [t.task_id for t in claimed] == [a.task_id, b.task_id]
+        assert store.get(a.task_id).status is TaskStatus.IN_PROCESS
+
+
+def test_finish_and_claim_takes_over_expired_leases_but_not_the_finished_task(store: TaskStore) -> None:
+    mine = store.schedule(new("1", at=T0 - timedelta(seconds=2)), now=T0)
+    dead = store.schedule(new("2", at=T0 - timedelta(seconds=1)), now=T0)
+    claim(store, limit=1)
+    claim(store, limit=1, owner="dead")
+    later = T0 + timedelta(seconds=61)  # both leases expired; nobody took mine over
+    finished, claimed = finish_and_claim(store, mine.task_id, done(TaskStatus.COMPLETED, at=later), now=later)
+    assert finished is not None and finished.status is TaskStatus.COMPLETED
+    assert [t.task_id for t in claimed] == [dead.task_id] and claimed[0].lease_owner == OWNER
+    assert store.get(mine.task_id).status is TaskStatus.COMPLETED
+
+
+def test_concurrent_finish_and_claim_never_share_a_task(store: TaskStore) -> None:
+    for i in range(120):
+        store.schedule(new(str(i)), now=T0)
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        owner = f"w{n}"
+        tasks = claim(store, limit=1, owner=owner)
+        while tasks:
+            with lock:
+                got.extend(t.task_id for t in tasks)
+            _, tasks = finish_and_claim(store, tasks[0].task_id, done(TaskStatus.COMPLETED), owner=owner)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 120 and len(set(got)) == 120
+    assert store.count(TaskFilter(status=TaskStatus.COMPLETED)) == 120
+
+
 def test_reset_in_process_of_one_device(store: TaskStore) -> None:
     a = store.schedule(new("1"), now=T0)
     b = store.schedule(new("2", device="other"), now=T0)

@@ -395,7 +395,7 @@ class TaskManager:
     ) -> tuple[TaskResult, list[tuple[ExportTask, CancelToken]]]:
         """:meth:`finish`, then :meth:`claim` up to ``limit`` due tasks of ``queue_name``.
 
-        With a store that offers ``finish_and_claim`` (SQLite, in memory) both happen in one transaction:
+        With a store that offers ``finish_and_claim`` (all three stores) both happen in one transaction:
         one commit per task instead of two. The finished task's new status is committed before the next
         task is returned. An attempt interrupted by a stop claims nothing.
         """

@@ -829,6 +829,103 @@ class PostgresTaskStore:
 
         return self._run("finish", body, recover=recover, transaction=False)
 
+    def finish_and_claim(
+        self,
+        task_id: int,
+        *,
+        owner: str,
+        transition: Transition,
+        now: datetime,
+        device_name: str,
+        queue_name: str,
+        limit: int,
+        lease_until: datetime,
+        exclude_exporters: Collection[str] = (),
+    ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
+        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, in one statement.
+
+        Not part of the :class:`~dcm_exporter.queue.store.TaskStore` protocol: the manager uses it when a
+        store has it (one round trip and one commit per task instead of two). The finished task's new status
+        is committed before the claimed tasks are returned. A retry that is due at once (a zero retry delay)
+        is finished and claimed by two statements, so that it may be claimed again at once, as by
+        :meth:`finish` followed by :meth:`claim`.
+
+        A connection that drops while the statement may have committed is recovered like :meth:`claim`
+        (the claimed tasks carry this call's token) and :meth:`finish` (the task shows the state this call
+        wrote); when neither trace is found the statement is run again on a fresh connection.
+
+        Returns:
+            ``(finished task or None, claimed tasks)`` as :meth:`finish` and :meth:`claim` return them.
+        """
+        now = utc(now)
+        claim_args: dict[str, Any] = {
+            "device_name": device_name,
+            "queue_name": queue_name,
+            "limit": limit,
+            "owner": owner,
+            "lease_until": lease_until,
+            "exclude_exporters": exclude_exporters,
+        }
+        retry_at = transition.scheduled_time
+        if limit <= 0 or (
+            transition.status is TaskStatus.SCHEDULED_FOR_RETRY and retry_at is not None and retry_at <= now
+        ):
+            finished = self.finish(task_id, owner=owner, transition=transition, now=now)
+            return finished, self.claim(now=now, **claim_args)
+        token = uuid.uuid4()
+        params = {
+            "task_id": task_id,
+            "owner": owner,
+            "now": now,
+            "status": transition.status.value,
+            "processing_end_time": utc(transition.processing_end_time),
+            "number_of_failures": transition.number_of_failures,
+            "scheduled_time": retry_at,
+            "error_message": transition.error_message,
+            "outcome_message": transition.outcome_message,
+            "number_of_instances": transition.number_of_instances,
+            "result_json": transition.result_json,
+            "device_name": device_name,
+            "queue_name": queue_name,
+            "limit": limit,
+            "lease_until": utc(lease_until),
+            "exclude": builtins.list(exclude_exporters),
+            "token": token,
+        }
+        sql = self._sql
+
+        def body(conn: Conn) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
+            finished: ExportTask | None = None
+            claimed: builtins.list[ExportTask] = []
+            for row in conn.execute(sql["finish_and_claim"], params).fetchall():
+                if row[0]:
+                    finished = _task(row[1:])
+                else:
+                    claimed.append(_task(row[1:]))
+            return finished, claimed
+
+        def recover(conn: Conn) -> tuple[ExportTask | None, builtins.list[ExportTask]] | _Redo:
+            claimed = [_task(r) for r in conn.execute(sql["find_by_claim_token"], {"token": token, "owner": owner})]
+            row = conn.execute(sql["get"], {"task_id": task_id}).fetchone()
+            task = None if row is None else _task(row)
+            finished = (
+                task is not None
+                and task.lease_owner is None
+                and task.updated_time == now
+                and task.processing_end_time == params["processing_end_time"]
+                and task.status in (transition.status, TaskStatus.CANCELED)
+            )
+            if finished:  # the statement committed (the claimed tasks, if any, carry its token)
+                return task, claimed
+            if claimed:  # committed, but the task was not this owner's to finish (or changed since)
+                return None, claimed
+            return _REDO
+
+        finished, claimed = self._run("finish and claim", body, recover=recover, transaction=False)
+        if len(claimed) > 1:
+            claimed.sort(key=lambda t: (t.scheduled_time, t.task_id))
+        return finished, claimed
+
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         now = utc(now)
         params = {"task_id": task_id, "owner": owner, "now": now}

@@ -155,6 +155,57 @@ SET status = %(status)s, processing_end_time = %(processing_end_time)s,
 WHERE task_id = %(task_id)s AND lease_owner = %(owner)s AND status = 'IN PROCESS'
 RETURNING {pg_columns};
 
+-- name: finish_and_claim
+-- finish (or finish_canceled, for a task cancelled while it ran) and claim, in one statement: one round trip
+-- and one commit per task. The claim never takes the task being finished (one statement cannot update a row
+-- twice); a retry that is due at once is claimed by the next claim instead.
+WITH finished AS (
+    UPDATE {schema}.export_task
+    SET status = CASE WHEN status = 'IN PROCESS' THEN %(status)s ELSE status END,
+        processing_end_time = %(processing_end_time)s,
+        number_of_failures = CASE WHEN status = 'IN PROCESS' THEN %(number_of_failures)s
+            ELSE number_of_failures END,
+        scheduled_time = CASE WHEN status = 'IN PROCESS'
+            THEN coalesce(%(scheduled_time)s::timestamptz, scheduled_time) ELSE scheduled_time END,
+        error_message = CASE WHEN status = 'IN PROCESS' THEN %(error_message)s::text ELSE error_message END,
+        outcome_message = %(outcome_message)s,
+        number_of_instances = coalesce(%(number_of_instances)s::integer, number_of_instances),
+        result_json = CASE WHEN status = 'IN PROCESS' THEN %(result_json)s::text ELSE result_json END,
+        updated_time = %(now)s, lease_owner = NULL, lease_expires = NULL, claim_token = NULL
+    WHERE task_id = %(task_id)s AND lease_owner = %(owner)s AND status IN ('IN PROCESS', 'CANCELED')
+    RETURNING {pg_columns}
+), waiting AS (
+    SELECT task_id, scheduled_time FROM {schema}.export_task
+    WHERE {device} queue_name = %(queue_name)s
+      AND status IN ('SCHEDULED', 'SCHEDULED FOR RETRY') AND scheduled_time <= %(now)s
+      AND exporter_id <> ALL(%(exclude)s::text[])
+    ORDER BY scheduled_time, task_id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), expired AS (
+    SELECT task_id, scheduled_time FROM {schema}.export_task
+    WHERE {device} queue_name = %(queue_name)s
+      AND status = 'IN PROCESS' AND lease_expires <= %(now)s AND task_id <> %(task_id)s
+      AND exporter_id <> ALL(%(exclude)s::text[])
+    ORDER BY scheduled_time, task_id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), chosen AS (
+    SELECT task_id FROM (SELECT * FROM waiting UNION ALL SELECT * FROM expired) AS due
+    ORDER BY scheduled_time, task_id
+    LIMIT %(limit)s
+), claimed AS (
+    UPDATE {schema}.export_task AS t
+    SET status = 'IN PROCESS', processing_start_time = %(now)s, processing_end_time = NULL,
+        updated_time = %(now)s, lease_owner = %(owner)s, lease_expires = %(lease_until)s, claim_token = %(token)s
+    FROM chosen
+    WHERE t.task_id = chosen.task_id
+    RETURNING {columns_t}
+)
+SELECT true, * FROM finished
+UNION ALL
+SELECT false, * FROM claimed;
+
 -- name: finish_canceled
 UPDATE {schema}.export_task
 SET processing_end_time = %(processing_end_time)s, outcome_message = %(outcome_message)s,
