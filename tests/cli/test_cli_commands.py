@@ -49,6 +49,7 @@ def test_the_parser_has_every_command_of_the_issue() -> None:
         "remote-ae add", "remote-ae list", "remote-ae verify", "export",
         "queue list", "queue count", "queue cancel", "queue reschedule", "queue delete", "queue batches",
         "queue purge", "run", "schedule check", "schedule next", "storescp", "demo",
+        "webapp add", "webapp list", "webapp remove", "storage add", "storage list", "storage remove",
     ):
         assert expected in names
 

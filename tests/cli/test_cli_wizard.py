@@ -167,3 +167,21 @@ def test_wizard_declined_or_ended_writes_nothing(config_file: Path, tmp_path: Pa
     child.close()
     assert child.exitstatus == 1
     assert config_file.read_text() == before
+
+
+def test_wizard_offers_the_web_applications_for_stow(config_file: Path, tmp_path: Path) -> None:
+    """A web application added with 'webapp add' is offered as a stow:NAME destination."""
+    from _cli import ok
+
+    ok("webapp", "add", "ORTHANC_RS", "--url", "http://127.0.0.1:8042/dicom-web", "--config", str(config_file),
+       cwd=tmp_path)
+    child = spawn("exporter", "create", "--config", str(config_file), "--id", "TO_RS", cwd=tmp_path)
+    child.expect_exact("Remote AEs (dicom:AET): STORESCP, ORTHANC")
+    child.expect_exact("Web applications (stow:NAME): ORTHANC_RS")
+    child.expect_exact("URI [dicom:STORESCP]: ")
+    child.sendline("stow:ORTHANC_RS")
+    child.expect_exact("Queue [Export1]: ")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dcm_exporter.cli import _config_cmds, _demo, _queue_cmds
+from dcm_exporter.cli import _config_cmds, _demo, _queue_cmds, _resource_cmds
 
 __all__ = ["register"]
 
@@ -13,4 +13,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the sub-commands to the top-level parser's sub-parsers."""
     _demo.register(sub)
     _config_cmds.register(sub)
+    _resource_cmds.register(sub)
     _queue_cmds.register(sub)

@@ -71,7 +71,7 @@ def _register_config(sub: Sub) -> None:
     p.add_argument("output", metavar="OUTPUT")
     p.set_defaults(handler=config_convert)
 
-    p = _parser(cmds, "show", "show the devices, exporters, queues and AEs of a configuration",
+    p = _parser(cmds, "show", "show the devices, exporters, queues, AEs, web applications and storages",
                 "Show a configuration. Credentials (bearer-token, basic-auth and other secret dcmProperty values, "
                 "the password of a user:password@ URL, key store PINs, userPassword) are shown as *** in every "
                 "format unless --show-secrets is given: the output is for reading. For a faithful copy of the "
@@ -219,6 +219,18 @@ def config_show(args: argparse.Namespace) -> int:
     ]
     write_rows(rows, ("device", "installed", "ae_titles", "connections", "exporters", "queues"),
                status_column=None)
+    from dcm_exporter.cli._resource_cmds import STORAGE_COLUMNS, WEBAPP_COLUMNS, storage_rows, webapp_rows
+
+    # the destinations of stow: and storage: exporters, each in its own table when there are any
+    # (the configuration is already redacted unless --show-secrets)
+    webapps = webapp_rows(configuration, show_secrets=True)
+    if webapps:
+        sys.stdout.write("\n")
+        write_rows(webapps, WEBAPP_COLUMNS, status_column=None)
+    storages = storage_rows(configuration, show_secrets=True)
+    if storages:
+        sys.stdout.write("\n")
+        write_rows(storages, STORAGE_COLUMNS, status_column=None)
     return EXIT_OK
 
 
