@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -350,3 +351,239 @@ def test_init_config_is_all_unmodelled_roots() -> None:
         ("hl7UniqueApplicationNamesRegistryRoot",),
         ("dcmUniqueWebAppNamesRegistryRoot",),
     ]
+
+
+# --- device JSON ---------------------------------------------------------------------------------------
+
+JSON_SCHEMAS = SHARED / "json-schema"
+LDAP_SCHEMAS = SHARED / "ldap" / "schema"
+DEVICES = "cn=devices,cn=dicom configuration,dc=dcm4che,dc=org"
+
+
+def _exact(text: str) -> dict[str, dict[str, list[str | bytes]]]:
+    """Entries by normalised DN, attribute names and value order as written."""
+    return {lm.normalize_dn(e.dn): {k: list(v) for k, v in e.attributes.items()} for e in _entries(text)}
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["default-config.ldif"], ["default-config.ldif", "sample-export.ldif", "sample-device.ldif"]],
+    ids=["default-config", "combined"],
+)
+def test_ldif_to_json_to_ldif_keeps_every_device_entry(names: list[str]) -> None:
+    import json
+
+    from dcm_exporter.codecs.device_json import entries_outside_devices
+
+    config = Configuration.from_ldif([CONFIG / n for n in names])
+    direct = _exact(config.to_ldif())
+    via_json = Configuration.from_json(config.to_json())
+    back = _exact(via_json.to_ldif())
+    below_devices = {dn for dn in direct if dn.endswith("," + DEVICES)}
+    assert len(below_devices) > 1400
+    # every entry below a device comes back, attribute by attribute, values and object classes in order
+    for dn in below_devices:
+        assert back.get(dn) == direct[dn], dn
+    # ... and so does the upstream file itself (the LDIF round trip drops only default values, checked above)
+    original = {}
+    for name in names:
+        original.update(_by_dn(_entries(CONFIG / name)))
+    for dn, attributes in original.items():
+        if dn.endswith("," + DEVICES):
+            assert set(_canonical(back[dn])) <= set(attributes), dn
+    # what JSON cannot hold: exactly the entries that are not below a device (the unique-name registries)
+    lost = set(direct) - set(back)
+    outside = {lm.normalize_dn(e.dn) for e in entries_outside_devices(config)}
+    assert lost == outside == set(direct) - below_devices
+    assert all("registry" in dn for dn in lost)
+    # the acceptance report's examples: unmodelled children, auxiliary classes, unknown attributes
+    counts = {
+        c: sum(1 for a in back.values() if c in a.get("objectClass", []))
+        for c in ("dcmAttributeFilter", "dcmImageReader", "dcmMetrics", "dcmIDGenerator", "dcmQueryRetrieveView",
+                  "dcmRejectionNote", "dcmUPSProcessingRule", "dcmAuditLogger", "hl7Application",
+                  "dcmTransferCapability")
+    }
+    assert counts == {
+        c: sum(1 for a in direct.values() if c in a.get("objectClass", [])) for c in counts
+    }
+    assert counts["dcmTransferCapability"] >= 1332 and all(counts.values())
+    # and JSON to JSON is a fixed point (members may come in another order; arrays keep theirs)
+    assert json.loads(via_json.to_json()) == json.loads(config.to_json())
+
+
+def test_device_json_places_attributes_and_children_where_dcm4che_does(default_config: Configuration) -> None:
+    import json
+
+    arc = next(d for d in json.loads(default_config.to_json()) if d["dicomDeviceName"] == "dcm4chee-arc")
+    assert "dcmFuzzyAlgorithmClass" not in arc
+    archive = arc["dcmDevice"]["dcmArchiveDevice"]
+    assert archive["dcmFuzzyAlgorithmClass"] == "org.dcm4che3.soundex.ESoundex"
+    assert {f["dcmEntity"] for f in archive["dcmAttributeFilter"]} >= {"Patient", "Study", "Series", "Instance"}
+    for key in ("dcmQueryRetrieveView", "dcmRejectionNote", "dcmStorage", "dcmQueue", "dcmMetrics",
+                "dcmIDGenerator", "dcmUPSProcessingRule", "dcmAttributeSet", "dcmBulkDataDescriptor",
+                "hl7OrderSPSStatus", "hl7OrderScheduledStation"):
+        assert archive[key] and all(isinstance(x, dict) for x in archive[key]), key
+    assert {"dcmImageReader", "dcmImageWriter", "dcmAuditLogger", "hl7Application", "dcmWebApp"} <= set(
+        arc["dcmDevice"]
+    )
+    assert all(isinstance(r["dicomTransferSyntax"], str) for r in arc["dcmDevice"]["dcmImageReader"])
+    (hl7,) = arc["dcmDevice"]["hl7Application"]
+    assert hl7["hl7ApplicationName"] == "*" and "dcmArchiveHL7Application" in hl7
+    assert hl7["dicomNetworkConnectionReference"][0].startswith("/dicomNetworkConnection/")
+    ae = next(a for a in arc["dicomNetworkAE"] if a["dicomAETitle"] == "DCM4CHEE")
+    assert isinstance(ae["dcmNetworkAE"]["dcmArchiveNetworkAE"], dict)
+    tc = ae["dicomTransferCapability"][0]
+    assert "dcmTransferCapability" in tc or tc.keys() >= {"dicomSOPClass", "dicomTransferRole"}
+    assert any("dcmTransferCapability" in t for t in ae["dicomTransferCapability"])
+    assert "_ldap" not in json.dumps(arc)  # everything upstream writes needs no generic member
+
+
+def _ldap_schema() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Attribute types and object classes of the dcm4che LDAP schema files (a small OpenLDAP .schema parser)."""
+    import re
+
+    types: dict[str, dict[str, Any]] = {}
+    classes: dict[str, dict[str, Any]] = {}
+    for path in sorted(LDAP_SCHEMAS.glob("*.schema")):
+        for block in re.split(r"\n(?=objectclass|attributetype)", path.read_text()):
+            name_match = re.search(r"NAME '([^']+)'", block)
+            if name_match is None:
+                continue
+            name = name_match.group(1)
+            if block.lower().startswith("attributetype"):
+                syntax = re.search(r"SYNTAX ([0-9.]+)", block)
+                sup = re.search(r"SUP (\w+)", block)
+                types[name] = {
+                    "single": "SINGLE-VALUE" in block,
+                    "syntax": syntax.group(1) if syntax else None,
+                    "sup": sup.group(1) if sup else None,
+                }
+            elif block.lower().startswith("objectclass"):
+                members: list[str] = []
+                for key in ("MUST", "MAY"):
+                    found = re.search(key + r"\s*\(([^)]*)\)", block) or re.search(key + r"\s+(\w+)", block)
+                    if found:
+                        members += [m.strip() for m in found.group(1).split("$") if m.strip()]
+                classes[name] = {"aux": "AUXILIARY" in block, "attributes": members}
+    for t in types.values():
+        base = t
+        while base["syntax"] is None and base["sup"] in types:
+            base = types[base["sup"]]
+        t["syntax"] = base["syntax"]
+    return types, classes
+
+
+@pytest.mark.skipif(not LDAP_SCHEMAS.is_dir(), reason=f"upstream LDAP schema not found in {LDAP_SCHEMAS}")
+def test_generated_schema_table_matches_the_ldap_schema() -> None:
+    from dcm_exporter.codecs import _dcm4che_schema as table
+
+    types, classes = _ldap_schema()
+    assert {n for n, t in types.items() if t["syntax"] == "1.3.6.1.4.1.1466.115.121.1.27"} == table.INTEGER
+    assert {n for n, t in types.items() if t["syntax"] == "1.3.6.1.4.1.1466.115.121.1.7"} == table.BOOLEAN
+    assert {n for n, t in types.items() if not t["single"]} == table.MULTI_VALUED
+    assert set(table.AUXILIARY_CLASSES) == {n for n, c in classes.items() if c["aux"]}
+    for name, members in table.CLASS_ATTRIBUTES.items():
+        assert members == set(classes[name]["attributes"]), name
+
+
+@pytest.mark.skipif(not LDAP_SCHEMAS.is_dir(), reason=f"upstream LDAP schema not found in {LDAP_SCHEMAS}")
+def test_every_attribute_sits_in_the_json_object_of_its_class(default_config: Configuration) -> None:
+    """Per the LDAP schema: device, connection, AE and transfer capability attributes in their class's object."""
+    import json
+
+    _, classes = _ldap_schema()
+    where = {
+        "dicomDevice": (), "dcmDevice": ("dcmDevice",), "dcmArchiveDevice": ("dcmDevice", "dcmArchiveDevice"),
+        "dicomNetworkAE": (), "dcmNetworkAE": ("dcmNetworkAE",),
+        "dcmArchiveNetworkAE": ("dcmNetworkAE", "dcmArchiveNetworkAE"),
+        "dicomNetworkConnection": (), "dcmNetworkConnection": ("dcmNetworkConnection",),
+        "dicomTransferCapability": (), "dcmTransferCapability": ("dcmTransferCapability",),
+    }
+    direct = _exact(default_config.to_ldif())
+    checked = 0
+
+    def check(obj: Mapping[str, Any], dn: str) -> None:
+        nonlocal checked
+        attributes = direct[lm.normalize_dn(dn)]
+        for cls in attributes["objectClass"]:
+            place: Any = obj
+            for part in where[cls]:
+                place = place[part]
+            for attr in classes[cls]["attributes"]:
+                if attr in attributes and attr != "objectClass":
+                    assert attr in place, (dn, cls, attr)
+                    checked += 1
+
+    for device in json.loads(default_config.to_json()):
+        ddn = lm.device_dn(device["dicomDeviceName"])
+        check(device, ddn)
+        for conn in device.get("dicomNetworkConnection", []):
+            check(conn, f"cn={lm.escape_rdn_value(conn['cn'])},{ddn}")
+        for ae in device.get("dicomNetworkAE", []):
+            aedn = f"dicomAETitle={lm.escape_rdn_value(ae['dicomAETitle'])},{ddn}"
+            check(ae, aedn)
+            for tc in ae.get("dicomTransferCapability", []):
+                check(tc, f"cn={lm.escape_rdn_value(tc['cn'])},{aedn}")
+    assert checked > 5000
+
+
+def _validator(schema_file: str) -> Any:
+    """A validator for one shipped JSON schema; references to schema files not shipped accept anything."""
+    import json
+
+    jsonschema = pytest.importorskip("jsonschema")
+    referencing = pytest.importorskip("referencing")
+    from referencing.jsonschema import DRAFT7
+
+    def retrieve(uri: str) -> Any:
+        path = JSON_SCHEMAS / uri
+        contents = json.loads(path.read_text()) if path.is_file() else {}
+        return referencing.Resource.from_contents(contents, default_specification=DRAFT7)
+
+    schema = json.loads((JSON_SCHEMAS / schema_file).read_text())
+    return jsonschema.Draft7Validator(schema, registry=referencing.Registry(retrieve=retrieve))
+
+
+def _deviations(validator: Any, obj: Any) -> list[str]:
+    """Schema errors other than a missing "required" member (we omit defaults, as the upstream sample does)."""
+    return [
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(obj)
+        if e.validator != "required"
+    ]
+
+
+@pytest.mark.skipif(not JSON_SCHEMAS.is_dir(), reason=f"upstream JSON schemas not found in {JSON_SCHEMAS}")
+def test_device_sample_reads_writes_and_validates() -> None:
+    import json
+
+    sample = json.loads((JSON_SCHEMAS / "device-sample.json").read_text())
+    validator = _validator("device.schema.json")
+    assert _deviations(validator, sample) == []
+    config = Configuration.from_json(sample)
+    written = json.loads(config.to_json())
+    assert written == [sample]  # the same JSON, member by member
+    assert Configuration.from_json(written) == config
+    assert _deviations(validator, written[0]) == []
+    assert len(config.other_entries) == 1 + 17 + 1 + 13 + 1 + 1 + 1  # factories, readers, writers, logger, ...
+
+
+@pytest.mark.skipif(not JSON_SCHEMAS.is_dir(), reason=f"upstream JSON schemas not found in {JSON_SCHEMAS}")
+def test_json_of_the_upstream_configuration_validates(combined: Configuration) -> None:
+    import json
+
+    devices = json.loads(combined.to_json())
+    device_validator = _validator("device.schema.json")
+    deviations = [d for device in devices for d in _deviations(device_validator, device)]
+    # the one deviation is upstream's own: the Keycloak device's primary device type is not in the schema's enum
+    assert deviations == ["dicomPrimaryDeviceType.0: 'AUTH' is not one of " + deviations[0].split(" one of ")[1]]
+    # the archive's objects have schemas of their own (dcmArchiveDevice has none shipped)
+    checked = 0
+    for key, schema_file in (("dcmExporter", "exporter.schema.json"), ("dcmQueue", "queue.schema.json"),
+                             ("dcmExportRule", "exportRule.schema.json")):
+        validator = _validator(schema_file)
+        for device in devices:
+            for obj in device.get("dcmDevice", {}).get("dcmArchiveDevice", {}).get(key, []):
+                assert _deviations(validator, obj) == [], (key, obj)
+                checked += 1
+    assert checked >= 13
