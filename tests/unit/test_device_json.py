@@ -224,3 +224,304 @@ def test_errors_name_the_json_path(mutate: Any, path: str, message: str) -> None
 def test_malformed_json_text() -> None:
     with pytest.raises(JsonCodecError, match="not JSON"):
         Configuration.from_json("{nope")
+
+
+# --- everything below a device (no upstream files needed) ---------------------------------------------------
+
+_D = "dicomDeviceName=arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org"
+_P = "dicomDeviceName=plain,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org"
+_AE = f"dicomAETitle=ARC,{_D}"
+_CONN = f"cn=dicom,{_D}"
+_HL7 = f"hl7ApplicationName=*,{_D}"
+_REGISTRY = "dicomAETitle=ARC,cn=Unique AE Titles Registry,cn=DICOM Configuration,dc=dcm4che,dc=org"
+
+LDIF = f"""\
+dn: {_D}
+objectClass: dicomDevice
+objectClass: dcmDevice
+objectClass: dcmArchiveDevice
+dicomDeviceName: arc
+dicomInstalled: TRUE
+dcmFuzzyAlgorithmClass: org.dcm4che3.soundex.ESoundex
+dcmQueryMaxNumberOfResults: 007
+dcmQidoMaxNumberOfResults: 100
+dcmLimitOpenAssociations: 10
+dcmWadoSupportedSRClasses: 1.2.840.10008.5.1.4.1.1.88.11
+myCustomAttribute: hello
+userCertificate;binary:: AAECAw==
+
+dn: {_CONN}
+objectClass: dicomNetworkConnection
+objectClass: dcmNetworkConnection
+cn: dicom
+dicomHostname: localhost
+dicomPort: 11112
+dcmTCPNoDelay: FALSE
+
+dn: {_AE}
+objectClass: dicomNetworkAE
+objectClass: dcmNetworkAE
+objectClass: dcmArchiveNetworkAE
+dicomAETitle: ARC
+dicomNetworkConnectionReference: {_CONN}
+dicomAssociationInitiator: TRUE
+dicomAssociationAcceptor: TRUE
+dcmStorageID: fs1
+
+dn: cn=CT,{_AE}
+objectClass: dicomTransferCapability
+objectClass: dcmTransferCapability
+cn: CT
+dicomSOPClass: 1.2.840.10008.5.1.4.1.1.2
+dicomTransferRole: SCP
+dicomTransferSyntax: *
+dcmStorageConformance: 2
+
+dn: cn=Coerce,{_AE}
+objectClass: dcmArchiveAttributeCoercion2
+cn: Coerce
+dcmDIMSE: C_STORE_RQ
+dicomTransferRole: SCU
+dcmURI: xslt:coerce.xsl
+
+dn: dcmEntity=Patient,{_D}
+objectClass: dcmAttributeFilter
+dcmEntity: Patient
+dcmTag: 00100010
+dcmTag: 00100020
+
+dn: dcmAttributeSetID=x+dcmAttributeSetType=DIFF_RS,{_D}
+objectClass: dcmAttributeSet
+dcmAttributeSetID: x
+dcmAttributeSetType: DIFF_RS
+dcmAttributeSetTitle: X
+
+dn: fooName=bar,{_D}
+objectClass: fooThing
+fooName: bar
+cn: not the RDN
+
+dn: cn=Auditor,{_D}
+objectClass: dcmAuditLogger
+cn: Auditor
+dicomNetworkConnectionReference: {_CONN}
+dcmAuditRecordRepositoryDeviceName: logstash
+
+dn: cn=Quiet,cn=Auditor,{_D}
+objectClass: dcmAuditSuppressCriteria
+cn: Quiet
+dcmAuditUserIsRequestor: TRUE
+
+dn: cn=Audit Record Repository,{_D}
+objectClass: dcmAuditRecordRepository
+cn: Audit Record Repository
+dicomNetworkConnectionReference: {_CONN}
+
+dn: cn=Image Reader Factory,{_D}
+objectClass: dcmImageReaderFactory
+cn: Image Reader Factory
+
+dn: dicomTransferSyntax=1.2.840.10008.1.2.5,cn=Image Reader Factory,{_D}
+objectClass: dcmImageReader
+dicomTransferSyntax: 1.2.840.10008.1.2.5
+dcmIIOFormatName: rle
+dcmJavaClassName: org.example.RLEImageReader
+
+dn: cn=My Writers,{_D}
+objectClass: dcmImageWriterFactory
+cn: My Writers
+
+dn: dicomTransferSyntax=1.2.840.10008.1.2.4.50,cn=My Writers,{_D}
+objectClass: dcmImageWriter
+dicomTransferSyntax: 1.2.840.10008.1.2.4.50
+dcmIIOFormatName: jpeg
+dcmJavaClassName: org.example.JPEGImageWriter
+
+dn: {_HL7}
+objectClass: hl7Application
+objectClass: dcmArchiveHL7Application
+hl7ApplicationName: *
+dicomNetworkConnectionReference: {_CONN}
+hl7PatientUpdateTemplateURI: hl7-adt2dcm.xsl
+
+dn: cn=Forward,{_HL7}
+objectClass: hl7ForwardRule
+cn: Forward
+dcmURI: hl7:somewhere
+
+dn: {_P}
+objectClass: dicomDevice
+dicomDeviceName: plain
+dicomInstalled: FALSE
+
+dn: dcmQueueName=Export1,{_P}
+objectClass: dcmQueue
+dcmQueueName: Export1
+dcmMaxRetries: 3
+
+dn: {_REGISTRY}
+objectClass: dicomUniqueAETitle
+dicomAETitle: ARC
+"""
+
+
+def _exact(text: str) -> dict[str, dict[str, list[str | bytes]]]:
+    from dcm_exporter.codecs.ldap_mapping import normalize_dn
+    from dcm_exporter.codecs.ldif import read_ldif
+
+    return {normalize_dn(r.dn): {k: list(v) for k, v in r.attributes.items()} for r in read_ldif(text)}
+
+
+def test_every_entry_below_a_device_goes_through_json_unchanged() -> None:
+    from dcm_exporter.codecs.device_json import entries_outside_devices
+    from dcm_exporter.codecs.ldap_mapping import normalize_dn
+
+    config = Configuration.from_ldif(LDIF)
+    again = Configuration.from_json(config.to_json())
+    before, after = _exact(config.to_ldif()), _exact(again.to_ldif())
+    registry = normalize_dn(_REGISTRY)
+    assert set(before) - set(after) == {registry}
+    assert [e.dn for e in entries_outside_devices(config)] == [_REGISTRY]
+    for dn, attributes in before.items():
+        if dn != registry:
+            assert after[dn] == attributes, dn  # names, values, value order and object classes in order
+    assert after[normalize_dn(_D)]["userCertificate;binary"] == [b"\x00\x01\x02\x03"]
+    assert json.loads(again.to_json()) == json.loads(config.to_json())
+
+
+def test_json_layout_of_unmodelled_entries_and_attributes() -> None:
+    arc, plain = json.loads(Configuration.from_ldif(LDIF).to_json())
+    dcm = arc["dcmDevice"]
+    archive = dcm["dcmArchiveDevice"]
+    # attributes in the object of their class, typed from the LDAP schema; unknown ones at the top
+    assert archive["dcmFuzzyAlgorithmClass"] == "org.dcm4che3.soundex.ESoundex"
+    assert archive["dcmQidoMaxNumberOfResults"] == 100
+    assert archive["dcmQueryMaxNumberOfResults"] == "007"  # would not read back the same as a number
+    assert archive["dcmWadoSupportedSRClasses"] == ["1.2.840.10008.5.1.4.1.1.88.11"]  # multi-valued: an array
+    assert dcm["dcmLimitOpenAssociations"] == 10
+    assert arc["myCustomAttribute"] == "hello"
+    assert arc["_ldap"] == {"binary": {"userCertificate;binary": ["AAECAw=="]}}
+    assert arc["dicomNetworkConnection"][0]["dcmNetworkConnection"] == {"dcmTCPNoDelay": False}
+    # children where dcm4che puts them
+    (ae,) = arc["dicomNetworkAE"]
+    assert ae["dcmNetworkAE"]["dcmArchiveNetworkAE"]["dcmStorageID"] == "fs1"
+    assert ae["dcmNetworkAE"]["dcmArchiveNetworkAE"]["dcmArchiveAttributeCoercion2"] == [
+        {"cn": "Coerce", "dcmDIMSE": "C_STORE_RQ", "dicomTransferRole": "SCU", "dcmURI": "xslt:coerce.xsl"}
+    ]
+    assert ae["dicomTransferCapability"][0]["dcmTransferCapability"] == {"dcmStorageConformance": 2}
+    assert archive["dcmAttributeFilter"] == [{"dcmEntity": "Patient", "dcmTag": ["00100010", "00100020"]}]
+    assert archive["dcmAttributeSet"][0]["dcmAttributeSetType"] == "DIFF_RS"
+    assert dcm["dcmAuditLogger"] == [
+        {
+            "cn": "Auditor",
+            "dicomNetworkConnectionReference": ["/dicomNetworkConnection/0"],
+            "dcmAuditRecordRepositoryDeviceName": "logstash",
+            "dcmAuditSuppressCriteria": [{"cn": "Quiet", "dcmAuditUserIsRequestor": True}],
+        }
+    ]
+    assert dcm["dcmAuditRecordRepository"]["cn"] == "Audit Record Repository"  # one object, not an array
+    assert dcm["dcmImageReader"] == [
+        {"dicomTransferSyntax": "1.2.840.10008.1.2.5", "dcmIIOFormatName": "rle",
+         "dcmJavaClassName": "org.example.RLEImageReader"}
+    ]
+    (hl7,) = dcm["hl7Application"]
+    assert hl7["dcmArchiveHL7Application"]["hl7PatientUpdateTemplateURI"] == "hl7-adt2dcm.xsl"
+    assert hl7["dcmArchiveHL7Application"]["hl7ForwardRule"] == [{"cn": "Forward", "dcmURI": "hl7:somewhere"}]
+    # the generic form, only where the entry cannot be inferred
+    assert archive["fooThing"] == [{"fooName": "bar", "cn": "not the RDN", "_ldap": {"rdn": "fooName=bar"}}]
+    (writers,) = dcm["dcmImageWriterFactory"]  # not the factory dcm4che leaves out: kept as an entry
+    assert writers["cn"] == "My Writers" and writers["dcmImageWriter"][0]["dcmIIOFormatName"] == "jpeg"
+    assert plain["_ldap"] == {"objectClass": ["dicomDevice"]}  # holds a queue, but has no dcmArchiveDevice
+    assert plain["dcmDevice"]["dcmArchiveDevice"]["dcmQueue"] == [{"dcmQueueName": "Export1", "dcmMaxRetries": 3}]
+    assert sum(text.count('"_ldap"') for text in (json.dumps(arc), json.dumps(plain))) == 3
+
+
+def test_reading_hand_written_json_with_unmodelled_entries() -> None:
+    from dcm_exporter.codecs.ldap_mapping import normalize_dn
+
+    doc = {
+        "dicomDeviceName": "arc",
+        "dicomInstalled": True,
+        "dicomNetworkConnection": [{"dicomHostname": "localhost", "dicomPort": 104}],
+        "dcmDevice": {
+            "dcmImageReader": [{"dicomTransferSyntax": "1.2.840.10008.1.2.5", "dcmIIOFormatName": "rle"}],
+            "dcmAuditRecordRepository": {"cn": "ARR", "dicomNetworkConnectionReference": ["/dicomNetworkConnection/0"]},
+            "dcmArchiveDevice": {
+                "dcmFuzzyAlgorithmClass": "x",
+                "custom": [{"_ldap": {"rdn": "customID=1", "objectClass": ["customThing", "extensibleObject"]},
+                            "customID": 1, "flag": True, "ratio": 0.5}],
+            },
+        },
+    }
+    config = Configuration.from_json(doc)
+    entries = {normalize_dn(e.dn): dict(e.attributes) for e in config.other_entries}
+    base = normalize_dn(_D)
+    assert entries[f"cn=image reader factory,{base}"]["objectClass"] == ("dcmImageReaderFactory",)
+    reader = entries[f"dicomtransfersyntax=1.2.840.10008.1.2.5,cn=image reader factory,{base}"]
+    assert reader["dcmIIOFormatName"] == ("rle",)
+    arr = entries[f"cn=arr,{base}"]
+    assert arr["dicomNetworkConnectionReference"] == (f"dicomHostname=localhost+dicomPort=104,{_D}",)
+    custom = entries[f"customid=1,{base}"]
+    assert custom == {"objectClass": ("customThing", "extensibleObject"), "customID": ("1",), "flag": ("TRUE",),
+                      "ratio": ("0.5",)}
+    device = config.device("arc")
+    assert device.object_classes == ("dicomDevice", "dcmDevice", "dcmArchiveDevice")
+    assert device.extra["dcmFuzzyAlgorithmClass"] == ("x",)
+    assert json.loads(config.to_json())[0]["dcmDevice"]["dcmArchiveDevice"]["customThing"][0]["_ldap"] == {
+        "rdn": "customID=1", "objectClass": ["customThing", "extensibleObject"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "message"),
+    [
+        (
+            lambda d: d["dcmDevice"]["dcmArchiveDevice"].update(dcmMetrics=[{"dicomDescription": "no name"}]),
+            "dcmDevice.dcmArchiveDevice.dcmMetrics[0]",
+            "needs dcmMetricsName",
+        ),
+        (
+            lambda d: d["dcmDevice"]["dcmArchiveDevice"].update(dcmMetrics=[{"dcmMetricsName": "a"}, "b"]),
+            "dcmDevice.dcmArchiveDevice.dcmMetrics[1]",
+            "mixes objects and values",
+        ),
+        (
+            lambda d: d["dcmDevice"]["dcmArchiveDevice"].update(
+                dcmMetrics=[{"dcmMetricsName": "a"}, {"dcmMetricsName": "a"}]
+            ),
+            "dcmDevice.dcmArchiveDevice.dcmMetrics[1]",
+            "a second entry 'dcmMetricsName=a' (the first is at dcmDevice.dcmArchiveDevice.dcmMetrics[0])",
+        ),
+        (
+            lambda d: d["dcmDevice"]["dcmArchiveDevice"].update(dcmMetrics=[{"dcmMetricsName": "a", "x": [[1]]}]),
+            "dcmDevice.dcmArchiveDevice.dcmMetrics[0].x[0]",
+            "expected a string, number or boolean",
+        ),
+        (lambda d: d.update(_ldap={"dn": "x"}), "_ldap", "unknown member(s) dn"),
+        (lambda d: d.update(_ldap={"binary": {"a": ["!!"]}}), "_ldap.binary.a", "not base64"),
+        (
+            lambda d: d["dcmDevice"].update(
+                dcmAuditLogger=[{"cn": "a", "dicomNetworkConnectionReference": ["/dicomNetworkConnection/7"]}]
+            ),
+            "dcmDevice.dcmAuditLogger[0].dicomNetworkConnectionReference[0]",
+            "points nowhere",
+        ),
+        (
+            lambda d: d["dicomNetworkAE"][0].update(dicomNetworkConnectionReference=["/dicomNetworkAE/0"]),
+            "dicomNetworkAE[0].dicomNetworkConnectionReference[0]",
+            "expected a reference like",
+        ),
+        (
+            lambda d: d["dicomNetworkAE"][0].update(dicomNetworkConnectionReference=["cn=nowhere"]),
+            "dicomNetworkAE[0]",
+            "points nowhere",
+        ),
+    ],
+)
+def test_errors_below_a_device_name_the_json_path(mutate: Any, path: str, message: str) -> None:
+    obj = device_to_json(archive())
+    mutate(obj)
+    with pytest.raises(JsonCodecError) as info:
+        Configuration.from_json(obj)
+    assert info.value.path == path
+    assert message in str(info.value)
