@@ -42,3 +42,21 @@ def print_results(results: list[Result]) -> None:
         print(
             f"{r.benchmark:<34} {r.metric:<16} {r.ours:>14,.1f} {r.peer_name:<26} {r.peer:>12,.1f} {r.ratio:>7.2f}x"
         )
+
+
+def native_binary(name: str) -> str | None:
+    """The first compiled program ``name`` on ``PATH`` (or in /usr/bin), skipping scripts of the same name.
+
+    pynetdicom installs Python console scripts ``storescp``/``storescu`` into a virtual environment's ``bin``,
+    which shadow DCMTK's programs there; the benchmarks compare against DCMTK's.
+    """
+    import os
+    from pathlib import Path
+
+    for folder in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin", "/usr/sbin"]:
+        candidate = Path(folder) / name if folder else None
+        if candidate and candidate.is_file() and os.access(candidate, os.X_OK):
+            with candidate.open("rb") as f:
+                if f.read(2) != b"#!":
+                    return str(candidate)
+    return None

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from _common import Result  # noqa: E402
+from _common import Result, native_binary  # noqa: E402
 
 
 def _free_port() -> int:
@@ -129,7 +129,7 @@ def _storescu(port: int, folder: Path, count: int) -> float:
     env = {**os.environ, "TCP_NODELAY": "1"}
     started = time.perf_counter()
     proc = subprocess.run(
-        ["storescu", "-aec", "STORESCP", "+sd", "127.0.0.1", str(port), str(folder)],
+        [native_binary("storescu") or "storescu", "-aec", "STORESCP", "+sd", "127.0.0.1", str(port), str(folder)],
         env=env,
         capture_output=True,
         text=True,
@@ -177,7 +177,8 @@ def main(argv: list[str]) -> list[Result]:
             runs = int(arg.split("=", 1)[1])
         if arg.startswith("--pynetdicom-count="):
             py_count = int(arg.split("=", 1)[1])
-    if shutil.which("storescp") is None or shutil.which("storescu") is None:
+    storescp, storescu = native_binary("storescp"), native_binary("storescu")
+    if storescp is None or storescu is None:
         raise SystemExit("DCMTK is not installed (Debian package dcmtk)")
     work = Path(tempfile.mkdtemp(prefix="bench_cstore_"))
     results: list[Result] = []
@@ -190,7 +191,7 @@ def main(argv: list[str]) -> list[Result]:
         port = _free_port()
         out = work / "received"
         out.mkdir()
-        argv_scp = ["storescp", "-aet", "STORESCP", "+xa", "-od", str(out), str(port)]
+        argv_scp = [storescp, "-aet", "STORESCP", "+xa", "-od", str(out), str(port)]
         if not write:
             argv_scp.insert(1, "--ignore")
         proc = subprocess.Popen(

@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from _common import Result, median_rate, timed  # noqa: E402
+from _common import Result, median_rate, native_binary, timed  # noqa: E402
 
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -191,7 +191,10 @@ def _dicomweb_client(refs: list, orthanc: Orthanc) -> None:  # type: ignore[type
 
 def _storescu(refs: list, orthanc: Orthanc) -> None:  # type: ignore[type-arg]
     subprocess.run(
-        ["storescu", "-aec", "ORTHANC", "127.0.0.1", str(orthanc.dicom_port), *[str(r.path) for r in refs]],
+        [
+            native_binary("storescu") or "storescu", "-aec", "ORTHANC", "127.0.0.1", str(orthanc.dicom_port),
+            *[str(r.path) for r in refs],
+        ],
         check=True,
         env={**os.environ, "TCP_NODELAY": "1"},
         stdout=subprocess.DEVNULL,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -59,15 +58,32 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def _is_native(path: Path) -> bool:
+    """True for a compiled program, False for a script (``#!``).
+
+    pynetdicom installs Python console scripts named ``storescp``/``storescu``/``echoscu`` into a virtual
+    environment's ``bin``; they shadow DCMTK's programs of the same name on ``PATH``.
+    """
+    try:
+        with path.open("rb") as f:
+            return f.read(2) != b"#!"
+    except OSError:
+        return False
+
+
+def find_binary(name: str, *, extra_paths: Sequence[str] = ("/usr/sbin", "/usr/bin")) -> str | None:
+    """The first native executable ``name`` on ``PATH`` or in ``extra_paths`` (scripts of the same name skipped)."""
+    folders = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p] + list(extra_paths)
+    for folder in folders:
+        candidate = Path(folder) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK) and _is_native(candidate):
+            return str(candidate)
+    return None
+
+
 def require_binary(name: str, package: str, *, extra_paths: Sequence[str] = ("/usr/sbin", "/usr/bin")) -> str:
     """Return the path of executable ``name``, or skip (fail in CI) naming the Debian ``package``."""
-    found = shutil.which(name)
-    if found is None:
-        for folder in extra_paths:
-            candidate = Path(folder) / name
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                found = str(candidate)
-                break
+    found = find_binary(name, extra_paths=extra_paths)
     if found is None:
         unavailable(f"{name} not found: this test needs Debian package {package}")
         raise AssertionError("unreachable")  # pragma: no cover - skip/fail raise
