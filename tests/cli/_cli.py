@@ -14,7 +14,8 @@ SRC = REPO / "src"
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DCM_EXPORTER_")}
+    # a user's shell has neither our settings nor nox's session variables (the suite itself may run under nox)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DCM_EXPORTER_", "NOX_"))}
     env.update(PYTHONPATH=str(SRC), NO_COLOR="1", COLUMNS="200", **extra)
     return env
 
