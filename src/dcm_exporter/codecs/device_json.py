@@ -703,6 +703,8 @@ def _read_entry(
             converted = _modelled_values(rows[low], raw, kpath)
         else:
             converted = _generic_values(raw, kpath)
+        if not converted:
+            continue  # [] or [null]: no values, no attribute (as dcm4che writes nothing for them)
         if key in values:
             values[key].extend(converted)
         else:
