@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+import attrs
+
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.models._secrets import mask_url
 from dcm_exporter.queue.facade import QueueMethods
@@ -358,6 +360,9 @@ class Exporter(QueueMethods):
             progress=progress,
         )
         outcome = transport.send(request)
+        modalities = tuple(dict.fromkeys(r.modality for r in refs if r.modality))
+        if modalities and not outcome.modalities:
+            outcome = attrs.evolve(outcome, modalities=modalities)
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "%s: %s", exporter_id, outcome.message,

@@ -116,7 +116,7 @@ def uids(*, explicit: bool = True, before_study: bytes = b"", study: str = STUDY
     )
 
 
-EXPECTED = Header(STUDY, SERIES, SOP, CT_IMAGE, EXPLICIT_LE, "MODALITY")
+EXPECTED = Header(STUDY, SERIES, SOP, CT_IMAGE, EXPLICIT_LE, "MODALITY", "CT")
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:

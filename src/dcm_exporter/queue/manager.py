@@ -443,6 +443,7 @@ class TaskManager:
         error_message: str | None = None
         outcome_message: str | None = None
         instances: int | None = None
+        modalities: tuple[str, ...] | None = None
         result_json: str | None = getattr(outcome, "result_json", None)
         if error is not None:
             if isinstance(error, ExportCanceledError):
@@ -457,6 +458,7 @@ class TaskManager:
             status = TaskStatus(outcome.status.value)
             outcome_message = outcome.message
             instances = outcome.completed + outcome.warning + outcome.failed + outcome.remaining
+            modalities = tuple(getattr(outcome, "modalities", ())) or None
             if status is TaskStatus.FAILED and outcome.failures:
                 error_message = outcome.failures[0].reason
         else:
@@ -474,6 +476,7 @@ class TaskManager:
             outcome_message=outcome_message,
             number_of_instances=instances,
             result_json=result_json,
+            modalities=modalities,
         )
 
     def _finished(

@@ -239,6 +239,7 @@ class InMemoryTaskStore:
                 if transition.number_of_instances is not None
                 else task.number_of_instances
             )
+            modalities = transition.modalities if transition.modalities is not None else task.modalities
             if task.status is TaskStatus.IN_PROCESS:
                 task = attrs.evolve(
                     task,
@@ -249,6 +250,7 @@ class InMemoryTaskStore:
                     error_message=transition.error_message,
                     outcome_message=transition.outcome_message,
                     number_of_instances=instances,
+                    modalities=modalities,
                     result_json=transition.result_json,
                     updated_time=now,
                     lease_owner=None,
@@ -260,6 +262,7 @@ class InMemoryTaskStore:
                     processing_end_time=transition.processing_end_time,
                     outcome_message=transition.outcome_message,
                     number_of_instances=instances,
+                    modalities=modalities,
                     updated_time=now,
                     lease_owner=None,
                     lease_expires=None,

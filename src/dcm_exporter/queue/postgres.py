@@ -805,8 +805,10 @@ class PostgresTaskStore:
             "outcome_message": transition.outcome_message,
             "number_of_instances": transition.number_of_instances,
             "result_json": transition.result_json,
+            "modalities": None if transition.modalities is None else builtins.list(transition.modalities),
         }
-        canceled_keys = ("task_id", "owner", "now", "processing_end_time", "outcome_message", "number_of_instances")
+        canceled_keys = ("task_id", "owner", "now", "processing_end_time", "outcome_message", "number_of_instances",
+                         "modalities")
 
         def body(conn: Conn) -> ExportTask | None:
             row = conn.execute(self._sql["finish"], params).fetchone()
@@ -885,6 +887,7 @@ class PostgresTaskStore:
             "outcome_message": transition.outcome_message,
             "number_of_instances": transition.number_of_instances,
             "result_json": transition.result_json,
+            "modalities": None if transition.modalities is None else builtins.list(transition.modalities),
             "device_name": device_name,
             "queue_name": queue_name,
             "limit": limit,

@@ -151,6 +151,7 @@ SET status = %(status)s, processing_end_time = %(processing_end_time)s,
     scheduled_time = coalesce(%(scheduled_time)s, scheduled_time), error_message = %(error_message)s,
     outcome_message = %(outcome_message)s,
     number_of_instances = coalesce(%(number_of_instances)s, number_of_instances), result_json = %(result_json)s,
+    modalities = coalesce(%(modalities)s::text[], modalities),
     updated_time = %(now)s, lease_owner = NULL, lease_expires = NULL, claim_token = NULL
 WHERE task_id = %(task_id)s AND lease_owner = %(owner)s AND status = 'IN PROCESS'
 RETURNING {pg_columns};
@@ -170,6 +171,7 @@ WITH finished AS (
         error_message = CASE WHEN status = 'IN PROCESS' THEN %(error_message)s::text ELSE error_message END,
         outcome_message = %(outcome_message)s,
         number_of_instances = coalesce(%(number_of_instances)s::integer, number_of_instances),
+        modalities = coalesce(%(modalities)s::text[], modalities),
         result_json = CASE WHEN status = 'IN PROCESS' THEN %(result_json)s::text ELSE result_json END,
         updated_time = %(now)s, lease_owner = NULL, lease_expires = NULL, claim_token = NULL
     WHERE task_id = %(task_id)s AND lease_owner = %(owner)s AND status IN ('IN PROCESS', 'CANCELED')
@@ -210,6 +212,7 @@ SELECT false, * FROM claimed;
 UPDATE {schema}.export_task
 SET processing_end_time = %(processing_end_time)s, outcome_message = %(outcome_message)s,
     number_of_instances = coalesce(%(number_of_instances)s, number_of_instances),
+    modalities = coalesce(%(modalities)s::text[], modalities),
     updated_time = %(now)s, lease_owner = NULL, lease_expires = NULL, claim_token = NULL
 WHERE task_id = %(task_id)s AND lease_owner = %(owner)s AND status = 'CANCELED'
 RETURNING {pg_columns};

@@ -67,6 +67,11 @@ _COLUMN_LIST = ", ".join(COLUMNS)
 _MODALITY_SEPARATOR = "\\"
 
 
+def _joined(modalities: tuple[str, ...] | None) -> str | None:
+    """A Transition's modalities as the column holds them; ``None`` keeps the stored value."""
+    return None if modalities is None else _MODALITY_SEPARATOR.join(modalities)
+
+
 def load_sql(name: str) -> dict[str, str]:
     """Read the named SQL blocks of ``dcm_exporter/queue/<name>`` (``-- name: X`` starts block ``X``)."""
     text = resources.files("dcm_exporter.queue").joinpath(name).read_text(encoding="utf-8")
@@ -529,6 +534,7 @@ class SqliteTaskStore:
                 "error_message": transition.error_message,
                 "outcome_message": transition.outcome_message,
                 "number_of_instances": transition.number_of_instances,
+                "modalities": _joined(transition.modalities),
                 "result_json": transition.result_json,
             },
         ).fetchone()
@@ -542,6 +548,7 @@ class SqliteTaskStore:
                     "processing_end_time": end,
                     "outcome_message": transition.outcome_message,
                     "number_of_instances": transition.number_of_instances,
+                    "modalities": _joined(transition.modalities),
                 },
             ).fetchone()
         return None if row is None else _task(row)

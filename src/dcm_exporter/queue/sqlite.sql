@@ -153,7 +153,8 @@ UPDATE export_task
 SET status = :status, processing_end_time = :processing_end_time, number_of_failures = :number_of_failures,
     scheduled_time = coalesce(:scheduled_time, scheduled_time), error_message = :error_message,
     outcome_message = :outcome_message, number_of_instances = coalesce(:number_of_instances, number_of_instances),
-    result_json = :result_json, updated_time = :now, lease_owner = NULL, lease_expires = NULL
+    modalities = coalesce(:modalities, modalities), result_json = :result_json, updated_time = :now,
+    lease_owner = NULL, lease_expires = NULL
 WHERE task_id = :task_id AND lease_owner = :owner AND status = 'IN PROCESS'
 RETURNING {columns};
 
@@ -161,6 +162,7 @@ RETURNING {columns};
 UPDATE export_task
 SET processing_end_time = :processing_end_time, outcome_message = :outcome_message,
     number_of_instances = coalesce(:number_of_instances, number_of_instances),
+    modalities = coalesce(:modalities, modalities),
     updated_time = :now, lease_owner = NULL, lease_expires = NULL
 WHERE task_id = :task_id AND lease_owner = :owner AND status = 'CANCELED'
 RETURNING {columns};

@@ -39,6 +39,7 @@ class Transition:
         error_message: Error of the attempt (``None`` clears it).
         outcome_message: Outcome message of the attempt.
         number_of_instances: Instances the attempt dealt with (``None`` keeps the stored value).
+        modalities: Modalities of those instances (``None`` keeps the stored value).
         result_json: Per-instance results of the attempt as JSON text (``None`` clears them).
     """
 
@@ -50,6 +51,7 @@ class Transition:
     outcome_message: str | None = None
     number_of_instances: int | None = None
     result_json: str | None = None
+    modalities: tuple[str, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)

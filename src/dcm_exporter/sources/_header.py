@@ -4,14 +4,15 @@
 bytes: the 128-byte preamble and ``DICM``, the File Meta Information (Explicit VR Little Endian) for
 the Transfer Syntax UID, Media Storage SOP Class / Instance UID and Source Application Entity Title,
 then the top-level dataset elements up to and including Series Instance UID (0020,000E), where it
-stops. Sequences on the way are stepped over (defined length: skipped; undefined length: their items
-are walked to the delimiters, as pydicom does).
+stops; on the way it takes SOP Class / Instance UID, Modality (0008,0060) and the two UIDs. Sequences
+on the way are stepped over (defined length: skipped; undefined length: their items are walked to the
+delimiters, as pydicom does).
 
 It handles Implicit VR Little Endian, Explicit VR Little Endian and every other transfer syntax whose
 dataset is Explicit VR Little Endian (the encapsulated ones). Anything else — Deflated Explicit VR
 Little Endian, Explicit VR Big Endian, no ``DICM`` magic, a Command Set group, elements out of order,
 an unknown VR, an explicit/implicit VR mismatch, a length that runs past the end of the file, a
-multi-valued or missing UID, a Specific Character Set with control
+multi-valued or missing UID, a multi-valued Modality, a Specific Character Set with control
 characters (pydicom fails on it) — makes it *decline* (return ``None``): the caller then reads the file
 with pydicom, so whatever the scanner declines ends up exactly as before. The scanner never raises
 for bad bytes: every length is bounds-checked against the bytes read, sequence nesting is limited.
@@ -58,11 +59,13 @@ _DECLINED_TS = frozenset({
     "1.2.840.10008.1.2.4.95",  # JPIP Referenced Deflate
 })
 
-# dataset tag -> slot: SOP Class UID, SOP Instance UID, Study Instance UID, Series Instance UID
-_WANTED = {0x00080016: 0, 0x00080018: 1, 0x0020000D: 2, 0x0020000E: 3}
+# dataset tag -> slot: SOP Class UID, SOP Instance UID, Study Instance UID, Series Instance UID, Modality
+_WANTED = {0x00080016: 0, 0x00080018: 1, 0x0020000D: 2, 0x0020000E: 3, 0x00080060: 4}
 # the VR each of them (and Specific Character Set, which pydicom decodes while reading) must have
 _CHARSET = 0x00080005
-_EXPECTED_VR = {0x00080005: b"CS", 0x00080016: b"UI", 0x00080018: b"UI", 0x0020000D: b"UI", 0x0020000E: b"UI"}
+_EXPECTED_VR = {
+    0x00080005: b"CS", 0x00080016: b"UI", 0x00080018: b"UI", 0x0020000D: b"UI", 0x0020000E: b"UI", 0x00080060: b"CS",
+}
 _PRINTABLE = bytes(range(0x20, 0x7F))
 _SAFE_FIRST_META_VR = frozenset({b"OB", b"UI", b"AE", b"SH", b"LO", b"CS"})
 _META_TS, _META_CLASS, _META_SOP, _META_AE = 0x00020010, 0x00020002, 0x00020003, 0x00020016
@@ -77,6 +80,7 @@ class Header(NamedTuple):
     sop_class_uid: str
     transfer_syntax_uid: str
     source_ae_title: str | None
+    modality: str | None = None
 
 
 class _NeedMore(Exception):
@@ -222,7 +226,7 @@ def _parse(data: bytes, complete: bool) -> Header | None:
         raise _Decline  # the first element contradicts the transfer syntax: pydicom switches, with a warning
 
     # -- top-level dataset elements up to (0020,000E), in ascending order
-    values: list[bytes | None] = [None, None, None, None]
+    values: list[bytes | None] = [None, None, None, None, None]
     prev = -1
     while True:
         if pos + 8 > n:
@@ -277,7 +281,7 @@ def _parse(data: bytes, complete: bool) -> Header | None:
             values[slot] = data[start:end]
         pos = end
 
-    raw_class, raw_sop, raw_study, raw_series = values
+    raw_class, raw_sop, raw_study, raw_series, raw_modality = values
     study = _text(_uid(raw_study)) if raw_study is not None else None
     series = _text(_uid(raw_series)) if raw_series is not None else None
     sop = (_text(_uid(raw_sop)) if raw_sop is not None else None) or _meta_uid(media_sop)
@@ -285,7 +289,10 @@ def _parse(data: bytes, complete: bool) -> Header | None:
     ts_text = _text(ts)
     if not (study and series and sop and cls and ts_text):
         raise _Decline  # pydicom's path reports what is missing, in its words
-    return Header(study, series, sop, cls, ts_text, _text(source_ae))
+    modality = raw_modality.decode("latin-1") if raw_modality is not None else None
+    if modality is not None and "\\" in modality:
+        raise _Decline  # several values: pydicom's reading of them is the reference
+    return Header(study, series, sop, cls, ts_text, _text(source_ae), _text(modality))
 
 
 def _check_charset(raw: bytes) -> None:

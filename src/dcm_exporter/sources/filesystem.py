@@ -3,7 +3,7 @@
 Every file is read once, header only: a strict scanner (:mod:`dcm_exporter.sources._header`) reads
 the first 64 KiB and stops after the Series Instance UID; what it declines (deflated or big endian
 files, odd encodings, damage) is read with pydicom, stopping before the pixel data. The UIDs, SOP
-class, transfer syntax, size and modification time go into a SQLite index.
+class, transfer syntax, Modality, size and modification time go into a SQLite index.
 With ``index_path`` the index is a file (WAL mode) that survives restarts, and :meth:`refresh` re-reads
 only files that are new or whose size or modification time changed — 100,000 files are not re-read
 on every start. Without it the index lives in memory and is built on first use.
@@ -40,7 +40,7 @@ __all__ = ["FileSystemSource"]
 
 log = logging.getLogger("dcm_exporter.sources")
 
-_SCHEMA_VERSION = "1"
+_SCHEMA_VERSION = "2"  # 2: files.modality
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS files (
     sop_class_uid TEXT,
     transfer_syntax_uid TEXT,
     source_ae_title TEXT,
-    error TEXT
+    error TEXT,
+    modality TEXT
 );
 CREATE INDEX IF NOT EXISTS files_study ON files (study_uid, series_uid);
 CREATE INDEX IF NOT EXISTS files_sop ON files (sop_instance_uid);
@@ -61,6 +62,18 @@ CREATE INDEX IF NOT EXISTS files_sop ON files (sop_instance_uid);
 
 _STUDY, _SERIES, _SOP, _CLASS = 0x0020000D, 0x0020000E, 0x00080018, 0x00080016
 _MEDIA_SOP, _MEDIA_CLASS, _TS, _SOURCE_AE = 0x00020003, 0x00020002, 0x00020010, 0x00020016
+_MODALITY = 0x00080060
+_HeaderRow = tuple[str, str, str, str, str, str | None, str | None]
+
+
+def _modality(ds: Any) -> str | None:
+    """Modality (0008,0060) as the index keeps it; several values (a malformed file) joined by ``\\``."""
+    elem = ds.get(_MODALITY)
+    value = None if elem is None else elem.value
+    if value is not None and not isinstance(value, (str, bytes)):
+        parts = [str(v).strip(" \x00") for v in value]
+        return "\\".join(parts) or None
+    return _text(ds, _MODALITY)
 
 
 def _text(ds: Any, tag: int) -> str | None:
@@ -76,8 +89,9 @@ def _text(ds: Any, tag: int) -> str | None:
     return text or None
 
 
-def _read_header(path: str) -> tuple[str, str, str, str, str, str | None]:
-    """Study, series, SOP instance, SOP class, transfer syntax UID and source AE title of a Part 10 file.
+def _read_header(path: str) -> _HeaderRow:
+    """Study, series, SOP instance, SOP class, transfer syntax UID, source AE title and Modality of a Part 10
+    file.
 
     The strict header scanner answers for the usual little endian files; whatever it declines (deflated,
     big endian, no preamble, odd or damaged encodings) is read with pydicom, so both give the same result.
@@ -88,7 +102,7 @@ def _read_header(path: str) -> tuple[str, str, str, str, str, str | None]:
     return _read_header_pydicom(path)
 
 
-def _read_header_pydicom(path: str) -> tuple[str, str, str, str, str, str | None]:
+def _read_header_pydicom(path: str) -> _HeaderRow:
     """:func:`_read_header` through ``pydicom.dcmread`` (the reference; every file the scanner declines)."""
     from pydicom import dcmread
     from pydicom.errors import BytesLengthException, InvalidDicomError
@@ -102,6 +116,7 @@ def _read_header_pydicom(path: str) -> tuple[str, str, str, str, str, str | None
             sop = _text(ds, _SOP) or _text(meta, _MEDIA_SOP)
             cls = _text(ds, _CLASS) or _text(meta, _MEDIA_CLASS)
             ts, source_ae = _text(meta, _TS), _text(meta, _SOURCE_AE)
+            modality = _modality(ds)
     except InvalidDicomError as exc:
         raise ValueError(f"not a DICOM Part 10 file: {exc}") from exc
     except (EOFError, OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
@@ -117,7 +132,7 @@ def _read_header_pydicom(path: str) -> tuple[str, str, str, str, str, str | None
     if not ts:
         raise ValueError("no Transfer Syntax UID (0002,0010) in the File Meta Information")
     assert study and series and sop and cls
-    return study, series, sop, cls, ts, source_ae
+    return study, series, sop, cls, ts, source_ae, modality
 
 
 class FileSystemSource:
@@ -163,6 +178,19 @@ class FileSystemSource:
 
     def _check_meta(self) -> None:
         rows = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if rows.get("root") == str(self.root) and rows.get("schema") == "1":
+            # version 1 had no Modality: add the column and mark every file changed, so that the next
+            # refresh reads each header again (find() keeps answering from the rows meanwhile)
+            self._db.execute("BEGIN")
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(files)")}
+            if "modality" not in columns:
+                self._db.execute("ALTER TABLE files ADD COLUMN modality TEXT")
+            self._db.execute("UPDATE files SET mtime_ns = -1")
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (_SCHEMA_VERSION,))
+            self._db.execute("COMMIT")
+            log.info("FileSystemSource %s: index %s migrated to schema %s (Modality); the next refresh re-reads "
+                     "every file", self.root, self.index_path, _SCHEMA_VERSION)
+            return
         if rows.get("root") != str(self.root) or rows.get("schema") != _SCHEMA_VERSION:
             # another folder or an older layout: start afresh
             self._db.execute("BEGIN")
@@ -263,7 +291,7 @@ class FileSystemSource:
                 header: tuple[str | None, ...] = _read_header(full)
                 error = None
             except ValueError as exc:
-                header = (None,) * 6
+                header = (None,) * 7
                 error = str(exc)
                 unreadable.append(UnreadableFile(path=Path(full), reason=error))
                 log.warning("not indexed: %s: %s", full, error)
@@ -294,8 +322,8 @@ class FileSystemSource:
                 self._db.execute("BEGIN")
                 self._db.executemany(
                     "INSERT OR REPLACE INTO files (path, mtime_ns, size, study_uid, series_uid,"
-                    " sop_instance_uid, sop_class_uid, transfer_syntax_uid, source_ae_title, error)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " sop_instance_uid, sop_class_uid, transfer_syntax_uid, source_ae_title, modality, error)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
                 self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in removed])
@@ -323,7 +351,7 @@ class FileSystemSource:
             self.refresh()
         sql = (
             "SELECT path, size, study_uid, series_uid, sop_instance_uid, sop_class_uid, transfer_syntax_uid,"
-            " source_ae_title FROM files WHERE error IS NULL AND study_uid = ?"
+            " source_ae_title, modality FROM files WHERE error IS NULL AND study_uid = ?"
         )
         args: list[str] = [study_uid]
         if series_uid and series_uid != ALL:
@@ -338,7 +366,7 @@ class FileSystemSource:
             rows = self._db.execute(sql, args).fetchall()
         refs: list[InstanceRef] = []
         seen: set[str] = set()
-        for path, size, st, se, sop, cls, ts, ae in rows:
+        for path, size, st, se, sop, cls, ts, ae, modality in rows:
             if sop in seen:
                 continue
             seen.add(sop)
@@ -346,6 +374,7 @@ class FileSystemSource:
                 InstanceRef(
                     study_uid=st, series_uid=se, sop_instance_uid=sop, sop_class_uid=cls,
                     transfer_syntax_uid=ts, size=size, path=self.root / path, source_ae_title=ae,
+                    modality=modality,
                 )
             )
         return refs

@@ -101,6 +101,8 @@ class InstanceRef:
         path: the file, when the instance is a file.
         source_ae_title: AE title of the application that sent the instance to the archive, when known
             (used as calling AE with ``dcmExportAsSourceAE``).
+        modality: Modality (0008,0060) of the instance's series, when the source knows it (recorded on the
+            export task).
         opener: opens the bytes when there is no ``path``.
     """
 
@@ -112,6 +114,7 @@ class InstanceRef:
     size: int
     path: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
     source_ae_title: str | None = None
+    modality: str | None = None
     opener: Callable[[], BinaryIO] | None = attrs.field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -282,6 +285,10 @@ def _failures_tuple(value: Sequence[FailedInstance]) -> tuple[FailedInstance, ..
     return tuple(value)
 
 
+def _str_tuple(value: Sequence[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class Outcome:
     """The result of one export, as dcm4chee-arc reports it.
@@ -289,7 +296,9 @@ class Outcome:
     ``failed`` includes the ``missing`` instances. ``remaining`` counts instances not attempted
     because the export was canceled. ``skipped`` counts instances a transport did not send because the
     destination already holds them (``storage:`` with ``dcmCheckIfAlreadyExistsOnDestination``); like
-    upstream, they are in no other count.
+    upstream, they are in no other count. ``modalities`` are those of the instances the export dealt with,
+    when the source knows them (the :class:`~dcm_exporter.exporter.Exporter` fills them in; the queue
+    records them on the task, as dcm4chee-arc does).
     """
 
     status: OutcomeStatus
@@ -303,6 +312,7 @@ class Outcome:
     failures: tuple[FailedInstance, ...] = attrs.field(default=(), converter=_failures_tuple)
     destination: str | None = None
     entity: str | None = None
+    modalities: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
 
     @classmethod
     def warning_nothing_found(
