@@ -275,6 +275,8 @@ def test_export_queued_then_run_then_every_queue_command(tmp_path: Path, store_s
 
     tasks = ok_json("queue", "list", *q, "--status", "completed", cwd=tmp_path)
     assert len(tasks) == 3 and all(t["number_of_instances"] == 2 for t in tasks)
+    modalities = {s.study_uid: list(s.modalities) for s in studies}
+    assert all(t["modalities"] == modalities[t["study_uid"]] for t in tasks)  # recorded from the instances
     table = ok("queue", "list", *q, "--batch-id", "B2", cwd=tmp_path)
     assert table.splitlines()[0].split()[:4] == ["TASK_ID", "EXPORTER_ID", "ENTITY", "STATUS"]
     assert "SCHEDULED" in table.splitlines()[1]
