@@ -9,6 +9,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dcm_exporter.codecs.device_json import device_from_json, device_to_json
 from dcm_exporter.errors import JsonCodecError
@@ -525,3 +527,51 @@ def test_errors_below_a_device_name_the_json_path(mutate: Any, path: str, messag
         Configuration.from_json(obj)
     assert info.value.path == path
     assert message in str(info.value)
+
+
+_CLASSES = ["dcmMetrics", "dcmIDGenerator", "dcmAttributeFilter", "fooThing", "hl7OrderScheduledStation"]
+_ATTRS = ["cn", "dcmMetricsName", "dcmEntity", "fooName", "dcmTag", "dcmRulePriority", "dcmNoKeywords",
+          "dicomDescription", "dcmProperty", "myAttribute", "hl7OrderControlStatus", "dicomInstalled"]
+_VALUES = st.one_of(
+    st.sampled_from(["TRUE", "FALSE", "true", "007", "-0", "12", "0.5", "", " x ", "a,b+c=d", "/x"]),
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=8),
+)
+
+
+@st.composite
+def _children(draw: st.DrawFn) -> list[tuple[str, dict[str, list[str | bytes]]]]:
+    out: list[tuple[str, dict[str, list[str | bytes]]]] = []
+    seen: set[str] = set()
+    for _ in range(draw(st.integers(0, 4))):
+        cls = draw(st.sampled_from(_CLASSES))
+        attributes: dict[str, list[str | bytes]] = {"objectClass": [cls]}
+        for name in draw(st.lists(st.sampled_from(_ATTRS), max_size=4, unique=True)):
+            attributes[name] = draw(st.lists(_VALUES, min_size=1, max_size=3, unique=True))
+        naming = draw(st.sampled_from(_ATTRS))
+        value = draw(st.text(st.characters(whitelist_categories=("L", "N")), min_size=1, max_size=6))
+        attributes[naming] = [value]
+        if draw(st.booleans()):
+            attributes["photo"] = [b"\xff" + draw(st.binary(max_size=4))]  # not UTF-8: stays bytes
+        dn = f"{naming}={value},{_D}"
+        if dn.lower() in seen:
+            continue
+        seen.add(dn.lower())
+        out.append((dn, attributes))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(_children())
+def test_any_child_entry_survives_json(children: list[tuple[str, dict[str, list[str | bytes]]]]) -> None:
+    from dcm_exporter.codecs.ldap_mapping import normalize_dn
+    from dcm_exporter.codecs.ldif import LdifEntry, write_ldif
+
+    device = (_D, {"objectClass": ["dicomDevice", "dcmDevice", "dcmArchiveDevice"], "dicomDeviceName": ["arc"],
+                   "dicomInstalled": ["TRUE"]})
+    text = write_ldif([LdifEntry(dn=dn, attributes=a, line=0) for dn, a in [device, *children]])
+    config = Configuration.from_ldif(text)
+    back = Configuration.from_json(config.to_json())
+    expected = _exact(config.to_ldif())
+    assert _exact(back.to_ldif()) == expected
+    for dn, attributes in children:
+        assert expected[normalize_dn(dn)] == attributes
