@@ -22,11 +22,8 @@ from dcm_exporter.errors import (
     TransportTimeoutError,
 )
 from dcm_exporter.transports._dimse_assoc import Destination
-from dcm_exporter.transports.dicom import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_RESPONSE_TIMEOUT,
-)
+from dcm_exporter.transports._dimse_transcode import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
+from dcm_exporter.transports.dicom import destination_of, exporter_property
 
 if TYPE_CHECKING:
     from pynetdicom.association import Association
@@ -36,20 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["associate", "bind_address_of", "resolve_destination", "set_nodelay"]
 
 log = logging.getLogger("dcm_exporter.actions")
-
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
-IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
-
-
-def _seconds(ms: int | None, default: float) -> float:
-    return default if not ms else ms / 1000.0
-
-
-def _property(exporter: ExporterDescriptor, name: str) -> str | None:
-    props = exporter.properties
-    if name in props:
-        return props[name]
-    return {k.lower(): v for k, v in props.items()}.get(name.lower())
 
 
 def resolve_destination(configuration: Configuration, ae_title: str, exporter: ExporterDescriptor) -> Destination:
@@ -67,19 +50,11 @@ def resolve_destination(configuration: Configuration, ae_title: str, exporter: E
             ae_title=remote.ae_title,
             cipher_suites=remote.tls_cipher_suites,
             protocols=remote.tls_protocols,
-            ca_file=_property(exporter, "TLSCACertificates"),
-            cert_file=_property(exporter, "TLSCertificate"),
-            key_file=_property(exporter, "TLSKey"),
+            ca_file=exporter_property(exporter, "TLSCACertificates"),
+            cert_file=exporter_property(exporter, "TLSCertificate"),
+            key_file=exporter_property(exporter, "TLSKey"),
         )
-    return Destination(
-        ae_title=remote.ae_title,
-        host=remote.hostname,
-        port=remote.port,
-        ssl_context=context,
-        connect_timeout=_seconds(remote.connect_timeout, DEFAULT_CONNECT_TIMEOUT),
-        request_timeout=_seconds(remote.request_timeout, DEFAULT_REQUEST_TIMEOUT),
-        response_timeout=_seconds(remote.response_timeout, DEFAULT_RESPONSE_TIMEOUT),
-    )
+    return destination_of(remote, context)
 
 
 def bind_address_of(configuration: Configuration, ae_title: str) -> tuple[str, int] | None:

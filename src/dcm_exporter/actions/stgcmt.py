@@ -326,11 +326,8 @@ class StorageCommitmentSCU:
         """
         from pynetdicom import AE, evt
 
-        from dcm_exporter.actions._net import (
-            EXPLICIT_VR_LITTLE_ENDIAN,
-            IMPLICIT_VR_LITTLE_ENDIAN,
-            set_nodelay,
-        )
+        from dcm_exporter.actions._net import set_nodelay
+        from dcm_exporter.transports._dimse_transcode import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 
         with self._lock:
             if self._closed:

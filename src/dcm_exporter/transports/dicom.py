@@ -110,6 +110,14 @@ def _seconds(ms: int | None, default: float) -> float:
     return default if not ms else ms / 1000.0
 
 
+def exporter_property(exporter: ExporterDescriptor, name: str) -> str | None:
+    """The exporter's ``dcmProperty`` ``name`` (exact key first, then case-insensitive), or ``None``."""
+    props = exporter.properties
+    if name in props:
+        return props[name]
+    return {k.lower(): v for k, v in props.items()}.get(name.lower())
+
+
 # --- planning ------------------------------------------------------------------------------------
 
 
@@ -255,11 +263,7 @@ class DicomTransport(BaseTransport):
     # --- configuration ---------------------------------------------------------------------------
 
     def _property(self, name: str) -> str | None:
-        props = self.exporter.properties
-        if name in props:
-            return props[name]
-        lowered = {k.lower(): v for k, v in props.items()}
-        return lowered.get(name.lower())
+        return exporter_property(self.exporter, name)
 
     def parallel_associations(self) -> int:
         """How many associations to open in parallel for this destination."""
@@ -317,7 +321,7 @@ class DicomTransport(BaseTransport):
     def destination_for(self, configuration: Configuration | None = None) -> Destination:
         """Resolve the destination AE to host, port, TLS context and timeouts."""
         remote = (configuration or self.configuration).remote_ae(self.ae_title)
-        return _destination(remote, self._tls_context(remote))
+        return destination_of(remote, self._tls_context(remote))
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -332,7 +336,7 @@ class DicomTransport(BaseTransport):
         """
         configuration = request.configuration or self.configuration
         remote = configuration.remote_ae(self.ae_title)
-        destination = _destination(remote, self._tls_context(remote))
+        destination = destination_of(remote, self._tls_context(remote))
         idle = (
             self._idle_override
             if self._idle_override is not None
@@ -572,7 +576,7 @@ class DicomTransport(BaseTransport):
         """C-ECHO the destination AE (see :func:`verify`)."""
         remote = self.configuration.remote_ae(self.ae_title)
         return _echo(
-            _destination(remote, self._tls_context(remote)),
+            destination_of(remote, self._tls_context(remote)),
             calling_ae_title or self.exporter.ae_title or DEFAULT_CALLING_AE_TITLE,
         )
 
@@ -590,7 +594,9 @@ class DicomTransport(BaseTransport):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _destination(remote: RemoteAE, ssl_context: ssl.SSLContext | None) -> Destination:
+def destination_of(remote: RemoteAE, ssl_context: ssl.SSLContext | None) -> Destination:
+    """The :class:`Destination` of a remote AE: its host and port, ``ssl_context`` and its timeouts
+    (the ``DEFAULT_*`` seconds where the connection configures none)."""
     return Destination(
         ae_title=remote.ae_title,
         host=remote.hostname,
@@ -812,7 +818,7 @@ def verify(
             protocols=remote.tls_protocols,
             ca_file=ca_file,
         )
-    return _echo(_destination(remote, context if remote.tls else None), calling_ae_title)
+    return _echo(destination_of(remote, context if remote.tls else None), calling_ae_title)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
