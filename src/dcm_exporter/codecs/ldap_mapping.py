@@ -864,6 +864,11 @@ def _device_conn_dn(device: Device, ddn: str) -> Callable[[str], str]:
     return conn
 
 
+def _named_children(device: Device) -> tuple[tuple[Model, ...], ...]:
+    """The device's children that sit directly below it, apart from connections and AEs, in entry order."""
+    return (device.exporters, device.queues, device.export_rules, device.web_applications, device.storages)
+
+
 def model_to_entries(model: Model, parent: str, *, device: Device | None = None) -> list[Entry]:
     """A model and its children as entries, parents first.
 
@@ -879,14 +884,7 @@ def model_to_entries(model: Model, parent: str, *, device: Device | None = None)
             out.append(model_to_entry(c, ddn, conn_dn=conn))
         for ae in model.application_entities:
             out.extend(model_to_entries(ae, ddn, device=model))
-        groups: tuple[tuple[Model, ...], ...] = (
-            model.exporters,
-            model.queues,
-            model.export_rules,
-            model.web_applications,
-            model.storages,
-        )
-        for group in groups:
+        for group in _named_children(model):
             for child in group:
                 out.append(model_to_entry(child, ddn, conn_dn=conn))
         return out
@@ -1321,15 +1319,7 @@ def iter_model_entries(config: Configuration) -> Iterator[tuple[Model, str]]:
     for device in config.devices:
         ddn = entry_dn_of(device, root)
         yield device, ddn
-        groups: tuple[tuple[Model, ...], ...] = (
-            device.connections,
-            device.exporters,
-            device.queues,
-            device.export_rules,
-            device.web_applications,
-            device.storages,
-        )
-        for group in groups:
+        for group in (device.connections, *_named_children(device)):
             for child in group:
                 yield child, entry_dn_of(child, ddn)
         for ae in device.application_entities:
