@@ -150,8 +150,8 @@ def _text(value: str | None) -> str | None:
     return value.strip(" \x00") or None
 
 
-def _meta_uid(raw: bytes | None) -> str | None:
-    """A Media Storage SOP Class / Instance UID, as the fallback for a dataset without its own."""
+def _uid_text(raw: bytes | None) -> str | None:
+    """A raw UI value as text (``None`` when absent or empty)."""
     return _text(_uid(raw)) if raw is not None else None
 
 
@@ -282,10 +282,10 @@ def _parse(data: bytes, complete: bool) -> Header | None:
         pos = end
 
     raw_class, raw_sop, raw_study, raw_series, raw_modality = values
-    study = _text(_uid(raw_study)) if raw_study is not None else None
-    series = _text(_uid(raw_series)) if raw_series is not None else None
-    sop = (_text(_uid(raw_sop)) if raw_sop is not None else None) or _meta_uid(media_sop)
-    cls = (_text(_uid(raw_class)) if raw_class is not None else None) or _meta_uid(media_class)
+    study = _uid_text(raw_study)
+    series = _uid_text(raw_series)
+    sop = _uid_text(raw_sop) or _uid_text(media_sop)  # the Media Storage UIDs: fallback for a dataset without its own
+    cls = _uid_text(raw_class) or _uid_text(media_class)
     ts_text = _text(ts)
     if not (study and series and sop and cls and ts_text):
         raise _Decline  # pydicom's path reports what is missing, in its words
