@@ -6,68 +6,21 @@ seconds, not the minutes of a production retry delay; the behaviour is the same.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import pydicom
 import pytest
 
+from _helpers import received_sop_uids, storescp_configuration, wait_for
 from dcm_exporter.exporter import Exporter
-from dcm_exporter.models import (
-    ApplicationEntity,
-    Configuration,
-    Connection,
-    Device,
-    ExporterDescriptor,
-    QueueDescriptor,
-)
+from dcm_exporter.models import QueueDescriptor
 from dcm_exporter.queue import SqliteTaskStore, TaskResult, TaskStatus
 from dcm_exporter.sample import generate_study
 from dcm_exporter.sources import FileSystemSource
 from servers.dcmtk import start_storescp
 from servers.ports import free_port
 
-
-def configuration(port: int) -> Configuration:
-    return Configuration(
-        devices=(
-            Device(
-                device_name="dcm4chee-arc",
-                exporters=(
-                    ExporterDescriptor(
-                        exporter_id="STORESCP",
-                        uri="dicom:STORESCP",
-                        queue_name="Export1",
-                        ae_title="DCM4CHEE",
-                    ),
-                ),
-                queues=(
-                    QueueDescriptor(
-                        queue_name="Export1",
-                        max_retries=30,
-                        retry_delay=timedelta(seconds=1),
-                        max_tasks_parallel=2,
-                    ),
-                ),
-            ),
-            Device(
-                device_name="storescp",
-                connections=(Connection(name="dicom", hostname="127.0.0.1", port=port),),
-                application_entities=(ApplicationEntity(ae_title="STORESCP", connection_refs=("dicom",)),),
-            ),
-        )
-    )
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+QUEUE = QueueDescriptor(queue_name="Export1", max_retries=30, retry_delay=timedelta(seconds=1), max_tasks_parallel=2)
 
 
 @pytest.mark.dcmtk
@@ -81,31 +34,28 @@ def test_destination_down_then_up(tmp_path: Path) -> None:
     results: list[TaskResult] = []
     scp = None
     try:
-        with Exporter(configuration(port), FileSystemSource(archive), store=store) as exporter:
+        with Exporter(storescp_configuration(port, QUEUE), FileSystemSource(archive), store=store) as exporter:
             exporter.on_task_finished(results.append)
             exporter.start(poll_interval=0.2)
             tasks = [exporter.schedule_export("STORESCP", s.study_uid) for s in studies]
             # nobody listens on the port: every task fails and waits for its retry
-            assert wait_for(lambda: all(exporter.task(t.task_id).number_of_failures >= 1 for t in tasks))
+            assert wait_for(
+                lambda: all(exporter.task(t.task_id).number_of_failures >= 1 for t in tasks), timeout=120, interval=0.05
+            )
             waiting = [exporter.task(t.task_id) for t in tasks]
             assert all(t.status in (TaskStatus.SCHEDULED_FOR_RETRY, TaskStatus.IN_PROCESS) for t in waiting)
             assert any(t.error_message for t in waiting)
             assert exporter.count(status="FAILED") == 0
             # the destination comes up
             scp = start_storescp(tmp_path, port=port, options=("+xa", "--fork"))
-            assert wait_for(lambda: exporter.count(status="COMPLETED") == 5), [
+            assert wait_for(lambda: exporter.count(status="COMPLETED") == 5, timeout=120, interval=0.05), [
                 (t.status, t.error_message) for t in exporter.tasks()
             ]
             exporter.stop()
             final = exporter.tasks()
         assert all(t.number_of_failures >= 1 and t.status is TaskStatus.COMPLETED for t in final)
         assert any(r.task is not None and r.task.status is TaskStatus.SCHEDULED_FOR_RETRY for r in results)
-        received = {
-            str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
-            for p in scp.output_dir.rglob("*")
-            if p.is_file()
-        }
-        assert received == expected
+        assert received_sop_uids(scp.output_dir) == expected
     finally:
         if scp is not None:
             scp.stop()

@@ -16,23 +16,17 @@ import textwrap
 import time
 from pathlib import Path
 
-import pydicom
 import pytest
 
+from _helpers import received_sop_uids, storescp_configuration
 from dcm_exporter.exporter import Exporter
-from dcm_exporter.models import (
-    ApplicationEntity,
-    Configuration,
-    Connection,
-    Device,
-    ExporterDescriptor,
-    QueueDescriptor,
-)
+from dcm_exporter.models import QueueDescriptor
 from dcm_exporter.queue import SqliteTaskStore, TaskFilter, TaskStatus
 from dcm_exporter.sample import generate_study
 from dcm_exporter.sources import FileSystemSource
 
 SRC = Path(__file__).resolve().parents[2] / "src"
+QUEUE = QueueDescriptor(queue_name="Export1", max_tasks_parallel=2)  # as RUNNER configures it
 
 RUNNER = textwrap.dedent(
     """
@@ -59,30 +53,6 @@ RUNNER = textwrap.dedent(
         print(f"runner idle after {attempts} attempts", flush=True)
     """
 )
-
-
-def configuration(port: int) -> Configuration:
-    return Configuration(
-        devices=(
-            Device(
-                device_name="dcm4chee-arc",
-                exporters=(
-                    ExporterDescriptor(
-                        exporter_id="STORESCP",
-                        uri="dicom:STORESCP",
-                        queue_name="Export1",
-                        ae_title="DCM4CHEE",
-                    ),
-                ),
-                queues=(QueueDescriptor(queue_name="Export1", max_tasks_parallel=2),),
-            ),
-            Device(
-                device_name="storescp",
-                connections=(Connection(name="dicom", hostname="127.0.0.1", port=port),),
-                application_entities=(ApplicationEntity(ae_title="STORESCP", connection_refs=("dicom",)),),
-            ),
-        )
-    )
 
 
 def counts(db: Path) -> dict[str, int]:
@@ -121,7 +91,7 @@ def test_sigkill_in_the_middle_then_a_new_runner_finishes(storescp_factory, tmp_
 
     # the user schedules 100 exports
     store = SqliteTaskStore(db)
-    with Exporter(configuration(scp.port), FileSystemSource(archive), store=store) as exporter:
+    with Exporter(storescp_configuration(scp.port, QUEUE), FileSystemSource(archive), store=store) as exporter:
         for s in studies:
             exporter.schedule_export("STORESCP", s.study_uid, batch_id="kill-test")
     store.close()
@@ -149,9 +119,4 @@ def test_sigkill_in_the_middle_then_a_new_runner_finishes(storescp_factory, tmp_
     assert len(tasks) == 100 and all(t.status is TaskStatus.COMPLETED for t in tasks)
     assert {t.study_uid for t in tasks} == {s.study_uid for s in studies}
     store.close()
-    received = {
-        str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
-        for p in scp.output_dir.rglob("*")
-        if p.is_file()
-    }
-    assert received == expected
+    assert received_sop_uids(scp.output_dir) == expected

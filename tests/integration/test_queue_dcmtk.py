@@ -2,66 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pydicom
 import pytest
 
+from _helpers import received_sop_uids, storescp_configuration, wait_for
 from dcm_exporter.exporter import Exporter
-from dcm_exporter.models import (
-    ApplicationEntity,
-    Configuration,
-    Connection,
-    Device,
-    ExporterDescriptor,
-    QueueDescriptor,
-)
+from dcm_exporter.models import QueueDescriptor
 from dcm_exporter.queue import SqliteTaskStore, TaskStatus
 from dcm_exporter.sample import generate_study
 from dcm_exporter.sources import FileSystemSource
-
-
-def queue_config(port: int, queue: QueueDescriptor) -> Configuration:
-    return Configuration(
-        devices=(
-            Device(
-                device_name="dcm4chee-arc",
-                exporters=(
-                    ExporterDescriptor(
-                        exporter_id="STORESCP",
-                        uri="dicom:STORESCP",
-                        queue_name=queue.queue_name,
-                        ae_title="DCM4CHEE",
-                    ),
-                ),
-                queues=(queue,),
-            ),
-            Device(
-                device_name="storescp",
-                connections=(Connection(name="dicom", hostname="127.0.0.1", port=port),),
-                application_entities=(ApplicationEntity(ae_title="STORESCP", connection_refs=("dicom",)),),
-            ),
-        )
-    )
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
-def received_uids(folder: Path) -> set[str]:
-    return {
-        str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
-        for p in folder.iterdir()
-        if p.is_file()
-    }
 
 
 @pytest.mark.slow
@@ -73,7 +24,7 @@ def test_cancel_a_running_export_to_a_slow_storescp(
     queue = QueueDescriptor(queue_name="Export1", max_retries=5)
     store = SqliteTaskStore(tmp_path / "tasks.db")
     with Exporter(
-        queue_config(scp.port, queue), FileSystemSource(tmp_path / "archive"), store=store
+        storescp_configuration(scp.port, queue), FileSystemSource(tmp_path / "archive"), store=store
     ) as exporter:  # type: ignore[attr-defined]
         exporter.start(poll_interval=0.1)
         task = exporter.schedule_export("STORESCP", study.study_uid)
@@ -85,6 +36,6 @@ def test_cancel_a_running_export_to_a_slow_storescp(
         assert done.status is TaskStatus.CANCELED and done.number_of_failures == 0
         assert done.outcome_message is not None
         exporter.stop()
-    arrived = received_uids(scp.output_dir)  # type: ignore[attr-defined]
+    arrived = received_sop_uids(scp.output_dir)  # type: ignore[attr-defined]
     assert 1 <= len(arrived) < 20
     store.close()

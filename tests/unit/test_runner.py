@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from _helpers import wait_for
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, QueueDescriptor
 from dcm_exporter.queue import (
@@ -44,15 +45,6 @@ def cfg(*exporters: tuple[str, str], parallel: int = 1) -> Configuration:
     )
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 @pytest.fixture
 def exporter(tmp_path: Path) -> Iterator[Exporter]:
     (tmp_path / "data").mkdir()
@@ -74,7 +66,7 @@ def test_scheduling_wakes_the_runner_at_once(exporter: Exporter) -> None:
     exporter.start(poll_interval=3600)  # polling would never see it in time
     assert exporter.runner.is_running
     task = exporter.schedule_export("NOOP", "1.2.3")
-    assert wait_for(lambda: status_of(exporter, task) is TaskStatus.COMPLETED)
+    assert wait_for(lambda: status_of(exporter, task) is TaskStatus.COMPLETED, timeout=20)
     done = exporter.task(task.task_id)
     assert done.outcome_message  # the noop transport's message
     exporter.stop()
@@ -86,10 +78,10 @@ def test_reload_adds_exporters_and_queues_without_restart(exporter: Exporter) ->
     exporter.reload(cfg(("NOOP", "Export1"), ("LATER", "Export2")))
     task = exporter.schedule_export("LATER", "4.5.6")
     assert task.queue_name == "Export2"
-    assert wait_for(lambda: status_of(exporter, task) is TaskStatus.COMPLETED)
+    assert wait_for(lambda: status_of(exporter, task) is TaskStatus.COMPLETED, timeout=20)
     exporter.reload(cfg(("NOOP", "Export1"), ("LATER", "Export2"), parallel=4))
     many = [exporter.schedule_export("NOOP", str(i)) for i in range(20)]
-    assert wait_for(lambda: exporter.count(status="COMPLETED") == 21)
+    assert wait_for(lambda: exporter.count(status="COMPLETED") == 21, timeout=20)
     assert all(status_of(exporter, t) is TaskStatus.COMPLETED for t in many)
 
 
