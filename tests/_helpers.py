@@ -1,15 +1,16 @@
 """Small helpers shared by test modules (importable as ``_helpers``: ``tests/`` is on ``sys.path``).
 
 The real servers live in ``tests/servers/`` and their fixtures in ``tests/conftest.py``; this module holds
-the plain functions several test modules used to copy: polling, the configuration of an archive device
-exporting to a storescp, and the SOP Instance UIDs a storescp received.
+the plain functions several test modules used to copy: the body of a ``*_factory`` fixture, polling, the
+configuration of an archive device exporting to a storescp, and the SOP Instance UIDs a storescp received.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from dcm_exporter.models import (
     ApplicationEntity,
@@ -20,7 +21,28 @@ from dcm_exporter.models import (
     QueueDescriptor,
 )
 
-__all__ = ["received_sop_uids", "storescp_configuration", "wait_for"]
+__all__ = ["received_sop_uids", "started_and_stopped", "storescp_configuration", "wait_for"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def started_and_stopped(start: Callable[P, T], stop: Callable[[T], object]) -> Iterator[Callable[P, T]]:
+    """The body of a ``*_factory`` fixture: ``yield from started_and_stopped(start, stop)``.
+
+    Yields ``start`` wrapped so that it remembers what it started; at teardown ``stop`` is called on
+    each, in the order they were started.
+    """
+    started: list[T] = []
+
+    def factory(*args: P.args, **kwargs: P.kwargs) -> T:
+        item = start(*args, **kwargs)
+        started.append(item)
+        return item
+
+    yield factory
+    for item in started:
+        stop(item)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.02) -> bool:

@@ -30,12 +30,14 @@ fixture                scope     gives
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _helpers import started_and_stopped
 from servers.dcmtk import StorescpServer, start_storescp
 from servers.orthanc import OrthancServer, start_orthanc
 from servers.postgres import PgDatabase, create_database, drop_database
@@ -88,18 +90,11 @@ def upstream_dir() -> Path:
 @pytest.fixture
 def storescp_factory(tmp_path: Path) -> Iterator[Callable[..., StorescpServer]]:
     """Start DCMTK storescp receivers: ``storescp_factory(ae_title="STORESCP", options=("+xa",))``."""
-    started: list[StorescpServer] = []
 
-    def factory(
-        ae_title: str = "STORESCP", options: tuple[str, ...] | list[str] = ("+xa",)
-    ) -> StorescpServer:
-        server = start_storescp(tmp_path, ae_title=ae_title, options=options)
-        started.append(server)
-        return server
+    def start(ae_title: str = "STORESCP", options: tuple[str, ...] | list[str] = ("+xa",)) -> StorescpServer:
+        return start_storescp(tmp_path, ae_title=ae_title, options=options)
 
-    yield factory
-    for server in started:
-        server.stop()
+    yield from started_and_stopped(start, StorescpServer.stop)
 
 
 @pytest.fixture
@@ -114,16 +109,11 @@ def storescp(storescp_factory: Callable[..., StorescpServer]) -> StorescpServer:
 @pytest.fixture
 def orthanc_factory(tmp_path: Path) -> Iterator[Callable[..., OrthancServer]]:
     """Start Orthanc servers: ``orthanc_factory(ae_title="ORTHANC", extra_config={...})``."""
-    started: list[OrthancServer] = []
 
-    def factory(ae_title: str = "ORTHANC", extra_config: dict[str, Any] | None = None) -> OrthancServer:
-        server = start_orthanc(tmp_path, ae_title=ae_title, extra_config=extra_config)
-        started.append(server)
-        return server
+    def start(ae_title: str = "ORTHANC", extra_config: dict[str, Any] | None = None) -> OrthancServer:
+        return start_orthanc(tmp_path, ae_title=ae_title, extra_config=extra_config)
 
-    yield factory
-    for server in started:
-        server.stop()
+    yield from started_and_stopped(start, OrthancServer.stop)
 
 
 @pytest.fixture
@@ -138,16 +128,11 @@ def orthanc(orthanc_factory: Callable[..., OrthancServer]) -> OrthancServer:
 @pytest.fixture
 def pg_database_factory() -> Iterator[Callable[..., PgDatabase]]:
     """Create databases on the PG* server: ``pg_database_factory(template=None)``; all dropped afterwards."""
-    created: list[PgDatabase] = []
 
-    def factory(template: str | None = None) -> PgDatabase:
-        db = create_database(template=template)
-        created.append(db)
-        return db
+    def create(template: str | None = None) -> PgDatabase:
+        return create_database(template=template)
 
-    yield factory
-    for db in created:
-        drop_database(db.name)
+    yield from started_and_stopped(create, lambda db: drop_database(db.name))
 
 
 @pytest.fixture
@@ -167,17 +152,13 @@ def store_scp_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """
     from dcm_exporter.testing import StoreSCP
 
-    started: list[StoreSCP] = []
+    numbers = itertools.count(1)
 
-    def factory(ae_title: str = "STORESCP", **kwargs: Any) -> StoreSCP:
-        kwargs.setdefault("output_dir", tmp_path / f"store_scp-{len(started) + 1}")
-        scp = StoreSCP(ae_title, **kwargs).start()
-        started.append(scp)
-        return scp
+    def start(ae_title: str = "STORESCP", **kwargs: Any) -> StoreSCP:
+        kwargs.setdefault("output_dir", tmp_path / f"store_scp-{next(numbers)}")
+        return StoreSCP(ae_title, **kwargs).start()
 
-    yield factory
-    for scp in started:
-        scp.stop()
+    yield from started_and_stopped(start, StoreSCP.stop)
 
 
 @pytest.fixture
@@ -203,16 +184,11 @@ def slapd_factory(_slapd_templates: SlapdFactory) -> Iterator[Callable[..., Slap
     ``slapd_factory(schema="compact"|"upstream", content="init"|"base"|"default", ldifs=(), ldaps=False)``;
     ``ldifs`` are LDIF texts or paths added on top (built once into a template, then copied per server).
     """
-    started: list[SlapdServer] = []
 
-    def factory(**kwargs: Any) -> SlapdServer:
-        server = _slapd_templates.start(**kwargs)
-        started.append(server)
-        return server
+    def start(**kwargs: Any) -> SlapdServer:
+        return _slapd_templates.start(**kwargs)
 
-    yield factory
-    for server in started:
-        server.stop()
+    yield from started_and_stopped(start, SlapdServer.stop)
 
 
 @pytest.fixture

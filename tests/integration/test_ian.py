@@ -16,6 +16,7 @@ import attrs
 import pytest
 from pynetdicom import AE, evt
 
+from _helpers import started_and_stopped
 from dcm_exporter.actions import INSTANCE_AVAILABILITY_NOTIFICATION
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import (
@@ -78,16 +79,7 @@ class IanSCP:
 
 @pytest.fixture
 def ian_scp_factory() -> Iterator[Any]:
-    started: list[IanSCP] = []
-
-    def factory(ae_title: str, port: int | None = None) -> IanSCP:
-        scp = IanSCP(ae_title, port)
-        started.append(scp)
-        return scp
-
-    yield factory
-    for scp in started:
-        scp.stop()
+    yield from started_and_stopped(IanSCP, IanSCP.stop)
 
 
 @pytest.fixture

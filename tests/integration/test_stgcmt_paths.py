@@ -19,6 +19,7 @@ import pytest
 from pydicom import Dataset
 from pynetdicom import AE, evt
 
+from _helpers import started_and_stopped
 from dcm_exporter.actions import STORAGE_COMMITMENT_PUSH_MODEL
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import (
@@ -90,16 +91,7 @@ class StgCmtSCP:
 
 @pytest.fixture
 def scp_factory() -> Iterator[Any]:
-    started: list[StgCmtSCP] = []
-
-    def factory(mode: str, **kwargs: Any) -> StgCmtSCP:
-        scp = StgCmtSCP(mode, **kwargs)
-        started.append(scp)
-        return scp
-
-    yield factory
-    for scp in started:
-        scp.stop()
+    yield from started_and_stopped(StgCmtSCP, StgCmtSCP.stop)
 
 
 @pytest.fixture
