@@ -2,7 +2,8 @@
 
 The real servers live in ``tests/servers/`` and their fixtures in ``tests/conftest.py``; this module holds
 the plain functions several test modules used to copy: the body of a ``*_factory`` fixture, polling, the
-configuration of an archive device exporting to a storescp, and the SOP Instance UIDs a storescp received.
+configuration of an archive device exporting to a storescp, the SOP Instance UIDs a storescp received,
+and a CT study written as Part 10 files for the ``stow:`` tests and benchmark.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from dcm_exporter.models import (
     ApplicationEntity,
@@ -21,7 +22,12 @@ from dcm_exporter.models import (
     QueueDescriptor,
 )
 
-__all__ = ["received_sop_uids", "started_and_stopped", "storescp_configuration", "wait_for"]
+if TYPE_CHECKING:
+    from dcm_exporter.transports.base import InstanceRef
+
+__all__ = ["CT", "received_sop_uids", "started_and_stopped", "storescp_configuration", "wait_for", "write_ct_study"]
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -94,3 +100,76 @@ def received_sop_uids(folder: Path) -> set[str]:
         for p in folder.rglob("*")
         if p.is_file()
     }
+
+
+def write_ct_study(
+    folder: Path,
+    *,
+    per_series: int,
+    series: int = 1,
+    rows: int = 16,
+    seed: int | None = None,
+    patient: tuple[str, str] = ("Test^Stow", "STOW1"),
+) -> list[InstanceRef]:
+    """A CT study with fresh UIDs, ``series`` x ``per_series`` instances of ``rows`` x ``rows`` 16-bit
+    pixels, written to ``folder`` (created) as Part 10 files (Explicit VR Little Endian).
+
+    Args:
+        seed: noise pixels from ``numpy.random.default_rng(seed)``; zeros when ``None``.
+        patient: Patient's Name and Patient ID.
+
+    Returns:
+        The instances, series by series.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from dcm_exporter.transports.base import InstanceRef
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if seed is None:
+        zeros = bytes(rows * rows * 2)
+
+        def pixels() -> bytes:
+            return zeros
+    else:
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+
+        def pixels() -> bytes:
+            return rng.integers(0, 4096, size=(rows, rows), dtype=np.uint16).tobytes()
+
+    study = generate_uid()
+    refs = []
+    for s in range(series):
+        series_uid = generate_uid()
+        for i in range(per_series):
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = CT
+            meta.MediaStorageSOPInstanceUID = generate_uid()
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds = Dataset()
+            ds.file_meta = meta
+            ds.SOPClassUID, ds.SOPInstanceUID = CT, meta.MediaStorageSOPInstanceUID
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uid
+            ds.PatientName, ds.PatientID, ds.Modality = *patient, "CT"
+            ds.SeriesNumber, ds.InstanceNumber = s + 1, i + 1
+            ds.Rows = ds.Columns = rows
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+            ds.PixelData = pixels()
+            path = folder / f"s{s}_{i:04d}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            refs.append(
+                InstanceRef(
+                    study_uid=study,
+                    series_uid=series_uid,
+                    sop_instance_uid=ds.SOPInstanceUID,
+                    sop_class_uid=CT,
+                    transfer_syntax_uid=ExplicitVRLittleEndian,
+                    size=path.stat().st_size,
+                    path=path,
+                )
+            )
+    return refs

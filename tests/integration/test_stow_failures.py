@@ -23,15 +23,14 @@ from typing import Any
 import attrs
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
 
+from _helpers import CT, write_ct_study
 from dcm_exporter.errors import ConnectionFailedError, TransportError
 from dcm_exporter.models import Configuration, Connection, Device, ExporterDescriptor, WebApplication
 from dcm_exporter.transports.base import CancelToken, ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.transports.stow import StowTransport, create_transport
 
-CT = "1.2.840.10008.5.1.4.1.1.2"
 IMPLICIT = "1.2.840.10008.1.2"
 
 # --- data -----------------------------------------------------------------------------------------
@@ -39,39 +38,7 @@ IMPLICIT = "1.2.840.10008.1.2"
 
 def write_instances(folder: Path, count: int, *, rows: int = 16) -> list[InstanceRef]:
     """``count`` small CT instances of one study/series, as Part 10 files in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    study, series = generate_uid(), generate_uid()
-    refs = []
-    for i in range(count):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CT
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = CT
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.PatientName, ds.PatientID, ds.Modality = "Test^Stow", "STOW1", "CT"
-        ds.InstanceNumber = i + 1
-        ds.Rows = ds.Columns = rows
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.PixelData = bytes(rows * rows * 2)
-        path = folder / f"{i:04d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        refs.append(
-            InstanceRef(
-                study_uid=study,
-                series_uid=series,
-                sop_instance_uid=ds.SOPInstanceUID,
-                sop_class_uid=CT,
-                transfer_syntax_uid=ExplicitVRLittleEndian,
-                size=path.stat().st_size,
-                path=path,
-            )
-        )
-    return refs
+    return write_ct_study(folder, per_series=count, rows=rows)
 
 
 # --- the server -------------------------------------------------------------------------------------

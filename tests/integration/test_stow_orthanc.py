@@ -5,56 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from _helpers import write_ct_study
 from dcm_exporter.models import Configuration, Connection, Device, ExporterDescriptor, WebApplication
 from dcm_exporter.transports.base import ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.transports.stow import create_transport
 
 pytestmark = pytest.mark.orthanc
 
-CT = "1.2.840.10008.5.1.4.1.1.2"
-
-
 def generate_study(folder: Path, *, series: int, per_series: int, rows: int = 64) -> list[InstanceRef]:
     """A CT study with fresh UIDs and noise pixels, written as Part 10 files."""
-    rng = np.random.default_rng(7)
-    study = generate_uid()
-    refs = []
-    for s in range(series):
-        series_uid = generate_uid()
-        for i in range(per_series):
-            meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID = CT
-            meta.MediaStorageSOPInstanceUID = generate_uid()
-            meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            ds = Dataset()
-            ds.file_meta = meta
-            ds.SOPClassUID, ds.SOPInstanceUID = CT, meta.MediaStorageSOPInstanceUID
-            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uid
-            ds.PatientName, ds.PatientID, ds.Modality = "Stow^Orthanc", "STOWORTHANC", "CT"
-            ds.SeriesNumber, ds.InstanceNumber = s + 1, i + 1
-            ds.Rows = ds.Columns = rows
-            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-            ds.PixelData = rng.integers(0, 4096, size=(rows, rows), dtype=np.uint16).tobytes()
-            path = folder / f"s{s}_{i:04d}.dcm"
-            ds.save_as(path, enforce_file_format=True)
-            refs.append(
-                InstanceRef(
-                    study_uid=study,
-                    series_uid=series_uid,
-                    sop_instance_uid=ds.SOPInstanceUID,
-                    sop_class_uid=CT,
-                    transfer_syntax_uid=ExplicitVRLittleEndian,
-                    size=path.stat().st_size,
-                    path=path,
-                )
-            )
-    return refs
+    return write_ct_study(
+        folder, series=series, per_series=per_series, rows=rows, seed=7, patient=("Stow^Orthanc", "STOWORTHANC")
+    )
 
 
 def orthanc_config(orthanc: Any, props: dict[str, str]) -> Configuration:
