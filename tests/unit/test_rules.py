@@ -208,6 +208,37 @@ def test_delay_counts_whole_seconds(clock: FakeClock) -> None:
     assert task.scheduled_time == T0 + timedelta(seconds=1)
 
 
+def test_scheduled_time_is_rounded_up_to_a_whole_second(clock: FakeClock) -> None:
+    rules = make(configuration([rule("r", delay=timedelta(minutes=1))]), clock)
+    clock.set(T0 + timedelta(milliseconds=250))
+    [task] = store(rules, instance())
+    assert task.scheduled_time == T0 + timedelta(minutes=1, seconds=1)  # never before now + delay
+    clock.set(T0 + timedelta(milliseconds=990))
+    [same] = store(rules, instance(series="1.1.2", sop="1.1.2.1"))
+    # an arrival within the same second: same time, the stored task is not written again
+    stored = rules.task_manager.get(task.task_id)
+    assert same.task_id == task.task_id and stored.scheduled_time == task.scheduled_time
+    assert stored.updated_time == task.updated_time
+    clock.set(T0 + timedelta(seconds=1, milliseconds=1))
+    [later] = store(rules, instance(sop="1.1.1.3"))
+    assert later.task_id == task.task_id and later.scheduled_time == T0 + timedelta(minutes=1, seconds=2)
+    clock.set(T0 + timedelta(seconds=5))  # on a whole second: unchanged
+    [exact] = store(rules, instance(sop="1.1.1.4"))
+    assert exact.scheduled_time == T0 + timedelta(minutes=1, seconds=5)
+
+
+def test_rounding_never_schedules_before_now_plus_delay() -> None:
+    from dcm_exporter.rules.engine import scheduled_time
+
+    delay = timedelta(seconds=30)
+    for micros in (0, 1, 499_999, 500_000, 999_999):
+        now = T0 + timedelta(microseconds=micros)
+        when = scheduled_time(now, delay, Schedules.ALWAYS)
+        assert now + delay <= when < now + delay + timedelta(seconds=1) and when.microsecond == 0
+    window = Schedules.parse(["hour=18-6"], tz=UTC)
+    assert scheduled_time(T0 + timedelta(microseconds=1), delay, window) == T0.replace(hour=18)
+
+
 def test_explicit_now_and_naive_now(clock: FakeClock) -> None:
     rules = make(configuration([rule("r")]), clock)
     later = T0 + timedelta(hours=2)

@@ -3,7 +3,8 @@
 An archive that embeds dcm_exporter calls :meth:`ExportRules.on_store` once per stored object. The rules of the
 receiving AE (``dcmExportRule`` below its ``dicomNetworkAE`` entry) and of its device are matched against the
 dataset and the association; per exporter the coarsest matching entity wins; each surviving rule schedules (or
-coalesces into) an export task at ``ceil(now + dcmDuration, exporter dcmSchedule)``.
+coalesces into) an export task at ``ceil(now + dcmDuration, exporter dcmSchedule)``, ``now + dcmDuration``
+rounded up to a whole second first (see :func:`scheduled_time`).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ if TYPE_CHECKING:
     from dcm_exporter.queue.manager import TaskManager
     from dcm_exporter.queue.store import TaskStore
     from dcm_exporter.queue.task import ExportTask
+    from dcm_exporter.schedule import Schedules
 
-__all__ = ["CompiledRule", "ExportRules", "Occurrence", "compile_rules"]
+__all__ = ["CompiledRule", "ExportRules", "Occurrence", "compile_rules", "scheduled_time"]
 
 log = logging.getLogger("dcm_exporter.rules")
 
@@ -70,6 +72,37 @@ class Occurrence(enum.Enum):
         if isinstance(value, bool):
             return cls.DUPLICATE if value else cls.NEW
         return cls(str(value).lower())
+
+
+def _up_to_second(when: datetime) -> datetime:
+    """``when`` rounded up to a whole second (unchanged when it is one)."""
+    if when.microsecond:
+        return when.replace(microsecond=0) + _SECOND
+    return when
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def scheduled_time(now: datetime, delay: timedelta, schedules: Schedules) -> datetime:
+    """When a task that a rule creates at ``now`` runs: ``now + delay`` rounded up to a whole second, then
+    moved to the start of the exporter's next window (``schedules.ceil``).
+
+    dcm4chee adds the delay in whole seconds; rounding the sum up as well never makes a task run before
+    ``now + delay`` (at most one second later), and it gives every object of a study that arrives within
+    the same second the same time, so coalescing them into the waiting task changes nothing and writes
+    nothing.
+
+    Example:
+        >>> from datetime import UTC, datetime, timedelta
+        >>> from dcm_exporter.schedule import Schedules
+        >>> now = datetime(2024, 5, 6, 9, 0, 0, 250_000, tzinfo=UTC)
+        >>> scheduled_time(now, timedelta(minutes=1), Schedules.ALWAYS).isoformat()
+        '2024-05-06T09:01:01+00:00'
+        >>> scheduled_time(now.replace(microsecond=0), timedelta(0), Schedules.ALWAYS).isoformat()
+        '2024-05-06T09:00:00+00:00'
+    """
+    return schedules.ceil(_up_to_second(now + delay))
 
 
 def _exports(policy: ReoccurredInstances, occurrence: Occurrence) -> bool:
@@ -572,7 +605,7 @@ class ExportRules:
             except ConfigurationError:
                 self._warn_once(eid, target_device, rule)
                 continue
-            scheduled = exporter.schedules.ceil(when + rule.delay)
+            scheduled = scheduled_time(when, rule.delay, exporter.schedules)
             assert study is not None
             tasks.append(self._schedule(manager, eid, rule.rank, study, series, sop, scheduled))
             if rule.rule.export_previous_entity:
