@@ -1,17 +1,20 @@
 """Small helpers shared by test modules (importable as ``_helpers``: ``tests/`` is on ``sys.path``).
 
 The real servers live in ``tests/servers/`` and their fixtures in ``tests/conftest.py``; this module holds
-the plain functions several test modules used to copy: the body of a ``*_factory`` fixture, polling, the
+the plain functions several test modules used to copy: running the examples of a docs page or of a
+module's docstrings, the body of a ``*_factory`` fixture, polling, the
 configuration of an archive device exporting to a storescp, the SOP Instance UIDs a storescp received,
 and a CT study written as Part 10 files for the ``stow:`` tests and benchmark.
 """
 
 from __future__ import annotations
 
+import doctest
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from dcm_exporter.models import (
     ApplicationEntity,
@@ -25,12 +28,46 @@ from dcm_exporter.models import (
 if TYPE_CHECKING:
     from dcm_exporter.transports.base import InstanceRef
 
-__all__ = ["CT", "received_sop_uids", "started_and_stopped", "storescp_configuration", "wait_for", "write_ct_study"]
+__all__ = [
+    "CT",
+    "received_sop_uids",
+    "run_docstring_doctests",
+    "run_page_doctests",
+    "started_and_stopped",
+    "storescp_configuration",
+    "wait_for",
+    "write_ct_study",
+]
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def run_page_doctests(
+    page: Path, *, text: str | None = None, globs: dict[str, Any] | None = None
+) -> doctest.TestResults:
+    """Run the ``>>>`` examples of a docs page in one namespace (``ELLIPSIS`` on); failures are printed.
+
+    Args:
+        page: the Markdown page.
+        text: only these examples (a part of the page) instead of the whole page.
+        globs: names the examples find already defined.
+    """
+    if text is None:
+        return doctest.testfile(
+            str(page), module_relative=False, globs=globs, optionflags=doctest.ELLIPSIS, verbose=False
+        )
+    test = doctest.DocTestParser().get_doctest(text, dict(globs or {}), page.name, str(page), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    return runner.summarize(verbose=False)
+
+
+def run_docstring_doctests(module: ModuleType | object) -> doctest.TestResults:
+    """Run the docstring examples of a module (``ELLIPSIS`` on); failures are printed."""
+    return doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)  # type: ignore[arg-type]
 
 
 def started_and_stopped(start: Callable[P, T], stop: Callable[[T], object]) -> Iterator[Callable[P, T]]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from _helpers import run_page_doctests
 from servers.slapd import SlapdServer
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "ldap.md"
@@ -23,8 +23,6 @@ def test_how_to_page_examples(slapd_factory: Callable[..., SlapdServer]) -> None
         "PASSWORD": server.password,
         "CA_FILE": server.ca_file,
     }
-    result = doctest.testfile(
-        str(DOC), module_relative=False, globs=globs, optionflags=doctest.ELLIPSIS, verbose=False
-    )
+    result = run_page_doctests(DOC, globs=globs)
     assert result.attempted > 25
     assert result.failed == 0

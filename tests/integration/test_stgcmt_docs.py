@@ -6,7 +6,6 @@ association of its own to the requester's port; ``RIS`` accepts IANs.
 
 from __future__ import annotations
 
-import doctest
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 from pydicom import Dataset
 from pynetdicom import AE, evt
 
+from _helpers import run_page_doctests
 from servers.ports import free_port
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "storage-commitment-and-ian.md"
@@ -81,9 +81,7 @@ def test_how_to_page_runs(peers: Peers) -> None:
         "pacs_port": peers.pacs.server_address[1],
         "ris_port": peers.ris.server_address[1],
     }
-    result = doctest.testfile(
-        str(DOC), module_relative=False, globs=globs, optionflags=doctest.ELLIPSIS, verbose=False
-    )
+    result = run_page_doctests(DOC, globs=globs)
     assert result.attempted >= 15
     assert result.failed == 0
     assert peers.reports == [0x0000]  # our embedded SCP took the report on the new association

@@ -51,7 +51,7 @@ def dedicated_tests(page: Path, modules: dict[Path, str] | None = None) -> list[
     return found
 
 
-EXECUTES = re.compile(r"\bdoctest\b|\bexec\(|\brun_page\(")
+EXECUTES = re.compile(r"\bdoctest\b|\bexec\(|\brun_page\(|\brun_page_doctests\(")
 
 
 def _survey() -> dict[Path, tuple[list[Path], list[Path]]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,13 @@ import dcm_exporter.models.device
 import dcm_exporter.models.duration
 import dcm_exporter.models.exporter
 import dcm_exporter.models.queue
+from _helpers import run_docstring_doctests, run_page_doctests
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reference" / "configuration.md"
 
 
 def test_reference_page_examples() -> None:
-    result = doctest.testfile(str(DOC), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False)
+    result = run_page_doctests(DOC)
     assert result.attempted > 10
     assert result.failed == 0
 
@@ -33,6 +33,6 @@ def test_reference_page_examples() -> None:
     ],
 )
 def test_docstring_examples(module: object) -> None:
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)  # type: ignore[arg-type]
+    result = run_docstring_doctests(module)
     assert result.attempted > 0
     assert result.failed == 0

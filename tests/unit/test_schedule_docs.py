@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 from pathlib import Path
 
 import pytest
@@ -10,12 +9,13 @@ import pytest
 import dcm_exporter.schedule
 import dcm_exporter.schedule.cron
 import dcm_exporter.schedule.dcm4che
+from _helpers import run_docstring_doctests, run_page_doctests
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "explanation" / "schedules.md"
 
 
 def test_explanation_page_examples() -> None:
-    result = doctest.testfile(str(DOC), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False)
+    result = run_page_doctests(DOC)
     assert result.attempted > 10
     assert result.failed == 0
 
@@ -24,6 +24,6 @@ def test_explanation_page_examples() -> None:
     "module", [dcm_exporter.schedule, dcm_exporter.schedule.cron, dcm_exporter.schedule.dcm4che]
 )
 def test_docstring_examples(module: object) -> None:
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)  # type: ignore[arg-type]
+    result = run_docstring_doctests(module)
     assert result.attempted > 0
     assert result.failed == 0
