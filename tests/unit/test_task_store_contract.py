@@ -181,6 +181,24 @@ def test_coalescing_moves_time_only_later(store: TaskStore) -> None:
     assert c.updated_time == T0 + timedelta(seconds=2) and c.created_time == T0
 
 
+def test_coalescing_that_changes_nothing_writes_nothing(store: TaskStore) -> None:
+    later = T0 + timedelta(minutes=10)
+    a = store.schedule(new("1.2.3", "1.1", at=later), now=T0)
+    for n, (series, instance, at) in enumerate(
+        [("1.1", "*", later), ("1.1", "*", T0), ("1.1", "*", later - timedelta(microseconds=1))], start=1
+    ):
+        same = store.schedule(new("1.2.3", series, instance, at=at), now=T0 + timedelta(seconds=n))
+        assert same == a == store.get(a.task_id)  # updated_time stays T0: nothing was written
+    widened = store.schedule(new("1.2.3", "1.2", at=later), now=T0 + timedelta(seconds=5))
+    assert widened.task_id == a.task_id and widened.series_uid == "*"
+    assert widened.updated_time == T0 + timedelta(seconds=5)
+    covered = store.schedule(new("1.2.3", "1.3", "1.3.1", at=later), now=T0 + timedelta(seconds=6))
+    assert covered == widened == store.get(a.task_id)
+    moved = store.schedule(new("1.2.3", at=later + timedelta(seconds=1)), now=T0 + timedelta(seconds=7))
+    assert moved.scheduled_time == later + timedelta(seconds=1) and moved.updated_time == T0 + timedelta(seconds=7)
+    assert store.count(TaskFilter()) == 1
+
+
 def test_coalescing_only_with_waiting_tasks_of_same_exporter_study_batch(store: TaskStore) -> None:
     a = store.schedule(new(), now=T0)
     assert store.schedule(new(exporter="OTHER"), now=T0).task_id != a.task_id
@@ -590,6 +608,25 @@ def test_reschedule_to_another_exporter(store: TaskStore) -> None:
     moved = store.get(ids["done"])
     assert (moved.exporter_id, moved.queue_name, moved.local_ae_title) == ("NEW", "Q9", "ARCHIVE2")
     assert [t.task_id for t in claim(store, queue="Q9")] == [ids["done"]]
+
+
+def test_coalescing_and_study_lookups_follow_moves_and_deletes(store: TaskStore) -> None:
+    a = store.schedule(new("7.7"), now=T0)
+    b = store.schedule(new("7.7", exporter="OTHER"), now=T0)
+    by_study = TaskFilter(device_name=DEVICE, exporter_id="STORESCP", study_uid="7.7")
+    assert [t.task_id for t in store.list(by_study)] == [a.task_id]
+    target = ExporterTarget(exporter_id="OTHER", queue_name="Export1", local_ae_title="DCM4CHEE")
+    store.reschedule(TaskFilter(task_ids=[a.task_id]), now=T0, scheduled_time=T0, target=target)
+    assert store.list(by_study) == [] and store.count(by_study) == 0
+    moved = TaskFilter(device_name=DEVICE, exporter_id="OTHER", study_uid="7.7")
+    assert [t.task_id for t in store.list(moved)] == [a.task_id, b.task_id]
+    assert store.schedule(new("7.7", exporter="OTHER"), now=T0).task_id == a.task_id  # the lower id
+    fresh = store.schedule(new("7.7"), now=T0)
+    assert fresh.task_id not in (a.task_id, b.task_id)
+    assert store.delete(TaskFilter(task_ids=[a.task_id, 424242])) == [a.task_id]
+    assert [t.task_id for t in store.list(moved)] == [b.task_id]
+    assert store.schedule(new("7.7", exporter="OTHER"), now=T0).task_id == b.task_id
+    assert store.count(TaskFilter(task_ids=[b.task_id, fresh.task_id, b.task_id])) == 2
 
 
 def test_delete(store: TaskStore) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 import attrs
 
 from dcm_exporter.errors import TaskNotFoundError
-from dcm_exporter.queue.store import ExporterTarget, Transition, merge_scope
+from dcm_exporter.queue.store import ExporterTarget, Transition, coalesces_unchanged, merge_scope
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType, utc
 
 __all__ = ["InMemoryTaskStore", "order_tasks", "summarize_batches"]
@@ -71,6 +71,10 @@ def summarize_batches(tasks: Iterable[ExportTask]) -> builtins.list[BatchSummary
 class InMemoryTaskStore:
     """A :class:`~dcm_exporter.queue.store.TaskStore` kept in a dict; thread-safe, not durable.
 
+    Tasks are also indexed by device, exporter and study, so that coalescing a new task and listing the
+    tasks of one study (what export rules do on every stored object) do not slow down as tasks pile up;
+    operations on given task ids look those up directly.
+
     Example:
         >>> from datetime import datetime, timezone
         >>> from dcm_exporter.queue import InMemoryTaskStore, NewTask
@@ -84,8 +88,34 @@ class InMemoryTaskStore:
 
     def __init__(self) -> None:
         self._tasks: dict[int, ExportTask] = {}
+        self._by_study: dict[tuple[str, str, str], set[int]] = {}
         self._next_id = 1
         self._lock = threading.RLock()
+
+    # --- the index by device, exporter and study ----------------------------------------------------
+
+    def _index(self, task: ExportTask) -> None:
+        self._by_study.setdefault((task.device_name, task.exporter_id, task.study_uid), set()).add(task.task_id)
+
+    def _unindex(self, task: ExportTask) -> None:
+        key = (task.device_name, task.exporter_id, task.study_uid)
+        ids = self._by_study.get(key)
+        if ids is not None:
+            ids.discard(task.task_id)
+            if not ids:
+                del self._by_study[key]
+
+    def _remove(self, task_id: int) -> None:
+        self._unindex(self._tasks.pop(task_id))
+
+    def _candidates(self, filter: TaskFilter) -> Iterable[ExportTask]:
+        """The tasks that may match ``filter``: by id or by study when it names them, else all."""
+        if filter.task_ids is not None:
+            return [self._tasks[i] for i in sorted(set(filter.task_ids)) if i in self._tasks]
+        if filter.device_name is not None and filter.exporter_id is not None and filter.study_uid is not None:
+            ids = self._by_study.get((filter.device_name, filter.exporter_id, filter.study_uid), ())
+            return [self._tasks[i] for i in sorted(ids)]
+        return self._tasks.values()
 
     # --- scheduling ---------------------------------------------------------------------------------
 
@@ -93,15 +123,15 @@ class InMemoryTaskStore:
         now = utc(now)
         with self._lock:
             if coalesce and new.task_type is TaskType.EXPORT:
-                for task in self._tasks.values():
+                for task_id in sorted(self._by_study.get((new.device_name, new.exporter_id, new.study_uid), ())):
+                    task = self._tasks[task_id]
                     if (
                         task.status is TaskStatus.SCHEDULED
                         and task.task_type is TaskType.EXPORT
-                        and task.device_name == new.device_name
-                        and task.exporter_id == new.exporter_id
-                        and task.study_uid == new.study_uid
                         and task.batch_id == new.batch_id
                     ):
+                        if coalesces_unchanged(task, new):
+                            return task  # nothing changes: nothing is written (updated_time stays)
                         series, instance = merge_scope(
                             task.series_uid, task.sop_instance_uid, new.series_uid, new.sop_instance_uid
                         )
@@ -135,6 +165,7 @@ class InMemoryTaskStore:
             )
             self._next_id += 1
             self._tasks[task.task_id] = task
+            self._index(task)
             return task
 
     # --- queries ------------------------------------------------------------------------------------
@@ -148,11 +179,11 @@ class InMemoryTaskStore:
 
     def list(self, filter: TaskFilter) -> builtins.list[ExportTask]:
         with self._lock:
-            return order_tasks([t for t in self._tasks.values() if filter.matches(t)], filter)
+            return order_tasks([t for t in self._candidates(filter) if filter.matches(t)], filter)
 
     def count(self, filter: TaskFilter) -> int:
         with self._lock:
-            return sum(1 for t in self._tasks.values() if filter.matches(t))
+            return sum(1 for t in self._candidates(filter) if filter.matches(t))
 
     def batch_summaries(self, filter: TaskFilter) -> builtins.list[BatchSummary]:
         with self._lock:
@@ -397,6 +428,8 @@ class InMemoryTaskStore:
                         queue_name=target.queue_name,
                         local_ae_title=target.local_ae_title,
                     )
+                    self._unindex(task)
+                    self._index(changed)
                 self._tasks[task.task_id] = changed
                 done.append(task.task_id)
         return done
@@ -405,7 +438,7 @@ class InMemoryTaskStore:
         with self._lock:
             ids = [t.task_id for t in self.list(attrs.evolve(filter, order_by="task_id"))]
             for task_id in ids:
-                del self._tasks[task_id]
+                self._remove(task_id)
             return ids
 
     def purge(
@@ -422,7 +455,7 @@ class InMemoryTaskStore:
                 and t.updated_time < updated_before
             ]
             for task_id in doomed:
-                del self._tasks[task_id]
+                self._remove(task_id)
             return len(doomed)
 
     def close(self) -> None:

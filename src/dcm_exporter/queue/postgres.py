@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue.sqlite import load_sql
-from dcm_exporter.queue.store import ExporterTarget, Transition, merge_scope
+from dcm_exporter.queue.store import ExporterTarget, Transition, coalesces_unchanged, merge_scope
 from dcm_exporter.queue.task import (
     ORDER_FIELDS,
     BatchSummary,
@@ -313,13 +313,20 @@ class PostgresTaskStore:
         device = "" if self.competing_consumers else "device_name = %(device_name)s AND"
         columns = ", ".join(COLUMNS)
         columns_t = ", ".join(f"t.{c}" for c in COLUMNS)
-        return {
+        prepared = {
             name: sql.replace("{schema}", schema)
             .replace("{device}", device)
             .replace("{columns_t}", columns_t)
             .replace("{pg_columns}", columns)
             for name, sql in _RAW_SQL.items()
         }
+        # schedule(): the insert or coalescing update and its wake-up notification in one round trip
+        for name in ("insert", "update_coalesced"):
+            statement = prepared[name].strip().rstrip(";")
+            prepared[f"{name}_notify"] = (
+                f"WITH t AS (\n{statement}\n) SELECT t.*, pg_notify(%(channel)s, %(payload)s) FROM t"
+            )
+        return prepared
 
     @property
     def pool(self) -> ConnectionPool[Any]:
@@ -600,17 +607,30 @@ class PostgresTaskStore:
         now = utc(now)
         token = uuid.uuid4()
         sql = self._sql
+        coalescing = coalesce and new.task_type is TaskType.EXPORT
+        key = {"device_name": new.device_name, "exporter_id": new.exporter_id, "study_uid": new.study_uid}
+        wake = {"channel": self.channel, "payload": f"{new.device_name}{_SEPARATOR}{new.queue_name}"}
+        if coalescing:
+            # A plain read first (no lock, no transaction): when the waiting task already covers the new
+            # one and runs no earlier, coalescing changes nothing, and nothing is written or notified.
+            def waiting_task(conn: Conn) -> ExportTask | None:
+                row = conn.execute(sql["find_coalescable_task"], {**key, "batch_id": new.batch_id}).fetchone()
+                return None if row is None else _task(row)
+
+            waiting = self._run("schedule", waiting_task, transaction=False)
+            if waiting is not None and coalesces_unchanged(waiting, new):
+                return waiting
 
         def body(conn: Conn) -> ExportTask:
-            task: ExportTask | None = None
-            if coalesce and new.task_type is TaskType.EXPORT:
-                key = {"device_name": new.device_name, "exporter_id": new.exporter_id, "study_uid": new.study_uid}
+            if coalescing:
                 conn.execute(sql["lock_study"], key)
                 row = conn.execute(sql["find_coalescable"], {**key, "batch_id": new.batch_id}).fetchone()
                 if row is not None:
                     series, instance = merge_scope(row[1], row[2], new.series_uid, new.sop_instance_uid)
+                    if series == row[1] and instance == row[2] and new.scheduled_time <= row[3]:
+                        return _task(conn.execute(sql["get"], {"task_id": row[0]}).fetchone())
                     updated = conn.execute(
-                        sql["update_coalesced"],
+                        sql["update_coalesced_notify"],
                         {
                             "task_id": row[0],
                             "series_uid": series,
@@ -618,34 +638,33 @@ class PostgresTaskStore:
                             "scheduled_time": max(row[3], new.scheduled_time),
                             "now": now,
                             "token": token,
+                            **wake,
                         },
                     ).fetchone()
-                    task = _task(updated)
-            if task is None:
-                inserted = conn.execute(
-                    sql["insert"],
-                    {
-                        "now": now,
-                        "device_name": new.device_name,
-                        "queue_name": new.queue_name,
-                        "exporter_id": new.exporter_id,
-                        "local_ae_title": new.local_ae_title,
-                        "study_uid": new.study_uid,
-                        "series_uid": new.series_uid,
-                        "sop_instance_uid": new.sop_instance_uid,
-                        "scheduled_time": new.scheduled_time,
-                        "batch_id": new.batch_id,
-                        "number_of_instances": new.number_of_instances,
-                        "modalities": list(new.modalities),
-                        "requester": new.requester,
-                        "task_type": new.task_type.value,
-                        "destination_aet": new.destination_aet,
-                        "token": token,
-                    },
-                ).fetchone()
-                task = _task(inserted)
-            self._notify(conn, [(task.device_name, task.queue_name)])
-            return task
+                    return _task(updated)
+            inserted = conn.execute(
+                sql["insert_notify"],
+                {
+                    "now": now,
+                    "device_name": new.device_name,
+                    "queue_name": new.queue_name,
+                    "exporter_id": new.exporter_id,
+                    "local_ae_title": new.local_ae_title,
+                    "study_uid": new.study_uid,
+                    "series_uid": new.series_uid,
+                    "sop_instance_uid": new.sop_instance_uid,
+                    "scheduled_time": new.scheduled_time,
+                    "batch_id": new.batch_id,
+                    "number_of_instances": new.number_of_instances,
+                    "modalities": list(new.modalities),
+                    "requester": new.requester,
+                    "task_type": new.task_type.value,
+                    "destination_aet": new.destination_aet,
+                    "token": token,
+                    **wake,
+                },
+            ).fetchone()
+            return _task(inserted)
 
         def recover(conn: Conn) -> ExportTask | _Redo:
             row = conn.execute(sql["find_by_request_token"], {"token": token}).fetchone()

@@ -75,6 +75,15 @@ ORDER BY task_id
 LIMIT 1
 FOR UPDATE;
 
+-- name: find_coalescable_task
+-- find_coalescable with every column, without locks: to see whether coalescing would change anything.
+SELECT {pg_columns}
+FROM {schema}.export_task
+WHERE device_name = %(device_name)s AND exporter_id = %(exporter_id)s AND study_uid = %(study_uid)s
+  AND status = 'SCHEDULED' AND batch_id IS NOT DISTINCT FROM %(batch_id)s AND task_type = 'EXPORT'
+ORDER BY task_id
+LIMIT 1;
+
 -- name: update_coalesced
 UPDATE {schema}.export_task
 SET series_uid = %(series_uid)s, sop_instance_uid = %(sop_instance_uid)s, scheduled_time = %(scheduled_time)s,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
-from dcm_exporter.queue.store import ExporterTarget, Transition, merge_scope
+from dcm_exporter.queue.store import ExporterTarget, Transition, coalesces_unchanged, merge_scope
 from dcm_exporter.queue.task import (
     ORDER_FIELDS,
     BatchSummary,
@@ -351,26 +351,37 @@ class SqliteTaskStore:
             "destination_aet": new.destination_aet,
         }
         coalescing = coalesce and new.task_type is TaskType.EXPORT
-        with self._errors("schedule"):
-            # One atomic statement (a write statement takes the write lock before it reads) in the common
-            # case: insert, unless a task to coalesce with is waiting.
-            sql = _SQL["insert_unless_coalescable"] if coalescing else _SQL["insert"]
-            row = self._conn().execute(sql, insert).fetchone()
-        if row is not None:
-            return _task(row)
+        key = {
+            "device_name": new.device_name,
+            "exporter_id": new.exporter_id,
+            "study_uid": new.study_uid,
+            "batch_id": new.batch_id,
+        }
+        row = None
+        if coalescing:
+            # A read first, without the write lock: when the waiting task already covers the new one and
+            # runs no earlier, coalescing changes nothing, and nothing is written (its updated_time stays).
+            with self._errors("schedule"):
+                row = self._conn().execute(_SQL["find_coalescable_task"], key).fetchone()
+            if row is not None:
+                waiting = _task(row)
+                if coalesces_unchanged(waiting, new):
+                    return waiting
+        if row is None:
+            with self._errors("schedule"):
+                # One atomic statement (a write statement takes the write lock before it reads) in the
+                # common case: insert, unless a task to coalesce with is waiting (by now).
+                sql = _SQL["insert_unless_coalescable"] if coalescing else _SQL["insert"]
+                row = self._conn().execute(sql, insert).fetchone()
+            if row is not None:
+                return _task(row)
         with self._write("schedule") as conn:  # there is one to coalesce with: widen it, in a transaction
-            row = conn.execute(
-                _SQL["find_coalescable"],
-                {
-                    "device_name": new.device_name,
-                    "exporter_id": new.exporter_id,
-                    "study_uid": new.study_uid,
-                    "batch_id": new.batch_id,
-                },
-            ).fetchone()
+            row = conn.execute(_SQL["find_coalescable"], key).fetchone()
             if row is not None:
                 series, instance = merge_scope(row[1], row[2], new.series_uid, new.sop_instance_uid)
                 scheduled = max(row[3], insert["scheduled_time"])
+                if series == row[1] and instance == row[2] and scheduled == row[3]:
+                    return _task(conn.execute(_SQL["get"], {"task_id": row[0]}).fetchone())
                 updated = conn.execute(
                     _SQL["update_coalesced"],
                     {

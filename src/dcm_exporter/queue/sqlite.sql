@@ -82,6 +82,15 @@ WHERE device_name = :device_name AND exporter_id = :exporter_id AND study_uid = 
 ORDER BY task_id
 LIMIT 1;
 
+-- name: find_coalescable_task
+-- find_coalescable with every column: read without a write lock, to see whether coalescing changes anything.
+SELECT {columns}
+FROM export_task
+WHERE device_name = :device_name AND exporter_id = :exporter_id AND study_uid = :study_uid
+  AND status = 'SCHEDULED' AND batch_id IS :batch_id AND task_type = 'EXPORT'
+ORDER BY task_id
+LIMIT 1;
+
 -- name: update_coalesced
 UPDATE export_task
 SET series_uid = :series_uid, sop_instance_uid = :sop_instance_uid, scheduled_time = :scheduled_time,

@@ -24,7 +24,7 @@ import attrs
 
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
 
-__all__ = ["ExporterTarget", "TaskStore", "Transition", "merge_scope"]
+__all__ = ["ExporterTarget", "TaskStore", "Transition", "coalesces_unchanged", "merge_scope"]
 
 
 @attrs.frozen(kw_only=True)
@@ -80,6 +80,17 @@ def merge_scope(
     return series_uid, sop_instance_uid
 
 
+def coalesces_unchanged(waiting: ExportTask, new: NewTask) -> bool:
+    """Whether coalescing ``new`` into the ``waiting`` task leaves that task as it is: its scope already
+    covers the new request and it runs no earlier than asked. Stores then write nothing."""
+    series, instance = merge_scope(waiting.series_uid, waiting.sop_instance_uid, new.series_uid, new.sop_instance_uid)
+    return (
+        series == waiting.series_uid
+        and instance == waiting.sop_instance_uid
+        and new.scheduled_time <= waiting.scheduled_time
+    )
+
+
 @runtime_checkable
 class TaskStore(Protocol):
     """Durable storage of export tasks. Every method is atomic; times are timezone-aware UTC.
@@ -94,7 +105,8 @@ class TaskStore(Protocol):
         With ``coalesce``, a task of the same device, exporter, study and batch that is still SCHEDULED (not
         started, not a retry) is reused instead (only EXPORT tasks coalesce, and only with EXPORT tasks):
         its scope widens (:func:`merge_scope`) and its scheduled time
-        only moves later. Returns the inserted or updated task.
+        only moves later. When that changes nothing (:func:`coalesces_unchanged`), nothing is written: the
+        waiting task is returned as it is (its ``updated_time`` stays). Returns the inserted or updated task.
         """
         ...
 
