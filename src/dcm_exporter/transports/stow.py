@@ -53,7 +53,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import attrs
@@ -86,7 +86,6 @@ from dcm_exporter.transports.base import (
 )
 
 if TYPE_CHECKING:
-    from types import TracebackType
 
     import httpx
 
@@ -460,14 +459,6 @@ class StowTransport(BaseTransport):
             self.closed = True
         self._pool.shutdown(wait=True)
         self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- sending --
 
