@@ -521,7 +521,6 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
 """Every model's mapping, the single attribute <-> field table."""
 
 _SPEC_BY_MODEL: dict[type, ObjectSpec] = {s.model: s for s in OBJECT_SPECS}
-_SPEC_BY_CLASS: dict[str, ObjectSpec] = {s.object_class.lower(): s for s in OBJECT_SPECS}
 
 
 def spec_for(model: type | Model) -> ObjectSpec:

@@ -84,7 +84,6 @@ _ATTR_DESC_RE = re.compile(rf"{_ATTR_TYPE}(?:;[A-Za-z0-9-]+)*\Z")
 # Possessive quantifiers keep the match linear (no backtracking into a value).
 _DN_VALUE = r'(?:[^,+"\\;<>\x00]++|\\(?:[ "#+,;<=>\\]|[0-9A-Fa-f]{2}))*+'
 _RDN = rf"{_ATTR_TYPE} *={_DN_VALUE}(?:\+ *{_ATTR_TYPE} *={_DN_VALUE})*+"
-_DN_RE = re.compile(rf"(?:{_RDN}(?:, *{_RDN})*+)?\Z")
 _RDN_RE = re.compile(rf"{_RDN}\Z")
 _FOLD_OR_COMMENT_RE = re.compile("\n[ #]")
 _RDN_HEAD_RE = re.compile(rf"{_RDN}(?:(,) *|\Z)")

@@ -30,7 +30,6 @@ __all__ = ["CRON_PREFIX", "CronSchedule"]
 
 CRON_PREFIX = "cron:"
 _FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
-_SIZES = (60, 24, 31, 12, 7)
 _FULL_M = (1 << 60) - 1
 _FULL_H = (1 << 24) - 1
 _MAX_DAY_STEPS = 20_000

@@ -91,17 +91,6 @@ ABORT_REASONS: Final = {
     6: "invalid PDU parameter value",
 }
 
-_US_ELEMENTS = frozenset(
-    {
-        COMMAND_FIELD,
-        MESSAGE_ID,
-        MESSAGE_ID_BEING_RESPONDED_TO,
-        PRIORITY,
-        COMMAND_DATA_SET_TYPE,
-        STATUS,
-        MOVE_ORIGINATOR_MESSAGE_ID,
-    }
-)
 _PDU_HEADER = struct.Struct(">BxL")
 _PDV_HEADER = struct.Struct(">LBB")
 _ELEMENT_HEADER = struct.Struct("<HHL")
