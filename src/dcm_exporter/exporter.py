@@ -175,7 +175,10 @@ class Exporter(QueueMethods):
         Raises:
             ConfigurationError: unknown exporter, unknown URI scheme, or an unusable destination.
         """
-        exporter = self.exporter(exporter_id)
+        return self._transport_of(self.exporter(exporter_id))
+
+    def _transport_of(self, exporter: ExporterDescriptor) -> Transport:
+        exporter_id = exporter.exporter_id
         with self._lock:
             if self._closed:
                 raise ConfigurationError("this Exporter is closed")
@@ -334,7 +337,7 @@ class Exporter(QueueMethods):
         exporter = self.exporter(exporter_id)
         series = series_uid or ALL
         sop = sop_instance_uid or ALL
-        transport = self.transport(exporter_id)
+        transport = self._transport_of(exporter)
         if getattr(transport, "needs_instances", True):
             refs = self._source.find(
                 study_uid, None if series == ALL else series, None if sop == ALL else sop
