@@ -6,8 +6,6 @@ meta group), and every failure path checks the outcome counts and reasons.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import ssl
 import threading
@@ -39,6 +37,7 @@ from dcm_exporter.models import (
 from dcm_exporter.transports import _dimse as d
 from dcm_exporter.transports.base import CancelToken, ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.transports.dicom import DicomTransport, create_transport, verify
+from servers.slapd import make_tls
 
 JPEG2000 = "1.2.840.10008.1.2.4.90"
 DEFLATED = "1.2.840.10008.1.2.1.99"
@@ -551,54 +550,8 @@ def test_missing_instance_counts_missing(store_scp: Any, tmp_path: Path) -> None
 # --- TLS -----------------------------------------------------------------------------------------
 
 
-def _make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dcm_exporter test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    ca_path, cert_path, key_path = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return ca_path, cert_path, key_path
-
-
 def test_tls_export_with_throwaway_ca(store_scp_factory: Any, tmp_path: Path) -> None:
-    ca, cert, key = _make_ca_and_server_cert(tmp_path / "pki")
+    ca, cert, key = make_tls(tmp_path / "pki")
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(str(cert), str(key))
     scp = store_scp_factory(ssl_context=server_ctx)
