@@ -41,7 +41,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue.sqlite import load_sql
-from dcm_exporter.queue.store import ExporterTarget, Transition, coalesces_unchanged, merge_scope
+from dcm_exporter.queue.store import (
+    TASK_COLUMNS,
+    ExporterTarget,
+    Transition,
+    coalesces_unchanged,
+    merge_scope,
+)
 from dcm_exporter.queue.task import (
     ORDER_FIELDS,
     BatchSummary,
@@ -62,34 +68,7 @@ __all__ = ["COLUMNS", "SCHEMA_VERSION", "PostgresTaskStore"]
 log = logging.getLogger("dcm_exporter.queue.postgres")
 
 #: Columns of ``export_task`` in the order :func:`_task` reads them.
-COLUMNS = (
-    "task_id",
-    "created_time",
-    "updated_time",
-    "device_name",
-    "queue_name",
-    "exporter_id",
-    "local_ae_title",
-    "study_uid",
-    "series_uid",
-    "sop_instance_uid",
-    "scheduled_time",
-    "status",
-    "processing_start_time",
-    "processing_end_time",
-    "number_of_failures",
-    "batch_id",
-    "error_message",
-    "outcome_message",
-    "number_of_instances",
-    "modalities",
-    "requester",
-    "lease_owner",
-    "lease_expires",
-    "task_type",
-    "destination_aet",
-    "result_json",
-)
+COLUMNS = TASK_COLUMNS
 _RAW_SQL = load_sql("postgres.sql")
 _MIGRATIONS = sorted(
     (int(name.removeprefix("migration_")), sql)

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
-from dcm_exporter.queue.store import ExporterTarget, Transition, coalesces_unchanged, merge_scope
+from dcm_exporter.queue.store import (
+    TASK_COLUMNS,
+    ExporterTarget,
+    Transition,
+    coalesces_unchanged,
+    merge_scope,
+)
 from dcm_exporter.queue.task import (
     ORDER_FIELDS,
     BatchSummary,
@@ -35,34 +41,7 @@ from dcm_exporter.queue.task import (
 
 __all__ = ["SCHEMA_VERSION", "SqliteTaskStore", "load_sql"]
 
-COLUMNS = (
-    "task_id",
-    "created_time",
-    "updated_time",
-    "device_name",
-    "queue_name",
-    "exporter_id",
-    "local_ae_title",
-    "study_uid",
-    "series_uid",
-    "sop_instance_uid",
-    "scheduled_time",
-    "status",
-    "processing_start_time",
-    "processing_end_time",
-    "number_of_failures",
-    "batch_id",
-    "error_message",
-    "outcome_message",
-    "number_of_instances",
-    "modalities",
-    "requester",
-    "lease_owner",
-    "lease_expires",
-    "task_type",
-    "destination_aet",
-    "result_json",
-)
+COLUMNS = TASK_COLUMNS
 _COLUMN_LIST = ", ".join(COLUMNS)
 _MODALITY_SEPARATOR = "\\"
 

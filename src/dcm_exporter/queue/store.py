@@ -24,7 +24,38 @@ import attrs
 
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
 
-__all__ = ["ExporterTarget", "TaskStore", "Transition", "coalesces_unchanged", "merge_scope"]
+__all__ = ["TASK_COLUMNS", "ExporterTarget", "TaskStore", "Transition", "coalesces_unchanged", "merge_scope"]
+
+
+#: Columns of a stored export task, in the order the SQL stores read and write them.
+TASK_COLUMNS = (
+    "task_id",
+    "created_time",
+    "updated_time",
+    "device_name",
+    "queue_name",
+    "exporter_id",
+    "local_ae_title",
+    "study_uid",
+    "series_uid",
+    "sop_instance_uid",
+    "scheduled_time",
+    "status",
+    "processing_start_time",
+    "processing_end_time",
+    "number_of_failures",
+    "batch_id",
+    "error_message",
+    "outcome_message",
+    "number_of_instances",
+    "modalities",
+    "requester",
+    "lease_owner",
+    "lease_expires",
+    "task_type",
+    "destination_aet",
+    "result_json",
+)
 
 
 @attrs.frozen(kw_only=True)
