@@ -19,7 +19,7 @@ def test_postgresql_how_to_examples(pg_database: Any) -> None:
     test = doctest.DocTestParser().get_doctest(text, {"dsn": pg_database.dsn}, DOC.name, str(DOC), 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     try:
-        runner.run(test)
+        runner.run(test, clear_globs=False)  # keep the globals so the finally block can close them
     finally:
         for name in ("exporter", "store"):
             obj = test.globs.get(name)
