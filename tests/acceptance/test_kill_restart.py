@@ -30,6 +30,7 @@ QUEUE = QueueDescriptor(queue_name="Export1", max_tasks_parallel=2)  # as RUNNER
 
 RUNNER = textwrap.dedent(
     """
+    import logging
     import sys
     from dcm_exporter.exporter import Exporter
     from dcm_exporter.models import (ApplicationEntity, Configuration, Connection, Device, ExporterDescriptor,
@@ -38,6 +39,7 @@ RUNNER = textwrap.dedent(
     from dcm_exporter.sources import FileSystemSource
 
     port, archive, db = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
     configuration = Configuration(devices=(
         Device(device_name="dcm4chee-arc",
                exporters=(ExporterDescriptor(exporter_id="STORESCP", uri="dicom:STORESCP",
@@ -61,6 +63,26 @@ def counts(db: Path) -> dict[str, int]:
         return dict(conn.execute("SELECT status, count(*) FROM export_task GROUP BY status").fetchall())
     finally:
         conn.close()
+
+
+def diagnosis(db: Path, tmp_path: Path, scp_log: Path) -> str:
+    """What a failed run left: the first unfinished tasks with their messages, the runners' and storescp's logs."""
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        rows = conn.execute(
+            "SELECT task_id, status, number_of_failures, error_message, outcome_message FROM export_task"
+            " WHERE status <> 'COMPLETED' ORDER BY task_id LIMIT 5"
+        ).fetchall()
+    finally:
+        conn.close()
+    parts = [f"not completed (first 5): {rows}"]
+    for name in ("first", "second"):
+        log = tmp_path / f"{name}.log"
+        if log.exists():
+            parts.append(f"--- {name} runner log (tail) ---\n" + log.read_text(errors="replace")[-3000:])
+    if scp_log.exists():
+        parts.append("--- storescp log (tail) ---\n" + scp_log.read_text(errors="replace")[-3000:])
+    return "\n".join(parts)
 
 
 def start_runner(tmp_path: Path, port: int, archive: Path, db: Path, name: str) -> subprocess.Popen[bytes]:
@@ -106,13 +128,14 @@ def test_sigkill_in_the_middle_then_a_new_runner_finishes(storescp_factory, tmp_
     first.wait(30)
     assert first.returncode == -signal.SIGKILL
     middle = counts(db)
-    assert 20 <= middle.get("COMPLETED", 0) < 100, middle
+    assert 20 <= middle.get("COMPLETED", 0) < 100, (middle, diagnosis(db, tmp_path, scp.log_path))
     assert sum(middle.values()) == 100
 
     # second runner on the same file finishes the work (its start-up resets the IN PROCESS tasks it finds)
     second = start_runner(tmp_path, scp.port, archive, db, "second")
-    assert second.wait(300) == 0, (tmp_path / "second.log").read_text()
-    assert counts(db) == {"COMPLETED": 100}
+    assert second.wait(300) == 0, diagnosis(db, tmp_path, scp.log_path)
+    final = counts(db)
+    assert final == {"COMPLETED": 100}, (middle, final, diagnosis(db, tmp_path, scp.log_path))
 
     store = SqliteTaskStore(db)
     tasks = store.list(TaskFilter(batch_id="kill-test"))

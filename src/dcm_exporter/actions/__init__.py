@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from dcm_exporter._imports import PYNETDICOM, require
 from dcm_exporter.actions.ian import INSTANCE_AVAILABILITY_NOTIFICATION, build_ian, send_ian
 from dcm_exporter.actions.stgcmt import (
     FAILURE_REASONS,
@@ -64,6 +65,7 @@ class ActionPerformer:
     """
 
     def __init__(self, configuration: Callable[[], Configuration], source: InstanceSource) -> None:
+        require(*PYNETDICOM)  # before the first actions run in several workers (see dcm_exporter._imports)
         self._configuration = configuration
         self._source = source
         self._lock = threading.Lock()

@@ -32,6 +32,8 @@ from typing import Any, Protocol
 
 import attrs
 
+from dcm_exporter._imports import PYDICOM, require
+
 __all__ = [
     "NETWORK_KEYS",
     "CodeItem",
@@ -520,6 +522,7 @@ def parse_condition(text: str) -> Condition:
         ConditionError: no ``=``, an empty key, a bad ``[n]``, an unknown keyword, a path through a
             non-sequence, or an invalid regular expression.
     """
+    require(*PYDICOM)
     eq = text.find("=")
     if eq < 0:
         raise ConditionError(f"condition {text!r} is not Key=value or Key!=value")

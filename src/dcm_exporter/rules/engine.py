@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dcm_exporter._imports import PYDICOM, require
 from dcm_exporter.errors import ConfigurationError, TaskNotFoundError
 from dcm_exporter.models import Configuration, Entity, ExportRule, ReoccurredInstances
 from dcm_exporter.models.configuration import Severity, ValidationIssue
@@ -373,6 +374,7 @@ class ExportRules:
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        require(*PYDICOM)  # before on_store runs in several threads (see dcm_exporter._imports)
         self._manager = _manager_of(target)
         self._follow = configuration is None
         config = configuration if configuration is not None else self._manager.configuration

@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 import attrs
 
+from dcm_exporter._imports import PYNETDICOM, require
 from dcm_exporter.transports import _dimse as d
 
 __all__ = [
@@ -234,6 +235,7 @@ class Association:
         Raises:
             ConnectError, RejectedError, TimeoutFailure, AbortedError.
         """
+        require(*PYNETDICOM)  # the first association of a process may open in several threads at once
         from pydicom.uid import UID
         from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
         from pynetdicom.pdu_primitives import (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from typing import BinaryIO
 
+from dcm_exporter._imports import PYDICOM, require
 from dcm_exporter.transports import _dimse as d
 
 __all__ = [
@@ -58,6 +59,7 @@ def transcode(stream: BinaryIO, source_ts: str, target_ts: str, *, name: str) ->
         )
     if is_video(source_ts):
         raise TranscodeError(f"{name}: video transfer syntax {source_ts} is never decompressed")
+    require(*PYDICOM)
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.uid import UID

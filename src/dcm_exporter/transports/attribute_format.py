@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dcm_exporter._imports import PYDICOM, require
 from dcm_exporter.errors import ConfigurationError, UnsafePathError
 
 if TYPE_CHECKING:
@@ -277,6 +278,7 @@ def _parse_tag(name: str, pattern: str) -> int:
         return int(name, 16)
     except ValueError:
         pass
+    require(*PYDICOM)
     from pydicom.datadict import tag_for_keyword
 
     tag = tag_for_keyword(name)

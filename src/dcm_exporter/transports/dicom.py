@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import attrs
 
+from dcm_exporter._imports import PYNETDICOM, require
 from dcm_exporter.errors import (
     AssociationRejectedError,
     ConfigurationError,
@@ -245,6 +246,7 @@ class DicomTransport(BaseTransport):
         ssl_context: ssl.SSLContext | None = None,
         idle_timeout: float | None = None,
     ) -> None:
+        require(*PYNETDICOM)  # here, under the Exporter's lock, not in the first sends of parallel workers
         self.exporter = exporter
         self.configuration = configuration
         self.ae_title = exporter.destination

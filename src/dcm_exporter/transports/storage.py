@@ -38,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from dcm_exporter._imports import PYDICOM, require
 from dcm_exporter.errors import (
     ConfigurationError,
     InstanceMissingError,
@@ -162,6 +163,7 @@ class StorageTransport(BaseTransport):
         clock: Callable[[], datetime] | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        require(*PYDICOM)  # here, not in the first sends of parallel workers (see dcm_exporter._imports)
         self.exporter = exporter
         self.storage = storage
         self.root = resolve_storage_root(storage, variables)

@@ -58,6 +58,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import attrs
 
+from dcm_exporter._imports import PYDICOM, require
 from dcm_exporter.errors import (
     ConfigurationError,
     ConnectionFailedError,
@@ -437,6 +438,7 @@ class StowTransport(BaseTransport):
     """
 
     def __init__(self, settings: StowSettings, *, client: httpx.Client | None = None) -> None:
+        require(*PYDICOM)  # here, not in the first sends of parallel workers (see dcm_exporter._imports)
         self.settings = settings
         self._client = client if client is not None else _build_client(settings)
         self._pool = concurrent.futures.ThreadPoolExecutor(
