@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
@@ -817,3 +818,139 @@ def test_sqlite_migrates_a_version_2_database(tmp_path: Path) -> None:
         assert (old.task_type, old.destination_aet, old.result_json) == (TaskType.EXPORT, None, None)
     finally:
         store.close()
+
+
+# --- follow-ups (storage commitment, IAN) stored with the export's end --------------------------------
+
+
+FOLLOWUPS = (
+    attrs.evolve(followup(TaskType.STGCMT, "STGCMTSCP", batch="b1"), number_of_instances=3, modalities=("CT",)),
+    followup(TaskType.IAN, "IANSCP", queue="IANSCU", batch="b1"),
+)
+
+
+def _followups_of(store: TaskStore) -> list[tuple[str, str | None, str, TaskStatus]]:
+    tasks = store.list(TaskFilter(status=[TaskStatus.SCHEDULED]))
+    return sorted(
+        (t.task_type.value, t.destination_aet, t.queue_name, t.status)
+        for t in tasks
+        if t.task_type is not TaskType.EXPORT
+    )
+
+
+@pytest.mark.parametrize("combined", [False, True], ids=["finish", "finish_and_claim"])
+def test_a_completed_export_stores_its_followups_with_its_end(store: TaskStore, combined: bool) -> None:
+    task = store.schedule(new(), now=T0)
+    claim(store)
+    transition = attrs.evolve(done(TaskStatus.COMPLETED), followups=FOLLOWUPS)
+    if combined:
+        finish_and_claim(store, task.task_id, transition, queue="Other")
+    else:
+        store.finish(task.task_id, owner=OWNER, transition=transition, now=T0)
+    assert store.get(task.task_id).status is TaskStatus.COMPLETED
+    assert _followups_of(store) == [
+        ("IAN", "IANSCP", "IANSCU", TaskStatus.SCHEDULED),
+        ("STGCMT", "STGCMTSCP", "StgCmtSCU", TaskStatus.SCHEDULED),
+    ]
+    stgcmt = next(t for t in store.list(TaskFilter()) if t.task_type is TaskType.STGCMT)
+    assert (stgcmt.batch_id, stgcmt.number_of_instances, stgcmt.modalities) == ("b1", 3, ("CT",))
+
+
+@pytest.mark.parametrize("status", [TaskStatus.FAILED, TaskStatus.WARNING, TaskStatus.SCHEDULED_FOR_RETRY])
+def test_followups_only_with_a_completed_end(store: TaskStore, status: TaskStatus) -> None:
+    task = store.schedule(new(), now=T0)
+    claim(store)
+    retry_at = T0 + timedelta(minutes=1) if status is TaskStatus.SCHEDULED_FOR_RETRY else None
+    transition = attrs.evolve(done(status, failures=1, retry_at=retry_at), followups=FOLLOWUPS)
+    store.finish(task.task_id, owner=OWNER, transition=transition, now=T0)
+    assert _followups_of(store) == []
+
+
+def test_no_followups_for_a_task_cancelled_meanwhile_or_no_longer_held(store: TaskStore) -> None:
+    cancelled = store.schedule(new("1"), now=T0)
+    lost = store.schedule(new("2"), now=T0)
+    claim(store)
+    store.cancel(TaskFilter(task_ids=[cancelled.task_id]), now=T0)
+    transition = attrs.evolve(done(TaskStatus.COMPLETED), followups=FOLLOWUPS)
+    kept = store.finish(cancelled.task_id, owner=OWNER, transition=transition, now=T0)
+    assert kept is not None and kept.status is TaskStatus.CANCELED
+    assert store.finish(lost.task_id, owner="someone-else", transition=transition, now=T0) is None
+    assert _followups_of(store) == []
+
+
+@pytest.fixture(params=[p for p in STORE_FACTORIES if p.id != "memory"])  # type: ignore[attr-defined]
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TaskStore, str | None]]:
+    """A store on a database (SQLite, PostgreSQL) and the PostgreSQL DSN (``None`` for SQLite)."""
+    if request.param is _postgres:
+        dsn = request.getfixturevalue("pg_database").dsn
+        s = _postgres(tmp_path, request)
+    else:
+        dsn, s = None, request.param(tmp_path)
+    yield s, dsn
+    s.close()
+
+
+def _refuse_stgcmt_inserts(store: TaskStore, dsn: str | None) -> Callable[[], None]:
+    """A real trigger in the store's database that refuses STGCMT rows; returns how to drop it."""
+    if isinstance(store, SqliteTaskStore):
+        import sqlite3
+
+        def run(sql: str) -> None:
+            conn = sqlite3.connect(store.path)
+            try:
+                conn.execute(sql)
+                conn.commit()
+            finally:
+                conn.close()
+
+        run(
+            "CREATE TRIGGER refuse_stgcmt BEFORE INSERT ON export_task WHEN NEW.task_type = 'STGCMT' "
+            "BEGIN SELECT RAISE(ABORT, 'no storage commitment today'); END"
+        )
+        return lambda: run("DROP TRIGGER refuse_stgcmt")
+    import psycopg
+
+    assert dsn is not None
+    schema = store.schema  # type: ignore[attr-defined]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            f"""CREATE FUNCTION "{schema}".refuse_stgcmt() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.task_type = 'STGCMT' THEN RAISE EXCEPTION 'no storage commitment today'; END IF;
+            RETURN NEW; END $$"""
+        )
+        conn.execute(
+            f'CREATE TRIGGER refuse_stgcmt BEFORE INSERT ON "{schema}".export_task '
+            f'FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse_stgcmt()'
+        )
+
+    def drop() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP TRIGGER refuse_stgcmt ON "{schema}".export_task')
+
+    return drop
+
+
+@pytest.mark.parametrize("combined", [False, True], ids=["finish", "finish_and_claim"])
+def test_an_export_end_whose_followups_cannot_be_stored_is_not_stored_either(
+    sql_store: tuple[TaskStore, str | None], combined: bool
+) -> None:
+    """Atomic: when a follow-up cannot be inserted, the export stays IN PROCESS (its lease will hand it to a
+    runner again) rather than COMPLETED without its storage commitment."""
+    store, dsn = sql_store
+    task = store.schedule(new(), now=T0)
+    claim(store)
+    drop = _refuse_stgcmt_inserts(store, dsn)
+    # the IAN comes first, so a store that commits as it goes would keep it
+    transition = attrs.evolve(done(TaskStatus.COMPLETED), followups=FOLLOWUPS[::-1])
+    with pytest.raises(QueueError, match="no storage commitment today"):
+        if combined:
+            finish_and_claim(store, task.task_id, transition, queue="Other")
+        else:
+            store.finish(task.task_id, owner=OWNER, transition=transition, now=T0)
+    held = store.get(task.task_id)
+    assert (held.status, held.lease_owner) == (TaskStatus.IN_PROCESS, OWNER)
+    assert store.list(TaskFilter(task_type=TaskType.IAN)) == []
+    drop()
+    store.finish(task.task_id, owner=OWNER, transition=transition, now=T0)
+    assert store.get(task.task_id).status is TaskStatus.COMPLETED
+    assert len(_followups_of(store)) == 2

@@ -467,6 +467,15 @@ class TaskManager:
         decision = self.retry_policy(task.queue_name).decide(
             status, failures=task.number_of_failures, now=now, retryable=retryable
         )
+        followups: tuple[NewTask, ...] = ()
+        if decision.status is TaskStatus.COMPLETED and task.task_type is TaskType.EXPORT:
+            # stored in the same transaction as the export's end: a crash cannot lose them
+            done = attrs.evolve(
+                task,
+                number_of_instances=instances if instances is not None else task.number_of_instances,
+                modalities=modalities if modalities is not None else task.modalities,
+            )
+            followups = tuple(self._followup_tasks(done, now))
         return Transition(
             status=decision.status,
             processing_end_time=now,
@@ -477,6 +486,7 @@ class TaskManager:
             number_of_instances=instances,
             result_json=result_json,
             modalities=modalities,
+            followups=followups,
         )
 
     def _finished(
@@ -515,17 +525,24 @@ class TaskManager:
                 )
             if stored.status is TaskStatus.SCHEDULED_FOR_RETRY:
                 self.notify()
-            if stored.status is TaskStatus.COMPLETED and stored.task_type is TaskType.EXPORT:
-                self.schedule_followups(stored)
+            if stored.status is TaskStatus.COMPLETED and transition.followups:
+                for followup in transition.followups:
+                    log.info(
+                        "export task %s COMPLETED: %s to %s scheduled",
+                        stored.task_id,
+                        followup.task_type.value,
+                        followup.destination_aet,
+                        extra=_extra(stored),
+                    )
+                self.notify()
         return TaskResult(task=stored, outcome=outcome, error=error)
 
-    def schedule_followups(self, task: ExportTask) -> list[ExportTask]:
-        """Schedule what follows a COMPLETED export: a storage commitment request to the exporter's
-        ``dcmStgCmtSCP`` and an IAN to each ``dcmIanDestination``, each its own task.
+    def _followup_tasks(self, task: ExportTask, now: datetime) -> list[NewTask]:
+        """What follows a COMPLETED export: a storage commitment request to the exporter's ``dcmStgCmtSCP``
+        and an IAN to each ``dcmIanDestination``, each its own task (none when the exporter is gone).
 
         They keep the export's exporter, scope and batch id, run now, in queue ``StgCmtSCU`` / ``IANSCU``
-        when configured, else in the exporter's queue, and never coalesce. Returns the tasks scheduled (none
-        when the exporter is no longer configured).
+        when configured, else in the exporter's queue, and never coalesce.
         """
         exporter = self._exporters.get(task.exporter_id)
         if exporter is None:
@@ -537,12 +554,8 @@ class TaskManager:
         for aet in dict.fromkeys(exporter.ian_destinations):
             queue = IAN_QUEUE if IAN_QUEUE in self._queues else exporter.queue_name
             wanted.append((TaskType.IAN, aet, queue))
-        if not wanted:
-            return []
-        now = self.now()
-        scheduled = []
-        for task_type, aet, queue in wanted:
-            new = NewTask(
+        return [
+            NewTask(
                 device_name=task.device_name,
                 queue_name=queue,
                 exporter_id=task.exporter_id,
@@ -558,17 +571,31 @@ class TaskManager:
                 task_type=task_type,
                 destination_aet=aet,
             )
+            for task_type, aet, queue in wanted
+        ]
+
+    def schedule_followups(self, task: ExportTask) -> list[ExportTask]:
+        """Schedule, now, what follows a COMPLETED export (storage commitment, IAN) as its own tasks.
+
+        The runner does not need this: it stores an export's follow-ups in the same transaction as the
+        export's end. This is for an export completed elsewhere (or to send them again). Returns the tasks
+        scheduled (none when the exporter is no longer configured or has no follow-ups).
+        """
+        now = self.now()
+        scheduled = []
+        for new in self._followup_tasks(task, now):
             followup = self.store.schedule(new, now=now, coalesce=False)
             log.info(
-                "export task %s COMPLETED: %s task %s to %s scheduled",
+                "export task %s: %s task %s to %s scheduled",
                 task.task_id,
-                task_type.value,
+                new.task_type.value,
                 followup.task_id,
-                aet,
+                new.destination_aet,
                 extra=_extra(followup),
             )
             scheduled.append(followup)
-        self.notify()
+        if scheduled:
+            self.notify()
         return scheduled
 
     def release(self, task: ExportTask) -> bool:

@@ -301,6 +301,9 @@ class InMemoryTaskStore:
             else:
                 return None
             self._tasks[task_id] = task
+            if task.status is TaskStatus.COMPLETED:
+                for followup in transition.followups:
+                    self.schedule(followup, now=now, coalesce=False)
             return task
 
     def finish_and_claim(

@@ -566,6 +566,29 @@ class PostgresTaskStore:
 
     # --- scheduling ---------------------------------------------------------------------------------
 
+    def _insert_params(self, new: NewTask, now: datetime, token: uuid.UUID) -> dict[str, Any]:
+        """The parameters of ``insert_notify`` for a new task (it wakes the runners of its queue)."""
+        return {
+            "now": now,
+            "device_name": new.device_name,
+            "queue_name": new.queue_name,
+            "exporter_id": new.exporter_id,
+            "local_ae_title": new.local_ae_title,
+            "study_uid": new.study_uid,
+            "series_uid": new.series_uid,
+            "sop_instance_uid": new.sop_instance_uid,
+            "scheduled_time": new.scheduled_time,
+            "batch_id": new.batch_id,
+            "number_of_instances": new.number_of_instances,
+            "modalities": list(new.modalities),
+            "requester": new.requester,
+            "task_type": new.task_type.value,
+            "destination_aet": new.destination_aet,
+            "token": token,
+            "channel": self.channel,
+            "payload": f"{new.device_name}{_SEPARATOR}{new.queue_name}",
+        }
+
     def schedule(
         self,
         new: NewTask,
@@ -621,29 +644,8 @@ class PostgresTaskStore:
                         },
                     ).fetchone()
                     return _task(updated)
-            inserted = conn.execute(
-                sql["insert_notify"],
-                {
-                    "now": now,
-                    "device_name": new.device_name,
-                    "queue_name": new.queue_name,
-                    "exporter_id": new.exporter_id,
-                    "local_ae_title": new.local_ae_title,
-                    "study_uid": new.study_uid,
-                    "series_uid": new.series_uid,
-                    "sop_instance_uid": new.sop_instance_uid,
-                    "scheduled_time": new.scheduled_time,
-                    "batch_id": new.batch_id,
-                    "number_of_instances": new.number_of_instances,
-                    "modalities": list(new.modalities),
-                    "requester": new.requester,
-                    "task_type": new.task_type.value,
-                    "destination_aet": new.destination_aet,
-                    "token": token,
-                    **wake,
-                },
-            ).fetchone()
-            return _task(inserted)
+            inserted = conn.execute(sql["insert_notify"], self._insert_params(new, now, token))
+            return _task(inserted.fetchone())
 
         def recover(conn: Conn) -> ExportTask | _Redo:
             row = conn.execute(sql["find_by_request_token"], {"token": token}).fetchone()
@@ -808,8 +810,14 @@ class PostgresTaskStore:
         canceled_keys = ("task_id", "owner", "now", "processing_end_time", "outcome_message", "number_of_instances",
                          "modalities")
 
+        followups = transition.followups if transition.status is TaskStatus.COMPLETED else ()
+
         def body(conn: Conn) -> ExportTask | None:
             row = conn.execute(self._sql["finish"], params).fetchone()
+            if row is not None and followups:
+                token = uuid.uuid4()
+                for followup in followups:  # in this transaction: committed with the end, or not at all
+                    conn.execute(self._sql["insert_notify"], self._insert_params(followup, now, token))
             if row is None:
                 row = conn.execute(self._sql["finish_canceled"], {k: params[k] for k in canceled_keys}).fetchone()
             return None if row is None else _task(row)
@@ -827,7 +835,7 @@ class PostgresTaskStore:
             )
             return task if finished else _REDO
 
-        return self._run("finish", body, recover=recover, transaction=False)
+        return self._run("finish", body, recover=recover, transaction=bool(followups))
 
     def finish_and_claim(
         self,
@@ -867,8 +875,10 @@ class PostgresTaskStore:
             "exclude_exporters": exclude_exporters,
         }
         retry_at = transition.scheduled_time
-        if limit <= 0 or (
-            transition.status is TaskStatus.SCHEDULED_FOR_RETRY and retry_at is not None and retry_at <= now
+        if (
+            limit <= 0
+            or (transition.status is TaskStatus.SCHEDULED_FOR_RETRY and retry_at is not None and retry_at <= now)
+            or (transition.followups and transition.status is TaskStatus.COMPLETED)
         ):
             finished = self.finish(task_id, owner=owner, transition=transition, now=now)
             return finished, self.claim(now=now, **claim_args)

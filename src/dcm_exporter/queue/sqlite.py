@@ -163,6 +163,27 @@ def _select(filter: TaskFilter, what: str) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
+
+def _insert_params(new: NewTask, now_ts: str) -> dict[str, Any]:
+    """The parameters of the ``insert`` statements for a new task."""
+    return {
+        "now": now_ts,
+        "device_name": new.device_name,
+        "queue_name": new.queue_name,
+        "exporter_id": new.exporter_id,
+        "local_ae_title": new.local_ae_title,
+        "study_uid": new.study_uid,
+        "series_uid": new.series_uid,
+        "sop_instance_uid": new.sop_instance_uid,
+        "scheduled_time": _ts(new.scheduled_time),
+        "batch_id": new.batch_id,
+        "number_of_instances": new.number_of_instances,
+        "modalities": _MODALITY_SEPARATOR.join(new.modalities),
+        "requester": new.requester,
+        "task_type": new.task_type.value,
+        "destination_aet": new.destination_aet,
+    }
+
 class SqliteTaskStore:
     """A :class:`~dcm_exporter.queue.store.TaskStore` in one SQLite file (created if missing).
 
@@ -312,23 +333,7 @@ class SqliteTaskStore:
 
     def schedule(self, new: NewTask, *, now: datetime, coalesce: bool = True) -> ExportTask:
         now_ts = _ts(now)
-        insert = {
-            "now": now_ts,
-            "device_name": new.device_name,
-            "queue_name": new.queue_name,
-            "exporter_id": new.exporter_id,
-            "local_ae_title": new.local_ae_title,
-            "study_uid": new.study_uid,
-            "series_uid": new.series_uid,
-            "sop_instance_uid": new.sop_instance_uid,
-            "scheduled_time": _ts(new.scheduled_time),
-            "batch_id": new.batch_id,
-            "number_of_instances": new.number_of_instances,
-            "modalities": _MODALITY_SEPARATOR.join(new.modalities),
-            "requester": new.requester,
-            "task_type": new.task_type.value,
-            "destination_aet": new.destination_aet,
-        }
+        insert = _insert_params(new, now_ts)
         coalescing = coalesce and new.task_type is TaskType.EXPORT
         key = {
             "device_name": new.device_name,
@@ -502,6 +507,9 @@ class SqliteTaskStore:
         return {row[0] for row in rows}
 
     def finish(self, task_id: int, *, owner: str, transition: Transition, now: datetime) -> ExportTask | None:
+        if transition.followups and transition.status is TaskStatus.COMPLETED:
+            with self._write("finish") as conn:  # the end and its follow-ups in one transaction
+                return self._finish(conn, task_id, owner, transition, _ts(now))
         with self._errors("finish"):
             conn = self._conn()
             return self._finish(conn, task_id, owner, transition, _ts(now))
@@ -528,6 +536,9 @@ class SqliteTaskStore:
                 "result_json": transition.result_json,
             },
         ).fetchone()
+        if row is not None and transition.followups and transition.status is TaskStatus.COMPLETED:
+            for followup in transition.followups:  # the caller holds the transaction
+                conn.execute(_SQL["insert"], _insert_params(followup, now)).fetchone()
         if row is None:
             row = conn.execute(
                 _SQL["finish_canceled"],

@@ -72,6 +72,10 @@ class Transition:
         number_of_instances: Instances the attempt dealt with (``None`` keeps the stored value).
         modalities: Modalities of those instances (``None`` keeps the stored value).
         result_json: Per-instance results of the attempt as JSON text (``None`` clears them).
+        followups: Tasks to schedule in the same transaction when the attempt is stored as COMPLETED
+            (storage commitment and IAN after an export): either the export's end and its follow-ups
+            are stored, or neither is. Never coalesced; not scheduled when the task is CANCELED
+            meanwhile or no longer the caller's.
     """
 
     status: TaskStatus
@@ -83,6 +87,7 @@ class Transition:
     number_of_instances: int | None = None
     result_json: str | None = None
     modalities: tuple[str, ...] | None = None
+    followups: tuple[NewTask, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -190,9 +195,10 @@ class TaskStore(Protocol):
         """End a processing attempt of a task ``owner`` holds, releasing the lease.
 
         If the task was cancelled while it ran (status CANCELED, lease still ``owner``'s), only its outcome
-        message, instance count and end time are recorded and it stays CANCELED. Returns the task as
-        stored, or
-        ``None`` when ``owner`` no longer holds it (deleted, rescheduled, lease taken over).
+        message, instance count and end time are recorded and it stays CANCELED. When the task is stored
+        as COMPLETED, ``transition.followups`` are inserted (SCHEDULED) in the same transaction. Returns the
+        task as stored, or ``None`` when ``owner`` no longer holds it (deleted, rescheduled, lease taken
+        over).
         """
         ...
 
