@@ -381,3 +381,30 @@ def test_config_push_pull_and_exporter_create_in_ldap(slapd: Any, config_file: P
                       str(wrong), cwd=tmp_path)
     assert refused.returncode == 1
     assert "Traceback" not in refused.stderr and "not-the-password" not in refused.stderr
+
+
+def test_ldap_over_tls_with_a_ca_file_and_starttls(slapd_ldaps: Any, config_file: Path, tmp_path: Path) -> None:
+    """ldaps:// and StartTLS, verified against the throwaway CA; without it, a clear refusal."""
+    password = tmp_path / "pw"
+    password.write_text(slapd_ldaps.password + "\n")
+    auth = ("--bind-dn", slapd_ldaps.bind_dn, "--password-file", str(password))
+    ca = ("--ldap-ca-file", str(slapd_ldaps.ca_file))
+    ok("config", "convert", str(config_file), slapd_ldaps.ldaps_url, *auth, *ca, cwd=tmp_path)
+    over_ldaps = json.loads(ok("exporter", "list", "--json", "--ldap", slapd_ldaps.ldaps_url, *auth, *ca,
+                               cwd=tmp_path))
+    assert [e["exporter_id"] for e in over_ldaps] == ["STORESCP"]
+    # StartTLS on the plain port, the CA from the environment
+    env = cli_env(DCM_EXPORTER_LDAP_CA_FILE=str(slapd_ldaps.ca_file), DCM_EXPORTER_LDAP_START_TLS="1")
+    over_starttls = json.loads(ok("exporter", "list", "--json", "--ldap", slapd_ldaps.url, *auth, cwd=tmp_path,
+                                  env=env))
+    assert over_starttls == over_ldaps
+    # the system's CAs do not know the throwaway CA: refused, clearly
+    refused = run_cli("exporter", "list", "--ldap", slapd_ldaps.ldaps_url, *auth, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr and "certificate" in refused.stderr.lower(), refused.stderr
+    both = run_cli("exporter", "list", "--ldap", slapd_ldaps.ldaps_url, "--ldap-start-tls", *auth, *ca,
+                   cwd=tmp_path)
+    assert both.returncode != 0 and "start_tls with an ldaps:// URL" in both.stderr, both.stderr
+    missing = run_cli("exporter", "list", "--ldap", slapd_ldaps.url, "--ldap-ca-file", str(tmp_path / "nope.pem"),
+                      *auth, cwd=tmp_path)
+    assert missing.returncode != 0 and "does not exist" in missing.stderr, missing.stderr

@@ -58,6 +58,8 @@ _ENV = {
     "bind_dn": "DCM_EXPORTER_LDAP_BIND_DN",
     "password_file": "DCM_EXPORTER_LDAP_PASSWORD_FILE",
     "base_dn": "DCM_EXPORTER_LDAP_BASE_DN",
+    "ldap_ca_file": "DCM_EXPORTER_LDAP_CA_FILE",
+    "ldap_start_tls": "DCM_EXPORTER_LDAP_START_TLS",
     "device": "DCM_EXPORTER_DEVICE",
     "queue": "DCM_EXPORTER_QUEUE",
     "source": "DCM_EXPORTER_SOURCE",
@@ -80,7 +82,8 @@ def option(args: argparse.Namespace, name: str, default: str | None = None) -> s
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """``--config`` / ``--ldap`` / ``--bind-dn`` / ``--password-file`` / ``--base-dn`` / ``--device``."""
+    """``--config`` / ``--ldap`` / ``--bind-dn`` / ``--password-file`` / ``--ldap-ca-file`` / ``--ldap-start-tls`` /
+    ``--base-dn`` / ``--device``."""
     group = parser.add_argument_group("configuration (where it comes from)")
     s = argparse.SUPPRESS
     group.add_argument("--config", metavar="FILE", default=s,
@@ -92,6 +95,12 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--password-file", metavar="FILE", default=s,
                        help="file holding the LDAP password [env DCM_EXPORTER_LDAP_PASSWORD_FILE, "
                        "or the password itself in DCM_EXPORTER_LDAP_PASSWORD]")
+    group.add_argument("--ldap-ca-file", metavar="PEM", default=s,
+                       help="CA certificates that sign the LDAP server's certificate, for ldaps:// and "
+                       "--ldap-start-tls (default: the system's) [env DCM_EXPORTER_LDAP_CA_FILE]")
+    group.add_argument("--ldap-start-tls", action="store_const", const="1", default=s,
+                       help="upgrade an ldap:// connection with StartTLS before binding "
+                       "[env DCM_EXPORTER_LDAP_START_TLS=1]")
     group.add_argument("--base-dn", metavar="DN", default=s,
                        help=f"LDAP base DN (default {DEFAULT_BASE_DN}) [env DCM_EXPORTER_LDAP_BASE_DN]")
     group.add_argument("--device", metavar="NAME", default=s,
@@ -159,11 +168,16 @@ def ldap_store(args: argparse.Namespace) -> Any:
         from dcm_exporter.config.ldap import LdapConfigStore
     except ImportError as exc:  # pragma: no cover - the LDAP store is part of the package
         raise ConfigurationError(f"the LDAP configuration store is not available: {exc}") from exc
+    start_tls = (option(args, "ldap_start_tls") or "").strip().lower()
+    if start_tls not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigurationError(f"DCM_EXPORTER_LDAP_START_TLS={start_tls!r}: use 1 or 0")
     return LdapConfigStore(
         url,
         bind_dn=option(args, "bind_dn"),
         password=_password(args),
         base_dn=option(args, "base_dn", DEFAULT_BASE_DN) or DEFAULT_BASE_DN,
+        start_tls=start_tls in ("1", "true", "yes"),
+        ca_file=option(args, "ldap_ca_file"),
     )
 
 
