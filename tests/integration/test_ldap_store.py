@@ -19,7 +19,15 @@ from dcm_exporter.errors import (
     LdapSchemaError,
     UnknownAEError,
 )
-from dcm_exporter.models import Configuration, ExporterDescriptor, QueueDescriptor, TransferCapability
+from dcm_exporter.models import (
+    ApplicationEntity,
+    Configuration,
+    Connection,
+    Device,
+    ExporterDescriptor,
+    QueueDescriptor,
+    TransferCapability,
+)
 from dcm_exporter.schedule import Schedules
 from servers.slapd import INIT_TREE_LDIF, SlapdServer
 
@@ -382,6 +390,44 @@ def test_save_since_keeps_what_others_changed(arc: SlapdServer) -> None:
     assert now.device("dcm4chee-arc").description == "by someone else"
     q = now.device("dcm4chee-arc").queue("Export1")
     assert q is not None and q.max_retries == 5
+
+
+def _entries(dump: str) -> set[tuple[str, ...]]:
+    """ldapsearch output as a set of entries, each its sorted lines."""
+    return {tuple(sorted(block.splitlines())) for block in dump.strip().split("\n\n")}
+
+
+def test_a_refused_save_undoes_what_it_applied_before(arc: SlapdServer) -> None:
+    """A save whose last operation the server refuses leaves the tree as it was, and says so."""
+    root = f"cn=DICOM Configuration,{BASE}"
+    with _store(arc) as store:
+        with_exporter = store.load().put_exporter(SEED_EXPORTER)
+        store.save(with_exporter)
+        dump_before = arc.ldapsearch("(objectClass=*)", base=root)
+        queue = with_exporter.device("dcm4chee-arc").queue("Export1")
+        assert queue is not None
+        wanted = (
+            with_exporter.put_queue(attrs.evolve(queue, max_retries=10))  # a modify (applied)
+            .remove_exporter("STORESCP")  # a delete (applied)
+            .add_device(  # adds: a registry entry, a device, its connection and its AE, which slapd refuses
+                Device(
+                    device_name="aerzte",
+                    connections=(Connection(name="dicom", hostname="127.0.0.1", port=11117),),
+                    application_entities=(ApplicationEntity(ae_title="ÄRZTE", connection_refs=("dicom",)),),
+                )
+            )
+        )
+        mark = arc.log_mark()
+        with pytest.raises(LdapError) as info:
+            store.save(wanted)
+        message = str(info.value)
+        assert re.search(r"save stopped at operation \d+ of \d+ \(add\)", message), message
+        assert "were undone" in message and "ASCII only" in message
+        assert "MOD" in _writes(arc, mark) and "DEL" in _writes(arc, mark)  # it had really written them
+        # the same entries with the same values (a replace may move an attribute to the end of its entry)
+        assert _entries(arc.ldapsearch("(objectClass=*)", base=root)) == _entries(dump_before)
+        assert store.load() == store.reload()
+        assert store.load().exporters.keys() == {"STORESCP"}
 
 
 def test_reload_picks_up_changes_of_others_as_a_new_object(arc: SlapdServer) -> None:

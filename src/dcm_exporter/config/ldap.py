@@ -1002,12 +1002,19 @@ class LdapConfigStore:
         application loaded and then changed) only the application's own changes are sent, leaving what
         others changed on the server meanwhile alone.
 
+        All or nothing, as far as LDAP allows (it has no multi-entry transactions here): when the server
+        refuses an operation, the entries already changed by this call are put back as they were in the
+        configuration the changes were computed from (the server's tree, or ``since``), and the error says
+        so. Entries this call did not touch are never written.
+
         Returns:
             The operations sent, in order.
 
         Raises:
             ConfigurationError: ``configuration`` lives under another base DN.
-            LdapError: the server refused an operation; the message says how many were applied before.
+            LdapError: the server refused an operation; the message names it and says whether the operations
+                applied before it were undone (or, if undoing failed too, that the server holds part of the
+                change).
         """
         if normalize_dn(configuration.base_dn) != normalize_dn(self.base_dn):
             raise ConfigurationError(
@@ -1021,15 +1028,32 @@ class LdapConfigStore:
                     self._apply(op)
                 except LdapError as exc:
                     kind = type(op).__name__.replace("Entry", "").lower()
+                    undo = self._undo_save(ops[:i], before) if i else ""
                     raise type(exc)(
-                        f"save stopped at operation {i + 1} of {len(ops)} ({kind}), {i} applied before it: "
-                        f"{_reason(exc)}",
+                        f"save stopped at operation {i + 1} of {len(ops)} ({kind}): {_reason(exc)}{undo}",
                         dn=exc.dn,
                         result=exc.result,
                     ) from exc
             if ops:
                 _log.info("saved %d operations to %s", len(ops), self.url, extra={"operations": len(ops)})
             return tuple(ops)
+
+    def _undo_save(self, applied: list[LdapOperation], before: Configuration) -> str:
+        """Put the entries ``applied`` touched back as they are in ``before``; a note for the error message."""
+        touched = {normalize_dn(op.dn) for op in applied}
+        try:
+            now = self.load()
+            back = [op for op in diff_configurations(now, before) if normalize_dn(op.dn) in touched]
+            for op in back:
+                self._apply(op)
+        except LdapError as exc:
+            _log.error("save: undoing %d applied operations failed: %s", len(applied), _reason(exc))
+            return (
+                f"; the {len(applied)} operation(s) applied before it could not be undone ({_reason(exc)}): "
+                "the server holds part of the change"
+            )
+        _log.warning("save: undid the %d operations applied before the refusal (%d sent)", len(applied), len(back))
+        return f"; the {len(applied)} operation(s) applied before it were undone"
 
     # --- LDIF import --------------------------------------------------------------------------------------
 
