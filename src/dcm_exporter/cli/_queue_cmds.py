@@ -7,7 +7,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -516,6 +516,29 @@ def _task_end(task: ExportTask) -> str:
     return f"task {task.task_id} {task.exporter_id} {task.entity}: {task.status.value}{retry} {text}".rstrip()
 
 
+def _sigterm_stops_like_ctrl_c() -> Callable[[], None]:
+    """Make SIGTERM (systemd, docker stop, kill) stop ``run`` as Ctrl-C does; returns how to undo it.
+
+    Python's default for SIGTERM ends the process at once: running exports would stay IN PROCESS until the
+    next start or their lease. Only possible in the main thread (else nothing changes).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -523,6 +546,7 @@ def run(args: argparse.Namespace) -> int:
     from dcm_exporter.queue import TaskResult
 
     configuration = load_configuration(args)
+    restore_sigterm = _sigterm_stops_like_ctrl_c()
     failures = [0]
     queue_log = logging.getLogger("dcm_exporter.queue")
     dedupe = _TaskEndsPrinted()
@@ -557,6 +581,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         queue_log.removeFilter(dedupe)
+        restore_sigterm()
 
 
 # --- schedule ------------------------------------------------------------------------------------------------

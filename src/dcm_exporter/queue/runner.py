@@ -70,7 +70,7 @@ class TaskHooks:
 
 
 class _Worker:
-    __slots__ = ("drain", "idle_since", "queue_name", "retired", "task", "thread")
+    __slots__ = ("done", "drain", "idle_since", "queue_name", "retired", "task", "thread")
 
     def __init__(self, queue_name: str, drain: bool) -> None:
         self.queue_name = queue_name
@@ -79,6 +79,9 @@ class _Worker:
         self.task: ExportTask | None = None
         self.idle_since = 0.0
         self.thread: threading.Thread | None = None
+        # set when the worker's loop has ended; waited on after a Ctrl-C, because a Thread.join() that a
+        # KeyboardInterrupt interrupted can make the thread look finished (CPython before 3.13)
+        self.done = threading.Event()
 
 
 class TaskRunner:
@@ -171,13 +174,13 @@ class TaskRunner:
         deadline = time.monotonic() + max(timeout, 0.0)
         workers = self._all_workers()
         self._join(workers, deadline)
-        busy = [w for w in workers if w.thread is not None and w.thread.is_alive()]
+        busy = [w for w in workers if w.thread is not None and not w.done.is_set()]
         if busy:
             self.manager.interrupt([w.task.task_id for w in busy if w.task is not None])
             self._join(busy, time.monotonic() + min(5.0, max(timeout, 0.5)))
             for worker in busy:
                 task = worker.task
-                alive = worker.thread is not None and worker.thread.is_alive()
+                alive = worker.thread is not None and not worker.done.is_set()
                 if task is not None and alive and self.manager.release(task):
                     log.warning("export task %s did not stop in time; released to the queue", task.task_id)
         if self._supervisor is not None:
@@ -233,17 +236,37 @@ class TaskRunner:
             for _ in range(queue.max_tasks_parallel if queue is not None else 0):
                 workers.append(self._spawn(queue_name, drain=True))
         beat = time.monotonic()
-        while any(w.thread is not None and w.thread.is_alive() for w in workers):
-            if deadline is not None and time.monotonic() > deadline:
-                self.manager.interrupt([w.task.task_id for w in workers if w.task is not None])
-                raise QueueError("export queue not idle in time (tasks still running were interrupted)")
-            for w in workers:
-                if w.thread is not None and w.thread.is_alive():
-                    w.thread.join(timeout=0.05)
-                    break
-            if time.monotonic() - beat >= self.heartbeat_interval:
-                beat = time.monotonic()
-                self._heartbeat()
+        try:
+            while any(w.thread is not None and not w.done.is_set() for w in workers):
+                if deadline is not None and time.monotonic() > deadline:
+                    self.manager.interrupt([w.task.task_id for w in workers if w.task is not None])
+                    raise QueueError("export queue not idle in time (tasks still running were interrupted)")
+                for w in workers:
+                    if w.thread is not None and not w.done.is_set():
+                        w.done.wait(timeout=0.05)
+                        break
+                if time.monotonic() - beat >= self.heartbeat_interval:
+                    beat = time.monotonic()
+                    self._heartbeat()
+        except BaseException:  # Ctrl-C (a notebook's interrupt, SIGTERM in the CLI): stop the workers too
+            self._interrupt_drain(workers)
+            raise
+
+    def _interrupt_drain(self, workers: list[_Worker]) -> None:
+        """Stop draining workers: no new claims; running tasks are cancelled and go back to the queue."""
+        for w in workers:
+            w.retired = True
+        running = [w.task.task_id for w in workers if w.task is not None]
+        if running:
+            log.warning("interrupted: %d running export task(s) go back to the queue", len(running))
+            self.manager.interrupt(running)
+        deadline = time.monotonic() + 5.0
+        for w in workers:
+            w.done.wait(max(0.0, deadline - time.monotonic()))
+        for w in workers:
+            task = w.task
+            if task is not None and not w.done.is_set() and self.manager.release(task):
+                log.warning("export task %s did not stop in time; released to the queue", task.task_id)
 
     def _wait_idle(self, deadline: float | None) -> None:
         since = time.monotonic()
@@ -279,12 +302,12 @@ class TaskRunner:
     def _join(workers: list[_Worker], deadline: float) -> None:
         for worker in workers:
             if worker.thread is not None:
-                worker.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+                worker.done.wait(timeout=max(0.0, deadline - time.monotonic()))
 
     def _spawn(self, queue_name: str, *, drain: bool) -> _Worker:
         worker = _Worker(queue_name, drain)
         worker.thread = threading.Thread(
-            target=self._work, args=(worker,), name=f"dcm-exporter-{queue_name}", daemon=True
+            target=self._work_until_done, args=(worker,), name=f"dcm-exporter-{queue_name}", daemon=True
         )
         worker.thread.start()
         return worker
@@ -297,7 +320,7 @@ class TaskRunner:
                 group = [
                     w
                     for w in self._workers.get(queue_name, [])
-                    if w.thread is not None and w.thread.is_alive()
+                    if w.thread is not None and not w.done.is_set()
                 ]
                 active = [w for w in group if not w.retired]
                 for worker in active[want:]:
@@ -340,6 +363,12 @@ class TaskRunner:
             self.manager.purge()
         except QueueError:
             log.exception("purge of finished export tasks failed")
+
+    def _work_until_done(self, worker: _Worker) -> None:
+        try:
+            self._work(worker)
+        finally:
+            worker.done.set()
 
     def _work(self, worker: _Worker) -> None:
         # ``claimed`` holds the next task when finishing the previous one already claimed it (one store
