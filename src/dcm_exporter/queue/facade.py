@@ -131,10 +131,11 @@ class QueueMethods:
     @property
     def actions(self) -> ActionPerformer:
         """Performer of the storage commitment and IAN tasks that follow COMPLETED exports."""
-        from dcm_exporter.actions import ActionPerformer
-
         with self._queue_lock:
             if self._actions is None:
+                # imported here, under the lock: the first follow-up tasks may start in several workers at once
+                from dcm_exporter.actions import ActionPerformer
+
                 self._actions = ActionPerformer(lambda: self._configuration, self._source)
             return self._actions
 

@@ -424,6 +424,39 @@ class PostgresTaskStore:
         finally:
             self._local.conn = previous
 
+    @contextlib.contextmanager
+    def study_lock(self, *, device_name: str, exporter_id: str, study_uid: str) -> Iterator[None]:
+        """Serialise a read-decide-write on one device, exporter and study across every process and host.
+
+        Holds the same advisory lock that :meth:`schedule` takes to coalesce, for the block, and runs this
+        thread's store operations in the block's transaction: committed when the block ends, rolled back
+        when it raises. The export rules use it to schedule one Series or Instance task per scope even when
+        several processes receive instances of that series at once. Inside :meth:`use_connection` the lock
+        is taken in the caller's transaction instead.
+
+        Raises:
+            QueueError: the database refused or could not be reached.
+        """
+        key = {"device_name": device_name, "exporter_id": exporter_id, "study_uid": study_uid}
+        bound = getattr(self._local, "conn", None)
+        psycopg = self._psycopg
+        if bound is not None:
+            try:
+                bound.execute(self._sql["lock_study"], key)
+            except psycopg.Error as exc:
+                raise self._fail("lock study", exc) from exc
+            yield
+            return
+        if self._closed:
+            raise QueueError(f"{self!r} is closed")
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute(self._sql["lock_study"], key)
+                with self.use_connection(conn):
+                    yield
+        except psycopg.Error as exc:
+            raise self._fail("lock study", exc) from exc
+
     def _migrate(self) -> None:
         schema = f'"{self.schema}"'
 

@@ -9,6 +9,7 @@ rounded up to a whole second first (see :func:`scheduled_time`).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import threading
@@ -680,7 +681,16 @@ class ExportRules:
             if rank == 0:
                 task = manager.schedule_export(exporter_id, study, scheduled_time=when, coalesce=True)
             else:
-                task = self._schedule_covering(manager, exporter_id, study, series_key, sop_key, when)
+                # the lock above serialises this process; a store shared by several processes (PostgreSQL)
+                # serialises them all, so that each series or instance gets one task
+                study_lock = getattr(manager.store, "study_lock", None)
+                guard = (
+                    study_lock(device_name=manager.device_name, exporter_id=exporter_id, study_uid=study)
+                    if study_lock is not None
+                    else contextlib.nullcontext()
+                )
+                with guard:
+                    task = self._schedule_covering(manager, exporter_id, study, series_key, sop_key, when)
             if len(self._tasks) >= _TASK_CACHE_LIMIT:
                 self._tasks.pop(next(iter(self._tasks)))
             self._tasks[key] = (task.task_id, task.scheduled_time)
