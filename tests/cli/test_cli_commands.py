@@ -251,13 +251,17 @@ def test_export_now_sends_a_study_and_reports_the_outcome(tmp_path: Path, store_
     assert "WARNING" in missing.stdout and "Could not find" in missing.stdout
 
 
-def test_export_queued_then_run_then_every_queue_command(tmp_path: Path, store_scp: Any, small_study: Any) -> None:
+@pytest.mark.parametrize("queue", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_export_queued_then_run_then_every_queue_command(
+    tmp_path: Path, store_scp: Any, small_study: Any, queue: str, request: pytest.FixtureRequest
+) -> None:
     from dcm_exporter.sample import generate_study
 
     config = _config_for(store_scp.port, tmp_path)
     folder = tmp_path / "dicom"
     studies = [generate_study(folder, series=1, instances_per_series=2) for _ in range(3)]
-    q = ("--queue", f"sqlite:{tmp_path / 'q.sqlite'}")
+    url = request.getfixturevalue("pg_database").url if queue == "postgresql" else f"sqlite:{tmp_path / 'q.sqlite'}"
+    q = ("--queue", url)
     c = ("--config", str(config))
     queued = ok_json("export", "STORESCP", "--all-studies", "--batch-id", "B1", *c, *q, "--source", str(folder),
                      cwd=tmp_path)
@@ -284,6 +288,7 @@ def test_export_queued_then_run_then_every_queue_command(tmp_path: Path, store_s
     assert len(rows) == 4 and "outcome_message" in rows[0]
     paged = ok_json("queue", "list", *q, "--order-by=-task_id", "--limit", "2", cwd=tmp_path)
     assert [t["task_id"] for t in paged] == sorted((int(r["task_id"]) for r in rows), reverse=True)[:2]
+    assert ok_json("queue", "list", *q, "--order-by", "task_id", "--desc", "--limit", "2", cwd=tmp_path) == paged
 
     batches = {b["batch_id"]: b for b in ok_json("queue", "batches", *q, cwd=tmp_path)}
     assert batches["B1"]["completed"] == 3 and batches["B2"]["scheduled"] == 1

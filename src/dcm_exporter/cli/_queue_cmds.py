@@ -325,7 +325,10 @@ def _filter(args: argparse.Namespace, *, paging: bool = False, require: bool = F
     if require and not criteria and not getattr(args, "all", False):
         raise ConfigurationError("name the tasks: give task ids or filters, or --all for every task")
     if paging:
-        criteria.update(offset=args.offset, limit=args.limit, order_by=args.order_by)
+        order_by = args.order_by
+        if getattr(args, "desc", False) and not order_by.startswith("-"):
+            order_by = "-" + order_by
+        criteria.update(offset=args.offset, limit=args.limit, order_by=order_by)
     return TaskFilter(**criteria)
 
 
@@ -345,8 +348,10 @@ def _register_queue(sub: Sub) -> None:
     _add_filters(p)
     p.add_argument("--limit", type=int, default=None, help="at most this many")
     p.add_argument("--offset", type=int, default=0, help="skip this many first")
-    p.add_argument("--order-by", default="created_time",
-                   help="field to order by; descending with a '-' prefix: --order-by=-task_id (default created_time)")
+    p.add_argument("--order-by", metavar="FIELD", default="created_time",
+                   help="field to order by (default created_time); descending: --desc, or a '-' prefix written "
+                   "--order-by=-task_id")
+    p.add_argument("--desc", action="store_true", help="descending order (newest first with the default field)")
     add_format_options(p)
     p.set_defaults(handler=queue_list)
 
