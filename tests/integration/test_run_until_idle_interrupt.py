@@ -11,6 +11,7 @@ import _thread
 import threading
 from pathlib import Path
 
+import attrs
 import pytest
 
 from dcm_exporter.cli._demo import demo_configuration, with_port
@@ -26,6 +27,9 @@ def test_interrupting_run_until_idle_puts_the_running_export_back(tmp_path: Path
     studies = [generate_study(tmp_path / "archive", series=1, instances_per_series=3, kind="small") for _ in range(4)]
     with StoreSCP(delay=0.3) as scp:
         configuration = with_port(demo_configuration(), "STORESCP", scp.port)
+        queue = configuration.device("dcm-exporter-demo").queue("Export1")
+        assert queue is not None
+        configuration = configuration.put_queue(attrs.evolve(queue, max_tasks_parallel=1))  # one task at a time
         store = SqliteTaskStore(tmp_path / "q.sqlite")
         with Exporter(configuration, FileSystemSource(tmp_path / "archive"), store=store) as exporter:
             for study in studies:
