@@ -468,7 +468,13 @@ class TaskManager:
             status, failures=task.number_of_failures, now=now, retryable=retryable
         )
         followups: tuple[NewTask, ...] = ()
-        if decision.status is TaskStatus.COMPLETED and task.task_type is TaskType.EXPORT:
+        exporter = self._exporters.get(task.exporter_id)
+        if (
+            decision.status is TaskStatus.COMPLETED
+            and task.task_type is TaskType.EXPORT
+            and exporter is not None
+            and (exporter.stgcmt_scp or exporter.ian_destinations)
+        ):
             # stored in the same transaction as the export's end: a crash cannot lose them
             done = attrs.evolve(
                 task,
