@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages of the real servers the test suite starts (as throwaway processes):
-# OpenLDAP slapd + ldap-utils, DCMTK, Orthanc + its DICOMweb plugin. The system services are never used.
+# OpenLDAP slapd + ldap-utils, DCMTK, Orthanc + its DICOMweb plugin, tinyproxy (an HTTP proxy). The system services are never used.
 # Also makes sure a PostgreSQL server answers on 127.0.0.1:5432 (the machine's own, or a throwaway one).
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(slapd ldap-utils dcmtk orthanc orthanc-dicomweb)
+pkgs=(slapd ldap-utils dcmtk orthanc orthanc-dicomweb tinyproxy)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -23,6 +23,7 @@ fi
 # the Debian packages may start their services anyway: stop them, the tests never use them
 $SUDO pkill -x slapd 2>/dev/null || true
 $SUDO pkill -x Orthanc 2>/dev/null || true
+$SUDO pkill -x tinyproxy 2>/dev/null || true
 
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then

@@ -42,6 +42,7 @@ from servers.dcmtk import StorescpServer, start_storescp
 from servers.orthanc import OrthancServer, start_orthanc
 from servers.postgres import PgDatabase, create_database, drop_database
 from servers.slapd import SlapdFactory, SlapdServer
+from servers.tinyproxy import ProxyServer, start_tinyproxy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM_DIR = REPO_ROOT.parent / "shared" / "dcm4che"
@@ -58,6 +59,7 @@ _AUTO_MARKERS = {
     "slapd_ldaps": "slapd",
     "slapd_factory": "slapd",
     "upstream_dir": "upstream",
+    "http_proxy_factory": "proxy",
 }
 _UPSTREAM_FIXTURES = {"slapd_upstream", "upstream_dir"}
 
@@ -120,6 +122,19 @@ def orthanc_factory(tmp_path: Path) -> Iterator[Callable[..., OrthancServer]]:
 def orthanc(orthanc_factory: Callable[..., OrthancServer]) -> OrthancServer:
     """A fresh Orthanc with DICOMweb (AE ``ORTHANC``)."""
     return orthanc_factory()
+
+
+# --- HTTP proxy --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def http_proxy_factory(tmp_path: Path) -> Iterator[Callable[..., ProxyServer]]:
+    """Start tinyproxy forward proxies: ``http_proxy_factory(user="alice", password="s3cret")``."""
+
+    def start(user: str | None = None, password: str | None = None) -> ProxyServer:
+        return start_tinyproxy(tmp_path, user=user, password=password)
+
+    yield from started_and_stopped(start, ProxyServer.stop)
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ from dcm_exporter.errors import (
     TransportError,
     TransportTimeoutError,
 )
+from dcm_exporter.models._secrets import mask_url
 from dcm_exporter.transports._multipart import (
     BytesPart,
     FilePart,
@@ -143,6 +144,8 @@ class StowSettings:
         ca_file: PEM bundle of CA certificates to trust, or ``None`` for the system's.
         connect_timeout: seconds to connect.
         read_timeout: seconds to wait between bytes of the answer.
+        proxy_address: the HTTP proxy requests go through (``host:port``, from the web application's
+            connection's ``dcmHTTPProxy``), without its credentials; ``None`` for a direct connection.
     """
 
     destination: str
@@ -158,6 +161,20 @@ class StowSettings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     _authorization: _Secret | None = attrs.field(default=None, alias="authorization", repr=False)
+    _proxy: _Secret | None = attrs.field(default=None, alias="proxy", repr=False)
+
+    @property
+    def proxy_address(self) -> str | None:
+        if self._proxy is None:
+            return None
+        parts = urlsplit(self._proxy.value)
+        return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+    @property
+    def via(self) -> str:
+        """`` via proxy host:port`` when requests go through a proxy, else empty (for messages)."""
+        address = self.proxy_address
+        return f" via proxy {address}" if address else ""
 
     @property
     def has_credentials(self) -> bool:
@@ -227,6 +244,22 @@ def _transfer_syntaxes(text: str | None, where: str) -> frozenset[str] | None:
     return frozenset(uids)
 
 
+def _proxy_url(value: str, where: str) -> _Secret:
+    """dcm4che's ``dcmHTTPProxy`` (``[user:password@]host:port``) as an ``http://`` proxy URL."""
+    text = value.strip()
+    url = text if "://" in text else f"http://{text}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{where}: dcmHTTPProxy {mask_url(url)!r} is not [user:password@]host:port: {exc}"
+        ) from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port is None:
+        raise ConfigurationError(f"{where}: dcmHTTPProxy {mask_url(url)!r} is not [user:password@]host:port")
+    return _Secret(url)
+
+
 def _studies_url(base: str) -> str:
     base = base.rstrip("/")
     return base if base.endswith("/studies") else base + "/studies"
@@ -245,6 +278,7 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
     props: dict[str, str] = dict(exporter.properties)
     connect_default, read_default = DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
     user_password: str | None = None
+    proxy: _Secret | None = None
     if "://" in target:
         parts = urlsplit(target)
         try:
@@ -275,6 +309,8 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
         props.update(remote.properties)
         url = _studies_url(remote.base_url)
         conn = remote.connection
+        if conn is not None and conn.http_proxy:
+            proxy = _proxy_url(conn.http_proxy, f"web application {target}")
         if conn is not None and conn.tcp_connect_timeout:
             connect_default = conn.tcp_connect_timeout / 1000
         if conn is not None and conn.response_timeout:
@@ -311,6 +347,7 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
         connect_timeout=_number(props, "connect-timeout", where, connect_default, integer=False),
         read_timeout=_number(props, "read-timeout", where, read_default, integer=False),
         authorization=authorization,
+        proxy=proxy,
     )
 
 
@@ -562,6 +599,41 @@ class StowTransport(BaseTransport):
             raise self._whole_failure(failures, outcome)
         return outcome
 
+    def _proxy_refusal(self) -> _RequestFailure | None:
+        """After a dropped request through a proxy: did the proxy refuse us (HTTP 407)? A proxy that refuses
+        answers 407 and closes the connection while the body is still being sent, so the POST itself only sees
+        the drop; a request without a body (OPTIONS) gets the answer."""
+        import httpx
+
+        s = self.settings
+        if s.proxy_address is None:
+            return None
+        try:
+            probe = self._client.request("OPTIONS", s.url, timeout=min(s.connect_timeout, 10.0))
+        except httpx.HTTPError:
+            return None
+        return self._proxy_auth_failure(probe.status_code, probe.headers.get("server"))
+
+    def _proxy_auth_failure(self, status: int, server: str | None) -> _RequestFailure | None:
+        """A 407 (or 401) answer to a request through the proxy, as a failure that names the proxy."""
+        s = self.settings
+        if s.proxy_address is None:
+            return None
+        if status == 407:
+            reason = (
+                f"the proxy {s.proxy_address} refused the request: HTTP 407 Proxy Authentication Required "
+                "(check the user and password in the connection's dcmHTTPProxy)"
+            )
+        elif status == 401:  # some proxies (tinyproxy) answer wrong credentials so
+            reason = (
+                f"the request through the proxy {s.proxy_address} was refused: HTTP 401 Unauthorized "
+                f"(from {server or 'the proxy or the server'}; check the user and password in the connection's "
+                "dcmHTTPProxy, and the web application's credentials)"
+            )
+        else:
+            return None
+        return _RequestFailure(reason=reason, retryable=False, category="http", status_code=status)
+
     def _whole_failure(self, failures: list[_RequestFailure], outcome: Outcome) -> TransportError:
         s = self.settings
         first = failures[0]
@@ -626,7 +698,7 @@ class StowTransport(BaseTransport):
             response = self._client.post(s.url, content=body, headers=headers)
         except httpx.ConnectTimeout as exc:
             failure = _RequestFailure(
-                reason=f"cannot connect to {s.url}: timed out ({exc})", retryable=True, category="connect"
+                reason=f"cannot connect to {s.url}{s.via}: timed out ({exc})", retryable=True, category="connect"
             )
         except httpx.ConnectError as exc:
             tls = _ssl_error(exc)
@@ -639,7 +711,7 @@ class StowTransport(BaseTransport):
                 )
             else:
                 failure = _RequestFailure(
-                    reason=f"cannot connect to {s.url}: {exc}", retryable=True, category="connect"
+                    reason=f"cannot connect to {s.url}{s.via}: {exc}", retryable=True, category="connect"
                 )
         except httpx.TimeoutException as exc:
             failure = _RequestFailure(
@@ -648,8 +720,8 @@ class StowTransport(BaseTransport):
                 category="timeout",
             )
         except (httpx.RemoteProtocolError, httpx.NetworkError) as exc:
-            failure = _RequestFailure(
-                reason=f"connection to {s.url} dropped during the request ({type(exc).__name__}: {exc})",
+            failure = self._proxy_refusal() or _RequestFailure(
+                reason=f"connection to {s.url}{s.via} dropped during the request ({type(exc).__name__}: {exc})",
                 retryable=True,
                 category="dropped",
             )
@@ -674,6 +746,12 @@ class StowTransport(BaseTransport):
             results.extend(_InstanceOutcome(ref, "failed", failure.reason) for ref in sent)
             return _BatchResult(results=tuple(results), failure=failure)
 
+        refused = self._proxy_auth_failure(response.status_code, response.headers.get("server"))
+        if refused is not None:
+            log.warning("STOW-RS of %d instances to %s refused: %s", len(sent), s.destination, refused.reason,
+                        extra={"destination": s.destination, "status": response.status_code})
+            results.extend(_InstanceOutcome(ref, "failed", refused.reason, response.status_code) for ref in sent)
+            return _BatchResult(results=tuple(results), failure=refused)
         content_type = response.headers.get("content-type")
         parsed: StoreResponse | None = None
         detail = ""
@@ -760,7 +838,8 @@ def _build_client(settings: StowSettings) -> httpx.Client:
             max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
         ),
         follow_redirects=False,
-        trust_env=False,
+        trust_env=False,  # the proxy is the configuration's dcmHTTPProxy, not the environment's
+        proxy=settings._proxy.value if settings._proxy is not None else None,
     )
 
 
