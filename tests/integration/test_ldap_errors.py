@@ -203,3 +203,30 @@ def test_unverified_tls_only_when_asked(slapd_ldaps: SlapdServer) -> None:
         LdapConfigStore(slapd_ldaps.ldaps_url, slapd_ldaps.bind_dn, slapd_ldaps.password).open()
     with LdapConfigStore(slapd_ldaps.ldaps_url, slapd_ldaps.bind_dn, slapd_ldaps.password, verify=False) as store:
         assert store.load().devices == ()
+
+
+def _restart(server: SlapdServer) -> None:
+    """Stop slapd and start it again on the same port with the same data."""
+    from servers.slapd import _start
+
+    server.stop()
+    server.process = _start(server.workdir, port=server.port, ldaps_port=None, log=server.log_path)
+
+
+def test_reads_after_a_server_restart_reconnect_by_themselves(slapd: SlapdServer) -> None:
+    """The server restarts between two reads (same port, same data): the next read reconnects once and
+    succeeds. A write that meets the dead connection is not repeated (it may or may not have been applied)
+    but fails clearly; the next one works."""
+    with LdapConfigStore(slapd.url, slapd.bind_dn, slapd.password, slapd.base_dn) as store:
+        store.add_remote_ae("STORESCP", "127.0.0.1", 11117)
+        first = store.load()
+        _restart(slapd)
+        assert store.load() == first
+        _restart(slapd)
+        assert store.find_remote_ae("STORESCP").port == 11117
+        _restart(slapd)
+        with pytest.raises(LdapConnectionError) as info:
+            store.add_remote_ae("SECOND", "127.0.0.1", 11118)
+        assert slapd.url in str(info.value)
+        store.add_remote_ae("SECOND", "127.0.0.1", 11118)
+        assert store.find_remote_ae("SECOND").port == 11118

@@ -579,7 +579,35 @@ class LdapConfigStore:
         size_limit: int = 0,
         allow_missing: bool = False,
     ) -> list[Entry]:
-        """A search, paged unless ``size_limit`` is set; entries as ``(dn, {attribute: [values]})``."""
+        """A search, paged unless ``size_limit`` is set; entries as ``(dn, {attribute: [values]})``.
+
+        A search is only a read: when it fails on a connection opened earlier (the server restarted, an idle
+        connection was cut by a firewall), it is sent once more on a new connection.
+        """
+        reused = self._conn is not None and not self._conn.closed
+        try:
+            return self._search_once(
+                base, filter, scope, attributes, size_limit=size_limit, allow_missing=allow_missing
+            )
+        except LdapConnectionError as exc:
+            if not reused or isinstance(exc, LdapTimeoutError):  # a slow server is not helped by asking twice
+                raise
+            _log.warning("LDAP connection to %s lost (%s); searching again on a new connection", self.url, exc,
+                         extra={"url": self.url})
+            return self._search_once(
+                base, filter, scope, attributes, size_limit=size_limit, allow_missing=allow_missing
+            )
+
+    def _search_once(
+        self,
+        base: str,
+        filter: str,
+        scope: str,
+        attributes: Sequence[str],
+        *,
+        size_limit: int,
+        allow_missing: bool,
+    ) -> list[Entry]:
         conn = self._connection()
         out: list[Entry] = []
         cookie: bytes | None = None
