@@ -8,7 +8,10 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(slapd ldap-utils dcmtk orthanc orthanc-dicomweb tinyproxy)
 missing=()
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# installed means "install ok installed": dpkg -s also succeeds for a removed package whose config files remain
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
