@@ -47,6 +47,7 @@ from dcm_exporter.queue.store import (
     Transition,
     coalesces_unchanged,
     merge_scope,
+    new_task_row,
 )
 from dcm_exporter.queue.task import (
     ORDER_FIELDS,
@@ -601,26 +602,15 @@ class PostgresTaskStore:
 
     def _insert_params(self, new: NewTask, now: datetime, token: uuid.UUID) -> dict[str, Any]:
         """The parameters of ``insert_notify`` for a new task (it wakes the runners of its queue)."""
-        return {
-            "now": now,
-            "device_name": new.device_name,
-            "queue_name": new.queue_name,
-            "exporter_id": new.exporter_id,
-            "local_ae_title": new.local_ae_title,
-            "study_uid": new.study_uid,
-            "series_uid": new.series_uid,
-            "sop_instance_uid": new.sop_instance_uid,
-            "scheduled_time": new.scheduled_time,
-            "batch_id": new.batch_id,
-            "number_of_instances": new.number_of_instances,
-            "modalities": list(new.modalities),
-            "requester": new.requester,
-            "task_type": new.task_type.value,
-            "destination_aet": new.destination_aet,
-            "token": token,
-            "channel": self.channel,
-            "payload": f"{new.device_name}{_SEPARATOR}{new.queue_name}",
-        }
+        row = new_task_row(new)
+        row.update(
+            now=now,
+            modalities=list(new.modalities),
+            token=token,
+            channel=self.channel,
+            payload=f"{new.device_name}{_SEPARATOR}{new.queue_name}",
+        )
+        return row
 
     def schedule(
         self,

@@ -28,6 +28,7 @@ from dcm_exporter.queue.store import (
     Transition,
     coalesces_unchanged,
     merge_scope,
+    new_task_row,
 )
 from dcm_exporter.queue.task import (
     ORDER_FIELDS,
@@ -166,23 +167,12 @@ def _select(filter: TaskFilter, what: str) -> tuple[str, dict[str, Any]]:
 
 def _insert_params(new: NewTask, now_ts: str) -> dict[str, Any]:
     """The parameters of the ``insert`` statements for a new task."""
-    return {
-        "now": now_ts,
-        "device_name": new.device_name,
-        "queue_name": new.queue_name,
-        "exporter_id": new.exporter_id,
-        "local_ae_title": new.local_ae_title,
-        "study_uid": new.study_uid,
-        "series_uid": new.series_uid,
-        "sop_instance_uid": new.sop_instance_uid,
-        "scheduled_time": _ts(new.scheduled_time),
-        "batch_id": new.batch_id,
-        "number_of_instances": new.number_of_instances,
-        "modalities": _MODALITY_SEPARATOR.join(new.modalities),
-        "requester": new.requester,
-        "task_type": new.task_type.value,
-        "destination_aet": new.destination_aet,
-    }
+    row = new_task_row(new)
+    row["now"] = now_ts
+    row["scheduled_time"] = _ts(new.scheduled_time)
+    row["modalities"] = _MODALITY_SEPARATOR.join(new.modalities)
+    return row
+
 
 class SqliteTaskStore:
     """A :class:`~dcm_exporter.queue.store.TaskStore` in one SQLite file (created if missing).
