@@ -23,6 +23,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittle
 
 from dcm_exporter.errors import (
     AssociationRejectedError,
+    ConfigurationError,
     ConnectionFailedError,
     TransportTimeoutError,
 )
@@ -32,6 +33,7 @@ from dcm_exporter.models import (
     Connection,
     Device,
     ExporterDescriptor,
+    QueueDescriptor,
     TransferCapability,
 )
 from dcm_exporter.transports import _dimse as d
@@ -658,3 +660,46 @@ def test_pooled_association_closed_by_peer_is_replaced(storescp_factory: Any, tm
         transport.close()
         if second is not None:
             second.stop()
+
+
+def _archive(extra_device: dict[str, tuple[str, ...]], extra_ae: dict[str, tuple[str, ...]]) -> Device:
+    return Device(
+        device_name="dcm4chee-arc",
+        extra=extra_device,
+        application_entities=(ApplicationEntity(ae_title="DCM4CHEE", extra=extra_ae),),
+        exporters=(make_exporter(),),
+        queues=(QueueDescriptor(queue_name="Export1"),),
+    )
+
+
+@pytest.mark.parametrize(
+    ("device_values", "ae_values", "expected"),
+    [
+        (("2",), (), 2),  # the archive device's generic value
+        (("STORESCP:3", "2"), (), 3),  # the destination's own value wins, whatever the order
+        (("4",), ("OTHER:2",), 1),  # the AE's values replace the device's; none is for STORESCP or generic
+        (("4",), ("2",), 2),
+    ],
+)
+def test_parallel_associations_from_the_archive_configuration(
+    store_scp: Any, tmp_path: Path, device_values: tuple[str, ...], ae_values: tuple[str, ...], expected: int
+) -> None:
+    """dcmMultipleStoreAssociations of the exporter's AE (dcmArchiveNetworkAE) or device (dcmArchiveDevice)."""
+    files = generate_ct(tmp_path, 12, rows=64)
+    attribute = "dcmMultipleStoreAssociations"
+    archive = _archive({attribute: device_values}, {attribute: ae_values} if ae_values else {})
+    configuration = Configuration(devices=(*make_configuration(store_scp.port).devices, archive))
+    exporter = make_exporter()
+    with create_transport(exporter, configuration) as transport:
+        assert transport.parallel_associations() == expected
+        outcome = transport.send(make_request([ref_for(p) for p in files], configuration, exporter))
+    assert outcome.status is OutcomeStatus.COMPLETED and outcome.completed == 12
+    assert store_scp.associations == expected
+
+
+def test_a_bad_dcm_multiple_store_associations_names_where_it_is(store_scp: Any) -> None:
+    archive = _archive({"dcmMultipleStoreAssociations": ("many",)}, {})
+    configuration = Configuration(devices=(*make_configuration(store_scp.port).devices, archive))
+    with create_transport(make_exporter(), configuration) as transport, pytest.raises(ConfigurationError) as info:
+        transport.parallel_associations()
+    assert "device dcm4chee-arc: dcmMultipleStoreAssociations='many' is not n or AET:n" in str(info.value)

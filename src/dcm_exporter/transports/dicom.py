@@ -21,13 +21,14 @@ What it does, in the order of dcm4chee-arc's DICOM exporter:
 The association itself is ours (:mod:`._dimse_assoc`): pynetdicom's PDU codec negotiates it, and the
 C-STORE requests and responses are framed directly on the socket, with ``TCP_NODELAY``, in the thread
 that sends. Associations are pooled per destination and calling AE and reused across tasks until idle
-for ``dcmIdleTimeout`` (default 10 s); up to ``MultipleStoreAssociations`` (exporter property, default 1)
-run in parallel.
+for ``dcmIdleTimeout`` (default 10 s); up to ``dcmMultipleStoreAssociations`` (the exporter property below, else
+the attribute of the exporter's AE or device, default 1) run in parallel.
 
 Exporter properties (``dcmProperty``) read by this transport:
 
 ``MultipleStoreAssociations``
-    ``n`` or ``AET:n[,AET:n...]``: parallel associations per destination (default 1).
+    ``n`` or ``AET:n[,AET:n...]``: parallel associations per destination; overrides the archive's
+    ``dcmMultipleStoreAssociations`` (AE, then device; default 1).
 ``TLSCACertificates``, ``TLSCertificate``, ``TLSKey``
     PEM files: the CAs that sign the peer (default: the system trust store), our certificate and key.
 ``Priority``
@@ -268,34 +269,55 @@ class DicomTransport(BaseTransport):
         return exporter_property(self.exporter, name)
 
     def parallel_associations(self) -> int:
-        """How many associations to open in parallel for this destination."""
+        """How many associations to open in parallel for this destination.
+
+        From ``dcmMultipleStoreAssociations`` as dcm4chee-arc keeps it (``n`` or ``<AET>:n`` values, the
+        destination's own value first): the exporter's ``MultipleStoreAssociations`` property when set, else
+        the attribute of the exporter's local AE (``dcmArchiveNetworkAE``), else of its device
+        (``dcmArchiveDevice``); 1 when none says otherwise.
+        """
         if self._associations is not None:
             return max(1, self._associations)
-        raw = self._property("MultipleStoreAssociations")
-        if not raw:
+        values, where = self._multiple_store_associations()
+        if not values:
             return 1
-        value: str | None = None
-        for part in raw.split(","):
-            part = part.strip()
+        generic: str | None = None
+        specific: str | None = None
+        for value in values:
+            part = value.strip()
             if ":" in part:
                 aet, _, num = part.rpartition(":")
                 if aet == self.ae_title:
-                    value = num
+                    specific = num.strip()
             elif part:
-                value = part
-        if value is None:
+                generic = part
+        chosen = specific if specific is not None else generic
+        if chosen is None:
             return 1
         try:
-            count = int(value)
+            count = int(chosen)
         except ValueError:
-            raise ConfigurationError(
-                f"exporter {self.exporter.exporter_id}: MultipleStoreAssociations={raw!r} is not n or AET:n"
-            ) from None
+            raise ConfigurationError(f"{where}={', '.join(values)!r} is not n or AET:n") from None
         if count < 1:
-            raise ConfigurationError(
-                f"exporter {self.exporter.exporter_id}: MultipleStoreAssociations must be >= 1, got {raw!r}"
-            )
+            raise ConfigurationError(f"{where} must be >= 1, got {', '.join(values)!r}")
         return count
+
+    def _multiple_store_associations(self) -> tuple[list[str], str]:
+        """The ``dcmMultipleStoreAssociations`` values that apply, and where they come from (for messages)."""
+        raw = self._property("MultipleStoreAssociations")
+        if raw:
+            return raw.split(","), f"exporter {self.exporter.exporter_id}: MultipleStoreAssociations"
+        try:
+            device = self.configuration.exporter_device(self.exporter.exporter_id)
+        except ConfigurationError:  # an exporter built without its device: nothing more to look at
+            return [], ""
+        attribute = "dcmMultipleStoreAssociations"
+        ae = next((a for a in device.application_entities if a.ae_title == self.exporter.ae_title), None)
+        if ae is not None and ae.extra.get(attribute):
+            return [str(v) for v in ae.extra[attribute]], f"AE {ae.ae_title}: {attribute}"
+        if device.extra.get(attribute):
+            return [str(v) for v in device.extra[attribute]], f"device {device.device_name}: {attribute}"
+        return [], ""
 
     def _tls_context(self, remote: RemoteAE) -> ssl.SSLContext | None:
         if not remote.tls:
