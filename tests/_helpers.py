@@ -4,12 +4,14 @@ The real servers live in ``tests/servers/`` and their fixtures in ``tests/confte
 the plain functions several test modules used to copy: running the examples of a docs page or of a
 module's docstrings, the body of a ``*_factory`` fixture, polling, the
 configuration of an archive device exporting to a storescp, the SOP Instance UIDs a storescp received,
-and a CT study written as Part 10 files for the ``stow:`` tests and benchmark.
+a CT study written as Part 10 files for the ``stow:`` tests and benchmark, and the task counts of an SQLite
+queue file read by another process.
 """
 
 from __future__ import annotations
 
 import doctest
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -126,6 +128,16 @@ def storescp_configuration(port: int, queue: QueueDescriptor) -> Configuration:
             ),
         )
     )
+
+
+def sqlite_task_counts(db: Path) -> dict[str, int]:
+    """``{status: count}`` of the export tasks in an SQLite queue file, read on a connection of our own (the
+    file may be in use by a runner process)."""
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        return dict(conn.execute("SELECT status, count(*) FROM export_task GROUP BY status").fetchall())
+    finally:
+        conn.close()
 
 
 def received_sop_uids(folder: Path) -> set[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from _helpers import received_sop_uids, storescp_configuration
+from _helpers import received_sop_uids, sqlite_task_counts, storescp_configuration
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import QueueDescriptor
 from dcm_exporter.queue import SqliteTaskStore, TaskFilter, TaskStatus
@@ -57,12 +57,7 @@ RUNNER = textwrap.dedent(
 )
 
 
-def counts(db: Path) -> dict[str, int]:
-    conn = sqlite3.connect(db, timeout=30)
-    try:
-        return dict(conn.execute("SELECT status, count(*) FROM export_task GROUP BY status").fetchall())
-    finally:
-        conn.close()
+counts = sqlite_task_counts
 
 
 def diagnosis(db: Path, tmp_path: Path, scp_log: Path) -> str:

@@ -7,7 +7,6 @@ is slow (every C-STORE answered after a delay), so tasks are running when the si
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 from _cli import cli_env, ok_json
 
+from _helpers import sqlite_task_counts
 from dcm_exporter.cli._demo import demo_configuration, with_port
 from dcm_exporter.sample import generate_study
 from dcm_exporter.testing import StoreSCP
@@ -23,12 +23,7 @@ from dcm_exporter.testing import StoreSCP
 STUDIES = 6
 
 
-def _counts(db: Path) -> dict[str, int]:
-    conn = sqlite3.connect(db, timeout=30)
-    try:
-        return dict(conn.execute("SELECT status, count(*) FROM export_task GROUP BY status").fetchall())
-    finally:
-        conn.close()
+_counts = sqlite_task_counts
 
 
 def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], Path, StoreSCP]:
