@@ -196,7 +196,7 @@ def test_every_bmp_decimal_digit_java_accepts() -> None:
 
 
 def test_an_empty_value_is_always() -> None:
-    assert ScheduleExpression.parse("").contains(datetime(2024, 1, 1, 3, tzinfo=timezone.utc))
+    assert ScheduleExpression.parse("").contains(datetime(2024, 1, 1, 3, tzinfo=UTC))
 
 
 def test_syntax_error_messages_say_what_is_wrong() -> None:
