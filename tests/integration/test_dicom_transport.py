@@ -27,6 +27,7 @@ from dcm_exporter.errors import (
     ConnectionFailedError,
     TransportTimeoutError,
 )
+from dcm_exporter.export import CancelToken, ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.models import (
     ApplicationEntity,
     Configuration,
@@ -37,7 +38,6 @@ from dcm_exporter.models import (
     TransferCapability,
 )
 from dcm_exporter.transports import _dimse as d
-from dcm_exporter.transports.base import CancelToken, ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.transports.dicom import DicomTransport, create_transport, verify
 from servers.slapd import make_tls
 

@@ -12,11 +12,11 @@ import pytest
 from _dicom_files import GeneratedStudy, make_study
 
 from dcm_exporter.errors import ConfigurationError, ConnectionFailedError, UnknownSchemeError
+from dcm_exporter.export import ExportRequest, Outcome, OutcomeStatus
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor
 from dcm_exporter.sources import FileSystemSource
 from dcm_exporter.testing import MockTransport
-from dcm_exporter.transports.base import ExportRequest, Outcome, OutcomeStatus
 from dcm_exporter.transports.registry import TransportRegistry
 
 

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
+from dcm_exporter.export import InstanceRef
 from dcm_exporter.transports import _dimse as d
-from dcm_exporter.transports.base import InstanceRef
 from dcm_exporter.transports.dicom import plan_groups, propose_transfer_syntaxes
 
 ELE, ILE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"

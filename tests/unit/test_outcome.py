@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from dcm_exporter.errors import ExportCanceledError, InstanceMissingError
-from dcm_exporter.models import Configuration, ExporterDescriptor
-from dcm_exporter.transports.base import (
+from dcm_exporter.export import (
     CancelToken,
     ExportRequest,
     InstanceRef,
@@ -20,6 +19,7 @@ from dcm_exporter.transports.base import (
     OutcomeStatus,
     entity_text,
 )
+from dcm_exporter.models import Configuration, ExporterDescriptor
 from dcm_exporter.transports.noop import NoopTransport
 
 STUDY = "1.2.840.1"

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dcm_exporter.errors import ConfigurationError, ConnectionFailedError, TransportError
+from dcm_exporter.export import CancelToken, Outcome, OutcomeStatus
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, QueueDescriptor
 from dcm_exporter.queue import (
     ExportTask,
@@ -29,7 +30,6 @@ from dcm_exporter.queue import (
 )
 from dcm_exporter.schedule import Schedules
 from dcm_exporter.testing import FakeClock
-from dcm_exporter.transports.base import CancelToken, Outcome, OutcomeStatus
 
 DEVICE = "dcm4chee-arc"
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from _helpers import wait_for
+from dcm_exporter.export import CancelToken, Outcome, OutcomeStatus
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, QueueDescriptor
 from dcm_exporter.queue import (
@@ -23,7 +24,6 @@ from dcm_exporter.queue import (
     TaskStatus,
 )
 from dcm_exporter.sources import FileSystemSource
-from dcm_exporter.transports.base import CancelToken, Outcome, OutcomeStatus
 
 DEVICE = "dcm4chee-arc"
 

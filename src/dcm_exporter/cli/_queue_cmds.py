@@ -31,9 +31,9 @@ from dcm_exporter.cli._output import ProgressBar, error, info, warning, write_ma
 from dcm_exporter.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from dcm_exporter.export import Outcome
     from dcm_exporter.models import Configuration
     from dcm_exporter.queue import ExportTask, TaskFilter, TaskManager
-    from dcm_exporter.transports.base import Outcome
 
 __all__ = ["parse_time", "register", "task_row"]
 

@@ -60,6 +60,7 @@ from dcm_exporter.errors import (
     TransportError,
     TransportTimeoutError,
 )
+from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuilder
 from dcm_exporter.transports import _dimse as d
 from dcm_exporter.transports._dimse_assoc import (
     AcceptedContext,
@@ -80,13 +81,7 @@ from dcm_exporter.transports._dimse_transcode import (
     is_video,
     transcode,
 )
-from dcm_exporter.transports.base import (
-    BaseTransport,
-    ExportRequest,
-    InstanceRef,
-    Outcome,
-    OutcomeBuilder,
-)
+from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
     from dcm_exporter.models import Configuration, ExporterDescriptor

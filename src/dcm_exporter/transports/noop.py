@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dcm_exporter.transports.base import BaseTransport, ExportRequest, Outcome
+from dcm_exporter.export import ExportRequest, Outcome
+from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
     from dcm_exporter.models import Configuration, ExporterDescriptor
