@@ -43,7 +43,7 @@ def exporter(
 ) -> ExporterDescriptor:
     return ExporterDescriptor(
         exporter_id=exporter_id,
-        uri="noop:",
+        uri="noop:nothing",
         queue_name=queue,
         ae_title=ae,
         schedules=Schedules.parse(schedule or [], tz=UTC),
