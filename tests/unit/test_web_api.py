@@ -38,7 +38,7 @@ BASE = "/dcm4chee-arc"
 def configuration() -> Configuration:
     """The demo archive (device dcm-exporter-demo, AE DCM4CHEE, exporter STORESCP) plus a NOOP exporter."""
     config = demo_configuration()
-    return config.put_exporter(ExporterDescriptor(exporter_id="NOOP", uri="noop:", queue_name="Export1",
+    return config.put_exporter(ExporterDescriptor(exporter_id="NOOP", uri="noop:nothing", queue_name="Export1",
                                                   ae_title="DCM4CHEE"))
 
 
