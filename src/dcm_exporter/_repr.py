@@ -2,7 +2,7 @@
 
 The models call these functions from their ``_repr_html_`` methods, so Jupyter shows a
 :class:`~dcm_exporter.models.Configuration`, an :class:`~dcm_exporter.models.ExporterDescriptor`, an
-:class:`~dcm_exporter.queue.ExportTask`, an :class:`~dcm_exporter.transports.base.Outcome` or a
+:class:`~dcm_exporter.queue.ExportTask`, an :class:`~dcm_exporter.export.Outcome` or a
 :class:`~dcm_exporter.queue.BatchSummary` as a small table. ``Exporter.tasks()`` and ``Exporter.batches()``
 return a :class:`TaskList` / :class:`BatchList` (public as ``dcm_exporter.queue.TaskList`` / ``BatchList``):
 plain lists that also render as one table and convert to a pandas ``DataFrame``.
@@ -219,7 +219,7 @@ def tasks_html(tasks: Sequence[Any]) -> str:
 
 
 def outcome_html(outcome: Any) -> str:
-    """An :class:`~dcm_exporter.transports.base.Outcome`: status, counts, message and the failures."""
+    """An :class:`~dcm_exporter.export.Outcome`: status, counts, message and the failures."""
     summary = _status_fields("Outcome", [
         ("status", outcome.status), ("message", outcome.message), ("completed", outcome.completed),
         ("warning", outcome.warning), ("failed", outcome.failed), ("missing", outcome.missing),

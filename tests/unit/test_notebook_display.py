@@ -78,7 +78,7 @@ def test_single_remote_ae_queue_and_web_application() -> None:
 
 def test_other_objects_are_left_to_ipython() -> None:
     assert to_html([1, 2]) is None and to_html({"a": 1}) is None and to_html(()) is None and to_html(3) is None
-    mixed = [ExporterDescriptor(exporter_id="A", uri="noop:", queue_name="Q"), QueueDescriptor(queue_name="Q")]
+    mixed = [ExporterDescriptor(exporter_id="A", uri="noop:nothing", queue_name="Q"), QueueDescriptor(queue_name="Q")]
     assert to_html(mixed) is None
 
 
