@@ -21,17 +21,26 @@ import pytest
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx2")
-jsonschema = pytest.importorskip("jsonschema")
-
+import jsonschema
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from test_web_api import AUTH, TOKEN, configuration
 
+from dcm_exporter.cli._demo import demo_configuration
 from dcm_exporter.exporter import Exporter
+from dcm_exporter.models import Configuration, ExporterDescriptor
 from dcm_exporter.queue import SqliteTaskStore
 from dcm_exporter.sample import StudyInfo
 from dcm_exporter.sources import FileSystemSource
 from dcm_exporter.web import BASE_PATH, create_app
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def configuration() -> Configuration:
+    """The demo archive (device dcm-exporter-demo, AE DCM4CHEE, exporter STORESCP) plus a NOOP exporter."""
+    return demo_configuration().put_exporter(ExporterDescriptor(
+        exporter_id="NOOP", uri="noop:nothing", queue_name="Export1", ae_title="DCM4CHEE"))
 
 pytestmark = pytest.mark.upstream
 
@@ -177,7 +186,8 @@ def test_every_answer_is_documented_and_validates(openapi: OpenApi, exporter: Ex
         listed = call("GET", "/monitor/export", 200, orderby="createdTime", offset=0, limit=10)
         assert len(listed) == 3 and listed[0]["taskID"] == first["taskID"]
         call("GET", "/monitor/export", 200, ExporterID="STORESCP", status="SCHEDULED", batchID="b2",
-             StudyInstanceUID=study, createdTime="20000101-", updatedTime="-20991231", dicomDeviceName="dcm-exporter-demo")
+             StudyInstanceUID=study, createdTime="20000101-", updatedTime="-20991231",
+             dicomDeviceName="dcm-exporter-demo")
         call("GET", "/monitor/export", 400, orderby="nonsense")
         call("GET", "/monitor/export/count", 200, status="COMPLETED")
         batches = call("GET", "/monitor/export/batch", 200)
