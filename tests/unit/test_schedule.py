@@ -233,6 +233,27 @@ def test_constructor_validates() -> None:
         ScheduleExpression(days={7})
 
 
+@pytest.mark.parametrize("hours", [{24}, {0, 24}, {-1}, {23, 25}])
+def test_constructor_refuses_hours_outside_0_to_23_as_the_parser_does(hours: set[int]) -> None:
+    with pytest.raises(ValueError, match=r"hours must be a non-empty subset of 0\.\.23"):
+        ScheduleExpression(hours=hours)
+    text = "hour=" + ",".join(str(h) for h in sorted(hours) if h >= 0)
+    with pytest.raises(ScheduleSyntaxError):
+        ScheduleExpression.parse(text)
+
+
+@pytest.mark.parametrize("days", [{-1}, {0, 7}])
+def test_constructor_refuses_days_outside_0_to_6(days: set[int]) -> None:
+    with pytest.raises(ValueError, match=r"days must be a non-empty subset of 0\.\.6"):
+        ScheduleExpression(days=days)
+
+
+def test_constructor_takes_the_extremes() -> None:
+    edge = ScheduleExpression(hours={0, 23}, days={0, 6})
+    assert str(edge) == "hour=0,23 dayOfWeek=0,6"
+    assert edge == ScheduleExpression.parse("hour=0,23 dayOfWeek=0,6")
+
+
 # --- Schedules ---------------------------------------------------------------------------------
 
 

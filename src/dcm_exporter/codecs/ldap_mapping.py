@@ -41,6 +41,9 @@ from dcm_exporter.errors import ConfigurationError, DcmExporterError
 from dcm_exporter.models import (
     DEFAULT_BASE_DN,
     ApplicationEntity,
+    AttributeCoercion,
+    AttributeUpdatePolicy,
+    CoercionOnFailure,
     Configuration,
     Connection,
     Device,
@@ -49,6 +52,7 @@ from dcm_exporter.models import (
     ExportRule,
     InstanceAvailability,
     LdapEntry,
+    LegacyAttributeCoercion,
     QueueDescriptor,
     ReoccurredInstances,
     SourceLocation,
@@ -111,6 +115,8 @@ Model: TypeAlias = (
     | ExportRule
     | WebApplication
     | StorageDescriptor
+    | AttributeCoercion
+    | LegacyAttributeCoercion
 )
 
 # --- DNs (RFC 4514) ------------------------------------------------------------------------------------
@@ -510,6 +516,63 @@ STORAGE_SPEC = ObjectSpec(
         A("dcmProperty", "properties", Kind.PROPERTIES, {}),
     ),
 )
+# --- attribute coercion (dcmArchiveAttributeCoercion2, and the legacy class; device and AE level) ---
+COERCION_SPEC = ObjectSpec(
+    AttributeCoercion,
+    "dcmArchiveAttributeCoercion2",
+    "cn",
+    "name",
+    (
+        A("cn", "name", Kind.STR, required=True),
+        A("dicomDescription", "description", Kind.STR, None),
+        A("dcmRulePriority", "priority", Kind.INT, 0),
+        A("dcmDIMSE", "dimse", Kind.STR, required=True),
+        A("dicomTransferRole", "role", Kind.ENUM, required=True, enum_type=TransferRole),
+        A("dcmSOPClass", "sop_classes", Kind.STRS, ()),
+        A("dcmProperty", "conditions", Kind.STRS, ()),
+        A("dcmURI", "uri", Kind.STR, required=True),
+        A(
+            "dcmAttributeUpdatePolicy",
+            "attribute_update_policy",
+            Kind.ENUM,
+            AttributeUpdatePolicy.MERGE,
+            enum_type=AttributeUpdatePolicy,
+        ),
+        A("dcmSupplementFromDeviceReference", "supplement_from_device", Kind.STR, None),
+        A("dcmMergeAttribute", "merge_attributes", Kind.STRS, ()),
+        A("dcmCoercionParam", "params", Kind.PROPERTIES, {}),
+        A("dcmCoercionSufficient", "sufficient", Kind.BOOL, False),
+        A("dcmCoercionOnFailure", "on_failure", Kind.ENUM, CoercionOnFailure.RETHROW, enum_type=CoercionOnFailure),
+    ),
+)
+LEGACY_COERCION_SPEC = ObjectSpec(
+    LegacyAttributeCoercion,
+    "dcmArchiveAttributeCoercion",
+    "cn",
+    "name",
+    (
+        A("cn", "name", Kind.STR, required=True),
+        A("dcmRulePriority", "priority", Kind.INT, 0),
+        A("dcmDIMSE", "dimse", Kind.STR, required=True),
+        A("dicomTransferRole", "role", Kind.ENUM, required=True, enum_type=TransferRole),
+        A("dcmSOPClass", "sop_classes", Kind.STRS, ()),
+        A("dcmProperty", "conditions", Kind.STRS, ()),
+        A("dcmRetrieveAsReceived", "retrieve_as_received", Kind.BOOL, False),
+        A("dcmDeIdentification", "deidentification", Kind.STRS, ()),
+        A("dcmURI", "xslt_uri", Kind.STR, None),
+        A("dcmNoKeywords", "no_keywords", Kind.BOOL, False),
+        A("dcmLeadingCFindSCP", "leading_cfind_scp", Kind.STR, None),
+        A("dcmNullifyTag", "nullify_tags", Kind.STRS, ()),
+        A("dcmMergeAttribute", "merge_attributes", Kind.STRS, ()),
+        A(
+            "dcmAttributeUpdatePolicy",
+            "attribute_update_policy",
+            Kind.ENUM,
+            AttributeUpdatePolicy.MERGE,
+            enum_type=AttributeUpdatePolicy,
+        ),
+    ),
+)
 del A
 
 OBJECT_SPECS: tuple[ObjectSpec, ...] = (
@@ -522,6 +585,8 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
     RULE_SPEC,
     WEBAPP_SPEC,
     STORAGE_SPEC,
+    COERCION_SPEC,
+    LEGACY_COERCION_SPEC,
 )
 """Every model's mapping, the single attribute <-> field table."""
 
@@ -897,7 +962,15 @@ def _device_conn_dn(device: Device, ddn: str) -> Callable[[str], str]:
 
 def _named_children(device: Device) -> tuple[tuple[Model, ...], ...]:
     """The device's children that sit directly below it, apart from connections and AEs, in entry order."""
-    return (device.exporters, device.queues, device.export_rules, device.web_applications, device.storages)
+    return (
+        device.exporters,
+        device.queues,
+        device.export_rules,
+        device.web_applications,
+        device.storages,
+        device.attribute_coercions,
+        device.legacy_attribute_coercions,
+    )
 
 
 def model_to_entries(model: Model, parent: str, *, device: Device | None = None) -> list[Entry]:
@@ -927,6 +1000,9 @@ def model_to_entries(model: Model, parent: str, *, device: Device | None = None)
             out.append(model_to_entry(tc, aedn))
         for rule in model.export_rules:
             out.append(model_to_entry(rule, aedn))
+        coercions: tuple[Model, ...] = (*model.attribute_coercions, *model.legacy_attribute_coercions)
+        for coercion in coercions:
+            out.append(model_to_entry(coercion, aedn))
         return out
     return [model_to_entry(model, parent, conn_dn=conn_of)]
 
@@ -942,6 +1018,14 @@ _CHILD_CLASSES = (
     "dcmexportrule",
     "dcmwebapp",
     "dcmstorage",
+    "dcmarchiveattributecoercion2",
+    "dcmarchiveattributecoercion",
+)
+_AE_CHILD_CLASSES = (
+    "dicomtransfercapability",
+    "dcmexportrule",
+    "dcmarchiveattributecoercion2",
+    "dcmarchiveattributecoercion",
 )
 
 
@@ -1050,12 +1134,10 @@ def configuration_from_entries(
                 used.add(r.index)
 
     ae_by_norm = {r.norm: r for per in children.values() for r in per["dicomnetworkae"]}
-    ae_children: dict[str, dict[str, list[_Read]]] = {
-        n: {"dicomtransfercapability": [], "dcmexportrule": []} for n in ae_by_norm
-    }
+    ae_children: dict[str, dict[str, list[_Read]]] = {n: {c: [] for c in _AE_CHILD_CLASSES} for n in ae_by_norm}
     for r in reads:
         if r.parent in ae_by_norm and r.index not in used:
-            kind = _structural(r, ("dicomtransfercapability", "dcmexportrule"))
+            kind = _structural(r, _AE_CHILD_CLASSES)
             if kind is not None:
                 ae_children[r.parent][kind].append(r)
                 used.add(r.index)
@@ -1095,6 +1177,12 @@ def configuration_from_entries(
             ae_title = _rdn_value(a.dn)
             tcs = tuple(t.build(TransferCapability) for t in sub["dicomtransfercapability"])
             rules = tuple(t.build(ExportRule, ae_title=ae_title) for t in sub["dcmexportrule"])
+            coercions = tuple(
+                t.build(AttributeCoercion, ae_title=ae_title) for t in sub["dcmarchiveattributecoercion2"]
+            )
+            legacy = tuple(
+                t.build(LegacyAttributeCoercion, ae_title=ae_title) for t in sub["dcmarchiveattributecoercion"]
+            )
             aes.append(
                 model_from_entry(
                     ApplicationEntity,
@@ -1104,6 +1192,8 @@ def configuration_from_entries(
                     conn_refs=resolver(a),
                     transfer_capabilities=tcs,
                     export_rules=rules,
+                    attribute_coercions=coercions,
+                    legacy_attribute_coercions=legacy,
                 )
             )
 
@@ -1123,6 +1213,8 @@ def configuration_from_entries(
                 export_rules=many("dcmexportrule", ExportRule),
                 web_applications=many("dcmwebapp", WebApplication),
                 storages=many("dcmstorage", StorageDescriptor),
+                attribute_coercions=many("dcmarchiveattributecoercion2", AttributeCoercion),
+                legacy_attribute_coercions=many("dcmarchiveattributecoercion", LegacyAttributeCoercion),
             )
         )
     other = tuple(LdapEntry(dn=r.dn, attributes=r.attributes) for r in reads if r.index not in used)
@@ -1356,6 +1448,11 @@ def iter_model_entries(config: Configuration) -> Iterator[tuple[Model, str]]:
         for ae in device.application_entities:
             aedn = entry_dn_of(ae, ddn)
             yield ae, aedn
-            subs: tuple[Model, ...] = (*ae.transfer_capabilities, *ae.export_rules)
+            subs: tuple[Model, ...] = (
+                *ae.transfer_capabilities,
+                *ae.export_rules,
+                *ae.attribute_coercions,
+                *ae.legacy_attribute_coercions,
+            )
             for sub in subs:
                 yield sub, entry_dn_of(sub, aedn)
