@@ -190,3 +190,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+def _notebook_display() -> None:
+    """In a Jupyter kernel, show configuration collections and schedules as tables (dcm_exporter.notebook)."""
+    import sys
+
+    if "IPython" in sys.modules:  # never import IPython (or the models) outside a notebook
+        from dcm_exporter.notebook import register_if_notebook
+
+        register_if_notebook()
+
+
+_notebook_display()

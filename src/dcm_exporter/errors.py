@@ -1,7 +1,8 @@
 """The exceptions of dcm_exporter, all in one tree.
 
 Every exception the library raises on purpose derives from :class:`DcmExporterError`.
-Errors from dependencies (ldap3, pynetdicom, pydicom, sqlite3, psycopg, httpx) are
+Errors from dependencies (ldap3, :mod:`pynetdicom`, :mod:`pydicom`, :mod:`sqlite3`, psycopg,
+:class:`httpx <httpx.HTTPError>`) are
 translated at the one place where that dependency is used and chained with
 ``raise ... from exc``, so callers never need to import a dependency to catch its errors.
 
