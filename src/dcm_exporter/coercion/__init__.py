@@ -11,8 +11,10 @@ Processors are looked up by the ``dcmURI`` scheme in a :class:`ProcessorRegistry
 ``retrieve-as-received:``, ``change-charset:``, ``trim-ISO2022:``, ``xslt:``; ``leading-arc:``, ``merge-mwl:`` and
 ``sup-from-dev:`` are refused. :func:`preview` shows what a destination would receive.
 
-This package sits below the transports: it imports only models, errors and the leaf helpers (conditions,
-attribute format); pydicom and lxml load on first use.
+This package sits below the transports, which call it through :func:`plan_for_export` and the plan. It reuses
+the export rules' conditions engine (:mod:`dcm_exporter.rules.conditions`) and the attribute format of storage
+paths (:mod:`dcm_exporter.transports.attribute_format`), both leaf modules imported on first use; pydicom and
+lxml load on first use too.
 """
 
 from __future__ import annotations

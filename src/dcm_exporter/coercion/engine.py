@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import attrs
 
-from dcm_exporter._conditions import ConditionError, Predicate, dataset_view, parse_conditions
 from dcm_exporter._imports import PYDICOM, require
 from dcm_exporter.coercion.registry import CoercionProcessor, ProcessorRegistry, default_registry
 from dcm_exporter.errors import CoercionError, ConfigurationError
@@ -45,6 +44,8 @@ from dcm_exporter.models import (
 
 if TYPE_CHECKING:
     from pydicom import Dataset
+
+    from dcm_exporter.rules.conditions import Predicate
 
 __all__ = ["CoercedInstance", "CoercionContext", "CoercionPlan", "encode_part10", "plan_for_export"]
 
@@ -109,6 +110,9 @@ def _compile(
     rule: AttributeCoercion | LegacyAttributeCoercion, net: Sequence[str | None]
 ) -> tuple[Predicate, ...] | None:
     """The rule's data set predicates, or ``None`` when its network conditions rule it out for this destination."""
+    # the export rules' conditions engine (one implementation); rules.conditions imports nothing above models
+    from dcm_exporter.rules.conditions import ConditionError, parse_conditions
+
     try:
         conditions, _ = parse_conditions(rule.conditions)
     except ConditionError as exc:
@@ -187,6 +191,8 @@ class CoercionPlan:
         return tuple(r.rule for r in self._match(dataset, sop_class_uid))
 
     def _match(self, dataset: Dataset, sop_class_uid: str) -> list[_Rule]:
+        from dcm_exporter.rules.conditions import dataset_view
+
         view = dataset_view(dataset)
         net = self._net
         return [
@@ -197,6 +203,8 @@ class CoercionPlan:
         ]
 
     def _match_legacy(self, dataset: Dataset, sop_class_uid: str) -> _Legacy | None:
+        from dcm_exporter.rules.conditions import dataset_view
+
         view = dataset_view(dataset)
         net = self._net
         for r in self._legacy:

@@ -118,7 +118,8 @@ def merge_attribute(dataset: Dataset, text: str, *, source: Dataset | None = Non
     from pydicom.dataelem import DataElement
     from pydicom.dataset import Dataset as PydicomDataset
 
-    from dcm_exporter._attribute_format import AttributesFormat
+    # the one attribute format implementation (storage paths use it too); a leaf module despite its package
+    from dcm_exporter.transports.attribute_format import AttributesFormat
 
     if "=" in text:
         path, _, fmt = text.partition("=")

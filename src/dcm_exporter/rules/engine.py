@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from dcm_exporter._conditions import (
+from dcm_exporter._imports import PYDICOM, require
+from dcm_exporter.errors import ConfigurationError, TaskNotFoundError
+from dcm_exporter.models import Configuration, Entity, ExportRule, ReoccurredInstances
+from dcm_exporter.models.configuration import Severity, ValidationIssue
+from dcm_exporter.rules.conditions import (
     RECEIVING_AET_INDEX,
     Condition,
     ConditionError,
@@ -29,10 +33,6 @@ from dcm_exporter._conditions import (
     dataset_view,
     parse_conditions,
 )
-from dcm_exporter._imports import PYDICOM, require
-from dcm_exporter.errors import ConfigurationError, TaskNotFoundError
-from dcm_exporter.models import Configuration, Entity, ExportRule, ReoccurredInstances
-from dcm_exporter.models.configuration import Severity, ValidationIssue
 
 if TYPE_CHECKING:
     from dcm_exporter.queue.manager import TaskManager
