@@ -119,7 +119,7 @@ RUNNER = textwrap.dedent(
         for uid in studies:
             exporter.schedule_export("X", uid)
         exporter.run_until_idle(wait_for_scheduled=True, timeout=120)
-        tasks = exporter.tasks()
+        tasks = exporter.queue.tasks()
     print(json.dumps({
         "preloaded": preloaded,
         "statuses": sorted({t.status.value for t in tasks}),

@@ -873,11 +873,8 @@ class PostgresTaskStore:
         lease_until: datetime,
         exclude_exporters: Collection[str] = (),
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
-        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, in one statement.
-
-        Not part of the :class:`~dcm_exporter.queue.store.TaskStore` protocol: the manager uses it when a
-        store has it (one round trip and one commit per task instead of two). The finished task's new status
-        is committed before the claimed tasks are returned. A retry that is due at once (a zero retry delay)
+        """See :meth:`TaskStore.finish_and_claim <dcm_exporter.queue.store.TaskStore.finish_and_claim>`: here
+        one statement, one round trip and one commit. A retry that is due at once (a zero retry delay)
         is finished and claimed by two statements, so that it may be claimed again at once, as by
         :meth:`finish` followed by :meth:`claim`.
 

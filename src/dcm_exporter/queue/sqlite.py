@@ -25,6 +25,7 @@ from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue.store import (
     TASK_COLUMNS,
     ExporterTarget,
+    LocalNotifications,
     Transition,
     coalesces_unchanged,
     merge_scope,
@@ -174,7 +175,7 @@ def _insert_params(new: NewTask, now_ts: str) -> dict[str, Any]:
     return row
 
 
-class SqliteTaskStore:
+class SqliteTaskStore(LocalNotifications):
     """A :class:`~dcm_exporter.queue.store.TaskStore` in one SQLite file (created if missing).
 
     Args:
@@ -214,6 +215,7 @@ class SqliteTaskStore:
         self.synchronous = synchronous.upper()
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._study_guard = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
         with self._errors("open"):
@@ -557,15 +559,6 @@ class SqliteTaskStore:
         lease_until: datetime,
         exclude_exporters: Collection[str] = (),
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
-        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, in one transaction.
-
-        Not part of the :class:`~dcm_exporter.queue.store.TaskStore` protocol: the manager uses it when a
-        store has it (one commit per task instead of two) and falls back to ``finish`` + ``claim``. The
-        finished task's new status is committed before the claimed tasks are returned.
-
-        Returns:
-            ``(finished task or None, claimed tasks)`` as :meth:`finish` and :meth:`claim` return them.
-        """
         now_ts = _ts(now)
         with self._write("finish and claim") as conn:
             finished = self._finish(conn, task_id, owner, transition, now_ts)
