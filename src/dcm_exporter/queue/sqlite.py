@@ -12,24 +12,21 @@ import builtins
 import contextlib
 import json
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
+from dcm_exporter.queue._sql_shared import TASK_COLUMNS, load_sql, new_task_row
 from dcm_exporter.queue.store import (
-    TASK_COLUMNS,
     ExporterTarget,
     LocalNotifications,
     Transition,
     coalesces_unchanged,
     merge_scope,
-    new_task_row,
 )
 from dcm_exporter.queue.task import (
     ORDER_FIELDS,
@@ -41,7 +38,7 @@ from dcm_exporter.queue.task import (
     TaskType,
 )
 
-__all__ = ["SCHEMA_VERSION", "SqliteTaskStore", "load_sql"]
+__all__ = ["SCHEMA_VERSION", "SqliteTaskStore"]
 
 COLUMNS = TASK_COLUMNS
 _COLUMN_LIST = ", ".join(COLUMNS)
@@ -51,25 +48,6 @@ _MODALITY_SEPARATOR = "\\"
 def _joined(modalities: tuple[str, ...] | None) -> str | None:
     """A Transition's modalities as the column holds them; ``None`` keeps the stored value."""
     return None if modalities is None else _MODALITY_SEPARATOR.join(modalities)
-
-
-def load_sql(name: str) -> dict[str, str]:
-    """Read the named SQL blocks of ``dcm_exporter/queue/<name>`` (``-- name: X`` starts block ``X``)."""
-    text = resources.files("dcm_exporter.queue").joinpath(name).read_text(encoding="utf-8")
-    blocks: dict[str, str] = {}
-    current: str | None = None
-    lines: list[str] = []
-    for line in text.splitlines():
-        match = re.match(r"--\s*name:\s*(\w+)\s*$", line)
-        if match:
-            if current is not None:
-                blocks[current] = "\n".join(lines).strip()
-            current, lines = match.group(1), []
-        elif current is not None and not line.startswith("--"):
-            lines.append(line)
-    if current is not None:
-        blocks[current] = "\n".join(lines).strip()
-    return {k: v.replace("{columns}", _COLUMN_LIST) for k, v in blocks.items()}
 
 
 _SQL = load_sql("sqlite.sql")

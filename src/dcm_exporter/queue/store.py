@@ -28,46 +28,13 @@ import attrs
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
 
 __all__ = [
-    "TASK_COLUMNS",
     "ExporterTarget",
     "LocalNotifications",
     "TaskStore",
     "Transition",
     "coalesces_unchanged",
     "merge_scope",
-    "new_task_row",
 ]
-
-
-#: Columns of a stored export task, in the order the SQL stores read and write them.
-TASK_COLUMNS = (
-    "task_id",
-    "created_time",
-    "updated_time",
-    "device_name",
-    "queue_name",
-    "exporter_id",
-    "local_ae_title",
-    "study_uid",
-    "series_uid",
-    "sop_instance_uid",
-    "scheduled_time",
-    "status",
-    "processing_start_time",
-    "processing_end_time",
-    "number_of_failures",
-    "batch_id",
-    "error_message",
-    "outcome_message",
-    "number_of_instances",
-    "modalities",
-    "requester",
-    "lease_owner",
-    "lease_expires",
-    "task_type",
-    "destination_aet",
-    "result_json",
-)
 
 
 @attrs.frozen(kw_only=True)
@@ -100,27 +67,6 @@ class Transition:
     result_json: str | None = None
     modalities: tuple[str, ...] | None = None
     followups: tuple[NewTask, ...] = ()
-
-
-def new_task_row(new: NewTask) -> dict[str, object]:
-    """The columns a new task is inserted with, as Python values (each SQL store converts the times and
-    modalities to its own types)."""
-    return {
-        "device_name": new.device_name,
-        "queue_name": new.queue_name,
-        "exporter_id": new.exporter_id,
-        "local_ae_title": new.local_ae_title,
-        "study_uid": new.study_uid,
-        "series_uid": new.series_uid,
-        "sop_instance_uid": new.sop_instance_uid,
-        "scheduled_time": new.scheduled_time,
-        "batch_id": new.batch_id,
-        "number_of_instances": new.number_of_instances,
-        "modalities": new.modalities,
-        "requester": new.requester,
-        "task_type": new.task_type.value,
-        "destination_aet": new.destination_aet,
-    }
 
 
 @attrs.frozen(kw_only=True)
