@@ -31,6 +31,7 @@ fixture                scope     gives
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ from servers.slapd import SlapdFactory, SlapdServer
 from servers.tinyproxy import ProxyServer, start_tinyproxy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-UPSTREAM_DIR = REPO_ROOT.parent / "shared" / "dcm4che"
+# a git worktree sits elsewhere: DCM_EXPORTER_UPSTREAM_DIR names the folder then
+UPSTREAM_DIR = Path(os.environ.get("DCM_EXPORTER_UPSTREAM_DIR") or REPO_ROOT.parent / "shared" / "dcm4che")
 
 _AUTO_MARKERS = {
     "storescp": "dcmtk",

@@ -71,12 +71,12 @@ _LAZY: dict[str, str] = {
     "StowTransport": "dcm_exporter.transports.stow",
     "DicomTransport": "dcm_exporter.transports.dicom",
     "EchoResult": "dcm_exporter.transports.dicom",
-    "CancelToken": "dcm_exporter.transports.base",
-    "ExportRequest": "dcm_exporter.transports.base",
-    "InstanceRef": "dcm_exporter.transports.base",
-    "Outcome": "dcm_exporter.transports.base",
-    "OutcomeBuilder": "dcm_exporter.transports.base",
-    "OutcomeStatus": "dcm_exporter.transports.base",
+    "CancelToken": "dcm_exporter.export",
+    "ExportRequest": "dcm_exporter.export",
+    "InstanceRef": "dcm_exporter.export",
+    "Outcome": "dcm_exporter.export",
+    "OutcomeBuilder": "dcm_exporter.export",
+    "OutcomeStatus": "dcm_exporter.export",
     "Transport": "dcm_exporter.transports.base",
     "TransportRegistry": "dcm_exporter.transports.registry",
     "register_scheme": "dcm_exporter.transports.registry",
@@ -194,3 +194,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+def _notebook_display() -> None:
+    """In a Jupyter kernel, show configuration collections and schedules as tables (dcm_exporter.notebook)."""
+    import sys
+
+    if "IPython" in sys.modules:  # never import IPython (or the models) outside a notebook
+        from dcm_exporter.notebook import register_if_notebook
+
+        register_if_notebook()
+
+
+_notebook_display()

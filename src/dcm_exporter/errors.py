@@ -1,7 +1,8 @@
 """The exceptions of dcm_exporter, all in one tree.
 
 Every exception the library raises on purpose derives from :class:`DcmExporterError`.
-Errors from dependencies (ldap3, pynetdicom, pydicom, sqlite3, psycopg, httpx) are
+Errors from dependencies (ldap3, :mod:`pynetdicom`, :mod:`pydicom`, :mod:`sqlite3`, psycopg,
+:class:`httpx <httpx.HTTPError>`) are
 translated at the one place where that dependency is used and chained with
 ``raise ... from exc``, so callers never need to import a dependency to catch its errors.
 
@@ -214,7 +215,7 @@ class InstanceMissingError(SourceError):
 
 
 class ExportCanceledError(DcmExporterError):
-    """An export was canceled through its :class:`~dcm_exporter.transports.base.CancelToken`."""
+    """An export was canceled through its :class:`~dcm_exporter.export.CancelToken`."""
 
 
 class UnsafePathError(DcmExporterError, ValueError):

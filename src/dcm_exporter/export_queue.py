@@ -41,11 +41,15 @@ class ExportQueue:
     Args:
         manager: returns the exporter's task manager (created on first use; raises without a store).
         store: the exporter's task store, or ``None``.
+        device_name: returns the device the exporter works for (needs no store).
     """
 
-    def __init__(self, manager: Callable[[], TaskManager], store: TaskStore | None) -> None:
+    def __init__(
+        self, manager: Callable[[], TaskManager], store: TaskStore | None, device_name: Callable[[], str]
+    ) -> None:
         self._manager = manager
         self._store = store
+        self._device_name = device_name
 
     def __repr__(self) -> str:
         return f"<ExportQueue store={self._store!r}>"
@@ -57,8 +61,13 @@ class ExportQueue:
 
     @property
     def device_name(self) -> str:
-        """The device whose tasks the exporter schedules and runs."""
-        return self._manager().device_name
+        """The device whose tasks the exporter schedules and runs.
+
+        Raises:
+            ConfigurationError: the configuration has no single device with exporters or queues and the
+                exporter was given no ``device_name``.
+        """
+        return self._device_name()
 
     def task(self, task_id: int) -> ExportTask:
         """The task with this id (raises ``TaskNotFoundError``)."""

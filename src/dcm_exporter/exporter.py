@@ -2,12 +2,12 @@
 
 ``Exporter(configuration, source)`` resolves exporters by id, finds the instances of the entity in the
 :class:`~dcm_exporter.sources.base.InstanceSource`, picks the calling AE title and hands an
-:class:`~dcm_exporter.transports.base.ExportRequest` to the transport of the exporter's URI scheme.
+:class:`~dcm_exporter.export.ExportRequest` to the transport of the exporter's URI scheme.
 Transports are created on first use and kept (their connection pools with them) until
 :meth:`Exporter.close` or :meth:`Exporter.reload`.
 
 :meth:`Exporter.export_now` is the synchronous export dcm4chee-arc offers next to queued exports: it
-returns the :class:`~dcm_exporter.transports.base.Outcome` and raises
+returns the :class:`~dcm_exporter.export.Outcome` and raises
 :class:`~dcm_exporter.errors.TransportError` when the export could not be performed at all.
 """
 
@@ -23,21 +23,22 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 
 from dcm_exporter.errors import ConfigurationError, QueueError
+from dcm_exporter.export import (
+    ALL,
+    CancelToken,
+    ExportRequest,
+    InstanceRef,
+    InstanceResult,
+    Outcome,
+    ProgressCallback,
+)
 from dcm_exporter.export_queue import ExportQueue
 from dcm_exporter.models._secrets import mask_url
 from dcm_exporter.queue.manager import TaskManager, TaskResult
 from dcm_exporter.queue.runner import Perform, TaskHooks, TaskRunner
 from dcm_exporter.queue.store_url import no_store_error
-from dcm_exporter.queue.task import ExportTask, TaskType
-from dcm_exporter.transports.base import (
-    ALL,
-    CancelToken,
-    ExportRequest,
-    InstanceRef,
-    Outcome,
-    ProgressCallback,
-    Transport,
-)
+from dcm_exporter.queue.task import ExportTask, TaskStatus, TaskType
+from dcm_exporter.transports.base import Transport
 from dcm_exporter.transports.registry import TransportRegistry, default_registry
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class Exporter:
         self._actions: ActionPerformer | None = None
         self._export_rules: ExportRules | None = None
         self._hooks = TaskHooks()
-        self._queue = ExportQueue(self._queue_manager, store)
+        self._queue = ExportQueue(self._queue_manager, store, lambda: self._task_manager().device_name)
         # follow-up task types run above the queue: the runner only calls ``perform(task, cancel)``
         self._performers: dict[TaskType, Perform] = {
             TaskType.EXPORT: self._perform_export_task,
@@ -242,6 +243,15 @@ class Exporter:
             transport = factory(exporter, self._configuration, **options) if options else factory(
                 exporter, self._configuration
             )
+            if not isinstance(transport, Transport):  # a third-party factory's object: say what is missing
+                missing = [name for name in ("send", "close", "needs_instances", "__enter__", "__exit__")
+                           if not hasattr(transport, name)]
+                _close_quietly(transport)
+                raise ConfigurationError(
+                    f"exporter {exporter_id}: the transport for scheme {exporter.scheme!r} "
+                    f"({type(transport).__qualname__}) lacks {', '.join(missing)}; subclass "
+                    "dcm_exporter.transports.BaseTransport or declare them (see the Transport protocol)"
+                )
             self._transports[exporter_id] = (exporter, transport)
         if cached is not None:
             _close_quietly(cached[1])
@@ -343,13 +353,30 @@ class Exporter:
     def run_until_idle(self, *, timeout: float | None = None, wait_for_scheduled: bool = False) -> int:
         """Process what is due now (for scripts and notebooks); returns the number of attempts made.
 
+        In a Jupyter notebook a progress bar counts the finished attempts against the tasks waiting when it
+        started (nothing is shown anywhere else).
+
         Raises:
             ConfigurationError: no task store.
             QueueError: ``timeout`` seconds passed before the queue became idle.
         """
-        return self._task_runner("run_until_idle").run_until_idle(
-            timeout=timeout, wait_for_scheduled=wait_for_scheduled
-        )
+        from dcm_exporter._progress import NotebookProgress
+
+        runner = self._task_runner("run_until_idle")
+        with NotebookProgress("export queue", unit="tasks") as bar:
+            if not bar.shown:
+                return runner.run_until_idle(timeout=timeout, wait_for_scheduled=wait_for_scheduled)
+            bar.set_total(self._queue.count(status=(TaskStatus.SCHEDULED, TaskStatus.SCHEDULED_FOR_RETRY)))
+
+            def finished(result: TaskResult) -> None:
+                status = result.task.status.value if result.task is not None else "deleted"
+                bar.advance(outcome=status)
+
+            self._hooks.on_finished(finished)
+            try:
+                return runner.run_until_idle(timeout=timeout, wait_for_scheduled=wait_for_scheduled)
+            finally:
+                self._hooks.finished.remove(finished)
 
     def on_task_started(self, hook: Callable[[ExportTask], None]) -> Callable[[ExportTask], None]:
         """Register ``hook(task)`` for each task that starts; usable as a decorator."""
@@ -451,6 +478,9 @@ class Exporter:
             cancel: set it from another thread to stop after the instance being sent (CANCELED).
             progress: called once per instance with its result.
 
+        In a Jupyter notebook a progress bar shows the instances sent so far (nothing is shown anywhere
+        else).
+
         Returns:
             The outcome; WARNING ``Could not find …`` when the source has no such instances.
 
@@ -459,10 +489,24 @@ class Exporter:
                 for a ``dicom:`` exporter.
             TransportError: the export could not be performed at all (the queue would retry it).
         """
-        return self._perform(
-            exporter_id, study_uid, series_uid, sop_instance_uid,
-            cancel=cancel or CancelToken(), progress=progress,
-        )
+        from dcm_exporter._progress import NotebookProgress
+
+        with NotebookProgress(f"export to {exporter_id}") as bar:
+            if not bar.shown:
+                return self._perform(
+                    exporter_id, study_uid, series_uid, sop_instance_uid,
+                    cancel=cancel or CancelToken(), progress=progress,
+                )
+
+            def report(ref: InstanceRef, result: InstanceResult) -> None:
+                bar.advance(outcome=result.kind)
+                if progress is not None:
+                    progress(ref, result)
+
+            return self._perform(
+                exporter_id, study_uid, series_uid, sop_instance_uid,
+                cancel=cancel or CancelToken(), progress=report, on_instances=bar.set_total,
+            )
 
     def _perform(
         self,
@@ -473,13 +517,14 @@ class Exporter:
         *,
         cancel: CancelToken,
         progress: ProgressCallback | None,
+        on_instances: Callable[[int], None] | None = None,
     ) -> Outcome:
         """Resolve the exporter, find the instances, build the request and send it (shared with the queue)."""
         exporter = self.exporter(exporter_id)
         series = series_uid or ALL
         sop = sop_instance_uid or ALL
         transport = self._transport_of(exporter)
-        if getattr(transport, "needs_instances", True):
+        if transport.needs_instances:
             refs = self._source.find(
                 study_uid, None if series == ALL else series, None if sop == ALL else sop
             )
@@ -491,6 +536,8 @@ class Exporter:
                 return outcome
         else:
             refs = []
+        if on_instances is not None and refs:
+            on_instances(len(refs))
         calling_ae = self._calling_ae_title(exporter, refs)
         request = ExportRequest(
             exporter=exporter,

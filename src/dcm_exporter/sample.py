@@ -85,7 +85,7 @@ def new_uid() -> str:
 
 @attrs.frozen(kw_only=True)
 class InstanceInfo:
-    """One generated instance; the fields match :class:`dcm_exporter.transports.base.InstanceRef`."""
+    """One generated instance; the fields match :class:`dcm_exporter.export.InstanceRef`."""
 
     path: Path
     study_uid: str
@@ -438,6 +438,9 @@ def generate_study(
     accession_number: str | None = None,
 ) -> StudyInfo:
     """Generate a study of ``series`` x ``instances_per_series`` instances under ``dest_dir``.
+
+    Each instance is a DICOM Part 10 file that :func:`pydicom.dcmread <pydicom.filereader.dcmread>` reads
+    back as a :class:`~pydicom.dataset.FileDataset`.
 
     Args:
         dest_dir: folder to write into (created); files go to ``<study UID>/<series UID>/<SOP UID>.dcm``.

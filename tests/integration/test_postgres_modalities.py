@@ -22,7 +22,7 @@ def test_postgres_records_the_modalities_of_the_exported_instances(pg_database: 
     study = generate_study(tmp_path, series=2, instances_per_series=2)
     configuration = Configuration(devices=[Device(
         device_name="arc",
-        exporters=[ExporterDescriptor(exporter_id="MOCK", uri="mock:", queue_name="Export1", ae_title="ARC")],
+        exporters=[ExporterDescriptor(exporter_id="MOCK", uri="mock:nothing", queue_name="Export1", ae_title="ARC")],
         queues=[QueueDescriptor(queue_name="Export1")],
     )])
     registry = TransportRegistry()

@@ -17,7 +17,7 @@ from dcm_exporter.sources import FileSystemSource
 
 CONFIGURATION = Configuration(devices=[Device(
     device_name="arc",
-    exporters=[ExporterDescriptor(exporter_id="NOOP", uri="noop:", queue_name="Export1")],
+    exporters=[ExporterDescriptor(exporter_id="NOOP", uri="noop:nothing", queue_name="Export1")],
     queues=[QueueDescriptor(queue_name="Export1")],
     export_rules=[ExportRule(name="all CT", entity="Study", exporter_ids=["NOOP"], conditions=["Modality=CT"])],
 )])

@@ -32,7 +32,7 @@ from dcm_exporter.testing import MockTransport
 def _configuration() -> Configuration:
     return Configuration(devices=[Device(
         device_name="arc",
-        exporters=[ExporterDescriptor(exporter_id="MOCK", uri="mock:", queue_name="Export1", ae_title="ARC")],
+        exporters=[ExporterDescriptor(exporter_id="MOCK", uri="mock:nothing", queue_name="Export1", ae_title="ARC")],
         queues=[QueueDescriptor(queue_name="Export1")],
     )])
 

@@ -67,6 +67,7 @@ from dcm_exporter.errors import (
     TransportError,
     TransportTimeoutError,
 )
+from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuilder
 from dcm_exporter.models._secrets import mask_url
 from dcm_exporter.transports._multipart import (
     BytesPart,
@@ -79,13 +80,7 @@ from dcm_exporter.transports._multipart import (
     describe_warning_reason,
     parse_store_response,
 )
-from dcm_exporter.transports.base import (
-    BaseTransport,
-    ExportRequest,
-    InstanceRef,
-    Outcome,
-    OutcomeBuilder,
-)
+from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
 
@@ -466,12 +461,12 @@ class StowTransport(BaseTransport):
     """Sends export requests to one DICOMweb server with STOW-RS.
 
     Made by :func:`create_transport` (the ``stow`` entry of the transport registry) and kept by the
-    exporter across tasks: it owns one ``httpx.Client`` and a pool of ``concurrency`` worker threads,
+    exporter across tasks: it owns one :class:`httpx.Client` and a pool of ``concurrency`` worker threads,
     released by :meth:`close`.
 
     Args:
         settings: the resolved destination and its properties.
-        client: an ``httpx.Client`` to use instead of building one (it is closed with the transport).
+        client: an :class:`httpx.Client` to use instead of building one (it is closed with the transport).
     """
 
     def __init__(self, settings: StowSettings, *, client: httpx.Client | None = None) -> None:
