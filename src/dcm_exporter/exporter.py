@@ -37,7 +37,7 @@ from dcm_exporter.models._secrets import mask_url
 from dcm_exporter.queue.manager import TaskManager, TaskResult
 from dcm_exporter.queue.runner import Perform, TaskHooks, TaskRunner
 from dcm_exporter.queue.store_url import no_store_error
-from dcm_exporter.queue.task import ExportTask, TaskStatus, TaskType
+from dcm_exporter.queue.task import ExportTask, TaskFilter, TaskStatus, TaskType
 from dcm_exporter.transports.base import Transport
 from dcm_exporter.transports.registry import TransportRegistry, default_registry
 
@@ -353,8 +353,8 @@ class Exporter:
     def run_until_idle(self, *, timeout: float | None = None, wait_for_scheduled: bool = False) -> int:
         """Process what is due now (for scripts and notebooks); returns the number of attempts made.
 
-        In a Jupyter notebook a progress bar counts the finished attempts against the tasks waiting when it
-        started (nothing is shown anywhere else).
+        In a Jupyter notebook a progress bar counts the finished attempts against the tasks due when it
+        started (all waiting tasks with ``wait_for_scheduled``); nothing is shown anywhere else.
 
         Raises:
             ConfigurationError: no task store.
@@ -366,7 +366,10 @@ class Exporter:
         with NotebookProgress("export queue", unit="tasks") as bar:
             if not bar.shown:
                 return runner.run_until_idle(timeout=timeout, wait_for_scheduled=wait_for_scheduled)
-            bar.set_total(self._queue.count(status=(TaskStatus.SCHEDULED, TaskStatus.SCHEDULED_FOR_RETRY)))
+            manager = runner.manager
+            waiting = manager.tasks(TaskFilter(status=(TaskStatus.SCHEDULED, TaskStatus.SCHEDULED_FOR_RETRY)))
+            now = manager.now()
+            bar.set_total(sum(1 for t in waiting if wait_for_scheduled or t.scheduled_time <= now))
 
             def finished(result: TaskResult) -> None:
                 status = result.task.status.value if result.task is not None else "deleted"
