@@ -17,6 +17,7 @@ from dcm_exporter.errors import (
     AENotInstalledError,
     AssociationRejectedError,
     CodecError,
+    CoercionError,
     ConfigurationError,
     ConnectionFailedError,
     DcmExporterError,
@@ -49,6 +50,7 @@ logging.getLogger("dcm_exporter").addHandler(logging.NullHandler())
 # public name -> module that defines it; resolved on first attribute access
 _LAZY: dict[str, str] = {
     "ApplicationEntity": "dcm_exporter.models",
+    "AttributeCoercion": "dcm_exporter.models",
     "Configuration": "dcm_exporter.models",
     "Connection": "dcm_exporter.models",
     "Device": "dcm_exporter.models",
@@ -103,9 +105,11 @@ __all__ = [
     "AENotInstalledError",
     "ApplicationEntity",
     "AssociationRejectedError",
+    "AttributeCoercion",
     "BatchList",
     "CancelToken",
     "CodecError",
+    "CoercionError",
     "CommitmentResult",
     "Configuration",
     "ConfigurationError",

@@ -28,6 +28,7 @@ translated at the one place where that dependency is used and chained with
     │   └── InstanceMissingError           the instance vanished from storage (counted "missing")
     ├── ExportCanceledError                an export was canceled through its cancel token
     ├── UnsafePathError (ValueError)       a storage path built from dataset values would leave its folder
+    ├── CoercionError                      an attribute coercion rule could not be applied to an instance
     ├── TransportError                     an export could not be performed; ``retryable`` says
     │   │                                  whether the queue should try again
     │   ├── ConnectionFailedError          peer unreachable or the connection dropped
@@ -43,6 +44,7 @@ __all__ = [
     "AENotInstalledError",
     "AssociationRejectedError",
     "CodecError",
+    "CoercionError",
     "ConfigurationError",
     "ConnectionFailedError",
     "DcmExporterError",
@@ -220,6 +222,18 @@ class ExportCanceledError(DcmExporterError):
 
 class UnsafePathError(DcmExporterError, ValueError):
     """A storage path assembled from dataset values would leave its storage folder (``..``, ``/``)."""
+
+
+class CoercionError(DcmExporterError):
+    """An attribute coercion rule could not be applied to one instance; that instance fails, the export goes on.
+
+    ``rule`` is the rule's name (``cn``), ``uri`` its ``dcmURI``.
+    """
+
+    def __init__(self, message: str, *, rule: str | None = None, uri: str | None = None) -> None:
+        self.rule = rule
+        self.uri = uri
+        super().__init__(message)
 
 
 class TransportError(DcmExporterError):

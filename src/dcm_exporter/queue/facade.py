@@ -211,15 +211,17 @@ class QueueMethods:
     def run_until_idle(self, *, timeout: float | None = None, wait_for_scheduled: bool = False) -> int:
         """Process what is due now (for scripts and notebooks); returns the number of attempts made.
 
-        In a Jupyter notebook a progress bar counts the finished attempts against the tasks waiting when it
-        started (nothing is shown anywhere else).
+        In a Jupyter notebook a progress bar counts the finished attempts against the tasks due when it
+        started (all waiting tasks with ``wait_for_scheduled``); nothing is shown anywhere else.
         """
         from dcm_exporter._progress import NotebookProgress
 
         with NotebookProgress("export queue", unit="tasks") as bar:
             if not bar.shown:
                 return self.runner.run_until_idle(timeout=timeout, wait_for_scheduled=wait_for_scheduled)
-            bar.set_total(self.count(status=(TaskStatus.SCHEDULED, TaskStatus.SCHEDULED_FOR_RETRY)))
+            waiting = self.task_manager.tasks(TaskFilter(status=(TaskStatus.SCHEDULED, TaskStatus.SCHEDULED_FOR_RETRY)))
+            now = self.task_manager.now()
+            bar.set_total(sum(1 for t in waiting if wait_for_scheduled or t.scheduled_time <= now))
 
             def finished(result: TaskResult) -> None:
                 status = result.task.status.value if result.task is not None else "deleted"
