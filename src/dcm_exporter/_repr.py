@@ -3,7 +3,7 @@
 The models call these functions from their ``_repr_html_`` methods, so Jupyter shows a
 :class:`~dcm_exporter.models.Configuration`, an :class:`~dcm_exporter.models.ExporterDescriptor`, an
 :class:`~dcm_exporter.queue.ExportTask`, an :class:`~dcm_exporter.export.Outcome` or a
-:class:`~dcm_exporter.queue.BatchSummary` as a small table. ``Exporter.tasks()`` and ``Exporter.batches()``
+:class:`~dcm_exporter.queue.BatchSummary` as a small table. ``exporter.queue.tasks()`` and ``exporter.queue.batches()``
 return a :class:`TaskList` / :class:`BatchList` (public as ``dcm_exporter.queue.TaskList`` / ``BatchList``):
 plain lists that also render as one table and convert to a pandas ``DataFrame``.
 
@@ -52,10 +52,12 @@ STATUS_COLOURS: Mapping[str, str] = {
 _STYLE = "border-collapse:collapse;font-size:0.9em"
 _CELL = "border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top"
 
-TASK_COLUMNS = ("task_id", "exporter_id", "entity", "status", "number_of_failures", "scheduled_time",
-                "duration", "batch_id", "outcome")
+TASK_COLUMNS = ("task_id", "exporter_id", "entity", "status", "failures", "scheduled_time", "duration",
+                "batch_id", "outcome")
 #: long text (outcome and error messages) wraps inside a bounded column instead of widening the table
-_WRAP = "white-space:normal;overflow-wrap:anywhere;min-width:16em;max-width:42em"
+_WRAP = "white-space:normal;overflow-wrap:anywhere;min-width:18em;max-width:42em"
+#: a study UID is 64 characters without a space: let it break anywhere rather than push the outcome away
+_UID = "white-space:normal;overflow-wrap:anywhere;word-break:break-all;min-width:10em;max-width:16em"
 TASK_FIELDS = (
     "task_id", "created_time", "updated_time", "device_name", "queue_name", "exporter_id", "local_ae_title",
     "study_uid", "series_uid", "sop_instance_uid", "scheduled_time", "status", "processing_start_time",
@@ -207,7 +209,8 @@ def tasks_html(tasks: Sequence[Any]) -> str:
     for t in tasks:
         outcome = t.outcome_message or t.error_message
         cells = [
-            _cell(t.task_id), _cell(t.exporter_id), _cell(t.entity), _cell(t.status, status=True),
+            _cell(t.task_id), _cell(t.exporter_id),
+            f"<td style='{_CELL};{_UID}'>{html.escape(_text(t.entity))}</td>", _cell(t.status, status=True),
             _cell(t.number_of_failures), _cell(t.scheduled_time),
             f"<td style='{_CELL};text-align:right;white-space:nowrap'>{duration_text(task_duration(t))}</td>",
             _cell(t.batch_id),
