@@ -293,7 +293,8 @@ class Outcome:
     destination already holds them (``storage:`` with ``dcmCheckIfAlreadyExistsOnDestination``); like
     upstream, they are in no other count. ``modalities`` are those of the instances the export dealt with,
     when the source knows them (the :class:`~dcm_exporter.exporter.Exporter` fills them in; the queue
-    records them on the task, as dcm4chee-arc does).
+    records them on the task, as dcm4chee-arc does). ``bytes_sent`` is the Part 10 size of the instances
+    sent (completed or warning), as the :class:`OutcomeBuilder` tallies them (for the metrics).
     """
 
     status: OutcomeStatus
@@ -308,6 +309,19 @@ class Outcome:
     destination: str | None = None
     entity: str | None = None
     modalities: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    bytes_sent: int = 0
+
+    @property
+    def result_json(self) -> str | None:
+        """The failed instances as JSON text, or ``None`` when none failed: an object whose ``failures`` list
+        holds one object per instance (``sop_instance_uid``, ``reason``, ``status_code``, ``missing``).
+        The task queue stores it on the task
+        (``ExportTask.result_json``), so a monitor can show why instances failed after the process ended."""
+        if not self.failures:
+            return None
+        import json
+
+        return json.dumps({"failures": [attrs.asdict(f) for f in self.failures]}, separators=(",", ":"))
 
     @classmethod
     def warning_nothing_found(
@@ -367,6 +381,7 @@ class OutcomeBuilder:
         self._warning = 0
         self._failed = 0
         self._missing = 0
+        self._bytes = 0
         self._failures: list[FailedInstance] = []
 
     @classmethod
@@ -390,6 +405,7 @@ class OutcomeBuilder:
         """Count ``ref`` as sent successfully."""
         with self._lock:
             self._completed += 1
+            self._bytes += ref.size or 0
         self._report(ref, InstanceResult(sop_instance_uid=ref.sop_instance_uid, kind="completed",
                                          status_code=status_code))
 
@@ -397,6 +413,7 @@ class OutcomeBuilder:
         """Count ``ref`` as sent with a warning status (e.g. C-STORE 0xB000, 0xB006, 0xB007)."""
         with self._lock:
             self._warning += 1
+            self._bytes += ref.size or 0
         self._report(ref, InstanceResult(sop_instance_uid=ref.sop_instance_uid, kind="warning",
                                          status_code=status, reason=reason))
 
@@ -434,6 +451,7 @@ class OutcomeBuilder:
         with self._lock:
             completed, warning, failed, missing = self._completed, self._warning, self._failed, self._missing
             failures = tuple(self._failures)
+            sent = self._bytes
         if remaining > 0:
             status = OutcomeStatus.CANCELED
         elif failed > 0:
@@ -464,4 +482,5 @@ class OutcomeBuilder:
             failures=failures,
             destination=self.destination,
             entity=self.entity,
+            bytes_sent=sent,
         )

@@ -76,6 +76,18 @@ def test_parse_command_rejects_truncation_and_foreign_groups() -> None:
         (0xC000, "failure"),
         (0x0122, "failure"),
         (0x0001, "failure"),
+        # the boundaries of upstream's mask: (status & 0xB000) == 0xB000
+        (0xAFFF, "failure"),
+        (0xB001, "warning"),
+        (0xB0FF, "warning"),
+        (0xBFFF, "warning"),
+        (0xC001, "failure"),
+        (0x3000, "failure"),
+        (0x9000, "failure"),
+        (0xA000, "failure"),
+        (0x0107, "failure"),
+        (0x0116, "failure"),
+        (0xFFFF, "warning"),  # not a C-STORE status; the mask says warning, as upstream's does
     ],
 )
 def test_status_category_follows_upstream(status: int, category: str) -> None:

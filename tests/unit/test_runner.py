@@ -30,7 +30,7 @@ DEVICE = "dcm4chee-arc"
 
 def cfg(*exporters: tuple[str, str], parallel: int = 1) -> Configuration:
     exps = [
-        ExporterDescriptor(exporter_id=e, uri="noop:", queue_name=q, ae_title="DCM4CHEE")
+        ExporterDescriptor(exporter_id=e, uri="noop:nothing", queue_name=q, ae_title="DCM4CHEE")
         for e, q in exporters
     ]
     queues = sorted({q for _, q in exporters})

@@ -29,6 +29,7 @@ durations as ISO-8601; RDN values are escaped (RFC 4514). Attributes a model doe
 from __future__ import annotations
 
 import enum
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -40,6 +41,9 @@ from dcm_exporter.errors import ConfigurationError, DcmExporterError
 from dcm_exporter.models import (
     DEFAULT_BASE_DN,
     ApplicationEntity,
+    AttributeCoercion,
+    AttributeUpdatePolicy,
+    CoercionOnFailure,
     Configuration,
     Connection,
     Device,
@@ -48,6 +52,7 @@ from dcm_exporter.models import (
     ExportRule,
     InstanceAvailability,
     LdapEntry,
+    LegacyAttributeCoercion,
     QueueDescriptor,
     ReoccurredInstances,
     SourceLocation,
@@ -59,7 +64,11 @@ from dcm_exporter.models import (
     parse_duration,
 )
 from dcm_exporter.models._frozen import FrozenMap, parse_properties
+from dcm_exporter.models._uri import java_uri_problem
+from dcm_exporter.models.exporter import invalid_uri_message, tolerating_invalid_uris
 from dcm_exporter.schedule import Schedules, warn_if_cron
+
+_log = logging.getLogger("dcm_exporter.codecs")
 
 __all__ = [
     "OBJECT_SPECS",
@@ -106,6 +115,8 @@ Model: TypeAlias = (
     | ExportRule
     | WebApplication
     | StorageDescriptor
+    | AttributeCoercion
+    | LegacyAttributeCoercion
 )
 
 # --- DNs (RFC 4514) ------------------------------------------------------------------------------------
@@ -505,6 +516,63 @@ STORAGE_SPEC = ObjectSpec(
         A("dcmProperty", "properties", Kind.PROPERTIES, {}),
     ),
 )
+# --- attribute coercion (dcmArchiveAttributeCoercion2, and the legacy class; device and AE level) ---
+COERCION_SPEC = ObjectSpec(
+    AttributeCoercion,
+    "dcmArchiveAttributeCoercion2",
+    "cn",
+    "name",
+    (
+        A("cn", "name", Kind.STR, required=True),
+        A("dicomDescription", "description", Kind.STR, None),
+        A("dcmRulePriority", "priority", Kind.INT, 0),
+        A("dcmDIMSE", "dimse", Kind.STR, required=True),
+        A("dicomTransferRole", "role", Kind.ENUM, required=True, enum_type=TransferRole),
+        A("dcmSOPClass", "sop_classes", Kind.STRS, ()),
+        A("dcmProperty", "conditions", Kind.STRS, ()),
+        A("dcmURI", "uri", Kind.STR, required=True),
+        A(
+            "dcmAttributeUpdatePolicy",
+            "attribute_update_policy",
+            Kind.ENUM,
+            AttributeUpdatePolicy.MERGE,
+            enum_type=AttributeUpdatePolicy,
+        ),
+        A("dcmSupplementFromDeviceReference", "supplement_from_device", Kind.STR, None),
+        A("dcmMergeAttribute", "merge_attributes", Kind.STRS, ()),
+        A("dcmCoercionParam", "params", Kind.PROPERTIES, {}),
+        A("dcmCoercionSufficient", "sufficient", Kind.BOOL, False),
+        A("dcmCoercionOnFailure", "on_failure", Kind.ENUM, CoercionOnFailure.RETHROW, enum_type=CoercionOnFailure),
+    ),
+)
+LEGACY_COERCION_SPEC = ObjectSpec(
+    LegacyAttributeCoercion,
+    "dcmArchiveAttributeCoercion",
+    "cn",
+    "name",
+    (
+        A("cn", "name", Kind.STR, required=True),
+        A("dcmRulePriority", "priority", Kind.INT, 0),
+        A("dcmDIMSE", "dimse", Kind.STR, required=True),
+        A("dicomTransferRole", "role", Kind.ENUM, required=True, enum_type=TransferRole),
+        A("dcmSOPClass", "sop_classes", Kind.STRS, ()),
+        A("dcmProperty", "conditions", Kind.STRS, ()),
+        A("dcmRetrieveAsReceived", "retrieve_as_received", Kind.BOOL, False),
+        A("dcmDeIdentification", "deidentification", Kind.STRS, ()),
+        A("dcmURI", "xslt_uri", Kind.STR, None),
+        A("dcmNoKeywords", "no_keywords", Kind.BOOL, False),
+        A("dcmLeadingCFindSCP", "leading_cfind_scp", Kind.STR, None),
+        A("dcmNullifyTag", "nullify_tags", Kind.STRS, ()),
+        A("dcmMergeAttribute", "merge_attributes", Kind.STRS, ()),
+        A(
+            "dcmAttributeUpdatePolicy",
+            "attribute_update_policy",
+            Kind.ENUM,
+            AttributeUpdatePolicy.MERGE,
+            enum_type=AttributeUpdatePolicy,
+        ),
+    ),
+)
 del A
 
 OBJECT_SPECS: tuple[ObjectSpec, ...] = (
@@ -517,6 +585,8 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
     RULE_SPEC,
     WEBAPP_SPEC,
     STORAGE_SPEC,
+    COERCION_SPEC,
+    LEGACY_COERCION_SPEC,
 )
 """Every model's mapping, the single attribute <-> field table."""
 
@@ -729,11 +799,37 @@ def _model_from_entry(
     classes = grouped.get("objectclass") or ()
     object_classes = tuple(v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in classes)
     try:
+        if model is ExporterDescriptor and isinstance(uri := kwargs.get("uri"), str) and java_uri_problem(uri):
+            return _tolerated_exporter(kwargs, extra, object_classes, dn, location)
         return model(**kwargs, extra=extra, object_classes=object_classes)
     except ConfigurationError as exc:
         raise _fail(str(exc), dn, location) from None
     except (TypeError, ValueError) as exc:
         raise _fail(f"invalid {spec.object_class} entry: {exc}", dn, location) from exc
+
+
+def _tolerated_exporter(
+    kwargs: dict[str, Any],
+    extra: dict[str, tuple[Value, ...]],
+    object_classes: tuple[str, ...],
+    dn: str,
+    location: SourceLocation | None,
+) -> ExporterDescriptor:
+    # read as found, so that a configuration dcm4chee-arc cannot load can still be inspected and repaired;
+    # the writers refuse it (model_to_entry) and Configuration.validate reports it as an error
+    with tolerating_invalid_uris():
+        exporter = ExporterDescriptor(**kwargs, extra=extra, object_classes=object_classes)
+    assert exporter.uri_problem is not None
+    message = invalid_uri_message(exporter.exporter_id, exporter.uri, exporter.uri_problem)
+    _log.warning("%s%s: %s", _where(dn, location), dn, message, extra={"dn": dn})
+    return exporter
+
+
+def _check_writable(model: Model, dn: str) -> None:
+    if isinstance(model, ExporterDescriptor) and (problem := model.uri_problem) is not None:
+        raise ConfigurationError(
+            f"refusing to write {dn}: {invalid_uri_message(model.exporter_id, model.uri, problem)}"
+        )
 
 
 # --- writing one entry -----------------------------------------------------------------------------------
@@ -796,6 +892,7 @@ def model_to_entry(model: Model, parent: str, *, conn_dn: Callable[[str], str] |
     """
     spec = spec_for(model)
     dn = entry_dn_of(model, parent)
+    _check_writable(model, dn)
     if conn_dn is None:
         conn_dn = _default_conn_dn(parent)
     attributes: dict[str, list[Value]] = {}
@@ -865,7 +962,15 @@ def _device_conn_dn(device: Device, ddn: str) -> Callable[[str], str]:
 
 def _named_children(device: Device) -> tuple[tuple[Model, ...], ...]:
     """The device's children that sit directly below it, apart from connections and AEs, in entry order."""
-    return (device.exporters, device.queues, device.export_rules, device.web_applications, device.storages)
+    return (
+        device.exporters,
+        device.queues,
+        device.export_rules,
+        device.web_applications,
+        device.storages,
+        device.attribute_coercions,
+        device.legacy_attribute_coercions,
+    )
 
 
 def model_to_entries(model: Model, parent: str, *, device: Device | None = None) -> list[Entry]:
@@ -895,6 +1000,9 @@ def model_to_entries(model: Model, parent: str, *, device: Device | None = None)
             out.append(model_to_entry(tc, aedn))
         for rule in model.export_rules:
             out.append(model_to_entry(rule, aedn))
+        coercions: tuple[Model, ...] = (*model.attribute_coercions, *model.legacy_attribute_coercions)
+        for coercion in coercions:
+            out.append(model_to_entry(coercion, aedn))
         return out
     return [model_to_entry(model, parent, conn_dn=conn_of)]
 
@@ -910,6 +1018,14 @@ _CHILD_CLASSES = (
     "dcmexportrule",
     "dcmwebapp",
     "dcmstorage",
+    "dcmarchiveattributecoercion2",
+    "dcmarchiveattributecoercion",
+)
+_AE_CHILD_CLASSES = (
+    "dicomtransfercapability",
+    "dcmexportrule",
+    "dcmarchiveattributecoercion2",
+    "dcmarchiveattributecoercion",
 )
 
 
@@ -1018,12 +1134,10 @@ def configuration_from_entries(
                 used.add(r.index)
 
     ae_by_norm = {r.norm: r for per in children.values() for r in per["dicomnetworkae"]}
-    ae_children: dict[str, dict[str, list[_Read]]] = {
-        n: {"dicomtransfercapability": [], "dcmexportrule": []} for n in ae_by_norm
-    }
+    ae_children: dict[str, dict[str, list[_Read]]] = {n: {c: [] for c in _AE_CHILD_CLASSES} for n in ae_by_norm}
     for r in reads:
         if r.parent in ae_by_norm and r.index not in used:
-            kind = _structural(r, ("dicomtransfercapability", "dcmexportrule"))
+            kind = _structural(r, _AE_CHILD_CLASSES)
             if kind is not None:
                 ae_children[r.parent][kind].append(r)
                 used.add(r.index)
@@ -1063,6 +1177,12 @@ def configuration_from_entries(
             ae_title = _rdn_value(a.dn)
             tcs = tuple(t.build(TransferCapability) for t in sub["dicomtransfercapability"])
             rules = tuple(t.build(ExportRule, ae_title=ae_title) for t in sub["dcmexportrule"])
+            coercions = tuple(
+                t.build(AttributeCoercion, ae_title=ae_title) for t in sub["dcmarchiveattributecoercion2"]
+            )
+            legacy = tuple(
+                t.build(LegacyAttributeCoercion, ae_title=ae_title) for t in sub["dcmarchiveattributecoercion"]
+            )
             aes.append(
                 model_from_entry(
                     ApplicationEntity,
@@ -1072,6 +1192,8 @@ def configuration_from_entries(
                     conn_refs=resolver(a),
                     transfer_capabilities=tcs,
                     export_rules=rules,
+                    attribute_coercions=coercions,
+                    legacy_attribute_coercions=legacy,
                 )
             )
 
@@ -1091,6 +1213,8 @@ def configuration_from_entries(
                 export_rules=many("dcmexportrule", ExportRule),
                 web_applications=many("dcmwebapp", WebApplication),
                 storages=many("dcmstorage", StorageDescriptor),
+                attribute_coercions=many("dcmarchiveattributecoercion2", AttributeCoercion),
+                legacy_attribute_coercions=many("dcmarchiveattributecoercion", LegacyAttributeCoercion),
             )
         )
     other = tuple(LdapEntry(dn=r.dn, attributes=r.attributes) for r in reads if r.index not in used)
@@ -1324,6 +1448,11 @@ def iter_model_entries(config: Configuration) -> Iterator[tuple[Model, str]]:
         for ae in device.application_entities:
             aedn = entry_dn_of(ae, ddn)
             yield ae, aedn
-            subs: tuple[Model, ...] = (*ae.transfer_capabilities, *ae.export_rules)
+            subs: tuple[Model, ...] = (
+                *ae.transfer_capabilities,
+                *ae.export_rules,
+                *ae.attribute_coercions,
+                *ae.legacy_attribute_coercions,
+            )
             for sub in subs:
                 yield sub, entry_dn_of(sub, aedn)

@@ -14,9 +14,10 @@ What it does, in the order of dcm4chee-arc's DICOM exporter:
 5. sends every instance: the data set bytes straight from the file when the stored transfer syntax was
    accepted (no decoding), otherwise transcoded with pydicom (decompressed, re-encoded); an instance that
    cannot be transcoded fails alone;
-6. tallies C-STORE statuses by the upstream rule (0x0000 completed; 0xB000, 0xB006, 0xB007 warning;
-   anything else failed); an abort or a dropped connection fails the remaining instances; cancel stops
-   after the instance in flight, releases the association and reports the remaining count.
+6. tallies C-STORE statuses by the upstream rule (0x0000 completed; ``status & 0xB000 == 0xB000`` warning,
+   i.e. every 0xBxxx code; anything else failed); an abort or a dropped connection fails the remaining
+   instances; cancel stops after the instance in flight, releases the association and reports the
+   remaining count.
 
 The DICOM networking is the private package :mod:`dcm_exporter._dicom` (association, pool, TLS,
 transcoding, the Part 10 walker): pynetdicom's PDU codec negotiates the association, and the C-STORE
@@ -85,6 +86,7 @@ from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuil
 from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
+    from dcm_exporter.coercion import CoercionPlan
     from dcm_exporter.models import Configuration, ExporterDescriptor
     from dcm_exporter.models.configuration import RemoteAE
 
@@ -250,6 +252,7 @@ class DicomTransport(BaseTransport):
         self._pool = AssociationPool(lambda key: self._idle_by_key.get(key, DEFAULT_IDLE_TIMEOUT))
         self._ssl_cache: dict[tuple[object, ...], ssl.SSLContext] = {}
         self._lock = threading.Lock()
+        self._coercion_plans: dict[int, CoercionPlan] = {}  # id(request) -> plan, while the request is sent
 
     # --- configuration ---------------------------------------------------------------------------
 
@@ -368,6 +371,27 @@ class DicomTransport(BaseTransport):
         parallel = self.parallel_associations()
         remaining = 0
         sent_any = [False]
+        # --- attribute coercion (dcm_exporter.coercion): the rules for this exporter and destination ---
+        plan = _coercion_plan(configuration, request, self.ae_title, destination.host)
+        if plan is not None:
+            self._coercion_plans[id(request)] = plan
+        try:
+            remaining = self._send_groups(groups, request, destination, builder, idle, parallel, sent_any)
+        finally:
+            self._coercion_plans.pop(id(request), None)
+        return builder.build(remaining=remaining)
+
+    def _send_groups(
+        self,
+        groups: list[_Group],
+        request: ExportRequest,
+        destination: Destination,
+        builder: OutcomeBuilder,
+        idle: float,
+        parallel: int,
+        sent_any: list[bool],
+    ) -> int:
+        remaining = 0
         for index, group in enumerate(groups):
             if request.cancel.cancelled:
                 remaining += sum(len(g.instances) for g in groups[index:])
@@ -381,7 +405,7 @@ class DicomTransport(BaseTransport):
             )
             self._idle_by_key[key] = idle
             remaining += self._send_group(key, destination, group, request, builder, parallel, sent_any)
-        return builder.build(remaining=remaining)
+        return remaining
 
     def _calling_ae(self, request: ExportRequest, ref: InstanceRef) -> str:
         if self.exporter.export_as_source_ae and ref.source_ae_title:
@@ -465,6 +489,7 @@ class DicomTransport(BaseTransport):
         key, destination, group, queue = job.key, job.destination, job.group, job.queue
         request, builder, aborts, sent_any = job.request, job.builder, job.aborts, job.sent_any
         priority = _priority(self._property("Priority"))
+        plan = self._coercion_plans.get(id(request))
         in_flight: tuple[InstanceRef, PreparedStore] | None = None
         ahead: tuple[InstanceRef, PreparedStore] | None = None
         fresh_ops = 0
@@ -475,7 +500,7 @@ class DicomTransport(BaseTransport):
                     ref = queue.popleft()
                 except IndexError:
                     return None
-                prepared = _prepare(assoc, ref, builder, priority)
+                prepared = _prepare(assoc, ref, builder, priority, plan)
                 if prepared is not None:
                     return ref, prepared
             return None
@@ -598,8 +623,15 @@ _STATUS_MEANINGS = {
 }
 
 
+#: PS3.4 B.2.3's code ranges: A7xx, A9xx and Cxxx share one meaning; other codes are listed one by one
+_STATUS_FAMILIES = ((0xFF00, 0xA700), (0xFF00, 0xA900), (0xF000, 0xC000))
+
+
 def _status_text(status: int, comment: str | None) -> str:
-    meaning = _STATUS_MEANINGS.get(status) or _STATUS_MEANINGS.get(status & 0xFF00, "")
+    meaning = _STATUS_MEANINGS.get(status)
+    if meaning is None:
+        family = next((code for mask, code in _STATUS_FAMILIES if status & mask == code), None)
+        meaning = "" if family is None else _STATUS_MEANINGS[family]
     text = f"C-STORE status 0x{status:04X}"
     if meaning:
         text += f" ({meaning})"
@@ -631,8 +663,54 @@ def _choose(contexts: Mapping[str, AcceptedContext], stored: str) -> AcceptedCon
     return None
 
 
+def _coercion_plan(
+    configuration: Configuration, request: ExportRequest, destination_ae: str, host: str
+) -> CoercionPlan | None:
+    """The attribute coercion rules that may apply to this export (``None``: none, every object as stored)."""
+    from dcm_exporter.coercion import plan_for_export
+
+    plan = plan_for_export(
+        configuration,
+        request.exporter,
+        receiving_ae_title=destination_ae,
+        destination_hostname=host,
+        local_ae_title=request.exporter.ae_title or request.calling_ae_title,
+    )
+    return None if plan.is_empty else plan
+
+
+def _coerced_store(
+    assoc: Association,
+    fp: BinaryIO,
+    ctx: AcceptedContext,
+    plan: CoercionPlan,
+    ref: InstanceRef,
+    builder: OutcomeBuilder,
+    priority: int,
+    name: str,
+) -> PreparedStore | bool | None:
+    """C-STORE of a coerced object (encoded once in the accepted syntax, Affected SOP Instance UID as sent);
+    ``False`` when no rule matched (send as stored), ``None`` when the instance failed."""
+    from dcm_exporter.errors import CoercionError
+
+    fp.seek(0)
+    try:
+        coerced = plan.coerce_file(fp, target_transfer_syntax=ctx.transfer_syntax, name=name)
+    except CoercionError as exc:
+        builder.failed(ref, str(exc))
+        return None
+    if coerced is None:
+        return False
+    data = bytes(coerced.dataset)
+    return assoc.prepare_store(ctx, coerced.sop_class_uid, coerced.sop_instance_uid, data=data, priority=priority)
+
+
 def _prepare(
-    assoc: Association, ref: InstanceRef, builder: OutcomeBuilder, priority: int
+    assoc: Association,
+    ref: InstanceRef,
+    builder: OutcomeBuilder,
+    priority: int,
+    plan: CoercionPlan | None = None,
 ) -> PreparedStore | None:
     """Open, check and frame one instance; on a per-instance problem record it and return ``None``."""
     name = str(ref.path) if ref.path is not None else ref.sop_instance_uid
@@ -665,6 +743,10 @@ def _prepare(
                     f"{meta.transfer_syntax_uid} ({', '.join(contexts)})",
                 )
                 return None
+            if plan is not None and plan.wants(sop_class):
+                coerced = _coerced_store(assoc, fp, ctx, plan, ref, builder, priority, name)
+                if coerced is not False:
+                    return coerced  # type: ignore[return-value]
             if ctx.transfer_syntax == meta.transfer_syntax_uid:
                 length = _file_size(fp) - meta.dataset_offset
                 # sent as stored: a truncated file must fail alone, not make the peer abort the association

@@ -23,7 +23,7 @@ class NoopTransport(BaseTransport):
     #: the :class:`~dcm_exporter.exporter.Exporter` need not look the instances up for this transport
     needs_instances = False
 
-    def __init__(self, destination: str = "noop:") -> None:
+    def __init__(self, destination: str = "noop:nothing") -> None:
         self.destination = destination
 
     def send(self, request: ExportRequest) -> Outcome:
