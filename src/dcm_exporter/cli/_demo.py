@@ -85,7 +85,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     from dcm_exporter._dicom.part10 import dataset_bytes
     from dcm_exporter.exporter import Exporter
-    from dcm_exporter.queue import SqliteTaskStore
+    from dcm_exporter.queue import open_store
     from dcm_exporter.sample import generate_study
     from dcm_exporter.sources import FileSystemSource
     from dcm_exporter.testing import StoreSCP
@@ -128,7 +128,7 @@ def run_demo(args: argparse.Namespace) -> int:
     total = len(study.instances)
     try:
         with FileSystemSource(archive, work / "index.sqlite") as source, Exporter(
-            configuration, source, store=SqliteTaskStore(queue_path)
+            configuration, source, store=open_store(f"sqlite:{queue_path}")
         ) as exporter:
             source.refresh()
             task = exporter.schedule_export(
@@ -154,7 +154,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 bar.update(scp.count)
             if failure:
                 raise failure[0]
-            tasks = exporter.tasks(batch_id=batch_id, order_by="task_id")
+            tasks = exporter.queue.tasks(batch_id=batch_id, order_by="task_id")
     finally:
         scp.stop()
 
