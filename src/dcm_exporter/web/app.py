@@ -151,7 +151,9 @@ class _Api:
         first = filters[0]
         seen: dict[int, ExportTask] = {}
         for f in filters:
-            for task in self.adapter.tasks(attrs.evolve(f, offset=0, limit=None)):
+            # each list needs no more than the page's end (limit is always set for lists: at most MAX_LIST)
+            end = None if first.limit is None else first.offset + first.limit
+            for task in self.adapter.tasks(attrs.evolve(f, offset=0, limit=end)):
                 seen[task.task_id] = task
         field = first.order_by.removeprefix("-")
         ordered = sorted(seen.values(), key=lambda t: (getattr(t, field), t.task_id),

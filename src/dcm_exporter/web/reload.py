@@ -276,7 +276,7 @@ class ConfigurationReloader:
         """Refuse what would break the running exporter: its device gone, validation errors."""
         from dcm_exporter.models.configuration import Severity
 
-        device = getattr(self.exporter.task_manager, "device_name", None)
+        device = self.exporter.queue.device_name
         if device and self.exporter.configuration.has_device(device) and not configuration.has_device(device):
             raise ConfigurationError(f"the new configuration has no device {device} (the device this runner "
                                      "exports for)")
