@@ -530,7 +530,8 @@ class ExportRules:
         """Apply the rules to one stored object; returns the export tasks created or coalesced.
 
         Args:
-            dataset: The stored object's attributes: a pydicom :class:`~pydicom.dataset.Dataset` or a DICOM JSON mapping.
+            dataset: The stored object's attributes: a pydicom :class:`~pydicom.dataset.Dataset` or a DICOM JSON
+                mapping.
             sending_aet: Calling AE title of the association that brought it (``None`` if not DIMSE).
             receiving_aet: Called AE title: selects the AE-level rules and the device.
             sending_host: Remote host name or address, if known.
