@@ -3,7 +3,7 @@
 The models call these functions from their ``_repr_html_`` methods, so Jupyter shows a
 :class:`~dcm_exporter.models.Configuration`, an :class:`~dcm_exporter.models.ExporterDescriptor`, an
 :class:`~dcm_exporter.queue.ExportTask`, an :class:`~dcm_exporter.export.Outcome` or a
-:class:`~dcm_exporter.queue.BatchSummary` as a small table. ``Exporter.tasks()`` and ``Exporter.batches()``
+:class:`~dcm_exporter.queue.BatchSummary` as a small table. ``exporter.queue.tasks()`` and ``exporter.queue.batches()``
 return a :class:`TaskList` / :class:`BatchList` (public as ``dcm_exporter.queue.TaskList`` / ``BatchList``):
 plain lists that also render as one table and convert to a pandas ``DataFrame``.
 

@@ -835,7 +835,7 @@ def _coerced_part(
 def _transcode(stream: Any, ref: InstanceRef, target: str) -> bytes:
     """Decode ``stream`` (Part 10) and re-encode it in ``target`` (Explicit or Implicit VR Little Endian):
     the shared transcoder, so big-endian files and what only GDCM decodes go as they do over DIMSE."""
-    from dcm_exporter.transports._dimse_transcode import transcode_part10
+    from dcm_exporter._dicom.transcode import transcode_part10
 
     with stream:
         return transcode_part10(stream, ref.transfer_syntax_uid, target, name=ref.sop_instance_uid)

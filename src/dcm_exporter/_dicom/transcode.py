@@ -26,24 +26,22 @@ import os
 import tempfile
 from typing import Any, BinaryIO
 
+from dcm_exporter._dicom import part10
+from dcm_exporter._dicom.uids import (
+    DEFLATED,
+    EXPLICIT_VR_BIG_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+)
 from dcm_exporter._imports import PYDICOM, require
-from dcm_exporter.transports import _dimse as d
 
 __all__ = [
-    "DEFLATED",
-    "EXPLICIT_VR_BIG_ENDIAN",
-    "EXPLICIT_VR_LITTLE_ENDIAN",
-    "IMPLICIT_VR_LITTLE_ENDIAN",
     "TranscodeError",
     "is_video",
     "transcode",
     "transcode_part10",
 ]
 
-IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
-DEFLATED = "1.2.840.10008.1.2.1.99"
-EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 _UNCOMPRESSED = frozenset(
     {IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, DEFLATED}
 )
@@ -69,8 +67,8 @@ def transcode(stream: BinaryIO, source_ts: str, target_ts: str, *, name: str) ->
         TranscodeError: the conversion is not possible (unsupported target, missing decoder, bad data).
     """
     buf = memoryview(transcode_part10(stream, source_ts, target_ts, name=name))
-    meta = d.parse_part10_meta(buf, name=name)
-    assert isinstance(meta, d.Part10Meta)
+    meta = part10.parse_part10_meta(buf, name=name)
+    assert isinstance(meta, part10.Part10Meta)
     return bytes(buf[meta.dataset_offset :])
 
 
@@ -210,4 +208,3 @@ def _swap_to_little_endian(ds: Any, name: str, bits_allocated: int | None = None
     # every element is converted now: from here on the data set is little endian (pydicom refuses to change
     # the byte order of a data set that still says big endian)
     ds.set_original_encoding(False, True)
-
