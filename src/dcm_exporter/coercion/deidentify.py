@@ -250,7 +250,7 @@ class DeIdentifier:
             else:
                 elem.value = [remap_uid(str(v).rstrip("\x00 ")) for v in values]
         # look at the VRs of the elements as read (converting every element would cost more than all the rest)
-        for tag in list(ds.keys()):  # noqa: SIM118 - iterating a Dataset converts its elements
+        for tag in list(ds.keys()):
             raw = ds.get_item(tag)
             vr = raw.VR or _dictionary_vr(int(tag))
             if vr == "SQ":
