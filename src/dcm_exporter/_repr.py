@@ -3,7 +3,7 @@
 The models call these functions from their ``_repr_html_`` methods, so Jupyter shows a
 :class:`~dcm_exporter.models.Configuration`, an :class:`~dcm_exporter.models.ExporterDescriptor`, an
 :class:`~dcm_exporter.queue.ExportTask`, an :class:`~dcm_exporter.export.Outcome` or a
-:class:`~dcm_exporter.queue.BatchSummary` as a small table. ``Exporter.tasks()`` and ``Exporter.batches()``
+:class:`~dcm_exporter.queue.BatchSummary` as a small table. ``exporter.queue.tasks()`` and ``exporter.queue.batches()``
 return a :class:`TaskList` / :class:`BatchList` (public as ``dcm_exporter.queue.TaskList`` / ``BatchList``):
 plain lists that also render as one table and convert to a pandas ``DataFrame``.
 
@@ -52,8 +52,12 @@ STATUS_COLOURS: Mapping[str, str] = {
 _STYLE = "border-collapse:collapse;font-size:0.9em"
 _CELL = "border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top"
 
-TASK_COLUMNS = ("task_id", "exporter_id", "entity", "status", "number_of_failures", "scheduled_time",
-                "batch_id", "outcome_message")
+TASK_COLUMNS = ("task_id", "exporter_id", "entity", "status", "failures", "scheduled_time", "duration",
+                "batch_id", "outcome")
+#: long text (outcome and error messages) wraps inside a bounded column instead of widening the table
+_WRAP = "white-space:normal;overflow-wrap:anywhere;min-width:18em;max-width:42em"
+#: a study UID is 64 characters without a space: let it break anywhere rather than push the outcome away
+_UID = "white-space:normal;overflow-wrap:anywhere;word-break:break-all;min-width:10em;max-width:16em"
 TASK_FIELDS = (
     "task_id", "created_time", "updated_time", "device_name", "queue_name", "exporter_id", "local_ae_title",
     "study_uid", "series_uid", "sop_instance_uid", "scheduled_time", "status", "processing_start_time",
@@ -168,10 +172,53 @@ def task_html(task: Any) -> str:
                           "status")
 
 
+def duration_text(seconds: float | None) -> str:
+    """``0.42 s``, ``12.3 s``, ``4 min 05 s``, ``2 h 03 min``; empty for ``None``.
+
+    >>> [duration_text(s) for s in (0.4213, 12.34, 245, 7380, None)]
+    ['0.42 s', '12.3 s', '4 min 05 s', '2 h 03 min', '']
+    """
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def task_duration(task: Any) -> float | None:
+    """Seconds from the processing start to its end (to now while IN PROCESS); ``None`` before the start."""
+    start = task.processing_start_time
+    if start is None:
+        return None
+    end = task.processing_end_time
+    if end is None:
+        end = datetime.now(start.tzinfo) if _text(task.status) == "IN PROCESS" else None
+    return None if end is None else max((end - start).total_seconds(), 0.0)
+
+
 def tasks_html(tasks: Sequence[Any]) -> str:
-    """A list of export tasks as one table, status coloured."""
-    return _table(TASK_COLUMNS, ([getattr(t, c) for c in TASK_COLUMNS] for t in tasks),
-                  caption=f"{len(tasks)} export task(s)")
+    """A list of export tasks as one table: status coloured, a duration column, long outcomes wrapped."""
+    head = "".join(f"<th style='{_CELL}'>{html.escape(c)}</th>" for c in TASK_COLUMNS)
+    rows = []
+    for t in tasks:
+        outcome = t.outcome_message or t.error_message
+        cells = [
+            _cell(t.task_id), _cell(t.exporter_id),
+            f"<td style='{_CELL};{_UID}'>{html.escape(_text(t.entity))}</td>", _cell(t.status, status=True),
+            _cell(t.number_of_failures), _cell(t.scheduled_time),
+            f"<td style='{_CELL};text-align:right;white-space:nowrap'>{duration_text(task_duration(t))}</td>",
+            _cell(t.batch_id),
+            f"<td style='{_CELL};{_WRAP}'>{html.escape(_text(outcome))}</td>",
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f"<table class='dcm-exporter' style='{_STYLE}'>{_caption(f'{len(tasks)} export task(s)')}"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def outcome_html(outcome: Any) -> str:
@@ -247,10 +294,24 @@ def to_dataframe(items: Iterable[Any]) -> Any:
 
 
 class TaskList(list[Any]):
-    """A list of export tasks that renders as one table in Jupyter and converts to a ``DataFrame``."""
+    """A list of export tasks that renders as one table in Jupyter, converts to a ``DataFrame`` and plots."""
 
     def _repr_html_(self) -> str:
         return tasks_html(self)
+
+    def plot(self, kind: str = "history") -> Any:
+        """A :class:`matplotlib.figure.Figure` of these tasks (needs matplotlib, the ``notebook`` extra).
+
+        Args:
+            kind: ``"history"`` (tasks per status over time, throughput and durations per exporter),
+                ``"status"`` (only the first) or ``"exporters"`` (only the last two).
+        """
+        from dcm_exporter import _plots
+
+        plots = {"history": _plots.plot_history, "status": _plots.plot_status, "exporters": _plots.plot_exporters}
+        if kind not in plots:
+            raise ValueError(f"unknown plot kind {kind!r}: use one of {', '.join(plots)}")
+        return plots[kind](self)
 
     def to_dataframe(self) -> Any:
         """Every task field as a column, indexed by ``task_id`` (needs pandas)."""

@@ -187,15 +187,15 @@ def test_schedule_export_joins_the_callers_transaction(dsn: str, store: Postgres
             conn.execute("INSERT INTO instance VALUES ('1.2.3.4.5')")
             exporter.schedule_export("NOOP", "1.2.3")
             raise Crash  # the archive fails after both writes: both roll back
-        assert exporter.count() == 0
+        assert exporter.queue.count() == 0
         assert conn.execute("SELECT count(*) FROM instance").fetchone() == (0,)
 
         with conn.transaction(), store.use_connection(conn):
             conn.execute("INSERT INTO instance VALUES ('1.2.3.4.5')")
             task = exporter.schedule_export("NOOP", "1.2.3")
-        assert exporter.task(task.task_id).status is TaskStatus.SCHEDULED
+        assert exporter.queue.task(task.task_id).status is TaskStatus.SCHEDULED
         assert exporter.run_until_idle(timeout=30) == 1
-        assert exporter.task(task.task_id).status is TaskStatus.COMPLETED
+        assert exporter.queue.task(task.task_id).status is TaskStatus.COMPLETED
 
 
 def test_a_caller_connection_in_autocommit_mode_still_coalesces_atomically(dsn: str, store: PostgresTaskStore) -> None:

@@ -827,7 +827,7 @@ def test_a_follow_up_task_needs_its_destination() -> None:
 def test_sqlite_migrates_a_version_2_database(tmp_path: Path) -> None:
     import sqlite3
 
-    from dcm_exporter.queue.sqlite import load_sql
+    from dcm_exporter.queue._sql_shared import load_sql
 
     sql = load_sql("sqlite.sql")
     path = tmp_path / "v2.db"

@@ -12,14 +12,17 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from dcm_exporter.errors import ConfigurationError, ExportCanceledError, QueueError, TransportError
+from dcm_exporter.queue.covering import Covering
 from dcm_exporter.queue.retry import RetryPolicy
 from dcm_exporter.queue.store import ExporterTarget, TaskStore, Transition
+from dcm_exporter.queue.store_url import no_store_error
 from dcm_exporter.queue.task import (
     ALL,
     BatchSummary,
@@ -129,14 +132,14 @@ class TaskManager:
 
     def __init__(
         self,
-        store: TaskStore,
+        store: TaskStore | None,
         configuration: QueueConfiguration,
         *,
         device_name: str | None = None,
         clock: Clock | None = None,
         lease: timedelta = timedelta(seconds=60),
     ) -> None:
-        self.store = store
+        self._store = store
         self.clock: Clock = clock if clock is not None else system_clock
         if lease <= timedelta(0):
             raise QueueError(f"lease must be positive, got {lease}")
@@ -153,10 +156,26 @@ class TaskManager:
         self._tokens: dict[int, CancelToken] = {}
         self._stopping: set[int] = set()
         self._listeners: list[Callable[[], None]] = []
+        self._covering = Covering(self, self._study_lock)
         self.reload(configuration)
-        subscribe = getattr(store, "add_listener", None)
-        if callable(subscribe):  # a store shared by processes (PostgreSQL NOTIFY) wakes this device's runners
-            subscribe(self.notify, device_name=name)
+        if store is not None:  # a store shared by processes (PostgreSQL NOTIFY) wakes this device's runners
+            store.add_listener(self.notify, device_name=name)
+
+    @property
+    def store(self) -> TaskStore:
+        """The task store.
+
+        Raises:
+            ConfigurationError: the manager was created without one (it can still resolve exporters).
+        """
+        if self._store is None:
+            raise no_store_error("the export queue")
+        return self._store
+
+    @property
+    def has_store(self) -> bool:
+        """Whether the manager was given a task store."""
+        return self._store is not None
 
     # --- configuration ------------------------------------------------------------------------------
 
@@ -176,7 +195,15 @@ class TaskManager:
             self._queues: dict[str, QueueDescriptor] = queues
             self._policies: dict[str, RetryPolicy] = policies
             self._timed_exporters: tuple[ExporterDescriptor, ...] = timed
+        self._covering.forget()
         self.notify()
+
+    def for_device(self, device_name: str, configuration: QueueConfiguration | None = None) -> TaskManager:
+        """A manager of another device's tasks in the same store, with the same clock and lease."""
+        return TaskManager(
+            self._store, configuration if configuration is not None else self.configuration,
+            device_name=device_name, clock=self.clock, lease=self.lease,
+        )
 
     def exporter(self, exporter_id: str) -> ExporterDescriptor:
         """The configured exporter with this id.
@@ -279,6 +306,40 @@ class TaskManager:
             )
         self.notify()
         return task
+
+    def schedule_covering(
+        self,
+        exporter_id: str,
+        study_uid: str,
+        series_uid: str | None = None,
+        sop_instance_uid: str | None = None,
+        *,
+        scheduled_time: datetime,
+    ) -> ExportTask:
+        """Schedule an export the way export rules do, no earlier than ``scheduled_time``; returns its task.
+
+        A Study export coalesces into the waiting task of its exporter and study. A Series or Instance
+        export reuses a waiting task (without batch) that covers it, its time only moving later; else it
+        gets a new task, which replaces the waiting Instance tasks of the same series it covers (taking the
+        latest of their times). Processes sharing the store are serialised per study (the store's
+        ``study_lock``), so that each scope gets one task.
+
+        Raises:
+            ConfigurationError: the exporter is not configured, or there is no store.
+        """
+        return self._covering.schedule(
+            exporter_id, study_uid, series_uid or ALL, (sop_instance_uid or ALL) if series_uid else ALL,
+            utc(scheduled_time),
+        )
+
+    def move_later(self, task_id: int, scheduled_time: datetime) -> bool:
+        """Move a task that is still SCHEDULED to ``scheduled_time``; whether it was still waiting."""
+        return bool(
+            self.reschedule(TaskFilter(task_ids=(task_id,), status=TaskStatus.SCHEDULED), scheduled_time=scheduled_time)
+        )
+
+    def _study_lock(self, exporter_id: str, study_uid: str) -> AbstractContextManager[None]:
+        return self.store.study_lock(device_name=self.device_name, exporter_id=exporter_id, study_uid=study_uid)
 
     # --- processing ---------------------------------------------------------------------------------
 
@@ -395,21 +456,19 @@ class TaskManager:
     ) -> tuple[TaskResult, list[tuple[ExportTask, CancelToken]]]:
         """:meth:`finish`, then :meth:`claim` up to ``limit`` due tasks of ``queue_name``.
 
-        With a store that offers ``finish_and_claim`` (all three stores) both happen in one transaction:
-        one commit per task instead of two. The finished task's new status is committed before the next
-        task is returned. An attempt interrupted by a stop claims nothing.
+        Both happen in one store transaction (:meth:`TaskStore.finish_and_claim`): one commit per task
+        instead of two. The finished task's new status is committed before the next task is returned. An
+        attempt interrupted by a stop claims nothing.
         """
         now = self.now()
         ended = self._end_attempt(task, outcome, error, now)
         if isinstance(ended, TaskResult):
             return ended, []
-        combined = getattr(self.store, "finish_and_claim", None)
         gate = self._claim_gate(queue_name, limit, now)
-        if combined is None or gate is None:
+        if gate is None:
             stored = self.store.finish(task.task_id, owner=self.owner, transition=ended, now=now)
-            result = self._finished(task, stored, outcome, error, ended)
-            return result, ([] if gate is None else self.claim(queue_name, limit))
-        stored, tasks = combined(task.task_id, owner=self.owner, transition=ended, now=now, **gate)
+            return self._finished(task, stored, outcome, error, ended), []
+        stored, tasks = self.store.finish_and_claim(task.task_id, owner=self.owner, transition=ended, now=now, **gate)
         claimed = self._register(tasks)
         try:
             result = self._finished(task, stored, outcome, error, ended)

@@ -10,7 +10,13 @@ from datetime import datetime
 import attrs
 
 from dcm_exporter.errors import TaskNotFoundError
-from dcm_exporter.queue.store import ExporterTarget, Transition, coalesces_unchanged, merge_scope
+from dcm_exporter.queue.store import (
+    ExporterTarget,
+    LocalNotifications,
+    Transition,
+    coalesces_unchanged,
+    merge_scope,
+)
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType, utc
 
 __all__ = ["InMemoryTaskStore", "order_tasks", "summarize_batches"]
@@ -68,7 +74,7 @@ def summarize_batches(tasks: Iterable[ExportTask]) -> builtins.list[BatchSummary
     return result
 
 
-class InMemoryTaskStore:
+class InMemoryTaskStore(LocalNotifications):
     """A :class:`~dcm_exporter.queue.store.TaskStore` kept in a dict; thread-safe, not durable.
 
     Tasks are also indexed by device, exporter and study, so that coalescing a new task and listing the
@@ -91,6 +97,7 @@ class InMemoryTaskStore:
         self._by_study: dict[tuple[str, str, str], set[int]] = {}
         self._next_id = 1
         self._lock = threading.RLock()
+        self._study_guard = threading.RLock()
 
     # --- the index by device, exporter and study ----------------------------------------------------
 
@@ -319,11 +326,6 @@ class InMemoryTaskStore:
         lease_until: datetime,
         exclude_exporters: Collection[str] = (),
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
-        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, atomically.
-
-        Not part of the :class:`~dcm_exporter.queue.store.TaskStore` protocol: the manager uses it when a
-        store has it and falls back to ``finish`` + ``claim`` otherwise.
-        """
         with self._lock:
             finished = self.finish(task_id, owner=owner, transition=transition, now=now)
             claimed = self.claim(

@@ -12,23 +12,21 @@ import builtins
 import contextlib
 import json
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
+from dcm_exporter.queue._sql_shared import TASK_COLUMNS, load_sql, new_task_row
 from dcm_exporter.queue.store import (
-    TASK_COLUMNS,
     ExporterTarget,
+    LocalNotifications,
     Transition,
     coalesces_unchanged,
     merge_scope,
-    new_task_row,
 )
 from dcm_exporter.queue.task import (
     ORDER_FIELDS,
@@ -40,7 +38,7 @@ from dcm_exporter.queue.task import (
     TaskType,
 )
 
-__all__ = ["SCHEMA_VERSION", "SqliteTaskStore", "load_sql"]
+__all__ = ["SCHEMA_VERSION", "SqliteTaskStore"]
 
 COLUMNS = TASK_COLUMNS
 _COLUMN_LIST = ", ".join(COLUMNS)
@@ -50,25 +48,6 @@ _MODALITY_SEPARATOR = "\\"
 def _joined(modalities: tuple[str, ...] | None) -> str | None:
     """A Transition's modalities as the column holds them; ``None`` keeps the stored value."""
     return None if modalities is None else _MODALITY_SEPARATOR.join(modalities)
-
-
-def load_sql(name: str) -> dict[str, str]:
-    """Read the named SQL blocks of ``dcm_exporter/queue/<name>`` (``-- name: X`` starts block ``X``)."""
-    text = resources.files("dcm_exporter.queue").joinpath(name).read_text(encoding="utf-8")
-    blocks: dict[str, str] = {}
-    current: str | None = None
-    lines: list[str] = []
-    for line in text.splitlines():
-        match = re.match(r"--\s*name:\s*(\w+)\s*$", line)
-        if match:
-            if current is not None:
-                blocks[current] = "\n".join(lines).strip()
-            current, lines = match.group(1), []
-        elif current is not None and not line.startswith("--"):
-            lines.append(line)
-    if current is not None:
-        blocks[current] = "\n".join(lines).strip()
-    return {k: v.replace("{columns}", _COLUMN_LIST) for k, v in blocks.items()}
 
 
 _SQL = load_sql("sqlite.sql")
@@ -174,7 +153,7 @@ def _insert_params(new: NewTask, now_ts: str) -> dict[str, Any]:
     return row
 
 
-class SqliteTaskStore:
+class SqliteTaskStore(LocalNotifications):
     """A :class:`~dcm_exporter.queue.store.TaskStore` in one SQLite file (created if missing).
 
     Args:
@@ -214,6 +193,7 @@ class SqliteTaskStore:
         self.synchronous = synchronous.upper()
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._study_guard = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
         with self._errors("open"):
@@ -557,15 +537,6 @@ class SqliteTaskStore:
         lease_until: datetime,
         exclude_exporters: Collection[str] = (),
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
-        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, in one transaction.
-
-        Not part of the :class:`~dcm_exporter.queue.store.TaskStore` protocol: the manager uses it when a
-        store has it (one commit per task instead of two) and falls back to ``finish`` + ``claim``. The
-        finished task's new status is committed before the claimed tasks are returned.
-
-        Returns:
-            ``(finished task or None, claimed tasks)`` as :meth:`finish` and :meth:`claim` return them.
-        """
         now_ts = _ts(now)
         with self._write("finish and claim") as conn:
             finished = self._finish(conn, task_id, owner, transition, now_ts)

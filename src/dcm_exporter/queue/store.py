@@ -16,7 +16,10 @@ cannot overwrite it.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -25,45 +28,13 @@ import attrs
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
 
 __all__ = [
-    "TASK_COLUMNS",
     "ExporterTarget",
+    "LocalNotifications",
     "TaskStore",
     "Transition",
     "coalesces_unchanged",
     "merge_scope",
-    "new_task_row",
 ]
-
-
-#: Columns of a stored export task, in the order the SQL stores read and write them.
-TASK_COLUMNS = (
-    "task_id",
-    "created_time",
-    "updated_time",
-    "device_name",
-    "queue_name",
-    "exporter_id",
-    "local_ae_title",
-    "study_uid",
-    "series_uid",
-    "sop_instance_uid",
-    "scheduled_time",
-    "status",
-    "processing_start_time",
-    "processing_end_time",
-    "number_of_failures",
-    "batch_id",
-    "error_message",
-    "outcome_message",
-    "number_of_instances",
-    "modalities",
-    "requester",
-    "lease_owner",
-    "lease_expires",
-    "task_type",
-    "destination_aet",
-    "result_json",
-)
 
 
 @attrs.frozen(kw_only=True)
@@ -96,27 +67,6 @@ class Transition:
     result_json: str | None = None
     modalities: tuple[str, ...] | None = None
     followups: tuple[NewTask, ...] = ()
-
-
-def new_task_row(new: NewTask) -> dict[str, object]:
-    """The columns a new task is inserted with, as Python values (each SQL store converts the times and
-    modalities to its own types)."""
-    return {
-        "device_name": new.device_name,
-        "queue_name": new.queue_name,
-        "exporter_id": new.exporter_id,
-        "local_ae_title": new.local_ae_title,
-        "study_uid": new.study_uid,
-        "series_uid": new.series_uid,
-        "sop_instance_uid": new.sop_instance_uid,
-        "scheduled_time": new.scheduled_time,
-        "batch_id": new.batch_id,
-        "number_of_instances": new.number_of_instances,
-        "modalities": new.modalities,
-        "requester": new.requester,
-        "task_type": new.task_type.value,
-        "destination_aet": new.destination_aet,
-    }
 
 
 @attrs.frozen(kw_only=True)
@@ -231,6 +181,30 @@ class TaskStore(Protocol):
         """
         ...
 
+    def finish_and_claim(
+        self,
+        task_id: int,
+        *,
+        owner: str,
+        transition: Transition,
+        now: datetime,
+        device_name: str,
+        queue_name: str,
+        limit: int,
+        lease_until: datetime,
+        exclude_exporters: Collection[str] = (),
+    ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
+        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, atomically.
+
+        One transaction instead of two (one commit per task for a runner that goes on working). The finished
+        task's new status is committed before the claimed tasks are returned; ``limit <= 0`` only finishes.
+        Each half behaves exactly as the method of its name.
+
+        Returns:
+            ``(finished task or None, claimed tasks)`` as :meth:`finish` and :meth:`claim` return them.
+        """
+        ...
+
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         """Give a task ``owner`` holds back to the queue unprocessed: SCHEDULED again, lease cleared.
 
@@ -285,6 +259,59 @@ class TaskStore(Protocol):
         """The earliest time a task of these queues becomes due (scheduled time, or lease expiry), if any."""
         ...
 
+    def add_listener(
+        self,
+        callback: Callable[[], None],
+        *,
+        device_name: str | None = None,
+        queue_names: Collection[str] | None = None,
+    ) -> None:
+        """Call ``callback()`` whenever another process may have made a task of ``device_name`` /
+        ``queue_names`` due (``None``: any).
+
+        Stores that other processes do not share, or that cannot notify (memory, SQLite), never call it:
+        the manager wakes the runners of its own process, and runners poll for the rest.
+        """
+        ...
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        """Stop calling ``callback``."""
+        ...
+
+    def study_lock(self, *, device_name: str, exporter_id: str, study_uid: str) -> AbstractContextManager[None]:
+        """Serialise a read-decide-write on one device, exporter and study, for the ``with`` block.
+
+        Every process sharing the store is serialised where the store can do it (PostgreSQL: an advisory
+        lock, and the block's store operations in one transaction); else the threads of this process.
+        The task manager holds it while it replaces waiting Series / Instance tasks by a covering one.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections. The store is unusable afterwards."""
         ...
+
+
+class LocalNotifications:
+    """The optional capabilities of a store that only this host's processes share (memory, SQLite):
+    no cross-process wake-ups (runners poll), and a study lock that serialises this process's threads."""
+
+    _study_guard: threading.RLock
+
+    def add_listener(
+        self,
+        callback: Callable[[], None],
+        *,
+        device_name: str | None = None,
+        queue_names: Collection[str] | None = None,
+    ) -> None:
+        """Nothing to listen to: see :meth:`TaskStore.add_listener`."""
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        """Nothing to stop: see :meth:`TaskStore.remove_listener`."""
+
+    @contextlib.contextmanager
+    def study_lock(self, *, device_name: str, exporter_id: str, study_uid: str) -> Iterator[None]:
+        """Serialise this process's threads for the block: see :meth:`TaskStore.study_lock`."""
+        with self._study_guard:
+            yield

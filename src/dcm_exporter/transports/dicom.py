@@ -19,10 +19,11 @@ What it does, in the order of dcm4chee-arc's DICOM exporter:
    instances; cancel stops after the instance in flight, releases the association and reports the
    remaining count.
 
-The association itself is ours (:mod:`._dimse_assoc`): pynetdicom's PDU codec negotiates it, and the
-C-STORE requests and responses are framed directly on the socket, with ``TCP_NODELAY``, in the thread
-that sends. Associations are pooled per destination and calling AE and reused across tasks until idle
-for ``dcmIdleTimeout`` (default 10 s); up to ``dcmMultipleStoreAssociations`` (the exporter property below, else
+The DICOM networking is the private package :mod:`dcm_exporter._dicom` (association, pool, TLS,
+transcoding, the Part 10 walker): pynetdicom's PDU codec negotiates the association, and the C-STORE
+requests and responses are framed directly on the socket, with ``TCP_NODELAY``, in the thread that sends.
+Associations are pooled per destination and calling AE and reused across tasks until idle for
+``dcmIdleTimeout`` (default 10 s); up to ``dcmMultipleStoreAssociations`` (the exporter property below, else
 the attribute of the exporter's AE or device, default 1) run in parallel.
 
 Exporter properties (``dcmProperty``) read by this transport:
@@ -51,9 +52,29 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import attrs
 
+from dcm_exporter._dicom import framing as d
+from dcm_exporter._dicom.association import (
+    AcceptedContext,
+    Association,
+    PreparedStore,
+    RequestedContext,
+    transport_error,
+)
+from dcm_exporter._dicom.destination import (
+    DEFAULT_IDLE_TIMEOUT,
+    Destination,
+    destination_of,
+    exporter_property,
+    seconds,
+    tls_context_of,
+)
+from dcm_exporter._dicom.errors import AssociationFailure, FramingError, TimeoutFailure
+from dcm_exporter._dicom.part10 import check_dataset_framing, read_part10_meta
+from dcm_exporter._dicom.pool import AssociationPool, PoolKey
+from dcm_exporter._dicom.transcode import TranscodeError, is_video, transcode
+from dcm_exporter._dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION
 from dcm_exporter._imports import PYNETDICOM, require
 from dcm_exporter.errors import (
-    AssociationRejectedError,
     ConfigurationError,
     ConnectionFailedError,
     InstanceMissingError,
@@ -62,29 +83,10 @@ from dcm_exporter.errors import (
     TransportTimeoutError,
 )
 from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuilder
-from dcm_exporter.transports import _dimse as d
-from dcm_exporter.transports._dimse_assoc import (
-    AcceptedContext,
-    Association,
-    AssociationFailure,
-    ConnectError,
-    Destination,
-    PreparedStore,
-    RejectedError,
-    RequestedContext,
-    TimeoutFailure,
-)
-from dcm_exporter.transports._dimse_pool import AssociationPool, PoolKey
-from dcm_exporter.transports._dimse_transcode import (
-    EXPLICIT_VR_LITTLE_ENDIAN,
-    IMPLICIT_VR_LITTLE_ENDIAN,
-    TranscodeError,
-    is_video,
-    transcode,
-)
 from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
+    from dcm_exporter.coercion import CoercionPlan
     from dcm_exporter.models import Configuration, ExporterDescriptor
     from dcm_exporter.models.configuration import RemoteAE
 
@@ -92,28 +94,10 @@ __all__ = ["DicomTransport", "EchoResult", "create_transport", "verify"]
 
 LOG = logging.getLogger("dcm_exporter.transports.dicom")
 
-#: Defaults (seconds) when the connection does not configure a timeout (``None`` or 0).
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_REQUEST_TIMEOUT = 30.0
-DEFAULT_RESPONSE_TIMEOUT = 60.0
-DEFAULT_IDLE_TIMEOUT = 10.0
 MAX_CONTEXTS = 128
-VERIFICATION = "1.2.840.10008.1.1"
 DEFAULT_CALLING_AE_TITLE = "DCMEXPORTER"
 
 _Proposal = frozenset[tuple[str, tuple[str, ...]]]
-
-
-def _seconds(ms: int | None, default: float) -> float:
-    return default if not ms else ms / 1000.0
-
-
-def exporter_property(exporter: ExporterDescriptor, name: str) -> str | None:
-    """The exporter's ``dcmProperty`` ``name`` (exact key first, then case-insensitive), or ``None``."""
-    props = exporter.properties
-    if name in props:
-        return props[name]
-    return {k.lower(): v for k, v in props.items()}.get(name.lower())
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -209,8 +193,18 @@ class EchoResult:
         return self.status == 0
 
 
-class _Aborted(Exception):
-    """Internal: an association broke while sending; carries the reason for the remaining instances."""
+@attrs.frozen
+class _GroupSend:
+    """What the associations sending one group share: the instances left, the tally, the failures."""
+
+    key: PoolKey
+    destination: Destination
+    group: _Group
+    queue: collections.deque[InstanceRef]
+    request: ExportRequest
+    builder: OutcomeBuilder
+    aborts: list[AssociationFailure]
+    sent_any: list[bool]
 
 
 # --- the transport -------------------------------------------------------------------------------
@@ -258,6 +252,7 @@ class DicomTransport(BaseTransport):
         self._pool = AssociationPool(lambda key: self._idle_by_key.get(key, DEFAULT_IDLE_TIMEOUT))
         self._ssl_cache: dict[tuple[object, ...], ssl.SSLContext] = {}
         self._lock = threading.Lock()
+        self._coercion_plans: dict[int, CoercionPlan] = {}  # id(request) -> plan, while the request is sent
 
     # --- configuration ---------------------------------------------------------------------------
 
@@ -325,16 +320,7 @@ class DicomTransport(BaseTransport):
         with self._lock:
             ctx = self._ssl_cache.get(cache_key)
             if ctx is None:
-                from dcm_exporter.transports._dimse_tls import make_ssl_context
-
-                ctx = make_ssl_context(
-                    ae_title=remote.ae_title,
-                    cipher_suites=remote.tls_cipher_suites,
-                    protocols=remote.tls_protocols,
-                    ca_file=ca,
-                    cert_file=cert,
-                    key_file=key,
-                )
+                ctx = tls_context_of(remote, self.exporter)
                 self._ssl_cache[cache_key] = ctx
         return ctx
 
@@ -360,7 +346,7 @@ class DicomTransport(BaseTransport):
         idle = (
             self._idle_override
             if self._idle_override is not None
-            else _seconds(remote.idle_timeout, DEFAULT_IDLE_TIMEOUT)
+            else seconds(remote.idle_timeout, DEFAULT_IDLE_TIMEOUT)
         )
         builder = OutcomeBuilder.for_request(request, self.ae_title)
         if not request.instances:
@@ -385,6 +371,27 @@ class DicomTransport(BaseTransport):
         parallel = self.parallel_associations()
         remaining = 0
         sent_any = [False]
+        # --- attribute coercion (dcm_exporter.coercion): the rules for this exporter and destination ---
+        plan = _coercion_plan(configuration, request, self.ae_title, destination.host)
+        if plan is not None:
+            self._coercion_plans[id(request)] = plan
+        try:
+            remaining = self._send_groups(groups, request, destination, builder, idle, parallel, sent_any)
+        finally:
+            self._coercion_plans.pop(id(request), None)
+        return builder.build(remaining=remaining)
+
+    def _send_groups(
+        self,
+        groups: list[_Group],
+        request: ExportRequest,
+        destination: Destination,
+        builder: OutcomeBuilder,
+        idle: float,
+        parallel: int,
+        sent_any: list[bool],
+    ) -> int:
+        remaining = 0
         for index, group in enumerate(groups):
             if request.cancel.cancelled:
                 remaining += sum(len(g.instances) for g in groups[index:])
@@ -398,7 +405,7 @@ class DicomTransport(BaseTransport):
             )
             self._idle_by_key[key] = idle
             remaining += self._send_group(key, destination, group, request, builder, parallel, sent_any)
-        return builder.build(remaining=remaining)
+        return remaining
 
     def _calling_ae(self, request: ExportRequest, ref: InstanceRef) -> str:
         if self.exporter.export_as_source_ae and ref.source_ae_title:
@@ -423,7 +430,7 @@ class DicomTransport(BaseTransport):
         try:
             return Association.open(destination, group.calling_ae_title, group.contexts), False
         except AssociationFailure as exc:
-            raise _transport_error(exc, destination, group.calling_ae_title) from exc
+            raise transport_error(exc, destination, group.calling_ae_title) from exc
 
     def _send_group(
         self,
@@ -439,21 +446,20 @@ class DicomTransport(BaseTransport):
         queue: collections.deque[InstanceRef] = collections.deque(group.instances)
         first, reused = self._open(key, destination, group)
         aborts: list[AssociationFailure] = []
+        job = _GroupSend(key, destination, group, queue, request, builder, aborts, sent_any)
         workers: list[threading.Thread] = []
         extra = min(parallel, len(queue)) - 1
         for n in range(extra):
             t = threading.Thread(
                 target=self._extra_worker,
-                args=(key, destination, group, queue, request, builder, aborts, sent_any),
+                args=(job,),
                 name=f"dcm_exporter-dicom-{self.ae_title}-{n + 2}",
                 daemon=True,
             )
             t.start()
             workers.append(t)
         try:
-            self._work(
-                first, reused, key, destination, group, queue, request, builder, aborts, sent_any, parallel
-            )
+            self._work(first, reused, job, parallel)
         finally:
             for t in workers:
                 t.join()
@@ -470,52 +476,20 @@ class DicomTransport(BaseTransport):
             builder.failed(queue.popleft(), reason)
         return 0
 
-    def _extra_worker(
-        self,
-        key: PoolKey,
-        destination: Destination,
-        group: _Group,
-        queue: collections.deque[InstanceRef],
-        request: ExportRequest,
-        builder: OutcomeBuilder,
-        aborts: list[AssociationFailure],
-        sent_any: list[bool],
-    ) -> None:
+    def _extra_worker(self, job: _GroupSend) -> None:
         try:
-            assoc, reused = self._open(key, destination, group)
+            assoc, reused = self._open(job.key, job.destination, job.group)
         except TransportError as exc:
-            LOG.warning("additional association to %s not opened: %s", destination, exc)
+            LOG.warning("additional association to %s not opened: %s", job.destination, exc)
             return
-        self._work(
-            assoc,
-            reused,
-            key,
-            destination,
-            group,
-            queue,
-            request,
-            builder,
-            aborts,
-            sent_any,
-            self.parallel_associations(),
-        )
+        self._work(assoc, reused, job, self.parallel_associations())
 
-    def _work(
-        self,
-        assoc: Association,
-        reused: bool,
-        key: PoolKey,
-        destination: Destination,
-        group: _Group,
-        queue: collections.deque[InstanceRef],
-        request: ExportRequest,
-        builder: OutcomeBuilder,
-        aborts: list[AssociationFailure],
-        sent_any: list[bool],
-        pool_limit: int,
-    ) -> None:
+    def _work(self, assoc: Association, reused: bool, job: _GroupSend, pool_limit: int) -> None:
         """The send loop of one association: send i, prepare i+1, then wait for the response to i."""
+        key, destination, group, queue = job.key, job.destination, job.group, job.queue
+        request, builder, aborts, sent_any = job.request, job.builder, job.aborts, job.sent_any
         priority = _priority(self._property("Priority"))
+        plan = self._coercion_plans.get(id(request))
         in_flight: tuple[InstanceRef, PreparedStore] | None = None
         ahead: tuple[InstanceRef, PreparedStore] | None = None
         fresh_ops = 0
@@ -526,7 +500,7 @@ class DicomTransport(BaseTransport):
                     ref = queue.popleft()
                 except IndexError:
                     return None
-                prepared = _prepare(assoc, ref, builder, priority)
+                prepared = _prepare(assoc, ref, builder, priority, plan)
                 if prepared is not None:
                     return ref, prepared
             return None
@@ -557,7 +531,7 @@ class DicomTransport(BaseTransport):
                         try:
                             assoc = Association.open(destination, group.calling_ae_title, group.contexts)
                         except AssociationFailure as exc2:
-                            raise _transport_error(exc2, destination, group.calling_ae_title) from exc2
+                            raise transport_error(exc2, destination, group.calling_ae_title) from exc2
                         reused = False
                         continue
                     reason = _abort_reason(exc, destination)
@@ -612,20 +586,6 @@ class DicomTransport(BaseTransport):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def destination_of(remote: RemoteAE, ssl_context: ssl.SSLContext | None) -> Destination:
-    """The :class:`Destination` of a remote AE: its host and port, ``ssl_context`` and its timeouts
-    (the ``DEFAULT_*`` seconds where the connection configures none)."""
-    return Destination(
-        ae_title=remote.ae_title,
-        host=remote.hostname,
-        port=remote.port,
-        ssl_context=ssl_context,
-        connect_timeout=_seconds(remote.connect_timeout, DEFAULT_CONNECT_TIMEOUT),
-        request_timeout=_seconds(remote.request_timeout, DEFAULT_REQUEST_TIMEOUT),
-        response_timeout=_seconds(remote.response_timeout, DEFAULT_RESPONSE_TIMEOUT),
-    )
 
 
 def _priority(value: str | None) -> int:
@@ -684,24 +644,6 @@ def _abort_reason(exc: AssociationFailure, destination: Destination) -> str:
     return f"association to AE {destination.ae_title} at {destination.host}:{destination.port} broke: {exc}"
 
 
-def _transport_error(exc: AssociationFailure, destination: Destination, calling: str) -> TransportError:
-    where = f"AE {destination.ae_title} at {destination.host}:{destination.port}"
-    if isinstance(exc, RejectedError):
-        return AssociationRejectedError(
-            f"Association from {calling} to {where} rejected: {exc.reason}",
-            reason=exc.reason,
-            destination=destination.ae_title,
-            retryable=True,
-        )
-    if isinstance(exc, TimeoutFailure):
-        return TransportTimeoutError(
-            f"Timeout connecting to {where}: {exc}", destination=destination.ae_title
-        )
-    if isinstance(exc, ConnectError):
-        return ConnectionFailedError(f"Cannot connect to {where}: {exc}", destination=destination.ae_title)
-    return ConnectionFailedError(f"Association to {where} failed: {exc}", destination=destination.ae_title)
-
-
 def _file_size(fp: BinaryIO) -> int:
     try:
         return os.fstat(fp.fileno()).st_size
@@ -721,8 +663,54 @@ def _choose(contexts: Mapping[str, AcceptedContext], stored: str) -> AcceptedCon
     return None
 
 
+def _coercion_plan(
+    configuration: Configuration, request: ExportRequest, destination_ae: str, host: str
+) -> CoercionPlan | None:
+    """The attribute coercion rules that may apply to this export (``None``: none, every object as stored)."""
+    from dcm_exporter.coercion import plan_for_export
+
+    plan = plan_for_export(
+        configuration,
+        request.exporter,
+        receiving_ae_title=destination_ae,
+        destination_hostname=host,
+        local_ae_title=request.exporter.ae_title or request.calling_ae_title,
+    )
+    return None if plan.is_empty else plan
+
+
+def _coerced_store(
+    assoc: Association,
+    fp: BinaryIO,
+    ctx: AcceptedContext,
+    plan: CoercionPlan,
+    ref: InstanceRef,
+    builder: OutcomeBuilder,
+    priority: int,
+    name: str,
+) -> PreparedStore | bool | None:
+    """C-STORE of a coerced object (encoded once in the accepted syntax, Affected SOP Instance UID as sent);
+    ``False`` when no rule matched (send as stored), ``None`` when the instance failed."""
+    from dcm_exporter.errors import CoercionError
+
+    fp.seek(0)
+    try:
+        coerced = plan.coerce_file(fp, target_transfer_syntax=ctx.transfer_syntax, name=name)
+    except CoercionError as exc:
+        builder.failed(ref, str(exc))
+        return None
+    if coerced is None:
+        return False
+    data = bytes(coerced.dataset)
+    return assoc.prepare_store(ctx, coerced.sop_class_uid, coerced.sop_instance_uid, data=data, priority=priority)
+
+
 def _prepare(
-    assoc: Association, ref: InstanceRef, builder: OutcomeBuilder, priority: int
+    assoc: Association,
+    ref: InstanceRef,
+    builder: OutcomeBuilder,
+    priority: int,
+    plan: CoercionPlan | None = None,
 ) -> PreparedStore | None:
     """Open, check and frame one instance; on a per-instance problem record it and return ``None``."""
     name = str(ref.path) if ref.path is not None else ref.sop_instance_uid
@@ -736,7 +724,7 @@ def _prepare(
         return None
     try:
         with fp:
-            meta = d.read_part10_meta(fp, name=name)
+            meta = read_part10_meta(fp, name=name)
             # the reference's UIDs come from the data set itself; the file meta group may disagree
             sop_class = ref.sop_class_uid or meta.sop_class_uid
             sop_instance = ref.sop_instance_uid or meta.sop_instance_uid
@@ -755,10 +743,14 @@ def _prepare(
                     f"{meta.transfer_syntax_uid} ({', '.join(contexts)})",
                 )
                 return None
+            if plan is not None and plan.wants(sop_class):
+                coerced = _coerced_store(assoc, fp, ctx, plan, ref, builder, priority, name)
+                if coerced is not False:
+                    return coerced  # type: ignore[return-value]
             if ctx.transfer_syntax == meta.transfer_syntax_uid:
                 length = _file_size(fp) - meta.dataset_offset
                 # sent as stored: a truncated file must fail alone, not make the peer abort the association
-                d.check_dataset_framing(
+                check_dataset_framing(
                     fp, meta.dataset_offset, meta.dataset_offset + length, meta.transfer_syntax_uid, name=name
                 )
                 fp.seek(meta.dataset_offset)
@@ -768,7 +760,7 @@ def _prepare(
             fp.seek(0)
             data = transcode(fp, meta.transfer_syntax_uid, ctx.transfer_syntax, name=name)
             return assoc.prepare_store(ctx, sop_class, sop_instance, data=data, priority=priority)
-    except d.FramingError as exc:
+    except FramingError as exc:
         builder.failed(ref, str(exc))
     except TranscodeError as exc:
         builder.failed(ref, str(exc))
@@ -786,7 +778,7 @@ def _echo(destination: Destination, calling_ae_title: str) -> EchoResult:
     try:
         assoc = Association.open(destination, calling_ae_title, contexts)
     except AssociationFailure as exc:
-        raise _transport_error(exc, destination, calling_ae_title) from exc
+        raise transport_error(exc, destination, calling_ae_title) from exc
     try:
         status = assoc.echo()
     except AssociationFailure as exc:
@@ -837,14 +829,7 @@ def verify(
     remote = configuration.remote_ae(aet)
     context = ssl_context
     if remote.tls and context is None:
-        from dcm_exporter.transports._dimse_tls import make_ssl_context
-
-        context = make_ssl_context(
-            ae_title=aet,
-            cipher_suites=remote.tls_cipher_suites,
-            protocols=remote.tls_protocols,
-            ca_file=ca_file,
-        )
+        context = tls_context_of(remote, None, ca_file)
     return _echo(destination_of(remote, context if remote.tls else None), calling_ae_title)
 
 

@@ -26,8 +26,8 @@ class ExampleTransport:
         self.closed = False
 
     def send(self, request: Any) -> Any:
-        from dcm_exporter.errors import SourceError
         from dcm_exporter import OutcomeBuilder
+        from dcm_exporter.errors import SourceError
 
         builder = OutcomeBuilder.for_request(request, self.destination)
         self.folder.mkdir(parents=True, exist_ok=True)

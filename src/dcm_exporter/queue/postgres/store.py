@@ -1,156 +1,27 @@
-"""``PostgresTaskStore``: one export queue in PostgreSQL, shared by runner processes on several hosts.
-
-The archive's own database can hold the queue: the tables live in their own schema (``dcm_exporter`` by
-default), created and migrated forward on open (versioned, under an advisory lock, so several processes may
-open the store at once). Semantics are exactly those of :class:`~dcm_exporter.queue.sqlite.SqliteTaskStore`
-(one contract test suite runs against both); what PostgreSQL adds:
-
-- **Claiming** with ``FOR UPDATE SKIP LOCKED``: claimers in any number of processes never wait for each
-  other and never get the same task.
-- **Leases**: a runner that dies (SIGKILL, lost host) stops sending heartbeats; once its lease has expired
-  its tasks are claimed by the other runners.
-- **Wake-ups** through ``LISTEN``/``NOTIFY``: every schedule, reschedule and release notifies the
-  channel in the same transaction; :meth:`PostgresTaskStore.add_listener` calls back on each notification,
-  so runners in other processes start at once instead of at their next poll.
-- **A connection pool** (``psycopg_pool``) and **reconnection**: an operation whose connection dropped
-  (server restart, ``pg_terminate_backend``) is retried on a fresh connection. An operation whose commit may
-  or may not have happened is first looked up by a token it wrote (claims, schedules) or by the state it
-  left (finish, release), so no task is lost or claimed twice.
-- **The caller's transaction**: ``schedule(..., connection=conn)`` or ``with store.use_connection(conn):``
-  runs store operations inside a transaction of the embedding application (an archive commits "object
-  stored" and "export scheduled" together, or neither).
-- **Two modes** of dcm4chee: tasks bound to the device that scheduled them (the default; only runners of
-  that device take them) or ``competing_consumers=True`` (any runner of the queue takes any device's tasks,
-  like the JMS queues of older dcm4chee-arc releases).
-
-psycopg is imported only here, and only when a store is created (``pip install 'dcm-exporter[postgres]'``).
-"""
+"""``PostgresTaskStore``: the operations of the PostgreSQL task store (see :mod:`dcm_exporter.queue.postgres`)."""
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import logging
-import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
-from dcm_exporter.queue.sqlite import load_sql
-from dcm_exporter.queue.store import (
-    TASK_COLUMNS,
-    ExporterTarget,
-    Transition,
-    coalesces_unchanged,
-    merge_scope,
-    new_task_row,
-)
-from dcm_exporter.queue.task import (
-    ORDER_FIELDS,
-    BatchSummary,
-    ExportTask,
-    NewTask,
-    TaskFilter,
-    TaskStatus,
-    TaskType,
-    utc,
-)
+from dcm_exporter.queue._sql_shared import new_task_row
+from dcm_exporter.queue.postgres._connections import REDO, Conn, Connections, Redo
+from dcm_exporter.queue.postgres._sql import COLUMNS, NAME, migrate, prepare_sql, select, task_of, where
+from dcm_exporter.queue.postgres._wakeups import Wakeups
+from dcm_exporter.queue.store import ExporterTarget, Transition, coalesces_unchanged, merge_scope
+from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType, utc
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["COLUMNS", "SCHEMA_VERSION", "PostgresTaskStore"]
-
-log = logging.getLogger("dcm_exporter.queue.postgres")
-
-#: Columns of ``export_task`` in the order :func:`_task` reads them.
-COLUMNS = TASK_COLUMNS
-_RAW_SQL = load_sql("postgres.sql")
-_MIGRATIONS = sorted(
-    (int(name.removeprefix("migration_")), sql)
-    for name, sql in _RAW_SQL.items()
-    if name.startswith("migration_")
-)
-#: Schema version this code writes; a database with a higher version was migrated by a newer dcm_exporter.
-SCHEMA_VERSION = _MIGRATIONS[-1][0]
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
-_SEPARATOR = "\x1f"
-_TEXT_ORDER = frozenset({"exporter_id", "study_uid", "status", "batch_id"})
-
-T = TypeVar("T")
-
-
-class _Redo:
-    """Marker returned by a recovery lookup: the operation did not happen, run it again."""
-
-
-_REDO = _Redo()
-
-Conn = Any  # a psycopg.Connection; typed loosely so that psycopg stays an optional import
-
-
-def _task(row: Sequence[Any]) -> ExportTask:
-    return ExportTask(
-        task_id=row[0],
-        created_time=row[1],
-        updated_time=row[2],
-        device_name=row[3],
-        queue_name=row[4],
-        exporter_id=row[5],
-        local_ae_title=row[6],
-        study_uid=row[7],
-        series_uid=row[8],
-        sop_instance_uid=row[9],
-        scheduled_time=row[10],
-        status=TaskStatus(row[11]),
-        processing_start_time=row[12],
-        processing_end_time=row[13],
-        number_of_failures=row[14],
-        batch_id=row[15],
-        error_message=row[16],
-        outcome_message=row[17],
-        number_of_instances=row[18],
-        modalities=tuple(row[19] or ()),
-        requester=row[20],
-        lease_owner=row[21],
-        lease_expires=row[22],
-        task_type=TaskType(row[23]),
-        destination_aet=row[24],
-        result_json=row[25],
-    )
-
-
-def _where(filter: TaskFilter) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if filter.task_ids is not None:
-        clauses.append("task_id = ANY(%(f_ids)s::bigint[])")
-        params["f_ids"] = list(filter.task_ids)
-    if filter.status is not None:
-        clauses.append("status = ANY(%(f_status)s::text[])")
-        params["f_status"] = [s.value for s in filter.status]
-    for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name", "task_type"):
-        value = getattr(filter, name, None)
-        if value is not None:
-            clauses.append(f"{name} = %(f_{name})s")
-            params[f"f_{name}"] = str(value)
-    for column, name, op in (
-        ("created_time", "created_after", ">="),
-        ("created_time", "created_before", "<"),
-        ("updated_time", "updated_after", ">="),
-        ("updated_time", "updated_before", "<"),
-    ):
-        value = getattr(filter, name)
-        if value is not None:
-            clauses.append(f"{column} {op} %(f_{name})s")
-            params[f"f_{name}"] = value
-    return (" AND ".join(clauses) or "TRUE"), params
+__all__ = ["PostgresTaskStore"]
 
 
 class PostgresTaskStore:
@@ -200,80 +71,33 @@ class PostgresTaskStore:
         processing_commit: str = "sync",
         connect_timeout: float = 10.0,
     ) -> None:
-        try:
-            import psycopg
-            import psycopg_pool
-        except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise QueueError(
-                "PostgresTaskStore needs psycopg 3 and psycopg_pool: pip install 'dcm-exporter[postgres]'"
-            ) from exc
-        if not isinstance(schema, str) or not _NAME.fullmatch(schema):
+        if not isinstance(schema, str) or not NAME.fullmatch(schema):
             raise QueueError(
                 f"schema must be a plain identifier (letters, digits, _; at most 48 characters), got {schema!r}"
             )
-        if min_connections < 0 or max_connections < max(1, min_connections):
-            raise QueueError(
-                f"need 0 <= min_connections <= max_connections and max_connections >= 1, "
-                f"got {min_connections} and {max_connections}"
-            )
-        self._psycopg = psycopg
+        self._db = Connections(
+            dsn, schema=schema, min_connections=min_connections, max_connections=max_connections,
+            application_name=application_name, reconnect_timeout=reconnect_timeout,
+            processing_commit=processing_commit, connect_timeout=connect_timeout,
+        )
         self.schema = schema
         self.competing_consumers = competing_consumers
         self.reconnect_timeout = reconnect_timeout
-        if processing_commit not in ("sync", "async"):
-            raise QueueError(f'processing_commit must be "sync" or "async", got {processing_commit!r}')
         self.processing_commit = processing_commit
         self.application_name = application_name
-        self.channel = f"{schema}.export_task"
-        self._closed = False
-        self._local = threading.local()
-        self._listeners: list[tuple[Callable[[], None], str | None, frozenset[str] | None]] = []
-        self._listen_lock = threading.Lock()
-        self._listen_thread: threading.Thread | None = None
-        self._listen_stop = threading.Event()
-        self._sql = self._prepare_sql()
-
-        if isinstance(dsn, psycopg_pool.ConnectionPool) and processing_commit != "sync":
-            raise QueueError('processing_commit="async" needs a pool the store creates: pass a connection string')
-        if isinstance(dsn, psycopg_pool.ConnectionPool):
-            self._pool: ConnectionPool[Any] = dsn
-            self._owns_pool = False
-            self._conninfo = str(dsn.conninfo)
-            kwargs = dsn.kwargs
-            self._connect_kwargs: dict[str, Any] = dict(kwargs) if isinstance(kwargs, dict) else {}
-            self._connect_kwargs.pop("autocommit", None)
-        elif isinstance(dsn, str):
-            self._conninfo = dsn
-            self._connect_kwargs = {"application_name": application_name}
-            self._owns_pool = True
-            self._pool = psycopg_pool.ConnectionPool(
-                dsn,
-                min_size=min_connections,
-                max_size=max_connections,
-                kwargs={"autocommit": True, "application_name": application_name},
-                configure=_configure_async if processing_commit == "async" else _configure,
-                name=f"dcm_exporter.{schema}",
-                timeout=connect_timeout,
-                open=False,
-            )
-        else:
-            raise QueueError(
-                f"PostgresTaskStore needs a connection string or a psycopg_pool.ConnectionPool, "
-                f"got {type(dsn).__name__}"
-            )
-        self._label = _label(self._conninfo)
+        self._label = self._db.label
+        self._sql = prepare_sql(schema, competing_consumers)
+        self._wakeups = Wakeups(
+            self._db.psycopg, conninfo=self._db.conninfo, connect_kwargs=self._db.connect_kwargs,
+            channel=f"{schema}.export_task", label=self._label, competing_consumers=competing_consumers,
+        )
+        self.channel = self._wakeups.channel
+        self._run = self._db.run
         try:
-            if self._owns_pool:
-                self._pool.open(wait=min_connections > 0, timeout=connect_timeout)
-            self._migrate()
-        except psycopg_pool.PoolTimeout as exc:
-            self._close_pool()
-            raise QueueError(
-                f"cannot connect to the task database {self._label} within {connect_timeout} s: "
-                "is PostgreSQL running there, and are host, port, user and database right?"
-            ) from exc
+            self._db.open()
+            self._run("migrate schema", lambda conn: migrate(conn, schema, self._label), durable=True)
         except BaseException:
-            self._close_pool()
+            self._db.close()
             raise
 
     def __repr__(self) -> str:
@@ -286,113 +110,12 @@ class PostgresTaskStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- SQL, connections, retries ------------------------------------------------------------------
-
-    def _prepare_sql(self) -> dict[str, str]:
-        schema = f'"{self.schema}"'
-        device = "" if self.competing_consumers else "device_name = %(device_name)s AND"
-        columns = ", ".join(COLUMNS)
-        columns_t = ", ".join(f"t.{c}" for c in COLUMNS)
-        prepared = {
-            name: sql.replace("{schema}", schema)
-            .replace("{device}", device)
-            .replace("{columns_t}", columns_t)
-            .replace("{pg_columns}", columns)
-            for name, sql in _RAW_SQL.items()
-        }
-        # schedule(): the insert or coalescing update and its wake-up notification in one round trip
-        for name in ("insert", "update_coalesced"):
-            statement = prepared[name].strip().rstrip(";")
-            prepared[f"{name}_notify"] = (
-                f"WITH t AS (\n{statement}\n) SELECT t.*, pg_notify(%(channel)s, %(payload)s) FROM t"
-            )
-        return prepared
+    # --- connections ------------------------------------------------------------------------------
 
     @property
     def pool(self) -> ConnectionPool[Any]:
         """The connection pool the store uses."""
-        return self._pool
-
-    def _close_pool(self) -> None:
-        if self._owns_pool:
-            with contextlib.suppress(Exception):
-                self._pool.close()
-
-    def _fail(self, action: str, exc: BaseException) -> QueueError:
-        return QueueError(f"task database {self._label}: {action} failed: {exc}")
-
-    def _run(
-        self,
-        action: str,
-        body: Callable[[Conn], T],
-        *,
-        recover: Callable[[Conn], T | _Redo] | None = None,
-        transaction: bool = True,
-        durable: bool = False,
-    ) -> T:
-        """Run ``body(conn)`` atomically on a pooled connection (or the caller's, see :meth:`use_connection`).
-
-        A dropped connection is replaced and the operation retried for up to ``reconnect_timeout`` s. When
-        the connection dropped while the operation may have committed (during COMMIT, or any time for a
-        single autocommitted statement), ``recover(conn)`` looks for its traces first and returns the
-        result, or ``_REDO`` when it did not happen.
-        """
-        psycopg = self._psycopg
-        bound: Conn | None = getattr(self._local, "conn", None)
-        if bound is not None:
-            try:
-                if bound.autocommit and bound.info.transaction_status == 0:  # IDLE: make it atomic
-                    with bound.transaction():
-                        return body(bound)
-                return body(bound)
-            except psycopg.Error as exc:
-                raise self._fail(action, exc) from exc
-        if self._closed:
-            raise QueueError(f"{self!r} is closed")
-        deadline: float | None = None
-        ambiguous = False
-        attempt = 0
-        while True:
-            committing = not transaction
-            try:
-                with self._pool.connection() as conn:
-                    if ambiguous and recover is not None:
-                        found = recover(conn)
-                        if not isinstance(found, _Redo):
-                            log.info("%s: recovered the result of the attempt cut off by the disconnect", action)
-                            return found
-                    ambiguous = False
-                    if not transaction:
-                        return body(conn)
-                    with conn.transaction():
-                        if durable and self.processing_commit == "async":
-                            conn.execute("SET LOCAL synchronous_commit = on")
-                        result = body(conn)
-                        committing = True
-                    return result
-            except psycopg.OperationalError as exc:
-                if self._closed:
-                    raise QueueError(f"{self!r} is closed") from exc
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self.reconnect_timeout
-                if now >= deadline:
-                    raise QueueError(
-                        f"task database {self._label}: {action} failed and the database did not come back "
-                        f"within {self.reconnect_timeout} s: {exc}"
-                    ) from exc
-                ambiguous = ambiguous or committing
-                attempt += 1
-                log.warning(
-                    "task database %s: %s: connection problem (%s); retrying on a fresh connection",
-                    self._label,
-                    action,
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                    extra={"attempt": attempt},
-                )
-                time.sleep(0 if attempt == 1 else min(0.05 * 2 ** (attempt - 2), 1.0))
-            except psycopg.Error as exc:
-                raise self._fail(action, exc) from exc
+        return self._db.pool
 
     @contextlib.contextmanager
     def use_connection(self, connection: psycopg.Connection[Any]) -> Iterator[PostgresTaskStore]:
@@ -412,18 +135,8 @@ class PostgresTaskStore:
         Raises:
             QueueError: ``connection`` is not a psycopg connection or is closed.
         """
-        if not isinstance(connection, self._psycopg.Connection):
-            raise QueueError(
-                f"use_connection needs a psycopg.Connection (sync), got {type(connection).__name__}"
-            )
-        if connection.closed:
-            raise QueueError("use_connection got a closed connection")
-        previous = getattr(self._local, "conn", None)
-        self._local.conn = connection
-        try:
+        with self._db.bind(connection):
             yield self
-        finally:
-            self._local.conn = previous
 
     @contextlib.contextmanager
     def study_lock(self, *, device_name: str, exporter_id: str, study_uid: str) -> Iterator[None]:
@@ -431,7 +144,7 @@ class PostgresTaskStore:
 
         Holds the same advisory lock that :meth:`schedule` takes to coalesce, for the block, and runs this
         thread's store operations in the block's transaction: committed when the block ends, rolled back
-        when it raises. The export rules use it to schedule one Series or Instance task per scope even when
+        when it raises. The task manager uses it to schedule one Series or Instance task per scope even when
         several processes receive instances of that series at once. Inside :meth:`use_connection` the lock
         is taken in the caller's transaction instead.
 
@@ -439,62 +152,24 @@ class PostgresTaskStore:
             QueueError: the database refused or could not be reached.
         """
         key = {"device_name": device_name, "exporter_id": exporter_id, "study_uid": study_uid}
-        bound = getattr(self._local, "conn", None)
-        psycopg = self._psycopg
+        bound = self._db.bound()
+        psycopg = self._db.psycopg
         if bound is not None:
             try:
                 bound.execute(self._sql["lock_study"], key)
             except psycopg.Error as exc:
-                raise self._fail("lock study", exc) from exc
+                raise self._db.fail("lock study", exc) from exc
             yield
             return
-        if self._closed:
+        if self._db.closed:
             raise QueueError(f"{self!r} is closed")
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._db.pool.connection() as conn, conn.transaction():
                 conn.execute(self._sql["lock_study"], key)
                 with self.use_connection(conn):
                     yield
         except psycopg.Error as exc:
-            raise self._fail("lock study", exc) from exc
-
-    def _migrate(self) -> None:
-        schema = f'"{self.schema}"'
-
-        def body(conn: Conn) -> None:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (f"dcm_exporter:{self.schema}",))
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            exists = conn.execute("SELECT to_regclass(%s)", (f"{schema}.schema_version",)).fetchone()[0]
-            if exists is None:
-                foreign = conn.execute(
-                    "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = %s AND c.relkind IN ('r', 'v', 'm', 'p')",
-                    (self.schema,),
-                ).fetchone()[0]
-                if foreign:
-                    raise QueueError(
-                        f"schema {self.schema!r} of {self._label} holds other tables and is not a dcm_exporter "
-                        "task store: pass another schema=..."
-                    )
-                conn.execute(
-                    f"CREATE TABLE {schema}.schema_version (version integer PRIMARY KEY, "
-                    "applied_time timestamptz NOT NULL DEFAULT now())"
-                )
-                version = 0
-            else:
-                version = conn.execute(f"SELECT coalesce(max(version), 0) FROM {schema}.schema_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise QueueError(
-                    f"task schema {self.schema!r} of {self._label} has version {version}, newer than this "
-                    f"dcm_exporter understands ({SCHEMA_VERSION}): upgrade dcm_exporter"
-                )
-            for number, sql in _MIGRATIONS:
-                if number > version:
-                    conn.execute(sql.replace("{schema}", schema))
-                    conn.execute(f"INSERT INTO {schema}.schema_version (version) VALUES (%s)", (number,))
-                    log.info("task schema %s of %s migrated to version %d", self.schema, self._label, number)
-
-        self._run("migrate schema", body, durable=True)
+            raise self._db.fail("lock study", exc) from exc
 
     @property
     def schema_version(self) -> int:
@@ -507,14 +182,11 @@ class PostgresTaskStore:
             )
         )
 
+
     def close(self) -> None:
         """Stop the wake-up listener and close the pool (unless the application passed its own)."""
-        self._closed = True
-        self._listen_stop.set()
-        thread = self._listen_thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5.0)
-        self._close_pool()
+        self._wakeups.close()
+        self._db.close()
 
     # --- wake-ups (LISTEN / NOTIFY) ----------------------------------------------------------------
 
@@ -532,71 +204,14 @@ class PostgresTaskStore:
         competing consumers) and those queues. The callback runs in the listener thread: keep it short
         (wake a condition). The listener connection is opened on the first call.
         """
-        queues = None if queue_names is None else frozenset(queue_names)
-        with self._listen_lock:
-            if self._closed:
-                raise QueueError(f"{self!r} is closed")
-            self._listeners.append((callback, device_name, queues))
-            if self._listen_thread is None:
-                self._listen_thread = threading.Thread(
-                    target=self._listen, name=f"dcm-exporter-listen-{self.schema}", daemon=True
-                )
-                self._listen_thread.start()
+        self._wakeups.add_listener(callback, device_name=device_name, queue_names=queue_names)
 
     def remove_listener(self, callback: Callable[[], None]) -> None:
         """Stop calling ``callback``."""
-        with self._listen_lock:
-            self._listeners = [entry for entry in self._listeners if entry[0] != callback]
-
-    def _fire(self, payload: str | None) -> None:
-        device = queue = None
-        if payload is not None and _SEPARATOR in payload:
-            device, queue = payload.split(_SEPARATOR, 1)
-        with self._listen_lock:
-            listeners = list(self._listeners)
-        for callback, want_device, want_queues in listeners:
-            if (
-                device is not None
-                and want_device is not None
-                and not self.competing_consumers
-                and device != want_device
-            ):
-                continue
-            if queue is not None and want_queues is not None and queue not in want_queues:
-                continue
-            try:
-                callback()
-            except Exception:
-                log.exception("task wake-up listener %r failed", callback)
-
-    def _listen(self) -> None:
-        psycopg = self._psycopg
-        delay = 0.1
-        while not self._listen_stop.is_set():
-            try:
-                conn = psycopg.connect(self._conninfo, autocommit=True, **self._connect_kwargs)
-            except psycopg.Error as exc:
-                log.warning("task database %s: wake-up listener cannot connect (%s)", self._label, exc)
-                self._listen_stop.wait(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            try:
-                conn.execute(f'LISTEN "{self.channel}"')
-                delay = 0.1
-                self._fire(None)  # whatever was notified while we were away
-                while not self._listen_stop.is_set():
-                    for notify in conn.notifies(timeout=0.5):
-                        self._fire(notify.payload)
-            except psycopg.Error as exc:
-                if not self._listen_stop.is_set():
-                    log.warning("task database %s: wake-up listener lost its connection (%s)", self._label, exc)
-            finally:
-                with contextlib.suppress(Exception):
-                    conn.close()
+        self._wakeups.remove_listener(callback)
 
     def _notify(self, conn: Conn, pairs: Collection[tuple[str, str]]) -> None:
-        for device, queue in pairs:
-            conn.execute(self._sql["notify"], {"channel": self.channel, "payload": f"{device}{_SEPARATOR}{queue}"})
+        self._wakeups.notify(conn, self._sql["notify"], pairs)
 
     # --- scheduling ---------------------------------------------------------------------------------
 
@@ -608,7 +223,7 @@ class PostgresTaskStore:
             modalities=list(new.modalities),
             token=token,
             channel=self.channel,
-            payload=f"{new.device_name}{_SEPARATOR}{new.queue_name}",
+            payload=Wakeups.payload(new.device_name, new.queue_name),
         )
         return row
 
@@ -634,13 +249,13 @@ class PostgresTaskStore:
         sql = self._sql
         coalescing = coalesce and new.task_type is TaskType.EXPORT
         key = {"device_name": new.device_name, "exporter_id": new.exporter_id, "study_uid": new.study_uid}
-        wake = {"channel": self.channel, "payload": f"{new.device_name}{_SEPARATOR}{new.queue_name}"}
+        wake = {"channel": self.channel, "payload": Wakeups.payload(new.device_name, new.queue_name)}
         if coalescing:
             # A plain read first (no lock, no transaction): when the waiting task already covers the new
             # one and runs no earlier, coalescing changes nothing, and nothing is written or notified.
             def waiting_task(conn: Conn) -> ExportTask | None:
                 row = conn.execute(sql["find_coalescable_task"], {**key, "batch_id": new.batch_id}).fetchone()
-                return None if row is None else _task(row)
+                return None if row is None else task_of(row)
 
             waiting = self._run("schedule", waiting_task, transaction=False)
             if waiting is not None and coalesces_unchanged(waiting, new):
@@ -653,7 +268,7 @@ class PostgresTaskStore:
                 if row is not None:
                     series, instance = merge_scope(row[1], row[2], new.series_uid, new.sop_instance_uid)
                     if series == row[1] and instance == row[2] and new.scheduled_time <= row[3]:
-                        return _task(conn.execute(sql["get"], {"task_id": row[0]}).fetchone())
+                        return task_of(conn.execute(sql["get"], {"task_id": row[0]}).fetchone())
                     updated = conn.execute(
                         sql["update_coalesced_notify"],
                         {
@@ -666,13 +281,13 @@ class PostgresTaskStore:
                             **wake,
                         },
                     ).fetchone()
-                    return _task(updated)
+                    return task_of(updated)
             inserted = conn.execute(sql["insert_notify"], self._insert_params(new, now, token))
-            return _task(inserted.fetchone())
+            return task_of(inserted.fetchone())
 
-        def recover(conn: Conn) -> ExportTask | _Redo:
+        def recover(conn: Conn) -> ExportTask | Redo:
             row = conn.execute(sql["find_by_request_token"], {"token": token}).fetchone()
-            return _REDO if row is None else _task(row)
+            return REDO if row is None else task_of(row)
 
         return self._run("schedule", body, recover=recover, durable=True)
 
@@ -686,43 +301,24 @@ class PostgresTaskStore:
         )
         if row is None:
             raise TaskNotFoundError(task_id)
-        return _task(row)
-
-    def _select(self, filter: TaskFilter, what: str, *, lock: bool = False) -> tuple[str, dict[str, Any]]:
-        where, params = _where(filter)
-        column = filter.order_by.removeprefix("-")
-        if column not in ORDER_FIELDS:  # TaskFilter validates; checked again because it goes into SQL text
-            raise QueueError(f"cannot order tasks by {filter.order_by!r}")
-        descending = filter.order_by.startswith("-")
-        direction = "DESC NULLS LAST" if descending else "ASC NULLS FIRST"  # like SQLite
-        collate = ' COLLATE "C"' if column in _TEXT_ORDER else ""
-        params["f_limit"] = filter.limit
-        params["f_offset"] = filter.offset
-        sql = (
-            f'SELECT {what} FROM "{self.schema}".export_task WHERE {where} '
-            f"ORDER BY {column}{collate} {direction}, task_id {'DESC' if descending else 'ASC'} "
-            f"LIMIT %(f_limit)s OFFSET %(f_offset)s"
-        )
-        if lock:
-            sql += " FOR UPDATE"
-        return sql, params
+        return task_of(row)
 
     def list(self, filter: TaskFilter) -> builtins.list[ExportTask]:
-        sql, params = self._select(filter, ", ".join(COLUMNS))
+        sql, params = select(self.schema, filter, ", ".join(COLUMNS))
         rows = self._run("list", lambda conn: conn.execute(sql, params).fetchall(), transaction=False)
-        return [_task(row) for row in rows]
+        return [task_of(row) for row in rows]
 
     def count(self, filter: TaskFilter) -> int:
-        where, params = _where(filter)
-        sql = f'SELECT count(*) FROM "{self.schema}".export_task WHERE {where}'
+        where_sql, params = where(filter)
+        sql = f'SELECT count(*) FROM "{self.schema}".export_task WHERE {where_sql}'
         return int(self._run("count", lambda conn: conn.execute(sql, params).fetchone()[0], transaction=False))
 
     def batch_summaries(self, filter: TaskFilter) -> builtins.list[BatchSummary]:
-        where, params = _where(filter)
+        where_sql, params = where(filter)
 
         def body(conn: Conn) -> tuple[builtins.list[Any], builtins.list[Any]]:
-            counts = conn.execute(self._sql["batch_counts"].replace("{where}", where), params).fetchall()
-            ranges = conn.execute(self._sql["batch_ranges"].replace("{where}", where), params).fetchall()
+            counts = conn.execute(self._sql["batch_counts"].replace("{where}", where_sql), params).fetchall()
+            ranges = conn.execute(self._sql["batch_ranges"].replace("{where}", where_sql), params).fetchall()
             return counts, ranges
 
         count_rows, range_rows = self._run("batch summary", body)
@@ -792,12 +388,12 @@ class PostgresTaskStore:
             rows: builtins.list[Any] = conn.execute(self._sql["claim"], params).fetchall()
             return rows
 
-        def recover(conn: Conn) -> builtins.list[Any] | _Redo:
+        def recover(conn: Conn) -> builtins.list[Any] | Redo:
             rows = conn.execute(self._sql["find_by_claim_token"], {"token": token, "owner": owner}).fetchall()
-            return rows if rows else _REDO
+            return rows if rows else REDO
 
         rows = self._run("claim", body, recover=recover, transaction=False)
-        tasks = [_task(row) for row in rows]
+        tasks = [task_of(row) for row in rows]
         tasks.sort(key=lambda t: (t.scheduled_time, t.task_id))
         return tasks
 
@@ -843,20 +439,20 @@ class PostgresTaskStore:
                     conn.execute(self._sql["insert_notify"], self._insert_params(followup, now, token))
             if row is None:
                 row = conn.execute(self._sql["finish_canceled"], {k: params[k] for k in canceled_keys}).fetchone()
-            return None if row is None else _task(row)
+            return None if row is None else task_of(row)
 
-        def recover(conn: Conn) -> ExportTask | _Redo | None:
+        def recover(conn: Conn) -> ExportTask | Redo | None:
             row = conn.execute(self._sql["get"], {"task_id": task_id}).fetchone()
             if row is None:
-                return _REDO
-            task = _task(row)
+                return REDO
+            task = task_of(row)
             finished = (
                 task.lease_owner is None
                 and task.updated_time == now
                 and task.processing_end_time == params["processing_end_time"]
                 and task.status in (transition.status, TaskStatus.CANCELED)
             )
-            return task if finished else _REDO
+            return task if finished else REDO
 
         return self._run("finish", body, recover=recover, transaction=bool(followups))
 
@@ -873,11 +469,8 @@ class PostgresTaskStore:
         lease_until: datetime,
         exclude_exporters: Collection[str] = (),
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
-        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, in one statement.
-
-        Not part of the :class:`~dcm_exporter.queue.store.TaskStore` protocol: the manager uses it when a
-        store has it (one round trip and one commit per task instead of two). The finished task's new status
-        is committed before the claimed tasks are returned. A retry that is due at once (a zero retry delay)
+        """See :meth:`TaskStore.finish_and_claim <dcm_exporter.queue.store.TaskStore.finish_and_claim>`: here
+        one statement, one round trip and one commit. A retry that is due at once (a zero retry delay)
         is finished and claimed by two statements, so that it may be claimed again at once, as by
         :meth:`finish` followed by :meth:`claim`.
 
@@ -933,15 +526,15 @@ class PostgresTaskStore:
             claimed: builtins.list[ExportTask] = []
             for row in conn.execute(sql["finish_and_claim"], params).fetchall():
                 if row[0]:
-                    finished = _task(row[1:])
+                    finished = task_of(row[1:])
                 else:
-                    claimed.append(_task(row[1:]))
+                    claimed.append(task_of(row[1:]))
             return finished, claimed
 
-        def recover(conn: Conn) -> tuple[ExportTask | None, builtins.list[ExportTask]] | _Redo:
-            claimed = [_task(r) for r in conn.execute(sql["find_by_claim_token"], {"token": token, "owner": owner})]
+        def recover(conn: Conn) -> tuple[ExportTask | None, builtins.list[ExportTask]] | Redo:
+            claimed = [task_of(r) for r in conn.execute(sql["find_by_claim_token"], {"token": token, "owner": owner})]
             row = conn.execute(sql["get"], {"task_id": task_id}).fetchone()
-            task = None if row is None else _task(row)
+            task = None if row is None else task_of(row)
             finished = (
                 task is not None
                 and task.lease_owner is None
@@ -953,7 +546,7 @@ class PostgresTaskStore:
                 return task, claimed
             if claimed:  # committed, but the task was not this owner's to finish (or changed since)
                 return None, claimed
-            return _REDO
+            return REDO
 
         finished, claimed = self._run("finish and claim", body, recover=recover, transaction=False)
         if len(claimed) > 1:
@@ -972,13 +565,13 @@ class PostgresTaskStore:
             self._notify(conn, [(row[0], row[1])])
             return True
 
-        def recover(conn: Conn) -> bool | _Redo:
+        def recover(conn: Conn) -> bool | Redo:
             row = conn.execute(self._sql["get"], {"task_id": task_id}).fetchone()
             if row is not None:
-                task = _task(row)
+                task = task_of(row)
                 if task.status is TaskStatus.SCHEDULED and task.lease_owner is None and task.updated_time == now:
                     return True
-            return _REDO
+            return REDO
 
         return self._run("release", body, recover=recover)
 
@@ -995,7 +588,7 @@ class PostgresTaskStore:
     # --- operations ---------------------------------------------------------------------------------
 
     def _ids(self, conn: Conn, filter: TaskFilter) -> builtins.list[int]:
-        sql, params = self._select(filter, "task_id", lock=True)
+        sql, params = select(self.schema, filter, "task_id", lock=True)
         return [row[0] for row in conn.execute(sql, params)]
 
     def cancel(self, filter: TaskFilter, *, now: datetime) -> tuple[builtins.list[int], builtins.list[int]]:
@@ -1052,27 +645,3 @@ class PostgresTaskStore:
         return int(
             self._run("purge", lambda conn: conn.execute(self._sql["purge"], params).rowcount, transaction=False)
         )
-
-
-def _configure(conn: Any) -> None:
-    """Every pooled connection works in UTC (the store's times are UTC)."""
-    conn.execute("SET TIME ZONE 'UTC'")
-
-
-def _configure_async(conn: Any) -> None:
-    """UTC, and commits that do not wait for the WAL flush (``processing_commit="async"``)."""
-    conn.execute("SET TIME ZONE 'UTC'")
-    conn.execute("SET synchronous_commit = off")
-
-
-def _label(conninfo: str) -> str:
-    """``host:port/dbname`` of a connection string, for messages (never the password)."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        params = conninfo_to_dict(conninfo)
-    except Exception:
-        return "<PostgreSQL>"
-    host = params.get("host") or "localhost"
-    port = params.get("port") or 5432
-    return f"{host}:{port}/{params.get('dbname') or params.get('user') or ''}"
