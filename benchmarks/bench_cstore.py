@@ -70,13 +70,13 @@ def _generate(folder: Path, count: int, rows: int) -> list[Path]:
 
 
 def _refs(paths: list[Path]) -> list[object]:
+    from dcm_exporter._dicom import part10
     from dcm_exporter.export import InstanceRef
-    from dcm_exporter.transports import _dimse as d
 
     refs = []
     for p in paths:
         with open(p, "rb") as fp:
-            meta = d.read_part10_meta(fp, name=str(p))
+            meta = part10.read_part10_meta(fp, name=str(p))
         refs.append(
             InstanceRef(
                 study_uid="1",

@@ -16,6 +16,7 @@ from typing import Any
 import pydicom
 import pytest
 
+from dcm_exporter._dicom import part10
 from dcm_exporter.coercion import remap_uid
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.export import CancelToken, ExportRequest, InstanceRef, OutcomeStatus
@@ -29,7 +30,6 @@ from dcm_exporter.models import (
     ExporterDescriptor,
     WebApplication,
 )
-from dcm_exporter.transports import _dimse as d
 from dcm_exporter.transports.dicom import create_transport as create_dicom
 
 SENSITIVE = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "ReferringPhysicianName")
@@ -100,8 +100,8 @@ def export(configuration: Configuration, exporter_id: str, files: Sequence[Path]
 
 def dataset_bytes(path: Path) -> bytes:
     data = path.read_bytes()
-    meta = d.parse_part10_meta(data, name=str(path))
-    assert isinstance(meta, d.Part10Meta)
+    meta = part10.parse_part10_meta(data, name=str(path))
+    assert isinstance(meta, part10.Part10Meta)
     return data[meta.dataset_offset :]
 
 

@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
+from dcm_exporter._dicom import framing as d
+from dcm_exporter._dicom import part10
 from dcm_exporter.export import InstanceRef
-from dcm_exporter.transports import _dimse as d
 from dcm_exporter.transports.dicom import plan_groups, propose_transfer_syntaxes
 
 ELE, ILE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
@@ -161,7 +162,7 @@ def test_read_part10_meta_finds_the_data_set(name: str) -> None:
     with open(path, "rb") as fp:
         data = fp.read()
     with open(path, "rb") as fp:
-        meta = d.read_part10_meta(fp, name=name)
+        meta = part10.read_part10_meta(fp, name=name)
         assert fp.tell() == meta.dataset_offset
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     assert meta.transfer_syntax_uid == ds.file_meta.TransferSyntaxUID
@@ -169,15 +170,15 @@ def test_read_part10_meta_finds_the_data_set(name: str) -> None:
     # the data set starts with the first non-meta element
     assert struct.unpack_from("<H", data, meta.dataset_offset)[0] != 0x0002
     # a short prefix asks for more bytes
-    needed = d.parse_part10_meta(data[:140])
+    needed = part10.parse_part10_meta(data[:140])
     assert isinstance(needed, int) and needed > 140
 
 
 def test_read_part10_meta_rejects_non_dicom() -> None:
     with pytest.raises(d.FramingError, match="no 'DICM' prefix"):
-        d.read_part10_meta(io.BytesIO(b"\x00" * 300), name="x.bin")
+        part10.read_part10_meta(io.BytesIO(b"\x00" * 300), name="x.bin")
     with pytest.raises(d.FramingError, match="no 'DICM' prefix"):
-        d.read_part10_meta(io.BytesIO(b"short"), name="x.bin")
+        part10.read_part10_meta(io.BytesIO(b"short"), name="x.bin")
 
 
 def _ref(uid: str, sop_class: str, ts: str) -> InstanceRef:

@@ -19,13 +19,13 @@ import pydicom
 import pytest
 from pydicom.dataset import FileMetaDataset
 
+from dcm_exporter._dicom.part10 import scan_header
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, QueueDescriptor
 from dcm_exporter.queue import InMemoryTaskStore, SqliteTaskStore, TaskManager
 from dcm_exporter.sample import generate_study
 from dcm_exporter.sources import FileSystemSource
 from dcm_exporter.sources import filesystem as fs
-from dcm_exporter.sources._header import scan_header
 from dcm_exporter.testing import MockTransport
 
 

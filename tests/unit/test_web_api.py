@@ -187,7 +187,8 @@ def test_list_filters_pages_and_orders(client: TestClient, small_study: StudyInf
 @pytest.mark.parametrize(
     ("params", "word"),
     [({"orderby": "scheduledTime"}, "orderby"), ({"limit": "x"}, "limit"), ({"offset": "-1"}, "offset"),
-     ({"status": "DONE"}, "status"), ({"createdTime": "2026-13"}, "createdTime"), ({"taskID": "a"}, "taskID")],
+     ({"status": "DONE"}, "status"), ({"limit": "10001"}, "at most 10000"),
+     ({"createdTime": "2026-13"}, "createdTime"), ({"taskID": "a"}, "taskID")],
 )
 def test_list_rejects_bad_parameters_with_400(client: TestClient, params: dict[str, str], word: str) -> None:
     r = client.get(f"{BASE}/monitor/export", params=params)

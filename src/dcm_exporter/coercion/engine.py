@@ -363,10 +363,13 @@ def encode_part10(
             f"{name}: cannot encode the coerced object in {target}: {type(exc).__name__}: {exc}"
         ) from exc
     data = out.getvalue()
-    group_length = int.from_bytes(data[140:144], "little")  # (0002,0000) UL, written by enforce_file_format
+    from dcm_exporter._dicom.part10 import Part10Meta, parse_part10_meta
+
+    meta_read = parse_part10_meta(data, name=name)
     return CoercedInstance(
         part10=data,
-        dataset_offset=144 + group_length,
+        # an int: the meta group runs to the end of what pydicom wrote, an empty data set
+        dataset_offset=meta_read.dataset_offset if isinstance(meta_read, Part10Meta) else len(data),
         sop_class_uid=str(ds.get("SOPClassUID", "")),
         sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
         transfer_syntax_uid=target,

@@ -12,23 +12,21 @@ from __future__ import annotations
 import io
 from typing import BinaryIO
 
+from dcm_exporter._dicom import part10
+from dcm_exporter._dicom.uids import (
+    DEFLATED,
+    EXPLICIT_VR_BIG_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+)
 from dcm_exporter._imports import PYDICOM, require
-from dcm_exporter.transports import _dimse as d
 
 __all__ = [
-    "DEFLATED",
-    "EXPLICIT_VR_BIG_ENDIAN",
-    "EXPLICIT_VR_LITTLE_ENDIAN",
-    "IMPLICIT_VR_LITTLE_ENDIAN",
     "TranscodeError",
     "is_video",
     "transcode",
 ]
 
-IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
-DEFLATED = "1.2.840.10008.1.2.1.99"
-EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 _UNCOMPRESSED = frozenset(
     {IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, DEFLATED}
 )
@@ -87,6 +85,6 @@ def transcode(stream: BinaryIO, source_ts: str, target_ts: str, *, name: str) ->
             f"{name}: cannot transcode from {source_ts} to {target_ts}: {type(exc).__name__}: {exc}{hint}"
         ) from exc
     buf = out.getbuffer()
-    meta = d.parse_part10_meta(buf, name=name)
-    assert isinstance(meta, d.Part10Meta)
+    meta = part10.parse_part10_meta(buf, name=name)
+    assert isinstance(meta, part10.Part10Meta)
     return bytes(buf[meta.dataset_offset :])
