@@ -145,7 +145,7 @@ def test_api_pages_link_to_pydicom_pynetdicom_python_and_our_own_objects(site: P
                for h in hrefs)
     assert any(h.startswith("https://docs.python.org/3/library/") for h in hrefs)
     # a role to our own object is a link to its entry on the page
-    assert "#dcm_exporter.queue.facade.QueueMethods" in markup
+    assert "#dcm_exporter.export_queue.ExportQueue" in markup
 
 
 def test_the_repository_link_is_not_dcm4chees(site: Path) -> None:
