@@ -42,7 +42,12 @@ class ExporterAdapter:
         return self._queue.device_name
 
     def queue_names(self) -> tuple[str, ...]:
-        return tuple(self.configuration.queues)
+        """The queues of the device this exporter works for (all queues when the device is not configured)."""
+        configuration = self.configuration
+        device = self.device_name
+        if configuration.has_device(device):
+            return tuple(q.queue_name for q in configuration.device(device).queues)
+        return tuple(configuration.queues)
 
     def local_ae_titles(self) -> set[str]:
         """AE titles of the device the exporter works for (the ``{aet}`` of the export paths)."""

@@ -157,7 +157,12 @@ class ConfigurationReloader:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_marker: Hashable = self._read_marker() if marker is not None else None
+        self._last_marker: Hashable = None
+        if marker is not None:
+            try:
+                self._last_marker = self._read_marker()
+            except DcmExporterError as exc:  # unknown now: the first successful look reloads
+                log.warning("cannot read the change marker of %s: %s", source, exc, extra={"source": source})
         self._listeners: list[Callable[[ReloadResult], None]] = []
         self.last_result: ReloadResult | None = None
         """The result of the last load (successful or not), or ``None`` before the first."""
