@@ -453,3 +453,28 @@ def test_store_reopens_after_close_and_counts_round_trips(arc: SlapdServer) -> N
     store.load()
     assert store.round_trips == 4
     store.close()
+
+
+def test_coercion_rules_in_the_compact_schema(arc: SlapdServer) -> None:
+    """dcmArchiveAttributeCoercion2 is in dcm_exporter's compact schema: rules are saved, changed and removed."""
+    from dcm_exporter.models import AttributeCoercion
+
+    rule = AttributeCoercion(
+        name="Research", dimse="C_STORE_RQ", role="SCP", uri="deidentify:", priority=2,
+        conditions=["ReceivingApplicationEntityTitle=RESEARCH"], sop_classes=["1.2.840.10008.5.1.4.1.1.2"],
+        merge_attributes=["StudyID="], params={"x": "1"}, sufficient=True, on_failure="CONTINUE",
+        supplement_from_device=ARC,
+    )
+    with _store(arc) as store:
+        loaded = store.load()
+        device = loaded.device("dcm4chee-arc")
+        with_rule = loaded.replace_device(attrs.evolve(device, attribute_coercions=[rule]))
+        store.save(with_rule)
+        written = attrs.evolve(rule, object_classes=("dcmArchiveAttributeCoercion2",))
+        assert store.load().device("dcm4chee-arc").attribute_coercions == (written,)
+        mark = arc.log_mark()
+        higher = attrs.evolve(written, priority=3)
+        store.save(with_rule.replace_device(attrs.evolve(device, attribute_coercions=[higher])))
+        assert [a for _, _, a in _mods(arc, mark)] == [["dcmRulePriority"]]
+        store.save(loaded)
+        assert store.load().device("dcm4chee-arc").attribute_coercions == ()
