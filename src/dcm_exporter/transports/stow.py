@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-import io
 import logging
 import ssl
 import threading
@@ -834,19 +833,12 @@ def _coerced_part(
 
 
 def _transcode(stream: Any, ref: InstanceRef, target: str) -> bytes:
-    """Decode ``stream`` (Part 10) and re-encode it in ``target`` (Explicit or Implicit VR Little Endian)."""
-    import pydicom
-    from pydicom.uid import UID
+    """Decode ``stream`` (Part 10) and re-encode it in ``target`` (Explicit or Implicit VR Little Endian):
+    the shared transcoder, so big-endian files and what only GDCM decodes go as they do over DIMSE."""
+    from dcm_exporter._dicom.transcode import transcode_part10
 
     with stream:
-        ds = pydicom.dcmread(stream)
-    if UID(ds.file_meta.TransferSyntaxUID).is_compressed:
-        # needs a pixel data decoder for the syntax (the ``codecs`` extra); keep the SOP Instance UID
-        ds.decompress(generate_instance_uid=False)
-    ds.file_meta.TransferSyntaxUID = UID(target)
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True, implicit_vr=target == IMPLICIT_VR_LE, little_endian=True)
-    return buffer.getvalue()
+        return transcode_part10(stream, ref.transfer_syntax_uid, target, name=ref.sop_instance_uid)
 
 
 def _build_client(settings: StowSettings) -> httpx.Client:
