@@ -1,7 +1,7 @@
 """dcm_exporter: the DICOM Exporter of dcm4chee-arc-light, for Python.
 
 Typed dcm4che configuration (LDIF, JSON, live LDAP), transports by URI scheme
-(``dicom:``, ``stow:``, ``storage:``, ``noop:``), dcm4che schedules, and a durable export queue.
+(``dicom:``, ``stow:``, ``storage:``, ``wado:``, ``noop:``), dcm4che schedules, and a durable export queue.
 
 Public names are imported lazily: ``import dcm_exporter`` loads neither ldap3, pynetdicom,
 psycopg nor httpx; each is imported the first time something that needs it is used.

@@ -419,7 +419,13 @@ def test_preview_lists_the_differences(tmp_path: Path) -> None:
     actions = {c.keyword: c.action for c in shown.changes}
     assert actions["PatientName"] == "emptied" and actions["SOPInstanceUID"] == "changed"
     assert actions["PatientIdentityRemoved"] == "added"
-    assert "<table>" in shown._repr_html_() and "PatientName" in shown.to_text()
+    from dcm_exporter.notebook import to_html
+
+    markup = to_html(shown)  # what Jupyter shows
+    assert markup is not None and "<table class='dcm-exporter'" in markup and ">PatientName</td>" in markup
+    assert "PatientName" in shown.to_text()
+    rules_table = to_html(cfg.devices[0].application_entities[0].attribute_coercions)
+    assert rules_table is not None and ">deidentify:</td>" in rules_table
     broken = preview(config(ae_rules=[rule("D", "deidentify:Nope")]), "X", path)
     assert broken.error and "not sent" in broken.to_text().lower()
     assert preview(config(), "X", path).to_text().endswith("sent unchanged")

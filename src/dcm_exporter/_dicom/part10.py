@@ -77,16 +77,18 @@ _VR32 = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
 # transfer syntaxes whose data set the strict walker does not read: left to pydicom
 _DECLINED_TS = frozenset({EXPLICIT_VR_BIG_ENDIAN, *DEFLATED_DATASET_UIDS})
 
-# dataset tag -> slot: SOP Class UID, SOP Instance UID, Study Instance UID, Series Instance UID, Modality
-_WANTED = {0x00080016: 0, 0x00080018: 1, 0x0020000D: 2, 0x0020000E: 3, 0x00080060: 4}
-# the VR each of them (and Specific Character Set, which pydicom decodes while reading) must have
+# the top-level tags the scan looks at: the VR each must have, and its slot in the values (SOP Class UID,
+# SOP Instance UID, Study Instance UID, Series Instance UID, Modality); -1: Specific Character Set, which
+# pydicom decodes while reading
 _CHARSET = 0x00080005
-_EXPECTED_VR = {
-    0x00080005: b"CS", 0x00080016: b"UI", 0x00080018: b"UI", 0x0020000D: b"UI", 0x0020000E: b"UI", 0x00080060: b"CS",
+_SCANNED = {
+    _CHARSET: (b"CS", -1), 0x00080016: (b"UI", 0), 0x00080018: (b"UI", 1), 0x0020000D: (b"UI", 2),
+    0x0020000E: (b"UI", 3), 0x00080060: (b"CS", 4),
 }
 _PRINTABLE = bytes(range(0x20, 0x7F))
 _SAFE_FIRST_META_VR = frozenset({b"OB", b"UI", b"AE", b"SH", b"LO", b"CS"})
-_META_TS, _META_CLASS, _META_SOP, _META_AE = 0x00020010, 0x00020002, 0x00020003, 0x00020016
+_META_TS, _META_CLASS, _META_SOP, _META_AE = 0x0010, 0x0002, 0x0003, 0x0016  # element numbers of group 0002
+_META_TEXT = {_META_TS: b"UI", _META_CLASS: b"UI", _META_SOP: b"UI", _META_AE: b"AE"}  # what we read, its VR
 
 
 class Header(NamedTuple):
@@ -111,11 +113,21 @@ class Part10Meta(NamedTuple):
 
     dataset_offset: int
     transfer_syntax_uid: str
-    sop_class_uid: str
-    sop_instance_uid: str
+    media_class: bytes  # Media Storage SOP Class / Instance UID as stored: decoded on first use
+    media_instance: bytes
     source_ae_title: str | None
     unusual: str | None
     first_group: int  # group of the first element after the meta group (0 for a Command Set; -1 at end of file)
+
+    @property
+    def sop_class_uid(self) -> str:
+        """Media Storage SOP Class UID (0002,0002), ``""`` when absent."""
+        return _uid(self.media_class)
+
+    @property
+    def sop_instance_uid(self) -> str:
+        """Media Storage SOP Instance UID (0002,0003), ``""`` when absent."""
+        return _uid(self.media_instance)
 
 
 class _NeedMore(Exception):
@@ -133,10 +145,9 @@ def _text(value: str | None) -> str | None:
     return value.strip(" \x00") or None
 
 
-def _uid(raw: bytes) -> tuple[str, bool]:
-    """A UI value as pydicom's ``convert_UI`` and ``UID`` give it, and whether it is multi-valued."""
-    text = raw.decode("latin-1").rstrip("\x00 ")
-    return text.strip(), "\\" in text
+def _uid(raw: bytes) -> str:
+    """A UI value as pydicom's ``convert_UI`` and ``UID`` give it."""
+    return raw.decode("latin-1").rstrip("\x00 ").strip()
 
 
 # --- the File Meta Information -------------------------------------------------------------------------
@@ -159,54 +170,49 @@ def parse_part10_meta(head: bytes | bytearray | memoryview, *, name: str = "<fil
         raise FramingError(f"{name}: not a DICOM Part 10 file (no 'DICM' prefix after the 128-byte preamble)")
     pos, prev = 132, -1
     unusual: str | None = None
-    ts = media_class = media_sop = None
-    source_ae: str | None = None
+    ts = source_ae = None
+    media_class = media_sop = b""
     while True:
         if pos + 8 > n:
             return pos + 12 + 4096
         group, elem, vr, length = _LE_EXPLICIT(head, pos)
         if group != 2:
             break
-        tag = 0x00020000 | elem
-        if unusual is None:
-            if tag <= prev:
-                unusual = f"(0002,{elem:04X}) out of order"
-            elif prev < 0 and vr not in _SAFE_FIRST_META_VR and not (vr == b"UL" and length == 4):
-                unusual = "first meta element of an unexpected VR"  # pydicom decodes it at once and may fail
-        prev = tag
+        if elem <= prev and unusual is None:
+            unusual = f"(0002,{elem:04X}) out of order"
+        if prev < 0 and vr not in _SAFE_FIRST_META_VR and not (vr == b"UL" and length == 4):
+            unusual = unusual or "first meta element of an unexpected VR"  # pydicom decodes it at once, may fail
+        prev = elem
         if vr in _VR32:
             if pos + 12 > n:
                 return pos + 12 + 4096
             (length,) = _LE_U32(head, pos + 8)
             start = pos + 12
+            if length == _UNDEFINED:
+                raise FramingError(f"{name}: undefined length in File Meta Information element (0002,{elem:04X})")
         else:
-            if vr not in _VR16 and unusual is None:
-                unusual = f"(0002,{elem:04X}) of unknown VR"
+            if vr not in _VR16:
+                unusual = unusual or f"(0002,{elem:04X}) of unknown VR"
             start = pos + 8
-        if length == _UNDEFINED:
-            raise FramingError(f"{name}: undefined length in File Meta Information element (0002,{elem:04X})")
         end: int = start + length
         if end > n:
             return end + 4096
-        if tag in (_META_TS, _META_CLASS, _META_SOP):
-            value, multi = _uid(bytes(head[start:end]))
-            if unusual is None and (vr != b"UI" or multi):
-                unusual = f"(0002,{elem:04X}) is not one UI value"
-            if tag == _META_TS:
-                ts = value
-            elif tag == _META_CLASS:
-                media_class = value
+        if elem in _META_TEXT:
+            raw = bytes(head[start:end])
+            if b"\\" in raw or vr != _META_TEXT[elem]:
+                unusual = unusual or f"(0002,{elem:04X}) is not one {_META_TEXT[elem].decode()} value"
+            if elem == _META_TS:
+                ts = _uid(raw)
+            elif elem == _META_CLASS:
+                media_class = raw
+            elif elem == _META_SOP:
+                media_sop = raw
             else:
-                media_sop = value
-        elif tag == _META_AE:
-            text = bytes(head[start:end]).decode("latin-1")
-            if unusual is None and (vr != b"AE" or "\\" in text):
-                unusual = "(0002,0016) is not one AE value"
-            source_ae = text.strip()
+                source_ae = raw.decode("latin-1").strip()
         pos = end
     if ts is None:
         raise FramingError(f"{name}: File Meta Information lacks Transfer Syntax UID (0002,0010)")
-    return Part10Meta(pos, ts, media_class or "", media_sop or "", source_ae, unusual, group)
+    return Part10Meta(pos, ts, media_class, media_sop, source_ae, unusual, group)
 
 
 def read_part10_meta(fp: BinaryIO, *, name: str = "<file>") -> Part10Meta:
@@ -264,8 +270,13 @@ class _Walker:
     one reads ``fp`` in chunks up to ``end``.
     """
 
-    __slots__ = ("base", "buf", "complete", "end", "explicit", "fp", "implicit_header", "name", "strict",
-                 "u32", "values")
+    # the strict, in-memory, little-endian walker sets only what differs (one is made per file indexed)
+    base = 0
+    fp: BinaryIO | None = None
+    name = "<file>"
+    explicit = staticmethod(_LE_EXPLICIT)
+    implicit_header = staticmethod(_LE_IMPLICIT)
+    u32 = staticmethod(_LE_U32)
 
     def __init__(
         self,
@@ -280,15 +291,14 @@ class _Walker:
     ) -> None:
         self.strict = strict
         self.buf = data
-        self.base = 0
         self.complete = complete
-        self.fp = fp
         self.end = len(data) if end is None else end
-        self.name = name
-        self.explicit = _BE_EXPLICIT if big_endian else _LE_EXPLICIT
-        self.implicit_header = _BE_IMPLICIT if big_endian else _LE_IMPLICIT
-        self.u32 = _BE_U32 if big_endian else _LE_U32
         self.values: list[bytes | None] = [None, None, None, None, None]
+        if fp is not None:
+            self.fp = fp
+            self.name = name
+        if big_endian:
+            self.explicit, self.implicit_header, self.u32 = _BE_EXPLICIT, _BE_IMPLICIT, _BE_U32
 
     # -- failures: the strict walker declines (or asks for more bytes), the tolerant one says what is wrong
 
@@ -326,24 +336,27 @@ class _Walker:
         prev = -1
         explicit_header, implicit_header, u32 = self.explicit, self.implicit_header, self.u32
         buf, base = self.buf, self.base
+        # the fast path needs one test per element: 8 header bytes before ``bound`` (the limit, or the end of
+        # the bytes at hand); ``buf`` always starts at or before ``pos`` (the walk only moves forward)
+        bound = min(limit, base + len(buf))
         while True:
-            if pos >= limit:
-                if end is not None:
-                    if pos != end:
-                        raise self._malformed(f"an element runs past its item at offset {pos}")
-                    return pos
-                if scan:
-                    if self.complete:
-                        return pos  # end of file: pydicom stops here too
-                    raise _NeedMore
-                raise self._truncated("an item of undefined length has no end")
-            off = pos - base
-            if off < 0 or off + 8 > len(buf):
+            if pos + 8 > bound:
+                if pos >= limit:
+                    if end is not None:
+                        if pos != end:
+                            raise self._malformed(f"an element runs past its item at offset {pos}")
+                        return pos
+                    if scan:
+                        if self.complete:
+                            return pos  # end of file: pydicom stops here too
+                        raise _NeedMore
+                    raise self._truncated("an item of undefined length has no end")
                 if scan and self.complete and pos + 8 > limit:
                     return pos  # a few bytes after the last element: pydicom stops here too
                 self._fetch(pos, 8)
                 buf, base = self.buf, self.base
-                off = pos - base
+                bound = min(limit, base + len(buf))
+            off = pos - base
             vr: bytes | None
             if implicit:
                 group, elem, length = implicit_header(buf, off)
@@ -351,13 +364,16 @@ class _Walker:
             else:
                 group, elem, vr, length = explicit_header(buf, off)
             tag = group << 16 | elem
-            if scan:
+            if scan:  # an item tag is past (0020,000E) too
                 if tag > _LAST:
                     return pos  # the strict walker has what it needs
                 if tag <= prev:
                     raise _Decline
                 prev = tag
-            if group == 0xFFFE:
+                wanted = _SCANNED.get(tag)
+                if wanted is not None and vr is not None and vr != wanted[0]:
+                    raise _Decline
+            elif group == 0xFFFE:
                 if tag == _ITEM_END and end is None:
                     return pos + 8
                 raise self._malformed(f"unexpected ({group:04X},{elem:04X}) at offset {pos}")
@@ -369,6 +385,7 @@ class _Walker:
                         raise self._truncated(f"the header of ({group:04X},{elem:04X}) at offset {pos} is cut off")
                     self._fetch(pos, 12)
                     buf, base = self.buf, self.base
+                    bound = min(limit, base + len(buf))
                     off = pos - base
                 (length,) = u32(buf, off + 8)
                 start = pos + 12
@@ -376,10 +393,6 @@ class _Walker:
                 raise _Decline
             else:
                 start = pos + 8  # an unknown VR has a 16-bit length, as pydicom reads it
-            if scan and vr is not None:
-                expected = _EXPECTED_VR.get(tag)
-                if expected is not None and vr != expected:
-                    raise _Decline
             if length == _UNDEFINED:
                 if vr is None:
                     if strict and not self._implicit_sequence(tag, start):
@@ -396,6 +409,7 @@ class _Walker:
                 pos = self.items(start, implicit=implicit or (not strict and vr == b"UN"), depth=depth + 1,
                                  where=f"({group:04X},{elem:04X})")
                 buf, base = self.buf, self.base
+                bound = min(limit, base + len(buf))
                 continue
             pos = start + length
             if pos > limit:
@@ -404,15 +418,17 @@ class _Walker:
                 raise self._truncated(
                     f"({group:04X},{elem:04X}) at offset {start} declares {length} bytes, only {limit - start} left"
                 )
-            if strict:
-                if tag == _CHARSET:
-                    if vr is not None and vr != b"CS":
-                        raise _Decline
-                    self._check_charset(start, pos)
-                elif scan:
-                    slot = _WANTED.get(tag)
-                    if slot is not None:
+            if scan:
+                if wanted is not None:
+                    slot = wanted[1]
+                    if slot < 0:
+                        self._check_charset(start, pos)
+                    else:
                         self.values[slot] = buf[start - base:pos - base]
+            elif strict and tag == _CHARSET:  # pydicom decodes it in every item it parses
+                if vr is not None and vr != b"CS":
+                    raise _Decline
+                self._check_charset(start, pos)
 
     def items(self, pos: int, *, implicit: bool, depth: int, where: str) -> int:
         """Walk the items of an undefined-length sequence (or pixel data fragments) up to its delimiter."""
@@ -539,8 +555,8 @@ def _scan(data: bytes, complete: bool) -> Header | None:
     raw_class, raw_sop, raw_study, raw_series, raw_modality = walker.values
     study = _uid_text(raw_study)
     series = _uid_text(raw_series)
-    sop = _uid_text(raw_sop) or _text(meta.sop_instance_uid)  # the Media Storage UIDs: for a data set without
-    cls = _uid_text(raw_class) or _text(meta.sop_class_uid)
+    sop = _uid_text(raw_sop) or _uid_text(meta.media_instance)  # the Media Storage UIDs: for a data set without
+    cls = _uid_text(raw_class) or _uid_text(meta.media_class)
     ts_text = _text(ts)
     if not (study and series and sop and cls and ts_text):
         raise _Decline  # pydicom's path reports what is missing, in its words
@@ -554,10 +570,9 @@ def _uid_text(raw: bytes | None) -> str | None:
     """A raw UI value of the data set as text (``None`` when absent or empty; declined when multi-valued)."""
     if raw is None:
         return None
-    value, multi = _uid(raw)
-    if multi:
+    if b"\\" in raw:
         raise _Decline
-    return _text(value)
+    return _uid(raw) or None
 
 
 # --- the framing check (tolerant) ----------------------------------------------------------------------

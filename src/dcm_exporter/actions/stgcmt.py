@@ -418,6 +418,10 @@ class StorageCommitmentSCU:
                 ae_title,
             )
         wait = timeout if timeout is not None else commitment_timeout(exporter, destination.response_timeout)
+        # ask about the UIDs the destination received: attribute coercion (deidentify:) may have remapped them
+        from dcm_exporter.coercion import instances_as_sent
+
+        instances = instances_as_sent(configuration, exporter, instances)
         transaction_uid = generate_uid(prefix="2.25.")
         pending = _Pending(ae_title=ae_title, requested=tuple(instances))
         with self._lock:

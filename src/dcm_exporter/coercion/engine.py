@@ -45,9 +45,17 @@ from dcm_exporter.models import (
 if TYPE_CHECKING:
     from pydicom import Dataset
 
+    from dcm_exporter.export import InstanceRef
     from dcm_exporter.rules.conditions import Predicate
 
-__all__ = ["CoercedInstance", "CoercionContext", "CoercionPlan", "encode_part10", "plan_for_export"]
+__all__ = [
+    "CoercedInstance",
+    "CoercionContext",
+    "CoercionPlan",
+    "encode_part10",
+    "instances_as_sent",
+    "plan_for_export",
+]
 
 log = logging.getLogger("dcm_exporter.coercion")
 
@@ -452,6 +460,49 @@ def plan_for_export(
         receiving_ae_title=receiving_ae_title,
         destination_hostname=destination_hostname,
     )
+
+
+def instances_as_sent(
+    configuration: Configuration, exporter: ExporterDescriptor, instances: Sequence[InstanceRef]
+) -> list[InstanceRef]:
+    """The instances with the SOP Instance UIDs ``exporter``'s destination received (after coercion).
+
+    For a storage commitment after the export: a ``deidentify:`` rule remaps UIDs, and the destination can only
+    commit what it has. Instances no rule changes (or whose coercion failed: they were not sent) stay as they are.
+
+    Raises:
+        ConfigurationError: as :func:`plan_for_export`.
+    """
+    import attrs as _attrs
+
+    receiving = exporter.destination if exporter.scheme == "dicom" else None
+    host = None
+    if receiving:
+        try:
+            host = configuration.remote_ae(receiving).hostname
+        except ConfigurationError:
+            host = None
+    plan = plan_for_export(configuration, exporter, receiving_ae_title=receiving, destination_hostname=host)
+    if plan.is_empty:
+        return list(instances)
+    require(*PYDICOM)
+    import pydicom
+
+    out: list[InstanceRef] = []
+    for ref in instances:
+        if not plan.wants(ref.sop_class_uid):
+            out.append(ref)
+            continue
+        try:
+            with ref.open() as fp:
+                ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            applied = plan.apply(ds, ref.sop_class_uid)
+        except Exception as exc:  # unreadable or failing: it was not sent either; ask about it as it is
+            log.debug("instance %s kept as stored for the commitment request: %s", ref.sop_instance_uid, exc)
+            applied = None
+        uid = str(ds.get("SOPInstanceUID", "")) if applied is not None else ""
+        out.append(_attrs.evolve(ref, sop_instance_uid=uid) if uid and uid != ref.sop_instance_uid else ref)
+    return out
 
 
 def _dataset_of(source: Any) -> Dataset:

@@ -16,13 +16,14 @@ from dcm_exporter.queue.memory import InMemoryTaskStore
 from dcm_exporter.queue.retry import RetryDecision, RetryPolicy
 from dcm_exporter.queue.runner import TaskHooks, TaskRunner
 from dcm_exporter.queue.sqlite import SqliteTaskStore
-from dcm_exporter.queue.store import ExporterTarget, TaskStore, Transition
+from dcm_exporter.queue.store import Claim, ExporterTarget, TaskStore, Transition
 from dcm_exporter.queue.store_url import open_store
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType
 
 __all__ = [
     "BatchList",
     "BatchSummary",
+    "Claim",
     "ExportTask",
     "ExporterTarget",
     "InMemoryTaskStore",

@@ -16,12 +16,19 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-import attrs
-
-from dcm_exporter.errors import ConfigurationError, ExportCanceledError, QueueError, TransportError
+from dcm_exporter.errors import ConfigurationError, ExportCanceledError, QueueError
+from dcm_exporter.queue.attempts import (
+    IAN_QUEUE,
+    STGCMT_QUEUE,
+    TaskResult,
+    end_of_attempt,
+    followup_tasks,
+    log_end,
+    task_extra,
+)
 from dcm_exporter.queue.covering import Covering
 from dcm_exporter.queue.retry import RetryPolicy
-from dcm_exporter.queue.store import ExporterTarget, TaskStore, Transition
+from dcm_exporter.queue.store import Claim, ExporterTarget, TaskStore, Transition
 from dcm_exporter.queue.store_url import no_store_error
 from dcm_exporter.queue.task import (
     ALL,
@@ -30,7 +37,6 @@ from dcm_exporter.queue.task import (
     NewTask,
     TaskFilter,
     TaskStatus,
-    TaskType,
     utc,
 )
 
@@ -47,11 +53,6 @@ __all__ = [
     "TaskResult",
     "system_clock",
 ]
-
-#: Queue of storage commitment tasks when it is configured (dcm4chee-arc's name); else the exporter's queue.
-STGCMT_QUEUE = "StgCmtSCU"
-#: Queue of IAN tasks when it is configured (dcm4chee-arc's name); else the exporter's queue.
-IAN_QUEUE = "IANSCU"
 
 log = logging.getLogger("dcm_exporter.queue")
 
@@ -96,23 +97,6 @@ def _device_name_of(configuration: Any) -> str | None:
         name = getattr(candidates[0], "device_name", None)
         return name if isinstance(name, str) else None
     return None
-
-
-@attrs.frozen(kw_only=True)
-class TaskResult:
-    """How one attempt ended, as passed to the ``task finished`` hooks.
-
-    Attributes:
-        task: The task as stored afterwards (``None`` if it was deleted or taken away while it ran).
-        outcome: The transport's outcome, if it returned one.
-        error: The exception the attempt raised, if any.
-        released: ``True`` when the attempt was interrupted by a stop and the task went back to the queue.
-    """
-
-    task: ExportTask | None
-    outcome: Outcome | None = None
-    error: BaseException | None = None
-    released: bool = False
 
 
 class TaskManager:
@@ -302,7 +286,7 @@ class TaskManager:
                 task.entity,
                 exporter_id,
                 task.scheduled_time.isoformat(),
-                extra=_extra(task),
+                extra=task_extra(task),
             )
         self.notify()
         return task
@@ -354,17 +338,18 @@ class TaskManager:
         """Exporters whose schedule does not contain ``now`` (their tasks wait for the next window)."""
         return [e.exporter_id for e in self._timed_exporters if not e.schedules.contains(now)]
 
-    def _claim_gate(self, queue_name: str, limit: int, now: datetime) -> dict[str, Any] | None:
-        """The store's claim arguments for a queue at ``now``, or ``None`` when nothing may be claimed."""
+    def _claim_gate(self, queue_name: str, limit: int, now: datetime) -> Claim | None:
+        """What this manager may claim of a queue at ``now``, or ``None`` when nothing may be claimed."""
         if limit <= 0 or not self.queue_open(queue_name, now):
             return None
-        return {
-            "device_name": self.device_name,
-            "queue_name": queue_name,
-            "limit": limit,
-            "lease_until": now + self.lease,
-            "exclude_exporters": self.closed_exporters(now),
-        }
+        return Claim(
+            device_name=self.device_name,
+            queue_name=queue_name,
+            limit=limit,
+            owner=self.owner,
+            lease_until=now + self.lease,
+            exclude_exporters=self.closed_exporters(now),
+        )
 
     def _register(self, tasks: list[ExportTask]) -> list[tuple[ExportTask, CancelToken]]:
         """Give each claimed task its cancel token (heartbeats follow the tokens)."""
@@ -384,7 +369,7 @@ class TaskManager:
                     task.entity,
                     task.exporter_id,
                     task.number_of_failures + 1,
-                    extra=_extra(task),
+                    extra=task_extra(task),
                 )
         return claimed
 
@@ -394,7 +379,7 @@ class TaskManager:
         gate = self._claim_gate(queue_name, limit, now)
         if gate is None:
             return []
-        return self._register(self.store.claim(now=now, owner=self.owner, **gate))
+        return self._register(self.store.claim(gate, now=now))
 
     def heartbeat(self) -> set[int]:
         """Extend the leases of the tasks this manager runs; cancels the ones it lost. Returns the lost
@@ -468,7 +453,7 @@ class TaskManager:
         if gate is None:
             stored = self.store.finish(task.task_id, owner=self.owner, transition=ended, now=now)
             return self._finished(task, stored, outcome, error, ended), []
-        stored, tasks = self.store.finish_and_claim(task.task_id, owner=self.owner, transition=ended, now=now, **gate)
+        stored, tasks = self.store.finish_and_claim(task.task_id, transition=ended, now=now, claim=gate)
         claimed = self._register(tasks)
         try:
             result = self._finished(task, stored, outcome, error, ended)
@@ -494,64 +479,12 @@ class TaskManager:
         if stopping and (canceled or error is not None):
             released = self.store.release(task.task_id, owner=self.owner, now=now)
             log.info(
-                "export task %s interrupted by stop, back in the queue", task.task_id, extra=_extra(task)
+                "export task %s interrupted by stop, back in the queue", task.task_id, extra=task_extra(task)
             )
             return TaskResult(task=self._get(task.task_id), outcome=outcome, error=error, released=released)
-
-        retryable = True
-        error_message: str | None = None
-        outcome_message: str | None = None
-        instances: int | None = None
-        modalities: tuple[str, ...] | None = None
-        result_json: str | None = getattr(outcome, "result_json", None)
-        if error is not None:
-            if isinstance(error, ExportCanceledError):
-                status = TaskStatus.CANCELED
-            else:
-                status = TaskStatus.FAILED
-                retryable = (
-                    bool(getattr(error, "retryable", True)) if isinstance(error, TransportError) else True
-                )
-            error_message = str(error) or type(error).__name__
-        elif outcome is not None:
-            status = TaskStatus(outcome.status.value)
-            outcome_message = outcome.message
-            instances = outcome.completed + outcome.warning + outcome.failed + outcome.remaining
-            modalities = tuple(getattr(outcome, "modalities", ())) or None
-            if status is TaskStatus.FAILED and outcome.failures:
-                error_message = outcome.failures[0].reason
-        else:
-            raise QueueError(f"export task {task.task_id}: an attempt ends with an outcome or an error")
-
-        decision = self.retry_policy(task.queue_name).decide(
-            status, failures=task.number_of_failures, now=now, retryable=retryable
-        )
-        followups: tuple[NewTask, ...] = ()
-        exporter = self._exporters.get(task.exporter_id)
-        if (
-            decision.status is TaskStatus.COMPLETED
-            and task.task_type is TaskType.EXPORT
-            and exporter is not None
-            and (exporter.stgcmt_scp or exporter.ian_destinations)
-        ):
-            # stored in the same transaction as the export's end: a crash cannot lose them
-            done = attrs.evolve(
-                task,
-                number_of_instances=instances if instances is not None else task.number_of_instances,
-                modalities=modalities if modalities is not None else task.modalities,
-            )
-            followups = tuple(self._followup_tasks(done, now))
-        return Transition(
-            status=decision.status,
-            processing_end_time=now,
-            number_of_failures=decision.number_of_failures,
-            scheduled_time=decision.retry_at,
-            error_message=error_message,
-            outcome_message=outcome_message,
-            number_of_instances=instances,
-            result_json=result_json,
-            modalities=modalities,
-            followups=followups,
+        return end_of_attempt(
+            task, outcome, error, policy=self.retry_policy(task.queue_name),
+            exporter=self._exporters.get(task.exporter_id), queue_names=self._queues, now=now,
         )
 
     def _finished(
@@ -562,82 +495,10 @@ class TaskManager:
         error: BaseException | None,
         transition: Transition,
     ) -> TaskResult:
-        """Log the stored end of an attempt, wake runners for a retry, schedule follow-ups."""
-        if stored is None:
-            log.warning(
-                "export task %s was deleted or taken over before it finished",
-                task.task_id,
-                extra=_extra(task),
-            )
-        else:
-            level = (
-                logging.INFO
-                if stored.status is TaskStatus.COMPLETED or stored.status is TaskStatus.CANCELED
-                else logging.WARNING
-            )
-            if log.isEnabledFor(level):
-                retry = ""
-                if stored.status is TaskStatus.SCHEDULED_FOR_RETRY:
-                    retry = f", retry {stored.number_of_failures} at {stored.scheduled_time.isoformat()}"
-                log.log(
-                    level,
-                    "export task %s %s%s: %s",
-                    stored.task_id,
-                    stored.status.value,
-                    retry,
-                    transition.outcome_message or transition.error_message or "",
-                    extra=_extra(stored),
-                )
-            if stored.status is TaskStatus.SCHEDULED_FOR_RETRY:
-                self.notify()
-            if stored.status is TaskStatus.COMPLETED and transition.followups:
-                for followup in transition.followups:
-                    log.info(
-                        "export task %s COMPLETED: %s to %s scheduled",
-                        stored.task_id,
-                        followup.task_type.value,
-                        followup.destination_aet,
-                        extra=_extra(stored),
-                    )
-                self.notify()
+        """Log the stored end of an attempt; wake runners for a retry or follow-up tasks."""
+        if log_end(task, stored, transition):
+            self.notify()
         return TaskResult(task=stored, outcome=outcome, error=error)
-
-    def _followup_tasks(self, task: ExportTask, now: datetime) -> list[NewTask]:
-        """What follows a COMPLETED export: a storage commitment request to the exporter's ``dcmStgCmtSCP``
-        and an IAN to each ``dcmIanDestination``, each its own task (none when the exporter is gone).
-
-        They keep the export's exporter, scope and batch id, run now, in queue ``StgCmtSCU`` / ``IANSCU``
-        when configured, else in the exporter's queue, and never coalesce.
-        """
-        exporter = self._exporters.get(task.exporter_id)
-        if exporter is None:
-            return []
-        wanted: list[tuple[TaskType, str, str]] = []
-        if exporter.stgcmt_scp:
-            queue = STGCMT_QUEUE if STGCMT_QUEUE in self._queues else exporter.queue_name
-            wanted.append((TaskType.STGCMT, exporter.stgcmt_scp, queue))
-        for aet in dict.fromkeys(exporter.ian_destinations):
-            queue = IAN_QUEUE if IAN_QUEUE in self._queues else exporter.queue_name
-            wanted.append((TaskType.IAN, aet, queue))
-        return [
-            NewTask(
-                device_name=task.device_name,
-                queue_name=queue,
-                exporter_id=task.exporter_id,
-                local_ae_title=exporter.ae_title,
-                study_uid=task.study_uid,
-                series_uid=task.series_uid if task_type is TaskType.STGCMT else ALL,
-                sop_instance_uid=task.sop_instance_uid if task_type is TaskType.STGCMT else ALL,
-                scheduled_time=now,
-                batch_id=task.batch_id,
-                number_of_instances=task.number_of_instances if task_type is TaskType.STGCMT else None,
-                modalities=task.modalities,
-                requester=task.requester,
-                task_type=task_type,
-                destination_aet=aet,
-            )
-            for task_type, aet, queue in wanted
-        ]
 
     def schedule_followups(self, task: ExportTask) -> list[ExportTask]:
         """Schedule, now, what follows a COMPLETED export (storage commitment, IAN) as its own tasks.
@@ -648,7 +509,7 @@ class TaskManager:
         """
         now = self.now()
         scheduled = []
-        for new in self._followup_tasks(task, now):
+        for new in followup_tasks(task, self._exporters.get(task.exporter_id), self._queues, now):
             followup = self.store.schedule(new, now=now, coalesce=False)
             log.info(
                 "export task %s: %s task %s to %s scheduled",
@@ -656,7 +517,7 @@ class TaskManager:
                 new.task_type.value,
                 followup.task_id,
                 new.destination_aet,
-                extra=_extra(followup),
+                extra=task_extra(followup),
             )
             scheduled.append(followup)
         if scheduled:
@@ -797,15 +658,3 @@ class TaskManager:
     def batches(self, filter: TaskFilter | None = None) -> list[BatchSummary]:
         """Per batch: the number of tasks in each status."""
         return self.store.batch_summaries(filter or TaskFilter())
-
-
-def _extra(task: ExportTask) -> dict[str, object]:
-    return {
-        "task_id": task.task_id,
-        "exporter_id": task.exporter_id,
-        "queue_name": task.queue_name,
-        "study_uid": task.study_uid,
-        "status": task.status.value,
-        "batch_id": task.batch_id,
-        "task_type": task.task_type.value,
-    }

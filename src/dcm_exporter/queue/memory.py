@@ -11,6 +11,7 @@ import attrs
 
 from dcm_exporter.errors import TaskNotFoundError
 from dcm_exporter.queue.store import (
+    Claim,
     ExporterTarget,
     LocalNotifications,
     Transition,
@@ -210,25 +211,15 @@ class InMemoryTaskStore(LocalNotifications):
 
     # --- processing ---------------------------------------------------------------------------------
 
-    def claim(
-        self,
-        *,
-        device_name: str,
-        queue_name: str,
-        now: datetime,
-        limit: int,
-        owner: str,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
-    ) -> builtins.list[ExportTask]:
+    def claim(self, claim: Claim, *, now: datetime) -> builtins.list[ExportTask]:
         now = utc(now)
         with self._lock:
             due = [
                 t
                 for t in self._tasks.values()
-                if t.device_name == device_name
-                and t.queue_name == queue_name
-                and t.exporter_id not in exclude_exporters
+                if t.device_name == claim.device_name
+                and t.queue_name == claim.queue_name
+                and t.exporter_id not in claim.exclude_exporters
                 and (
                     (t.status in _PENDING and t.scheduled_time <= now)
                     or (
@@ -240,15 +231,15 @@ class InMemoryTaskStore(LocalNotifications):
             ]
             due.sort(key=lambda t: (t.scheduled_time, t.task_id))
             claimed = []
-            for task in due[: max(limit, 0)]:
+            for task in due[: max(claim.limit, 0)]:
                 task = attrs.evolve(
                     task,
                     status=TaskStatus.IN_PROCESS,
                     processing_start_time=now,
                     processing_end_time=None,
                     updated_time=now,
-                    lease_owner=owner,
-                    lease_expires=lease_until,
+                    lease_owner=claim.owner,
+                    lease_expires=claim.lease_until,
                 )
                 self._tasks[task.task_id] = task
                 claimed.append(task)
@@ -314,30 +305,10 @@ class InMemoryTaskStore(LocalNotifications):
             return task
 
     def finish_and_claim(
-        self,
-        task_id: int,
-        *,
-        owner: str,
-        transition: Transition,
-        now: datetime,
-        device_name: str,
-        queue_name: str,
-        limit: int,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
+        self, task_id: int, *, transition: Transition, now: datetime, claim: Claim
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
         with self._lock:
-            finished = self.finish(task_id, owner=owner, transition=transition, now=now)
-            claimed = self.claim(
-                device_name=device_name,
-                queue_name=queue_name,
-                now=now,
-                limit=limit,
-                owner=owner,
-                lease_until=lease_until,
-                exclude_exporters=exclude_exporters,
-            )
-        return finished, claimed
+            return self.finish(task_id, owner=claim.owner, transition=transition, now=now), self.claim(claim, now=now)
 
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         with self._lock:

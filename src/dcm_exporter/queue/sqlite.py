@@ -22,6 +22,7 @@ from typing import Any
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue._sql_shared import TASK_COLUMNS, load_sql, new_task_row
 from dcm_exporter.queue.store import (
+    Claim,
     ExporterTarget,
     LocalNotifications,
     Transition,
@@ -412,46 +413,24 @@ class SqliteTaskStore(LocalNotifications):
 
     # --- processing ---------------------------------------------------------------------------------
 
-    def claim(
-        self,
-        *,
-        device_name: str,
-        queue_name: str,
-        now: datetime,
-        limit: int,
-        owner: str,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
-    ) -> builtins.list[ExportTask]:
-        if limit <= 0:
+    def claim(self, claim: Claim, *, now: datetime) -> builtins.list[ExportTask]:
+        if claim.limit <= 0:
             return []
         with self._errors("claim"):
-            conn = self._conn()
-            return self._claim(
-                conn, device_name, queue_name, _ts(now), limit, owner, _ts(lease_until), exclude_exporters
-            )
+            return self._claim(self._conn(), claim, _ts(now))
 
     @staticmethod
-    def _claim(
-        conn: sqlite3.Connection,
-        device_name: str,
-        queue_name: str,
-        now: str,
-        limit: int,
-        owner: str,
-        lease_until: str,
-        exclude_exporters: Collection[str],
-    ) -> builtins.list[ExportTask]:
+    def _claim(conn: sqlite3.Connection, claim: Claim, now: str) -> builtins.list[ExportTask]:
         params = {
-            "device_name": device_name,
-            "queue_name": queue_name,
+            "device_name": claim.device_name,
+            "queue_name": claim.queue_name,
             "now": now,
-            "limit": limit,
-            "owner": owner,
-            "lease_until": lease_until,
+            "limit": claim.limit,
+            "owner": claim.owner,
+            "lease_until": _ts(claim.lease_until),
         }
-        if exclude_exporters:
-            params["exclude"] = json.dumps(list(exclude_exporters))
+        if claim.exclude_exporters:
+            params["exclude"] = json.dumps(list(claim.exclude_exporters))
             rows = conn.execute(_SQL["claim"], params).fetchall()
         else:  # the common case: every exporter's schedule is open; no exclusion list to evaluate
             rows = conn.execute(_SQL["claim_open"], params).fetchall()
@@ -525,29 +504,12 @@ class SqliteTaskStore(LocalNotifications):
         return None if row is None else _task(row)
 
     def finish_and_claim(
-        self,
-        task_id: int,
-        *,
-        owner: str,
-        transition: Transition,
-        now: datetime,
-        device_name: str,
-        queue_name: str,
-        limit: int,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
+        self, task_id: int, *, transition: Transition, now: datetime, claim: Claim
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
         now_ts = _ts(now)
         with self._write("finish and claim") as conn:
-            finished = self._finish(conn, task_id, owner, transition, now_ts)
-            claimed = (
-                self._claim(
-                    conn, device_name, queue_name, now_ts, limit, owner, _ts(lease_until), exclude_exporters
-                )
-                if limit > 0
-                else []
-            )
-        return finished, claimed
+            finished = self._finish(conn, task_id, claim.owner, transition, now_ts)
+            return finished, (self._claim(conn, claim, now_ts) if claim.limit > 0 else [])
 
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         with self._errors("release"):

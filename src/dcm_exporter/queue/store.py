@@ -18,7 +18,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -28,6 +28,7 @@ import attrs
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
 
 __all__ = [
+    "Claim",
     "ExporterTarget",
     "LocalNotifications",
     "TaskStore",
@@ -67,6 +68,24 @@ class Transition:
     result_json: str | None = None
     modalities: tuple[str, ...] | None = None
     followups: tuple[NewTask, ...] = ()
+
+
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+@attrs.frozen(kw_only=True)
+class Claim:
+    """What a runner asks of :meth:`TaskStore.claim`: up to ``limit`` due tasks of a device's queue, held by
+    ``owner`` until ``lease_until``; the tasks of ``exclude_exporters`` (outside their exporter's schedule)
+    stay where they are."""
+
+    device_name: str
+    queue_name: str
+    limit: int
+    owner: str
+    lease_until: datetime
+    exclude_exporters: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
 
 @attrs.frozen(kw_only=True)
@@ -141,26 +160,14 @@ class TaskStore(Protocol):
         """Number of tasks matching ``filter`` (offset and limit ignored)."""
         ...
 
-    def claim(
-        self,
-        *,
-        device_name: str,
-        queue_name: str,
-        now: datetime,
-        limit: int,
-        owner: str,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
-    ) -> builtins.list[ExportTask]:
-        """Atomically take up to ``limit`` due tasks of a queue and mark them IN PROCESS for ``owner``.
+    def claim(self, claim: Claim, *, now: datetime) -> builtins.list[ExportTask]:
+        """Atomically take up to ``claim.limit`` due tasks of a queue and mark them IN PROCESS for
+        ``claim.owner`` until ``claim.lease_until``.
 
         Due: SCHEDULED or SCHEDULED FOR RETRY with ``scheduled_time <= now``, or IN PROCESS with an expired
-            lease
-        (``lease_expires <= now``); oldest scheduled first, then by id. Tasks of ``exclude_exporters`` are
-        left
-        alone. Sets ``processing_start_time`` and clears ``processing_end_time``. Two claimers never get
-        the same
-        task.
+        lease (``lease_expires <= now``); oldest scheduled first, then by id. Tasks of
+        ``claim.exclude_exporters`` are left alone. Sets ``processing_start_time`` and clears
+        ``processing_end_time``. Two claimers never get the same task; ``limit <= 0`` claims nothing.
         """
         ...
 
@@ -182,19 +189,9 @@ class TaskStore(Protocol):
         ...
 
     def finish_and_claim(
-        self,
-        task_id: int,
-        *,
-        owner: str,
-        transition: Transition,
-        now: datetime,
-        device_name: str,
-        queue_name: str,
-        limit: int,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
+        self, task_id: int, *, transition: Transition, now: datetime, claim: Claim
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
-        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, atomically.
+        """:meth:`finish` a task ``claim.owner`` holds, then :meth:`claim` what ``claim`` asks, atomically.
 
         One transaction instead of two (one commit per task for a runner that goes on working). The finished
         task's new status is committed before the claimed tasks are returned; ``limit <= 0`` only finishes.

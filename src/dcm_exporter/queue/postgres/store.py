@@ -14,7 +14,7 @@ from dcm_exporter.queue._sql_shared import new_task_row
 from dcm_exporter.queue.postgres._connections import REDO, Conn, Connections, Redo
 from dcm_exporter.queue.postgres._sql import COLUMNS, NAME, migrate, prepare_sql, select, task_of, where
 from dcm_exporter.queue.postgres._wakeups import Wakeups
-from dcm_exporter.queue.store import ExporterTarget, Transition, coalesces_unchanged, merge_scope
+from dcm_exporter.queue.store import Claim, ExporterTarget, Transition, coalesces_unchanged, merge_scope
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType, utc
 
 if TYPE_CHECKING:
@@ -355,34 +355,16 @@ class PostgresTaskStore:
 
     # --- processing ---------------------------------------------------------------------------------
 
-    def claim(
-        self,
-        *,
-        device_name: str,
-        queue_name: str,
-        now: datetime,
-        limit: int,
-        owner: str,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
-    ) -> builtins.list[ExportTask]:
-        """Take up to ``limit`` due tasks (see :meth:`~dcm_exporter.queue.store.TaskStore.claim`).
+    def claim(self, claim: Claim, *, now: datetime) -> builtins.list[ExportTask]:
+        """Take up to ``claim.limit`` due tasks (see :meth:`~dcm_exporter.queue.store.TaskStore.claim`).
 
-        With ``competing_consumers`` the tasks of every device are taken, not only ``device_name``'s.
+        With ``competing_consumers`` the tasks of every device are taken, not only ``claim.device_name``'s.
         """
-        if limit <= 0:
+        if claim.limit <= 0:
             return []
         token = uuid.uuid4()
-        params = {
-            "device_name": device_name,
-            "queue_name": queue_name,
-            "now": utc(now),
-            "limit": limit,
-            "owner": owner,
-            "lease_until": utc(lease_until),
-            "exclude": builtins.list(exclude_exporters),
-            "token": token,
-        }
+        params = _claim_params(claim, utc(now), token)
+        owner = claim.owner
 
         def body(conn: Conn) -> builtins.list[Any]:
             rows: builtins.list[Any] = conn.execute(self._sql["claim"], params).fetchall()
@@ -412,20 +394,7 @@ class PostgresTaskStore:
 
     def finish(self, task_id: int, *, owner: str, transition: Transition, now: datetime) -> ExportTask | None:
         now = utc(now)
-        params = {
-            "task_id": task_id,
-            "owner": owner,
-            "now": now,
-            "status": transition.status.value,
-            "processing_end_time": utc(transition.processing_end_time),
-            "number_of_failures": transition.number_of_failures,
-            "scheduled_time": transition.scheduled_time,
-            "error_message": transition.error_message,
-            "outcome_message": transition.outcome_message,
-            "number_of_instances": transition.number_of_instances,
-            "result_json": transition.result_json,
-            "modalities": None if transition.modalities is None else builtins.list(transition.modalities),
-        }
+        params = _finish_params(task_id, owner, transition, now)
         canceled_keys = ("task_id", "owner", "now", "processing_end_time", "outcome_message", "number_of_instances",
                          "modalities")
 
@@ -457,17 +426,7 @@ class PostgresTaskStore:
         return self._run("finish", body, recover=recover, transaction=bool(followups))
 
     def finish_and_claim(
-        self,
-        task_id: int,
-        *,
-        owner: str,
-        transition: Transition,
-        now: datetime,
-        device_name: str,
-        queue_name: str,
-        limit: int,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
+        self, task_id: int, *, transition: Transition, now: datetime, claim: Claim
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
         """See :meth:`TaskStore.finish_and_claim <dcm_exporter.queue.store.TaskStore.finish_and_claim>`: here
         one statement, one round trip and one commit. A retry that is due at once (a zero retry delay)
@@ -482,43 +441,16 @@ class PostgresTaskStore:
             ``(finished task or None, claimed tasks)`` as :meth:`finish` and :meth:`claim` return them.
         """
         now = utc(now)
-        claim_args: dict[str, Any] = {
-            "device_name": device_name,
-            "queue_name": queue_name,
-            "limit": limit,
-            "owner": owner,
-            "lease_until": lease_until,
-            "exclude_exporters": exclude_exporters,
-        }
+        owner = claim.owner
         retry_at = transition.scheduled_time
         if (
-            limit <= 0
+            claim.limit <= 0
             or (transition.status is TaskStatus.SCHEDULED_FOR_RETRY and retry_at is not None and retry_at <= now)
             or (transition.followups and transition.status is TaskStatus.COMPLETED)
         ):
-            finished = self.finish(task_id, owner=owner, transition=transition, now=now)
-            return finished, self.claim(now=now, **claim_args)
+            return self.finish(task_id, owner=owner, transition=transition, now=now), self.claim(claim, now=now)
         token = uuid.uuid4()
-        params = {
-            "task_id": task_id,
-            "owner": owner,
-            "now": now,
-            "status": transition.status.value,
-            "processing_end_time": utc(transition.processing_end_time),
-            "number_of_failures": transition.number_of_failures,
-            "scheduled_time": retry_at,
-            "error_message": transition.error_message,
-            "outcome_message": transition.outcome_message,
-            "number_of_instances": transition.number_of_instances,
-            "result_json": transition.result_json,
-            "modalities": None if transition.modalities is None else builtins.list(transition.modalities),
-            "device_name": device_name,
-            "queue_name": queue_name,
-            "limit": limit,
-            "lease_until": utc(lease_until),
-            "exclude": builtins.list(exclude_exporters),
-            "token": token,
-        }
+        params = {**_finish_params(task_id, owner, transition, now), **_claim_params(claim, now, token)}
         sql = self._sql
 
         def body(conn: Conn) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
@@ -645,3 +577,35 @@ class PostgresTaskStore:
         return int(
             self._run("purge", lambda conn: conn.execute(self._sql["purge"], params).rowcount, transaction=False)
         )
+
+
+def _claim_params(claim: Claim, now: datetime, token: uuid.UUID) -> dict[str, Any]:
+    """The parameters of ``claim`` (and of the claiming half of ``finish_and_claim``)."""
+    return {
+        "device_name": claim.device_name,
+        "queue_name": claim.queue_name,
+        "now": now,
+        "limit": claim.limit,
+        "owner": claim.owner,
+        "lease_until": utc(claim.lease_until),
+        "exclude": builtins.list(claim.exclude_exporters),
+        "token": token,
+    }
+
+
+def _finish_params(task_id: int, owner: str, transition: Transition, now: datetime) -> dict[str, Any]:
+    """The parameters of ``finish`` (and of the finishing half of ``finish_and_claim``)."""
+    return {
+        "task_id": task_id,
+        "owner": owner,
+        "now": now,
+        "status": transition.status.value,
+        "processing_end_time": utc(transition.processing_end_time),
+        "number_of_failures": transition.number_of_failures,
+        "scheduled_time": transition.scheduled_time,
+        "error_message": transition.error_message,
+        "outcome_message": transition.outcome_message,
+        "number_of_instances": transition.number_of_instances,
+        "result_json": transition.result_json,
+        "modalities": None if transition.modalities is None else builtins.list(transition.modalities),
+    }
