@@ -269,8 +269,8 @@ def test_a_poisoned_instance_number_fails_alone_and_a_retry_writes_no_duplicates
     archive = tmp_path / "archive"
     study_uid = "1.2.826.0.1.3680043.8.498.7"
     series_uid = study_uid + ".1"
-    good = [write_instance(archive / f"ok{n}.dcm", study_uid=study_uid, series_uid=series_uid, number=n)
-            for n in (1, 2, 3)]
+    for n in (1, 2, 3):
+        write_instance(archive / f"ok{n}.dcm", study_uid=study_uid, series_uid=series_uid, number=n)
     poisoned: dict[str, str] = {}
     for k, value in enumerate(["1e400", "inf", "9" * 5000, "1e300"]):
         path = archive / f"bad{k}.dcm"

@@ -4,11 +4,14 @@ stored task, and the parameters a new task is inserted with."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from importlib import resources
+from typing import Any
 
-from dcm_exporter.queue.task import NewTask
+from dcm_exporter.errors import QueueError
+from dcm_exporter.queue.task import ExportTask, NewTask
 
-__all__ = ["TASK_COLUMNS", "load_sql", "new_task_row"]
+__all__ = ["TASK_COLUMNS", "UnreadableTaskError", "load_sql", "new_task_row", "read_task"]
 
 
 #: Columns of a stored export task, in the order the SQL stores read and write them.
@@ -82,3 +85,29 @@ def new_task_row(new: NewTask) -> dict[str, object]:
         "task_type": new.task_type.value,
         "destination_aet": new.destination_aet,
     }
+
+
+class UnreadableTaskError(QueueError):
+    """A stored row that is not a task any more (a corrupted value); names the task and the column."""
+
+    def __init__(self, task_id: object, message: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
+
+def read_task(convert: Callable[[Sequence[Any]], ExportTask], row: Sequence[Any], where: str) -> ExportTask:
+    """``convert(row)``, or :class:`UnreadableTaskError` naming the task, the column and the reason.
+
+    A corrupted database file (a bad timestamp, bit-flipped text the store hands over as ``bytes``) must
+    not end a worker thread with a ``ValueError`` nor hide every other task."""
+    task_id = row[0] if row else None
+    for column, value in zip(TASK_COLUMNS, row, strict=False):
+        if isinstance(value, bytes | bytearray):
+            shown = bytes(value)[:40]
+            raise UnreadableTaskError(
+                task_id, f"{where}: export task {task_id}: column {column} is not valid UTF-8 text: {shown!r}"
+            )
+    try:
+        return convert(row)
+    except (ValueError, TypeError, AttributeError, IndexError, OverflowError) as exc:
+        raise UnreadableTaskError(task_id, f"{where}: export task {task_id}: unreadable row: {exc}") from exc

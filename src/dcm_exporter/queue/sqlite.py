@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -20,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
-from dcm_exporter.queue._sql_shared import TASK_COLUMNS, load_sql, new_task_row
+from dcm_exporter.queue._sql_shared import (
+    TASK_COLUMNS,
+    UnreadableTaskError,
+    load_sql,
+    new_task_row,
+    read_task,
+)
 from dcm_exporter.queue.store import (
     Claim,
     ExporterTarget,
@@ -41,7 +48,10 @@ from dcm_exporter.queue.task import (
 
 __all__ = ["SCHEMA_VERSION", "SqliteTaskStore"]
 
+log = logging.getLogger("dcm_exporter.queue.sqlite")
+
 COLUMNS = TASK_COLUMNS
+_STATUS_VALUES = frozenset(s.value for s in TaskStatus)
 _COLUMN_LIST = ", ".join(COLUMNS)
 _MODALITY_SEPARATOR = "\\"
 
@@ -71,7 +81,24 @@ def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def _task(row: Sequence[Any]) -> ExportTask:
+def _safe_dt(value: object) -> datetime | None:
+    """A stored time for a summary: ``None`` when it is not one (a corrupted row)."""
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _text(data: bytes) -> str | bytes:
+    # sqlite3's own decoding fails the whole query on one bit-flipped row; the bytes are handed over
+    # instead and read_task turns them into an error naming that task alone
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+def _convert(row: Sequence[Any]) -> ExportTask:
     return ExportTask(
         task_id=row[0],
         created_time=datetime.fromisoformat(row[1]),
@@ -100,6 +127,10 @@ def _task(row: Sequence[Any]) -> ExportTask:
         destination_aet=row[24],
         result_json=row[25],
     )
+
+
+def _task(row: Sequence[Any]) -> ExportTask:
+    return read_task(_convert, row, "task database")
 
 
 def _where(filter: TaskFilter) -> tuple[str, dict[str, Any]]:
@@ -197,8 +228,12 @@ class SqliteTaskStore(LocalNotifications):
         self._study_guard = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
-        with self._errors("open"):
-            self._migrate(self._conn())
+        try:
+            with self._errors("open"):
+                self._migrate(self._conn())
+        except BaseException:
+            self.close()  # no file handle kept until garbage collection
+            raise
 
     def __repr__(self) -> str:
         return f"SqliteTaskStore({str(self.path)!r})"
@@ -224,13 +259,19 @@ class SqliteTaskStore(LocalNotifications):
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            conn.close()
-            raise QueueError(f"cannot put task database {self.path} in WAL mode (journal mode stays {mode})")
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        conn.execute("PRAGMA foreign_keys = ON")
+        try:
+            conn.text_factory = _text
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise QueueError(
+                    f"cannot put task database {self.path} in WAL mode (journal mode stays {mode})"
+                )
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()  # not a database, locked, read-only: the connection is not kept
+            raise
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
@@ -363,7 +404,16 @@ class SqliteTaskStore(LocalNotifications):
     def list(self, filter: TaskFilter) -> builtins.list[ExportTask]:
         sql, params = _select(filter, _COLUMN_LIST)
         with self._errors("list"):
-            return [_task(row) for row in self._conn().execute(sql, params)]
+            rows = self._conn().execute(sql, params).fetchall()
+        tasks: builtins.list[ExportTask] = []
+        for row in rows:
+            try:
+                tasks.append(_task(row))
+            except UnreadableTaskError as exc:
+                # one corrupted row must not hide every other task from an operator; it is named here and
+                # can be deleted by its id
+                log.error("%s; left out of the task list", exc)
+        return tasks
 
     def count(self, filter: TaskFilter) -> int:
         where, params = _where(filter)
@@ -378,11 +428,13 @@ class SqliteTaskStore(LocalNotifications):
             conn = self._conn()
             counts: dict[str, dict[TaskStatus, int]] = {}
             for batch_id, status, n in conn.execute(_SQL["batch_counts"].replace("{where}", where), params):
-                counts.setdefault(batch_id, {})[TaskStatus(status)] = n
+                if status in _STATUS_VALUES:  # a corrupted status is no status to count
+                    counts.setdefault(batch_id, {})[TaskStatus(status)] = n
             rows = conn.execute(_SQL["batch_ranges"].replace("{where}", where), params).fetchall()
 
         def rng(a: str | None, b: str | None) -> tuple[datetime, datetime] | None:
-            return None if a is None or b is None else (datetime.fromisoformat(a), datetime.fromisoformat(b))
+            first, last = _safe_dt(a), _safe_dt(b)
+            return None if first is None or last is None else (first, last)
 
         return [
             BatchSummary(
@@ -409,7 +461,10 @@ class SqliteTaskStore(LocalNotifications):
                 )
                 .fetchone()
             )
-        return _dt(row[0])
+        if row[0] is None:
+            return None
+        # a corrupted time that sorts first: due now, so that a claim finds that row and fails it
+        return _safe_dt(row[0]) or datetime.fromtimestamp(0, UTC)
 
     # --- processing ---------------------------------------------------------------------------------
 
@@ -431,10 +486,25 @@ class SqliteTaskStore(LocalNotifications):
         }
         if claim.exclude_exporters:
             params["exclude"] = json.dumps(list(claim.exclude_exporters))
-            rows = conn.execute(_SQL["claim"], params).fetchall()
-        else:  # the common case: every exporter's schedule is open; no exclusion list to evaluate
-            rows = conn.execute(_SQL["claim_open"], params).fetchall()
-        tasks = [_task(row) for row in rows]
+        sql = _SQL["claim"] if claim.exclude_exporters else _SQL["claim_open"]
+        tasks: builtins.list[ExportTask] = []
+        # each round fails the unreadable rows it claimed for good, so the rounds end; claiming again
+        # keeps a corrupted row from taking the place of a due task (a drain would stop, "idle")
+        while len(tasks) < claim.limit:
+            params["limit"] = claim.limit - len(tasks)
+            rows = conn.execute(sql, params).fetchall()
+            unreadable = 0
+            for row in rows:
+                try:
+                    tasks.append(_task(row))
+                except UnreadableTaskError as exc:
+                    unreadable += 1
+                    log.error("%s; marked FAILED", exc)
+                    conn.execute(
+                        _SQL["fail_unreadable"], {"task_id": row[0], "reason": str(exc), "now": now}
+                    )
+            if not unreadable:
+                break
         if len(tasks) > 1:
             tasks.sort(key=lambda t: (t.scheduled_time, t.task_id))
         return tasks

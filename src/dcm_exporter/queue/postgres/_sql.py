@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dcm_exporter.errors import QueueError
-from dcm_exporter.queue._sql_shared import TASK_COLUMNS, load_sql
+from dcm_exporter.queue._sql_shared import TASK_COLUMNS, load_sql, read_task
 from dcm_exporter.queue.task import ORDER_FIELDS, ExportTask, TaskFilter, TaskStatus, TaskType
 
 __all__ = ["COLUMNS", "SCHEMA_VERSION", "migrate", "prepare_sql", "select", "task_of", "where"]
@@ -34,6 +34,13 @@ Conn = Any  # a psycopg.Connection; typed loosely so that psycopg stays an optio
 
 
 def task_of(row: Sequence[Any]) -> ExportTask:
+    """The task a row holds; :class:`~dcm_exporter.queue._sql_shared.UnreadableTaskError` (a QueueError)
+    naming it when a value is not what the schema promises (typed columns and CHECK constraints keep
+    PostgreSQL rows readable; the guard is the same as SQLite's)."""
+    return read_task(_convert, row, "PostgreSQL task store")
+
+
+def _convert(row: Sequence[Any]) -> ExportTask:
     return ExportTask(
         task_id=row[0],
         created_time=row[1],
