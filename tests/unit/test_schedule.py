@@ -481,3 +481,14 @@ def test_cron_windows_are_a_cron_schedule() -> None:
     s = parse_schedule("cron:*/15 9-17 * * mon-fri")
     assert isinstance(s, CronSchedule)
     assert isinstance(parse_schedule("hour=1"), ScheduleExpression)
+
+
+def test_what_upstream_accepts_is_written_normalised() -> None:
+    from dcm_exporter.models import Configuration, Device, ExporterDescriptor
+
+    exporter = ExporterDescriptor(exporter_id="E", uri="noop:nothing", queue_name="Q",
+                                  schedules=["hour=+8 dayOfWeek=\uff11", ""])
+    text = Configuration(devices=[Device(device_name="d", exporters=[exporter])]).to_ldif()
+    assert "dcmSchedule: hour=8 dayOfWeek=1\n" in text
+    assert "dcmSchedule: hour=* dayOfWeek=*\n" in text
+    assert "+8" not in text and "\uff11" not in text

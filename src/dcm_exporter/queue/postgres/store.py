@@ -415,13 +415,7 @@ class PostgresTaskStore:
             if row is None:
                 return REDO
             task = task_of(row)
-            finished = (
-                task.lease_owner is None
-                and task.updated_time == now
-                and task.processing_end_time == params["processing_end_time"]
-                and task.status in (transition.status, TaskStatus.CANCELED)
-            )
-            return task if finished else REDO
+            return task if _finished_by(task, transition, now) else REDO
 
         return self._run("finish", body, recover=recover, transaction=bool(followups))
 
@@ -467,14 +461,8 @@ class PostgresTaskStore:
             claimed = [task_of(r) for r in conn.execute(sql["find_by_claim_token"], {"token": token, "owner": owner})]
             row = conn.execute(sql["get"], {"task_id": task_id}).fetchone()
             task = None if row is None else task_of(row)
-            finished = (
-                task is not None
-                and task.lease_owner is None
-                and task.updated_time == now
-                and task.processing_end_time == params["processing_end_time"]
-                and task.status in (transition.status, TaskStatus.CANCELED)
-            )
-            if finished:  # the statement committed (the claimed tasks, if any, carry its token)
+            # the statement committed (the claimed tasks, if any, carry its token)
+            if task is not None and _finished_by(task, transition, now):
                 return task, claimed
             if claimed:  # committed, but the task was not this owner's to finish (or changed since)
                 return None, claimed
@@ -609,3 +597,14 @@ def _finish_params(task_id: int, owner: str, transition: Transition, now: dateti
         "result_json": transition.result_json,
         "modalities": None if transition.modalities is None else builtins.list(transition.modalities),
     }
+
+
+def _finished_by(task: ExportTask, transition: Transition, now: datetime) -> bool:
+    """Whether ``task`` shows the end that a finish at ``now`` with ``transition`` wrote (the recovery of a
+    finish whose commit may have been cut off)."""
+    return (
+        task.lease_owner is None
+        and task.updated_time == now
+        and task.processing_end_time == utc(transition.processing_end_time)
+        and task.status in (transition.status, TaskStatus.CANCELED)
+    )
