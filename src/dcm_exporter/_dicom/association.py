@@ -344,7 +344,9 @@ class Association:
 
     # --- receiving -------------------------------------------------------------------------------
 
-    def _next_pdu(self, timeout: float | None, waiting_for: str) -> tuple[int, bytes]:
+    def _next_pdu(self, timeout: float | None, waiting_for: str, stated: float | None = None) -> tuple[int, bytes]:
+        """The next whole PDU within ``timeout`` seconds (``stated``: the configured timeout, for messages)."""
+        shown = timeout if stated is None else stated
         for pdu in self._reader.pdus():
             return pdu
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -353,14 +355,14 @@ class Association:
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutFailure(f"no answer within {timeout} s while waiting for {waiting_for}")
+                    raise TimeoutFailure(f"no answer within {shown} s while waiting for {waiting_for}")
                 self._sock.settimeout(left)
             else:
                 self._sock.settimeout(None)
             try:
                 n = self._sock.recv_into(view)
             except TimeoutError as exc:
-                raise TimeoutFailure(f"no answer within {timeout} s while waiting for {waiting_for}") from exc
+                raise TimeoutFailure(f"no answer within {shown} s while waiting for {waiting_for}") from exc
             except OSError as exc:
                 raise AbortedError(f"connection lost while waiting for {waiting_for}: {exc}") from exc
             if n == 0:
@@ -383,8 +385,10 @@ class Association:
         size = 0
         command: d.Command | None = None
         context_id = 0
+        deadline = None if timeout is None else time.monotonic() + timeout  # for the whole message
         while True:
-            pdu_type, body = self._next_pdu(timeout, waiting_for)
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            pdu_type, body = self._next_pdu(left, waiting_for, timeout)
             if pdu_type == d.PDU_P_DATA_TF:
                 try:
                     pdvs = d.split_pdvs(body)

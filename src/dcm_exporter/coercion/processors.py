@@ -115,6 +115,7 @@ def merge_attribute(dataset: Dataset, text: str, *, source: Dataset | None = Non
         ValueError: a malformed value or an unknown keyword.
         ConfigurationError: an attribute format that is malformed or not supported.
     """
+    from pydicom import config
     from pydicom.dataelem import DataElement
     from pydicom.dataset import Dataset as PydicomDataset
 
@@ -157,7 +158,9 @@ def merge_attribute(dataset: Dataset, text: str, *, source: Dataset | None = Non
         return
     if vr == "SQ":
         raise ValueError(f"dcmMergeAttribute {text!r}: cannot set a value of a sequence")
-    target[tag] = DataElement(tag, vr, value.split("\\") if value and "\\" in value else value)
+    # as dcm4che: the formatted value is set as it is (a value longer than its VR allows is not refused)
+    values = value.split("\\") if value and "\\" in value else value
+    target[tag] = DataElement(tag, vr, values, validation_mode=config.IGNORE)
 
 
 class MergeAttributesProcessor:
