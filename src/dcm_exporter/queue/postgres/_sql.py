@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from dcm_exporter.errors import QueueError
-from dcm_exporter.queue._sql_shared import TASK_COLUMNS, load_sql
+from dcm_exporter.queue._sql_shared import TASK_COLUMNS, Dialect, load_sql
+from dcm_exporter.queue._sql_shared import where as shared_where
 from dcm_exporter.queue.task import ORDER_FIELDS, ExportTask, TaskFilter, TaskStatus, TaskType
 
 __all__ = ["COLUMNS", "SCHEMA_VERSION", "migrate", "prepare_sql", "select", "task_of", "where"]
@@ -65,31 +66,18 @@ def task_of(row: Sequence[Any]) -> ExportTask:
 
 
 
+_DIALECT = Dialect(
+    param="%({name})s",
+    any_of="{column} = ANY({param}::{type}[])",
+    true="TRUE",
+    to_list=lambda values: values,
+    to_time=lambda value: value,
+)
+
+
 def where(filter: TaskFilter) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if filter.task_ids is not None:
-        clauses.append("task_id = ANY(%(f_ids)s::bigint[])")
-        params["f_ids"] = list(filter.task_ids)
-    if filter.status is not None:
-        clauses.append("status = ANY(%(f_status)s::text[])")
-        params["f_status"] = [s.value for s in filter.status]
-    for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name", "task_type"):
-        value = getattr(filter, name, None)
-        if value is not None:
-            clauses.append(f"{name} = %(f_{name})s")
-            params[f"f_{name}"] = str(value)
-    for column, name, op in (
-        ("created_time", "created_after", ">="),
-        ("created_time", "created_before", "<"),
-        ("updated_time", "updated_after", ">="),
-        ("updated_time", "updated_before", "<"),
-    ):
-        value = getattr(filter, name)
-        if value is not None:
-            clauses.append(f"{column} {op} %(f_{name})s")
-            params[f"f_{name}"] = value
-    return (" AND ".join(clauses) or "TRUE"), params
+    """The WHERE clause and parameters of ``filter`` in PostgreSQL's spelling."""
+    return shared_where(filter, _DIALECT)
 
 
 def select(schema: str, filter: TaskFilter, what: str, *, lock: bool = False) -> tuple[str, dict[str, Any]]:
