@@ -12,9 +12,9 @@ from typing import Any
 
 import attrs
 
-from dcm_exporter.queue.task import BatchSummary, NewTask, TaskFilter, TaskStatus
+from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType
 
-__all__ = ["TASK_COLUMNS", "Dialect", "batch_summary", "load_sql", "new_task_row", "where"]
+__all__ = ["TASK_COLUMNS", "Dialect", "batch_summary", "load_sql", "new_task_row", "task_from_row", "where"]
 
 
 #: Columns of a stored export task, in the order the SQL stores read and write them.
@@ -48,6 +48,26 @@ TASK_COLUMNS = (
 )
 
 _COLUMN_LIST = ", ".join(TASK_COLUMNS)
+_TIME_COLUMNS = frozenset(
+    {"created_time", "updated_time", "scheduled_time", "processing_start_time", "processing_end_time", "lease_expires"}
+)
+
+
+def task_from_row(
+    row: Sequence[Any], *, time: Callable[[Any], datetime], modalities: Callable[[Any], tuple[str, ...]]
+) -> ExportTask:
+    """The task a row of :data:`TASK_COLUMNS` holds; ``time`` and ``modalities`` read the store's own types
+    (``NULL`` times stay ``None``)."""
+    # statements may return more after the task's columns (a wake-up notification's result): ignored
+    fields = dict(zip(TASK_COLUMNS, row[: len(TASK_COLUMNS)], strict=True))
+    for name in _TIME_COLUMNS:
+        value = fields[name]
+        if value is not None:
+            fields[name] = time(value)
+    fields["status"] = TaskStatus(fields["status"])
+    fields["task_type"] = TaskType(fields["task_type"])
+    fields["modalities"] = modalities(fields["modalities"])
+    return ExportTask(**fields)
 
 
 def load_sql(name: str) -> dict[str, str]:

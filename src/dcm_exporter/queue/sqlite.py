@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
-from dcm_exporter.queue._sql_shared import TASK_COLUMNS, Dialect, batch_summary, load_sql, new_task_row, where
+from dcm_exporter.queue._sql_shared import (
+    TASK_COLUMNS,
+    Dialect,
+    batch_summary,
+    load_sql,
+    new_task_row,
+    task_from_row,
+    where,
+)
 from dcm_exporter.queue.store import (
     Claim,
     ExporterTarget,
@@ -71,35 +79,12 @@ def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _modalities(value: str | None) -> tuple[str, ...]:
+    return tuple(value.split(_MODALITY_SEPARATOR)) if value else ()
+
+
 def _task(row: Sequence[Any]) -> ExportTask:
-    return ExportTask(
-        task_id=row[0],
-        created_time=datetime.fromisoformat(row[1]),
-        updated_time=datetime.fromisoformat(row[2]),
-        device_name=row[3],
-        queue_name=row[4],
-        exporter_id=row[5],
-        local_ae_title=row[6],
-        study_uid=row[7],
-        series_uid=row[8],
-        sop_instance_uid=row[9],
-        scheduled_time=datetime.fromisoformat(row[10]),
-        status=TaskStatus(row[11]),
-        processing_start_time=_dt(row[12]),
-        processing_end_time=_dt(row[13]),
-        number_of_failures=row[14],
-        batch_id=row[15],
-        error_message=row[16],
-        outcome_message=row[17],
-        number_of_instances=row[18],
-        modalities=tuple(row[19].split(_MODALITY_SEPARATOR)) if row[19] else (),
-        requester=row[20],
-        lease_owner=row[21],
-        lease_expires=_dt(row[22]),
-        task_type=row[23],
-        destination_aet=row[24],
-        result_json=row[25],
-    )
+    return task_from_row(row, time=datetime.fromisoformat, modalities=_modalities)
 
 
 _DIALECT = Dialect(

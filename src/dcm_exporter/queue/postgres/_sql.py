@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from dcm_exporter.errors import QueueError
-from dcm_exporter.queue._sql_shared import TASK_COLUMNS, Dialect, load_sql
+from dcm_exporter.queue._sql_shared import TASK_COLUMNS, Dialect, load_sql, task_from_row
 from dcm_exporter.queue._sql_shared import where as shared_where
-from dcm_exporter.queue.task import ORDER_FIELDS, ExportTask, TaskFilter, TaskStatus, TaskType
+from dcm_exporter.queue.task import ORDER_FIELDS, ExportTask, TaskFilter
 
 __all__ = ["COLUMNS", "SCHEMA_VERSION", "migrate", "prepare_sql", "select", "task_of", "where"]
 
@@ -35,35 +35,8 @@ Conn = Any  # a psycopg.Connection; typed loosely so that psycopg stays an optio
 
 
 def task_of(row: Sequence[Any]) -> ExportTask:
-    return ExportTask(
-        task_id=row[0],
-        created_time=row[1],
-        updated_time=row[2],
-        device_name=row[3],
-        queue_name=row[4],
-        exporter_id=row[5],
-        local_ae_title=row[6],
-        study_uid=row[7],
-        series_uid=row[8],
-        sop_instance_uid=row[9],
-        scheduled_time=row[10],
-        status=TaskStatus(row[11]),
-        processing_start_time=row[12],
-        processing_end_time=row[13],
-        number_of_failures=row[14],
-        batch_id=row[15],
-        error_message=row[16],
-        outcome_message=row[17],
-        number_of_instances=row[18],
-        modalities=tuple(row[19] or ()),
-        requester=row[20],
-        lease_owner=row[21],
-        lease_expires=row[22],
-        task_type=TaskType(row[23]),
-        destination_aet=row[24],
-        result_json=row[25],
-    )
-
+    """The task a row of :data:`COLUMNS` holds."""
+    return task_from_row(row, time=lambda value: value, modalities=lambda value: tuple(value or ()))
 
 
 _DIALECT = Dialect(
