@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
-from dcm_exporter.queue._sql_shared import TASK_COLUMNS, load_sql, new_task_row
+from dcm_exporter.queue._sql_shared import (
+    TASK_COLUMNS,
+    Dialect,
+    batch_summary,
+    load_sql,
+    new_task_row,
+    task_from_row,
+    where,
+)
 from dcm_exporter.queue.store import (
     Claim,
     ExporterTarget,
@@ -71,62 +79,25 @@ def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _modalities(value: str | None) -> tuple[str, ...]:
+    return tuple(value.split(_MODALITY_SEPARATOR)) if value else ()
+
+
 def _task(row: Sequence[Any]) -> ExportTask:
-    return ExportTask(
-        task_id=row[0],
-        created_time=datetime.fromisoformat(row[1]),
-        updated_time=datetime.fromisoformat(row[2]),
-        device_name=row[3],
-        queue_name=row[4],
-        exporter_id=row[5],
-        local_ae_title=row[6],
-        study_uid=row[7],
-        series_uid=row[8],
-        sop_instance_uid=row[9],
-        scheduled_time=datetime.fromisoformat(row[10]),
-        status=TaskStatus(row[11]),
-        processing_start_time=_dt(row[12]),
-        processing_end_time=_dt(row[13]),
-        number_of_failures=row[14],
-        batch_id=row[15],
-        error_message=row[16],
-        outcome_message=row[17],
-        number_of_instances=row[18],
-        modalities=tuple(row[19].split(_MODALITY_SEPARATOR)) if row[19] else (),
-        requester=row[20],
-        lease_owner=row[21],
-        lease_expires=_dt(row[22]),
-        task_type=row[23],
-        destination_aet=row[24],
-        result_json=row[25],
-    )
+    return task_from_row(row, time=datetime.fromisoformat, modalities=_modalities)
+
+
+_DIALECT = Dialect(
+    param=":{name}",
+    any_of="{column} IN (SELECT value FROM json_each({param}))",
+    true="1",
+    to_list=json.dumps,
+    to_time=_ts,
+)
 
 
 def _where(filter: TaskFilter) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if filter.task_ids is not None:
-        clauses.append("task_id IN (SELECT value FROM json_each(:f_ids))")
-        params["f_ids"] = json.dumps(list(filter.task_ids))
-    if filter.status is not None:
-        clauses.append("status IN (SELECT value FROM json_each(:f_status))")
-        params["f_status"] = json.dumps([s.value for s in filter.status])
-    for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name", "task_type"):
-        value = getattr(filter, name)
-        if value is not None:
-            clauses.append(f"{name} = :f_{name}")
-            params[f"f_{name}"] = str(value)
-    for column, name, op in (
-        ("created_time", "created_after", ">="),
-        ("created_time", "created_before", "<"),
-        ("updated_time", "updated_after", ">="),
-        ("updated_time", "updated_before", "<"),
-    ):
-        value = getattr(filter, name)
-        if value is not None:
-            clauses.append(f"{column} {op} :f_{name}")
-            params[f"f_{name}"] = _ts(value)
-    return (" AND ".join(clauses) or "1"), params
+    return where(filter, _DIALECT)
 
 
 def _select(filter: TaskFilter, what: str) -> tuple[str, dict[str, Any]]:
@@ -381,23 +352,7 @@ class SqliteTaskStore(LocalNotifications):
                 counts.setdefault(batch_id, {})[TaskStatus(status)] = n
             rows = conn.execute(_SQL["batch_ranges"].replace("{where}", where), params).fetchall()
 
-        def rng(a: str | None, b: str | None) -> tuple[datetime, datetime] | None:
-            return None if a is None or b is None else (datetime.fromisoformat(a), datetime.fromisoformat(b))
-
-        return [
-            BatchSummary(
-                batch_id=r[0],
-                counts=counts.get(r[0], {}),
-                device_names=tuple(sorted(json.loads(r[1]))),
-                exporter_ids=tuple(sorted(json.loads(r[2]))),
-                created_time_range=rng(r[3], r[4]),
-                updated_time_range=rng(r[5], r[6]),
-                scheduled_time_range=rng(r[7], r[8]),
-                processing_start_time_range=rng(r[9], r[10]),
-                processing_end_time_range=rng(r[11], r[12]),
-            )
-            for r in rows
-        ]
+        return [batch_summary(r, counts, names=json.loads, time=datetime.fromisoformat) for r in rows]
 
     def next_due_time(self, *, device_name: str, queue_names: Collection[str]) -> datetime | None:
         with self._errors("next due time"):
