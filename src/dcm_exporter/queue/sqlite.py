@@ -23,10 +23,13 @@ from typing import Any
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue._sql_shared import (
     TASK_COLUMNS,
+    Dialect,
     UnreadableTaskError,
+    batch_summary,
     load_sql,
     new_task_row,
-    read_task,
+    task_from_row,
+    where,
 )
 from dcm_exporter.queue.store import (
     Claim,
@@ -49,9 +52,9 @@ from dcm_exporter.queue.task import (
 __all__ = ["SCHEMA_VERSION", "SqliteTaskStore"]
 
 log = logging.getLogger("dcm_exporter.queue.sqlite")
+_STATUS_VALUES = frozenset(s.value for s in TaskStatus)
 
 COLUMNS = TASK_COLUMNS
-_STATUS_VALUES = frozenset(s.value for s in TaskStatus)
 _COLUMN_LIST = ", ".join(COLUMNS)
 _MODALITY_SEPARATOR = "\\"
 
@@ -89,75 +92,39 @@ def _safe_dt(value: object) -> datetime | None:
         return None
 
 
+def _summary_time(value: object) -> datetime:
+    # a corrupted time in a batch's range: the epoch rather than no summary at all
+    return _safe_dt(value) or datetime.fromtimestamp(0, UTC)
+
+
 def _text(data: bytes) -> str | bytes:
     # sqlite3's own decoding fails the whole query on one bit-flipped row; the bytes are handed over
-    # instead and read_task turns them into an error naming that task alone
+    # instead and task_from_row turns them into an error naming that task alone
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data
 
 
-def _convert(row: Sequence[Any]) -> ExportTask:
-    return ExportTask(
-        task_id=row[0],
-        created_time=datetime.fromisoformat(row[1]),
-        updated_time=datetime.fromisoformat(row[2]),
-        device_name=row[3],
-        queue_name=row[4],
-        exporter_id=row[5],
-        local_ae_title=row[6],
-        study_uid=row[7],
-        series_uid=row[8],
-        sop_instance_uid=row[9],
-        scheduled_time=datetime.fromisoformat(row[10]),
-        status=TaskStatus(row[11]),
-        processing_start_time=_dt(row[12]),
-        processing_end_time=_dt(row[13]),
-        number_of_failures=row[14],
-        batch_id=row[15],
-        error_message=row[16],
-        outcome_message=row[17],
-        number_of_instances=row[18],
-        modalities=tuple(row[19].split(_MODALITY_SEPARATOR)) if row[19] else (),
-        requester=row[20],
-        lease_owner=row[21],
-        lease_expires=_dt(row[22]),
-        task_type=row[23],
-        destination_aet=row[24],
-        result_json=row[25],
-    )
+def _modalities(value: str | None) -> tuple[str, ...]:
+    return tuple(value.split(_MODALITY_SEPARATOR)) if value else ()
 
 
 def _task(row: Sequence[Any]) -> ExportTask:
-    return read_task(_convert, row, "task database")
+    return task_from_row(row, time=datetime.fromisoformat, modalities=_modalities)
+
+
+_DIALECT = Dialect(
+    param=":{name}",
+    any_of="{column} IN (SELECT value FROM json_each({param}))",
+    true="1",
+    to_list=json.dumps,
+    to_time=_ts,
+)
 
 
 def _where(filter: TaskFilter) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if filter.task_ids is not None:
-        clauses.append("task_id IN (SELECT value FROM json_each(:f_ids))")
-        params["f_ids"] = json.dumps(list(filter.task_ids))
-    if filter.status is not None:
-        clauses.append("status IN (SELECT value FROM json_each(:f_status))")
-        params["f_status"] = json.dumps([s.value for s in filter.status])
-    for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name", "task_type"):
-        value = getattr(filter, name)
-        if value is not None:
-            clauses.append(f"{name} = :f_{name}")
-            params[f"f_{name}"] = str(value)
-    for column, name, op in (
-        ("created_time", "created_after", ">="),
-        ("created_time", "created_before", "<"),
-        ("updated_time", "updated_after", ">="),
-        ("updated_time", "updated_before", "<"),
-    ):
-        value = getattr(filter, name)
-        if value is not None:
-            clauses.append(f"{column} {op} :f_{name}")
-            params[f"f_{name}"] = _ts(value)
-    return (" AND ".join(clauses) or "1"), params
+    return where(filter, _DIALECT)
 
 
 def _select(filter: TaskFilter, what: str) -> tuple[str, dict[str, Any]]:
@@ -412,7 +379,7 @@ class SqliteTaskStore(LocalNotifications):
             except UnreadableTaskError as exc:
                 # one corrupted row must not hide every other task from an operator; it is named here and
                 # can be deleted by its id
-                log.error("%s; left out of the task list", exc)
+                log.error("task database %s: %s; left out of the task list", self.path, exc)
         return tasks
 
     def count(self, filter: TaskFilter) -> int:
@@ -432,24 +399,7 @@ class SqliteTaskStore(LocalNotifications):
                     counts.setdefault(batch_id, {})[TaskStatus(status)] = n
             rows = conn.execute(_SQL["batch_ranges"].replace("{where}", where), params).fetchall()
 
-        def rng(a: str | None, b: str | None) -> tuple[datetime, datetime] | None:
-            first, last = _safe_dt(a), _safe_dt(b)
-            return None if first is None or last is None else (first, last)
-
-        return [
-            BatchSummary(
-                batch_id=r[0],
-                counts=counts.get(r[0], {}),
-                device_names=tuple(sorted(json.loads(r[1]))),
-                exporter_ids=tuple(sorted(json.loads(r[2]))),
-                created_time_range=rng(r[3], r[4]),
-                updated_time_range=rng(r[5], r[6]),
-                scheduled_time_range=rng(r[7], r[8]),
-                processing_start_time_range=rng(r[9], r[10]),
-                processing_end_time_range=rng(r[11], r[12]),
-            )
-            for r in rows
-        ]
+        return [batch_summary(r, counts, names=json.loads, time=_summary_time) for r in rows]
 
     def next_due_time(self, *, device_name: str, queue_names: Collection[str]) -> datetime | None:
         with self._errors("next due time"):
@@ -486,6 +436,7 @@ class SqliteTaskStore(LocalNotifications):
         }
         if claim.exclude_exporters:
             params["exclude"] = json.dumps(list(claim.exclude_exporters))
+        # the common case: every exporter's schedule is open; no exclusion list to evaluate
         sql = _SQL["claim"] if claim.exclude_exporters else _SQL["claim_open"]
         tasks: builtins.list[ExportTask] = []
         # each round fails the unreadable rows it claimed for good, so the rounds end; claiming again
@@ -499,7 +450,7 @@ class SqliteTaskStore(LocalNotifications):
                     tasks.append(_task(row))
                 except UnreadableTaskError as exc:
                     unreadable += 1
-                    log.error("%s; marked FAILED", exc)
+                    log.error("task database: %s; marked FAILED", exc)
                     conn.execute(
                         _SQL["fail_unreadable"], {"task_id": row[0], "reason": str(exc), "now": now}
                     )
