@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from _helpers import received_sop_uids, storescp_configuration, wait_for
-from dcm_exporter.exporter import Exporter
 from dcm_exporter.export import failed_instances
+from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import QueueDescriptor
 from dcm_exporter.queue import SqliteTaskStore, TaskStatus
 from dcm_exporter.sample import generate_study

@@ -17,8 +17,8 @@ What it does, in the order of dcm4chee-arc's DICOM exporter:
 6. tallies C-STORE statuses by the upstream rule (0x0000 completed; ``status & 0xB000 == 0xB000`` warning,
    i.e. every 0xBxxx code; anything else failed); an abort or a dropped connection after something was
    sent interrupts the export (FAILED, retried by the queue; not upstream, which fails the remaining
-   instances and ends WARNING: see deviations.md) with the unconfirmed instances as ``remaining``; cancel stops after the instance in flight, releases the association and reports the
-   remaining count.
+   instances and ends WARNING: see deviations.md) with the unconfirmed instances as ``remaining``; cancel
+   stops after the instance in flight, releases the association and reports the remaining count.
 
 The DICOM networking is the private package :mod:`dcm_exporter._dicom` (association, pool, TLS,
 transcoding, the Part 10 walker): pynetdicom's PDU codec negotiates the association, and the C-STORE
