@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 
+from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError
-from dcm_exporter.models._secrets import mask_url
 from dcm_exporter.queue.facade import QueueMethods
 from dcm_exporter.transports.base import (
     ALL,
@@ -279,9 +279,9 @@ class Exporter(QueueMethods):
 
     def _repr_html_(self) -> str:
         """A table for Jupyter: device, exporters, source, queue, open transports."""
-        from dcm_exporter._repr import _status_fields
+        from dcm_exporter._tables import field_table
 
-        return _status_fields("Exporter", self._summary(), status_key="")
+        return field_table("Exporter", self._summary(), status_key="")
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -257,7 +257,7 @@ def webapp_add(args: argparse.Namespace) -> int:
 def webapp_row(configuration: Configuration, device: Device, web: WebApplication, *,
                show_secrets: bool = False) -> dict[str, Any]:
     """The fields of a web application shown by ``webapp list`` and ``config show`` (credentials masked)."""
-    from dcm_exporter.models._secrets import mask_properties
+    from dcm_exporter._secrets import mask_properties
 
     try:
         url: str | None = configuration.web_application(web.name, require_installed=False).base_url
@@ -418,7 +418,7 @@ def storage_add(args: argparse.Namespace) -> int:
 
 
 def _masked(uri: str) -> str:
-    from dcm_exporter.models._secrets import mask_url
+    from dcm_exporter._secrets import mask_url
 
     return mask_url(uri)
 
@@ -426,7 +426,7 @@ def _masked(uri: str) -> str:
 def storage_row(configuration: Configuration, device: Device, storage: StorageDescriptor, *,
                 show_secrets: bool = False) -> dict[str, Any]:
     """The fields of a storage shown by ``storage list`` and ``config show`` (credentials masked)."""
-    from dcm_exporter.models._secrets import mask_properties
+    from dcm_exporter._secrets import mask_properties
 
     properties = storage.properties if show_secrets else mask_properties(storage.properties)
     return {

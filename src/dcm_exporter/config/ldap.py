@@ -689,7 +689,7 @@ class LdapConfigStore:
         """Read the whole ``cn=DICOM Configuration`` tree: one paged subtree search, however many entries.
 
         Returns:
-            A new immutable :class:`Configuration` (equal to ``Configuration.from_ldif`` of the same entries).
+            A new immutable :class:`Configuration` (equal to ``codecs.ldif.load`` of the same entries).
 
         Raises:
             LdapNoSuchEntryError: the base DN or ``cn=DICOM Configuration`` is missing (load

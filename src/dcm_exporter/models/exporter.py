@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import attrs
 
 from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.models._display import exporter_html
 from dcm_exporter.models._fields import (
     bool_field,
     extra_field,
@@ -99,6 +100,4 @@ class ExporterDescriptor:
         return self.uri.partition(":")[2]
 
     def _repr_html_(self) -> str:
-        from dcm_exporter._repr import exporter_html
-
         return exporter_html(self)

@@ -59,6 +59,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import attrs
 
 from dcm_exporter._imports import PYDICOM, require
+from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import (
     ConfigurationError,
     ConnectionFailedError,
@@ -67,7 +68,6 @@ from dcm_exporter.errors import (
     TransportError,
     TransportTimeoutError,
 )
-from dcm_exporter.models._secrets import mask_url
 from dcm_exporter.transports._multipart import (
     BytesPart,
     FilePart,
