@@ -70,8 +70,8 @@ def _generate(folder: Path, count: int, rows: int) -> list[Path]:
 
 
 def _refs(paths: list[Path]) -> list[object]:
+    from dcm_exporter.export import InstanceRef
     from dcm_exporter.transports import _dimse as d
-    from dcm_exporter.transports.base import InstanceRef
 
     refs = []
     for p in paths:
@@ -92,8 +92,8 @@ def _refs(paths: list[Path]) -> list[object]:
 
 
 def _ours(port: int, refs: list[object]) -> float:
+    from dcm_exporter.export import ExportRequest
     from dcm_exporter.models import ApplicationEntity, Configuration, Connection, Device, ExporterDescriptor
-    from dcm_exporter.transports.base import ExportRequest
     from dcm_exporter.transports.dicom import DicomTransport
 
     configuration = Configuration(

@@ -83,7 +83,8 @@ def _worker_ours(dsn: str, processing_commit: str = "sync") -> dict[str, Any]:
 
     config = Configuration(devices=[Device(
         device_name=DEVICE,
-        exporters=[ExporterDescriptor(exporter_id="NOOP", uri="noop:", queue_name="Export1", ae_title="DCM4CHEE")],
+        exporters=[ExporterDescriptor(exporter_id="NOOP", uri="noop:nothing", queue_name="Export1",
+                                      ae_title="DCM4CHEE")],
         queues=[QueueDescriptor(queue_name="Export1", max_tasks_parallel=1)],
     )])
     store = PostgresTaskStore(dsn, max_connections=2, processing_commit=processing_commit)

@@ -53,7 +53,7 @@ def _ours(folder: Path, count: int, parallel: int) -> tuple[float, float]:
                 device_name="dcm4chee-arc",
                 exporters=[
                     ExporterDescriptor(
-                        exporter_id="NOOP", uri="noop:", queue_name="Export1", ae_title="DCM4CHEE"
+                        exporter_id="NOOP", uri="noop:nothing", queue_name="Export1", ae_title="DCM4CHEE"
                     )
                 ],
                 queues=[QueueDescriptor(queue_name="Export1", max_tasks_parallel=parallel)],

@@ -102,7 +102,7 @@ def generate(folder: Path, count: int) -> list:  # type: ignore[type-arg]
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    from dcm_exporter.transports.base import InstanceRef
+    from dcm_exporter.export import InstanceRef
 
     rng = np.random.default_rng(1)
     pixels = rng.integers(0, 4096, size=(512, 512), dtype=np.uint16).tobytes()
@@ -159,8 +159,8 @@ def _configuration(orthanc: Orthanc, props: dict[str, str]):  # type: ignore[no-
 
 
 def _export(uri: str, props: dict[str, str], refs: list, orthanc: Orthanc) -> None:  # type: ignore[type-arg]
+    from dcm_exporter.export import ExportRequest, OutcomeStatus
     from dcm_exporter.models import ExporterDescriptor
-    from dcm_exporter.transports.base import ExportRequest, OutcomeStatus
     from dcm_exporter.transports.registry import create_transport
 
     exporter = ExporterDescriptor(exporter_id="BENCH", uri=uri, queue_name="Export1", ae_title="DCMEXPORTER")

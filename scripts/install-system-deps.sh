@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages of the real servers the test suite starts (as throwaway processes):
-# OpenLDAP slapd + ldap-utils, DCMTK, Orthanc + its DICOMweb plugin, tinyproxy (an HTTP proxy). The system services are never used.
+# OpenLDAP slapd + ldap-utils, DCMTK, Orthanc + its DICOMweb plugin, tinyproxy (an HTTP proxy), Chromium + its
+# WebDriver (the monitoring page's browser tests). The system services are never used.
 # Also makes sure a PostgreSQL server answers on 127.0.0.1:5432 (the machine's own, or a throwaway one).
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(slapd ldap-utils dcmtk orthanc orthanc-dicomweb tinyproxy)
+pkgs=(slapd ldap-utils dcmtk orthanc orthanc-dicomweb tinyproxy chromium chromium-driver)
 missing=()
 # installed means "install ok installed": dpkg -s also succeeds for a removed package whose config files remain
 for p in "${pkgs[@]}"; do

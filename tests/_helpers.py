@@ -28,7 +28,7 @@ from dcm_exporter.models import (
 )
 
 if TYPE_CHECKING:
-    from dcm_exporter.transports.base import InstanceRef
+    from dcm_exporter.export import InstanceRef
 
 __all__ = [
     "CT",
@@ -173,7 +173,7 @@ def write_ct_study(
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    from dcm_exporter.transports.base import InstanceRef
+    from dcm_exporter.export import InstanceRef
 
     folder.mkdir(parents=True, exist_ok=True)
     if seed is None:

@@ -1,7 +1,7 @@
 """Notebook display: HTML reprs (tables, status colours) and ``to_dataframe()`` (when pandas is installed).
 
 The queue's and the outcomes' ``_repr_html_`` methods call these functions, so Jupyter shows an
-:class:`~dcm_exporter.queue.ExportTask`, an :class:`~dcm_exporter.transports.base.Outcome` or a
+:class:`~dcm_exporter.queue.ExportTask`, an :class:`~dcm_exporter.export.Outcome` or a
 :class:`~dcm_exporter.queue.BatchSummary` as a small table. ``Exporter.tasks()`` and ``Exporter.batches()``
 return a :class:`TaskList` / :class:`BatchList` (public as ``dcm_exporter.queue.TaskList`` / ``BatchList``):
 plain lists that also render as one table and convert to a pandas ``DataFrame``.
@@ -64,7 +64,7 @@ def tasks_html(tasks: Sequence[Any]) -> str:
 
 
 def outcome_html(outcome: Any) -> str:
-    """An :class:`~dcm_exporter.transports.base.Outcome`: status, counts, message and the failures."""
+    """An :class:`~dcm_exporter.export.Outcome`: status, counts, message and the failures."""
     summary = field_table("Outcome", [
         ("status", outcome.status), ("message", outcome.message), ("completed", outcome.completed),
         ("warning", outcome.warning), ("failed", outcome.failed), ("missing", outcome.missing),

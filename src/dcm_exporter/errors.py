@@ -214,7 +214,7 @@ class InstanceMissingError(SourceError):
 
 
 class ExportCanceledError(DcmExporterError):
-    """An export was canceled through its :class:`~dcm_exporter.transports.base.CancelToken`."""
+    """An export was canceled through its :class:`~dcm_exporter.export.CancelToken`."""
 
 
 class UnsafePathError(DcmExporterError, ValueError):

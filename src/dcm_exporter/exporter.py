@@ -2,12 +2,12 @@
 
 ``Exporter(configuration, source)`` resolves exporters by id, finds the instances of the entity in the
 :class:`~dcm_exporter.sources.base.InstanceSource`, picks the calling AE title and hands an
-:class:`~dcm_exporter.transports.base.ExportRequest` to the transport of the exporter's URI scheme.
+:class:`~dcm_exporter.export.ExportRequest` to the transport of the exporter's URI scheme.
 Transports are created on first use and kept (their connection pools with them) until
 :meth:`Exporter.close` or :meth:`Exporter.reload`.
 
 :meth:`Exporter.export_now` is the synchronous export dcm4chee-arc offers next to queued exports: it
-returns the :class:`~dcm_exporter.transports.base.Outcome` and raises
+returns the :class:`~dcm_exporter.export.Outcome` and raises
 :class:`~dcm_exporter.errors.TransportError` when the export could not be performed at all.
 """
 
@@ -24,16 +24,9 @@ import attrs
 
 from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.export import ALL, CancelToken, ExportRequest, InstanceRef, Outcome, ProgressCallback
 from dcm_exporter.queue.facade import QueueMethods
-from dcm_exporter.transports.base import (
-    ALL,
-    CancelToken,
-    ExportRequest,
-    InstanceRef,
-    Outcome,
-    ProgressCallback,
-    Transport,
-)
+from dcm_exporter.transports.base import Transport
 from dcm_exporter.transports.registry import TransportRegistry, default_registry
 
 if TYPE_CHECKING:
@@ -190,6 +183,15 @@ class Exporter(QueueMethods):
             transport = factory(exporter, self._configuration, **options) if options else factory(
                 exporter, self._configuration
             )
+            if not isinstance(transport, Transport):  # a third-party factory's object: say what is missing
+                missing = [name for name in ("send", "close", "needs_instances", "__enter__", "__exit__")
+                           if not hasattr(transport, name)]
+                _close_quietly(transport)
+                raise ConfigurationError(
+                    f"exporter {exporter_id}: the transport for scheme {exporter.scheme!r} "
+                    f"({type(transport).__qualname__}) lacks {', '.join(missing)}; subclass "
+                    "dcm_exporter.transports.BaseTransport or declare them (see the Transport protocol)"
+                )
             self._transports[exporter_id] = (exporter, transport)
         if cached is not None:
             _close_quietly(cached[1])
@@ -338,7 +340,7 @@ class Exporter(QueueMethods):
         series = series_uid or ALL
         sop = sop_instance_uid or ALL
         transport = self._transport_of(exporter)
-        if getattr(transport, "needs_instances", True):
+        if transport.needs_instances:
             refs = self._source.find(
                 study_uid, None if series == ALL else series, None if sop == ALL else sop
             )

@@ -85,7 +85,7 @@ def new_uid() -> str:
 
 @attrs.frozen(kw_only=True)
 class InstanceInfo:
-    """One generated instance; the fields match :class:`dcm_exporter.transports.base.InstanceRef`."""
+    """One generated instance; the fields match :class:`dcm_exporter.export.InstanceRef`."""
 
     path: Path
     study_uid: str

@@ -43,7 +43,8 @@ def configuration(parallel: int, device: str = DEVICE) -> Configuration:
             Device(
                 device_name=device,
                 exporters=[
-                    ExporterDescriptor(exporter_id="NOOP", uri="noop:", queue_name="Export1", ae_title="DCM4CHEE")
+                    ExporterDescriptor(exporter_id="NOOP", uri="noop:nothing", queue_name="Export1",
+                                       ae_title="DCM4CHEE")
                 ],
                 queues=[QueueDescriptor(queue_name="Export1", max_tasks_parallel=parallel)],
             )

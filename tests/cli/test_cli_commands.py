@@ -134,6 +134,32 @@ def test_config_validate_reports_problems(config_file: Path, tmp_path: Path) -> 
     assert "malformed.ldif:2" in bad.stderr
 
 
+def test_config_validate_reports_a_uri_dcm4chee_cannot_read_as_an_error(config_file: Path, tmp_path: Path) -> None:
+    text = config_file.read_text()
+    assert "dcmURI: dicom:STORESCP\n" in text
+    path = tmp_path / "noop.ldif"
+    path.write_text(text.replace("dcmURI: dicom:STORESCP\n", "dcmURI: noop:\n"))
+    result = run_cli("config", "validate", str(path), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr  # an error even without --strict
+    assert "Traceback" not in result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("error"))
+    assert "exporter 'STORESCP'" in row and "noop:" in row and "noop.ldif:" in row
+    assert "Expected scheme-specific part at index 5" in row
+    report = json.loads(run_cli("config", "validate", str(path), "--format", "json", cwd=tmp_path).stdout)
+    assert report["valid"] is False
+    assert [i["severity"] for i in report["issues"]] == ["error"]
+    converted = run_cli("config", "convert", str(path), str(tmp_path / "out.json"), cwd=tmp_path)
+    assert converted.returncode != 0 and "refusing to write dcmExporterID=STORESCP" in converted.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_config_validate_says_xds_i_is_not_supported(config_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "xds.ldif"
+    path.write_text(config_file.read_text().replace("dcmURI: dicom:STORESCP\n", "dcmURI: xds-i:REPOSITORY\n"))
+    result = run_cli("config", "validate", str(path), cwd=tmp_path)
+    assert "xds-i: exporters (XDS-I.b" in result.stdout and "not supported by dcm_exporter" in result.stdout
+
+
 # --- exporters ------------------------------------------------------------------------------------------------
 
 
@@ -153,10 +179,10 @@ def test_exporter_list_show_create_update_delete(config_file: Path, tmp_path: Pa
     assert night.schedules.to_strings() == ("hour=18-6 dayOfWeek=*",)
     assert dict(night.properties) == {"MultipleStoreAssociations": "2"}
 
-    ok("exporter", "update", "NIGHT", *c, "--uri", "noop:", "--clear-schedules", "--remove-property",
+    ok("exporter", "update", "NIGHT", *c, "--uri", "noop:nothing", "--clear-schedules", "--remove-property",
        "MultipleStoreAssociations", "--property", "a=b=c", cwd=tmp_path)
     night = ldif.load(config_file).exporters["NIGHT"]
-    assert night.uri == "noop:" and night.schedules.is_always and dict(night.properties) == {"a": "b=c"}
+    assert night.uri == "noop:nothing" and night.schedules.is_always and dict(night.properties) == {"a": "b=c"}
 
     csv_rows = list(csv.DictReader(io.StringIO(ok("exporter", "list", *c, "--format", "csv", cwd=tmp_path))))
     assert [r["exporter_id"] for r in csv_rows] == ["STORESCP", "NIGHT"]
@@ -175,12 +201,12 @@ def test_exporter_list_show_create_update_delete(config_file: Path, tmp_path: Pa
         (["--id", "X", "--uri", "dicom:NOBODY"], "Unknown AE: NOBODY (known AEs: STORESCP"),
         (["--id", "X", "--uri", "ftp:host"], "unknown scheme ftp: (registered schemes: dicom:"),
         (["--id", "X", "--uri", "STORESCP"], "has no scheme"),
-        (["--id", "STORESCP", "--uri", "noop:"], "an exporter with ID STORESCP exists already"),
-        (["--id", "X", "--uri", "noop:", "--queue-name", "Q9"], "queue Q9 does not exist on device"),
-        (["--id", "X", "--uri", "noop:", "--ae-title", "NOPE"], "NOPE is not an AE of device"),
-        (["--id", "X", "--uri", "noop:", "--schedule", "hour=1-2 day=3"], "invalid schedule"),
-        (["--id", "X", "--uri", "noop:", "--property", "novalue"], "a property is key=value"),
-        (["--uri", "noop:"], "missing --id"),
+        (["--id", "STORESCP", "--uri", "noop:nothing"], "an exporter with ID STORESCP exists already"),
+        (["--id", "X", "--uri", "noop:nothing", "--queue-name", "Q9"], "queue Q9 does not exist on device"),
+        (["--id", "X", "--uri", "noop:nothing", "--ae-title", "NOPE"], "NOPE is not an AE of device"),
+        (["--id", "X", "--uri", "noop:nothing", "--schedule", "hour=1-2 day=3"], "invalid schedule"),
+        (["--id", "X", "--uri", "noop:nothing", "--property", "novalue"], "a property is key=value"),
+        (["--uri", "noop:nothing"], "missing --id"),
     ],
 )
 def test_exporter_create_rejects_bad_flags(flags: list[str], message: str, config_file: Path, tmp_path: Path) -> None:
@@ -371,7 +397,7 @@ def test_config_push_pull_and_exporter_create_in_ldap(slapd: Any, config_file: P
     ok("config", "convert", str(config_file), slapd.url, *auth, cwd=tmp_path)
     assert slapd.count("(objectClass=dcmExporter)") == 1
     ldap = ("--ldap", slapd.url, *auth)
-    ok("exporter", "create", *ldap, "--no-input", "--id", "SECOND", "--uri", "noop:", cwd=tmp_path)
+    ok("exporter", "create", *ldap, "--no-input", "--id", "SECOND", "--uri", "noop:nothing", cwd=tmp_path)
     assert slapd.count("(dcmExporterID=SECOND)") == 1
     pulled = tmp_path / "pulled.ldif"
     ok("config", "convert", slapd.url, str(pulled), *auth, cwd=tmp_path)

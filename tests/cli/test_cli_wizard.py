@@ -130,7 +130,7 @@ def test_wizard_asks_checks_each_answer_and_writes_the_ldif(config_file: Path, t
 
 def test_wizard_uses_flags_and_asks_only_the_rest(config_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.ldif"
-    child = spawn("exporter", "create", "--config", str(config_file), "--id", "NOOP", "--uri", "noop:",
+    child = spawn("exporter", "create", "--config", str(config_file), "--id", "NOOP", "--uri", "noop:nothing",
                   "--queue-name", "Export1", "--ae-title", "DCM4CHEE", "--output", str(out), cwd=tmp_path)
     child.expect_exact("Description (optional): ")
     before = child.before
@@ -145,12 +145,12 @@ def test_wizard_uses_flags_and_asks_only_the_rest(config_file: Path, tmp_path: P
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
-    assert ldif.load(out).exporters["NOOP"].uri == "noop:"
+    assert ldif.load(out).exporters["NOOP"].uri == "noop:nothing"
 
 
 def test_wizard_declined_or_ended_writes_nothing(config_file: Path, tmp_path: Path) -> None:
     before = config_file.read_text()
-    child = spawn("exporter", "create", "--config", str(config_file), "--id", "X", "--uri", "noop:",
+    child = spawn("exporter", "create", "--config", str(config_file), "--id", "X", "--uri", "noop:nothing",
                   "--queue-name", "Export1", "--ae-title", "DCM4CHEE", "--description", "", "--schedule", "hour=1",
                   "--property", "a=b", cwd=tmp_path)
     child.expect_exact("Write exporter X to")

@@ -17,9 +17,9 @@ import pydicom
 import pytest
 
 from dcm_exporter import Exporter, FileSystemSource
+from dcm_exporter.export import OutcomeStatus
 from dcm_exporter.models import ApplicationEntity, Configuration, Connection, Device, ExporterDescriptor
 from dcm_exporter.sample import generate_study
-from dcm_exporter.transports.base import OutcomeStatus
 
 pytestmark = pytest.mark.dcmtk
 

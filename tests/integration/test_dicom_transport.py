@@ -28,6 +28,7 @@ from dcm_exporter.errors import (
     ConnectionFailedError,
     TransportTimeoutError,
 )
+from dcm_exporter.export import CancelToken, ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.models import (
     ApplicationEntity,
     Configuration,
@@ -38,7 +39,6 @@ from dcm_exporter.models import (
     TransferCapability,
 )
 from dcm_exporter.transports import _dimse as d
-from dcm_exporter.transports.base import CancelToken, ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.transports.dicom import DicomTransport, create_transport, verify
 from servers.slapd import make_tls
 
@@ -500,6 +500,82 @@ def test_failure_and_warning_statuses(store_scp_factory: Any, tmp_path: Path) ->
     assert [f.status_code for f in outcome.failures] == [0xA700, 0xA900, 0xC000]
     assert "0xA700 (Out of Resources)" in outcome.failures[0].reason
     assert len(seen) == 9
+
+
+@pytest.fixture
+def commenting_scp() -> Any:
+    """A pynetdicom Store SCP (AE ``STORESCP``) answering the n-th C-STORE with ``answers[n]``: a status, or a
+    status and an Error Comment (0000,0902); 0x0000 otherwise."""
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import CTImageStorage as CT_STORAGE
+
+    answers: dict[int, tuple[int, str | None]] = {}
+    seen = [0]
+    lock = threading.Lock()
+
+    def on_store(event: Any) -> Dataset:
+        with lock:
+            index = seen[0]
+            seen[0] += 1
+        status, comment = answers.get(index, (0x0000, None))
+        rsp = Dataset()
+        rsp.Status = status
+        if comment is not None:
+            rsp.ErrorComment = comment
+        return rsp
+
+    ae = AE(ae_title="STORESCP")
+    ae.add_supported_context(CT_STORAGE, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    server.answers = answers  # type: ignore[attr-defined]
+    try:
+        yield server
+    finally:
+        server.shutdown()
+
+
+def test_status_boundaries_and_failure_reasons_keep_meaning_and_error_comment(
+    commenting_scp: Any, tmp_path: Path
+) -> None:
+    # upstream: (status & 0xB000) == 0xB000 is a warning, so every 0xBxxx code; 0xAFFF and 0xC000 are not
+    commenting_scp.answers.update({
+        0: (0xAFFF, None),
+        1: (0xB000, "coerced"),
+        2: (0xB001, None),
+        3: (0xBFFF, None),
+        4: (0xC000, "cannot parse"),
+        5: (0xA700, "disk full"),
+        6: (0x0122, None),
+        7: (0xA7FE, "almost full"),
+        8: (0xC0DE, None),
+        9: (0xA9A9, None),
+    })
+    files = generate_ct(tmp_path, 11, rows=8)
+    configuration = make_configuration(commenting_scp.server_address[1])
+    results: list[tuple[str, int | None, str | None]] = []
+    request = make_request(
+        [ref_for(p) for p in files], configuration, make_exporter(),
+        progress=lambda ref, result: results.append((result.kind, result.status_code, result.reason)),
+    )
+    with create_transport(make_exporter(), configuration) as transport:
+        outcome = transport.send(request)
+    assert [kind for kind, _, _ in results] == [
+        "failed", "warning", "warning", "warning", "failed", "failed", "failed", "failed", "failed", "failed",
+        "completed"]
+    assert (outcome.completed, outcome.warning, outcome.failed) == (1, 3, 7)
+    assert outcome.status is OutcomeStatus.WARNING
+    reasons = {f.status_code: f.reason for f in outcome.failures}
+    assert reasons == {
+        0xAFFF: "C-STORE status 0xAFFF",
+        0xC000: "C-STORE status 0xC000 (Cannot understand): cannot parse",
+        0xA700: "C-STORE status 0xA700 (Out of Resources): disk full",
+        0x0122: "C-STORE status 0x0122 (SOP Class not supported)",
+        0xA7FE: "C-STORE status 0xA7FE (Out of Resources): almost full",  # meaning of its 0xA7xx family
+        0xC0DE: "C-STORE status 0xC0DE (Cannot understand)",  # of the 0xCxxx family
+        0xA9A9: "C-STORE status 0xA9A9 (Data Set does not match SOP Class)",
+    }
+    assert results[1] == ("warning", 0xB000, "C-STORE status 0xB000 (Coercion of data elements): coerced")
+    assert results[2] == ("warning", 0xB001, "C-STORE status 0xB001")  # no family meaning for 0xB0xx
 
 
 def test_slow_peer_times_out(store_scp_factory: Any, tmp_path: Path) -> None:

@@ -12,11 +12,11 @@ import pytest
 from _dicom_files import GeneratedStudy, make_study
 
 from dcm_exporter.errors import ConfigurationError, ConnectionFailedError, UnknownSchemeError
+from dcm_exporter.export import ExportRequest, Outcome, OutcomeStatus
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor
 from dcm_exporter.sources import FileSystemSource
 from dcm_exporter.testing import MockTransport
-from dcm_exporter.transports.base import ExportRequest, Outcome, OutcomeStatus
 from dcm_exporter.transports.registry import TransportRegistry
 
 
@@ -107,7 +107,7 @@ def test_transport_errors_propagate(study: GeneratedStudy, source: FileSystemSou
 
 
 def test_noop_completes_without_instances(source: FileSystemSource) -> None:
-    exp = ExporterDescriptor(exporter_id="NOOP", uri="noop:", queue_name="Export1")
+    exp = ExporterDescriptor(exporter_id="NOOP", uri="noop:nothing", queue_name="Export1")
     with Exporter(config(exp), source) as exporter:
         outcome = exporter.export_now("NOOP", "1.2.3.404")
     assert (outcome.status, outcome.message) == (OutcomeStatus.COMPLETED, "NOOP")

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from _dicom_files import make_study
 
+from dcm_exporter.export import OutcomeStatus
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor
 from dcm_exporter.sources import FileSystemSource
-from dcm_exporter.transports.base import OutcomeStatus
 from dcm_exporter.transports.registry import TransportRegistry
 
 try:

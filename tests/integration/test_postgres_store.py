@@ -168,7 +168,7 @@ def test_schedule_export_joins_the_callers_transaction(dsn: str, store: Postgres
         devices=[
             Device(
                 device_name=DEVICE,
-                exporters=[ExporterDescriptor(exporter_id="NOOP", uri="noop:", queue_name="Export1")],
+                exporters=[ExporterDescriptor(exporter_id="NOOP", uri="noop:nothing", queue_name="Export1")],
                 queues=[QueueDescriptor(queue_name="Export1")],
             )
         ]

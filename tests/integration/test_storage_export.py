@@ -12,10 +12,10 @@ import pytest
 from _dicom_files import GeneratedStudy, make_study, write_instance
 
 from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.export import CancelToken, InstanceRef, InstanceResult, OutcomeStatus
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, StorageDescriptor
 from dcm_exporter.sources import FileSystemSource
-from dcm_exporter.transports.base import CancelToken, InstanceRef, InstanceResult, OutcomeStatus
 
 NOW = datetime(2024, 2, 29, 13, 45, tzinfo=timezone(timedelta(hours=1)))
 

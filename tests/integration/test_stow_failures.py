@@ -27,8 +27,8 @@ from pydicom.dataset import Dataset
 
 from _helpers import CT, write_ct_study
 from dcm_exporter.errors import ConnectionFailedError, TransportError
+from dcm_exporter.export import CancelToken, ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.models import Configuration, Connection, Device, ExporterDescriptor, WebApplication
-from dcm_exporter.transports.base import CancelToken, ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.transports.stow import StowTransport, create_transport
 
 IMPLICIT = "1.2.840.10008.1.2"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from _helpers import write_ct_study
+from dcm_exporter.export import ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.models import Configuration, Connection, Device, ExporterDescriptor, WebApplication
-from dcm_exporter.transports.base import ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.transports.stow import create_transport
 
 pytestmark = pytest.mark.orthanc

@@ -11,8 +11,8 @@ import pytest
 
 from _helpers import write_ct_study
 from dcm_exporter.errors import ConfigurationError, ConnectionFailedError, TransportError
+from dcm_exporter.export import ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.models import Configuration, Connection, Device, ExporterDescriptor, WebApplication
-from dcm_exporter.transports.base import ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.transports.stow import create_transport, resolve_settings
 
 pytestmark = pytest.mark.orthanc

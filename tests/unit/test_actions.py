@@ -10,9 +10,9 @@ from pydicom import Dataset
 from dcm_exporter.actions import CommitmentResult, CommittedInstance, FailedCommitment, build_ian
 from dcm_exporter.actions.stgcmt import action_information, commitment_timeout, outcome_of, parse_event_report
 from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.export import InstanceRef, Outcome, OutcomeStatus
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, QueueDescriptor
 from dcm_exporter.queue import InMemoryTaskStore, TaskManager, TaskStatus, TaskType
-from dcm_exporter.transports.base import InstanceRef, Outcome, OutcomeStatus
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
 

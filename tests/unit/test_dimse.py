@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
+from dcm_exporter.export import InstanceRef
 from dcm_exporter.transports import _dimse as d
-from dcm_exporter.transports.base import InstanceRef
 from dcm_exporter.transports.dicom import plan_groups, propose_transfer_syntaxes
 
 ELE, ILE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
@@ -75,6 +75,18 @@ def test_parse_command_rejects_truncation_and_foreign_groups() -> None:
         (0xC000, "failure"),
         (0x0122, "failure"),
         (0x0001, "failure"),
+        # the boundaries of upstream's mask: (status & 0xB000) == 0xB000
+        (0xAFFF, "failure"),
+        (0xB001, "warning"),
+        (0xB0FF, "warning"),
+        (0xBFFF, "warning"),
+        (0xC001, "failure"),
+        (0x3000, "failure"),
+        (0x9000, "failure"),
+        (0xA000, "failure"),
+        (0x0107, "failure"),
+        (0x0116, "failure"),
+        (0xFFFF, "warning"),  # not a C-STORE status; the mask says warning, as upstream's does
     ],
 )
 def test_status_category_follows_upstream(status: int, category: str) -> None:

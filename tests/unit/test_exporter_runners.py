@@ -19,7 +19,7 @@ from dcm_exporter.testing import FakeClock
 
 CONFIGURATION = Configuration(devices=[Device(
     device_name="arc",
-    exporters=[ExporterDescriptor(exporter_id="NOOP", uri="noop:", queue_name="Export1")],
+    exporters=[ExporterDescriptor(exporter_id="NOOP", uri="noop:nothing", queue_name="Export1")],
     queues=[QueueDescriptor(queue_name="Export1")],
 )])
 

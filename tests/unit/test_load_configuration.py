@@ -52,7 +52,7 @@ def test_ldif_file_text_bytes_and_list_of_files(tmp_path: Path, expected: Config
     assert dcm_exporter.load_configuration(str(path)) == expected
     assert dcm_exporter.load_configuration(LDIF) == expected
     assert dcm_exporter.load_configuration(LDIF.encode()) == expected
-    head, _, tail = LDIF.partition(f"\ndn: dicomAETitle")
+    head, _, tail = LDIF.partition("\ndn: dicomAETitle")
     first, second = tmp_path / "first.ldif", tmp_path / "second.ldif"
     first.write_text(head + "\n", encoding="utf-8")
     second.write_text("dn: dicomAETitle" + tail, encoding="utf-8")

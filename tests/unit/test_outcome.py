@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from dcm_exporter.errors import ExportCanceledError, InstanceMissingError
-from dcm_exporter.models import Configuration, ExporterDescriptor
-from dcm_exporter.transports.base import (
+from dcm_exporter.export import (
     CancelToken,
     ExportRequest,
     InstanceRef,
@@ -20,6 +19,7 @@ from dcm_exporter.transports.base import (
     OutcomeStatus,
     entity_text,
 )
+from dcm_exporter.models import Configuration, ExporterDescriptor
 from dcm_exporter.transports.noop import NoopTransport
 
 STUDY = "1.2.840.1"
@@ -117,6 +117,56 @@ def test_storage_rule_any_failure_is_failed_and_message_names_completed_and_fail
     ok = builder(OutcomeRule.STORAGE)
     ok.completed(ref(1))
     assert ok.build().status is OutcomeStatus.COMPLETED
+
+
+def test_storage_rule_message_leaves_out_warning_and_missing_even_when_there_are_some() -> None:
+    # upstream's storage exporter names completed and failed only; the counts stay in the outcome
+    b = builder(OutcomeRule.STORAGE)
+    b.completed(ref(1))
+    b.warning(ref(2), 0xB000)
+    b.missing(ref(3), "gone")
+    out = b.build()
+    assert out.status is OutcomeStatus.FAILED
+    assert (out.completed, out.warning, out.failed, out.missing) == (1, 1, 1, 1)
+    assert out.message == f"Export Study[uid={STUDY}] to AE: STORESCP - completed:1, failed:1"
+    canceled = b.build(remaining=2)
+    assert canceled.message == (
+        f"Export Study[uid={STUDY}] to AE: STORESCP canceled - remaining:2, completed:1, failed:1"
+    )
+
+
+def test_one_remaining_instance_is_enough_to_be_canceled() -> None:
+    for rule in OutcomeRule:
+        b = builder(rule)
+        b.completed(ref(1))
+        out = b.build(remaining=1)
+        assert out.status is OutcomeStatus.CANCELED and out.remaining == 1
+        assert out.message == (
+            f"Export Study[uid={STUDY}] to AE: STORESCP canceled - remaining:1, completed:1"
+        )
+        assert b.build(remaining=0).status is OutcomeStatus.COMPLETED
+
+
+def test_one_warning_one_failure_one_missing_each_show() -> None:
+    b = builder()
+    b.warning(ref(1), 0xB000)
+    assert b.build().message == f"Export Study[uid={STUDY}] to AE: STORESCP - completed:0, warning:1"
+    b.missing(ref(2), "gone")
+    out = b.build()
+    assert out.status is OutcomeStatus.FAILED
+    assert out.message == (
+        f"Export Study[uid={STUDY}] to AE: STORESCP - completed:0, warning:1, failed:1, missing:1"
+    )
+
+
+def test_processed_counts_completed_warning_failed_and_missing() -> None:
+    b = builder()
+    assert b.processed == 0
+    b.completed(ref(1))
+    b.warning(ref(2), 0xB000)
+    b.failed(ref(3), "boom")
+    b.missing(ref(4), "gone")
+    assert b.processed == 4  # a missing instance is also a failed one: counted once
 
 
 def test_negative_remaining_is_refused() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dcm_exporter.errors import ConfigurationError, ConnectionFailedError, TransportError
+from dcm_exporter.export import CancelToken, Outcome, OutcomeStatus
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, QueueDescriptor
 from dcm_exporter.queue import (
     ExportTask,
@@ -29,7 +30,6 @@ from dcm_exporter.queue import (
 )
 from dcm_exporter.schedule import Schedules
 from dcm_exporter.testing import FakeClock
-from dcm_exporter.transports.base import CancelToken, Outcome, OutcomeStatus
 
 DEVICE = "dcm4chee-arc"
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
@@ -43,7 +43,7 @@ def exporter(
 ) -> ExporterDescriptor:
     return ExporterDescriptor(
         exporter_id=exporter_id,
-        uri="noop:",
+        uri="noop:nothing",
         queue_name=queue,
         ae_title=ae,
         schedules=Schedules.parse(schedule or [], tz=UTC),
@@ -237,6 +237,29 @@ def test_unexpected_exception_counts_as_failure(store: TaskStore, clock: FakeClo
     runner.run_until_idle()
     assert manager.get(task.task_id).status is TaskStatus.FAILED
     assert manager.get(task.task_id).error_message == "disk on fire"
+
+
+def test_unexpected_exception_is_retried_like_a_retryable_failure(store: TaskStore, clock: FakeClock) -> None:
+    # a bug or an odd error inside a transport is not known to be permanent: the queue's retries apply
+    q = QueueDescriptor(queue_name="Export1", max_retries=1, retry_delay=timedelta(seconds=7))
+    manager, runner = make(store, clock, Script(RuntimeError("disk on fire"), outcome()), config(queues=[q]))
+    task = manager.schedule_export("STORESCP", "1.2.3")
+    runner.run_until_idle()
+    first = manager.get(task.task_id)
+    assert first.status is TaskStatus.SCHEDULED_FOR_RETRY and first.number_of_failures == 1
+    assert first.scheduled_time == T0 + timedelta(seconds=7) and first.error_message == "disk on fire"
+    clock.advance(timedelta(seconds=7))
+    runner.run_until_idle()
+    assert manager.get(task.task_id).status is TaskStatus.COMPLETED
+
+
+def test_an_unknown_queue_name_gets_upstreams_default_policy_without_retries(
+    store: TaskStore, clock: FakeClock
+) -> None:
+    manager, _ = make(store, clock, Script(outcome()))
+    policy = manager.retry_policy("NoSuchQueue")
+    assert policy.max_retries == 0 and policy.retry_on_warning is False
+    assert policy.decide(TaskStatus.FAILED, failures=0, now=T0).status is TaskStatus.FAILED
 
 
 # --- windows --------------------------------------------------------------------------------------------

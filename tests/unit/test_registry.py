@@ -118,3 +118,47 @@ def test_scheme_of() -> None:
     assert scheme_of("storage:fs1") == "storage"
     with pytest.raises(ConfigurationError, match="no scheme"):
         scheme_of("STORESCP")
+
+
+class _LegacyTransport:
+    """A third-party transport from before ``needs_instances`` was declared in the protocol."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def send(self, request: object) -> object:
+        raise AssertionError("never sent: the exporter rejects it first")
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __enter__(self) -> _LegacyTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def test_a_transport_lacking_a_declared_capability_is_a_configuration_error(tmp_path: Path) -> None:
+    from dcm_exporter.exporter import Exporter
+    from dcm_exporter.models import Device
+    from dcm_exporter.sources import FileSystemSource
+
+    legacy = _LegacyTransport()
+    reg = TransportRegistry(entry_points=False)
+    reg.register_scheme("legacy", lambda exporter, configuration: legacy)  # type: ignore[arg-type,return-value]
+    config = Configuration(devices=[Device(device_name="d", exporters=[exporter("legacy:x")])])
+    with (
+        Exporter(config, FileSystemSource(tmp_path), registry=reg) as ex,
+        pytest.raises(ConfigurationError, match=r"exporter E: .*'legacy'.*lacks needs_instances"),
+    ):
+        ex.transport("E")
+    assert legacy.closed
+
+
+def test_every_builtin_transport_declares_needs_instances() -> None:
+    from dcm_exporter.transports.base import BaseTransport, Transport
+
+    assert BaseTransport.needs_instances is True
+    assert NoopTransport.needs_instances is False
+    assert isinstance(MockTransport(), Transport)

@@ -10,9 +10,9 @@ import pytest
 
 from dcm_exporter._repr import STATUS_COLOURS, BatchList, TaskList, to_dataframe
 from dcm_exporter.cli._demo import demo_configuration
+from dcm_exporter.export import FailedInstance, Outcome, OutcomeStatus
 from dcm_exporter.models import ExporterDescriptor
 from dcm_exporter.queue import BatchSummary, ExportTask, TaskStatus
-from dcm_exporter.transports.base import FailedInstance, Outcome, OutcomeStatus
 
 T0 = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
 

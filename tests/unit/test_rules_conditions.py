@@ -350,3 +350,128 @@ def test_raw_text_in_specific_character_sets(charset: str, name: str) -> None:
     assert holds(f"PatientName={name.replace('^', '.')}", raw)
     assert holds(f"InstitutionName={name.split('^')[0]}", raw)
     assert not holds("InstitutionName=Other", raw)
+
+
+# --- cases decided one by one (each pins a rule no other test reaches) ------------------------------------
+
+
+def _three_views(ds: Dataset) -> list[object]:
+    """The same data as a converted pydicom dataset, as read from a file (raw elements), and as DICOM JSON."""
+    return [ds, _read_back(ds), ds.to_json_dict()]
+
+
+def test_any_value_match_skips_empty_values_instead_of_stopping() -> None:
+    ds = Dataset()
+    ds.ImageType = ["", "DERIVED", "", "LOCALIZER"]
+    for view in _three_views(ds):
+        assert holds("ImageType=DERIVED", view)
+        assert holds("ImageType=LOCALIZER", view)  # after an empty value
+        assert not holds("ImageType=", view)
+        assert not holds("ImageType=.*X.*", view)
+        assert holds("ImageType!=.*X.*", view)
+
+
+def test_json_null_values_are_skipped_too() -> None:
+    ds = {"00080008": {"vr": "CS", "Value": [None, "ORIGINAL", None, "AXIAL"]}}
+    assert holds("ImageType=AXIAL", ds)
+    assert holds("ImageType[2]=ORIGINAL", ds)
+    assert not holds("ImageType[1]=.*", ds)
+
+
+def test_empty_network_value_counts_as_absent_and_never_matches() -> None:
+    net = ("", "ARCHIVE", "", "arc")
+    assert not holds("SendingApplicationEntityTitle=.*", Dataset(), net)
+    assert not holds("SendingApplicationEntityTitle=", Dataset(), ("X", "ARCHIVE", "h", "arc"))
+    assert holds("SendingApplicationEntityTitle=", Dataset(), net)  # presence test: absent
+    assert not holds("SendingApplicationEntityTitle!=", Dataset(), net)
+    assert holds("SendingApplicationEntityTitle!=.*", Dataset(), net)  # no value, so no match
+    assert holds("SendingHostname!=h", Dataset(), net)
+    assert holds("ReceivingHostname=arc", Dataset(), net)
+
+
+def test_network_value_written_like_a_code_list_is_compared_as_text() -> None:
+    cond = parse_condition('SendingApplicationEntityTitle=(A, B, "c")')
+    assert cond.codes is None and cond.pattern is not None and not cond.is_presence_test
+    # as a regular expression: the group matches the text inside the parentheses
+    assert holds('SendingApplicationEntityTitle=(A, B, "c")', Dataset(), ('A, B, "c"', "ARC", "h", "h"))
+    assert not holds('SendingApplicationEntityTitle=(A, B, "c")', Dataset(), ("A", "ARC", "h", "h"))
+
+
+def _code(value: str, scheme: str = "99LOCAL") -> Dataset:
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = scheme
+    item.CodeMeaning = value.lower()
+    return item
+
+
+def test_code_list_reads_the_first_item_of_the_code_sequence() -> None:
+    # dcm4che's code matcher reads the first item (getNestedDataset); a code in a later item does not count
+    ds = Dataset()
+    ds.ProcedureCodeSequence = DicomSequence([_code("FIRST"), _code("SECOND")])
+    for view in _three_views(ds):
+        assert holds('ProcedureCodeSequence=(FIRST, 99LOCAL, "x")', view)
+        assert not holds('ProcedureCodeSequence=(SECOND, 99LOCAL, "x")', view)
+        assert holds('ProcedureCodeSequence!=(SECOND, 99LOCAL, "x")', view)
+
+
+def test_code_list_under_a_path_matches_in_any_item_of_the_outer_sequence() -> None:
+    ds = Dataset()
+    first, second = Dataset(), Dataset()
+    first.ScheduledProtocolCodeSequence = DicomSequence([_code("HEAD")])
+    second.ScheduledProtocolCodeSequence = DicomSequence([_code("KNEE")])
+    ds.RequestAttributesSequence = DicomSequence([first, second])
+    for view in _three_views(ds):
+        assert holds('RequestAttributesSequence.ScheduledProtocolCodeSequence=(HEAD, 99LOCAL, "h")', view)
+        assert holds('RequestAttributesSequence.ScheduledProtocolCodeSequence=(KNEE, 99LOCAL, "k")', view)
+        assert holds('RequestAttributesSequence.ScheduledProtocolCodeSequence=(X, Y, "z")|(KNEE, 99LOCAL, "k")',
+                     view)
+        assert not holds('RequestAttributesSequence.ScheduledProtocolCodeSequence=(FOOT, 99LOCAL, "f")', view)
+        assert not holds('RequestAttributesSequence.ScheduledProtocolCodeSequence!=(KNEE, 99LOCAL, "k")', view)
+
+
+def test_value_index_presence_test_and_plain_presence_test_are_two_conditions() -> None:
+    indexed, plain = parse_condition("ImageType[1]="), parse_condition("ImageType=")
+    assert (indexed.identity, plain.identity) == ("ImageType[1]", "ImageType")
+    assert indexed.value_index == 1 and plain.value_index == 0
+    conditions, notes = parse_conditions(["ImageType[1]=", "ImageType=", "ImageType[1]!=", "ImageType!="])
+    assert [c.text for c in conditions] == ["ImageType[1]=", "ImageType=", "ImageType[1]!=", "ImageType!="]
+    assert notes == []
+    assert [c.identity for c in conditions] == ["ImageType[1]", "ImageType", "ImageType[1]!", "ImageType!"]
+
+
+@pytest.mark.parametrize("vr_keyword", ["ImageComments", "TextValue", "AdditionalPatientHistory"])
+def test_lt_st_ut_keep_leading_blanks_and_drop_trailing_ones(vr_keyword: str) -> None:
+    # LT (ImageComments), UT (TextValue), LT (AdditionalPatientHistory): only trailing blanks are padding
+    ds = Dataset()
+    setattr(ds, vr_keyword, "  indented note  ")
+    for view in _three_views(ds):
+        assert holds(f"{vr_keyword}=  indented note", view), view
+        assert not holds(f"{vr_keyword}=indented note", view)
+        assert not holds(f"{vr_keyword}=  indented note  ", view)
+
+
+def test_st_keeps_leading_blanks_too() -> None:
+    ds = Dataset()
+    ds.InstitutionAddress = "  Main Street 1 "  # ST
+    for view in _three_views(ds):
+        assert holds("InstitutionAddress=  Main Street 1", view)
+        assert not holds("InstitutionAddress=Main Street 1", view)
+
+
+def test_lo_values_lose_leading_and_trailing_blanks() -> None:
+    ds = Dataset()
+    ds.StudyDescription = "  Knee "
+    for view in _three_views(ds):
+        assert holds("StudyDescription=Knee", view)
+        assert not holds("StudyDescription=  Knee", view)
+
+
+@pytest.mark.parametrize("binary", [{"InlineBinary": "AAAA"}, {"BulkDataURI": "http://x/bulk/1"}])
+def test_binary_values_in_json_count_as_present(binary: dict[str, str]) -> None:
+    ds = {"00660023": {"vr": "OB", **binary}}  # Triangle Point Index List... any binary element will do
+    assert holds("00660023!=", ds)
+    assert not holds("00660023=", ds)
+    assert not holds("00660023=.*", ds)  # no text to match a regular expression against
+    empty = {"00660023": {"vr": "OB"}}
+    assert holds("00660023=", empty) and not holds("00660023!=", empty)

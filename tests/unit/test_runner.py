@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from _helpers import wait_for
+from dcm_exporter.export import CancelToken, Outcome, OutcomeStatus
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, QueueDescriptor
 from dcm_exporter.queue import (
@@ -23,14 +24,13 @@ from dcm_exporter.queue import (
     TaskStatus,
 )
 from dcm_exporter.sources import FileSystemSource
-from dcm_exporter.transports.base import CancelToken, Outcome, OutcomeStatus
 
 DEVICE = "dcm4chee-arc"
 
 
 def cfg(*exporters: tuple[str, str], parallel: int = 1) -> Configuration:
     exps = [
-        ExporterDescriptor(exporter_id=e, uri="noop:", queue_name=q, ae_title="DCM4CHEE")
+        ExporterDescriptor(exporter_id=e, uri="noop:nothing", queue_name=q, ae_title="DCM4CHEE")
         for e, q in exporters
     ]
     queues = sorted({q for _, q in exporters})

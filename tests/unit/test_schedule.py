@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -138,18 +139,19 @@ def test_normal_form(text: str, normal: str) -> None:
         ("dayOfWeek=", "", 10),
         ("hour=1,,2", "", 7),
         ("hour=1,", "", 7),
-        ("", "", 0),
         (" hour=1", "", 0),
         ("hour=1 ", "", 7),
         ("hour=*,1", "*", 5),
-        ("hour=+1", "+1", 5),
+        ("hour=+", "+", 5),
+        ("hour=++1", "++1", 5),
+        ("hour=\U0001d7d6", "\U0001d7d6", 5),  # MATHEMATICAL BOLD DIGIT EIGHT: two surrogates to Java
         ("hour=1-", "1-", 5),
         ("hour=a", "a", 5),
         ("hour=1\tdayOfWeek=2", "1\tdayOfWeek=2", 5),
         ("dayOfWeek=Mon", "Mon", 10),
         ("hour=1 dayOfWeek=2-9", "9", 19),
         ("Hour=1", "Hour=1", 0),
-        ("hour=١", "١", 5),
+        ("hour=\u00b2", "\u00b2", 5),  # SUPERSCRIPT TWO is No, not Nd: Character.digit refuses it
     ],
 )
 def test_syntax_errors_name_token_and_position(text: str, token: str, position: int) -> None:
@@ -163,6 +165,38 @@ def test_syntax_errors_name_token_and_position(text: str, token: str, position: 
     assert err.position == position
     assert repr(text) in str(err)
     assert f"position {position}" in str(err)
+
+
+# What dcm4che's ScheduleExpression accepts because it reads numbers with Java's Integer.parseInt: a plus sign
+# and decimal digits (category Nd) of any script in the Basic Multilingual Plane; an empty value is "always".
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [
+        ("hour=+8", "hour=8 dayOfWeek=*"),
+        ("hour=+18-+6 dayOfWeek=+1", "hour=18-6 dayOfWeek=1"),
+        ("hour=\u0661\u0668", "hour=18 dayOfWeek=*"),  # ARABIC-INDIC DIGITS ONE, EIGHT
+        ("hour=\u096e", "hour=8 dayOfWeek=*"),  # DEVANAGARI DIGIT EIGHT
+        ("dayOfWeek=\uff11-\uff15", "hour=* dayOfWeek=1-5"),  # FULLWIDTH DIGITS
+        ("hour=\u0e51\u0e50", "hour=10 dayOfWeek=*"),  # THAI DIGITS
+        ("", "hour=* dayOfWeek=*"),
+    ],
+)
+def test_numbers_as_java_integer_parse_int_reads_them(text: str, normal: str) -> None:
+    s = ScheduleExpression.parse(text)
+    assert str(s) == normal
+    assert Schedules.parse([text]).to_strings() == (normal,)  # written normalised
+
+
+def test_every_bmp_decimal_digit_java_accepts() -> None:
+    # Character.digit(c, 10) >= 0 for exactly 370 BMP code points in Java 17 and Java 25 (computed there)
+    digits = [chr(c) for c in range(0x10000) if chr(c).isdecimal()]
+    assert len(digits) == 370
+    for c in digits:
+        assert ScheduleExpression.parse(f"hour={c}").hours == {unicodedata.decimal(c)}
+
+
+def test_an_empty_value_is_always() -> None:
+    assert ScheduleExpression.parse("").contains(datetime(2024, 1, 1, 3, tzinfo=UTC))
 
 
 def test_syntax_error_messages_say_what_is_wrong() -> None:
@@ -197,6 +231,27 @@ def test_constructor_validates() -> None:
         ScheduleExpression(hours=set())
     with pytest.raises(ValueError, match="days"):
         ScheduleExpression(days={7})
+
+
+@pytest.mark.parametrize("hours", [{24}, {0, 24}, {-1}, {23, 25}])
+def test_constructor_refuses_hours_outside_0_to_23_as_the_parser_does(hours: set[int]) -> None:
+    with pytest.raises(ValueError, match=r"hours must be a non-empty subset of 0\.\.23"):
+        ScheduleExpression(hours=hours)
+    text = "hour=" + ",".join(str(h) for h in sorted(hours) if h >= 0)
+    with pytest.raises(ScheduleSyntaxError):
+        ScheduleExpression.parse(text)
+
+
+@pytest.mark.parametrize("days", [{-1}, {0, 7}])
+def test_constructor_refuses_days_outside_0_to_6(days: set[int]) -> None:
+    with pytest.raises(ValueError, match=r"days must be a non-empty subset of 0\.\.6"):
+        ScheduleExpression(days=days)
+
+
+def test_constructor_takes_the_extremes() -> None:
+    edge = ScheduleExpression(hours={0, 23}, days={0, 6})
+    assert str(edge) == "hour=0,23 dayOfWeek=0,6"
+    assert edge == ScheduleExpression.parse("hour=0,23 dayOfWeek=0,6")
 
 
 # --- Schedules ---------------------------------------------------------------------------------

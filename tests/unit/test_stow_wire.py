@@ -10,6 +10,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.export import InstanceRef
 from dcm_exporter.models import Configuration, Connection, Device, ExporterDescriptor, WebApplication
 from dcm_exporter.transports._multipart import (
     BytesPart,
@@ -20,7 +21,6 @@ from dcm_exporter.transports._multipart import (
     describe_failure_reason,
     parse_store_response,
 )
-from dcm_exporter.transports.base import InstanceRef
 from dcm_exporter.transports.stow import (
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,

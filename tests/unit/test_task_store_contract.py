@@ -214,6 +214,37 @@ def test_coalescing_only_with_waiting_tasks_of_same_exporter_study_batch(store: 
     assert store.schedule(new(), now=T0).task_id != running.task_id
 
 
+def test_coalescing_with_two_waiting_tasks_widens_the_older_one_on_every_path(store: TaskStore) -> None:
+    # two waiting tasks of one study and exporter (scheduled without coalescing): whatever the store does
+    # to find a task to reuse (a read that changes nothing, or the write that widens), it picks the older
+    older = store.schedule(new("9", "1.1"), now=T0, coalesce=False)
+    younger = store.schedule(new("9", "*"), now=T0, coalesce=False)
+    assert older.task_id < younger.task_id
+    # covered by the younger (whole study) but not by the older (series 1.1): the older widens
+    widened = store.schedule(new("9", "1.2"), now=T0 + timedelta(seconds=1))
+    assert widened.task_id == older.task_id and widened.series_uid == "*"
+    assert store.get(younger.task_id) == younger
+    # covered by both and later than both: only the older task's time moves
+    later = T0 + timedelta(minutes=5)
+    moved = store.schedule(new("9", "1.3", "1.3.1", at=later), now=T0 + timedelta(seconds=2))
+    assert moved.task_id == older.task_id and moved.scheduled_time == later
+    assert store.get(younger.task_id) == younger
+    # nothing changes for the older one: it is returned as it is, the younger stays untouched
+    same = store.schedule(new("9", "1.4"), now=T0 + timedelta(seconds=3))
+    assert same == store.get(older.task_id) == moved
+    assert store.get(younger.task_id) == younger
+    assert store.count(TaskFilter()) == 2
+
+
+def test_coalescing_with_two_waiting_tasks_when_only_the_younger_covers(store: TaskStore) -> None:
+    older = store.schedule(new("9", "*"), now=T0, coalesce=False)
+    younger = store.schedule(new("9", "1.1", "1.1.1"), now=T0, coalesce=False)
+    # the older covers it already: nothing is written, the younger is not widened
+    same = store.schedule(new("9", "1.1", "1.1.2"), now=T0 + timedelta(seconds=1))
+    assert same == older == store.get(older.task_id)
+    assert store.get(younger.task_id) == younger
+
+
 def test_coalescing_skips_scheduled_for_retry(store: TaskStore) -> None:
     a = store.schedule(new(), now=T0)
     claim(store)

@@ -32,14 +32,14 @@ from dcm_exporter.actions.stgcmt import (
     outcome_of,
 )
 from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.export import Outcome
 from dcm_exporter.queue.task import ALL, TaskType
-from dcm_exporter.transports.base import Outcome
 
 if TYPE_CHECKING:
+    from dcm_exporter.export import CancelToken
     from dcm_exporter.models import Configuration, ExporterDescriptor
     from dcm_exporter.queue.task import ExportTask
     from dcm_exporter.sources.base import InstanceSource
-    from dcm_exporter.transports.base import CancelToken
 
 __all__ = [
     "FAILURE_REASONS",

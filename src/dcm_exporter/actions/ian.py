@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from dcm_exporter.errors import TransportError, TransportTimeoutError
-from dcm_exporter.transports.base import InstanceRef, Outcome, OutcomeStatus
+from dcm_exporter.export import InstanceRef, Outcome, OutcomeStatus
 
 if TYPE_CHECKING:
     from pydicom import Dataset

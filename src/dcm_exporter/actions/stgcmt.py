@@ -36,14 +36,14 @@ from dcm_exporter.errors import (
     TransportError,
     TransportTimeoutError,
 )
-from dcm_exporter.transports.base import FailedInstance, InstanceRef, Outcome, OutcomeStatus
+from dcm_exporter.export import FailedInstance, InstanceRef, Outcome, OutcomeStatus
 
 if TYPE_CHECKING:
     from pydicom import Dataset
 
+    from dcm_exporter.export import CancelToken
     from dcm_exporter.models import Configuration, ExporterDescriptor
     from dcm_exporter.queue.task import ExportTask
-    from dcm_exporter.transports.base import CancelToken
 
 __all__ = [
     "FAILURE_REASONS",
@@ -75,7 +75,7 @@ FAILURE_REASONS: Mapping[int, str] = {
 
 @attrs.frozen(kw_only=True)
 class ActionOutcome(Outcome):
-    """An :class:`~dcm_exporter.transports.base.Outcome` that also carries per-instance results as JSON.
+    """An :class:`~dcm_exporter.export.Outcome` that also carries per-instance results as JSON.
 
     The task manager stores ``result_json`` on the task (``ExportTask.result_json``).
     """

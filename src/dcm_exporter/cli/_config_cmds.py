@@ -126,6 +126,12 @@ def config_validate(args: argparse.Namespace) -> int:
     return EXIT_FAILED if errors else EXIT_OK
 
 
+#: upstream exporter schemes left out on purpose, with what they do upstream
+_UNSUPPORTED_SCHEMES = {
+    "xds-i": "XDS-I.b Provide and Register Imaging Document Set; no XDS repository to test against",
+}
+
+
 def _scheme_issues(configuration: Configuration) -> list[Any]:
     """Exporters whose dcmURI scheme has no transport here: their tasks would fail (checked by the CLI,
     which sees the transport registry; the models cannot)."""
@@ -142,10 +148,16 @@ def _scheme_issues(configuration: Configuration) -> list[Any]:
             if e.scheme in known:
                 continue
             dn = entry_dn_of(e, device_dn(device.device_name, configuration.base_dn))
+            if e.scheme in _UNSUPPORTED_SCHEMES:
+                message = (f"exporter {e.exporter_id}: {e.scheme}: exporters ({_UNSUPPORTED_SCHEMES[e.scheme]}) "
+                           f"are not supported by dcm_exporter; dcm4chee-arc-light runs them, tasks run here "
+                           f"fail with 'unknown scheme'")
+            else:
+                message = (f"exporter {e.exporter_id}: no transport for the scheme of {mask_url(e.uri)} "
+                           f"(registered schemes: {listing}); its tasks will fail")
             issues.append(ValidationIssue(
                 severity=Severity.WARNING,
-                message=f"exporter {e.exporter_id}: no transport for the scheme of {mask_url(e.uri)} "
-                        f"(registered schemes: {listing}); its tasks will fail",
+                message=message,
                 dn=dn,
                 location=configuration.locations.get(normalize_dn(dn)),
             ))
@@ -263,7 +275,7 @@ def exporter_row(e: ExporterDescriptor, *, show_secrets: bool = False) -> dict[s
 
 
 def _add_exporter_fields(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--uri", help="dcmURI, e.g. dicom:STORESCP, stow:ORTHANC, storage:fs2, noop:")
+    p.add_argument("--uri", help="dcmURI, e.g. dicom:STORESCP, stow:ORTHANC, storage:fs2, wado:WADO, noop:nothing")
     p.add_argument("--queue-name", help="dcmQueueName: the queue that runs the exporter's tasks")
     p.add_argument("--ae-title", help="dicomAETitle: the local (calling) AE title")
     p.add_argument("--description", help="dicomDescription")

@@ -26,13 +26,14 @@ from dcm_exporter.cli._context import (
     output_format,
     queue_location,
 )
+from dcm_exporter.cli._live import add_live_options, load_timed, make_reloader, sighup_reloads, start_metrics_server
 from dcm_exporter.cli._output import ProgressBar, error, info, warning, write_mapping, write_rows
 from dcm_exporter.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from dcm_exporter.export import Outcome
     from dcm_exporter.models import Configuration
     from dcm_exporter.queue import ExportTask, TaskFilter, TaskManager
-    from dcm_exporter.transports.base import Outcome
 
 __all__ = ["parse_time", "register", "task_row"]
 
@@ -169,6 +170,11 @@ def register(sub: Sub) -> None:
     p.add_argument("--poll-interval", type=float, default=None, help="seconds between looks at the queue")
     p.add_argument("--stop-timeout", type=float, default=30.0,
                    help="seconds running exports get to finish on Ctrl-C (default 30)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (needs the 'web' extra)")
+    p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                   help="address the metrics listen on (default 127.0.0.1: this machine only)")
+    add_live_options(p)
     p.set_defaults(handler=run)
 
     _register_schedule(sub)
@@ -550,7 +556,7 @@ def run(args: argparse.Namespace) -> int:
     from dcm_exporter.exporter import Exporter
     from dcm_exporter.queue import TaskResult
 
-    configuration = load_configuration(args)
+    configuration, loaded_in = load_timed(args)
     restore_sigterm = _sigterm_stops_like_ctrl_c()
     failures = [0]
     queue_log = logging.getLogger("dcm_exporter.queue")
@@ -575,6 +581,12 @@ def run(args: argparse.Namespace) -> int:
             if args.until_idle:
                 exporter.run_until_idle(wait_for_scheduled=args.wait_for_scheduled)
                 return EXIT_OK if failures[0] == 0 else EXIT_FAILED
+            reloader, close_reloader = make_reloader(args, exporter, loaded_in)
+            restore_sighup = sighup_reloads(reloader)
+            stop_metrics = (start_metrics_server(args.metrics_host, args.metrics_port, exporter, reloader)
+                            if args.metrics_port is not None else None)
+            if stop_metrics is not None:
+                info(f"metrics at http://{args.metrics_host}:{args.metrics_port}/metrics")
             exporter.start(poll_interval=args.poll_interval)
             try:
                 while True:
@@ -583,6 +595,13 @@ def run(args: argparse.Namespace) -> int:
                 info("stopping: running exports finish or go back to the queue ...")
                 exporter.stop(args.stop_timeout)
                 info("stopped")
+            finally:
+                restore_sighup()
+                if reloader is not None:
+                    reloader.stop()
+                close_reloader()
+                if stop_metrics is not None:
+                    stop_metrics()
         return EXIT_OK
     finally:
         queue_log.removeFilter(dedupe)

@@ -16,6 +16,7 @@ import attrs
 
 from dcm_exporter.cli._context import config_description, option
 from dcm_exporter.errors import ConfigurationError, DcmExporterError
+from dcm_exporter.models._uri import java_uri_problem
 
 if TYPE_CHECKING:
     from dcm_exporter.models import Configuration, Device, ExporterDescriptor
@@ -96,6 +97,10 @@ def check_uri(configuration: Configuration, text: str) -> str:
     if not sep or not scheme:
         raise ValueError(f"{value!r} has no scheme: write it as <scheme>:<destination> (schemes: {listing})")
     scheme = scheme.lower()
+    problem = java_uri_problem(value)
+    if problem is not None:
+        hint = f"; e.g. {scheme}:nothing" if problem.startswith("Expected scheme-specific part") else ""
+        raise ValueError(f"dcm4chee-arc-light could not read {value!r} (java.net.URI: {problem}){hint}")
     if scheme not in schemes:
         raise ValueError(f"unknown scheme {scheme}: (registered schemes: {listing})")
     if scheme == "dicom":

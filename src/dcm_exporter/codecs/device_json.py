@@ -195,10 +195,11 @@ _RDNS: dict[str, tuple[tuple[str, ...], ...]] = {
 _DEFAULT_RDN: tuple[tuple[str, ...], ...] = (("cn",),)
 
 _SPECS: dict[str, ObjectSpec] = {s.object_class.lower(): s for s in OBJECT_SPECS}
+_COERCION_SPECS = frozenset({"dcmarchiveattributecoercion2", "dcmarchiveattributecoercion"})
 _DEVICE_CHILD_SPECS = frozenset(
     {"dicomnetworkconnection", "dicomnetworkae", "dcmexporter", "dcmqueue", "dcmexportrule", "dcmwebapp", "dcmstorage"}
-)
-_AE_CHILD_SPECS = frozenset({"dicomtransfercapability", "dcmexportrule"})
+) | _COERCION_SPECS
+_AE_CHILD_SPECS = frozenset({"dicomtransfercapability", "dcmexportrule"}) | _COERCION_SPECS
 
 _CANONICAL: dict[str, str] = {
     c.lower(): c
@@ -698,6 +699,8 @@ def _read_entry(
     )
     spec = _SPECS.get(s_low) if modelled else None
     rows = spec.by_ldap() if spec is not None else {}
+    if s_low == "dcmarchiveattributecoercion2":
+        raw_values = _upstream_on_failure_key(raw_values)
     for key, raw, kpath in raw_values:
         low = key.lower()
         if raw is None:
@@ -754,6 +757,23 @@ def _read_entry(
             continue
         _read_entry(child, cpath, key, dn, s_low, ctx)
     return dn
+
+
+_ON_FAILURE_VALUES = frozenset({"RETHROW", "CONTINUE", "SUFFICIENT"})
+
+
+def _upstream_on_failure_key(raw_values: list[tuple[str, Any, str]]) -> list[tuple[str, Any, str]]:
+    """dcm4chee-arc 5.35 writes ``dcmCoercionOnFailure`` under the key ``dcmCoercionSufficient`` (a bug in
+    ``JsonArchiveConfiguration``): a text value there that is an on-failure policy is read as what it is."""
+    keys = {k.lower() for k, _, _ in raw_values}
+    if "dcmcoerciononfailure" in keys:
+        return raw_values
+    return [
+        ("dcmCoercionOnFailure", raw, path)
+        if key.lower() == "dcmcoercionsufficient" and isinstance(raw, str) and raw.upper() in _ON_FAILURE_VALUES
+        else (key, raw, path)
+        for key, raw, path in raw_values
+    ]
 
 
 def _device_entries(obj: Any, path: str, base_dn: str, ctx: _ReadContext) -> None:

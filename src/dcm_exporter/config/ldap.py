@@ -705,6 +705,37 @@ class LdapConfigStore:
                       extra={"url": self.url, "entries": len(entries)})
             return config
 
+    _context_csn: bool | None = None  # whether the server keeps contextCSN (syncprov); asked once
+
+    def change_marker(self) -> str:
+        """A cheap value that changes whenever the configuration tree changes (for live reload polling).
+
+        The suffix's ``contextCSN`` when the server keeps one (OpenLDAP with the syncprov overlay, as replicated
+        dcm4chee set-ups have): one base search. Otherwise the newest ``entryCSN`` (microsecond resolution,
+        OpenLDAP) or ``modifyTimestamp`` below ``cn=DICOM Configuration`` and the number of entries: one
+        subtree search returning only those operational attributes (a deleted entry changes the count).
+
+        Raises:
+            LdapError: the server cannot be asked (the caller keeps the configuration it has).
+        """
+        with self._lock:
+            if self._context_csn is not False:
+                found = self._search(self.base_dn, "(objectClass=*)", ldap3.BASE, ("contextCSN",),
+                                     allow_missing=True)
+                csns = [str(v) for _, found_attrs in found for k, vs in found_attrs.items() if k.lower() == "contextcsn"
+                        for v in vs]
+                self._context_csn = bool(csns)
+                if csns:
+                    return "contextCSN:" + max(csns)
+            entries = self._search(self.config_root_dn, "(objectClass=*)", ldap3.SUBTREE,
+                                   ("entryCSN", "modifyTimestamp"))
+            newest = ""
+            for _, entry_attrs in entries:
+                for key, values in entry_attrs.items():
+                    if key.lower() in ("entrycsn", "modifytimestamp"):
+                        newest = max([newest, *(str(v) for v in values)])
+            return f"entries:{len(entries)}:{newest}"
+
     def reload(self) -> Configuration:
         """Read the configuration again, picking up what others changed since the last :meth:`load`.
 

@@ -11,6 +11,12 @@ LDAP attributes a model does not know are kept in ``extra`` and its object class
 from __future__ import annotations
 
 from dcm_exporter.models._frozen import FrozenMap
+from dcm_exporter.models.coercion import (
+    AttributeCoercion,
+    AttributeUpdatePolicy,
+    CoercionOnFailure,
+    LegacyAttributeCoercion,
+)
 from dcm_exporter.models.configuration import (
     DEFAULT_BASE_DN,
     Configuration,
@@ -41,6 +47,9 @@ __all__ = [
     "DEFAULT_STORAGE_PATH_FORMAT",
     "DEFAULT_TLS_PROTOCOLS",
     "ApplicationEntity",
+    "AttributeCoercion",
+    "AttributeUpdatePolicy",
+    "CoercionOnFailure",
     "Configuration",
     "Connection",
     "Device",
@@ -50,6 +59,7 @@ __all__ = [
     "FrozenMap",
     "InstanceAvailability",
     "LdapEntry",
+    "LegacyAttributeCoercion",
     "QueueDescriptor",
     "RemoteAE",
     "RemoteWebApplication",

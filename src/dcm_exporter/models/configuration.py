@@ -35,7 +35,7 @@ from dcm_exporter.models._display import configuration_html
 from dcm_exporter.models._frozen import FrozenMap
 from dcm_exporter.models.device import ApplicationEntity, Connection, Device, TransferCapability
 from dcm_exporter.models.enums import TransferRole
-from dcm_exporter.models.exporter import ExporterDescriptor
+from dcm_exporter.models.exporter import ExporterDescriptor, invalid_uri_message
 from dcm_exporter.models.queue import QueueDescriptor
 from dcm_exporter.models.rule import ExportRule
 from dcm_exporter.models.storage import StorageDescriptor
@@ -581,10 +581,11 @@ class Configuration:
     def validate(self) -> list[ValidationIssue]:
         """Check references between objects; loading already rejected what no model can hold.
 
-        Reports (as warnings) an exporter whose queue does not exist on its device, an exporter without
-        ``dicomAETitle`` or whose AE title is not a local AE, a ``dicom:`` destination AE that is unknown,
-        ``stow:``/``storage:`` destinations that do not exist, export rules naming unknown exporters, and
-        exporter ids used on more than one device.
+        Reports as an error an exporter whose ``dcmURI`` ``java.net.URI`` cannot parse (dcm4chee-arc-light
+        would fail to load its device). Reports (as warnings) an exporter whose queue does not exist on its
+        device, an exporter without ``dicomAETitle`` or whose AE title is not a local AE, a ``dicom:``
+        destination AE that is unknown, ``stow:``/``storage:`` destinations that do not exist, export rules
+        naming unknown exporters, and exporter ids used on more than one device.
         """
         issues: list[ValidationIssue] = []
 
@@ -604,6 +605,8 @@ class Configuration:
                         dn,
                     )
                 seen.setdefault(e.exporter_id, device.device_name)
+                if (problem := e.uri_problem) is not None:
+                    add(Severity.ERROR, invalid_uri_message(e.exporter_id, e.uri, problem), dn)
                 if device.queue(e.queue_name) is None:
                     add(
                         Severity.WARNING,

@@ -19,6 +19,7 @@ from dcm_exporter.models._fields import (
     tuple_field,
     url_field,
 )
+from dcm_exporter.models.coercion import AttributeCoercion, LegacyAttributeCoercion
 from dcm_exporter.models.enums import TransferRole
 from dcm_exporter.models.exporter import ExporterDescriptor
 from dcm_exporter.models.queue import QueueDescriptor
@@ -38,6 +39,14 @@ def _t_conns(values: Iterable[Connection]) -> tuple[Connection, ...]:
 
 
 def _t_rules(values: Iterable[ExportRule]) -> tuple[ExportRule, ...]:
+    return tuple(values)
+
+
+def _t_coercions(values: Iterable[AttributeCoercion]) -> tuple[AttributeCoercion, ...]:
+    return tuple(values)
+
+
+def _t_legacy(values: Iterable[LegacyAttributeCoercion]) -> tuple[LegacyAttributeCoercion, ...]:
     return tuple(values)
 
 
@@ -209,6 +218,12 @@ class ApplicationEntity:
     """Child ``dicomTransferCapability`` entries."""
     export_rules: tuple[ExportRule, ...] = attrs.field(factory=tuple, converter=_t_rules)
     """Child ``dcmExportRule`` entries (rules applying to objects received by this AE)."""
+    attribute_coercions: tuple[AttributeCoercion, ...] = attrs.field(factory=tuple, converter=_t_coercions)
+    """Child ``dcmArchiveAttributeCoercion2`` entries (AE-level coercion rules)."""
+    legacy_attribute_coercions: tuple[LegacyAttributeCoercion, ...] = attrs.field(
+        factory=tuple, converter=_t_legacy
+    )
+    """Child legacy ``dcmArchiveAttributeCoercion`` entries."""
     extra: Mapping[str, tuple[str | bytes, ...]] = extra_field()
     """LDAP attributes not modelled here (e.g. ``dcmArchiveNetworkAE`` settings), kept verbatim."""
     object_classes: tuple[str, ...] = object_classes_field()
@@ -219,6 +234,7 @@ class ApplicationEntity:
             aet = self.ae_title
             rules = tuple(r if r.ae_title else attrs.evolve(r, ae_title=aet) for r in self.export_rules)
             object.__setattr__(self, "export_rules", rules)
+        _own_coercions(self)
         _unique("transfer capability", (tc.key for tc in self.transfer_capabilities), f"AE {self.ae_title}")
         _unique("export rule", (r.name for r in self.export_rules), f"AE {self.ae_title}")
         for rule in self.export_rules:
@@ -230,6 +246,24 @@ class ApplicationEntity:
     def transfer_capabilities_for(self, role: TransferRole) -> tuple[TransferCapability, ...]:
         """The transfer capabilities in one role."""
         return tuple(tc for tc in self.transfer_capabilities if tc.role is role)
+
+
+def _own_coercions(ae: ApplicationEntity) -> None:
+    """Give AE-level coercion rules the AE's title (as the DN does) and check the names are unique."""
+    for field in ("attribute_coercions", "legacy_attribute_coercions"):
+        rules: tuple[AttributeCoercion | LegacyAttributeCoercion, ...] = getattr(ae, field)
+        for rule in rules:
+            if rule.ae_title is not None and rule.ae_title != ae.ae_title:
+                raise ConfigurationError(
+                    f"AE {ae.ae_title}: attribute coercion {rule.name!r} says it belongs to AE {rule.ae_title}"
+                )
+        if any(r.ae_title is None for r in rules):
+            object.__setattr__(ae, field, tuple(attrs.evolve(r, ae_title=ae.ae_title) for r in rules))
+    _unique(
+        "attribute coercion",
+        [*(r.name for r in ae.attribute_coercions), *(r.name for r in ae.legacy_attribute_coercions)],
+        f"AE {ae.ae_title}",
+    )
 
 
 def _unique(what: str, keys: Iterable[str], where: str) -> None:
@@ -268,6 +302,12 @@ class Device:
     """Child ``dcmWebApp`` entries."""
     storages: tuple[StorageDescriptor, ...] = attrs.field(factory=tuple, converter=_t_storages)
     """Child ``dcmStorage`` entries."""
+    attribute_coercions: tuple[AttributeCoercion, ...] = attrs.field(factory=tuple, converter=_t_coercions)
+    """Device-level ``dcmArchiveAttributeCoercion2`` children."""
+    legacy_attribute_coercions: tuple[LegacyAttributeCoercion, ...] = attrs.field(
+        factory=tuple, converter=_t_legacy
+    )
+    """Device-level legacy ``dcmArchiveAttributeCoercion`` children."""
     extra: Mapping[str, tuple[str | bytes, ...]] = extra_field()
     """LDAP attributes not modelled here (``dcmDevice``/``dcmArchiveDevice`` settings), kept verbatim."""
     object_classes: tuple[str, ...] = object_classes_field()
@@ -282,6 +322,17 @@ class Device:
         _unique("export rule", (r.name for r in self.export_rules), where)
         _unique("web application", (w.name for w in self.web_applications), where)
         _unique("storage", (s.storage_id for s in self.storages), where)
+        coercions: tuple[AttributeCoercion | LegacyAttributeCoercion, ...] = (
+            *self.attribute_coercions,
+            *self.legacy_attribute_coercions,
+        )
+        _unique("attribute coercion", (c.name for c in coercions), where)
+        for coercion in coercions:
+            if coercion.ae_title is not None:
+                raise ConfigurationError(
+                    f"{where}: device-level attribute coercion {coercion.name!r} must not carry ae_title "
+                    f"{coercion.ae_title!r}"
+                )
         keys = {c.key for c in self.connections}
         for ae in self.application_entities:
             for ref in ae.connection_refs:

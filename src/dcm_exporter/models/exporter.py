@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping
 
 import attrs
 
+from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.models._display import exporter_html
 from dcm_exporter.models._fields import (
@@ -20,10 +23,40 @@ from dcm_exporter.models._fields import (
     tuple_field,
     url_field,
 )
+from dcm_exporter.models._uri import java_uri_problem
 from dcm_exporter.models.enums import InstanceAvailability
 from dcm_exporter.schedule import Schedules
 
-__all__ = ["ExporterDescriptor"]
+__all__ = ["ExporterDescriptor", "tolerating_invalid_uris"]
+
+_TOLERATE_INVALID_URIS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "dcm_exporter_tolerate_invalid_uris", default=False
+)
+
+
+@contextlib.contextmanager
+def tolerating_invalid_uris() -> Iterator[None]:
+    """Inside this block (in this thread or task), an exporter may hold a ``dcmURI`` Java cannot parse.
+
+    For readers only: a configuration as found must load (with a warning), while nothing may create or
+    write such a value. :attr:`ExporterDescriptor.uri_problem` says what is wrong; the writers refuse it.
+    """
+    token = _TOLERATE_INVALID_URIS.set(True)
+    try:
+        yield
+    finally:
+        _TOLERATE_INVALID_URIS.reset(token)
+
+
+def invalid_uri_message(exporter_id: str, uri: str, problem: str) -> str:
+    """What is wrong with an exporter's ``dcmURI`` and what to do (shared by models, writers, validate)."""
+    scheme = uri.partition(":")[0]
+    hint = f" (e.g. {scheme}:nothing)" if problem.startswith("Expected scheme-specific part") else ""
+    return (
+        f"exporter {exporter_id!r}: dcmURI {mask_url(uri)!r} is not a URI dcm4chee-arc-light can read "
+        f"(java.net.URISyntaxException: {mask_url(problem)}); the archive would fail to load its whole device. "
+        f"Give the scheme-specific part{hint}, without spaces, with valid %-escapes"
+    )
 
 
 def _check_uri(instance: ExporterDescriptor, attribute: attrs.Attribute[str], value: str) -> None:
@@ -33,6 +66,10 @@ def _check_uri(instance: ExporterDescriptor, attribute: attrs.Attribute[str], va
         raise ConfigurationError(
             f"exporter {instance.exporter_id!r}: dcmURI {value!r} has no scheme; expected e.g. dicom:STORESCP"
         )
+    if not _TOLERATE_INVALID_URIS.get():
+        problem = java_uri_problem(value)
+        if problem is not None:
+            raise ConfigurationError(invalid_uri_message(instance.exporter_id, value, problem))
 
 
 @attrs.frozen(kw_only=True)
@@ -88,6 +125,14 @@ class ExporterDescriptor:
     """LDAP attributes not modelled here, kept verbatim."""
     object_classes: tuple[str, ...] = object_classes_field()
     """Object classes as read (empty for a new exporter)."""
+
+    @property
+    def uri_problem(self) -> str | None:
+        """Why ``java.net.URI`` would refuse :attr:`uri` (Java's message), ``None`` when it parses.
+
+        Only a configuration read as found can hold such a value (see :func:`tolerating_invalid_uris`).
+        """
+        return java_uri_problem(self.uri)
 
     @property
     def scheme(self) -> str:

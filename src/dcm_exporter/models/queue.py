@@ -21,7 +21,7 @@ from dcm_exporter.models._fields import (
 )
 from dcm_exporter.schedule import Schedules
 
-__all__ = ["QueueDescriptor"]
+__all__ = ["QueueDescriptor", "retry_delay_after"]
 
 
 def _check_retry_delay(instance: QueueDescriptor, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -80,22 +80,46 @@ class QueueDescriptor:
     def retry_delay_for(self, failures: int) -> timedelta | None:
         """The delay before the next attempt after the ``failures``-th failure, or ``None`` to give up.
 
-        dcm4che's formula in whole seconds, truncating at each step: ``d = retry_delay``, then
-        ``failures - 1`` times ``d = d * retry_delay_multiplier // 100``, capped at ``max_retry_delay``.
+        dcm4che's formula (:func:`retry_delay_after`) with this queue's settings.
 
         Raises:
             ValueError: ``failures`` is less than 1.
         """
-        if failures < 1:
-            raise ValueError(f"failures must be at least 1, got {failures}")
-        if failures > self.max_retries:
-            return None
-        delay = int(self.retry_delay.total_seconds())
-        cap = int(self.max_retry_delay.total_seconds()) if self.max_retry_delay is not None else None
-        for _ in range(failures - 1):
-            delay = delay * self.retry_delay_multiplier // 100
-            if cap is not None and delay >= cap and self.retry_delay_multiplier >= 100:
-                break  # it only grows from here: the cap holds
-        if cap is not None:
-            delay = min(delay, cap)
-        return timedelta(seconds=delay)
+        return retry_delay_after(
+            failures,
+            max_retries=self.max_retries,
+            retry_delay=self.retry_delay,
+            multiplier=self.retry_delay_multiplier,
+            max_retry_delay=self.max_retry_delay,
+        )
+
+
+def retry_delay_after(
+    failures: int,
+    *,
+    max_retries: int,
+    retry_delay: timedelta,
+    multiplier: int,
+    max_retry_delay: timedelta | None,
+) -> timedelta | None:
+    """dcm4che's retry delay after the ``failures``-th failure, or ``None`` when the retries are used up.
+
+    Whole seconds, truncating at each step: ``d = retry_delay``, then ``failures - 1`` times
+    ``d = d * multiplier // 100``, then capped at ``max_retry_delay``. A multiplier below 100 shrinks the
+    delay at every step, below the cap too. The one formula of the package: ``QueueDescriptor.retry_delay_for``
+    and the queue's ``RetryPolicy`` both use it.
+
+    Raises:
+        ValueError: ``failures`` is less than 1.
+    """
+    if failures < 1:
+        raise ValueError(f"failures must be at least 1, got {failures}")
+    if failures > max_retries:
+        return None
+    delay = int(retry_delay.total_seconds())
+    cap = None if max_retry_delay is None else int(max_retry_delay.total_seconds())
+    for _ in range(failures - 1):
+        delay = delay * multiplier // 100
+        if cap is not None and delay >= cap and multiplier >= 100:
+            break  # it only grows from here: the cap holds (and a long run of retries costs no time)
+    return timedelta(seconds=delay if cap is None else min(delay, cap))

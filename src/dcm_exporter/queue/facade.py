@@ -20,9 +20,9 @@ from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter, TaskTy
 
 if TYPE_CHECKING:
     from dcm_exporter.actions import ActionPerformer, CommitmentResult
+    from dcm_exporter.export import CancelToken, Outcome, ProgressCallback
     from dcm_exporter.models import Configuration
     from dcm_exporter.sources.base import InstanceSource
-    from dcm_exporter.transports.base import CancelToken, Outcome, ProgressCallback
 
 __all__ = ["QueueMethods"]
 

@@ -32,8 +32,8 @@ from dcm_exporter.queue.task import (
 )
 
 if TYPE_CHECKING:
+    from dcm_exporter.export import CancelToken, Outcome
     from dcm_exporter.models import ExporterDescriptor, QueueDescriptor
-    from dcm_exporter.transports.base import CancelToken, Outcome
 
 __all__ = [
     "IAN_QUEUE",
@@ -307,7 +307,7 @@ class TaskManager:
 
     def _register(self, tasks: list[ExportTask]) -> list[tuple[ExportTask, CancelToken]]:
         """Give each claimed task its cancel token (heartbeats follow the tokens)."""
-        from dcm_exporter.transports.base import CancelToken
+        from dcm_exporter.export import CancelToken
 
         claimed = []
         with self._lock:
@@ -423,7 +423,7 @@ class TaskManager:
         self, task: ExportTask, outcome: Outcome | None, error: BaseException | None, now: datetime
     ) -> Transition | TaskResult:
         """The transition an attempt ends with, or the result when a stop interrupted it (task released)."""
-        from dcm_exporter.transports.base import OutcomeStatus
+        from dcm_exporter.export import OutcomeStatus
 
         with self._lock:
             self._tokens.pop(task.task_id, None)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from dcm_exporter.models.queue import retry_delay_after
 from dcm_exporter.queue.task import TaskStatus
 
 if TYPE_CHECKING:
@@ -79,18 +80,18 @@ class RetryPolicy:
 
     def delay_for(self, failures: int) -> timedelta | None:
         """Delay before the next attempt after the ``failures``-th failure; ``None`` when retries are used
-        up."""
-        if failures < 1:
-            raise ValueError(f"failures must be at least 1, got {failures}")
-        if failures > self.max_retries:
-            return None
-        delay = int(self.retry_delay.total_seconds())
-        cap = None if self.max_retry_delay is None else int(self.max_retry_delay.total_seconds())
-        for _ in range(failures - 1):
-            delay = delay * self.retry_delay_multiplier // 100
-            if cap is not None and delay >= cap and self.retry_delay_multiplier >= 100:
-                break  # it only grows from here, the cap holds
-        return timedelta(seconds=delay if cap is None else min(delay, cap))
+        up (dcm4che's formula, :func:`~dcm_exporter.models.queue.retry_delay_after`).
+
+        Raises:
+            ValueError: ``failures`` is less than 1.
+        """
+        return retry_delay_after(
+            failures,
+            max_retries=self.max_retries,
+            retry_delay=self.retry_delay,
+            multiplier=self.retry_delay_multiplier,
+            max_retry_delay=self.max_retry_delay,
+        )
 
     def decide(
         self, status: TaskStatus, *, failures: int, now: datetime, retryable: bool = True

@@ -23,7 +23,7 @@ from dcm_exporter.queue.manager import TaskManager, TaskResult
 from dcm_exporter.queue.task import ExportTask
 
 if TYPE_CHECKING:
-    from dcm_exporter.transports.base import CancelToken, Outcome
+    from dcm_exporter.export import CancelToken, Outcome
 
 __all__ = ["Perform", "TaskHooks", "TaskRunner"]
 

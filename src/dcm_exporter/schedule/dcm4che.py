@@ -10,6 +10,11 @@ Grammar (the upstream one, checked strictly)::
 A missing field means ``*``; a repeated field: the last one wins. A range ``a-b`` with ``b < a`` wraps
 (``hour=18-6`` is 18:00 to 06:59, ``dayOfWeek=5-1`` is Friday to Monday).
 
+Numbers are read as Java's ``Integer.parseInt`` reads them, as upstream does: an optional ``+`` sign and
+decimal digits of any script in the Basic Multilingual Plane (``hour=+8``, ``hour=٨``, fullwidth ``８``; not
+supplementary-plane digits such as ``𝟖``, which Java sees as two surrogates). An empty value means "always",
+as upstream. Written values are always normalised (``hour=8 dayOfWeek=*``).
+
 Two deliberate deviations from upstream: an empty list (``hour=``) is rejected (upstream loops forever when
 evaluating it), and :meth:`ScheduleExpression.ceil` returns the true earliest contained instant after rolling
 past midnight (upstream does not re-check the weekday there).
@@ -17,7 +22,7 @@ past midnight (upstream does not re-check the weekday there).
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 from typing import ClassVar
@@ -32,7 +37,6 @@ __all__ = ["ScheduleExpression"]
 _FULL_HOURS = (1 << 24) - 1
 _ALL_HOURS = frozenset(range(24))
 _ALL_DAYS = frozenset(range(7))
-_NUMBER = re.compile(r"[0-9]+\Z")
 _ONE_HOUR = timedelta(hours=1)
 _ONE_DAY = timedelta(days=1)
 
@@ -124,9 +128,8 @@ class ScheduleExpression:
         """
         if not isinstance(text, str):
             raise TypeError(f"a dcmSchedule value is a str, got {type(text).__name__}")
-        if not text:
-            raise ScheduleSyntaxError("empty schedule: expected hour=… and/or dayOfWeek=…", text=text,
-                                      token="", position=0)
+        if not text:  # upstream: both fields missing, so both are *
+            return cls(hours=_ALL_HOURS, days=_ALL_DAYS, tz=tz)
         hours: frozenset[int] = _ALL_HOURS
         days: frozenset[int] = _ALL_DAYS
         pos = 0
@@ -187,6 +190,22 @@ class ScheduleExpression:
         return search(self._pattern, dt, self.zone, False)
 
 
+def _java_parse_int(text: str) -> int | None:
+    """``Integer.parseInt(text)`` for the non-negative numbers a schedule may hold, ``None`` where it throws.
+
+    Java accepts a leading ``+`` and every UTF-16 unit that ``Character.digit(c, 10)`` maps to a digit: the
+    characters of category Nd in the Basic Multilingual Plane (370 of them; checked against Java 17 and 25).
+    A supplementary-plane digit is two surrogate units to Java, so it is refused.
+    """
+    digits = text[1:] if text.startswith("+") else text
+    if not digits or not all(c.isdecimal() and ord(c) <= 0xFFFF for c in digits):
+        return None
+    value = 0
+    for c in digits:
+        value = value * 10 + unicodedata.decimal(c)
+    return value
+
+
 def _parse_list(text: str, value: str, pos: int, size: int, field: str) -> frozenset[int]:
     if not value:
         raise ScheduleSyntaxError(f"empty list after {field}=: use * for every value", text=text, token="",
@@ -208,12 +227,12 @@ def _parse_list(text: str, value: str, pos: int, size: int, field: str) -> froze
                 raise ScheduleSyntaxError(
                     f"missing {field} number (negative numbers and open ranges are not allowed)",
                     text=text, token=item, position=pos)
-            if not _NUMBER.match(bound):
+            n = _java_parse_int(bound)
+            if n is None:
                 hint = " (steps like */2 are not supported)" if "/" in bound else ""
                 hint = hint or (" (* stands alone, not in a list)" if "*" in bound else "")
                 raise ScheduleSyntaxError(f"{field} must be a number{hint}", text=text, token=bound,
                                           position=bpos)
-            n = int(bound)
             if n >= size:
                 what = "0..23" if size == 24 else "0..6 (0 = Sunday)"
                 raise ScheduleSyntaxError(f"{field} must be in {what}", text=text, token=bound, position=bpos)

@@ -2,7 +2,7 @@
 
 An archive that embeds dcm_exporter already knows its instances (a database, object storage, a
 folder). It implements :class:`InstanceSource` — one method, ``find`` — and returns
-:class:`~dcm_exporter.transports.base.InstanceRef` objects whose ``open()`` yields the Part 10 bytes
+:class:`~dcm_exporter.export.InstanceRef` objects whose ``open()`` yields the Part 10 bytes
 (through ``path`` or an ``opener`` callable). :class:`~dcm_exporter.sources.filesystem.FileSystemSource`
 is the ready-made implementation for a folder tree of DICOM files.
 """
@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from dcm_exporter.transports.base import InstanceRef
+from dcm_exporter.export import InstanceRef
 
 __all__ = ["IndexReport", "InstanceSource", "UnreadableFile"]
 

@@ -32,9 +32,9 @@ from types import TracebackType
 from typing import Any, Self
 
 from dcm_exporter.errors import SourceError
+from dcm_exporter.export import ALL, InstanceRef
 from dcm_exporter.sources._header import scan_header
 from dcm_exporter.sources.base import IndexReport, UnreadableFile
-from dcm_exporter.transports.base import ALL, InstanceRef
 
 __all__ = ["FileSystemSource"]
 

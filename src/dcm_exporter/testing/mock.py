@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from dcm_exporter.errors import TransportError
-from dcm_exporter.transports.base import ExportRequest, Outcome, OutcomeBuilder
+from dcm_exporter.export import ExportRequest, Outcome, OutcomeBuilder
 
 if TYPE_CHECKING:
     from dcm_exporter.models import Configuration, ExporterDescriptor
@@ -46,6 +46,9 @@ class MockTransport:
             :class:`~dcm_exporter.errors.TransportError` to simulate an unreachable peer).
             Default: :func:`complete_all`.
     """
+
+    #: the mock receives the instances the source found, like a real transport
+    needs_instances = True
 
     def __init__(self, handler: Callable[[ExportRequest], Outcome] | None = None) -> None:
         self.handler = handler or complete_all

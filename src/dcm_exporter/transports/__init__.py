@@ -1,26 +1,14 @@
-"""Transports by URI scheme: the contract (:mod:`.base`), the registry (:mod:`.registry`) and the built-ins.
+"""Transports by URI scheme: the protocol (:mod:`.base`), the registry (:mod:`.registry`) and the built-ins.
 
 ``dicom:`` (C-STORE), ``stow:`` (STOW-RS), ``storage:`` (copy into a dcm4che storage) and ``noop:``
-are imported lazily, the first time an exporter with that scheme is used.
+are imported lazily, the first time an exporter with that scheme is used. What a transport sends and
+returns (``ExportRequest``, ``InstanceRef``, ``Outcome``, ``OutcomeBuilder``, ``CancelToken``) lives in
+:mod:`dcm_exporter.export`.
 """
 
 from __future__ import annotations
 
-from dcm_exporter.transports.base import (
-    ALL,
-    BaseTransport,
-    CancelToken,
-    ExportRequest,
-    FailedInstance,
-    InstanceRef,
-    InstanceResult,
-    Outcome,
-    OutcomeBuilder,
-    OutcomeRule,
-    OutcomeStatus,
-    Transport,
-    TransportFactory,
-)
+from dcm_exporter.transports.base import BaseTransport, Transport, TransportFactory
 from dcm_exporter.transports.registry import (
     TransportRegistry,
     create_transport,
@@ -32,17 +20,7 @@ from dcm_exporter.transports.registry import (
 )
 
 __all__ = [
-    "ALL",
     "BaseTransport",
-    "CancelToken",
-    "ExportRequest",
-    "FailedInstance",
-    "InstanceRef",
-    "InstanceResult",
-    "Outcome",
-    "OutcomeBuilder",
-    "OutcomeRule",
-    "OutcomeStatus",
     "Transport",
     "TransportFactory",
     "TransportRegistry",

@@ -518,12 +518,14 @@ def parse_command(data: bytes | bytearray | memoryview) -> Command:
 def status_category(status: int) -> str:
     """``"success"``, ``"warning"`` or ``"failure"`` for a C-STORE status, with the upstream rule.
 
-    0x0000 is success; ``status & 0xB000 == 0xB000`` (0xB000, 0xB006, 0xB007) is a warning;
-    everything else (0xA7xx, 0xA9xx, 0xCxxx, 0x0122, ...) counts as failed.
+    0x0000 is success; ``status & 0xB000 == 0xB000`` is a warning, as dcm4chee-arc's retrieve and forward
+    code has it: every 0xBxxx code (0xB000, 0xB006, 0xB007 and the rest of the range) and, by that same mask,
+    0xFxxx codes, which are not C-STORE statuses; everything else (0xA7xx, 0xA9xx, 0xCxxx, 0x0122, 0x0001,
+    ...) counts as failed.
     """
     if status == 0x0000:
         return "success"
-    if status & 0xF000 == 0xB000:
+    if status & 0xB000 == 0xB000:
         return "warning"
     return "failure"
 

@@ -14,9 +14,10 @@ What it does, in the order of dcm4chee-arc's DICOM exporter:
 5. sends every instance: the data set bytes straight from the file when the stored transfer syntax was
    accepted (no decoding), otherwise transcoded with pydicom (decompressed, re-encoded); an instance that
    cannot be transcoded fails alone;
-6. tallies C-STORE statuses by the upstream rule (0x0000 completed; 0xB000, 0xB006, 0xB007 warning;
-   anything else failed); an abort or a dropped connection fails the remaining instances; cancel stops
-   after the instance in flight, releases the association and reports the remaining count.
+6. tallies C-STORE statuses by the upstream rule (0x0000 completed; ``status & 0xB000 == 0xB000`` warning,
+   i.e. every 0xBxxx code; anything else failed); an abort or a dropped connection fails the remaining
+   instances; cancel stops after the instance in flight, releases the association and reports the
+   remaining count.
 
 The association itself is ours (:mod:`._dimse_assoc`): pynetdicom's PDU codec negotiates it, and the
 C-STORE requests and responses are framed directly on the socket, with ``TCP_NODELAY``, in the thread
@@ -60,6 +61,7 @@ from dcm_exporter.errors import (
     TransportError,
     TransportTimeoutError,
 )
+from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuilder
 from dcm_exporter.transports import _dimse as d
 from dcm_exporter.transports._dimse_assoc import (
     AcceptedContext,
@@ -80,13 +82,7 @@ from dcm_exporter.transports._dimse_transcode import (
     is_video,
     transcode,
 )
-from dcm_exporter.transports.base import (
-    BaseTransport,
-    ExportRequest,
-    InstanceRef,
-    Outcome,
-    OutcomeBuilder,
-)
+from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
     from dcm_exporter.models import Configuration, ExporterDescriptor
@@ -667,8 +663,15 @@ _STATUS_MEANINGS = {
 }
 
 
+#: PS3.4 B.2.3's code ranges: A7xx, A9xx and Cxxx share one meaning; other codes are listed one by one
+_STATUS_FAMILIES = ((0xFF00, 0xA700), (0xFF00, 0xA900), (0xF000, 0xC000))
+
+
 def _status_text(status: int, comment: str | None) -> str:
-    meaning = _STATUS_MEANINGS.get(status) or _STATUS_MEANINGS.get(status & 0xFF00, "")
+    meaning = _STATUS_MEANINGS.get(status)
+    if meaning is None:
+        family = next((code for mask, code in _STATUS_FAMILIES if status & mask == code), None)
+        meaning = "" if family is None else _STATUS_MEANINGS[family]
     text = f"C-STORE status 0x{status:04X}"
     if meaning:
         text += f" ({meaning})"

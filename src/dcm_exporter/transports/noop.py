@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dcm_exporter.transports.base import BaseTransport, ExportRequest, Outcome
+from dcm_exporter.export import ExportRequest, Outcome
+from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
     from dcm_exporter.models import Configuration, ExporterDescriptor
@@ -22,7 +23,7 @@ class NoopTransport(BaseTransport):
     #: the :class:`~dcm_exporter.exporter.Exporter` need not look the instances up for this transport
     needs_instances = False
 
-    def __init__(self, destination: str = "noop:") -> None:
+    def __init__(self, destination: str = "noop:nothing") -> None:
         self.destination = destination
 
     def send(self, request: ExportRequest) -> Outcome:

@@ -46,15 +46,9 @@ from dcm_exporter.errors import (
     TransportError,
     UnsafePathError,
 )
+from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuilder, OutcomeRule
 from dcm_exporter.transports.attribute_format import DEFAULT_STORAGE_PATH_FORMAT, AttributesFormat
-from dcm_exporter.transports.base import (
-    BaseTransport,
-    ExportRequest,
-    InstanceRef,
-    Outcome,
-    OutcomeBuilder,
-    OutcomeRule,
-)
+from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
     from dcm_exporter.models import Configuration, ExporterDescriptor, StorageDescriptor

@@ -68,6 +68,7 @@ from dcm_exporter.errors import (
     TransportError,
     TransportTimeoutError,
 )
+from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuilder
 from dcm_exporter.transports._multipart import (
     BytesPart,
     FilePart,
@@ -79,13 +80,7 @@ from dcm_exporter.transports._multipart import (
     describe_warning_reason,
     parse_store_response,
 )
-from dcm_exporter.transports.base import (
-    BaseTransport,
-    ExportRequest,
-    InstanceRef,
-    Outcome,
-    OutcomeBuilder,
-)
+from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
 

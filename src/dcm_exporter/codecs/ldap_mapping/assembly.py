@@ -41,12 +41,14 @@ from dcm_exporter.dn import (
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.models import (
     ApplicationEntity,
+    AttributeCoercion,
     Configuration,
     Connection,
     Device,
     ExporterDescriptor,
     ExportRule,
     LdapEntry,
+    LegacyAttributeCoercion,
     QueueDescriptor,
     SourceLocation,
     StorageDescriptor,
@@ -70,6 +72,14 @@ _CHILD_CLASSES = (
     "dcmexportrule",
     "dcmwebapp",
     "dcmstorage",
+    "dcmarchiveattributecoercion2",
+    "dcmarchiveattributecoercion",
+)
+_AE_CHILD_CLASSES = (
+    "dicomtransfercapability",
+    "dcmexportrule",
+    "dcmarchiveattributecoercion2",
+    "dcmarchiveattributecoercion",
 )
 
 
@@ -177,12 +187,10 @@ def configuration_from_entries(
                 used.add(r.index)
 
     ae_by_norm = {r.norm: r for per in children.values() for r in per["dicomnetworkae"]}
-    ae_children: dict[str, dict[str, list[_Read]]] = {
-        n: {"dicomtransfercapability": [], "dcmexportrule": []} for n in ae_by_norm
-    }
+    ae_children: dict[str, dict[str, list[_Read]]] = {n: {c: [] for c in _AE_CHILD_CLASSES} for n in ae_by_norm}
     for r in reads:
         if r.parent in ae_by_norm and r.index not in used:
-            kind = _structural(r, ("dicomtransfercapability", "dcmexportrule"))
+            kind = _structural(r, _AE_CHILD_CLASSES)
             if kind is not None:
                 ae_children[r.parent][kind].append(r)
                 used.add(r.index)
@@ -222,6 +230,12 @@ def configuration_from_entries(
             ae_title = rdn_value(a.dn)
             tcs = tuple(t.build(TransferCapability) for t in sub["dicomtransfercapability"])
             rules = tuple(t.build(ExportRule, ae_title=ae_title) for t in sub["dcmexportrule"])
+            coercions = tuple(
+                t.build(AttributeCoercion, ae_title=ae_title) for t in sub["dcmarchiveattributecoercion2"]
+            )
+            legacy = tuple(
+                t.build(LegacyAttributeCoercion, ae_title=ae_title) for t in sub["dcmarchiveattributecoercion"]
+            )
             aes.append(
                 model_from_entry(
                     ApplicationEntity,
@@ -231,6 +245,8 @@ def configuration_from_entries(
                     conn_refs=resolver(a),
                     transfer_capabilities=tcs,
                     export_rules=rules,
+                    attribute_coercions=coercions,
+                    legacy_attribute_coercions=legacy,
                 )
             )
 
@@ -250,6 +266,8 @@ def configuration_from_entries(
                 export_rules=many("dcmexportrule", ExportRule),
                 web_applications=many("dcmwebapp", WebApplication),
                 storages=many("dcmstorage", StorageDescriptor),
+                attribute_coercions=many("dcmarchiveattributecoercion2", AttributeCoercion),
+                legacy_attribute_coercions=many("dcmarchiveattributecoercion", LegacyAttributeCoercion),
             )
         )
     other = tuple(LdapEntry(dn=r.dn, attributes=r.attributes) for r in reads if r.index not in used)
@@ -367,6 +385,11 @@ def iter_model_entries(config: Configuration) -> Iterator[tuple[Model, str]]:
         for ae in device.application_entities:
             aedn = entry_dn_of(ae, ddn)
             yield ae, aedn
-            subs: tuple[Model, ...] = (*ae.transfer_capabilities, *ae.export_rules)
+            subs: tuple[Model, ...] = (
+                *ae.transfer_capabilities,
+                *ae.export_rules,
+                *ae.attribute_coercions,
+                *ae.legacy_attribute_coercions,
+            )
             for sub in subs:
                 yield sub, entry_dn_of(sub, aedn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,12 +27,15 @@ from dcm_exporter.models import (
     ApplicationEntity,
     Connection,
     Device,
+    ExporterDescriptor,
     SourceLocation,
     TransferCapability,
     format_duration,
     parse_duration,
 )
 from dcm_exporter.models._frozen import parse_properties
+from dcm_exporter.models._uri import java_uri_problem
+from dcm_exporter.models.exporter import invalid_uri_message, tolerating_invalid_uris
 from dcm_exporter.schedule import Schedules, warn_if_cron
 
 __all__ = [
@@ -41,6 +45,8 @@ __all__ = [
     "model_to_entry",
     "object_classes_of",
 ]
+
+_log = logging.getLogger("dcm_exporter.codecs")
 
 # --- reading one entry -----------------------------------------------------------------------------------
 
@@ -239,11 +245,37 @@ def _model_from_entry(
     classes = grouped.get("objectclass") or ()
     object_classes = tuple(v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in classes)
     try:
+        if model is ExporterDescriptor and isinstance(uri := kwargs.get("uri"), str) and java_uri_problem(uri):
+            return _tolerated_exporter(kwargs, extra, object_classes, dn, location)
         return model(**kwargs, extra=extra, object_classes=object_classes)
     except ConfigurationError as exc:
         raise _fail(str(exc), dn, location) from None
     except (TypeError, ValueError) as exc:
         raise _fail(f"invalid {spec.object_class} entry: {exc}", dn, location) from exc
+
+
+def _tolerated_exporter(
+    kwargs: dict[str, Any],
+    extra: dict[str, tuple[Value, ...]],
+    object_classes: tuple[str, ...],
+    dn: str,
+    location: SourceLocation | None,
+) -> ExporterDescriptor:
+    # read as found, so that a configuration dcm4chee-arc cannot load can still be inspected and repaired;
+    # the writers refuse it (model_to_entry) and Configuration.validate reports it as an error
+    with tolerating_invalid_uris():
+        exporter = ExporterDescriptor(**kwargs, extra=extra, object_classes=object_classes)
+    assert exporter.uri_problem is not None
+    message = invalid_uri_message(exporter.exporter_id, exporter.uri, exporter.uri_problem)
+    _log.warning("%s%s: %s", _where(dn, location), dn, message, extra={"dn": dn})
+    return exporter
+
+
+def _check_writable(model: Model, dn: str) -> None:
+    if isinstance(model, ExporterDescriptor) and (problem := model.uri_problem) is not None:
+        raise ConfigurationError(
+            f"refusing to write {dn}: {invalid_uri_message(model.exporter_id, model.uri, problem)}"
+        )
 
 
 # --- writing one entry -----------------------------------------------------------------------------------
@@ -306,6 +338,7 @@ def model_to_entry(model: Model, parent: str, *, conn_dn: Callable[[str], str] |
     """
     spec = spec_for(model)
     dn = entry_dn_of(model, parent)
+    _check_writable(model, dn)
     if conn_dn is None:
         conn_dn = _default_conn_dn(parent)
     attributes: dict[str, list[Value]] = {}
@@ -375,7 +408,15 @@ def _device_conn_dn(device: Device, ddn: str) -> Callable[[str], str]:
 
 def _named_children(device: Device) -> tuple[tuple[Model, ...], ...]:
     """The device's children that sit directly below it, apart from connections and AEs, in entry order."""
-    return (device.exporters, device.queues, device.export_rules, device.web_applications, device.storages)
+    return (
+        device.exporters,
+        device.queues,
+        device.export_rules,
+        device.web_applications,
+        device.storages,
+        device.attribute_coercions,
+        device.legacy_attribute_coercions,
+    )
 
 
 def model_to_entries(model: Model, parent: str, *, device: Device | None = None) -> list[Entry]:
@@ -405,5 +446,8 @@ def model_to_entries(model: Model, parent: str, *, device: Device | None = None)
             out.append(model_to_entry(tc, aedn))
         for rule in model.export_rules:
             out.append(model_to_entry(rule, aedn))
+        coercions: tuple[Model, ...] = (*model.attribute_coercions, *model.legacy_attribute_coercions)
+        for coercion in coercions:
+            out.append(model_to_entry(coercion, aedn))
         return out
     return [model_to_entry(model, parent, conn_dn=conn_of)]

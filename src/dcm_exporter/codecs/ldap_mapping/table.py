@@ -14,12 +14,16 @@ import attrs
 
 from dcm_exporter.models import (
     ApplicationEntity,
+    AttributeCoercion,
+    AttributeUpdatePolicy,
+    CoercionOnFailure,
     Connection,
     Device,
     Entity,
     ExporterDescriptor,
     ExportRule,
     InstanceAvailability,
+    LegacyAttributeCoercion,
     QueueDescriptor,
     ReoccurredInstances,
     StorageDescriptor,
@@ -56,6 +60,8 @@ Model: TypeAlias = (
     | ExportRule
     | WebApplication
     | StorageDescriptor
+    | AttributeCoercion
+    | LegacyAttributeCoercion
 )
 
 class Kind(enum.Enum):
@@ -285,6 +291,63 @@ STORAGE_SPEC = ObjectSpec(
         A("dcmProperty", "properties", Kind.PROPERTIES, {}),
     ),
 )
+# --- attribute coercion (dcmArchiveAttributeCoercion2, and the legacy class; device and AE level) ---
+COERCION_SPEC = ObjectSpec(
+    AttributeCoercion,
+    "dcmArchiveAttributeCoercion2",
+    "cn",
+    "name",
+    (
+        A("cn", "name", Kind.STR, required=True),
+        A("dicomDescription", "description", Kind.STR, None),
+        A("dcmRulePriority", "priority", Kind.INT, 0),
+        A("dcmDIMSE", "dimse", Kind.STR, required=True),
+        A("dicomTransferRole", "role", Kind.ENUM, required=True, enum_type=TransferRole),
+        A("dcmSOPClass", "sop_classes", Kind.STRS, ()),
+        A("dcmProperty", "conditions", Kind.STRS, ()),
+        A("dcmURI", "uri", Kind.STR, required=True),
+        A(
+            "dcmAttributeUpdatePolicy",
+            "attribute_update_policy",
+            Kind.ENUM,
+            AttributeUpdatePolicy.MERGE,
+            enum_type=AttributeUpdatePolicy,
+        ),
+        A("dcmSupplementFromDeviceReference", "supplement_from_device", Kind.STR, None),
+        A("dcmMergeAttribute", "merge_attributes", Kind.STRS, ()),
+        A("dcmCoercionParam", "params", Kind.PROPERTIES, {}),
+        A("dcmCoercionSufficient", "sufficient", Kind.BOOL, False),
+        A("dcmCoercionOnFailure", "on_failure", Kind.ENUM, CoercionOnFailure.RETHROW, enum_type=CoercionOnFailure),
+    ),
+)
+LEGACY_COERCION_SPEC = ObjectSpec(
+    LegacyAttributeCoercion,
+    "dcmArchiveAttributeCoercion",
+    "cn",
+    "name",
+    (
+        A("cn", "name", Kind.STR, required=True),
+        A("dcmRulePriority", "priority", Kind.INT, 0),
+        A("dcmDIMSE", "dimse", Kind.STR, required=True),
+        A("dicomTransferRole", "role", Kind.ENUM, required=True, enum_type=TransferRole),
+        A("dcmSOPClass", "sop_classes", Kind.STRS, ()),
+        A("dcmProperty", "conditions", Kind.STRS, ()),
+        A("dcmRetrieveAsReceived", "retrieve_as_received", Kind.BOOL, False),
+        A("dcmDeIdentification", "deidentification", Kind.STRS, ()),
+        A("dcmURI", "xslt_uri", Kind.STR, None),
+        A("dcmNoKeywords", "no_keywords", Kind.BOOL, False),
+        A("dcmLeadingCFindSCP", "leading_cfind_scp", Kind.STR, None),
+        A("dcmNullifyTag", "nullify_tags", Kind.STRS, ()),
+        A("dcmMergeAttribute", "merge_attributes", Kind.STRS, ()),
+        A(
+            "dcmAttributeUpdatePolicy",
+            "attribute_update_policy",
+            Kind.ENUM,
+            AttributeUpdatePolicy.MERGE,
+            enum_type=AttributeUpdatePolicy,
+        ),
+    ),
+)
 del A
 
 OBJECT_SPECS: tuple[ObjectSpec, ...] = (
@@ -297,6 +360,8 @@ OBJECT_SPECS: tuple[ObjectSpec, ...] = (
     RULE_SPEC,
     WEBAPP_SPEC,
     STORAGE_SPEC,
+    COERCION_SPEC,
+    LEGACY_COERCION_SPEC,
 )
 """Every model's mapping, the single attribute <-> field table."""
 

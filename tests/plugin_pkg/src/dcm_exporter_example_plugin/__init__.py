@@ -1,8 +1,8 @@
 """An example third-party transport: ``example:<folder>`` writes one JSON line per instance.
 
 It shows the whole plug-in contract: a factory ``create_transport(exporter, configuration)`` named in
-the entry-point group ``dcm_exporter.transports``, returning an object with ``send``, ``close`` and a
-context manager, that reports each instance through ``OutcomeBuilder``.
+the entry-point group ``dcm_exporter.transports``, returning an object with ``send``, ``close``,
+``needs_instances`` and a context manager, that reports each instance through ``OutcomeBuilder``.
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ __all__ = ["ExampleTransport", "create_transport"]
 class ExampleTransport:
     """Writes ``{"sop_instance_uid", "size", "sha256"}`` per instance to ``<folder>/manifest.jsonl``."""
 
+    needs_instances = True  # the exporter looks the instances up in its source before send()
+
     def __init__(self, folder: Path, destination: str) -> None:
         self.folder = folder
         self.destination = destination
         self.closed = False
 
     def send(self, request: Any) -> Any:
+        from dcm_exporter import OutcomeBuilder
         from dcm_exporter.errors import SourceError
-        from dcm_exporter.transports.base import OutcomeBuilder
 
         builder = OutcomeBuilder.for_request(request, self.destination)
         self.folder.mkdir(parents=True, exist_ok=True)
