@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages of the real servers the test suite starts (as throwaway processes):
 # OpenLDAP slapd + ldap-utils, DCMTK, Orthanc + its DICOMweb plugin, tinyproxy (an HTTP proxy), Chromium + its
-# WebDriver (the monitoring page's browser tests). The system services are never used.
+# WebDriver (the monitoring page's browser tests, the docs screenshots). The system services are never used.
+# The docs build reads the intersphinx inventories of Python, pydicom and attrs from Debian's documentation packages
+# python3-doc, python-pydicom-doc, python-attr-doc (no network).
 # Also makes sure a PostgreSQL server answers on 127.0.0.1:5432 (the machine's own, or a throwaway one).
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(slapd ldap-utils dcmtk orthanc orthanc-dicomweb tinyproxy chromium chromium-driver)
+pkgs=(slapd ldap-utils dcmtk orthanc orthanc-dicomweb tinyproxy chromium chromium-driver python3-doc python-pydicom-doc python-attr-doc)
 missing=()
 # installed means "install ok installed": dpkg -s also succeeds for a removed package whose config files remain
 for p in "${pkgs[@]}"; do

@@ -23,6 +23,7 @@ fixture                scope     gives
 ``slapd_ldaps``        function  compact slapd also listening on ldaps:// with a throwaway CA
 ``slapd_factory``      function  ``slapd_factory(schema="compact"|"upstream", ldaps=False, content=...)``
 ``upstream_dir``       session   ``Path`` of ``../shared/dcm4che`` (skips when absent)
+``browser``            function  headless Chromium (Selenium WebDriver, Debian's chromedriver)
 ``small_study``        session   a generated 2 x 3 "small" study (:class:`dcm_exporter.sample.StudyInfo`);
                                  read-only, shared
 =====================  ========  ===================================================================
@@ -31,6 +32,7 @@ fixture                scope     gives
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,8 @@ from servers.slapd import SlapdFactory, SlapdServer
 from servers.tinyproxy import ProxyServer, start_tinyproxy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-UPSTREAM_DIR = REPO_ROOT.parent / "shared" / "dcm4che"
+# a git worktree sits elsewhere: DCM_EXPORTER_UPSTREAM_DIR names the folder then
+UPSTREAM_DIR = Path(os.environ.get("DCM_EXPORTER_UPSTREAM_DIR") or REPO_ROOT.parent / "shared" / "dcm4che")
 
 _AUTO_MARKERS = {
     "storescp": "dcmtk",
@@ -60,6 +63,7 @@ _AUTO_MARKERS = {
     "slapd_factory": "slapd",
     "upstream_dir": "upstream",
     "http_proxy_factory": "proxy",
+    "browser": "chromium",
 }
 _UPSTREAM_FIXTURES = {"slapd_upstream", "upstream_dir"}
 
@@ -227,6 +231,21 @@ def slapd_upstream(slapd_factory: Callable[..., SlapdServer]) -> SlapdServer:
 def slapd_ldaps(slapd_factory: Callable[..., SlapdServer]) -> SlapdServer:
     """Like ``slapd``, also listening on ``.ldaps_url``; the throwaway CA is ``.ca_file``."""
     return slapd_factory(schema="compact", content="init", ldaps=True)
+
+
+# --- Chromium --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium (Selenium WebDriver over Debian's chromedriver); quit afterwards."""
+    from servers.chromium import start_browser
+
+    driver = start_browser(tmp_path)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 # --- sample data -------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dcm_exporter.errors import (
     AENotInstalledError,
     AssociationRejectedError,
     CodecError,
+    CoercionError,
     ConfigurationError,
     ConnectionFailedError,
     DcmExporterError,
@@ -49,6 +50,7 @@ logging.getLogger("dcm_exporter").addHandler(logging.NullHandler())
 # public name -> module that defines it; resolved on first attribute access
 _LAZY: dict[str, str] = {
     "ApplicationEntity": "dcm_exporter.models",
+    "AttributeCoercion": "dcm_exporter.models",
     "Configuration": "dcm_exporter.models",
     "Connection": "dcm_exporter.models",
     "Device": "dcm_exporter.models",
@@ -104,9 +106,11 @@ __all__ = [
     "AENotInstalledError",
     "ApplicationEntity",
     "AssociationRejectedError",
+    "AttributeCoercion",
     "BatchList",
     "CancelToken",
     "CodecError",
+    "CoercionError",
     "CommitmentResult",
     "Configuration",
     "ConfigurationError",
@@ -195,3 +199,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+def _notebook_display() -> None:
+    """In a Jupyter kernel, show configuration collections and schedules as tables (dcm_exporter.notebook)."""
+    import sys
+
+    if "IPython" in sys.modules:  # never import IPython (or the models) outside a notebook
+        from dcm_exporter.notebook import register_if_notebook
+
+        register_if_notebook()
+
+
+_notebook_display()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import importlib
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from dcm_exporter._tables import CELL_STYLE, STATUS_COLOURS, TABLE_STYLE, caption_row, cell, field_table, table, text
@@ -39,8 +40,12 @@ __all__ = [
     "to_dataframe",
 ]
 
-TASK_COLUMNS = ("task_id", "exporter_id", "entity", "status", "number_of_failures", "scheduled_time",
-                "batch_id", "outcome_message")
+TASK_COLUMNS = ("task_id", "exporter_id", "entity", "status", "failures", "scheduled_time", "duration",
+                "batch_id", "outcome")
+#: long text (outcome and error messages) wraps inside a bounded column instead of widening the table
+_WRAP = "white-space:normal;overflow-wrap:anywhere;min-width:18em;max-width:42em"
+#: a study UID is 64 characters without a space: let it break anywhere rather than push the outcome away
+_UID = "white-space:normal;overflow-wrap:anywhere;word-break:break-all;min-width:10em;max-width:16em"
 TASK_FIELDS = (
     "task_id", "created_time", "updated_time", "device_name", "queue_name", "exporter_id", "local_ae_title",
     "study_uid", "series_uid", "sop_instance_uid", "scheduled_time", "status", "processing_start_time",
@@ -57,10 +62,53 @@ def task_html(task: Any) -> str:
                           "status")
 
 
+def duration_text(seconds: float | None) -> str:
+    """``0.42 s``, ``12.3 s``, ``4 min 05 s``, ``2 h 03 min``; empty for ``None``.
+
+    >>> [duration_text(s) for s in (0.4213, 12.34, 245, 7380, None)]
+    ['0.42 s', '12.3 s', '4 min 05 s', '2 h 03 min', '']
+    """
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def task_duration(task: Any) -> float | None:
+    """Seconds from the processing start to its end (to now while IN PROCESS); ``None`` before the start."""
+    start = task.processing_start_time
+    if start is None:
+        return None
+    end = task.processing_end_time
+    if end is None:
+        end = datetime.now(start.tzinfo) if text(task.status) == "IN PROCESS" else None
+    return None if end is None else max((end - start).total_seconds(), 0.0)
+
+
 def tasks_html(tasks: Sequence[Any]) -> str:
-    """A list of export tasks as one table, status coloured."""
-    return table(TASK_COLUMNS, ([getattr(t, c) for c in TASK_COLUMNS] for t in tasks),
-                  caption=f"{len(tasks)} export task(s)")
+    """A list of export tasks as one table: status coloured, a duration column, long outcomes wrapped."""
+    head = "".join(f"<th style='{CELL_STYLE}'>{html.escape(c)}</th>" for c in TASK_COLUMNS)
+    rows = []
+    for t in tasks:
+        outcome = t.outcome_message or t.error_message
+        cells = [
+            cell(t.task_id), cell(t.exporter_id),
+            f"<td style='{CELL_STYLE};{_UID}'>{html.escape(text(t.entity))}</td>", cell(t.status, status=True),
+            cell(t.number_of_failures), cell(t.scheduled_time),
+            f"<td style='{CELL_STYLE};text-align:right;white-space:nowrap'>{duration_text(task_duration(t))}</td>",
+            cell(t.batch_id),
+            f"<td style='{CELL_STYLE};{_WRAP}'>{html.escape(text(outcome))}</td>",
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f"<table class='dcm-exporter' style='{TABLE_STYLE}'>{caption_row(f'{len(tasks)} export task(s)')}"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def outcome_html(outcome: Any) -> str:
@@ -136,10 +184,24 @@ def to_dataframe(items: Iterable[Any]) -> Any:
 
 
 class TaskList(list[Any]):
-    """A list of export tasks that renders as one table in Jupyter and converts to a ``DataFrame``."""
+    """A list of export tasks that renders as one table in Jupyter, converts to a ``DataFrame`` and plots."""
 
     def _repr_html_(self) -> str:
         return tasks_html(self)
+
+    def plot(self, kind: str = "history") -> Any:
+        """A :class:`matplotlib.figure.Figure` of these tasks (needs matplotlib, the ``notebook`` extra).
+
+        Args:
+            kind: ``"history"`` (tasks per status over time, throughput and durations per exporter),
+                ``"status"`` (only the first) or ``"exporters"`` (only the last two).
+        """
+        from dcm_exporter import _plots
+
+        plots = {"history": _plots.plot_history, "status": _plots.plot_status, "exporters": _plots.plot_exporters}
+        if kind not in plots:
+            raise ValueError(f"unknown plot kind {kind!r}: use one of {', '.join(plots)}")
+        return plots[kind](self)
 
     def to_dataframe(self) -> Any:
         """Every task field as a column, indexed by ``task_id`` (needs pandas)."""

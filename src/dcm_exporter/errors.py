@@ -1,7 +1,8 @@
 """The exceptions of dcm_exporter, all in one tree.
 
 Every exception the library raises on purpose derives from :class:`DcmExporterError`.
-Errors from dependencies (ldap3, pynetdicom, pydicom, sqlite3, psycopg, httpx) are
+Errors from dependencies (ldap3, :mod:`pynetdicom`, :mod:`pydicom`, :mod:`sqlite3`, psycopg,
+:class:`httpx <httpx.HTTPError>`) are
 translated at the one place where that dependency is used and chained with
 ``raise ... from exc``, so callers never need to import a dependency to catch its errors.
 
@@ -27,6 +28,7 @@ translated at the one place where that dependency is used and chained with
     │   └── InstanceMissingError           the instance vanished from storage (counted "missing")
     ├── ExportCanceledError                an export was canceled through its cancel token
     ├── UnsafePathError (ValueError)       a storage path built from dataset values would leave its folder
+    ├── CoercionError                      an attribute coercion rule could not be applied to an instance
     ├── TransportError                     an export could not be performed; ``retryable`` says
     │   │                                  whether the queue should try again
     │   ├── ConnectionFailedError          peer unreachable or the connection dropped
@@ -42,6 +44,7 @@ __all__ = [
     "AENotInstalledError",
     "AssociationRejectedError",
     "CodecError",
+    "CoercionError",
     "ConfigurationError",
     "ConnectionFailedError",
     "DcmExporterError",
@@ -219,6 +222,18 @@ class ExportCanceledError(DcmExporterError):
 
 class UnsafePathError(DcmExporterError, ValueError):
     """A storage path assembled from dataset values would leave its storage folder (``..``, ``/``)."""
+
+
+class CoercionError(DcmExporterError):
+    """An attribute coercion rule could not be applied to one instance; that instance fails, the export goes on.
+
+    ``rule`` is the rule's name (``cn``), ``uri`` its ``dcmURI``.
+    """
+
+    def __init__(self, message: str, *, rule: str | None = None, uri: str | None = None) -> None:
+        self.rule = rule
+        self.uri = uri
+        super().__init__(message)
 
 
 class TransportError(DcmExporterError):

@@ -313,8 +313,9 @@ class Outcome:
 
     @property
     def result_json(self) -> str | None:
-        """The failed instances as JSON text (``{"failures": [{"sop_instance_uid", "reason", "status_code",
-        "missing"}, ...]}``), or ``None`` when none failed. The task queue stores it on the task
+        """The failed instances as JSON text, or ``None`` when none failed: an object whose ``failures`` list
+        holds one object per instance (``sop_instance_uid``, ``reason``, ``status_code``, ``missing``).
+        The task queue stores it on the task
         (``ExportTask.result_json``), so a monitor can show why instances failed after the process ended."""
         if not self.failures:
             return None

@@ -24,7 +24,15 @@ import attrs
 
 from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError
-from dcm_exporter.export import ALL, CancelToken, ExportRequest, InstanceRef, Outcome, ProgressCallback
+from dcm_exporter.export import (
+    ALL,
+    CancelToken,
+    ExportRequest,
+    InstanceRef,
+    InstanceResult,
+    Outcome,
+    ProgressCallback,
+)
 from dcm_exporter.queue.facade import QueueMethods
 from dcm_exporter.transports.base import Transport
 from dcm_exporter.transports.registry import TransportRegistry, default_registry
@@ -312,6 +320,9 @@ class Exporter(QueueMethods):
             cancel: set it from another thread to stop after the instance being sent (CANCELED).
             progress: called once per instance with its result.
 
+        In a Jupyter notebook a progress bar shows the instances sent so far (nothing is shown anywhere
+        else).
+
         Returns:
             The outcome; WARNING ``Could not find …`` when the source has no such instances.
 
@@ -320,10 +331,24 @@ class Exporter(QueueMethods):
                 for a ``dicom:`` exporter.
             TransportError: the export could not be performed at all (the queue would retry it).
         """
-        return self._perform(
-            exporter_id, study_uid, series_uid, sop_instance_uid,
-            cancel=cancel or CancelToken(), progress=progress,
-        )
+        from dcm_exporter._progress import NotebookProgress
+
+        with NotebookProgress(f"export to {exporter_id}") as bar:
+            if not bar.shown:
+                return self._perform(
+                    exporter_id, study_uid, series_uid, sop_instance_uid,
+                    cancel=cancel or CancelToken(), progress=progress,
+                )
+
+            def report(ref: InstanceRef, result: InstanceResult) -> None:
+                bar.advance(outcome=result.kind)
+                if progress is not None:
+                    progress(ref, result)
+
+            return self._perform(
+                exporter_id, study_uid, series_uid, sop_instance_uid,
+                cancel=cancel or CancelToken(), progress=report, on_instances=bar.set_total,
+            )
 
     def _perform(
         self,
@@ -334,6 +359,7 @@ class Exporter(QueueMethods):
         *,
         cancel: CancelToken,
         progress: ProgressCallback | None,
+        on_instances: Callable[[int], None] | None = None,
     ) -> Outcome:
         """Resolve the exporter, find the instances, build the request and send it (shared with the queue)."""
         exporter = self.exporter(exporter_id)
@@ -352,6 +378,8 @@ class Exporter(QueueMethods):
                 return outcome
         else:
             refs = []
+        if on_instances is not None and refs:
+            on_instances(len(refs))
         calling_ae = self._calling_ae_title(exporter, refs)
         request = ExportRequest(
             exporter=exporter,

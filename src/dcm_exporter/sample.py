@@ -439,6 +439,9 @@ def generate_study(
 ) -> StudyInfo:
     """Generate a study of ``series`` x ``instances_per_series`` instances under ``dest_dir``.
 
+    Each instance is a DICOM Part 10 file that :func:`pydicom.dcmread <pydicom.filereader.dcmread>` reads
+    back as a :class:`~pydicom.dataset.FileDataset`.
+
     Args:
         dest_dir: folder to write into (created); files go to ``<study UID>/<series UID>/<SOP UID>.dcm``.
         series: number of image series (for ``"mixed"``, plus one SR and one RT Structure Set series).

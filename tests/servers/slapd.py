@@ -37,7 +37,7 @@ from .ports import LOOPBACK, Process, ServerError, free_port, require_binary, ru
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPACT_SCHEMA = REPO_ROOT / "src" / "dcm_exporter" / "config" / "schema" / "dcm-exporter.ldif"
-UPSTREAM_DIR = REPO_ROOT.parent / "shared" / "dcm4che"
+UPSTREAM_DIR = Path(os.environ.get("DCM_EXPORTER_UPSTREAM_DIR") or REPO_ROOT.parent / "shared" / "dcm4che")
 UPSTREAM_SCHEMAS = ("dicom.ldif", "dcm4che.ldif", "dcm4chee-archive.ldif")
 SYSTEM_SCHEMAS = ("core.ldif", "cosine.ldif", "inetorgperson.ldif")
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")

@@ -101,8 +101,8 @@ def test_keywords_nested_paths_and_missing_values() -> None:
     fmt = AttributesFormat(
         "{StudyInstanceUID}/{00100024.00400032}/{IssuerOfPatientIDQualifiersSequence.UniversalEntityID}/{00100020}"
     )
-    assert fmt.format(ds) == "1.2.3/ISSUER/ISSUER/null"  # absent values print as Java's MessageFormat does
-    assert AttributesFormat("{00080008[2]}-{00080008[7]}").format(ds) == "AXIAL-null"
+    assert fmt.format(ds) == "1.2.3/ISSUER/ISSUER/"  # absent values give the empty string, as upstream
+    assert AttributesFormat("{00080008[2]}-{00080008[7]}").format(ds) == "AXIAL-"
 
 
 def test_urlencoded_like_java_urlencoder() -> None:
@@ -153,7 +153,16 @@ def test_message_format_quoting_in_literal_text() -> None:
         ("{NoSuchKeyword}", "neither a hex tag nor a DICOM keyword"),
         ("{00200013,choice,0#a|1#b}", "not supported"),
         ("{now}", "needs type date or time"),
-        ("{now,date,yyyy-QQ}", "unsupported letter"),
+        ("{now,date,yyyy-QQ}", "illegal pattern character 'Q'"),
+        ("{now,date,zzzz}", "long zone names"),
+        ("{00180050,number,¤#,##0.00}", "currency"),
+        ("{00180050,number,0.0.0}", "malformed number pattern"),
+        ("{00080020,dateP1X,yyyy}", "not an ISO 8601 period"),
+        ("{00080030,timeP1H,HH}", "not an ISO 8601 duration"),
+        ("{0020000D,slice}", "slice takes a start"),
+        ("{0020000D,slice,a}", "invalid literal"),
+        ("'{'{00100020}", "unbalanced"),
+        ("'}'{00100020}", "unbalanced"),
         ("{rnd,hash}", "only uuid or uid"),
         ("{}", "empty field"),
     ],
@@ -194,6 +203,27 @@ def test_hashed_values_are_always_safe() -> None:
     ds = Dataset()
     ds.PatientID = "../../etc"
     assert re.fullmatch(r"[0-9A-F]{8}", AttributesFormat("{00100020,hash}").format_path(ds))
+
+
+def test_empty_values_in_paths() -> None:
+    # upstream formats an absent value as the empty string: a//b is written (file systems read it as a/b);
+    # an empty first or last component would make the path absolute or a folder, so those stay refused
+    ds = upstream_dataset()
+    assert AttributesFormat("a/{00100020}/b/{0020000E}.dcm").format_path(ds) == "a//b/1.2.3.4.dcm"
+    with pytest.raises(UnsafePathError, match="empty first component"):
+        AttributesFormat("{00100020}/{0020000E}.dcm").format_path(ds)
+    with pytest.raises(UnsafePathError, match="names a folder"):
+        AttributesFormat("{0020000E}/{00100020}").format_path(ds)
+    with pytest.raises(UnsafePathError, match="not a relative path"):
+        AttributesFormat("{00100020}").format_path(ds)
+
+
+def test_upper_and_slice_values_are_checked_for_separators() -> None:
+    ds = Dataset()
+    ds.PatientID = "a/b"
+    for pattern in ("x/{00100020,upper}", "x/{00100020,slice,0}"):
+        with pytest.raises(UnsafePathError, match="path separator"):
+            AttributesFormat(pattern).format_path(ds)
 
 
 def test_absolute_or_dotted_patterns_are_refused() -> None:

@@ -28,12 +28,28 @@ def test_every_public_name_resolves() -> None:
 def test_import_loads_no_heavy_dependency() -> None:
     code = (
         "import sys, dcm_exporter\n"
-        "heavy = {'ldap3', 'psycopg', 'httpx', 'pynetdicom', 'croniter', 'psycopg_pool'}\n"
+        "heavy = {'ldap3', 'psycopg', 'httpx', 'pynetdicom', 'croniter', 'psycopg_pool', 'starlette', 'uvicorn',"
+        " 'prometheus_client', 'jinja2', 'selenium'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(__import__('pathlib').Path(dcm_exporter.__file__).parents[1])})
     assert out.stdout.strip() == "[]"
+
+
+def test_the_web_package_loads_its_libraries_only_when_used() -> None:
+    """``dcm_exporter.web`` and its reloader (used by ``dcm-exporter run``) load no web library; ``create_app``
+    does."""
+    code = (
+        "import sys, dcm_exporter.web, dcm_exporter.web.reload\n"
+        "web = {'starlette', 'uvicorn', 'prometheus_client', 'jinja2'}\n"
+        "print(sorted(web & set(sys.modules)))\n"
+        "dcm_exporter.web.create_app\n"
+        "print(sorted(web & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(__import__('pathlib').Path(dcm_exporter.__file__).parents[1])})
+    assert out.stdout.splitlines() == ["[]", "['jinja2', 'starlette']"]
 
 
 def test_package_logger_has_null_handler() -> None:

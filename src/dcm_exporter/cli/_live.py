@@ -10,7 +10,7 @@ import argparse
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dcm_exporter.cli._context import ldap_store, load_configuration, option
 from dcm_exporter.errors import ConfigurationError
@@ -97,19 +97,8 @@ def start_metrics_server(host: str, port: int, exporter: Exporter,
         OSError: the port is taken.
     """
     try:
-        from prometheus_client import start_http_server
-
         from dcm_exporter.web.metrics import ExporterMetrics
     except ImportError as exc:
         raise ConfigurationError(f"--metrics-port needs the 'web' extra: pip install 'dcm-exporter[web]' ({exc})"
                                  ) from exc
-    metrics = ExporterMetrics(exporter, reloader=reloader)
-    server: Any
-    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-    return stop
+    return ExporterMetrics(exporter, reloader=reloader).serve(host, port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,28 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _stop_signals_already_handled() -> Callable[[], None]:
+    """uvicorn shuts down gracefully on SIGINT / SIGTERM and then raises the signal again with the handlers
+    it found: make those handlers no-ops, so that a graceful stop ends with exit status 0 (as ``run`` does)
+    instead of dying by the signal after the fact. Returns how to undo it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def already_handled(signum: int, frame: object) -> None:
+        return None
+
+    previous = {sig: signal.signal(sig, already_handled) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
 def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -116,9 +139,11 @@ def serve(args: argparse.Namespace) -> int:
         info(f"serving device {exporter.task_manager.device_name} ({queue_location(args)}) at "
              f"{scheme}://{args.host}:{args.port}/ui/export; REST below /dcm4chee-arc; "
              + ("changes need the bearer token" if token else "read-only (no --token-file)") + "; Ctrl-C stops")
+        restore_stop = _stop_signals_already_handled()
         try:
             server.run()
         finally:
+            restore_stop()
             restore_sighup()
             if reloader is not None:
                 reloader.stop()

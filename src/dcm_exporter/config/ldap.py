@@ -729,12 +729,13 @@ class LdapConfigStore:
                     return "contextCSN:" + max(csns)
             entries = self._search(self.config_root_dn, "(objectClass=*)", ldap3.SUBTREE,
                                    ("entryCSN", "modifyTimestamp"))
-            newest = ""
+            newest = {"entrycsn": "", "modifytimestamp": ""}  # compared apart: their text forms differ
             for _, entry_attrs in entries:
                 for key, values in entry_attrs.items():
-                    if key.lower() in ("entrycsn", "modifytimestamp"):
-                        newest = max([newest, *(str(v) for v in values)])
-            return f"entries:{len(entries)}:{newest}"
+                    name = key.lower()
+                    if name in newest:
+                        newest[name] = max([newest[name], *(str(v) for v in values)])
+            return f"entries:{len(entries)}:{newest['entrycsn'] or newest['modifytimestamp']}"
 
     def reload(self) -> Configuration:
         """Read the configuration again, picking up what others changed since the last :meth:`load`.

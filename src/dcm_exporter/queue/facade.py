@@ -16,7 +16,7 @@ from dcm_exporter.queue.manager import Clock, TaskManager, TaskResult
 from dcm_exporter.queue.memory import InMemoryTaskStore
 from dcm_exporter.queue.runner import TaskHooks, TaskRunner
 from dcm_exporter.queue.store import TaskStore
-from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter, TaskType
+from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter, TaskStatus, TaskType
 
 if TYPE_CHECKING:
     from dcm_exporter.actions import ActionPerformer, CommitmentResult
@@ -209,8 +209,29 @@ class QueueMethods:
             self._queue_runner.stop(timeout)
 
     def run_until_idle(self, *, timeout: float | None = None, wait_for_scheduled: bool = False) -> int:
-        """Process what is due now (for scripts and notebooks); returns the number of attempts made."""
-        return self.runner.run_until_idle(timeout=timeout, wait_for_scheduled=wait_for_scheduled)
+        """Process what is due now (for scripts and notebooks); returns the number of attempts made.
+
+        In a Jupyter notebook a progress bar counts the finished attempts against the tasks due when it
+        started (all waiting tasks with ``wait_for_scheduled``); nothing is shown anywhere else.
+        """
+        from dcm_exporter._progress import NotebookProgress
+
+        with NotebookProgress("export queue", unit="tasks") as bar:
+            if not bar.shown:
+                return self.runner.run_until_idle(timeout=timeout, wait_for_scheduled=wait_for_scheduled)
+            waiting = self.task_manager.tasks(TaskFilter(status=(TaskStatus.SCHEDULED, TaskStatus.SCHEDULED_FOR_RETRY)))
+            now = self.task_manager.now()
+            bar.set_total(sum(1 for t in waiting if wait_for_scheduled or t.scheduled_time <= now))
+
+            def finished(result: TaskResult) -> None:
+                status = result.task.status.value if result.task is not None else "deleted"
+                bar.advance(outcome=status)
+
+            self._queue_hooks.on_finished(finished)
+            try:
+                return self.runner.run_until_idle(timeout=timeout, wait_for_scheduled=wait_for_scheduled)
+            finally:
+                self._queue_hooks.finished.remove(finished)
 
     # --- operations -------------------------------------------------------------------------------------
 

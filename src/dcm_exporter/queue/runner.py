@@ -165,8 +165,7 @@ class TaskRunner:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop gracefully: running tasks get ``timeout`` seconds to finish; then they are cancelled and go
-            back
-        to the queue (SCHEDULED) for the next runner. Waiting tasks stay where they are."""
+        back to the queue (SCHEDULED) for the next runner. Waiting tasks stay where they are."""
         if not self._started:
             return
         self._stop.set()

@@ -101,7 +101,8 @@ def _is_stored(status: int) -> bool:
 
 
 class StoreSCP:
-    """An in-process Store SCP on a loopback port.
+    """An in-process Store SCP on a loopback port, built on pynetdicom's
+    :class:`~pynetdicom.ae.ApplicationEntity` (its C-STORE handler answers ``status``).
 
     Args:
         ae_title: the SCP's AE title.

@@ -2,27 +2,41 @@
 
 A pattern is literal text with ``{...}`` fields. Each field names an attribute — a tag in hex
 (``0020000D``) or a DICOM keyword (``StudyInstanceUID``), a path into sequences separated by ``.``
-(the first item of each sequence is used), optionally a 0-based value index ``[n]`` — or one of the
-pseudo attributes ``now`` and ``rnd``; then optionally ``,type`` and type arguments:
+(the first item of each sequence is used), optionally a 0-based value index ``[n]`` (default: the first
+value) — or one of the pseudo attributes ``now`` and ``rnd``; then optionally ``,type`` and arguments:
 
-==================  ==================================================================================
-field               value
-==================  ==================================================================================
-``{tag}``           the value as text; ``null`` when absent (as Java's ``MessageFormat`` writes it)
-``{tag,hash}``      Java's 32-bit ``String.hashCode()`` of the value as 8 upper-case hex digits
-``{tag,md5}``       MD5 of the UTF-8 value as 26 characters of ``0-9a-v`` (dcm4che's own base-32 layout)
-``{tag,urlencoded}``  the value ``application/x-www-form-urlencoded`` (Java ``URLEncoder``)
-``{tag,offset,n}``  the value as integer plus ``n`` (0 when absent)
-``{tag,number[,p]}``  the value as number, in ``DecimalFormat`` pattern ``p`` (default ``#,##0.###``)
-``{tag,date,p}``    a DA/DT value in ``SimpleDateFormat`` pattern ``p``; ``time`` likewise for TM
-``{now,date,p}``    the current time in pattern ``p``, e.g. ``{now,date,yyyy/MM/dd}``
-``{rnd}``           a random 32-bit number as 8 upper-case hex digits
-``{rnd,uuid}``      a random UUID; ``{rnd,uid}`` a random ``2.25.`` UID
-==================  ==================================================================================
+=========================  ===========================================================================
+field                      value
+=========================  ===========================================================================
+``{tag}``                  the value as text; the empty string when absent or empty
+``{tag,upper}``            the value in upper case (``Ärzte-ß`` → ``ÄRZTE-SS``)
+``{tag,slice,a[,b]}``      ``value[a:b]`` as in Python (``{0020000D,slice,-4}``: the last 4 characters)
+``{tag,hash}``             Java's 32-bit ``String.hashCode()`` of the value as 8 upper-case hex digits
+``{tag,md5}``              MD5 of the UTF-8 value as 26 characters of ``0-9a-v`` (dcm4che's layout)
+``{tag,urlencoded}``       the value ``application/x-www-form-urlencoded`` (Java ``URLEncoder``)
+``{tag,offset,n}``         the value as integer plus ``n`` (0 when absent)
+``{tag,number[,p]}``       the value as number in ``DecimalFormat`` pattern ``p`` (default ``#,##0.###``;
+                           also ``integer``, ``percent``, exponents as in ``0.00E0``)
+``{tag,date[,p]}``         a DA/DT value in ``SimpleDateFormat`` pattern ``p`` (or ``short``, ``medium``,
+                           ``long``, ``full``); ``time`` likewise for TM
+``{tag,dateP1D,p}``        the date shifted by an ISO 8601 period (``P1D``, ``-P1M``) before formatting;
+                           ``{tag,timePT1H,p}`` the time shifted by an ISO 8601 duration
+``{now,date,p}``           the current time in pattern ``p``, e.g. ``{now,date,yyyy/MM/dd}``
+``{rnd}``                  a random 32-bit number as 8 upper-case hex digits
+``{rnd,uuid}``             a random UUID; ``{rnd,uid}`` a random ``2.25.`` UID
+=========================  ===========================================================================
 
-Literal text follows ``MessageFormat``'s quoting: ``''`` is one quote and ``'...'`` is quoted text.
-``choice`` sub-formats and locale-named styles other than the English defaults are not supported
-(a :class:`~dcm_exporter.errors.ConfigurationError` says so).
+As upstream, the pattern becomes a Java ``MessageFormat`` after the fields are numbered, so its quoting
+rules hold for the whole pattern: ``''`` is one quote and text between single quotes is literal, fields
+included (``'{00100020}'`` gives ``{0}``, ``it's/{00100020}`` gives ``its/{0}``). Values are read as dcm4che
+reads them: leading and trailing spaces are not part of a value (except the leading ones of ST, LT and UT);
+a DT value with its own offset is converted to the format's zone; a local date-time that a DST change makes
+ambiguous or skips is read with the zone's standard offset, as ``java.util.GregorianCalendar`` does. Letters
+follow ``SimpleDateFormat`` in the ``en_US`` locale (weeks start on Sunday, week 1 holds 1 January).
+
+Not supported, with a :class:`~dcm_exporter.errors.ConfigurationError` saying so: ``choice`` sub-formats,
+currency number formats and the long zone names (``zzzz``). Where we differ from upstream on purpose
+(``number`` of an IS/US value) see ``docs/explanation/deviations.md``.
 
     >>> from pydicom import Dataset
     >>> ds = Dataset()
@@ -33,21 +47,31 @@ Literal text follows ``MessageFormat``'s quoting: ``''`` is one quote and ``'...
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import random
 import re
 import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from dcm_exporter._imports import PYDICOM, require
 from dcm_exporter.errors import ConfigurationError, UnsafePathError
+from dcm_exporter.schedule import local_zone
+from dcm_exporter.transports._java_text import (
+    DATE_STYLES,
+    TIME_STYLES,
+    Slot,
+    compile_date_pattern,
+    compile_duration,
+    compile_number_pattern,
+    compile_period,
+    localize,
+    parse_message_format,
+)
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -57,11 +81,12 @@ __all__ = ["DEFAULT_STORAGE_PATH_FORMAT", "AttributesFormat", "java_string_hash"
 #: dcm4chee-arc's path format of a storage without ``dcmStoragePathFormat``.
 DEFAULT_STORAGE_PATH_FORMAT = "{now,date,yyyy/MM/dd}/{0020000D,hash}/{0020000E,hash}/{00080018,hash}"
 
-_TYPES = frozenset(
-    {"none", "number", "offset", "date", "time", "choice", "hash", "md5", "urlencoded", "rnd", "uuid", "uid"}
-)
+_STRING_TYPES = frozenset({"none", "upper", "slice", "hash", "md5", "urlencoded"})
+_TYPES = _STRING_TYPES | {"number", "offset", "date", "time", "choice", "rnd", "uuid", "uid"}
 _B32 = "0123456789abcdefghijklmnopqrstuv"
 _MASK64 = (1 << 64) - 1
+#: VRs whose leading spaces are significant (dcm4che trims only trailing spaces of these)
+_TEXT_VRS = frozenset({"ST", "LT", "UT"})
 
 
 # --- the value transforms --------------------------------------------------------------------------
@@ -78,7 +103,7 @@ def java_string_hash(text: str) -> str:
     '00000061'
     """
     h = 0
-    data = text.encode("utf-16-be")
+    data = text.encode("utf-16-be", "surrogatepass")
     for i in range(0, len(data), 2):
         h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
     return f"{h:08X}"
@@ -123,161 +148,12 @@ def _random_uid() -> str:
     return "2.25." + str(uuid.uuid4().int)
 
 
-# --- Java SimpleDateFormat subset ------------------------------------------------------------------
-
-_DATE_LETTERS = re.compile(r"([A-Za-z])\1*")
-
-
-def _tz_offset(dt: datetime, colon: bool) -> str:
-    off = dt.utcoffset() or timedelta(0)
-    minutes = int(off.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    minutes = abs(minutes)
-    sep = ":" if colon else ""
-    return f"{sign}{minutes // 60:02d}{sep}{minutes % 60:02d}"
-
-
-def _date_field(letter: str, count: int, dt: datetime) -> str:
-    if letter == "y" or letter == "Y":
-        return f"{dt.year % 100:02d}" if count == 2 else str(dt.year).zfill(count)
-    if letter in ("M", "L"):
-        if count >= 4:
-            return calendar.month_name[dt.month]
-        if count == 3:
-            return calendar.month_abbr[dt.month]
-        return str(dt.month).zfill(count)
-    if letter == "d":
-        return str(dt.day).zfill(count)
-    if letter == "D":
-        return str(dt.timetuple().tm_yday).zfill(count)
-    if letter == "H":
-        return str(dt.hour).zfill(count)
-    if letter == "k":
-        return str(dt.hour or 24).zfill(count)
-    if letter == "K":
-        return str(dt.hour % 12).zfill(count)
-    if letter == "h":
-        return str(dt.hour % 12 or 12).zfill(count)
-    if letter == "m":
-        return str(dt.minute).zfill(count)
-    if letter == "s":
-        return str(dt.second).zfill(count)
-    if letter == "S":
-        return str(dt.microsecond // 1000).zfill(count)
-    if letter == "E":
-        return calendar.day_name[dt.weekday()] if count >= 4 else calendar.day_abbr[dt.weekday()]
-    if letter == "u":
-        return str(dt.isoweekday()).zfill(count)
-    if letter == "a":
-        return "AM" if dt.hour < 12 else "PM"
-    if letter == "G":
-        return "AD"
-    if letter == "Z":
-        return _tz_offset(dt, colon=False)
-    if letter == "X":
-        if (dt.utcoffset() or timedelta(0)) == timedelta(0):
-            return "Z"
-        text = _tz_offset(dt, colon=count >= 3)
-        return text[:3] if count == 1 else text
-    if letter == "z":
-        return dt.tzname() or _tz_offset(dt, colon=True)
-    raise ValueError(f"unsupported date pattern letter {letter!r}")
-
-
-_SUPPORTED_DATE_LETTERS = frozenset("yYMLdDHkKhmsSEuaGZXz")
-
-
-def _compile_date_pattern(pattern: str) -> Callable[[datetime], str]:
-    """Compile a Java ``SimpleDateFormat`` pattern (common letters, ``'`` quoting) to a formatter."""
-    parts: list[str | tuple[str, int]] = []
-    i = 0
-    n = len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "'":
-            if i + 1 < n and pattern[i + 1] == "'":
-                parts.append("'")
-                i += 2
-                continue
-            end = pattern.find("'", i + 1)
-            if end < 0:
-                raise ValueError(f"unterminated quote in date pattern {pattern!r}")
-            parts.append(pattern[i + 1 : end].replace("''", "'"))
-            i = end + 1
-        elif c.isascii() and c.isalpha():
-            m = _DATE_LETTERS.match(pattern, i)
-            assert m is not None
-            if c not in _SUPPORTED_DATE_LETTERS:
-                raise ValueError(f"unsupported letter {c!r} in date pattern {pattern!r}")
-            parts.append((c, len(m.group(0))))
-            i = m.end()
-        else:
-            parts.append(c)
-            i += 1
-
-    def fmt(dt: datetime) -> str:
-        return "".join(p if isinstance(p, str) else _date_field(p[0], p[1], dt) for p in parts)
-
-    return fmt
-
-
-# English (Java 9+ CLDR) default styles, used when a date/time field names a style, not a pattern
-_DATE_STYLES = {"short": "M/d/yy", "medium": "MMM d, y", "long": "MMMM d, y", "full": "EEEE, MMMM d, y"}
-_TIME_STYLES = {"short": "h:mm a", "medium": "h:mm:ss a", "long": "h:mm:ss a z", "full": "h:mm:ss a z"}
-
-
-# --- Java DecimalFormat subset ----------------------------------------------------------------------
-
-def _compile_number_pattern(pattern: str) -> Callable[[float], str]:
-    """Compile a ``DecimalFormat`` pattern made of ``#``, ``0``, ``,`` and ``.`` (no prefix/suffix)."""
-    if pattern == "integer":
-        pattern = "#,##0"
-    if not pattern or not re.fullmatch(r"[#0,]*(\.[#0]*)?", pattern) or not re.search(r"[#0]", pattern):
-        raise ValueError(f"unsupported number pattern {pattern!r} (supported: '#', '0', ',' and '.')")
-    int_part, _, frac_part = pattern.partition(".")
-    min_int = int_part.count("0")
-    grouping = len(int_part) - int_part.rfind(",") - 1 if "," in int_part else 0
-    min_frac = frac_part.count("0")
-    max_frac = len(frac_part)
-
-    def fmt(value: float) -> str:
-        dec = Decimal(value) if value == value and value not in (float("inf"), float("-inf")) else None
-        if dec is None:
-            return "NaN" if value != value else ("∞" if value > 0 else "-∞")
-        try:
-            q = dec.quantize(Decimal(1).scaleb(-max_frac), rounding=ROUND_HALF_EVEN)
-        except InvalidOperation:  # pragma: no cover - huge values
-            q = dec
-        negative = q < 0
-        digits = f"{abs(q):f}"
-        ip, _, fp = digits.partition(".")
-        fp = fp.rstrip("0")
-        if len(fp) < min_frac:
-            fp = fp.ljust(min_frac, "0")
-        ip = ip.lstrip("0")
-        ip = ip.rjust(min_int, "0")
-        if grouping and len(ip) > grouping:
-            groups: list[str] = []
-            while len(ip) > grouping:
-                groups.insert(0, ip[-grouping:])
-                ip = ip[:-grouping]
-            ip = ",".join([ip, *groups]) if ip else ",".join(groups)
-        text = ip + ("." + fp if fp else "")
-        if not text:
-            text = "0"
-        return ("-" + text) if negative and text.strip("0.,") else text
-
-    return fmt
-
-
 # --- dataset access -----------------------------------------------------------------------------------
 
 
 def _parse_tag(name: str, pattern: str) -> int:
-    try:
+    if re.fullmatch(r"[0-9A-Fa-f]{1,8}", name):
         return int(name, 16)
-    except ValueError:
-        pass
     require(*PYDICOM)
     from pydicom.datadict import tag_for_keyword
 
@@ -289,7 +165,7 @@ def _parse_tag(name: str, pattern: str) -> int:
     return int(tag)
 
 
-def _element_values(ds: Any, path: Sequence[int]) -> list[Any] | None:
+def _element(ds: Any, path: Sequence[int]) -> Any:
     item = ds
     for tag in path[:-1]:
         if item is None or tag not in item:
@@ -298,25 +174,27 @@ def _element_values(ds: Any, path: Sequence[int]) -> list[Any] | None:
         item = seq[0] if seq else None
     if item is None or path[-1] not in item:
         return None
-    value = item[path[-1]].value
-    if value is None or value == "":
-        return None
-    if isinstance(value, bytes):
-        return None
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return list(value)
-    return [value]
+    return item[path[-1]]
 
 
 def _string_value(ds: Any, path: Sequence[int], index: int) -> str | None:
-    values = _element_values(ds, path)
-    if values is None or index >= len(values):
+    """The value as dcm4che's ``Attributes.getString`` gives it; ``None`` when absent or empty."""
+    elem = _element(ds, path)
+    if elem is None:
         return None
-    value = values[index]
-    if value is None:
+    value = elem.value
+    if value is None or isinstance(value, bytes | bytearray):
         return None
-    text = str(value)
-    return text if text != "" else None
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        values = list(value)
+    else:
+        values = [value]
+    if index >= len(values) or values[index] is None:
+        return None
+    text = str(values[index])
+    vr = getattr(elem, "VR", None)
+    text = text.rstrip(" \x00") if vr in _TEXT_VRS else text.strip(" \x00")
+    return text or None
 
 
 def _float_value(ds: Any, path: Sequence[int], index: int) -> float:
@@ -334,7 +212,7 @@ def _int_value(ds: Any, path: Sequence[int], index: int) -> int:
     if text is None:
         return 0
     try:
-        return int(text.strip())
+        return int(text)
     except ValueError:
         try:
             return int(float(text))
@@ -342,29 +220,34 @@ def _int_value(ds: Any, path: Sequence[int], index: int) -> int:
             return 0
 
 
-def _date_value(ds: Any, path: Sequence[int], index: int, local: tzinfo) -> datetime | None:
+_DA = re.compile(r"(\d{4})\.?(\d{2})\.?(\d{2})")
+_TM = re.compile(r"(\d{2}):?(\d{2})?:?(\d{2})?(?:\.(\d{1,6}))?")
+_DT = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?")
+
+
+def _date_value(ds: Any, path: Sequence[int], index: int, zone: tzinfo) -> datetime | None:
+    """A DA, TM or DT value as an instant, read as dcm4che's ``Attributes.getDate`` reads it."""
     text = _string_value(ds, path, index)
     if text is None:
         return None
-    text = text.strip()
+    vr = getattr(_element(ds, path), "VR", None)
     try:
-        if re.fullmatch(r"\d{8}", text):
-            d = date(int(text[:4]), int(text[4:6]), int(text[6:8]))
-            return datetime(d.year, d.month, d.day, tzinfo=local)
-        m = re.fullmatch(r"(\d{2}):?(\d{2})?:?(\d{2})?(?:\.(\d{1,6}))?", text)
+        m = _DA.fullmatch(text) if vr in (None, "DA") else None
         if m:
-            t = time(int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0),
-                     int((m.group(4) or "0").ljust(6, "0")))
-            return datetime(1970, 1, 1, t.hour, t.minute, t.second, t.microsecond, tzinfo=local)
-        m = re.fullmatch(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?", text)
+            return localize(datetime(int(m[1]), int(m[2]), int(m[3])), zone)
+        m = _TM.fullmatch(text) if vr in (None, "TM") else None
         if m:
-            tz = local
-            if m.group(8):
-                sign = 1 if m.group(8)[0] == "+" else -1
-                tz = timezone(sign * timedelta(hours=int(m.group(8)[1:3]), minutes=int(m.group(8)[3:5])))
-            g = [int(m.group(k) or d) for k, d in ((1, 0), (2, 1), (3, 1), (4, 0), (5, 0), (6, 0))]
-            micro = int((m.group(7) or "0").ljust(6, "0"))
-            return datetime(g[0], g[1], g[2], g[3], g[4], g[5], micro, tzinfo=tz)
+            micro = int((m[4] or "0").ljust(6, "0"))
+            return localize(datetime(1970, 1, 1, int(m[1]), int(m[2] or 0), int(m[3] or 0), micro), zone)
+        m = _DT.fullmatch(text)
+        if m:
+            g = [int(m[k] or d) for k, d in ((1, 0), (2, 1), (3, 1), (4, 0), (5, 0), (6, 0))]
+            wall = datetime(g[0], g[1], g[2], g[3], g[4], g[5], int((m[7] or "0").ljust(6, "0")))
+            if m[8]:
+                sign = 1 if m[8][0] == "+" else -1
+                own = timezone(sign * timedelta(hours=int(m[8][1:3]), minutes=int(m[8][3:5])))
+                return wall.replace(tzinfo=own).astimezone(zone)
+            return localize(wall, zone)
     except ValueError:
         return None
     return None
@@ -380,7 +263,8 @@ class _Field:
     index: int
     type: str
     offset: int = 0
-    formatter: Callable[[Any], str] | None = attrs.field(default=None, eq=False)
+    slice: tuple[int | None, int | None] = (None, None)
+    shift: Callable[[datetime, tzinfo], datetime] | None = attrs.field(default=None, eq=False)
 
 
 def _tokenize(pattern: str) -> list[str]:
@@ -418,27 +302,12 @@ def _tokenize(pattern: str) -> list[str]:
     return result
 
 
-def _unquote_literal(text: str, pattern: str) -> str:
-    """MessageFormat quoting in literal text: ``''`` is a quote, ``'...'`` is quoted text."""
-    if "'" not in text:
-        return text
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c != "'":
-            out.append(c)
-            i += 1
-        elif i + 1 < len(text) and text[i + 1] == "'":
-            out.append("'")
-            i += 2
-        else:
-            end = text.find("'", i + 1)
-            if end < 0:
-                raise ConfigurationError(f"attribute format {pattern!r}: unterminated quote in {text!r}")
-            out.append(text[i + 1 : end])
-            i = end + 1
-    return "".join(out)
+def _slice_bounds(args: str) -> tuple[int | None, int | None]:
+    parts = args.split(",")
+    if not args or len(parts) > 2:
+        raise ValueError("slice takes a start and an optional end, e.g. slice,-4 or slice,0,8")
+    bounds = [int(p) for p in parts]
+    return bounds[0], bounds[1] if len(bounds) > 1 else None
 
 
 class AttributesFormat:
@@ -446,7 +315,7 @@ class AttributesFormat:
 
     Args:
         pattern: the pattern, e.g. ``{now,date,yyyy/MM/dd}/{0020000D,hash}/{00080018,hash}``.
-        tz: the zone of ``now`` and of DA/TM values (default: the local zone, as upstream).
+        tz: the zone of ``now`` and of DA/TM/DT values (default: the local zone, as upstream).
 
     Raises:
         ConfigurationError: the pattern is malformed or uses an unsupported feature.
@@ -456,12 +325,19 @@ class AttributesFormat:
         self.pattern = pattern
         self._tz = tz
         tokens = _tokenize(pattern)
-        self._literals: list[str] = []
         self._fields: list[_Field] = []
+        message_format: list[str] = []
         for i in range(0, len(tokens) - 1, 2):
-            self._literals.append(_unquote_literal(tokens[i], pattern))
-            self._fields.append(self._compile_field(tokens[i + 1]))
-        self._tail = _unquote_literal(tokens[-1], pattern) if len(tokens) % 2 == 1 else ""
+            field, suffix = self._compile_field(tokens[i + 1])
+            self._fields.append(field)
+            message_format.append(f"{tokens[i]}{{{len(self._fields) - 1}{suffix}}}")
+        if len(tokens) % 2 == 1:
+            message_format.append(tokens[-1])
+        self._segments = parse_message_format("".join(message_format), pattern)
+        self._formatters: dict[int, Callable[[Any], str]] = {}
+        for seg in self._segments:
+            if isinstance(seg, Slot) and id(seg) not in self._formatters:
+                self._formatters[id(seg)] = self._compile_slot(seg)
 
     def __repr__(self) -> str:
         return f"AttributesFormat({self.pattern!r})"
@@ -479,23 +355,33 @@ class AttributesFormat:
         """Whether the pattern contains ``{now,...}``."""
         return any(f.path is None and f.text.startswith("now") for f in self._fields)
 
-    def _compile_field(self, text: str) -> _Field:
+    def _compile_field(self, text: str) -> tuple[_Field, str]:
+        """The field and the text upstream puts after ``{n`` in its MessageFormat pattern."""
         pattern = self.pattern
         if not text:
             raise ConfigurationError(f"attribute format {pattern!r}: empty field '{{}}'")
         name, sep, rest = text.partition(",")
-        type_name, _, args = rest.partition(",") if sep else ("none", "", "")
-        if type_name not in _TYPES:
-            raise ConfigurationError(
-                f"attribute format {pattern!r}: unknown type {type_name!r} in field {{{text}}}; "
-                f"known: {', '.join(sorted(_TYPES - {'none'}))}"
-            )
+        type_name, has_args, args = rest.partition(",") if sep else ("none", "", "")
+        shift: Callable[[datetime, tzinfo], datetime] | None = None
+        suffix = ""
+        try:
+            if type_name.startswith("dateP") or type_name.startswith("timeP"):
+                shift = (compile_period if type_name.startswith("date") else compile_duration)(type_name[4:])
+                type_name = type_name[:4]
+            elif type_name not in _TYPES:
+                raise ConfigurationError(
+                    f"attribute format {pattern!r}: unknown type {type_name!r} in field {{{text}}}; "
+                    f"known: {', '.join(sorted(_TYPES - {'none', 'choice'}))}, dateP<period>, timeP<duration>"
+                )
+        except ValueError as exc:
+            raise ConfigurationError(f"attribute format {pattern!r}: field {{{text}}}: {exc}") from exc
         if type_name == "choice":
             raise ConfigurationError(f"attribute format {pattern!r}: 'choice' fields are not supported")
+        if type_name in ("number", "date", "time"):
+            suffix = f",{type_name}" + (f",{args}" if has_args else "")
         path: tuple[int, ...] | None = None
         index = 0
-        is_rnd = name.startswith("rnd")
-        if is_rnd:
+        if name.startswith("rnd"):
             if type_name == "none":
                 type_name = "rnd"
             elif type_name not in ("uuid", "uid"):
@@ -508,64 +394,100 @@ class AttributesFormat:
         elif type_name not in ("date", "time"):
             raise ConfigurationError(f"attribute format {pattern!r}: {{now}} needs type date or time")
         offset = 0
-        formatter: Callable[[Any], str] | None = None
+        bounds: tuple[int | None, int | None] = (None, None)
         try:
             if type_name == "offset":
                 offset = int(args)
-            elif type_name in ("date", "time"):
-                styles = _DATE_STYLES if type_name == "date" else _TIME_STYLES
-                date_pattern = args or "medium"
-                formatter = _compile_date_pattern(styles.get(date_pattern, date_pattern))
-            elif type_name == "number":
-                formatter = _compile_number_pattern(args or "#,##0.###")
+            elif type_name == "slice":
+                bounds = _slice_bounds(args)
         except ValueError as exc:
             raise ConfigurationError(f"attribute format {pattern!r}: field {{{text}}}: {exc}") from exc
-        return _Field(text=text, path=path, index=index, type=type_name, offset=offset, formatter=formatter)
+        field = _Field(text=text, path=path, index=index, type=type_name, offset=offset, slice=bounds, shift=shift)
+        return field, suffix
 
-    def _local(self) -> tzinfo:
-        if self._tz is not None:
-            return self._tz
-        local = datetime.now().astimezone().tzinfo
-        assert local is not None
-        return local
+    def _compile_slot(self, slot: Slot) -> Callable[[Any], str]:
+        try:
+            if slot.type == "number":
+                key = slot.style.strip().lower()
+                keyword = key if key in ("integer", "percent", "currency") else None
+                number_fmt = compile_number_pattern(keyword or slot.style or "#,##0.###")
+                return lambda v: number_fmt(v) if isinstance(v, float) else str(v)
+            if slot.type in ("date", "time"):
+                styles = DATE_STYLES if slot.type == "date" else TIME_STYLES
+                key = slot.style.strip().lower()
+                if slot.type == "time" and key == "full":
+                    raise ValueError("the full time style needs long zone names, which are not supported")
+                date_fmt = compile_date_pattern(styles.get(key or "medium", slot.style))
+                return lambda v: date_fmt(v) if isinstance(v, datetime) else str(v)
+        except ValueError as exc:
+            raise ConfigurationError(f"attribute format {self.pattern!r}: {exc}") from exc
+        return str
 
-    def _value(self, f: _Field, ds: Any, now: datetime | None, rng: random.Random | None) -> tuple[str, bool]:
-        """The field's text and whether it comes from the dataset (so must be checked for path safety)."""
+    def _zone(self) -> tzinfo:
+        return self._tz if self._tz is not None else local_zone()
+
+    def _arg(self, f: _Field, ds: Any, now: datetime | None, rng: random.Random | None) -> Any:
+        """The argument upstream hands MessageFormat for this field (a str, a float or a datetime)."""
+        zone = self._zone()
         if f.type == "rnd":
-            return f"{(rng or random).getrandbits(32):08X}", False
+            return f"{(rng or random).getrandbits(32):08X}"
         if f.type == "uuid":
-            return str(uuid.uuid4()), False
+            return str(uuid.uuid4())
         if f.type == "uid":
-            return _random_uid(), False
+            return _random_uid()
         if f.path is None:  # now
-            assert f.formatter is not None
-            current = now if now is not None else datetime.now(self._local())
+            current = now if now is not None else datetime.now(zone)
             if current.tzinfo is None:
-                current = current.replace(tzinfo=self._local())
-            if self._tz is not None:
-                current = current.astimezone(self._tz)
-            return f.formatter(current), False
-        if f.type == "none":
+                current = localize(current, zone)
+            current = current.astimezone(zone)
+            return f.shift(current, zone) if f.shift is not None else current
+        if f.type in _STRING_TYPES:
             s = _string_value(ds, f.path, f.index)
-            return ("null", False) if s is None else (s, True)
-        if f.type == "hash":
-            s = _string_value(ds, f.path, f.index)
-            return ("null" if s is None else java_string_hash(s)), False
-        if f.type == "md5":
-            s = _string_value(ds, f.path, f.index)
-            return ("null" if s is None else md5_base32(s)), False
-        if f.type == "urlencoded":
-            s = _string_value(ds, f.path, f.index)
-            return ("null", False) if s is None else (_url_encode(s), True)
+            if s is None:
+                return ""
+            if f.type == "upper":
+                return s.upper()
+            if f.type == "slice":
+                return s[f.slice[0] : f.slice[1]]
+            if f.type == "hash":
+                return java_string_hash(s)
+            if f.type == "md5":
+                return md5_base32(s)
+            if f.type == "urlencoded":
+                return _url_encode(s)
+            return s
         if f.type == "offset":
-            return str(_int_value(ds, f.path, f.index) + f.offset), False
+            return str(_int_value(ds, f.path, f.index) + f.offset)
         if f.type == "number":
-            assert f.formatter is not None
-            return f.formatter(_float_value(ds, f.path, f.index)), False
-        # date / time of an attribute
-        assert f.formatter is not None
-        dt = _date_value(ds, f.path, f.index, self._local())
-        return ("null" if dt is None else f.formatter(dt)), False
+            return _float_value(ds, f.path, f.index)
+        dt = _date_value(ds, f.path, f.index, zone)
+        if dt is None:
+            return ""
+        return f.shift(dt, zone) if f.shift is not None else dt
+
+    def _render(
+        self, dataset: Any, now: datetime | None, rng: random.Random | None, *, for_path: bool
+    ) -> str:
+        args = [self._arg(f, dataset, now, rng) for f in self._fields]
+        out: list[str] = []
+        for seg in self._segments:
+            if isinstance(seg, str):
+                out.append(seg)
+                continue
+            if seg.index >= len(args):
+                out.append(f"{{{seg.index}}}")  # MessageFormat prints a missing argument as {n}
+                continue
+            text = self._formatters[id(seg)](args[seg.index])
+            f = self._fields[seg.index]
+            if for_path and f.type in ("none", "upper", "slice") and seg.type == "" and any(
+                c in text for c in ("/", "\\", "\x00")
+            ):
+                raise UnsafePathError(
+                    f"storage path format {self.pattern!r}: value {text!r} of field {{{f.text}}} "
+                    "contains a path separator; refusing to build a path from it"
+                )
+            out.append(text)
+        return "".join(out)
 
     def format(
         self,
@@ -581,12 +503,7 @@ class AttributesFormat:
             now: the time for ``{now,...}`` fields (default: the current time).
             rng: random source for ``{rnd}`` (default: the ``random`` module).
         """
-        out: list[str] = []
-        for literal, f in zip(self._literals, self._fields, strict=True):
-            out.append(literal)
-            out.append(self._value(f, dataset, now, rng)[0])
-        out.append(self._tail)
-        return "".join(out)
+        return self._render(dataset, now, rng, for_path=False)
 
     def format_path(
         self,
@@ -597,28 +514,24 @@ class AttributesFormat:
     ) -> str:
         """Apply the pattern to build a relative storage path that cannot leave its folder.
 
-        Values taken from the dataset must not contain ``/``, ``\\`` or NUL, and no path segment
-        may be ``..`` or empty-absolute: otherwise :class:`~dcm_exporter.errors.UnsafePathError`.
+        As upstream, an absent value gives an empty string, so ``a/{00100020}/b`` may give ``a//b``, an
+        empty path segment, which file systems read as ``a/b``. Refused with
+        :class:`~dcm_exporter.errors.UnsafePathError`, where upstream would write outside the storage or
+        fail: a value taken from the dataset that contains ``/``, ``\\`` or NUL; a path that is empty,
+        absolute (an empty first segment) or ends with a separator (an empty last segment: a folder, not a
+        file); a ``.`` or ``..`` segment.
         """
-        out: list[str] = []
-        for literal, f in zip(self._literals, self._fields, strict=True):
-            out.append(literal)
-            text, from_dataset = self._value(f, dataset, now, rng)
-            if from_dataset and any(c in text for c in ("/", "\\", "\x00")):
-                raise UnsafePathError(
-                    f"storage path format {self.pattern!r}: value {text!r} of field {{{f.text}}} "
-                    "contains a path separator; refusing to build a path from it"
-                )
-            out.append(text)
-        out.append(self._tail)
-        path = "".join(out)
-        if path.startswith(("/", "\\")) or not path:
-            raise UnsafePathError(f"storage path {path!r} (format {self.pattern!r}) is not a relative path")
+        path = self._render(dataset, now, rng, for_path=True)
+        if not path or path.startswith(("/", "\\")):
+            raise UnsafePathError(
+                f"storage path {path!r} (format {self.pattern!r}) is not a relative path: an empty first "
+                "component would make it absolute"
+            )
         if "\x00" in path:
             raise UnsafePathError(f"storage path {path!r} (format {self.pattern!r}) contains NUL")
         segments = path.replace("\\", "/").split("/")
-        if any(seg in ("..", ".") for seg in segments) or any(seg == "" for seg in segments):
+        if any(seg in ("..", ".") for seg in segments) or segments[-1] == "":
             raise UnsafePathError(
-                f"storage path {path!r} (format {self.pattern!r}) has an empty, '.' or '..' segment"
+                f"storage path {path!r} (format {self.pattern!r}) has a '.' or '..' segment or names a folder"
             )
         return path

@@ -85,6 +85,7 @@ from dcm_exporter.transports._dimse_transcode import (
 from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
+    from dcm_exporter.coercion import CoercionPlan
     from dcm_exporter.models import Configuration, ExporterDescriptor
     from dcm_exporter.models.configuration import RemoteAE
 
@@ -258,6 +259,7 @@ class DicomTransport(BaseTransport):
         self._pool = AssociationPool(lambda key: self._idle_by_key.get(key, DEFAULT_IDLE_TIMEOUT))
         self._ssl_cache: dict[tuple[object, ...], ssl.SSLContext] = {}
         self._lock = threading.Lock()
+        self._coercion_plans: dict[int, CoercionPlan] = {}  # id(request) -> plan, while the request is sent
 
     # --- configuration ---------------------------------------------------------------------------
 
@@ -385,6 +387,27 @@ class DicomTransport(BaseTransport):
         parallel = self.parallel_associations()
         remaining = 0
         sent_any = [False]
+        # --- attribute coercion (dcm_exporter.coercion): the rules for this exporter and destination ---
+        plan = _coercion_plan(configuration, request, self.ae_title, destination.host)
+        if plan is not None:
+            self._coercion_plans[id(request)] = plan
+        try:
+            remaining = self._send_groups(groups, request, destination, builder, idle, parallel, sent_any)
+        finally:
+            self._coercion_plans.pop(id(request), None)
+        return builder.build(remaining=remaining)
+
+    def _send_groups(
+        self,
+        groups: list[_Group],
+        request: ExportRequest,
+        destination: Destination,
+        builder: OutcomeBuilder,
+        idle: float,
+        parallel: int,
+        sent_any: list[bool],
+    ) -> int:
+        remaining = 0
         for index, group in enumerate(groups):
             if request.cancel.cancelled:
                 remaining += sum(len(g.instances) for g in groups[index:])
@@ -398,7 +421,7 @@ class DicomTransport(BaseTransport):
             )
             self._idle_by_key[key] = idle
             remaining += self._send_group(key, destination, group, request, builder, parallel, sent_any)
-        return builder.build(remaining=remaining)
+        return remaining
 
     def _calling_ae(self, request: ExportRequest, ref: InstanceRef) -> str:
         if self.exporter.export_as_source_ae and ref.source_ae_title:
@@ -516,6 +539,7 @@ class DicomTransport(BaseTransport):
     ) -> None:
         """The send loop of one association: send i, prepare i+1, then wait for the response to i."""
         priority = _priority(self._property("Priority"))
+        plan = self._coercion_plans.get(id(request))
         in_flight: tuple[InstanceRef, PreparedStore] | None = None
         ahead: tuple[InstanceRef, PreparedStore] | None = None
         fresh_ops = 0
@@ -526,7 +550,7 @@ class DicomTransport(BaseTransport):
                     ref = queue.popleft()
                 except IndexError:
                     return None
-                prepared = _prepare(assoc, ref, builder, priority)
+                prepared = _prepare(assoc, ref, builder, priority, plan)
                 if prepared is not None:
                     return ref, prepared
             return None
@@ -721,8 +745,54 @@ def _choose(contexts: Mapping[str, AcceptedContext], stored: str) -> AcceptedCon
     return None
 
 
+def _coercion_plan(
+    configuration: Configuration, request: ExportRequest, destination_ae: str, host: str
+) -> CoercionPlan | None:
+    """The attribute coercion rules that may apply to this export (``None``: none, every object as stored)."""
+    from dcm_exporter.coercion import plan_for_export
+
+    plan = plan_for_export(
+        configuration,
+        request.exporter,
+        receiving_ae_title=destination_ae,
+        destination_hostname=host,
+        local_ae_title=request.exporter.ae_title or request.calling_ae_title,
+    )
+    return None if plan.is_empty else plan
+
+
+def _coerced_store(
+    assoc: Association,
+    fp: BinaryIO,
+    ctx: AcceptedContext,
+    plan: CoercionPlan,
+    ref: InstanceRef,
+    builder: OutcomeBuilder,
+    priority: int,
+    name: str,
+) -> PreparedStore | bool | None:
+    """C-STORE of a coerced object (encoded once in the accepted syntax, Affected SOP Instance UID as sent);
+    ``False`` when no rule matched (send as stored), ``None`` when the instance failed."""
+    from dcm_exporter.errors import CoercionError
+
+    fp.seek(0)
+    try:
+        coerced = plan.coerce_file(fp, target_transfer_syntax=ctx.transfer_syntax, name=name)
+    except CoercionError as exc:
+        builder.failed(ref, str(exc))
+        return None
+    if coerced is None:
+        return False
+    data = bytes(coerced.dataset)
+    return assoc.prepare_store(ctx, coerced.sop_class_uid, coerced.sop_instance_uid, data=data, priority=priority)
+
+
 def _prepare(
-    assoc: Association, ref: InstanceRef, builder: OutcomeBuilder, priority: int
+    assoc: Association,
+    ref: InstanceRef,
+    builder: OutcomeBuilder,
+    priority: int,
+    plan: CoercionPlan | None = None,
 ) -> PreparedStore | None:
     """Open, check and frame one instance; on a per-instance problem record it and return ``None``."""
     name = str(ref.path) if ref.path is not None else ref.sop_instance_uid
@@ -755,6 +825,10 @@ def _prepare(
                     f"{meta.transfer_syntax_uid} ({', '.join(contexts)})",
                 )
                 return None
+            if plan is not None and plan.wants(sop_class):
+                coerced = _coerced_store(assoc, fp, ctx, plan, ref, builder, priority, name)
+                if coerced is not False:
+                    return coerced  # type: ignore[return-value]
             if ctx.transfer_syntax == meta.transfer_syntax_uid:
                 length = _file_size(fp) - meta.dataset_offset
                 # sent as stored: a truncated file must fail alone, not make the peer abort the association

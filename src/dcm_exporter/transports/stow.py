@@ -86,6 +86,7 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from dcm_exporter.coercion import CoercionPlan
     from dcm_exporter.models import Configuration, ExporterDescriptor
 
 __all__ = ["StowSettings", "StowTransport", "create_transport", "resolve_settings"]
@@ -461,12 +462,12 @@ class StowTransport(BaseTransport):
     """Sends export requests to one DICOMweb server with STOW-RS.
 
     Made by :func:`create_transport` (the ``stow`` entry of the transport registry) and kept by the
-    exporter across tasks: it owns one ``httpx.Client`` and a pool of ``concurrency`` worker threads,
+    exporter across tasks: it owns one :class:`httpx.Client` and a pool of ``concurrency`` worker threads,
     released by :meth:`close`.
 
     Args:
         settings: the resolved destination and its properties.
-        client: an ``httpx.Client`` to use instead of building one (it is closed with the transport).
+        client: an :class:`httpx.Client` to use instead of building one (it is closed with the transport).
     """
 
     def __init__(self, settings: StowSettings, *, client: httpx.Client | None = None) -> None:
@@ -520,6 +521,7 @@ class StowTransport(BaseTransport):
                 request.study_uid, request.series_uid, request.sop_instance_uid, destination=s.destination
             )
         builder = OutcomeBuilder.for_request(request, s.destination)
+        plan = _coercion_plan(request)  # attribute coercion (dcm_exporter.coercion), None: objects as stored
         started = time.perf_counter()
         in_flight: dict[concurrent.futures.Future[_BatchResult], list[InstanceRef]] = {}
         failures: list[_RequestFailure] = []
@@ -562,7 +564,7 @@ class StowTransport(BaseTransport):
                     collect(done)
                 if request.cancel.cancelled:
                     break
-                in_flight[self._pool.submit(self._post, batch)] = batch
+                in_flight[self._pool.submit(self._post, batch, plan)] = batch
                 attempted += len(batch)
             while in_flight:
                 done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
@@ -646,7 +648,7 @@ class StowTransport(BaseTransport):
         return TransportError(message, retryable=retryable, destination=s.destination)
 
     def _open_parts(
-        self, batch: list[InstanceRef]
+        self, batch: list[InstanceRef], plan: CoercionPlan | None = None
     ) -> tuple[list[Part], list[InstanceRef], list[_InstanceOutcome]]:
         parts: list[Part] = []
         sent: list[InstanceRef] = []
@@ -661,6 +663,16 @@ class StowTransport(BaseTransport):
                 results.append(_InstanceOutcome(ref, "failed", f"cannot read instance: {exc}"))
                 continue
             target = self.settings.target_transfer_syntax(ref.transfer_syntax_uid)
+            if plan is not None and plan.wants(ref.sop_class_uid):
+                coerced = _coerced_part(plan, stream, ref, target)
+                if isinstance(coerced, _InstanceOutcome):
+                    results.append(coerced)
+                    continue
+                if coerced is not None:
+                    parts.append(coerced)
+                    sent.append(ref)
+                    continue
+                stream.seek(0)
             try:
                 part: Part = (
                     FilePart(stream) if target is None else BytesPart(_transcode(stream, ref, target))
@@ -676,11 +688,11 @@ class StowTransport(BaseTransport):
             sent.append(ref)
         return parts, sent, results
 
-    def _post(self, batch: list[InstanceRef]) -> _BatchResult:
+    def _post(self, batch: list[InstanceRef], plan: CoercionPlan | None = None) -> _BatchResult:
         import httpx
 
         s = self.settings
-        parts, sent, results = self._open_parts(batch)
+        parts, sent, results = self._open_parts(batch, plan)
         if not parts:
             return _BatchResult(results=tuple(results))
         body = MultipartBody(parts)
@@ -790,6 +802,35 @@ def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _coercion_plan(request: ExportRequest) -> CoercionPlan | None:
+    """The attribute coercion rules of this export; upstream has no receiving AE for STOW (``None``)."""
+    if request.configuration is None:
+        return None
+    from dcm_exporter.coercion import plan_for_export
+
+    plan = plan_for_export(request.configuration, request.exporter, receiving_ae_title=None)
+    return None if plan.is_empty else plan
+
+
+def _coerced_part(
+    plan: CoercionPlan, stream: Any, ref: InstanceRef, target: str | None
+) -> Part | _InstanceOutcome | None:
+    """The coerced object as a part (encoded once, in ``target`` or as stored), a failed outcome, or ``None``
+    when no rule matched (the stream is then sent as it is)."""
+    from dcm_exporter.errors import CoercionError
+
+    name = str(ref.path) if ref.path is not None else ref.sop_instance_uid
+    try:
+        coerced = plan.coerce_file(stream, target_transfer_syntax=target, name=name)
+    except CoercionError as exc:
+        stream.close()
+        return _InstanceOutcome(ref, "failed", str(exc))
+    if coerced is None:
+        return None
+    stream.close()
+    return BytesPart(coerced.part10)
 
 
 def _transcode(stream: Any, ref: InstanceRef, target: str) -> bytes:

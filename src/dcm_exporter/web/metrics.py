@@ -26,10 +26,10 @@ name                                           type       labels / meaning
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -137,6 +137,23 @@ class ExporterMetrics:
         self.reload_success.set(1 if result.ok else 0)
         self.reload_time.set(result.at.timestamp())
         self.reloads.labels("refused" if not result.ok else "taken" if result.changed else "unchanged").inc()
+
+    def serve(self, host: str, port: int) -> Callable[[], None]:
+        """Serve ``/metrics`` on ``host:port`` in a daemon thread (prometheus_client's own HTTP server);
+        returns how to stop it. For ``dcm-exporter run --metrics-port``.
+
+        Raises:
+            OSError: the address is taken.
+        """
+        server: Any
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+        return stop
 
     def render(self) -> bytes:
         """The text exposition format (``Content-Type``: :data:`CONTENT_TYPE`)."""

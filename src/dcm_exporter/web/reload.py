@@ -277,7 +277,7 @@ class ConfigurationReloader:
         from dcm_exporter.models.configuration import Severity
 
         device = getattr(self.exporter.task_manager, "device_name", None)
-        if device and configuration.devices and not configuration.has_device(device):
+        if device and self.exporter.configuration.has_device(device) and not configuration.has_device(device):
             raise ConfigurationError(f"the new configuration has no device {device} (the device this runner "
                                      "exports for)")
         errors = [i for i in configuration.validate() if i.severity is Severity.ERROR]

@@ -1,0 +1,358 @@
+"""Attribute coercion on export, against real peers: DCMTK storescp (``dicom:``) and Orthanc (``stow:``).
+
+What arrives is read back from the peer and compared with the sent files and with the values computed from
+upstream's documented UID function (``2.25.<name-based UUID>``), never with hard-coded results.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+
+from dcm_exporter.coercion import remap_uid
+from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.export import CancelToken, ExportRequest, InstanceRef, OutcomeStatus
+from dcm_exporter.models import (
+    ApplicationEntity,
+    AttributeCoercion,
+    CoercionOnFailure,
+    Configuration,
+    Connection,
+    Device,
+    ExporterDescriptor,
+    WebApplication,
+)
+from dcm_exporter.transports import _dimse as d
+from dcm_exporter.transports.dicom import create_transport as create_dicom
+
+SENSITIVE = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "ReferringPhysicianName")
+
+
+def ref_for(path: Path) -> InstanceRef:
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return InstanceRef(
+        study_uid=str(ds.StudyInstanceUID),
+        series_uid=str(ds.SeriesInstanceUID),
+        sop_instance_uid=str(ds.SOPInstanceUID),
+        sop_class_uid=str(ds.SOPClassUID),
+        transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
+        size=path.stat().st_size,
+        path=path,
+    )
+
+
+def rule(name: str, uri: str, *conditions: str, **kwargs: Any) -> AttributeCoercion:
+    return AttributeCoercion(
+        name=name, dimse="C_STORE_RQ", role="SCP", uri=uri, conditions=conditions, **kwargs
+    )
+
+
+def archive(
+    coercions: Sequence[AttributeCoercion], peers: dict[str, int], *, device_level: Sequence[AttributeCoercion] = ()
+) -> Configuration:
+    """The exporting archive (AE DCM4CHEE with the rules) and one device per destination AE on loopback."""
+    exporters = [
+        ExporterDescriptor(exporter_id=aet, uri=f"dicom:{aet}", queue_name="Export1", ae_title="DCM4CHEE")
+        for aet in peers
+    ]
+    arc = Device(
+        device_name="arc",
+        connections=[Connection(name="dicom", hostname="127.0.0.1", port=11112)],
+        application_entities=[
+            ApplicationEntity(ae_title="DCM4CHEE", connection_refs=["dicom"], attribute_coercions=coercions)
+        ],
+        attribute_coercions=device_level,
+        exporters=exporters,
+    )
+    devices = [arc]
+    for aet, port in peers.items():
+        devices.append(
+            Device(
+                device_name=aet.lower(),
+                connections=[Connection(name="dicom", hostname="127.0.0.1", port=port)],
+                application_entities=[ApplicationEntity(ae_title=aet, connection_refs=["dicom"])],
+            )
+        )
+    return Configuration(devices=devices)
+
+
+def export(configuration: Configuration, exporter_id: str, files: Sequence[Path]) -> Any:
+    exporter = configuration.exporters[exporter_id]
+    refs = [ref_for(p) for p in files]
+    request = ExportRequest(
+        exporter=exporter,
+        configuration=configuration,
+        study_uid=refs[0].study_uid,
+        instances=refs,
+        calling_ae_title="DCM4CHEE",
+        cancel=CancelToken(),
+    )
+    with create_dicom(exporter, configuration) as transport:
+        return transport.send(request)
+
+
+def dataset_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    meta = d.parse_part10_meta(data, name=str(path))
+    assert isinstance(meta, d.Part10Meta)
+    return data[meta.dataset_offset :]
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> list[Path]:
+    """A generated CT study with patient data, private tags and references between its objects."""
+    from dcm_exporter.sample import generate_study
+
+    info = generate_study(tmp_path / "study", series=2, instances_per_series=3, kind="small")
+    files = sorted(Path(f) for f in info.files)
+    first = pydicom.dcmread(files[0])
+    for path in files:  # every image refers to the first one: remapped consistently?
+        ds = pydicom.dcmread(path)
+        ref = pydicom.Dataset()
+        ref.ReferencedSOPClassUID = first.SOPClassUID
+        ref.ReferencedSOPInstanceUID = first.SOPInstanceUID
+        ds.ReferencedImageSequence = [ref]
+        ds.AccessionNumber = "ACC123"
+        ds.PatientBirthDate = "19700101"
+        ds.ReferringPhysicianName = "Referrer^Doctor"
+        ds.save_as(path)
+    return files
+
+
+def test_deidentified_study_to_storescp_and_the_same_study_unchanged_to_another_ae(
+    storescp_factory: Any, study: list[Path]
+) -> None:
+    research = storescp_factory(ae_title="RESEARCH", options=("+xa", "+B"))
+    clinic = storescp_factory(ae_title="CLINIC", options=("+xa", "+B"))
+    config = archive(
+        [rule("Research", "deidentify:", "ReceivingApplicationEntityTitle=RESEARCH")],
+        {"RESEARCH": research.port, "CLINIC": clinic.port},
+    )
+    outcome = export(config, "RESEARCH", study)
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
+    assert outcome.completed == len(study)
+    originals = {str(pydicom.dcmread(p).SOPInstanceUID): pydicom.dcmread(p) for p in study}
+    received = [pydicom.dcmread(p) for p in research.files()]
+    assert len(received) == len(study)
+    expected_uids = {remap_uid(uid): uid for uid in originals}
+    studies = set()
+    for ds in received:
+        original = originals[expected_uids[str(ds.SOPInstanceUID)]]  # the documented function, per instance
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        assert ds.StudyInstanceUID == remap_uid(str(original.StudyInstanceUID))
+        assert ds.SeriesInstanceUID == remap_uid(str(original.SeriesInstanceUID))
+        assert ds.FrameOfReferenceUID == remap_uid(str(original.FrameOfReferenceUID))
+        studies.add(str(ds.StudyInstanceUID))
+        for keyword in SENSITIVE:
+            assert keyword in original and original.get(keyword) not in (None, "")
+            assert ds.get(keyword) in (None, ""), keyword  # emptied
+        for keyword in ("StudyDate", "StudyTime", "StudyID"):
+            assert ds.get(keyword) in (None, ""), keyword
+        assert "InstanceCreationDate" not in ds and "OtherPatientIDsSequence" not in ds
+        assert ds.InstitutionName == "REMOVED" and ds.ContentDate == "19991111"
+        assert not [e for e in ds if e.tag.is_private] and [e for e in original if e.tag.is_private]
+        assert ds.PatientIdentityRemoved == "YES"
+        assert ds.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
+        assert ds.SOPClassUID == original.SOPClassUID  # SOP classes are not touched
+        assert ds.PixelData == original.PixelData  # pixel data identical
+        if "ReferencedImageSequence" in original:
+            assert ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID == remap_uid(
+                str(original.ReferencedImageSequence[0].ReferencedSOPInstanceUID)
+            )
+            assert ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID in {str(r.SOPInstanceUID) for r in received}
+    assert len(studies) == 1  # consistent across the study
+
+    # the same study to another AE: byte for byte as stored
+    outcome = export(config, "CLINIC", study)
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
+    sent = {str(pydicom.dcmread(p).SOPInstanceUID): dataset_bytes(p) for p in study}
+    got = {str(pydicom.dcmread(p).SOPInstanceUID): dataset_bytes(p) for p in clinic.files()}
+    assert got == sent
+
+
+def test_a_broken_deidentify_rule_fails_those_instances_and_sends_no_original(
+    storescp_factory: Any, study: list[Path]
+) -> None:
+    research = storescp_factory(ae_title="RESEARCH", options=("+xa",))
+    config = archive(
+        [
+            rule(
+                "Research",
+                "deidentify:RetainUIDs",  # upstream's name is RetainUIDsOption: unknown option
+                "ReceivingApplicationEntityTitle=RESEARCH",
+                on_failure=CoercionOnFailure.CONTINUE,  # even so: never the original
+            )
+        ],
+        {"RESEARCH": research.port},
+    )
+    outcome = export(config, "RESEARCH", study)
+    assert outcome.status is OutcomeStatus.FAILED or outcome.failed == len(study)
+    assert outcome.completed == 0 and outcome.failed == len(study)
+    reasons = {f.reason for f in outcome.failures}
+    assert len(reasons) == 1
+    (reason,) = reasons
+    assert "'Research'" in reason and "RetainUIDs" in reason and "not sent" in reason
+    assert research.files() == []
+
+
+def test_a_failing_merge_rule_fails_under_rethrow_and_sends_under_continue(
+    storescp_factory: Any, study: list[Path]
+) -> None:
+    research = storescp_factory(ae_title="RESEARCH", options=("+xa",))
+    broken = rule("Broken", "merge-attrs:", merge_attributes=["NoSuchKeyword=x"])
+    config = archive([broken], {"RESEARCH": research.port})
+    outcome = export(config, "RESEARCH", study[:2])
+    assert outcome.failed == 2 and "NoSuchKeyword" in outcome.failures[0].reason
+    assert research.files() == []
+    config = archive([broken.__class__(**{**_fields(broken), "on_failure": "CONTINUE"})], {"RESEARCH": research.port})
+    outcome = export(config, "RESEARCH", study[:2])
+    assert outcome.status is OutcomeStatus.COMPLETED and len(research.files()) == 2
+
+
+def _fields(model: Any) -> dict[str, Any]:
+    import attrs
+
+    return {f.name: getattr(model, f.name) for f in attrs.fields(type(model))}
+
+
+def test_xslt_rule_nullifies_person_names(storescp_factory: Any, study: list[Path], tmp_path: Path) -> None:
+    stylesheet = tmp_path / "nullify-pn.xsl"
+    # every top-level attribute with a PersonName, without its values (what upstream's nullify-pn.xsl does)
+    stylesheet.write_text(
+        """<?xml version="1.0" encoding="UTF-8"?>
+<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="1.0">
+  <xsl:param name="ReceivingApplicationEntityTitle"/>
+  <xsl:template match="/NativeDicomModel">
+    <NativeDicomModel>
+      <xsl:for-each select="DicomAttribute[PersonName]">
+        <DicomAttribute tag="{@tag}" vr="{@vr}"/>
+      </xsl:for-each>
+      <DicomAttribute tag="00081040" vr="LO"><Value number="1"><xsl:value-of
+        select="$ReceivingApplicationEntityTitle"/></Value></DicomAttribute>
+    </NativeDicomModel>
+  </xsl:template>
+</xsl:stylesheet>
+"""
+    )
+    target = storescp_factory(ae_title="NULLIFY_PN", options=("+xa",))
+    config = archive(
+        [],
+        {"NULLIFY_PN": target.port},
+        device_level=[
+            rule(
+                "Nullify PN",
+                f"xslt:{stylesheet}",
+                "ReceivingApplicationEntityTitle=NULLIFY_PN",
+                params={"xsl-no-keyword": "true"},
+            )
+        ],
+    )
+    outcome = export(config, "NULLIFY_PN", study)
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
+    originals = {str(pydicom.dcmread(p).SOPInstanceUID): pydicom.dcmread(p) for p in study}
+    for path in target.files():
+        ds = pydicom.dcmread(path)
+        original = originals[str(ds.SOPInstanceUID)]  # UIDs untouched
+        assert str(original.PatientName) and ds.PatientName == ""
+        assert ds.InstitutionalDepartmentName == "NULLIFY_PN"  # the stylesheet parameter
+        assert ds.PatientID == original.PatientID and ds.PixelData == original.PixelData
+
+
+def test_refused_scheme_is_a_configuration_error(storescp_factory: Any, study: list[Path]) -> None:
+    target = storescp_factory(ae_title="LEADING", options=("+xa",))
+    config = archive([rule("Leading", "leading-arc:DCMQRSCP")], {"LEADING": target.port})
+    with pytest.raises(ConfigurationError, match="leading-arc: processor needs a C-FIND"):
+        export(config, "LEADING", study[:1])
+    assert target.files() == []
+
+
+# --- stow: to Orthanc --------------------------------------------------------------------------
+
+
+def stow_configuration(orthanc: Any, coercions: Sequence[AttributeCoercion]) -> Configuration:
+    arc = Device(
+        device_name="arc",
+        connections=[Connection(name="http", hostname="127.0.0.1", port=orthanc.http_port, protocol="HTTP")],
+        application_entities=[ApplicationEntity(ae_title="DCM4CHEE", attribute_coercions=coercions)],
+        web_applications=[
+            WebApplication(
+                name="ORTHANC", service_path="/dicom-web", service_classes=["STOW_RS"], connection_refs=["http"]
+            )
+        ],
+        exporters=[
+            ExporterDescriptor(exporter_id="STOW", uri="stow:ORTHANC", queue_name="Export1", ae_title="DCM4CHEE")
+        ],
+    )
+    return Configuration(devices=[arc])
+
+
+def stow(configuration: Configuration, files: Sequence[Path]) -> Any:
+    from dcm_exporter.transports.stow import create_transport as create_stow
+
+    exporter = configuration.exporters["STOW"]
+    refs = [ref_for(p) for p in files]
+    request = ExportRequest(
+        exporter=exporter,
+        configuration=configuration,
+        study_uid=refs[0].study_uid,
+        instances=refs,
+        calling_ae_title="DCM4CHEE",
+        cancel=CancelToken(),
+    )
+    with create_stow(exporter, configuration) as transport:
+        return transport.send(request)
+
+
+def orthanc_instances(orthanc: Any) -> list[pydicom.Dataset]:
+    out = []
+    for instance_id in orthanc.get_json("/instances"):
+        with urllib.request.urlopen(f"{orthanc.url}/instances/{instance_id}/file", timeout=30) as rsp:
+            out.append(pydicom.dcmread(io.BytesIO(rsp.read())))
+    return out
+
+
+def test_merge_attrs_and_nullify_pixel_data_to_orthanc_over_stow(orthanc: Any, study: list[Path]) -> None:
+    config = stow_configuration(
+        orthanc,
+        [
+            # upstream: no receiving AE over STOW, so ReceivingApplicationEntityTitle!=X always holds
+            rule(
+                "Relabel",
+                "merge-attrs:",
+                "ReceivingApplicationEntityTitle!=ANY",
+                merge_attributes=[
+                    "InstitutionName=Research of {PatientID}",
+                    "ReferringPhysicianName=",
+                    "StudyDescription!",
+                ],
+                priority=2,
+            ),
+            rule("No pixels", "nullify-pixel-data:", "SeriesNumber=1"),
+        ],
+    )
+    outcome = stow(config, study)
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
+    originals = {str(pydicom.dcmread(p).SOPInstanceUID): pydicom.dcmread(p) for p in study}
+    received = orthanc_instances(orthanc)
+    assert len(received) == len(study)
+    nullified = 0
+    for ds in received:
+        original = originals[str(ds.SOPInstanceUID)]
+        assert ds.InstitutionName == f"Research of {original.PatientID}"
+        assert "StudyDescription" in original and "StudyDescription" not in ds
+        assert ds.get("ReferringPhysicianName", "") == ""
+        if str(original.SeriesNumber) == "1":
+            nullified += 1
+            assert "PixelData" in ds and not ds.PixelData and len(original.PixelData) > 0
+        else:
+            assert ds.PixelData == original.PixelData
+    assert nullified == 3
+    tags = json.dumps(orthanc.get_json("/statistics"))
+    assert tags  # Orthanc still answers: nothing it stored broke it

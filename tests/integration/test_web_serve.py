@@ -1,0 +1,95 @@
+"""``dcm-exporter serve`` exporting to DCMTK storescp through dcm4chee's REST API, watched with /metrics and
+/healthz; ``run --metrics-port`` serves the same metrics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("uvicorn")
+pytest.importorskip("httpx2")
+
+from _helpers import received_sop_uids, wait_for
+from _web import cli_ok, start_cli, start_serve
+from dcm_exporter.cli._demo import demo_configuration, with_port
+from dcm_exporter.codecs import ldif
+from dcm_exporter.sample import StudyInfo, generate_study
+from servers.dcmtk import StorescpServer
+from servers.ports import free_port
+
+BASE = "/dcm4chee-arc"
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = re.escape(name + (f"{{{wanted}}}" if wanted else "")) + r" (\S+)"
+    m = re.search("^" + pattern + "$", text, re.M)
+    assert m, f"{name}{{{wanted}}} not in\n{text}"
+    return float(m.group(1))
+
+
+def _config(tmp_path: Path, port: int) -> Path:
+    path = tmp_path / "config.ldif"
+    path.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", port)))
+    return path
+
+
+@pytest.mark.slow
+def test_export_through_rest_reaches_storescp(tmp_path: Path, storescp: StorescpServer,
+                                              small_study: StudyInfo) -> None:
+    config = _config(tmp_path, storescp.port)
+    served = start_serve(tmp_path, "--config", str(config), "--queue", f"sqlite:{tmp_path / 'q.sqlite'}",
+                         "--source", str(small_study.directory), "--poll-interval", "0.1")
+    try:
+        assert "read-only" not in served.output()
+        r = served.post(f"{BASE}/aets/DCM4CHEE/rs/studies/{small_study.study_uid}/export/STORESCP",
+                        params={"batchID": "rest"})
+        assert r.status_code == 202, r.text
+        task_id = r.json()["taskID"]
+        assert wait_for(lambda: served.get(f"{BASE}/monitor/export/count",
+                                           params={"status": "COMPLETED"}).json()["count"] == 1, timeout=60)
+        (task,) = served.get(f"{BASE}/monitor/export", params={"taskID": task_id}).json()
+        assert task["status"] == "COMPLETED" and task["NumberOfInstances"] == 6, task
+        assert task["outcomeMessage"] == f"Export Study[uid={small_study.study_uid}] to STORESCP - completed:6"
+        assert received_sop_uids(storescp.output_dir) == {i.sop_instance_uid for i in small_study.instances}
+
+        text = served.get("/metrics").text
+        assert _metric(text, "dcm_exporter_instances_total", exporter="STORESCP", result="completed") == 6
+        assert _metric(text, "dcm_exporter_bytes_sent_total", exporter="STORESCP") == sum(
+            i.size for i in small_study.instances)
+        assert _metric(text, "dcm_exporter_tasks_finished_total", exporter="STORESCP", status="COMPLETED") == 1
+        assert _metric(text, "dcm_exporter_export_duration_seconds_count", exporter="STORESCP") == 1
+        assert _metric(text, "dcm_exporter_tasks", queue="Export1", status="COMPLETED") == 1
+        assert _metric(text, "dcm_exporter_configuration_last_reload_success") == 1
+        assert _metric(text, "dcm_exporter_configuration_load_seconds") > 0
+        health = served.get("/healthz")
+        assert health.status_code == 200 and health.json()["runner"] == "running", health.text
+        # without the token nothing changes
+        r = served.client.post(f"{BASE}/monitor/export/{task_id}/reschedule")
+        assert r.status_code == 401
+    finally:
+        code = served.stop()
+    assert code == 0, served.output()
+    assert "stopped" in served.output() and "Traceback" not in served.output()
+
+
+@pytest.mark.slow
+def test_run_metrics_port(tmp_path: Path, storescp: StorescpServer) -> None:
+    study = generate_study(tmp_path / "archive", series=1, instances_per_series=2, kind="small")
+    config = _config(tmp_path, storescp.port)
+    queue = f"sqlite:{tmp_path / 'q.sqlite'}"
+    cli_ok(tmp_path, "export", "STORESCP", "--study", study.study_uid, "--config", str(config), "--queue", queue)
+    port = free_port()
+    served = start_cli(tmp_path, "run", "--config", str(config), "--queue", queue, "--source",
+                       str(study.directory), "--metrics-port", str(port), "--poll-interval", "0.1", port=port,
+                       wait_path="/metrics")
+    try:
+        assert wait_for(lambda: 'status="COMPLETED"} 1.0' in served.get("/metrics").text, timeout=60)
+        text = served.get("/metrics").text
+        assert _metric(text, "dcm_exporter_instances_total", exporter="STORESCP", result="completed") == 2
+        assert f"metrics at http://127.0.0.1:{port}/metrics" in served.output()
+    finally:
+        code = served.stop()
+    assert code == 0, served.output()
