@@ -117,7 +117,7 @@ def _measure(server: object, runs: int) -> list[Result]:
     def ours_search() -> object:
         import ldap3
 
-        return warm_store._search(root, "(objectClass=*)", ldap3.SUBTREE)
+        return warm_store._ldap.search(root, "(objectClass=*)", ldap3.SUBTREE)
 
     count = sum(1 for line in peer().decode().splitlines() if line.startswith("dn: ") or line.startswith("dn:: "))
     probe = LdapConfigStore(url, bind_dn, password)
