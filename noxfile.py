@@ -59,6 +59,18 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def mutation(session: nox.Session) -> None:
+    """Mutation testing of the core rules: plant bugs one at a time, report the score per piece (not run by default).
+
+    ``nox -s mutation`` tries every piece of ``scripts/mutation_pieces.toml`` within a 30-minute budget;
+    ``nox -s mutation -- retry conditions -v`` runs some pieces and prints every mutant. Needs the test servers
+    the pieces' tests use (PostgreSQL for coalescing).
+    """
+    session.install("-e", ".[all,test]")
+    session.run("python", "scripts/mutation.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The embedded default: a real export to a built-in Store SCP, no set-up."""
     session.install("-e", ".[all]")

@@ -10,17 +10,28 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Result:
-    """One measured figure of dcm_exporter next to the same figure of its peer, measured in the same run."""
+    """One measured figure of dcm_exporter next to the same figure of its peer, measured in the same run.
+
+    ``peer`` is ``None`` for a figure reported alone (no peer does the same work): the table shows the
+    absolute figure and no ratio.
+    """
 
     benchmark: str
     metric: str  # e.g. "instances/s"; higher is better
     ours: float
     peer_name: str
-    peer: float
+    peer: float | None
 
     @property
-    def ratio(self) -> float:
+    def ratio(self) -> float | None:
+        if self.peer is None:
+            return None
         return self.ours / self.peer if self.peer else float("inf")
+
+
+def ours_only(benchmark: str, metric: str, ours: float, why: str = "ours only") -> Result:
+    """A figure without a peer (reported as an absolute number, no ratio)."""
+    return Result(benchmark, metric, ours, f"({why})", None)
 
 
 def median_rate(count: int, runs: list[float]) -> float:
@@ -39,9 +50,9 @@ def print_results(results: list[Result]) -> None:
     print(header)
     print("-" * len(header))
     for r in results:
-        print(
-            f"{r.benchmark:<34} {r.metric:<16} {r.ours:>14,.1f} {r.peer_name:<26} {r.peer:>12,.1f} {r.ratio:>7.2f}x"
-        )
+        peer = "" if r.peer is None else f"{r.peer:,.1f}"
+        ratio = "" if r.ratio is None else f"{r.ratio:.2f}x"
+        print(f"{r.benchmark:<34} {r.metric:<16} {r.ours:>14,.1f} {r.peer_name:<26} {peer:>12} {ratio:>8}")
 
 
 def native_binary(name: str) -> str | None:

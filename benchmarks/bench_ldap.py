@@ -3,11 +3,14 @@
 A throwaway slapd with dcm4che's upstream schemas and ``init-config.ldif`` + ``default-config.ldif`` (about
 1,500 entries) runs on 127.0.0.1. Each run, alternating:
 
-- ours, cold: a new ``LdapConfigStore`` connects, binds and ``load()``s the ``cn=DICOM Configuration``
-  subtree into a ``Configuration`` (typed models for six devices), then closes;
-- ours, search only: the same paged search on an open store, entries decoded but no models built;
-- peer: ``ldapsearch -x -LLL -o ldif-wrap=no`` (OpenLDAP's C client, a new process) dumps the same subtree
-  as LDIF into a pipe.
+- ``load()`` row, both cold (a new connection and bind each run): ours, a new ``LdapConfigStore`` connects,
+  binds and ``load()``s the ``cn=DICOM Configuration`` subtree into a ``Configuration`` (typed models for six
+  devices), then closes; peer, ``ldapsearch -x -LLL -o ldif-wrap=no`` (OpenLDAP's C client, a new process)
+  connects, binds and dumps the same subtree as LDIF into a pipe;
+- search-only row, both warm (a connection opened and bound before the clock starts): ours, the same paged
+  search (pages of 500) on an open store, entries decoded to ``(dn, {attribute: [values]})`` but no models
+  built; peer, ldap3's own ``extend.standard.paged_search`` (pages of 500, ``generator=False``) on an open,
+  bound ldap3 ``Connection``, which returns the entries decoded to dicts the same way.
 
 Figures are entries per second from the median of 5 runs (``--quick``: 3); the LDAP round trips of one
 ``load()`` (bind + search pages) are printed. Needs slapd/ldap-utils and ``../shared/dcm4che``; skipped with
@@ -21,6 +24,7 @@ memory: parse and build the typed models) against the ``ldif`` package parsing t
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import statistics
 import subprocess
@@ -38,7 +42,7 @@ from dcm_exporter.codecs.ldif import load as load_ldif  # noqa: E402
 from dcm_exporter.config.ldap import LdapConfigStore  # noqa: E402
 from dcm_exporter.models import Configuration  # noqa: E402
 
-UPSTREAM = HERE.parent.parent / "shared" / "dcm4che"
+UPSTREAM = Path(os.environ.get("DCM_EXPORTER_UPSTREAM_DIR") or HERE.parent.parent / "shared" / "dcm4che")
 PEER = "ldapsearch (OpenLDAP C)"
 
 
@@ -57,7 +61,7 @@ def main(argv: list[str]) -> list[Result]:
         factory = SlapdFactory(Path(tmp))
         try:
             server = factory.start(schema="upstream", content="default")
-            return _measure(server, runs) + results
+            return _measure(server, runs) + _marker(server, runs) + results
         finally:
             factory.stop_all()
 
@@ -112,12 +116,18 @@ def _measure(server: object, runs: int) -> list[Result]:
         with LdapConfigStore(url, bind_dn, password) as store:
             return store.load()
 
+    import ldap3
+
     warm_store = LdapConfigStore(url, bind_dn, password).open()
+    warm_peer = ldap3.Connection(ldap3.Server(url), bind_dn, password, auto_bind=True, raise_exceptions=True)
 
     def ours_search() -> object:
-        import ldap3
-
         return warm_store._ldap.search(root, "(objectClass=*)", ldap3.SUBTREE)
+
+    def peer_search() -> list[dict[str, object]]:
+        return list(warm_peer.extend.standard.paged_search(  # type: ignore[union-attr]
+            root, "(objectClass=*)", ldap3.SUBTREE, attributes=["*"], paged_size=500, generator=False
+        ))
 
     count = sum(1 for line in peer().decode().splitlines() if line.startswith("dn: ") or line.startswith("dn:: "))
     probe = LdapConfigStore(url, bind_dn, password)
@@ -126,25 +136,51 @@ def _measure(server: object, runs: int) -> list[Result]:
     probe.close()
     if len(ours_search()) != count:  # type: ignore[arg-type]
         raise SystemExit(f"entry counts disagree: ldapsearch {count}, LdapConfigStore {len(ours_search())}")  # type: ignore[arg-type]
+    peer_entries = [e for e in peer_search() if e.get("type") == "searchResEntry"]
+    if len(peer_entries) != count:
+        raise SystemExit(f"entry counts disagree: ldapsearch {count}, ldap3 paged_search {len(peer_entries)}")
 
-    times: dict[str, list[float]] = {"cold": [], "search": [], "peer": []}
+    times: dict[str, list[float]] = {"cold": [], "search": [], "peer": [], "peer search": []}
     for _ in range(runs):
         times["cold"].append(timed(ours_cold))
         times["search"].append(timed(ours_search))
         times["peer"].append(timed(peer))
+        times["peer search"].append(timed(peer_search))
     warm_store.close()
+    warm_peer.unbind()
     ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
     print(
         f"   {count:,} entries, {len(config.devices)} devices; one load() = {round_trips} LDAP round trips "
         f"(bind + {round_trips - 1} search pages of 500); median of {runs}: load() {ms['cold']:.0f} ms, "
-        f"search only {ms['search']:.0f} ms, ldapsearch {ms['peer']:.0f} ms"
+        f"search only {ms['search']:.0f} ms, ldapsearch {ms['peer']:.0f} ms, "
+        f"ldap3 paged_search {ms['peer search']:.0f} ms"
     )
     return [
         Result("ldap load() default-config", "entries/s", median_rate(count, times["cold"]), PEER,
                median_rate(count, times["peer"])),
-        Result("ldap paged search, no models", "entries/s", median_rate(count, times["search"]), PEER,
-               median_rate(count, times["peer"])),
+        Result("ldap paged search, warm, no models", "entries/s", median_rate(count, times["search"]),
+               "ldap3 paged_search (warm)", median_rate(count, times["peer search"])),
     ]
+
+
+def _marker(server: object, runs: int) -> list[Result]:
+    """What live reload costs per poll: ``change_marker()`` (one subtree search returning entryCSN and
+    modifyTimestamp) on an open store, against ldapsearch of the same two attributes, and against a whole load."""
+    url, bind_dn, password = server.url, server.bind_dn, server.password  # type: ignore[attr-defined]
+    root = f"cn=DICOM Configuration,{server.base_dn}"  # type: ignore[attr-defined]
+    argv = ["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", url, "-D", bind_dn, "-w", password,
+            "-b", root, "-s", "sub", "(objectClass=*)", "entryCSN", "modifyTimestamp"]
+    env = {"LDAPRC": "/dev/null", "PATH": "/usr/bin:/bin"}
+    with LdapConfigStore(url, bind_dn, password) as store:
+        store.change_marker()  # the contextCSN probe happens once
+        marker = [timed(store.change_marker) for _ in range(runs * 4)]
+        load = [timed(store.load) for _ in range(runs)]
+    peer = [timed(lambda: subprocess.run(argv, capture_output=True, check=True, env=env)) for _ in range(runs * 4)]
+    ms = {k: statistics.median(v) * 1e3 for k, v in (("marker", marker), ("load", load), ("peer", peer))}
+    print(f"   live-reload poll: change_marker() {ms['marker']:.1f} ms (a whole load() {ms['load']:.0f} ms), "
+          f"ldapsearch of the same two attributes {ms['peer']:.1f} ms")
+    return [Result("ldap change marker (poll)", "polls/s", 1 / statistics.median(marker), "ldapsearch 2 attrs",
+                   1 / statistics.median(peer))]
 
 
 if __name__ == "__main__":

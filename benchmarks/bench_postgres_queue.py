@@ -6,7 +6,10 @@ Every task is claimed (``FOR UPDATE SKIP LOCKED``, with a lease) and finished in
 
 Peer: procrastinate (PostgreSQL task queue, psycopg 3) on the same server in the same run: the same number of
 no-op jobs, deferred in one batch, run by the same number of worker processes (``concurrency=1``,
-``wait=False``, no LISTEN/NOTIFY). Both sides use a fresh database per run. The extra row "async commits" is ours with
+``wait=False``, no LISTEN/NOTIFY). Per job it fetches one job (its ``procrastinate_fetch_job`` function,
+``FOR UPDATE SKIP LOCKED``), runs the no-op task and records the end (``procrastinate_finish_job``), each a
+transaction of its own, like ours. Its app is opened (pool connected, one query done) before the clock
+starts, as our store is. Both sides use a fresh database per run. The extra row "async commits" is ours with
 ``processing_commit="async"`` (claims and finishes do not wait for the WAL flush; schedules still do),
 against the same (fully synchronous) procrastinate figure.
 
@@ -122,15 +125,24 @@ def _procrastinate_app(dsn: str) -> Any:
 
 
 def _worker_procrastinate(dsn: str) -> dict[str, Any]:
+    import asyncio
+
     app = _procrastinate_app(dsn)
-    print("ready", flush=True)
-    sys.stdin.readline()
-    started = time.time()
-    app.run_worker(
-        queues=["export"], concurrency=1, wait=False, listen_notify=False, install_signal_handlers=False
-    )
-    ended = time.time()
-    return {"start": started, "end": ended, "done": -1}
+
+    async def work() -> dict[str, Any]:
+        # connected before the clock starts (its pool open and one connection used), as ours is
+        async with app.open_async():
+            await app.connector.execute_query_one_async("SELECT 1 AS one")
+            print("ready", flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+            started = time.time()
+            await app.run_worker_async(
+                queues=["export"], concurrency=1, wait=False, listen_notify=False, install_signal_handlers=False
+            )
+            ended = time.time()
+        return {"start": started, "end": ended, "done": -1}
+
+    return asyncio.run(work())
 
 
 # --- one measurement ------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ def _ours(folder: Path, count: int, parallel: int) -> tuple[float, float]:
         done = exporter.run_until_idle()
         running = time.perf_counter() - started
         assert done == count, f"ran {done} of {count}"
-        assert exporter.count(status="COMPLETED") == count
+        assert exporter.queue.count(status="COMPLETED") == count
     store.close()
     return count / scheduling, count / running
 

@@ -40,7 +40,9 @@ myst_heading_anchors = 3  # the pages link to sections by GitHub-style slugs (qu
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
-autodoc_class_signature = "separated"
+autodoc_class_signature = "mixed"
+# types go next to the documented parameters only: no second, type-only parameter list and no "Return type: None"
+autodoc_typehints_description_target = "documented_params"
 autodoc_default_options = {"members": True, "show-inheritance": False}
 autodoc_preserve_defaults = True
 napoleon_google_docstring = True

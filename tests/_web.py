@@ -45,14 +45,18 @@ class Served:
     url: str
     token: str | None
     log: Path
+    ca_file: Path | None = None
     _client: Any = field(default=None, repr=False)
 
     @property
     def client(self) -> Any:
         if self._client is None:
+            import ssl
+
             import httpx2
 
-            self._client = httpx2.Client(base_url=self.url, timeout=30)
+            verify: Any = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else True
+            self._client = httpx2.Client(base_url=self.url, timeout=30, verify=verify)
         return self._client
 
     def auth(self) -> dict[str, str]:
@@ -82,13 +86,15 @@ class Served:
 
 
 def start_cli(tmp_path: Path, *args: str, port: int, token: str | None = None, wait_path: str = "/healthz",
-              timeout: float = 60) -> Served:
-    """Start ``python -m dcm_exporter.cli ARGS`` and wait until ``http://127.0.0.1:PORT{wait_path}`` answers."""
+              timeout: float = 60, ca_file: Path | None = None) -> Served:
+    """Start ``python -m dcm_exporter.cli ARGS`` and wait until ``http://127.0.0.1:PORT{wait_path}`` answers
+    (``https://`` and this CA with ``ca_file``)."""
     log = tmp_path / f"cli-{port}.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "dcm_exporter.cli", *args], cwd=tmp_path, env=_env(),
                                 stdout=out, stderr=subprocess.STDOUT, text=True)
-    served = Served(proc=proc, url=f"http://127.0.0.1:{port}", token=token, log=log)
+    scheme = "https" if ca_file else "http"
+    served = Served(proc=proc, url=f"{scheme}://127.0.0.1:{port}", token=token, log=log, ca_file=ca_file)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -104,12 +110,13 @@ def start_cli(tmp_path: Path, *args: str, port: int, token: str | None = None, w
     raise AssertionError(f"dcm-exporter {args[0]} did not answer on port {port}:\n{served.output()}")
 
 
-def start_serve(tmp_path: Path, *args: str, token: str | None = "t0k3n-for-tests") -> Served:
-    """``dcm-exporter serve --port FREE [--token-file F] ARGS``."""
+def start_serve(tmp_path: Path, *args: str, token: str | None = "t0k3n-for-tests",
+                ca_file: Path | None = None) -> Served:
+    """``dcm-exporter serve --port FREE [--token-file F] ARGS`` (``ca_file``: it serves HTTPS)."""
     port = free_port()
     extra: list[str] = ["--port", str(port)]
     if token:
         token_file = tmp_path / "token"
         token_file.write_text(token + "\n")
         extra += ["--token-file", str(token_file)]
-    return start_cli(tmp_path, "serve", *extra, *args, port=port, token=token)
+    return start_cli(tmp_path, "serve", *extra, *args, port=port, token=token, ca_file=ca_file)

@@ -1,7 +1,7 @@
 """dcm_exporter: the DICOM Exporter of dcm4chee-arc-light, for Python.
 
 Typed dcm4che configuration (LDIF, JSON, live LDAP), transports by URI scheme
-(``dicom:``, ``stow:``, ``storage:``, ``noop:``), dcm4che schedules, and a durable export queue.
+(``dicom:``, ``stow:``, ``storage:``, ``wado:``, ``noop:``), dcm4che schedules, and a durable export queue.
 
 Public names are imported lazily: ``import dcm_exporter`` loads neither ldap3, pynetdicom,
 psycopg nor httpx; each is imported the first time something that needs it is used.
@@ -88,6 +88,8 @@ _LAZY: dict[str, str] = {
     "InstanceSource": "dcm_exporter.sources",
     "IndexReport": "dcm_exporter.sources",
     "Exporter": "dcm_exporter.exporter",
+    "ExportQueue": "dcm_exporter.export_queue",
+    "open_store": "dcm_exporter.queue",
     "ExportRules": "dcm_exporter.rules",
     "PostgresTaskStore": "dcm_exporter.queue.postgres",
     "ExportTask": "dcm_exporter.queue",
@@ -122,6 +124,7 @@ __all__ = [
     "DicomTransport",
     "EchoResult",
     "ExportCanceledError",
+    "ExportQueue",
     "ExportRequest",
     "ExportRule",
     "ExportRules",
@@ -177,6 +180,7 @@ __all__ = [
     "WebApplication",
     "iter_ldif",
     "load_configuration",
+    "open_store",
     "parse_schedule",
     "read_ldif",
     "register_scheme",

@@ -114,6 +114,8 @@ def plot_status(tasks: Sequence[Any], *, ax: Any = None, bin_width: timedelta | 
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     ax.legend(loc="upper left", fontsize="small", frameon=False, ncols=min(len(counts), 4))
     ax.set_ylim(0, max(bottom) * 1.25 + 0.5)
+    # one empty bin either side: a single bar (one task, one burst) still looks like a bar, not a filled frame
+    ax.set_xlim(origin - width, origin + (n_bins + 1) * width)
     ax.yaxis.get_major_locator().set_params(integer=True)
     _time_axis(ax, first.tzinfo)
     return ax.figure
@@ -159,6 +161,8 @@ def plot_exporters(tasks: Sequence[Any], *, axes: Sequence[Any] | None = None) -
     ax_time.boxplot([durations[n] for n in names], orientation="horizontal", tick_labels=names,
                     widths=0.5, medianprops={"color": "#e53935"})
     ax_time.set_xlabel("seconds per task")
+    longest = max(max(d) for d in durations.values())
+    ax_time.set_xlim(0, longest * 1.1 if longest > 0 else 1)  # from zero: one task is a line, not a zoom
     ax_time.invert_yaxis()
     return ax_rate.figure
 

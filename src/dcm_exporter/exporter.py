@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 
 from dcm_exporter._secrets import mask_url
-from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.errors import ConfigurationError, QueueError
 from dcm_exporter.export import (
     ALL,
     CancelToken,
@@ -33,13 +33,18 @@ from dcm_exporter.export import (
     Outcome,
     ProgressCallback,
 )
-from dcm_exporter.queue.facade import QueueMethods
+from dcm_exporter.export_queue import ExportQueue
+from dcm_exporter.queue.manager import TaskManager, TaskResult
+from dcm_exporter.queue.runner import Perform, TaskHooks, TaskRunner
+from dcm_exporter.queue.store_url import no_store_error
+from dcm_exporter.queue.task import ExportTask, TaskFilter, TaskStatus, TaskType
 from dcm_exporter.transports.base import Transport
 from dcm_exporter.transports.registry import TransportRegistry, default_registry
 
 if TYPE_CHECKING:
+    from dcm_exporter.actions import ActionPerformer
     from dcm_exporter.models import Configuration, ExporterDescriptor
-    from dcm_exporter.queue.task import ExportTask
+    from dcm_exporter.queue.store import TaskStore
     from dcm_exporter.rules import ExportRules
     from dcm_exporter.sources.base import InstanceSource
 
@@ -48,13 +53,16 @@ __all__ = ["Exporter"]
 log = logging.getLogger("dcm_exporter.exporter")
 
 
-class Exporter(QueueMethods):
+class Exporter:
     """Runs exports of one configuration from one instance source.
 
     Args:
         configuration: the dcm4che configuration (exporters, remote AEs, web applications, storages).
         source: where the instances come from.
-        store: the export task store for queued exports (used by the queue methods), or ``None``.
+        store: the export task store for queued exports, e.g. ``dcm_exporter.queue.open_store("sqlite:PATH")``.
+            Without one only :meth:`export_now` works: every queued operation (:meth:`schedule_export`,
+            :meth:`on_store` when a rule matches, :meth:`start`, :meth:`run_until_idle`, :attr:`queue`)
+            raises ``ConfigurationError``.
         registry: the scheme registry to create transports from (default: the process-wide one).
         transport_options: extra keyword arguments per URI scheme for the transport factories, e.g.
             ``{"storage": {"variables": {"jboss.server.storage.url": "file:///srv/dcm"}}}``.
@@ -68,9 +76,8 @@ class Exporter(QueueMethods):
             to ``False`` when several runners (processes or hosts) share one device's queue, e.g. one
             PostgreSQL task store: otherwise a starting runner takes running tasks away from live ones.
 
-    Queued exports (``schedule_export``, ``start``, ``stop``, ``run_until_idle``, ``tasks``, ``count``,
-    ``cancel``, ``reschedule``, ``delete``, ``purge``, ``batches``) come from
-    :class:`~dcm_exporter.queue.facade.QueueMethods`.
+    The tasks themselves are handled through :attr:`queue` (``exporter.queue.tasks(...)``, ``count``,
+    ``cancel``, ``reschedule``, ``delete``, ``batches``, ``purge``, ``commitment_result``).
 
     >>> from dcm_exporter.models import Configuration
     >>> from dcm_exporter.sources import FileSystemSource
@@ -87,7 +94,7 @@ class Exporter(QueueMethods):
         configuration: Configuration,
         source: InstanceSource,
         *,
-        store: Any = None,
+        store: TaskStore | None = None,
         registry: TransportRegistry | None = None,
         transport_options: Mapping[str, Mapping[str, Any]] | None = None,
         device_name: str | None = None,
@@ -103,7 +110,27 @@ class Exporter(QueueMethods):
         self._transports: dict[str, tuple[ExporterDescriptor, Transport]] = {}
         self._lock = threading.RLock()
         self._closed = False
-        self._init_queue(device_name=device_name, clock=clock, lease=lease, reset_on_start=reset_on_start)
+        if not isinstance(lease, timedelta) or lease <= timedelta(0):
+            raise QueueError(f"lease must be a positive timedelta, got {lease!r}")
+        if not isinstance(reset_on_start, bool):
+            raise QueueError(f"reset_on_start must be a bool, got {reset_on_start!r}")
+        self._device_name = device_name
+        self._clock = clock
+        self._lease = lease
+        self._reset_on_start = reset_on_start
+        self._queue_lock = threading.Lock()
+        self._manager: TaskManager | None = None
+        self._runner: TaskRunner | None = None
+        self._actions: ActionPerformer | None = None
+        self._export_rules: ExportRules | None = None
+        self._hooks = TaskHooks()
+        self._queue = ExportQueue(self._queue_manager, store, lambda: self._task_manager().device_name)
+        # follow-up task types run above the queue: the runner only calls ``perform(task, cancel)``
+        self._performers: dict[TaskType, Perform] = {
+            TaskType.EXPORT: self._perform_export_task,
+            TaskType.STGCMT: self._perform_action,
+            TaskType.IAN: self._perform_action,
+        }
 
     # -- properties -----------------------------------------------------------------------------
 
@@ -118,14 +145,38 @@ class Exporter(QueueMethods):
         return self._source
 
     @property
-    def store(self) -> Any:
-        """The export task store, or ``None`` when only synchronous exports are used."""
-        return self._store
+    def queue(self) -> ExportQueue:
+        """The export tasks in the store: ``exporter.queue.tasks(status=...)``, ``count``, ``cancel``,
+        ``reschedule``, ``delete``, ``batches``, ``purge``, ``commitment_result`` (see
+        :class:`~dcm_exporter.export_queue.ExportQueue`)."""
+        return self._queue
 
-    @property
-    def registry(self) -> TransportRegistry:
-        """The scheme registry transports are created from."""
-        return self._registry
+    # -- the queue's parts, composed on first use ----------------------------------------------------
+
+    def _task_manager(self) -> TaskManager:
+        """The task manager (store or not: without one it still resolves exporters for the rules)."""
+        with self._queue_lock:
+            if self._manager is None:
+                self._manager = TaskManager(
+                    self._store, self._configuration, device_name=self._device_name, clock=self._clock,
+                    lease=self._lease,
+                )
+            return self._manager
+
+    def _queue_manager(self, what: str = "exporter.queue") -> TaskManager:
+        """The task manager of a queued operation: raises ``ConfigurationError`` without a store."""
+        if self._store is None:
+            raise no_store_error(what)
+        return self._task_manager()
+
+    def _task_runner(self, what: str) -> TaskRunner:
+        manager = self._queue_manager(what)
+        with self._queue_lock:
+            if self._runner is None:
+                self._runner = TaskRunner(
+                    manager, self._perform_task, hooks=self._hooks, reset_on_start=self._reset_on_start
+                )
+            return self._runner
 
     # -- configuration and transports --------------------------------------------------------------
 
@@ -141,7 +192,8 @@ class Exporter(QueueMethods):
             self._export_rules.reload(configuration)
         with self._lock:
             self._configuration = configuration
-            self._reload_queue(configuration)
+            if self._manager is not None:
+                self._manager.reload(configuration)
             closing = [t for _, t in self._transports.values()]
             self._transports.clear()
         for transport in closing:
@@ -207,23 +259,22 @@ class Exporter(QueueMethods):
 
     # -- export rules -----------------------------------------------------------------------------
 
-    _export_rules: Any = None
-
     @property
     def rules(self) -> ExportRules:
         """The export rules of the configuration (:class:`~dcm_exporter.rules.ExportRules`), loaded on first use
         and reloaded with :meth:`reload`.
 
         Raises:
-            ConfigurationError: a rule cannot be used (names its DN).
+            ConfigurationError: a rule cannot be used (names its DN), or the configuration has no single
+                device with exporters (pass ``device_name=``).
         """
+        manager = self._task_manager()
         with self._lock:
             if self._export_rules is None:
                 from dcm_exporter.rules import ExportRules
 
-                self._export_rules = ExportRules(self)
-            rules: ExportRules = self._export_rules
-            return rules
+                self._export_rules = ExportRules(manager)
+            return self._export_rules
 
     def on_store(
         self,
@@ -242,6 +293,9 @@ class Exporter(QueueMethods):
 
         The call an embedding archive makes for every object it stores; see
         :meth:`dcm_exporter.rules.ExportRules.on_store` for the arguments.
+
+        Raises:
+            ConfigurationError: a rule matched and this exporter has no task store.
         """
         return self.rules.on_store(
             dataset,
@@ -255,9 +309,116 @@ class Exporter(QueueMethods):
             previous_series_uid=previous_series_uid,
         )
 
+    # -- queued exports -----------------------------------------------------------------------------
+
+    def schedule_export(
+        self,
+        exporter_id: str,
+        study_uid: str,
+        series_uid: str | None = None,
+        sop_instance_uid: str | None = None,
+        batch_id: str | None = None,
+        scheduled_time: datetime | None = None,
+        *,
+        requester: str | None = None,
+    ) -> ExportTask:
+        """Queue an export; without ``scheduled_time`` the exporter's ``dcmSchedule`` decides (``ceil(now)``).
+
+        A waiting task of the same exporter, study and batch is reused (scope widened, time only later).
+
+        Raises:
+            ConfigurationError: unknown exporter, or no task store.
+        """
+        return self._queue_manager("schedule_export").schedule_export(
+            exporter_id, study_uid, series_uid, sop_instance_uid,
+            batch_id=batch_id, scheduled_time=scheduled_time, requester=requester,
+        )
+
+    def start(self, *, poll_interval: float | None = None) -> None:
+        """Start processing queued tasks in background threads.
+
+        Raises:
+            ConfigurationError: no task store.
+        """
+        runner = self._task_runner("start")
+        if poll_interval is not None:
+            runner.poll_interval = poll_interval
+        runner.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the background runner; tasks still running after ``timeout`` s go back to the queue."""
+        if self._runner is not None:
+            self._runner.stop(timeout)
+
+    def run_until_idle(self, *, timeout: float | None = None, wait_for_scheduled: bool = False) -> int:
+        """Process what is due now (for scripts and notebooks); returns the number of attempts made.
+
+        In a Jupyter notebook a progress bar counts the finished attempts against the tasks due when it
+        started (all waiting tasks with ``wait_for_scheduled``); nothing is shown anywhere else.
+
+        Raises:
+            ConfigurationError: no task store.
+            QueueError: ``timeout`` seconds passed before the queue became idle.
+        """
+        from dcm_exporter._progress import NotebookProgress
+
+        runner = self._task_runner("run_until_idle")
+        with NotebookProgress("export queue", unit="tasks") as bar:
+            if not bar.shown:
+                return runner.run_until_idle(timeout=timeout, wait_for_scheduled=wait_for_scheduled)
+            manager = runner.manager
+            waiting = manager.tasks(TaskFilter(status=(TaskStatus.SCHEDULED, TaskStatus.SCHEDULED_FOR_RETRY)))
+            now = manager.now()
+            bar.set_total(sum(1 for t in waiting if wait_for_scheduled or t.scheduled_time <= now))
+
+            def finished(result: TaskResult) -> None:
+                status = result.task.status.value if result.task is not None else "deleted"
+                bar.advance(outcome=status)
+
+            self._hooks.on_finished(finished)
+            try:
+                return runner.run_until_idle(timeout=timeout, wait_for_scheduled=wait_for_scheduled)
+            finally:
+                self._hooks.finished.remove(finished)
+
+    def on_task_started(self, hook: Callable[[ExportTask], None]) -> Callable[[ExportTask], None]:
+        """Register ``hook(task)`` for each task that starts; usable as a decorator."""
+        return self._hooks.on_started(hook)
+
+    def on_task_finished(self, hook: Callable[[TaskResult], None]) -> Callable[[TaskResult], None]:
+        """Register ``hook(result)`` for each finished attempt; usable as a decorator."""
+        return self._hooks.on_finished(hook)
+
+    def _perform_task(self, task: ExportTask, cancel: CancelToken) -> Outcome:
+        """What the runner calls for every task: the performer of the task's type."""
+        perform = self._performers.get(task.task_type)
+        if perform is None:
+            raise QueueError(f"export task {task.task_id}: no performer for task type {task.task_type.value}")
+        return perform(task, cancel)
+
+    def _perform_export_task(self, task: ExportTask, cancel: CancelToken) -> Outcome:
+        return self._perform(
+            task.exporter_id, task.study_uid, task.series_uid, task.sop_instance_uid,
+            cancel=cancel, progress=None,
+        )
+
+    def _perform_action(self, task: ExportTask, cancel: CancelToken) -> Outcome:
+        """Storage commitment and IAN tasks, which follow COMPLETED exports."""
+        with self._queue_lock:
+            if self._actions is None:
+                # imported here, under the lock: the first follow-up tasks may start in several workers at once
+                from dcm_exporter.actions import ActionPerformer
+
+                self._actions = ActionPerformer(lambda: self._configuration, self._source)
+            actions = self._actions
+        return actions.perform(task, cancel)
+
     def close(self) -> None:
         """Stop the queue runner (if started), then close every cached transport. Idempotent."""
-        self._close_queue()
+        if self._runner is not None:
+            self._runner.close()
+        if self._actions is not None:
+            self._actions.close()
         with self._lock:
             self._closed = True
             transports = [t for _, t in self._transports.values()]
@@ -274,11 +435,11 @@ class Exporter(QueueMethods):
             transports = sorted(self._transports)
             closed = self._closed
         return [
-            ("device", self._queue_device_name or ", ".join(d.device_name for d in configuration.devices
+            ("device", self._device_name or ", ".join(d.device_name for d in configuration.devices
                                                             if d.exporters) or None),
             ("exporters", ", ".join(sorted(self._exporter_index())) or "none"),
             ("source", repr(self._source)),
-            ("queue", repr(self._store) if self._store is not None else "in memory (created on first use)"),
+            ("queue", repr(self._store) if self._store is not None else "none (export_now only)"),
             ("transports open", ", ".join(transports) or "none"),
             ("state", "closed" if closed else "open"),
         ]

@@ -40,19 +40,21 @@ def test_destination_down_then_up(tmp_path: Path) -> None:
             tasks = [exporter.schedule_export("STORESCP", s.study_uid) for s in studies]
             # nobody listens on the port: every task fails and waits for its retry
             assert wait_for(
-                lambda: all(exporter.task(t.task_id).number_of_failures >= 1 for t in tasks), timeout=120, interval=0.05
+                lambda: all(exporter.queue.task(t.task_id).number_of_failures >= 1 for t in tasks),
+                timeout=120,
+                interval=0.05,
             )
-            waiting = [exporter.task(t.task_id) for t in tasks]
+            waiting = [exporter.queue.task(t.task_id) for t in tasks]
             assert all(t.status in (TaskStatus.SCHEDULED_FOR_RETRY, TaskStatus.IN_PROCESS) for t in waiting)
             assert any(t.error_message for t in waiting)
-            assert exporter.count(status="FAILED") == 0
+            assert exporter.queue.count(status="FAILED") == 0
             # the destination comes up
             scp = start_storescp(tmp_path, port=port, options=("+xa", "--fork"))
-            assert wait_for(lambda: exporter.count(status="COMPLETED") == 5, timeout=120, interval=0.05), [
-                (t.status, t.error_message) for t in exporter.tasks()
+            assert wait_for(lambda: exporter.queue.count(status="COMPLETED") == 5, timeout=120, interval=0.05), [
+                (t.status, t.error_message) for t in exporter.queue.tasks()
             ]
             exporter.stop()
-            final = exporter.tasks()
+            final = exporter.queue.tasks()
         assert all(t.number_of_failures >= 1 and t.status is TaskStatus.COMPLETED for t in final)
         assert any(r.task is not None and r.task.status is TaskStatus.SCHEDULED_FOR_RETRY for r in results)
         assert received_sop_uids(scp.output_dir) == expected

@@ -125,7 +125,7 @@ def test_study_rule_makes_one_task_at_last_arrival_plus_delay(tmp_path: Path, st
         clock=clock,
     ) as exporter:
         last, ids = arrive(exporter, clock, study)
-        [task] = exporter.tasks()
+        [task] = exporter.queue.tasks()
         assert ids == {task.task_id}
         last_arrival = max(last.values())
         assert last_arrival == START + timedelta(seconds=499)
@@ -137,7 +137,7 @@ def test_study_rule_makes_one_task_at_last_arrival_plus_delay(tmp_path: Path, st
         assert exporter.run_until_idle() == 0
         clock.set(last_arrival + DELAY)
         assert exporter.run_until_idle() == 1
-        done = exporter.task(task.task_id)
+        done = exporter.queue.task(task.task_id)
         assert done.status is TaskStatus.COMPLETED, done.error_message or done.outcome_message
         assert scp.count == 500
         assert set(scp.sop_instance_uids()) == set(study.sop_instance_uids)
@@ -157,11 +157,11 @@ def test_series_rule_makes_three_tasks(tmp_path: Path, study: StudyInfo) -> None
         clock=clock,
     ) as exporter:
         last, ids = arrive(exporter, clock, study)
-        tasks = exporter.tasks()
+        tasks = exporter.queue.tasks()
         assert len(tasks) == 3 and {t.task_id for t in tasks} == ids
         assert {t.series_uid: t.scheduled_time for t in tasks} == {s: t + DELAY for s, t in last.items()}
         assert all(t.sop_instance_uid == "*" and t.status is TaskStatus.SCHEDULED for t in tasks)
         clock.set(max(last.values()) + DELAY)
         assert exporter.run_until_idle() == 3
-        assert [t.status for t in exporter.tasks()] == [TaskStatus.COMPLETED] * 3
+        assert [t.status for t in exporter.queue.tasks()] == [TaskStatus.COMPLETED] * 3
         assert scp.count == 500

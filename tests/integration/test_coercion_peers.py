@@ -16,6 +16,7 @@ from typing import Any
 import pydicom
 import pytest
 
+from dcm_exporter._dicom import part10
 from dcm_exporter.coercion import remap_uid
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.export import CancelToken, ExportRequest, InstanceRef, OutcomeStatus
@@ -29,7 +30,6 @@ from dcm_exporter.models import (
     ExporterDescriptor,
     WebApplication,
 )
-from dcm_exporter.transports import _dimse as d
 from dcm_exporter.transports.dicom import create_transport as create_dicom
 
 SENSITIVE = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "ReferringPhysicianName")
@@ -100,8 +100,8 @@ def export(configuration: Configuration, exporter_id: str, files: Sequence[Path]
 
 def dataset_bytes(path: Path) -> bytes:
     data = path.read_bytes()
-    meta = d.parse_part10_meta(data, name=str(path))
-    assert isinstance(meta, d.Part10Meta)
+    meta = part10.parse_part10_meta(data, name=str(path))
+    assert isinstance(meta, part10.Part10Meta)
     return data[meta.dataset_offset :]
 
 
@@ -356,3 +356,73 @@ def test_merge_attrs_and_nullify_pixel_data_to_orthanc_over_stow(orthanc: Any, s
     assert nullified == 3
     tags = json.dumps(orthanc.get_json("/statistics"))
     assert tags  # Orthanc still answers: nothing it stored broke it
+
+
+# --- storage commitment after a de-identified export (Orthanc's Storage Commitment SCP) ----------------
+
+
+def test_storage_commitment_asks_about_the_uids_the_destination_received(
+    orthanc_factory: Any, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from dcm_exporter.exporter import Exporter
+    from dcm_exporter.models import QueueDescriptor
+    from dcm_exporter.queue import SqliteTaskStore, TaskStatus, TaskType
+    from dcm_exporter.sample import generate_study
+    from dcm_exporter.sources import FileSystemSource
+    from servers.ports import free_port
+
+    our_port = free_port()
+    orthanc = orthanc_factory(extra_config={"DicomModalities": {"dcm4chee": ["DCM4CHEE", "127.0.0.1", our_port]}})
+    study = generate_study(tmp_path / "archive", series=1, instances_per_series=3, kind="small")
+    exporter = ExporterDescriptor(
+        exporter_id="ORTHANC",
+        uri="dicom:ORTHANC",
+        queue_name="Export1",
+        ae_title="DCM4CHEE",
+        stgcmt_scp="ORTHANC",
+        properties={"StgCmtTimeout": "30"},
+    )
+    configuration = Configuration(
+        devices=(
+            Device(
+                device_name="dcm4chee-arc",
+                connections=(Connection(name="dicom", hostname="127.0.0.1", port=our_port),),
+                application_entities=(
+                    ApplicationEntity(
+                        ae_title="DCM4CHEE",
+                        connection_refs=("dicom",),
+                        attribute_coercions=[
+                            rule("Research", "deidentify:", "ReceivingApplicationEntityTitle=ORTHANC")
+                        ],
+                    ),
+                ),
+                exporters=(exporter,),
+                queues=(
+                    QueueDescriptor(queue_name="Export1"),
+                    QueueDescriptor(queue_name="StgCmtSCU", max_retries=1, retry_delay=timedelta(seconds=1)),
+                ),
+            ),
+            Device(
+                device_name="orthanc",
+                connections=(Connection(name="dicom", hostname="127.0.0.1", port=orthanc.dicom_port),),
+                application_entities=(ApplicationEntity(ae_title="ORTHANC", connection_refs=("dicom",)),),
+            ),
+        )
+    )
+    store = SqliteTaskStore(tmp_path / "tasks.db")
+    try:
+        with Exporter(configuration, FileSystemSource(study.directory), store=store) as running:
+            running.schedule_export("ORTHANC", study.study_uid)
+            for _ in range(30):
+                running.run_until_idle(timeout=60)
+                if not running.queue.tasks(status=("SCHEDULED", "SCHEDULED FOR RETRY", "IN PROCESS")):
+                    break
+            (stgcmt,) = running.queue.tasks(task_type=TaskType.STGCMT)
+            assert stgcmt.status is TaskStatus.COMPLETED, stgcmt.error_message
+            result = running.queue.commitment_result(stgcmt.task_id)
+    finally:
+        store.close()
+    assert result is not None and result.failed == ()
+    assert {c.sop_instance_uid for c in result.committed} == {remap_uid(i.sop_instance_uid) for i in study.instances}

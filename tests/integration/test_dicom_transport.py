@@ -21,6 +21,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
+from dcm_exporter._dicom import part10
 from dcm_exporter.codecs import ldif
 from dcm_exporter.errors import (
     AssociationRejectedError,
@@ -38,7 +39,6 @@ from dcm_exporter.models import (
     QueueDescriptor,
     TransferCapability,
 )
-from dcm_exporter.transports import _dimse as d
 from dcm_exporter.transports.dicom import DicomTransport, create_transport, verify
 from servers.slapd import make_tls
 
@@ -118,8 +118,8 @@ def make_request(
 def dataset_bytes(path: Path) -> tuple[str, str, bytes]:
     """(SOP Instance UID, transfer syntax, data set bytes after the file meta group)."""
     data = path.read_bytes()
-    meta = d.parse_part10_meta(data, name=str(path))
-    assert isinstance(meta, d.Part10Meta)
+    meta = part10.parse_part10_meta(data, name=str(path))
+    assert isinstance(meta, part10.Part10Meta)
     return meta.sop_instance_uid, meta.transfer_syntax_uid, data[meta.dataset_offset :]
 
 

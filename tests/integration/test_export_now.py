@@ -131,10 +131,10 @@ def test_transports_are_cached_and_recreated_on_reload(
 
 
 def test_unknown_scheme_names_the_known_ones(source: FileSystemSource) -> None:
-    exp = ExporterDescriptor(exporter_id="W", uri="wado:WEB", queue_name="Export1")
+    exp = ExporterDescriptor(exporter_id="W", uri="xds-i:REPOSITORY", queue_name="Export1")
     registry = TransportRegistry(entry_points=False)
     with Exporter(config(exp), source, registry=registry) as exporter, pytest.raises(
-        UnknownSchemeError, match="dicom:, noop:, storage:, stow:"
+        UnknownSchemeError, match="dicom:, noop:, storage:, stow:, wado:"
     ):
         exporter.export_now("W", "1.2.3")
 

@@ -102,6 +102,7 @@ RUNNER = textwrap.dedent(
     from dcm_exporter.exporter import Exporter
     from dcm_exporter.models import (ApplicationEntity, Configuration, Connection, Device, ExporterDescriptor,
                                      QueueDescriptor)
+    from dcm_exporter.queue import open_store
     from dcm_exporter.sources import FileSystemSource
 
     port, archive, studies = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
@@ -115,11 +116,11 @@ RUNNER = textwrap.dedent(
                application_entities=(ApplicationEntity(ae_title="STORESCP", connection_refs=("dicom",)),)),
     ))
     preloaded = sorted(m for m in ("pydicom", "pynetdicom") if m in sys.modules)
-    with Exporter(configuration, FileSystemSource(archive)) as exporter:
+    with Exporter(configuration, FileSystemSource(archive), store=open_store("memory:")) as exporter:
         for uid in studies:
             exporter.schedule_export("X", uid)
         exporter.run_until_idle(wait_for_scheduled=True, timeout=120)
-        tasks = exporter.tasks()
+        tasks = exporter.queue.tasks()
     print(json.dumps({
         "preloaded": preloaded,
         "statuses": sorted({t.status.value for t in tasks}),

@@ -27,7 +27,7 @@ from dcm_exporter.models import (
     ExporterDescriptor,
     QueueDescriptor,
 )
-from dcm_exporter.queue import TaskStatus, TaskType
+from dcm_exporter.queue import InMemoryTaskStore, TaskStatus, TaskType
 from dcm_exporter.sample import StudyInfo, generate_study
 from dcm_exporter.sources import FileSystemSource
 from servers.ports import free_port
@@ -118,12 +118,12 @@ def test_ian_to_each_destination_attribute_by_attribute(ian_scp_factory: Any, st
         instance_availability="NEARLINE",
     )
     configuration = config(exporter, remote("RIS", ris.port), remote("PACS2", pacs.port))
-    with Exporter(configuration, FileSystemSource(study.directory)) as ex:
+    with Exporter(configuration, FileSystemSource(study.directory), store=InMemoryTaskStore()) as ex:
         export = ex.schedule_export("NOTIFY", study.study_uid, study.series[0].series_uid, batch_id="B")
         ex.run_until_idle(timeout=60)
         ex.run_until_idle(timeout=60)
-        assert ex.task(export.task_id).status is TaskStatus.COMPLETED
-        tasks = ex.tasks(task_type=TaskType.IAN, order_by="task_id")
+        assert ex.queue.task(export.task_id).status is TaskStatus.COMPLETED
+        tasks = ex.queue.tasks(task_type=TaskType.IAN, order_by="task_id")
         assert [t.destination_aet for t in tasks] == ["RIS", "PACS2"]
         for task in tasks:
             assert task.status is TaskStatus.COMPLETED, task.error_message
@@ -167,7 +167,10 @@ def test_defaults_online_and_the_exporter_ae_as_retrieve_ae(ian_scp_factory: Any
     exporter = ExporterDescriptor(
         exporter_id="NOTIFY", uri="noop:x", queue_name="Export1", ae_title="DCM4CHEE", ian_destinations=("RIS",)
     )
-    with Exporter(config(exporter, remote("RIS", ris.port)), FileSystemSource(study.directory)) as ex:
+    with Exporter(
+        config(exporter, remote("RIS", ris.port)), FileSystemSource(study.directory),
+        store=InMemoryTaskStore(),
+    ) as ex:
         ex.schedule_export("NOTIFY", study.study_uid)
         ex.run_until_idle(timeout=60)
         ex.run_until_idle(timeout=60)
@@ -189,14 +192,14 @@ def test_no_ian_after_an_export_that_did_not_complete(ian_scp_factory: Any, stud
         stgcmt_scp="RIS",
     )
     configuration = config(exporter, remote("RIS", ris.port), remote("DOWN", free_port()))
-    with Exporter(configuration, FileSystemSource(study.directory)) as ex:
+    with Exporter(configuration, FileSystemSource(study.directory), store=InMemoryTaskStore()) as ex:
         export = ex.schedule_export("SEND", study.study_uid)
         ex.run_until_idle(timeout=60)
         ex.run_until_idle(timeout=60)
-        assert ex.task(export.task_id).status is TaskStatus.FAILED  # Export1 has no retries
-        assert ex.tasks(task_type=TaskType.IAN) == []
-        assert ex.tasks(task_type=TaskType.STGCMT) == []
-        assert ex.count() == 1
+        assert ex.queue.task(export.task_id).status is TaskStatus.FAILED  # Export1 has no retries
+        assert ex.queue.tasks(task_type=TaskType.IAN) == []
+        assert ex.queue.tasks(task_type=TaskType.STGCMT) == []
+        assert ex.queue.count() == 1
     assert ris.received == []
 
 
@@ -206,12 +209,15 @@ def test_ian_for_a_study_the_source_lacks_is_a_warning(ian_scp_factory: Any, tmp
         exporter_id="NOTIFY", uri="noop:x", queue_name="Export1", ae_title="DCM4CHEE", ian_destinations=("RIS",)
     )
     (tmp_path / "empty").mkdir()
-    with Exporter(config(exporter, remote("RIS", ris.port)), FileSystemSource(tmp_path / "empty")) as ex:
+    with Exporter(
+        config(exporter, remote("RIS", ris.port)), FileSystemSource(tmp_path / "empty"),
+        store=InMemoryTaskStore(),
+    ) as ex:
         # noop completes without looking; the IAN task then finds no instance of the study: WARNING, nothing sent
         ex.schedule_export("NOTIFY", "1.2.3.4")
         ex.run_until_idle(timeout=60)
         ex.run_until_idle(timeout=60)
-        (ian,) = ex.tasks(task_type=TaskType.IAN)
+        (ian,) = ex.queue.tasks(task_type=TaskType.IAN)
         assert ian.status is TaskStatus.WARNING
         assert ian.outcome_message is not None and "Could not find" in ian.outcome_message
     assert ris.received == []
@@ -224,18 +230,18 @@ def test_destination_down_then_up_ends_as_a_retried_task(ian_scp_factory: Any, s
     )
     ian_queue = QueueDescriptor(queue_name="IANSCU", max_retries=3, retry_delay=timedelta(seconds=1))
     configuration = config(exporter, remote("RIS", port), ian_queue=ian_queue)
-    with Exporter(configuration, FileSystemSource(study.directory)) as ex:
+    with Exporter(configuration, FileSystemSource(study.directory), store=InMemoryTaskStore()) as ex:
         ex.schedule_export("NOTIFY", study.study_uid)
         ex.run_until_idle(timeout=60)
         ex.run_until_idle(timeout=60)
-        (ian,) = ex.tasks(task_type=TaskType.IAN)
+        (ian,) = ex.queue.tasks(task_type=TaskType.IAN)
         assert ian.queue_name == "IANSCU"
         assert ian.status is TaskStatus.SCHEDULED_FOR_RETRY
         assert ian.number_of_failures == 1
         assert ian.error_message is not None and f"127.0.0.1:{port}" in ian.error_message
         ris = ian_scp_factory("RIS", port)
         ex.run_until_idle(timeout=60, wait_for_scheduled=True)
-        done = ex.task(ian.task_id)
+        done = ex.queue.task(ian.task_id)
         assert done.status is TaskStatus.COMPLETED
         assert done.number_of_failures == 1
     assert len(ris.received) == 1
@@ -249,11 +255,12 @@ def test_refused_notification_fails_and_is_retried_until_exhausted(ian_scp_facto
     )
     ian_queue = QueueDescriptor(queue_name="IANSCU", max_retries=1, retry_delay=timedelta(0))
     with Exporter(
-        config(exporter, remote("RIS", ris.port), ian_queue=ian_queue), FileSystemSource(study.directory)
+        config(exporter, remote("RIS", ris.port), ian_queue=ian_queue), FileSystemSource(study.directory),
+        store=InMemoryTaskStore(),
     ) as ex:
         ex.schedule_export("NOTIFY", study.study_uid)
         ex.run_until_idle(timeout=60, wait_for_scheduled=True)
-        (ian,) = ex.tasks(task_type=TaskType.IAN)
+        (ian,) = ex.queue.tasks(task_type=TaskType.IAN)
         assert ian.status is TaskStatus.FAILED
         assert ian.number_of_failures == 2  # first attempt + one retry
         assert ian.error_message == (

@@ -14,6 +14,7 @@ from dcm_exporter.codecs import ldif
 from dcm_exporter.codecs.ldap_mapping import AddEntry, ModifyEntry
 from dcm_exporter.config.ldap import LdapConfigStore
 from dcm_exporter.errors import (
+    ConfigurationError,
     LdapEntryExistsError,
     LdapError,
     LdapNoSuchEntryError,
@@ -453,3 +454,46 @@ def test_store_reopens_after_close_and_counts_round_trips(arc: SlapdServer) -> N
     store.load()
     assert store.round_trips == 4
     store.close()
+
+
+def test_a_dcm_uri_dcm4chee_cannot_parse_is_read_with_a_warning_and_never_written(
+    arc: SlapdServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # dcm4chee-arc fails to load the whole device on `dcmURI: noop:`; someone else wrote it, we must not
+    arc.ldapadd(f"dn: dcmExporterID=NOOP,{ARC}\nobjectClass: dcmExporter\ndcmExporterID: NOOP\n"
+                "dcmURI: noop:\ndcmQueueName: Export1\n")
+    with _store(arc) as store:
+        with caplog.at_level(logging.WARNING, logger="dcm_exporter.codecs"):
+            found = store.load().device("dcm4chee-arc").exporter("NOOP")
+        assert found is not None and found.uri_problem is not None
+        assert any(f"dcmExporterID=NOOP,{ARC}" in r.getMessage() for r in caplog.records)
+        with pytest.raises(ConfigurationError, match="Expected scheme-specific part"):
+            attrs.evolve(found, exporter_id="NOOP2")  # a copy is a new model: validated, refused
+        with pytest.raises(ConfigurationError, match="not a URI dcm4chee-arc-light can read"):
+            store.update_exporter(found)
+    assert arc.count("(dcmURI=noop:)") == 1  # left as found
+
+
+def test_coercion_rules_in_the_compact_schema(arc: SlapdServer) -> None:
+    """dcmArchiveAttributeCoercion2 is in dcm_exporter's compact schema: rules are saved, changed and removed."""
+    from dcm_exporter.models import AttributeCoercion
+
+    rule = AttributeCoercion(
+        name="Research", dimse="C_STORE_RQ", role="SCP", uri="deidentify:", priority=2,
+        conditions=["ReceivingApplicationEntityTitle=RESEARCH"], sop_classes=["1.2.840.10008.5.1.4.1.1.2"],
+        merge_attributes=["StudyID="], params={"x": "1"}, sufficient=True, on_failure="CONTINUE",
+        supplement_from_device=ARC,
+    )
+    with _store(arc) as store:
+        loaded = store.load()
+        device = loaded.device("dcm4chee-arc")
+        with_rule = loaded.replace_device(attrs.evolve(device, attribute_coercions=[rule]))
+        store.save(with_rule)
+        written = attrs.evolve(rule, object_classes=("dcmArchiveAttributeCoercion2",))
+        assert store.load().device("dcm4chee-arc").attribute_coercions == (written,)
+        mark = arc.log_mark()
+        higher = attrs.evolve(written, priority=3)
+        store.save(with_rule.replace_device(attrs.evolve(device, attribute_coercions=[higher])))
+        assert [a for _, _, a in _mods(arc, mark)] == [["dcmRulePriority"]]
+        store.save(loaded)
+        assert store.load().device("dcm4chee-arc").attribute_coercions == ()

@@ -113,3 +113,37 @@ def test_save_of_a_changed_queue_sends_one_attribute(slapd_upstream: SlapdServer
         assert len(ops) == 1
         assert _mod_attributes(slapd_upstream, mark) == [["dcmMaxRetries"]]
         assert not [op for op in slapd_upstream.operations(since=mark) if op.kind in ("ADD", "DEL")]
+
+
+def test_coercion_rules_saved_and_loaded_through_ldap(slapd_upstream: SlapdServer) -> None:
+    """A dcmArchiveAttributeCoercion2 rule added to an AE goes to slapd with dcm4chee's schema and back."""
+    from dcm_exporter.models import AttributeCoercion, CoercionOnFailure
+
+    with _store(slapd_upstream) as store:
+        config = store.load()
+        arc = config.device("dcm4chee-arc")
+        ae = arc.application_entity("DCM4CHEE")
+        assert ae is not None and [r.name for r in ae.attribute_coercions][:1] == ["SupplementIssuerOfPatientID"]
+        rule = AttributeCoercion(
+            name="Research", dimse="C_STORE_RQ", role="SCP", uri="deidentify:RetainUIDsOption", priority=7,
+            conditions=["ReceivingApplicationEntityTitle=RESEARCH"], params={"a": "b"}, sufficient=True,
+            on_failure=CoercionOnFailure.CONTINUE, merge_attributes=["StudyID="],
+        )
+        changed_ae = attrs.evolve(ae, attribute_coercions=(*ae.attribute_coercions, rule))
+        changed = config.replace_device(
+            attrs.evolve(arc, application_entities=tuple(
+                changed_ae if a.ae_title == "DCM4CHEE" else a for a in arc.application_entities
+            ))
+        )
+        mark = slapd_upstream.log_mark()
+        ops = store.save(changed, since=config)
+        assert len(ops) == 1
+        assert [op.kind for op in slapd_upstream.operations(since=mark) if op.kind in ("ADD", "MOD", "DEL")] == ["ADD"]
+        out = slapd_upstream.ldapsearch("(cn=Research)", base=f"dicomAETitle=DCM4CHEE,{ARC}", scope="one")
+        assert "dcmCoercionOnFailure: CONTINUE" in out and "dcmRulePriority: 7" in out
+        loaded = store.load().device("dcm4chee-arc").application_entity("DCM4CHEE")
+        assert loaded is not None
+        *kept, back = loaded.attribute_coercions
+        assert kept == list(ae.attribute_coercions)
+        assert back.object_classes == ("dcmArchiveAttributeCoercion2",)  # as written
+        assert attrs.evolve(back, object_classes=()) == attrs.evolve(rule, ae_title="DCM4CHEE")

@@ -9,6 +9,7 @@ from typing import Any
 
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, QueueDescriptor
+from dcm_exporter.queue import TaskManager
 from dcm_exporter.sample import generate_study
 from dcm_exporter.sources import FileSystemSource
 from dcm_exporter.testing import MockTransport
@@ -21,7 +22,7 @@ def test_postgres_records_the_modalities_of_the_exported_instances(pg_database: 
     study = generate_study(tmp_path, series=2, instances_per_series=2)
     configuration = Configuration(devices=[Device(
         device_name="arc",
-        exporters=[ExporterDescriptor(exporter_id="MOCK", uri="mock:", queue_name="Export1", ae_title="ARC")],
+        exporters=[ExporterDescriptor(exporter_id="MOCK", uri="mock:nothing", queue_name="Export1", ae_title="ARC")],
         queues=[QueueDescriptor(queue_name="Export1")],
     )])
     registry = TransportRegistry()
@@ -32,10 +33,10 @@ def test_postgres_records_the_modalities_of_the_exported_instances(pg_database: 
                                                             registry=registry) as exporter:
             task = exporter.schedule_export("MOCK", study.study_uid)
             exporter.run_until_idle()
-            done = exporter.task(task.task_id)
-            given = exporter.task_manager.schedule_export("MOCK", "1.2.3.999", modalities=("US",))
+            done = exporter.queue.task(task.task_id)
+            given = TaskManager(store, configuration).schedule_export("MOCK", "1.2.3.999", modalities=("US",))
             exporter.run_until_idle()
-            kept = exporter.task(given.task_id)
+            kept = exporter.queue.task(given.task_id)
     finally:
         store.close()
     assert done.number_of_instances == 4

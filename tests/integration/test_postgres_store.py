@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
-from dcm_exporter.queue import NewTask, TaskFilter, TaskStatus, Transition
+from dcm_exporter.queue import Claim, NewTask, TaskFilter, TaskStatus, Transition
 from dcm_exporter.queue.postgres import _MIGRATIONS, SCHEMA_VERSION, PostgresTaskStore
 
 psycopg = pytest.importorskip("psycopg")
@@ -44,7 +44,8 @@ def new(study: str = "1.2.3", series: str = "*", *, device: str = DEVICE, at: da
 
 def claim(store: PostgresTaskStore, *, device: str = DEVICE, owner: str = OWNER, now: datetime = T0) -> list[Any]:
     return store.claim(
-        device_name=device, queue_name="Export1", now=now, limit=10, owner=owner, lease_until=now + timedelta(minutes=1)
+        Claim(device_name=device, queue_name="Export1", limit=10, owner=owner, lease_until=now + timedelta(minutes=1)),
+        now=now,
     )
 
 
@@ -187,15 +188,15 @@ def test_schedule_export_joins_the_callers_transaction(dsn: str, store: Postgres
             conn.execute("INSERT INTO instance VALUES ('1.2.3.4.5')")
             exporter.schedule_export("NOOP", "1.2.3")
             raise Crash  # the archive fails after both writes: both roll back
-        assert exporter.count() == 0
+        assert exporter.queue.count() == 0
         assert conn.execute("SELECT count(*) FROM instance").fetchone() == (0,)
 
         with conn.transaction(), store.use_connection(conn):
             conn.execute("INSERT INTO instance VALUES ('1.2.3.4.5')")
             task = exporter.schedule_export("NOOP", "1.2.3")
-        assert exporter.task(task.task_id).status is TaskStatus.SCHEDULED
+        assert exporter.queue.task(task.task_id).status is TaskStatus.SCHEDULED
         assert exporter.run_until_idle(timeout=30) == 1
-        assert exporter.task(task.task_id).status is TaskStatus.COMPLETED
+        assert exporter.queue.task(task.task_id).status is TaskStatus.COMPLETED
 
 
 def test_a_caller_connection_in_autocommit_mode_still_coalesces_atomically(dsn: str, store: PostgresTaskStore) -> None:
@@ -392,15 +393,15 @@ def test_dropped_connection_during_finish_and_claim(
         "limit": 1,
         "lease_until": now + timedelta(minutes=1),
     }
-    args = {**queue, "owner": OWNER}
-    (first,) = store.claim(now=now, **args)
+    mine = Claim(**queue, owner=OWNER)
+    (first,) = store.claim(mine, now=now)
     assert first.task_id == a.task_id
     completed = Transition(status=TaskStatus.COMPLETED, processing_end_time=now, number_of_failures=0)
 
     for finishing, expected_next in ((a, b), (b, c), (c, None)):
         dropped = _Dropped(store, "WITH finished AS", before=before)
         monkeypatch.setattr(store.pool, "connection", dropped.connection)
-        finished, claimed = store.finish_and_claim(finishing.task_id, transition=completed, now=now, **args)
+        finished, claimed = store.finish_and_claim(finishing.task_id, transition=completed, now=now, claim=mine)
         assert dropped.fired
         assert finished is not None and finished.status is TaskStatus.COMPLETED and finished.lease_owner is None
         assert [t.task_id for t in claimed] == ([] if expected_next is None else [expected_next.task_id])
@@ -413,10 +414,10 @@ def test_dropped_connection_during_finish_and_claim(
 
     # a task this owner does not hold, nothing to claim: the statement may simply run again
     other = store.schedule(new("9"), now=now)
-    store.claim(now=now, **queue, owner="other")
+    store.claim(Claim(**queue, owner="other"), now=now)
     dropped = _Dropped(store, "WITH finished AS", before=before)
     monkeypatch.setattr(store.pool, "connection", dropped.connection)
-    assert store.finish_and_claim(other.task_id, transition=completed, now=now, **args) == (None, [])
+    assert store.finish_and_claim(other.task_id, transition=completed, now=now, claim=mine) == (None, [])
     assert dropped.fired and store.get(other.task_id).lease_owner == "other"
 
 

@@ -28,11 +28,11 @@ def test_cancel_a_running_export_to_a_slow_storescp(
     ) as exporter:  # type: ignore[attr-defined]
         exporter.start(poll_interval=0.1)
         task = exporter.schedule_export("STORESCP", study.study_uid)
-        assert wait_for(lambda: exporter.task(task.task_id).status is TaskStatus.IN_PROCESS)
+        assert wait_for(lambda: exporter.queue.task(task.task_id).status is TaskStatus.IN_PROCESS)
         assert wait_for(lambda: len(list(scp.output_dir.iterdir())) >= 1)  # type: ignore[attr-defined]
-        assert exporter.cancel(task.task_id) == [task.task_id]
-        assert wait_for(lambda: exporter.task(task.task_id).processing_end_time is not None, timeout=30)
-        done = exporter.task(task.task_id)
+        assert exporter.queue.cancel(task.task_id) == [task.task_id]
+        assert wait_for(lambda: exporter.queue.task(task.task_id).processing_end_time is not None, timeout=30)
+        done = exporter.queue.task(task.task_id)
         assert done.status is TaskStatus.CANCELED and done.number_of_failures == 0
         assert done.outcome_message is not None
         exporter.stop()

@@ -42,13 +42,13 @@ def test_interrupting_run_until_idle_puts_the_running_export_back(tmp_path: Path
             with pytest.raises(KeyboardInterrupt):
                 exporter.run_until_idle(timeout=60)
             watcher.join()
-            statuses = {t.task_id: t.status for t in exporter.tasks()}
+            statuses = {t.task_id: t.status for t in exporter.queue.tasks()}
             assert statuses[1] is TaskStatus.COMPLETED
             assert statuses[2] is TaskStatus.SCHEDULED  # back in the queue, not IN PROCESS
             assert statuses[3] is TaskStatus.SCHEDULED and statuses[4] is TaskStatus.SCHEDULED  # not started
             # usable again: the rest runs to the end
             exporter.run_until_idle(timeout=60)
-            assert {t.status for t in exporter.tasks()} == {TaskStatus.COMPLETED}
+            assert {t.status for t in exporter.queue.tasks()} == {TaskStatus.COMPLETED}
         store.close()
     # every instance arrived; what task 2 had sent before the interrupt was sent again (at least once)
     assert {r.sop_instance_uid for r in scp.received} == {i.sop_instance_uid for s in studies for i in s.instances}

@@ -25,7 +25,7 @@ from dcm_exporter.models import (
     ExporterDescriptor,
     QueueDescriptor,
 )
-from dcm_exporter.queue import SqliteTaskStore, TaskStatus, TaskType
+from dcm_exporter.queue import InMemoryTaskStore, SqliteTaskStore, TaskStatus, TaskType
 from dcm_exporter.sample import StudyInfo, generate_study
 from dcm_exporter.sources import FileSystemSource
 from servers.ports import free_port
@@ -84,11 +84,11 @@ def run_all(exporter: Exporter, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         exporter.run_until_idle(timeout=timeout)
-        pending = exporter.tasks(status=("SCHEDULED", "SCHEDULED FOR RETRY", "IN PROCESS"))
+        pending = exporter.queue.tasks(status=("SCHEDULED", "SCHEDULED FOR RETRY", "IN PROCESS"))
         if not pending:
             return
         time.sleep(0.1)
-    raise AssertionError(f"tasks still pending: {exporter.tasks()}")
+    raise AssertionError(f"tasks still pending: {exporter.queue.tasks()}")
 
 
 def test_every_exported_instance_is_committed(
@@ -102,14 +102,14 @@ def test_every_exported_instance_is_committed(
     with Exporter(configuration, FileSystemSource(study.directory), store=store) as exporter:
         export = exporter.schedule_export("ORTHANC", study.study_uid, batch_id="b1")
         run_all(exporter)
-        assert exporter.task(export.task_id).status is TaskStatus.COMPLETED
+        assert exporter.queue.task(export.task_id).status is TaskStatus.COMPLETED
         assert len(orthanc.instances()) == 6
-        (stgcmt,) = exporter.tasks(task_type=TaskType.STGCMT)
+        (stgcmt,) = exporter.queue.tasks(task_type=TaskType.STGCMT)
         assert stgcmt.batch_id == "b1"
         assert stgcmt.queue_name == "StgCmtSCU"
         assert stgcmt.destination_aet == "ORTHANC"
         assert stgcmt.status is TaskStatus.COMPLETED, stgcmt.error_message
-        result = exporter.commitment_result(stgcmt.task_id)
+        result = exporter.queue.commitment_result(stgcmt.task_id)
         assert isinstance(result, CommitmentResult)
         assert result.event_type_id == 1
         assert result.failed == ()
@@ -139,18 +139,18 @@ def test_an_instance_orthanc_does_not_have_is_reported_failed(
         exporters=(sender, exporter_desc("COMMIT", "noop:commit")),
     )
     first, second = study.series
-    with Exporter(configuration, FileSystemSource(study.directory)) as exporter:
+    with Exporter(configuration, FileSystemSource(study.directory), store=InMemoryTaskStore()) as exporter:
         exporter.schedule_export("SEND", study.study_uid, first.series_uid)
         run_all(exporter)
         assert len(orthanc.instances()) == 3
-        assert exporter.tasks(task_type=TaskType.STGCMT) == []  # SEND has no dcmStgCmtSCP
+        assert exporter.queue.tasks(task_type=TaskType.STGCMT) == []  # SEND has no dcmStgCmtSCP
         noop = exporter.schedule_export("COMMIT", study.study_uid)
         run_all(exporter)
-        assert exporter.task(noop.task_id).outcome_message == "NOOP"
-        (stgcmt,) = exporter.tasks(task_type=TaskType.STGCMT)
+        assert exporter.queue.task(noop.task_id).outcome_message == "NOOP"
+        (stgcmt,) = exporter.queue.tasks(task_type=TaskType.STGCMT)
         assert stgcmt.exporter_id == "COMMIT"
         assert stgcmt.status is TaskStatus.WARNING  # some committed, some failed; no retry on warning
-        result = exporter.commitment_result(stgcmt.task_id)
+        result = exporter.queue.commitment_result(stgcmt.task_id)
         assert result is not None
         assert result.event_type_id == 2
         assert {c.sop_instance_uid for c in result.committed} == {i.sop_instance_uid for i in first.instances}

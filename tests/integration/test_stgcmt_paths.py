@@ -30,7 +30,7 @@ from dcm_exporter.models import (
     ExporterDescriptor,
     QueueDescriptor,
 )
-from dcm_exporter.queue import TaskStatus, TaskType
+from dcm_exporter.queue import InMemoryTaskStore, TaskStatus, TaskType
 from dcm_exporter.sample import StudyInfo, generate_study
 from dcm_exporter.sources import FileSystemSource
 from servers.ports import free_port
@@ -133,13 +133,13 @@ def config(scp_port: int, *, timeout: str = "5", max_retries: int = 1, delay: fl
 def test_report_on_the_same_association(scp_factory: Any, study: StudyInfo) -> None:
     failing = study.instances[1].sop_instance_uid
     scp = scp_factory("same", fail_uids=frozenset({failing}))
-    with Exporter(config(scp.port), FileSystemSource(study.directory)) as ex:
+    with Exporter(config(scp.port), FileSystemSource(study.directory), store=InMemoryTaskStore()) as ex:
         ex.schedule_export("COMMIT", study.study_uid)
         ex.run_until_idle(timeout=60)
         ex.run_until_idle(timeout=60)
-        (task,) = ex.tasks(task_type=TaskType.STGCMT)
+        (task,) = ex.queue.tasks(task_type=TaskType.STGCMT)
         assert task.status is TaskStatus.WARNING, task.error_message
-        result = ex.commitment_result(task.task_id)
+        result = ex.queue.commitment_result(task.task_id)
     assert result is not None and result.same_association
     assert result.event_type_id == 2
     assert [f.sop_instance_uid for f in result.failed] == [failing]
@@ -158,47 +158,53 @@ def test_report_on_the_same_association(scp_factory: Any, study: StudyInfo) -> N
 
 def test_no_report_within_the_timeout_fails_and_is_retried(scp_factory: Any, study: StudyInfo) -> None:
     scp = scp_factory("silent")
-    with Exporter(config(scp.port, timeout="PT1S", max_retries=1), FileSystemSource(study.directory)) as ex:
+    with Exporter(
+        config(scp.port, timeout="PT1S", max_retries=1), FileSystemSource(study.directory),
+        store=InMemoryTaskStore(),
+    ) as ex:
         ex.schedule_export("COMMIT", study.study_uid)
         ex.run_until_idle(timeout=60, wait_for_scheduled=True)
-        (task,) = ex.tasks(task_type=TaskType.STGCMT)
+        (task,) = ex.queue.tasks(task_type=TaskType.STGCMT)
         assert task.status is TaskStatus.FAILED
         assert task.number_of_failures == 2  # the first attempt and one retry
         assert task.error_message is not None
         assert task.error_message.startswith("no N-EVENT-REPORT from AE STGCMTSCP for transaction 2.25.")
         assert task.error_message.endswith("within 1 s")
-        assert ex.commitment_result(task.task_id) is None
+        assert ex.queue.commitment_result(task.task_id) is None
     assert len(scp.requests) == 2
     assert scp.requests[0].TransactionUID != scp.requests[1].TransactionUID  # a new transaction per attempt
 
 
 def test_scp_down_then_up_is_retried_then_completed(scp_factory: Any, study: StudyInfo) -> None:
     port = free_port()
-    with Exporter(config(port, max_retries=3, delay=1.0), FileSystemSource(study.directory)) as ex:
+    with Exporter(
+        config(port, max_retries=3, delay=1.0), FileSystemSource(study.directory),
+        store=InMemoryTaskStore(),
+    ) as ex:
         ex.schedule_export("COMMIT", study.study_uid)
         ex.run_until_idle(timeout=60)
         ex.run_until_idle(timeout=60)
-        (task,) = ex.tasks(task_type=TaskType.STGCMT)
+        (task,) = ex.queue.tasks(task_type=TaskType.STGCMT)
         assert task.status is TaskStatus.SCHEDULED_FOR_RETRY
         assert task.error_message is not None and f"Cannot connect to AE STGCMTSCP at 127.0.0.1:{port}" in (
             task.error_message
         )
         scp_factory("same", port=port)
         ex.run_until_idle(timeout=60, wait_for_scheduled=True)
-        done = ex.task(task.task_id)
+        done = ex.queue.task(task.task_id)
         assert done.status is TaskStatus.COMPLETED
         assert done.number_of_failures == 1
-        result = ex.commitment_result(task.task_id)
+        result = ex.queue.commitment_result(task.task_id)
         assert result is not None and len(result.committed) == 4 and result.failed == ()
 
 
 def test_refused_request_fails_the_task(scp_factory: Any, study: StudyInfo) -> None:
     scp = scp_factory("refuse")
-    with Exporter(config(scp.port, max_retries=0), FileSystemSource(study.directory)) as ex:
+    with Exporter(config(scp.port, max_retries=0), FileSystemSource(study.directory), store=InMemoryTaskStore()) as ex:
         ex.schedule_export("COMMIT", study.study_uid)
         ex.run_until_idle(timeout=60)
         ex.run_until_idle(timeout=60)
-        (task,) = ex.tasks(task_type=TaskType.STGCMT)
+        (task,) = ex.queue.tasks(task_type=TaskType.STGCMT)
         assert task.status is TaskStatus.FAILED
         assert task.error_message == (
             f"storage commitment request refused by AE STGCMTSCP at 127.0.0.1:{scp.port}: N-ACTION status 0x0110"

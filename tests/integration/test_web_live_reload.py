@@ -18,6 +18,7 @@ pytest.importorskip("httpx2")
 
 from _helpers import received_sop_uids, wait_for
 from _web import Served, cli_ok, start_cli, start_serve
+from dcm_exporter.codecs import ldif
 from dcm_exporter.config.ldap import LdapConfigStore
 from dcm_exporter.sample import StudyInfo, generate_study
 from servers.dcmtk import StorescpServer
@@ -154,3 +155,41 @@ def test_the_change_marker_moves_on_modify_add_and_delete(slapd_upstream: SlapdS
         slapd_upstream.ldapmodify(f"dn: dcmExporterID=STORESCP,{ARC}\nchangetype: delete\n")
         markers.append(store.change_marker())
     assert len(set(markers)) == 4, markers
+
+
+@pytest.mark.slow
+def test_a_running_export_finishes_with_what_it_holds(tmp_path: Path) -> None:
+    """Reloaded in the middle of an export: that export goes on to the old destination; the next one uses the
+    new configuration."""
+    from dcm_exporter.cli._demo import demo_configuration, with_port
+    from dcm_exporter.exporter import Exporter
+    from dcm_exporter.queue import SqliteTaskStore, TaskStatus
+    from dcm_exporter.sources import FileSystemSource
+    from dcm_exporter.testing import StoreSCP
+    from dcm_exporter.web.reload import ConfigurationReloader
+
+    slow, other = StoreSCP(delay=0.3).start(), StoreSCP().start()
+    try:
+        config = tmp_path / "config.ldif"
+        config.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", slow.port)))
+        first, second = _study(tmp_path), _study(tmp_path)
+        with SqliteTaskStore(tmp_path / "q.sqlite") as store, FileSystemSource(tmp_path / "archive") as source, \
+                Exporter(demo_configuration(), source, store=store) as exporter:
+            reloader = ConfigurationReloader.for_file(exporter, config)
+            assert reloader.reload().ok
+            exporter.start(poll_interval=0.05)
+            running = exporter.schedule_export("STORESCP", first.study_uid)
+            assert wait_for(lambda: len(slow.received) >= 1, timeout=30)
+            config.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", other.port)))
+            result = reloader.reload()
+            assert result.ok and result.changed
+            assert exporter.queue.task(running.task_id).status is TaskStatus.IN_PROCESS  # still on its way
+            assert wait_for(lambda: exporter.queue.task(running.task_id).status is TaskStatus.COMPLETED, timeout=60)
+            nxt = exporter.schedule_export("STORESCP", second.study_uid)
+            assert wait_for(lambda: exporter.queue.task(nxt.task_id).status is TaskStatus.COMPLETED, timeout=60)
+            exporter.stop()
+        assert {r.sop_instance_uid for r in slow.received} == {i.sop_instance_uid for i in first.instances}
+        assert {r.sop_instance_uid for r in other.received} == {i.sop_instance_uid for i in second.instances}
+    finally:
+        slow.stop()
+        other.stop()

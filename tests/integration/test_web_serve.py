@@ -93,3 +93,44 @@ def test_run_metrics_port(tmp_path: Path, storescp: StorescpServer) -> None:
     finally:
         code = served.stop()
     assert code == 0, served.output()
+
+
+def test_serve_over_tls_with_its_certificate(tmp_path: Path, small_study: StudyInfo) -> None:
+    """``--tls-cert``/``--tls-key``: HTTPS with the given certificate; plain HTTP is not answered."""
+    import httpx2
+
+    from servers.slapd import make_tls
+
+    ca, cert, key = make_tls(tmp_path / "tls")
+    served = start_serve(tmp_path, "--config", str(_config(tmp_path, 11117)), "--queue",
+                         f"sqlite:{tmp_path / 'q.sqlite'}", "--source", str(small_study.directory),
+                         "--tls-cert", str(cert), "--tls-key", str(key), ca_file=ca)
+    try:
+        assert served.url.startswith("https://")
+        assert served.get("/healthz").status_code == 200
+        r = served.post(f"{BASE}/aets/DCM4CHEE/rs/studies/{small_study.study_uid}/export/STORESCP",
+                        params={"scheduledTime": "20991231000000"})
+        assert r.status_code == 202, r.text
+        with pytest.raises(httpx2.HTTPError):
+            httpx2.get(served.url.replace("https://", "http://") + "/healthz", timeout=5)
+        assert "at https://127.0.0.1:" in served.output()
+    finally:
+        code = served.stop()
+    assert code == 0, served.output()
+
+
+def test_serve_refuses_a_bad_token_file_and_half_tls(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from _web import _env
+
+    (tmp_path / "empty").write_text("\n")
+    for extra, message in (
+        (["--token-file", str(tmp_path / "empty")], "must hold one token"),
+        (["--token-file", str(tmp_path / "missing")], "--token-file"),
+        (["--tls-cert", str(tmp_path / "c.pem")], "--tls-cert and --tls-key go together"),
+    ):
+        r = subprocess.run([sys.executable, "-m", "dcm_exporter.cli", "serve", "--config", "x.ldif", *extra],
+                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60, check=False)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr

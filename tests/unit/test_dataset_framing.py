@@ -23,7 +23,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from dcm_exporter.transports import _dimse as d
+from dcm_exporter._dicom import framing as d
+from dcm_exporter._dicom import part10 as p10
 
 UID = "1.2.826.0.1.3680043.8.498.12345678901234567890"
 TRUNCATED_ON_PURPOSE = {"MR_truncated.dcm", "rtplan_truncated.dcm"}
@@ -31,8 +32,8 @@ TRUNCATED_ON_PURPOSE = {"MR_truncated.dcm", "rtplan_truncated.dcm"}
 
 def check(data: bytes, name: str = "x.dcm") -> None:
     fp = io.BytesIO(data)
-    meta = d.read_part10_meta(fp, name=name)
-    d.check_dataset_framing(fp, meta.dataset_offset, len(data), meta.transfer_syntax_uid, name=name)
+    meta = p10.read_part10_meta(fp, name=name)
+    p10.check_dataset_framing(fp, meta.dataset_offset, len(data), meta.transfer_syntax_uid, name=name)
 
 
 def part10(ts: str, *, undefined_sequences: bool = False, keep: int | None = None) -> bytes:
@@ -67,7 +68,7 @@ def part10(ts: str, *, undefined_sequences: bool = False, keep: int | None = Non
 def _dataset_of(ts: str, undefined: bool, keep: int) -> bytes:
     """The data set bytes (after the meta group) of the test file's first ``keep`` elements."""
     data = part10(ts, undefined_sequences=undefined, keep=keep)
-    return data[d.read_part10_meta(io.BytesIO(data)).dataset_offset :]
+    return data[p10.read_part10_meta(io.BytesIO(data)).dataset_offset :]
 
 
 def test_every_whole_pydicom_test_file_passes() -> None:
@@ -82,7 +83,7 @@ def test_every_whole_pydicom_test_file_passes() -> None:
                 continue
             data = Path(path).read_bytes()
             try:
-                d.read_part10_meta(io.BytesIO(data), name=name)
+                p10.read_part10_meta(io.BytesIO(data), name=name)
             except d.FramingError:
                 continue  # not a Part 10 file
             check(data, name)
@@ -103,7 +104,7 @@ def test_pydicoms_truncated_files_are_found(name: str) -> None:
 def test_every_cut_of_a_data_set_is_found(ts: str, undefined: bool) -> None:
     data = part10(ts, undefined_sequences=undefined)
     check(data)
-    start = d.read_part10_meta(io.BytesIO(data)).dataset_offset
+    start = p10.read_part10_meta(io.BytesIO(data)).dataset_offset
     # a cut exactly between two top-level elements leaves a shorter but well-formed data set
     boundaries = {start + len(_dataset_of(ts, undefined, k)) for k in range(len(pydicom.dcmread(io.BytesIO(data))))}
     for cut in range(start + 1, len(data)):
@@ -127,5 +128,5 @@ def test_a_deflated_data_set_is_not_walked() -> None:
     path = get_testdata_file("image_dfl.dcm")
     assert path is not None
     data = Path(path).read_bytes()
-    assert pydicom.dcmread(io.BytesIO(data)).file_meta.TransferSyntaxUID in d.DEFLATED_DATASET_UIDS
+    assert pydicom.dcmread(io.BytesIO(data)).file_meta.TransferSyntaxUID in p10.DEFLATED_DATASET_UIDS
     check(data[:-10])  # cannot tell without inflating: left to the peer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+from typing import Any
 
 import pydicom
 import pytest
@@ -11,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
+from dcm_exporter._dicom import framing as d
+from dcm_exporter._dicom import part10
 from dcm_exporter.export import InstanceRef
-from dcm_exporter.transports import _dimse as d
 from dcm_exporter.transports.dicom import plan_groups, propose_transfer_syntaxes
 
 ELE, ILE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
@@ -161,7 +163,7 @@ def test_read_part10_meta_finds_the_data_set(name: str) -> None:
     with open(path, "rb") as fp:
         data = fp.read()
     with open(path, "rb") as fp:
-        meta = d.read_part10_meta(fp, name=name)
+        meta = part10.read_part10_meta(fp, name=name)
         assert fp.tell() == meta.dataset_offset
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     assert meta.transfer_syntax_uid == ds.file_meta.TransferSyntaxUID
@@ -169,15 +171,15 @@ def test_read_part10_meta_finds_the_data_set(name: str) -> None:
     # the data set starts with the first non-meta element
     assert struct.unpack_from("<H", data, meta.dataset_offset)[0] != 0x0002
     # a short prefix asks for more bytes
-    needed = d.parse_part10_meta(data[:140])
+    needed = part10.parse_part10_meta(data[:140])
     assert isinstance(needed, int) and needed > 140
 
 
 def test_read_part10_meta_rejects_non_dicom() -> None:
     with pytest.raises(d.FramingError, match="no 'DICM' prefix"):
-        d.read_part10_meta(io.BytesIO(b"\x00" * 300), name="x.bin")
+        part10.read_part10_meta(io.BytesIO(b"\x00" * 300), name="x.bin")
     with pytest.raises(d.FramingError, match="no 'DICM' prefix"):
-        d.read_part10_meta(io.BytesIO(b"short"), name="x.bin")
+        part10.read_part10_meta(io.BytesIO(b"short"), name="x.bin")
 
 
 def _ref(uid: str, sop_class: str, ts: str) -> InstanceRef:
@@ -211,3 +213,44 @@ def test_plan_groups_splits_above_128_contexts_and_by_calling_ae() -> None:
     for g in groups:
         ids = [c.context_id for c in g.contexts]
         assert ids == list(range(1, 2 * len(ids), 2))
+
+
+def test_dimse_n_command_sets_decode_in_pydicom() -> None:
+    from pydicom.filereader import read_dataset
+
+    def decoded(raw: bytes) -> Any:
+        return read_dataset(io.BytesIO(raw), is_implicit_VR=True, is_little_endian=True)
+
+    action = decoded(d.n_action_rq(3, "1.2.840.10008.1.20.1", "1.2.840.10008.1.20.1.1", 1))
+    assert (action.CommandField, action.MessageID, action.ActionTypeID) == (0x0130, 3, 1)
+    assert action.RequestedSOPClassUID == "1.2.840.10008.1.20.1"
+    assert action.RequestedSOPInstanceUID == "1.2.840.10008.1.20.1.1"
+    assert d.parse_command(d.n_action_rq(3, "1.2", "1.2.3", 1)).has_dataset
+
+    create = decoded(d.n_create_rq(4, "1.2.840.10008.5.1.4.33", "2.25.9"))
+    assert (create.CommandField, create.MessageID) == (0x0140, 4)
+    assert (create.AffectedSOPClassUID, create.AffectedSOPInstanceUID) == ("1.2.840.10008.5.1.4.33", "2.25.9")
+
+    rsp = d.parse_command(d.n_event_report_rsp(5, "1.2.840.10008.1.20.1", "1.2.840.10008.1.20.1.1", 2, 0x0110))
+    assert (rsp.command_field, rsp.message_id_being_responded_to, rsp.status) == (0x8100, 5, 0x0110)
+    assert rsp.us(d.EVENT_TYPE_ID) == 2 and not rsp.has_dataset
+    assert decoded(d.n_event_report_rsp(5, None, None, None, 0)).Status == 0
+
+
+@pytest.mark.parametrize("ts", [ELE, ILE])
+def test_dimse_n_data_sets_round_trip(ts: str) -> None:
+    from pydicom import Dataset
+
+    from dcm_exporter._dicom.services import decode_dataset, encode_dataset
+
+    ds = Dataset()
+    ds.TransactionUID = "2.25.1"
+    item = Dataset()
+    item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    item.ReferencedSOPInstanceUID = "1.2.3"
+    ds.ReferencedSOPSequence = [item]
+    back = decode_dataset(encode_dataset(ds, ts), ts)
+    assert back.TransactionUID == "2.25.1"
+    assert back.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == "1.2.3"
+    with pytest.raises(ValueError, match="undecodable data set"):
+        decode_dataset(b"\x08\x00\x95\x11UI\xff\x7fshort", ts)

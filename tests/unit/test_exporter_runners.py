@@ -13,7 +13,7 @@ import pytest
 from dcm_exporter.errors import QueueError
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, QueueDescriptor
-from dcm_exporter.queue import SqliteTaskStore, TaskStatus
+from dcm_exporter.queue import SqliteTaskStore, TaskManager, TaskStatus
 from dcm_exporter.sources import FileSystemSource
 from dcm_exporter.testing import FakeClock
 
@@ -39,37 +39,50 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@contextmanager
+def _claiming_runner(tmp_path: Path, clock: FakeClock, lease: timedelta) -> Iterator[TaskManager]:
+    """A runner caught in the middle of an export: its manager has claimed a task (and then dies)."""
+    with SqliteTaskStore(tmp_path / "q.sqlite") as store:
+        yield TaskManager(store, CONFIGURATION, clock=clock.now, lease=lease)
+
+
 def test_second_runner_without_reset_leaves_a_live_runners_task_alone(tmp_path: Path, clock: FakeClock) -> None:
-    with _exporter(tmp_path, clock, lease=timedelta(seconds=30)) as first:
-        task = first.schedule_export("NOOP", "1.2.3")
-        ((claimed, _),) = first.task_manager.claim("Export1", 1)  # the first runner is exporting it
+    with _exporter(tmp_path, clock) as scheduler, _claiming_runner(tmp_path, clock, timedelta(seconds=30)) as first:
+        task = scheduler.schedule_export("NOOP", "1.2.3")
+        ((claimed, _),) = first.claim("Export1", 1)  # the first runner is exporting it
         assert claimed.task_id == task.task_id and claimed.status is TaskStatus.IN_PROCESS
-        assert claimed.lease_owner == first.task_manager.owner
+        assert claimed.lease_owner == first.owner
         assert claimed.lease_expires == clock.now() + timedelta(seconds=30)  # the lease passed through
 
         with _exporter(tmp_path, clock, reset_on_start=False) as second:
-            assert second.runner.reset_on_start is False
             assert second.run_until_idle() == 0  # nothing to do: the only task is the first runner's
-            held = second.task(task.task_id)
-            assert held.status is TaskStatus.IN_PROCESS and held.lease_owner == first.task_manager.owner
+            held = second.queue.task(task.task_id)
+            assert held.status is TaskStatus.IN_PROCESS and held.lease_owner == first.owner
 
             # the first runner dies (no heartbeat): once its lease ends, the second one takes the task over
             clock.advance(timedelta(seconds=31))
             assert second.run_until_idle() == 1
-            done = second.task(task.task_id)
+            done = second.queue.task(task.task_id)
             assert done.status is TaskStatus.COMPLETED and done.lease_owner is None
+
+
+def test_the_exporters_lease_is_what_its_runner_claims_with(tmp_path: Path, clock: FakeClock) -> None:
+    with _exporter(tmp_path, clock, lease=timedelta(seconds=30)) as exporter:
+        seen: list[object] = []
+        exporter.on_task_started(lambda task: seen.append(task.lease_expires - clock.now()))
+        exporter.schedule_export("NOOP", "1.2.3")
+        assert exporter.run_until_idle() == 1
+        assert seen == [timedelta(seconds=30)]
 
 
 def test_default_reset_on_start_takes_in_process_tasks_back(tmp_path: Path, clock: FakeClock) -> None:
     # dcm4chee's single-runner behaviour, still the default: a starting runner resets IN PROCESS tasks
-    with _exporter(tmp_path, clock) as first:
-        task = first.schedule_export("NOOP", "1.2.3")
-        first.task_manager.claim("Export1", 1)
-        assert first.task_manager.lease == timedelta(seconds=60)
+    with _exporter(tmp_path, clock) as scheduler, _claiming_runner(tmp_path, clock, timedelta(seconds=60)) as first:
+        task = scheduler.schedule_export("NOOP", "1.2.3")
+        first.claim("Export1", 1)
         with _exporter(tmp_path, clock) as second:
-            assert second.runner.reset_on_start is True
             assert second.run_until_idle() == 1  # reset to SCHEDULED, then run by the second runner
-            assert second.task(task.task_id).status is TaskStatus.COMPLETED
+            assert second.queue.task(task.task_id).status is TaskStatus.COMPLETED
 
 
 @pytest.mark.parametrize("options", [{"lease": timedelta(0)}, {"lease": 60}, {"reset_on_start": "no"}])

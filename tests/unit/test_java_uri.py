@@ -11,7 +11,7 @@ import pytest
 
 from dcm_exporter.codecs import device_json, ldif
 from dcm_exporter.errors import ConfigurationError
-from dcm_exporter.models import ExporterDescriptor, Severity
+from dcm_exporter.models import Configuration, ExporterDescriptor, Severity
 from dcm_exporter.models._uri import java_uri_problem
 from dcm_exporter.transports.noop import NoopTransport
 
@@ -114,3 +114,20 @@ def test_read_with_a_warning_never_written(tmp_path: Path, caplog: pytest.LogCap
         ldif.dumps(configuration)
     with pytest.raises(ConfigurationError, match="refusing to write dcmExporterID=NOOP"):
         device_json.configuration_to_json(configuration)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("noop:", r"java.net.URI: Expected scheme-specific part at index 5: noop:\); e.g. noop:nothing"),
+        ("noop:#x", "Expected scheme-specific part"),
+        ("storage:my fs", "Illegal character in opaque part at index 10"),
+        ("dicom:A%zz", "Malformed escape pair"),
+    ],
+)
+def test_the_wizard_refuses_what_java_refuses(answer: str, message: str) -> None:
+    from dcm_exporter.cli._wizard import check_uri
+
+    with pytest.raises(ValueError, match=message):
+        check_uri(Configuration(), answer)
+    assert check_uri(Configuration(), "noop:nothing") == "noop:nothing"

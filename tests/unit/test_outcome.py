@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import attrs
 import pytest
 
 from dcm_exporter.errors import ExportCanceledError, InstanceMissingError
@@ -167,6 +168,18 @@ def test_processed_counts_completed_warning_failed_and_missing() -> None:
     b.failed(ref(3), "boom")
     b.missing(ref(4), "gone")
     assert b.processed == 4  # a missing instance is also a failed one: counted once
+
+
+def test_bytes_sent_counts_the_sizes_of_completed_and_warning_instances_only() -> None:
+    b = builder()
+    assert b.build().bytes_sent == 0
+    b.completed(ref(1))  # size 10 each
+    b.warning(ref(2), 0xB000)
+    b.failed(ref(3), "boom")
+    b.missing(ref(4), "gone")
+    b.completed(attrs.evolve(ref(5), size=0))  # an empty file adds nothing
+    assert b.build().bytes_sent == 20
+    assert b.build(remaining=3).bytes_sent == 20
 
 
 def test_negative_remaining_is_refused() -> None:

@@ -25,7 +25,7 @@ def exporter(uri: str) -> ExporterDescriptor:
 def test_builtins_are_registered_as_lazy_paths() -> None:
     reg = TransportRegistry(entry_points=False)
     view = reg.schemes()
-    assert set(view) == {"dicom", "stow", "storage", "noop"}
+    assert set(view) == {"dicom", "stow", "storage", "noop", "wado"}
     assert view["dicom"] == "dcm_exporter.transports.dicom:create_transport"
     assert view["noop"] == "dcm_exporter.transports.noop:create_transport"
 
@@ -57,11 +57,11 @@ def test_noop_factory_resolves_and_creates() -> None:
 def test_unknown_scheme_lists_known_ones() -> None:
     reg = TransportRegistry(entry_points=False)
     with pytest.raises(UnknownSchemeError) as info:
-        reg.create_transport(exporter("wado:WEB"), Configuration())
+        reg.create_transport(exporter("xds-i:REPOSITORY"), Configuration())
     err = info.value
-    assert err.scheme == "wado"
-    assert err.known == ("dicom", "noop", "storage", "stow")
-    assert "dicom:, noop:, storage:, stow:" in str(err)
+    assert err.scheme == "xds-i"
+    assert err.known == ("dicom", "noop", "storage", "stow", "wado")
+    assert "dicom:, noop:, storage:, stow:, wado:" in str(err)
     assert isinstance(err, ConfigurationError) and isinstance(err, LookupError)
 
 

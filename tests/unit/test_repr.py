@@ -111,13 +111,14 @@ def test_batches_html_and_dataframes() -> None:
 
 def test_exporter_tasks_returns_a_task_list(tmp_path: Path) -> None:
     from dcm_exporter.exporter import Exporter
+    from dcm_exporter.queue import InMemoryTaskStore
     from dcm_exporter.sources import FileSystemSource
 
-    with Exporter(demo_configuration(), FileSystemSource(tmp_path)) as exporter:
+    with Exporter(demo_configuration(), FileSystemSource(tmp_path), store=InMemoryTaskStore()) as exporter:
         exporter.schedule_export("STORESCP", "1.2.3", batch_id="B")
-        assert isinstance(exporter.tasks(), TaskList)
-        assert isinstance(exporter.batches(), BatchList)
-        assert "SCHEDULED" in exporter.tasks()._repr_html_()
+        assert isinstance(exporter.queue.tasks(), TaskList)
+        assert isinstance(exporter.queue.batches(), BatchList)
+        assert "SCHEDULED" in exporter.queue.tasks()._repr_html_()
 
 
 def test_task_and_batch_lists_are_public_names() -> None:

@@ -553,7 +553,7 @@ def test_from_configuration_and_properties(clock: FakeClock) -> None:
     assert rules.configuration is config
     assert sorted(r.name for r in rules.rules) == ["a", "b"]
     assert {r.name: r.dn for r in rules.rules}["b"].startswith("cn=b,dicomAETitle=ARC,dicomDeviceName=arc")
-    with pytest.raises(TypeError, match="Exporter or a TaskManager"):
+    with pytest.raises(TypeError, match="needs a TaskManager"):
         ExportRules(object())
 
 
@@ -575,11 +575,12 @@ def test_exporter_on_store_and_reload(clock: FakeClock, tmp_path: object) -> Non
     with Exporter(
         configuration([rule("ct", conditions=("Modality=CT",))]),
         FileSystemSource(str(tmp_path)),
+        store=InMemoryTaskStore(),
         clock=clock,
         device_name="arc",
     ) as exporter:
         [task] = exporter.on_store(instance(), sending_aet="MOD", receiving_aet="ARC")
-        assert exporter.tasks() == [task]
+        assert exporter.queue.tasks() == [task]
         assert exporter.rules is exporter.rules
         with pytest.raises(ConfigurationError, match="cannot be used"):
             exporter.reload(configuration([rule("bad", conditions=("Modality=(",))]))

@@ -55,22 +55,20 @@ def exporter(tmp_path: Path) -> Iterator[Exporter]:
     )
     yield ex
     ex.close()
-    ex.store.close()
+    ex.queue.store.close()
 
 
 def status_of(ex: Exporter, task: ExportTask) -> TaskStatus:
-    return ex.task(task.task_id).status
+    return ex.queue.task(task.task_id).status
 
 
 def test_scheduling_wakes_the_runner_at_once(exporter: Exporter) -> None:
     exporter.start(poll_interval=3600)  # polling would never see it in time
-    assert exporter.runner.is_running
     task = exporter.schedule_export("NOOP", "1.2.3")
     assert wait_for(lambda: status_of(exporter, task) is TaskStatus.COMPLETED, timeout=20)
-    done = exporter.task(task.task_id)
+    done = exporter.queue.task(task.task_id)
     assert done.outcome_message  # the noop transport's message
     exporter.stop()
-    assert not exporter.runner.is_running
 
 
 def test_reload_adds_exporters_and_queues_without_restart(exporter: Exporter) -> None:
@@ -81,7 +79,7 @@ def test_reload_adds_exporters_and_queues_without_restart(exporter: Exporter) ->
     assert wait_for(lambda: status_of(exporter, task) is TaskStatus.COMPLETED, timeout=20)
     exporter.reload(cfg(("NOOP", "Export1"), ("LATER", "Export2"), parallel=4))
     many = [exporter.schedule_export("NOOP", str(i)) for i in range(20)]
-    assert wait_for(lambda: exporter.count(status="COMPLETED") == 21, timeout=20)
+    assert wait_for(lambda: exporter.queue.count(status="COMPLETED") == 21, timeout=20)
     assert all(status_of(exporter, t) is TaskStatus.COMPLETED for t in many)
 
 
@@ -91,15 +89,15 @@ def test_filter_keywords_and_task_id_selection(exporter: Exporter) -> None:
         "NOOP", "2", batch_id="b", scheduled_time=datetime.now(UTC) + timedelta(hours=1)
     )
     assert exporter.run_until_idle() == 1
-    assert [t.task_id for t in exporter.tasks(batch_id="b", order_by="task_id")] == [a.task_id, b.task_id]
-    assert exporter.count(status=TaskStatus.SCHEDULED) == 1
-    assert exporter.cancel(b.task_id) == [b.task_id]
-    assert exporter.batches()[0].count("CANCELED") == 1
-    assert exporter.reschedule(b.task_id) == [b.task_id]
+    assert [t.task_id for t in exporter.queue.tasks(batch_id="b", order_by="task_id")] == [a.task_id, b.task_id]
+    assert exporter.queue.count(status=TaskStatus.SCHEDULED) == 1
+    assert exporter.queue.cancel(b.task_id) == [b.task_id]
+    assert exporter.queue.batches()[0].count("CANCELED") == 1
+    assert exporter.queue.reschedule(b.task_id) == [b.task_id]
     assert exporter.run_until_idle() == 1
-    assert exporter.delete(batch_id="b") == [a.task_id, b.task_id]
+    assert exporter.queue.delete(batch_id="b") == [a.task_id, b.task_id]
     with pytest.raises(TypeError):
-        exporter.tasks(TaskFilter(), status="COMPLETED")
+        exporter.queue.tasks(TaskFilter(), status="COMPLETED")
 
 
 def test_hooks_through_the_facade(exporter: Exporter) -> None:
@@ -153,7 +151,6 @@ def test_stop_lets_running_task_finish(tmp_path: Path) -> None:
 
 def test_run_until_idle_waits_for_scheduled_tasks(exporter: Exporter) -> None:
     soon = exporter.schedule_export("NOOP", "1", scheduled_time=datetime.now(UTC) + timedelta(seconds=0.3))
-    exporter.runner.poll_interval = 0.05
     assert exporter.run_until_idle() == 0
     assert exporter.run_until_idle(wait_for_scheduled=True, timeout=30) == 1
     assert status_of(exporter, soon) is TaskStatus.COMPLETED

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import dcm_exporter
+from dcm_exporter.codecs import ldif
 from dcm_exporter.errors import DcmExporterError, ScheduleSyntaxError
 from dcm_exporter.schedule import (
     CronSchedule,
@@ -481,3 +482,14 @@ def test_cron_windows_are_a_cron_schedule() -> None:
     s = parse_schedule("cron:*/15 9-17 * * mon-fri")
     assert isinstance(s, CronSchedule)
     assert isinstance(parse_schedule("hour=1"), ScheduleExpression)
+
+
+def test_what_upstream_accepts_is_written_normalised() -> None:
+    from dcm_exporter.models import Configuration, Device, ExporterDescriptor
+
+    exporter = ExporterDescriptor(exporter_id="E", uri="noop:nothing", queue_name="Q",
+                                  schedules=["hour=+8 dayOfWeek=\uff11", ""])
+    text = ldif.dumps(Configuration(devices=[Device(device_name="d", exporters=[exporter])]))
+    assert "dcmSchedule: hour=8 dayOfWeek=1\n" in text
+    assert "dcmSchedule: hour=* dayOfWeek=*\n" in text
+    assert "+8" not in text and "\uff11" not in text

@@ -217,7 +217,7 @@ def test_export_messages_and_log_records_mask_the_url(tmp_path: Path, caplog: py
         _assert_clean(nothing._repr_html_())
         exporter.schedule_export("WEB", study.study_uid)
         exporter.run_until_idle()
-        tasks = exporter.tasks()
+        tasks = exporter.queue.tasks()
     assert tasks and tasks[0].error_message
     for task in tasks:
         _assert_clean(repr(task))

@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_files
 
+from dcm_exporter._dicom.part10 import Header, parse_header, scan_header
 from dcm_exporter.sample import COMPRESSED_SOURCES, StudyKind, add_compressed_series, generate_study
 from dcm_exporter.sources import FileSystemSource
 from dcm_exporter.sources import filesystem as fs
-from dcm_exporter.sources._header import Header, parse_header, scan_header
 
 Reference = tuple[str | None, ...] | str
 

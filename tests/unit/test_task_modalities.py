@@ -19,20 +19,20 @@ import pydicom
 import pytest
 from pydicom.dataset import FileMetaDataset
 
+from dcm_exporter._dicom.part10 import scan_header
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, QueueDescriptor
-from dcm_exporter.queue import InMemoryTaskStore, SqliteTaskStore
+from dcm_exporter.queue import InMemoryTaskStore, SqliteTaskStore, TaskManager
 from dcm_exporter.sample import generate_study
 from dcm_exporter.sources import FileSystemSource
 from dcm_exporter.sources import filesystem as fs
-from dcm_exporter.sources._header import scan_header
 from dcm_exporter.testing import MockTransport
 
 
 def _configuration() -> Configuration:
     return Configuration(devices=[Device(
         device_name="arc",
-        exporters=[ExporterDescriptor(exporter_id="MOCK", uri="mock:", queue_name="Export1", ae_title="ARC")],
+        exporters=[ExporterDescriptor(exporter_id="MOCK", uri="mock:nothing", queue_name="Export1", ae_title="ARC")],
         queues=[QueueDescriptor(queue_name="Export1")],
     )])
 
@@ -142,10 +142,10 @@ def test_a_queued_export_records_the_modalities_of_its_instances(folder: Path, s
         task = exporter.schedule_export("MOCK", study.study_uid)
         assert task.modalities == ()
         assert exporter.run_until_idle() == 1
-        done = exporter.task(task.task_id)
+        done = exporter.queue.task(task.task_id)
         series = exporter.schedule_export("MOCK", study.study_uid, study.series[1].series_uid, batch_id="s")
         exporter.run_until_idle()
-        one = exporter.task(series.task_id)
+        one = exporter.queue.task(series.task_id)
     assert done.status.value == "COMPLETED" and done.number_of_instances == 4
     assert sorted(done.modalities) == sorted({s.modality for s in study.series})
     assert one.number_of_instances == 2 and one.modalities == (study.series[1].modality,)
@@ -153,9 +153,11 @@ def test_a_queued_export_records_the_modalities_of_its_instances(folder: Path, s
 
 def test_a_study_the_source_lacks_keeps_the_modalities_given_at_scheduling(store: Any, tmp_path: Path) -> None:
     with FileSystemSource(tmp_path) as source, _mock_exporter(_configuration(), source, store) as exporter:
-        task = exporter.task_manager.schedule_export("MOCK", "1.2.3.999", modalities=("US",))
+        task = TaskManager(exporter.queue.store, _configuration()).schedule_export(
+            "MOCK", "1.2.3.999", modalities=("US",)
+        )
         exporter.run_until_idle()
-        done = exporter.task(task.task_id)
+        done = exporter.queue.task(task.task_id)
     assert done.status.value == "WARNING"  # Could not find ...
     assert done.modalities == ("US",)
 

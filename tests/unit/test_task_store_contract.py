@@ -17,6 +17,7 @@ import pytest
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue import (
+    Claim,
     ExporterTarget,
     InMemoryTaskStore,
     NewTask,
@@ -88,10 +89,13 @@ def new(
 
 
 def claim(store: TaskStore, *, now: datetime = T0, limit: int = 10, owner: str = OWNER, **kw: object) -> list:
-    return store.claim(
+    return store.claim(_claim(now=now, limit=limit, owner=owner, **kw), now=now)
+
+
+def _claim(*, now: datetime, limit: int, owner: str, **kw: object) -> Claim:
+    return Claim(
         device_name=kw.pop("device", DEVICE),  # type: ignore[arg-type]
         queue_name=kw.pop("queue", "Export1"),  # type: ignore[arg-type]
-        now=now,
         limit=limit,
         owner=owner,
         lease_until=now + timedelta(seconds=60),
@@ -408,18 +412,8 @@ def finish_and_claim(
     owner: str = OWNER,
     **kw: object,
 ) -> tuple[object, list]:
-    combined = getattr(store, "finish_and_claim", None)
-    assert combined is not None, f"{type(store).__name__} has no finish_and_claim"
-    result: tuple[object, list] = combined(
-        task_id,
-        owner=owner,
-        transition=transition,
-        now=now,
-        device_name=kw.pop("device", DEVICE),
-        queue_name=kw.pop("queue", "Export1"),
-        limit=limit,
-        lease_until=now + timedelta(seconds=60),
-        **kw,
+    result: tuple[object, list] = store.finish_and_claim(
+        task_id, transition=transition, now=now, claim=_claim(now=now, limit=limit, owner=owner, **kw)
     )
     return result
 
@@ -827,7 +821,7 @@ def test_a_follow_up_task_needs_its_destination() -> None:
 def test_sqlite_migrates_a_version_2_database(tmp_path: Path) -> None:
     import sqlite3
 
-    from dcm_exporter.queue.sqlite import load_sql
+    from dcm_exporter.queue._sql_shared import load_sql
 
     sql = load_sql("sqlite.sql")
     path = tmp_path / "v2.db"

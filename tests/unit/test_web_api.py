@@ -75,7 +75,7 @@ def test_export_study_answers_202_with_the_scheduled_export_task(client: TestCli
     assert body["queue"] == "Export1" and body["dicomDeviceName"] == "dcm-exporter-demo"
     assert body["LocalAET"] == "DCM4CHEE" and body["failures"] == 0
     assert "SeriesInstanceUID" not in body  # the whole study ("*" is not written)
-    task = exporter.task(int(body["taskID"]))
+    task = exporter.queue.task(int(body["taskID"]))
     assert task.batch_id == "b1" and task.requester == "testclient"
     assert task.scheduled_time == datetime(2099, 12, 31, 23, 59).astimezone()  # the server's local time
     assert datetime.fromisoformat(body["scheduledTime"]) == task.scheduled_time
@@ -91,7 +91,7 @@ def test_export_series_and_instance(client: TestClient, exporter: Exporter, smal
     r = client.post(f"{BASE}/aets/DCM4CHEE/rs/studies/{small_study.study_uid}/series/{series.series_uid}"
                     f"/instances/{instance.sop_instance_uid}/export/STORESCP", headers=AUTH)
     assert r.status_code == 202, r.text
-    task = exporter.task(int(r.json()["taskID"]))
+    task = exporter.queue.task(int(r.json()["taskID"]))
     assert (task.series_uid, task.sop_instance_uid) == (series.series_uid, instance.sop_instance_uid)
 
 
@@ -111,7 +111,7 @@ def test_export_of_unknown_things_is_404_saying_what(client: TestClient, exporte
     url = BASE + path.format(study=small_study.study_uid, series=small_study.series[0].series_uid)
     r = client.post(url, headers=AUTH)
     assert r.status_code == 404 and r.json() == {"errorMessage": message}
-    assert exporter.count() == 0
+    assert exporter.queue.count() == 0
 
 
 def test_export_with_a_bad_scheduled_time_is_400(client: TestClient, small_study: StudyInfo) -> None:
@@ -127,7 +127,7 @@ def test_changes_need_the_bearer_token_reads_do_not(client: TestClient, exporter
     for headers in (None, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
         r = export(client, small_study.study_uid, headers=headers)
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer"), r.text
-    assert exporter.count() == 0
+    assert exporter.queue.count() == 0
     assert client.get(f"{BASE}/monitor/export").status_code == 200
     assert client.post(f"{BASE}/monitor/export/cancel", params={"status": "SCHEDULED"}).status_code == 401
     assert client.delete(f"{BASE}/monitor/export").status_code == 401
@@ -187,7 +187,8 @@ def test_list_filters_pages_and_orders(client: TestClient, small_study: StudyInf
 @pytest.mark.parametrize(
     ("params", "word"),
     [({"orderby": "scheduledTime"}, "orderby"), ({"limit": "x"}, "limit"), ({"offset": "-1"}, "offset"),
-     ({"status": "DONE"}, "status"), ({"createdTime": "2026-13"}, "createdTime"), ({"taskID": "a"}, "taskID")],
+     ({"status": "DONE"}, "status"), ({"limit": "10001"}, "at most 10000"),
+     ({"createdTime": "2026-13"}, "createdTime"), ({"taskID": "a"}, "taskID")],
 )
 def test_list_rejects_bad_parameters_with_400(client: TestClient, params: dict[str, str], word: str) -> None:
     r = client.get(f"{BASE}/monitor/export", params=params)
@@ -211,7 +212,7 @@ def test_cancel_one_then_409_then_404(client: TestClient, exporter: Exporter, sm
     ids = _three_tasks(client, small_study)
     r = client.post(f"{BASE}/monitor/export/{ids[0]}/cancel", headers=AUTH)
     assert r.status_code == 204 and r.content == b""
-    assert exporter.task(int(ids[0])).status is TaskStatus.CANCELED
+    assert exporter.queue.task(int(ids[0])).status is TaskStatus.CANCELED
     r = client.post(f"{BASE}/monitor/export/{ids[0]}/cancel", headers=AUTH)
     assert r.status_code == 409 and "CANCELED" in r.json()["errorMessage"]
     assert client.post(f"{BASE}/monitor/export/999/cancel", headers=AUTH).status_code == 404
@@ -226,7 +227,7 @@ def test_cancel_many_needs_a_status(client: TestClient, exporter: Exporter, smal
     r = client.post(f"{BASE}/monitor/export/cancel", params={"status": "SCHEDULED", "ExporterID": "STORESCP"},
                     headers=AUTH)
     assert r.json() == {"count": 2}
-    assert exporter.count(status="CANCELED") == 2
+    assert exporter.queue.count(status="CANCELED") == 2
 
 
 def test_reschedule_one_and_many_also_to_another_exporter(client: TestClient, exporter: Exporter,
@@ -236,7 +237,7 @@ def test_reschedule_one_and_many_also_to_another_exporter(client: TestClient, ex
     r = client.post(f"{BASE}/monitor/export/{ids[0]}/reschedule/NOOP", headers=AUTH,
                     params={"scheduledTime": "20991231000000"})
     assert r.status_code == 204, r.text
-    task = exporter.task(int(ids[0]))
+    task = exporter.queue.task(int(ids[0]))
     assert (task.status, task.exporter_id) == (TaskStatus.SCHEDULED, "NOOP")
     assert task.scheduled_time == datetime(2099, 12, 31).astimezone()
     assert client.post(f"{BASE}/monitor/export/{ids[0]}/reschedule/NOPE", headers=AUTH).status_code == 404
@@ -247,7 +248,7 @@ def test_reschedule_one_and_many_also_to_another_exporter(client: TestClient, ex
     assert r.status_code == 400
     r = client.post(f"{BASE}/monitor/export/reschedule/NOOP", params={"status": "CANCELED"}, headers=AUTH)
     assert r.json() == {"count": 2}
-    assert {t.exporter_id for t in exporter.tasks()} == {"NOOP"}
+    assert {t.exporter_id for t in exporter.queue.tasks()} == {"NOOP"}
 
 
 def test_delete_one_and_many(client: TestClient, exporter: Exporter, small_study: StudyInfo) -> None:
@@ -256,7 +257,7 @@ def test_delete_one_and_many(client: TestClient, exporter: Exporter, small_study
     assert client.delete(f"{BASE}/monitor/export/{ids[0]}", headers=AUTH).status_code == 404
     assert client.delete(f"{BASE}/monitor/export", params={"batchID": "b1"}, headers=AUTH).json() == {"deleted": 1}
     assert client.delete(f"{BASE}/monitor/export", headers=AUTH).json() == {"deleted": 1}
-    assert exporter.count() == 0
+    assert exporter.queue.count() == 0
 
 
 def test_batches_count_tasks_per_status(client: TestClient, exporter: Exporter, small_study: StudyInfo) -> None:
@@ -280,7 +281,7 @@ def test_a_retry_is_scheduled_for_upstream_clients(client: TestClient, exporter:
     r = export(client, small_study.study_uid)  # the demo port: nobody listens, the attempt fails
     task_id = int(r.json()["taskID"])
     exporter.run_until_idle()
-    task = exporter.task(task_id)
+    task = exporter.queue.task(task_id)
     assert task.status is TaskStatus.SCHEDULED_FOR_RETRY and task.error_message, task
     listed = client.get(f"{BASE}/monitor/export", params={"status": "SCHEDULED"}).json()
     assert [(t["taskID"], t["status"], t["failures"]) for t in listed] == [(str(task_id), "SCHEDULED", 1)]
@@ -351,4 +352,4 @@ def test_a_scheduled_time_without_zone_is_local(client: TestClient, exporter: Ex
                                                 small_study: StudyInfo) -> None:
     at = (datetime.now() + timedelta(days=1)).replace(microsecond=0)
     r = export(client, small_study.study_uid, scheduledTime=at.strftime("%Y%m%d%H%M%S"))
-    assert exporter.task(int(r.json()["taskID"])).scheduled_time == at.astimezone()
+    assert exporter.queue.task(int(r.json()["taskID"])).scheduled_time == at.astimezone()

@@ -18,6 +18,7 @@ from dcm_exporter.cli._demo import demo_configuration, with_port
 from dcm_exporter.codecs import ldif
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.exporter import Exporter
+from dcm_exporter.queue import InMemoryTaskStore
 from dcm_exporter.sources import FileSystemSource
 from dcm_exporter.web.reload import ConfigurationReloader, file_marker
 
@@ -39,7 +40,7 @@ def _port(exporter: Exporter) -> int:
 def exporter(tmp_path: Path) -> Iterator[Exporter]:
     (tmp_path / "data").mkdir()
     with FileSystemSource(tmp_path / "data") as source, \
-            Exporter(with_port(demo_configuration(), "STORESCP", 11001), source) as exporter:
+            Exporter(with_port(demo_configuration(), "STORESCP", 11001), source, store=InMemoryTaskStore()) as exporter:
         yield exporter
 
 
@@ -85,7 +86,7 @@ def test_a_configuration_without_the_runners_device_is_refused(tmp_path: Path, e
                                                         device_name="other"))
     other = renamed.remove_device("dcm-exporter-demo") if renamed.has_device("dcm-exporter-demo") else renamed
     config.write_text(ldif.dumps(other))
-    exporter.task_manager  # noqa: B018 - the device is the one the queue works for
+    assert exporter.queue.device_name == "dcm-exporter-demo"  # the device the queue works for
     result = ConfigurationReloader.for_file(exporter, config).reload()
     assert not result.ok and "no device dcm-exporter-demo" in (result.error or ""), result
 

@@ -21,7 +21,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from dcm_exporter.errors import TransportError, TransportTimeoutError
+from dcm_exporter._dicom.uids import INSTANCE_AVAILABILITY_NOTIFICATION
+from dcm_exporter.errors import TransportError
 from dcm_exporter.export import InstanceRef, Outcome, OutcomeStatus
 
 if TYPE_CHECKING:
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["INSTANCE_AVAILABILITY_NOTIFICATION", "build_ian", "send_ian"]
 
 log = logging.getLogger("dcm_exporter.actions")
-
-INSTANCE_AVAILABILITY_NOTIFICATION = "1.2.840.10008.5.1.4.33"
-
 
 def build_ian(
     study_uid: str,
@@ -108,7 +106,8 @@ def send_ian(
     """
     from pydicom.uid import generate_uid
 
-    from dcm_exporter.actions._net import associate, resolve_destination
+    from dcm_exporter._dicom.destination import resolve_destination
+    from dcm_exporter._dicom.services import send_n_create
 
     destination = resolve_destination(configuration, ae_title, exporter)
     retrieve = exporter.retrieve_ae_titles or ((exporter.ae_title,) if exporter.ae_title else ())
@@ -119,20 +118,10 @@ def send_ian(
         retrieve_location_uid=exporter.retrieve_location_uid,
         instance_availability=exporter.instance_availability.value,
     )
-    where = f"AE {ae_title} at {destination.host}:{destination.port}"
     entity = entity or f"Study[{study_uid}]"
-    assoc = associate(destination, calling_ae_title, INSTANCE_AVAILABILITY_NOTIFICATION)
-    try:
-        status, _ = assoc.send_n_create(dataset, INSTANCE_AVAILABILITY_NOTIFICATION, generate_uid(prefix="2.25."))
-    finally:
-        if assoc.is_established:
-            assoc.release()
-    code = getattr(status, "Status", None)
-    if code is None:
-        raise TransportTimeoutError(
-            f"no N-CREATE-RSP from {where} (association aborted or timed out)", destination=ae_title
-        )
-    code = int(code)
+    code, comment = send_n_create(
+        destination, calling_ae_title, INSTANCE_AVAILABILITY_NOTIFICATION, generate_uid(prefix="2.25."), dataset
+    )
     message = f"IAN of {entity} to {ae_title} - instances:{len(instances)}"
     if code == 0x0000:
         log.info("%s", message)
@@ -151,8 +140,8 @@ def send_ian(
             destination=ae_title,
             entity=entity,
         )
-    comment = getattr(status, "ErrorComment", None)
     raise TransportError(
-        f"IAN of {entity} refused by {where}: N-CREATE status 0x{code:04X}" + (f" ({comment})" if comment else ""),
+        f"IAN of {entity} refused by {destination.where}: N-CREATE status 0x{code:04X}"
+        + (f" ({comment})" if comment else ""),
         destination=ae_title,
     )

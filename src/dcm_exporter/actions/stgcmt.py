@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dcm_exporter._dicom.uids import STORAGE_COMMITMENT_PUSH_MODEL, STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE
 from dcm_exporter.errors import (
     ConfigurationError,
-    ConnectionFailedError,
     ExportCanceledError,
     TransportError,
     TransportTimeoutError,
@@ -41,6 +41,7 @@ from dcm_exporter.export import FailedInstance, InstanceRef, Outcome, OutcomeSta
 if TYPE_CHECKING:
     from pydicom import Dataset
 
+    from dcm_exporter._dicom.services import CommitmentAssociation, EventReportServer
     from dcm_exporter.export import CancelToken
     from dcm_exporter.models import Configuration, ExporterDescriptor
     from dcm_exporter.queue.task import ExportTask
@@ -58,8 +59,6 @@ __all__ = [
 
 log = logging.getLogger("dcm_exporter.actions")
 
-STORAGE_COMMITMENT_PUSH_MODEL = "1.2.840.10008.1.20.1"
-STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE = "1.2.840.10008.1.20.1.1"
 DEFAULT_TIMEOUT = 60.0
 
 #: Failure Reason (0008,1197) values of PS3.4 J.3.3.1.1 and their meanings.
@@ -313,7 +312,7 @@ class StorageCommitmentSCU:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
-        self._servers: dict[tuple[str, int], Any] = {}
+        self._servers: dict[tuple[str, int], EventReportServer] = {}
         self._closed = False
 
     # --- embedded SCP ------------------------------------------------------------------------------
@@ -324,38 +323,16 @@ class StorageCommitmentSCU:
         Raises:
             ConnectionFailedError: the port cannot be bound.
         """
-        from pynetdicom import AE, evt
-
-        from dcm_exporter.actions._net import set_nodelay
-        from dcm_exporter.transports._dimse_transcode import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
+        from dcm_exporter._dicom.services import EventReportServer
 
         with self._lock:
             if self._closed:
                 raise ConfigurationError("this StorageCommitmentSCU is closed")
             if (host, port) in self._servers:
                 return
-            ae = AE(ae_title=ae_title)
-            ae.add_supported_context(
-                STORAGE_COMMITMENT_PUSH_MODEL,
-                [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN],
-                scu_role=True,
-                scp_role=True,
+            self._servers[(host, port)] = EventReportServer(
+                host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report_new
             )
-            ae.add_supported_context("1.2.840.10008.1.1", [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN])
-            try:
-                server = ae.start_server(
-                    (host, port),
-                    block=False,
-                    evt_handlers=[
-                        (evt.EVT_CONN_OPEN, set_nodelay),
-                        (evt.EVT_N_EVENT_REPORT, self._on_event_report_new),
-                    ],
-                )
-            except OSError as exc:
-                raise ConnectionFailedError(
-                    f"cannot listen for storage commitment reports to AE {ae_title} on {host}:{port}: {exc}"
-                ) from exc
-            self._servers[(host, port)] = server
         log.info("storage commitment SCP for AE %s listening on %s:%d", ae_title, host, port)
 
     @property
@@ -364,23 +341,25 @@ class StorageCommitmentSCU:
         with self._lock:
             return list(self._servers)
 
-    def _on_event_report_new(self, event: Any) -> tuple[int, None]:
-        return self._on_event_report(event, same_association=False)
+    def _on_event_report_new(self, sop_class_uid: str, event_type: int, info: Dataset | None) -> int:
+        return self._on_event_report(sop_class_uid, event_type, info, same_association=False)
 
-    def _on_event_report_same(self, event: Any) -> tuple[int, None]:
-        return self._on_event_report(event, same_association=True)
+    def _on_event_report_same(self, sop_class_uid: str, event_type: int, info: Dataset | None) -> int:
+        return self._on_event_report(sop_class_uid, event_type, info, same_association=True)
 
-    def _on_event_report(self, event: Any, *, same_association: bool) -> tuple[int, None]:
-        request = event.request
-        if str(request.AffectedSOPClassUID) != STORAGE_COMMITMENT_PUSH_MODEL:
-            return 0x0122, None  # SOP class not supported
-        event_type = int(request.EventTypeID or 0)
+    def _on_event_report(
+        self, sop_class_uid: str, event_type: int, info: Dataset | None, *, same_association: bool
+    ) -> int:
+        """Hand a report to the request waiting for its Transaction UID; the status to answer it with."""
+        if sop_class_uid != STORAGE_COMMITMENT_PUSH_MODEL:
+            return 0x0122  # SOP class not supported
         try:
-            info = event.event_information
-            transaction_uid = str(info.TransactionUID)
-        except Exception:  # a report we cannot decode: tell the peer, keep serving
-            log.warning("N-EVENT-REPORT from %s with undecodable event information", event.assoc.requestor.ae_title)
-            return 0x0110, None
+            transaction_uid = str(info.TransactionUID) if info is not None else None
+        except (AttributeError, ValueError):
+            transaction_uid = None
+        if info is None or not transaction_uid:
+            log.warning("storage commitment report without a decodable Transaction UID (event type %d)", event_type)
+            return 0x0110
         with self._lock:
             pending = self._pending.get(transaction_uid)
         if pending is None:
@@ -389,7 +368,7 @@ class StorageCommitmentSCU:
                 transaction_uid,
                 event_type,
             )
-            return 0x0000, None
+            return 0x0000
         pending.result = parse_event_report(
             event_type,
             info,
@@ -398,7 +377,7 @@ class StorageCommitmentSCU:
             same_association=same_association,
         )
         pending.done.set()
-        return 0x0000, None
+        return 0x0000
 
     # --- requests ----------------------------------------------------------------------------------
 
@@ -423,9 +402,9 @@ class StorageCommitmentSCU:
             ExportCanceledError: ``cancel`` was set while waiting.
         """
         from pydicom.uid import generate_uid
-        from pynetdicom import evt
 
-        from dcm_exporter.actions._net import associate, bind_address_of, resolve_destination
+        from dcm_exporter._dicom.destination import bind_address_of, resolve_destination
+        from dcm_exporter._dicom.services import CommitmentAssociation
 
         destination = resolve_destination(configuration, ae_title, exporter)
         address = bind_address_of(configuration, calling_ae_title)
@@ -439,34 +418,23 @@ class StorageCommitmentSCU:
                 ae_title,
             )
         wait = timeout if timeout is not None else commitment_timeout(exporter, destination.response_timeout)
+        # ask about the UIDs the destination received: attribute coercion (deidentify:) may have remapped them
+        from dcm_exporter.coercion import instances_as_sent
+
+        instances = instances_as_sent(configuration, exporter, instances)
         transaction_uid = generate_uid(prefix="2.25.")
         pending = _Pending(ae_title=ae_title, requested=tuple(instances))
         with self._lock:
             self._pending[transaction_uid] = pending
         try:
-            assoc = associate(
-                destination,
-                calling_ae_title,
-                STORAGE_COMMITMENT_PUSH_MODEL,
-                handlers=[(evt.EVT_N_EVENT_REPORT, self._on_event_report_same)],
-            )
+            assoc = CommitmentAssociation(destination, calling_ae_title, STORAGE_COMMITMENT_PUSH_MODEL)
             try:
-                status, _ = assoc.send_n_action(
-                    action_information(transaction_uid, instances),
-                    1,
-                    STORAGE_COMMITMENT_PUSH_MODEL,
-                    STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE,
+                code, comment = assoc.n_action(
+                    STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE, 1, action_information(transaction_uid, instances)
                 )
-                code = getattr(status, "Status", None)
-                where = f"AE {ae_title} at {destination.host}:{destination.port}"
-                if code is None:
-                    raise TransportTimeoutError(
-                        f"no N-ACTION-RSP from {where} (association aborted or timed out)", destination=ae_title
-                    )
-                if int(code) != 0x0000:
-                    comment = getattr(status, "ErrorComment", None)
+                if code != 0x0000:
                     raise TransportError(
-                        f"storage commitment request refused by {where}: N-ACTION status 0x{int(code):04X}"
+                        f"storage commitment request refused by {destination.where}: N-ACTION status 0x{code:04X}"
                         + (f" ({comment})" if comment else ""),
                         destination=ae_title,
                     )
@@ -476,33 +444,41 @@ class StorageCommitmentSCU:
                     ae_title,
                     transaction_uid,
                 )
-                self._wait(pending, wait, cancel, ae_title, transaction_uid)
+                self._wait(pending, wait, cancel, ae_title, transaction_uid, assoc)
             finally:
-                if assoc.is_established:
-                    assoc.release()
+                assoc.close()
         finally:
             with self._lock:
                 self._pending.pop(transaction_uid, None)
         assert pending.result is not None
         return pending.result
 
-    @staticmethod
     def _wait(
+        self,
         pending: _Pending,
         timeout: float,
         cancel: CancelToken | None,
         ae_title: str,
         transaction_uid: str,
+        assoc: CommitmentAssociation,
     ) -> None:
+        """Wait for the report: answer those that come on the request's association while it is open, watch
+        for the embedded SCP's, the cancel token and the deadline."""
         deadline = time.monotonic() + timeout
-        while not pending.done.wait(min(0.1, max(deadline - time.monotonic(), 0.0))):
+        while not pending.done.is_set():
             if cancel is not None and cancel.cancelled:
                 raise ExportCanceledError(f"storage commitment request to {ae_title} canceled")
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise TransportTimeoutError(
                     f"no N-EVENT-REPORT from AE {ae_title} for transaction {transaction_uid} within {timeout:g} s",
                     destination=ae_title,
                 )
+            step = min(0.1, left)
+            if assoc.is_open:
+                assoc.serve(self._on_event_report_same, step)
+            else:
+                pending.done.wait(step)
 
     def close(self) -> None:
         """Stop the embedded SCPs. Idempotent."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dcm_exporter.cli import _config_cmds, _demo, _queue_cmds, _resource_cmds, _serve_cmds
+from dcm_exporter.cli import _coercion_cmds, _config_cmds, _demo, _queue_cmds, _resource_cmds, _serve_cmds
 
 __all__ = ["register"]
 
@@ -14,5 +14,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _demo.register(sub)
     _config_cmds.register(sub)
     _resource_cmds.register(sub)
+    _coercion_cmds.register(sub)
     _queue_cmds.register(sub)
     _serve_cmds.register(sub)

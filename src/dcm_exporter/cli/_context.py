@@ -401,21 +401,11 @@ def queue_location(args: argparse.Namespace) -> str:
 
 
 def open_store(args: argparse.Namespace) -> TaskStore:
-    """The task store named by ``--queue``: SQLite (default) or PostgreSQL."""
-    url = queue_location(args)
-    if url.startswith(("postgresql://", "postgres://")):
-        from dcm_exporter.queue.postgres import PostgresTaskStore
+    """The task store named by ``--queue`` (:func:`dcm_exporter.queue.open_store`): SQLite (default),
+    PostgreSQL or memory."""
+    from dcm_exporter.queue import open_store as open_url
 
-        store: TaskStore = PostgresTaskStore(url)
-        return store
-    from dcm_exporter.queue import SqliteTaskStore
-
-    path = url.removeprefix("sqlite:")
-    if path.startswith("//"):  # sqlite:///abs/path or sqlite://relative/path
-        path = path[2:]
-    if not path:
-        raise ConfigurationError(f"--queue {url!r} names no file: use sqlite:PATH")
-    return SqliteTaskStore(path)
+    return open_url(queue_location(args))
 
 
 def open_source(args: argparse.Namespace) -> FileSystemSource:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import struct
 import sys
 import threading
 import time
@@ -29,7 +28,7 @@ from dcm_exporter.cli._output import ProgressBar, error, info, write_rows
 if TYPE_CHECKING:
     from dcm_exporter.models import Configuration
 
-__all__ = ["DEMO_AE_TITLE", "DEMO_PORT", "dataset_bytes", "demo_configuration", "register", "with_port"]
+__all__ = ["DEMO_AE_TITLE", "DEMO_PORT", "demo_configuration", "register", "with_port"]
 
 DEMO_AE_TITLE = "STORESCP"
 DEMO_PORT = 11117
@@ -53,23 +52,6 @@ def with_port(configuration: Configuration, ae_title: str, port: int) -> Configu
         attrs.evolve(c, port=port) if c == remote.connection else c for c in device.connections
     )
     return configuration.replace_device(attrs.evolve(device, connections=connections))
-
-
-def dataset_bytes(path: Path) -> bytes:
-    """The bytes of a Part 10 file after its file meta information (what travels in a C-STORE)."""
-    data = path.read_bytes()
-    if data[128:132] != b"DICM":
-        return data
-    # (0002,0000) UL 4 <group length> in explicit VR little endian
-    if data[132:136] == b"\x02\x00\x00\x00" and data[136:138] == b"UL":
-        (length,) = struct.unpack_from("<I", data, 140)
-        return data[144 + length :]
-    import pydicom  # a file without group length: let pydicom find the end of the meta
-
-    with path.open("rb") as fp:
-        pydicom.filereader.read_preamble(fp, False)
-        pydicom.filereader._read_file_meta_info(fp)
-        return data[fp.tell() :]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,9 +83,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    from dcm_exporter._dicom.part10 import dataset_bytes
     from dcm_exporter.codecs import ldif
     from dcm_exporter.exporter import Exporter
-    from dcm_exporter.queue import SqliteTaskStore
+    from dcm_exporter.queue import open_store
     from dcm_exporter.sample import generate_study
     from dcm_exporter.sources import FileSystemSource
     from dcm_exporter.testing import StoreSCP
@@ -146,7 +129,7 @@ def run_demo(args: argparse.Namespace) -> int:
     total = len(study.instances)
     try:
         with FileSystemSource(archive, work / "index.sqlite") as source, Exporter(
-            configuration, source, store=SqliteTaskStore(queue_path)
+            configuration, source, store=open_store(f"sqlite:{queue_path}")
         ) as exporter:
             source.refresh()
             task = exporter.schedule_export(
@@ -172,7 +155,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 bar.update(scp.count)
             if failure:
                 raise failure[0]
-            tasks = exporter.tasks(batch_id=batch_id, order_by="task_id")
+            tasks = exporter.queue.tasks(batch_id=batch_id, order_by="task_id")
     finally:
         scp.stop()
 
@@ -197,7 +180,7 @@ def run_demo(args: argparse.Namespace) -> int:
         target = received_dir / f"{instance.sop_instance_uid}.dcm"
         if not target.is_file():
             missing.append(instance.sop_instance_uid)
-        elif dataset_bytes(target) != dataset_bytes(instance.path):
+        elif dataset_bytes(target.read_bytes()) != dataset_bytes(instance.path.read_bytes()):
             different.append(instance.sop_instance_uid)
     arrived = total - len(missing)
     info(f"received {arrived} of {total} instances in {received_dir}"

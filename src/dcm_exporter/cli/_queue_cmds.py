@@ -503,17 +503,17 @@ def _queues_in_use(configuration: Configuration, device_name: str, queue_names: 
     return [q for q in queue_names if q in used]
 
 
-def _banner(configuration: Configuration, manager: TaskManager, args: argparse.Namespace) -> str:
-    names = list(manager.queue_names)
-    used = _queues_in_use(configuration, manager.device_name, names)
+def _banner(configuration: Configuration, device_name: str, args: argparse.Namespace) -> str:
+    names = list(configuration.queues)
+    used = _queues_in_use(configuration, device_name, names)
     exporters: dict[str, list[str]] = {}
-    if configuration.has_device(manager.device_name):
-        for e in configuration.device(manager.device_name).exporters:
+    if configuration.has_device(device_name):
+        for e in configuration.device(device_name).exporters:
             exporters.setdefault(e.queue_name, []).append(e.exporter_id)
     shown = ", ".join(f"{q} ({', '.join(exporters[q])})" if q in exporters else q for q in used) or "none"
     idle = len(names) - len(used)
     others = f"; {idle} other queue(s) without exporters stay idle" if idle else ""
-    return (f"running the export queue of device {manager.device_name} ({queue_location(args)}): queues "
+    return (f"running the export queue of device {device_name} ({queue_location(args)}): queues "
             f"{shown}{others}; " + ("until idle" if args.until_idle else "Ctrl-C stops"))
 
 
@@ -577,7 +577,7 @@ def run(args: argparse.Namespace) -> int:
                     failures[0] += 1
                 info(_task_end(task))
 
-            info(_banner(configuration, exporter.task_manager, args))
+            info(_banner(configuration, exporter.queue.device_name, args))
             if args.until_idle:
                 exporter.run_until_idle(wait_for_scheduled=args.wait_for_scheduled)
                 return EXIT_OK if failures[0] == 0 else EXIT_FAILED

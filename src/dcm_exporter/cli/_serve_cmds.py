@@ -136,7 +136,7 @@ def serve(args: argparse.Namespace) -> int:
                                 lifespan="on", **options)
         server = uvicorn.Server(config)
         scheme = "https" if args.tls_cert else "http"
-        info(f"serving device {exporter.task_manager.device_name} ({queue_location(args)}) at "
+        info(f"serving device {exporter.queue.device_name} ({queue_location(args)}) at "
              f"{scheme}://{args.host}:{args.port}/ui/export; REST below /dcm4chee-arc; "
              + ("changes need the bearer token" if token else "read-only (no --token-file)") + "; Ctrl-C stops")
         restore_stop = _stop_signals_already_handled()

@@ -25,6 +25,7 @@ from dcm_exporter.coercion.engine import (
     CoercionContext,
     CoercionPlan,
     encode_part10,
+    instances_as_sent,
     plan_for_export,
 )
 from dcm_exporter.coercion.preview import AttributeChange, CoercionPreview, preview
@@ -49,6 +50,7 @@ __all__ = [
     "ProcessorRegistry",
     "default_registry",
     "encode_part10",
+    "instances_as_sent",
     "plan_for_export",
     "preview",
     "register_processor",

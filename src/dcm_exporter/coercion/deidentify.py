@@ -249,9 +249,13 @@ class DeIdentifier:
                 elem.value = remap_uid(values.rstrip("\x00 "))
             else:
                 elem.value = [remap_uid(str(v).rstrip("\x00 ")) for v in values]
-        for elem in ds:
-            if elem.VR == "SQ" and elem.value:
-                for item in elem.value:
+        # look at the VRs of the elements as read (converting every element would cost more than all the rest)
+        for tag in list(ds.keys()):
+            raw = ds.get_item(tag)
+            vr = raw.VR or _dictionary_vr(int(tag))
+            if vr == "SQ":
+                items = ds[tag].value
+                for item in items or ():
                     self._item(item)
 
 

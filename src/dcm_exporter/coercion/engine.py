@@ -45,9 +45,17 @@ from dcm_exporter.models import (
 if TYPE_CHECKING:
     from pydicom import Dataset
 
+    from dcm_exporter.export import InstanceRef
     from dcm_exporter.rules.conditions import Predicate
 
-__all__ = ["CoercedInstance", "CoercionContext", "CoercionPlan", "encode_part10", "plan_for_export"]
+__all__ = [
+    "CoercedInstance",
+    "CoercionContext",
+    "CoercionPlan",
+    "encode_part10",
+    "instances_as_sent",
+    "plan_for_export",
+]
 
 log = logging.getLogger("dcm_exporter.coercion")
 
@@ -58,6 +66,10 @@ EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 _UNCOMPRESSED = frozenset(
     {IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, "1.2.840.10008.1.2.1.99"}
 )
+
+
+#: Schemes whose processor returns ``False`` exactly when it left the data set as it was.
+_NOT_EFFECTIVE_IS_UNCHANGED = frozenset({"trim-iso2022"})
 
 
 @attrs.frozen(kw_only=True)
@@ -216,20 +228,26 @@ class CoercionPlan:
 
     def apply(self, dataset: Dataset, sop_class_uid: str | None = None) -> tuple[str, ...] | None:
         """Apply the matching rules to ``dataset`` in place; the names of the rules applied (``()``: matched, but
-        none changed anything), or ``None`` when no rule matches (send the object as stored).
+        each failed under a policy that sends anyway), or ``None`` when no rule matches.
 
         Raises:
             CoercionError: a rule failed and its policy (or the de-identification safety rule) fails the
                 instance; the message names the rule and the reason.
         """
+        result = self._apply(dataset, sop_class_uid)
+        return None if result is None else result[0]
+
+    def _apply(self, dataset: Dataset, sop_class_uid: str | None) -> tuple[tuple[str, ...], bool] | None:
+        """:meth:`apply`, and whether any rule changed the data set (when none did, the stored bytes can go)."""
         sop_class = sop_class_uid or str(dataset.get("SOPClassUID", "") or "")
         matched = self._match(dataset, sop_class)
         if not matched:
             legacy = self._match_legacy(dataset, sop_class)
             if legacy is None:
                 return None
-            return self._apply_legacy(legacy.rule, dataset, sop_class)
+            return self._apply_legacy(legacy.rule, dataset, sop_class), True
         applied: list[str] = []
+        modified = False
         ctx = self.context(sop_class)
         for r in matched:
             rule = r.rule
@@ -240,8 +258,14 @@ class CoercionPlan:
                     rule=rule.name,
                     uri=rule.uri,
                 )
+            unchanged = getattr(r.processor, "leaves_unchanged", None)
             try:
-                effective = r.processor.coerce(rule, dataset, ctx)
+                if callable(unchanged) and unchanged(rule, dataset):
+                    # e.g. upstream's default rule removing an attribute the object does not have
+                    effective = True
+                else:
+                    effective = r.processor.coerce(rule, dataset, ctx)
+                    modified = modified or bool(effective) or rule.scheme not in _NOT_EFFECTIVE_IS_UNCHANGED
             except Exception as exc:  # a processor may fail in any way; the policy decides what follows
                 reason = f"attribute coercion {rule.name!r} ({rule.uri}) failed: {type(exc).__name__}: {exc}"
                 if rule.scheme == "deidentify":
@@ -260,7 +284,7 @@ class CoercionPlan:
             applied.append(rule.name)
             if effective and rule.sufficient:
                 break
-        return tuple(applied)
+        return tuple(applied), modified
 
     def _apply_legacy(self, rule: LegacyAttributeCoercion, dataset: Dataset, sop_class: str) -> tuple[str, ...]:
         """The legacy chain on the outgoing path: nullify tags, merge attributes, XSLT, de-identification last."""
@@ -301,7 +325,7 @@ class CoercionPlan:
         touched is not decompressed unless the target asks for it.
 
         Returns:
-            ``None`` when no rule matches (send the stored bytes unchanged).
+            ``None`` when no rule matches or none changed the object (send the stored bytes unchanged).
 
         Raises:
             CoercionError: the file cannot be read or encoded, or a rule failed (see :meth:`apply`).
@@ -315,10 +339,10 @@ class CoercionPlan:
         except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
             raise CoercionError(f"{name}: cannot read the stored file for attribute coercion: {exc}") from exc
         sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
-        applied = self.apply(ds, sop_class)
-        if applied is None:
-            return None
-        return encode_part10(ds, target_transfer_syntax, name=name, applied=applied)
+        result = self._apply(ds, sop_class)
+        if result is None or not result[1]:
+            return None  # no rule matched, or none changed anything: the stored bytes go out
+        return encode_part10(ds, target_transfer_syntax, name=name, applied=result[0])
 
 
 def encode_part10(
@@ -363,10 +387,13 @@ def encode_part10(
             f"{name}: cannot encode the coerced object in {target}: {type(exc).__name__}: {exc}"
         ) from exc
     data = out.getvalue()
-    group_length = int.from_bytes(data[140:144], "little")  # (0002,0000) UL, written by enforce_file_format
+    from dcm_exporter._dicom.part10 import Part10Meta, parse_part10_meta
+
+    meta_read = parse_part10_meta(data, name=name)
     return CoercedInstance(
         part10=data,
-        dataset_offset=144 + group_length,
+        # an int: the meta group runs to the end of what pydicom wrote, an empty data set
+        dataset_offset=meta_read.dataset_offset if isinstance(meta_read, Part10Meta) else len(data),
         sop_class_uid=str(ds.get("SOPClassUID", "")),
         sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
         transfer_syntax_uid=target,
@@ -449,6 +476,49 @@ def plan_for_export(
         receiving_ae_title=receiving_ae_title,
         destination_hostname=destination_hostname,
     )
+
+
+def instances_as_sent(
+    configuration: Configuration, exporter: ExporterDescriptor, instances: Sequence[InstanceRef]
+) -> list[InstanceRef]:
+    """The instances with the SOP Instance UIDs ``exporter``'s destination received (after coercion).
+
+    For a storage commitment after the export: a ``deidentify:`` rule remaps UIDs, and the destination can only
+    commit what it has. Instances no rule changes (or whose coercion failed: they were not sent) stay as they are.
+
+    Raises:
+        ConfigurationError: as :func:`plan_for_export`.
+    """
+    import attrs as _attrs
+
+    receiving = exporter.destination if exporter.scheme == "dicom" else None
+    host = None
+    if receiving:
+        try:
+            host = configuration.remote_ae(receiving).hostname
+        except ConfigurationError:
+            host = None
+    plan = plan_for_export(configuration, exporter, receiving_ae_title=receiving, destination_hostname=host)
+    if plan.is_empty:
+        return list(instances)
+    require(*PYDICOM)
+    import pydicom
+
+    out: list[InstanceRef] = []
+    for ref in instances:
+        if not plan.wants(ref.sop_class_uid):
+            out.append(ref)
+            continue
+        try:
+            with ref.open() as fp:
+                ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            applied = plan.apply(ds, ref.sop_class_uid)
+        except Exception as exc:  # unreadable or failing: it was not sent either; ask about it as it is
+            log.debug("instance %s kept as stored for the commitment request: %s", ref.sop_instance_uid, exc)
+            applied = None
+        uid = str(ds.get("SOPInstanceUID", "")) if applied is not None else ""
+        out.append(_attrs.evolve(ref, sop_instance_uid=uid) if uid and uid != ref.sop_instance_uid else ref)
+    return out
 
 
 def _dataset_of(source: Any) -> Dataset:

@@ -167,6 +167,20 @@ class MergeAttributesProcessor:
         if not rule.merge_attributes:
             raise ConfigurationError(f"attribute coercion {rule.name!r} ({rule.uri}) has no dcmMergeAttribute")
 
+    def leaves_unchanged(self, rule: AttributeCoercion, dataset: Dataset) -> bool:
+        """Only removals of top-level attributes the data set does not have (upstream's default rule on AE
+        ``DCM4CHEE`` removes Encapsulated Pixel Data Value Total Length from everything it sends)."""
+        for text in rule.merge_attributes:
+            if "=" in text or not text.endswith("!") or "." in text:
+                return False
+            try:
+                tag = _tag(text[:-1].strip(), text)
+            except ValueError:
+                return False
+            if tag in dataset:
+                return False
+        return True
+
     def coerce(self, rule: AttributeCoercion, dataset: Dataset, context: CoercionContext) -> bool:
         source = copy.deepcopy(dataset)  # every format sees the values as they were before this rule
         for text in rule.merge_attributes:
@@ -176,6 +190,9 @@ class MergeAttributesProcessor:
 
 class NullifyPixelDataProcessor:
     """``nullify-pixel-data:``: the top-level Pixel Data is written with zero length."""
+
+    def leaves_unchanged(self, rule: AttributeCoercion, dataset: Dataset) -> bool:
+        return PIXEL_DATA not in dataset
 
     def coerce(self, rule: AttributeCoercion, dataset: Dataset, context: CoercionContext) -> bool:
         from pydicom.dataelem import DataElement
@@ -189,6 +206,9 @@ class NullifyPixelDataProcessor:
 
 class NoopProcessor:
     """``retrieve-as-received:``: nothing to do here (the data set is sent as stored anyway)."""
+
+    def leaves_unchanged(self, rule: AttributeCoercion, dataset: Dataset) -> bool:
+        return True
 
     def coerce(self, rule: AttributeCoercion, dataset: Dataset, context: CoercionContext) -> bool:
         return True

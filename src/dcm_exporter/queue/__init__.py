@@ -1,9 +1,11 @@
 """The durable export queue: tasks, stores, retry policy, manager and runner.
 
-``SqliteTaskStore`` is the embedded default; ``InMemoryTaskStore`` is for tests and throwaway runs;
-``PostgresTaskStore`` (``dcm_exporter.queue.postgres``) serves several processes on several hosts.
-``TaskList`` and ``BatchList`` are what ``Exporter.tasks()`` and ``Exporter.batches()`` return: plain lists
-that render as one table in Jupyter and convert to a pandas ``DataFrame`` (``to_dataframe()``).
+``open_store(url)`` opens a store from the URL the CLI's ``--queue`` takes: ``sqlite:PATH`` (the embedded
+durable store, ``SqliteTaskStore``), ``postgresql://...`` (``PostgresTaskStore`` in
+``dcm_exporter.queue.postgres``, for several processes on several hosts) or ``memory:``
+(``InMemoryTaskStore``, for tests and throwaway runs: nothing survives the process).
+``TaskList`` and ``BatchList`` are what ``exporter.queue.tasks()`` and ``exporter.queue.batches()`` return:
+plain lists that render as one table in Jupyter and convert to a pandas ``DataFrame`` (``to_dataframe()``).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from dcm_exporter.queue.memory import InMemoryTaskStore
 from dcm_exporter.queue.retry import RetryDecision, RetryPolicy
 from dcm_exporter.queue.runner import TaskHooks, TaskRunner
 from dcm_exporter.queue.sqlite import SqliteTaskStore
-from dcm_exporter.queue.store import ExporterTarget, TaskStore, Transition
+from dcm_exporter.queue.store import Claim, ExporterTarget, TaskStore, Transition
+from dcm_exporter.queue.store_url import open_store
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType
 
 __all__ = [
     "BatchList",
     "BatchSummary",
+    "Claim",
     "ExportTask",
     "ExporterTarget",
     "InMemoryTaskStore",
@@ -37,4 +41,5 @@ __all__ = [
     "TaskStore",
     "TaskType",
     "Transition",
+    "open_store",
 ]

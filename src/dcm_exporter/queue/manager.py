@@ -12,14 +12,24 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-import attrs
-
-from dcm_exporter.errors import ConfigurationError, ExportCanceledError, QueueError, TransportError
+from dcm_exporter.errors import ConfigurationError, ExportCanceledError, QueueError
+from dcm_exporter.queue.attempts import (
+    IAN_QUEUE,
+    STGCMT_QUEUE,
+    TaskResult,
+    end_of_attempt,
+    followup_tasks,
+    log_end,
+    task_extra,
+)
+from dcm_exporter.queue.covering import Covering
 from dcm_exporter.queue.retry import RetryPolicy
-from dcm_exporter.queue.store import ExporterTarget, TaskStore, Transition
+from dcm_exporter.queue.store import Claim, ExporterTarget, TaskStore, Transition
+from dcm_exporter.queue.store_url import no_store_error
 from dcm_exporter.queue.task import (
     ALL,
     BatchSummary,
@@ -27,7 +37,6 @@ from dcm_exporter.queue.task import (
     NewTask,
     TaskFilter,
     TaskStatus,
-    TaskType,
     utc,
 )
 
@@ -44,11 +53,6 @@ __all__ = [
     "TaskResult",
     "system_clock",
 ]
-
-#: Queue of storage commitment tasks when it is configured (dcm4chee-arc's name); else the exporter's queue.
-STGCMT_QUEUE = "StgCmtSCU"
-#: Queue of IAN tasks when it is configured (dcm4chee-arc's name); else the exporter's queue.
-IAN_QUEUE = "IANSCU"
 
 log = logging.getLogger("dcm_exporter.queue")
 
@@ -95,28 +99,13 @@ def _device_name_of(configuration: Any) -> str | None:
     return None
 
 
-@attrs.frozen(kw_only=True)
-class TaskResult:
-    """How one attempt ended, as passed to the ``task finished`` hooks.
-
-    Attributes:
-        task: The task as stored afterwards (``None`` if it was deleted or taken away while it ran).
-        outcome: The transport's outcome, if it returned one.
-        error: The exception the attempt raised, if any.
-        released: ``True`` when the attempt was interrupted by a stop and the task went back to the queue.
-    """
-
-    task: ExportTask | None
-    outcome: Outcome | None = None
-    error: BaseException | None = None
-    released: bool = False
-
-
 class TaskManager:
     """Schedules export tasks and moves them from status to status.
 
     Args:
-        store: Where tasks are kept.
+        store: Where tasks are kept; ``None`` for a manager that only resolves exporters and queues (the
+            export rules of an ``Exporter`` without a store): every task operation then raises
+            ``ConfigurationError`` saying how to give one.
         configuration: Exporters and queues (a ``Configuration``; anything with ``exporters`` and ``queues``).
         device_name: The device whose tasks this manager schedules and processes; by default the
             configuration's device name.
@@ -129,14 +118,14 @@ class TaskManager:
 
     def __init__(
         self,
-        store: TaskStore,
+        store: TaskStore | None,
         configuration: QueueConfiguration,
         *,
         device_name: str | None = None,
         clock: Clock | None = None,
         lease: timedelta = timedelta(seconds=60),
     ) -> None:
-        self.store = store
+        self._store = store
         self.clock: Clock = clock if clock is not None else system_clock
         if lease <= timedelta(0):
             raise QueueError(f"lease must be positive, got {lease}")
@@ -153,10 +142,22 @@ class TaskManager:
         self._tokens: dict[int, CancelToken] = {}
         self._stopping: set[int] = set()
         self._listeners: list[Callable[[], None]] = []
+        self._covering = Covering(self, self._study_lock)
         self.reload(configuration)
-        subscribe = getattr(store, "add_listener", None)
-        if callable(subscribe):  # a store shared by processes (PostgreSQL NOTIFY) wakes this device's runners
-            subscribe(self.notify, device_name=name)
+        if store is not None:  # a store shared by processes (PostgreSQL NOTIFY) wakes this device's runners
+            store.add_listener(self.notify, device_name=name)
+
+    @property
+    def store(self) -> TaskStore:
+        """The task store.
+
+        Raises:
+            ConfigurationError: the manager was created without one (it can still resolve exporters).
+        """
+        if self._store is None:
+            raise no_store_error("the export queue")
+        return self._store
+
 
     # --- configuration ------------------------------------------------------------------------------
 
@@ -176,7 +177,15 @@ class TaskManager:
             self._queues: dict[str, QueueDescriptor] = queues
             self._policies: dict[str, RetryPolicy] = policies
             self._timed_exporters: tuple[ExporterDescriptor, ...] = timed
+        self._covering.forget()
         self.notify()
+
+    def for_device(self, device_name: str, configuration: QueueConfiguration | None = None) -> TaskManager:
+        """A manager of another device's tasks in the same store, with the same clock and lease."""
+        return TaskManager(
+            self._store, configuration if configuration is not None else self.configuration,
+            device_name=device_name, clock=self.clock, lease=self.lease,
+        )
 
     def exporter(self, exporter_id: str) -> ExporterDescriptor:
         """The configured exporter with this id.
@@ -275,10 +284,44 @@ class TaskManager:
                 task.entity,
                 exporter_id,
                 task.scheduled_time.isoformat(),
-                extra=_extra(task),
+                extra=task_extra(task),
             )
         self.notify()
         return task
+
+    def schedule_covering(
+        self,
+        exporter_id: str,
+        study_uid: str,
+        series_uid: str | None = None,
+        sop_instance_uid: str | None = None,
+        *,
+        scheduled_time: datetime,
+    ) -> ExportTask:
+        """Schedule an export the way export rules do, no earlier than ``scheduled_time``; returns its task.
+
+        A Study export coalesces into the waiting task of its exporter and study. A Series or Instance
+        export reuses a waiting task (without batch) that covers it, its time only moving later; else it
+        gets a new task, which replaces the waiting Instance tasks of the same series it covers (taking the
+        latest of their times). Processes sharing the store are serialised per study (the store's
+        ``study_lock``), so that each scope gets one task.
+
+        Raises:
+            ConfigurationError: the exporter is not configured, or there is no store.
+        """
+        return self._covering.schedule(
+            exporter_id, study_uid, series_uid or ALL, (sop_instance_uid or ALL) if series_uid else ALL,
+            utc(scheduled_time),
+        )
+
+    def move_later(self, task_id: int, scheduled_time: datetime) -> bool:
+        """Move a task that is still SCHEDULED to ``scheduled_time``; whether it was still waiting."""
+        return bool(
+            self.reschedule(TaskFilter(task_ids=(task_id,), status=TaskStatus.SCHEDULED), scheduled_time=scheduled_time)
+        )
+
+    def _study_lock(self, exporter_id: str, study_uid: str) -> AbstractContextManager[None]:
+        return self.store.study_lock(device_name=self.device_name, exporter_id=exporter_id, study_uid=study_uid)
 
     # --- processing ---------------------------------------------------------------------------------
 
@@ -293,17 +336,18 @@ class TaskManager:
         """Exporters whose schedule does not contain ``now`` (their tasks wait for the next window)."""
         return [e.exporter_id for e in self._timed_exporters if not e.schedules.contains(now)]
 
-    def _claim_gate(self, queue_name: str, limit: int, now: datetime) -> dict[str, Any] | None:
-        """The store's claim arguments for a queue at ``now``, or ``None`` when nothing may be claimed."""
+    def _claim_gate(self, queue_name: str, limit: int, now: datetime) -> Claim | None:
+        """What this manager may claim of a queue at ``now``, or ``None`` when nothing may be claimed."""
         if limit <= 0 or not self.queue_open(queue_name, now):
             return None
-        return {
-            "device_name": self.device_name,
-            "queue_name": queue_name,
-            "limit": limit,
-            "lease_until": now + self.lease,
-            "exclude_exporters": self.closed_exporters(now),
-        }
+        return Claim(
+            device_name=self.device_name,
+            queue_name=queue_name,
+            limit=limit,
+            owner=self.owner,
+            lease_until=now + self.lease,
+            exclude_exporters=self.closed_exporters(now),
+        )
 
     def _register(self, tasks: list[ExportTask]) -> list[tuple[ExportTask, CancelToken]]:
         """Give each claimed task its cancel token (heartbeats follow the tokens)."""
@@ -323,7 +367,7 @@ class TaskManager:
                     task.entity,
                     task.exporter_id,
                     task.number_of_failures + 1,
-                    extra=_extra(task),
+                    extra=task_extra(task),
                 )
         return claimed
 
@@ -333,7 +377,7 @@ class TaskManager:
         gate = self._claim_gate(queue_name, limit, now)
         if gate is None:
             return []
-        return self._register(self.store.claim(now=now, owner=self.owner, **gate))
+        return self._register(self.store.claim(gate, now=now))
 
     def heartbeat(self) -> set[int]:
         """Extend the leases of the tasks this manager runs; cancels the ones it lost. Returns the lost
@@ -395,21 +439,19 @@ class TaskManager:
     ) -> tuple[TaskResult, list[tuple[ExportTask, CancelToken]]]:
         """:meth:`finish`, then :meth:`claim` up to ``limit`` due tasks of ``queue_name``.
 
-        With a store that offers ``finish_and_claim`` (all three stores) both happen in one transaction:
-        one commit per task instead of two. The finished task's new status is committed before the next
-        task is returned. An attempt interrupted by a stop claims nothing.
+        Both happen in one store transaction (:meth:`TaskStore.finish_and_claim`): one commit per task
+        instead of two. The finished task's new status is committed before the next task is returned. An
+        attempt interrupted by a stop claims nothing.
         """
         now = self.now()
         ended = self._end_attempt(task, outcome, error, now)
         if isinstance(ended, TaskResult):
             return ended, []
-        combined = getattr(self.store, "finish_and_claim", None)
         gate = self._claim_gate(queue_name, limit, now)
-        if combined is None or gate is None:
+        if gate is None:
             stored = self.store.finish(task.task_id, owner=self.owner, transition=ended, now=now)
-            result = self._finished(task, stored, outcome, error, ended)
-            return result, ([] if gate is None else self.claim(queue_name, limit))
-        stored, tasks = combined(task.task_id, owner=self.owner, transition=ended, now=now, **gate)
+            return self._finished(task, stored, outcome, error, ended), []
+        stored, tasks = self.store.finish_and_claim(task.task_id, transition=ended, now=now, claim=gate)
         claimed = self._register(tasks)
         try:
             result = self._finished(task, stored, outcome, error, ended)
@@ -435,64 +477,12 @@ class TaskManager:
         if stopping and (canceled or error is not None):
             released = self.store.release(task.task_id, owner=self.owner, now=now)
             log.info(
-                "export task %s interrupted by stop, back in the queue", task.task_id, extra=_extra(task)
+                "export task %s interrupted by stop, back in the queue", task.task_id, extra=task_extra(task)
             )
             return TaskResult(task=self._get(task.task_id), outcome=outcome, error=error, released=released)
-
-        retryable = True
-        error_message: str | None = None
-        outcome_message: str | None = None
-        instances: int | None = None
-        modalities: tuple[str, ...] | None = None
-        result_json: str | None = getattr(outcome, "result_json", None)
-        if error is not None:
-            if isinstance(error, ExportCanceledError):
-                status = TaskStatus.CANCELED
-            else:
-                status = TaskStatus.FAILED
-                retryable = (
-                    bool(getattr(error, "retryable", True)) if isinstance(error, TransportError) else True
-                )
-            error_message = str(error) or type(error).__name__
-        elif outcome is not None:
-            status = TaskStatus(outcome.status.value)
-            outcome_message = outcome.message
-            instances = outcome.completed + outcome.warning + outcome.failed + outcome.remaining
-            modalities = tuple(getattr(outcome, "modalities", ())) or None
-            if status is TaskStatus.FAILED and outcome.failures:
-                error_message = outcome.failures[0].reason
-        else:
-            raise QueueError(f"export task {task.task_id}: an attempt ends with an outcome or an error")
-
-        decision = self.retry_policy(task.queue_name).decide(
-            status, failures=task.number_of_failures, now=now, retryable=retryable
-        )
-        followups: tuple[NewTask, ...] = ()
-        exporter = self._exporters.get(task.exporter_id)
-        if (
-            decision.status is TaskStatus.COMPLETED
-            and task.task_type is TaskType.EXPORT
-            and exporter is not None
-            and (exporter.stgcmt_scp or exporter.ian_destinations)
-        ):
-            # stored in the same transaction as the export's end: a crash cannot lose them
-            done = attrs.evolve(
-                task,
-                number_of_instances=instances if instances is not None else task.number_of_instances,
-                modalities=modalities if modalities is not None else task.modalities,
-            )
-            followups = tuple(self._followup_tasks(done, now))
-        return Transition(
-            status=decision.status,
-            processing_end_time=now,
-            number_of_failures=decision.number_of_failures,
-            scheduled_time=decision.retry_at,
-            error_message=error_message,
-            outcome_message=outcome_message,
-            number_of_instances=instances,
-            result_json=result_json,
-            modalities=modalities,
-            followups=followups,
+        return end_of_attempt(
+            task, outcome, error, policy=self.retry_policy(task.queue_name),
+            exporter=self._exporters.get(task.exporter_id), queue_names=self._queues, now=now,
         )
 
     def _finished(
@@ -503,82 +493,10 @@ class TaskManager:
         error: BaseException | None,
         transition: Transition,
     ) -> TaskResult:
-        """Log the stored end of an attempt, wake runners for a retry, schedule follow-ups."""
-        if stored is None:
-            log.warning(
-                "export task %s was deleted or taken over before it finished",
-                task.task_id,
-                extra=_extra(task),
-            )
-        else:
-            level = (
-                logging.INFO
-                if stored.status is TaskStatus.COMPLETED or stored.status is TaskStatus.CANCELED
-                else logging.WARNING
-            )
-            if log.isEnabledFor(level):
-                retry = ""
-                if stored.status is TaskStatus.SCHEDULED_FOR_RETRY:
-                    retry = f", retry {stored.number_of_failures} at {stored.scheduled_time.isoformat()}"
-                log.log(
-                    level,
-                    "export task %s %s%s: %s",
-                    stored.task_id,
-                    stored.status.value,
-                    retry,
-                    transition.outcome_message or transition.error_message or "",
-                    extra=_extra(stored),
-                )
-            if stored.status is TaskStatus.SCHEDULED_FOR_RETRY:
-                self.notify()
-            if stored.status is TaskStatus.COMPLETED and transition.followups:
-                for followup in transition.followups:
-                    log.info(
-                        "export task %s COMPLETED: %s to %s scheduled",
-                        stored.task_id,
-                        followup.task_type.value,
-                        followup.destination_aet,
-                        extra=_extra(stored),
-                    )
-                self.notify()
+        """Log the stored end of an attempt; wake runners for a retry or follow-up tasks."""
+        if log_end(task, stored, transition):
+            self.notify()
         return TaskResult(task=stored, outcome=outcome, error=error)
-
-    def _followup_tasks(self, task: ExportTask, now: datetime) -> list[NewTask]:
-        """What follows a COMPLETED export: a storage commitment request to the exporter's ``dcmStgCmtSCP``
-        and an IAN to each ``dcmIanDestination``, each its own task (none when the exporter is gone).
-
-        They keep the export's exporter, scope and batch id, run now, in queue ``StgCmtSCU`` / ``IANSCU``
-        when configured, else in the exporter's queue, and never coalesce.
-        """
-        exporter = self._exporters.get(task.exporter_id)
-        if exporter is None:
-            return []
-        wanted: list[tuple[TaskType, str, str]] = []
-        if exporter.stgcmt_scp:
-            queue = STGCMT_QUEUE if STGCMT_QUEUE in self._queues else exporter.queue_name
-            wanted.append((TaskType.STGCMT, exporter.stgcmt_scp, queue))
-        for aet in dict.fromkeys(exporter.ian_destinations):
-            queue = IAN_QUEUE if IAN_QUEUE in self._queues else exporter.queue_name
-            wanted.append((TaskType.IAN, aet, queue))
-        return [
-            NewTask(
-                device_name=task.device_name,
-                queue_name=queue,
-                exporter_id=task.exporter_id,
-                local_ae_title=exporter.ae_title,
-                study_uid=task.study_uid,
-                series_uid=task.series_uid if task_type is TaskType.STGCMT else ALL,
-                sop_instance_uid=task.sop_instance_uid if task_type is TaskType.STGCMT else ALL,
-                scheduled_time=now,
-                batch_id=task.batch_id,
-                number_of_instances=task.number_of_instances if task_type is TaskType.STGCMT else None,
-                modalities=task.modalities,
-                requester=task.requester,
-                task_type=task_type,
-                destination_aet=aet,
-            )
-            for task_type, aet, queue in wanted
-        ]
 
     def schedule_followups(self, task: ExportTask) -> list[ExportTask]:
         """Schedule, now, what follows a COMPLETED export (storage commitment, IAN) as its own tasks.
@@ -589,7 +507,7 @@ class TaskManager:
         """
         now = self.now()
         scheduled = []
-        for new in self._followup_tasks(task, now):
+        for new in followup_tasks(task, self._exporters.get(task.exporter_id), self._queues, now):
             followup = self.store.schedule(new, now=now, coalesce=False)
             log.info(
                 "export task %s: %s task %s to %s scheduled",
@@ -597,7 +515,7 @@ class TaskManager:
                 new.task_type.value,
                 followup.task_id,
                 new.destination_aet,
-                extra=_extra(followup),
+                extra=task_extra(followup),
             )
             scheduled.append(followup)
         if scheduled:
@@ -738,15 +656,3 @@ class TaskManager:
     def batches(self, filter: TaskFilter | None = None) -> list[BatchSummary]:
         """Per batch: the number of tasks in each status."""
         return self.store.batch_summaries(filter or TaskFilter())
-
-
-def _extra(task: ExportTask) -> dict[str, object]:
-    return {
-        "task_id": task.task_id,
-        "exporter_id": task.exporter_id,
-        "queue_name": task.queue_name,
-        "study_uid": task.study_uid,
-        "status": task.status.value,
-        "batch_id": task.batch_id,
-        "task_type": task.task_type.value,
-    }

@@ -10,7 +10,14 @@ from datetime import datetime
 import attrs
 
 from dcm_exporter.errors import TaskNotFoundError
-from dcm_exporter.queue.store import ExporterTarget, Transition, coalesces_unchanged, merge_scope
+from dcm_exporter.queue.store import (
+    Claim,
+    ExporterTarget,
+    LocalNotifications,
+    Transition,
+    coalesces_unchanged,
+    merge_scope,
+)
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType, utc
 
 __all__ = ["InMemoryTaskStore", "order_tasks", "summarize_batches"]
@@ -68,7 +75,7 @@ def summarize_batches(tasks: Iterable[ExportTask]) -> builtins.list[BatchSummary
     return result
 
 
-class InMemoryTaskStore:
+class InMemoryTaskStore(LocalNotifications):
     """A :class:`~dcm_exporter.queue.store.TaskStore` kept in a dict; thread-safe, not durable.
 
     Tasks are also indexed by device, exporter and study, so that coalescing a new task and listing the
@@ -91,6 +98,7 @@ class InMemoryTaskStore:
         self._by_study: dict[tuple[str, str, str], set[int]] = {}
         self._next_id = 1
         self._lock = threading.RLock()
+        self._study_guard = threading.RLock()
 
     # --- the index by device, exporter and study ----------------------------------------------------
 
@@ -203,25 +211,15 @@ class InMemoryTaskStore:
 
     # --- processing ---------------------------------------------------------------------------------
 
-    def claim(
-        self,
-        *,
-        device_name: str,
-        queue_name: str,
-        now: datetime,
-        limit: int,
-        owner: str,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
-    ) -> builtins.list[ExportTask]:
+    def claim(self, claim: Claim, *, now: datetime) -> builtins.list[ExportTask]:
         now = utc(now)
         with self._lock:
             due = [
                 t
                 for t in self._tasks.values()
-                if t.device_name == device_name
-                and t.queue_name == queue_name
-                and t.exporter_id not in exclude_exporters
+                if t.device_name == claim.device_name
+                and t.queue_name == claim.queue_name
+                and t.exporter_id not in claim.exclude_exporters
                 and (
                     (t.status in _PENDING and t.scheduled_time <= now)
                     or (
@@ -233,15 +231,15 @@ class InMemoryTaskStore:
             ]
             due.sort(key=lambda t: (t.scheduled_time, t.task_id))
             claimed = []
-            for task in due[: max(limit, 0)]:
+            for task in due[: max(claim.limit, 0)]:
                 task = attrs.evolve(
                     task,
                     status=TaskStatus.IN_PROCESS,
                     processing_start_time=now,
                     processing_end_time=None,
                     updated_time=now,
-                    lease_owner=owner,
-                    lease_expires=lease_until,
+                    lease_owner=claim.owner,
+                    lease_expires=claim.lease_until,
                 )
                 self._tasks[task.task_id] = task
                 claimed.append(task)
@@ -307,35 +305,10 @@ class InMemoryTaskStore:
             return task
 
     def finish_and_claim(
-        self,
-        task_id: int,
-        *,
-        owner: str,
-        transition: Transition,
-        now: datetime,
-        device_name: str,
-        queue_name: str,
-        limit: int,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
+        self, task_id: int, *, transition: Transition, now: datetime, claim: Claim
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
-        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, atomically.
-
-        Not part of the :class:`~dcm_exporter.queue.store.TaskStore` protocol: the manager uses it when a
-        store has it and falls back to ``finish`` + ``claim`` otherwise.
-        """
         with self._lock:
-            finished = self.finish(task_id, owner=owner, transition=transition, now=now)
-            claimed = self.claim(
-                device_name=device_name,
-                queue_name=queue_name,
-                now=now,
-                limit=limit,
-                owner=owner,
-                lease_until=lease_until,
-                exclude_exporters=exclude_exporters,
-            )
-        return finished, claimed
+            return self.finish(task_id, owner=claim.owner, transition=transition, now=now), self.claim(claim, now=now)
 
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         with self._lock:

@@ -12,23 +12,22 @@ import builtins
 import contextlib
 import json
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
+from dcm_exporter.queue._sql_shared import TASK_COLUMNS, load_sql, new_task_row
 from dcm_exporter.queue.store import (
-    TASK_COLUMNS,
+    Claim,
     ExporterTarget,
+    LocalNotifications,
     Transition,
     coalesces_unchanged,
     merge_scope,
-    new_task_row,
 )
 from dcm_exporter.queue.task import (
     ORDER_FIELDS,
@@ -40,7 +39,7 @@ from dcm_exporter.queue.task import (
     TaskType,
 )
 
-__all__ = ["SCHEMA_VERSION", "SqliteTaskStore", "load_sql"]
+__all__ = ["SCHEMA_VERSION", "SqliteTaskStore"]
 
 COLUMNS = TASK_COLUMNS
 _COLUMN_LIST = ", ".join(COLUMNS)
@@ -50,25 +49,6 @@ _MODALITY_SEPARATOR = "\\"
 def _joined(modalities: tuple[str, ...] | None) -> str | None:
     """A Transition's modalities as the column holds them; ``None`` keeps the stored value."""
     return None if modalities is None else _MODALITY_SEPARATOR.join(modalities)
-
-
-def load_sql(name: str) -> dict[str, str]:
-    """Read the named SQL blocks of ``dcm_exporter/queue/<name>`` (``-- name: X`` starts block ``X``)."""
-    text = resources.files("dcm_exporter.queue").joinpath(name).read_text(encoding="utf-8")
-    blocks: dict[str, str] = {}
-    current: str | None = None
-    lines: list[str] = []
-    for line in text.splitlines():
-        match = re.match(r"--\s*name:\s*(\w+)\s*$", line)
-        if match:
-            if current is not None:
-                blocks[current] = "\n".join(lines).strip()
-            current, lines = match.group(1), []
-        elif current is not None and not line.startswith("--"):
-            lines.append(line)
-    if current is not None:
-        blocks[current] = "\n".join(lines).strip()
-    return {k: v.replace("{columns}", _COLUMN_LIST) for k, v in blocks.items()}
 
 
 _SQL = load_sql("sqlite.sql")
@@ -174,7 +154,7 @@ def _insert_params(new: NewTask, now_ts: str) -> dict[str, Any]:
     return row
 
 
-class SqliteTaskStore:
+class SqliteTaskStore(LocalNotifications):
     """A :class:`~dcm_exporter.queue.store.TaskStore` in one SQLite file (created if missing).
 
     Args:
@@ -214,6 +194,7 @@ class SqliteTaskStore:
         self.synchronous = synchronous.upper()
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._study_guard = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
         with self._errors("open"):
@@ -432,46 +413,24 @@ class SqliteTaskStore:
 
     # --- processing ---------------------------------------------------------------------------------
 
-    def claim(
-        self,
-        *,
-        device_name: str,
-        queue_name: str,
-        now: datetime,
-        limit: int,
-        owner: str,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
-    ) -> builtins.list[ExportTask]:
-        if limit <= 0:
+    def claim(self, claim: Claim, *, now: datetime) -> builtins.list[ExportTask]:
+        if claim.limit <= 0:
             return []
         with self._errors("claim"):
-            conn = self._conn()
-            return self._claim(
-                conn, device_name, queue_name, _ts(now), limit, owner, _ts(lease_until), exclude_exporters
-            )
+            return self._claim(self._conn(), claim, _ts(now))
 
     @staticmethod
-    def _claim(
-        conn: sqlite3.Connection,
-        device_name: str,
-        queue_name: str,
-        now: str,
-        limit: int,
-        owner: str,
-        lease_until: str,
-        exclude_exporters: Collection[str],
-    ) -> builtins.list[ExportTask]:
+    def _claim(conn: sqlite3.Connection, claim: Claim, now: str) -> builtins.list[ExportTask]:
         params = {
-            "device_name": device_name,
-            "queue_name": queue_name,
+            "device_name": claim.device_name,
+            "queue_name": claim.queue_name,
             "now": now,
-            "limit": limit,
-            "owner": owner,
-            "lease_until": lease_until,
+            "limit": claim.limit,
+            "owner": claim.owner,
+            "lease_until": _ts(claim.lease_until),
         }
-        if exclude_exporters:
-            params["exclude"] = json.dumps(list(exclude_exporters))
+        if claim.exclude_exporters:
+            params["exclude"] = json.dumps(list(claim.exclude_exporters))
             rows = conn.execute(_SQL["claim"], params).fetchall()
         else:  # the common case: every exporter's schedule is open; no exclusion list to evaluate
             rows = conn.execute(_SQL["claim_open"], params).fetchall()
@@ -545,38 +504,12 @@ class SqliteTaskStore:
         return None if row is None else _task(row)
 
     def finish_and_claim(
-        self,
-        task_id: int,
-        *,
-        owner: str,
-        transition: Transition,
-        now: datetime,
-        device_name: str,
-        queue_name: str,
-        limit: int,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
+        self, task_id: int, *, transition: Transition, now: datetime, claim: Claim
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
-        """:meth:`finish` a task, then :meth:`claim` up to ``limit`` tasks of a queue, in one transaction.
-
-        Not part of the :class:`~dcm_exporter.queue.store.TaskStore` protocol: the manager uses it when a
-        store has it (one commit per task instead of two) and falls back to ``finish`` + ``claim``. The
-        finished task's new status is committed before the claimed tasks are returned.
-
-        Returns:
-            ``(finished task or None, claimed tasks)`` as :meth:`finish` and :meth:`claim` return them.
-        """
         now_ts = _ts(now)
         with self._write("finish and claim") as conn:
-            finished = self._finish(conn, task_id, owner, transition, now_ts)
-            claimed = (
-                self._claim(
-                    conn, device_name, queue_name, now_ts, limit, owner, _ts(lease_until), exclude_exporters
-                )
-                if limit > 0
-                else []
-            )
-        return finished, claimed
+            finished = self._finish(conn, task_id, claim.owner, transition, now_ts)
+            return finished, (self._claim(conn, claim, now_ts) if claim.limit > 0 else [])
 
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         with self._errors("release"):

@@ -16,7 +16,10 @@ cannot overwrite it.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -25,45 +28,14 @@ import attrs
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
 
 __all__ = [
-    "TASK_COLUMNS",
+    "Claim",
     "ExporterTarget",
+    "LocalNotifications",
     "TaskStore",
     "Transition",
     "coalesces_unchanged",
     "merge_scope",
-    "new_task_row",
 ]
-
-
-#: Columns of a stored export task, in the order the SQL stores read and write them.
-TASK_COLUMNS = (
-    "task_id",
-    "created_time",
-    "updated_time",
-    "device_name",
-    "queue_name",
-    "exporter_id",
-    "local_ae_title",
-    "study_uid",
-    "series_uid",
-    "sop_instance_uid",
-    "scheduled_time",
-    "status",
-    "processing_start_time",
-    "processing_end_time",
-    "number_of_failures",
-    "batch_id",
-    "error_message",
-    "outcome_message",
-    "number_of_instances",
-    "modalities",
-    "requester",
-    "lease_owner",
-    "lease_expires",
-    "task_type",
-    "destination_aet",
-    "result_json",
-)
 
 
 @attrs.frozen(kw_only=True)
@@ -98,25 +70,22 @@ class Transition:
     followups: tuple[NewTask, ...] = ()
 
 
-def new_task_row(new: NewTask) -> dict[str, object]:
-    """The columns a new task is inserted with, as Python values (each SQL store converts the times and
-    modalities to its own types)."""
-    return {
-        "device_name": new.device_name,
-        "queue_name": new.queue_name,
-        "exporter_id": new.exporter_id,
-        "local_ae_title": new.local_ae_title,
-        "study_uid": new.study_uid,
-        "series_uid": new.series_uid,
-        "sop_instance_uid": new.sop_instance_uid,
-        "scheduled_time": new.scheduled_time,
-        "batch_id": new.batch_id,
-        "number_of_instances": new.number_of_instances,
-        "modalities": new.modalities,
-        "requester": new.requester,
-        "task_type": new.task_type.value,
-        "destination_aet": new.destination_aet,
-    }
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+@attrs.frozen(kw_only=True)
+class Claim:
+    """What a runner asks of :meth:`TaskStore.claim`: up to ``limit`` due tasks of a device's queue, held by
+    ``owner`` until ``lease_until``; the tasks of ``exclude_exporters`` (outside their exporter's schedule)
+    stay where they are."""
+
+    device_name: str
+    queue_name: str
+    limit: int
+    owner: str
+    lease_until: datetime
+    exclude_exporters: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
 
 @attrs.frozen(kw_only=True)
@@ -191,26 +160,14 @@ class TaskStore(Protocol):
         """Number of tasks matching ``filter`` (offset and limit ignored)."""
         ...
 
-    def claim(
-        self,
-        *,
-        device_name: str,
-        queue_name: str,
-        now: datetime,
-        limit: int,
-        owner: str,
-        lease_until: datetime,
-        exclude_exporters: Collection[str] = (),
-    ) -> builtins.list[ExportTask]:
-        """Atomically take up to ``limit`` due tasks of a queue and mark them IN PROCESS for ``owner``.
+    def claim(self, claim: Claim, *, now: datetime) -> builtins.list[ExportTask]:
+        """Atomically take up to ``claim.limit`` due tasks of a queue and mark them IN PROCESS for
+        ``claim.owner`` until ``claim.lease_until``.
 
         Due: SCHEDULED or SCHEDULED FOR RETRY with ``scheduled_time <= now``, or IN PROCESS with an expired
-            lease
-        (``lease_expires <= now``); oldest scheduled first, then by id. Tasks of ``exclude_exporters`` are
-        left
-        alone. Sets ``processing_start_time`` and clears ``processing_end_time``. Two claimers never get
-        the same
-        task.
+        lease (``lease_expires <= now``); oldest scheduled first, then by id. Tasks of
+        ``claim.exclude_exporters`` are left alone. Sets ``processing_start_time`` and clears
+        ``processing_end_time``. Two claimers never get the same task; ``limit <= 0`` claims nothing.
         """
         ...
 
@@ -228,6 +185,20 @@ class TaskStore(Protocol):
         as COMPLETED, ``transition.followups`` are inserted (SCHEDULED) in the same transaction. Returns the
         task as stored, or ``None`` when ``owner`` no longer holds it (deleted, rescheduled, lease taken
         over).
+        """
+        ...
+
+    def finish_and_claim(
+        self, task_id: int, *, transition: Transition, now: datetime, claim: Claim
+    ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
+        """:meth:`finish` a task ``claim.owner`` holds, then :meth:`claim` what ``claim`` asks, atomically.
+
+        One transaction instead of two (one commit per task for a runner that goes on working). The finished
+        task's new status is committed before the claimed tasks are returned; ``limit <= 0`` only finishes.
+        Each half behaves exactly as the method of its name.
+
+        Returns:
+            ``(finished task or None, claimed tasks)`` as :meth:`finish` and :meth:`claim` return them.
         """
         ...
 
@@ -285,6 +256,59 @@ class TaskStore(Protocol):
         """The earliest time a task of these queues becomes due (scheduled time, or lease expiry), if any."""
         ...
 
+    def add_listener(
+        self,
+        callback: Callable[[], None],
+        *,
+        device_name: str | None = None,
+        queue_names: Collection[str] | None = None,
+    ) -> None:
+        """Call ``callback()`` whenever another process may have made a task of ``device_name`` /
+        ``queue_names`` due (``None``: any).
+
+        Stores that other processes do not share, or that cannot notify (memory, SQLite), never call it:
+        the manager wakes the runners of its own process, and runners poll for the rest.
+        """
+        ...
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        """Stop calling ``callback``."""
+        ...
+
+    def study_lock(self, *, device_name: str, exporter_id: str, study_uid: str) -> AbstractContextManager[None]:
+        """Serialise a read-decide-write on one device, exporter and study, for the ``with`` block.
+
+        Every process sharing the store is serialised where the store can do it (PostgreSQL: an advisory
+        lock, and the block's store operations in one transaction); else the threads of this process.
+        The task manager holds it while it replaces waiting Series / Instance tasks by a covering one.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections. The store is unusable afterwards."""
         ...
+
+
+class LocalNotifications:
+    """The optional capabilities of a store that only this host's processes share (memory, SQLite):
+    no cross-process wake-ups (runners poll), and a study lock that serialises this process's threads."""
+
+    _study_guard: threading.RLock
+
+    def add_listener(
+        self,
+        callback: Callable[[], None],
+        *,
+        device_name: str | None = None,
+        queue_names: Collection[str] | None = None,
+    ) -> None:
+        """Nothing to listen to: see :meth:`TaskStore.add_listener`."""
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        """Nothing to stop: see :meth:`TaskStore.remove_listener`."""
+
+    @contextlib.contextmanager
+    def study_lock(self, *, device_name: str, exporter_id: str, study_uid: str) -> Iterator[None]:
+        """Serialise this process's threads for the block: see :meth:`TaskStore.study_lock`."""
+        with self._study_guard:
+            yield

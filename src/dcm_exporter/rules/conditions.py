@@ -288,7 +288,7 @@ class _JsonView:
 
 
 def dataset_view(dataset: Any) -> DatasetView:
-    """Wrap a pydicom ``Dataset`` or a DICOM JSON mapping for condition evaluation.
+    """Wrap a pydicom :class:`~pydicom.dataset.Dataset` or a DICOM JSON mapping for condition evaluation.
 
     Raises:
         TypeError: anything else.

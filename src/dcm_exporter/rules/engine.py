@@ -9,7 +9,6 @@ rounded up to a whole second first (see :func:`scheduled_time`).
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import logging
 import threading
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from dcm_exporter._imports import PYDICOM, require
-from dcm_exporter.errors import ConfigurationError, TaskNotFoundError
+from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.models import Configuration, Entity, ExportRule, ReoccurredInstances
 from dcm_exporter.models.configuration import Severity, ValidationIssue
 from dcm_exporter.rules.conditions import (
@@ -48,7 +47,6 @@ _RANK = {Entity.STUDY: 0, Entity.SERIES: 1, Entity.INSTANCE: 2}
 _STUDY_UID, _SERIES_UID, _SOP_UID = 0x0020000D, 0x0020000E, 0x00080018
 _UID_TAGS = _tags((_STUDY_UID, _SERIES_UID, _SOP_UID))
 _AE_CACHE_LIMIT = 1024
-_TASK_CACHE_LIMIT = 4096
 
 
 class Occurrence(enum.Enum):
@@ -300,33 +298,14 @@ def _rule_set(configuration: Configuration, default_device: str | None) -> _Rule
     )
 
 
-def _manager_of(target: Any) -> TaskManager:
-    from dcm_exporter.queue.manager import TaskManager
-
-    if isinstance(target, TaskManager):
-        return target
-    manager = getattr(target, "task_manager", None)
-    if isinstance(manager, TaskManager):
-        return manager
-    raise TypeError(f"ExportRules needs an Exporter or a TaskManager, got {type(target).__name__}")
-
-
-def _covers(task: ExportTask, series_uid: str, sop_uid: str) -> bool:
-    if task.series_uid == "*":
-        return True
-    if task.series_uid != series_uid:
-        return False
-    return task.sop_instance_uid in ("*", sop_uid)
-
-
 class ExportRules:
     """The export rules of a configuration, evaluated for each stored object.
 
     Args:
-        target: The :class:`~dcm_exporter.exporter.Exporter` (or a
-            :class:`~dcm_exporter.queue.manager.TaskManager`) whose queue receives the tasks.
-        configuration: The configuration to read rules from; by default the target's, followed on every
-            reload of the target.
+        manager: The :class:`~dcm_exporter.queue.manager.TaskManager` that schedules the tasks (it owns
+            coalescing and covering; the rules only decide what to export and when).
+        configuration: The configuration to read rules from; by default the manager's, followed on every
+            reload of the manager.
         clock: Returns the current time (timezone-aware); by default the queue's clock.
 
     Raises:
@@ -370,13 +349,17 @@ class ExportRules:
 
     def __init__(
         self,
-        target: Any,
+        manager: TaskManager,
         configuration: Configuration | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        from dcm_exporter.queue.manager import TaskManager
+
+        if not isinstance(manager, TaskManager):
+            raise TypeError(f"ExportRules needs a TaskManager, got {type(manager).__name__}")
         require(*PYDICOM)  # before on_store runs in several threads (see dcm_exporter._imports)
-        self._manager = _manager_of(target)
+        self._manager = manager
         self._follow = configuration is None
         config = configuration if configuration is not None else self._manager.configuration
         if not isinstance(config, Configuration):
@@ -386,7 +369,6 @@ class ExportRules:
         self._clock = clock
         self._lock = threading.Lock()
         self._managers: dict[str, TaskManager] = {self._manager.device_name: self._manager}
-        self._tasks: dict[tuple[str, str, str, str, str], tuple[int, datetime]] = {}
         self._warned: set[tuple[str, str]] = set()
         self._rules = _rule_set(config, self._manager.device_name)
         self._seen: object = self._manager.configuration
@@ -459,7 +441,6 @@ class ExportRules:
         rules = _rule_set(configuration, self._manager.device_name)
         with self._lock:
             self._rules = rules
-            self._tasks.clear()
             self._warned.clear()
             for manager in self._managers.values():
                 if manager is not self._manager:
@@ -549,7 +530,8 @@ class ExportRules:
         """Apply the rules to one stored object; returns the export tasks created or coalesced.
 
         Args:
-            dataset: The stored object's attributes: a pydicom ``Dataset`` or a DICOM JSON mapping.
+            dataset: The stored object's attributes: a pydicom :class:`~pydicom.dataset.Dataset` or a DICOM JSON
+                mapping.
             sending_aet: Calling AE title of the association that brought it (``None`` if not DIMSE).
             receiving_aet: Called AE title: selects the AE-level rules and the device.
             sending_host: Remote host name or address, if known.
@@ -567,7 +549,7 @@ class ExportRules:
 
         Raises:
             ValueError: ``now`` is naive.
-            TypeError: ``dataset`` is neither a pydicom ``Dataset`` nor a mapping.
+            TypeError: ``dataset`` is neither a pydicom :class:`~pydicom.dataset.Dataset` nor a mapping.
             QueueError: the task store failed (the tasks not scheduled are logged).
 
         Bad data in the dataset never raises: a rule that cannot be evaluated is skipped and an object without
@@ -610,13 +592,14 @@ class ExportRules:
                 continue
             scheduled = scheduled_time(when, rule.delay, exporter.schedules)
             assert study is not None
-            tasks.append(self._schedule(manager, eid, rule.rank, study, series, sop, scheduled))
+            scope = (series if rule.rank >= 1 else None, sop if rule.rank >= 2 else None)
+            tasks.append(manager.schedule_covering(eid, study, *scope, scheduled_time=scheduled))
             if rule.rule.export_previous_entity:
                 if rule.rank == 0 and previous_study_uid and previous_study_uid != study:
-                    tasks.append(self._schedule(manager, eid, 0, previous_study_uid, None, None, scheduled))
+                    tasks.append(manager.schedule_covering(eid, previous_study_uid, scheduled_time=scheduled))
                 elif rule.rank == 1 and previous_series_uid and previous_series_uid != series:
-                    tasks.append(self._schedule(
-                        manager, eid, 1, previous_study_uid or study, previous_series_uid, None, scheduled))
+                    tasks.append(manager.schedule_covering(
+                        eid, previous_study_uid or study, previous_series_uid, scheduled_time=scheduled))
         return tasks
 
     # --- scheduling -------------------------------------------------------------------------------------
@@ -625,15 +608,13 @@ class ExportRules:
         manager = self._managers.get(device_name)
         if manager is not None:
             return manager
-        from dcm_exporter.queue.manager import TaskManager
-
         config = self._rules.configuration
         if not config.has_device(device_name):
             if ("", device_name) not in self._warned:
                 self._warned.add(("", device_name))
                 log.warning("export rules name device %s, which is not configured; not exported", device_name)
             return None
-        manager = TaskManager(self._manager.store, config, device_name=device_name, clock=self._manager.clock)
+        manager = self._manager.for_device(device_name, config)
         self._managers[device_name] = manager
         return manager
 
@@ -645,108 +626,6 @@ class ExportRules:
                 "export rule %r: no exporter %s is configured on device %s; matching objects are not exported to it",
                 rule.name, exporter_id, device_name, extra={"rule": rule.name, "dn": rule.dn},
             )
-
-    def _schedule(
-        self,
-        manager: TaskManager,
-        exporter_id: str,
-        rank: int,
-        study: str,
-        series: str | None,
-        sop: str | None,
-        when: datetime,
-    ) -> ExportTask:
-        from dcm_exporter.queue.task import TaskFilter, TaskStatus
-
-        series_key = series if rank >= 1 and series else "*"
-        sop_key = sop if rank >= 2 and sop else "*"
-        key = (manager.device_name, exporter_id, study, series_key, sop_key)
-        with self._lock:
-            cached = self._tasks.get(key)
-            task = None if cached is None else self._still_waiting(manager, cached[0], series_key, sop_key)
-            if task is not None and when <= task.scheduled_time:
-                return task
-            # Series/Instance: the task this scope coalesces into is known and waiting, so move its time
-            # without searching (the status filter makes it a no-op if the task started meanwhile)
-            if (
-                task is not None
-                and rank > 0
-                and manager.reschedule(
-                    TaskFilter(task_ids=(task.task_id,), status=TaskStatus.SCHEDULED), scheduled_time=when
-                )
-            ):
-                task = manager.get(task.task_id)
-                self._tasks[key] = (task.task_id, task.scheduled_time)
-                return task
-            if rank == 0:
-                task = manager.schedule_export(exporter_id, study, scheduled_time=when, coalesce=True)
-            else:
-                # the lock above serialises this process; a store shared by several processes (PostgreSQL)
-                # serialises them all, so that each series or instance gets one task
-                study_lock = getattr(manager.store, "study_lock", None)
-                guard = (
-                    study_lock(device_name=manager.device_name, exporter_id=exporter_id, study_uid=study)
-                    if study_lock is not None
-                    else contextlib.nullcontext()
-                )
-                with guard:
-                    task = self._schedule_covering(manager, exporter_id, study, series_key, sop_key, when)
-            if len(self._tasks) >= _TASK_CACHE_LIMIT:
-                self._tasks.pop(next(iter(self._tasks)))
-            self._tasks[key] = (task.task_id, task.scheduled_time)
-            return task
-
-    @staticmethod
-    def _still_waiting(manager: TaskManager, task_id: int, series: str, sop: str) -> ExportTask | None:
-        from dcm_exporter.queue.task import TaskStatus
-
-        try:
-            task = manager.get(task_id)
-        except TaskNotFoundError:
-            return None
-        if task.status is TaskStatus.SCHEDULED and _covers(task, series, sop):
-            return task
-        return None
-
-    def _schedule_covering(
-        self, manager: TaskManager, exporter_id: str, study: str, series: str, sop: str, when: datetime
-    ) -> ExportTask:
-        """Series/Instance level: reuse a waiting task that covers the scope (its time only moves later),
-        else replace the waiting finer tasks it covers by one new task."""
-        from dcm_exporter.queue.task import TaskFilter, TaskStatus
-
-        waiting = [
-            t
-            for t in manager.tasks(
-                TaskFilter(
-                    exporter_id=exporter_id, study_uid=study, status=TaskStatus.SCHEDULED,
-                    device_name=manager.device_name, order_by="task_id",
-                )
-            )
-            if t.batch_id is None
-        ]
-        for task in waiting:
-            if _covers(task, series, sop):
-                if when <= task.scheduled_time:
-                    return task
-                ids = manager.reschedule(
-                    TaskFilter(task_ids=(task.task_id,), status=TaskStatus.SCHEDULED), scheduled_time=when
-                )
-                if ids:
-                    return manager.get(task.task_id)
-                break  # it started meanwhile: a new task is needed
-        finer = [t for t in waiting if t.series_uid == series and sop == "*" and t.sop_instance_uid != "*"]
-        if finer:
-            gone = manager.delete(
-                TaskFilter(task_ids=tuple(t.task_id for t in finer), status=TaskStatus.SCHEDULED)
-            )
-            latest = [t.scheduled_time for t in finer if t.task_id in set(gone)]
-            if latest:
-                when = max(when, *latest)
-                log.debug("series export task replaces %d waiting instance task(s)", len(latest))
-        return manager.schedule_export(
-            exporter_id, study, series, None if sop == "*" else sop, scheduled_time=when, coalesce=False
-        )
 
 
 def _first_uid(view: DatasetView, tag: int) -> str | None:

@@ -44,13 +44,12 @@ _ONE_DAY = timedelta(days=1)
 class WeeklyPattern:
     """Per-weekday bitmasks of the hours inside (index 0 = Sunday), answered by arithmetic (internal)."""
 
-    __slots__ = ("always", "inside", "never", "outside")
+    __slots__ = ("always", "inside", "outside")
 
     def __init__(self, inside: Iterable[int]) -> None:
         self.inside = tuple(inside)
         self.outside = tuple(_FULL_HOURS ^ m for m in self.inside)
         self.always = all(m == _FULL_HOURS for m in self.inside)
-        self.never = not any(self.inside)
 
     def matches(self, local: datetime) -> bool:
         return bool((self.inside[(local.weekday() + 1) % 7] >> local.hour) & 1)
@@ -59,7 +58,7 @@ class WeeklyPattern:
         masks = self.inside if inside else self.outside
         start = wall.replace(minute=0, second=0, microsecond=0) + _ONE_HOUR
         hour = start.hour
-        dow = (start.weekday() + 1) % 7
+        dow = start.weekday() + 1  # 1 = Monday ... 7 = Sunday (0 modulo 7, as the masks count)
         for i in range(8):
             m = masks[(dow + i) % 7] >> hour
             if m:

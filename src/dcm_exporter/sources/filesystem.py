@@ -1,6 +1,6 @@
 """``FileSystemSource``: the instances of a folder tree of DICOM files, indexed by their UIDs.
 
-Every file is read once, header only: a strict scanner (:mod:`dcm_exporter.sources._header`) reads
+Every file is read once, header only: a strict scanner (:func:`dcm_exporter._dicom.part10.scan_header`) reads
 the first 64 KiB and stops after the Series Instance UID; what it declines (deflated or big endian
 files, odd encodings, damage) is read with pydicom, stopping before the pixel data. The UIDs, SOP
 class, transfer syntax, Modality, size and modification time go into a SQLite index.
@@ -31,9 +31,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from dcm_exporter._dicom.part10 import scan_header
 from dcm_exporter.errors import SourceError
 from dcm_exporter.export import ALL, InstanceRef
-from dcm_exporter.sources._header import scan_header
 from dcm_exporter.sources.base import IndexReport, UnreadableFile
 
 __all__ = ["FileSystemSource"]

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 from dcm_exporter.errors import TransportError
 from dcm_exporter.export import ExportRequest, Outcome, OutcomeBuilder
+from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
     from dcm_exporter.models import Configuration, ExporterDescriptor
@@ -38,17 +38,14 @@ def complete_all(request: ExportRequest) -> Outcome:
     return builder.build()
 
 
-class MockTransport:
-    """A transport that calls ``handler(request)`` and records the requests.
+class MockTransport(BaseTransport):
+    """A transport that calls ``handler(request)`` and records the requests; ``send`` raises once it is closed.
 
     Args:
         handler: returns the outcome for a request, or raises (e.g. a
             :class:`~dcm_exporter.errors.TransportError` to simulate an unreachable peer).
             Default: :func:`complete_all`.
     """
-
-    #: the mock receives the instances the source found, like a real transport
-    needs_instances = True
 
     def __init__(self, handler: Callable[[ExportRequest], Outcome] | None = None) -> None:
         self.handler = handler or complete_all
@@ -71,15 +68,3 @@ class MockTransport:
             self.created_for.append(exporter)
             self.closed = False
         return self
-
-    def close(self) -> None:
-        """Mark the mock closed; ``send`` then raises."""
-        self.closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

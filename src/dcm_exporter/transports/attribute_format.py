@@ -496,7 +496,7 @@ class AttributesFormat:
         now: datetime | None = None,
         rng: random.Random | None = None,
     ) -> str:
-        """Apply the pattern to ``dataset`` (a pydicom ``Dataset``).
+        """Apply the pattern to ``dataset`` (a pydicom :class:`~pydicom.dataset.Dataset`).
 
         Args:
             dataset: where attribute values come from.

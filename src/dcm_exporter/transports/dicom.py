@@ -19,10 +19,11 @@ What it does, in the order of dcm4chee-arc's DICOM exporter:
    instances; cancel stops after the instance in flight, releases the association and reports the
    remaining count.
 
-The association itself is ours (:mod:`._dimse_assoc`): pynetdicom's PDU codec negotiates it, and the
-C-STORE requests and responses are framed directly on the socket, with ``TCP_NODELAY``, in the thread
-that sends. Associations are pooled per destination and calling AE and reused across tasks until idle
-for ``dcmIdleTimeout`` (default 10 s); up to ``dcmMultipleStoreAssociations`` (the exporter property below, else
+The DICOM networking is the private package :mod:`dcm_exporter._dicom` (association, pool, TLS,
+transcoding, the Part 10 walker): pynetdicom's PDU codec negotiates the association, and the C-STORE
+requests and responses are framed directly on the socket, with ``TCP_NODELAY``, in the thread that sends.
+Associations are pooled per destination and calling AE and reused across tasks until idle for
+``dcmIdleTimeout`` (default 10 s); up to ``dcmMultipleStoreAssociations`` (the exporter property below, else
 the attribute of the exporter's AE or device, default 1) run in parallel.
 
 Exporter properties (``dcmProperty``) read by this transport:
@@ -51,9 +52,29 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import attrs
 
+from dcm_exporter._dicom import framing as d
+from dcm_exporter._dicom.association import (
+    AcceptedContext,
+    Association,
+    PreparedStore,
+    RequestedContext,
+    transport_error,
+)
+from dcm_exporter._dicom.destination import (
+    DEFAULT_IDLE_TIMEOUT,
+    Destination,
+    destination_of,
+    exporter_property,
+    seconds,
+    tls_context_of,
+)
+from dcm_exporter._dicom.errors import AssociationFailure, FramingError, TimeoutFailure
+from dcm_exporter._dicom.part10 import check_dataset_framing, read_part10_meta
+from dcm_exporter._dicom.pool import AssociationPool, PoolKey
+from dcm_exporter._dicom.transcode import TranscodeError, is_video, transcode
+from dcm_exporter._dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION
 from dcm_exporter._imports import PYNETDICOM, require
 from dcm_exporter.errors import (
-    AssociationRejectedError,
     ConfigurationError,
     ConnectionFailedError,
     InstanceMissingError,
@@ -62,26 +83,6 @@ from dcm_exporter.errors import (
     TransportTimeoutError,
 )
 from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuilder
-from dcm_exporter.transports import _dimse as d
-from dcm_exporter.transports._dimse_assoc import (
-    AcceptedContext,
-    Association,
-    AssociationFailure,
-    ConnectError,
-    Destination,
-    PreparedStore,
-    RejectedError,
-    RequestedContext,
-    TimeoutFailure,
-)
-from dcm_exporter.transports._dimse_pool import AssociationPool, PoolKey
-from dcm_exporter.transports._dimse_transcode import (
-    EXPLICIT_VR_LITTLE_ENDIAN,
-    IMPLICIT_VR_LITTLE_ENDIAN,
-    TranscodeError,
-    is_video,
-    transcode,
-)
 from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
@@ -93,28 +94,10 @@ __all__ = ["DicomTransport", "EchoResult", "create_transport", "verify"]
 
 LOG = logging.getLogger("dcm_exporter.transports.dicom")
 
-#: Defaults (seconds) when the connection does not configure a timeout (``None`` or 0).
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_REQUEST_TIMEOUT = 30.0
-DEFAULT_RESPONSE_TIMEOUT = 60.0
-DEFAULT_IDLE_TIMEOUT = 10.0
 MAX_CONTEXTS = 128
-VERIFICATION = "1.2.840.10008.1.1"
 DEFAULT_CALLING_AE_TITLE = "DCMEXPORTER"
 
 _Proposal = frozenset[tuple[str, tuple[str, ...]]]
-
-
-def _seconds(ms: int | None, default: float) -> float:
-    return default if not ms else ms / 1000.0
-
-
-def exporter_property(exporter: ExporterDescriptor, name: str) -> str | None:
-    """The exporter's ``dcmProperty`` ``name`` (exact key first, then case-insensitive), or ``None``."""
-    props = exporter.properties
-    if name in props:
-        return props[name]
-    return {k.lower(): v for k, v in props.items()}.get(name.lower())
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -210,8 +193,18 @@ class EchoResult:
         return self.status == 0
 
 
-class _Aborted(Exception):
-    """Internal: an association broke while sending; carries the reason for the remaining instances."""
+@attrs.frozen
+class _GroupSend:
+    """What the associations sending one group share: the instances left, the tally, the failures."""
+
+    key: PoolKey
+    destination: Destination
+    group: _Group
+    queue: collections.deque[InstanceRef]
+    request: ExportRequest
+    builder: OutcomeBuilder
+    aborts: list[AssociationFailure]
+    sent_any: list[bool]
 
 
 # --- the transport -------------------------------------------------------------------------------
@@ -327,16 +320,7 @@ class DicomTransport(BaseTransport):
         with self._lock:
             ctx = self._ssl_cache.get(cache_key)
             if ctx is None:
-                from dcm_exporter.transports._dimse_tls import make_ssl_context
-
-                ctx = make_ssl_context(
-                    ae_title=remote.ae_title,
-                    cipher_suites=remote.tls_cipher_suites,
-                    protocols=remote.tls_protocols,
-                    ca_file=ca,
-                    cert_file=cert,
-                    key_file=key,
-                )
+                ctx = tls_context_of(remote, self.exporter)
                 self._ssl_cache[cache_key] = ctx
         return ctx
 
@@ -362,7 +346,7 @@ class DicomTransport(BaseTransport):
         idle = (
             self._idle_override
             if self._idle_override is not None
-            else _seconds(remote.idle_timeout, DEFAULT_IDLE_TIMEOUT)
+            else seconds(remote.idle_timeout, DEFAULT_IDLE_TIMEOUT)
         )
         builder = OutcomeBuilder.for_request(request, self.ae_title)
         if not request.instances:
@@ -446,7 +430,7 @@ class DicomTransport(BaseTransport):
         try:
             return Association.open(destination, group.calling_ae_title, group.contexts), False
         except AssociationFailure as exc:
-            raise _transport_error(exc, destination, group.calling_ae_title) from exc
+            raise transport_error(exc, destination, group.calling_ae_title) from exc
 
     def _send_group(
         self,
@@ -462,21 +446,20 @@ class DicomTransport(BaseTransport):
         queue: collections.deque[InstanceRef] = collections.deque(group.instances)
         first, reused = self._open(key, destination, group)
         aborts: list[AssociationFailure] = []
+        job = _GroupSend(key, destination, group, queue, request, builder, aborts, sent_any)
         workers: list[threading.Thread] = []
         extra = min(parallel, len(queue)) - 1
         for n in range(extra):
             t = threading.Thread(
                 target=self._extra_worker,
-                args=(key, destination, group, queue, request, builder, aborts, sent_any),
+                args=(job,),
                 name=f"dcm_exporter-dicom-{self.ae_title}-{n + 2}",
                 daemon=True,
             )
             t.start()
             workers.append(t)
         try:
-            self._work(
-                first, reused, key, destination, group, queue, request, builder, aborts, sent_any, parallel
-            )
+            self._work(first, reused, job, parallel)
         finally:
             for t in workers:
                 t.join()
@@ -493,51 +476,18 @@ class DicomTransport(BaseTransport):
             builder.failed(queue.popleft(), reason)
         return 0
 
-    def _extra_worker(
-        self,
-        key: PoolKey,
-        destination: Destination,
-        group: _Group,
-        queue: collections.deque[InstanceRef],
-        request: ExportRequest,
-        builder: OutcomeBuilder,
-        aborts: list[AssociationFailure],
-        sent_any: list[bool],
-    ) -> None:
+    def _extra_worker(self, job: _GroupSend) -> None:
         try:
-            assoc, reused = self._open(key, destination, group)
+            assoc, reused = self._open(job.key, job.destination, job.group)
         except TransportError as exc:
-            LOG.warning("additional association to %s not opened: %s", destination, exc)
+            LOG.warning("additional association to %s not opened: %s", job.destination, exc)
             return
-        self._work(
-            assoc,
-            reused,
-            key,
-            destination,
-            group,
-            queue,
-            request,
-            builder,
-            aborts,
-            sent_any,
-            self.parallel_associations(),
-        )
+        self._work(assoc, reused, job, self.parallel_associations())
 
-    def _work(
-        self,
-        assoc: Association,
-        reused: bool,
-        key: PoolKey,
-        destination: Destination,
-        group: _Group,
-        queue: collections.deque[InstanceRef],
-        request: ExportRequest,
-        builder: OutcomeBuilder,
-        aborts: list[AssociationFailure],
-        sent_any: list[bool],
-        pool_limit: int,
-    ) -> None:
+    def _work(self, assoc: Association, reused: bool, job: _GroupSend, pool_limit: int) -> None:
         """The send loop of one association: send i, prepare i+1, then wait for the response to i."""
+        key, destination, group, queue = job.key, job.destination, job.group, job.queue
+        request, builder, aborts, sent_any = job.request, job.builder, job.aborts, job.sent_any
         priority = _priority(self._property("Priority"))
         plan = self._coercion_plans.get(id(request))
         in_flight: tuple[InstanceRef, PreparedStore] | None = None
@@ -581,7 +531,7 @@ class DicomTransport(BaseTransport):
                         try:
                             assoc = Association.open(destination, group.calling_ae_title, group.contexts)
                         except AssociationFailure as exc2:
-                            raise _transport_error(exc2, destination, group.calling_ae_title) from exc2
+                            raise transport_error(exc2, destination, group.calling_ae_title) from exc2
                         reused = False
                         continue
                     reason = _abort_reason(exc, destination)
@@ -638,20 +588,6 @@ class DicomTransport(BaseTransport):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def destination_of(remote: RemoteAE, ssl_context: ssl.SSLContext | None) -> Destination:
-    """The :class:`Destination` of a remote AE: its host and port, ``ssl_context`` and its timeouts
-    (the ``DEFAULT_*`` seconds where the connection configures none)."""
-    return Destination(
-        ae_title=remote.ae_title,
-        host=remote.hostname,
-        port=remote.port,
-        ssl_context=ssl_context,
-        connect_timeout=_seconds(remote.connect_timeout, DEFAULT_CONNECT_TIMEOUT),
-        request_timeout=_seconds(remote.request_timeout, DEFAULT_REQUEST_TIMEOUT),
-        response_timeout=_seconds(remote.response_timeout, DEFAULT_RESPONSE_TIMEOUT),
-    )
-
-
 def _priority(value: str | None) -> int:
     if value is None:
         return 0
@@ -706,24 +642,6 @@ def _status_text(status: int, comment: str | None) -> str:
 
 def _abort_reason(exc: AssociationFailure, destination: Destination) -> str:
     return f"association to AE {destination.ae_title} at {destination.host}:{destination.port} broke: {exc}"
-
-
-def _transport_error(exc: AssociationFailure, destination: Destination, calling: str) -> TransportError:
-    where = f"AE {destination.ae_title} at {destination.host}:{destination.port}"
-    if isinstance(exc, RejectedError):
-        return AssociationRejectedError(
-            f"Association from {calling} to {where} rejected: {exc.reason}",
-            reason=exc.reason,
-            destination=destination.ae_title,
-            retryable=True,
-        )
-    if isinstance(exc, TimeoutFailure):
-        return TransportTimeoutError(
-            f"Timeout connecting to {where}: {exc}", destination=destination.ae_title
-        )
-    if isinstance(exc, ConnectError):
-        return ConnectionFailedError(f"Cannot connect to {where}: {exc}", destination=destination.ae_title)
-    return ConnectionFailedError(f"Association to {where} failed: {exc}", destination=destination.ae_title)
 
 
 def _file_size(fp: BinaryIO) -> int:
@@ -806,7 +724,7 @@ def _prepare(
         return None
     try:
         with fp:
-            meta = d.read_part10_meta(fp, name=name)
+            meta = read_part10_meta(fp, name=name)
             # the reference's UIDs come from the data set itself; the file meta group may disagree
             sop_class = ref.sop_class_uid or meta.sop_class_uid
             sop_instance = ref.sop_instance_uid or meta.sop_instance_uid
@@ -832,7 +750,7 @@ def _prepare(
             if ctx.transfer_syntax == meta.transfer_syntax_uid:
                 length = _file_size(fp) - meta.dataset_offset
                 # sent as stored: a truncated file must fail alone, not make the peer abort the association
-                d.check_dataset_framing(
+                check_dataset_framing(
                     fp, meta.dataset_offset, meta.dataset_offset + length, meta.transfer_syntax_uid, name=name
                 )
                 fp.seek(meta.dataset_offset)
@@ -842,7 +760,7 @@ def _prepare(
             fp.seek(0)
             data = transcode(fp, meta.transfer_syntax_uid, ctx.transfer_syntax, name=name)
             return assoc.prepare_store(ctx, sop_class, sop_instance, data=data, priority=priority)
-    except d.FramingError as exc:
+    except FramingError as exc:
         builder.failed(ref, str(exc))
     except TranscodeError as exc:
         builder.failed(ref, str(exc))
@@ -860,7 +778,7 @@ def _echo(destination: Destination, calling_ae_title: str) -> EchoResult:
     try:
         assoc = Association.open(destination, calling_ae_title, contexts)
     except AssociationFailure as exc:
-        raise _transport_error(exc, destination, calling_ae_title) from exc
+        raise transport_error(exc, destination, calling_ae_title) from exc
     try:
         status = assoc.echo()
     except AssociationFailure as exc:
@@ -911,14 +829,7 @@ def verify(
     remote = configuration.remote_ae(aet)
     context = ssl_context
     if remote.tls and context is None:
-        from dcm_exporter.transports._dimse_tls import make_ssl_context
-
-        context = make_ssl_context(
-            ae_title=aet,
-            cipher_suites=remote.tls_cipher_suites,
-            protocols=remote.tls_protocols,
-            ca_file=ca_file,
-        )
+        context = tls_context_of(remote, None, ca_file)
     return _echo(destination_of(remote, context if remote.tls else None), calling_ae_title)
 
 

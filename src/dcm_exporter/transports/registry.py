@@ -1,8 +1,9 @@
 """URI scheme → transport factory.
 
 The scheme of an exporter's ``dcmURI`` (``dicom:STORESCP``, ``stow:ORTHANC``, ``storage:fs2``,
-``noop:``) picks the transport. Built-in schemes are registered as ``"module:attribute"`` strings and
-imported the first time they are used, so ``import dcm_exporter`` loads neither pynetdicom nor httpx.
+``wado:WEB``, ``noop:nothing``) picks the transport. Built-in schemes are registered as
+``"module:attribute"`` strings and imported the first time they are used, so ``import dcm_exporter``
+loads neither pynetdicom nor httpx.
 Third-party packages add schemes through the entry-point group ``dcm_exporter.transports``::
 
     [project.entry-points."dcm_exporter.transports"]
@@ -13,7 +14,7 @@ An application may also register a factory itself with :func:`register_scheme`, 
 
     >>> registry = TransportRegistry(entry_points=False)
     >>> sorted(registry.schemes())
-    ['dicom', 'noop', 'storage', 'stow']
+    ['dicom', 'noop', 'storage', 'stow', 'wado']
     >>> scheme_of("storage:fs2")
     'storage'
 """
@@ -59,6 +60,7 @@ BUILTIN_SCHEMES: Mapping[str, str] = MappingProxyType(
         "stow": "dcm_exporter.transports.stow:create_transport",
         "storage": "dcm_exporter.transports.storage:create_transport",
         "noop": "dcm_exporter.transports.noop:create_transport",
+        "wado": "dcm_exporter.transports.wado:create_transport",
     }
 )
 

@@ -275,6 +275,35 @@ class StorageTransport(BaseTransport):
                 target = self._random_sibling(target)
             raise TransportError(f"no free storage path near {rel} after 10 random names", retryable=False)
 
+    def store(self, attributes: Any, stream: BinaryIO) -> str | None:
+        """Write ``stream`` (not a DICOM instance, e.g. a WADO response body) where the storage's path
+        format puts ``attributes`` (a Dataset-like holding the UIDs the format reads).
+
+        ``dcmOnStoragePathAlreadyExists`` applies as for instances. Returns the path relative to the
+        storage folder, or ``None`` when NOOP left an existing file in place.
+
+        Raises:
+            UnsafePathError: the path would leave the storage folder.
+            TransportError: FAILURE and the path exists, or no free random name.
+            OSError: the folder or the file cannot be written.
+        """
+        with self._rng_lock:
+            rel = self.path_format.format_path(attributes, now=self._now(), rng=self._rng)
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self._target(rel)
+        if target.exists():
+            if self.on_path_exists == "NOOP":
+                return None
+            if self.on_path_exists == "FAILURE":
+                raise TransportError(f"storage path {rel} already exists", retryable=False)
+        for _ in range(10):
+            if not target.exists():
+                stream.seek(0)
+                if self._write_atomic(stream, target, 0):
+                    return str(target.relative_to(self.root.resolve()))
+            target = self._random_sibling(target)
+        raise TransportError(f"no free storage path near {rel} after 10 random names", retryable=False)
+
     # -- the transport ------------------------------------------------------------------------
 
     def send(self, request: ExportRequest) -> Outcome:

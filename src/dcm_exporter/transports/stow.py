@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-import io
 import logging
 import ssl
 import threading
@@ -59,7 +58,6 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import attrs
 
 from dcm_exporter._imports import PYDICOM, require
-from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import (
     ConfigurationError,
     ConnectionFailedError,
@@ -69,6 +67,7 @@ from dcm_exporter.errors import (
     TransportTimeoutError,
 )
 from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuilder
+from dcm_exporter.transports._http import proxy_url
 from dcm_exporter.transports._multipart import (
     BytesPart,
     FilePart,
@@ -242,18 +241,7 @@ def _transfer_syntaxes(text: str | None, where: str) -> frozenset[str] | None:
 
 def _proxy_url(value: str, where: str) -> _Secret:
     """dcm4che's ``dcmHTTPProxy`` (``[user:password@]host:port``) as an ``http://`` proxy URL."""
-    text = value.strip()
-    url = text if "://" in text else f"http://{text}"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"{where}: dcmHTTPProxy {mask_url(url)!r} is not [user:password@]host:port: {exc}"
-        ) from exc
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port is None:
-        raise ConfigurationError(f"{where}: dcmHTTPProxy {mask_url(url)!r} is not [user:password@]host:port")
-    return _Secret(url)
+    return _Secret(proxy_url(value, where))
 
 
 def _studies_url(base: str) -> str:
@@ -834,19 +822,12 @@ def _coerced_part(
 
 
 def _transcode(stream: Any, ref: InstanceRef, target: str) -> bytes:
-    """Decode ``stream`` (Part 10) and re-encode it in ``target`` (Explicit or Implicit VR Little Endian)."""
-    import pydicom
-    from pydicom.uid import UID
+    """Decode ``stream`` (Part 10) and re-encode it in ``target`` (Explicit or Implicit VR Little Endian):
+    the shared transcoder, so big-endian files and what only GDCM decodes go as they do over DIMSE."""
+    from dcm_exporter._dicom.transcode import transcode_part10
 
     with stream:
-        ds = pydicom.dcmread(stream)
-    if UID(ds.file_meta.TransferSyntaxUID).is_compressed:
-        # needs a pixel data decoder for the syntax (the ``codecs`` extra); keep the SOP Instance UID
-        ds.decompress(generate_instance_uid=False)
-    ds.file_meta.TransferSyntaxUID = UID(target)
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True, implicit_vr=target == IMPLICIT_VR_LE, little_endian=True)
-    return buffer.getvalue()
+        return transcode_part10(stream, ref.transfer_syntax_uid, target, name=ref.sop_instance_uid)
 
 
 def _build_client(settings: StowSettings) -> httpx.Client:

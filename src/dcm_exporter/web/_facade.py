@@ -1,7 +1,6 @@
 """The one place the web layer talks to the :class:`~dcm_exporter.exporter.Exporter` facade.
 
-The facade's queue operations are moving from the exporter itself (``exporter.tasks(...)``) to a view
-(``exporter.queue.tasks(...)``); this adapter takes whichever the exporter has, so the switch is here only.
+The task operations are those of the exporter's queue view (``exporter.queue``).
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dcm_exporter.export_queue import ExportQueue
     from dcm_exporter.exporter import Exporter
     from dcm_exporter.models import Configuration, ExporterDescriptor
     from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter
@@ -25,9 +25,8 @@ class ExporterAdapter:
         self.exporter = exporter
 
     @property
-    def _queue(self) -> Any:
-        view = getattr(self.exporter, "queue", None)
-        return view if view is not None and hasattr(view, "tasks") else self.exporter
+    def _queue(self) -> ExportQueue:
+        return self.exporter.queue
 
     # --- configuration -----------------------------------------------------------------------------------
 
@@ -40,11 +39,15 @@ class ExporterAdapter:
 
     @property
     def device_name(self) -> str:
-        name: str = self._manager().device_name
-        return name
+        return self._queue.device_name
 
     def queue_names(self) -> tuple[str, ...]:
-        return tuple(self._manager().queue_names)
+        """The queues of the device this exporter works for (all queues when the device is not configured)."""
+        configuration = self.configuration
+        device = self.device_name
+        if configuration.has_device(device):
+            return tuple(q.queue_name for q in configuration.device(device).queues)
+        return tuple(configuration.queues)
 
     def local_ae_titles(self) -> set[str]:
         """AE titles of the device the exporter works for (the ``{aet}`` of the export paths)."""
@@ -53,9 +56,6 @@ class ExporterAdapter:
         if not configuration.has_device(device):
             return set()
         return {ae.ae_title for ae in configuration.device(device).application_entities}
-
-    def _manager(self) -> Any:
-        return getattr(self.exporter, "task_manager", None) or self._queue.task_manager
 
     # --- instances -------------------------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ class ExporterAdapter:
     def runner_running(self) -> bool | None:
         """Whether the queue runner of this process runs (``None``: this process has no runner, e.g. a
         monitoring-only app)."""
-        runner = getattr(self.exporter, "_queue_runner", None)
+        runner = getattr(self.exporter, "_runner", None)  # private on purpose: not part of the Exporter's surface
         if runner is None:
             return None
         return bool(runner.is_running)

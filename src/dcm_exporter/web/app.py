@@ -151,7 +151,9 @@ class _Api:
         first = filters[0]
         seen: dict[int, ExportTask] = {}
         for f in filters:
-            for task in self.adapter.tasks(attrs.evolve(f, offset=0, limit=None)):
+            # each list needs no more than the page's end (limit is always set for lists: at most MAX_LIST)
+            end = None if first.limit is None else first.offset + first.limit
+            for task in self.adapter.tasks(attrs.evolve(f, offset=0, limit=end)):
                 seen[task.task_id] = task
         field = first.order_by.removeprefix("-")
         ordered = sorted(seen.values(), key=lambda t: (getattr(t, field), t.task_id),
@@ -327,7 +329,7 @@ class _Api:
             reasons.append("the queue runner is not running")
         store = "ok"
         try:
-            self.adapter.count(TaskFilter(limit=1))
+            self.adapter.tasks(TaskFilter(limit=1))  # one row: cheap on any queue size
         except Exception as exc:  # whatever the store raises: the answer is 503 with the reason
             store = f"{type(exc).__name__}: {exc}"
             reasons.append(f"the task store does not answer: {store}")

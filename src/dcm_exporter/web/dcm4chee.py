@@ -22,6 +22,7 @@ from dcm_exporter.queue.task import ALL, BatchSummary, ExportTask, TaskFilter, T
 __all__ = [
     "BadParameter",
     "CSV_COLUMNS",
+    "MAX_LIST",
     "batch_json",
     "parse_datetime",
     "parse_range",
@@ -29,6 +30,11 @@ __all__ = [
     "task_json",
     "tasks_csv",
 ]
+
+
+#: The most tasks one list answer holds (``limit`` above it is refused; without ``limit`` this many): a request
+#: must not make the server hold a whole queue in memory. Page with ``offset`` for more.
+MAX_LIST = 10_000
 
 
 class BadParameter(ValueError):
@@ -159,7 +165,10 @@ def task_filters(
             raise BadParameter(f"orderby={order!r}: use createdTime, -createdTime, updatedTime or -updatedTime")
         criteria["order_by"] = ("-" if order.startswith("-") else "") + field
         criteria["offset"] = _int(params, "offset") or 0
-        criteria["limit"] = _int(params, "limit")
+        limit = _int(params, "limit")
+        if limit is not None and limit > MAX_LIST:
+            raise BadParameter(f"limit={limit}: at most {MAX_LIST} per request (page with offset)")
+        criteria["limit"] = MAX_LIST if limit is None else limit
     ids = [e for e in exporter_ids if e]
     try:
         if not ids:

@@ -157,7 +157,12 @@ class ConfigurationReloader:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_marker: Hashable = self._read_marker() if marker is not None else None
+        self._last_marker: Hashable = None
+        if marker is not None:
+            try:
+                self._last_marker = self._read_marker()
+            except DcmExporterError as exc:  # unknown now: the first successful look reloads
+                log.warning("cannot read the change marker of %s: %s", source, exc, extra={"source": source})
         self._listeners: list[Callable[[ReloadResult], None]] = []
         self.last_result: ReloadResult | None = None
         """The result of the last load (successful or not), or ``None`` before the first."""
@@ -276,7 +281,7 @@ class ConfigurationReloader:
         """Refuse what would break the running exporter: its device gone, validation errors."""
         from dcm_exporter.models.configuration import Severity
 
-        device = getattr(self.exporter.task_manager, "device_name", None)
+        device = self.exporter.queue.device_name
         if device and self.exporter.configuration.has_device(device) and not configuration.has_device(device):
             raise ConfigurationError(f"the new configuration has no device {device} (the device this runner "
                                      "exports for)")

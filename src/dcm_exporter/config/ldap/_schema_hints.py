@@ -27,7 +27,7 @@ _COMPACT_CLASSES = _words(
         "dcmDevice dicomNetworkConnection dcmNetworkConnection dicomNetworkAE dcmNetworkAE "
         "dicomTransferCapability dcmExporter dcmQueue dcmExportRule dcmWebApp dcmUniqueWebAppNamesRegistryRoot "
         "dcmUniqueWebAppName hl7UniqueApplicationNamesRegistryRoot dcmStorage dcmTransferCapability "
-        "dcmArchiveDevice dcmArchiveNetworkAE"
+        "dcmArchiveDevice dcmArchiveNetworkAE dcmArchiveAttributeCoercion2"
 )
 COMPACT_SCHEMA = "dcm_exporter/config/schema/dcm-exporter.ldif"
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable
 
 import attrs
 
-from dcm_exporter.transports._dimse_assoc import Association
+from dcm_exporter._dicom.association import Association
 
 __all__ = ["AssociationPool", "PoolKey"]
 

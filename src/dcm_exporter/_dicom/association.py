@@ -1,10 +1,11 @@
 """A requestor-side DICOM association on a plain (or TLS) socket, owned by one thread.
 
 pynetdicom's PDU codec encodes the A-ASSOCIATE-RQ and decodes the A-ASSOCIATE-AC / -RJ; after that,
-C-STORE / C-ECHO requests and their responses are framed and parsed here, directly on the socket
-(:mod:`._dimse`). There is no reactor thread: the thread that sends a request is the one that reads its
-response, so a response can never be "missed" (the pynetdicom 3.0.4 race described in services.md
-cannot happen by construction).
+C-STORE / C-ECHO / N-ACTION / N-CREATE requests and their responses, and the N-EVENT-REPORT requests a
+peer sends back on the association, are framed and parsed here, directly on the socket (:mod:`.framing`).
+There is no reactor thread: the thread that sends a request is the one that reads its response, so a
+response can never be "missed" (the pynetdicom 3.0.4 race described in services.md cannot happen by
+construction).
 
 Every socket gets ``TCP_NODELAY`` (and ``TCP_QUICKACK`` on Linux): without it Nagle's algorithm
 holds back the last segment of every request for ~40 ms.
@@ -23,20 +24,31 @@ from typing import BinaryIO
 
 import attrs
 
+from dcm_exporter._dicom import framing as d
+from dcm_exporter._dicom.destination import Destination
+from dcm_exporter._dicom.errors import (
+    AbortedError,
+    AssociationFailure,
+    ConnectError,
+    RejectedError,
+    TimeoutFailure,
+)
+from dcm_exporter._dicom.uids import VERIFICATION
 from dcm_exporter._imports import PYNETDICOM, require
-from dcm_exporter.transports import _dimse as d
+from dcm_exporter.errors import (
+    AssociationRejectedError,
+    ConnectionFailedError,
+    TransportError,
+    TransportTimeoutError,
+)
 
 __all__ = [
-    "AbortedError",
     "AcceptedContext",
     "Association",
-    "AssociationFailure",
-    "ConnectError",
-    "Destination",
     "PreparedStore",
-    "RejectedError",
+    "Request",
     "RequestedContext",
-    "TimeoutFailure",
+    "transport_error",
 ]
 
 LOG = logging.getLogger("dcm_exporter.transports.dicom")
@@ -48,47 +60,6 @@ APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 OUR_MAX_PDU = 1 << 20
 #: Cap on the PDU size we send when the peer announces 0 (= no limit).
 UNLIMITED_SEND_PDU = 1 << 22
-
-
-class AssociationFailure(Exception):
-    """The association cannot be used any more (internal; the transport maps it to its errors)."""
-
-
-class ConnectError(AssociationFailure):
-    """TCP connect / TLS handshake failed."""
-
-
-class RejectedError(AssociationFailure):
-    """A-ASSOCIATE-RJ: ``reason`` is decoded (result, source, reason)."""
-
-    def __init__(self, reason: str, *, permanent: bool) -> None:
-        self.reason = reason
-        self.permanent = permanent
-        super().__init__(reason)
-
-
-class AbortedError(AssociationFailure):
-    """A-ABORT received, the connection dropped, or the peer broke the protocol."""
-
-
-class TimeoutFailure(AssociationFailure):
-    """No answer in time (association request or DIMSE response)."""
-
-
-@attrs.frozen(kw_only=True)
-class Destination:
-    """Where to connect and with which timeouts (seconds, ``None`` = wait forever)."""
-
-    ae_title: str
-    host: str
-    port: int
-    ssl_context: ssl.SSLContext | None = None
-    connect_timeout: float | None = 10.0
-    request_timeout: float | None = 30.0
-    response_timeout: float | None = 60.0
-
-    def __str__(self) -> str:
-        return f"{self.ae_title}@{self.host}:{self.port}{' (TLS)' if self.ssl_context else ''}"
 
 
 @attrs.frozen
@@ -107,6 +78,20 @@ class AcceptedContext:
     context_id: int
     abstract_syntax: str
     transfer_syntax: str
+
+
+@attrs.frozen
+class Request:
+    """A DIMSE request the peer sent on the association (an N-EVENT-REPORT-RQ): its command, presentation
+    context and data set bytes (``None`` without one)."""
+
+    command: d.Command
+    context_id: int
+    dataset: bytes | None
+
+
+#: the largest data set we take from a peer in one message (an N-EVENT-REPORT naming many instances fits)
+MAX_RECEIVED_DATASET = 64 << 20
 
 
 @attrs.frozen
@@ -389,8 +374,15 @@ class Association:
 
     def _read_command(self, waiting_for: str) -> d.Command:
         """Read PDUs until a whole command set arrived; data set PDVs of a response are discarded."""
+        return self._read_message(waiting_for, self.destination.response_timeout, keep_dataset=False).command
+
+    def _read_message(self, waiting_for: str, timeout: float | None, *, keep_dataset: bool) -> Request:
+        """Read PDUs until a whole message arrived: its command set and, with ``keep_dataset``, its data set."""
         fragments: list[bytes] = []
-        timeout = self.destination.response_timeout
+        data: list[bytes] = []
+        size = 0
+        command: d.Command | None = None
+        context_id = 0
         while True:
             pdu_type, body = self._next_pdu(timeout, waiting_for)
             if pdu_type == d.PDU_P_DATA_TF:
@@ -400,17 +392,30 @@ class Association:
                     raise AbortedError(f"protocol error from peer: {exc}") from exc
                 for pdv in pdvs:
                     if not pdv.command:
+                        if keep_dataset and command is not None:
+                            size += len(pdv.data)
+                            if size > MAX_RECEIVED_DATASET:
+                                raise AbortedError(
+                                    f"data set of more than {MAX_RECEIVED_DATASET} bytes in {waiting_for}"
+                                )
+                            data.append(pdv.data)
+                            if pdv.last:
+                                return Request(command, context_id, b"".join(data))
                         continue  # a data set attached to a response: not needed
                     fragments.append(pdv.data)
                     if pdv.last:
                         try:
-                            return d.parse_command(b"".join(fragments))
+                            command = d.parse_command(b"".join(fragments))
                         except d.FramingError as exc:
-                            raise AbortedError(f"malformed response command set: {exc}") from exc
+                            raise AbortedError(f"malformed command set: {exc}") from exc
+                        context_id = pdv.context_id
+                        if not (keep_dataset and command.has_dataset):
+                            return Request(command, context_id, None)
             elif pdu_type == d.PDU_A_ABORT:
                 raise AbortedError(d.decode_abort(body))
             elif pdu_type == d.PDU_A_RELEASE_RQ:
                 self._send_raw(d.a_release_pdu(response=True))
+                self._close()
                 raise AbortedError(f"peer released the association while we waited for {waiting_for}")
             else:
                 raise AbortedError(f"unexpected PDU type 0x{pdu_type:02X} while waiting for {waiting_for}")
@@ -520,7 +525,7 @@ class Association:
 
     def echo(self) -> int:
         """Send a C-ECHO-RQ (context of Verification SOP Class) and return the response status."""
-        ctx = next(iter(self.accepted.get("1.2.840.10008.1.1", {}).values()), None)
+        ctx = next(iter(self.accepted.get(VERIFICATION, {}).values()), None)
         if ctx is None:
             raise AbortedError("the peer did not accept the Verification SOP Class")
         message_id = self._next_message_id()
@@ -534,6 +539,95 @@ class Association:
             self.broken = True
             raise AbortedError(f"unexpected answer to C-ECHO-RQ (command field {rsp.command_field!r})")
         return rsp.status
+
+    def context_for(self, abstract_syntax: str) -> AcceptedContext | None:
+        """An accepted presentation context of ``abstract_syntax`` (Explicit VR Little Endian first)."""
+        contexts = self.accepted.get(abstract_syntax, {})
+        return contexts.get("1.2.840.10008.1.2.1") or next(iter(contexts.values()), None)
+
+    def _request(self, context: AcceptedContext, command: bytes, dataset: bytes | None, expected: int, what: str,
+                 message_id: int) -> tuple[int, str | None]:
+        """Send a request (command and data set) and wait for its response; ``(status, error comment)``."""
+        self._check_open()
+        prefix = d.pdata_pdu(context.context_id, command, command=True, last=True)
+        try:
+            if dataset is None:
+                self._send_raw(prefix)
+            else:
+                buf, slots = d.layout_pdata(
+                    context.context_id, len(dataset), self.max_pdv_data, command=False, prefix=prefix
+                )
+                pos = 0
+                for off, n in slots:
+                    buf[off : off + n] = dataset[pos : pos + n]
+                    pos += n
+                self._send_raw(buf)
+            rsp = self._read_command(f"the {what}-RSP to message {message_id}")
+            if rsp.command_field != expected or rsp.message_id_being_responded_to != message_id:
+                raise AbortedError(
+                    f"expected the {what}-RSP to message {message_id}, got command field {rsp.command_field!r} "
+                    f"answering message {rsp.message_id_being_responded_to!r}"
+                )
+            status = rsp.status
+            if status is None:
+                raise AbortedError(f"{what}-RSP without a Status (0000,0900)")
+        except AssociationFailure:
+            self.broken = True
+            raise
+        self.last_used = time.monotonic()
+        return status, rsp.text(d.ERROR_COMMENT)
+
+    def n_action(
+        self, context: AcceptedContext, sop_instance_uid: str, action_type_id: int, dataset: bytes
+    ) -> tuple[int, str | None]:
+        """N-ACTION-RQ with the Action Information ``dataset`` (encoded in the context's transfer syntax);
+        return the N-ACTION-RSP ``(status, error comment)``."""
+        message_id = self._next_message_id()
+        command = d.n_action_rq(message_id, context.abstract_syntax, sop_instance_uid, action_type_id)
+        return self._request(context, command, dataset, d.N_ACTION_RSP, "N-ACTION", message_id)
+
+    def n_create(self, context: AcceptedContext, sop_instance_uid: str, dataset: bytes) -> tuple[int, str | None]:
+        """N-CREATE-RQ with ``dataset``; return the N-CREATE-RSP ``(status, error comment)``."""
+        message_id = self._next_message_id()
+        command = d.n_create_rq(message_id, context.abstract_syntax, sop_instance_uid)
+        return self._request(context, command, dataset, d.N_CREATE_RSP, "N-CREATE", message_id)
+
+    def poll_request(self, timeout: float) -> Request | None:
+        """The next request the peer sends on the association (an N-EVENT-REPORT-RQ, with its data set), or
+        ``None`` when nothing arrived within ``timeout`` seconds or the peer released the association.
+
+        Raises:
+            AbortedError: the peer aborted or broke the protocol; TimeoutFailure: a message started but did
+                not finish within the response timeout.
+        """
+        if self.closed or self.broken:
+            return None
+        if self._reader.pending == 0 and not (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
+            try:
+                readable, _, _ = select.select([self._sock], [], [], timeout)
+            except (OSError, ValueError) as exc:
+                self.broken = True
+                raise AbortedError(f"connection lost: {exc}") from exc
+            if not readable:
+                return None
+        try:
+            return self._read_message("a request from the peer", self.destination.response_timeout, keep_dataset=True)
+        except AbortedError:
+            if self.closed:  # an orderly A-RELEASE by the peer
+                return None
+            self.broken = True
+            raise
+        except AssociationFailure:
+            self.broken = True
+            raise
+
+    def respond(self, request: Request, command: bytes) -> None:
+        """Send the response ``command`` set (no data set) to ``request``."""
+        try:
+            self._send_raw(d.pdata_pdu(request.context_id, command, command=True, last=True))
+        except AssociationFailure:
+            self.broken = True
+            raise
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -594,3 +688,20 @@ class Association:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "broken" if self.broken else "open"
         return f"<Association {self.calling_ae_title} -> {self.destination} {state} pid={os.getpid()}>"
+
+
+def transport_error(exc: AssociationFailure, destination: Destination, calling: str) -> TransportError:
+    """The :mod:`dcm_exporter.errors` error for an association that could not be opened or used."""
+    where = destination.where
+    if isinstance(exc, RejectedError):
+        return AssociationRejectedError(
+            f"Association from {calling} to {where} rejected: {exc.reason}",
+            reason=exc.reason,
+            destination=destination.ae_title,
+            retryable=True,
+        )
+    if isinstance(exc, TimeoutFailure):
+        return TransportTimeoutError(f"Timeout connecting to {where}: {exc}", destination=destination.ae_title)
+    if isinstance(exc, ConnectError):
+        return ConnectionFailedError(f"Cannot connect to {where}: {exc}", destination=destination.ae_title)
+    return ConnectionFailedError(f"Association to {where} failed: {exc}", destination=destination.ae_title)

@@ -1,0 +1,603 @@
+"""DICOM Part 10 files: the one walker over their bytes (private).
+
+Everything in the package that reads a Part 10 file without pydicom goes through this module, which has
+one reader of the File Meta Information (:func:`parse_part10_meta`) and one walker of data set elements
+(:class:`_Walker`). The walker reads element headers only and steps over values; it has two modes:
+
+*strict* — :func:`scan_header` / :func:`parse_header`, for the :class:`~dcm_exporter.sources.FileSystemSource`
+    index. It reads a bounded prefix of the file in one ``read`` and walks the meta group and the top-level
+    data set elements up to and including Series Instance UID (0020,000E), where it stops; on the way it takes
+    SOP Class / Instance UID, Modality (0008,0060), the two UIDs, and from the meta group the Transfer Syntax
+    UID, Media Storage SOP Class / Instance UID and Source Application Entity Title. Sequences on the way are
+    stepped over (their items walked to the delimiters, as pydicom does). It handles Implicit VR Little Endian
+    and every transfer syntax whose data set is Explicit VR Little Endian. Anything else — Deflated or Big
+    Endian data sets, no ``DICM`` magic, a Command Set group, elements out of order, an unknown VR, an
+    explicit/implicit VR mismatch, a length that runs past the end of the file, a multi-valued or missing UID,
+    a multi-valued Modality, a Specific Character Set with control characters (pydicom fails on it) — makes it
+    *decline* (return ``None``): the caller then reads the file with pydicom, so whatever it declines ends up
+    exactly as before. It never raises for bad bytes: every length is bounds-checked, nesting is limited.
+    When it answers, the values are the ones ``pydicom.dcmread(path, stop_before_pixels=True)`` gives. It does
+    not look past (0020,000E): a file damaged only after the Series Instance UID is indexed from its header.
+
+*tolerant* — :func:`check_dataset_framing`, before the ``dicom:`` transport sends a data set as stored. It
+    walks the whole data set of a seekable file in chunks (seeking over values, so the cost does not grow
+    with pixel data), reads what pydicom reads (unknown VRs, implicit VR data sets under an explicit VR
+    transfer syntax, Big Endian) and raises :class:`~dcm_exporter._dicom.errors.FramingError`, naming the
+    file, the element and the offset, for what would make the peer abort the association mid-transfer: a
+    truncated element, a sequence or item without its end.
+
+:func:`read_part10_meta` (the transport, transcoding) and :func:`dataset_bytes` (the demo) use the meta reader.
+
+    >>> scan_header("/nonexistent/file.dcm") is None
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from typing import BinaryIO, Final, NamedTuple
+
+from dcm_exporter._dicom.errors import FramingError
+from dcm_exporter._dicom.uids import DEFLATED_DATASET_UIDS, EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
+
+__all__ = [
+    "PREFIX_SIZE",
+    "Part10Meta",
+    "Header",
+    "check_dataset_framing",
+    "dataset_bytes",
+    "parse_part10_meta",
+    "parse_header",
+    "read_part10_meta",
+    "scan_header",
+]
+
+#: bytes the header scanner reads at first; grown (x4 each time) only when the header runs past them
+PREFIX_SIZE = 64 * 1024
+
+_LE_EXPLICIT = struct.Struct("<HH2sH").unpack_from  # group, element, VR, 16-bit length
+_LE_IMPLICIT = struct.Struct("<HHL").unpack_from  # group, element, 32-bit length (also item tags)
+_LE_U32 = struct.Struct("<L").unpack_from
+_BE_EXPLICIT = struct.Struct(">HH2sH").unpack_from
+_BE_IMPLICIT = struct.Struct(">HHL").unpack_from
+_BE_U32 = struct.Struct(">L").unpack_from
+
+_UNDEFINED: Final = 0xFFFFFFFF
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_LAST: Final = 0x0020000E  # Series Instance UID: the last tag the index needs
+_STRICT_DEPTH, _TOLERANT_DEPTH = 32, 64  # deeper: declined (strict), left to the peer (tolerant)
+_CHUNK = 16384  # the tolerant walker's read size: the headers before the pixel data, in one read
+
+# explicit VR: 2-byte length after the VR, or 2 reserved bytes and a 4-byte length (PS3.5 7.1.2)
+_VR16 = frozenset(b"AE AS AT CS DA DS DT FL FD IS LO LT PN SH SL SS ST TM UI UL US".split())
+_VR32 = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+
+# transfer syntaxes whose data set the strict walker does not read: left to pydicom
+_DECLINED_TS = frozenset({EXPLICIT_VR_BIG_ENDIAN, *DEFLATED_DATASET_UIDS})
+
+# the top-level tags the scan looks at: the VR each must have, and its slot in the values (SOP Class UID,
+# SOP Instance UID, Study Instance UID, Series Instance UID, Modality); -1: Specific Character Set, which
+# pydicom decodes while reading
+_CHARSET = 0x00080005
+_SCANNED = {
+    _CHARSET: (b"CS", -1), 0x00080016: (b"UI", 0), 0x00080018: (b"UI", 1), 0x0020000D: (b"UI", 2),
+    0x0020000E: (b"UI", 3), 0x00080060: (b"CS", 4),
+}
+_PRINTABLE = bytes(range(0x20, 0x7F))
+_SAFE_FIRST_META_VR = frozenset({b"OB", b"UI", b"AE", b"SH", b"LO", b"CS"})
+_META_TS, _META_CLASS, _META_SOP, _META_AE = 0x0010, 0x0002, 0x0003, 0x0016  # element numbers of group 0002
+_META_TEXT = {_META_TS: b"UI", _META_CLASS: b"UI", _META_SOP: b"UI", _META_AE: b"AE"}  # what we read, its VR
+
+
+class Header(NamedTuple):
+    """The values of one file that the index stores (the same tuple order as ``filesystem._read_header``)."""
+
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    source_ae_title: str | None
+    modality: str | None = None
+
+
+class Part10Meta(NamedTuple):
+    """What the File Meta Information of a Part 10 file says, and where its data set starts.
+
+    ``unusual`` is ``None`` for a meta group the strict walker accepts, else why it would decline the file
+    (elements out of order, an unexpected VR, a multi-valued UID...): readers that only need the data set
+    offset and the UIDs go on, the header scanner hands the file to pydicom.
+    """
+
+    dataset_offset: int
+    transfer_syntax_uid: str
+    media_class: bytes  # Media Storage SOP Class / Instance UID as stored: decoded on first use
+    media_instance: bytes
+    source_ae_title: str | None
+    unusual: str | None
+    first_group: int  # group of the first element after the meta group (0 for a Command Set; -1 at end of file)
+
+    @property
+    def sop_class_uid(self) -> str:
+        """Media Storage SOP Class UID (0002,0002), ``""`` when absent."""
+        return _uid(self.media_class)
+
+    @property
+    def sop_instance_uid(self) -> str:
+        """Media Storage SOP Instance UID (0002,0003), ``""`` when absent."""
+        return _uid(self.media_instance)
+
+
+class _NeedMore(Exception):
+    """The bytes read so far end before what the walker needs (and the file may hold more)."""
+
+
+class _Decline(Exception):
+    """Not a file the strict walker reads; the caller falls back to pydicom."""
+
+
+def _text(value: str | None) -> str | None:
+    """The index's normalisation (``filesystem._text``): strip spaces and NULs, empty -> ``None``."""
+    if value is None:
+        return None
+    return value.strip(" \x00") or None
+
+
+def _uid(raw: bytes) -> str:
+    """A UI value as pydicom's ``convert_UI`` and ``UID`` give it."""
+    return raw.decode("latin-1").rstrip("\x00 ").strip()
+
+
+# --- the File Meta Information -------------------------------------------------------------------------
+
+
+def parse_part10_meta(head: bytes | bytearray | memoryview, *, name: str = "<file>") -> Part10Meta | int:
+    """Read the preamble and File Meta Information group (0002) from the first bytes of a Part 10 file.
+
+    Returns the :class:`Part10Meta`, or the number of bytes needed when ``head`` is too short to tell (call again
+    with at least that many bytes; a file shorter than that is truncated).
+
+    Raises:
+        FramingError: no ``DICM`` prefix, an undefined length or no Transfer Syntax UID; the message names
+            ``name``.
+    """
+    n = len(head)
+    if n < 132:
+        return 132
+    if head[128:132] != b"DICM":
+        raise FramingError(f"{name}: not a DICOM Part 10 file (no 'DICM' prefix after the 128-byte preamble)")
+    pos, prev = 132, -1
+    unusual: str | None = None
+    ts = source_ae = None
+    media_class = media_sop = b""
+    while True:
+        if pos + 8 > n:
+            return pos + 12 + 4096
+        group, elem, vr, length = _LE_EXPLICIT(head, pos)
+        if group != 2:
+            break
+        if elem <= prev and unusual is None:
+            unusual = f"(0002,{elem:04X}) out of order"
+        if prev < 0 and vr not in _SAFE_FIRST_META_VR and not (vr == b"UL" and length == 4):
+            unusual = unusual or "first meta element of an unexpected VR"  # pydicom decodes it at once, may fail
+        prev = elem
+        if vr in _VR32:
+            if pos + 12 > n:
+                return pos + 12 + 4096
+            (length,) = _LE_U32(head, pos + 8)
+            start = pos + 12
+            if length == _UNDEFINED:
+                raise FramingError(f"{name}: undefined length in File Meta Information element (0002,{elem:04X})")
+        else:
+            if vr not in _VR16:
+                unusual = unusual or f"(0002,{elem:04X}) of unknown VR"
+            start = pos + 8
+        end: int = start + length
+        if end > n:
+            return end + 4096
+        if elem in _META_TEXT:
+            raw = bytes(head[start:end])
+            if b"\\" in raw or vr != _META_TEXT[elem]:
+                unusual = unusual or f"(0002,{elem:04X}) is not one {_META_TEXT[elem].decode()} value"
+            if elem == _META_TS:
+                ts = _uid(raw)
+            elif elem == _META_CLASS:
+                media_class = raw
+            elif elem == _META_SOP:
+                media_sop = raw
+            else:
+                source_ae = raw.decode("latin-1").strip()
+        pos = end
+    if ts is None:
+        raise FramingError(f"{name}: File Meta Information lacks Transfer Syntax UID (0002,0010)")
+    return Part10Meta(pos, ts, media_class, media_sop, source_ae, unusual, group)
+
+
+def read_part10_meta(fp: BinaryIO, *, name: str = "<file>") -> Part10Meta:
+    """Read the File Meta Information of the Part 10 file in ``fp``; leave ``fp`` at the first data set byte.
+
+    Reads a few KiB at once (one system call in the usual case).
+
+    Raises:
+        FramingError: not a Part 10 file, a malformed or truncated meta group; the message names ``name``.
+    """
+    start = fp.tell()
+    head = fp.read(4096)
+    while True:
+        result = parse_part10_meta(head, name=name)
+        if isinstance(result, Part10Meta):
+            fp.seek(start + result.dataset_offset)
+            return result
+        more = fp.read(result - len(head))
+        if not more:
+            if len(head) >= 132 and head[128:132] == b"DICM":
+                # the meta group runs to the end of the file: a file without a data set
+                parsed = parse_part10_meta(head + b"\xff\xff\xff\xff\x00\x00\x00\x00", name=name)
+                if isinstance(parsed, Part10Meta) and parsed.dataset_offset == len(head):
+                    fp.seek(start + parsed.dataset_offset)
+                    return parsed._replace(first_group=-1)
+                raise FramingError(f"{name}: truncated File Meta Information")
+            raise FramingError(f"{name}: not a DICOM Part 10 file (no 'DICM' prefix after the 128-byte preamble)")
+        head += more
+
+
+def dataset_bytes(data: bytes) -> bytes:
+    """The data set of a Part 10 file's bytes (what travels in a C-STORE); ``data`` itself when it is no
+    Part 10 file."""
+    try:
+        meta = parse_part10_meta(data)
+    except FramingError:
+        return data
+    if isinstance(meta, int):  # the meta group runs to the end: no data set
+        return b""
+    return data[meta.dataset_offset :]
+
+
+# --- the element walker --------------------------------------------------------------------------------
+
+
+def _looks_implicit(b4: int, b5: int) -> bool:
+    """Whether an element header's bytes 4-5 are no VR (two capital letters): implicit VR, as pydicom guesses."""
+    return not (0x40 < b4 < 0x5B and 0x40 < b5 < 0x5B)
+
+
+class _Walker:
+    """Walks the elements of a data set, reading headers and stepping over values (see the module docstring).
+
+    The strict walker holds the bytes read so far (``complete``: they reach the end of the file); the tolerant
+    one reads ``fp`` in chunks up to ``end``.
+    """
+
+    # the strict, in-memory, little-endian walker sets only what differs (one is made per file indexed)
+    base = 0
+    fp: BinaryIO | None = None
+    name = "<file>"
+    explicit = staticmethod(_LE_EXPLICIT)
+    implicit_header = staticmethod(_LE_IMPLICIT)
+    u32 = staticmethod(_LE_U32)
+
+    def __init__(
+        self,
+        *,
+        strict: bool,
+        data: bytes = b"",
+        complete: bool = True,
+        fp: BinaryIO | None = None,
+        end: int | None = None,
+        big_endian: bool = False,
+        name: str = "<file>",
+    ) -> None:
+        self.strict = strict
+        self.buf = data
+        self.complete = complete
+        self.end = len(data) if end is None else end
+        self.values: list[bytes | None] = [None, None, None, None, None]
+        if fp is not None:
+            self.fp = fp
+            self.name = name
+        if big_endian:
+            self.explicit, self.implicit_header, self.u32 = _BE_EXPLICIT, _BE_IMPLICIT, _BE_U32
+
+    # -- failures: the strict walker declines (or asks for more bytes), the tolerant one says what is wrong
+
+    def _malformed(self, message: str) -> Exception:
+        return _Decline() if self.strict else FramingError(f"{self.name}: malformed data set: {message}")
+
+    def _truncated(self, message: str) -> Exception:
+        if self.strict:
+            return _Decline() if self.complete else _NeedMore()
+        return FramingError(f"{self.name}: truncated data set: {message}")
+
+    def _fetch(self, pos: int, want: int) -> None:
+        """Make ``want`` bytes at ``pos`` available in ``buf`` (read them when the walker reads a file)."""
+        if self.fp is None or pos + want > self.end:
+            left = self.end - pos
+            raise self._truncated(f"{left} byte(s) left at offset {pos}, too few for an element header")
+        self.fp.seek(pos)
+        self.buf = self.fp.read(max(want, min(_CHUNK, self.end - pos)))
+        self.base = pos
+        if len(self.buf) < want:
+            raise self._truncated(f"the file ends at offset {pos + len(self.buf)}")
+
+    # -- data set and items ------------------------------------------------------------------------------
+
+    def elements(self, pos: int, end: int | None, *, implicit: bool, depth: int, top: bool) -> int:
+        """Walk elements from ``pos`` to ``end`` (a data set or an item of defined length), or to the Item
+        Delimitation (``end`` is ``None``: an item of undefined length; the strict top level: the end of the
+        bytes); return the offset after them.
+
+        ``top``: the data set's top level (strict: ascending tags, stop after (0020,000E), take the values).
+        """
+        strict = self.strict
+        scan = strict and top  # the header scan's top level
+        limit = self.end if end is None else end
+        prev = -1
+        explicit_header, implicit_header, u32 = self.explicit, self.implicit_header, self.u32
+        buf, base = self.buf, self.base
+        # the fast path needs one test per element: 8 header bytes before ``bound`` (the limit, or the end of
+        # the bytes at hand); ``buf`` always starts at or before ``pos`` (the walk only moves forward)
+        bound = min(limit, base + len(buf))
+        while True:
+            if pos + 8 > bound:
+                if pos >= limit:
+                    if end is not None:
+                        if pos != end:
+                            raise self._malformed(f"an element runs past its item at offset {pos}")
+                        return pos
+                    if scan:
+                        if self.complete:
+                            return pos  # end of file: pydicom stops here too
+                        raise _NeedMore
+                    raise self._truncated("an item of undefined length has no end")
+                if scan and self.complete and pos + 8 > limit:
+                    return pos  # a few bytes after the last element: pydicom stops here too
+                self._fetch(pos, 8)
+                buf, base = self.buf, self.base
+                bound = min(limit, base + len(buf))
+            off = pos - base
+            vr: bytes | None
+            if implicit:
+                group, elem, length = implicit_header(buf, off)
+                vr = None
+            else:
+                group, elem, vr, length = explicit_header(buf, off)
+            tag = group << 16 | elem
+            if scan:  # an item tag is past (0020,000E) too
+                if tag > _LAST:
+                    return pos  # the strict walker has what it needs
+                if tag <= prev:
+                    raise _Decline
+                prev = tag
+                wanted = _SCANNED.get(tag)
+                if wanted is not None and vr is not None and vr != wanted[0]:
+                    raise _Decline
+            elif group == 0xFFFE:
+                if tag == _ITEM_END and end is None:
+                    return pos + 8
+                raise self._malformed(f"unexpected ({group:04X},{elem:04X}) at offset {pos}")
+            if vr is None or vr in _VR16:
+                start = pos + 8
+            elif vr in _VR32:
+                if off + 12 > len(buf):
+                    if pos + 12 > self.end:
+                        raise self._truncated(f"the header of ({group:04X},{elem:04X}) at offset {pos} is cut off")
+                    self._fetch(pos, 12)
+                    buf, base = self.buf, self.base
+                    bound = min(limit, base + len(buf))
+                    off = pos - base
+                (length,) = u32(buf, off + 8)
+                start = pos + 12
+            elif strict:
+                raise _Decline
+            else:
+                start = pos + 8  # an unknown VR has a 16-bit length, as pydicom reads it
+            if length == _UNDEFINED:
+                if vr is None:
+                    if strict and not self._implicit_sequence(tag, start):
+                        raise _Decline
+                # UN of undefined length is a sequence (PS3.5 6.2.2); tolerant: OB/OW encapsulated pixel data
+                elif vr != b"SQ" and vr != b"UN" and (strict or (vr != b"OB" and vr != b"OW")):
+                    raise self._malformed(
+                        f"({group:04X},{elem:04X}) {vr.decode('latin-1')} with undefined length at offset {start}"
+                    )
+                if depth >= (_STRICT_DEPTH if strict else _TOLERANT_DEPTH):
+                    if strict:
+                        raise _Decline
+                    return self.end  # absurdly deep: leave it to the peer
+                pos = self.items(start, implicit=implicit or (not strict and vr == b"UN"), depth=depth + 1,
+                                 where=f"({group:04X},{elem:04X})")
+                buf, base = self.buf, self.base
+                bound = min(limit, base + len(buf))
+                continue
+            pos = start + length
+            if pos > limit:
+                if end is not None and end < self.end:
+                    raise self._malformed(f"({group:04X},{elem:04X}) at offset {start} runs past its item")
+                raise self._truncated(
+                    f"({group:04X},{elem:04X}) at offset {start} declares {length} bytes, only {limit - start} left"
+                )
+            if scan:
+                if wanted is not None:
+                    slot = wanted[1]
+                    if slot < 0:
+                        self._check_charset(start, pos)
+                    else:
+                        self.values[slot] = buf[start - base:pos - base]
+            elif strict and tag == _CHARSET:  # pydicom decodes it in every item it parses
+                if vr is not None and vr != b"CS":
+                    raise _Decline
+                self._check_charset(start, pos)
+
+    def items(self, pos: int, *, implicit: bool, depth: int, where: str) -> int:
+        """Walk the items of an undefined-length sequence (or pixel data fragments) up to its delimiter."""
+        strict = self.strict
+        limit = self.end
+        implicit_header = self.implicit_header
+        while True:
+            off = pos - self.base
+            if off < 0 or off + 8 > len(self.buf):
+                if pos + 8 > limit and not strict:
+                    raise self._truncated(f"{where} has no Sequence Delimitation before the end of the file")
+                self._fetch(pos, 8)
+                off = 0
+            group, elem, length = implicit_header(self.buf, off)
+            tag = group << 16 | elem
+            pos += 8
+            if tag == _SEQUENCE_END:
+                return pos
+            if tag != _ITEM:
+                raise self._malformed(
+                    f"({group:04X},{elem:04X}) inside {where} at offset {pos - 8} where an item was expected"
+                )
+            item_implicit = implicit
+            if strict or length == _UNDEFINED:
+                if not implicit and strict:
+                    # like pydicom: an item of an explicit VR data set may be implicit VR (PS3.5 7.5)
+                    off = pos - self.base
+                    if off >= 0 and off + 6 <= len(self.buf):
+                        item_implicit = _looks_implicit(self.buf[off + 4], self.buf[off + 5])
+                if length == _UNDEFINED:
+                    pos = self.elements(pos, None, implicit=item_implicit, depth=depth, top=False)
+                    continue
+            if length > limit - pos:
+                raise self._truncated(
+                    f"an item of {where} at offset {pos - 8} declares {length} bytes, only {limit - pos} left"
+                )
+            if strict:
+                pos = self.elements(pos, pos + length, implicit=item_implicit, depth=depth, top=False)
+            else:
+                pos += length  # a defined-length item is whole when its length fits
+
+    # -- what pydicom decides while reading (strict only) --------------------------------------------------
+
+    def _implicit_sequence(self, tag: int, start: int) -> bool:
+        """Whether pydicom reads an implicit VR element of undefined length as a sequence."""
+        from pydicom.datadict import dictionary_VR
+
+        try:
+            return bool(dictionary_VR(tag) == "SQ")
+        except KeyError:  # a private or unknown tag: a sequence if its value starts with an item
+            off = start - self.base
+            if off + 4 > len(self.buf):
+                raise self._truncated("") from None
+            group, elem = struct.unpack_from("<HH", self.buf, off)
+            return bool((group << 16 | elem) == _ITEM)
+
+    def _check_charset(self, start: int, end: int) -> None:
+        """Decline a Specific Character Set that pydicom fails on (it looks each term up while reading)."""
+        if self.buf[start - self.base:end - self.base].rstrip(b" \x00").translate(None, _PRINTABLE):
+            raise _Decline
+
+
+# --- the header scanner (strict) -----------------------------------------------------------------------
+
+
+def scan_header(path: str | os.PathLike[str], prefix_size: int = PREFIX_SIZE) -> Header | None:
+    """The indexed values of the Part 10 file at ``path``, or ``None`` when the scanner declines.
+
+    Reads ``prefix_size`` bytes in one ``read``; reads more (four times as much each round) only when the
+    header runs past them. ``None`` also for a file that cannot be opened or read: the caller's pydicom
+    fallback then reports it.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (OSError, ValueError):
+        return None
+    try:
+        want = max(prefix_size, 256)
+        data = os.read(fd, want)
+        complete = len(data) < want  # a short read of a regular file: its end
+        while True:
+            try:
+                return _scan(data, complete)
+            except _NeedMore:
+                want = min(len(data) * 3, 1 << 30)
+                more = os.read(fd, want)
+                complete = len(more) < want
+                data += more
+            except (_Decline, FramingError, struct.error):
+                return None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def parse_header(data: bytes) -> Header | None:
+    """:func:`scan_header` for the complete bytes of a file; ``None`` when the scanner declines."""
+    try:
+        return _scan(data, True)
+    except (_Decline, _NeedMore, FramingError, struct.error):
+        return None
+
+
+def _scan(data: bytes, complete: bool) -> Header | None:
+    meta = parse_part10_meta(data)
+    if isinstance(meta, int):
+        raise _Decline if complete else _NeedMore
+    ts = meta.transfer_syntax_uid
+    if meta.unusual is not None or not ts or ts in _DECLINED_TS:
+        raise _Decline
+    uid_module = sys.modules.get("pydicom.uid")  # a registered private syntax brings its own encoding
+    if uid_module is not None and ts in getattr(uid_module, "PrivateTransferSyntaxes", ()):
+        raise _Decline
+    if meta.first_group == 0:  # a Command Set group: pydicom reads it apart, implicit VR
+        raise _Decline
+    pos = meta.dataset_offset
+    implicit = ts == IMPLICIT_VR_LITTLE_ENDIAN
+    if pos + 6 <= len(data) and _looks_implicit(data[pos + 4], data[pos + 5]) != implicit:
+        raise _Decline  # the first element contradicts the transfer syntax: pydicom switches, with a warning
+    walker = _Walker(strict=True, data=data, complete=complete)
+    walker.elements(pos, None, implicit=implicit, depth=0, top=True)
+
+    raw_class, raw_sop, raw_study, raw_series, raw_modality = walker.values
+    study = _uid_text(raw_study)
+    series = _uid_text(raw_series)
+    sop = _uid_text(raw_sop) or _uid_text(meta.media_instance)  # the Media Storage UIDs: for a data set without
+    cls = _uid_text(raw_class) or _uid_text(meta.media_class)
+    ts_text = _text(ts)
+    if not (study and series and sop and cls and ts_text):
+        raise _Decline  # pydicom's path reports what is missing, in its words
+    modality = raw_modality.decode("latin-1") if raw_modality is not None else None
+    if modality is not None and "\\" in modality:
+        raise _Decline  # several values: pydicom's reading of them is the reference
+    return Header(study, series, sop, cls, ts_text, _text(meta.source_ae_title), _text(modality))
+
+
+def _uid_text(raw: bytes | None) -> str | None:
+    """A raw UI value of the data set as text (``None`` when absent or empty; declined when multi-valued)."""
+    if raw is None:
+        return None
+    if b"\\" in raw:
+        raise _Decline
+    return _uid(raw) or None
+
+
+# --- the framing check (tolerant) ----------------------------------------------------------------------
+
+
+def check_dataset_framing(
+    fp: BinaryIO, start: int, end: int, transfer_syntax_uid: str, *, name: str = "<file>"
+) -> None:
+    """Check that the data set in ``fp[start:end]`` is whole: every element fits, every sequence ends.
+
+    Reads only element headers (seeking over the values). A deflated data set is not checked. The file
+    position is left undefined.
+
+    Raises:
+        FramingError: a truncated or malformed data set; the message names ``name``, the element and the offset.
+    """
+    if transfer_syntax_uid in DEFLATED_DATASET_UIDS:
+        return
+    implicit = transfer_syntax_uid == IMPLICIT_VR_LITTLE_ENDIAN
+    if not implicit and end - start >= 8:
+        # tolerant like pydicom: a data set written in implicit VR under an explicit VR transfer syntax
+        # (the first element has no VR letters) is walked as implicit VR
+        fp.seek(start + 4)
+        vr = fp.read(2)
+        implicit = len(vr) == 2 and _looks_implicit(vr[0], vr[1])
+    walker = _Walker(strict=False, fp=fp, end=end, big_endian=transfer_syntax_uid == EXPLICIT_VR_BIG_ENDIAN,
+                     name=name)
+    walker.elements(start, end, implicit=implicit, depth=0, top=True)
