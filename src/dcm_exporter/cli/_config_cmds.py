@@ -240,8 +240,8 @@ def config_convert(args: argparse.Namespace) -> int:
 def _warn_left_out_of_json(configuration: Configuration, output: str) -> None:
     """Say which LDAP entries device JSON had no place for (they would be lost silently otherwise)."""
     from dcm_exporter.codecs import device_json, ldif
-    from dcm_exporter.codecs.ldap_mapping import normalize_dn
     from dcm_exporter.codecs.ldif import read_ldif
+    from dcm_exporter.dn import normalize_dn
 
     def dns(text: str) -> dict[str, str]:
         return {normalize_dn(r.dn): r.dn for r in read_ldif(text)}
