@@ -131,6 +131,7 @@ def test_basic_profile() -> None:
         AccessionNumber="A1",
         PatientAge="042Y",
         FrameOfReferenceUID="1.2.3.9",
+        DoseReferenceUID="1.2.3.10",
     )
     ds.add_new(0x00091001, "LO", "private")
     ds.add_new(0x60003000, "OW", b"\0\0")
@@ -148,6 +149,7 @@ def test_basic_profile() -> None:
     assert "PatientAge" not in ds and 0x00091001 not in ds and 0x60003000 not in ds
     assert ds.SOPInstanceUID == remap_uid("1.2.3.4") and ds.StudyInstanceUID == remap_uid("1.2.3")
     assert ds.FrameOfReferenceUID == remap_uid("1.2.3.9")
+    assert ds["DoseReferenceUID"].value == "REMOVED"  # on upstream's D list: its dummy value, whatever the VR
     ref = ds.ReferencedImageSequence[0]
     assert ref.ReferencedSOPInstanceUID == remap_uid("1.2.3.5") and ref.ReferencedSOPClassUID == CT
     assert 0x00111001 not in ref

@@ -21,7 +21,6 @@ The data set the conditions see is the stored file's (upstream: the attributes i
 
 from __future__ import annotations
 
-import copy
 import io
 import logging
 from collections.abc import Sequence
@@ -291,7 +290,7 @@ class CoercionPlan:
         from pydicom.dataelem import DataElement
 
         from dcm_exporter.coercion.deidentify import DeIdentifier, parse_options
-        from dcm_exporter.coercion.processors import merge_attribute
+        from dcm_exporter.coercion.processors import merge_attributes
 
         try:
             for text in rule.nullify_tags:
@@ -299,9 +298,7 @@ class CoercionPlan:
                 if tag in dataset:
                     elem = dataset[tag]
                     dataset[tag] = DataElement(tag, elem.VR, b"" if elem.VR in ("OB", "OW") else None)
-            source = copy.deepcopy(dataset)
-            for text in rule.merge_attributes:
-                merge_attribute(dataset, text, source=source)
+            merge_attributes(dataset, rule.merge_attributes)
             if rule.xslt_uri:
                 from dcm_exporter.coercion.xslt import XSLT
 
