@@ -12,9 +12,19 @@ from typing import Any
 
 import attrs
 
+from dcm_exporter.errors import QueueError
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType
 
-__all__ = ["TASK_COLUMNS", "Dialect", "batch_summary", "load_sql", "new_task_row", "task_from_row", "where"]
+__all__ = [
+    "TASK_COLUMNS",
+    "Dialect",
+    "UnreadableTaskError",
+    "batch_summary",
+    "load_sql",
+    "new_task_row",
+    "task_from_row",
+    "where",
+]
 
 
 #: Columns of a stored export task, in the order the SQL stores read and write them.
@@ -57,17 +67,40 @@ def task_from_row(
     row: Sequence[Any], *, time: Callable[[Any], datetime], modalities: Callable[[Any], tuple[str, ...]]
 ) -> ExportTask:
     """The task a row of :data:`TASK_COLUMNS` holds; ``time`` and ``modalities`` read the store's own types
-    (``NULL`` times stay ``None``)."""
+    (``NULL`` times stay ``None``).
+
+    Raises:
+        UnreadableTaskError: a value is not what the schema promises (a corrupted row); names the task.
+    """
     # statements may return more after the task's columns (a wake-up notification's result): ignored
     fields = dict(zip(TASK_COLUMNS, row[: len(TASK_COLUMNS)], strict=True))
-    for name in _TIME_COLUMNS:
-        value = fields[name]
-        if value is not None:
-            fields[name] = time(value)
-    fields["status"] = TaskStatus(fields["status"])
-    fields["task_type"] = TaskType(fields["task_type"])
-    fields["modalities"] = modalities(fields["modalities"])
-    return ExportTask(**fields)
+    task_id = fields["task_id"]
+    # a corrupted database file (a bad timestamp; bit-flipped text, which the SQLite store hands over as
+    # bytes) must neither end a worker thread with a ValueError nor hide every other task
+    for name, value in fields.items():
+        if isinstance(value, bytes | bytearray):
+            raise UnreadableTaskError(
+                task_id, f"export task {task_id}: column {name} is not valid UTF-8 text: {bytes(value)[:40]!r}"
+            )
+    try:
+        for name in _TIME_COLUMNS:
+            value = fields[name]
+            if value is not None:
+                fields[name] = time(value)
+        fields["status"] = TaskStatus(fields["status"])
+        fields["task_type"] = TaskType(fields["task_type"])
+        fields["modalities"] = modalities(fields["modalities"])
+        return ExportTask(**fields)
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        raise UnreadableTaskError(task_id, f"export task {task_id}: unreadable row: {exc}") from exc
+
+
+class UnreadableTaskError(QueueError):
+    """A stored row that is not a task any more (a corrupted value); names the task and why."""
+
+    def __init__(self, task_id: object, message: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
 
 
 def load_sql(name: str) -> dict[str, str]:
