@@ -183,13 +183,16 @@ class CommitmentAssociation:
         if request is None:
             return
         command = request.command
-        if command.command_field != d.N_EVENT_REPORT_RQ or command.message_id is None:
-            log.warning("unexpected request (command field %r) from %s: association aborted",
-                        command.command_field, self.destination)
+        try:
+            field, message_id, event_type = command.command_field, command.message_id, command.us(d.EVENT_TYPE_ID) or 0
+        except d.FramingError as exc:
+            field = message_id = None
+            log.warning("malformed request from %s: %s", self.destination, exc)
+        if field != d.N_EVENT_REPORT_RQ or message_id is None:
+            log.warning("unexpected request (command field %r) from %s: association aborted", field, self.destination)
             self._assoc.abort()
             return
         sop_class = command.text(d.AFFECTED_SOP_CLASS_UID) or ""
-        event_type = command.us(d.EVENT_TYPE_ID) or 0
         info: Dataset | None = None
         if request.dataset is not None:
             try:
@@ -198,7 +201,7 @@ class CommitmentAssociation:
                 log.warning("N-EVENT-REPORT from %s: %s", self.destination, exc)
         status = handler(sop_class, event_type, info)
         rsp = d.n_event_report_rsp(
-            command.message_id, sop_class, command.text(d.AFFECTED_SOP_INSTANCE_UID), event_type, status
+            message_id, sop_class, command.text(d.AFFECTED_SOP_INSTANCE_UID), event_type, status
         )
         try:
             self._assoc.respond(request, rsp)
