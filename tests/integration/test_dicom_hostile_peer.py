@@ -453,3 +453,48 @@ def test_a_store_response_naming_another_instance_fails_that_instance(
     assert failure.reason == (
         f"C-STORE-RSP (status 0x0000) names SOP instance {other}, not {refs[0].sop_instance_uid} that was sent"
     )
+
+
+def test_with_deidentification_the_response_is_compared_with_the_uid_sent(
+    peer_factory: Callable[..., Peer], tmp_path: Path
+) -> None:
+    """De-identification remaps the SOP Instance UID on the wire: a response naming the remapped UID confirms
+    the instance, one naming the original (stored) UID does not."""
+    from dcm_exporter.models import AttributeCoercion
+
+    received: list[str] = []
+
+    def echo_or_original(peer: Peer, conn: socket.socket, context_id: int) -> None:
+        while (command := read_store_rq(conn)) is not None:
+            received.append(command.text(d.AFFECTED_SOP_INSTANCE_UID) or "")
+            uid = refs[1].sop_instance_uid if len(received) == 2 else None  # the second: its stored UID
+            conn.sendall(d.pdata_pdu(context_id, store_rsp(command, sop_instance_uid=uid), command=True, last=True))
+
+    peer = peer_factory(echo_or_original)
+    refs = make_files(tmp_path, 2)
+    deidentify = AttributeCoercion(
+        name="Research", dimse="C_STORE_RQ", role="SCP", uri="deidentify:",
+        conditions=("ReceivingApplicationEntityTitle=HOSTILE",),
+    )
+    base = configuration_for(peer.port)
+    exporter = ExporterDescriptor(exporter_id="Export1", uri="dicom:HOSTILE", queue_name="Export1", ae_title="DCM4CHEE")
+    archive = Device(
+        device_name="arc",
+        connections=(Connection(name="dicom", hostname="127.0.0.1", port=11112),),
+        application_entities=(
+            ApplicationEntity(ae_title="DCM4CHEE", connection_refs=("dicom",), attribute_coercions=(deidentify,)),
+        ),
+        exporters=(exporter,),
+    )
+    configuration = Configuration(devices=(*base.devices, archive))
+    request = ExportRequest(
+        exporter=exporter, configuration=configuration, study_uid=refs[0].study_uid, instances=refs,
+        calling_ae_title="DCM4CHEE", cancel=CancelToken(),
+    )
+    with DicomTransport(exporter, configuration) as transport:
+        outcome = transport.send(request)
+    assert len(received) == 2 and not {r.sop_instance_uid for r in refs} & set(received)  # remapped on the wire
+    assert (outcome.completed, outcome.failed) == (1, 1)
+    (failure,) = outcome.failures
+    assert failure.sop_instance_uid == refs[1].sop_instance_uid
+    assert f"names SOP instance {refs[1].sop_instance_uid}, not {received[1]} that was sent" in failure.reason
