@@ -94,9 +94,10 @@ def send_report(
 
 
 def closed_by_peer(sock: socket.socket) -> bool:
-    """Whether the other end closed ``sock`` (EOF, or a reset when it left bytes unread); a timeout fails."""
+    """Whether the other end ended ``sock``: an A-ABORT, EOF, or a reset when it left bytes unread; a timeout
+    (10 s) fails."""
     try:
-        return sock.recv(64) == b""
+        return sock.recv(64)[:1] in (b"", b"\x07")
     except ConnectionResetError:
         return True
 

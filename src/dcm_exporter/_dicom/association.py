@@ -1,8 +1,10 @@
-"""A requestor-side DICOM association on a plain (or TLS) socket, owned by one thread.
+"""A DICOM association on a plain (or TLS) socket, owned by one thread: requested (:meth:`Association.open`)
+or accepted (:meth:`Association.accept`, for the embedded SCP).
 
-pynetdicom's PDU codec encodes the A-ASSOCIATE-RQ and decodes the A-ASSOCIATE-AC / -RJ; after that,
-C-STORE / C-ECHO / N-ACTION / N-CREATE requests and their responses, and the N-EVENT-REPORT requests a
-peer sends back on the association, are framed and parsed here, directly on the socket (:mod:`.framing`).
+pynetdicom's PDU codec encodes and decodes the A-ASSOCIATE-RQ / -AC / -RJ (and, accepting, its presentation
+context negotiation answers the peer's proposal); after that, C-STORE / C-ECHO / N-ACTION / N-CREATE
+requests and their responses, and the N-EVENT-REPORT requests a peer sends, are framed and parsed here,
+directly on the socket (:mod:`.framing`).
 There is no reactor thread: the thread that sends a request is the one that reads its response, so a
 response can never be "missed" (the pynetdicom 3.0.4 race described in services.md cannot happen by
 construction).
@@ -18,8 +20,9 @@ import os
 import select
 import socket
 import ssl
+import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 import attrs
@@ -355,6 +358,123 @@ class Association:
             send_pdu,
         )
         return assoc
+
+    @classmethod
+    def accept(
+        cls,
+        sock: socket.socket,
+        peer: tuple[str, int],
+        supported: Sequence[RequestedContext],
+        *,
+        timeout: float,
+        associate_timeout: float | None = None,
+        screen: Callable[[str, str], tuple[tuple[int, int, int], str] | None] | None = None,
+    ) -> Association | None:
+        """Negotiate an association a peer opened on ``sock`` (we are the acceptor): the abstract syntaxes of
+        ``supported`` with their transfer syntaxes, both SCU and SCP roles. ``None`` (the socket closed) when
+        the peer sent no valid A-ASSOCIATE-RQ within ``associate_timeout`` seconds (default ``timeout``),
+        ``screen(calling AE title, called AE title)`` gave ``((result, source, reason), why)`` to reject it
+        with, or it proposed nothing we support. ``timeout`` is the response timeout of the association."""
+        require(*PYNETDICOM)
+        from pydicom.uid import UID
+        from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
+        from pynetdicom.pdu_primitives import (
+            A_ASSOCIATE,
+            ImplementationClassUIDNotification,
+            ImplementationVersionNameNotification,
+            MaximumLengthNotification,
+            SCP_SCU_RoleSelectionNegotiation,
+        )
+        from pynetdicom.presentation import PresentationContext, negotiate_as_acceptor
+
+        _tune(sock)
+        destination = Destination(ae_title="?", host=peer[0], port=peer[1], request_timeout=timeout,
+                                  response_timeout=timeout)
+        assoc = cls(sock, destination, "?", {}, {}, UNLIMITED_SEND_PDU)
+        try:
+            pdu_type, body = assoc._next_pdu(
+                timeout if associate_timeout is None else associate_timeout, "the A-ASSOCIATE-RQ"
+            )
+            if pdu_type != d.PDU_A_ASSOCIATE_RQ:
+                raise AbortedError(f"PDU type 0x{pdu_type:02X} instead of an A-ASSOCIATE-RQ")
+            rq = A_ASSOCIATE_RQ()
+            try:
+                rq.decode(bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body)
+                request = rq.to_primitive()
+            except Exception as exc:  # pynetdicom raises assorted errors on malformed input
+                raise AbortedError(f"malformed A-ASSOCIATE-RQ: {exc}") from exc
+            if screen is not None:
+                refusal = screen(str(request.calling_ae_title).strip(), str(request.called_ae_title).strip())
+                if refusal is not None:
+                    (result, source, reason), why = refusal
+                    assoc._send_raw(struct.pack(">BxLxBBB", d.PDU_A_ASSOCIATE_RJ, 4, result, source, reason), 1.0)
+                    raise AbortedError(f"rejected: {why}")
+            roles = {
+                item.sop_class_uid: (item.scu_role, item.scp_role)
+                for item in request.user_information
+                if isinstance(item, SCP_SCU_RoleSelectionNegotiation) and item.sop_class_uid is not None
+            }
+            ours = []
+            for rc in supported:
+                pc = PresentationContext()
+                pc.abstract_syntax = UID(rc.abstract_syntax)
+                pc.transfer_syntax = [UID(ts) for ts in rc.transfer_syntaxes]
+                pc.scu_role = pc.scp_role = True
+                ours.append(pc)
+            results, role_items = negotiate_as_acceptor(
+                request.presentation_context_definition_list, ours, roles or None
+            )
+            if not any(cx.result == 0 for cx in results):
+                reject = A_ASSOCIATE()
+                reject.result, reject.result_source, reject.diagnostic = 0x01, 0x01, 0x01  # permanent, no reason
+                rj = A_ASSOCIATE_RJ()
+                rj.from_primitive(reject)
+                assoc._send_raw(rj.encode())
+                raise AbortedError("nothing proposed that we support: rejected")
+            max_length = MaximumLengthNotification()
+            max_length.maximum_length_received = OUR_MAX_PDU
+            impl_uid = ImplementationClassUIDNotification()
+            impl_uid.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
+            impl_name = ImplementationVersionNameNotification()
+            impl_name.implementation_version_name = IMPLEMENTATION_VERSION_NAME
+            answer = A_ASSOCIATE()
+            answer.application_context_name = UID(APPLICATION_CONTEXT)
+            answer.calling_ae_title = request.calling_ae_title
+            answer.called_ae_title = request.called_ae_title
+            answer.result, answer.result_source = 0x00, 0x01
+            answer.presentation_context_definition_results_list = results
+            answer.user_information = [max_length, impl_uid, impl_name, *role_items]
+            ac = A_ASSOCIATE_AC()
+            ac.from_primitive(answer)
+            assoc._send_raw(ac.encode())
+        except AssociationFailure as exc:
+            LOG.info("association from %s:%d not accepted: %s", peer[0], peer[1], exc)
+            assoc.abort()
+            return None
+        calling = str(request.calling_ae_title).strip()
+        assoc.destination = attrs.evolve(destination, ae_title=calling)
+        assoc.calling_ae_title = str(request.called_ae_title).strip()
+        for cx in results:
+            if cx.result == 0 and cx.transfer_syntax:
+                syntax = str(cx.abstract_syntax)
+                ts = str(cx.transfer_syntax[0])
+                assoc.accepted.setdefault(syntax, {})[ts] = AcceptedContext(int(cx.context_id or 0), syntax, ts)
+        peer_max = 0
+        for info in request.user_information:
+            if isinstance(info, MaximumLengthNotification):
+                peer_max = int(info.maximum_length_received or 0)
+        send_pdu = UNLIMITED_SEND_PDU if peer_max == 0 else min(max(peer_max, 64), UNLIMITED_SEND_PDU)
+        assoc.max_pdv_data = send_pdu - 6
+        LOG.debug("association from %s accepted", assoc.destination)
+        return assoc
+
+    def transfer_syntax_of(self, context_id: int) -> str | None:
+        """The transfer syntax accepted for presentation context ``context_id``."""
+        for contexts in self.accepted.values():
+            for context in contexts.values():
+                if context.context_id == context_id:
+                    return context.transfer_syntax
+        return None
 
     # --- receiving -------------------------------------------------------------------------------
 

@@ -710,7 +710,9 @@ def _coerced_store(
     if coerced is None:
         return False
     data = bytes(coerced.dataset)
-    return assoc.prepare_store(ctx, coerced.sop_class_uid, coerced.sop_instance_uid, data=data, priority=priority)
+    sop_class = coerced.sop_class_uid or ref.sop_class_uid
+    sop_instance = coerced.sop_instance_uid or ref.sop_instance_uid  # the UID sent (remapped by deidentify:)
+    return assoc.prepare_store(ctx, sop_class, sop_instance, data=data, priority=priority)
 
 
 def _prepare(

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
-from dcm_exporter.queue._sql_shared import new_task_row
+from dcm_exporter.queue._sql_shared import batch_summary, new_task_row
 from dcm_exporter.queue.postgres._connections import REDO, Conn, Connections, Redo
 from dcm_exporter.queue.postgres._sql import COLUMNS, NAME, migrate, prepare_sql, select, task_of, where
 from dcm_exporter.queue.postgres._wakeups import Wakeups
@@ -326,23 +326,7 @@ class PostgresTaskStore:
         for batch_id, status, n in count_rows:
             counts.setdefault(batch_id, {})[TaskStatus(status)] = int(n)
 
-        def rng(a: datetime | None, b: datetime | None) -> tuple[datetime, datetime] | None:
-            return None if a is None or b is None else (utc(a), utc(b))
-
-        return [
-            BatchSummary(
-                batch_id=r[0],
-                counts=counts.get(r[0], {}),
-                device_names=tuple(sorted(r[1])),
-                exporter_ids=tuple(sorted(r[2])),
-                created_time_range=rng(r[3], r[4]),
-                updated_time_range=rng(r[5], r[6]),
-                scheduled_time_range=rng(r[7], r[8]),
-                processing_start_time_range=rng(r[9], r[10]),
-                processing_end_time_range=rng(r[11], r[12]),
-            )
-            for r in range_rows
-        ]
+        return [batch_summary(r, counts, names=lambda names: names, time=utc) for r in range_rows]
 
     def next_due_time(self, *, device_name: str, queue_names: Collection[str]) -> datetime | None:
         params = {"device_name": device_name, "queues": builtins.list(queue_names)}
