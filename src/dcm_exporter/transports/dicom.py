@@ -884,10 +884,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.config:
             from pathlib import Path
 
+            from dcm_exporter.codecs import device_json, ldif
+
             if args.config.endswith(".json"):
-                configuration = Configuration.from_json(Path(args.config).read_text(encoding="utf-8"))
+                configuration = device_json.loads(Path(args.config).read_text(encoding="utf-8"))
             else:
-                configuration = Configuration.from_ldif(Path(args.config))
+                configuration = ldif.load(Path(args.config))
             aet = args.target
         else:
             parser.error("give --config FILE, or the target as AET@HOST:PORT")
