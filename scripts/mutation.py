@@ -362,13 +362,16 @@ class Result:
         return 100.0 * self.killed / relevant if relevant else 100.0
 
 
-def run_piece(piece: Piece, overlays: list[Path], *, deadline: float, verbose: bool) -> Result:
-    """Try every mutant of ``piece``, ``len(overlays)`` at a time (one private ``src/`` copy each)."""
+def run_piece(
+    piece: Piece, overlays: list[Path], *, deadline: float, verbose: bool, match: str | None = None
+) -> Result:
+    """Try every mutant of ``piece`` (or those whose key contains ``match``), ``len(overlays)`` at a time (one
+    private ``src/`` copy each)."""
     result = Result(piece.name)
-    mutants = mutants_of(piece)
+    mutants = [m for m in mutants_of(piece) if match is None or match in m.key]
     result.total = len(mutants)
     keys = {m.key for m in mutants}
-    result.stale_equivalents = [k for k in piece.equivalent if k not in keys]
+    result.stale_equivalents = [k for k in piece.equivalent if k not in keys] if match is None else []
     started = time.monotonic()
     status, baseline = _run_tests(overlays[0], piece.tests, timeout=600)
     if status != "passed":
@@ -434,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--budget", type=float, default=1800, help="seconds for the whole run (default 1800)")
     parser.add_argument("--min-score", type=float, default=90.0, help="percent killed per piece (default 90)")
+    parser.add_argument("-k", "--match", default=None,
+                        help="only mutants whose key contains this text (to recheck survivors)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="mutants tried at once (default 2)")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per mutant")
     parser.add_argument("--config", type=Path, default=CONFIG)
@@ -446,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for piece in chosen:
             for m in mutants_of(piece):
+                if args.match is not None and args.match not in m.key:
+                    continue
                 mark = "  (equivalent)" if m.key in piece.equivalent else ""
                 print(f"{piece.name}: {m.file}:{m.line}  {m.key}{mark}")
         return 0
@@ -464,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant of the same size and second must not reuse a .pyc
         for piece in chosen:
             print(f"== {piece.name}: {piece.description}", flush=True)
-            results.append(run_piece(piece, overlays, deadline=deadline, verbose=args.verbose))
+            results.append(run_piece(piece, overlays, deadline=deadline, verbose=args.verbose, match=args.match))
     failed = False
     print()
     print(f"{'piece':22} {'mutants':>7} {'equiv.':>6} {'killed':>6} {'survived':>8} {'not run':>7} "
