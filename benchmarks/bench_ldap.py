@@ -24,6 +24,7 @@ memory: parse and build the typed models) against the ``ldif`` package parsing t
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import statistics
 import subprocess
@@ -40,7 +41,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from dcm_exporter.config.ldap import LdapConfigStore  # noqa: E402
 from dcm_exporter.models import Configuration  # noqa: E402
 
-UPSTREAM = HERE.parent.parent / "shared" / "dcm4che"
+UPSTREAM = Path(os.environ.get("DCM_EXPORTER_UPSTREAM_DIR") or HERE.parent.parent / "shared" / "dcm4che")
 PEER = "ldapsearch (OpenLDAP C)"
 
 
@@ -59,7 +60,7 @@ def main(argv: list[str]) -> list[Result]:
         factory = SlapdFactory(Path(tmp))
         try:
             server = factory.start(schema="upstream", content="default")
-            return _measure(server, runs) + results
+            return _measure(server, runs) + _marker(server, runs) + results
         finally:
             factory.stop_all()
 
@@ -159,6 +160,26 @@ def _measure(server: object, runs: int) -> list[Result]:
         Result("ldap paged search, warm, no models", "entries/s", median_rate(count, times["search"]),
                "ldap3 paged_search (warm)", median_rate(count, times["peer search"])),
     ]
+
+
+def _marker(server: object, runs: int) -> list[Result]:
+    """What live reload costs per poll: ``change_marker()`` (one subtree search returning entryCSN and
+    modifyTimestamp) on an open store, against ldapsearch of the same two attributes, and against a whole load."""
+    url, bind_dn, password = server.url, server.bind_dn, server.password  # type: ignore[attr-defined]
+    root = f"cn=DICOM Configuration,{server.base_dn}"  # type: ignore[attr-defined]
+    argv = ["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", url, "-D", bind_dn, "-w", password,
+            "-b", root, "-s", "sub", "(objectClass=*)", "entryCSN", "modifyTimestamp"]
+    env = {"LDAPRC": "/dev/null", "PATH": "/usr/bin:/bin"}
+    with LdapConfigStore(url, bind_dn, password) as store:
+        store.change_marker()  # the contextCSN probe happens once
+        marker = [timed(store.change_marker) for _ in range(runs * 4)]
+        load = [timed(store.load) for _ in range(runs)]
+    peer = [timed(lambda: subprocess.run(argv, capture_output=True, check=True, env=env)) for _ in range(runs * 4)]
+    ms = {k: statistics.median(v) * 1e3 for k, v in (("marker", marker), ("load", load), ("peer", peer))}
+    print(f"   live-reload poll: change_marker() {ms['marker']:.1f} ms (a whole load() {ms['load']:.0f} ms), "
+          f"ldapsearch of the same two attributes {ms['peer']:.1f} ms")
+    return [Result("ldap change marker (poll)", "polls/s", 1 / statistics.median(marker), "ldapsearch 2 attrs",
+                   1 / statistics.median(peer))]
 
 
 if __name__ == "__main__":

@@ -90,3 +90,29 @@ def test_bad_rules_are_refused_and_a_failing_preview_says_not_sent(
     assert result.returncode == 1 and "NOT SENT" in result.stdout and "Typo" in result.stdout
     result = run_cli("coercion", "show", "Nope", *c, cwd=tmp_path)
     assert result.returncode == 2 and "Unknown attribute coercion: Nope" in result.stderr
+
+
+def test_config_validate_reports_rules_that_cannot_work(config_file: Path, tmp_path: Path) -> None:
+    import attrs
+
+    from dcm_exporter.models import AttributeCoercion
+
+    config = Configuration.from_ldif(config_file)
+    device = config.device("dcm-exporter-demo")
+    rules = [
+        AttributeCoercion(name="Typo", dimse="C_STORE_RQ", role="SCP", uri="deidentify:RetainUIDs"),
+        AttributeCoercion(name="Leading", dimse="C_STORE_RQ", role="SCP", uri="leading-arc:Q"),
+        AttributeCoercion(name="Incoming", dimse="C_STORE_RQ", role="SCU", uri="nosuch:"),  # not on export
+    ]
+    config_file.write_text(config.replace_device(attrs.evolve(device, attribute_coercions=rules)).to_ldif())
+    result = run_cli("config", "validate", "--config", str(config_file), "--json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    import json
+
+    issues = json.loads(result.stdout)["issues"]
+    by_rule = {i["message"].split(" (")[0]: i for i in issues if "attribute coercion" in i["message"]}
+    assert by_rule["attribute coercion Typo"]["severity"] == "error"
+    assert "unknown de-identification option 'RetainUIDs'" in by_rule["attribute coercion Typo"]["message"]
+    assert by_rule["attribute coercion Leading"]["severity"] == "warning"
+    assert "attribute coercion Incoming" not in by_rule
+    assert by_rule["attribute coercion Typo"]["where"].startswith(str(config_file))  # file and line

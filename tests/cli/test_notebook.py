@@ -84,3 +84,20 @@ def test_last_night_notebook_summarises_plots_and_reschedules(kernel_name: str, 
     assert "PACS" in joined and "BACKUP" in joined and "STORESCP" in joined  # the summary per exporter
     assert "FAILED" in joined and "Connection refused" in joined  # the failures and their reason
     assert len(pngs(nb)) >= 2  # the night and the status after the reschedule
+
+
+@pytest.mark.postgres
+def test_last_night_notebook_reads_a_postgresql_queue(kernel_name: str, tmp_path: Path, pg_database: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same night, written to and read from a PostgreSQL queue (``open_store`` with a postgresql:// URL)."""
+    pytest.importorskip("psycopg", reason="needs the postgres extra")
+    monkeypatch.setenv("DCM_EXPORTER_NIGHT_QUEUE", pg_database.url)
+    nb = execute("last-night.ipynb", kernel_name, tmp_path)
+    joined = "\n".join(outputs(nb, "text/html"))
+    assert "FAILED" in joined and "Connection refused" in joined
+    assert len(pngs(nb)) >= 2
+    import psycopg
+
+    with psycopg.connect(pg_database.dsn) as conn:  # the tasks really are in PostgreSQL
+        (count,) = conn.execute("SELECT count(*) FROM dcm_exporter.export_task").fetchone()  # type: ignore[misc]
+    assert count > 100

@@ -426,3 +426,17 @@ def test_storage_commitment_asks_about_the_uids_the_destination_received(
         store.close()
     assert result is not None and result.failed == ()
     assert {c.sop_instance_uid for c in result.committed} == {remap_uid(i.sop_instance_uid) for i in study.instances}
+
+
+def test_stow_objects_no_rule_matches_go_as_stored(orthanc: Any, study: list[Path]) -> None:
+    config = stow_configuration(orthanc, [rule("No pixels", "nullify-pixel-data:", "SeriesNumber=1")])
+    outcome = stow(config, study)
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
+    originals = {str(pydicom.dcmread(p).SOPInstanceUID): p for p in study}
+    for ds in orthanc_instances(orthanc):
+        original = pydicom.dcmread(originals[str(ds.SOPInstanceUID)])
+        if str(original.SeriesNumber) == "1":
+            assert not ds.PixelData
+        else:  # sent from the file as it is: every attribute arrives
+            assert [e.tag for e in ds] == [e.tag for e in original]
+            assert ds.PixelData == original.PixelData and ds.InstitutionName == original.InstitutionName

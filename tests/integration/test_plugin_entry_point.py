@@ -68,3 +68,33 @@ def test_explicit_registration_wins_over_the_entry_point() -> None:
         registry.register_scheme("example", mock.factory)
     registry.register_scheme("example", mock.factory, clobber=True)
     assert registry.get_factory("example") == mock.factory
+
+
+def test_coercion_processor_from_an_entry_point() -> None:
+    """The plug-in also registers ``stamp:`` in the group ``dcm_exporter.coercions``."""
+    from pydicom.dataset import Dataset
+
+    from dcm_exporter.coercion import ProcessorRegistry, plan_for_export
+    from dcm_exporter.models import ApplicationEntity, AttributeCoercion
+
+    registry = ProcessorRegistry()
+    if "stamp" not in registry.schemes():
+        pytest.skip("the installed example plug-in predates its coercion entry point: pip install ./tests/plugin_pkg")
+    assert "stamp" not in ProcessorRegistry(entry_points=False).schemes()
+    rule = AttributeCoercion(name="Stamp", dimse="C_STORE_RQ", role="SCP", uri="stamp:research copy")
+    exp = ExporterDescriptor(exporter_id="EX", uri="dicom:RESEARCH", queue_name="Export1", ae_title="ARC")
+    cfg = Configuration(
+        devices=(
+            Device(
+                device_name="arc",
+                application_entities=(ApplicationEntity(ae_title="ARC", attribute_coercions=(rule,)),),
+                exporters=(exp,),
+            ),
+        )
+    )
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    plan = plan_for_export(cfg, exp, receiving_ae_title="RESEARCH", registry=registry)
+    assert plan.apply(ds) == ("Stamp",)
+    assert ds.InstitutionName == "research copy for RESEARCH"
+    assert type(registry.get("stamp")).__module__ == "dcm_exporter_example_plugin.coercion"

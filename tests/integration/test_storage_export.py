@@ -95,17 +95,24 @@ def test_second_export_with_check_if_exists_skips_every_file(
     assert {p: p.stat().st_mtime_ns for p in stored_files(dest)} == before
 
 
-def test_second_export_without_check_writes_random_sibling_paths(
+def test_second_export_without_check_writes_random_sibling_paths_only_for_other_bytes(
     tmp_path: Path, study: GeneratedStudy, source: FileSystemSource
 ) -> None:
     dest = tmp_path / "fs2"
     with exporter_for(configuration(dest), source) as exporter:
         exporter.export_now("FS2", study.study_uid)
         second = exporter.export_now("FS2", study.study_uid)
-    assert second.completed == 6
-    files = stored_files(dest)
-    assert len(files) == 12  # dcmOnStoragePathAlreadyExists default RANDOM_PATH: never overwrite
-    assert len({p.read_bytes() for p in files}) == 6
+    # the very same bytes already at the path: skipped (upstream writes a random-named duplicate)
+    assert (second.completed, second.skipped) == (0, 6)
+    assert len(stored_files(dest)) == 6
+    # different instances on one path: dcmOnStoragePathAlreadyExists default RANDOM_PATH, never overwrite
+    shared = tmp_path / "shared"
+    with exporter_for(configuration(shared, path_format="{0020000D}/one.dcm"), source) as exporter:
+        third = exporter.export_now("FS2", study.study_uid)
+    assert third.completed == 6
+    files = stored_files(shared)
+    assert len(files) == 6 and len({p.read_bytes() for p in files}) == 6
+    assert sum(p.name == "one.dcm" for p in files) == 1
 
 
 @pytest.mark.parametrize(("policy", "completed", "skipped", "failed"),
@@ -236,3 +243,62 @@ def test_cancel_mid_export_reports_remaining(tmp_path: Path, study: GeneratedStu
     assert outcome.status is OutcomeStatus.CANCELED
     assert (outcome.completed, outcome.remaining) == (2, 4)
     assert " canceled - remaining:4, completed:2" in outcome.message
+
+
+def _poison_instance_number(path: Path, value: str) -> None:
+    """Rewrite the Instance Number (0020,0013) of an explicit-VR little-endian file with ``value`` as raw
+    text, which pydicom itself refuses to write."""
+    import struct
+
+    raw = path.read_bytes()
+    i = raw.index(struct.pack("<HH", 0x0020, 0x0013) + b"IS")
+    length = struct.unpack("<H", raw[i + 6 : i + 8])[0]
+    data = value.encode("ascii")
+    data += b" " * (len(data) % 2)
+    if len(data) > 0xFFFF:
+        raise ValueError("an IS value longer than 64 KiB cannot be written with a 16-bit length")
+    path.write_bytes(raw[: i + 6] + struct.pack("<H", len(data)) + data + raw[i + 8 + length :])
+
+
+@pytest.mark.parametrize("path_format", ["{0020000D}/{00200013,offset,1}.dcm",
+                                         "{0020000D}/{00200013,number,#}/{00080018}.dcm"])
+def test_a_poisoned_instance_number_fails_alone_and_a_retry_writes_no_duplicates(
+    tmp_path: Path, path_format: str
+) -> None:
+    # hostile DICOM content: Instance Numbers no integer holds, next to ordinary instances
+    archive = tmp_path / "archive"
+    study_uid = "1.2.826.0.1.3680043.8.498.7"
+    series_uid = study_uid + ".1"
+    for n in (1, 2, 3):
+        write_instance(archive / f"ok{n}.dcm", study_uid=study_uid, series_uid=series_uid, number=n)
+    poisoned: dict[str, str] = {}
+    for k, value in enumerate(["1e400", "inf", "9" * 5000, "1e300"]):
+        path = archive / f"bad{k}.dcm"
+        poisoned[write_instance(path, study_uid=study_uid, series_uid=series_uid, number=90 + k)] = value
+        _poison_instance_number(path, value)
+    dest = tmp_path / "fs2"
+    cfg = configuration(dest, path_format=path_format)
+    with FileSystemSource(archive) as source, exporter_for(cfg, source) as exporter:
+        first = exporter.export_now("FS2", study_uid)
+        after_first = stored_files(dest)
+        retry = exporter.export_now("FS2", study_uid)
+    failed = {poisoned[f.sop_instance_uid]: f.reason for f in first.failures}
+    assert first.status is OutcomeStatus.FAILED
+    # 1e300 is a finite number: 309 digits make a file name the file system refuses (ENAMETOOLONG), for
+    # that instance alone
+    assert "File name too long" in failed["1e300"]
+    if "offset" in path_format:
+        # no integer to add 1 to: each fails alone, naming the field and the value
+        assert set(failed) == {"1e400", "inf", "9" * 5000, "1e300"}
+        for value in ("1e400", "inf"):
+            assert f"field {{00200013,offset,1}}: value {value!r} is not a finite number" in failed[value]
+        assert "...(5000 characters)' is not a finite number" in failed["9" * 5000]
+    else:
+        # DecimalFormat prints an infinite double as '∞', a legal folder name, as upstream does
+        assert set(failed) == {"1e300"}
+        assert {p.parent.name for p in after_first} >= {"1", "2", "3", "∞"}
+    assert first.completed == 7 - len(failed) and len(after_first) == first.completed
+    # the retry finds every copied instance in place, byte for byte, and writes nothing new
+    assert stored_files(dest) == after_first
+    assert (retry.completed, retry.skipped, retry.failed) == (0, first.completed, first.failed)
+    assert not [p for p in dest.rglob(".*")], "no temporary files are left behind"

@@ -40,8 +40,9 @@ def upload(orthanc: Any, refs: list[InstanceRef]) -> None:
             assert rsp.status == 200
 
 
-def configuration(orthanc: Any, exporter: ExporterDescriptor, cache: Path | None = None) -> Configuration:
-    conn = Connection(name="http", hostname="127.0.0.1", port=orthanc.http_port, protocol="HTTP")
+def configuration(orthanc: Any, exporter: ExporterDescriptor, cache: Path | None = None,
+                  proxy: str | None = None) -> Configuration:
+    conn = Connection(name="http", hostname="127.0.0.1", port=orthanc.http_port, protocol="HTTP", http_proxy=proxy)
     web = WebApplication(name="ORTHANC-WEB", service_path="/dicom-web",
                          service_classes=("QIDO_RS", "STOW_RS", "WADO_RS"), connection_refs=("http",))
     storages = [] if cache is None else [StorageDescriptor(
@@ -138,3 +139,16 @@ def test_through_the_exporter_for_one_series(orthanc: Any, study: list[InstanceR
         outcome = ex.export_now("WADO", study[0].study_uid, study[0].series_uid)
     assert outcome.status is OutcomeStatus.COMPLETED, outcome.message
     assert outcome.completed == 3
+
+
+@pytest.mark.proxy
+def test_through_the_web_applications_http_proxy(
+    orthanc: Any, study: list[InstanceRef], http_proxy_factory: Any
+) -> None:
+    upload(orthanc, study)
+    proxy = http_proxy_factory(user="alice", password="s3cret")
+    exporter = wado({"WadoService": "/studies/[0]/metadata", "Accept": "application/dicom+json"})
+    outcome = send(configuration(orthanc, exporter, proxy=proxy.address), exporter, study)
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.message
+    url = f"http://127.0.0.1:{orthanc.http_port}/dicom-web/studies/{study[0].study_uid}/metadata"
+    assert proxy.requests() == [f"GET {url} HTTP/1.1"]

@@ -192,3 +192,20 @@ def test_a_running_export_finishes_with_what_it_holds(tmp_path: Path) -> None:
     finally:
         slow.stop()
         other.stop()
+
+
+def test_the_change_marker_is_the_context_csn_where_the_server_keeps_one(
+        slapd_factory: Callable[..., SlapdServer]) -> None:
+    """With the syncprov overlay (replicated set-ups) one base search of the suffix is the whole poll."""
+    slapd = slapd_factory(schema="compact", content="init", syncprov=True)
+    device = (f"dn: dicomDeviceName=poll,cn=Devices,cn=DICOM Configuration,{slapd.base_dn}\n"
+              "objectClass: dicomDevice\ndicomDeviceName: poll\ndicomInstalled: TRUE\n")
+    with LdapConfigStore(slapd.url, slapd.bind_dn, slapd.password) as store:
+        slapd.ldapadd(device)  # a first write: the overlay has a contextCSN from now on at the latest
+        before = store.change_marker()
+        assert before.startswith("contextCSN:"), before
+        trips = store.round_trips
+        assert store.change_marker() == before and store.round_trips == trips + 1
+        slapd.ldapmodify(f"dn: dicomDeviceName=poll,cn=Devices,cn=DICOM Configuration,{slapd.base_dn}\n"
+                         "changetype: modify\nreplace: dicomInstalled\ndicomInstalled: FALSE\n-\n")
+        assert store.change_marker() != before

@@ -39,6 +39,16 @@ def _status_in_page(browser: Any, task_id: str) -> str:
         return ""
 
 
+def _text(browser: Any, element_id: str) -> str:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        return str(browser.find_element(By.ID, element_id).text)
+    except (NoSuchElementException, StaleElementReferenceException):  # the page is being refreshed
+        return ""
+
+
 def _rest_status(served: Served, task_id: str) -> str:
     (task,) = served.get(f"{BASE}/monitor/export", params={"taskID": task_id}).json()
     return str(task["status"])
@@ -84,7 +94,7 @@ def test_page_lists_shows_failure_reasons_and_cancels(tmp_path: Path, browser: A
             # cancel without the token: refused, said on the page
             browser.get(served.url + "/ui/export")
             _row(browser, waiting_id).find_element(By.CSS_SELECTOR, "button.cancel").click()
-            assert wait_for(lambda: "refused (401)" in browser.find_element(By.ID, "message").text, timeout=30)
+            assert wait_for(lambda: "refused (401)" in _text(browser, "message"), timeout=30)
             assert _rest_status(served, waiting_id) == "SCHEDULED"
 
             # with the token: cancelled, and the refreshed list shows it
@@ -95,8 +105,15 @@ def test_page_lists_shows_failure_reasons_and_cancels(tmp_path: Path, browser: A
             assert _rest_status(served, waiting_id) == "CANCELED"
             assert not _row(browser, waiting_id).find_elements(By.CSS_SELECTOR, "button.cancel")
 
+            # reschedule it from its own page: SCHEDULED again (for now), and the NOOP export completes
+            _row(browser, waiting_id).find_element(By.LINK_TEXT, waiting_id).click()
+            assert wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "button.reschedule"), timeout=30)
+            browser.find_element(By.CSS_SELECTOR, "button.reschedule").click()
+            assert wait_for(lambda: _rest_status(served, waiting_id) == "COMPLETED", timeout=60)
+            assert wait_for(lambda: _text(browser, "task-status") == "COMPLETED", timeout=30)
+
             # filters: the same parameters as the REST list
-            browser.get(served.url + "/ui/export?status=CANCELED")
+            browser.get(served.url + "/ui/export?ExporterID=NOOP&status=COMPLETED")
             ids = [r.get_attribute("data-task-id") for r in browser.find_elements(By.CSS_SELECTOR, "#tasks tbody tr")]
             assert ids == [waiting_id]
         finally:

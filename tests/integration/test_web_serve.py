@@ -133,3 +133,28 @@ def test_serve_refuses_a_bad_token_file_and_half_tls(tmp_path: Path) -> None:
         r = subprocess.run([sys.executable, "-m", "dcm_exporter.cli", "serve", "--config", "x.ldif", *extra],
                            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60, check=False)
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_run_reloads_its_file_on_sighup(tmp_path: Path) -> None:
+    """``run --reload-interval 0``: the changed file is not looked at until SIGHUP; then it is taken."""
+    import signal
+
+    (tmp_path / "archive").mkdir()
+    config = _config(tmp_path, 11117)
+    port = free_port()
+    served = start_cli(tmp_path, "run", "--config", str(config), "--queue", f"sqlite:{tmp_path / 'q.sqlite'}",
+                       "--source", str(tmp_path / "archive"), "--reload-interval", "0", "--metrics-port", str(port),
+                       port=port, wait_path="/metrics")
+    try:
+        taken = 'dcm_exporter_configuration_reloads_total{result="taken"} 1.0'
+        config.write_text(with_port(demo_configuration(), "STORESCP", 11119).to_ldif())
+        assert taken not in served.get("/metrics").text
+        served.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: taken in served.get("/metrics").text, timeout=30), served.output()
+        config.write_text("broken\n")
+        served.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: 'reloads_total{result="refused"} 1.0' in served.get("/metrics").text, timeout=30)
+    finally:
+        code = served.stop(signal.SIGINT)
+    assert code == 0, served.output()
+    assert "not taken (signal)" in served.output()

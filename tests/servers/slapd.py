@@ -251,8 +251,13 @@ def schema_files(schema: str) -> list[Path]:
     return files
 
 
-def config_ldif(workdir: Path, schema: str, *, tls: tuple[Path, Path] | None = None) -> str:
-    """The cn=config LDIF for ``slapadd -n0`` (services.md)."""
+def config_ldif(workdir: Path, schema: str, *, tls: tuple[Path, Path] | None = None, syncprov: bool = False) -> str:
+    """The cn=config LDIF for ``slapadd -n0`` (services.md); ``syncprov``: with the sync provider overlay (as
+    replicated set-ups have), which keeps the suffix's ``contextCSN``."""
+    overlay = ""
+    if syncprov:
+        overlay = ("\ndn: olcOverlay=syncprov,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
+                   "objectClass: olcSyncProvConfig\nolcOverlay: syncprov\n")
     tls_lines = ""
     if tls is not None:
         tls_lines = f"olcTLSCertificateFile: {tls[0]}\nolcTLSCertificateKeyFile: {tls[1]}\n"
@@ -269,7 +274,7 @@ objectClass: olcModuleList
 cn: module{{0}}
 olcModulePath: {MODULE_DIR}
 olcModuleLoad: back_mdb
-
+{"olcModuleLoad: syncprov" + chr(10) if syncprov else ""}
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
 cn: schema
@@ -301,15 +306,15 @@ olcDbIndex: objectClass eq
 olcDbIndex: dicomAETitle eq
 olcDbIndex: dicomDeviceName eq
 olcAccess: {{0}}to * by * read
-"""
+{overlay}"""
 
 
-def _build_config(workdir: Path, schema: str, tls: tuple[Path, Path] | None) -> None:
+def _build_config(workdir: Path, schema: str, tls: tuple[Path, Path] | None, syncprov: bool = False) -> None:
     slapadd = require_binary("slapadd", "slapd")
     (workdir / "slapd.d").mkdir(parents=True)
     (workdir / "db").mkdir()
     config = workdir / "config.ldif"
-    config.write_text(config_ldif(workdir, schema, tls=tls))
+    config.write_text(config_ldif(workdir, schema, tls=tls, syncprov=syncprov))
     run([slapadd, "-n0", "-F", str(workdir / "slapd.d"), "-l", str(config)])
 
 
@@ -492,8 +497,10 @@ class SlapdFactory:
         content: str = "init",
         ldifs: Iterable[str | Path] = (),
         ldaps: bool = False,
+        syncprov: bool = False,
     ) -> SlapdServer:
-        """Start a fresh server whose database is a copy of the template for (schema, content, ldifs)."""
+        """Start a fresh server whose database is a copy of the template for (schema, content, ldifs); with
+        ``syncprov``, the sync provider overlay keeps the suffix's ``contextCSN``."""
         if schema == "upstream" and not UPSTREAM_DIR.is_dir():
             import pytest
 
@@ -507,7 +514,7 @@ class SlapdFactory:
         if ldaps:
             ca_file, cert, key = make_tls(workdir / "tls")
             tls_files = (cert, key)
-        _build_config(workdir, schema, tls_files)
+        _build_config(workdir, schema, tls_files, syncprov)
         shutil.copyfile(template / "db" / "data.mdb", workdir / "db" / "data.mdb")
         log = workdir / "slapd.log"
         for attempt in range(1, 4):

@@ -131,6 +131,7 @@ def test_basic_profile() -> None:
         AccessionNumber="A1",
         PatientAge="042Y",
         FrameOfReferenceUID="1.2.3.9",
+        DoseReferenceUID="1.2.3.10",
     )
     ds.add_new(0x00091001, "LO", "private")
     ds.add_new(0x60003000, "OW", b"\0\0")
@@ -148,6 +149,7 @@ def test_basic_profile() -> None:
     assert "PatientAge" not in ds and 0x00091001 not in ds and 0x60003000 not in ds
     assert ds.SOPInstanceUID == remap_uid("1.2.3.4") and ds.StudyInstanceUID == remap_uid("1.2.3")
     assert ds.FrameOfReferenceUID == remap_uid("1.2.3.9")
+    assert ds["DoseReferenceUID"].value == "REMOVED"  # on upstream's D list: its dummy value, whatever the VR
     ref = ds.ReferencedImageSequence[0]
     assert ref.ReferencedSOPInstanceUID == remap_uid("1.2.3.5") and ref.ReferencedSOPClassUID == CT
     assert 0x00111001 not in ref
@@ -419,7 +421,34 @@ def test_preview_lists_the_differences(tmp_path: Path) -> None:
     actions = {c.keyword: c.action for c in shown.changes}
     assert actions["PatientName"] == "emptied" and actions["SOPInstanceUID"] == "changed"
     assert actions["PatientIdentityRemoved"] == "added"
-    assert "<table>" in shown._repr_html_() and "PatientName" in shown.to_text()
+    from dcm_exporter.notebook import to_html
+
+    markup = to_html(shown)  # what Jupyter shows
+    assert markup is not None and "<table class='dcm-exporter'" in markup and ">PatientName</td>" in markup
+    assert "PatientName" in shown.to_text()
+    rules_table = to_html(cfg.devices[0].application_entities[0].attribute_coercions)
+    assert rules_table is not None and ">deidentify:</td>" in rules_table
     broken = preview(config(ae_rules=[rule("D", "deidentify:Nope")]), "X", path)
     assert broken.error and "not sent" in broken.to_text().lower()
     assert preview(config(), "X", path).to_text().endswith("sent unchanged")
+
+
+def test_rules_that_change_nothing_keep_the_stored_bytes(tmp_path: Path) -> None:
+    """Upstream's default rule on AE DCM4CHEE removes Encapsulated Pixel Data Value Total Length from all it
+    sends: objects without it (nearly all) keep the byte-for-byte path; one that has it is re-encoded."""
+    default_rule = rule("RemoveEncapsulatedPixelDataValueTotalLength", "merge-attrs:",
+                        merge_attributes=["EncapsulatedPixelDataValueTotalLength!"])
+    p = plan(config(ae_rules=[default_rule, rule("As received", "retrieve-as-received:"),
+                              rule("No pixels", "nullify-pixel-data:", "Modality=SR")]))
+    path = tmp_path / "a.dcm"
+    ds = _with_meta(dataset())
+    ds.save_as(path, enforce_file_format=True)
+    with path.open("rb") as fp:
+        assert p.coerce_file(fp) is None
+    assert p.apply(pydicom.dcmread(path)) == ("RemoveEncapsulatedPixelDataValueTotalLength", "As received")
+    ds.EncapsulatedPixelDataValueTotalLength = 1234
+    ds.save_as(path, enforce_file_format=True)
+    with path.open("rb") as fp:
+        coerced = p.coerce_file(fp)
+    assert coerced is not None
+    assert "EncapsulatedPixelDataValueTotalLength" not in pydicom.dcmread(io.BytesIO(coerced.part10))

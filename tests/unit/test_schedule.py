@@ -501,3 +501,14 @@ def test_a_bad_number_says_why_when_it_can(text: str, hint: str | None) -> None:
         assert "stands alone" not in message and "steps" not in message
     else:
         assert hint in message
+
+
+def test_what_upstream_accepts_is_written_normalised() -> None:
+    from dcm_exporter.models import Configuration, Device, ExporterDescriptor
+
+    exporter = ExporterDescriptor(exporter_id="E", uri="noop:nothing", queue_name="Q",
+                                  schedules=["hour=+8 dayOfWeek=\uff11", ""])
+    text = Configuration(devices=[Device(device_name="d", exporters=[exporter])]).to_ldif()
+    assert "dcmSchedule: hour=8 dayOfWeek=1\n" in text
+    assert "dcmSchedule: hour=* dayOfWeek=*\n" in text
+    assert "+8" not in text and "\uff11" not in text

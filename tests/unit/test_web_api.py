@@ -306,6 +306,8 @@ def test_healthz_reports_runner_and_store(tmp_path: Path, small_study: StudyInfo
         store.close()
         r = client.get("/healthz")
         assert r.status_code == 503 and any("task store" in reason for reason in r.json()["reasons"]), r.json()
+        r = client.get("/dcm4chee-arc/monitor/export")  # the store's error as JSON, not a traceback
+        assert r.status_code == 500 and r.json()["errorMessage"].startswith("QueueError"), r.text
 
 
 def test_metrics_name_tasks_instances_bytes_and_durations(client: TestClient, exporter: Exporter,

@@ -1,8 +1,10 @@
-"""A requestor-side DICOM association on a plain (or TLS) socket, owned by one thread.
+"""A DICOM association on a plain (or TLS) socket, owned by one thread: requested (:meth:`Association.open`)
+or accepted (:meth:`Association.accept`, for the embedded SCP).
 
-pynetdicom's PDU codec encodes the A-ASSOCIATE-RQ and decodes the A-ASSOCIATE-AC / -RJ; after that,
-C-STORE / C-ECHO / N-ACTION / N-CREATE requests and their responses, and the N-EVENT-REPORT requests a
-peer sends back on the association, are framed and parsed here, directly on the socket (:mod:`.framing`).
+pynetdicom's PDU codec encodes and decodes the A-ASSOCIATE-RQ / -AC / -RJ (and, accepting, its presentation
+context negotiation answers the peer's proposal); after that, C-STORE / C-ECHO / N-ACTION / N-CREATE
+requests and their responses, and the N-EVENT-REPORT requests a peer sends, are framed and parsed here,
+directly on the socket (:mod:`.framing`).
 There is no reactor thread: the thread that sends a request is the one that reads its response, so a
 response can never be "missed" (the pynetdicom 3.0.4 race described in services.md cannot happen by
 construction).
@@ -342,9 +344,116 @@ class Association:
         )
         return assoc
 
+    @classmethod
+    def accept(
+        cls,
+        sock: socket.socket,
+        peer: tuple[str, int],
+        supported: Sequence[RequestedContext],
+        *,
+        timeout: float,
+    ) -> Association | None:
+        """Negotiate an association a peer opened on ``sock`` (we are the acceptor): the abstract syntaxes of
+        ``supported`` with their transfer syntaxes, both SCU and SCP roles. ``None`` (the socket closed) when
+        the peer sent no valid A-ASSOCIATE-RQ within ``timeout`` seconds or proposed nothing we support."""
+        require(*PYNETDICOM)
+        from pydicom.uid import UID
+        from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
+        from pynetdicom.pdu_primitives import (
+            A_ASSOCIATE,
+            ImplementationClassUIDNotification,
+            ImplementationVersionNameNotification,
+            MaximumLengthNotification,
+            SCP_SCU_RoleSelectionNegotiation,
+        )
+        from pynetdicom.presentation import PresentationContext, negotiate_as_acceptor
+
+        _tune(sock)
+        destination = Destination(ae_title="?", host=peer[0], port=peer[1], request_timeout=timeout,
+                                  response_timeout=timeout)
+        assoc = cls(sock, destination, "?", {}, {}, UNLIMITED_SEND_PDU)
+        try:
+            pdu_type, body = assoc._next_pdu(timeout, "the A-ASSOCIATE-RQ")
+            if pdu_type != d.PDU_A_ASSOCIATE_RQ:
+                raise AbortedError(f"PDU type 0x{pdu_type:02X} instead of an A-ASSOCIATE-RQ")
+            rq = A_ASSOCIATE_RQ()
+            try:
+                rq.decode(bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body)
+                request = rq.to_primitive()
+            except Exception as exc:  # pynetdicom raises assorted errors on malformed input
+                raise AbortedError(f"malformed A-ASSOCIATE-RQ: {exc}") from exc
+            roles = {
+                item.sop_class_uid: (item.scu_role, item.scp_role)
+                for item in request.user_information
+                if isinstance(item, SCP_SCU_RoleSelectionNegotiation) and item.sop_class_uid is not None
+            }
+            ours = []
+            for rc in supported:
+                pc = PresentationContext()
+                pc.abstract_syntax = UID(rc.abstract_syntax)
+                pc.transfer_syntax = [UID(ts) for ts in rc.transfer_syntaxes]
+                pc.scu_role = pc.scp_role = True
+                ours.append(pc)
+            results, role_items = negotiate_as_acceptor(
+                request.presentation_context_definition_list, ours, roles or None
+            )
+            if not any(cx.result == 0 for cx in results):
+                reject = A_ASSOCIATE()
+                reject.result, reject.result_source, reject.diagnostic = 0x01, 0x01, 0x01  # permanent, no reason
+                rj = A_ASSOCIATE_RJ()
+                rj.from_primitive(reject)
+                assoc._send_raw(rj.encode())
+                raise AbortedError("nothing proposed that we support: rejected")
+            max_length = MaximumLengthNotification()
+            max_length.maximum_length_received = OUR_MAX_PDU
+            impl_uid = ImplementationClassUIDNotification()
+            impl_uid.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
+            impl_name = ImplementationVersionNameNotification()
+            impl_name.implementation_version_name = IMPLEMENTATION_VERSION_NAME
+            answer = A_ASSOCIATE()
+            answer.application_context_name = UID(APPLICATION_CONTEXT)
+            answer.calling_ae_title = request.calling_ae_title
+            answer.called_ae_title = request.called_ae_title
+            answer.result, answer.result_source = 0x00, 0x01
+            answer.presentation_context_definition_results_list = results
+            answer.user_information = [max_length, impl_uid, impl_name, *role_items]
+            ac = A_ASSOCIATE_AC()
+            ac.from_primitive(answer)
+            assoc._send_raw(ac.encode())
+        except AssociationFailure as exc:
+            LOG.info("association from %s:%d not accepted: %s", peer[0], peer[1], exc)
+            assoc.abort()
+            return None
+        calling = str(request.calling_ae_title).strip()
+        assoc.destination = attrs.evolve(destination, ae_title=calling)
+        assoc.calling_ae_title = str(request.called_ae_title).strip()
+        for cx in results:
+            if cx.result == 0 and cx.transfer_syntax:
+                syntax = str(cx.abstract_syntax)
+                ts = str(cx.transfer_syntax[0])
+                assoc.accepted.setdefault(syntax, {})[ts] = AcceptedContext(int(cx.context_id or 0), syntax, ts)
+        peer_max = 0
+        for info in request.user_information:
+            if isinstance(info, MaximumLengthNotification):
+                peer_max = int(info.maximum_length_received or 0)
+        send_pdu = UNLIMITED_SEND_PDU if peer_max == 0 else min(max(peer_max, 64), UNLIMITED_SEND_PDU)
+        assoc.max_pdv_data = send_pdu - 6
+        LOG.debug("association from %s accepted", assoc.destination)
+        return assoc
+
+    def transfer_syntax_of(self, context_id: int) -> str | None:
+        """The transfer syntax accepted for presentation context ``context_id``."""
+        for contexts in self.accepted.values():
+            for context in contexts.values():
+                if context.context_id == context_id:
+                    return context.transfer_syntax
+        return None
+
     # --- receiving -------------------------------------------------------------------------------
 
-    def _next_pdu(self, timeout: float | None, waiting_for: str) -> tuple[int, bytes]:
+    def _next_pdu(self, timeout: float | None, waiting_for: str, stated: float | None = None) -> tuple[int, bytes]:
+        """The next whole PDU within ``timeout`` seconds (``stated``: the configured timeout, for messages)."""
+        shown = timeout if stated is None else stated
         for pdu in self._reader.pdus():
             return pdu
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -353,14 +462,14 @@ class Association:
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutFailure(f"no answer within {timeout} s while waiting for {waiting_for}")
+                    raise TimeoutFailure(f"no answer within {shown} s while waiting for {waiting_for}")
                 self._sock.settimeout(left)
             else:
                 self._sock.settimeout(None)
             try:
                 n = self._sock.recv_into(view)
             except TimeoutError as exc:
-                raise TimeoutFailure(f"no answer within {timeout} s while waiting for {waiting_for}") from exc
+                raise TimeoutFailure(f"no answer within {shown} s while waiting for {waiting_for}") from exc
             except OSError as exc:
                 raise AbortedError(f"connection lost while waiting for {waiting_for}: {exc}") from exc
             if n == 0:
@@ -383,8 +492,10 @@ class Association:
         size = 0
         command: d.Command | None = None
         context_id = 0
+        deadline = None if timeout is None else time.monotonic() + timeout  # for the whole message
         while True:
-            pdu_type, body = self._next_pdu(timeout, waiting_for)
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            pdu_type, body = self._next_pdu(left, waiting_for, timeout)
             if pdu_type == d.PDU_P_DATA_TF:
                 try:
                     pdvs = d.split_pdvs(body)

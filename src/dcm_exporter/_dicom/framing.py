@@ -36,6 +36,7 @@ __all__ = [
     "a_abort_pdu",
     "a_release_pdu",
     "c_echo_rq",
+    "c_echo_rsp",
     "c_store_rq",
     "decode_abort",
     "encode_command",
@@ -172,6 +173,19 @@ def c_echo_rq(message_id: int) -> bytes:
             (COMMAND_FIELD, C_ECHO_RQ),
             (MESSAGE_ID, message_id),
             (COMMAND_DATA_SET_TYPE, NO_DATASET),
+        ]
+    )
+
+
+def c_echo_rsp(message_id: int, status: int = 0x0000) -> bytes:
+    """The command set of a C-ECHO-RSP (PS3.7 9.3.5.2)."""
+    return encode_command(
+        [
+            (AFFECTED_SOP_CLASS_UID, "1.2.840.10008.1.1"),
+            (COMMAND_FIELD, C_ECHO_RSP),
+            (MESSAGE_ID_BEING_RESPONDED_TO, message_id),
+            (COMMAND_DATA_SET_TYPE, NO_DATASET),
+            (STATUS, status),
         ]
     )
 

@@ -166,6 +166,8 @@ def parse_part10_meta(head: bytes | bytearray | memoryview, *, name: str = "<fil
     n = len(head)
     if n < 132:
         return 132
+    if not isinstance(head, bytes):
+        head = bytes(head)
     if head[128:132] != b"DICM":
         raise FramingError(f"{name}: not a DICOM Part 10 file (no 'DICM' prefix after the 128-byte preamble)")
     pos, prev = 132, -1
@@ -197,10 +199,11 @@ def parse_part10_meta(head: bytes | bytearray | memoryview, *, name: str = "<fil
         end: int = start + length
         if end > n:
             return end + 4096
-        if elem in _META_TEXT:
-            raw = bytes(head[start:end])
-            if b"\\" in raw or vr != _META_TEXT[elem]:
-                unusual = unusual or f"(0002,{elem:04X}) is not one {_META_TEXT[elem].decode()} value"
+        expected = _META_TEXT.get(elem)
+        if expected is not None:
+            raw = head[start:end]
+            if b"\\" in raw or vr != expected:
+                unusual = unusual or f"(0002,{elem:04X}) is not one {expected.decode()} value"
             if elem == _META_TS:
                 ts = _uid(raw)
             elif elem == _META_CLASS:
@@ -280,7 +283,6 @@ class _Walker:
 
     def __init__(
         self,
-        *,
         strict: bool,
         data: bytes = b"",
         complete: bool = True,
@@ -323,7 +325,7 @@ class _Walker:
 
     # -- data set and items ------------------------------------------------------------------------------
 
-    def elements(self, pos: int, end: int | None, *, implicit: bool, depth: int, top: bool) -> int:
+    def elements(self, pos: int, end: int | None, implicit: bool, depth: int, top: bool) -> int:
         """Walk elements from ``pos`` to ``end`` (a data set or an item of defined length), or to the Item
         Delimitation (``end`` is ``None``: an item of undefined length; the strict top level: the end of the
         bytes); return the offset after them.
@@ -549,8 +551,8 @@ def _scan(data: bytes, complete: bool) -> Header | None:
     implicit = ts == IMPLICIT_VR_LITTLE_ENDIAN
     if pos + 6 <= len(data) and _looks_implicit(data[pos + 4], data[pos + 5]) != implicit:
         raise _Decline  # the first element contradicts the transfer syntax: pydicom switches, with a warning
-    walker = _Walker(strict=True, data=data, complete=complete)
-    walker.elements(pos, None, implicit=implicit, depth=0, top=True)
+    walker = _Walker(True, data, complete)  # positional: this runs once per file indexed
+    walker.elements(pos, None, implicit, 0, True)
 
     raw_class, raw_sop, raw_study, raw_series, raw_modality = walker.values
     study = _uid_text(raw_study)

@@ -6,8 +6,8 @@ C-STOREs of the ``dicom:`` transport:
 - :func:`send_n_create` — one N-CREATE-RQ (Instance Availability Notification) and its response;
 - :class:`CommitmentAssociation` — the N-ACTION-RQ of a storage commitment request, then the
   N-EVENT-REPORT-RQs the peer may send back on the same association, each answered in the thread that waits;
-- :class:`EventReportServer` — the embedded SCP that accepts N-EVENT-REPORTs on new associations from the
-  peer. It is the one part still on pynetdicom (an acceptor with its own threads), imported here only.
+- :class:`EventReportServer` — the embedded SCP that accepts N-EVENT-REPORTs on new associations the peer
+  opens (our acceptor: pynetdicom's PDU codec and presentation context negotiation, then the same framing).
 
 Data sets (Action Information, Event Information, the IAN) are encoded and decoded with pydicom in the
 transfer syntax of the accepted presentation context. Failures become :mod:`dcm_exporter.errors` here, in
@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import io
 import logging
+import select
 import socket
+import threading
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dcm_exporter._dicom import framing as d
 from dcm_exporter._dicom.association import (
@@ -37,7 +40,7 @@ from dcm_exporter._dicom.uids import (
     IMPLICIT_VR_LITTLE_ENDIAN,
     VERIFICATION,
 )
-from dcm_exporter._imports import PYDICOM, PYNETDICOM, require
+from dcm_exporter._imports import PYDICOM, require
 from dcm_exporter.errors import (
     AssociationRejectedError,
     ConnectionFailedError,
@@ -180,98 +183,147 @@ class CommitmentAssociation:
         except AssociationFailure as exc:
             log.info("association to %s ended while waiting for reports: %s", self.destination, exc)
             return
-        if request is None:
-            return
-        command = request.command
-        if command.command_field != d.N_EVENT_REPORT_RQ or command.message_id is None:
-            log.warning("unexpected request (command field %r) from %s: association aborted",
-                        command.command_field, self.destination)
-            self._assoc.abort()
-            return
-        sop_class = command.text(d.AFFECTED_SOP_CLASS_UID) or ""
-        event_type = command.us(d.EVENT_TYPE_ID) or 0
-        info: Dataset | None = None
-        if request.dataset is not None:
-            try:
-                info = decode_dataset(request.dataset, self._transfer_syntax_of(request))
-            except ValueError as exc:
-                log.warning("N-EVENT-REPORT from %s: %s", self.destination, exc)
-        status = handler(sop_class, event_type, info)
-        rsp = d.n_event_report_rsp(
-            command.message_id, sop_class, command.text(d.AFFECTED_SOP_INSTANCE_UID), event_type, status
-        )
-        try:
-            self._assoc.respond(request, rsp)
-        except AssociationFailure as exc:
-            log.info("N-EVENT-REPORT-RSP to %s not sent: %s", self.destination, exc)
-
-    def _transfer_syntax_of(self, request: Request) -> str:
-        for contexts in self._assoc.accepted.values():
-            for context in contexts.values():
-                if context.context_id == request.context_id:
-                    return context.transfer_syntax
-        return self._context.transfer_syntax
+        if request is not None:
+            _answer(self._assoc, request, handler)
 
     def close(self) -> None:
         """Release the association (abort it when the release is not answered). Idempotent."""
         self._assoc.release()
 
 
-# --- the embedded SCP (pynetdicom) -----------------------------------------------------------------------
+def _answer(assoc: Association, request: Request, handler: EventReportHandler) -> None:
+    """Answer one request a peer sent: an N-EVENT-REPORT-RQ goes to ``handler``, a C-ECHO-RQ is answered
+    Success; anything else aborts the association."""
+    command = request.command
+    field = command.command_field
+    if command.message_id is None or field not in (d.N_EVENT_REPORT_RQ, d.C_ECHO_RQ):
+        log.warning("unexpected request (command field %r) from %s: association aborted", field, assoc.destination)
+        assoc.abort()
+        return
+    if field == d.C_ECHO_RQ:
+        rsp = d.c_echo_rsp(command.message_id)
+    else:
+        sop_class = command.text(d.AFFECTED_SOP_CLASS_UID) or ""
+        event_type = command.us(d.EVENT_TYPE_ID) or 0
+        info: Dataset | None = None
+        if request.dataset is not None:
+            syntax = assoc.transfer_syntax_of(request.context_id) or EXPLICIT_VR_LITTLE_ENDIAN
+            try:
+                info = decode_dataset(request.dataset, syntax)
+            except ValueError as exc:
+                log.warning("N-EVENT-REPORT from %s: %s", assoc.destination, exc)
+        status = handler(sop_class, event_type, info)
+        rsp = d.n_event_report_rsp(
+            command.message_id, sop_class, command.text(d.AFFECTED_SOP_INSTANCE_UID), event_type, status
+        )
+    try:
+        assoc.respond(request, rsp)
+    except AssociationFailure as exc:
+        log.info("response to %s not sent: %s", assoc.destination, exc)
 
 
-def _set_nodelay(event: Any) -> None:
-    """pynetdicom ``EVT_CONN_OPEN`` handler: switch Nagle's algorithm off on the new socket."""
-    sock = getattr(getattr(event.assoc, "dul", None), "socket", None)
-    raw = getattr(sock, "socket", None)
-    if isinstance(raw, socket.socket):
-        try:
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # pragma: no cover - socket already closed
-            pass
+# --- the embedded SCP ----------------------------------------------------------------------------------
 
 
 class EventReportServer:
-    """An SCP on ``host:port`` for ``ae_title`` that accepts N-EVENT-REPORTs of ``sop_class_uid`` (and C-ECHO)
-    on associations the peer opens, and hands each to ``handler``.
+    """An SCP on ``host:port`` that accepts associations proposing ``sop_class_uid`` (or Verification), and
+    hands every N-EVENT-REPORT on them to ``handler`` (C-ECHO is answered Success).
+
+    One thread accepts, one thread per association reads and answers, on our own association code. At most
+    ``max_associations`` are served at once (more are closed at once); an association idle for
+    ``idle_timeout`` seconds is aborted, so a silent peer cannot hold a thread.
 
     Raises (on construction):
         ConnectionFailedError: the port cannot be bound.
     """
 
-    def __init__(self, host: str, port: int, ae_title: str, sop_class_uid: str, handler: EventReportHandler) -> None:
-        require(*PYNETDICOM)  # the first use of a process may come from several workers at once
-        from pynetdicom import AE, evt
-
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ae_title: str,
+        sop_class_uid: str,
+        handler: EventReportHandler,
+        *,
+        max_associations: int = 16,
+        idle_timeout: float = 60.0,
+    ) -> None:
+        self.ae_title = ae_title
         self._handler = handler
-        ae = AE(ae_title=ae_title)
-        ae.add_supported_context(sop_class_uid, list(_TRANSFER_SYNTAXES), scu_role=True, scp_role=True)
-        ae.add_supported_context(VERIFICATION, list(_TRANSFER_SYNTAXES))
+        self._supported = [
+            RequestedContext(1, sop_class_uid, _TRANSFER_SYNTAXES),
+            RequestedContext(3, VERIFICATION, _TRANSFER_SYNTAXES),
+        ]
+        self._max = max_associations
+        self._idle = idle_timeout
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._serving: dict[threading.Thread, socket.socket] = {}
         try:
-            server = ae.start_server(
-                (host, port),
-                block=False,
-                evt_handlers=[(evt.EVT_CONN_OPEN, _set_nodelay), (evt.EVT_N_EVENT_REPORT, self._on_event_report)],
-            )
+            self._sock = socket.create_server((host, port))
         except OSError as exc:
             raise ConnectionFailedError(
                 f"cannot listen for N-EVENT-REPORTs to AE {ae_title} on {host}:{port}: {exc}"
             ) from exc
-        assert server is not None  # block=False returns the running server
-        self._server = server
+        self._thread = threading.Thread(target=self._accept_loop, name=f"dcm_exporter-scp-{ae_title}", daemon=True)
+        self._thread.start()
 
-    def _on_event_report(self, event: Any) -> tuple[int, None]:
-        request = event.request
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound host and port."""
+        host, port = self._sock.getsockname()[:2]
+        return str(host), int(port)
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                readable, _, _ = select.select([self._sock], [], [], 0.2)
+                if not readable:
+                    continue
+                conn, peer = self._sock.accept()
+            except (OSError, ValueError):  # the listening socket was closed: shutdown
+                return
+            with self._lock:
+                if self._stop.is_set() or len(self._serving) >= self._max:
+                    conn.close()
+                    continue
+                thread = threading.Thread(target=self._serve, args=(conn, peer), daemon=True,
+                                          name=f"dcm_exporter-scp-{self.ae_title}-{peer[1]}")
+                self._serving[thread] = conn
+            thread.start()
+
+    def _serve(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         try:
-            info = event.event_information
-            for _ in info.iterall():  # pydicom decodes lazily: a bad value fails here, not in the handler
-                pass
-        except Exception:  # a report we cannot decode: the handler tells the peer
-            log.warning("N-EVENT-REPORT from %s with undecodable event information", event.assoc.requestor.ae_title)
-            info = None
-        return self._handler(str(request.AffectedSOPClassUID), int(request.EventTypeID or 0), info), None
+            assoc = Association.accept(conn, (str(peer[0]), int(peer[1])), self._supported, timeout=self._idle)
+            if assoc is None:
+                return
+            idle_since = time.monotonic()
+            while not self._stop.is_set():
+                try:
+                    request = assoc.poll_request(0.2)
+                except AssociationFailure as exc:
+                    log.info("association from %s ended: %s", assoc.destination, exc)
+                    break
+                if request is not None:
+                    _answer(assoc, request, self._handler)
+                    idle_since = time.monotonic()
+                elif assoc.closed or assoc.broken:
+                    break
+                elif time.monotonic() - idle_since > self._idle:
+                    log.info("association from %s idle for %g s: aborted", assoc.destination, self._idle)
+                    break
+            assoc.abort()
+        finally:
+            conn.close()
+            with self._lock:
+                self._serving.pop(threading.current_thread(), None)
 
     def shutdown(self) -> None:
-        """Stop listening and end the SCP's associations."""
-        self._server.shutdown()
-
+        """Stop listening and end the SCP's associations. Idempotent."""
+        self._stop.set()
+        self._sock.close()
+        self._thread.join(5)
+        with self._lock:
+            serving = list(self._serving)
+        for thread in serving:
+            thread.join(5)

@@ -107,7 +107,7 @@ def config_validate(args: argparse.Namespace) -> int:
     else:
         configuration = load_configuration(args)
         where = config_description(args)
-    issues = [*configuration.validate(), *_scheme_issues(configuration)]
+    issues = [*configuration.validate(), *_scheme_issues(configuration), *_coercion_issues(configuration)]
     rows = [
         {"severity": i.severity.value, "where": str(i.location or i.dn or ""), "message": i.message}
         for i in issues
@@ -160,6 +160,57 @@ def _scheme_issues(configuration: Configuration) -> list[Any]:
                 dn=dn,
                 location=configuration.locations.get(normalize_dn(dn)),
             ))
+    return issues
+
+
+def _coercion_issues(configuration: Configuration) -> list[Any]:
+    """Attribute coercion rules on the export path (role SCP, C_STORE_RQ) that cannot work: unparsable
+    conditions, unknown schemes or de-identification options (errors: the instances they match fail), and
+    schemes dcm_exporter refuses (warnings: exports that select them fail)."""
+    from dcm_exporter.codecs.ldap_mapping import device_dn, entry_dn_of, normalize_dn
+    from dcm_exporter.coercion import default_registry
+    from dcm_exporter.coercion.deidentify import parse_options
+    from dcm_exporter.models import Severity, TransferRole, ValidationIssue
+    from dcm_exporter.rules.conditions import ConditionError, parse_conditions
+
+    issues = []
+    for device in configuration.devices:
+        ddn = device_dn(device.device_name, configuration.base_dn)
+        placed = [(r, ddn) for r in device.attribute_coercions]
+        for ae in device.application_entities:
+            placed.extend((r, entry_dn_of(ae, ddn)) for r in ae.attribute_coercions)
+        for rule, parent in placed:
+            if rule.role is not TransferRole.SCP or rule.dimse.strip().upper() != "C_STORE_RQ":
+                continue  # not applied on export
+            found: list[tuple[Severity, str]] = []
+            try:
+                parse_conditions(rule.conditions)
+            except ConditionError as exc:
+                found.append((Severity.ERROR, str(exc)))
+            try:
+                processor = default_registry.get(rule.scheme)
+                if processor is None:
+                    found.append((Severity.ERROR, f"no processor for the scheme of {rule.uri}: the instances it "
+                                  "matches fail"))
+                elif rule.scheme == "deidentify":
+                    parse_options(rule.scheme_specific_part)
+                check = getattr(processor, "check", None)
+                if callable(check):
+                    check(rule)
+            except ValueError as exc:
+                found.append((Severity.ERROR, f"{exc}: the instances it matches fail"))
+            except ConfigurationError as exc:
+                refused = rule.scheme in ("leading-arc", "merge-mwl", "sup-from-dev")
+                found.append((Severity.WARNING if refused else Severity.ERROR, str(exc)))
+            dn = entry_dn_of(rule, parent)
+            for severity, text in found:
+                where = f"AE {rule.ae_title}" if rule.ae_title else f"device {device.device_name}"
+                issues.append(ValidationIssue(
+                    severity=severity,
+                    message=f"attribute coercion {rule.name} ({where}): {text}",
+                    dn=dn,
+                    location=configuration.locations.get(normalize_dn(dn)),
+                ))
     return issues
 
 

@@ -216,6 +216,7 @@ class DeIdentifier:
             ds.SeriesTime = _DUMMY["TM"]
 
     def _item(self, ds: Any) -> None:
+        from pydicom import config
         from pydicom.dataelem import DataElement
 
         drop = []
@@ -237,7 +238,8 @@ class DeIdentifier:
                 value: Any = _DUMMY.get(vr, "REMOVED")
             else:
                 value = [] if vr == "SQ" else None
-            ds[tag] = DataElement(tag, vr, value)
+            # upstream writes its dummy values whatever the VR says (REMOVED in a UI): no validation warning
+            ds[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
         for tag in self.uids:
             if tag not in ds:
                 continue

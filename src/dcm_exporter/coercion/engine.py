@@ -21,7 +21,6 @@ The data set the conditions see is the stored file's (upstream: the attributes i
 
 from __future__ import annotations
 
-import copy
 import io
 import logging
 from collections.abc import Sequence
@@ -66,6 +65,10 @@ EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 _UNCOMPRESSED = frozenset(
     {IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, "1.2.840.10008.1.2.1.99"}
 )
+
+
+#: Schemes whose processor returns ``False`` exactly when it left the data set as it was.
+_NOT_EFFECTIVE_IS_UNCHANGED = frozenset({"trim-iso2022"})
 
 
 @attrs.frozen(kw_only=True)
@@ -224,20 +227,26 @@ class CoercionPlan:
 
     def apply(self, dataset: Dataset, sop_class_uid: str | None = None) -> tuple[str, ...] | None:
         """Apply the matching rules to ``dataset`` in place; the names of the rules applied (``()``: matched, but
-        none changed anything), or ``None`` when no rule matches (send the object as stored).
+        each failed under a policy that sends anyway), or ``None`` when no rule matches.
 
         Raises:
             CoercionError: a rule failed and its policy (or the de-identification safety rule) fails the
                 instance; the message names the rule and the reason.
         """
+        result = self._apply(dataset, sop_class_uid)
+        return None if result is None else result[0]
+
+    def _apply(self, dataset: Dataset, sop_class_uid: str | None) -> tuple[tuple[str, ...], bool] | None:
+        """:meth:`apply`, and whether any rule changed the data set (when none did, the stored bytes can go)."""
         sop_class = sop_class_uid or str(dataset.get("SOPClassUID", "") or "")
         matched = self._match(dataset, sop_class)
         if not matched:
             legacy = self._match_legacy(dataset, sop_class)
             if legacy is None:
                 return None
-            return self._apply_legacy(legacy.rule, dataset, sop_class)
+            return self._apply_legacy(legacy.rule, dataset, sop_class), True
         applied: list[str] = []
+        modified = False
         ctx = self.context(sop_class)
         for r in matched:
             rule = r.rule
@@ -248,8 +257,14 @@ class CoercionPlan:
                     rule=rule.name,
                     uri=rule.uri,
                 )
+            unchanged = getattr(r.processor, "leaves_unchanged", None)
             try:
-                effective = r.processor.coerce(rule, dataset, ctx)
+                if callable(unchanged) and unchanged(rule, dataset):
+                    # e.g. upstream's default rule removing an attribute the object does not have
+                    effective = True
+                else:
+                    effective = r.processor.coerce(rule, dataset, ctx)
+                    modified = modified or bool(effective) or rule.scheme not in _NOT_EFFECTIVE_IS_UNCHANGED
             except Exception as exc:  # a processor may fail in any way; the policy decides what follows
                 reason = f"attribute coercion {rule.name!r} ({rule.uri}) failed: {type(exc).__name__}: {exc}"
                 if rule.scheme == "deidentify":
@@ -268,14 +283,14 @@ class CoercionPlan:
             applied.append(rule.name)
             if effective and rule.sufficient:
                 break
-        return tuple(applied)
+        return tuple(applied), modified
 
     def _apply_legacy(self, rule: LegacyAttributeCoercion, dataset: Dataset, sop_class: str) -> tuple[str, ...]:
         """The legacy chain on the outgoing path: nullify tags, merge attributes, XSLT, de-identification last."""
         from pydicom.dataelem import DataElement
 
         from dcm_exporter.coercion.deidentify import DeIdentifier, parse_options
-        from dcm_exporter.coercion.processors import merge_attribute
+        from dcm_exporter.coercion.processors import merge_attributes
 
         try:
             for text in rule.nullify_tags:
@@ -283,9 +298,7 @@ class CoercionPlan:
                 if tag in dataset:
                     elem = dataset[tag]
                     dataset[tag] = DataElement(tag, elem.VR, b"" if elem.VR in ("OB", "OW") else None)
-            source = copy.deepcopy(dataset)
-            for text in rule.merge_attributes:
-                merge_attribute(dataset, text, source=source)
+            merge_attributes(dataset, rule.merge_attributes)
             if rule.xslt_uri:
                 from dcm_exporter.coercion.xslt import XSLT
 
@@ -309,7 +322,7 @@ class CoercionPlan:
         touched is not decompressed unless the target asks for it.
 
         Returns:
-            ``None`` when no rule matches (send the stored bytes unchanged).
+            ``None`` when no rule matches or none changed the object (send the stored bytes unchanged).
 
         Raises:
             CoercionError: the file cannot be read or encoded, or a rule failed (see :meth:`apply`).
@@ -323,10 +336,10 @@ class CoercionPlan:
         except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
             raise CoercionError(f"{name}: cannot read the stored file for attribute coercion: {exc}") from exc
         sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
-        applied = self.apply(ds, sop_class)
-        if applied is None:
-            return None
-        return encode_part10(ds, target_transfer_syntax, name=name, applied=applied)
+        result = self._apply(ds, sop_class)
+        if result is None or not result[1]:
+            return None  # no rule matched, or none changed anything: the stored bytes go out
+        return encode_part10(ds, target_transfer_syntax, name=name, applied=result[0])
 
 
 def encode_part10(

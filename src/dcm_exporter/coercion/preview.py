@@ -75,6 +75,9 @@ class CoercionPreview:
         return self.to_text()
 
     def _repr_html_(self) -> str:
+        """The preview as a table in Jupyter (the project's table style)."""
+        from dcm_exporter._repr import _table
+
         e = html.escape
         head = (
             f"<p><b>Exporter {e(self.exporter_id)}</b> &rarr; {e(self.destination or '(no AE title)')}: "
@@ -84,16 +87,13 @@ class CoercionPreview:
             return f"{head}<p style='color:#b00'><b>Not sent:</b> {e(self.error)}</p>"
         if not self.rules:
             return f"{head}<p>No coercion rule applies: sent unchanged.</p>"
-        rows = "".join(
-            f"<tr><td><code>{e(c.path)}</code></td><td>{e(c.keyword)}</td><td>{e(c.action)}</td>"
-            f"<td>{e(c.before or '')}</td><td>{e(c.after or '')}</td></tr>"
-            for c in self.changes
+        table = _table(
+            ("tag", "keyword", "action", "before", "after"),
+            ((c.path, c.keyword, c.action, c.before, c.after) for c in self.changes),
+            status_column=None,
+            caption=f"rules applied: {', '.join(self.rules)}; {len(self.changes)} attribute(s) changed",
         )
-        return (
-            f"{head}<p>Rules applied: {e(', '.join(self.rules))}</p>"
-            "<table><thead><tr><th>tag</th><th>keyword</th><th>action</th><th>before</th><th>after</th></tr>"
-            f"</thead><tbody>{rows}</tbody></table>"
-        )
+        return head + table
 
 
 def _text(elem: Any) -> str:

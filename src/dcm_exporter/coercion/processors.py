@@ -18,8 +18,8 @@
 
 from __future__ import annotations
 
-import copy
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dcm_exporter.coercion.deidentify import DeIdentifier
@@ -42,6 +42,7 @@ __all__ = [
     "SUPPLEMENT_FROM_DEVICE",
     "TRIM_ISO2022",
     "merge_attribute",
+    "merge_attributes",
 ]
 
 PIXEL_DATA = 0x7FE00010
@@ -108,30 +109,46 @@ def _parse_path(path: str, text: str) -> list[tuple[int, int]]:
     return out
 
 
-def merge_attribute(dataset: Dataset, text: str, *, source: Dataset | None = None) -> None:
-    """Apply one ``dcmMergeAttribute`` value to ``dataset`` (values formatted from ``source``, default itself).
+def merge_attributes(dataset: Dataset, texts: Sequence[str]) -> None:
+    """Apply ``dcmMergeAttribute`` values to ``dataset`` in order; every format sees the values as they were
+    before the first one (upstream: "replaced by the value of that attribute in the original dataset").
 
     Raises:
         ValueError: a malformed value or an unknown keyword.
         ConfigurationError: an attribute format that is malformed or not supported.
     """
-    from pydicom.dataelem import DataElement
-    from pydicom.dataset import Dataset as PydicomDataset
-
-    # the one attribute format implementation (storage paths use it too); a leaf module despite its package
     from dcm_exporter.transports.attribute_format import AttributesFormat
 
+    planned = []
+    for text in texts:  # parse and format everything first: no copy of the data set is needed
+        action, steps = _parse_merge(text)
+        value = AttributesFormat(text.partition("=")[2]).format(dataset) if action == "set" else None
+        planned.append((text, action, steps, value))
+    for text, action, steps, value in planned:
+        _merge(dataset, text, action, steps, value)
+
+
+def merge_attribute(dataset: Dataset, text: str) -> None:
+    """Apply one ``dcmMergeAttribute`` value (see :func:`merge_attributes`)."""
+    merge_attributes(dataset, [text])
+
+
+def _parse_merge(text: str) -> tuple[str, list[tuple[int, int]]]:
     if "=" in text:
         path, _, fmt = text.partition("=")
         action = "set" if fmt else "nullify"
     elif text.endswith("!"):
-        path, fmt, action = text[:-1], "", "remove"
+        path, action = text[:-1], "remove"
     else:
         raise ValueError(f"dcmMergeAttribute {text!r} is not Path=format, Path= or Path!")
-    steps = _parse_path(path.strip(), text)
-    value: str | None = None
-    if action == "set":
-        value = AttributesFormat(fmt).format(source if source is not None else dataset)
+    return action, _parse_path(path.strip(), text)
+
+
+def _merge(dataset: Dataset, text: str, action: str, steps: list[tuple[int, int]], value: str | None) -> None:
+    from pydicom import config
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset as PydicomDataset
+
     target: Any = dataset
     for tag, index in steps[:-1]:
         elem = target.get(tag)
@@ -157,7 +174,9 @@ def merge_attribute(dataset: Dataset, text: str, *, source: Dataset | None = Non
         return
     if vr == "SQ":
         raise ValueError(f"dcmMergeAttribute {text!r}: cannot set a value of a sequence")
-    target[tag] = DataElement(tag, vr, value.split("\\") if value and "\\" in value else value)
+    # as dcm4che: the formatted value is set as it is (a value longer than its VR allows is not refused)
+    values = value.split("\\") if value and "\\" in value else value
+    target[tag] = DataElement(tag, vr, values, validation_mode=config.IGNORE)
 
 
 class MergeAttributesProcessor:
@@ -167,15 +186,30 @@ class MergeAttributesProcessor:
         if not rule.merge_attributes:
             raise ConfigurationError(f"attribute coercion {rule.name!r} ({rule.uri}) has no dcmMergeAttribute")
 
-    def coerce(self, rule: AttributeCoercion, dataset: Dataset, context: CoercionContext) -> bool:
-        source = copy.deepcopy(dataset)  # every format sees the values as they were before this rule
+    def leaves_unchanged(self, rule: AttributeCoercion, dataset: Dataset) -> bool:
+        """Only removals of top-level attributes the data set does not have (upstream's default rule on AE
+        ``DCM4CHEE`` removes Encapsulated Pixel Data Value Total Length from everything it sends)."""
         for text in rule.merge_attributes:
-            merge_attribute(dataset, text, source=source)
+            if "=" in text or not text.endswith("!") or "." in text:
+                return False
+            try:
+                tag = _tag(text[:-1].strip(), text)
+            except ValueError:
+                return False
+            if tag in dataset:
+                return False
+        return True
+
+    def coerce(self, rule: AttributeCoercion, dataset: Dataset, context: CoercionContext) -> bool:
+        merge_attributes(dataset, rule.merge_attributes)
         return True
 
 
 class NullifyPixelDataProcessor:
     """``nullify-pixel-data:``: the top-level Pixel Data is written with zero length."""
+
+    def leaves_unchanged(self, rule: AttributeCoercion, dataset: Dataset) -> bool:
+        return PIXEL_DATA not in dataset
 
     def coerce(self, rule: AttributeCoercion, dataset: Dataset, context: CoercionContext) -> bool:
         from pydicom.dataelem import DataElement
@@ -189,6 +223,9 @@ class NullifyPixelDataProcessor:
 
 class NoopProcessor:
     """``retrieve-as-received:``: nothing to do here (the data set is sent as stored anyway)."""
+
+    def leaves_unchanged(self, rule: AttributeCoercion, dataset: Dataset) -> bool:
+        return True
 
     def coerce(self, rule: AttributeCoercion, dataset: Dataset, context: CoercionContext) -> bool:
         return True

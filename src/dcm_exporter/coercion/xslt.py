@@ -14,7 +14,8 @@ add, replace and empty attributes, not remove them.
 
 The stylesheet URI may be a path or a ``file:`` URL; ``${NAME}`` in it is replaced by the environment variable
 ``NAME`` (dcm4chee expands Java system properties such as ``${jboss.server.temp.url}`` there). Compiled
-stylesheets are cached per path and modification time. lxml is needed (``pip install dcm-exporter[coercion]``).
+stylesheets are cached per path and modification time (in each thread). lxml is needed
+(``pip install dcm-exporter[coercion]``).
 """
 
 from __future__ import annotations
@@ -228,8 +229,8 @@ class XsltProcessor:
     """``xslt:<stylesheet-URI>`` (``dcmCoercionParam: xsl-no-keyword=true`` leaves keywords out)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[Path, float], Any] = {}
+        # compiled stylesheets per thread: an lxml XSLT object is not meant to be shared between threads
+        self._local = threading.local()
 
     def check(self, rule: AttributeCoercion) -> None:
         _lxml()
@@ -238,16 +239,17 @@ class XsltProcessor:
         etree = _lxml()
         path = resolve_stylesheet(uri)
         key = (path.resolve(), path.stat().st_mtime)
-        with self._lock:
-            found = self._cache.get(key)
+        cache: dict[tuple[Path, float], Any] | None = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = {}
+        found = cache.get(key)
         if found is not None:
             return found
         try:
             template = etree.XSLT(etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True)))
         except (etree.XMLSyntaxError, etree.XSLTParseError) as exc:
             raise ConfigurationError(f"xslt: stylesheet {path} cannot be compiled: {exc}") from exc
-        with self._lock:
-            self._cache[key] = template
+        cache[key] = template
         return template
 
     def apply(self, uri: str, dataset: Dataset, context: CoercionContext, *, no_keywords: bool = False) -> None:

@@ -6,6 +6,8 @@ inside one; :func:`register` does it explicitly), so in a notebook
 
 - ``config.exporters``, ``config.queues``, ``config.web_applications``, ``config.storages`` and
   ``config.export_rules`` show as one table each, as do lists of :class:`~dcm_exporter.models.RemoteAE`;
+- ``device.attribute_coercions`` (and an AE's) show as a table of the rules;
+  :func:`dcm_exporter.coercion.preview` shows the attribute differences a destination would receive;
 - one :class:`~dcm_exporter.models.RemoteAE`, :class:`~dcm_exporter.models.QueueDescriptor`,
   :class:`~dcm_exporter.models.WebApplication` or :class:`~dcm_exporter.models.ExportRule` shows as a
   field / value table (secrets masked), and a :class:`~dcm_exporter.schedule.Schedules` as a week grid of the
@@ -129,6 +131,19 @@ def export_rules_html(rules: Sequence[Any]) -> str:
     )
 
 
+def attribute_coercions_html(rules: Sequence[Any]) -> str:
+    """Attribute coercion rules as one table: where, priority, what they apply to and what they do."""
+    return _table(
+        ("rule", "AE", "priority", "role / DIMSE", "URI", "conditions", "SOP classes", "on failure", "sufficient"),
+        (
+            (r.name, r.ae_title or "(device)", r.priority, f"{_text(r.role)} {r.dimse}", r.uri,
+             "; ".join(r.conditions), r.sop_classes, r.on_failure, r.sufficient)
+            for r in rules
+        ),
+        status_column=None, caption=f"{len(rules)} attribute coercion rule(s)",
+    )
+
+
 def remote_aes_html(aes: Sequence[Any]) -> str:
     """Remote AEs (resolved destinations) as one table: address, TLS, timeouts, what they accept."""
     return _table(
@@ -241,6 +256,7 @@ def _collection_renderers() -> list[tuple[type, Callable[[Sequence[Any]], str]]]
         (m.WebApplication, web_applications_html),
         (m.StorageDescriptor, storages_html),
         (m.ExportRule, export_rules_html),
+        (m.AttributeCoercion, attribute_coercions_html),
         (m.RemoteAE, remote_aes_html),
     ]
 

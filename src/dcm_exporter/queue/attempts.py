@@ -82,9 +82,7 @@ def end_of_attempt(
             status = TaskStatus.CANCELED
         else:
             status = TaskStatus.FAILED
-            retryable = (
-                bool(getattr(error, "retryable", True)) if isinstance(error, TransportError) else True
-            )
+            retryable = bool(error.retryable) if isinstance(error, TransportError) else True
         error_message = str(error) or type(error).__name__
     elif outcome is not None:
         status = TaskStatus(outcome.status.value)

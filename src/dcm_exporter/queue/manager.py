@@ -103,7 +103,9 @@ class TaskManager:
     """Schedules export tasks and moves them from status to status.
 
     Args:
-        store: Where tasks are kept.
+        store: Where tasks are kept; ``None`` for a manager that only resolves exporters and queues (the
+            export rules of an ``Exporter`` without a store): every task operation then raises
+            ``ConfigurationError`` saying how to give one.
         configuration: Exporters and queues (a ``Configuration``; anything with ``exporters`` and ``queues``).
         device_name: The device whose tasks this manager schedules and processes; by default the
             configuration's device name.
@@ -156,10 +158,6 @@ class TaskManager:
             raise no_store_error("the export queue")
         return self._store
 
-    @property
-    def has_store(self) -> bool:
-        """Whether the manager was given a task store."""
-        return self._store is not None
 
     # --- configuration ------------------------------------------------------------------------------
 

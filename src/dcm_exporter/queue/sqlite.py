@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -20,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
-from dcm_exporter.queue._sql_shared import TASK_COLUMNS, load_sql, new_task_row
+from dcm_exporter.queue._sql_shared import (
+    TASK_COLUMNS,
+    Dialect,
+    UnreadableTaskError,
+    batch_summary,
+    load_sql,
+    new_task_row,
+    task_from_row,
+    where,
+)
 from dcm_exporter.queue.store import (
     Claim,
     ExporterTarget,
@@ -40,6 +50,9 @@ from dcm_exporter.queue.task import (
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteTaskStore"]
+
+log = logging.getLogger("dcm_exporter.queue.sqlite")
+_STATUS_VALUES = frozenset(s.value for s in TaskStatus)
 
 COLUMNS = TASK_COLUMNS
 _COLUMN_LIST = ", ".join(COLUMNS)
@@ -71,62 +84,47 @@ def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _safe_dt(value: object) -> datetime | None:
+    """A stored time for a summary: ``None`` when it is not one (a corrupted row)."""
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _summary_time(value: object) -> datetime:
+    # a corrupted time in a batch's range: the epoch rather than no summary at all
+    return _safe_dt(value) or datetime.fromtimestamp(0, UTC)
+
+
+def _text(data: bytes) -> str | bytes:
+    # sqlite3's own decoding fails the whole query on one bit-flipped row; the bytes are handed over
+    # instead and task_from_row turns them into an error naming that task alone
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+def _modalities(value: str | None) -> tuple[str, ...]:
+    return tuple(value.split(_MODALITY_SEPARATOR)) if value else ()
+
+
 def _task(row: Sequence[Any]) -> ExportTask:
-    return ExportTask(
-        task_id=row[0],
-        created_time=datetime.fromisoformat(row[1]),
-        updated_time=datetime.fromisoformat(row[2]),
-        device_name=row[3],
-        queue_name=row[4],
-        exporter_id=row[5],
-        local_ae_title=row[6],
-        study_uid=row[7],
-        series_uid=row[8],
-        sop_instance_uid=row[9],
-        scheduled_time=datetime.fromisoformat(row[10]),
-        status=TaskStatus(row[11]),
-        processing_start_time=_dt(row[12]),
-        processing_end_time=_dt(row[13]),
-        number_of_failures=row[14],
-        batch_id=row[15],
-        error_message=row[16],
-        outcome_message=row[17],
-        number_of_instances=row[18],
-        modalities=tuple(row[19].split(_MODALITY_SEPARATOR)) if row[19] else (),
-        requester=row[20],
-        lease_owner=row[21],
-        lease_expires=_dt(row[22]),
-        task_type=row[23],
-        destination_aet=row[24],
-        result_json=row[25],
-    )
+    return task_from_row(row, time=datetime.fromisoformat, modalities=_modalities)
+
+
+_DIALECT = Dialect(
+    param=":{name}",
+    any_of="{column} IN (SELECT value FROM json_each({param}))",
+    true="1",
+    to_list=json.dumps,
+    to_time=_ts,
+)
 
 
 def _where(filter: TaskFilter) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if filter.task_ids is not None:
-        clauses.append("task_id IN (SELECT value FROM json_each(:f_ids))")
-        params["f_ids"] = json.dumps(list(filter.task_ids))
-    if filter.status is not None:
-        clauses.append("status IN (SELECT value FROM json_each(:f_status))")
-        params["f_status"] = json.dumps([s.value for s in filter.status])
-    for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name", "task_type"):
-        value = getattr(filter, name)
-        if value is not None:
-            clauses.append(f"{name} = :f_{name}")
-            params[f"f_{name}"] = str(value)
-    for column, name, op in (
-        ("created_time", "created_after", ">="),
-        ("created_time", "created_before", "<"),
-        ("updated_time", "updated_after", ">="),
-        ("updated_time", "updated_before", "<"),
-    ):
-        value = getattr(filter, name)
-        if value is not None:
-            clauses.append(f"{column} {op} :f_{name}")
-            params[f"f_{name}"] = _ts(value)
-    return (" AND ".join(clauses) or "1"), params
+    return where(filter, _DIALECT)
 
 
 def _select(filter: TaskFilter, what: str) -> tuple[str, dict[str, Any]]:
@@ -197,8 +195,12 @@ class SqliteTaskStore(LocalNotifications):
         self._study_guard = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
-        with self._errors("open"):
-            self._migrate(self._conn())
+        try:
+            with self._errors("open"):
+                self._migrate(self._conn())
+        except BaseException:
+            self.close()  # no file handle kept until garbage collection
+            raise
 
     def __repr__(self) -> str:
         return f"SqliteTaskStore({str(self.path)!r})"
@@ -224,13 +226,19 @@ class SqliteTaskStore(LocalNotifications):
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            conn.close()
-            raise QueueError(f"cannot put task database {self.path} in WAL mode (journal mode stays {mode})")
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        conn.execute("PRAGMA foreign_keys = ON")
+        try:
+            conn.text_factory = _text
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise QueueError(
+                    f"cannot put task database {self.path} in WAL mode (journal mode stays {mode})"
+                )
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()  # not a database, locked, read-only: the connection is not kept
+            raise
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
@@ -363,7 +371,16 @@ class SqliteTaskStore(LocalNotifications):
     def list(self, filter: TaskFilter) -> builtins.list[ExportTask]:
         sql, params = _select(filter, _COLUMN_LIST)
         with self._errors("list"):
-            return [_task(row) for row in self._conn().execute(sql, params)]
+            rows = self._conn().execute(sql, params).fetchall()
+        tasks: builtins.list[ExportTask] = []
+        for row in rows:
+            try:
+                tasks.append(_task(row))
+            except UnreadableTaskError as exc:
+                # one corrupted row must not hide every other task from an operator; it is named here and
+                # can be deleted by its id
+                log.error("task database %s: %s; left out of the task list", self.path, exc)
+        return tasks
 
     def count(self, filter: TaskFilter) -> int:
         where, params = _where(filter)
@@ -378,26 +395,11 @@ class SqliteTaskStore(LocalNotifications):
             conn = self._conn()
             counts: dict[str, dict[TaskStatus, int]] = {}
             for batch_id, status, n in conn.execute(_SQL["batch_counts"].replace("{where}", where), params):
-                counts.setdefault(batch_id, {})[TaskStatus(status)] = n
+                if status in _STATUS_VALUES:  # a corrupted status is no status to count
+                    counts.setdefault(batch_id, {})[TaskStatus(status)] = n
             rows = conn.execute(_SQL["batch_ranges"].replace("{where}", where), params).fetchall()
 
-        def rng(a: str | None, b: str | None) -> tuple[datetime, datetime] | None:
-            return None if a is None or b is None else (datetime.fromisoformat(a), datetime.fromisoformat(b))
-
-        return [
-            BatchSummary(
-                batch_id=r[0],
-                counts=counts.get(r[0], {}),
-                device_names=tuple(sorted(json.loads(r[1]))),
-                exporter_ids=tuple(sorted(json.loads(r[2]))),
-                created_time_range=rng(r[3], r[4]),
-                updated_time_range=rng(r[5], r[6]),
-                scheduled_time_range=rng(r[7], r[8]),
-                processing_start_time_range=rng(r[9], r[10]),
-                processing_end_time_range=rng(r[11], r[12]),
-            )
-            for r in rows
-        ]
+        return [batch_summary(r, counts, names=json.loads, time=_summary_time) for r in rows]
 
     def next_due_time(self, *, device_name: str, queue_names: Collection[str]) -> datetime | None:
         with self._errors("next due time"):
@@ -409,7 +411,10 @@ class SqliteTaskStore(LocalNotifications):
                 )
                 .fetchone()
             )
-        return _dt(row[0])
+        if row[0] is None:
+            return None
+        # a corrupted time that sorts first: due now, so that a claim finds that row and fails it
+        return _safe_dt(row[0]) or datetime.fromtimestamp(0, UTC)
 
     # --- processing ---------------------------------------------------------------------------------
 
@@ -431,10 +436,26 @@ class SqliteTaskStore(LocalNotifications):
         }
         if claim.exclude_exporters:
             params["exclude"] = json.dumps(list(claim.exclude_exporters))
-            rows = conn.execute(_SQL["claim"], params).fetchall()
-        else:  # the common case: every exporter's schedule is open; no exclusion list to evaluate
-            rows = conn.execute(_SQL["claim_open"], params).fetchall()
-        tasks = [_task(row) for row in rows]
+        # the common case: every exporter's schedule is open; no exclusion list to evaluate
+        sql = _SQL["claim"] if claim.exclude_exporters else _SQL["claim_open"]
+        tasks: builtins.list[ExportTask] = []
+        # each round fails the unreadable rows it claimed for good, so the rounds end; claiming again
+        # keeps a corrupted row from taking the place of a due task (a drain would stop, "idle")
+        while len(tasks) < claim.limit:
+            params["limit"] = claim.limit - len(tasks)
+            rows = conn.execute(sql, params).fetchall()
+            unreadable = 0
+            for row in rows:
+                try:
+                    tasks.append(_task(row))
+                except UnreadableTaskError as exc:
+                    unreadable += 1
+                    log.error("task database: %s; marked FAILED", exc)
+                    conn.execute(
+                        _SQL["fail_unreadable"], {"task_id": row[0], "reason": str(exc), "now": now}
+                    )
+            if not unreadable:
+                break
         if len(tasks) > 1:
             tasks.sort(key=lambda t: (t.scheduled_time, t.task_id))
         return tasks

@@ -186,6 +186,14 @@ UPDATE export_task
 SET lease_owner = NULL, lease_expires = NULL
 WHERE task_id = :task_id AND lease_owner = :owner;
 
+-- name: fail_unreadable
+-- A claimed row that cannot be read back as a task (a corrupted value): final, with the reason, so that it
+-- neither stays IN PROCESS nor is claimed again.
+UPDATE export_task
+SET status = 'FAILED', error_message = :reason, processing_end_time = :now, updated_time = :now,
+    lease_owner = NULL, lease_expires = NULL
+WHERE task_id = :task_id;
+
 -- name: reset_in_process
 UPDATE export_task
 SET status = 'SCHEDULED', processing_start_time = NULL, updated_time = :now, lease_owner = NULL, lease_expires = NULL

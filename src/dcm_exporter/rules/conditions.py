@@ -22,13 +22,22 @@ Where we deviate: with ``[n]`` beyond the number of values upstream counts the c
 (``ImageType[4]=X`` would hold for a three-valued Image Type); we treat the missing value as no match. A presence
 test on a network key (``SendingHostname=``) is a crash upstream; here it tests for an unknown value.
 Python's ``re`` stands in for ``java.util.regex``; Java-only syntax (``\\p{Alpha}``) is reported at load time.
+
+Bounded matching time: values come from received datasets and are not trusted, and a backtracking engine
+takes exponential time for patterns such as ``(a+)+$`` (12 s for 28 characters). So a pattern runs on
+Python's ``re`` only when it cannot backtrack more than linearly: at most one repetition whose body is
+one character (``CT_.*``, ``[0-9]+``, ``ORIGINAL|DERIVED``; a fixed count like ``\\d{8}`` is not counted).
+Every other pattern runs on RE2 (the ``google-re2`` package), whose time is linear in the value. A pattern
+that needs both repetition and syntax RE2 lacks (backreferences, lookaround, possessive repeats) is refused
+at load time. Both engines read ``\\d``, ``\\w``, ``\\s`` as ASCII classes, as ``java.util.regex`` does.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 
@@ -41,6 +50,8 @@ __all__ = [
     "ConditionError",
     "DatasetView",
     "Predicate",
+    "ValuePattern",
+    "compile_value_pattern",
     "dataset_view",
     "parse_condition",
     "parse_conditions",
@@ -288,7 +299,7 @@ class _JsonView:
 
 
 def dataset_view(dataset: Any) -> DatasetView:
-    """Wrap a pydicom ``Dataset`` or a DICOM JSON mapping for condition evaluation.
+    """Wrap a pydicom :class:`~pydicom.dataset.Dataset` or a DICOM JSON mapping for condition evaluation.
 
     Raises:
         TypeError: anything else.
@@ -377,6 +388,81 @@ def _parse_codes(text: str) -> tuple[CodeItem, ...] | None:
 
 # --- conditions ----------------------------------------------------------------------------------------
 
+class ValuePattern(Protocol):
+    """A compiled condition pattern (Python ``re`` or RE2): what predicates call."""
+
+    def fullmatch(self, string: str) -> object | None: ...
+
+
+# the parser of the re module itself (no public API; typeshed has no stubs for it): the pattern's structure as
+# Python's engine will run it
+_parser: Any = importlib.import_module("re._parser")
+_sre: Any = importlib.import_module("re._constants")
+_REPEATS = frozenset({_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT", _sre.MAX_REPEAT)})
+_ONE_CHARACTER = frozenset({_sre.LITERAL, _sre.NOT_LITERAL, _sre.ANY, _sre.IN, _sre.CATEGORY})
+
+
+def _choice_points(items: Any) -> int:
+    """How many repetitions of ``items`` (a parsed pattern) let a backtracking engine choose a length;
+    a large number (2) for a repetition of anything wider than one character, which can nest."""
+    total = 0
+    for op, av in items:
+        if op in _REPEATS:
+            low, high, body = av
+            single = len(body) == 1 and body[0][0] in _ONE_CHARACTER
+            if single and low == high:
+                continue  # \d{8}: one way to match, nothing to try again
+            total += 1 if single else 2
+        elif op is _sre.SUBPATTERN:
+            total += _choice_points(av[-1])
+        elif op is _sre.BRANCH:
+            total += sum(_choice_points(branch) for branch in av[1])
+        elif op in (_sre.ASSERT, _sre.ASSERT_NOT):
+            total += _choice_points(av[1])
+        elif op is _sre.GROUPREF_EXISTS:
+            total += sum(_choice_points(branch) for branch in av[1:] if branch is not None)
+        elif op is getattr(_sre, "ATOMIC_GROUP", None):
+            total += _choice_points(av)
+    return total
+
+
+def compile_value_pattern(value: str) -> ValuePattern:
+    """Compile a condition's regular expression for an engine whose time is linear in the value.
+
+    Raises:
+        ConditionError: not a regular expression, or one that needs backtracking beyond linear time.
+    """
+    try:
+        compiled = re.compile(value, re.ASCII)
+    except re.error as exc:
+        raise ConditionError(f"invalid regular expression {value!r}: {exc}") from None
+    except RecursionError:
+        raise ConditionError(f"regular expression {value!r} is nested too deeply") from None
+    try:
+        linear = _choice_points(_parser.parse(value, re.ASCII)) <= 1
+    except RecursionError:
+        linear = False
+    if linear:
+        return compiled
+    try:
+        import re2  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - a core dependency; only a broken install lacks it
+        raise ConditionError(
+            f"regular expression {value!r} repeats more than one character and needs the google-re2 package"
+        ) from None
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print refused patterns to stderr
+    try:
+        return cast(ValuePattern, re2.compile(value, options))
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ConditionError(
+            f"regular expression {value!r} cannot be matched in bounded time: it repeats more than one "
+            f"character and uses syntax the linear-time engine (RE2) lacks ({reason}); rewrite it without "
+            "backreferences, lookaround or possessive repeats"
+        ) from None
+
+
 #: A compiled condition: ``predicate(view, net) -> bool`` with ``net`` the four network values.
 Predicate = Callable[[DatasetView, Sequence[str | None]], bool]
 
@@ -403,7 +489,7 @@ class Condition:
     network_index: int | None
     path: tuple[int, ...]
     value_index: int
-    pattern: re.Pattern[str] | None
+    pattern: ValuePattern | None
     codes: tuple[CodeItem, ...] | None
 
     @property
@@ -558,7 +644,7 @@ def parse_condition(text: str) -> Condition:
                 _check_sequence(tag, name)
         except ConditionError as exc:
             raise ConditionError(f"condition {text!r}: {exc}") from None
-    pattern: re.Pattern[str] | None = None
+    pattern: ValuePattern | None = None
     codes: tuple[CodeItem, ...] | None = None
     if value:
         if value.startswith("(") and network_index is None:
@@ -569,9 +655,9 @@ def parse_condition(text: str) -> Condition:
             )
         if codes is None:
             try:
-                pattern = re.compile(value)
-            except re.error as exc:
-                raise ConditionError(f"condition {text!r}: invalid regular expression {value!r}: {exc}") from None
+                pattern = compile_value_pattern(value)
+            except ConditionError as exc:
+                raise ConditionError(f"condition {text!r}: {exc}") from None
     return Condition(
         text=text,
         key=key,

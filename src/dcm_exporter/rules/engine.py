@@ -530,7 +530,8 @@ class ExportRules:
         """Apply the rules to one stored object; returns the export tasks created or coalesced.
 
         Args:
-            dataset: The stored object's attributes: a pydicom ``Dataset`` or a DICOM JSON mapping.
+            dataset: The stored object's attributes: a pydicom :class:`~pydicom.dataset.Dataset` or a DICOM JSON
+                mapping.
             sending_aet: Calling AE title of the association that brought it (``None`` if not DIMSE).
             receiving_aet: Called AE title: selects the AE-level rules and the device.
             sending_host: Remote host name or address, if known.
@@ -548,7 +549,7 @@ class ExportRules:
 
         Raises:
             ValueError: ``now`` is naive.
-            TypeError: ``dataset`` is neither a pydicom ``Dataset`` nor a mapping.
+            TypeError: ``dataset`` is neither a pydicom :class:`~pydicom.dataset.Dataset` nor a mapping.
             QueueError: the task store failed (the tasks not scheduled are logged).
 
         Bad data in the dataset never raises: a rule that cannot be evaluated is skipped and an object without

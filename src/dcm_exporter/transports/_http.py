@@ -10,15 +10,17 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import attrs
 
 from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.models._secrets import mask_url
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["Fetched", "HttpSettings", "build_client", "fetch"]
+__all__ = ["Fetched", "HttpSettings", "build_client", "fetch", "proxy_url"]
 
 _CHUNK = 1024 * 1024
 _SNIPPET = 200
@@ -57,6 +59,26 @@ class Fetched:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+
+def proxy_url(value: str, where: str) -> str:
+    """dcm4che's ``dcmHTTPProxy`` (``[user:password@]host:port``) as an ``http://`` proxy URL.
+
+    Raises:
+        ConfigurationError: not ``[user:password@]host:port`` (the message masks the password).
+    """
+    text = value.strip()
+    url = text if "://" in text else f"http://{text}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{where}: dcmHTTPProxy {mask_url(url)!r} is not [user:password@]host:port: {exc}"
+        ) from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port is None:
+        raise ConfigurationError(f"{where}: dcmHTTPProxy {mask_url(url)!r} is not [user:password@]host:port")
+    return url
 
 
 def build_client(settings: HttpSettings, *, what: str) -> httpx.Client:

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import attrs
 
@@ -228,7 +228,11 @@ def _split_affixes(pattern: str) -> tuple[str, str, str]:
 
 
 def _round_digits(value: Decimal, places: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    # the default context holds 28 digits: a double near 1e308 has 309 integer digits, so quantize
+    # needs a context as wide as the result or it raises InvalidOperation
+    with localcontext() as ctx:
+        ctx.prec = max(ctx.prec, value.adjusted() + places + 2)
+        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
 
 
 @attrs.frozen

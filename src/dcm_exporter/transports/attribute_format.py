@@ -48,6 +48,7 @@ currency number formats and the long zone names (``zzzz``). Where we differ from
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 import urllib.parse
@@ -174,7 +175,50 @@ def _element(ds: Any, path: Sequence[int]) -> Any:
         item = seq[0] if seq else None
     if item is None or path[-1] not in item:
         return None
-    return item[path[-1]]
+    raw = _raw_text_element(item, path[-1], only=_NUMBER_TEXT_VRS)
+    if raw is not None:
+        # IS/DS as read from a file: their text is what the format wants, and pydicom's conversion
+        # to a number warns on, or fails for, hostile values ('1e400', 5,000 digits)
+        return raw
+    try:
+        return item[path[-1]]
+    except (ValueError, OverflowError, ArithmeticError):
+        # pydicom converts IS/DS text to numbers when it reads the element: '1e400' or 5,000 digits
+        # make it raise; the format wants the text anyway, which the raw element still has
+        return _raw_text_element(item, path[-1])
+
+
+@attrs.frozen
+class _RawTextElement:
+    value: list[str]
+    VR: str | None
+
+
+_NUMBER_TEXT_VRS = frozenset({"IS", "DS"})
+
+
+def _raw_text_element(item: Any, tag: int, only: frozenset[str] | None = None) -> _RawTextElement | None:
+    """The element ``tag`` of ``item`` as its raw text when pydicom has not converted it yet (a dataset
+    read from a file), else ``None``; with ``only``, just for those VRs."""
+    try:
+        raw = item.get_item(tag) if hasattr(item, "get_item") else None
+    except (KeyError, ValueError, TypeError):
+        return None
+    data = getattr(raw, "value", None)
+    if not isinstance(data, bytes | bytearray):
+        return None
+    vr = getattr(raw, "VR", None)
+    if vr is None:  # implicit VR little endian: the dictionary's
+        from pydicom.datadict import dictionary_VR
+
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            return None
+    if only is not None and vr not in only:
+        return None
+    text = bytes(data).decode("ascii", "replace")
+    return _RawTextElement(value=text.split("\\"), VR=vr)
 
 
 def _string_value(ds: Any, path: Sequence[int], index: int) -> str | None:
@@ -213,11 +257,16 @@ def _int_value(ds: Any, path: Sequence[int], index: int) -> int:
         return 0
     try:
         return int(text)
-    except ValueError:
+    except ValueError:  # also a text past Python's 4,300-digit limit for int()
         try:
-            return int(float(text))
+            value = float(text)
         except ValueError:
             return 0
+    if not math.isfinite(value):
+        # '1e400', 'inf', 5,000 digits: no integer to add an offset to (upstream's getInt fails too)
+        shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+        raise ValueError(f"value {shown!r} is not a finite number")
+    return int(value)
 
 
 _DA = re.compile(r"(\d{4})\.?(\d{2})\.?(\d{2})")
@@ -468,7 +517,13 @@ class AttributesFormat:
     def _render(
         self, dataset: Any, now: datetime | None, rng: random.Random | None, *, for_path: bool
     ) -> str:
-        args = [self._arg(f, dataset, now, rng) for f in self._fields]
+        args: list[Any] = []
+        for f in self._fields:
+            try:
+                args.append(self._arg(f, dataset, now, rng))
+            except ValueError as exc:
+                message = f"format {self.pattern!r}: field {{{f.text}}}: {exc}"
+                raise (UnsafePathError(f"storage path {message}") if for_path else ValueError(message)) from exc
         out: list[str] = []
         for seg in self._segments:
             if isinstance(seg, str):
@@ -496,7 +551,7 @@ class AttributesFormat:
         now: datetime | None = None,
         rng: random.Random | None = None,
     ) -> str:
-        """Apply the pattern to ``dataset`` (a pydicom ``Dataset``).
+        """Apply the pattern to ``dataset`` (a pydicom :class:`~pydicom.dataset.Dataset`).
 
         Args:
             dataset: where attribute values come from.

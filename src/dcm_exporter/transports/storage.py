@@ -10,10 +10,14 @@ Each instance is written to ``dcmStoragePathFormat`` (dcm4chee-arc's default
 Writes are atomic: the bytes go to a hidden temporary file in the target folder, are flushed and
 ``fsync``-ed, then linked to the final name (never replacing an existing file) and the folder is
 ``fsync``-ed. No value from a dataset can make a path leave the storage folder: such an instance fails
-with :class:`~dcm_exporter.errors.UnsafePathError` as its reason.
+with :class:`~dcm_exporter.errors.UnsafePathError` as its reason. A value the path format cannot use
+(an Instance Number ``1e400`` under ``{00200013,offset,1}``) fails that instance alone, with its reason.
 
 When the computed path already exists:
 
+- under ``RANDOM_PATH`` (the default) and holding the very bytes of the instance, the instance is
+  skipped: a retry after a partial failure or a repeated export does not write random-named duplicates
+  (upstream does; see deviations.md);
 - with ``dcmCheckIfAlreadyExistsOnDestination`` and a file of the instance's size there, the instance
   is skipped (counted in ``Outcome.skipped``, not in ``completed``, as upstream leaves it out);
 - otherwise the storage's ``dcmOnStoragePathAlreadyExists`` applies: ``RANDOM_PATH`` (default) replaces
@@ -135,6 +139,24 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _same_bytes(fp: BinaryIO, target: Path, size: int) -> bool:
+    """Whether ``target`` is a regular file holding exactly the bytes of ``fp`` (read from its start)."""
+    try:
+        if not target.is_file() or (size > 0 and target.stat().st_size != size):
+            return False
+        fp.seek(0)
+        with open(target, "rb") as existing:
+            while True:
+                mine = fp.read(_CHUNK)
+                theirs = existing.read(len(mine) or 1)
+                if mine != theirs:
+                    return False
+                if not mine:
+                    return True
+    except OSError:
+        return False
 
 
 class StorageTransport(BaseTransport):
@@ -259,6 +281,10 @@ class StorageTransport(BaseTransport):
                 rel = self.path_format.format_path(ds, now=self._now(), rng=self._rng)
             target = self._target(rel)
             if target.exists():
+                if self.on_path_exists == "RANDOM_PATH" and _same_bytes(fp, target, ref.size):
+                    # this very instance is already there (a retry after a partial failure, or an export
+                    # repeated): another copy under a random name would only duplicate it
+                    return "skipped"
                 if self.check_if_exists and target.is_file() and (
                     ref.size <= 0 or target.stat().st_size == ref.size
                 ):
@@ -331,6 +357,9 @@ class StorageTransport(BaseTransport):
                 builder.failed(ref, str(exc))
             except OSError as exc:
                 builder.failed(ref, f"cannot write instance {ref.sop_instance_uid} to {self.root}: {exc}")
+            except (ValueError, ArithmeticError) as exc:
+                # a value of this one instance the path format cannot use: it fails alone
+                builder.failed(ref, f"instance {ref.sop_instance_uid}: no storage path: {exc}")
             else:
                 if result == "skipped":
                     skipped += 1

@@ -67,7 +67,7 @@ from dcm_exporter.errors import (
     TransportTimeoutError,
 )
 from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuilder
-from dcm_exporter.models._secrets import mask_url
+from dcm_exporter.transports._http import proxy_url
 from dcm_exporter.transports._multipart import (
     BytesPart,
     FilePart,
@@ -241,18 +241,7 @@ def _transfer_syntaxes(text: str | None, where: str) -> frozenset[str] | None:
 
 def _proxy_url(value: str, where: str) -> _Secret:
     """dcm4che's ``dcmHTTPProxy`` (``[user:password@]host:port``) as an ``http://`` proxy URL."""
-    text = value.strip()
-    url = text if "://" in text else f"http://{text}"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"{where}: dcmHTTPProxy {mask_url(url)!r} is not [user:password@]host:port: {exc}"
-        ) from exc
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port is None:
-        raise ConfigurationError(f"{where}: dcmHTTPProxy {mask_url(url)!r} is not [user:password@]host:port")
-    return _Secret(url)
+    return _Secret(proxy_url(value, where))
 
 
 def _studies_url(base: str) -> str:

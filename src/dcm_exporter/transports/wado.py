@@ -52,7 +52,7 @@ from dcm_exporter._imports import PYDICOM, require
 from dcm_exporter.errors import ConfigurationError, InstanceMissingError, SourceError, TransportError
 from dcm_exporter.export import ALL, ExportRequest, FailedInstance, InstanceRef, Outcome, OutcomeStatus
 from dcm_exporter.models._secrets import mask_url
-from dcm_exporter.transports._http import Fetched, HttpSettings, build_client, fetch
+from dcm_exporter.transports._http import Fetched, HttpSettings, build_client, fetch, proxy_url
 from dcm_exporter.transports._java_text import Slot, parse_message_format
 from dcm_exporter.transports.base import BaseTransport
 
@@ -157,8 +157,6 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
             ``WadoService``/``QidoService``, more than four placeholders, a bad property value, or a
             ``StorageID`` that names no storage.
     """
-    from dcm_exporter.transports.stow import _proxy_url
-
     exporter_id = exporter.exporter_id
     name = exporter.destination.strip()
     if not name:
@@ -212,7 +210,7 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
     conn = remote.connection
     connect_default = conn.tcp_connect_timeout / 1000 if conn is not None and conn.tcp_connect_timeout else 10.0
     read_default = conn.response_timeout / 1000 if conn is not None and conn.response_timeout else 300.0
-    proxy = _proxy_url(conn.http_proxy, app).value if conn is not None and conn.http_proxy else None
+    proxy = proxy_url(conn.http_proxy, app) if conn is not None and conn.http_proxy else None
     http = HttpSettings(
         verify=not _flag(web, "disable-trust-manager", app),
         check_hostname=not _flag(web, "allow-any-hostname", app),

@@ -457,6 +457,7 @@ def create_app(
         _route("/ui/batches", api.page_batches, ["GET"]),
         Mount("/static", app=StaticFiles(packages=[("dcm_exporter.web", "static")]), name="static"),
     ]
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for start in on_startup:
@@ -467,7 +468,12 @@ def create_app(
             for stop in on_shutdown:
                 stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def library_error(request: Request, exc: Exception) -> Response:
+        # the store or the source failing (a database gone, a folder unreadable): JSON saying why, no traceback
+        log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        return _error(500, f"{type(exc).__name__}: {exc}")
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={DcmExporterError: library_error})
     app.state.exporter = exporter
     app.state.metrics = metrics_obj
     app.state.reloader = reloader

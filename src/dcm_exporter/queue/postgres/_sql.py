@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from dcm_exporter.errors import QueueError
-from dcm_exporter.queue._sql_shared import TASK_COLUMNS, load_sql
-from dcm_exporter.queue.task import ORDER_FIELDS, ExportTask, TaskFilter, TaskStatus, TaskType
+from dcm_exporter.queue._sql_shared import TASK_COLUMNS, Dialect, load_sql, task_from_row
+from dcm_exporter.queue._sql_shared import where as shared_where
+from dcm_exporter.queue.task import ORDER_FIELDS, ExportTask, TaskFilter
 
 __all__ = ["COLUMNS", "SCHEMA_VERSION", "migrate", "prepare_sql", "select", "task_of", "where"]
 
@@ -34,62 +35,22 @@ Conn = Any  # a psycopg.Connection; typed loosely so that psycopg stays an optio
 
 
 def task_of(row: Sequence[Any]) -> ExportTask:
-    return ExportTask(
-        task_id=row[0],
-        created_time=row[1],
-        updated_time=row[2],
-        device_name=row[3],
-        queue_name=row[4],
-        exporter_id=row[5],
-        local_ae_title=row[6],
-        study_uid=row[7],
-        series_uid=row[8],
-        sop_instance_uid=row[9],
-        scheduled_time=row[10],
-        status=TaskStatus(row[11]),
-        processing_start_time=row[12],
-        processing_end_time=row[13],
-        number_of_failures=row[14],
-        batch_id=row[15],
-        error_message=row[16],
-        outcome_message=row[17],
-        number_of_instances=row[18],
-        modalities=tuple(row[19] or ()),
-        requester=row[20],
-        lease_owner=row[21],
-        lease_expires=row[22],
-        task_type=TaskType(row[23]),
-        destination_aet=row[24],
-        result_json=row[25],
-    )
+    """The task a row of :data:`COLUMNS` holds."""
+    return task_from_row(row, time=lambda value: value, modalities=lambda value: tuple(value or ()))
 
+
+_DIALECT = Dialect(
+    param="%({name})s",
+    any_of="{column} = ANY({param}::{type}[])",
+    true="TRUE",
+    to_list=lambda values: values,
+    to_time=lambda value: value,
+)
 
 
 def where(filter: TaskFilter) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if filter.task_ids is not None:
-        clauses.append("task_id = ANY(%(f_ids)s::bigint[])")
-        params["f_ids"] = list(filter.task_ids)
-    if filter.status is not None:
-        clauses.append("status = ANY(%(f_status)s::text[])")
-        params["f_status"] = [s.value for s in filter.status]
-    for name in ("exporter_id", "study_uid", "batch_id", "device_name", "queue_name", "task_type"):
-        value = getattr(filter, name, None)
-        if value is not None:
-            clauses.append(f"{name} = %(f_{name})s")
-            params[f"f_{name}"] = str(value)
-    for column, name, op in (
-        ("created_time", "created_after", ">="),
-        ("created_time", "created_before", "<"),
-        ("updated_time", "updated_after", ">="),
-        ("updated_time", "updated_before", "<"),
-    ):
-        value = getattr(filter, name)
-        if value is not None:
-            clauses.append(f"{column} {op} %(f_{name})s")
-            params[f"f_{name}"] = value
-    return (" AND ".join(clauses) or "TRUE"), params
+    """The WHERE clause and parameters of ``filter`` in PostgreSQL's spelling."""
+    return shared_where(filter, _DIALECT)
 
 
 def select(schema: str, filter: TaskFilter, what: str, *, lock: bool = False) -> tuple[str, dict[str, Any]]:

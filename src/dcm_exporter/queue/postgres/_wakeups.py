@@ -67,19 +67,10 @@ class Wakeups:
             thread.join(timeout=5.0)
 
     def add_listener(
-        self,
-        callback: Callable[[], None],
-        *,
-        device_name: str | None = None,
-        queue_names: Collection[str] | None = None,
+        self, callback: Callable[[], None], *, device_name: str | None, queue_names: Collection[str] | None
     ) -> None:
-        """Call ``callback()`` whenever a task may have become due in any process (schedule, reschedule,
-        release, reset), and once after each (re)connection of the listener.
-
-        ``device_name`` / ``queue_names`` limit the callbacks to tasks of that device (ignored with
-        competing consumers) and those queues. The callback runs in the listener thread: keep it short
-        (wake a condition). The listener connection is opened on the first call.
-        """
+        """See :meth:`PostgresTaskStore.add_listener <dcm_exporter.queue.postgres.PostgresTaskStore.add_listener>`;
+        the listener thread starts on the first call."""
         queues = None if queue_names is None else frozenset(queue_names)
         with self._listen_lock:
             if self._closed:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dcm_exporter.errors import QueueError, TaskNotFoundError
-from dcm_exporter.queue._sql_shared import new_task_row
+from dcm_exporter.queue._sql_shared import batch_summary, new_task_row
 from dcm_exporter.queue.postgres._connections import REDO, Conn, Connections, Redo
 from dcm_exporter.queue.postgres._sql import COLUMNS, NAME, migrate, prepare_sql, select, task_of, where
 from dcm_exporter.queue.postgres._wakeups import Wakeups
@@ -326,23 +326,7 @@ class PostgresTaskStore:
         for batch_id, status, n in count_rows:
             counts.setdefault(batch_id, {})[TaskStatus(status)] = int(n)
 
-        def rng(a: datetime | None, b: datetime | None) -> tuple[datetime, datetime] | None:
-            return None if a is None or b is None else (utc(a), utc(b))
-
-        return [
-            BatchSummary(
-                batch_id=r[0],
-                counts=counts.get(r[0], {}),
-                device_names=tuple(sorted(r[1])),
-                exporter_ids=tuple(sorted(r[2])),
-                created_time_range=rng(r[3], r[4]),
-                updated_time_range=rng(r[5], r[6]),
-                scheduled_time_range=rng(r[7], r[8]),
-                processing_start_time_range=rng(r[9], r[10]),
-                processing_end_time_range=rng(r[11], r[12]),
-            )
-            for r in range_rows
-        ]
+        return [batch_summary(r, counts, names=lambda names: names, time=utc) for r in range_rows]
 
     def next_due_time(self, *, device_name: str, queue_names: Collection[str]) -> datetime | None:
         params = {"device_name": device_name, "queues": builtins.list(queue_names)}
@@ -415,13 +399,7 @@ class PostgresTaskStore:
             if row is None:
                 return REDO
             task = task_of(row)
-            finished = (
-                task.lease_owner is None
-                and task.updated_time == now
-                and task.processing_end_time == params["processing_end_time"]
-                and task.status in (transition.status, TaskStatus.CANCELED)
-            )
-            return task if finished else REDO
+            return task if _finished_by(task, transition, now) else REDO
 
         return self._run("finish", body, recover=recover, transaction=bool(followups))
 
@@ -467,14 +445,8 @@ class PostgresTaskStore:
             claimed = [task_of(r) for r in conn.execute(sql["find_by_claim_token"], {"token": token, "owner": owner})]
             row = conn.execute(sql["get"], {"task_id": task_id}).fetchone()
             task = None if row is None else task_of(row)
-            finished = (
-                task is not None
-                and task.lease_owner is None
-                and task.updated_time == now
-                and task.processing_end_time == params["processing_end_time"]
-                and task.status in (transition.status, TaskStatus.CANCELED)
-            )
-            if finished:  # the statement committed (the claimed tasks, if any, carry its token)
+            # the statement committed (the claimed tasks, if any, carry its token)
+            if task is not None and _finished_by(task, transition, now):
                 return task, claimed
             if claimed:  # committed, but the task was not this owner's to finish (or changed since)
                 return None, claimed
@@ -609,3 +581,14 @@ def _finish_params(task_id: int, owner: str, transition: Transition, now: dateti
         "result_json": transition.result_json,
         "modalities": None if transition.modalities is None else builtins.list(transition.modalities),
     }
+
+
+def _finished_by(task: ExportTask, transition: Transition, now: datetime) -> bool:
+    """Whether ``task`` shows the end that a finish at ``now`` with ``transition`` wrote (the recovery of a
+    finish whose commit may have been cut off)."""
+    return (
+        task.lease_owner is None
+        and task.updated_time == now
+        and task.processing_end_time == utc(transition.processing_end_time)
+        and task.status in (transition.status, TaskStatus.CANCELED)
+    )

@@ -1,0 +1,81 @@
+"""The embedded SCP that receives N-EVENT-REPORTs on associations the peer opens (our own acceptor),
+driven by pynetdicom as the peer, and by small hostile peers on loopback."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydicom import Dataset
+from pynetdicom import AE, build_role
+
+from dcm_exporter._dicom.services import EventReportServer
+from dcm_exporter._dicom.uids import STORAGE_COMMITMENT_PUSH_MODEL, VERIFICATION
+from dcm_exporter.errors import ConnectionFailedError
+
+TS = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
+INSTANCE = "1.2.840.10008.1.20.1.1"
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[EventReportServer, list[tuple[str, int, Any]]]]:
+    got: list[tuple[str, int, Any]] = []
+
+    def handler(sop_class: str, event_type: int, info: Dataset | None) -> int:
+        got.append((sop_class, event_type, None if info is None else str(info.TransactionUID)))
+        return 0x0000
+
+    scp = EventReportServer("127.0.0.1", 0, "DCM4CHEE", STORAGE_COMMITMENT_PUSH_MODEL, handler, idle_timeout=1.0)
+    yield scp, got
+    scp.shutdown()
+
+
+def _peer(port: int, *, role: bool) -> Any:
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(STORAGE_COMMITMENT_PUSH_MODEL, TS)
+    ae.add_requested_context(VERIFICATION)
+    ext = [build_role(STORAGE_COMMITMENT_PUSH_MODEL, scp_role=True, scu_role=True)] if role else []
+    assoc = ae.associate("127.0.0.1", port, ae_title="DCM4CHEE", ext_neg=ext)
+    assert assoc.is_established
+    return assoc
+
+
+@pytest.mark.parametrize("role", [True, False], ids=["role-selection", "no-role-selection"])
+def test_reports_and_echo_from_pynetdicom_are_answered(server: Any, role: bool) -> None:
+    scp, got = server
+    assoc = _peer(scp.address[1], role=role)
+    try:
+        assert assoc.send_c_echo().Status == 0x0000
+        for transaction, event in (("2.25.7", 1), ("2.25.8", 2)):
+            report = Dataset()
+            report.TransactionUID = transaction
+            status, _ = assoc.send_n_event_report(report, event, STORAGE_COMMITMENT_PUSH_MODEL, INSTANCE)
+            assert status.Status == 0x0000
+    finally:
+        assoc.release()
+    assert got == [(STORAGE_COMMITMENT_PUSH_MODEL, 1, "2.25.7"), (STORAGE_COMMITMENT_PUSH_MODEL, 2, "2.25.8")]
+
+
+def test_a_second_server_on_the_port_is_a_connection_error(server: Any) -> None:
+    scp, _ = server
+    with pytest.raises(ConnectionFailedError, match=r"cannot listen for N-EVENT-REPORTs to AE X on 127\.0\.0\.1"):
+        EventReportServer("127.0.0.1", scp.address[1], "X", STORAGE_COMMITMENT_PUSH_MODEL, lambda *a: 0)
+
+
+def test_silent_and_garbage_peers_are_dropped_and_the_scp_keeps_serving(server: Any) -> None:
+    scp, got = server
+    silent = socket.create_connection(scp.address)
+    garbage = socket.create_connection(scp.address)
+    garbage.sendall(b"\x01\x00\x00\x00\x00\x08notanrq!")  # an A-ASSOCIATE-RQ that is not one
+    garbage.settimeout(5)
+    assert garbage.recv(64)[:1] in (b"\x07", b"")  # A-ABORT, or closed
+    silent.settimeout(30)  # bounds the test; the SCP drops it after its idle timeout of 1 s
+    assert silent.recv(64)[:1] in (b"\x07", b"")  # not held for ever
+    silent.close()
+    garbage.close()
+    assoc = _peer(scp.address[1], role=False)  # still serving
+    assert assoc.send_c_echo().Status == 0x0000
+    assoc.release()
+    assert got == []
