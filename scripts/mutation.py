@@ -19,8 +19,9 @@ integers incremented, booleans flipped, string operands of comparisons changed, 
 swapped, ``min``/``max`` and ``any``/``all`` swapped, and ``return <bool>`` inverted. Docstrings, f-strings,
 annotations and the arguments of ``raise`` are left alone (they change messages, not rules).
 
-A mutant is applied to a private copy of ``src/`` (the working tree is never touched), then the piece's
-tests run in a child forked from this process (pytest and the heavy libraries already imported, the
+A mutant is applied to a private copy of ``src/`` and ``tests/`` taken when the run starts (the working tree is
+never touched, and editing it during a run changes nothing), then the piece's tests run there in a child forked
+from this process (pytest and the heavy libraries already imported, the
 package itself not), first failure stops them. A failing run or a time-out kills the mutant; a passing run
 is a survivor. The score is killed / (mutants - equivalent), per piece; exit status 1 when a piece is
 below ``--min-score`` (default 90 %).
@@ -46,6 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "scripts" / "mutation_pieces.toml"
 # not hypothesis: it is a pytest plugin too, and pytest refuses a plugin imported before it starts
+#: what each private copy holds: the package, its tests and pytest's configuration (the tests run there)
+SNAPSHOT = ("src", "tests", "scripts", "pyproject.toml")
 PRELOAD = ("pytest", "attrs", "pydicom", "numpy", "pynetdicom", "psycopg", "psycopg_pool")
 
 
@@ -306,7 +309,7 @@ def _start_tests(overlay: Path, tests: list[str]) -> int:
     pid = os.fork()
     if pid == 0:  # the child: import the package from the overlay, run pytest, leave without cleanup
         try:
-            os.chdir(ROOT)
+            os.chdir(overlay)
             sys.path.insert(0, str(overlay / "src"))
             os.environ["PYTHONPATH"] = str(overlay / "src")
             if not os.environ.get("MUTATION_DEBUG"):  # MUTATION_DEBUG=1 shows the children's pytest output
@@ -466,8 +469,13 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="dcm-mutation-") as tmp:
         overlays = [Path(tmp) / f"overlay-{n}" for n in range(max(1, args.jobs))]
-        for overlay in overlays:
-            shutil.copytree(ROOT / "src", overlay / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for overlay in overlays:  # a snapshot: edits to the working tree during the run change nothing here
+            for part in SNAPSHOT:
+                if (ROOT / part).is_dir():
+                    shutil.copytree(ROOT / part, overlay / part, symlinks=True,
+                                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis"))
+                elif (ROOT / part).exists():
+                    shutil.copy2(ROOT / part, overlay / part)
         os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant of the same size and second must not reuse a .pyc
         for piece in chosen:
             print(f"== {piece.name}: {piece.description}", flush=True)
