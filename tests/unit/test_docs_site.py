@@ -182,3 +182,20 @@ def test_generated_inventories_read_back_with_sphinx(tmp_path: Path) -> None:
     url = ae[2] if isinstance(ae, tuple) else ae.uri
     assert url == "https://pydicom.github.io/pynetdicom/stable/reference/generated/pynetdicom.ae.ApplicationEntity.html"
     assert "pynetdicom.association.Association" in classes
+
+
+def test_intersphinx_reads_local_inventories_only(tmp_path: Path) -> None:
+    """No inventory is fetched: every intersphinx entry names a local file (the build runs without internet)."""
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import offline_inventories as inv
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    try:
+        mapping = inv.intersphinx_mapping_offline(tmp_path)
+    except inv.MissingInventory as exc:
+        pytest.skip(str(exc))
+    assert set(mapping) == {"python", "pydicom", "attrs", "pynetdicom", "httpx"}
+    for name, (url, inventory) in mapping.items():
+        assert url.startswith("https://"), name
+        assert Path(inventory).is_file() and Path(inventory).read_bytes().startswith(b"# Sphinx inventory"), name

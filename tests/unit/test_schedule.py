@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import dcm_exporter
+from dcm_exporter.codecs import ldif
 from dcm_exporter.errors import DcmExporterError, ScheduleSyntaxError
 from dcm_exporter.schedule import (
     CronSchedule,
@@ -508,7 +509,7 @@ def test_what_upstream_accepts_is_written_normalised() -> None:
 
     exporter = ExporterDescriptor(exporter_id="E", uri="noop:nothing", queue_name="Q",
                                   schedules=["hour=+8 dayOfWeek=\uff11", ""])
-    text = Configuration(devices=[Device(device_name="d", exporters=[exporter])]).to_ldif()
+    text = ldif.dumps(Configuration(devices=[Device(device_name="d", exporters=[exporter])]))
     assert "dcmSchedule: hour=8 dayOfWeek=1\n" in text
     assert "dcmSchedule: hour=* dayOfWeek=*\n" in text
     assert "+8" not in text and "\uff11" not in text

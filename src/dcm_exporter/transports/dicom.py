@@ -702,7 +702,9 @@ def _coerced_store(
     if coerced is None:
         return False
     data = bytes(coerced.dataset)
-    return assoc.prepare_store(ctx, coerced.sop_class_uid, coerced.sop_instance_uid, data=data, priority=priority)
+    sop_class = coerced.sop_class_uid or ref.sop_class_uid
+    sop_instance = coerced.sop_instance_uid or ref.sop_instance_uid  # the UID sent (remapped by deidentify:)
+    return assoc.prepare_store(ctx, sop_class, sop_instance, data=data, priority=priority)
 
 
 def _prepare(
@@ -874,10 +876,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.config:
             from pathlib import Path
 
+            from dcm_exporter.codecs import device_json, ldif
+
             if args.config.endswith(".json"):
-                configuration = Configuration.from_json(Path(args.config).read_text(encoding="utf-8"))
+                configuration = device_json.loads(Path(args.config).read_text(encoding="utf-8"))
             else:
-                configuration = Configuration.from_ldif(Path(args.config))
+                configuration = ldif.load(Path(args.config))
             aet = args.target
         else:
             parser.error("give --config FILE, or the target as AET@HOST:PORT")
