@@ -14,6 +14,7 @@ from typing import Any
 from _cli import ok, ok_json, run_cli
 
 from dcm_exporter.cli._demo import demo_configuration, with_port
+from dcm_exporter.codecs import ldif
 from dcm_exporter.sample import generate_study
 
 
@@ -27,7 +28,7 @@ def _truncated_study(tmp_path: Path) -> tuple[Any, Any]:
 
 def _config(tmp_path: Path, port: int) -> Path:
     path = tmp_path / "config.ldif"
-    path.write_text(with_port(demo_configuration(), "STORESCP", port).to_ldif())
+    path.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", port)))
     return path
 
 
