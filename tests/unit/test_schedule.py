@@ -484,6 +484,26 @@ def test_cron_windows_are_a_cron_schedule() -> None:
     assert isinstance(parse_schedule("hour=1"), ScheduleExpression)
 
 
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("hour=1,*", "(* stands alone, not in a list)"),
+        ("hour=*-3", "(* stands alone, not in a list)"),
+        ("hour=*/2", "(steps like */2 are not supported)"),
+        ("hour=1,x", None),
+    ],
+)
+def test_a_bad_number_says_why_when_it_can(text: str, hint: str | None) -> None:
+    with pytest.raises(ScheduleSyntaxError) as info:
+        ScheduleExpression.parse(text)
+    message = str(info.value)
+    assert "hour must be a number" in message
+    if hint is None:
+        assert "stands alone" not in message and "steps" not in message
+    else:
+        assert hint in message
+
+
 def test_what_upstream_accepts_is_written_normalised() -> None:
     from dcm_exporter.models import Configuration, Device, ExporterDescriptor
 
