@@ -185,6 +185,7 @@ def ldap_store(args: argparse.Namespace) -> Any:
 def read_configuration_file(path: str) -> Configuration:
     """Read LDIF or dcm4che device JSON (by the ``.json`` suffix; ``-`` = stdin, sniffed)."""
     from dcm_exporter.codecs import device_json, ldif
+    from dcm_exporter.config.load import load_configuration as load_source
 
     if path == "-":
         text = sys.stdin.read()
@@ -194,18 +195,7 @@ def read_configuration_file(path: str) -> Configuration:
             except (CodecError, ConfigurationError) as exc:
                 raise ConfigurationError(f"<stdin>: {exc}") from exc
         return ldif.load(text if "\n" in text else text + "\n", filename="<stdin>")
-    file = Path(path)
-    if file.is_dir():
-        raise ConfigurationError(f"configuration file {path} is a folder: give an LDIF or JSON file")
-    if not file.is_file():
-        raise ConfigurationError(f"configuration file {path} does not exist")
-    if file.suffix.lower() == ".json":
-        try:
-            return device_json.loads(file.read_text(encoding="utf-8"))
-        except (CodecError, ConfigurationError, UnicodeDecodeError) as exc:
-            # the JSON codec does not know the file: name it (LDIF errors already say file:line)
-            raise ConfigurationError(f"{path}: {exc}") from exc
-    return ldif.load(file)
+    return load_source(Path(path))
 
 
 def load_configuration(args: argparse.Namespace) -> Configuration:
