@@ -111,7 +111,8 @@ def add_queue_options(parser: argparse.ArgumentParser) -> None:
     """``--queue sqlite:PATH | postgresql://...``."""
     parser.add_argument(
         "--queue", metavar="URL", default=argparse.SUPPRESS,
-        help=f"the export task queue: sqlite:PATH, PATH or postgresql://... (default {DEFAULT_QUEUE}) "
+        help=f"the export task queue: sqlite:PATH, PATH, postgresql://... or memory: (gone when the command "
+        f"ends) (default {DEFAULT_QUEUE}) "
         "[env DCM_EXPORTER_QUEUE]",
     )
 
