@@ -82,6 +82,9 @@ def test_batch_counts_use_upstreams_keys_and_add_retries_to_scheduled() -> None:
     assert out["tasks"] == {"scheduled": 5, "in-process": 1, "completed": 4, "warning": 5, "failed": 6,
                             "canceled": 7}
     assert "createdTimeRange" not in out  # no task spans it: left out
+    later = T0.replace(hour=13)
     spanned = batch_json(BatchSummary(batch_id="b", counts={TaskStatus.COMPLETED: 1},
-                                      created_time_range=(T0, T0)))
-    assert spanned["createdTimeRange"] == [task_json(task())["createdTime"]] * 2
+                                      created_time_range=(T0, later), processing_end_time_range=(later, later)))
+    first, last = spanned["createdTimeRange"]
+    assert first == task_json(task())["createdTime"] and last != first
+    assert datetime.fromisoformat(last) == later and "processingEndTimeRange" in spanned
