@@ -198,3 +198,10 @@ def test_change_charset_sets_one_or_several_codes() -> None:
     ChangeCharsetProcessor().check(rule("change-charset:ISO_IR 192:ISO_IR 100"))
     with pytest.raises(ConfigurationError, match="unknown Specific Character Set 'NOPE'"):
         ChangeCharsetProcessor().check(rule("change-charset:ISO_IR 192:NOPE"))
+
+
+def test_paths_take_hex_tags_too() -> None:
+    ds = dataset()
+    merge_attributes(ds, ["00100020=Q", "00081032[0].00080104=m", "00081030!"])
+    assert ds.PatientID == "Q" and ds.ProcedureCodeSequence[0].CodeMeaning == "m"
+    assert "StudyDescription" not in ds
