@@ -220,18 +220,43 @@ def load_configuration(args: argparse.Namespace) -> Configuration:
     return read_configuration_file(path)
 
 
-def write_configuration_file(configuration: Configuration, path: str) -> None:
-    """Write LDIF, or device JSON when ``path`` ends in ``.json``; ``-`` = stdout (LDIF)."""
+def write_configuration_file(configuration: Configuration, path: str, *, original: Path | None = None) -> None:
+    """Write LDIF, or device JSON when ``path`` ends in ``.json``; ``-`` = stdout (LDIF).
+
+    With ``original`` (the LDIF file ``configuration`` was read from), LDIF is written over its text
+    (:func:`dcm_exporter.codecs.ldif.update`): what did not change stays byte for byte, comments included.
+    """
     from dcm_exporter.codecs import device_json, ldif
 
-    text = device_json.dumps(configuration) + "\n" if path.lower().endswith(".json") else ldif.dumps(configuration)
+    if path.lower().endswith(".json"):
+        text = device_json.dumps(configuration) + "\n"
+    elif original is not None:
+        try:
+            source = original.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"cannot read {original} again to write it back: {exc}") from exc
+        text = ldif.update(source, configuration, filename=str(original))
+    else:
+        text = ldif.dumps(configuration)
     if path == "-":
         sys.stdout.write(text)
         return
     target = Path(path)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    with tmp.open("w", encoding="utf-8", newline="") as fp:
+        fp.write(text)
     os.replace(tmp, target)
+
+
+def _ldif_source(args: argparse.Namespace) -> Path | None:
+    """The LDIF file the configuration was read from (``--config``), if it was one."""
+    if option(args, "ldap"):
+        return None
+    path = option(args, "config")
+    if path is None or path == "-" or path.lower().endswith(".json"):
+        return None
+    file = Path(path)
+    return file if file.is_file() else None
 
 
 def save_configuration(
@@ -244,10 +269,12 @@ def save_configuration(
     """Write a changed configuration back where it came from (or to ``output``); returns where.
 
     LDAP is changed entry by entry: only the differences to ``since`` (the configuration as loaded, so that
-    what others changed meanwhile stays), or to the server's tree without it. Files are replaced atomically.
+    what others changed meanwhile stays), or to the server's tree without it. An LDIF file is edited in
+    place: entries that did not change keep their lines, comments and order; files are replaced atomically.
     """
+    original = _ldif_source(args)
     if output:
-        write_configuration_file(configuration, output)
+        write_configuration_file(configuration, output, original=original)
         return output
     if option(args, "ldap"):
         store = ldap_store(args)
@@ -259,36 +286,8 @@ def save_configuration(
     path = option(args, "config")
     if path is None or path == "-":
         raise ConfigurationError("nowhere to write the configuration: give --output FILE")
-    _keep_commented_original(path)
-    write_configuration_file(configuration, path)
+    write_configuration_file(configuration, path, original=original)
     return path
-
-
-def _keep_commented_original(path: str) -> None:
-    """Before an LDIF with comments is rewritten (normalised, without comments), copy it to ``FILE.orig``.
-
-    An engineer's annotated LDIF (like dcm4che's sample-export.ldif with its commented-out options) would
-    otherwise lose its comments silently. An existing ``.orig`` is never overwritten.
-    """
-    import shutil
-
-    from dcm_exporter.cli._output import warning
-
-    file = Path(path)
-    if file.suffix.lower() == ".json" or not file.is_file():
-        return
-    with file.open("rb") as fp:
-        commented = any(line.startswith(b"#") for line in fp)
-    if not commented:
-        return
-    backup = file.with_name(file.name + ".orig")
-    if not backup.exists():
-        shutil.copy2(file, backup)
-        warning(f"{path} is written back in normalised LDIF, which has no comments: the original, with its "
-                f"comments, is kept as {backup}")
-    else:
-        warning(f"{path} is written back in normalised LDIF, which has no comments ({backup} holds an earlier "
-                "original and is left as it is)")
 
 
 def push_configuration(args: argparse.Namespace, configuration: Configuration) -> dict[str, int]:
