@@ -22,8 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from dcm_exporter.errors import CodecError, ConfigurationError
 
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from dcm_exporter.sources import FileSystemSource
 
 __all__ = [
+    "PushPlan",
     "DEFAULT_QUEUE",
     "add_config_options",
     "add_format_options",
@@ -290,10 +294,37 @@ def save_configuration(
     return path
 
 
-def push_configuration(args: argparse.Namespace, configuration: Configuration) -> dict[str, int]:
-    """Make the LDAP server (``--ldap``) hold ``configuration`` below ``cn=DICOM Configuration``; returns the
-    number of entries ``added``, ``modified`` and ``deleted``.
+@attrs.frozen
+class PushPlan:
+    """What pushing a configuration to LDAP would do: the DNs of the entries to add, modify and delete."""
 
+    add: tuple[str, ...]
+    modify: tuple[str, ...]
+    delete: tuple[str, ...]
+    fresh: bool
+    """The server lacks the configuration tree: it is created and the whole configuration imported."""
+
+    @property
+    def destructive(self) -> bool:
+        """Whether the push deletes or replaces content the server has."""
+        return bool(self.modify or self.delete)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.modify or self.delete)
+
+
+def push_configuration(
+    args: argparse.Namespace,
+    configuration: Configuration,
+    *,
+    approve: Callable[[PushPlan], bool] | None = None,
+) -> dict[str, int] | None:
+    """Make the LDAP server (``--ldap``) hold ``configuration`` below ``cn=DICOM Configuration``; returns the
+    number of entries ``added``, ``modified`` and ``deleted``, or ``None`` when ``approve`` said no.
+
+    The plan is worked out first (one search of the server's tree) and handed to ``approve``; what is
+    applied then is exactly that plan (a change made on the server in between is not deleted unseen).
     Entries outside the configuration root (the base entry itself) are left to the server; the root and
     its registries are kept. A server without the ``cn=DICOM Configuration`` tree gets it created (as
     dcm4che's ``init-config.ldif``) and the whole LDIF imported.
@@ -301,9 +332,8 @@ def push_configuration(args: argparse.Namespace, configuration: Configuration) -
     Raises:
         LdapError: the server refused an entry (the message names it); what was written before stays.
     """
-    import attrs
-
     from dcm_exporter.codecs import ldif
+    from dcm_exporter.codecs.ldap_mapping.diff import AddEntry, DeleteEntry, ModifyEntry, diff_configurations
     from dcm_exporter.dn import normalize_dn
     from dcm_exporter.errors import LdapNoSuchEntryError
     from dcm_exporter.models import LdapEntry
@@ -322,23 +352,41 @@ def push_configuration(args: argparse.Namespace, configuration: Configuration) -
     inside = attrs.evolve(configuration, other_entries=(*roots, *kept))
     try:
         try:
-            operations = store.save(inside)
-            return {
-                "added": sum(type(op).__name__ == "AddEntry" for op in operations),
-                "modified": sum(type(op).__name__ == "ModifyEntry" for op in operations),
-                "deleted": sum(type(op).__name__ == "DeleteEntry" for op in operations),
-            }
+            current: Configuration | None = store.load()
         except LdapNoSuchEntryError:
-            # a server without the configuration tree: create its roots as dcm4che's init-config.ldif
-            # does (entries that exist are kept), then import the whole configuration
-            roots = store.import_ldif(_root_tree_ldif(store.config_root_dn), update_existing=True,
-                                      filename="<configuration root tree>")
-            _check_import(roots, str(option(args, "ldap")))
-            report = store.import_ldif(ldif.dumps(configuration), update_existing=True,
-                                       filename="<configuration>")
-            _check_import(report, str(option(args, "ldap")))
-            return {"added": len(roots.added) + len(report.added),
-                    "modified": len(roots.changed) + len(report.changed), "deleted": 0}
+            current = None
+        if current is not None:
+            operations = diff_configurations(current, inside)
+            plan = PushPlan(
+                add=tuple(op.dn for op in operations if isinstance(op, AddEntry)),
+                modify=tuple(op.dn for op in operations if isinstance(op, ModifyEntry)),
+                delete=tuple(op.dn for op in operations if isinstance(op, DeleteEntry)),
+                fresh=False,
+            )
+        else:
+            from dcm_exporter.codecs.ldif import read_ldif
+
+            dns = [dn for dn, _, _ in _root_tree(store.config_root_dn)]
+            dns += [r.dn for r in read_ldif(ldif.dumps(configuration))]
+            plan = PushPlan(add=tuple(dns), modify=(), delete=(), fresh=True)
+        if approve is not None and not approve(plan):
+            return None
+        if current is not None:
+            done = store.save(inside, since=current)
+            return {
+                "added": sum(isinstance(op, AddEntry) for op in done),
+                "modified": sum(isinstance(op, ModifyEntry) for op in done),
+                "deleted": sum(isinstance(op, DeleteEntry) for op in done),
+            }
+        # a server without the configuration tree: create its roots as dcm4che's init-config.ldif
+        # does (entries that exist are kept), then import the whole configuration
+        created = store.import_ldif(_root_tree_ldif(store.config_root_dn), update_existing=True,
+                                    filename="<configuration root tree>")
+        _check_import(created, str(option(args, "ldap")))
+        report = store.import_ldif(ldif.dumps(configuration), update_existing=True, filename="<configuration>")
+        _check_import(report, str(option(args, "ldap")))
+        return {"added": len(created.added) + len(report.added),
+                "modified": len(created.changed) + len(report.changed), "deleted": 0}
     finally:
         _close(store)
 

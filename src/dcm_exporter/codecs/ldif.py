@@ -1186,15 +1186,16 @@ def update(
         >>> configuration = ldif.load(text)
         >>> ldif.update(text, configuration) == text
         True
-        >>> configuration.devices[0].description = "the test SCP"
-        >>> print(ldif.update(text, configuration), end="")
+        >>> import attrs
+        >>> changed = configuration.replace_device(attrs.evolve(configuration.devices[0], description="the SCP"))
+        >>> print(ldif.update(text, changed), end="")
         # my archive
         <BLANKLINE>
         dn: dicomDeviceName=storescp,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
         objectClass: dicomDevice
         dicomDeviceName: storescp
         dicomInstalled: TRUE
-        dicomDescription: the test SCP
+        dicomDescription: the SCP
 
     Raises:
         LdifError: ``original`` is not LDIF of content records, or the result cannot be written.
