@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from _cli import cli_env, ok_json, run_cli
-from _helpers import received_sop_uids, wait_for
 
+from _helpers import received_sop_uids, wait_for
 from dcm_exporter.cli._demo import demo_configuration, with_port
 from dcm_exporter.codecs import ldif
 from dcm_exporter.sample import generate_study
