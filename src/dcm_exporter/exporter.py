@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = ["Exporter"]
 
 log = logging.getLogger("dcm_exporter.exporter")
+#: one WARNING per failed instance (exporter, task, instance, status, reason); the CLI shows it with -v
+failure_log = logging.getLogger("dcm_exporter.failures")
 
 
 class Exporter:
@@ -399,7 +401,7 @@ class Exporter:
     def _perform_export_task(self, task: ExportTask, cancel: CancelToken) -> Outcome:
         return self._perform(
             task.exporter_id, task.study_uid, task.series_uid, task.sop_instance_uid,
-            cancel=cancel, progress=None,
+            cancel=cancel, progress=None, task_id=task.task_id,
         )
 
     def _perform_action(self, task: ExportTask, cancel: CancelToken) -> Outcome:
@@ -521,6 +523,7 @@ class Exporter:
         cancel: CancelToken,
         progress: ProgressCallback | None,
         on_instances: Callable[[int], None] | None = None,
+        task_id: int | None = None,
     ) -> Outcome:
         """Resolve the exporter, find the instances, build the request and send it (shared with the queue)."""
         exporter = self.exporter(exporter_id)
@@ -562,6 +565,8 @@ class Exporter:
                 "%s: %s", exporter_id, outcome.message,
                 extra={"exporter_id": exporter_id, "study_uid": study_uid, "status": str(outcome.status)},
             )
+        if failure_log.isEnabledFor(logging.WARNING) and (outcome.failures or outcome.interrupted):
+            _log_failures(exporter_id, task_id, outcome)
         return outcome
 
     @staticmethod
@@ -587,3 +592,25 @@ def _close_quietly(transport: Transport) -> None:
         transport.close()
     except Exception:  # closing must not mask the caller's work; log and go on
         log.warning("closing transport %r failed", transport, exc_info=True)
+
+
+def _log_failures(exporter_id: str, task_id: int | None, outcome: Outcome) -> None:
+    """One WARNING per failed instance (the first 100, then how many more), and one for an interruption."""
+    from dcm_exporter.export import MAX_RECORDED_FAILURES, status_text
+
+    task = "export now" if task_id is None else f"task {task_id}"
+    base = {"exporter_id": exporter_id, "task_id": task_id}
+    for f in outcome.failures[:MAX_RECORDED_FAILURES]:
+        status = "" if f.status_code is None else f" (status {status_text(f.status_code)})"
+        failure_log.warning(
+            "%s %s: instance %s failed%s: %s", exporter_id, task, f.sop_instance_uid, status, f.reason,
+            extra={**base, "sop_instance_uid": f.sop_instance_uid, "status_code": f.status_code},
+        )
+    more = len(outcome.failures) - MAX_RECORDED_FAILURES
+    if more > 0:
+        failure_log.warning("%s %s: %d more instance(s) failed", exporter_id, task, more, extra=base)
+    if outcome.interrupted:
+        failure_log.warning(
+            "%s %s: interrupted, %d instance(s) not confirmed: %s", exporter_id, task, outcome.remaining,
+            outcome.interrupted, extra=base,
+        )
