@@ -205,3 +205,10 @@ def test_paths_take_hex_tags_too() -> None:
     merge_attributes(ds, ["00100020=Q", "00081032[0].00080104=m", "00081030!"])
     assert ds.PatientID == "Q" and ds.ProcedureCodeSequence[0].CodeMeaning == "m"
     assert "StudyDescription" not in ds
+
+
+def test_a_backslash_in_a_single_valued_text_is_part_of_the_text() -> None:
+    ds = dataset()
+    merge_attributes(ds, ["ImageComments=a\\b", "StudyDescription=c\\d"])  # LT, LO
+    assert ds.ImageComments == "a\\b" and ds["ImageComments"].VM == 1
+    assert list(ds.StudyDescription) == ["c", "d"]

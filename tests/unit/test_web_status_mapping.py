@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dcm_exporter.exporter import Exporter
+from dcm_exporter.queue import SqliteTaskStore
+from dcm_exporter.queue.store import Claim
 from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskStatus
+from dcm_exporter.sample import StudyInfo
+from dcm_exporter.sources import FileSystemSource
 from dcm_exporter.web.dcm4chee import BadParameter, batch_json, task_filters, task_json
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -88,3 +96,46 @@ def test_batch_counts_use_upstreams_keys_and_add_retries_to_scheduled() -> None:
     first, last = spanned["createdTimeRange"]
     assert first == task_json(task())["createdTime"] and last != first
     assert datetime.fromisoformat(last) == later and "processingEndTimeRange" in spanned
+
+
+# --- HTTP status of the operations that refuse (against the app, on an SQLite queue) -----------------------
+
+BASE = "/dcm4chee-arc"
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def api(tmp_path: Path, small_study: StudyInfo) -> Iterator[tuple[Any, Exporter, SqliteTaskStore]]:
+    pytest.importorskip("starlette")
+    pytest.importorskip("httpx2")
+    from starlette.testclient import TestClient
+
+    from dcm_exporter.cli._demo import demo_configuration
+    from dcm_exporter.web import create_app
+
+    with SqliteTaskStore(tmp_path / "q.sqlite") as store, FileSystemSource(small_study.directory) as source, \
+            Exporter(demo_configuration(), source, store=store) as exporter, \
+            TestClient(create_app(exporter, token=TOKEN)) as client:
+        yield client, exporter, store
+
+
+def test_reschedule_answers_400_for_a_bad_time_and_409_while_in_process(
+    api: tuple[Any, Exporter, SqliteTaskStore], small_study: StudyInfo
+) -> None:
+    client, exporter, store = api
+    r = client.post(f"{BASE}/aets/DCM4CHEE/rs/studies/{small_study.study_uid}/export/STORESCP", headers=AUTH)
+    assert r.status_code == 202, r.text
+    task_id = r.json()["taskID"]
+    r = client.post(f"{BASE}/monitor/export/{task_id}/reschedule", params={"scheduledTime": "tomorrow"},
+                    headers=AUTH)
+    assert r.status_code == 400 and "scheduledTime" in r.json()["errorMessage"]
+    task = exporter.queue.task(int(task_id))
+    now = datetime.now(UTC)
+    claimed = store.claim(Claim(device_name=task.device_name, queue_name=task.queue_name, limit=1, owner="test",
+                                lease_until=now + timedelta(minutes=5)), now=max(now, task.scheduled_time))
+    assert [t.task_id for t in claimed] == [int(task_id)]
+    r = client.post(f"{BASE}/monitor/export/{task_id}/reschedule", headers=AUTH)
+    assert r.status_code == 409 and "IN PROCESS" in r.json()["errorMessage"]
+    r = client.post(f"{BASE}/monitor/export/{task_id}/cancel", headers=AUTH)
+    assert r.status_code == 204  # an IN PROCESS task can be canceled (it is aborted)
