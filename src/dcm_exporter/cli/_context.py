@@ -192,7 +192,10 @@ def read_configuration_file(path: str) -> Configuration:
                 return Configuration.from_json(text)
             except (CodecError, ConfigurationError) as exc:
                 raise ConfigurationError(f"<stdin>: {exc}") from exc
-        return Configuration.from_ldif(text if "\n" in text else text + "\n", filename="<stdin>")
+        # the operator's own input: ':<' file URLs may read files (regular ones, size-capped)
+        return Configuration.from_ldif(
+            text if "\n" in text else text + "\n", filename="<stdin>", allow_file_urls=True
+        )
     file = Path(path)
     if file.is_dir():
         raise ConfigurationError(f"configuration file {path} is a folder: give an LDIF or JSON file")
@@ -204,7 +207,7 @@ def read_configuration_file(path: str) -> Configuration:
         except (CodecError, ConfigurationError, UnicodeDecodeError) as exc:
             # the JSON codec does not know the file: name it (LDIF errors already say file:line)
             raise ConfigurationError(f"{path}: {exc}") from exc
-    return Configuration.from_ldif(file)
+    return Configuration.from_ldif(file, allow_file_urls=True)  # the operator's own file
 
 
 def load_configuration(args: argparse.Namespace) -> Configuration:

@@ -249,8 +249,12 @@ class Configuration:
         *,
         base_dn: str | None = None,
         filename: str | None = None,
+        allow_file_urls: bool = False,
     ) -> Configuration:
         """Read a configuration from LDIF: a file path, LDIF text, or a list of files read as one.
+
+        ``allow_file_urls`` lets ``attr:< file:...`` values read files (regular files only, 16 MiB each at
+        most): for the operator's own files; off by default (see :func:`~dcm_exporter.codecs.ldif.iter_ldif`).
 
         A ``str`` containing a newline, or ``bytes``, is LDIF text; any other ``str`` or path is a file name.
         A list or tuple of paths is read in order as if concatenated (e.g. ``default-config.ldif`` and then
@@ -272,10 +276,10 @@ class Configuration:
             if isinstance(src, os.PathLike) or (isinstance(src, str) and "\n" not in src):
                 path = Path(src)
                 name = filename if filename and len(sources) == 1 else str(path)
-                records = iter_ldif(path, filename=name)
+                records = iter_ldif(path, filename=name, allow_file_urls=allow_file_urls)
             else:
                 name = filename or "<string>"
-                records = iter_ldif(src, filename=name)
+                records = iter_ldif(src, filename=name, allow_file_urls=allow_file_urls)
             for rec in records:
                 if isinstance(rec, LdifEntry):
                     collected.append((rec.dn, rec.attributes, SourceLocation(name, rec.line)))

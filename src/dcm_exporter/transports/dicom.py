@@ -877,7 +877,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.config.endswith(".json"):
                 configuration = Configuration.from_json(Path(args.config).read_text(encoding="utf-8"))
             else:
-                configuration = Configuration.from_ldif(Path(args.config))
+                configuration = Configuration.from_ldif(Path(args.config), allow_file_urls=True)
             aet = args.target
         else:
             parser.error("give --config FILE, or the target as AET@HOST:PORT")

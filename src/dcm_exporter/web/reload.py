@@ -111,7 +111,7 @@ def read_configuration_file(path: str | os.PathLike[str]) -> Configuration:
             return Configuration.from_json(file.read_text(encoding="utf-8"))
         except (CodecError, ConfigurationError, UnicodeDecodeError) as exc:
             raise ConfigurationError(f"{file}: {exc}") from exc
-    return Configuration.from_ldif(file)
+    return Configuration.from_ldif(file, allow_file_urls=True)  # the file the operator started us with
 
 
 class ConfigurationReloader:
