@@ -14,8 +14,11 @@ the timing and sending every instance of the set from its file:
   files: ``_config.STORE_SEND_CHUNKED_DATASET = True`` (the data set bytes are sent from the file, not decoded
   and re-encoded) and ``TCP_NODELAY`` on its socket (set from an ``EVT_CONN_OPEN`` handler, as
   dcm_exporter's own pynetdicom code does; without it Nagle's algorithm and the peer's delayed ACK cost
-  ~40 ms per response, which is what an earlier version of this benchmark measured). ``--pynetdicom-count N``
-  limits it to the first N instances of each set (default: all).
+  ~40 ms per response, which is what an earlier version of this benchmark measured). It sends the first
+  ``--pynetdicom-count N`` instances of each set (default 200; its rate is per instance): pynetdicom 3.0.4 has a
+  race between its association's reactor thread and ``send_c_store`` that breaks a run now and then when
+  responses come back fast (more often on a busy machine); a broken run counts with the instances acknowledged
+  until then (see :func:`_pynetdicom_measured`) and is named in the output.
 
 Run: ``python benchmarks/run.py cstore`` (``--runs N``, ``--write``, ``--pynetdicom-count N``).
 """
@@ -149,6 +152,7 @@ def _storescu(port: int, folder: Path, count: int) -> float:
 
 
 def _pynetdicom(port: int, paths: list[Path]) -> float:
+    """Seconds for ``paths``; see :func:`_pynetdicom_measured` for a run pynetdicom's reactor race breaks."""
     import socket as socket_module
 
     from pynetdicom import AE, _config, evt
@@ -163,44 +167,54 @@ def _pynetdicom(port: int, paths: list[Path]) -> float:
             sock.setsockopt(socket_module.IPPROTO_TCP, socket_module.TCP_NODELAY, 1)
 
     ae = AE(ae_title="PYNETDICOM")
+    ae.dimse_timeout = 5  # a response its reactor race lost is not coming: fail the run sooner
     ae.add_requested_context(CTImageStorage, ["1.2.840.10008.1.2.1"])
     started = time.perf_counter()
     assoc = ae.associate("127.0.0.1", port, ae_title="STORESCP", evt_handlers=[(evt.EVT_CONN_OPEN, nodelay)])
     if not assoc.is_established:
         raise SystemExit("pynetdicom: association failed")
     ok = 0
+    last = started
     for n, path in enumerate(paths):
         if not assoc.is_established:
             break
         status = assoc.send_c_store(path, msg_id=n % 65535 + 1)
-        ok += bool(status) and status.Status == 0
+        if bool(status) and status.Status == 0:
+            ok += 1
+            last = time.perf_counter()
     if assoc.is_established:
         assoc.release()
-    elapsed = time.perf_counter() - started
-    if ok != len(paths):
-        raise _Aborted(f"pynetdicom: only {ok} of {len(paths)} acknowledged")
-    return elapsed
+        last = time.perf_counter()
+    if ok == len(paths):
+        return last - started
+    if ok < len(paths) // 4:
+        raise _Aborted(f"only {ok} of {len(paths)} acknowledged")
+    _PYNETDICOM_BROKEN.append(f"{ok} of {len(paths)}")
+    return (last - started) * len(paths) / ok  # the time of the acknowledged ones, scaled to the set
 
 
 class _Aborted(RuntimeError):
-    """pynetdicom's association broke mid-run (see :func:`_pynetdicom_retried`)."""
+    """pynetdicom's association broke early in a run."""
 
 
-_PYNETDICOM_RETRIES: list[str] = []
+#: runs pynetdicom's reactor race broke: "acknowledged of sent"
+_PYNETDICOM_BROKEN: list[str] = []
 
 
-def _pynetdicom_retried(port: int, paths: list[Path]) -> float:
-    """pynetdicom 3.0.4 has a race between its association reactor thread and ``send_c_store`` (the reactor can
-    take a response off the queue as an unexpected request when it arrives very fast; the sender then waits for
-    its DIMSE timeout and aborts). It shows up now and then with TCP_NODELAY on a busy machine. A run it breaks
-    is started again (at most twice) and counted in the printed line; it is not our doing to fix."""
-    for attempt in range(3):
+def _pynetdicom_measured(port: int, paths: list[Path]) -> float:
+    """pynetdicom 3.0.4 has a race between its association reactor thread and ``send_c_store``: the reactor can
+    take a response off the queue as an unexpected request when it arrives very fast, and the sender then waits
+    for its DIMSE timeout and aborts. With TCP_NODELAY on a busy machine it breaks runs now and then. A broken
+    run counts with the instances acknowledged until then (its time up to the last response, without the
+    stall, scaled to the set); one broken before a quarter of the set is started again (up to four times).
+    Broken runs are counted in the printed line; fixing pynetdicom is not this benchmark's business."""
+    for attempt in range(5):
         try:
             return _pynetdicom(port, paths)
         except _Aborted as exc:
-            _PYNETDICOM_RETRIES.append(str(exc))
-            if attempt == 2:
-                raise SystemExit(f"{exc} (three runs in a row)") from exc
+            _PYNETDICOM_BROKEN.append(str(exc))
+            if attempt == 4:
+                raise SystemExit(f"pynetdicom: {exc} (five runs in a row)") from exc
     raise AssertionError("unreachable")
 
 
@@ -211,7 +225,7 @@ def _timed_into(into: list[float], fn: Callable[..., float], *args: object) -> N
 def main(argv: list[str]) -> list[Result]:
     runs = 3
     write = "--write" in argv
-    py_count: int | None = None
+    py_count: int | None = 200
     for arg in argv:
         if arg.startswith("--runs="):
             runs = int(arg.split("=", 1)[1])
@@ -255,7 +269,7 @@ def main(argv: list[str]) -> list[Result]:
             senders = [
                 functools.partial(_timed_into, ours, _ours, port, refs),
                 functools.partial(_timed_into, peer, _storescu, port, paths[0].parent, len(paths)),
-                functools.partial(_timed_into, plain, _pynetdicom_retried, port, sub),
+                functools.partial(_timed_into, plain, _pynetdicom_measured, port, sub),
             ]
             for run in range(runs):
                 # rotate who goes first, and empty the receiver's folder after each sender, so that
@@ -269,10 +283,12 @@ def main(argv: list[str]) -> list[Result]:
             ours_rate = n / statistics.median(ours)
             peer_rate = n / statistics.median(peer)
             plain_rate = len(sub) / statistics.median(plain)
+            broken = list(_PYNETDICOM_BROKEN)
+            _PYNETDICOM_BROKEN.clear()
             print(
                 f"   {name}: dcm_exporter {ours_rate:,.0f}/s, storescu {peer_rate:,.0f}/s, "
-                f"pynetdicom {plain_rate:,.1f}/s ({len(sub)} instances; runs broken by its reactor race and "
-                f"run again: {len(_PYNETDICOM_RETRIES)})",
+                f"pynetdicom {plain_rate:,.1f}/s ({len(sub)} instances; runs broken by its reactor race: "
+                f"{', '.join(broken) or 'none'})",
                 flush=True,
             )
             label = f"cstore {name}" + (" (written)" if write else "")

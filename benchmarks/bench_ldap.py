@@ -16,7 +16,7 @@ Figures are entries per second from the median of 5 runs (``--quick``: 3); the L
 ``load()`` (bind + search pages) are printed. Needs slapd/ldap-utils and ``../shared/dcm4che``; skipped with
 a message otherwise.
 
-One more line without a server: ``Configuration.from_ldif`` of the same ``default-config.ldif`` (bytes in
+One more line without a server: ``ldif.load`` of the same ``default-config.ldif`` (bytes in
 memory: parse and build the typed models) against the ``ldif`` package parsing the same bytes into a plain
 ``{dn: {attribute: [values]}}`` dict (the least any reader does; skipped when ``ldif`` is not installed).
 """
@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from dcm_exporter.codecs.ldif import load as load_ldif  # noqa: E402
 from dcm_exporter.config.ldap import LdapConfigStore  # noqa: E402
 from dcm_exporter.models import Configuration  # noqa: E402
 
@@ -74,7 +75,7 @@ def _from_ldif(runs: int) -> list[Result]:
     data = (UPSTREAM / "ldap" / "config" / "default-config.ldif").read_bytes()
 
     def ours() -> Configuration:
-        return Configuration.from_ldif(data)
+        return load_ldif(data)
 
     def peer() -> dict[str, dict[str, list[bytes]]]:
         return {dn: {k.lower(): v for k, v in entry.items()} for dn, entry in ldif.LDIFParser(io.BytesIO(data)).parse()
@@ -83,15 +84,15 @@ def _from_ldif(runs: int) -> list[Result]:
     count = len(peer())
     config = ours()
     if len(config.other_entries) + sum(1 for _ in _models(config)) != count:
-        raise SystemExit(f"entry counts disagree: ldif package {count}, Configuration.from_ldif differs")
+        raise SystemExit(f"entry counts disagree: ldif package {count}, ldif.load differs")
     times: dict[str, list[float]] = {"ours": [], "peer": []}
     for _ in range(runs):
         times["ours"].append(timed(ours))
         times["peer"].append(timed(peer))
     ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
     print(f"   from_ldif: {count:,} entries, {len(data) / 1e3:.0f} KB; median of {runs}: "
-          f"Configuration.from_ldif {ms['ours']:.0f} ms, ldif package + dicts {ms['peer']:.0f} ms")
-    return [Result("Configuration.from_ldif default-config", "entries/s", median_rate(count, times["ours"]),
+          f"ldif.load {ms['ours']:.0f} ms, ldif package + dicts {ms['peer']:.0f} ms")
+    return [Result("ldif.load default-config", "entries/s", median_rate(count, times["ours"]),
                    "ldif pkg + plain dicts", median_rate(count, times["peer"]))]
 
 
@@ -121,7 +122,7 @@ def _measure(server: object, runs: int) -> list[Result]:
     warm_peer = ldap3.Connection(ldap3.Server(url), bind_dn, password, auto_bind=True, raise_exceptions=True)
 
     def ours_search() -> object:
-        return warm_store._search(root, "(objectClass=*)", ldap3.SUBTREE)
+        return warm_store._ldap.search(root, "(objectClass=*)", ldap3.SUBTREE)
 
     def peer_search() -> list[dict[str, object]]:
         return list(warm_peer.extend.standard.paged_search(  # type: ignore[union-attr]

@@ -70,6 +70,7 @@ def _page_load_ms(browser: Any, url: str, runs: int) -> float:
 def _serve(folder: Path) -> Any:
     from _web import start_serve
     from dcm_exporter.cli._demo import demo_configuration
+    from dcm_exporter.codecs import ldif
     from dcm_exporter.exporter import Exporter
     from dcm_exporter.models import ExporterDescriptor
     from dcm_exporter.queue import SqliteTaskStore
@@ -79,7 +80,7 @@ def _serve(folder: Path) -> Any:
     configuration = demo_configuration().put_exporter(
         ExporterDescriptor(exporter_id="NOOP", uri="noop:nothing", queue_name="Export1", ae_title="DCM4CHEE"))
     config = folder / "archive.ldif"
-    config.write_text(configuration.to_ldif())
+    config.write_text(ldif.dumps(configuration))
     study = generate_study(folder / "archive", series=2, instances_per_series=3, kind="small")
     queue = folder / "queue.sqlite"
     from datetime import UTC, datetime

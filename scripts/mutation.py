@@ -19,8 +19,9 @@ integers incremented, booleans flipped, string operands of comparisons changed, 
 swapped, ``min``/``max`` and ``any``/``all`` swapped, and ``return <bool>`` inverted. Docstrings, f-strings,
 annotations and the arguments of ``raise`` are left alone (they change messages, not rules).
 
-A mutant is applied to a private copy of ``src/`` (the working tree is never touched), then the piece's
-tests run in a child forked from this process (pytest and the heavy libraries already imported, the
+A mutant is applied to a private copy of ``src/`` and ``tests/`` taken when the run starts (the working tree is
+never touched, and editing it during a run changes nothing), then the piece's tests run there in a child forked
+from this process (pytest and the heavy libraries already imported, the
 package itself not), first failure stops them. A failing run or a time-out kills the mutant; a passing run
 is a survivor. The score is killed / (mutants - equivalent), per piece; exit status 1 when a piece is
 below ``--min-score`` (default 90 %).
@@ -46,6 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "scripts" / "mutation_pieces.toml"
 # not hypothesis: it is a pytest plugin too, and pytest refuses a plugin imported before it starts
+#: what each private copy holds: the package, its tests and pytest's configuration (the tests run there)
+SNAPSHOT = ("src", "tests", "scripts", "pyproject.toml")
 PRELOAD = ("pytest", "attrs", "pydicom", "numpy", "pynetdicom", "psycopg", "psycopg_pool")
 
 
@@ -306,7 +309,7 @@ def _start_tests(overlay: Path, tests: list[str]) -> int:
     pid = os.fork()
     if pid == 0:  # the child: import the package from the overlay, run pytest, leave without cleanup
         try:
-            os.chdir(ROOT)
+            os.chdir(overlay)
             sys.path.insert(0, str(overlay / "src"))
             os.environ["PYTHONPATH"] = str(overlay / "src")
             if not os.environ.get("MUTATION_DEBUG"):  # MUTATION_DEBUG=1 shows the children's pytest output
@@ -362,13 +365,16 @@ class Result:
         return 100.0 * self.killed / relevant if relevant else 100.0
 
 
-def run_piece(piece: Piece, overlays: list[Path], *, deadline: float, verbose: bool) -> Result:
-    """Try every mutant of ``piece``, ``len(overlays)`` at a time (one private ``src/`` copy each)."""
+def run_piece(
+    piece: Piece, overlays: list[Path], *, deadline: float, verbose: bool, match: str | None = None
+) -> Result:
+    """Try every mutant of ``piece`` (or those whose key contains ``match``), ``len(overlays)`` at a time (one
+    private ``src/`` copy each)."""
     result = Result(piece.name)
-    mutants = mutants_of(piece)
+    mutants = [m for m in mutants_of(piece) if match is None or match in m.key]
     result.total = len(mutants)
     keys = {m.key for m in mutants}
-    result.stale_equivalents = [k for k in piece.equivalent if k not in keys]
+    result.stale_equivalents = [k for k in piece.equivalent if k not in keys] if match is None else []
     started = time.monotonic()
     status, baseline = _run_tests(overlays[0], piece.tests, timeout=600)
     if status != "passed":
@@ -434,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--budget", type=float, default=1800, help="seconds for the whole run (default 1800)")
     parser.add_argument("--min-score", type=float, default=90.0, help="percent killed per piece (default 90)")
+    parser.add_argument("-k", "--match", default=None,
+                        help="only mutants whose key contains this text (to recheck survivors)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="mutants tried at once (default 2)")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per mutant")
     parser.add_argument("--config", type=Path, default=CONFIG)
@@ -446,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for piece in chosen:
             for m in mutants_of(piece):
+                if args.match is not None and args.match not in m.key:
+                    continue
                 mark = "  (equivalent)" if m.key in piece.equivalent else ""
                 print(f"{piece.name}: {m.file}:{m.line}  {m.key}{mark}")
         return 0
@@ -459,12 +469,17 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="dcm-mutation-") as tmp:
         overlays = [Path(tmp) / f"overlay-{n}" for n in range(max(1, args.jobs))]
-        for overlay in overlays:
-            shutil.copytree(ROOT / "src", overlay / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for overlay in overlays:  # a snapshot: edits to the working tree during the run change nothing here
+            for part in SNAPSHOT:
+                if (ROOT / part).is_dir():
+                    shutil.copytree(ROOT / part, overlay / part, symlinks=True,
+                                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis"))
+                elif (ROOT / part).exists():
+                    shutil.copy2(ROOT / part, overlay / part)
         os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant of the same size and second must not reuse a .pyc
         for piece in chosen:
             print(f"== {piece.name}: {piece.description}", flush=True)
-            results.append(run_piece(piece, overlays, deadline=deadline, verbose=args.verbose))
+            results.append(run_piece(piece, overlays, deadline=deadline, verbose=args.verbose, match=args.match))
     failed = False
     print()
     print(f"{'piece':22} {'mutants':>7} {'equiv.':>6} {'killed':>6} {'survived':>8} {'not run':>7} "

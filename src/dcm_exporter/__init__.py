@@ -70,6 +70,7 @@ _LAZY: dict[str, str] = {
     "read_ldif": "dcm_exporter.codecs.ldif",
     "write_ldif": "dcm_exporter.codecs.ldif",
     "LdapConfigStore": "dcm_exporter.config.ldap",
+    "load_configuration": "dcm_exporter.config.load",
     "StowTransport": "dcm_exporter.transports.stow",
     "DicomTransport": "dcm_exporter.transports.dicom",
     "EchoResult": "dcm_exporter.transports.dicom",
@@ -178,6 +179,7 @@ __all__ = [
     "UnsafePathError",
     "WebApplication",
     "iter_ldif",
+    "load_configuration",
     "open_store",
     "parse_schedule",
     "read_ldif",
@@ -191,6 +193,9 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'dcm_exporter' has no attribute {name!r}")
+    if name == "Configuration":
+        # the codecs set the deprecated Configuration.from_ldif/... aliases (the models cannot import them)
+        importlib.import_module("dcm_exporter.codecs")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

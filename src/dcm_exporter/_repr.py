@@ -1,13 +1,13 @@
 """Notebook display: HTML reprs (tables, status colours) and ``to_dataframe()`` (when pandas is installed).
 
-The models call these functions from their ``_repr_html_`` methods, so Jupyter shows a
-:class:`~dcm_exporter.models.Configuration`, an :class:`~dcm_exporter.models.ExporterDescriptor`, an
+The queue's and the outcomes' ``_repr_html_`` methods call these functions, so Jupyter shows an
 :class:`~dcm_exporter.queue.ExportTask`, an :class:`~dcm_exporter.export.Outcome` or a
 :class:`~dcm_exporter.queue.BatchSummary` as a small table. ``exporter.queue.tasks()`` and ``exporter.queue.batches()``
 return a :class:`TaskList` / :class:`BatchList` (public as ``dcm_exporter.queue.TaskList`` / ``BatchList``):
 plain lists that also render as one table and convert to a pandas ``DataFrame``.
 
-This module imports nothing from the rest of the package at import time (the models import it lazily).
+The tables are built with the leaf :mod:`dcm_exporter._tables`; the models render themselves with
+:mod:`dcm_exporter.models._display` (re-exported here), so the models import nothing from this module.
 
 >>> from dcm_exporter.models import ExporterDescriptor
 >>> html = ExporterDescriptor(exporter_id="STORESCP", uri="dicom:STORESCP", queue_name="Export1")._repr_html_()
@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import html
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from enum import Enum
 from typing import Any
+
+from dcm_exporter._tables import CELL_STYLE, STATUS_COLOURS, TABLE_STYLE, caption_row, cell, field_table, table, text
+from dcm_exporter.models._display import configuration_html, exporter_html
 
 __all__ = [
     "STATUS_COLOURS",
@@ -37,20 +39,6 @@ __all__ = [
     "tasks_html",
     "to_dataframe",
 ]
-
-#: Background colours of the status cells (COMPLETED green, WARNING amber, FAILED red, ...).
-STATUS_COLOURS: Mapping[str, str] = {
-    "COMPLETED": "#c8e6c9",
-    "WARNING": "#ffe0b2",
-    "FAILED": "#ffcdd2",
-    "CANCELED": "#e1bee7",
-    "SCHEDULED FOR RETRY": "#b3e5fc",
-    "IN PROCESS": "#bbdefb",
-    "SCHEDULED": "#eeeeee",
-}
-
-_STYLE = "border-collapse:collapse;font-size:0.9em"
-_CELL = "border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top"
 
 TASK_COLUMNS = ("task_id", "exporter_id", "entity", "status", "failures", "scheduled_time", "duration",
                 "batch_id", "outcome")
@@ -67,108 +55,10 @@ TASK_FIELDS = (
 STATUSES = ("SCHEDULED", "IN PROCESS", "COMPLETED", "WARNING", "FAILED", "CANCELED", "SCHEDULED FOR RETRY")
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Enum):
-        return str(value.value)
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_text(v) for v in value)
-    return str(value)
-
-
-def _cell(value: Any, *, status: bool = False) -> str:
-    text = _text(value)
-    style = _CELL
-    if status and text in STATUS_COLOURS:
-        style += f";background:{STATUS_COLOURS[text]};font-weight:bold"
-    return f"<td style='{style}'>{html.escape(text)}</td>"
-
-
-def _caption(text: str) -> str:
-    return f"<caption style='text-align:left;font-weight:bold'>{html.escape(text)}</caption>"
-
-
-def _table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, status_column: str | None = "status",
-           caption: str | None = None) -> str:
-    head = "".join(f"<th style='{_CELL}'>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(_cell(v, status=c == status_column) for c, v in zip(columns, row, strict=True)) + "</tr>"
-        for row in rows
-    )
-    return (f"<table class='dcm-exporter' style='{_STYLE}'>{_caption(caption) if caption else ''}"
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-
-
-def _status_fields(title: str, pairs: Iterable[tuple[str, Any]], status_key: str) -> str:
-    rows = "".join(
-        f"<tr><th style='{_CELL}'>{html.escape(key)}</th>{_cell(value, status=key == status_key)}</tr>"
-        for key, value in pairs
-    )
-    return f"<table class='dcm-exporter' style='{_STYLE}'>{_caption(title)}<tbody>{rows}</tbody></table>"
-
-
-# --- models --------------------------------------------------------------------------------------------------
-
-
-def configuration_html(configuration: Any) -> str:
-    """Devices, exporters and queues of a :class:`~dcm_exporter.models.Configuration` (secrets masked)."""
-    from dcm_exporter.models._secrets import mask_url
-
-    devices = _table(
-        ("device", "installed", "AE titles", "connections", "exporters", "queues"),
-        (
-            (
-                d.device_name, d.installed, [a.ae_title for a in d.application_entities],
-                [f"{c.hostname}:{c.port}" if c.port else c.hostname for c in d.connections],
-                len(d.exporters), len(d.queues),
-            )
-            for d in configuration.devices
-        ),
-        status_column=None, caption=f"Configuration ({configuration.base_dn}): {len(configuration.devices)} devices",
-    )
-    exporters = _table(
-        ("exporter", "URI", "queue", "AE title", "schedules", "description"),
-        ((e.exporter_id, mask_url(e.uri), e.queue_name, e.ae_title, e.schedules.to_strings() or "always", e.description)
-         for e in configuration.exporters.values()),
-        status_column=None, caption="Exporters",
-    )
-    queues = _table(
-        ("queue", "parallel", "retries", "retry delay", "multiplier %", "schedules", "installed"),
-        ((q.queue_name, q.max_tasks_parallel, q.max_retries, q.retry_delay, q.retry_delay_multiplier,
-          q.schedules.to_strings() or "always", q.installed) for q in configuration.queues.values()),
-        status_column=None, caption="Queues",
-    )
-    return f"<div>{devices}<br>{exporters}<br>{queues}</div>"
-
-
-def exporter_html(exporter: Any) -> str:
-    """One :class:`~dcm_exporter.models.ExporterDescriptor` as a field / value table (secrets masked)."""
-    from dcm_exporter.models._secrets import mask_properties, mask_url
-
-    pairs = [
-        ("exporter_id", exporter.exporter_id), ("uri", mask_url(exporter.uri)),
-        ("queue_name", exporter.queue_name), ("ae_title", exporter.ae_title),
-        ("description", exporter.description), ("schedules", exporter.schedules.to_strings() or "always"),
-        ("properties", mask_properties(exporter.properties)),
-    ]
-    optional = [
-        ("export_as_source_ae", exporter.export_as_source_ae), ("stgcmt_scp", exporter.stgcmt_scp),
-        ("ian_destinations", exporter.ian_destinations), ("retrieve_ae_titles", exporter.retrieve_ae_titles),
-        ("check_if_already_exists_on_destination", exporter.check_if_already_exists_on_destination),
-    ]
-    pairs += [(k, v) for k, v in optional if v]
-    return _status_fields(f"Exporter {exporter.exporter_id}", [(k, v) for k, v in pairs if v is not None], "")
-
-
 def task_html(task: Any) -> str:
     """One :class:`~dcm_exporter.queue.ExportTask`, status coloured."""
     pairs = [(name, getattr(task, name)) for name in TASK_FIELDS]
-    return _status_fields(f"Export task {task.task_id}", [(k, v) for k, v in pairs if v not in (None, ())],
+    return field_table(f"Export task {task.task_id}", [(k, v) for k, v in pairs if v not in (None, ())],
                           "status")
 
 
@@ -198,39 +88,39 @@ def task_duration(task: Any) -> float | None:
         return None
     end = task.processing_end_time
     if end is None:
-        end = datetime.now(start.tzinfo) if _text(task.status) == "IN PROCESS" else None
+        end = datetime.now(start.tzinfo) if text(task.status) == "IN PROCESS" else None
     return None if end is None else max((end - start).total_seconds(), 0.0)
 
 
 def tasks_html(tasks: Sequence[Any]) -> str:
     """A list of export tasks as one table: status coloured, a duration column, long outcomes wrapped."""
-    head = "".join(f"<th style='{_CELL}'>{html.escape(c)}</th>" for c in TASK_COLUMNS)
+    head = "".join(f"<th style='{CELL_STYLE}'>{html.escape(c)}</th>" for c in TASK_COLUMNS)
     rows = []
     for t in tasks:
         outcome = t.outcome_message or t.error_message
         cells = [
-            _cell(t.task_id), _cell(t.exporter_id),
-            f"<td style='{_CELL};{_UID}'>{html.escape(_text(t.entity))}</td>", _cell(t.status, status=True),
-            _cell(t.number_of_failures), _cell(t.scheduled_time),
-            f"<td style='{_CELL};text-align:right;white-space:nowrap'>{duration_text(task_duration(t))}</td>",
-            _cell(t.batch_id),
-            f"<td style='{_CELL};{_WRAP}'>{html.escape(_text(outcome))}</td>",
+            cell(t.task_id), cell(t.exporter_id),
+            f"<td style='{CELL_STYLE};{_UID}'>{html.escape(text(t.entity))}</td>", cell(t.status, status=True),
+            cell(t.number_of_failures), cell(t.scheduled_time),
+            f"<td style='{CELL_STYLE};text-align:right;white-space:nowrap'>{duration_text(task_duration(t))}</td>",
+            cell(t.batch_id),
+            f"<td style='{CELL_STYLE};{_WRAP}'>{html.escape(text(outcome))}</td>",
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<table class='dcm-exporter' style='{_STYLE}'>{_caption(f'{len(tasks)} export task(s)')}"
+    return (f"<table class='dcm-exporter' style='{TABLE_STYLE}'>{caption_row(f'{len(tasks)} export task(s)')}"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def outcome_html(outcome: Any) -> str:
     """An :class:`~dcm_exporter.export.Outcome`: status, counts, message and the failures."""
-    summary = _status_fields("Outcome", [
+    summary = field_table("Outcome", [
         ("status", outcome.status), ("message", outcome.message), ("completed", outcome.completed),
         ("warning", outcome.warning), ("failed", outcome.failed), ("missing", outcome.missing),
         ("remaining", outcome.remaining), ("destination", outcome.destination),
     ], "status")
     if not outcome.failures:
         return summary
-    failures = _table(
+    failures = table(
         ("sop_instance_uid", "reason", "status_code"),
         ((f.sop_instance_uid, f.reason, None if f.status_code is None else f"0x{f.status_code:04X}")
          for f in outcome.failures),
@@ -253,14 +143,14 @@ def batches_html(batches: Sequence[Any]) -> str:
     columns = ("batch_id", "total", *STATUSES)
     rows = []
     for b in batches:
-        cells = [_cell(b.batch_id), _cell(b.total)]
+        cells = [cell(b.batch_id), cell(b.total)]
         for status in STATUSES:
             n = b.count(status)
             colour = f"background:{STATUS_COLOURS[status]};" if n else ""
-            cells.append(f"<td style='{_CELL};{colour}'>{n}</td>")
+            cells.append(f"<td style='{CELL_STYLE};{colour}'>{n}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    head = "".join(f"<th style='{_CELL}'>{html.escape(c)}</th>" for c in columns)
-    return (f"<table class='dcm-exporter' style='{_STYLE}'>{_caption(f'{len(batches)} batch(es)')}"
+    head = "".join(f"<th style='{CELL_STYLE}'>{html.escape(c)}</th>" for c in columns)
+    return (f"<table class='dcm-exporter' style='{TABLE_STYLE}'>{caption_row(f'{len(batches)} batch(es)')}"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
@@ -286,7 +176,7 @@ def to_dataframe(items: Iterable[Any]) -> Any:
     records = []
     for t in items:
         row = {name: getattr(t, name) for name in TASK_FIELDS}
-        row["status"] = _text(row["status"])
+        row["status"] = text(row["status"])
         row["modalities"] = list(row["modalities"])
         records.append(row)
     frame = pd.DataFrame.from_records(records, columns=list(TASK_FIELDS))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 
+from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError, QueueError
 from dcm_exporter.export import (
     ALL,
@@ -33,7 +34,6 @@ from dcm_exporter.export import (
     ProgressCallback,
 )
 from dcm_exporter.export_queue import ExportQueue
-from dcm_exporter.models._secrets import mask_url
 from dcm_exporter.queue.manager import TaskManager, TaskResult
 from dcm_exporter.queue.runner import Perform, TaskHooks, TaskRunner
 from dcm_exporter.queue.store_url import no_store_error
@@ -450,9 +450,9 @@ class Exporter:
 
     def _repr_html_(self) -> str:
         """A table for Jupyter: device, exporters, source, queue, open transports."""
-        from dcm_exporter._repr import _status_fields
+        from dcm_exporter._tables import field_table
 
-        return _status_fields("Exporter", self._summary(), status_key="")
+        return field_table("Exporter", self._summary(), status_key="")
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -17,6 +17,7 @@ import pytest
 from _cli import cli_env, ok, ok_json, run_cli
 
 from dcm_exporter.cli._demo import demo_configuration, with_port
+from dcm_exporter.codecs import ldif
 from dcm_exporter.models import (
     ApplicationEntity,
     Configuration,
@@ -30,7 +31,7 @@ from dcm_exporter.models import (
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.ldif"
-    path.write_text(demo_configuration().to_ldif())
+    path.write_text(ldif.dumps(demo_configuration()))
     return path
 
 
@@ -146,7 +147,7 @@ def test_convert_to_json_warns_about_entries_json_cannot_hold(tmp_path: Path, co
 
 
 def _with_web_apps(config_file: Path) -> None:
-    configuration = Configuration.from_ldif(config_file)
+    configuration = ldif.load(config_file)
     web = Device(
         device_name="pacs",
         connections=(Connection(name="http", hostname="127.0.0.1", port=8042, protocol="HTTP"),),
@@ -157,7 +158,7 @@ def _with_web_apps(config_file: Path) -> None:
                            connection_refs=("http",)),
         ),
     )
-    config_file.write_text(configuration.add_device(web).to_ldif())
+    config_file.write_text(ldif.dumps(configuration.add_device(web)))
 
 
 def test_create_a_stow_exporter_by_url_or_by_web_application(tmp_path: Path, config_file: Path) -> None:
@@ -196,7 +197,7 @@ def _archive_without_exporters(port: int) -> Configuration:
 
 def test_verify_calls_as_the_archive_ae_when_there_is_no_exporter(tmp_path: Path, store_scp: Any) -> None:
     path = tmp_path / "arc.ldif"
-    path.write_text(_archive_without_exporters(store_scp.port).to_ldif())
+    path.write_text(ldif.dumps(_archive_without_exporters(store_scp.port)))
     out = ok("remote-ae", "verify", "STORESCP", "--config", str(path), cwd=tmp_path)
     assert "(calling DCM4CHEE)" in out
 
@@ -224,7 +225,7 @@ def test_storescp_rejects_a_wrong_called_ae_title(tmp_path: Path, small_study: A
     proc, port = _start_storescp(tmp_path)
     try:
         wrong = tmp_path / "wrong.ldif"  # the exporter's destination STORESCP points at an SCP called REAL
-        wrong.write_text(with_port(demo_configuration(), "STORESCP", port).to_ldif())
+        wrong.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", port)))
         echo = run_cli("remote-ae", "verify", "STORESCP", "--config", str(wrong), cwd=tmp_path)
         assert echo.returncode == 1
         assert "rejected" in echo.stderr and "Called AE title not recognised" in echo.stderr
@@ -246,7 +247,7 @@ def test_storescp_any_called_aet_accepts_and_shows_the_called_title(tmp_path: Pa
     proc, port = _start_storescp(tmp_path, "--any-called-aet")
     try:
         config = tmp_path / "c.ldif"
-        config.write_text(with_port(demo_configuration(), "STORESCP", port).to_ldif())
+        config.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", port)))
         ok("export", "STORESCP", "--study", small_study.study_uid, "--now", "--config", str(config), "--source",
            str(small_study.directory), cwd=tmp_path)
     finally:
@@ -258,7 +259,7 @@ def test_storescp_any_called_aet_accepts_and_shows_the_called_title(tmp_path: Pa
 def test_export_now_of_a_study_not_in_the_source_says_where_it_looked(tmp_path: Path, small_study: Any,
                                                                        store_scp: Any) -> None:
     config = tmp_path / "c.ldif"
-    config.write_text(with_port(demo_configuration(), "STORESCP", store_scp.port).to_ldif())
+    config.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", store_scp.port)))
     result = run_cli("export", "STORESCP", "--study", "1.2.3.4", "--now", "--config", str(config), "--source",
                      str(small_study.directory), cwd=tmp_path)
     assert result.returncode == 1

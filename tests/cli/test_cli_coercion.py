@@ -9,14 +9,15 @@ import pytest
 from _cli import ok, ok_json, run_cli
 
 from dcm_exporter.cli._demo import demo_configuration
+from dcm_exporter.codecs import ldif
 from dcm_exporter.coercion import remap_uid
-from dcm_exporter.models import Configuration, TransferRole
+from dcm_exporter.models import TransferRole
 
 
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.ldif"
-    path.write_text(demo_configuration().to_ldif())
+    path.write_text(ldif.dumps(demo_configuration()))
     return path
 
 
@@ -35,7 +36,7 @@ def test_add_list_show_preview_remove(config_file: Path, dicom_file: Path, tmp_p
     assert "attribute coercion Research (deidentify:RetainPatientIDHashOption) added to AE DCM4CHEE" in out
     ok("coercion", "add", "Tag", "--uri", "merge-attrs:", "--merge-attribute", "InstitutionName=Research",
        "--condition", "Modality=MR", *c, cwd=tmp_path)
-    saved = Configuration.from_ldif(config_file)
+    saved = ldif.load(config_file)
     (rule,) = saved.device("dcm-exporter-demo").application_entity("DCM4CHEE").attribute_coercions  # type: ignore[union-attr]
     assert (rule.priority, rule.role, rule.ae_title) == (3, TransferRole.SCP, "DCM4CHEE")
     rows = ok_json("coercion", "list", *c, cwd=tmp_path)
@@ -76,7 +77,7 @@ def test_bad_rules_are_refused_and_a_failing_preview_says_not_sent(
     ok("coercion", "remove", "Leading", *c, cwd=tmp_path)
 
     # a rule written by hand with a bad option: the preview shows the instance would not be sent
-    config = Configuration.from_ldif(config_file)
+    config = ldif.load(config_file)
     text = config_file.read_text()
     from dcm_exporter.models import AttributeCoercion
 
@@ -84,7 +85,7 @@ def test_bad_rules_are_refused_and_a_failing_preview_says_not_sent(
     import attrs
 
     bad = AttributeCoercion(name="Broken", dimse="C_STORE_RQ", role="SCP", uri="deidentify:Typo")
-    config_file.write_text(config.replace_device(attrs.evolve(dev, attribute_coercions=[bad])).to_ldif())
+    config_file.write_text(ldif.dumps(config.replace_device(attrs.evolve(dev, attribute_coercions=[bad]))))
     assert text != config_file.read_text()
     result = run_cli("coercion", "preview", "STORESCP", str(dicom_file), *c, cwd=tmp_path)
     assert result.returncode == 1 and "NOT SENT" in result.stdout and "Typo" in result.stdout
@@ -97,14 +98,14 @@ def test_config_validate_reports_rules_that_cannot_work(config_file: Path, tmp_p
 
     from dcm_exporter.models import AttributeCoercion
 
-    config = Configuration.from_ldif(config_file)
+    config = ldif.load(config_file)
     device = config.device("dcm-exporter-demo")
     rules = [
         AttributeCoercion(name="Typo", dimse="C_STORE_RQ", role="SCP", uri="deidentify:RetainUIDs"),
         AttributeCoercion(name="Leading", dimse="C_STORE_RQ", role="SCP", uri="leading-arc:Q"),
         AttributeCoercion(name="Incoming", dimse="C_STORE_RQ", role="SCU", uri="nosuch:"),  # not on export
     ]
-    config_file.write_text(config.replace_device(attrs.evolve(device, attribute_coercions=rules)).to_ldif())
+    config_file.write_text(ldif.dumps(config.replace_device(attrs.evolve(device, attribute_coercions=rules))))
     result = run_cli("config", "validate", "--config", str(config_file), "--json", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     import json

@@ -18,7 +18,7 @@ from _cli import cli_env, ok, ok_json, run_cli
 
 from dcm_exporter.cli import build_parser
 from dcm_exporter.cli._demo import demo_configuration, with_port
-from dcm_exporter.models import Configuration
+from dcm_exporter.codecs import device_json, ldif
 
 
 def _leaf_commands() -> list[list[str]]:
@@ -85,7 +85,7 @@ def test_version(tmp_path: Path) -> None:
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.ldif"
-    path.write_text(demo_configuration().to_ldif())
+    path.write_text(ldif.dumps(demo_configuration()))
     return path
 
 
@@ -104,7 +104,7 @@ def test_config_validate_show_and_convert_round_trip(config_file: Path, tmp_path
     assert {d["dicomDeviceName"] for d in devices} == {"dcm-exporter-demo", "storescp"}
     back = tmp_path / "back.ldif"
     ok("config", "convert", str(json_path), str(back), cwd=tmp_path)
-    assert Configuration.from_ldif(back).devices == Configuration.from_ldif(config_file).devices
+    assert ldif.load(back).devices == ldif.load(config_file).devices
     # '-' is stdout; the global option may also come before the sub-command; env var fallback
     text = ok("--config", str(json_path), "config", "show", "--format", "ldif", cwd=tmp_path)
     assert "dn: dcmExporterID=STORESCP," in text
@@ -174,14 +174,14 @@ def test_exporter_list_show_create_update_delete(config_file: Path, tmp_path: Pa
              "--description", "at night", "--schedule", "hour=18-6", "--property", "MultipleStoreAssociations=2",
              cwd=tmp_path)
     assert f"exporter NIGHT (dicom:STORESCP) written to {config_file}" in out
-    night = Configuration.from_ldif(config_file).exporters["NIGHT"]
+    night = ldif.load(config_file).exporters["NIGHT"]
     assert night.queue_name == "Export1" and night.ae_title == "DCM4CHEE"  # the device's only queue and AE
     assert night.schedules.to_strings() == ("hour=18-6 dayOfWeek=*",)
     assert dict(night.properties) == {"MultipleStoreAssociations": "2"}
 
     ok("exporter", "update", "NIGHT", *c, "--uri", "noop:nothing", "--clear-schedules", "--remove-property",
        "MultipleStoreAssociations", "--property", "a=b=c", cwd=tmp_path)
-    night = Configuration.from_ldif(config_file).exporters["NIGHT"]
+    night = ldif.load(config_file).exporters["NIGHT"]
     assert night.uri == "noop:nothing" and night.schedules.is_always and dict(night.properties) == {"a": "b=c"}
 
     csv_rows = list(csv.DictReader(io.StringIO(ok("exporter", "list", *c, "--format", "csv", cwd=tmp_path))))
@@ -189,10 +189,10 @@ def test_exporter_list_show_create_update_delete(config_file: Path, tmp_path: Pa
 
     other = tmp_path / "other.json"
     ok("exporter", "delete", "NIGHT", *c, "--output", str(other), cwd=tmp_path)
-    assert "NIGHT" not in Configuration.from_json(other.read_text()).exporters
-    assert "NIGHT" in Configuration.from_ldif(config_file).exporters  # --output left the source alone
+    assert "NIGHT" not in device_json.loads(other.read_text()).exporters
+    assert "NIGHT" in ldif.load(config_file).exporters  # --output left the source alone
     ok("exporter", "delete", "NIGHT", *c, cwd=tmp_path)
-    assert "NIGHT" not in Configuration.from_ldif(config_file).exporters
+    assert "NIGHT" not in ldif.load(config_file).exporters
 
 
 @pytest.mark.parametrize(
@@ -225,7 +225,7 @@ def test_remote_ae_add_list_and_verify(config_file: Path, tmp_path: Path, store_
     c = ("--config", str(config_file))
     ok("remote-ae", "add", "PEER", "--host", "127.0.0.1", "--port", str(store_scp.port), "--description", "peer",
        *c, cwd=tmp_path)
-    conf = Configuration.from_ldif(config_file)
+    conf = ldif.load(config_file)
     remote = conf.remote_ae("PEER")
     assert (remote.hostname, remote.port, remote.device_name) == ("127.0.0.1", store_scp.port, "peer")
     assert any("dicomAETitle=PEER,cn=Unique AE Titles Registry" in e.dn for e in conf.other_entries)
@@ -250,7 +250,7 @@ def test_remote_ae_add_list_and_verify(config_file: Path, tmp_path: Path, store_
 
 def _config_for(scp_port: int, tmp_path: Path) -> Path:
     path = tmp_path / "scp.ldif"
-    path.write_text(with_port(demo_configuration(), "STORESCP", scp_port).to_ldif())
+    path.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", scp_port)))
     return path
 
 
@@ -401,7 +401,7 @@ def test_config_push_pull_and_exporter_create_in_ldap(slapd: Any, config_file: P
     assert slapd.count("(dcmExporterID=SECOND)") == 1
     pulled = tmp_path / "pulled.ldif"
     ok("config", "convert", slapd.url, str(pulled), *auth, cwd=tmp_path)
-    assert set(Configuration.from_ldif(pulled).exporters) == {"STORESCP", "SECOND"}
+    assert set(ldif.load(pulled).exporters) == {"STORESCP", "SECOND"}
     env = cli_env(DCM_EXPORTER_LDAP_URL=slapd.url, DCM_EXPORTER_LDAP_BIND_DN=slapd.bind_dn,
                   DCM_EXPORTER_LDAP_PASSWORD=slapd.password)
     listed = json.loads(ok("exporter", "list", "--json", cwd=tmp_path, env=env))

@@ -16,6 +16,7 @@ import pytest
 from _cli import ok, run_cli
 
 from dcm_exporter.cli._demo import demo_configuration
+from dcm_exporter.codecs import ldif
 from dcm_exporter.models import Configuration
 
 pytestmark = pytest.mark.slapd
@@ -33,7 +34,7 @@ def auth(server: Any, tmp_path: Path) -> tuple[str, ...]:
 def devices_only(tmp_path: Path) -> Path:
     """The demo configuration without the root and registry entries (as a site LDIF often is)."""
     path = tmp_path / "devices.ldif"
-    path.write_text(Configuration(devices=demo_configuration().devices).to_ldif())
+    path.write_text(ldif.dumps(Configuration(devices=demo_configuration().devices)))
     assert "cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org\nobjectClass" not in path.read_text()
     return path
 
@@ -85,4 +86,4 @@ def test_upstream_default_config_into_a_base_only_server(
     assert server.count("(objectClass=dicomUniqueAETitle)") >= 10
     pulled = tmp_path / "pulled.ldif"
     ok("config", "convert", server.url, str(pulled), *a, cwd=tmp_path)
-    assert Configuration.from_ldif(pulled).devices == Configuration.from_ldif(default).devices
+    assert ldif.load(pulled).devices == ldif.load(default).devices

@@ -14,6 +14,7 @@ import pytest
 from _cli import ok, ok_json, run_cli
 
 from dcm_exporter.cli._demo import demo_configuration
+from dcm_exporter.codecs import ldif
 from dcm_exporter.codecs.ldap_mapping import normalize_dn
 from dcm_exporter.models import Configuration
 
@@ -23,7 +24,7 @@ WEB_REGISTRY = "cn=Unique Web Application Names Registry,cn=DICOM Configuration,
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.ldif"
-    path.write_text(demo_configuration().to_ldif())
+    path.write_text(ldif.dumps(demo_configuration()))
     return path
 
 
@@ -33,14 +34,14 @@ def _dns(configuration: Configuration) -> set[str]:
 
 def test_webapp_add_list_use_and_remove(config_file: Path, tmp_path: Path) -> None:
     c = ("--config", str(config_file))
-    before = Configuration.from_ldif(config_file)
+    before = ldif.load(config_file)
     out = ok("webapp", "add", "ORTHANC", "--url", "http://127.0.0.1:8042/dicom-web", "--property",
              "bearer-token=s3cret-token", *c, cwd=tmp_path)
     assert "web application ORTHANC (http://127.0.0.1:8042/dicom-web, STOW_RS; new device orthanc)" in out
     assert "s3cret" not in out
 
     # what was written: dcm4che's layout (a device, its HTTP connection, the web app, the registry entry)
-    written = Configuration.from_ldif(config_file)
+    written = ldif.load(config_file)
     device = written.device("orthanc")
     assert [(x.name, x.hostname, x.port, x.protocol) for x in device.connections] == [
         ("http", "127.0.0.1", 8042, "HTTP")]
@@ -71,7 +72,7 @@ def test_webapp_add_list_use_and_remove(config_file: Path, tmp_path: Path) -> No
     ok("exporter", "delete", "TO_ORTHANC", *c, cwd=tmp_path)
     out = ok("webapp", "remove", "ORTHANC", *c, cwd=tmp_path)
     assert "device orthanc held nothing else and was removed too" in out
-    after = Configuration.from_ldif(config_file)
+    after = ldif.load(config_file)
     assert after.devices == before.devices
     assert _dns(after) == _dns(before)
     assert ok_json("webapp", "list", *c, cwd=tmp_path) == []
@@ -84,7 +85,7 @@ def test_webapp_on_an_existing_device_shares_its_http_connection(config_file: Pa
        "--device-name", "dcm-exporter-demo", *c, cwd=tmp_path)
     ok("webapp", "add", "ARC-WADO", "--url", "https://arc.example:8443/dcm4chee-arc/wado",
        "--service-class", "WADO_URI", "--device-name", "dcm-exporter-demo", *c, cwd=tmp_path)
-    written = Configuration.from_ldif(config_file)
+    written = ldif.load(config_file)
     device = written.device("dcm-exporter-demo")
     https = [x for x in device.connections if x.protocol == "HTTP"]
     assert [(x.name, x.port, x.is_tls) for x in https] == [("https", 8443, True)]
@@ -93,7 +94,7 @@ def test_webapp_on_an_existing_device_shares_its_http_connection(config_file: Pa
     assert {normalize_dn(f"dcmWebAppName={n},{WEB_REGISTRY}") for n in ("ARC-RS", "ARC-WADO")} <= _dns(written)
     # removing one keeps the device (it holds the archive's AE, exporters, queues) and the other web app
     ok("webapp", "remove", "ARC-RS", *c, cwd=tmp_path)
-    again = Configuration.from_ldif(config_file)
+    again = ldif.load(config_file)
     assert set(again.web_applications) == {"ARC-WADO"}
     assert normalize_dn(f"dcmWebAppName=ARC-RS,{WEB_REGISTRY}") not in _dns(again)
     assert again.device("dcm-exporter-demo").exporters == written.device("dcm-exporter-demo").exporters
@@ -136,7 +137,7 @@ def test_storage_add_list_use_and_remove(config_file: Path, tmp_path: Path) -> N
              "{0020000D}/{00080018}.dcm", *c, cwd=tmp_path)
     assert "storage fs2" in out and "storage:fs2" in out
     ok("storage", "add", "fs3", "--uri", "file:///srv/fs3/", *c, cwd=tmp_path)
-    written = Configuration.from_ldif(config_file)
+    written = ldif.load(config_file)
     assert written.storages["fs2"].storage_path_format == "{0020000D}/{00080018}.dcm"
     assert written.device("dcm-exporter-demo").storage("fs3") is not None
     rows = ok_json("storage", "list", *c, cwd=tmp_path)
@@ -161,7 +162,7 @@ def test_storage_add_list_use_and_remove(config_file: Path, tmp_path: Path) -> N
     refused = run_cli("storage", "remove", "fs2", *c, cwd=tmp_path)
     assert refused.returncode == 2 and "destination of exporter(s) TO_FS2" in refused.stderr
     ok("storage", "remove", "fs3", *c, cwd=tmp_path)
-    assert set(Configuration.from_ldif(config_file).storages) == {"fs2", "s3"}
+    assert set(ldif.load(config_file).storages) == {"fs2", "s3"}
     unknown = run_cli("storage", "remove", "fs3", *c, cwd=tmp_path)
     assert unknown.returncode == 2 and "Unknown storage: fs3 (storages: fs2, s3)" in unknown.stderr
 

@@ -14,6 +14,7 @@ from typing import Any
 from _cli import ok_json, run_cli
 
 from dcm_exporter.cli._demo import demo_configuration, with_port
+from dcm_exporter.codecs import ldif
 from dcm_exporter.models import QueueDescriptor
 
 IDLE_QUEUES = ("HL7Send", "IANSCU", "StgCmtSCU", "MPPSSCU", "Rejection")
@@ -30,7 +31,7 @@ def _config(tmp_path: Path, port: int) -> Path:
     for name in IDLE_QUEUES:
         configuration = configuration.put_queue(QueueDescriptor(queue_name=name), device_name="dcm-exporter-demo")
     path = tmp_path / "config.ldif"
-    path.write_text(configuration.to_ldif())
+    path.write_text(ldif.dumps(configuration))
     return path
 
 

@@ -17,6 +17,7 @@ from _cli import cli_env, ok_json
 
 from _helpers import sqlite_task_counts
 from dcm_exporter.cli._demo import demo_configuration, with_port
+from dcm_exporter.codecs import ldif
 from dcm_exporter.sample import generate_study
 from dcm_exporter.testing import StoreSCP
 
@@ -30,7 +31,7 @@ def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], Path, St
     scp = StoreSCP(delay=0.4).start()  # every C-STORE answered after 0.4 s: each study takes over a second
     configuration = with_port(demo_configuration(), "STORESCP", scp.port)
     config = tmp_path / "config.ldif"
-    config.write_text(configuration.to_ldif())
+    config.write_text(ldif.dumps(configuration))
     archive = tmp_path / "archive"
     studies = [generate_study(archive, series=1, instances_per_series=3, kind="small") for _ in range(STUDIES)]
     db = tmp_path / "q.sqlite"

@@ -10,7 +10,8 @@ import pytest
 from _cli import cli_env
 
 from dcm_exporter.cli._demo import demo_configuration
-from dcm_exporter.models import ApplicationEntity, Configuration, Connection, Device
+from dcm_exporter.codecs import ldif
+from dcm_exporter.models import ApplicationEntity, Connection, Device
 from dcm_exporter.transports.registry import schemes
 
 
@@ -27,7 +28,7 @@ def config_file(tmp_path: Path) -> Path:
         )
     )
     path = tmp_path / "config.ldif"
-    path.write_text(configuration.to_ldif())
+    path.write_text(ldif.dumps(configuration))
     return path
 
 
@@ -41,7 +42,7 @@ def spawn(*args: str, cwd: Path) -> pexpect.spawn:
 
 
 def test_wizard_asks_checks_each_answer_and_writes_the_ldif(config_file: Path, tmp_path: Path) -> None:
-    before = Configuration.from_ldif(config_file)
+    before = ldif.load(config_file)
     child = spawn("exporter", "create", "--config", str(config_file), cwd=tmp_path)
     child.expect_exact("New exporter on device dcm-exporter-demo")
 
@@ -114,7 +115,7 @@ def test_wizard_asks_checks_each_answer_and_writes_the_ldif(config_file: Path, t
 
     text = config_file.read_text()
     assert "dn: dcmExporterID=TO_ORTHANC,dicomDeviceName=dcm-exporter-demo,cn=Devices," in text
-    after = Configuration.from_ldif(config_file)
+    after = ldif.load(config_file)
     exporter = after.exporters["TO_ORTHANC"]
     assert exporter.uri == "dicom:ORTHANC"
     assert exporter.queue_name == "Export1"
@@ -144,7 +145,7 @@ def test_wizard_uses_flags_and_asks_only_the_rest(config_file: Path, tmp_path: P
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
-    assert Configuration.from_ldif(out).exporters["NOOP"].uri == "noop:nothing"
+    assert ldif.load(out).exporters["NOOP"].uri == "noop:nothing"
 
 
 def test_wizard_declined_or_ended_writes_nothing(config_file: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from _cli import ok, ok_json, run_cli
 
+from dcm_exporter.codecs import ldif
 from dcm_exporter.models import Configuration, Connection, Device, ExporterDescriptor, QueueDescriptor, WebApplication
 
 TOKEN = "tok-cli-3f9a71"
@@ -47,7 +48,7 @@ def config_file(tmp_path: Path) -> Path:
         ),
     )
     path = tmp_path / "config.ldif"
-    path.write_text(Configuration(devices=(device,)).to_ldif())
+    path.write_text(ldif.dumps(Configuration(devices=(device,))))
     return path
 
 
@@ -91,7 +92,7 @@ def test_config_convert_is_configuration_and_keeps_credentials(config_file: Path
     ok("config", "convert", str(out_json), str(out_ldif), cwd=tmp_path)
     text = out_ldif.read_text()
     assert TOKEN in text and BASIC in text and URL_PASSWORD in text
-    assert Configuration.from_ldif(out_ldif).exporters == Configuration.from_ldif(config_file).exporters
+    assert ldif.load(out_ldif).exporters == ldif.load(config_file).exporters
 
 
 def test_validate_create_and_verbose_logs_mask_credentials(config_file: Path, tmp_path: Path) -> None:
@@ -115,7 +116,7 @@ def test_validate_create_and_verbose_logs_mask_credentials(config_file: Path, tm
     assert created.returncode == 0, created.stdout + created.stderr
     _assert_clean(created.stdout + created.stderr)
     assert "exporter NEW (stow:http://erin:***@127.0.0.1:" in created.stdout
-    written = Configuration.from_ldif(config_file).exporters["NEW"]  # the file got the real values
+    written = ldif.load(config_file).exporters["NEW"]  # the file got the real values
     assert written.properties["bearer-token"] == NEW_TOKEN and URL_PASSWORD in written.uri
 
     # an export that finds nothing and one that cannot connect: outcome and -vv log lines stay clean

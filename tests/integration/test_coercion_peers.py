@@ -440,3 +440,28 @@ def test_stow_objects_no_rule_matches_go_as_stored(orthanc: Any, study: list[Pat
         else:  # sent from the file as it is: every attribute arrives
             assert [e.tag for e in ds] == [e.tag for e in original]
             assert ds.PixelData == original.PixelData and ds.InstitutionName == original.InstitutionName
+
+
+def test_compressed_pixel_data_goes_through_deidentification_untouched(
+    storescp_factory: Any, tmp_path: Path
+) -> None:
+    """A JPEG 2000 object accepted as stored is de-identified and sent without decompressing its pixel data."""
+    from pydicom.data import get_testdata_file
+
+    source = get_testdata_file("JPEG2000.dcm")
+    if source is None:
+        pytest.skip("pydicom's JPEG2000.dcm is not bundled")
+    original = pydicom.dcmread(source)
+    original.SOPInstanceUID = original.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    path = tmp_path / "j2k.dcm"
+    original.save_as(path)
+    research = storescp_factory(ae_title="RESEARCH", options=("+xa",))
+    config = archive([rule("Research", "deidentify:", "ReceivingApplicationEntityTitle=RESEARCH")],
+                     {"RESEARCH": research.port})
+    outcome = export(config, "RESEARCH", [path])
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
+    (received,) = [pydicom.dcmread(p) for p in research.files()]
+    assert received.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID  # still JPEG 2000
+    assert received.PixelData == original.PixelData  # the compressed fragments, byte for byte
+    assert received.SOPInstanceUID == remap_uid(str(original.SOPInstanceUID))
+    assert received.PatientIdentityRemoved == "YES"

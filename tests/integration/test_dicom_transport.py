@@ -22,6 +22,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 from dcm_exporter._dicom import part10
+from dcm_exporter.codecs import ldif
 from dcm_exporter.errors import (
     AssociationRejectedError,
     ConfigurationError,
@@ -692,9 +693,9 @@ def test_echo_command_line(storescp: Any, tmp_path: Path, capsys: pytest.Capture
 
     assert main([f"STORESCP@127.0.0.1:{storescp.port}", "--aet", "ECHOSCU"]) == 0
     assert f"C-ECHO STORESCP at 127.0.0.1:{storescp.port}: status 0x0000" in capsys.readouterr().out
-    ldif = tmp_path / "config.ldif"
-    ldif.write_text(make_configuration(storescp.port).to_ldif(), encoding="utf-8")
-    assert main(["--config", str(ldif), "STORESCP"]) == 0
+    config_path = tmp_path / "config.ldif"
+    config_path.write_text(ldif.dumps(make_configuration(storescp.port)), encoding="utf-8")
+    assert main(["--config", str(config_path), "STORESCP"]) == 0
     assert main([f"STORESCP@127.0.0.1:{_free_port()}"]) == 1
     assert "FAILED: Cannot connect to AE STORESCP" in capsys.readouterr().out
 

@@ -11,7 +11,7 @@ import pytest
 from pydicom import Dataset
 from pynetdicom import AE, build_role
 
-from dcm_exporter._dicom.services import EventReportServer
+from dcm_exporter._dicom.services import EventReportServer, ReportOrigin
 from dcm_exporter._dicom.uids import STORAGE_COMMITMENT_PUSH_MODEL, VERIFICATION
 from dcm_exporter.errors import ConnectionFailedError
 
@@ -23,11 +23,13 @@ INSTANCE = "1.2.840.10008.1.20.1.1"
 def server() -> Iterator[tuple[EventReportServer, list[tuple[str, int, Any]]]]:
     got: list[tuple[str, int, Any]] = []
 
-    def handler(sop_class: str, event_type: int, info: Dataset | None) -> int:
+    def handler(origin: ReportOrigin, sop_class: str, event_type: int, info: Dataset | None) -> int:
+        assert (origin.calling_ae_title, origin.called_ae_title, origin.address) == ("PACS", "DCM4CHEE", "127.0.0.1")
         got.append((sop_class, event_type, None if info is None else str(info.TransactionUID)))
         return 0x0000
 
     scp = EventReportServer("127.0.0.1", 0, "DCM4CHEE", STORAGE_COMMITMENT_PUSH_MODEL, handler, idle_timeout=1.0)
+    scp.allow("PACS")
     yield scp, got
     scp.shutdown()
 

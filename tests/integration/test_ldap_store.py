@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import pytest
 
+from dcm_exporter.codecs import ldif
 from dcm_exporter.codecs.ldap_mapping import AddEntry, ModifyEntry
 from dcm_exporter.config.ldap import LdapConfigStore
 from dcm_exporter.errors import (
@@ -22,7 +23,6 @@ from dcm_exporter.errors import (
 )
 from dcm_exporter.models import (
     ApplicationEntity,
-    Configuration,
     Connection,
     Device,
     ExporterDescriptor,
@@ -121,7 +121,7 @@ def test_import_then_load_equals_from_ldif(slapd: SlapdServer) -> None:
         mark = slapd.log_mark()
         loaded = store.load()
         searches = slapd.operations("SRCH", since=mark)
-    expected = Configuration.from_ldif(INIT_BELOW_BASE + "\n" + ARCHIVE_LDIF)
+    expected = ldif.load(INIT_BELOW_BASE + "\n" + ARCHIVE_LDIF)
     assert loaded == expected
     assert len(searches) == 1 and 'base="cn=DICOM Configuration,dc=dcm4che,dc=org"' in searches[0].detail
     assert loaded.device("dcm4chee-arc").queue("Export1") is not None

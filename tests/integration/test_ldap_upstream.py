@@ -9,8 +9,8 @@ from pathlib import Path
 import attrs
 import pytest
 
+from dcm_exporter.codecs import ldif
 from dcm_exporter.config.ldap import LdapConfigStore
-from dcm_exporter.models import Configuration
 from dcm_exporter.schedule import Schedules
 from servers.slapd import SlapdServer
 
@@ -39,7 +39,7 @@ def _mod_attributes(server: SlapdServer, mark: int) -> list[list[str]]:
 
 
 def test_load_equals_from_ldif_of_default_config(slapd_upstream: SlapdServer, upstream_dir: Path) -> None:
-    expected = Configuration.from_ldif(_config_files(upstream_dir))
+    expected = ldif.load(_config_files(upstream_dir))
     entries = sum(1 for line in _config_files(upstream_dir)[1].read_text().splitlines() if line.startswith("dn:"))
     with _store(slapd_upstream) as store:
         mark = slapd_upstream.log_mark()
@@ -57,7 +57,7 @@ def test_load_equals_from_ldif_of_default_config(slapd_upstream: SlapdServer, up
 
 
 def test_seed_exporter_lifecycle(slapd_upstream: SlapdServer, upstream_dir: Path) -> None:
-    seeded = Configuration.from_ldif([*_config_files(upstream_dir), upstream_dir / "ldap/config/sample-export.ldif"])
+    seeded = ldif.load([*_config_files(upstream_dir), upstream_dir / "ldap/config/sample-export.ldif"])
     exporter = seeded.exporters["STORESCP"]
     with _store(slapd_upstream) as store:
         dn = store.add_exporter(exporter)  # the archive device is found by its dcmArchiveDevice class
@@ -88,7 +88,7 @@ def test_import_sample_export_then_load(slapd_upstream: SlapdServer, upstream_di
         report = store.import_ldif(sample)
         assert report.ok and len(report.added) == 2, str(report)
         loaded = store.load()
-    assert loaded == Configuration.from_ldif([*_config_files(upstream_dir), sample])
+    assert loaded == ldif.load([*_config_files(upstream_dir), sample])
 
 
 def test_remote_ae_added_and_found(slapd_upstream: SlapdServer) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from dcm_exporter.codecs import device_json, ldif
 from dcm_exporter.codecs import ldap_mapping as lm
 from dcm_exporter.codecs.ldif import LdifEntry, iter_ldif
 from dcm_exporter.errors import UnknownAEError
@@ -38,13 +39,13 @@ ARC = "dicomDeviceName=dcm4chee-arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che
 
 @pytest.fixture(scope="module")
 def default_config() -> Configuration:
-    return Configuration.from_ldif(CONFIG / "default-config.ldif")
+    return ldif.load(CONFIG / "default-config.ldif")
 
 
 @pytest.fixture(scope="module")
 def combined() -> Configuration:
     """The archive's default configuration with the export sample and the sample device added."""
-    return Configuration.from_ldif(
+    return ldif.load(
         [CONFIG / "default-config.ldif", CONFIG / "sample-export.ldif", CONFIG / "sample-device.ldif"]
     )
 
@@ -212,8 +213,8 @@ def test_default_config_keeps_unmodelled_entries(default_config: Configuration) 
 @pytest.mark.parametrize("name", FILES)
 def test_round_trip_entry_by_entry(name: str) -> None:
     original = _entries(CONFIG / name)
-    config = Configuration.from_ldif(CONFIG / name)
-    text = config.to_ldif()
+    config = ldif.load(CONFIG / name)
+    text = ldif.dumps(config)
     written = _entries(text)
     before, after = _by_dn(original), _by_dn(written)
     assert before.keys() == after.keys()
@@ -229,9 +230,9 @@ def test_round_trip_entry_by_entry(name: str) -> None:
                 assert len(attributes[attr]) == len(out[attr]), (dn, attr)
             else:
                 assert attributes[attr] == out[attr], (dn, attr)
-    again = Configuration.from_ldif(text)
+    again = ldif.load(text)
     assert again == config
-    assert again.to_ldif() == text
+    assert ldif.dumps(again) == text
 
 
 # attributes whose written form may differ from the upstream text (normalised), and defaults omitted
@@ -255,8 +256,8 @@ _DEFAULT_VALUES = {
 
 
 def test_combined_round_trip(combined: Configuration) -> None:
-    text = combined.to_ldif()
-    assert Configuration.from_ldif(text) == combined
+    text = ldif.dumps(combined)
+    assert ldif.load(text) == combined
     parents_first = [e.dn for e in _entries(text)]
     present = {lm.normalize_dn(d) for d in parents_first}
     seen: set[str] = set()
@@ -317,7 +318,7 @@ def test_seed_exporter_description_and_schedules_uncommented() -> None:
         "dcmSchedule: dayOfWeek=1-5",
     ):
         text = text.replace("#" + line, line)
-    config = Configuration.from_ldif([CONFIG / "default-config.ldif", text])
+    config = ldif.load([CONFIG / "default-config.ldif", text])
     (rule,) = config.export_rules
     assert rule.conditions == (
         "ReceivingApplicationEntityTitle=DCM4CHEE",
@@ -333,16 +334,16 @@ def test_sample_device(combined: Configuration) -> None:
     assert device.installed and [c.key for c in device.connections] == ["dicom"]
     remote = combined.remote_ae("SAMPLE_AET")
     assert (remote.hostname, remote.port, remote.device_name) == ("sample.host.name", 12345, "SAMPLE_DEVICE")
-    alone = Configuration.from_ldif(CONFIG / "sample-device.ldif")
+    alone = ldif.load(CONFIG / "sample-device.ldif")
     assert [e.dn for e in alone.other_entries] == [
         "dicomAETitle=SAMPLE_AET,cn=Unique AE Titles Registry,cn=DICOM Configuration,dc=dcm4che,dc=org"
     ]
     rebuilt = Configuration().add_device(device)
-    assert _by_dn(_entries(rebuilt.to_ldif())) == _by_dn(_entries(CONFIG / "sample-device.ldif"))
+    assert _by_dn(_entries(ldif.dumps(rebuilt))) == _by_dn(_entries(CONFIG / "sample-device.ldif"))
 
 
 def test_init_config_is_all_unmodelled_roots() -> None:
-    config = Configuration.from_ldif(CONFIG / "init-config.ldif")
+    config = ldif.load(CONFIG / "init-config.ldif")
     assert config.devices == ()
     assert [e.attributes["objectClass"] for e in config.other_entries] == [
         ("dicomConfigurationRoot",),
@@ -375,10 +376,10 @@ def test_ldif_to_json_to_ldif_keeps_every_device_entry(names: list[str]) -> None
 
     from dcm_exporter.codecs.device_json import entries_outside_devices
 
-    config = Configuration.from_ldif([CONFIG / n for n in names])
-    direct = _exact(config.to_ldif())
-    via_json = Configuration.from_json(config.to_json())
-    back = _exact(via_json.to_ldif())
+    config = ldif.load([CONFIG / n for n in names])
+    direct = _exact(ldif.dumps(config))
+    via_json = device_json.loads(device_json.dumps(config))
+    back = _exact(ldif.dumps(via_json))
     below_devices = {dn for dn in direct if dn.endswith("," + DEVICES)}
     assert len(below_devices) > 1400
     # every entry below a device comes back, attribute by attribute, values and object classes in order
@@ -408,13 +409,13 @@ def test_ldif_to_json_to_ldif_keeps_every_device_entry(names: list[str]) -> None
     }
     assert counts["dcmTransferCapability"] >= 1332 and all(counts.values())
     # and JSON to JSON is a fixed point (members may come in another order; arrays keep theirs)
-    assert json.loads(via_json.to_json()) == json.loads(config.to_json())
+    assert json.loads(device_json.dumps(via_json)) == json.loads(device_json.dumps(config))
 
 
 def test_device_json_places_attributes_and_children_where_dcm4che_does(default_config: Configuration) -> None:
     import json
 
-    arc = next(d for d in json.loads(default_config.to_json()) if d["dicomDeviceName"] == "dcm4chee-arc")
+    arc = next(d for d in json.loads(device_json.dumps(default_config)) if d["dicomDeviceName"] == "dcm4chee-arc")
     assert "dcmFuzzyAlgorithmClass" not in arc
     archive = arc["dcmDevice"]["dcmArchiveDevice"]
     assert archive["dcmFuzzyAlgorithmClass"] == "org.dcm4che3.soundex.ESoundex"
@@ -499,7 +500,7 @@ def test_every_attribute_sits_in_the_json_object_of_its_class(default_config: Co
         "dicomNetworkConnection": (), "dcmNetworkConnection": ("dcmNetworkConnection",),
         "dicomTransferCapability": (), "dcmTransferCapability": ("dcmTransferCapability",),
     }
-    direct = _exact(default_config.to_ldif())
+    direct = _exact(ldif.dumps(default_config))
     checked = 0
 
     def check(obj: Mapping[str, Any], dn: str) -> None:
@@ -514,7 +515,7 @@ def test_every_attribute_sits_in_the_json_object_of_its_class(default_config: Co
                     assert attr in place, (dn, cls, attr)
                     checked += 1
 
-    for device in json.loads(default_config.to_json()):
+    for device in json.loads(device_json.dumps(default_config)):
         ddn = lm.device_dn(device["dicomDeviceName"])
         check(device, ddn)
         for conn in device.get("dicomNetworkConnection", []):
@@ -560,10 +561,10 @@ def test_device_sample_reads_writes_and_validates() -> None:
     sample = json.loads((JSON_SCHEMAS / "device-sample.json").read_text())
     validator = _validator("device.schema.json")
     assert _deviations(validator, sample) == []
-    config = Configuration.from_json(sample)
-    written = json.loads(config.to_json())
+    config = device_json.loads(sample)
+    written = json.loads(device_json.dumps(config))
     assert written == [sample]  # the same JSON, member by member
-    assert Configuration.from_json(written) == config
+    assert device_json.loads(written) == config
     assert _deviations(validator, written[0]) == []
     assert len(config.other_entries) == 1 + 17 + 1 + 13 + 1 + 1 + 1  # factories, readers, writers, logger, ...
 
@@ -572,7 +573,7 @@ def test_device_sample_reads_writes_and_validates() -> None:
 def test_json_of_the_upstream_configuration_validates(combined: Configuration) -> None:
     import json
 
-    devices = json.loads(combined.to_json())
+    devices = json.loads(device_json.dumps(combined))
     device_validator = _validator("device.schema.json")
     deviations = [d for device in devices for d in _deviations(device_validator, device)]
     # the one deviation is upstream's own: the Keycloak device's primary device type is not in the schema's enum

@@ -19,6 +19,7 @@ pytest.importorskip("httpx2")
 from _helpers import run_page_doctests
 from _web import start_serve
 from dcm_exporter.cli._demo import demo_configuration, with_port
+from dcm_exporter.codecs import ldif
 from dcm_exporter.models import Configuration, ExporterDescriptor
 from dcm_exporter.sample import StudyInfo
 from servers.dcmtk import StorescpServer
@@ -37,7 +38,7 @@ def _configuration(port: int = 11117) -> Configuration:
 
 def _globs(tmp_path: Path, study: StudyInfo) -> dict[str, Any]:
     config_file = tmp_path / "archive.ldif"
-    config_file.write_text(_configuration().to_ldif())
+    config_file.write_text(ldif.dumps(_configuration()))
     return {"configuration": _configuration(), "archive": str(study.directory), "study_uid": study.study_uid,
             "queue_file": str(tmp_path / "queue.sqlite"), "config_file": str(config_file)}
 
@@ -77,7 +78,7 @@ def test_rest_api_curl_session(tmp_path: Path, storescp: StorescpServer, small_s
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed (Debian package curl)")
     config = tmp_path / "archive.ldif"
-    config.write_text(_configuration(storescp.port).to_ldif())
+    config.write_text(ldif.dumps(_configuration(storescp.port)))
     served = start_serve(tmp_path, "--config", str(config), "--queue", f"sqlite:{tmp_path / 'queue.sqlite'}",
                          "--source", str(small_study.directory), "--poll-interval", "0.1")
     steps = _session(REST_API.read_text(encoding="utf-8"))

@@ -18,6 +18,7 @@ pytest.importorskip("httpx2")
 
 from _helpers import received_sop_uids, wait_for
 from _web import Served, cli_ok, start_cli, start_serve
+from dcm_exporter.codecs import ldif
 from dcm_exporter.config.ldap import LdapConfigStore
 from dcm_exporter.sample import StudyInfo, generate_study
 from servers.dcmtk import StorescpServer
@@ -170,7 +171,7 @@ def test_a_running_export_finishes_with_what_it_holds(tmp_path: Path) -> None:
     slow, other = StoreSCP(delay=0.3).start(), StoreSCP().start()
     try:
         config = tmp_path / "config.ldif"
-        config.write_text(with_port(demo_configuration(), "STORESCP", slow.port).to_ldif())
+        config.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", slow.port)))
         first, second = _study(tmp_path), _study(tmp_path)
         with SqliteTaskStore(tmp_path / "q.sqlite") as store, FileSystemSource(tmp_path / "archive") as source, \
                 Exporter(demo_configuration(), source, store=store) as exporter:
@@ -179,7 +180,7 @@ def test_a_running_export_finishes_with_what_it_holds(tmp_path: Path) -> None:
             exporter.start(poll_interval=0.05)
             running = exporter.schedule_export("STORESCP", first.study_uid)
             assert wait_for(lambda: len(slow.received) >= 1, timeout=30)
-            config.write_text(with_port(demo_configuration(), "STORESCP", other.port).to_ldif())
+            config.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", other.port)))
             result = reloader.reload()
             assert result.ok and result.changed
             assert exporter.queue.task(running.task_id).status is TaskStatus.IN_PROCESS  # still on its way

@@ -17,6 +17,7 @@ pytest.importorskip("httpx2")
 from _helpers import wait_for
 from _web import Served, start_serve
 from dcm_exporter.cli._demo import demo_configuration, with_port
+from dcm_exporter.codecs import ldif
 from dcm_exporter.models import ExporterDescriptor
 from dcm_exporter.sample import StudyInfo
 from dcm_exporter.testing import StoreSCP
@@ -64,7 +65,7 @@ def test_page_lists_shows_failure_reasons_and_cancels(tmp_path: Path, browser: A
         configuration = with_port(demo_configuration(), "STORESCP", refusing.port).put_exporter(
             ExporterDescriptor(exporter_id="NOOP", uri="noop:nothing", queue_name="Export1", ae_title="DCM4CHEE"))
         config = tmp_path / "config.ldif"
-        config.write_text(configuration.to_ldif())
+        config.write_text(ldif.dumps(configuration))
         served = start_serve(tmp_path, "--config", str(config), "--queue", f"sqlite:{tmp_path / 'q.sqlite'}",
                              "--source", str(small_study.directory), "--poll-interval", "0.1", "--refresh", "1")
         try:

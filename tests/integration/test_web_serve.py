@@ -14,6 +14,7 @@ pytest.importorskip("httpx2")
 from _helpers import received_sop_uids, wait_for
 from _web import cli_ok, start_cli, start_serve
 from dcm_exporter.cli._demo import demo_configuration, with_port
+from dcm_exporter.codecs import ldif
 from dcm_exporter.sample import StudyInfo, generate_study
 from servers.dcmtk import StorescpServer
 from servers.ports import free_port
@@ -31,7 +32,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 def _config(tmp_path: Path, port: int) -> Path:
     path = tmp_path / "config.ldif"
-    path.write_text(with_port(demo_configuration(), "STORESCP", port).to_ldif())
+    path.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", port)))
     return path
 
 
@@ -147,7 +148,7 @@ def test_run_reloads_its_file_on_sighup(tmp_path: Path) -> None:
                        port=port, wait_path="/metrics")
     try:
         taken = 'dcm_exporter_configuration_reloads_total{result="taken"} 1.0'
-        config.write_text(with_port(demo_configuration(), "STORESCP", 11119).to_ldif())
+        config.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", 11119)))
         assert taken not in served.get("/metrics").text
         served.proc.send_signal(signal.SIGHUP)
         assert wait_for(lambda: taken in served.get("/metrics").text, timeout=30), served.output()

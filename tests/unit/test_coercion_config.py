@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from dcm_exporter.codecs import device_json, ldif
 from dcm_exporter.codecs import ldap_mapping as lm
 from dcm_exporter.errors import ConfigurationError, JsonCodecError
 from dcm_exporter.models import (
@@ -15,7 +16,6 @@ from dcm_exporter.models import (
     AttributeCoercion,
     AttributeUpdatePolicy,
     CoercionOnFailure,
-    Configuration,
     Connection,
     Device,
     LegacyAttributeCoercion,
@@ -87,7 +87,7 @@ dcmMergeMWLMatchingKey: AccessionNumber
 
 
 def test_coercion_entries_become_models() -> None:
-    config = Configuration.from_ldif(LDIF)
+    config = ldif.load(LDIF)
     device = config.device("arc")
     (ae,) = device.application_entities
     (rule,) = ae.attribute_coercions
@@ -115,13 +115,13 @@ def test_coercion_entries_become_models() -> None:
 
 
 def test_ldif_and_json_round_trip() -> None:
-    config = Configuration.from_ldif(LDIF)
-    text = config.to_ldif()
-    assert Configuration.from_ldif(text) == config
+    config = ldif.load(LDIF)
+    text = ldif.dumps(config)
+    assert ldif.load(text) == config
     assert "dcmSomethingNew: kept" in text and "dcmCoercionOnFailure: CONTINUE" in text
-    via_json = Configuration.from_json(config.to_json())
+    via_json = device_json.loads(device_json.dumps(config))
     assert via_json.devices == config.devices
-    arc = json.loads(config.to_json())[0]
+    arc = json.loads(device_json.dumps(config))[0]
     (rule,) = arc["dicomNetworkAE"][0]["dcmNetworkAE"]["dcmArchiveNetworkAE"]["dcmArchiveAttributeCoercion2"]
     assert rule["dcmRulePriority"] == 5 and rule["dcmCoercionSufficient"] is True
     assert rule["dcmCoercionOnFailure"] == "CONTINUE"
@@ -132,11 +132,11 @@ def test_ldif_and_json_round_trip() -> None:
 
 def test_upstream_json_with_on_failure_under_the_wrong_key() -> None:
     """dcm4chee-arc 5.35 writes the on-failure policy under ``dcmCoercionSufficient``: it is read right."""
-    arc = json.loads(Configuration.from_ldif(LDIF).to_json())[0]
+    arc = json.loads(device_json.dumps(ldif.load(LDIF)))[0]
     (rule,) = arc["dicomNetworkAE"][0]["dcmNetworkAE"]["dcmArchiveNetworkAE"]["dcmArchiveAttributeCoercion2"]
     del rule["dcmCoercionOnFailure"]
     rule["dcmCoercionSufficient"] = "SUFFICIENT"
-    device = Configuration.from_json(json.dumps(arc)).device("arc")
+    device = device_json.loads(json.dumps(arc)).device("arc")
     (read,) = device.application_entities[0].attribute_coercions
     assert read.on_failure is CoercionOnFailure.SUFFICIENT and read.sufficient is False
 
@@ -185,17 +185,17 @@ def test_new_rule_is_written_with_its_object_class_and_without_defaults() -> Non
 
 
 def test_json_of_a_broken_rule_names_the_path() -> None:
-    arc = json.loads(Configuration.from_ldif(LDIF).to_json())[0]
+    arc = json.loads(device_json.dumps(ldif.load(LDIF)))[0]
     (rule,) = arc["dicomNetworkAE"][0]["dcmNetworkAE"]["dcmArchiveNetworkAE"]["dcmArchiveAttributeCoercion2"]
     rule["dcmRulePriority"] = "high"
     with pytest.raises(JsonCodecError, match="dcmRulePriority"):
-        Configuration.from_json(json.dumps(arc))
+        device_json.loads(json.dumps(arc))
 
 
 @pytest.mark.upstream
 @pytest.mark.skipif(not DEFAULT_CONFIG.is_file(), reason=f"{DEFAULT_CONFIG} is absent")
 def test_upstream_coercion_entries_are_models_now() -> None:
-    config = Configuration.from_ldif(DEFAULT_CONFIG)
+    config = ldif.load(DEFAULT_CONFIG)
     arc = config.device("dcm4chee-arc")
     by_ae = {ae.ae_title: [c.name for c in ae.attribute_coercions] for ae in arc.application_entities}
     assert by_ae["DCM4CHEE"] == [
@@ -217,5 +217,5 @@ def test_upstream_coercion_entries_are_models_now() -> None:
     assert mpps.sop_classes == ("1.2.840.10008.3.1.2.3.3",) and mpps.conditions == ("IssuerOfPatientID!=.+",)
     assert not [e for e in config.other_entries if "dcmArchiveAttributeCoercion2" in e.attributes["objectClass"]]
     # and they come back as they were, through LDIF and JSON
-    assert Configuration.from_ldif(config.to_ldif()) == config
-    assert Configuration.from_json(config.to_json()).devices == config.devices
+    assert ldif.load(ldif.dumps(config)) == config
+    assert device_json.loads(device_json.dumps(config)).devices == config.devices

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dcm_exporter.codecs import device_json, ldif
 from dcm_exporter.codecs.device_json import device_from_json, device_to_json
 from dcm_exporter.errors import JsonCodecError
 from dcm_exporter.models import (
@@ -122,12 +123,12 @@ def strip(value: Any) -> Any:
 def test_json_round_trip_of_models() -> None:
     device = archive()
     config = Configuration(devices=[device])
-    again = Configuration.from_json(config.to_json())
+    again = device_json.loads(device_json.dumps(config))
     assert strip(again.devices) == strip(config.devices)
     assert again.device("dcm4chee-arc").application_entities[0].export_rules[0].ae_title == "DCM4CHEE"
-    assert Configuration.from_json(again.to_json()) == again  # a fixed point
-    assert Configuration.from_json({"devices": [device_to_json(device)]}) == again
-    assert Configuration.from_json(device_to_json(device)) == again
+    assert device_json.loads(device_json.dumps(again)) == again  # a fixed point
+    assert device_json.loads({"devices": [device_to_json(device)]}) == again
+    assert device_json.loads(device_to_json(device)) == again
 
 
 @pytest.mark.upstream
@@ -150,8 +151,8 @@ def test_upstream_device_sample() -> None:
     # child entries no model covers (audit logger, image readers/writers, HL7 application) are not part of a
     # Device; a Configuration keeps them (other_entries) and writes them back in place
     assert "dcmAuditLogger" not in device_to_json(device).get("dcmDevice", {})
-    config = Configuration.from_json(sample)
-    assert json.loads(config.to_json()) == [sample]
+    config = device_json.loads(sample)
+    assert json.loads(device_json.dumps(config)) == [sample]
     assert device_to_json(device, other_entries=config.other_entries) == sample
     remote = Configuration(devices=[device]).remote_ae("TEST-AET1")
     assert (remote.hostname, remote.port) == ("host.dcm4che.org", 11112)
@@ -160,10 +161,10 @@ def test_upstream_device_sample() -> None:
 @pytest.mark.upstream
 @pytest.mark.skipif(not DEFAULT_CONFIG.is_file(), reason=f"upstream config not found at {DEFAULT_CONFIG}")
 def test_ldif_to_json_and_back_keeps_every_modelled_value() -> None:
-    config = Configuration.from_ldif(DEFAULT_CONFIG)
-    again = Configuration.from_json(config.to_json())
+    config = ldif.load(DEFAULT_CONFIG)
+    again = device_json.loads(device_json.dumps(config))
     assert [strip(d) for d in again.devices] == [strip(d) for d in config.devices]
-    arc = json.loads(config.to_json())[4]
+    arc = json.loads(device_json.dumps(config))[4]
     assert arc["dicomDeviceName"] == "dcm4chee-arc"
     # an attribute only LDIF knows sits in the object of its class (dcmArchiveDevice), as dcm4che writes it
     assert "dcmFuzzyAlgorithmClass" not in arc
@@ -225,7 +226,7 @@ def test_errors_name_the_json_path(mutate: Any, path: str, message: str) -> None
 
 def test_malformed_json_text() -> None:
     with pytest.raises(JsonCodecError, match="not JSON"):
-        Configuration.from_json("{nope")
+        device_json.loads("{nope")
 
 
 # --- everything below a device (no upstream files needed) ---------------------------------------------------
@@ -378,9 +379,9 @@ def test_every_entry_below_a_device_goes_through_json_unchanged() -> None:
     from dcm_exporter.codecs.device_json import entries_outside_devices
     from dcm_exporter.codecs.ldap_mapping import normalize_dn
 
-    config = Configuration.from_ldif(LDIF)
-    again = Configuration.from_json(config.to_json())
-    before, after = _exact(config.to_ldif()), _exact(again.to_ldif())
+    config = ldif.load(LDIF)
+    again = device_json.loads(device_json.dumps(config))
+    before, after = _exact(ldif.dumps(config)), _exact(ldif.dumps(again))
     registry = normalize_dn(_REGISTRY)
     assert set(before) - set(after) == {registry}
     assert [e.dn for e in entries_outside_devices(config)] == [_REGISTRY]
@@ -388,11 +389,11 @@ def test_every_entry_below_a_device_goes_through_json_unchanged() -> None:
         if dn != registry:
             assert after[dn] == attributes, dn  # names, values, value order and object classes in order
     assert after[normalize_dn(_D)]["userCertificate;binary"] == [b"\x00\x01\x02\x03"]
-    assert json.loads(again.to_json()) == json.loads(config.to_json())
+    assert json.loads(device_json.dumps(again)) == json.loads(device_json.dumps(config))
 
 
 def test_json_layout_of_unmodelled_entries_and_attributes() -> None:
-    arc, plain = json.loads(Configuration.from_ldif(LDIF).to_json())
+    arc, plain = json.loads(device_json.dumps(ldif.load(LDIF)))
     dcm = arc["dcmDevice"]
     archive = dcm["dcmArchiveDevice"]
     # attributes in the object of their class, typed from the LDAP schema; unknown ones at the top
@@ -455,7 +456,7 @@ def test_reading_hand_written_json_with_unmodelled_entries() -> None:
             },
         },
     }
-    config = Configuration.from_json(doc)
+    config = device_json.loads(doc)
     entries = {normalize_dn(e.dn): dict(e.attributes) for e in config.other_entries}
     base = normalize_dn(_D)
     assert entries[f"cn=image reader factory,{base}"]["objectClass"] == ("dcmImageReaderFactory",)
@@ -469,7 +470,7 @@ def test_reading_hand_written_json_with_unmodelled_entries() -> None:
     device = config.device("arc")
     assert device.object_classes == ("dicomDevice", "dcmDevice", "dcmArchiveDevice")
     assert device.extra["dcmFuzzyAlgorithmClass"] == ("x",)
-    assert json.loads(config.to_json())[0]["dcmDevice"]["dcmArchiveDevice"]["customThing"][0]["_ldap"] == {
+    assert json.loads(device_json.dumps(config))[0]["dcmDevice"]["dcmArchiveDevice"]["customThing"][0]["_ldap"] == {
         "rdn": "customID=1", "objectClass": ["customThing", "extensibleObject"]
     }
 
@@ -524,7 +525,7 @@ def test_errors_below_a_device_name_the_json_path(mutate: Any, path: str, messag
     obj = device_to_json(archive())
     mutate(obj)
     with pytest.raises(JsonCodecError) as info:
-        Configuration.from_json(obj)
+        device_json.loads(obj)
     assert info.value.path == path
     assert message in str(info.value)
 
@@ -569,9 +570,9 @@ def test_any_child_entry_survives_json(children: list[tuple[str, dict[str, list[
     device = (_D, {"objectClass": ["dicomDevice", "dcmDevice", "dcmArchiveDevice"], "dicomDeviceName": ["arc"],
                    "dicomInstalled": ["TRUE"]})
     text = write_ldif([LdifEntry(dn=dn, attributes=a, line=0) for dn, a in [device, *children]])
-    config = Configuration.from_ldif(text)
-    back = Configuration.from_json(config.to_json())
-    expected = _exact(config.to_ldif())
-    assert _exact(back.to_ldif()) == expected
+    config = ldif.load(text)
+    back = device_json.loads(device_json.dumps(config))
+    expected = _exact(ldif.dumps(config))
+    assert _exact(ldif.dumps(back)) == expected
     for dn, attributes in children:
         assert expected[normalize_dn(dn)] == attributes

@@ -133,7 +133,7 @@ def mapping_tables() -> str:
     from datetime import timedelta
     from enum import Enum
 
-    from dcm_exporter.codecs.ldap_mapping import _NO_DEFAULT, OBJECT_SPECS
+    from dcm_exporter.codecs.ldap_mapping.table import _NO_DEFAULT, OBJECT_SPECS
 
     def default(value: object) -> str:
         if value is _NO_DEFAULT:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dcm_exporter.codecs import device_json
+from dcm_exporter.codecs import device_json, ldif
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.models import Configuration, ExporterDescriptor, Severity
 from dcm_exporter.models._uri import java_uri_problem
@@ -102,7 +102,7 @@ def test_read_with_a_warning_never_written(tmp_path: Path, caplog: pytest.LogCap
     path = tmp_path / "bad.ldif"
     path.write_text(LDIF)
     with caplog.at_level(logging.WARNING, logger="dcm_exporter.codecs"):
-        configuration = Configuration.from_ldif(path)
+        configuration = ldif.load(path)
     exporter = configuration.exporters["NOOP"]
     assert exporter.uri == "noop:"
     assert exporter.uri_problem == "Expected scheme-specific part at index 5: noop:"
@@ -111,7 +111,7 @@ def test_read_with_a_warning_never_written(tmp_path: Path, caplog: pytest.LogCap
     assert len(errors) == 1 and "NOOP" in errors[0].message and "URISyntaxException" in errors[0].message
     assert errors[0].location is not None and errors[0].location.line == 11
     with pytest.raises(ConfigurationError, match="refusing to write dcmExporterID=NOOP"):
-        configuration.to_ldif()
+        ldif.dumps(configuration)
     with pytest.raises(ConfigurationError, match="refusing to write dcmExporterID=NOOP"):
         device_json.configuration_to_json(configuration)
 

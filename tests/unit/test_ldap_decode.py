@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dcm_exporter.config._ldap_support import decode_search_entry, decode_value
+from dcm_exporter.config.ldap._ber import decode_search_entry, decode_value
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", r"(tag|type)Map is deprecated", DeprecationWarning)
@@ -168,7 +168,7 @@ class _FakeConnection:
 
 
 def test_entry_sink_keeps_entries_in_order_and_passes_everything_else_on() -> None:
-    from dcm_exporter.config.ldap import _EntrySink
+    from dcm_exporter.config.ldap.connection import _EntrySink
 
     plain = entry_message(3, b"cn=a", [(b"cn", [b"a"])])
     with_controls = entry_message(3, b"cn=b", [(b"cn", [b"b"])], controls=tlv(0xA0, tlv(0x30, tlv(0x04, b"1.2"))))
@@ -196,7 +196,7 @@ def test_entry_sink_keeps_entries_in_order_and_passes_everything_else_on() -> No
 
 
 def test_entry_sink_returns_an_empty_read_as_it_is() -> None:
-    from dcm_exporter.config.ldap import _EntrySink
+    from dcm_exporter.config.ldap.connection import _EntrySink
 
     conn = _FakeConnection([[entry_message(3, b"cn=a", [(b"cn", [b"a"])])], []])
     sink = _EntrySink.attach(conn)
@@ -209,7 +209,12 @@ def test_entry_sink_returns_an_empty_read_as_it_is() -> None:
 def test_docstring_examples_of_the_ldap_helpers_run_as_written() -> None:
     import doctest
 
-    import dcm_exporter.config._ldap_support as module
+    import dcm_exporter.config.ldap._ber as ber
+    import dcm_exporter.config.ldap.connection as connection
 
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
-    assert result.attempted >= 2 and result.failed == 0
+    attempted = 0
+    for module in (ber, connection):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
+        assert result.failed == 0
+        attempted += result.attempted
+    assert attempted >= 2

@@ -8,6 +8,7 @@ import attrs
 import pytest
 
 from dcm_exporter.codecs import ldap_mapping as lm
+from dcm_exporter.codecs import ldif
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.models import (
     ApplicationEntity,
@@ -94,7 +95,7 @@ hl7ApplicationName: *
 
 
 def load(text: str = LDIF) -> Configuration:
-    return Configuration.from_ldif(text)
+    return ldif.load(text)
 
 
 # --- DNs -------------------------------------------------------------------------------------------
@@ -161,10 +162,10 @@ def test_write_omits_defaults_and_normalises() -> None:
 
 def test_round_trip_is_stable() -> None:
     config = load()
-    text = config.to_ldif()
-    again = Configuration.from_ldif(text)
+    text = ldif.dumps(config)
+    again = ldif.load(text)
     assert again == config
-    assert again.to_ldif() == text
+    assert ldif.dumps(again) == text
 
 
 def test_new_models_get_object_classes_and_aux_classes() -> None:
@@ -197,7 +198,7 @@ def test_plain_entries_from_an_ldap_server_work_too() -> None:
 
 def _error(text: str) -> ConfigurationError:
     with pytest.raises(ConfigurationError) as info:
-        Configuration.from_ldif(text, filename="bad.ldif")
+        ldif.load(text, filename="bad.ldif")
     return info.value
 
 
@@ -255,7 +256,7 @@ def test_bad_schedule_boolean_and_duration() -> None:
 
 
 def test_missing_queue_is_only_a_warning() -> None:
-    config = Configuration.from_ldif(
+    config = ldif.load(
         _with("dcmExporterID=STORESCP", "dcmQueueName: Export1", "dcmQueueName: Gone"), filename="warn.ldif"
     )
     (issue,) = [i for i in config.validate() if "queue" in i.message]
@@ -265,11 +266,11 @@ def test_missing_queue_is_only_a_warning() -> None:
 
 def test_devices_under_another_base_dn() -> None:
     other = LDIF.replace(BASE, "dc=example,dc=com")
-    config = Configuration.from_ldif(other)
+    config = ldif.load(other)
     assert config.base_dn == "dc=example,dc=com"
-    assert "dc=example,dc=com" in config.to_ldif()
+    assert "dc=example,dc=com" in ldif.dumps(config)
     with pytest.raises(ConfigurationError, match="pass the right base_dn"):
-        Configuration.from_ldif(other, base_dn=BASE)
+        ldif.load(other, base_dn=BASE)
 
 
 # --- diffs ---------------------------------------------------------------------------------------

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dcm_exporter.codecs.ldap_mapping import (
-    _normal_forms,
-    _normalized_rdns,
+from dcm_exporter.codecs.ldap_mapping.assembly import _normal_forms
+from dcm_exporter.dn import (
     _parse_dn_general,
     escape_rdn_value,
     normalize_dn,
+    normalized_rdns,
     parent_dn,
     parse_dn,
 )
@@ -93,7 +93,7 @@ def test_escape_rdn_value_matches_the_reference_and_round_trips(value: str) -> N
 def test_one_parse_gives_the_dn_and_parent_normal_forms(dn: str) -> None:
     """``configuration_from_entries`` normalises a DN and its parent from one parse."""
     try:
-        parts = _normalized_rdns(parse_dn(dn))
+        parts = normalized_rdns(parse_dn(dn))
     except ConfigurationError:
         with pytest.raises(ConfigurationError):
             parent_dn(dn)
@@ -104,7 +104,7 @@ def test_one_parse_gives_the_dn_and_parent_normal_forms(dn: str) -> None:
 
 def _forms_by_full_parse(dn: str) -> tuple[str, str, list[tuple[str, str]]]:
     rdns = _parse_dn_general(dn) if dn.strip() else []
-    parts = _normalized_rdns(rdns)
+    parts = normalized_rdns(rdns)
     return ",".join(parts), ",".join(parts[1:]), rdns[0] if rdns else []
 
 
@@ -135,7 +135,7 @@ def test_every_upstream_dn_takes_the_same_parse() -> None:
     assert len(dns) > 1000
     for dn in dns:
         assert parse_dn(dn) == _parse_dn_general(dn), dn
-        assert normalize_dn(dn) == ",".join(_normalized_rdns(_parse_dn_general(dn)))
+        assert normalize_dn(dn) == ",".join(normalized_rdns(_parse_dn_general(dn)))
 
 
 def test_two_builds_are_equal_and_independent_of_each_other_and_of_the_input() -> None:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import dcm_exporter.codecs.ldap_mapping
+import dcm_exporter.codecs.ldif
+import dcm_exporter.config.load
+import dcm_exporter.dn
 import dcm_exporter.models.device
 import dcm_exporter.models.duration
 import dcm_exporter.models.exporter
@@ -29,7 +31,9 @@ def test_reference_page_examples() -> None:
         dcm_exporter.models.exporter,
         dcm_exporter.models.queue,
         dcm_exporter.models.device,
-        dcm_exporter.codecs.ldap_mapping,
+        dcm_exporter.dn,
+        dcm_exporter.codecs.ldif,
+        dcm_exporter.config.load,
     ],
 )
 def test_docstring_examples(module: object) -> None:

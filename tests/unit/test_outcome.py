@@ -178,6 +178,7 @@ def test_bytes_sent_counts_the_sizes_of_completed_and_warning_instances_only() -
     b.failed(ref(3), "boom")
     b.missing(ref(4), "gone")
     b.completed(attrs.evolve(ref(5), size=0))  # an empty file adds nothing
+    b.warning(attrs.evolve(ref(6), size=0), 0xB000)
     assert b.build().bytes_sent == 20
     assert b.build(remaining=3).bytes_sent == 20
 

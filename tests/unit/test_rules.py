@@ -10,6 +10,7 @@ import attrs
 import pytest
 from pydicom import Dataset
 
+from dcm_exporter.codecs import ldif
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.models import (
     ApplicationEntity,
@@ -460,7 +461,7 @@ dcmProperty: {condition}
 
 
 def test_ldif_errors_name_file_line_and_dn(clock: FakeClock) -> None:
-    config = Configuration.from_ldif(LDIF.format(entity="Series", condition="Modality=CT("), filename="arc.ldif")
+    config = ldif.load(LDIF.format(entity="Series", condition="Modality=CT("), filename="arc.ldif")
     with pytest.raises(ConfigurationError) as info:
         ExportRules.from_configuration(config, clock=clock)
     assert "arc.ldif:" in str(info.value) and "cn=r1,dicomDeviceName=arc" in str(info.value)
@@ -468,7 +469,7 @@ def test_ldif_errors_name_file_line_and_dn(clock: FakeClock) -> None:
 
 def test_unknown_entity_is_rejected_when_reading_with_the_dn() -> None:
     with pytest.raises(ConfigurationError) as info:
-        Configuration.from_ldif(LDIF.format(entity="Patient", condition="Modality=CT"))
+        ldif.load(LDIF.format(entity="Patient", condition="Modality=CT"))
     assert "cn=r1,dicomDeviceName=arc" in str(info.value) and "Patient" in str(info.value)
 
 

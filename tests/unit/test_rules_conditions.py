@@ -475,3 +475,63 @@ def test_binary_values_in_json_count_as_present(binary: dict[str, str]) -> None:
     assert not holds("00660023=.*", ds)  # no text to match a regular expression against
     empty = {"00660023": {"vr": "OB"}}
     assert holds("00660023=", empty) and not holds("00660023!=", empty)
+
+
+def test_at_values_are_compared_as_eight_hex_digits() -> None:
+    ds = Dataset()
+    ds.FrameIncrementPointer = 0x00181063  # AT: Frame Time
+    for view in _three_views(ds):
+        assert holds("FrameIncrementPointer=00181063", view)
+        assert not holds("FrameIncrementPointer=1577059", view)  # not its decimal value
+
+
+def test_json_sequences_have_no_text_values_and_absent_elements_no_value() -> None:
+    ds = {
+        "00400275": {"vr": "SQ", "Value": [{"00400009": {"vr": "SH", "Value": ["SPS1"]}}]},
+        "00080060": {"vr": "CS", "Value": ["CT"]},
+    }
+    assert not holds("RequestAttributesSequence=.*", ds)  # a sequence is no string
+    assert holds("RequestAttributesSequence!=.*", ds)
+    assert holds("RequestAttributesSequence!=", ds)  # but it has a value: an item
+    assert holds("InstitutionName=", ds)  # absent
+    assert not holds("InstitutionName!=", ds)
+    assert not holds("ReferencedSeriesSequence.SeriesInstanceUID=1.*", ds)  # absent sequence: no item
+    assert holds("ReferencedSeriesSequence.SeriesInstanceUID!=1.*", ds)
+
+
+@pytest.mark.parametrize("drop", ["CodeValue", "CodeMeaning", "CodingSchemeDesignator"])
+def test_an_incomplete_code_item_matches_no_code(drop: str) -> None:
+    item = _code("HEAD")
+    delattr(item, drop)
+    ds = Dataset()
+    ds.ProcedureCodeSequence = DicomSequence([item])
+    for view in _three_views(ds):
+        assert not holds('ProcedureCodeSequence=(HEAD, 99LOCAL, "h")', view)
+        assert holds('ProcedureCodeSequence!=(HEAD, 99LOCAL, "h")', view)
+
+
+def test_long_and_urn_code_values_are_codes_too() -> None:
+    long_item, urn_item = Dataset(), Dataset()
+    long_item.LongCodeValue = "A-VERY-LONG-CODE-VALUE-BEYOND-SIXTEEN"
+    long_item.CodingSchemeDesignator = "99LOCAL"
+    long_item.CodeMeaning = "long"
+    urn_item.URNCodeValue = "urn:oid:1.2.3.4"
+    urn_item.CodeMeaning = "urn"
+    long_ds, urn_ds = Dataset(), Dataset()
+    long_ds.ProcedureCodeSequence = DicomSequence([long_item])
+    urn_ds.ProcedureCodeSequence = DicomSequence([urn_item])
+    for view in _three_views(long_ds):
+        assert holds('ProcedureCodeSequence=(A-VERY-LONG-CODE-VALUE-BEYOND-SIXTEEN, 99LOCAL, "x")', view)
+        assert not holds('ProcedureCodeSequence=(A-VERY-LONG-CODE-VALUE-BEYOND-SIXTEEN, OTHER, "x")', view)
+    for view in _three_views(urn_ds):
+        assert holds('ProcedureCodeSequence=(urn:oid:1.2.3.4, any, "x")', view)  # a URN has no scheme
+        assert not holds('ProcedureCodeSequence=(urn:oid:1.2.3.5, any, "x")', view)
+
+
+def test_a_code_list_never_matches_an_absent_or_empty_sequence() -> None:
+    empty = Dataset()
+    empty.ProcedureCodeSequence = DicomSequence([])
+    for ds in (Dataset(), empty):
+        for view in _three_views(ds):
+            assert not holds('ProcedureCodeSequence=(HEAD, 99LOCAL, "h")', view)
+            assert holds('ProcedureCodeSequence!=(HEAD, 99LOCAL, "h")', view)

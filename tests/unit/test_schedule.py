@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import dcm_exporter
+from dcm_exporter.codecs import ldif
 from dcm_exporter.errors import DcmExporterError, ScheduleSyntaxError
 from dcm_exporter.schedule import (
     CronSchedule,
@@ -483,12 +484,32 @@ def test_cron_windows_are_a_cron_schedule() -> None:
     assert isinstance(parse_schedule("hour=1"), ScheduleExpression)
 
 
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("hour=1,*", "(* stands alone, not in a list)"),
+        ("hour=*-3", "(* stands alone, not in a list)"),
+        ("hour=*/2", "(steps like */2 are not supported)"),
+        ("hour=1,x", None),
+    ],
+)
+def test_a_bad_number_says_why_when_it_can(text: str, hint: str | None) -> None:
+    with pytest.raises(ScheduleSyntaxError) as info:
+        ScheduleExpression.parse(text)
+    message = str(info.value)
+    assert "hour must be a number" in message
+    if hint is None:
+        assert "stands alone" not in message and "steps" not in message
+    else:
+        assert hint in message
+
+
 def test_what_upstream_accepts_is_written_normalised() -> None:
     from dcm_exporter.models import Configuration, Device, ExporterDescriptor
 
     exporter = ExporterDescriptor(exporter_id="E", uri="noop:nothing", queue_name="Q",
                                   schedules=["hour=+8 dayOfWeek=\uff11", ""])
-    text = Configuration(devices=[Device(device_name="d", exporters=[exporter])]).to_ldif()
+    text = ldif.dumps(Configuration(devices=[Device(device_name="d", exporters=[exporter])]))
     assert "dcmSchedule: hour=8 dayOfWeek=1\n" in text
     assert "dcmSchedule: hour=* dayOfWeek=*\n" in text
     assert "+8" not in text and "\uff11" not in text

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from dcm_exporter._secrets import MASK, is_secret_name, mask_properties, mask_url
+from dcm_exporter.codecs import device_json, ldif
 from dcm_exporter.models import (
     Configuration,
     Connection,
@@ -18,7 +20,6 @@ from dcm_exporter.models import (
     StorageDescriptor,
     WebApplication,
 )
-from dcm_exporter.models._secrets import MASK, is_secret_name, mask_properties, mask_url
 
 TOKEN = "tok-9f1c2e7a"
 BASIC = "alice:pw-4b8d1e"
@@ -152,14 +153,14 @@ def test_secrets_keep_their_values_in_the_model() -> None:
 
 def test_ldif_and_json_keep_secrets_and_round_trip() -> None:
     configuration = _configuration()
-    ldif = configuration.to_ldif()
+    text = ldif.dumps(configuration)
     for secret in (TOKEN, BASIC, URL_PASSWORD, PROXY_PASSWORD, CLIENT_SECRET, STORE_PIN):
-        assert secret in ldif
-    assert Configuration.from_ldif(ldif).to_ldif() == ldif  # exactly, secrets included
-    as_json = configuration.to_json()
+        assert secret in text
+    assert ldif.dumps(ldif.load(text)) == text  # exactly, secrets included
+    as_json = device_json.dumps(configuration)
     for secret in (TOKEN, BASIC, URL_PASSWORD, PROXY_PASSWORD):
         assert secret in as_json
-    back = Configuration.from_json(as_json)
+    back = device_json.loads(as_json)
     assert back.exporters["WEB"].properties["bearer-token"] == TOKEN
     assert back.web_application("ORTHANC").properties["basic-auth"] == BASIC
 
@@ -167,8 +168,8 @@ def test_ldif_and_json_keep_secrets_and_round_trip() -> None:
 def test_redacted_copy_masks_everything_and_leaves_the_original() -> None:
     configuration = _configuration()
     redacted = configuration.redacted()
-    _assert_clean(redacted.to_ldif())
-    _assert_clean(redacted.to_json())
+    _assert_clean(ldif.dumps(redacted))
+    _assert_clean(device_json.dumps(redacted))
     assert redacted.exporters["WEB"].properties == {"bearer-token": MASK, "chunked": "true", "Client-Secret": MASK}
     assert redacted.devices[0].extra["dcmKeyStorePinProperty"] == ("key.pin",)
     assert redacted.devices[0].extra["dcmKeyStorePin"] == (MASK,)
@@ -181,9 +182,9 @@ def test_redacted_copy_masks_everything_and_leaves_the_original() -> None:
 def test_redacted_upstream_default_config_hides_store_pins() -> None:
     if not UPSTREAM.exists():
         pytest.skip(f"upstream dcm4che configuration not available at {UPSTREAM}")
-    configuration = Configuration.from_ldif(UPSTREAM)
-    assert "StorePin: secret" in configuration.to_ldif()
-    redacted_ldif = configuration.redacted().to_ldif()
+    configuration = ldif.load(UPSTREAM)
+    assert "StorePin: secret" in ldif.dumps(configuration)
+    redacted_ldif = ldif.dumps(configuration.redacted())
     assert "StorePin: secret" not in redacted_ldif
     assert "dcmKeyStorePin: ***" in redacted_ldif
     assert "StorePin: secret" not in repr(configuration)

@@ -15,6 +15,7 @@ import pytest
 
 from _helpers import wait_for
 from dcm_exporter.cli._demo import demo_configuration, with_port
+from dcm_exporter.codecs import ldif
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.queue import InMemoryTaskStore
@@ -23,7 +24,7 @@ from dcm_exporter.web.reload import ConfigurationReloader, file_marker
 
 
 def _write(path: Path, port: int, *, bump: int = 0) -> None:
-    path.write_text(with_port(demo_configuration(), "STORESCP", port).to_ldif())
+    path.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", port)))
     st = path.stat()
     # a second write within the file system's time resolution must still look changed
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + bump * 1_000_000_000))
@@ -84,7 +85,7 @@ def test_a_configuration_without_the_runners_device_is_refused(tmp_path: Path, e
     renamed = configuration.replace_device(attrs.evolve(configuration.device("dcm-exporter-demo"),
                                                         device_name="other"))
     other = renamed.remove_device("dcm-exporter-demo") if renamed.has_device("dcm-exporter-demo") else renamed
-    config.write_text(other.to_ldif())
+    config.write_text(ldif.dumps(other))
     assert exporter.queue.device_name == "dcm-exporter-demo"  # the device the queue works for
     result = ConfigurationReloader.for_file(exporter, config).reload()
     assert not result.ok and "no device dcm-exporter-demo" in (result.error or ""), result

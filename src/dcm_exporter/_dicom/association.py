@@ -20,8 +20,9 @@ import os
 import select
 import socket
 import ssl
+import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 import attrs
@@ -60,6 +61,13 @@ IMPLEMENTATION_VERSION_NAME = "DCM_EXPORTER_01"
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 #: Our maximum receive PDU length (we only receive small responses; 0 would mean unlimited).
 OUR_MAX_PDU = 1 << 20
+#: The largest PDU we take from a peer: a few times what we advertise (some peers overshoot it), never more,
+#: so one PDU cannot make us buffer an arbitrary amount.
+MAX_RECEIVED_PDU = 4 * OUR_MAX_PDU
+#: The largest command set we take from a peer, all fragments together (a real one is a few hundred bytes).
+MAX_RECEIVED_COMMAND = 64 << 10
+#: Seconds an A-RELEASE may take in all (sending the RQ and waiting for the RP) before we abort instead.
+RELEASE_TIMEOUT = 5.0
 #: Cap on the PDU size we send when the peer announces 0 (= no limit).
 UNLIMITED_SEND_PDU = 1 << 22
 
@@ -116,14 +124,21 @@ def _tune(sock: socket.socket) -> None:
 
 
 def _reject_reason(body: bytes) -> tuple[str, bool]:
+    """The reason of an A-ASSOCIATE-RJ and whether it is permanent.
+
+    Raises:
+        AbortedError: a malformed PDU (a framing error like any other, not a rejection).
+    """
     from pynetdicom.pdu import A_ASSOCIATE_RJ
 
     pdu = A_ASSOCIATE_RJ()
     try:
+        if len(body) != 4:
+            raise ValueError(f"{len(body)} bytes instead of 4")
         pdu.decode(bytes((d.PDU_A_ASSOCIATE_RJ, 0)) + len(body).to_bytes(4, "big") + body)
         text = f"{pdu.result_str}, source: {pdu.source_str}, reason: {pdu.reason_str}"
-    except (ValueError, KeyError, IndexError):
-        return f"malformed A-ASSOCIATE-RJ {body.hex()}", False
+    except Exception as exc:  # pynetdicom raises assorted errors (struct.error too) on a malformed PDU
+        raise AbortedError(f"malformed A-ASSOCIATE-RJ ({exc}): {body[:64].hex()}") from exc
     return text, pdu.result == 1
 
 
@@ -200,7 +215,7 @@ class Association:
         #: abstract syntax -> why no context for it was accepted
         self.rejected = rejected
         self.max_pdv_data = max_send_pdu - 6
-        self._reader = d.PduReader()
+        self._reader = d.PduReader(MAX_RECEIVED_PDU)
         self._message_id = 0
         self._recv_buf = bytearray(256 * 1024)
         # two send buffers used in turn: one being sent / awaiting its response, the next being filled
@@ -352,10 +367,14 @@ class Association:
         supported: Sequence[RequestedContext],
         *,
         timeout: float,
+        associate_timeout: float | None = None,
+        screen: Callable[[str, str], tuple[tuple[int, int, int], str] | None] | None = None,
     ) -> Association | None:
         """Negotiate an association a peer opened on ``sock`` (we are the acceptor): the abstract syntaxes of
         ``supported`` with their transfer syntaxes, both SCU and SCP roles. ``None`` (the socket closed) when
-        the peer sent no valid A-ASSOCIATE-RQ within ``timeout`` seconds or proposed nothing we support."""
+        the peer sent no valid A-ASSOCIATE-RQ within ``associate_timeout`` seconds (default ``timeout``),
+        ``screen(calling AE title, called AE title)`` gave ``((result, source, reason), why)`` to reject it
+        with, or it proposed nothing we support. ``timeout`` is the response timeout of the association."""
         require(*PYNETDICOM)
         from pydicom.uid import UID
         from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
@@ -373,7 +392,9 @@ class Association:
                                   response_timeout=timeout)
         assoc = cls(sock, destination, "?", {}, {}, UNLIMITED_SEND_PDU)
         try:
-            pdu_type, body = assoc._next_pdu(timeout, "the A-ASSOCIATE-RQ")
+            pdu_type, body = assoc._next_pdu(
+                timeout if associate_timeout is None else associate_timeout, "the A-ASSOCIATE-RQ"
+            )
             if pdu_type != d.PDU_A_ASSOCIATE_RQ:
                 raise AbortedError(f"PDU type 0x{pdu_type:02X} instead of an A-ASSOCIATE-RQ")
             rq = A_ASSOCIATE_RQ()
@@ -382,6 +403,12 @@ class Association:
                 request = rq.to_primitive()
             except Exception as exc:  # pynetdicom raises assorted errors on malformed input
                 raise AbortedError(f"malformed A-ASSOCIATE-RQ: {exc}") from exc
+            if screen is not None:
+                refusal = screen(str(request.calling_ae_title).strip(), str(request.called_ae_title).strip())
+                if refusal is not None:
+                    (result, source, reason), why = refusal
+                    assoc._send_raw(struct.pack(">BxLxBBB", d.PDU_A_ASSOCIATE_RJ, 4, result, source, reason), 1.0)
+                    raise AbortedError(f"rejected: {why}")
             roles = {
                 item.sop_class_uid: (item.scu_role, item.scp_role)
                 for item in request.user_information
@@ -454,7 +481,8 @@ class Association:
     def _next_pdu(self, timeout: float | None, waiting_for: str, stated: float | None = None) -> tuple[int, bytes]:
         """The next whole PDU within ``timeout`` seconds (``stated``: the configured timeout, for messages)."""
         shown = timeout if stated is None else stated
-        for pdu in self._reader.pdus():
+        pdu = self._buffered_pdu()
+        if pdu is not None:
             return pdu
         deadline = None if timeout is None else time.monotonic() + timeout
         view = memoryview(self._recv_buf)
@@ -475,11 +503,23 @@ class Association:
             if n == 0:
                 raise AbortedError(f"peer closed the connection while we waited for {waiting_for}")
             self._reader.feed(view[:n])
-            try:
-                for pdu in self._reader.pdus():
-                    return pdu
-            except d.FramingError as exc:
-                raise AbortedError(f"protocol error from peer: {exc}") from exc
+            pdu = self._buffered_pdu()
+            if pdu is not None:
+                return pdu
+
+    def _buffered_pdu(self) -> tuple[int, bytes] | None:
+        """The next whole PDU among the bytes already received, if any.
+
+        Bytes that follow a PDU in the same TCP segment (garbage after an A-ASSOCIATE-AC or after the last
+        C-STORE-RSP) are parsed here, on the next read: a framing error is then the peer breaking the
+        protocol, like any other.
+        """
+        try:
+            for pdu in self._reader.pdus():
+                return pdu
+        except d.FramingError as exc:
+            raise AbortedError(f"protocol error from peer: {exc}") from exc
+        return None
 
     def _read_command(self, waiting_for: str) -> d.Command:
         """Read PDUs until a whole command set arrived; data set PDVs of a response are discarded."""
@@ -490,6 +530,7 @@ class Association:
         fragments: list[bytes] = []
         data: list[bytes] = []
         size = 0
+        command_size = 0
         command: d.Command | None = None
         context_id = 0
         deadline = None if timeout is None else time.monotonic() + timeout  # for the whole message
@@ -513,14 +554,20 @@ class Association:
                             if pdv.last:
                                 return Request(command, context_id, b"".join(data))
                         continue  # a data set attached to a response: not needed
+                    command_size += len(pdv.data)
+                    if command_size > MAX_RECEIVED_COMMAND:
+                        raise AbortedError(
+                            f"command set of more than {MAX_RECEIVED_COMMAND} bytes in {waiting_for}"
+                        )
                     fragments.append(pdv.data)
                     if pdv.last:
                         try:
                             command = d.parse_command(b"".join(fragments))
+                            has_dataset = command.has_dataset
                         except d.FramingError as exc:
                             raise AbortedError(f"malformed command set: {exc}") from exc
                         context_id = pdv.context_id
-                        if not (keep_dataset and command.has_dataset):
+                        if not (keep_dataset and has_dataset):
                             return Request(command, context_id, None)
             elif pdu_type == d.PDU_A_ABORT:
                 raise AbortedError(d.decode_abort(body))
@@ -531,14 +578,14 @@ class Association:
             else:
                 raise AbortedError(f"unexpected PDU type 0x{pdu_type:02X} while waiting for {waiting_for}")
 
-    def _send_raw(self, data: bytes | bytearray | memoryview) -> None:
-        self._sock.settimeout(self.destination.response_timeout)
+    def _send_raw(self, data: bytes | bytearray | memoryview, timeout: float | None = None) -> None:
+        """Send ``data`` within ``timeout`` seconds in all (default: the response timeout)."""
+        limit = self.destination.response_timeout if timeout is None else timeout
+        self._sock.settimeout(limit)  # sendall's timeout covers the whole call (Python >= 3.5)
         try:
             self._sock.sendall(data)
         except TimeoutError as exc:
-            raise TimeoutFailure(
-                f"peer did not accept data within {self.destination.response_timeout} s"
-            ) from exc
+            raise TimeoutFailure(f"peer did not accept data within {limit} s") from exc
         except OSError as exc:
             raise AbortedError(f"connection lost while sending: {exc.strerror or exc}") from exc
 
@@ -614,25 +661,32 @@ class Association:
             raise
         self.operations += 1
 
-    def receive_store_response(self, prepared: PreparedStore) -> tuple[int, str | None]:
-        """Wait for the C-STORE-RSP of ``prepared``; return ``(status, error comment)``."""
+    def receive_store_response(self, prepared: PreparedStore) -> tuple[int, str | None, str | None]:
+        """Wait for the C-STORE-RSP of ``prepared``; return ``(status, error comment, other instance)``.
+
+        ``other instance`` is the Affected SOP Instance UID of the response when it names another instance
+        than the one sent (``None`` when it matches or is absent): the store of ``prepared`` is then not
+        confirmed.
+        """
         try:
             rsp = self._read_command(f"the C-STORE-RSP to message {prepared.message_id}")
-            if rsp.command_field != d.C_STORE_RSP:
-                raise AbortedError(f"expected a C-STORE-RSP, got command field {rsp.command_field!r}")
-            if rsp.message_id_being_responded_to != prepared.message_id:
-                raise AbortedError(
-                    f"C-STORE-RSP answers message {rsp.message_id_being_responded_to}, "
-                    f"expected {prepared.message_id}"
-                )
-            status = rsp.status
+            try:
+                field, answered, status = rsp.command_field, rsp.message_id_being_responded_to, rsp.status
+            except d.FramingError as exc:
+                raise AbortedError(f"malformed C-STORE-RSP: {exc}") from exc
+            if field != d.C_STORE_RSP:
+                raise AbortedError(f"expected a C-STORE-RSP, got command field {field!r}")
+            if answered != prepared.message_id:
+                raise AbortedError(f"C-STORE-RSP answers message {answered}, expected {prepared.message_id}")
             if status is None:
                 raise AbortedError("C-STORE-RSP without a Status (0000,0900)")
         except AssociationFailure:
             self.broken = True
             raise
         self.last_used = time.monotonic()
-        return status, rsp.text(d.ERROR_COMMENT)
+        named = rsp.text(d.AFFECTED_SOP_INSTANCE_UID)
+        other = named if named and named != prepared.sop_instance_uid else None
+        return status, rsp.text(d.ERROR_COMMENT), other
 
     def echo(self) -> int:
         """Send a C-ECHO-RQ (context of Verification SOP Class) and return the response status."""
@@ -643,13 +697,16 @@ class Association:
         try:
             self._send_raw(d.pdata_pdu(ctx.context_id, d.c_echo_rq(message_id), command=True, last=True))
             rsp = self._read_command("the C-ECHO-RSP")
+            try:
+                field, status = rsp.command_field, rsp.status
+            except d.FramingError as exc:
+                raise AbortedError(f"malformed C-ECHO-RSP: {exc}") from exc
+            if field != d.C_ECHO_RSP or status is None:
+                raise AbortedError(f"unexpected answer to C-ECHO-RQ (command field {field!r})")
         except AssociationFailure:
             self.broken = True
             raise
-        if rsp.command_field != d.C_ECHO_RSP or rsp.status is None:
-            self.broken = True
-            raise AbortedError(f"unexpected answer to C-ECHO-RQ (command field {rsp.command_field!r})")
-        return rsp.status
+        return status
 
     def context_for(self, abstract_syntax: str) -> AcceptedContext | None:
         """An accepted presentation context of ``abstract_syntax`` (Explicit VR Little Endian first)."""
@@ -674,12 +731,15 @@ class Association:
                     pos += n
                 self._send_raw(buf)
             rsp = self._read_command(f"the {what}-RSP to message {message_id}")
-            if rsp.command_field != expected or rsp.message_id_being_responded_to != message_id:
+            try:
+                field, answered, status = rsp.command_field, rsp.message_id_being_responded_to, rsp.status
+            except d.FramingError as exc:
+                raise AbortedError(f"malformed {what}-RSP: {exc}") from exc
+            if field != expected or answered != message_id:
                 raise AbortedError(
-                    f"expected the {what}-RSP to message {message_id}, got command field {rsp.command_field!r} "
-                    f"answering message {rsp.message_id_being_responded_to!r}"
+                    f"expected the {what}-RSP to message {message_id}, got command field {field!r} "
+                    f"answering message {answered!r}"
                 )
-            status = rsp.status
             if status is None:
                 raise AbortedError(f"{what}-RSP without a Status (0000,0900)")
         except AssociationFailure:
@@ -748,7 +808,7 @@ class Association:
 
     def is_alive(self) -> bool:
         """Whether the association looks usable: open, and the peer sent nothing (no abort, no close)."""
-        if self.closed or self.broken:
+        if self.closed or self.broken or self._reader.pending:
             return False
         if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
             return False
@@ -758,15 +818,23 @@ class Association:
             return False
         return not readable
 
-    def release(self, timeout: float = 5.0) -> None:
-        """A-RELEASE-RQ and wait for the A-RELEASE-RP (abort when it does not come); close."""
+    def release(self, timeout: float | None = None) -> None:
+        """A-RELEASE-RQ and wait for the A-RELEASE-RP (abort when it does not come); close.
+
+        ``timeout`` bounds the whole release: a peer that keeps sending other PDUs (P-DATA) instead of the
+        A-RELEASE-RP, or that does not read, is aborted when it runs out.
+        """
         if self.closed:
             return
+        if timeout is None:
+            timeout = RELEASE_TIMEOUT
         try:
             if not self.broken:
-                self._send_raw(d.a_release_pdu(response=False))
+                deadline = time.monotonic() + timeout
+                self._send_raw(d.a_release_pdu(response=False), timeout)
                 while True:
-                    pdu_type, _ = self._next_pdu(timeout, "the A-RELEASE-RP")
+                    left = max(deadline - time.monotonic(), 0.001)
+                    pdu_type, _ = self._next_pdu(left, "the A-RELEASE-RP", timeout)
                     if pdu_type in (d.PDU_A_RELEASE_RP, d.PDU_A_ABORT):
                         break
         except AssociationFailure as exc:

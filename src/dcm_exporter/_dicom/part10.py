@@ -13,11 +13,15 @@ one reader of the File Meta Information (:func:`parse_part10_meta`) and one walk
     and every transfer syntax whose data set is Explicit VR Little Endian. Anything else — Deflated or Big
     Endian data sets, no ``DICM`` magic, a Command Set group, elements out of order, an unknown VR, an
     explicit/implicit VR mismatch, a length that runs past the end of the file, a multi-valued or missing UID,
-    a multi-valued Modality, a Specific Character Set with control characters (pydicom fails on it) — makes it
-    *decline* (return ``None``): the caller then reads the file with pydicom, so whatever it declines ends up
-    exactly as before. It never raises for bad bytes: every length is bounds-checked, nesting is limited.
-    When it answers, the values are the ones ``pydicom.dcmread(path, stop_before_pixels=True)`` gives. It does
-    not look past (0020,000E): a file damaged only after the Series Instance UID is indexed from its header.
+    a multi-valued Modality, a Specific Character Set with control characters (pydicom fails on it), a header
+    longer than :data:`MAX_SCAN_BYTES` — makes it *decline* (return ``None``): the caller then reads the file
+    with pydicom, so whatever it declines ends up exactly as before. Every length is bounds-checked, nesting
+    is limited, and it raises for one thing only: an indexed attribute (the four UIDs, Modality) found twice
+    — out of order before (0020,000E), or again among the top-level elements after it in the bytes read —
+    is :class:`RepeatedAttributeError` (the file is reported unreadable: pydicom would take the last value,
+    a reader that stops early the first; one rule instead of two answers). When it answers, the values are
+    the ones ``pydicom.dcmread(path, stop_before_pixels=True)`` gives. Past (0020,000E) it only looks for
+    such repeats: a file damaged only after the Series Instance UID is indexed from its header.
 
 *tolerant* — :func:`check_dataset_framing`, before the ``dicom:`` transport sends a data set as stored. It
     walks the whole data set of a seekable file in chunks (seeking over values, so the cost does not grow
@@ -43,9 +47,11 @@ from dcm_exporter._dicom.errors import FramingError
 from dcm_exporter._dicom.uids import DEFLATED_DATASET_UIDS, EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 
 __all__ = [
+    "MAX_SCAN_BYTES",
     "PREFIX_SIZE",
-    "Part10Meta",
     "Header",
+    "Part10Meta",
+    "RepeatedAttributeError",
     "check_dataset_framing",
     "dataset_bytes",
     "parse_part10_meta",
@@ -56,6 +62,10 @@ __all__ = [
 
 #: bytes the header scanner reads at first; grown (x4 each time) only when the header runs past them
 PREFIX_SIZE = 64 * 1024
+#: the most the header scanner reads of one file: a header running past it is left to pydicom (which then
+#: reads it with large values deferred, see ``sources.filesystem``), so a file declaring a 4 GB element
+#: before the Series Instance UID costs at most this much memory
+MAX_SCAN_BYTES = 16 << 20
 
 _LE_EXPLICIT = struct.Struct("<HH2sH").unpack_from  # group, element, VR, 16-bit length
 _LE_IMPLICIT = struct.Struct("<HHL").unpack_from  # group, element, 32-bit length (also item tags)
@@ -136,6 +146,11 @@ class _NeedMore(Exception):
 
 class _Decline(Exception):
     """Not a file the strict walker reads; the caller falls back to pydicom."""
+
+
+class RepeatedAttributeError(FramingError):
+    """A file that carries an attribute the index reads (the UIDs, Modality) twice: which value is meant is
+    ambiguous (pydicom takes the last, a reader that stops early the first), so the file is not indexed."""
 
 
 def _text(value: str | None) -> str | None:
@@ -370,6 +385,11 @@ class _Walker:
                 if tag > _LAST:
                     return pos  # the strict walker has what it needs
                 if tag <= prev:
+                    slot = _TAIL_INDEXED.get(tag)
+                    if slot is not None and self.values[slot] is not None:
+                        raise RepeatedAttributeError(
+                            f"({group:04X},{elem:04X}) appears twice, the second time out of order at offset {pos}"
+                        )
                     raise _Decline
                 prev = tag
                 wanted = _SCANNED.get(tag)
@@ -499,9 +519,12 @@ class _Walker:
 def scan_header(path: str | os.PathLike[str], prefix_size: int = PREFIX_SIZE) -> Header | None:
     """The indexed values of the Part 10 file at ``path``, or ``None`` when the scanner declines.
 
-    Reads ``prefix_size`` bytes in one ``read``; reads more (four times as much each round) only when the
-    header runs past them. ``None`` also for a file that cannot be opened or read: the caller's pydicom
-    fallback then reports it.
+    Reads ``prefix_size`` bytes in one ``read``; reads more (four times as much each round, at most
+    :data:`MAX_SCAN_BYTES` in all) only when the header runs past them. ``None`` also for a file that cannot
+    be opened or read: the caller's pydicom fallback then reports it.
+
+    Raises:
+        RepeatedAttributeError: the file carries an indexed attribute twice (see :func:`_check_tail`).
     """
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -515,10 +538,14 @@ def scan_header(path: str | os.PathLike[str], prefix_size: int = PREFIX_SIZE) ->
             try:
                 return _scan(data, complete)
             except _NeedMore:
-                want = min(len(data) * 3, 1 << 30)
+                if len(data) >= MAX_SCAN_BYTES:
+                    return None
+                want = min(len(data) * 3, MAX_SCAN_BYTES - len(data))
                 more = os.read(fd, want)
                 complete = len(more) < want
                 data += more
+            except RepeatedAttributeError as exc:
+                raise RepeatedAttributeError(f"{os.fspath(path)}: {exc}") from None
             except (_Decline, FramingError, struct.error):
                 return None
     except OSError:
@@ -528,9 +555,15 @@ def scan_header(path: str | os.PathLike[str], prefix_size: int = PREFIX_SIZE) ->
 
 
 def parse_header(data: bytes) -> Header | None:
-    """:func:`scan_header` for the complete bytes of a file; ``None`` when the scanner declines."""
+    """:func:`scan_header` for the complete bytes of a file; ``None`` when the scanner declines.
+
+    Raises:
+        RepeatedAttributeError: the file carries an indexed attribute twice.
+    """
     try:
         return _scan(data, True)
+    except RepeatedAttributeError:
+        raise
     except (_Decline, _NeedMore, FramingError, struct.error):
         return None
 
@@ -552,7 +585,8 @@ def _scan(data: bytes, complete: bool) -> Header | None:
     if pos + 6 <= len(data) and _looks_implicit(data[pos + 4], data[pos + 5]) != implicit:
         raise _Decline  # the first element contradicts the transfer syntax: pydicom switches, with a warning
     walker = _Walker(True, data, complete)  # positional: this runs once per file indexed
-    walker.elements(pos, None, implicit, 0, True)
+    pos = walker.elements(pos, None, implicit, 0, True)
+    _check_tail(walker, pos, implicit)
 
     raw_class, raw_sop, raw_study, raw_series, raw_modality = walker.values
     study = _uid_text(raw_study)
@@ -566,6 +600,58 @@ def _scan(data: bytes, complete: bool) -> Header | None:
     if modality is not None and "\\" in modality:
         raise _Decline  # several values: pydicom's reading of them is the reference
     return Header(study, series, sop, cls, ts_text, _text(meta.source_ae_title), _text(modality))
+
+
+_TAIL_INDEXED = {tag: slot for tag, (_, slot) in _SCANNED.items() if slot >= 0}
+
+
+def _check_tail(walker: _Walker, pos: int, implicit: bool) -> None:
+    """Look at the top-level elements after (0020,000E) in the bytes at hand for an indexed attribute again.
+
+    Such an element is out of order: when the walk already took a value for it, the file carries it twice
+    and :class:`RepeatedAttributeError` says so (one rule for both readers: such a file is not indexed);
+    else the file is declined (pydicom finds the value where it is). The look stops at the first value that
+    runs past the bytes read (in practice the pixel data), at encapsulated pixel data and at anything the
+    strict walker would not read: elements past that point are not examined.
+    """
+    data = walker.buf
+    n = len(data)
+    values = walker.values
+    while pos + 8 <= n:
+        vr: bytes | None
+        if implicit:
+            group, elem, length = _LE_IMPLICIT(data, pos)
+            vr = None
+        else:
+            group, elem, vr, length = _LE_EXPLICIT(data, pos)
+        tag = group << 16 | elem
+        if group == 0xFFFE:
+            return
+        slot = _TAIL_INDEXED.get(tag)
+        if slot is not None:
+            if values[slot] is not None:
+                raise RepeatedAttributeError(
+                    f"({group:04X},{elem:04X}) appears twice, the second time out of order at offset {pos}"
+                )
+            raise _Decline
+        if vr is None or vr in _VR16:
+            start = pos + 8
+        elif vr in _VR32:
+            if pos + 12 > n:
+                return
+            (length,) = _LE_U32(data, pos + 8)
+            start = pos + 12
+        else:
+            return
+        if length == _UNDEFINED:
+            if vr in (b"OB", b"OW") or tag == 0x7FE00010:
+                return  # encapsulated pixel data
+            try:
+                pos = walker.items(start, implicit=implicit, depth=1, where=f"({group:04X},{elem:04X})")
+            except (_Decline, _NeedMore, FramingError, struct.error):
+                return
+            continue
+        pos = start + length
 
 
 def _uid_text(raw: bytes | None) -> str | None:

@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import attrs
+
 from dcm_exporter._dicom import framing as d
 from dcm_exporter._dicom.association import (
     AcceptedContext,
@@ -55,6 +57,7 @@ __all__ = [
     "CommitmentAssociation",
     "EventReportHandler",
     "EventReportServer",
+    "ReportOrigin",
     "decode_dataset",
     "encode_dataset",
     "send_n_create",
@@ -62,8 +65,32 @@ __all__ = [
 
 log = logging.getLogger("dcm_exporter.actions")
 
-#: ``handler(affected SOP class UID, event type ID, event information or None when undecodable) -> status``
-EventReportHandler = Callable[[str, int, "Dataset | None"], int]
+@attrs.frozen(kw_only=True)
+class ReportOrigin:
+    """Where an N-EVENT-REPORT came from: the reporting AE, the AE title it called, its IP address (``None``
+    on the association of the request, which we opened to the configured peer ourselves)."""
+
+    calling_ae_title: str
+    called_ae_title: str
+    address: str | None = None
+
+    @property
+    def same_association(self) -> bool:
+        return self.address is None
+
+    def __str__(self) -> str:
+        return f"AE {self.calling_ae_title}" + (f" at {self.address}" if self.address else "")
+
+
+#: ``handler(origin, affected SOP class UID, event type ID, event information or None when undecodable)
+#: -> status``
+EventReportHandler = Callable[[ReportOrigin, str, int, "Dataset | None"], int]
+
+#: Seconds a new connection has to send its A-ASSOCIATE-RQ (the ARTIM timer): a real peer sends it at once.
+ASSOCIATE_TIMEOUT = 5.0
+#: Connections that have not sent an A-ASSOCIATE-RQ yet, at most; the oldest is closed to make room, so idle
+#: connections cannot lock a real reporter out (its request follows its connection within milliseconds).
+MAX_UNASSOCIATED = 8
 
 _TRANSFER_SYNTAXES = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
 
@@ -184,37 +211,44 @@ class CommitmentAssociation:
             log.info("association to %s ended while waiting for reports: %s", self.destination, exc)
             return
         if request is not None:
-            _answer(self._assoc, request, handler)
+            origin = ReportOrigin(
+                calling_ae_title=self.destination.ae_title, called_ae_title=self._assoc.calling_ae_title
+            )
+            _answer(self._assoc, request, handler, origin)
 
     def close(self) -> None:
         """Release the association (abort it when the release is not answered). Idempotent."""
         self._assoc.release()
 
 
-def _answer(assoc: Association, request: Request, handler: EventReportHandler) -> None:
+def _answer(assoc: Association, request: Request, handler: EventReportHandler, origin: ReportOrigin) -> None:
     """Answer one request a peer sent: an N-EVENT-REPORT-RQ goes to ``handler``, a C-ECHO-RQ is answered
     Success; anything else aborts the association."""
     command = request.command
-    field = command.command_field
-    if command.message_id is None or field not in (d.N_EVENT_REPORT_RQ, d.C_ECHO_RQ):
-        log.warning("unexpected request (command field %r) from %s: association aborted", field, assoc.destination)
+    try:
+        field, message_id = command.command_field, command.message_id
+        event_type = command.us(d.EVENT_TYPE_ID) or 0
+    except d.FramingError as exc:
+        log.warning("malformed request from %s: %s", origin, exc)
+        field = message_id = None
+    if message_id is None or field not in (d.N_EVENT_REPORT_RQ, d.C_ECHO_RQ):
+        log.warning("unexpected request (command field %r) from %s: association aborted", field, origin)
         assoc.abort()
         return
     if field == d.C_ECHO_RQ:
-        rsp = d.c_echo_rsp(command.message_id)
+        rsp = d.c_echo_rsp(message_id)
     else:
         sop_class = command.text(d.AFFECTED_SOP_CLASS_UID) or ""
-        event_type = command.us(d.EVENT_TYPE_ID) or 0
         info: Dataset | None = None
         if request.dataset is not None:
             syntax = assoc.transfer_syntax_of(request.context_id) or EXPLICIT_VR_LITTLE_ENDIAN
             try:
                 info = decode_dataset(request.dataset, syntax)
             except ValueError as exc:
-                log.warning("N-EVENT-REPORT from %s: %s", assoc.destination, exc)
-        status = handler(sop_class, event_type, info)
+                log.warning("N-EVENT-REPORT from %s: %s", origin, exc)
+        status = handler(origin, sop_class, event_type, info)
         rsp = d.n_event_report_rsp(
-            command.message_id, sop_class, command.text(d.AFFECTED_SOP_INSTANCE_UID), event_type, status
+            message_id, sop_class, command.text(d.AFFECTED_SOP_INSTANCE_UID), event_type, status
         )
     try:
         assoc.respond(request, rsp)
@@ -227,11 +261,16 @@ def _answer(assoc: Association, request: Request, handler: EventReportHandler) -
 
 class EventReportServer:
     """An SCP on ``host:port`` that accepts associations proposing ``sop_class_uid`` (or Verification), and
-    hands every N-EVENT-REPORT on them to ``handler`` (C-ECHO is answered Success).
+    hands every N-EVENT-REPORT on them to ``handler`` with where it came from (C-ECHO is answered Success).
 
-    One thread accepts, one thread per association reads and answers, on our own association code. At most
-    ``max_associations`` are served at once (more are closed at once); an association idle for
-    ``idle_timeout`` seconds is aborted, so a silent peer cannot hold a thread.
+    Only associations from an allowed calling AE title to one of our AE titles (``ae_title`` and those given
+    to :meth:`allow`) are accepted; the handler still decides per report (Transaction UID, reporter, host).
+
+    One thread accepts, one thread per connection reads and answers, on our own association code. Bounded:
+    a connection has :data:`ASSOCIATE_TIMEOUT` seconds to send its A-ASSOCIATE-RQ; at most
+    :data:`MAX_UNASSOCIATED` connections wait for theirs (the oldest is closed for a new one, so idle
+    connections cannot lock a reporter out); at most ``max_associations`` associations are served at once
+    (more connections are closed at once); an association idle for ``idle_timeout`` seconds is aborted.
 
     Raises (on construction):
         ConnectionFailedError: the port cannot be bound.
@@ -259,6 +298,9 @@ class EventReportServer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._serving: dict[threading.Thread, socket.socket] = {}
+        self._waiting: dict[threading.Thread, float] = {}  # connections without an association yet: since
+        self._calling: set[str] = set()
+        self._called = {ae_title}
         try:
             self._sock = socket.create_server((host, port))
         except OSError as exc:
@@ -274,6 +316,21 @@ class EventReportServer:
         host, port = self._sock.getsockname()[:2]
         return str(host), int(port)
 
+    def allow(self, calling_ae_title: str, called_ae_title: str | None = None) -> None:
+        """Accept associations from ``calling_ae_title`` (a reporting SCP) to ``called_ae_title`` (one of our
+        AE titles; default the server's)."""
+        with self._lock:
+            self._calling.add(calling_ae_title)
+            self._called.add(called_ae_title or self.ae_title)
+
+    def _screen(self, calling: str, called: str) -> tuple[tuple[int, int, int], str] | None:
+        with self._lock:
+            if called not in self._called:
+                return (1, 1, 7), f"called AE title {called!r} is not ours"
+            if calling not in self._calling:
+                return (1, 1, 3), f"calling AE title {calling!r} is no storage commitment SCP we asked"
+        return None
+
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -283,40 +340,59 @@ class EventReportServer:
                 conn, peer = self._sock.accept()
             except (OSError, ValueError):  # the listening socket was closed: shutdown
                 return
+            evicted: socket.socket | None = None
             with self._lock:
-                if self._stop.is_set() or len(self._serving) >= self._max:
+                associated = len(self._serving) - len(self._waiting)
+                if self._stop.is_set() or associated >= self._max:
                     conn.close()
                     continue
+                if len(self._waiting) >= MAX_UNASSOCIATED:
+                    oldest = min(self._waiting, key=self._waiting.__getitem__)
+                    del self._waiting[oldest]
+                    evicted = self._serving.get(oldest)
                 thread = threading.Thread(target=self._serve, args=(conn, peer), daemon=True,
                                           name=f"dcm_exporter-scp-{self.ae_title}-{peer[1]}")
                 self._serving[thread] = conn
+                self._waiting[thread] = time.monotonic()
+            if evicted is not None:
+                log.info("closing a connection that sent no A-ASSOCIATE-RQ to make room for a new one")
+                _shut(evicted)
             thread.start()
 
     def _serve(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         try:
-            assoc = Association.accept(conn, (str(peer[0]), int(peer[1])), self._supported, timeout=self._idle)
+            assoc = Association.accept(
+                conn, (str(peer[0]), int(peer[1])), self._supported, timeout=self._idle,
+                associate_timeout=ASSOCIATE_TIMEOUT, screen=self._screen,
+            )
+            with self._lock:
+                self._waiting.pop(threading.current_thread(), None)
             if assoc is None:
                 return
+            origin = ReportOrigin(
+                calling_ae_title=assoc.destination.ae_title, called_ae_title=assoc.calling_ae_title, address=peer[0]
+            )
             idle_since = time.monotonic()
             while not self._stop.is_set():
                 try:
                     request = assoc.poll_request(0.2)
                 except AssociationFailure as exc:
-                    log.info("association from %s ended: %s", assoc.destination, exc)
+                    log.info("association from %s ended: %s", origin, exc)
                     break
                 if request is not None:
-                    _answer(assoc, request, self._handler)
+                    _answer(assoc, request, self._handler, origin)
                     idle_since = time.monotonic()
                 elif assoc.closed or assoc.broken:
                     break
                 elif time.monotonic() - idle_since > self._idle:
-                    log.info("association from %s idle for %g s: aborted", assoc.destination, self._idle)
+                    log.info("association from %s idle for %g s: aborted", origin, self._idle)
                     break
             assoc.abort()
         finally:
             conn.close()
             with self._lock:
                 self._serving.pop(threading.current_thread(), None)
+                self._waiting.pop(threading.current_thread(), None)
 
     def shutdown(self) -> None:
         """Stop listening and end the SCP's associations. Idempotent."""
@@ -324,6 +400,16 @@ class EventReportServer:
         self._sock.close()
         self._thread.join(5)
         with self._lock:
-            serving = list(self._serving)
-        for thread in serving:
+            serving = list(self._serving.items())
+        for _, conn in serving:
+            _shut(conn)
+        for thread, _ in serving:
             thread.join(5)
+
+
+def _shut(sock: socket.socket) -> None:
+    """Wake whoever reads ``sock`` (it then sees the connection end)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

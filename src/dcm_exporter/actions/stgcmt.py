@@ -41,7 +41,7 @@ from dcm_exporter.export import FailedInstance, InstanceRef, Outcome, OutcomeSta
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-    from dcm_exporter._dicom.services import CommitmentAssociation, EventReportServer
+    from dcm_exporter._dicom.services import CommitmentAssociation, EventReportServer, ReportOrigin
     from dcm_exporter.export import CancelToken
     from dcm_exporter.models import Configuration, ExporterDescriptor
     from dcm_exporter.queue.task import ExportTask
@@ -294,7 +294,9 @@ def outcome_of(result: CommitmentResult, entity: str) -> ActionOutcome:
 
 @attrs.define
 class _Pending:
-    ae_title: str
+    ae_title: str  # the storage commitment SCP asked: the only AE whose report counts
+    calling_ae_title: str  # our AE title: the one the report must be addressed to
+    addresses: frozenset[str]  # the SCP's host as IP addresses (empty: unknown, not checked)
     requested: tuple[InstanceRef, ...]
     done: threading.Event = attrs.field(factory=threading.Event)
     result: CommitmentResult | None = None
@@ -317,8 +319,9 @@ class StorageCommitmentSCU:
 
     # --- embedded SCP ------------------------------------------------------------------------------
 
-    def listen(self, host: str, port: int, ae_title: str) -> None:
-        """Start the embedded SCP on ``host:port`` for ``ae_title`` (no-op when it already runs).
+    def listen(self, host: str, port: int, ae_title: str, *, reporter: str | None = None) -> None:
+        """Start the embedded SCP on ``host:port`` for ``ae_title`` (no-op when it already runs), and accept
+        associations from ``reporter`` (a storage commitment SCP) to ``ae_title`` on it.
 
         Raises:
             ConnectionFailedError: the port cannot be bound.
@@ -328,12 +331,15 @@ class StorageCommitmentSCU:
         with self._lock:
             if self._closed:
                 raise ConfigurationError("this StorageCommitmentSCU is closed")
-            if (host, port) in self._servers:
-                return
-            self._servers[(host, port)] = EventReportServer(
-                host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report_new
-            )
-        log.info("storage commitment SCP for AE %s listening on %s:%d", ae_title, host, port)
+            server = self._servers.get((host, port))
+            started = server is None
+            if server is None:
+                server = EventReportServer(host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report)
+                self._servers[(host, port)] = server
+            if reporter is not None:
+                server.allow(reporter, ae_title)
+        if started:
+            log.info("storage commitment SCP for AE %s listening on %s:%d", ae_title, host, port)
 
     @property
     def listening(self) -> list[tuple[str, int]]:
@@ -341,16 +347,15 @@ class StorageCommitmentSCU:
         with self._lock:
             return list(self._servers)
 
-    def _on_event_report_new(self, sop_class_uid: str, event_type: int, info: Dataset | None) -> int:
-        return self._on_event_report(sop_class_uid, event_type, info, same_association=False)
-
-    def _on_event_report_same(self, sop_class_uid: str, event_type: int, info: Dataset | None) -> int:
-        return self._on_event_report(sop_class_uid, event_type, info, same_association=True)
-
     def _on_event_report(
-        self, sop_class_uid: str, event_type: int, info: Dataset | None, *, same_association: bool
+        self, origin: ReportOrigin, sop_class_uid: str, event_type: int, info: Dataset | None
     ) -> int:
-        """Hand a report to the request waiting for its Transaction UID; the status to answer it with."""
+        """Hand a report to the request waiting for its Transaction UID; the status to answer it with.
+
+        A report counts only when it comes from the SCP that request asked, addressed to the AE title that
+        asked (and, on a new association, from the SCP's host); anything else is answered with a failure
+        (0x0110 Processing failure) and changes nothing.
+        """
         if sop_class_uid != STORAGE_COMMITMENT_PUSH_MODEL:
             return 0x0122  # SOP class not supported
         try:
@@ -358,23 +363,25 @@ class StorageCommitmentSCU:
         except (AttributeError, ValueError):
             transaction_uid = None
         if info is None or not transaction_uid:
-            log.warning("storage commitment report without a decodable Transaction UID (event type %d)", event_type)
+            log.warning("storage commitment report from %s without a decodable Transaction UID (event type %d)",
+                        origin, event_type)
             return 0x0110
         with self._lock:
             pending = self._pending.get(transaction_uid)
         if pending is None:
-            log.warning(
-                "storage commitment report for unknown or expired transaction %s (event type %d): ignored",
-                transaction_uid,
-                event_type,
-            )
-            return 0x0000
+            log.warning("storage commitment report from %s for unknown or expired transaction %s (event type %d): "
+                        "refused", origin, transaction_uid, event_type)
+            return 0x0110
+        why = _not_from(pending, origin)
+        if why:
+            log.warning("storage commitment report for transaction %s refused: %s", transaction_uid, why)
+            return 0x0110
         pending.result = parse_event_report(
             event_type,
             info,
             ae_title=pending.ae_title,
             requested=pending.requested,
-            same_association=same_association,
+            same_association=origin.same_association,
         )
         pending.done.set()
         return 0x0000
@@ -409,7 +416,7 @@ class StorageCommitmentSCU:
         destination = resolve_destination(configuration, ae_title, exporter)
         address = bind_address_of(configuration, calling_ae_title)
         if address is not None:
-            self.listen(address[0], address[1], calling_ae_title)
+            self.listen(address[0], address[1], calling_ae_title, reporter=ae_title)
         else:
             log.info(
                 "AE %s has no listening connection: storage commitment reports from %s are accepted "
@@ -423,7 +430,12 @@ class StorageCommitmentSCU:
 
         instances = instances_as_sent(configuration, exporter, instances)
         transaction_uid = generate_uid(prefix="2.25.")
-        pending = _Pending(ae_title=ae_title, requested=tuple(instances))
+        pending = _Pending(
+            ae_title=ae_title,
+            calling_ae_title=calling_ae_title,
+            addresses=_addresses_of(destination.host),
+            requested=tuple(instances),
+        )
         with self._lock:
             self._pending[transaction_uid] = pending
         try:
@@ -476,7 +488,7 @@ class StorageCommitmentSCU:
                 )
             step = min(0.1, left)
             if assoc.is_open:
-                assoc.serve(self._on_event_report_same, step)
+                assoc.serve(self._on_event_report, step)
             else:
                 pending.done.wait(step)
 
@@ -487,3 +499,30 @@ class StorageCommitmentSCU:
             servers, self._servers = list(self._servers.values()), {}
         for server in servers:
             server.shutdown()
+
+
+def _not_from(pending: _Pending, origin: ReportOrigin) -> str | None:
+    """Why a report for ``pending`` does not come from where it must, or ``None`` when it does."""
+    if origin.calling_ae_title != pending.ae_title:
+        return f"it comes from {origin}, the request went to AE {pending.ae_title}"
+    if origin.called_ae_title != pending.calling_ae_title:
+        return f"it is addressed to AE {origin.called_ae_title}, the request came from AE {pending.calling_ae_title}"
+    if origin.address is not None and pending.addresses and _plain(origin.address) not in pending.addresses:
+        return f"it comes from {origin}, AE {pending.ae_title} is at {', '.join(sorted(pending.addresses))}"
+    return None
+
+
+def _plain(address: str) -> str:
+    return address.removeprefix("::ffff:")
+
+
+def _addresses_of(host: str) -> frozenset[str]:
+    """The IP addresses of ``host`` (empty when it does not resolve: the host is then not checked)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        log.info("host %s of the storage commitment SCP does not resolve: reports are not checked by host", host)
+        return frozenset()
+    return frozenset(_plain(str(info[4][0])) for info in infos)

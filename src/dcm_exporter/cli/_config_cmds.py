@@ -93,12 +93,13 @@ def _is_ldap(target: str) -> bool:
 
 
 def config_validate(args: argparse.Namespace) -> int:
-    from dcm_exporter.models import Configuration, Severity
+    from dcm_exporter.codecs import ldif
+    from dcm_exporter.models import Severity
 
     if args.files:
         paths = list(args.files)
         if all(not p.lower().endswith(".json") for p in paths):
-            configuration = Configuration.from_ldif(paths if len(paths) > 1 else paths[0], allow_file_urls=True)
+            configuration = ldif.load(paths if len(paths) > 1 else paths[0], allow_file_urls=True)
         elif len(paths) == 1:
             configuration = read_configuration_file(paths[0])
         else:
@@ -134,9 +135,9 @@ _UNSUPPORTED_SCHEMES = {
 def _scheme_issues(configuration: Configuration) -> list[Any]:
     """Exporters whose dcmURI scheme has no transport here: their tasks would fail (checked by the CLI,
     which sees the transport registry; the models cannot)."""
+    from dcm_exporter._secrets import mask_url
     from dcm_exporter.codecs.ldap_mapping import device_dn, entry_dn_of, normalize_dn
     from dcm_exporter.models import Severity, ValidationIssue
-    from dcm_exporter.models._secrets import mask_url
     from dcm_exporter.transports.registry import schemes
 
     known = set(schemes())
@@ -238,15 +239,15 @@ def config_convert(args: argparse.Namespace) -> int:
 
 def _warn_left_out_of_json(configuration: Configuration, output: str) -> None:
     """Say which LDAP entries device JSON had no place for (they would be lost silently otherwise)."""
-    from dcm_exporter.codecs.ldap_mapping import normalize_dn
+    from dcm_exporter.codecs import device_json, ldif
     from dcm_exporter.codecs.ldif import read_ldif
-    from dcm_exporter.models import Configuration
+    from dcm_exporter.dn import normalize_dn
 
     def dns(text: str) -> dict[str, str]:
         return {normalize_dn(r.dn): r.dn for r in read_ldif(text)}
 
-    before = dns(configuration.to_ldif())
-    after = dns(Configuration.from_json(configuration.to_json()).to_ldif())
+    before = dns(ldif.dumps(configuration))
+    after = dns(ldif.dumps(device_json.loads(device_json.dumps(configuration))))
     # the base entry and the configuration roots are structure every server has or a push creates
     base = configuration.base_dn
     structure = {normalize_dn(dn) for dn in (
@@ -260,14 +261,16 @@ def _warn_left_out_of_json(configuration: Configuration, output: str) -> None:
 
 
 def config_show(args: argparse.Namespace) -> int:
+    from dcm_exporter.codecs import device_json, ldif
+
     configuration = load_configuration(args)
     if not args.show_secrets:
         configuration = configuration.redacted()
     if args.format == "json":
-        sys.stdout.write(configuration.to_json() + "\n")
+        sys.stdout.write(device_json.dumps(configuration) + "\n")
         return EXIT_OK
     if args.format == "ldif":
-        sys.stdout.write(configuration.to_ldif())
+        sys.stdout.write(ldif.dumps(configuration))
         return EXIT_OK
     rows = [
         {
@@ -304,7 +307,7 @@ EXPORTER_COLUMNS = ("exporter_id", "uri", "queue_name", "ae_title", "description
 
 def exporter_row(e: ExporterDescriptor, *, show_secrets: bool = False) -> dict[str, Any]:
     """The fields of an exporter shown by ``exporter list`` / ``show`` (credentials as ``***`` by default)."""
-    from dcm_exporter.models._secrets import mask_properties, mask_url
+    from dcm_exporter._secrets import mask_properties, mask_url
 
     properties = e.properties if show_secrets else mask_properties(e.properties)
     return {
@@ -416,7 +419,7 @@ def exporter_create(args: argparse.Namespace) -> int:
 
 
 def _masked(uri: str) -> str:
-    from dcm_exporter.models._secrets import mask_url
+    from dcm_exporter._secrets import mask_url
 
     return mask_url(uri)
 

@@ -183,19 +183,17 @@ def ldap_store(args: argparse.Namespace) -> Any:
 
 def read_configuration_file(path: str) -> Configuration:
     """Read LDIF or dcm4che device JSON (by the ``.json`` suffix; ``-`` = stdin, sniffed)."""
-    from dcm_exporter.models import Configuration
+    from dcm_exporter.codecs import device_json, ldif
 
     if path == "-":
         text = sys.stdin.read()
         if text.lstrip().startswith(("{", "[")):
             try:
-                return Configuration.from_json(text)
+                return device_json.loads(text)
             except (CodecError, ConfigurationError) as exc:
                 raise ConfigurationError(f"<stdin>: {exc}") from exc
         # the operator's own input: ':<' file URLs may read files (regular ones, size-capped)
-        return Configuration.from_ldif(
-            text if "\n" in text else text + "\n", filename="<stdin>", allow_file_urls=True
-        )
+        return ldif.load(text if "\n" in text else text + "\n", filename="<stdin>", allow_file_urls=True)
     file = Path(path)
     if file.is_dir():
         raise ConfigurationError(f"configuration file {path} is a folder: give an LDIF or JSON file")
@@ -203,11 +201,11 @@ def read_configuration_file(path: str) -> Configuration:
         raise ConfigurationError(f"configuration file {path} does not exist")
     if file.suffix.lower() == ".json":
         try:
-            return Configuration.from_json(file.read_text(encoding="utf-8"))
+            return device_json.loads(file.read_text(encoding="utf-8"))
         except (CodecError, ConfigurationError, UnicodeDecodeError) as exc:
             # the JSON codec does not know the file: name it (LDIF errors already say file:line)
             raise ConfigurationError(f"{path}: {exc}") from exc
-    return Configuration.from_ldif(file, allow_file_urls=True)  # the operator's own file
+    return ldif.load(file, allow_file_urls=True)  # the operator's own file
 
 
 def load_configuration(args: argparse.Namespace) -> Configuration:
@@ -234,7 +232,9 @@ def load_configuration(args: argparse.Namespace) -> Configuration:
 
 def write_configuration_file(configuration: Configuration, path: str) -> None:
     """Write LDIF, or device JSON when ``path`` ends in ``.json``; ``-`` = stdout (LDIF)."""
-    text = configuration.to_json() + "\n" if path.lower().endswith(".json") else configuration.to_ldif()
+    from dcm_exporter.codecs import device_json, ldif
+
+    text = device_json.dumps(configuration) + "\n" if path.lower().endswith(".json") else ldif.dumps(configuration)
     if path == "-":
         sys.stdout.write(text)
         return
@@ -314,7 +314,8 @@ def push_configuration(args: argparse.Namespace, configuration: Configuration) -
     """
     import attrs
 
-    from dcm_exporter.codecs.ldap_mapping import normalize_dn
+    from dcm_exporter.codecs import ldif
+    from dcm_exporter.dn import normalize_dn
     from dcm_exporter.errors import LdapNoSuchEntryError
     from dcm_exporter.models import LdapEntry
 
@@ -344,7 +345,7 @@ def push_configuration(args: argparse.Namespace, configuration: Configuration) -
             roots = store.import_ldif(_root_tree_ldif(store.config_root_dn), update_existing=True,
                                       filename="<configuration root tree>")
             _check_import(roots, str(option(args, "ldap")))
-            report = store.import_ldif(configuration.to_ldif(), update_existing=True,
+            report = store.import_ldif(ldif.dumps(configuration), update_existing=True,
                                        filename="<configuration>")
             _check_import(report, str(option(args, "ldap")))
             return {"added": len(roots.added) + len(report.added),

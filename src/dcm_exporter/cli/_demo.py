@@ -38,10 +38,10 @@ TASK_COLUMNS = ("task_id", "exporter_id", "status", "instances", "outcome")
 
 def demo_configuration() -> Configuration:
     """The bundled demo configuration (``dcm_exporter/data/demo.ldif``)."""
-    from dcm_exporter.models import Configuration
+    from dcm_exporter.codecs import ldif
 
     text = resources.files("dcm_exporter.data").joinpath("demo.ldif").read_text(encoding="utf-8")
-    return Configuration.from_ldif(text, filename="demo.ldif")
+    return ldif.load(text, filename="demo.ldif")
 
 
 def with_port(configuration: Configuration, ae_title: str, port: int) -> Configuration:
@@ -84,6 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     from dcm_exporter._dicom.part10 import dataset_bytes
+    from dcm_exporter.codecs import ldif
     from dcm_exporter.exporter import Exporter
     from dcm_exporter.queue import open_store
     from dcm_exporter.sample import generate_study
@@ -120,7 +121,7 @@ def run_demo(args: argparse.Namespace) -> int:
              f"instead, and the demo configuration's storescp connection uses port {scp.port}")
     if scp.port != DEMO_PORT:
         configuration = with_port(configuration, DEMO_AE_TITLE, scp.port)
-    (work / "config.ldif").write_text(configuration.to_ldif(), encoding="utf-8")
+    (work / "config.ldif").write_text(ldif.dumps(configuration), encoding="utf-8")
     info(f"Store SCP {DEMO_AE_TITLE} listening on 127.0.0.1:{scp.port}, writing to {received_dir}")
 
     queue_path = work / "queue.sqlite"

@@ -196,16 +196,10 @@ def _http_connection(device: Device, host: str, port: int, tls: bool) -> tuple[C
 
 
 def _with_registry(configuration: Configuration, device: Device) -> Configuration:
-    """Add the device's missing unique-name registry entries (as ``add_device`` does for a new device)."""
+    """The device's names go into the unique-name registries when written (as ``add_device`` does)."""
     import attrs
 
-    from dcm_exporter.codecs.ldap_mapping import normalize_dn, registry_entries
-    from dcm_exporter.models import LdapEntry
-
-    known = {normalize_dn(e.dn) for e in configuration.other_entries}
-    new = [LdapEntry(dn=dn, attributes=attributes) for dn, attributes in registry_entries(device, configuration.base_dn)
-           if normalize_dn(dn) not in known]
-    return attrs.evolve(configuration, other_entries=(*configuration.other_entries, *new)) if new else configuration
+    return attrs.evolve(configuration, registered_devices=configuration.registered_devices | {device.device_name})
 
 
 def webapp_add(args: argparse.Namespace) -> int:
@@ -257,7 +251,7 @@ def webapp_add(args: argparse.Namespace) -> int:
 def webapp_row(configuration: Configuration, device: Device, web: WebApplication, *,
                show_secrets: bool = False) -> dict[str, Any]:
     """The fields of a web application shown by ``webapp list`` and ``config show`` (credentials masked)."""
-    from dcm_exporter.models._secrets import mask_properties
+    from dcm_exporter._secrets import mask_properties
 
     try:
         url: str | None = configuration.web_application(web.name, require_installed=False).base_url
@@ -293,7 +287,7 @@ def webapp_list(args: argparse.Namespace) -> int:
 
 def _device_is_empty(configuration: Configuration, device: Device) -> bool:
     """Whether a device holds nothing but connections (no AE, web app, exporter, ..., nor unmodelled child)."""
-    from dcm_exporter.codecs.ldap_mapping import device_dn, normalize_dn
+    from dcm_exporter.dn import device_dn, normalize_dn
 
     if (device.application_entities or device.web_applications or device.exporters or device.queues
             or device.export_rules or device.storages):
@@ -305,7 +299,7 @@ def _device_is_empty(configuration: Configuration, device: Device) -> bool:
 def webapp_remove(args: argparse.Namespace) -> int:
     import attrs
 
-    from dcm_exporter.codecs.ldap_mapping import normalize_dn, registry_entries
+    from dcm_exporter.dn import normalize_dn, web_app_registry_dn
 
     configuration = load_configuration(args)
     name = args.name
@@ -319,8 +313,7 @@ def webapp_remove(args: argparse.Namespace) -> int:
                                  "(stow:" + name + "): change or delete them first")
     web = device.web_application(name)
     assert web is not None
-    registered = {normalize_dn(dn) for dn, _ in registry_entries(
-        attrs.evolve(device, application_entities=(), web_applications=(web,)), configuration.base_dn)}
+    registered = {normalize_dn(web_app_registry_dn(web.name, configuration.base_dn))}
     kept = tuple(w for w in device.web_applications if w.name != name)
     device = attrs.evolve(device, web_applications=kept)
     changed = attrs.evolve(
@@ -418,7 +411,7 @@ def storage_add(args: argparse.Namespace) -> int:
 
 
 def _masked(uri: str) -> str:
-    from dcm_exporter.models._secrets import mask_url
+    from dcm_exporter._secrets import mask_url
 
     return mask_url(uri)
 
@@ -426,7 +419,7 @@ def _masked(uri: str) -> str:
 def storage_row(configuration: Configuration, device: Device, storage: StorageDescriptor, *,
                 show_secrets: bool = False) -> dict[str, Any]:
     """The fields of a storage shown by ``storage list`` and ``config show`` (credentials masked)."""
-    from dcm_exporter.models._secrets import mask_properties
+    from dcm_exporter._secrets import mask_properties
 
     properties = storage.properties if show_secrets else mask_properties(storage.properties)
     return {

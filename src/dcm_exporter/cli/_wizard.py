@@ -348,7 +348,7 @@ def create_exporter(
         configuration, device, exporter_id=exporter_id, uri=uri, queue_name=queue_name, ae_title=ae_title,
         description=description, schedules=schedules, properties=properties,
     )
-    from dcm_exporter.models._secrets import mask_properties, mask_url
+    from dcm_exporter._secrets import mask_properties, mask_url
 
     p.say("")  # the summary shows credentials as ***, like every other output of the command
     p.say(f"  dcmExporterID     {exporter.exporter_id}")

@@ -54,14 +54,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-from dcm_exporter.codecs import _dcm4che_schema as _schema
+import dcm_exporter.codecs._dcm4che_schema as _schema
 from dcm_exporter.codecs.ldap_mapping import (
-    _NO_DEFAULT,
     OBJECT_SPECS,
     AttributeSpec,
     Kind,
@@ -75,6 +76,7 @@ from dcm_exporter.codecs.ldap_mapping import (
     normalize_dn,
     parse_dn,
 )
+from dcm_exporter.codecs.ldap_mapping.table import _NO_DEFAULT
 from dcm_exporter.errors import ConfigurationError, DcmExporterError, JsonCodecError
 from dcm_exporter.models import (
     DEFAULT_BASE_DN,
@@ -92,7 +94,10 @@ __all__ = [
     "configuration_to_json",
     "device_from_json",
     "device_to_json",
+    "dumps",
     "entries_outside_devices",
+    "load",
+    "loads",
 ]
 
 JSON_EXTRA_PREFIX = "json:"
@@ -488,7 +493,7 @@ def device_to_json(
     return _device_node_to_json(trees[0])
 
 
-def configuration_to_json(config: Configuration, *, indent: int | None = 2) -> str:
+def dumps(config: Configuration, *, indent: int | None = 2) -> str:
     """The devices of a configuration as a JSON array of dcm4che device objects.
 
     Every entry below a device is written (see the module docs); :func:`entries_outside_devices` are not.
@@ -824,7 +829,7 @@ def device_from_json(obj: Any, *, path: str = "", base_dn: str = DEFAULT_BASE_DN
     return _from_entries(ctx, base_dn).devices[0]
 
 
-def configuration_from_json(source: str | bytes | Any, *, base_dn: str = DEFAULT_BASE_DN) -> Configuration:
+def loads(source: str | bytes | Any, *, base_dn: str = DEFAULT_BASE_DN) -> Configuration:
     """Read one device object, a list of them, or ``{"devices": [...]}`` (text or already parsed JSON).
 
     Every object below a device becomes an LDAP entry: modelled ones become models, the others
@@ -849,3 +854,22 @@ def configuration_from_json(source: str | bytes | Any, *, base_dn: str = DEFAULT
     for i, d in enumerate(items):
         _device_entries(d, f"{prefix}[{i}]" if isinstance(data, list) else prefix, base_dn, ctx)
     return _from_entries(ctx, base_dn)
+
+
+def load(path: str | os.PathLike[str], *, base_dn: str = DEFAULT_BASE_DN) -> Configuration:
+    """:func:`loads` of a device JSON file (UTF-8).
+
+    Raises:
+        JsonCodecError: the file cannot be read, malformed JSON or any problem in a device.
+    """
+    try:
+        text = Path(path).read_bytes()
+    except OSError as exc:
+        raise JsonCodecError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
+    return loads(text, base_dn=base_dn)
+
+
+configuration_from_json = loads
+"""The older name of :func:`loads`."""
+configuration_to_json = dumps
+"""The older name of :func:`dumps`."""

@@ -12,7 +12,17 @@ Reading::
     >>> entry.dn, entry.first("DICOMDEVICENAME"), entry.line
     ('dicomDeviceName=storescp,cn=Devices', 'storescp', 1)
 
-Writing::
+A whole configuration: :func:`load` (a file, LDIF text or several files read as one) and :func:`dumps`::
+
+    >>> from dcm_exporter.codecs import ldif
+    >>> configuration = ldif.load("dn: dicomDeviceName=storescp,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org\\n"
+    ...                           "objectClass: dicomDevice\\n"
+    ...                           "dicomDeviceName: storescp\\n"
+    ...                           "dicomInstalled: TRUE\\n")
+    >>> [d.device_name for d in configuration.devices], ldif.dumps(configuration).count("dn: ")
+    (['storescp'], 1)
+
+Writing records::
 
     >>> from dcm_exporter.codecs.ldif import LdifEntry, write_ldif
     >>> print(write_ldif([LdifEntry(dn="cn=x", attributes={"description": [" leading space"]})]), end="")
@@ -46,15 +56,17 @@ import binascii
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import IO, Literal, TypeAlias
+from typing import IO, Any, Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 import attrs
 
+from dcm_exporter.codecs.ldap_mapping.assembly import configuration_from_entries, configuration_to_entries
 from dcm_exporter.errors import LdifError
+from dcm_exporter.models import Configuration, SourceLocation
 
 __all__ = [
     "CHANGE_TYPES",
@@ -67,8 +79,10 @@ __all__ = [
     "LdifSource",
     "Modification",
     "Value",
+    "dumps",
     "format_entry",
     "iter_ldif",
+    "load",
     "read_ldif",
     "write_ldif",
 ]
@@ -1111,3 +1125,58 @@ def _fold(line: str, wrap: int) -> str:
     parts = [line[:wrap]]
     parts.extend(line[pos : min(pos + step, size)] for pos in range(wrap, size, step))
     return "\n ".join(parts) + "\n"
+
+
+# --- a whole configuration ------------------------------------------------------------------------------------
+
+
+def load(
+    source: str | bytes | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    base_dn: str | None = None,
+    filename: str | None = None,
+    allow_file_urls: bool = False,
+) -> Configuration:
+    """Read a configuration from LDIF: a file path, LDIF text, or a list of files read as one.
+
+    ``allow_file_urls`` lets ``attr:< file:...`` values read files (regular files only, 16 MiB each at most):
+    for the operator's own files; off by default (see :func:`iter_ldif`).
+
+    A ``str`` containing a newline, or ``bytes``, is LDIF text; any other ``str`` or path is a file name.
+    A list or tuple of paths is read in order as if concatenated (e.g. ``default-config.ldif`` and then
+    ``sample-export.ldif``, whose exporter lives on a device of the first). ``base_dn`` defaults to the
+    one the devices are found under (``dc=dcm4che,dc=org`` when there are none). ``filename`` names text
+    (or a single file) in messages.
+
+    Raises:
+        LdifError: malformed LDIF (with file and line).
+        ConfigurationError: an entry that cannot be a valid model (with DN, file and line).
+    """
+    sources: list[str | bytes | os.PathLike[str]] = (
+        list(source) if isinstance(source, list | tuple) else [source]  # type: ignore[list-item]
+    )
+    collected: list[tuple[str, Mapping[str, Any], SourceLocation]] = []
+    for src in sources:
+        if isinstance(src, os.PathLike) or (isinstance(src, str) and "\n" not in src):
+            path = Path(src)
+            name = filename if filename and len(sources) == 1 else str(path)
+            records = iter_ldif(path, filename=name, allow_file_urls=allow_file_urls)
+        else:
+            name = filename or "<string>"
+            records = iter_ldif(src, filename=name, allow_file_urls=allow_file_urls)
+        for rec in records:
+            if isinstance(rec, LdifEntry):
+                collected.append((rec.dn, rec.attributes, SourceLocation(name, rec.line)))
+    return configuration_from_entries(collected, base_dn=base_dn)
+
+
+def dumps(configuration: Configuration) -> str:
+    """The whole configuration as LDIF text: parents before children, defaults omitted, secrets kept.
+
+    Entries read from files keep their order; the unique-name registry entries of the devices added with
+    ``register=True`` are written too.
+    """
+    return write_ldif(
+        LdifEntry(dn=dn, attributes={k: list(v) for k, v in attributes.items()}, line=0)
+        for dn, attributes in configuration_to_entries(configuration)
+    )

@@ -76,7 +76,7 @@ class CoercionPreview:
 
     def _repr_html_(self) -> str:
         """The preview as a table in Jupyter (the project's table style)."""
-        from dcm_exporter._repr import _table
+        from dcm_exporter._tables import table as _table
 
         e = html.escape
         head = (

@@ -8,9 +8,9 @@ from typing import Any
 
 import attrs
 
+from dcm_exporter._secrets import repr_properties, repr_url
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.models._frozen import FrozenMap, freeze_extra, parse_properties, str_tuple
-from dcm_exporter.models._secrets import repr_properties, repr_url
 from dcm_exporter.schedule import Schedules
 
 __all__ = [

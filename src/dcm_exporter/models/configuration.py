@@ -2,23 +2,37 @@
 
 :class:`Configuration` is the aggregate of :class:`~dcm_exporter.models.Device` objects in one LDAP tree
 (base DN ``dc=dcm4che,dc=org`` by default). It answers the lookups an exporter needs
-(:meth:`Configuration.remote_ae`, :meth:`Configuration.web_application`) and reads and writes LDIF and dcm4che
-device JSON through :mod:`dcm_exporter.codecs`.
+(:meth:`Configuration.remote_ae`, :meth:`Configuration.web_application`) and checks references
+(:meth:`Configuration.validate`).
+
+It knows no format: reading and writing LDIF, device JSON and LDAP are functions at the edge
+(:func:`dcm_exporter.load_configuration`, :mod:`dcm_exporter.codecs.ldif`, :mod:`dcm_exporter.codecs.device_json`,
+:mod:`dcm_exporter.config.ldap`). DNs come from the leaf :mod:`dcm_exporter.dn`.
 """
 
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dcm_exporter._secrets import is_secret_name, mask_attributes, mask_properties, mask_url, repr_properties
+from dcm_exporter.dn import (
+    AE_RDN,
+    DEFAULT_BASE_DN,
+    EXPORTER_RDN,
+    NAME_RDN,
+    ae_title_registry_dn,
+    child_dn,
+    device_dn,
+    normalize_dn,
+    web_app_registry_dn,
+)
 from dcm_exporter.errors import AENotInstalledError, ConfigurationError, UnknownAEError
+from dcm_exporter.models._display import configuration_html
 from dcm_exporter.models._frozen import FrozenMap
-from dcm_exporter.models._secrets import mask_attributes, redact_configuration, repr_properties
 from dcm_exporter.models.device import ApplicationEntity, Connection, Device, TransferCapability
 from dcm_exporter.models.enums import TransferRole
 from dcm_exporter.models.exporter import ExporterDescriptor, invalid_uri_message
@@ -38,8 +52,8 @@ __all__ = [
     "ValidationIssue",
 ]
 
-DEFAULT_BASE_DN = "dc=dcm4che,dc=org"
-"""dcm4che's default base DN."""
+if TYPE_CHECKING:
+    import os
 
 
 def _freeze_attributes(value: Mapping[str, Iterable[str | bytes]]) -> FrozenMap[str, tuple[str | bytes, ...]]:
@@ -190,13 +204,24 @@ def _locations(value: Mapping[str, SourceLocation]) -> FrozenMap[str, SourceLoca
     return value if isinstance(value, FrozenMap) else FrozenMap(value)
 
 
+def _names(value: Iterable[str]) -> frozenset[str]:
+    return value if isinstance(value, frozenset) else frozenset(value)
+
+
 @attrs.frozen(kw_only=True)
 class Configuration:
     """All devices of one dcm4che configuration tree, plus the entries no model covers.
 
     Device names must be unique. ``other_entries`` keeps every LDAP entry that is not a device or a
     modelled child (configuration roots, the unique-name registries, HL7 applications, attribute filters,
-    ...), so :meth:`to_ldif` writes back everything that was read.
+    ...), so writing it (:func:`dcm_exporter.codecs.ldif.dumps`) gives back everything that was read.
+
+    The class knows no format. ``Configuration.from_ldif``, ``to_ldif``, ``from_json`` and ``to_json`` are
+    deprecated aliases of :func:`dcm_exporter.codecs.ldif.load` / :func:`~dcm_exporter.codecs.ldif.dumps` and
+    :func:`dcm_exporter.codecs.device_json.loads` / :func:`~dcm_exporter.codecs.device_json.dumps`: the codecs
+    package sets them on this class when it is imported (which taking ``Configuration`` from
+    ``dcm_exporter``, any codec, ``load_configuration``, the LDAP store, the ``Exporter`` or the CLI does), so
+    the models never import a codec; each call warns with :class:`DeprecationWarning`.
     """
 
     devices: tuple[Device, ...] = attrs.field(factory=tuple, converter=_devices)
@@ -209,6 +234,11 @@ class Configuration:
         factory=FrozenMap, converter=_locations, eq=False, repr=False
     )
     """Normalised DN -> where it was read (for messages only; not part of equality)."""
+    registered_devices: frozenset[str] = attrs.field(factory=frozenset, converter=_names, repr=False)
+    """Devices added with :meth:`add_device` ``(register=True)``: their AE titles and web application names
+    belong in the unique-name registries. The registry entries are derived from the devices when the
+    configuration is written (LDIF, LDAP), so they follow later changes of the devices; registry entries read
+    from a file or server stay in :attr:`other_entries` as they were."""
 
     def __attrs_post_init__(self) -> None:
         names = [d.device_name for d in self.devices]
@@ -217,8 +247,6 @@ class Configuration:
             raise ConfigurationError(f"duplicate device name(s): {', '.join(dups)}")
 
     def _repr_html_(self) -> str:
-        from dcm_exporter._repr import configuration_html
-
         return configuration_html(self)
 
     def redacted(self) -> Configuration:
@@ -238,81 +266,34 @@ class Configuration:
             >>> c.exporters["WEB"].uri, dict(c.exporters["WEB"].properties)
             ('stow:https://u:***@host/rs', {'bearer-token': '***'})
         """
-        return redact_configuration(self)
+        return _redacted(self)
 
-    # --- codecs -----------------------------------------------------------------------------------
+    # --- deprecated codec aliases ---------------------------------------------------------------------
+    # The models know no format. ``from_ldif``/``to_ldif``/``from_json``/``to_json`` are installed on this
+    # class by :mod:`dcm_exporter.codecs` (imported whenever a codec, a store, ``load_configuration`` or
+    # ``dcm_exporter.Configuration`` is), so the aliases are no upward import; type checkers see them here.
+    if TYPE_CHECKING:
 
-    @classmethod
-    def from_ldif(
-        cls,
-        source: str | bytes | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-        *,
-        base_dn: str | None = None,
-        filename: str | None = None,
-        allow_file_urls: bool = False,
-    ) -> Configuration:
-        """Read a configuration from LDIF: a file path, LDIF text, or a list of files read as one.
+        @classmethod
+        def from_ldif(
+            cls,
+            source: str | bytes | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+            *,
+            base_dn: str | None = None,
+            filename: str | None = None,
+            allow_file_urls: bool = False,
+        ) -> Configuration:
+            """Deprecated: :func:`dcm_exporter.load_configuration` or :func:`dcm_exporter.codecs.ldif.load`."""
 
-        ``allow_file_urls`` lets ``attr:< file:...`` values read files (regular files only, 16 MiB each at
-        most): for the operator's own files; off by default (see :func:`~dcm_exporter.codecs.ldif.iter_ldif`).
+        def to_ldif(self) -> str:
+            """Deprecated: :func:`dcm_exporter.codecs.ldif.dumps`."""
 
-        A ``str`` containing a newline, or ``bytes``, is LDIF text; any other ``str`` or path is a file name.
-        A list or tuple of paths is read in order as if concatenated (e.g. ``default-config.ldif`` and then
-        ``sample-export.ldif``, whose exporter lives on a device of the first). ``base_dn`` defaults to the
-        one the devices are found under (``dc=dcm4che,dc=org`` when there are none).
+        @classmethod
+        def from_json(cls, source: str | bytes | Any, *, base_dn: str = DEFAULT_BASE_DN) -> Configuration:
+            """Deprecated: :func:`dcm_exporter.load_configuration` or :func:`dcm_exporter.codecs.device_json.loads`."""
 
-        Raises:
-            LdifError: malformed LDIF (with file and line).
-            ConfigurationError: an entry that cannot be a valid model (with DN, file and line).
-        """
-        from dcm_exporter.codecs.ldap_mapping import configuration_from_entries
-        from dcm_exporter.codecs.ldif import LdifEntry, iter_ldif
-
-        sources: list[str | bytes | os.PathLike[str]] = (
-            list(source) if isinstance(source, list | tuple) else [source]  # type: ignore[list-item]
-        )
-        collected: list[tuple[str, Mapping[str, Any], SourceLocation]] = []
-        for src in sources:
-            if isinstance(src, os.PathLike) or (isinstance(src, str) and "\n" not in src):
-                path = Path(src)
-                name = filename if filename and len(sources) == 1 else str(path)
-                records = iter_ldif(path, filename=name, allow_file_urls=allow_file_urls)
-            else:
-                name = filename or "<string>"
-                records = iter_ldif(src, filename=name, allow_file_urls=allow_file_urls)
-            for rec in records:
-                if isinstance(rec, LdifEntry):
-                    collected.append((rec.dn, rec.attributes, SourceLocation(name, rec.line)))
-        return configuration_from_entries(collected, base_dn=base_dn)
-
-    def to_ldif(self) -> str:
-        """Write the whole configuration as LDIF (parents before children; defaults omitted)."""
-        from dcm_exporter.codecs.ldap_mapping import configuration_to_entries
-        from dcm_exporter.codecs.ldif import LdifEntry, write_ldif
-
-        records = [
-            LdifEntry(dn=dn, attributes={k: list(v) for k, v in attributes.items()}, line=0)
-            for dn, attributes in configuration_to_entries(self)
-        ]
-        return write_ldif(records)
-
-    @classmethod
-    def from_json(cls, source: str | bytes | Any, *, base_dn: str = DEFAULT_BASE_DN) -> Configuration:
-        """Read dcm4che device JSON: one device object, a list of them, or ``{"devices": [...]}``.
-
-        Raises:
-            JsonCodecError: malformed JSON or a value of the wrong type (with its JSON path).
-            ConfigurationError: a device that cannot be a valid model.
-        """
-        from dcm_exporter.codecs.device_json import configuration_from_json
-
-        return configuration_from_json(source, base_dn=base_dn)
-
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """Write the devices as a JSON array of dcm4che device objects."""
-        from dcm_exporter.codecs.device_json import configuration_to_json
-
-        return configuration_to_json(self, indent=indent)
+        def to_json(self, *, indent: int | None = 2) -> str:
+            """Deprecated: :func:`dcm_exporter.codecs.device_json.dumps`."""
 
     # --- lookups ----------------------------------------------------------------------------------
 
@@ -502,23 +483,17 @@ class Configuration:
         return self.add_device(device)
 
     def add_device(self, device: Device, *, register: bool = True) -> Configuration:
-        """Add a new device; with ``register``, also add its AE titles and web application names to the
-        unique-name registries (as dcm4che does when a device is registered).
+        """Add a new device; with ``register``, its AE titles and web application names go into the
+        unique-name registries when the configuration is written (as dcm4che does when a device is
+        registered; see :attr:`registered_devices`).
 
         Raises:
             ConfigurationError: a device with that name exists already.
         """
         if self.has_device(device.device_name):
             raise ConfigurationError(f"device {device.device_name} exists already")
-        other = list(self.other_entries)
-        if register:
-            from dcm_exporter.codecs.ldap_mapping import registry_entries
-
-            known = {_norm_dn(e.dn) for e in other}
-            for dn, attributes in registry_entries(device, self.base_dn):
-                if _norm_dn(dn) not in known:
-                    other.append(LdapEntry(dn=dn, attributes=attributes))
-        return attrs.evolve(self, devices=(*self.devices, device), other_entries=tuple(other))
+        registered = self.registered_devices | {device.device_name} if register else self.registered_devices
+        return attrs.evolve(self, devices=(*self.devices, device), registered_devices=registered)
 
     def remove_device(self, device_name: str) -> Configuration:
         """Remove a device, the unmodelled entries below it and its registry entries.
@@ -527,19 +502,20 @@ class Configuration:
             ConfigurationError: no such device.
         """
         device = self.device(device_name)
-        from dcm_exporter.codecs.ldap_mapping import device_dn, registry_entries
-
-        below = "," + _norm_dn(device_dn(device_name, self.base_dn))
-        registered = {_norm_dn(dn) for dn, _ in registry_entries(device, self.base_dn)}
+        below = "," + normalize_dn(device_dn(device_name, self.base_dn))
+        registered = {normalize_dn(ae_title_registry_dn(ae.ae_title, self.base_dn))
+                      for ae in device.application_entities}
+        registered |= {normalize_dn(web_app_registry_dn(w.name, self.base_dn)) for w in device.web_applications}
         other = [
             e
             for e in self.other_entries
-            if not _norm_dn(e.dn).endswith(below) and _norm_dn(e.dn) not in registered
+            if not normalize_dn(e.dn).endswith(below) and normalize_dn(e.dn) not in registered
         ]
         return attrs.evolve(
             self,
             devices=tuple(d for d in self.devices if d.device_name != device_name),
             other_entries=tuple(other),
+            registered_devices=self.registered_devices - {device_name},
         )
 
     def _archive_device(self, device_name: str | None) -> Device:
@@ -612,19 +588,17 @@ class Configuration:
         destination AE that is unknown, ``stow:``/``storage:`` destinations that do not exist, export rules
         naming unknown exporters, and exporter ids used on more than one device.
         """
-        from dcm_exporter.codecs.ldap_mapping import device_dn, entry_dn_of
-
         issues: list[ValidationIssue] = []
 
         def add(severity: Severity, message: str, dn: str) -> None:
-            location = self.locations.get(_norm_dn(dn))
+            location = self.locations.get(normalize_dn(dn))
             issues.append(ValidationIssue(severity=severity, message=message, dn=dn, location=location))
 
         seen: dict[str, str] = {}
         for device in self.devices:
             ddn = device_dn(device.device_name, self.base_dn)
             for e in device.exporters:
-                dn = entry_dn_of(e, ddn)
+                dn = child_dn(EXPORTER_RDN, e.exporter_id, ddn)
                 if e.exporter_id in seen:
                     add(
                         Severity.WARNING,
@@ -671,8 +645,8 @@ class Configuration:
                     add(Severity.WARNING, f"exporter {e.exporter_id}: Unknown storage: {e.destination}", dn)
             exporters = {e.exporter_id for e in device.exporters}
             for rule in device.all_export_rules():
-                parent = ddn if rule.ae_title is None else f"dicomAETitle={rule.ae_title},{ddn}"
-                dn = entry_dn_of(rule, parent)
+                parent = ddn if rule.ae_title is None else child_dn(AE_RDN, rule.ae_title, ddn)
+                dn = child_dn(NAME_RDN, rule.name, parent)
                 targets = (
                     {e.exporter_id for e in self.device(rule.device_name).exporters}
                     if rule.device_name and self.has_device(rule.device_name)
@@ -690,7 +664,42 @@ class Configuration:
         return issues
 
 
-def _norm_dn(dn: str) -> str:
-    from dcm_exporter.codecs.ldap_mapping import normalize_dn
+def _redacted(configuration: Configuration) -> Configuration:
+    """:meth:`Configuration.redacted`: every secret value replaced by ``***``."""
 
-    return normalize_dn(dn)
+    def extra(model: Any) -> dict[str, Any]:
+        return {"extra": mask_attributes(model.extra)} if _has_secret_attribute(model.extra) else {}
+
+    devices = []
+    for device in configuration.devices:
+        devices.append(attrs.evolve(
+            device,
+            connections=tuple(
+                attrs.evolve(c, http_proxy=None if c.http_proxy is None else mask_url(c.http_proxy), **extra(c))
+                for c in device.connections
+            ),
+            application_entities=tuple(attrs.evolve(ae, **extra(ae)) for ae in device.application_entities),
+            exporters=tuple(
+                attrs.evolve(e, uri=mask_url(e.uri), properties=mask_properties(e.properties), **extra(e))
+                for e in device.exporters
+            ),
+            web_applications=tuple(
+                attrs.evolve(w, properties=mask_properties(w.properties), **extra(w))
+                for w in device.web_applications
+            ),
+            storages=tuple(
+                attrs.evolve(s, uri=mask_url(s.uri), properties=mask_properties(s.properties), **extra(s))
+                for s in device.storages
+            ),
+            **extra(device),
+        ))
+    others = tuple(
+        LdapEntry(dn=entry.dn, attributes=mask_attributes(entry.attributes))
+        if _has_secret_attribute(entry.attributes) else entry
+        for entry in configuration.other_entries
+    )
+    return attrs.evolve(configuration, devices=devices, other_entries=others)
+
+
+def _has_secret_attribute(attributes: Mapping[str, Any]) -> bool:
+    return any(is_secret_name(k) for k in attributes)

@@ -8,7 +8,9 @@ from collections.abc import Iterator, Mapping
 
 import attrs
 
+from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.models._display import exporter_html
 from dcm_exporter.models._fields import (
     bool_field,
     extra_field,
@@ -21,7 +23,6 @@ from dcm_exporter.models._fields import (
     tuple_field,
     url_field,
 )
-from dcm_exporter.models._secrets import mask_url
 from dcm_exporter.models._uri import java_uri_problem
 from dcm_exporter.models.enums import InstanceAvailability
 from dcm_exporter.schedule import Schedules
@@ -144,6 +145,4 @@ class ExporterDescriptor:
         return self.uri.partition(":")[2]
 
     def _repr_html_(self) -> str:
-        from dcm_exporter._repr import exporter_html
-
         return exporter_html(self)

@@ -35,7 +35,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dcm_exporter._plots import plot_exporters, plot_history, plot_schedule, plot_status, schedule_grid
-from dcm_exporter._repr import _caption, _status_fields, _table, _text
+from dcm_exporter._tables import caption_row as _caption
+from dcm_exporter._tables import field_table as _status_fields
+from dcm_exporter._tables import table as _table
+from dcm_exporter._tables import text as _text
 
 __all__ = [
     "plot_exporters",
@@ -68,7 +71,7 @@ def _seconds(value: Any) -> str:
 
 def exporters_html(exporters: Sequence[Any]) -> str:
     """Exporters as one table: id, URI (password masked), queue, AE title, schedules, actions, description."""
-    from dcm_exporter.models._secrets import mask_url
+    from dcm_exporter._secrets import mask_url
 
     return _table(
         ("exporter", "URI", "queue", "AE title", "schedules", "after export", "description"),
@@ -201,7 +204,7 @@ def queue_html(queue: Any) -> str:
 
 def web_application_html(app: Any) -> str:
     """One web application as a field / value table (secret properties masked)."""
-    from dcm_exporter.models._secrets import mask_properties
+    from dcm_exporter._secrets import mask_properties
 
     pairs = [
         ("name", app.name), ("service_path", app.service_path), ("service_classes", app.service_classes),

@@ -371,12 +371,7 @@ class InMemoryTaskStore(LocalNotifications):
         return cancelled, running
 
     def reschedule(
-        self,
-        filter: TaskFilter,
-        *,
-        now: datetime,
-        scheduled_time: datetime,
-        target: ExporterTarget | None = None,
+        self, filter: TaskFilter, *, now: datetime, scheduled_time: datetime, target: ExporterTarget | None = None
     ) -> builtins.list[int]:
         now = utc(now)
         done = []

@@ -564,12 +564,7 @@ class SqliteTaskStore(LocalNotifications):
         return sorted(running + waiting), sorted(running)
 
     def reschedule(
-        self,
-        filter: TaskFilter,
-        *,
-        now: datetime,
-        scheduled_time: datetime,
-        target: ExporterTarget | None = None,
+        self, filter: TaskFilter, *, now: datetime, scheduled_time: datetime, target: ExporterTarget | None = None
     ) -> builtins.list[int]:
         with self._write("reschedule") as conn:
             ids = json.dumps(self._ids(conn, filter))

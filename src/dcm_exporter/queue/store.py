@@ -218,12 +218,7 @@ class TaskStore(Protocol):
         ...
 
     def reschedule(
-        self,
-        filter: TaskFilter,
-        *,
-        now: datetime,
-        scheduled_time: datetime,
-        target: ExporterTarget | None = None,
+        self, filter: TaskFilter, *, now: datetime, scheduled_time: datetime, target: ExporterTarget | None = None
     ) -> builtins.list[int]:
         """Make matching tasks that are not IN PROCESS SCHEDULED again at ``scheduled_time``.
 
@@ -257,10 +252,7 @@ class TaskStore(Protocol):
         ...
 
     def add_listener(
-        self,
-        callback: Callable[[], None],
-        *,
-        device_name: str | None = None,
+        self, callback: Callable[[], None], *, device_name: str | None = None,
         queue_names: Collection[str] | None = None,
     ) -> None:
         """Call ``callback()`` whenever another process may have made a task of ``device_name`` /
@@ -296,10 +288,7 @@ class LocalNotifications:
     _study_guard: threading.RLock
 
     def add_listener(
-        self,
-        callback: Callable[[], None],
-        *,
-        device_name: str | None = None,
+        self, callback: Callable[[], None], *, device_name: str | None = None,
         queue_names: Collection[str] | None = None,
     ) -> None:
         """Nothing to listen to: see :meth:`TaskStore.add_listener`."""

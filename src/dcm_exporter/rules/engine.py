@@ -314,8 +314,8 @@ class ExportRules:
 
     Example:
         >>> from dcm_exporter.rules import ExportRules
-        >>> from dcm_exporter.models import Configuration
-        >>> rules = ExportRules.from_configuration(Configuration.from_ldif('''
+        >>> from dcm_exporter.codecs import ldif
+        >>> rules = ExportRules.from_configuration(ldif.load('''
         ... dn: dicomDeviceName=arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
         ... objectClass: dicomDevice
         ... dicomDeviceName: arc

@@ -22,10 +22,8 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import struct
 import threading
 import warnings
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -64,6 +62,8 @@ _STUDY, _SERIES, _SOP, _CLASS = 0x0020000D, 0x0020000E, 0x00080018, 0x00080016
 _MEDIA_SOP, _MEDIA_CLASS, _TS, _SOURCE_AE = 0x00020003, 0x00020002, 0x00020010, 0x00020016
 _MODALITY = 0x00080060
 _HeaderRow = tuple[str, str, str, str, str, str | None, str | None]
+#: bytes above which the pydicom fallback steps over a value instead of reading it (the index reads only UIDs)
+PYDICOM_DEFER_SIZE = 64 << 10
 
 
 def _modality(ds: Any) -> str | None:
@@ -74,6 +74,15 @@ def _modality(ds: Any) -> str | None:
         parts = [str(v).strip(" \x00") for v in value]
         return "\\".join(parts) or None
     return _text(ds, _MODALITY)
+
+
+def _uid(ds: Any, tag: int, label: str) -> str | None:
+    """A UID the index keeps: one value, or the file is unreadable (never the text of a list)."""
+    elem = ds.get(tag)
+    value = None if elem is None else elem.value
+    if value is not None and not isinstance(value, (str, bytes)):
+        raise ValueError(f"{label} has {len(value)} values, the index keeps one")
+    return _text(ds, tag)
 
 
 def _text(ds: Any, tag: int) -> str | None:
@@ -105,25 +114,32 @@ def _read_header(path: str) -> _HeaderRow:
 def _read_header_pydicom(path: str) -> _HeaderRow:
     """:func:`_read_header` through ``pydicom.dcmread`` (the reference; every file the scanner declines)."""
     from pydicom import dcmread
-    from pydicom.errors import BytesLengthException, InvalidDicomError
+    from pydicom.errors import InvalidDicomError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tolerant when decoding: odd values are not our concern here
-            ds = dcmread(path, stop_before_pixels=True)
+            # values above PYDICOM_DEFER_SIZE are stepped over, not read: a file declaring a 4 GB element
+            # costs no memory (its later elements are then simply not found)
+            ds = dcmread(path, stop_before_pixels=True, defer_size=PYDICOM_DEFER_SIZE)
             meta = ds.file_meta
-            study, series = _text(ds, _STUDY), _text(ds, _SERIES)
-            sop = _text(ds, _SOP) or _text(meta, _MEDIA_SOP)
-            cls = _text(ds, _CLASS) or _text(meta, _MEDIA_CLASS)
-            ts, source_ae = _text(meta, _TS), _text(meta, _SOURCE_AE)
-            modality = _modality(ds)
+            for source, tags in ((ds, (_STUDY, _SERIES, _SOP, _CLASS, _MODALITY)),
+                                 (meta, (_MEDIA_SOP, _MEDIA_CLASS, _TS, _SOURCE_AE))):
+                for tag in tags:
+                    raw = source.get_item(tag, keep_deferred=True)
+                    length = getattr(raw, "length", 0) or 0
+                    if length > PYDICOM_DEFER_SIZE:  # deferred: reading it would take what the file declares
+                        raise ValueError(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) declares {length} bytes")
+                    _ = source.get(tag)  # decoded here, inside the guard
     except InvalidDicomError as exc:
         raise ValueError(f"not a DICOM Part 10 file: {exc}") from exc
-    except (EOFError, OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
-            BytesLengthException, struct.error, zlib.error, NotImplementedError, OverflowError,
-            RecursionError) as exc:
-        # damaged bytes make pydicom fail in many ways (a short length field, a bad deflate stream, ...)
+    except Exception as exc:  # damaged bytes make pydicom fail in many ways (a short length, a bad deflate ...)
         raise ValueError(f"unreadable DICOM header: {type(exc).__name__}: {exc}") from exc
+    study, series = _uid(ds, _STUDY, "Study Instance UID"), _uid(ds, _SERIES, "Series Instance UID")
+    sop = _uid(ds, _SOP, "SOP Instance UID") or _uid(meta, _MEDIA_SOP, "Media Storage SOP Instance UID")
+    cls = _uid(ds, _CLASS, "SOP Class UID") or _uid(meta, _MEDIA_CLASS, "Media Storage SOP Class UID")
+    ts, source_ae = _uid(meta, _TS, "Transfer Syntax UID"), _text(meta, _SOURCE_AE)
+    modality = _modality(ds)
     labels = (("Study Instance UID", study), ("Series Instance UID", series), ("SOP Instance UID", sop),
               ("SOP Class UID", cls))
     missing = [label for label, value in labels if not value]

@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError
-from dcm_exporter.models._secrets import mask_url
 
 if TYPE_CHECKING:
     import httpx

@@ -518,7 +518,7 @@ class DicomTransport(BaseTransport):
                     assoc.send_store(in_flight[1])
                     if not request.cancel.cancelled:
                         ahead = next_prepared()
-                    status, comment = assoc.receive_store_response(in_flight[1])
+                    status, comment, other = assoc.receive_store_response(in_flight[1])
                 except AssociationFailure as exc:
                     if reused and fresh_ops == 0:
                         # a pooled association the peer had closed meanwhile: start over on a new one
@@ -543,11 +543,19 @@ class DicomTransport(BaseTransport):
                     in_flight = ahead = None
                     return
                 fresh_ops += 1
-                ref = in_flight[0]
+                ref, in_flight_uid = in_flight[0], in_flight[1].sop_instance_uid
                 in_flight = None
                 sent_any[0] = True
                 category = d.status_category(status)
-                if category == "success":
+                if other is not None:
+                    # the peer confirmed some other instance: this one is not known to be stored
+                    builder.failed(
+                        ref,
+                        f"C-STORE-RSP (status 0x{status:04X}) names SOP instance {other}, "
+                        f"not {in_flight_uid} that was sent",
+                        None if category == "success" else status,
+                    )
+                elif category == "success":
                     builder.completed(ref, status)
                 elif category == "warning":
                     builder.warning(ref, status, _status_text(status, comment))
@@ -702,7 +710,9 @@ def _coerced_store(
     if coerced is None:
         return False
     data = bytes(coerced.dataset)
-    return assoc.prepare_store(ctx, coerced.sop_class_uid, coerced.sop_instance_uid, data=data, priority=priority)
+    sop_class = coerced.sop_class_uid or ref.sop_class_uid
+    sop_instance = coerced.sop_instance_uid or ref.sop_instance_uid  # the UID sent (remapped by deidentify:)
+    return assoc.prepare_store(ctx, sop_class, sop_instance, data=data, priority=priority)
 
 
 def _prepare(
@@ -874,10 +884,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.config:
             from pathlib import Path
 
+            from dcm_exporter.codecs import device_json, ldif
+
             if args.config.endswith(".json"):
-                configuration = Configuration.from_json(Path(args.config).read_text(encoding="utf-8"))
+                configuration = device_json.loads(Path(args.config).read_text(encoding="utf-8"))
             else:
-                configuration = Configuration.from_ldif(Path(args.config), allow_file_urls=True)
+                configuration = ldif.load(Path(args.config), allow_file_urls=True)
             aet = args.target
         else:
             parser.error("give --config FILE, or the target as AET@HOST:PORT")

@@ -50,9 +50,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from dcm_exporter._imports import PYDICOM, require
+from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError, InstanceMissingError, SourceError, TransportError
 from dcm_exporter.export import ALL, ExportRequest, FailedInstance, InstanceRef, Outcome, OutcomeStatus
-from dcm_exporter.models._secrets import mask_url
 from dcm_exporter.transports._http import (
     DEFAULT_REQUEST_TIMEOUT,
     Fetched,

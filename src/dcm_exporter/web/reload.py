@@ -100,18 +100,18 @@ def read_configuration_file(path: str | os.PathLike[str]) -> Configuration:
     Raises:
         ConfigurationError: the file is missing or not a valid configuration (names the file).
     """
+    from dcm_exporter.codecs import device_json, ldif
     from dcm_exporter.errors import CodecError
-    from dcm_exporter.models import Configuration
 
     file = Path(path)
     if not file.is_file():
         raise ConfigurationError(f"configuration file {file} does not exist")
     if file.suffix.lower() == ".json":
         try:
-            return Configuration.from_json(file.read_text(encoding="utf-8"))
+            return device_json.loads(file.read_text(encoding="utf-8"))
         except (CodecError, ConfigurationError, UnicodeDecodeError) as exc:
             raise ConfigurationError(f"{file}: {exc}") from exc
-    return Configuration.from_ldif(file, allow_file_urls=True)  # the file the operator started us with
+    return ldif.load(file, allow_file_urls=True)  # the file the operator started us with
 
 
 class ConfigurationReloader:

@@ -191,10 +191,7 @@ class PostgresTaskStore:
     # --- wake-ups (LISTEN / NOTIFY) ----------------------------------------------------------------
 
     def add_listener(
-        self,
-        callback: Callable[[], None],
-        *,
-        device_name: str | None = None,
+        self, callback: Callable[[], None], *, device_name: str | None = None,
         queue_names: Collection[str] | None = None,
     ) -> None:
         """Call ``callback()`` whenever a task may have become due in any process (schedule, reschedule,
@@ -507,12 +504,7 @@ class PostgresTaskStore:
         return self._run("cancel", body, durable=True)
 
     def reschedule(
-        self,
-        filter: TaskFilter,
-        *,
-        now: datetime,
-        scheduled_time: datetime,
-        target: ExporterTarget | None = None,
+        self, filter: TaskFilter, *, now: datetime, scheduled_time: datetime, target: ExporterTarget | None = None
     ) -> builtins.list[int]:
         params: dict[str, Any] = {
             "now": utc(now),

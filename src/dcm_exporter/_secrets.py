@@ -16,24 +16,21 @@ or in unmodelled entries (``dcmKeyStorePin``, ``dcmTrustStorePin``, ``dcmKeycloa
 >>> mask_properties({"bearer-token": "abc", "chunked": "true"})
 {'bearer-token': '***', 'chunked': 'true'}
 
-This module imports nothing from the rest of the package at import time.
+A leaf module: it imports nothing from the package, so the models (reprs, ``Configuration.redacted()``),
+the notebook display, the CLI and the transports all mask with the same rules.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from dcm_exporter.models.configuration import Configuration
 
 __all__ = [
     "MASK",
     "is_secret_name",
+    "mask_attributes",
     "mask_properties",
     "mask_url",
-    "redact_configuration",
     "repr_properties",
     "repr_url",
 ]
@@ -94,52 +91,3 @@ def repr_properties(properties: Mapping[str, str]) -> str:
 def repr_url(value: str | None) -> str:
     """attrs ``repr=`` of a URI field: the repr of the string with its password masked."""
     return repr(value if value is None else mask_url(value))
-
-
-def _has_secret_attribute(attributes: Mapping[str, Any]) -> bool:
-    return any(is_secret_name(k) for k in attributes)
-
-
-def redact_configuration(configuration: Configuration) -> Configuration:
-    """A copy of ``configuration`` fit for showing: every secret value replaced by ``***``.
-
-    Masks exporter and web application ``properties``, the password of URLs in ``dcmURI`` and
-    ``dcmHTTPProxy``, and secret LDAP attributes kept in ``extra`` or in unmodelled entries. The copy is
-    for display; writing it back would overwrite the real secrets with ``***``.
-    """
-    import attrs
-
-    from dcm_exporter.models.configuration import LdapEntry
-
-    def extra(model: Any) -> dict[str, Any]:
-        return {"extra": mask_attributes(model.extra)} if _has_secret_attribute(model.extra) else {}
-
-    devices = []
-    for device in configuration.devices:
-        devices.append(attrs.evolve(
-            device,
-            connections=tuple(
-                attrs.evolve(c, http_proxy=None if c.http_proxy is None else mask_url(c.http_proxy), **extra(c))
-                for c in device.connections
-            ),
-            application_entities=tuple(attrs.evolve(ae, **extra(ae)) for ae in device.application_entities),
-            exporters=tuple(
-                attrs.evolve(e, uri=mask_url(e.uri), properties=mask_properties(e.properties), **extra(e))
-                for e in device.exporters
-            ),
-            web_applications=tuple(
-                attrs.evolve(w, properties=mask_properties(w.properties), **extra(w))
-                for w in device.web_applications
-            ),
-            storages=tuple(
-                attrs.evolve(s, uri=mask_url(s.uri), properties=mask_properties(s.properties), **extra(s))
-                for s in device.storages
-            ),
-            **extra(device),
-        ))
-    others = tuple(
-        LdapEntry(dn=entry.dn, attributes=mask_attributes(entry.attributes))
-        if _has_secret_attribute(entry.attributes) else entry
-        for entry in configuration.other_entries
-    )
-    return attrs.evolve(configuration, devices=devices, other_entries=others)
