@@ -58,8 +58,22 @@ STATUSES = ("SCHEDULED", "IN PROCESS", "COMPLETED", "WARNING", "FAILED", "CANCEL
 def task_html(task: Any) -> str:
     """One :class:`~dcm_exporter.queue.ExportTask`, status coloured."""
     pairs = [(name, getattr(task, name)) for name in TASK_FIELDS]
-    return field_table(f"Export task {task.task_id}", [(k, v) for k, v in pairs if v not in (None, ())],
-                          "status")
+    fields = field_table(f"Export task {task.task_id}", [(k, v) for k, v in pairs if v not in (None, ())],
+                         "status")
+    failed = getattr(task, "failed_instances", [])
+    return f"<div>{fields}<br>{failures_html(failed)}</div>" if failed else fields
+
+
+def failures_html(failures: Sequence[Any]) -> str:
+    """Failed instances: SOP Instance UID, reason, DIMSE / HTTP status."""
+    from dcm_exporter.export import status_text
+
+    return table(
+        ("sop_instance_uid", "reason", "status"),
+        ((f.sop_instance_uid, f.reason, None if f.status_code is None else status_text(f.status_code))
+         for f in failures),
+        status_column=None, caption=f"{len(failures)} failed instance(s)",
+    )
 
 
 def duration_text(seconds: float | None) -> str:
@@ -97,7 +111,7 @@ def tasks_html(tasks: Sequence[Any]) -> str:
     head = "".join(f"<th style='{CELL_STYLE}'>{html.escape(c)}</th>" for c in TASK_COLUMNS)
     rows = []
     for t in tasks:
-        outcome = t.outcome_message or t.error_message
+        outcome = getattr(t, "summary", None) or t.outcome_message or t.error_message
         cells = [
             cell(t.task_id), cell(t.exporter_id),
             f"<td style='{CELL_STYLE};{_UID}'>{html.escape(text(t.entity))}</td>", cell(t.status, status=True),
@@ -117,16 +131,11 @@ def outcome_html(outcome: Any) -> str:
         ("status", outcome.status), ("message", outcome.message), ("completed", outcome.completed),
         ("warning", outcome.warning), ("failed", outcome.failed), ("missing", outcome.missing),
         ("remaining", outcome.remaining), ("destination", outcome.destination),
+        *([("interrupted", outcome.interrupted)] if getattr(outcome, "interrupted", None) else []),
     ], "status")
     if not outcome.failures:
         return summary
-    failures = table(
-        ("sop_instance_uid", "reason", "status_code"),
-        ((f.sop_instance_uid, f.reason, None if f.status_code is None else f"0x{f.status_code:04X}")
-         for f in outcome.failures),
-        status_column=None, caption="Failures",
-    )
-    return f"<div>{summary}<br>{failures}</div>"
+    return f"<div>{summary}<br>{failures_html(outcome.failures[:100])}</div>"
 
 
 def _batch_row(batch: Any) -> list[Any]:
@@ -178,8 +187,12 @@ def to_dataframe(items: Iterable[Any]) -> Any:
         row = {name: getattr(t, name) for name in TASK_FIELDS}
         row["status"] = text(row["status"])
         row["modalities"] = list(row["modalities"])
+        row["failed_instances"] = [
+            {"sop_instance_uid": f.sop_instance_uid, "reason": f.reason, "status_code": f.status_code}
+            for f in getattr(t, "failed_instances", [])
+        ]
         records.append(row)
-    frame = pd.DataFrame.from_records(records, columns=list(TASK_FIELDS))
+    frame = pd.DataFrame.from_records(records, columns=[*TASK_FIELDS, "failed_instances"])
     return frame.set_index("task_id") if records else frame
 
 

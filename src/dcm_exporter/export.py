@@ -48,11 +48,18 @@ __all__ = [
     "OutcomeRule",
     "OutcomeStatus",
     "ProgressCallback",
+    "MAX_RECORDED_FAILURES",
     "entity_text",
+    "failed_instances",
+    "status_text",
+    "summarize_failures",
 ]
 
 #: ``"*"`` stands for "all series" / "all instances" in an export request, as in dcm4chee-arc's tasks.
 ALL = "*"
+
+#: How many failed instances a task keeps in full (``result_json``); beyond that only counts.
+MAX_RECORDED_FAILURES = 100
 
 
 class OutcomeStatus(enum.StrEnum):
@@ -310,18 +317,49 @@ class Outcome:
     entity: str | None = None
     modalities: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     bytes_sent: int = 0
+    interrupted: str | None = None
 
     @property
     def result_json(self) -> str | None:
-        """The failed instances as JSON text, or ``None`` when none failed: an object whose ``failures`` list
-        holds one object per instance (``sop_instance_uid``, ``reason``, ``status_code``, ``missing``).
-        The task queue stores it on the task
-        (``ExportTask.result_json``), so a monitor can show why instances failed after the process ended."""
-        if not self.failures:
+        """The failed instances as JSON text, or ``None`` when none failed and nothing was interrupted.
+
+        An object: ``failures``, the first :data:`MAX_RECORDED_FAILURES` failed instances in full (objects with
+        ``sop_instance_uid``, ``reason``, ``status_code``, ``missing``); ``failed`` and ``missing``, the
+        counts; ``omitted``, how many failures are beyond the list; ``by_status``, the number of failures per
+        DIMSE / HTTP status (hexadecimal for DICOM statuses, key ``"none"`` without a status); and, when the
+        transport was interrupted, ``interrupted`` (the reason) and ``remaining`` (instances not confirmed).
+        The task queue stores it on the task (``ExportTask.result_json``), so a monitor can show why
+        instances failed after the process ended; :func:`failed_instances` reads it back."""
+        if not self.failures and self.interrupted is None:
             return None
         import json
 
-        return json.dumps({"failures": [attrs.asdict(f) for f in self.failures]}, separators=(",", ":"))
+        by_status: dict[str, int] = {}
+        for f in self.failures:
+            key = status_text(f.status_code)
+            by_status[key] = by_status.get(key, 0) + 1
+        doc: dict[str, object] = {
+            "failures": [attrs.asdict(f) for f in self.failures[:MAX_RECORDED_FAILURES]],
+            "failed": self.failed,
+            "missing": self.missing,
+            "omitted": max(0, len(self.failures) - MAX_RECORDED_FAILURES),
+            "by_status": by_status,
+        }
+        if self.interrupted is not None:
+            doc["interrupted"] = self.interrupted
+            doc["remaining"] = self.remaining
+        return json.dumps(doc, separators=(",", ":"))
+
+    @property
+    def failure_summary(self) -> str | None:
+        """One line saying why instances failed (or why the export was interrupted), ``None`` when none did.
+
+        >>> ref = FailedInstance(sop_instance_uid="1.2.3.4", reason="truncated data set")
+        >>> Outcome(status=OutcomeStatus.WARNING, message="m", completed=4, failed=1,
+        ...         failures=(ref,)).failure_summary
+        '1 instance failed: 1.2.3.4: truncated data set'
+        """
+        return summarize_failures(self.failures, self.failed, self.interrupted, self.remaining)
 
     @classmethod
     def warning_nothing_found(
@@ -437,11 +475,15 @@ class OutcomeBuilder:
         self._report(ref, InstanceResult(sop_instance_uid=failure.sop_instance_uid, kind="missing",
                                          reason=reason))
 
-    def build(self, remaining: int = 0) -> Outcome:
-        """The outcome so far; ``remaining`` is the number of instances not attempted (canceled).
+    def build(self, remaining: int = 0, *, interrupted: str | None = None) -> Outcome:
+        """The outcome so far; ``remaining`` is the number of instances not attempted (canceled) or, with
+        ``interrupted`` (the reason the connection to the destination broke), not confirmed.
 
         Status (dcm4chee-arc): remaining > 0 ⇒ CANCELED; else failed > 0 ⇒ (rule DICOM: FAILED when
-        missing > 0, else WARNING; rule STORAGE: FAILED); else COMPLETED.
+        missing > 0, else WARNING; rule STORAGE: FAILED); else COMPLETED. Not upstream: an interrupted
+        export is FAILED, so the queue retries it (``Export <entity> to <destination> interrupted -
+        remaining:R, completed:C...: <reason>``); upstream counts the unconfirmed instances failed and
+        ends WARNING.
         Message: ``Export <entity> to <destination>`` then `` canceled - remaining:R, `` or `` - ``,
         then ``completed:C[, warning:W][, failed:F][, missing:M]``; rule STORAGE names only
         ``completed:C[, failed:F]``.
@@ -452,7 +494,9 @@ class OutcomeBuilder:
             completed, warning, failed, missing = self._completed, self._warning, self._failed, self._missing
             failures = tuple(self._failures)
             sent = self._bytes
-        if remaining > 0:
+        if interrupted is not None:
+            status = OutcomeStatus.FAILED
+        elif remaining > 0:
             status = OutcomeStatus.CANCELED
         elif failed > 0:
             if self.rule is OutcomeRule.STORAGE or missing > 0:
@@ -462,7 +506,10 @@ class OutcomeBuilder:
         else:
             status = OutcomeStatus.COMPLETED
         parts = [f"Export {self.entity} to {self.destination}"]
-        parts.append(f" canceled - remaining:{remaining}, " if remaining > 0 else " - ")
+        if interrupted is not None:
+            parts.append(f" interrupted - remaining:{remaining}, ")
+        else:
+            parts.append(f" canceled - remaining:{remaining}, " if remaining > 0 else " - ")
         parts.append(f"completed:{completed}")
         storage = self.rule is OutcomeRule.STORAGE  # upstream's storage exporter names only these two
         if warning > 0 and not storage:
@@ -471,6 +518,8 @@ class OutcomeBuilder:
             parts.append(f", failed:{failed}")
         if missing > 0 and not storage:
             parts.append(f", missing:{missing}")
+        if interrupted is not None:
+            parts.append(f": {interrupted}")
         return Outcome(
             status=status,
             message="".join(parts),
@@ -483,4 +532,66 @@ class OutcomeBuilder:
             destination=self.destination,
             entity=self.entity,
             bytes_sent=sent,
+            interrupted=interrupted,
         )
+
+
+def status_text(code: int | None) -> str:
+    """A DIMSE or HTTP status as people read it: DICOM statuses in hexadecimal, HTTP ones in decimal.
+
+    >>> status_text(0xA700), status_text(409), status_text(None)
+    ('0xA700', '409', 'none')
+    """
+    if code is None:
+        return "none"
+    return str(code) if 100 <= code <= 599 else f"0x{code:04X}"
+
+
+def summarize_failures(
+    failures: Sequence[FailedInstance], failed: int | None = None, interrupted: str | None = None,
+    remaining: int = 0,
+) -> str | None:
+    """One line for a task's ``error_message``: how many instances failed, the first with its reason and
+    status, how many per status when they differ; the interruption first when there was one."""
+    parts: list[str] = []
+    if interrupted is not None:
+        parts.append(f"interrupted, {remaining} instance(s) not confirmed: {interrupted}")
+    total = len(failures) if failed is None else failed
+    if total and failures:
+        first = failures[0]
+        status = f" (status {status_text(first.status_code)})" if first.status_code is not None else ""
+        noun = "instance" if total == 1 else "instances"
+        text = f"{total} {noun} failed: {first.sop_instance_uid}: {first.reason}{status}"
+        counts: dict[str, int] = {}
+        for f in failures:
+            key = status_text(f.status_code)
+            counts[key] = counts.get(key, 0) + 1
+        if total > 1:
+            text += " (first of them; by status: " + ", ".join(f"{k}: {v}" for k, v in counts.items()) + ")"
+        parts.append(text)
+    return "; ".join(parts) or None
+
+
+def failed_instances(result_json: str | None) -> list[FailedInstance]:
+    """The failed instances an export task recorded (its ``result_json``, see :attr:`Outcome.result_json`):
+    at most :data:`MAX_RECORDED_FAILURES`. Empty for no record or another kind of record."""
+    if not result_json:
+        return []
+    import json
+
+    try:
+        doc = json.loads(result_json)
+    except ValueError:
+        return []
+    items = doc.get("failures") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        return []
+    out: list[FailedInstance] = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("sop_instance_uid"), str):
+            code = item.get("status_code")
+            out.append(FailedInstance(
+                sop_instance_uid=item["sop_instance_uid"], reason=str(item.get("reason") or ""),
+                status_code=code if isinstance(code, int) else None, missing=bool(item.get("missing")),
+            ))
+    return out

@@ -48,9 +48,14 @@ if TYPE_CHECKING:
     from dcm_exporter.rules import ExportRules
     from dcm_exporter.sources.base import InstanceSource
 
-__all__ = ["Exporter"]
+__all__ = ["Exporter", "TaskProgressCallback"]
+
+#: ``progress(task, ref, result)``: one instance of a queued task was dealt with (:meth:`Exporter.start`).
+TaskProgressCallback = Callable[[ExportTask, InstanceRef, InstanceResult], None]
 
 log = logging.getLogger("dcm_exporter.exporter")
+#: one WARNING per failed instance (exporter, task, instance, status, reason); the CLI shows it with -v
+failure_log = logging.getLogger("dcm_exporter.failures")
 
 
 class Exporter:
@@ -124,6 +129,7 @@ class Exporter:
         self._actions: ActionPerformer | None = None
         self._export_rules: ExportRules | None = None
         self._hooks = TaskHooks()
+        self._task_progress: TaskProgressCallback | None = None
         self._queue = ExportQueue(self._queue_manager, store, lambda: self._task_manager().device_name)
         # follow-up task types run above the queue: the runner only calls ``perform(task, cancel)``
         self._performers: dict[TaskType, Perform] = {
@@ -334,12 +340,18 @@ class Exporter:
             batch_id=batch_id, scheduled_time=scheduled_time, requester=requester,
         )
 
-    def start(self, *, poll_interval: float | None = None) -> None:
+    def start(self, *, poll_interval: float | None = None, progress: TaskProgressCallback | None = None) -> None:
         """Start processing queued tasks in background threads.
+
+        Args:
+            poll_interval: seconds between looks at the store for tasks written by other processes.
+            progress: called once per instance the runner deals with: ``progress(task, ref, result)``
+                (from the worker threads; keep it quick). For live progress displays.
 
         Raises:
             ConfigurationError: no task store.
         """
+        self._task_progress = progress
         runner = self._task_runner("start")
         if poll_interval is not None:
             runner.poll_interval = poll_interval
@@ -350,18 +362,26 @@ class Exporter:
         if self._runner is not None:
             self._runner.stop(timeout)
 
-    def run_until_idle(self, *, timeout: float | None = None, wait_for_scheduled: bool = False) -> int:
+    def run_until_idle(
+        self, *, timeout: float | None = None, wait_for_scheduled: bool = False,
+        progress: TaskProgressCallback | None = None,
+    ) -> int:
         """Process what is due now (for scripts and notebooks); returns the number of attempts made.
+
+        ``progress(task, ref, result)`` is called once per instance, as with :meth:`start`.
 
         In a Jupyter notebook a progress bar counts the finished attempts against the tasks due when it
         started (all waiting tasks with ``wait_for_scheduled``); nothing is shown anywhere else.
 
         Raises:
             ConfigurationError: no task store.
-            QueueError: ``timeout`` seconds passed before the queue became idle.
+            QueueError: ``timeout`` seconds passed before the queue became idle, or the task store failed
+                (a full disk) and still failed when the work stopped.
         """
         from dcm_exporter._progress import NotebookProgress
 
+        if progress is not None:
+            self._task_progress = progress
         runner = self._task_runner("run_until_idle")
         with NotebookProgress("export queue", unit="tasks") as bar:
             if not bar.shown:
@@ -397,9 +417,19 @@ class Exporter:
         return perform(task, cancel)
 
     def _perform_export_task(self, task: ExportTask, cancel: CancelToken) -> Outcome:
+        hook = self._task_progress
+        progress: ProgressCallback | None = None
+        if hook is not None:
+
+            def progress(ref: InstanceRef, result: InstanceResult) -> None:
+                try:
+                    hook(task, ref, result)
+                except Exception:  # a display must not fail the export
+                    log.exception("progress callback %r failed", hook)
+
         return self._perform(
             task.exporter_id, task.study_uid, task.series_uid, task.sop_instance_uid,
-            cancel=cancel, progress=None,
+            cancel=cancel, progress=progress, task_id=task.task_id,
         )
 
     def _perform_action(self, task: ExportTask, cancel: CancelToken) -> Outcome:
@@ -521,6 +551,7 @@ class Exporter:
         cancel: CancelToken,
         progress: ProgressCallback | None,
         on_instances: Callable[[int], None] | None = None,
+        task_id: int | None = None,
     ) -> Outcome:
         """Resolve the exporter, find the instances, build the request and send it (shared with the queue)."""
         exporter = self.exporter(exporter_id)
@@ -562,6 +593,8 @@ class Exporter:
                 "%s: %s", exporter_id, outcome.message,
                 extra={"exporter_id": exporter_id, "study_uid": study_uid, "status": str(outcome.status)},
             )
+        if failure_log.isEnabledFor(logging.WARNING) and (outcome.failures or outcome.interrupted):
+            _log_failures(exporter_id, task_id, outcome)
         return outcome
 
     @staticmethod
@@ -587,3 +620,25 @@ def _close_quietly(transport: Transport) -> None:
         transport.close()
     except Exception:  # closing must not mask the caller's work; log and go on
         log.warning("closing transport %r failed", transport, exc_info=True)
+
+
+def _log_failures(exporter_id: str, task_id: int | None, outcome: Outcome) -> None:
+    """One WARNING per failed instance (the first 100, then how many more), and one for an interruption."""
+    from dcm_exporter.export import MAX_RECORDED_FAILURES, status_text
+
+    task = "export now" if task_id is None else f"task {task_id}"
+    base = {"exporter_id": exporter_id, "task_id": task_id}
+    for f in outcome.failures[:MAX_RECORDED_FAILURES]:
+        status = "" if f.status_code is None else f" (status {status_text(f.status_code)})"
+        failure_log.warning(
+            "%s %s: instance %s failed%s: %s", exporter_id, task, f.sop_instance_uid, status, f.reason,
+            extra={**base, "sop_instance_uid": f.sop_instance_uid, "status_code": f.status_code},
+        )
+    more = len(outcome.failures) - MAX_RECORDED_FAILURES
+    if more > 0:
+        failure_log.warning("%s %s: %d more instance(s) failed", exporter_id, task, more, extra=base)
+    if outcome.interrupted:
+        failure_log.warning(
+            "%s %s: interrupted, %d instance(s) not confirmed: %s", exporter_id, task, outcome.remaining,
+            outcome.interrupted, extra=base,
+        )

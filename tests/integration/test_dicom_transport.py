@@ -468,17 +468,21 @@ def test_wrong_called_ae_is_rejected_with_reason(orthanc_factory: Any, tmp_path:
     assert f"AE NOTORTHANC at 127.0.0.1:{server.dicom_port}" in str(info.value)
 
 
-def test_peer_aborting_mid_study_fails_the_remaining(store_scp_factory: Any, tmp_path: Path) -> None:
+def test_peer_aborting_mid_study_interrupts_the_export(store_scp_factory: Any, tmp_path: Path) -> None:
+    # not upstream (deviations.md): the unconfirmed instances are not failed, the export is interrupted
     scp = store_scp_factory(abort_after=4)
     files = generate_ct(tmp_path, 10, rows=32)
     configuration = make_configuration(scp.port)
     with create_transport(make_exporter(), configuration) as transport:
         outcome = transport.send(make_request([ref_for(p) for p in files], configuration, make_exporter()))
         assert transport.idle_associations == 0
-    assert outcome.status is OutcomeStatus.WARNING
-    assert (outcome.completed, outcome.failed, outcome.remaining) == (4, 6, 0)
-    assert all("A-ABORT" in f.reason or "closed" in f.reason for f in outcome.failures)
-    assert outcome.message.endswith("completed:4, failed:6")
+    assert outcome.status is OutcomeStatus.FAILED
+    assert (outcome.completed, outcome.failed, outcome.remaining) == (4, 0, 6)
+    assert outcome.interrupted is not None
+    assert "A-ABORT" in outcome.interrupted or "closed" in outcome.interrupted
+    assert " interrupted - remaining:6, completed:4: association to AE STORESCP" in outcome.message
+    assert outcome.failure_summary is not None
+    assert outcome.failure_summary.startswith("interrupted, 6 instance(s) not confirmed: association to AE")
 
 
 def test_failure_and_warning_statuses(store_scp_factory: Any, tmp_path: Path) -> None:

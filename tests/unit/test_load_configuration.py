@@ -80,8 +80,9 @@ def test_bad_sources_say_what_and_where(tmp_path: Path) -> None:
         dcm_exporter.load_configuration("dn: cn=x\nnot an attribute line\n")
     broken = tmp_path / "broken.json"
     broken.write_text("[{", encoding="utf-8")
-    with pytest.raises(JsonCodecError, match="not JSON"):
+    with pytest.raises(ConfigurationError, match=r"broken\.json: not JSON") as info:
         dcm_exporter.load_configuration(broken)
+    assert isinstance(info.value.__cause__, JsonCodecError)
     with pytest.raises(ConfigurationError, match="ldap:// or ldaps:// URL only"):
         dcm_exporter.load_configuration(LDIF, password="secret")
 

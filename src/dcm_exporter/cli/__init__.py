@@ -53,6 +53,8 @@ def _configure_logging(verbosity: int) -> None:
     if verbosity < 2:
         # pynetdicom logs every association at INFO: keep it for -vv
         logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    # one WARNING per failed instance: with -v (without, the task's one-line summary says it)
+    logging.getLogger("dcm_exporter.failures").setLevel(logging.WARNING if verbosity >= 1 else logging.ERROR)
 
 
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE (128 + 13)

@@ -98,7 +98,7 @@ def task_row(task: ExportTask) -> dict[str, Any]:
     row: dict[str, Any] = {name: getattr(task, name) for name in ALL_TASK_FIELDS}
     row["entity"] = task.entity
     row["failures"] = task.number_of_failures
-    row["outcome"] = task.outcome_message or task.error_message or ""
+    row["outcome"] = task.summary
     row["scheduled_time"] = task.scheduled_time.astimezone().replace(microsecond=0)
     return row
 
@@ -170,6 +170,10 @@ def register(sub: Sub) -> None:
     p.add_argument("--poll-interval", type=float, default=None, help="seconds between looks at the queue")
     p.add_argument("--stop-timeout", type=float, default=30.0,
                    help="seconds running exports get to finish on Ctrl-C (default 30)")
+    p.add_argument("--progress-interval", type=float, default=60.0, metavar="SECONDS",
+                   help="not on a terminal: a progress line (tasks done and waiting, running tasks, instances/s, "
+                   "MB/s) every SECONDS while something happens (default 60; 0: none). On a terminal a live "
+                   "status line shows the same")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics at http://HOST:PORT/metrics (needs the 'web' extra)")
     p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
@@ -259,8 +263,38 @@ def _outcome_row(study: str, outcome: Outcome) -> dict[str, Any]:
         "warning": outcome.warning,
         "failed": outcome.failed,
         "missing": outcome.missing,
+        "remaining": outcome.remaining,
         "message": outcome.message,
+        "error": outcome.failure_summary,
+        "failed_instances": [_failure_row(f) for f in outcome.failures[:MAX_SHOWN_FAILURES]],
+        "failed_instances_omitted": max(0, len(outcome.failures) - MAX_SHOWN_FAILURES),
     }
+
+
+#: failed instances shown in full (as many as a task keeps); beyond that a count
+MAX_SHOWN_FAILURES = 100
+FAILURE_COLUMNS = ("sop_instance_uid", "status_code", "reason")
+
+
+def _failure_row(failure: Any) -> dict[str, Any]:
+    from dcm_exporter.export import status_text
+
+    return {
+        "sop_instance_uid": failure.sop_instance_uid,
+        "status_code": None if failure.status_code is None else status_text(failure.status_code),
+        "reason": failure.reason,
+        "missing": failure.missing,
+    }
+
+
+def _write_failures(rows: list[dict[str, Any]], omitted: int, heading: str) -> None:
+    """The failed instances under a table: UID, status, reason (table format only)."""
+    if not rows:
+        return
+    info(heading)
+    write_rows(rows, FAILURE_COLUMNS, fmt="table", status_column=None)
+    if omitted:
+        info(f"... and {omitted} more failed instance(s) (not recorded one by one)")
 
 
 class _Counter:
@@ -289,8 +323,17 @@ def _export_now(args: argparse.Namespace, configuration: Configuration, studies:
             if not refs:
                 warning(f"no instance of {outcome.entity or study} in the source folder {option(args, 'source')}: "
                         "nothing was sent")
-    write_rows(rows, ("study_uid", "status", "completed", "warning", "failed", "missing", "message"),
-               fmt=output_format(args))
+    fmt = output_format(args)
+    columns: tuple[str, ...] = ("study_uid", "status", "completed", "warning", "failed", "missing", "message")
+    if fmt == "json":
+        columns += ("remaining", "error", "failed_instances", "failed_instances_omitted")
+    write_rows(rows, columns, fmt=fmt)
+    if fmt == "table":
+        for row in rows:
+            if row["error"] and not row["failed_instances"]:
+                info(f"{row['study_uid']}: {row['error']}")
+            _write_failures(row["failed_instances"], row["failed_instances_omitted"],
+                            f"failed instances of study {row['study_uid']}:")
     return EXIT_OK if all(r["status"] == "COMPLETED" for r in rows) else EXIT_FAILED
 
 
@@ -361,6 +404,11 @@ def _register_queue(sub: Sub) -> None:
     add_format_options(p)
     p.set_defaults(handler=queue_list)
 
+    p = _queue_parser(cmds, "show", "one export task in full, with its failed instances and why they failed")
+    p.add_argument("task_id", type=int, metavar="TASK_ID", help="the task id")
+    add_format_options(p, csv=False)
+    p.set_defaults(handler=queue_show)
+
     p = _queue_parser(cmds, "count", "count export tasks")
     _add_filters(p)
     add_format_options(p, csv=False)
@@ -394,6 +442,27 @@ def _register_queue(sub: Sub) -> None:
 def queue_list(args: argparse.Namespace) -> int:
     manager = _manager(args)
     _write_tasks(manager.tasks(_filter(args, paging=True)), args)
+    return EXIT_OK
+
+
+def queue_show(args: argparse.Namespace) -> int:
+    manager = _manager(args)
+    task = manager.get(args.task_id)
+    data: dict[str, Any] = {name: getattr(task, name) for name in ALL_TASK_FIELDS}
+    data["task_type"] = task.task_type
+    if task.destination_aet:
+        data["destination_aet"] = task.destination_aet
+    failures = [_failure_row(f) for f in task.failed_instances]
+    result = task.result if task.result_json else None
+    omitted = result.get("omitted", 0) if isinstance(result, dict) else 0
+    if output_format(args) == "json":
+        data["failed_instances"] = failures
+        data["failed_instances_omitted"] = omitted
+        data["result"] = result
+        write_mapping(data, fmt="json")
+        return EXIT_OK
+    write_mapping({k: v for k, v in data.items() if v not in (None, (), "")})
+    _write_failures(failures, omitted, f"{len(failures) + omitted} failed instance(s):")
     return EXIT_OK
 
 
@@ -519,12 +588,26 @@ def _banner(configuration: Configuration, device_name: str, args: argparse.Names
 
 def _task_end(task: ExportTask) -> str:
     """One line per finished task (the only place a task end is printed while ``run`` runs)."""
-    text = task.outcome_message or task.error_message or ""
+    text = task.summary
     retry = ""
     if task.status.value == "SCHEDULED FOR RETRY":
         when = task.scheduled_time.astimezone().replace(microsecond=0).isoformat()
         retry = f" (failure {task.number_of_failures}, next attempt at {when})"
     return f"task {task.task_id} {task.exporter_id} {task.entity}: {task.status.value}{retry} {text}".rstrip()
+
+
+def _run_progress(args: argparse.Namespace, exporter: Any) -> Any:
+    """The live line (a terminal) or the periodic summary (a log) of ``run``."""
+    from dcm_exporter.cli._run_progress import RunProgress
+
+    waiting_states = ("SCHEDULED", "SCHEDULED FOR RETRY")
+    device = exporter.queue.device_name
+
+    def waiting() -> int | None:
+        return int(exporter.queue.count(status=waiting_states, device_name=device))
+
+    return RunProgress(waiting, live=sys.stderr.isatty() and sys.stdout.isatty(),
+                       interval=args.progress_interval, emit=info)
 
 
 def _sigterm_stops_like_ctrl_c() -> Callable[[], None]:
@@ -568,18 +651,29 @@ def run(args: argparse.Namespace) -> int:
             configuration, source, store=open_store(args), device_name=option(args, "device")
         ) as exporter:
 
+            progress = _run_progress(args, exporter)
+            exporter.on_task_started(progress.started)
+
             @exporter.on_task_finished
             def report(result: TaskResult) -> None:
+                progress.finished(result)
                 task = result.task
                 if task is None:
                     return
                 if task.status.value != "COMPLETED":
                     failures[0] += 1
+                progress.clear()
                 info(_task_end(task))
 
             info(_banner(configuration, exporter.queue.device_name, args))
             if args.until_idle:
-                exporter.run_until_idle(wait_for_scheduled=args.wait_for_scheduled)
+                progress.start()
+                try:
+                    exporter.run_until_idle(wait_for_scheduled=args.wait_for_scheduled, progress=progress.instance)
+                finally:
+                    progress.stop()
+                if args.progress_interval > 0 or progress.live:
+                    info(f"done: {progress.totals()}")
                 return EXIT_OK if failures[0] == 0 else EXIT_FAILED
             reloader, close_reloader = make_reloader(args, exporter, loaded_in)
             restore_sighup = sighup_reloads(reloader)
@@ -587,15 +681,18 @@ def run(args: argparse.Namespace) -> int:
                             if args.metrics_port is not None else None)
             if stop_metrics is not None:
                 info(f"metrics at http://{args.metrics_host}:{args.metrics_port}/metrics")
-            exporter.start(poll_interval=args.poll_interval)
+            exporter.start(poll_interval=args.poll_interval, progress=progress.instance)
+            progress.start()
             try:
                 while True:
                     time.sleep(0.5)
             except KeyboardInterrupt:
+                progress.stop()
                 info("stopping: running exports finish or go back to the queue ...")
                 exporter.stop(args.stop_timeout)
-                info("stopped")
+                info(f"stopped: {progress.totals()}")
             finally:
+                progress.stop()
                 restore_sighup()
                 if reloader is not None:
                     reloader.stop()

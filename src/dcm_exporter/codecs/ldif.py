@@ -65,6 +65,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 
 from dcm_exporter.codecs.ldap_mapping.assembly import configuration_from_entries, configuration_to_entries
+from dcm_exporter.dn import normalize_dn
 from dcm_exporter.errors import LdifError
 from dcm_exporter.models import Configuration, SourceLocation
 
@@ -84,6 +85,7 @@ __all__ = [
     "iter_ldif",
     "load",
     "read_ldif",
+    "update",
     "write_ldif",
 ]
 
@@ -1180,3 +1182,240 @@ def dumps(configuration: Configuration) -> str:
         LdifEntry(dn=dn, attributes={k: list(v) for k, v in attributes.items()}, line=0)
         for dn, attributes in configuration_to_entries(configuration)
     )
+
+
+# --- editing a file in place ------------------------------------------------------------------------
+
+
+_NAME_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9.;-]*):")
+_DN_SPLIT_RE = re.compile(r"(?<!\\),")
+
+
+@attrs.define
+class _Block:
+    """A run of non-blank lines of an LDIF file and the blank lines after it, as they are in the file."""
+
+    body: list[str]
+    trailing: list[str]
+    dn: str | None = None  # the normalised DN of a record block; None for the version line and comments
+    raw_dn: str = ""
+    attributes: dict[str, list[Value]] = attrs.field(factory=_no_values)
+
+
+def _blocks(text: str) -> list[_Block]:
+    blocks: list[_Block] = []
+    for line in text.splitlines(keepends=True):
+        if line.strip("\r\n") == "":
+            if blocks:
+                blocks[-1].trailing.append(line)
+            else:
+                blocks.append(_Block(body=[], trailing=[line]))
+        elif blocks and not blocks[-1].trailing:
+            blocks[-1].body.append(line)
+        else:
+            blocks.append(_Block(body=[line], trailing=[]))
+    out: list[_Block] = []
+    for block in blocks:
+        # a version line directly followed by the first record is a block of its own
+        if block.body and block.body[0].lower().startswith("version:") and len(block.body) > 1:
+            rest = block.body[1:]
+            if not any(line.startswith((" ", "#")) for line in rest[:1]):
+                out.append(_Block(body=block.body[:1], trailing=[]))
+                out.append(_Block(body=rest, trailing=block.trailing))
+                continue
+        out.append(block)
+    return out
+
+
+def _logical_lines(body: list[str]) -> list[list[str]]:
+    """The physical lines of a block grouped into logical lines (a line and its folded continuations)."""
+    groups: list[list[str]] = []
+    for line in body:
+        if line.startswith(" ") and groups:
+            groups[-1].append(line)
+        else:
+            groups.append([line])
+    return groups
+
+
+def _norm_attributes(attributes: Mapping[str, Sequence[Value]]) -> dict[str, list[Value]]:
+    merged: dict[str, list[Value]] = {}
+    for name, values in attributes.items():
+        merged.setdefault(name.lower(), []).extend(values)
+    return merged
+
+
+def update(
+    original: str,
+    configuration: Configuration,
+    *,
+    filename: str | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> str:
+    """The LDIF of ``configuration`` written over ``original``, keeping everything of it that did not change.
+
+    ``original`` is the LDIF text ``configuration`` was read from (before it was changed). Entries the change
+    left alone stay byte for byte as they were (position, comments, line folding, attribute order, values
+    the codec would write differently or omit as defaults); a changed entry is rewritten in place, only its
+    changed attributes in new lines; a removed entry goes with its lines (and what the configuration model
+    does not hold below it); a new entry is added after the entry it follows in :func:`dumps`. So editing
+    one exporter of dcm4che's ``default-config.ldif`` changes only that exporter's lines, and writing a
+    configuration back without a change gives ``original`` unchanged.
+
+        >>> from dcm_exporter.codecs import ldif
+        >>> text = ("# my archive\\n\\n"
+        ...         "dn: dicomDeviceName=storescp,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org\\n"
+        ...         "objectClass: dicomDevice\\n"
+        ...         "dicomDeviceName: storescp\\n"
+        ...         "dicomInstalled: TRUE\\n")
+        >>> configuration = ldif.load(text)
+        >>> ldif.update(text, configuration) == text
+        True
+        >>> import attrs
+        >>> changed = configuration.replace_device(attrs.evolve(configuration.devices[0], description="the SCP"))
+        >>> print(ldif.update(text, changed), end="")
+        # my archive
+        <BLANKLINE>
+        dn: dicomDeviceName=storescp,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
+        objectClass: dicomDevice
+        dicomDeviceName: storescp
+        dicomInstalled: TRUE
+        dicomDescription: the SCP
+
+    Raises:
+        LdifError: ``original`` is not LDIF of content records, or the result cannot be written.
+        ConfigurationError: ``original`` does not hold a valid configuration.
+    """
+    if "\r" in original:
+        newline = "\r\n" if "\r\n" in original else "\n"
+    else:
+        newline = "\n"
+    body_text = original[1:] if original[:1] == "\ufeff" else original
+    blocks = _blocks(body_text)
+    records: list[_Block] = []
+    for block in blocks:
+        text = "".join(block.body)
+        if not any(line.lower().startswith("dn:") for line in block.body):
+            continue
+        parsed = read_ldif(text, filename=filename, base_dir=base_dir or (Path(filename).parent if filename else None))
+        if len(parsed) != 1 or not isinstance(parsed[0], LdifEntry):
+            raise LdifError("only files of content records (entries) can be edited in place", filename=filename)
+        block.raw_dn = parsed[0].dn
+        block.dn = normalize_dn(parsed[0].dn)
+        block.attributes = parsed[0].attributes
+        records.append(block)
+    if not records:
+        return dumps(configuration)
+    baseline_config = load(body_text, filename=filename)
+    baseline = {normalize_dn(dn): _norm_attributes(a) for dn, a in configuration_to_entries(baseline_config)}
+    wanted = [(dn, attributes) for dn, attributes in configuration_to_entries(configuration)]
+    new = {normalize_dn(dn): (dn, attributes) for dn, attributes in wanted}
+    in_file = {block.dn for block in records}
+
+    removed: set[str] = set()
+    output_for: dict[int, list[str] | None] = {}  # id(block) -> replacement body, None = drop
+    for block in records:
+        assert block.dn is not None
+        before = baseline.get(block.dn)
+        if before is None:
+            before = _norm_attributes(block.attributes)
+            if block.dn not in new:
+                # an entry the model does not hold: kept, unless an entry above it goes
+                if any(block.dn.endswith("," + gone) for gone in removed):
+                    output_for[id(block)] = None
+                continue
+        if block.dn not in new:
+            removed.add(block.dn)
+            output_for[id(block)] = None
+            continue
+        after = _norm_attributes(new[block.dn][1])
+        if after == before:
+            continue
+        output_for[id(block)] = _rewrite(block, before, new[block.dn][1], newline)
+
+    # a new entry goes after the last entry of the file below its parent (after its siblings), or, when the
+    # file has none, after the entry that precedes it in the configuration's order
+    last_below: dict[str, str] = {}
+    for block in records:
+        if block.dn is None or output_for.get(id(block), ()) is None:
+            continue
+        parts = _DN_SPLIT_RE.split(block.dn)
+        for i in range(len(parts)):
+            last_below[",".join(parts[i:])] = block.dn
+    inserted: dict[str | None, list[str]] = {}
+    placed: dict[str, str | None] = {}  # new entry -> the anchor it went after
+    anchor: str | None = None
+    for dn, attributes in wanted:
+        norm = normalize_dn(dn)
+        if norm in in_file:
+            anchor = norm
+            continue
+        parts = _DN_SPLIT_RE.split(norm, maxsplit=1)
+        parent = parts[1] if len(parts) > 1 else ""
+        where = placed[parent] if parent in placed else last_below.get(parent, anchor)
+        placed[norm] = where
+        entry = format_entry(LdifEntry(dn=dn, attributes={k: list(v) for k, v in attributes.items()}))
+        inserted.setdefault(where, []).append(entry.replace("\n", newline))
+
+    pieces: list[tuple[list[str], list[str]]] = []  # (lines, trailing blank lines) of each block written
+    first_record = records[0]
+    for block in blocks:
+        if block is first_record and None in inserted:
+            for entry in inserted[None]:
+                pieces.append(([entry], [newline]))
+        if block.dn is not None and id(block) in output_for:
+            replacement = output_for[id(block)]
+            if replacement is None:
+                continue
+            lines = list(replacement)
+        else:
+            lines = list(block.body)
+        extra = inserted.get(block.dn) if block.dn is not None else None
+        if extra:
+            if lines and not lines[-1].endswith("\n"):
+                lines.append(newline)
+            for entry in extra:
+                lines.append(newline)
+                lines.append(entry)
+        pieces.append((lines, list(block.trailing)))
+    if pieces and blocks[-1].dn is not None and output_for.get(id(blocks[-1]), ()) is None:
+        # the file's last entry went: the file ends as it did, not with the separator of the entry before
+        pieces[-1] = (pieces[-1][0], list(blocks[-1].trailing))
+    out = [line for lines, trailing in pieces for line in (*lines, *trailing)]
+    if out and not out[-1].endswith("\n"):
+        out.append(newline)
+    return "".join(out)
+
+
+def _rewrite(
+    block: _Block, before: dict[str, list[Value]], after: Mapping[str, Sequence[Value]], newline: str
+) -> list[str]:
+    """The lines of a changed entry: unchanged attributes as they were, changed ones in new lines in place."""
+    after_norm = _norm_attributes(after)
+    changed = {name for name in before.keys() | after_norm.keys() if before.get(name) != after_norm.get(name)}
+    written: set[str] = set()
+    out: list[str] = []
+    for group in _logical_lines(block.body):
+        head = group[0]
+        match = _NAME_RE.match(head)
+        if head.startswith("#") or match is None or match.group(1).lower() == "dn":
+            out.extend(group)
+            continue
+        name = match.group(1).lower()
+        if name not in changed:
+            out.extend(group)
+            continue
+        if name in written:
+            continue
+        written.add(name)
+        for spelled, values in after.items():
+            if spelled.lower() == name:
+                out.extend(_attr_line(spelled, value, 76).replace("\n", newline) for value in values)
+    if out and not out[-1].endswith("\n"):
+        out[-1] += newline
+    for spelled, values in after.items():
+        name = spelled.lower()
+        if name in changed and name not in written:
+            written.add(name)
+            out.extend(_attr_line(spelled, value, 76).replace("\n", newline) for value in values)
+    return out

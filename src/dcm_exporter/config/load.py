@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 from dcm_exporter._secrets import mask_url
 from dcm_exporter.codecs import device_json, ldif
 from dcm_exporter.dn import DEFAULT_BASE_DN
-from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.errors import CodecError, ConfigurationError
 from dcm_exporter.models import Configuration
 
 __all__ = ["load_configuration"]
@@ -67,8 +67,9 @@ def load_configuration(
             most); only for LDIF the operator wrote (see :func:`dcm_exporter.codecs.ldif.iter_ldif`).
 
     Raises:
-        LdifError / JsonCodecError: malformed text (with file and line, or JSON path).
-        ConfigurationError: a missing file, an entry that cannot be a valid model, or a bad URL.
+        LdifError / JsonCodecError: malformed text (LDIF: with file and line; JSON: with its JSON path).
+        ConfigurationError: a missing file, a device JSON file that cannot be read (naming the file and the
+            JSON path), an entry that cannot be a valid model, or a bad URL.
         LdapError: the LDAP server cannot be reached, refuses the bind, or lacks the configuration tree.
     """
     if isinstance(source, str) and source.lstrip().lower().startswith(_LDAP_SCHEMES) and "\n" not in source:
@@ -89,7 +90,11 @@ def load_configuration(
     if not path.is_file():
         raise ConfigurationError(f"configuration file {path} does not exist")
     if path.suffix.lower() == ".json":
-        return device_json.load(path, base_dn=base_dn or DEFAULT_BASE_DN)
+        try:
+            return device_json.load(path, base_dn=base_dn or DEFAULT_BASE_DN)
+        except (CodecError, ConfigurationError, UnicodeDecodeError) as exc:
+            # the JSON codec does not know the file: name it (LDIF errors say file:line already)
+            raise ConfigurationError(f"{path}: {exc}") from exc
     return ldif.load(path, base_dn=base_dn, allow_file_urls=allow_file_urls)
 
 

@@ -89,8 +89,10 @@ def end_of_attempt(
         outcome_message = outcome.message
         instances = outcome.completed + outcome.warning + outcome.failed + outcome.remaining
         modalities = outcome.modalities or None
-        if status is TaskStatus.FAILED and outcome.failures:
-            error_message = outcome.failures[0].reason
+        # why instances failed, in one line (upstream keeps errorMessage for exceptions only: deviations.md);
+        # an interrupted export is FAILED and retryable, so the queue sends it again
+        if status in (TaskStatus.FAILED, TaskStatus.WARNING) and (outcome.failures or outcome.interrupted):
+            error_message = outcome.failure_summary
     else:
         raise QueueError(f"export task {task.task_id}: an attempt ends with an outcome or an error")
 

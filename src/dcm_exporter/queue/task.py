@@ -12,9 +12,12 @@ import enum
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from dcm_exporter.export import FailedInstance
 
 __all__ = ["BatchSummary", "ExportTask", "NewTask", "TaskFilter", "TaskStatus", "TaskType", "utc"]
 
@@ -126,8 +129,9 @@ class ExportTask:
         lease_expires: When that runner's lease ends unless it sends a heartbeat.
         task_type: :class:`TaskType`: the export, or a storage commitment / IAN that follows it.
         destination_aet: The peer of a STGCMT or IAN task (``None`` for exports).
-        result_json: Per-instance results of the last attempt as JSON text, when the task type records
-            them (storage commitment); see :attr:`result`.
+        result_json: Per-instance results of the last attempt as JSON text: the failed instances of an
+            export (:attr:`failed_instances`), the commitment results of a storage commitment; see
+            :attr:`result`.
     """
 
     task_id: int
@@ -161,6 +165,20 @@ class ExportTask:
     def result(self) -> Any:
         """:attr:`result_json` decoded (``None`` when there is none)."""
         return None if self.result_json is None else json.loads(self.result_json)
+
+    @property
+    def failed_instances(self) -> list[FailedInstance]:
+        """The instances the last attempt of an export could not send, with reason and status (the first
+        100; :attr:`error_message` summarises them all). Empty when none failed or for other task types."""
+        from dcm_exporter.export import failed_instances
+
+        return failed_instances(self.result_json) if self.task_type is TaskType.EXPORT else []
+
+    @property
+    def summary(self) -> str:
+        """The outcome in one line: the outcome message, then why instances failed when that says more."""
+        parts = [m for m in (self.outcome_message, self.error_message) if m]
+        return "; ".join(dict.fromkeys(parts))
 
     @property
     def entity(self) -> str:

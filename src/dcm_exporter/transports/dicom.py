@@ -15,9 +15,10 @@ What it does, in the order of dcm4chee-arc's DICOM exporter:
    accepted (no decoding), otherwise transcoded with pydicom (decompressed, re-encoded); an instance that
    cannot be transcoded fails alone;
 6. tallies C-STORE statuses by the upstream rule (0x0000 completed; ``status & 0xB000 == 0xB000`` warning,
-   i.e. every 0xBxxx code; anything else failed); an abort or a dropped connection fails the remaining
-   instances; cancel stops after the instance in flight, releases the association and reports the
-   remaining count.
+   i.e. every 0xBxxx code; anything else failed); an abort or a dropped connection after something was
+   sent interrupts the export (FAILED, retried by the queue; not upstream, which fails the remaining
+   instances and ends WARNING: see deviations.md) with the unconfirmed instances as ``remaining``; cancel
+   stops after the instance in flight, releases the association and reports the remaining count.
 
 The DICOM networking is the private package :mod:`dcm_exporter._dicom` (association, pool, TLS,
 transcoding, the Part 10 walker): pynetdicom's PDU codec negotiates the association, and the C-STORE
@@ -370,16 +371,19 @@ class DicomTransport(BaseTransport):
         # transcoded if the peer accepts an uncompressed syntax for its SOP class
         parallel = self.parallel_associations()
         remaining = 0
+        interrupted: str | None = None
         sent_any = [False]
         # --- attribute coercion (dcm_exporter.coercion): the rules for this exporter and destination ---
         plan = _coercion_plan(configuration, request, self.ae_title, destination.host)
         if plan is not None:
             self._coercion_plans[id(request)] = plan
         try:
-            remaining = self._send_groups(groups, request, destination, builder, idle, parallel, sent_any)
+            remaining, interrupted = self._send_groups(
+                groups, request, destination, builder, idle, parallel, sent_any
+            )
         finally:
             self._coercion_plans.pop(id(request), None)
-        return builder.build(remaining=remaining)
+        return builder.build(remaining=remaining, interrupted=interrupted)
 
     def _send_groups(
         self,
@@ -390,7 +394,7 @@ class DicomTransport(BaseTransport):
         idle: float,
         parallel: int,
         sent_any: list[bool],
-    ) -> int:
+    ) -> tuple[int, str | None]:
         remaining = 0
         for index, group in enumerate(groups):
             if request.cancel.cancelled:
@@ -404,8 +408,11 @@ class DicomTransport(BaseTransport):
                 group.calling_ae_title,
             )
             self._idle_by_key[key] = idle
-            remaining += self._send_group(key, destination, group, request, builder, parallel, sent_any)
-        return remaining
+            left, interrupted = self._send_group(key, destination, group, request, builder, parallel, sent_any)
+            remaining += left
+            if interrupted is not None:
+                return remaining + sum(len(g.instances) for g in groups[index + 1:]), interrupted
+        return remaining, None
 
     def _calling_ae(self, request: ExportRequest, ref: InstanceRef) -> str:
         if self.exporter.export_as_source_ae and ref.source_ae_title:
@@ -441,8 +448,9 @@ class DicomTransport(BaseTransport):
         builder: OutcomeBuilder,
         parallel: int,
         sent_any: list[bool],
-    ) -> int:
-        """Send one group's instances on up to ``parallel`` associations; return how many remain (cancel)."""
+    ) -> tuple[int, str | None]:
+        """Send one group's instances on up to ``parallel`` associations; return how many remain (canceled,
+        or not confirmed because the connection broke) and, when it broke, why."""
         queue: collections.deque[InstanceRef] = collections.deque(group.instances)
         first, reused = self._open(key, destination, group)
         aborts: list[AssociationFailure] = []
@@ -464,17 +472,19 @@ class DicomTransport(BaseTransport):
             for t in workers:
                 t.join()
         if request.cancel.cancelled:
-            return len(queue)
-        # every association of the group broke: what is left fails with the reason
+            return len(queue), None
+        if not queue:
+            return 0, None
+        # every association of the group broke: what is left was not confirmed
         reason = _abort_reason(aborts[-1], destination) if aborts else "association closed"
         if not sent_any[0] and aborts:
             # nothing got through at all: the export could not be performed, let the queue retry it
             error = aborts[-1]
             cls = TransportTimeoutError if isinstance(error, TimeoutFailure) else ConnectionFailedError
             raise cls(f"Export to {reason}", destination=self.ae_title) from error
-        while queue:
-            builder.failed(queue.popleft(), reason)
-        return 0
+        # Not upstream (deviations.md): dcm4chee-arc counts them failed and ends WARNING, never retried; the
+        # export is interrupted instead (FAILED, retried by the queue, which sends them again)
+        return len(queue), reason
 
     def _extra_worker(self, job: _GroupSend) -> None:
         try:
@@ -534,12 +544,12 @@ class DicomTransport(BaseTransport):
                             raise transport_error(exc2, destination, group.calling_ae_title) from exc2
                         reused = False
                         continue
-                    reason = _abort_reason(exc, destination)
                     aborts.append(exc)
                     assoc.abort()
-                    for item in (in_flight, ahead):
+                    # not confirmed: back to the queue, for another association of the group or the retry
+                    for item in (ahead, in_flight):
                         if item is not None:
-                            builder.failed(item[0], reason)
+                            queue.appendleft(item[0])
                     in_flight = ahead = None
                     return
                 fresh_ops += 1

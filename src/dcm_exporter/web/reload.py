@@ -100,18 +100,9 @@ def read_configuration_file(path: str | os.PathLike[str]) -> Configuration:
     Raises:
         ConfigurationError: the file is missing or not a valid configuration (names the file).
     """
-    from dcm_exporter.codecs import device_json, ldif
-    from dcm_exporter.errors import CodecError
+    from dcm_exporter.config.load import load_configuration
 
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigurationError(f"configuration file {file} does not exist")
-    if file.suffix.lower() == ".json":
-        try:
-            return device_json.loads(file.read_text(encoding="utf-8"))
-        except (CodecError, ConfigurationError, UnicodeDecodeError) as exc:
-            raise ConfigurationError(f"{file}: {exc}") from exc
-    return ldif.load(file, allow_file_urls=True)  # the file the operator started us with
+    return load_configuration(Path(path), allow_file_urls=True)  # the file the operator started us with
 
 
 class ConfigurationReloader:

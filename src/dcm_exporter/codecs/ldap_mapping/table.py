@@ -12,6 +12,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from dcm_exporter.dn import AE_RDN, DEVICE_RDN, EXPORTER_RDN, NAME_RDN, QUEUE_RDN, STORAGE_RDN, WEB_APP_RDN
 from dcm_exporter.models import (
     ApplicationEntity,
     AttributeCoercion,
@@ -122,7 +123,7 @@ _DCM_AE = "dcmNetworkAE"
 DEVICE_SPEC = ObjectSpec(
     Device,
     "dicomDevice",
-    "dicomDeviceName",
+    DEVICE_RDN,
     "device_name",
     (
         A("dicomDeviceName", "device_name", Kind.STR, required=True),
@@ -134,7 +135,7 @@ DEVICE_SPEC = ObjectSpec(
 CONNECTION_SPEC = ObjectSpec(
     Connection,
     "dicomNetworkConnection",
-    "cn",
+    NAME_RDN,
     "name",
     (
         A("cn", "name", Kind.STR, None),
@@ -161,7 +162,7 @@ CONNECTION_SPEC = ObjectSpec(
 AE_SPEC = ObjectSpec(
     ApplicationEntity,
     "dicomNetworkAE",
-    "dicomAETitle",
+    AE_RDN,
     "ae_title",
     (
         A("dicomAETitle", "ae_title", Kind.STR, required=True),
@@ -177,7 +178,7 @@ AE_SPEC = ObjectSpec(
 TC_SPEC = ObjectSpec(
     TransferCapability,
     "dicomTransferCapability",
-    "cn",
+    NAME_RDN,
     "name",
     (
         A("cn", "name", Kind.STR, None),
@@ -189,7 +190,7 @@ TC_SPEC = ObjectSpec(
 EXPORTER_SPEC = ObjectSpec(
     ExporterDescriptor,
     "dcmExporter",
-    "dcmExporterID",
+    EXPORTER_RDN,
     "exporter_id",
     (
         A("dcmExporterID", "exporter_id", Kind.STR, required=True),
@@ -220,7 +221,7 @@ EXPORTER_SPEC = ObjectSpec(
 QUEUE_SPEC = ObjectSpec(
     QueueDescriptor,
     "dcmQueue",
-    "dcmQueueName",
+    QUEUE_RDN,
     "queue_name",
     (
         A("dcmQueueName", "queue_name", Kind.STR, required=True),
@@ -242,7 +243,7 @@ QUEUE_SPEC = ObjectSpec(
 RULE_SPEC = ObjectSpec(
     ExportRule,
     "dcmExportRule",
-    "cn",
+    NAME_RDN,
     "name",
     (
         A("cn", "name", Kind.STR, required=True),
@@ -265,7 +266,7 @@ RULE_SPEC = ObjectSpec(
 WEBAPP_SPEC = ObjectSpec(
     WebApplication,
     "dcmWebApp",
-    "dcmWebAppName",
+    WEB_APP_RDN,
     "name",
     (
         A("dcmWebAppName", "name", Kind.STR, required=True),
@@ -282,7 +283,7 @@ WEBAPP_SPEC = ObjectSpec(
 STORAGE_SPEC = ObjectSpec(
     StorageDescriptor,
     "dcmStorage",
-    "dcmStorageID",
+    STORAGE_RDN,
     "storage_id",
     (
         A("dcmStorageID", "storage_id", Kind.STR, required=True),
@@ -295,7 +296,7 @@ STORAGE_SPEC = ObjectSpec(
 COERCION_SPEC = ObjectSpec(
     AttributeCoercion,
     "dcmArchiveAttributeCoercion2",
-    "cn",
+    NAME_RDN,
     "name",
     (
         A("cn", "name", Kind.STR, required=True),
@@ -323,7 +324,7 @@ COERCION_SPEC = ObjectSpec(
 LEGACY_COERCION_SPEC = ObjectSpec(
     LegacyAttributeCoercion,
     "dcmArchiveAttributeCoercion",
-    "cn",
+    NAME_RDN,
     "name",
     (
         A("cn", "name", Kind.STR, required=True),

@@ -670,18 +670,10 @@ class LdapConfigStore:
         update_existing: bool = False,
         allow_file_urls: bool = False,
     ) -> ImportReport:
-        """Import LDIF content or change records, like ``ldapadd`` / ``ldapmodify`` or a directory tool.
-
-        The whole input is parsed first (a syntax error sends nothing). Content records are added; with
-        ``update_existing`` an entry that exists already gets the record's attributes (only the differing
-        ones are sent; attributes the record does not mention are kept). Change records are carried out as
-        written. The server's refusals are reported per record; the import stops at the first one unless
-        ``continue_on_error`` (like ``ldapadd -c``). ``:<`` file URL values are read only with
-        ``allow_file_urls`` (LDIF from a trusted operator).
-
-        Raises:
-            LdifError: malformed LDIF (nothing was sent).
-            LdapConnectionError / LdapTimeoutError / LdapBindError: the import could not go on.
+        """Import LDIF content or change records, like ``ldapadd`` / ``ldapmodify``: see
+        :func:`dcm_exporter.config.ldap.importer.import_ldif` (parsed first; per-record report; stops at the first
+        rejection unless ``continue_on_error``; ``update_existing`` sends only the differing attributes;
+        ``:<`` file URL values are read only with ``allow_file_urls``).
         """
         with self._lock:
             return import_ldif(self._ldap, source, filename=filename, continue_on_error=continue_on_error,
