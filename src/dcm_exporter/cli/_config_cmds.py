@@ -179,8 +179,8 @@ def _coercion_issues(configuration: Configuration) -> list[Any]:
     from dcm_exporter.codecs.ldap_mapping import device_dn, entry_dn_of, normalize_dn
     from dcm_exporter.coercion import default_registry
     from dcm_exporter.coercion.deidentify import parse_options
+    from dcm_exporter.conditions import ConditionError, parse_conditions
     from dcm_exporter.models import Severity, TransferRole, ValidationIssue
-    from dcm_exporter.rules.conditions import ConditionError, parse_conditions
 
     issues = []
     for device in configuration.devices:

@@ -542,9 +542,13 @@ class StowTransport(BaseTransport):
         failures: list[_RequestFailure] = []
         per_instance_answers = 0
         attempted = 0
+        # instances of requests whose connection broke (not upstream: deviations.md): not confirmed, the
+        # export is interrupted and retried instead of failing them
+        unconfirmed = 0
+        interrupted: str | None = None
 
         def collect(done: set[concurrent.futures.Future[_BatchResult]]) -> None:
-            nonlocal per_instance_answers
+            nonlocal per_instance_answers, unconfirmed, interrupted
             for future in done:
                 batch = in_flight.pop(future)
                 try:
@@ -560,8 +564,13 @@ class StowTransport(BaseTransport):
                     failures.append(result.failure)
                 else:
                     per_instance_answers += 1
+                broke = result.failure if result.failure is not None and result.failure.category in (
+                    "connect", "dropped", "timeout") else None
                 for item in result.results:
-                    if item.kind == "completed":
+                    if broke is not None and item.kind == "failed" and item.reason == broke.reason:
+                        unconfirmed += 1
+                        interrupted = broke.reason
+                    elif item.kind == "completed":
                         builder.completed(item.ref, item.status_code)
                     elif item.kind == "warning":
                         builder.warning(item.ref, item.status_code, item.reason)
@@ -589,7 +598,9 @@ class StowTransport(BaseTransport):
                 future.cancel()
 
         remaining = len(request.instances) - attempted
-        outcome = builder.build(remaining=remaining)
+        if interrupted is not None and request.cancel.cancelled:
+            interrupted = None  # canceled: what was not confirmed is remaining, as upstream
+        outcome = builder.build(remaining=remaining + unconfirmed, interrupted=interrupted)
         log.info(
             "%s (%.2f s)",
             outcome.message,
@@ -603,7 +614,7 @@ class StowTransport(BaseTransport):
             },
         )
         if (
-            remaining == 0
+            (remaining == 0 or interrupted is not None)
             and failures
             and per_instance_answers == 0
             and outcome.completed + outcome.warning == 0

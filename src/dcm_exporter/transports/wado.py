@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from dcm_exporter._imports import PYDICOM, require
+from dcm_exporter._java_text import Slot, parse_message_format
 from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError, InstanceMissingError, SourceError, TransportError
 from dcm_exporter.export import ALL, ExportRequest, FailedInstance, InstanceRef, Outcome, OutcomeStatus
@@ -61,7 +62,6 @@ from dcm_exporter.transports._http import (
     fetch,
     proxy_url,
 )
-from dcm_exporter.transports._java_text import Slot, parse_message_format
 from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
