@@ -303,19 +303,17 @@ def test_the_demo_names_a_command_the_user_can_type(tmp_path: Path, in_nox: bool
     assert f"\n  {expected} queue list --queue sqlite:" in result.stdout, result.stdout
 
 
-def test_writing_back_an_annotated_ldif_keeps_the_original_with_its_comments(tmp_path: Path,
-                                                                            config_file: Path) -> None:
+def test_writing_back_an_annotated_ldif_keeps_its_comments_and_lines(tmp_path: Path, config_file: Path) -> None:
     annotated = "# our archive: do not forward to the old PACS\n" + config_file.read_text()
     config_file.write_text(annotated)
     result = run_cli("remote-ae", "add", "NEWPACS", "--host", "127.0.0.1", "--port", "11112", "--config",
                      str(config_file), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    backup = tmp_path / "config.ldif.orig"
-    assert backup.read_text() == annotated
-    assert "has no comments: the original, with its comments, is kept as" in result.stderr
-    assert "NEWPACS" in config_file.read_text() and "# our archive" not in config_file.read_text()
-    # the next change neither overwrites the original nor warns again: nothing left to lose
-    second = run_cli("remote-ae", "add", "OTHER", "--host", "127.0.0.1", "--port", "11113", "--config",
-                     str(config_file), cwd=tmp_path)
-    assert second.returncode == 0 and second.stderr == ""
-    assert backup.read_text() == annotated
+    written = config_file.read_text()
+    assert "NEWPACS" in written and written.startswith(annotated.rstrip("\n").split("\n\n")[0])
+    # what was there is still there, line for line and in order: the new device's lines are only added
+    old_lines = annotated.splitlines()
+    new_lines = written.splitlines()
+    it = iter(new_lines)
+    assert all(line in it for line in old_lines)
+    assert not (tmp_path / "config.ldif.orig").exists()

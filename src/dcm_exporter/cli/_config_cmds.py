@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
+    PushPlan,
     add_config_options,
     add_format_options,
     config_description,
@@ -66,9 +67,16 @@ def _register_config(sub: Sub) -> None:
                 "'-' for stdin/stdout, or an ldap:// / ldaps:// URL (bind with --bind-dn and --password-file). "
                 "Writing to LDAP makes the server's cn=DICOM Configuration tree equal to INPUT (a push): entries "
                 "that differ are added or modified, and entries INPUT lacks are DELETED (the configuration root "
-                "and its registries stay; a server without them gets them created). Reading from LDAP is a pull.")
+                "and its registries stay; a server without them gets them created). The plan (the DNs to add, "
+                "modify and delete) is printed first; a plan that modifies or deletes is confirmed on a terminal, "
+                "and needs --yes without one; --dry-run only prints it. Reading from LDAP is a pull.")
     p.add_argument("input", metavar="INPUT")
     p.add_argument("output", metavar="OUTPUT")
+    p.add_argument("--dry-run", "-n", action="store_true",
+                   help="pushing to LDAP: print the plan (every DN to add, modify and delete) and change nothing")
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="pushing to LDAP: apply a plan that modifies or deletes entries without asking (needed "
+                   "without a terminal)")
     p.set_defaults(handler=config_convert)
 
     p = _parser(cmds, "show", "show the devices, exporters, queues, AEs, web applications and storages",
@@ -99,7 +107,7 @@ def config_validate(args: argparse.Namespace) -> int:
     if args.files:
         paths = list(args.files)
         if all(not p.lower().endswith(".json") for p in paths):
-            configuration = ldif.load(paths if len(paths) > 1 else paths[0])
+            configuration = ldif.load(paths if len(paths) > 1 else paths[0], allow_file_urls=True)
         elif len(paths) == 1:
             configuration = read_configuration_file(paths[0])
         else:
@@ -171,8 +179,8 @@ def _coercion_issues(configuration: Configuration) -> list[Any]:
     from dcm_exporter.codecs.ldap_mapping import device_dn, entry_dn_of, normalize_dn
     from dcm_exporter.coercion import default_registry
     from dcm_exporter.coercion.deidentify import parse_options
+    from dcm_exporter.conditions import ConditionError, parse_conditions
     from dcm_exporter.models import Severity, TransferRole, ValidationIssue
-    from dcm_exporter.rules.conditions import ConditionError, parse_conditions
 
     issues = []
     for device in configuration.devices:
@@ -225,7 +233,10 @@ def config_convert(args: argparse.Namespace) -> int:
     configuration = _read_any(args, args.input)
     if _is_ldap(args.output):
         store_args = argparse.Namespace(**{**vars(args), "ldap": args.output, "config": None})
-        counts = push_configuration(store_args, configuration)
+        counts = push_configuration(store_args, configuration,
+                                    approve=lambda plan: _approve_push(plan, args.output, args))
+        if counts is None:
+            return EXIT_OK if args.dry_run else EXIT_FAILED
         info(f"wrote {len(configuration.devices)} device(s) to {args.output}: {counts['added']} entr(y/ies) added, "
              f"{counts['modified']} modified, {counts['deleted']} deleted")
         return EXIT_OK
@@ -235,6 +246,43 @@ def config_convert(args: argparse.Namespace) -> int:
     if args.output.lower().endswith(".json"):
         _warn_left_out_of_json(configuration, args.output)
     return EXIT_OK
+
+
+def _approve_push(plan: PushPlan, where: str, args: argparse.Namespace) -> bool:
+    """Show what a push changes; on a terminal ask, elsewhere go on only with ``--yes`` (or when it only adds)."""
+    from dcm_exporter._secrets import mask_url
+
+    target = mask_url(where)
+    if plan.empty:
+        info(f"{target} holds this configuration already: nothing to change")
+        return not args.dry_run
+    fresh = " (the server has no configuration tree: it is created)" if plan.fresh else ""
+    info(f"plan for {target}{fresh}: {len(plan.add)} entr(y/ies) to add, {len(plan.modify)} to modify, "
+         f"{len(plan.delete)} to delete")
+    show_all = args.dry_run
+    for verb, dns in (("delete", plan.delete), ("modify", plan.modify), ("add", plan.add)):
+        limit = len(dns) if show_all or verb != "add" else 20
+        for dn in dns[:limit]:
+            info(f"  {verb:<6} {dn}")
+        if len(dns) > limit:
+            info(f"  ... and {len(dns) - limit} more to {verb} (--dry-run lists them all)")
+    if args.dry_run:
+        info("dry run: nothing written")
+        return False
+    if args.yes or not plan.destructive:
+        return True
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        sys.stdout.write(f"Apply these changes to {target}? [y/N] ")
+        sys.stdout.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer in ("y", "yes"):
+            return True
+        info("nothing written")
+        return False
+    raise ConfigurationError(
+        f"not changing {target} without confirmation: {len(plan.modify)} entr(y/ies) would be modified and "
+        f"{len(plan.delete)} deleted; check the plan above (or --dry-run) and give --yes"
+    )
 
 
 def _warn_left_out_of_json(configuration: Configuration, output: str) -> None:

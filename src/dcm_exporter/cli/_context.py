@@ -22,8 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from dcm_exporter.errors import CodecError, ConfigurationError
 
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from dcm_exporter.sources import FileSystemSource
 
 __all__ = [
+    "PushPlan",
     "DEFAULT_QUEUE",
     "add_config_options",
     "add_format_options",
@@ -194,8 +198,9 @@ def read_configuration_file(path: str) -> Configuration:
                 return device_json.loads(text)
             except (CodecError, ConfigurationError) as exc:
                 raise ConfigurationError(f"<stdin>: {exc}") from exc
-        return ldif.load(text if "\n" in text else text + "\n", filename="<stdin>")
-    return load_source(Path(path))
+        # the operator's own input: ':<' file URLs may read files (regular ones, size-capped)
+        return ldif.load(text if "\n" in text else text + "\n", filename="<stdin>", allow_file_urls=True)
+    return load_source(Path(path), allow_file_urls=True)  # the operator's own file
 
 
 def load_configuration(args: argparse.Namespace) -> Configuration:
@@ -220,18 +225,43 @@ def load_configuration(args: argparse.Namespace) -> Configuration:
     return read_configuration_file(path)
 
 
-def write_configuration_file(configuration: Configuration, path: str) -> None:
-    """Write LDIF, or device JSON when ``path`` ends in ``.json``; ``-`` = stdout (LDIF)."""
+def write_configuration_file(configuration: Configuration, path: str, *, original: Path | None = None) -> None:
+    """Write LDIF, or device JSON when ``path`` ends in ``.json``; ``-`` = stdout (LDIF).
+
+    With ``original`` (the LDIF file ``configuration`` was read from), LDIF is written over its text
+    (:func:`dcm_exporter.codecs.ldif.update`): what did not change stays byte for byte, comments included.
+    """
     from dcm_exporter.codecs import device_json, ldif
 
-    text = device_json.dumps(configuration) + "\n" if path.lower().endswith(".json") else ldif.dumps(configuration)
+    if path.lower().endswith(".json"):
+        text = device_json.dumps(configuration) + "\n"
+    elif original is not None:
+        try:
+            source = original.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"cannot read {original} again to write it back: {exc}") from exc
+        text = ldif.update(source, configuration, filename=str(original))
+    else:
+        text = ldif.dumps(configuration)
     if path == "-":
         sys.stdout.write(text)
         return
     target = Path(path)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    with tmp.open("w", encoding="utf-8", newline="") as fp:
+        fp.write(text)
     os.replace(tmp, target)
+
+
+def _ldif_source(args: argparse.Namespace) -> Path | None:
+    """The LDIF file the configuration was read from (``--config``), if it was one."""
+    if option(args, "ldap"):
+        return None
+    path = option(args, "config")
+    if path is None or path == "-" or path.lower().endswith(".json"):
+        return None
+    file = Path(path)
+    return file if file.is_file() else None
 
 
 def save_configuration(
@@ -244,10 +274,12 @@ def save_configuration(
     """Write a changed configuration back where it came from (or to ``output``); returns where.
 
     LDAP is changed entry by entry: only the differences to ``since`` (the configuration as loaded, so that
-    what others changed meanwhile stays), or to the server's tree without it. Files are replaced atomically.
+    what others changed meanwhile stays), or to the server's tree without it. An LDIF file is edited in
+    place: entries that did not change keep their lines, comments and order; files are replaced atomically.
     """
+    original = _ldif_source(args)
     if output:
-        write_configuration_file(configuration, output)
+        write_configuration_file(configuration, output, original=original)
         return output
     if option(args, "ldap"):
         store = ldap_store(args)
@@ -259,42 +291,41 @@ def save_configuration(
     path = option(args, "config")
     if path is None or path == "-":
         raise ConfigurationError("nowhere to write the configuration: give --output FILE")
-    _keep_commented_original(path)
-    write_configuration_file(configuration, path)
+    write_configuration_file(configuration, path, original=original)
     return path
 
 
-def _keep_commented_original(path: str) -> None:
-    """Before an LDIF with comments is rewritten (normalised, without comments), copy it to ``FILE.orig``.
+@attrs.frozen
+class PushPlan:
+    """What pushing a configuration to LDAP would do: the DNs of the entries to add, modify and delete."""
 
-    An engineer's annotated LDIF (like dcm4che's sample-export.ldif with its commented-out options) would
-    otherwise lose its comments silently. An existing ``.orig`` is never overwritten.
-    """
-    import shutil
+    add: tuple[str, ...]
+    modify: tuple[str, ...]
+    delete: tuple[str, ...]
+    fresh: bool
+    """The server lacks the configuration tree: it is created and the whole configuration imported."""
 
-    from dcm_exporter.cli._output import warning
+    @property
+    def destructive(self) -> bool:
+        """Whether the push deletes or replaces content the server has."""
+        return bool(self.modify or self.delete)
 
-    file = Path(path)
-    if file.suffix.lower() == ".json" or not file.is_file():
-        return
-    with file.open("rb") as fp:
-        commented = any(line.startswith(b"#") for line in fp)
-    if not commented:
-        return
-    backup = file.with_name(file.name + ".orig")
-    if not backup.exists():
-        shutil.copy2(file, backup)
-        warning(f"{path} is written back in normalised LDIF, which has no comments: the original, with its "
-                f"comments, is kept as {backup}")
-    else:
-        warning(f"{path} is written back in normalised LDIF, which has no comments ({backup} holds an earlier "
-                "original and is left as it is)")
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.modify or self.delete)
 
 
-def push_configuration(args: argparse.Namespace, configuration: Configuration) -> dict[str, int]:
+def push_configuration(
+    args: argparse.Namespace,
+    configuration: Configuration,
+    *,
+    approve: Callable[[PushPlan], bool] | None = None,
+) -> dict[str, int] | None:
     """Make the LDAP server (``--ldap``) hold ``configuration`` below ``cn=DICOM Configuration``; returns the
-    number of entries ``added``, ``modified`` and ``deleted``.
+    number of entries ``added``, ``modified`` and ``deleted``, or ``None`` when ``approve`` said no.
 
+    The plan is worked out first (one search of the server's tree) and handed to ``approve``; what is
+    applied then is exactly that plan (a change made on the server in between is not deleted unseen).
     Entries outside the configuration root (the base entry itself) are left to the server; the root and
     its registries are kept. A server without the ``cn=DICOM Configuration`` tree gets it created (as
     dcm4che's ``init-config.ldif``) and the whole LDIF imported.
@@ -302,9 +333,8 @@ def push_configuration(args: argparse.Namespace, configuration: Configuration) -
     Raises:
         LdapError: the server refused an entry (the message names it); what was written before stays.
     """
-    import attrs
-
     from dcm_exporter.codecs import ldif
+    from dcm_exporter.codecs.ldap_mapping.diff import AddEntry, DeleteEntry, ModifyEntry, diff_configurations
     from dcm_exporter.dn import normalize_dn
     from dcm_exporter.errors import LdapNoSuchEntryError
     from dcm_exporter.models import LdapEntry
@@ -323,23 +353,41 @@ def push_configuration(args: argparse.Namespace, configuration: Configuration) -
     inside = attrs.evolve(configuration, other_entries=(*roots, *kept))
     try:
         try:
-            operations = store.save(inside)
-            return {
-                "added": sum(type(op).__name__ == "AddEntry" for op in operations),
-                "modified": sum(type(op).__name__ == "ModifyEntry" for op in operations),
-                "deleted": sum(type(op).__name__ == "DeleteEntry" for op in operations),
-            }
+            current: Configuration | None = store.load()
         except LdapNoSuchEntryError:
-            # a server without the configuration tree: create its roots as dcm4che's init-config.ldif
-            # does (entries that exist are kept), then import the whole configuration
-            roots = store.import_ldif(_root_tree_ldif(store.config_root_dn), update_existing=True,
-                                      filename="<configuration root tree>")
-            _check_import(roots, str(option(args, "ldap")))
-            report = store.import_ldif(ldif.dumps(configuration), update_existing=True,
-                                       filename="<configuration>")
-            _check_import(report, str(option(args, "ldap")))
-            return {"added": len(roots.added) + len(report.added),
-                    "modified": len(roots.changed) + len(report.changed), "deleted": 0}
+            current = None
+        if current is not None:
+            operations = diff_configurations(current, inside)
+            plan = PushPlan(
+                add=tuple(op.dn for op in operations if isinstance(op, AddEntry)),
+                modify=tuple(op.dn for op in operations if isinstance(op, ModifyEntry)),
+                delete=tuple(op.dn for op in operations if isinstance(op, DeleteEntry)),
+                fresh=False,
+            )
+        else:
+            from dcm_exporter.codecs.ldif import read_ldif
+
+            dns = [dn for dn, _, _ in _root_tree(store.config_root_dn)]
+            dns += [r.dn for r in read_ldif(ldif.dumps(configuration))]
+            plan = PushPlan(add=tuple(dns), modify=(), delete=(), fresh=True)
+        if approve is not None and not approve(plan):
+            return None
+        if current is not None:
+            done = store.save(inside, since=current)
+            return {
+                "added": sum(isinstance(op, AddEntry) for op in done),
+                "modified": sum(isinstance(op, ModifyEntry) for op in done),
+                "deleted": sum(isinstance(op, DeleteEntry) for op in done),
+            }
+        # a server without the configuration tree: create its roots as dcm4che's init-config.ldif
+        # does (entries that exist are kept), then import the whole configuration
+        created = store.import_ldif(_root_tree_ldif(store.config_root_dn), update_existing=True,
+                                    filename="<configuration root tree>")
+        _check_import(created, str(option(args, "ldap")))
+        report = store.import_ldif(ldif.dumps(configuration), update_existing=True, filename="<configuration>")
+        _check_import(report, str(option(args, "ldap")))
+        return {"added": len(created.added) + len(report.added),
+                "modified": len(created.changed) + len(report.changed), "deleted": 0}
     finally:
         _close(store)
 

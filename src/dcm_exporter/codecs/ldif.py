@@ -38,6 +38,12 @@ attribute options (``userCertificate;binary``), ``dn::`` base64 DNs, and change 
 records or change records, never both. Everything else is refused with an
 :class:`~dcm_exporter.errors.LdifError` that names the file, the 1-based line and what was expected.
 
+``:<`` file URLs read files of the machine, so they are off unless the caller passes
+``allow_file_urls=True`` (the CLI and the web reload do, for the operator's own configuration files). Even
+then only regular files are read (not ``/dev/zero``, FIFOs, sockets or folders), at most
+``max_url_bytes`` (:data:`MAX_URL_BYTES`, 16 MiB) each, and with an explicit ``base_dir`` only files
+inside that folder (after following symbolic links: no ``../`` escape).
+
 Values are ``str`` when they are valid UTF-8 and ``bytes`` otherwise (always ``bytes`` for attribute
 descriptions with the ``;binary`` option). Attribute names keep the spelling of their first occurrence in an
 entry; later lines that differ only in letter case add to the same attribute (LDAP attribute descriptions are
@@ -49,6 +55,7 @@ from __future__ import annotations
 import binascii
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
@@ -58,6 +65,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 
 from dcm_exporter.codecs.ldap_mapping.assembly import configuration_from_entries, configuration_to_entries
+from dcm_exporter.dn import normalize_dn
 from dcm_exporter.errors import LdifError
 from dcm_exporter.models import Configuration, SourceLocation
 
@@ -68,6 +76,7 @@ __all__ = [
     "LdifChange",
     "LdifEntry",
     "LdifRecord",
+    "MAX_URL_BYTES",
     "LdifSource",
     "Modification",
     "Value",
@@ -76,6 +85,7 @@ __all__ = [
     "iter_ldif",
     "load",
     "read_ldif",
+    "update",
     "write_ldif",
 ]
 
@@ -231,11 +241,17 @@ LdifRecord: TypeAlias = LdifEntry | LdifChange
 # --- reading -------------------------------------------------------------------------------------
 
 
+#: Default cap on the size of one ``:<`` file URL value.
+MAX_URL_BYTES = 16 * 1024 * 1024
+
+
 def iter_ldif(
     source: LdifSource,
     *,
     filename: str | None = None,
     base_dir: str | os.PathLike[str] | None = None,
+    allow_file_urls: bool = False,
+    max_url_bytes: int = MAX_URL_BYTES,
 ) -> Iterator[LdifRecord]:
     """Iterate over the records of LDIF (RFC 2849) text.
 
@@ -248,7 +264,11 @@ def iter_ldif(
         filename: the name used in error messages and in each record's ``filename``; defaults to the path or
             the file object's ``name``.
         base_dir: the folder relative ``:< file:`` URLs are resolved against; defaults to the folder of the
-            LDIF file, or the current directory for text without a file name.
+            LDIF file, or the current directory for text without a file name. When given, every URL must
+            name a file inside it.
+        allow_file_urls: read ``:<`` file URL values at all (off: they are refused with an error); only
+            for LDIF from a trusted operator.
+        max_url_bytes: the largest file one URL value may name.
 
     Yields:
         An :class:`LdifEntry` per content record, or an :class:`LdifChange` per change record.
@@ -258,7 +278,11 @@ def iter_ldif(
         TypeError: ``source`` is of an unsupported type.
     """
     text, name, folder = _load(source, filename, base_dir)
-    return _Reader(name, folder).records(text)
+    reader = _Reader(name, folder)
+    reader.allow_file_urls = allow_file_urls
+    reader.max_url_bytes = max_url_bytes
+    reader.confine = Path(base_dir) if base_dir is not None else None
+    return reader.records(text)
 
 
 def read_ldif(
@@ -266,13 +290,23 @@ def read_ldif(
     *,
     filename: str | None = None,
     base_dir: str | os.PathLike[str] | None = None,
+    allow_file_urls: bool = False,
+    max_url_bytes: int = MAX_URL_BYTES,
 ) -> list[LdifRecord]:
     """Read all records of LDIF text, a path or a file object; see :func:`iter_ldif`.
 
     Raises:
         LdifError: the input is not valid LDIF or cannot be read; the message names file and line.
     """
-    return list(iter_ldif(source, filename=filename, base_dir=base_dir))
+    return list(
+        iter_ldif(
+            source,
+            filename=filename,
+            base_dir=base_dir,
+            allow_file_urls=allow_file_urls,
+            max_url_bytes=max_url_bytes,
+        )
+    )
 
 
 def _load(
@@ -360,6 +394,9 @@ class _Reader:
         self.spellings: dict[str, str] = {}  # lower-case name -> first spelling seen
         self.case_variants = False  # whether two known names differ only in letter case
         self.valid_dns: set[str] = set()
+        self.allow_file_urls = False
+        self.max_url_bytes = MAX_URL_BYTES
+        self.confine: Path | None = None
 
     def error(self, message: str, line: int | None) -> LdifError:
         return LdifError(message, filename=self.filename, line=line)
@@ -499,15 +536,15 @@ class _Reader:
         result: dict[str, list[Value]] = {}
         known = self.known_names
         value: Value
-        for line in islice(lines, begin, None):
+        for index, line in enumerate(islice(lines, begin, None), begin):
             # fast path: "name: value" with a name already validated
             name, sep, value = line.partition(": ")
             if sep and name in known:
                 if value[:1] == " ":
                     value = value.lstrip(" ")
             else:
-                # an equal line before this one would have failed the same way, so index() finds this one
-                index = lines.index(line, begin)
+                # the position comes with the line: looking it up (list.index) made new names and
+                # '::' values quadratic
                 name, value = self.attribute_line(line, numbers[index] if numbers else start + index)
             values = result.get(name)
             if values is None:
@@ -592,14 +629,54 @@ class _Reader:
         path = Path(unquote(parts.path))
         if not parts.path:
             raise self.error(f"file URL {url!r} for {what!r} has no path", lineno)
+        if not self.allow_file_urls:
+            raise self.error(
+                f"file URL {url!r} for {what!r} is not read: ':<' values are off unless the caller allows "
+                "them (allow_file_urls=True, for LDIF from a trusted operator)",
+                lineno,
+            )
         if not path.is_absolute():
             path = (self.base_dir or Path.cwd()) / path
+        return self.read_file(path, url, what, lineno)
+
+    def read_file(self, path: Path, url: str, what: str, lineno: int) -> bytes:
+        """A URL value's bytes: a regular file, not too large, inside the base folder when one was given."""
+
+        def refuse(why: str, exc: BaseException | None = None) -> LdifError:
+            error = self.error(f"cannot read the value of {what!r} from {url!r} ({path}): {why}", lineno)
+            error.__cause__ = exc
+            return error
+
+        if self.confine is not None:
+            try:
+                real, root = path.resolve(), self.confine.resolve()
+            except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop
+                raise refuse(str(exc), exc) from exc
+            if not real.is_relative_to(root):
+                raise refuse(f"it is outside the base folder {root}")
         try:
-            return path.read_bytes()
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
-            raise self.error(
-                f"cannot read the value of {what!r} from {url!r} ({path}): {exc.strerror or exc}", lineno
-            ) from exc
+            raise refuse(exc.strerror or str(exc), exc) from exc
+        try:
+            info = os.fstat(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise refuse(exc.strerror or str(exc), exc) from exc
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise refuse("not a regular file (a device, FIFO, socket or folder)")
+        with os.fdopen(fd, "rb") as file:
+            if info.st_size > self.max_url_bytes:
+                raise refuse(f"{info.st_size} bytes, more than the limit of {self.max_url_bytes}")
+            try:
+                data = file.read(self.max_url_bytes + 1)
+            except OSError as exc:
+                raise refuse(exc.strerror or str(exc), exc) from exc
+        if len(data) > self.max_url_bytes:  # it grew while being read
+            raise refuse(f"more than the limit of {self.max_url_bytes} bytes")
+        return data
 
     def dn_value(self, rest: str, what: str, lineno: int, *, rdn: bool = False) -> str:
         """Decode the value of a ``dn:``, ``newrdn:`` or ``newsuperior:`` line (plain or base64)."""
@@ -810,11 +887,13 @@ def _as_list(numbers: list[int] | _LazyNumbers) -> list[int]:
 
 def _dn_ok(dn: str, cache: set[str]) -> bool:
     """Whether ``dn`` is an RFC 4514 DN. ``cache`` holds DNs already found valid; a DN whose parent is in it
-    only has its first RDN checked, so a file of entries below the same parents is checked in linear time."""
+    only has its first RDN checked, so a file of entries below the same parents is checked in linear time, and
+    any one DN in time linear in its length."""
     if not dn or dn in cache:
         return True
     pos = 0
     end = len(dn)
+    parent_checked = False
     while True:
         match = _RDN_HEAD_RE.match(dn, pos)
         if match is None:
@@ -824,8 +903,12 @@ def _dn_ok(dn: str, cache: set[str]) -> bool:
             if match.group(1) is not None:  # a trailing comma
                 return False
             break
-        if dn[pos:] in cache:
-            break
+        # only the parent is looked up: a lookup copies and hashes the rest of the DN, so trying every
+        # ancestor made a DN of many RDNs quadratic; a parent not seen is checked RDN by RDN, linearly
+        if not parent_checked:
+            parent_checked = True
+            if dn[pos:] in cache:
+                break
     cache.add(dn)
     return True
 
@@ -1054,8 +1137,12 @@ def load(
     *,
     base_dn: str | None = None,
     filename: str | None = None,
+    allow_file_urls: bool = False,
 ) -> Configuration:
     """Read a configuration from LDIF: a file path, LDIF text, or a list of files read as one.
+
+    ``allow_file_urls`` lets ``attr:< file:...`` values read files (regular files only, 16 MiB each at most):
+    for the operator's own files; off by default (see :func:`iter_ldif`).
 
     A ``str`` containing a newline, or ``bytes``, is LDIF text; any other ``str`` or path is a file name.
     A list or tuple of paths is read in order as if concatenated (e.g. ``default-config.ldif`` and then
@@ -1075,10 +1162,10 @@ def load(
         if isinstance(src, os.PathLike) or (isinstance(src, str) and "\n" not in src):
             path = Path(src)
             name = filename if filename and len(sources) == 1 else str(path)
-            records = iter_ldif(path, filename=name)
+            records = iter_ldif(path, filename=name, allow_file_urls=allow_file_urls)
         else:
             name = filename or "<string>"
-            records = iter_ldif(src, filename=name)
+            records = iter_ldif(src, filename=name, allow_file_urls=allow_file_urls)
         for rec in records:
             if isinstance(rec, LdifEntry):
                 collected.append((rec.dn, rec.attributes, SourceLocation(name, rec.line)))
@@ -1095,3 +1182,240 @@ def dumps(configuration: Configuration) -> str:
         LdifEntry(dn=dn, attributes={k: list(v) for k, v in attributes.items()}, line=0)
         for dn, attributes in configuration_to_entries(configuration)
     )
+
+
+# --- editing a file in place ------------------------------------------------------------------------
+
+
+_NAME_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9.;-]*):")
+_DN_SPLIT_RE = re.compile(r"(?<!\\),")
+
+
+@attrs.define
+class _Block:
+    """A run of non-blank lines of an LDIF file and the blank lines after it, as they are in the file."""
+
+    body: list[str]
+    trailing: list[str]
+    dn: str | None = None  # the normalised DN of a record block; None for the version line and comments
+    raw_dn: str = ""
+    attributes: dict[str, list[Value]] = attrs.field(factory=_no_values)
+
+
+def _blocks(text: str) -> list[_Block]:
+    blocks: list[_Block] = []
+    for line in text.splitlines(keepends=True):
+        if line.strip("\r\n") == "":
+            if blocks:
+                blocks[-1].trailing.append(line)
+            else:
+                blocks.append(_Block(body=[], trailing=[line]))
+        elif blocks and not blocks[-1].trailing:
+            blocks[-1].body.append(line)
+        else:
+            blocks.append(_Block(body=[line], trailing=[]))
+    out: list[_Block] = []
+    for block in blocks:
+        # a version line directly followed by the first record is a block of its own
+        if block.body and block.body[0].lower().startswith("version:") and len(block.body) > 1:
+            rest = block.body[1:]
+            if not any(line.startswith((" ", "#")) for line in rest[:1]):
+                out.append(_Block(body=block.body[:1], trailing=[]))
+                out.append(_Block(body=rest, trailing=block.trailing))
+                continue
+        out.append(block)
+    return out
+
+
+def _logical_lines(body: list[str]) -> list[list[str]]:
+    """The physical lines of a block grouped into logical lines (a line and its folded continuations)."""
+    groups: list[list[str]] = []
+    for line in body:
+        if line.startswith(" ") and groups:
+            groups[-1].append(line)
+        else:
+            groups.append([line])
+    return groups
+
+
+def _norm_attributes(attributes: Mapping[str, Sequence[Value]]) -> dict[str, list[Value]]:
+    merged: dict[str, list[Value]] = {}
+    for name, values in attributes.items():
+        merged.setdefault(name.lower(), []).extend(values)
+    return merged
+
+
+def update(
+    original: str,
+    configuration: Configuration,
+    *,
+    filename: str | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> str:
+    """The LDIF of ``configuration`` written over ``original``, keeping everything of it that did not change.
+
+    ``original`` is the LDIF text ``configuration`` was read from (before it was changed). Entries the change
+    left alone stay byte for byte as they were (position, comments, line folding, attribute order, values
+    the codec would write differently or omit as defaults); a changed entry is rewritten in place, only its
+    changed attributes in new lines; a removed entry goes with its lines (and what the configuration model
+    does not hold below it); a new entry is added after the entry it follows in :func:`dumps`. So editing
+    one exporter of dcm4che's ``default-config.ldif`` changes only that exporter's lines, and writing a
+    configuration back without a change gives ``original`` unchanged.
+
+        >>> from dcm_exporter.codecs import ldif
+        >>> text = ("# my archive\\n\\n"
+        ...         "dn: dicomDeviceName=storescp,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org\\n"
+        ...         "objectClass: dicomDevice\\n"
+        ...         "dicomDeviceName: storescp\\n"
+        ...         "dicomInstalled: TRUE\\n")
+        >>> configuration = ldif.load(text)
+        >>> ldif.update(text, configuration) == text
+        True
+        >>> import attrs
+        >>> changed = configuration.replace_device(attrs.evolve(configuration.devices[0], description="the SCP"))
+        >>> print(ldif.update(text, changed), end="")
+        # my archive
+        <BLANKLINE>
+        dn: dicomDeviceName=storescp,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
+        objectClass: dicomDevice
+        dicomDeviceName: storescp
+        dicomInstalled: TRUE
+        dicomDescription: the SCP
+
+    Raises:
+        LdifError: ``original`` is not LDIF of content records, or the result cannot be written.
+        ConfigurationError: ``original`` does not hold a valid configuration.
+    """
+    if "\r" in original:
+        newline = "\r\n" if "\r\n" in original else "\n"
+    else:
+        newline = "\n"
+    body_text = original[1:] if original[:1] == "\ufeff" else original
+    blocks = _blocks(body_text)
+    records: list[_Block] = []
+    for block in blocks:
+        text = "".join(block.body)
+        if not any(line.lower().startswith("dn:") for line in block.body):
+            continue
+        parsed = read_ldif(text, filename=filename, base_dir=base_dir or (Path(filename).parent if filename else None))
+        if len(parsed) != 1 or not isinstance(parsed[0], LdifEntry):
+            raise LdifError("only files of content records (entries) can be edited in place", filename=filename)
+        block.raw_dn = parsed[0].dn
+        block.dn = normalize_dn(parsed[0].dn)
+        block.attributes = parsed[0].attributes
+        records.append(block)
+    if not records:
+        return dumps(configuration)
+    baseline_config = load(body_text, filename=filename)
+    baseline = {normalize_dn(dn): _norm_attributes(a) for dn, a in configuration_to_entries(baseline_config)}
+    wanted = [(dn, attributes) for dn, attributes in configuration_to_entries(configuration)]
+    new = {normalize_dn(dn): (dn, attributes) for dn, attributes in wanted}
+    in_file = {block.dn for block in records}
+
+    removed: set[str] = set()
+    output_for: dict[int, list[str] | None] = {}  # id(block) -> replacement body, None = drop
+    for block in records:
+        assert block.dn is not None
+        before = baseline.get(block.dn)
+        if before is None:
+            before = _norm_attributes(block.attributes)
+            if block.dn not in new:
+                # an entry the model does not hold: kept, unless an entry above it goes
+                if any(block.dn.endswith("," + gone) for gone in removed):
+                    output_for[id(block)] = None
+                continue
+        if block.dn not in new:
+            removed.add(block.dn)
+            output_for[id(block)] = None
+            continue
+        after = _norm_attributes(new[block.dn][1])
+        if after == before:
+            continue
+        output_for[id(block)] = _rewrite(block, before, new[block.dn][1], newline)
+
+    # a new entry goes after the last entry of the file below its parent (after its siblings), or, when the
+    # file has none, after the entry that precedes it in the configuration's order
+    last_below: dict[str, str] = {}
+    for block in records:
+        if block.dn is None or output_for.get(id(block), ()) is None:
+            continue
+        parts = _DN_SPLIT_RE.split(block.dn)
+        for i in range(len(parts)):
+            last_below[",".join(parts[i:])] = block.dn
+    inserted: dict[str | None, list[str]] = {}
+    placed: dict[str, str | None] = {}  # new entry -> the anchor it went after
+    anchor: str | None = None
+    for dn, attributes in wanted:
+        norm = normalize_dn(dn)
+        if norm in in_file:
+            anchor = norm
+            continue
+        parts = _DN_SPLIT_RE.split(norm, maxsplit=1)
+        parent = parts[1] if len(parts) > 1 else ""
+        where = placed[parent] if parent in placed else last_below.get(parent, anchor)
+        placed[norm] = where
+        entry = format_entry(LdifEntry(dn=dn, attributes={k: list(v) for k, v in attributes.items()}))
+        inserted.setdefault(where, []).append(entry.replace("\n", newline))
+
+    pieces: list[tuple[list[str], list[str]]] = []  # (lines, trailing blank lines) of each block written
+    first_record = records[0]
+    for block in blocks:
+        if block is first_record and None in inserted:
+            for entry in inserted[None]:
+                pieces.append(([entry], [newline]))
+        if block.dn is not None and id(block) in output_for:
+            replacement = output_for[id(block)]
+            if replacement is None:
+                continue
+            lines = list(replacement)
+        else:
+            lines = list(block.body)
+        extra = inserted.get(block.dn) if block.dn is not None else None
+        if extra:
+            if lines and not lines[-1].endswith("\n"):
+                lines.append(newline)
+            for entry in extra:
+                lines.append(newline)
+                lines.append(entry)
+        pieces.append((lines, list(block.trailing)))
+    if pieces and blocks[-1].dn is not None and output_for.get(id(blocks[-1]), ()) is None:
+        # the file's last entry went: the file ends as it did, not with the separator of the entry before
+        pieces[-1] = (pieces[-1][0], list(blocks[-1].trailing))
+    out = [line for lines, trailing in pieces for line in (*lines, *trailing)]
+    if out and not out[-1].endswith("\n"):
+        out.append(newline)
+    return "".join(out)
+
+
+def _rewrite(
+    block: _Block, before: dict[str, list[Value]], after: Mapping[str, Sequence[Value]], newline: str
+) -> list[str]:
+    """The lines of a changed entry: unchanged attributes as they were, changed ones in new lines in place."""
+    after_norm = _norm_attributes(after)
+    changed = {name for name in before.keys() | after_norm.keys() if before.get(name) != after_norm.get(name)}
+    written: set[str] = set()
+    out: list[str] = []
+    for group in _logical_lines(block.body):
+        head = group[0]
+        match = _NAME_RE.match(head)
+        if head.startswith("#") or match is None or match.group(1).lower() == "dn":
+            out.extend(group)
+            continue
+        name = match.group(1).lower()
+        if name not in changed:
+            out.extend(group)
+            continue
+        if name in written:
+            continue
+        written.add(name)
+        for spelled, values in after.items():
+            if spelled.lower() == name:
+                out.extend(_attr_line(spelled, value, 76).replace("\n", newline) for value in values)
+    if out and not out[-1].endswith("\n"):
+        out[-1] += newline
+    for spelled, values in after.items():
+        name = spelled.lower()
+        if name in changed and name not in written:
+            written.add(name)
+            out.extend(_attr_line(spelled, value, 76).replace("\n", newline) for value in values)
+    return out

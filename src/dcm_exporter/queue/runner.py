@@ -141,6 +141,12 @@ class TaskRunner:
         self._started = False
         self._reset_done = False
         self._attempts = 0
+        # the task store's health: the last error while it fails (None while it works), reported once per
+        # change; workers back off while it fails
+        self._store_lock = threading.Lock()
+        self._store_error: QueueError | None = None
+        self._store_failed_since: float | None = None
+        self._store_errors_seen = 0
         manager.add_listener(self._wake)
 
     # --- life cycle ---------------------------------------------------------------------------------
@@ -204,6 +210,44 @@ class TaskRunner:
         self.stop()
         self.manager.remove_listener(self._wake)
 
+    @property
+    def store_error(self) -> QueueError | None:
+        """The task store's last error while it fails (a full disk, a database that went away), ``None``
+        while it works: what a health check reports. Cleared by the next store operation that succeeds."""
+        with self._store_lock:
+            return self._store_error
+
+    def _store_failed(self, action: str, exc: QueueError, *, report: bool = True) -> None:
+        """Record a failing store operation; log it once per state change (one line, no traceback).
+        ``report=False``: not logged, the caller raises it (:meth:`run_until_idle`)."""
+        with self._store_lock:
+            changed = self._store_error is None or str(self._store_error) != str(exc)
+            self._store_error = exc
+            self._store_errors_seen += 1
+            if self._store_failed_since is None:
+                self._store_failed_since = time.monotonic()
+        if changed and report:
+            log.error("export queue: %s failed: %s (retrying with back-off)", action, exc)
+        else:
+            log.debug("export queue: %s failed again: %s", action, exc)
+
+    def _store_ok(self) -> None:
+        if self._store_error is None:  # unlocked read: the common case costs nothing
+            return
+        with self._store_lock:
+            if self._store_error is None:
+                return
+            error, since = self._store_error, self._store_failed_since
+            self._store_error = None
+            self._store_failed_since = None
+        down = time.monotonic() - since if since is not None else 0.0
+        log.warning("export queue: the task store works again after %.0f s (last error: %s)", down, error)
+
+    def _backoff(self, failures: int) -> float:
+        """Seconds a worker waits after ``failures`` store errors in a row: doubling from the poll interval,
+        at most a minute."""
+        return float(min(self.poll_interval * (2 ** min(failures - 1, 10)), max(60.0, self.poll_interval)))
+
     # --- scripts and notebooks ----------------------------------------------------------------------
 
     def run_until_idle(self, *, timeout: float | None = None, wait_for_scheduled: bool = False) -> int:
@@ -214,15 +258,23 @@ class TaskRunner:
         tasks scheduled later, retries included, until none is left waiting.
 
         Raises:
-            QueueError: ``timeout`` seconds passed before the queue became idle.
+            QueueError: ``timeout`` seconds passed before the queue became idle, or the task store failed
+                (full disk, lost database) and still failed when the work stopped: the store's error.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         before = self._attempts
         while True:
+            with self._store_lock:
+                errors_before = self._store_errors_seen
             if self._started:
                 self._wait_idle(deadline)
             else:
                 self._drain(deadline)
+            with self._store_lock:
+                failed = self._store_errors_seen != errors_before
+                error = self._store_error
+            if failed and error is not None:
+                raise error
             if not wait_for_scheduled:
                 return self._attempts - before
             due = self.manager.next_due_time()
@@ -342,8 +394,8 @@ class TaskRunner:
     def _heartbeat(self) -> None:
         try:
             self.manager.heartbeat()
-        except QueueError:
-            log.exception("heartbeat of running export tasks failed")
+        except QueueError as exc:
+            self._store_failed("extending the leases of running tasks", exc)
 
     def _supervise(self) -> None:
         last_beat = last_purge = time.monotonic()
@@ -368,8 +420,8 @@ class TaskRunner:
     def _purge(self) -> None:
         try:
             self.manager.purge()
-        except QueueError:
-            log.exception("purge of finished export tasks failed")
+        except QueueError as exc:
+            self._store_failed("purging finished tasks", exc)
 
     def _work_until_done(self, worker: _Worker) -> None:
         try:
@@ -386,6 +438,7 @@ class TaskRunner:
         ends_since = 0.0
         batch = 1
         generation = 0
+        failures = 0
         try:
             while claimed or ends or (not self._stop.is_set() and not worker.retired):
                 going_on = not self._stop.is_set() and not worker.retired
@@ -404,12 +457,22 @@ class TaskRunner:
                         generation = self._generation
                     try:
                         claimed = self.manager.claim(worker.queue_name, batch)
-                    except QueueError:
-                        log.exception("claiming export tasks of queue %s failed", worker.queue_name)
+                    except QueueError as exc:
+                        if getattr(exc, "task_id", None) is not None:
+                            # one task's row is unreadable: reported by the store; the others go on
+                            log.error("export queue %s: %s", worker.queue_name, exc)
+                            self._stop.wait(self.poll_interval)
+                            continue
+                        failures += 1
+                        self._store_failed(
+                            f"taking tasks of queue {worker.queue_name}", exc, report=not worker.drain
+                        )
                         if worker.drain:
                             return
-                        self._stop.wait(self.poll_interval)
+                        self._stop.wait(self._backoff(failures))
                         continue
+                    failures = 0
+                    self._store_ok()
                 if not claimed:
                     if ends:
                         continue
@@ -473,10 +536,16 @@ class TaskRunner:
             results, claimed = self.manager.finish_many_and_claim(
                 ends, queue_name=worker.queue_name, limit=limit
             )
-        except QueueError:
+        except QueueError as exc:
             ids = ", ".join(str(a.task.task_id) for a in ends)
-            log.exception("recording the end of export task(s) %s failed; their leases will expire", ids)
+            self._store_failed(f"recording the end of export task(s) {ids} (their leases will expire, "
+                               "then they run again)", exc, report=not worker.drain)
+            if worker.drain:
+                worker.retired = True  # run_until_idle reports the store's error instead of going on
+            else:
+                self._stop.wait(self._backoff(1))
             return []
+        self._store_ok()
         for result, attempt in zip(results, ends, strict=True):
             if attempt.error is not None and result.task is not None and not result.released:
                 log.debug("export task %s raised", attempt.task.task_id, exc_info=attempt.error)

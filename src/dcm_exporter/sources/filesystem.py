@@ -31,7 +31,7 @@ from typing import Any, Self
 
 from dcm_exporter._dicom.part10 import scan_header
 from dcm_exporter.errors import SourceError
-from dcm_exporter.export import ALL, InstanceRef
+from dcm_exporter.export import ALL, InstanceRef, entity_text
 from dcm_exporter.sources.base import IndexReport, UnreadableFile
 
 __all__ = ["FileSystemSource"]
@@ -189,6 +189,7 @@ class FileSystemSource:
         except sqlite3.Error as exc:
             raise SourceError(f"FileSystemSource: cannot open index {self.index_path}: {exc}") from exc
         self._closed = False
+        self._generation = 0  # completed refreshes: misses waiting for one need not scan again
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -320,6 +321,7 @@ class FileSystemSource:
         self._write(rows, removed)
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('scanned', '1')")
+            self._generation += 1
         report = IndexReport(
             scanned=scanned,
             added=tuple(added),
@@ -360,11 +362,29 @@ class FileSystemSource:
     ) -> list[InstanceRef]:
         """The indexed instances of a study, series or instance (``None`` / ``"*"`` = all).
 
-        Scans the folder first if it was never scanned. One reference per SOP Instance UID (the first
-        file by path when a UID occurs in several files), ordered by series and path.
+        Scans the folder first if it was never scanned. A miss (no instance) refreshes the index first
+        (incrementally: only new or changed files are read), so files written after the last scan are found;
+        concurrent misses share one refresh. One reference per SOP Instance UID (the first file by path when a
+        UID occurs in several files), ordered by series and path.
         """
+        generation = self._generation
         if not self.indexed:
             self.refresh()
+            return self._find(study_uid, series_uid, sop_instance_uid)
+        refs = self._find(study_uid, series_uid, sop_instance_uid)
+        if not refs:
+            with self._refresh_lock:
+                # a refresh that ended while this call waited covered the files written before the miss
+                if self._generation == generation:
+                    log.info("FileSystemSource %s: %s not indexed, scanning for new files", self.root,
+                             entity_text(study_uid, series_uid, sop_instance_uid))
+                    self._refresh()
+            refs = self._find(study_uid, series_uid, sop_instance_uid)
+        return refs
+
+    def _find(
+        self, study_uid: str, series_uid: str | None, sop_instance_uid: str | None
+    ) -> list[InstanceRef]:
         sql = (
             "SELECT path, size, study_uid, series_uid, sop_instance_uid, sop_class_uid, transfer_syntax_uid,"
             " source_ae_title, modality FROM files WHERE error IS NULL AND study_uid = ?"

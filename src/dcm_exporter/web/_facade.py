@@ -112,5 +112,11 @@ class ExporterAdapter:
             return None
         return bool(runner.is_running)
 
+    def store_error(self) -> str | None:
+        """The task store error the runner of this process currently sees (a full disk ...), else ``None``."""
+        runner = getattr(self.exporter, "_runner", None)
+        error = getattr(runner, "store_error", None) if runner is not None else None
+        return None if error is None else str(error)
+
     def on_task_finished(self, hook: Callable[[Any], None]) -> None:
         self.exporter.on_task_finished(hook)

@@ -333,6 +333,11 @@ class _Api:
         except Exception as exc:  # whatever the store raises: the answer is 503 with the reason
             store = f"{type(exc).__name__}: {exc}"
             reasons.append(f"the task store does not answer: {store}")
+        else:
+            failing = self.adapter.store_error()  # reads work, writes may not (a full disk)
+            if failing is not None:
+                store = f"QueueError: {failing}"
+                reasons.append(f"the queue runner cannot write to the task store: {failing}")
         body: dict[str, Any] = {
             "status": "ok" if not reasons else "unavailable",
             "device": self.adapter.device_name,
