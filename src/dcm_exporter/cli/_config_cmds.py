@@ -164,7 +164,7 @@ def _scheme_issues(configuration: Configuration) -> list[Any]:
                 message = (f"exporter {e.exporter_id}: no transport for the scheme of {mask_url(e.uri)} "
                            f"(registered schemes: {listing}); its tasks will fail")
             issues.append(ValidationIssue(
-                severity=Severity.WARNING,
+                severity=Severity.ERROR,
                 message=message,
                 dn=dn,
                 location=configuration.locations.get(normalize_dn(dn)),

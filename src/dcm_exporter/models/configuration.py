@@ -581,11 +581,11 @@ class Configuration:
     def validate(self) -> list[ValidationIssue]:
         """Check references between objects; loading already rejected what no model can hold.
 
-        Reports as an error an exporter whose ``dcmURI`` ``java.net.URI`` cannot parse (dcm4chee-arc-light
-        would fail to load its device). Reports (as warnings) an exporter whose queue does not exist on its
-        device, an exporter without ``dicomAETitle`` or whose AE title is not a local AE, a ``dicom:``
-        destination AE that is unknown, ``stow:``/``storage:`` destinations that do not exist, export rules
-        naming unknown exporters, and exporter ids used on more than one device.
+        Reports as errors what cannot work: an exporter whose ``dcmURI`` ``java.net.URI`` cannot parse
+        (dcm4chee-arc-light would fail to load its device), whose queue does not exist on its device, whose
+        ``dicom:`` destination AE is not configured, or whose ``stow:``/``wado:``/``storage:`` destination
+        does not exist. Reports as warnings an exporter without ``dicomAETitle`` or whose AE title is not a
+        local AE, export rules naming unknown exporters, and exporter ids used on more than one device.
         """
         issues: list[ValidationIssue] = []
 
@@ -609,7 +609,7 @@ class Configuration:
                     add(Severity.ERROR, invalid_uri_message(e.exporter_id, e.uri, problem), dn)
                 if device.queue(e.queue_name) is None:
                     add(
-                        Severity.WARNING,
+                        Severity.ERROR,
                         f"exporter {e.exporter_id}: queue {e.queue_name} does not exist on "
                         f"device {device.device_name}",
                         dn,
@@ -632,16 +632,16 @@ class Configuration:
                     try:
                         self.find_ae(e.destination)
                     except UnknownAEError:
-                        add(Severity.WARNING, f"exporter {e.exporter_id}: Unknown AE: {e.destination}", dn)
+                        add(Severity.ERROR, f"exporter {e.exporter_id}: Unknown AE: {e.destination}", dn)
                 elif (e.scheme in ("stow", "wado") and "://" not in e.destination
                       and e.destination not in self.web_applications):
                     add(
-                        Severity.WARNING,
+                        Severity.ERROR,
                         f"exporter {e.exporter_id}: Unknown Web Application: {e.destination}",
                         dn,
                     )
                 elif e.scheme == "storage" and e.destination not in self.storages:
-                    add(Severity.WARNING, f"exporter {e.exporter_id}: Unknown storage: {e.destination}", dn)
+                    add(Severity.ERROR, f"exporter {e.exporter_id}: Unknown storage: {e.destination}", dn)
             exporters = {e.exporter_id for e in device.exporters}
             for rule in device.all_export_rules():
                 parent = ddn if rule.ae_title is None else child_dn(AE_RDN, rule.ae_title, ddn)
