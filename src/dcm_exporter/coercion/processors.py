@@ -28,7 +28,7 @@ from dcm_exporter.errors import ConfigurationError
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-    from dcm_exporter.coercion.engine import CoercionContext
+    from dcm_exporter.coercion.context import CoercionContext
     from dcm_exporter.models import AttributeCoercion
 
 __all__ = [
@@ -117,7 +117,7 @@ def merge_attributes(dataset: Dataset, texts: Sequence[str]) -> None:
         ValueError: a malformed value or an unknown keyword.
         ConfigurationError: an attribute format that is malformed or not supported.
     """
-    from dcm_exporter.transports.attribute_format import AttributesFormat
+    from dcm_exporter.attribute_format import AttributesFormat
 
     planned = []
     for text in texts:  # parse and format everything first: no copy of the data set is needed
