@@ -487,8 +487,8 @@ class OutcomeBuilder:
         Status (dcm4chee-arc): remaining > 0 ⇒ CANCELED; else failed > 0 ⇒ (rule DICOM: FAILED when
         missing > 0, else WARNING; rule STORAGE: FAILED); else COMPLETED. Not upstream: an interrupted
         export is FAILED, so the queue retries it (``Export <entity> to <destination> interrupted -
-        remaining:R, completed:C...: <reason>``); upstream counts the unconfirmed instances failed and
-        ends WARNING.
+        remaining:R, completed:C...``; the reason in :attr:`Outcome.interrupted`); upstream counts the
+        unconfirmed instances failed and ends WARNING.
         Message: ``Export <entity> to <destination>`` then `` canceled - remaining:R, `` or `` - ``,
         then ``completed:C[, warning:W][, failed:F][, missing:M]``; rule STORAGE names only
         ``completed:C[, failed:F]``.
@@ -523,8 +523,6 @@ class OutcomeBuilder:
             parts.append(f", failed:{failed}")
         if missing > 0 and not storage:
             parts.append(f", missing:{missing}")
-        if interrupted is not None:
-            parts.append(f": {interrupted}")
         return Outcome(
             status=status,
             message="".join(parts),
@@ -557,10 +555,10 @@ def summarize_failures(
     remaining: int = 0,
 ) -> str | None:
     """One line for a task's ``error_message``: how many instances failed, the first with its reason and
-    status, how many per status when they differ; the interruption first when there was one."""
+    status, how many per status when they differ; why the export was interrupted first, when it was."""
     parts: list[str] = []
-    if interrupted is not None:
-        parts.append(f"interrupted, {remaining} instance(s) not confirmed: {interrupted}")
+    if interrupted is not None:  # the message counts the unconfirmed instances; this says why
+        parts.append(interrupted)
     total = len(failures) if failed is None else failed
     if total and failures:
         first = failures[0]

@@ -430,7 +430,8 @@ def test_connection_closed_mid_body_interrupts_the_export(stow_server: StowServe
     assert outcome.status is OutcomeStatus.FAILED
     assert (outcome.completed, outcome.failed, outcome.remaining) == (3, 0, 3)
     assert outcome.interrupted is not None and "dropped" in outcome.interrupted
-    assert " interrupted - remaining:3, completed:3: connection to " in outcome.message
+    assert outcome.message.endswith(" interrupted - remaining:3, completed:3")
+    assert outcome.failure_summary == outcome.interrupted
 
 
 def test_connection_closed_for_every_request_is_retryable(stow_server: StowServer, tmp_path: Path) -> None:

@@ -107,7 +107,7 @@ def config_validate(args: argparse.Namespace) -> int:
     if args.files:
         paths = list(args.files)
         if all(not p.lower().endswith(".json") for p in paths):
-            configuration = ldif.load(paths if len(paths) > 1 else paths[0])
+            configuration = ldif.load(paths if len(paths) > 1 else paths[0], allow_file_urls=True)
         elif len(paths) == 1:
             configuration = read_configuration_file(paths[0])
         else:

@@ -108,9 +108,7 @@ class RunProgress:
         except Exception:  # the store's trouble is reported by the runner; the line just cannot say
             waiting = None
         elapsed = max(now - t0, 1e-9)
-        per_status = ", ".join(f"{n} {status}" for status, n in sorted(done.items()))
-        total = sum(done.values())
-        parts = [f"{total} task(s) done" + (f" ({per_status})" if per_status else "")]
+        parts = [_done_text(done)]
         parts.append(f"{'?' if waiting is None else waiting} waiting")
         if running:
             shown = ", ".join(f"task {t} ({n} instances)" for t, n in sorted(running.items())[:4])
@@ -131,9 +129,7 @@ class RunProgress:
             done = dict(self.done)
             instances, sent = self.instances, self.bytes
         seconds = self._clock() - self._started_at
-        per_status = ", ".join(f"{n} {status}" for status, n in sorted(done.items()))
-        return (f"{sum(done.values())} task(s) done" + (f" ({per_status})" if per_status else "")
-                + f"; {instances} instances, {sent / 1e6:.1f} MB in {seconds:.1f} s")
+        return f"{_done_text(done)}; {instances} instances, {sent / 1e6:.1f} MB in {seconds:.1f} s"
 
     # --- showing it --------------------------------------------------------------------------------------
 
@@ -177,6 +173,19 @@ class RunProgress:
             self._thread.join(timeout=5)
             self._thread = None
         self.clear()
+
+
+_RETRY = "SCHEDULED FOR RETRY"
+
+
+def _done_text(ends: dict[str, int]) -> str:
+    """``3 task(s) done (2 COMPLETED, 1 WARNING); 2 attempt(s) to retry``: attempts that ended in a final
+    status are tasks done; the others wait for their retry (counted among the waiting tasks too)."""
+    final = {status: n for status, n in ends.items() if status != _RETRY}
+    per_status = ", ".join(f"{n} {status}" for status, n in sorted(final.items()))
+    text = f"{sum(final.values())} task(s) done" + (f" ({per_status})" if per_status else "")
+    retries = ends.get(_RETRY, 0)
+    return text + (f"; {retries} attempt(s) to retry" if retries else "")
 
 
 def _columns() -> int:

@@ -278,6 +278,7 @@ class Configuration:
             *,
             base_dn: str | None = None,
             filename: str | None = None,
+            allow_file_urls: bool = False,
         ) -> Configuration:
             """Deprecated: :func:`dcm_exporter.load_configuration` or :func:`dcm_exporter.codecs.ldif.load`."""
 
