@@ -282,6 +282,11 @@ class FailedInstance:
     status_code: int | None = None
     missing: bool = False
 
+    @property
+    def status_text(self) -> str | None:
+        """The status with its meaning (``A700H (Out of Resources)``), or ``None`` when there was none."""
+        return None if self.status_code is None else status_text(self.status_code)
+
 
 def _failures_tuple(value: Sequence[FailedInstance]) -> tuple[FailedInstance, ...]:
     return tuple(value)
@@ -604,8 +609,7 @@ def failures_html(failures: Sequence[FailedInstance]) -> str:
 
     return table(
         ("sop_instance_uid", "reason", "status"),
-        ((f.sop_instance_uid, f.reason, None if f.status_code is None else status_text(f.status_code))
-         for f in failures),
+        ((f.sop_instance_uid, f.reason, f.status_text) for f in failures),
         status_column=None, caption=f"{len(failures)} failed instance(s)",
     )
 
