@@ -282,6 +282,11 @@ class FailedInstance:
     status_code: int | None = None
     missing: bool = False
 
+    @property
+    def status_text(self) -> str | None:
+        """The status with its meaning (``A700H (Out of Resources)``), or ``None`` when there was none."""
+        return None if self.status_code is None else status_text(self.status_code)
+
 
 def _failures_tuple(value: Sequence[FailedInstance]) -> tuple[FailedInstance, ...]:
     return tuple(value)
@@ -385,8 +390,6 @@ class Outcome:
         return cls(status=OutcomeStatus.COMPLETED, message="NOOP", destination=destination, entity=entity)
 
     def _repr_html_(self) -> str:
-        from dcm_exporter._repr import outcome_html
-
         return outcome_html(self)
 
 
@@ -482,8 +485,8 @@ class OutcomeBuilder:
         Status (dcm4chee-arc): remaining > 0 ⇒ CANCELED; else failed > 0 ⇒ (rule DICOM: FAILED when
         missing > 0, else WARNING; rule STORAGE: FAILED); else COMPLETED. Not upstream: an interrupted
         export is FAILED, so the queue retries it (``Export <entity> to <destination> interrupted -
-        remaining:R, completed:C...: <reason>``); upstream counts the unconfirmed instances failed and
-        ends WARNING.
+        remaining:R, completed:C...``; the reason in :attr:`Outcome.interrupted`); upstream counts the
+        unconfirmed instances failed and ends WARNING.
         Message: ``Export <entity> to <destination>`` then `` canceled - remaining:R, `` or `` - ``,
         then ``completed:C[, warning:W][, failed:F][, missing:M]``; rule STORAGE names only
         ``completed:C[, failed:F]``.
@@ -518,8 +521,6 @@ class OutcomeBuilder:
             parts.append(f", failed:{failed}")
         if missing > 0 and not storage:
             parts.append(f", missing:{missing}")
-        if interrupted is not None:
-            parts.append(f": {interrupted}")
         return Outcome(
             status=status,
             message="".join(parts),
@@ -552,10 +553,10 @@ def summarize_failures(
     remaining: int = 0,
 ) -> str | None:
     """One line for a task's ``error_message``: how many instances failed, the first with its reason and
-    status, how many per status when they differ; the interruption first when there was one."""
+    status, how many per status when they differ; why the export was interrupted first, when it was."""
     parts: list[str] = []
-    if interrupted is not None:
-        parts.append(f"interrupted, {remaining} instance(s) not confirmed: {interrupted}")
+    if interrupted is not None:  # the message counts the unconfirmed instances; this says why
+        parts.append(interrupted)
     total = len(failures) if failed is None else failed
     if total and failures:
         first = failures[0]
@@ -595,3 +596,34 @@ def failed_instances(result_json: str | None) -> list[FailedInstance]:
                 status_code=code if isinstance(code, int) else None, missing=bool(item.get("missing")),
             ))
     return out
+
+
+# --- display (Jupyter) -----------------------------------------------------------------------------------
+# here rather than in dcm_exporter._repr, which shows tasks and lists and imports this module: the kernel
+# renders its own outcome with the leaf table helpers, so nothing here imports the display layer
+
+
+def failures_html(failures: Sequence[FailedInstance]) -> str:
+    """Failed instances as an HTML table: SOP Instance UID, reason, DIMSE / HTTP status."""
+    from dcm_exporter._tables import table
+
+    return table(
+        ("sop_instance_uid", "reason", "status"),
+        ((f.sop_instance_uid, f.reason, f.status_text) for f in failures),
+        status_column=None, caption=f"{len(failures)} failed instance(s)",
+    )
+
+
+def outcome_html(outcome: Outcome) -> str:
+    """An :class:`Outcome` as HTML: status, counts, message and the failures (the first 100)."""
+    from dcm_exporter._tables import field_table
+
+    summary = field_table("Outcome", [
+        ("status", outcome.status), ("message", outcome.message), ("completed", outcome.completed),
+        ("warning", outcome.warning), ("failed", outcome.failed), ("missing", outcome.missing),
+        ("remaining", outcome.remaining), ("destination", outcome.destination),
+        *([("interrupted", outcome.interrupted)] if outcome.interrupted else []),
+    ], "status")
+    if not outcome.failures:
+        return summary
+    return f"<div>{summary}<br>{failures_html(outcome.failures[:100])}</div>"

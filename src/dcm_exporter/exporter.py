@@ -48,7 +48,10 @@ if TYPE_CHECKING:
     from dcm_exporter.rules import ExportRules
     from dcm_exporter.sources.base import InstanceSource
 
-__all__ = ["Exporter"]
+__all__ = ["Exporter", "TaskProgressCallback"]
+
+#: ``progress(task, ref, result)``: one instance of a queued task was dealt with (:meth:`Exporter.start`).
+TaskProgressCallback = Callable[[ExportTask, InstanceRef, InstanceResult], None]
 
 log = logging.getLogger("dcm_exporter.exporter")
 #: one WARNING per failed instance (exporter, task, instance, status, reason); the CLI shows it with -v
@@ -126,6 +129,7 @@ class Exporter:
         self._actions: ActionPerformer | None = None
         self._export_rules: ExportRules | None = None
         self._hooks = TaskHooks()
+        self._task_progress: TaskProgressCallback | None = None
         self._queue = ExportQueue(self._queue_manager, store, lambda: self._task_manager().device_name)
         # follow-up task types run above the queue: the runner only calls ``perform(task, cancel)``
         self._performers: dict[TaskType, Perform] = {
@@ -339,12 +343,18 @@ class Exporter:
             batch_id=batch_id, scheduled_time=scheduled_time, requester=requester,
         )
 
-    def start(self, *, poll_interval: float | None = None) -> None:
+    def start(self, *, poll_interval: float | None = None, progress: TaskProgressCallback | None = None) -> None:
         """Start processing queued tasks in background threads.
+
+        Args:
+            poll_interval: seconds between looks at the store for tasks written by other processes.
+            progress: called once per instance the runner deals with: ``progress(task, ref, result)``
+                (from the worker threads; keep it quick). For live progress displays.
 
         Raises:
             ConfigurationError: no task store.
         """
+        self._task_progress = progress
         runner = self._task_runner("start")
         if poll_interval is not None:
             runner.poll_interval = poll_interval
@@ -355,18 +365,26 @@ class Exporter:
         if self._runner is not None:
             self._runner.stop(timeout)
 
-    def run_until_idle(self, *, timeout: float | None = None, wait_for_scheduled: bool = False) -> int:
+    def run_until_idle(
+        self, *, timeout: float | None = None, wait_for_scheduled: bool = False,
+        progress: TaskProgressCallback | None = None,
+    ) -> int:
         """Process what is due now (for scripts and notebooks); returns the number of attempts made.
+
+        ``progress(task, ref, result)`` is called once per instance, as with :meth:`start`.
 
         In a Jupyter notebook a progress bar counts the finished attempts against the tasks due when it
         started (all waiting tasks with ``wait_for_scheduled``); nothing is shown anywhere else.
 
         Raises:
             ConfigurationError: no task store.
-            QueueError: ``timeout`` seconds passed before the queue became idle.
+            QueueError: ``timeout`` seconds passed before the queue became idle, or the task store failed
+                (a full disk) and still failed when the work stopped.
         """
         from dcm_exporter._progress import NotebookProgress
 
+        if progress is not None:
+            self._task_progress = progress
         runner = self._task_runner("run_until_idle")
         with NotebookProgress("export queue", unit="tasks") as bar:
             if not bar.shown:
@@ -402,9 +420,19 @@ class Exporter:
         return perform(task, cancel)
 
     def _perform_export_task(self, task: ExportTask, cancel: CancelToken) -> Outcome:
+        hook = self._task_progress
+        progress: ProgressCallback | None = None
+        if hook is not None:
+
+            def progress(ref: InstanceRef, result: InstanceResult) -> None:
+                try:
+                    hook(task, ref, result)
+                except Exception:  # a display must not fail the export
+                    log.exception("progress callback %r failed", hook)
+
         return self._perform(
             task.exporter_id, task.study_uid, task.series_uid, task.sop_instance_uid,
-            cancel=cancel, progress=None, task_id=task.task_id,
+            cancel=cancel, progress=progress, task_id=task.task_id,
         )
 
     def _perform_action(self, task: ExportTask, cancel: CancelToken) -> Outcome:

@@ -56,7 +56,7 @@ def test_storescp_killed_and_restarted_mid_export_all_arrive_after_the_retry(
             assert wait_for(lambda: bool(statuses), timeout=60)
             status, reason = statuses[0]
             assert status == "SCHEDULED FOR RETRY", statuses
-            assert reason is not None and "interrupted" in reason and "not confirmed" in reason, reason
+            assert reason is not None and "association to AE STORESCP" in reason and "broke" in reason, reason
             waiting = exporter.queue.task(task.task_id)
             assert waiting.number_of_failures == 1
             assert waiting.outcome_message is not None and " interrupted - remaining:" in waiting.outcome_message

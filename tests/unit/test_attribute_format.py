@@ -11,13 +11,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydicom import Dataset
 
-from dcm_exporter.errors import ConfigurationError, UnsafePathError
-from dcm_exporter.transports.attribute_format import (
+from dcm_exporter.attribute_format import (
     DEFAULT_STORAGE_PATH_FORMAT,
     AttributesFormat,
     java_string_hash,
     md5_base32,
 )
+from dcm_exporter.errors import ConfigurationError, UnsafePathError
 
 UTC1 = timezone(timedelta(hours=1))
 

@@ -25,7 +25,7 @@ import pytest
 from pydicom import Dataset
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-from dcm_exporter.transports.attribute_format import AttributesFormat
+from dcm_exporter.attribute_format import AttributesFormat
 
 VIENNA = ZoneInfo("Europe/Vienna")
 NOW = datetime(2026, 12, 6, 10, 11, 12, 345000, tzinfo=UTC)  # a Sunday

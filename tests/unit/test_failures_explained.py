@@ -59,14 +59,14 @@ def test_an_interrupted_export_is_failed_and_retried_with_the_reason() -> None:
     builder.completed(_ref(1))
     outcome = builder.build(remaining=5, interrupted="association to AE STORESCP broke: connection reset")
     assert outcome.status is OutcomeStatus.FAILED
-    assert outcome.message == ("Export Study[uid=1.2] to STORESCP interrupted - remaining:5, completed:1: "
-                               "association to AE STORESCP broke: connection reset")
+    assert outcome.message == "Export Study[uid=1.2] to STORESCP interrupted - remaining:5, completed:1"
+    assert outcome.interrupted == "association to AE STORESCP broke: connection reset"
     policy = RetryPolicy(max_retries=3)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     transition = end_of_attempt(_task(), outcome, None, policy=policy, exporter=None, queue_names=(), now=now)
     assert transition.status is TaskStatus.SCHEDULED_FOR_RETRY
-    assert transition.error_message == ("interrupted, 5 instance(s) not confirmed: association to AE STORESCP "
-                                        "broke: connection reset")
+    assert transition.error_message == "association to AE STORESCP broke: connection reset"
+    assert transition.outcome_message == outcome.message
     assert json.loads(transition.result_json or "")["remaining"] == 5
 
 

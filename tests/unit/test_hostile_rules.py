@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from pydicom import Dataset
 
+from dcm_exporter.conditions import ConditionError, compile_value_pattern, parse_condition
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.models import Configuration, Device, ExporterDescriptor, ExportRule, QueueDescriptor
 from dcm_exporter.queue import InMemoryTaskStore, TaskManager
 from dcm_exporter.rules import ExportRules
-from dcm_exporter.rules.conditions import ConditionError, compile_value_pattern, parse_condition
 from dcm_exporter.testing import FakeClock
 
 # Python's re takes ~12 s for (a+)+$ against 28 characters and doubles with each one more: with 10,000 this

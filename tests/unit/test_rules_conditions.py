@@ -6,7 +6,7 @@ import pytest
 from pydicom import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
-from dcm_exporter.rules.conditions import (
+from dcm_exporter.conditions import (
     CodeItem,
     ConditionError,
     dataset_view,

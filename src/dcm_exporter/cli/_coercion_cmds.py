@@ -171,7 +171,7 @@ def coercion_show(args: argparse.Namespace) -> int:
 def _check(rule: AttributeCoercion) -> None:
     """What can be checked without an object: the conditions, the processor and its options."""
     from dcm_exporter.coercion import default_registry
-    from dcm_exporter.rules.conditions import ConditionError, parse_conditions
+    from dcm_exporter.conditions import ConditionError, parse_conditions
 
     try:
         parse_conditions(rule.conditions)

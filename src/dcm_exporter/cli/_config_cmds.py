@@ -108,7 +108,7 @@ def config_validate(args: argparse.Namespace) -> int:
     if args.files:
         paths = list(args.files)
         if all(not p.lower().endswith(".json") for p in paths):
-            configuration = ldif.load(paths if len(paths) > 1 else paths[0])
+            configuration = ldif.load(paths if len(paths) > 1 else paths[0], allow_file_urls=True)
         elif len(paths) == 1:
             configuration = read_configuration_file(paths[0])
         else:
@@ -180,8 +180,8 @@ def _coercion_issues(configuration: Configuration) -> list[Any]:
     from dcm_exporter.codecs.ldap_mapping import device_dn, entry_dn_of, normalize_dn
     from dcm_exporter.coercion import default_registry
     from dcm_exporter.coercion.deidentify import parse_options
+    from dcm_exporter.conditions import ConditionError, parse_conditions
     from dcm_exporter.models import Severity, TransferRole, ValidationIssue
-    from dcm_exporter.rules.conditions import ConditionError, parse_conditions
 
     issues = []
     for device in configuration.devices:

@@ -171,6 +171,10 @@ def register(sub: Sub) -> None:
     p.add_argument("--poll-interval", type=float, default=None, help="seconds between looks at the queue")
     p.add_argument("--stop-timeout", type=float, default=30.0,
                    help="seconds running exports get to finish on Ctrl-C (default 30)")
+    p.add_argument("--progress-interval", type=float, default=60.0, metavar="SECONDS",
+                   help="not on a terminal: a progress line (tasks done and waiting, running tasks, instances/s, "
+                   "MB/s) every SECONDS while something happens (default 60; 0: none). On a terminal a live "
+                   "status line shows the same")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics at http://HOST:PORT/metrics (needs the 'web' extra)")
     p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
@@ -667,6 +671,20 @@ def _task_end(task: ExportTask) -> str:
     return f"task {task.task_id} {task.exporter_id} {task.entity}: {task.status.value}{retry} {text}".rstrip()
 
 
+def _run_progress(args: argparse.Namespace, exporter: Any) -> Any:
+    """The live line (a terminal) or the periodic summary (a log) of ``run``."""
+    from dcm_exporter.cli._run_progress import RunProgress
+
+    waiting_states = ("SCHEDULED", "SCHEDULED FOR RETRY")
+    device = exporter.queue.device_name
+
+    def waiting() -> int | None:
+        return int(exporter.queue.count(status=waiting_states, device_name=device))
+
+    return RunProgress(waiting, live=sys.stderr.isatty() and sys.stdout.isatty(),
+                       interval=args.progress_interval, emit=info)
+
+
 def _sigterm_stops_like_ctrl_c() -> Callable[[], None]:
     """Make SIGTERM (systemd, docker stop, kill) stop ``run`` as Ctrl-C does; returns how to undo it.
 
@@ -708,18 +726,29 @@ def run(args: argparse.Namespace) -> int:
             configuration, source, store=open_store(args), device_name=option(args, "device")
         ) as exporter:
 
+            progress = _run_progress(args, exporter)
+            exporter.on_task_started(progress.started)
+
             @exporter.on_task_finished
             def report(result: TaskResult) -> None:
+                progress.finished(result)
                 task = result.task
                 if task is None:
                     return
                 if task.status.value != "COMPLETED":
                     failures[0] += 1
+                progress.clear()
                 info(_task_end(task))
 
             info(_banner(configuration, exporter.queue.device_name, args))
             if args.until_idle:
-                exporter.run_until_idle(wait_for_scheduled=args.wait_for_scheduled)
+                progress.start()
+                try:
+                    exporter.run_until_idle(wait_for_scheduled=args.wait_for_scheduled, progress=progress.instance)
+                finally:
+                    progress.stop()
+                if args.progress_interval > 0 or progress.live:
+                    info(f"done: {progress.totals()}")
                 return EXIT_OK if failures[0] == 0 else EXIT_FAILED
             reloader, close_reloader = make_reloader(args, exporter, loaded_in)
             restore_sighup = sighup_reloads(reloader)
@@ -727,15 +756,18 @@ def run(args: argparse.Namespace) -> int:
                             if args.metrics_port is not None else None)
             if stop_metrics is not None:
                 info(f"metrics at http://{args.metrics_host}:{args.metrics_port}/metrics")
-            exporter.start(poll_interval=args.poll_interval)
+            exporter.start(poll_interval=args.poll_interval, progress=progress.instance)
+            progress.start()
             try:
                 while True:
                     time.sleep(0.5)
             except KeyboardInterrupt:
+                progress.stop()
                 info("stopping: running exports finish or go back to the queue ...")
                 exporter.stop(args.stop_timeout)
-                info("stopped")
+                info(f"stopped: {progress.totals()}")
             finally:
+                progress.stop()
                 restore_sighup()
                 if reloader is not None:
                     reloader.stop()

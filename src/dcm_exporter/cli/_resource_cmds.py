@@ -396,7 +396,7 @@ def storage_add(args: argparse.Namespace) -> int:
     uri = _check_storage_uri(args.uri)
     path_format = args.path_format.strip() if args.path_format else None
     if path_format is not None:
-        from dcm_exporter.transports.attribute_format import AttributesFormat
+        from dcm_exporter.attribute_format import AttributesFormat
 
         try:
             AttributesFormat(path_format)

@@ -12,8 +12,8 @@ Processors are looked up by the ``dcmURI`` scheme in a :class:`ProcessorRegistry
 ``sup-from-dev:`` are refused. :func:`preview` shows what a destination would receive.
 
 This package sits below the transports, which call it through :func:`plan_for_export` and the plan. It reuses
-the export rules' conditions engine (:mod:`dcm_exporter.rules.conditions`) and the attribute format of storage
-paths (:mod:`dcm_exporter.transports.attribute_format`), both leaf modules imported on first use; pydicom and
+the export rules' conditions engine (:mod:`dcm_exporter.conditions`) and the attribute format of storage
+paths (:mod:`dcm_exporter.attribute_format`), both leaf modules imported on first use; pydicom and
 lxml load on first use too.
 """
 

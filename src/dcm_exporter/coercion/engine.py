@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import attrs
 
 from dcm_exporter._imports import PYDICOM, require
+from dcm_exporter.coercion.context import CoercionContext
 from dcm_exporter.coercion.registry import CoercionProcessor, ProcessorRegistry, default_registry
 from dcm_exporter.errors import CoercionError, ConfigurationError
 from dcm_exporter.models import (
@@ -44,8 +45,8 @@ from dcm_exporter.models import (
 if TYPE_CHECKING:
     from pydicom import Dataset
 
+    from dcm_exporter.conditions import Predicate
     from dcm_exporter.export import InstanceRef
-    from dcm_exporter.rules.conditions import Predicate
 
 __all__ = [
     "CoercedInstance",
@@ -69,21 +70,6 @@ _UNCOMPRESSED = frozenset(
 
 #: Schemes whose processor returns ``False`` exactly when it left the data set as it was.
 _NOT_EFFECTIVE_IS_UNCHANGED = frozenset({"trim-iso2022"})
-
-
-@attrs.frozen(kw_only=True)
-class CoercionContext:
-    """What a processor knows of the transfer (dcm4chee's processor arguments)."""
-
-    sop_class_uid: str
-    sending_ae_title: str | None = None
-    """The local AE: the exporter's ``dicomAETitle``."""
-    receiving_ae_title: str | None = None
-    """The destination AE title (``None`` for ``stow:``)."""
-    sending_hostname: str | None = None
-    """The local host (not known to dcm_exporter: ``None``)."""
-    receiving_hostname: str | None = None
-    """The destination's host."""
 
 
 @attrs.frozen
@@ -122,7 +108,7 @@ def _compile(
 ) -> tuple[Predicate, ...] | None:
     """The rule's data set predicates, or ``None`` when its network conditions rule it out for this destination."""
     # the export rules' conditions engine (one implementation); rules.conditions imports nothing above models
-    from dcm_exporter.rules.conditions import ConditionError, parse_conditions
+    from dcm_exporter.conditions import ConditionError, parse_conditions
 
     try:
         conditions, _ = parse_conditions(rule.conditions)
@@ -202,7 +188,7 @@ class CoercionPlan:
         return tuple(r.rule for r in self._match(dataset, sop_class_uid))
 
     def _match(self, dataset: Dataset, sop_class_uid: str) -> list[_Rule]:
-        from dcm_exporter.rules.conditions import dataset_view
+        from dcm_exporter.conditions import dataset_view
 
         view = dataset_view(dataset)
         net = self._net
@@ -214,7 +200,7 @@ class CoercionPlan:
         ]
 
     def _match_legacy(self, dataset: Dataset, sop_class_uid: str) -> _Legacy | None:
-        from dcm_exporter.rules.conditions import dataset_view
+        from dcm_exporter.conditions import dataset_view
 
         view = dataset_view(dataset)
         net = self._net

@@ -28,7 +28,7 @@ from dcm_exporter.errors import ConfigurationError
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-    from dcm_exporter.coercion.engine import CoercionContext
+    from dcm_exporter.coercion.context import CoercionContext
     from dcm_exporter.models import AttributeCoercion
 
 __all__ = [
@@ -117,7 +117,7 @@ def merge_attributes(dataset: Dataset, texts: Sequence[str]) -> None:
         ValueError: a malformed value or an unknown keyword.
         ConfigurationError: an attribute format that is malformed or not supported.
     """
-    from dcm_exporter.transports.attribute_format import AttributesFormat
+    from dcm_exporter.attribute_format import AttributesFormat
 
     planned = []
     for text in texts:  # parse and format everything first: no copy of the data set is needed
@@ -174,9 +174,9 @@ def _merge(dataset: Dataset, text: str, action: str, steps: list[tuple[int, int]
         return
     if vr == "SQ":
         raise ValueError(f"dcmMergeAttribute {text!r}: cannot set a value of a sequence")
-    # as dcm4che: the formatted value is set as it is (a value longer than its VR allows is not refused)
-    values = value.split("\\") if value and "\\" in value else value
-    target[tag] = DataElement(tag, vr, values, validation_mode=config.IGNORE)
+    # as dcm4che: the formatted value is set as it is (a value longer than its VR allows is not refused); a
+    # backslash separates values except in the single-valued text VRs (LT, ST, UT, UR), as pydicom reads it
+    target[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
 class MergeAttributesProcessor:

@@ -33,7 +33,7 @@ from dcm_exporter.errors import ConfigurationError
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-    from dcm_exporter.coercion.engine import CoercionContext
+    from dcm_exporter.coercion.context import CoercionContext
     from dcm_exporter.models import AttributeCoercion
 
 __all__ = ["XSLT", "XsltProcessor", "from_native_xml", "resolve_stylesheet", "to_native_xml"]

@@ -19,10 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from dcm_exporter._imports import PYDICOM, require
-from dcm_exporter.errors import ConfigurationError
-from dcm_exporter.models import Configuration, Entity, ExportRule, ReoccurredInstances
-from dcm_exporter.models.configuration import Severity, ValidationIssue
-from dcm_exporter.rules.conditions import (
+from dcm_exporter.conditions import (
     RECEIVING_AET_INDEX,
     Condition,
     ConditionError,
@@ -32,6 +29,9 @@ from dcm_exporter.rules.conditions import (
     dataset_view,
     parse_conditions,
 )
+from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.models import Configuration, Entity, ExportRule, ReoccurredInstances
+from dcm_exporter.models.configuration import Severity, ValidationIssue
 
 if TYPE_CHECKING:
     from dcm_exporter.queue.manager import TaskManager

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dcm_exporter._imports import PYDICOM, require
+from dcm_exporter.attribute_format import DEFAULT_STORAGE_PATH_FORMAT, AttributesFormat
 from dcm_exporter.errors import (
     ConfigurationError,
     InstanceMissingError,
@@ -51,7 +52,6 @@ from dcm_exporter.errors import (
     UnsafePathError,
 )
 from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuilder, OutcomeRule
-from dcm_exporter.transports.attribute_format import DEFAULT_STORAGE_PATH_FORMAT, AttributesFormat
 from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:

@@ -60,9 +60,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from dcm_exporter._imports import PYDICOM, require
-from dcm_exporter.errors import ConfigurationError, UnsafePathError
-from dcm_exporter.schedule import local_zone
-from dcm_exporter.transports._java_text import (
+from dcm_exporter._java_text import (
     DATE_STYLES,
     TIME_STYLES,
     Slot,
@@ -73,6 +71,8 @@ from dcm_exporter.transports._java_text import (
     localize,
     parse_message_format,
 )
+from dcm_exporter.errors import ConfigurationError, UnsafePathError
+from dcm_exporter.schedule import local_zone
 
 if TYPE_CHECKING:
     from pydicom import Dataset
