@@ -6,13 +6,8 @@ The queue's and the outcomes' ``_repr_html_`` methods call these functions, so J
 return a :class:`TaskList` / :class:`BatchList` (public as ``dcm_exporter.queue.TaskList`` / ``BatchList``):
 plain lists that also render as one table and convert to a pandas ``DataFrame``.
 
-The tables are built with the leaf :mod:`dcm_exporter._tables`; the models render themselves with
-:mod:`dcm_exporter.models._display` (re-exported here), so the models import nothing from this module.
-
->>> from dcm_exporter.models import ExporterDescriptor
->>> html = ExporterDescriptor(exporter_id="STORESCP", uri="dicom:STORESCP", queue_name="Export1")._repr_html_()
->>> ">dicom:STORESCP</td>" in html
-True
+The tables are built with the leaf :mod:`dcm_exporter._tables`. The configuration models carry no HTML at
+all: :mod:`dcm_exporter.notebook` registers their tables with the running IPython kernel.
 """
 
 from __future__ import annotations
@@ -24,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from dcm_exporter._tables import CELL_STYLE, STATUS_COLOURS, TABLE_STYLE, caption_row, cell, field_table, table, text
-from dcm_exporter.models._display import configuration_html, exporter_html
 
 __all__ = [
     "STATUS_COLOURS",
@@ -32,8 +26,6 @@ __all__ = [
     "TaskList",
     "batch_html",
     "batches_html",
-    "configuration_html",
-    "exporter_html",
     "outcome_html",
     "task_html",
     "tasks_html",
@@ -66,12 +58,9 @@ def task_html(task: Any) -> str:
 
 def failures_html(failures: Sequence[Any]) -> str:
     """Failed instances: SOP Instance UID, reason, DIMSE / HTTP status."""
-    from dcm_exporter.export import status_text
-
     return table(
         ("sop_instance_uid", "reason", "status"),
-        ((f.sop_instance_uid, f.reason, None if f.status_code is None else status_text(f.status_code))
-         for f in failures),
+        ((f.sop_instance_uid, f.reason, f.status_text) for f in failures),
         status_column=None, caption=f"{len(failures)} failed instance(s)",
     )
 

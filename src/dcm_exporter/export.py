@@ -282,6 +282,11 @@ class FailedInstance:
     status_code: int | None = None
     missing: bool = False
 
+    @property
+    def status_text(self) -> str | None:
+        """The status with its meaning (``A700H (Out of Resources)``), or ``None`` when there was none."""
+        return None if self.status_code is None else status_text(self.status_code)
+
 
 def _failures_tuple(value: Sequence[FailedInstance]) -> tuple[FailedInstance, ...]:
     return tuple(value)

@@ -31,7 +31,6 @@ from dcm_exporter.dn import (
     web_app_registry_dn,
 )
 from dcm_exporter.errors import AENotInstalledError, ConfigurationError, UnknownAEError
-from dcm_exporter.models._display import configuration_html
 from dcm_exporter.models._frozen import FrozenMap
 from dcm_exporter.models.device import ApplicationEntity, Connection, Device, TransferCapability
 from dcm_exporter.models.enums import TransferRole
@@ -246,8 +245,6 @@ class Configuration:
         if dups:
             raise ConfigurationError(f"duplicate device name(s): {', '.join(dups)}")
 
-    def _repr_html_(self) -> str:
-        return configuration_html(self)
 
     def redacted(self) -> Configuration:
         """A copy for showing to people, every secret replaced by ``***``.
