@@ -267,3 +267,21 @@ def test_no_input_takes_the_wizards_default_ae_title(tmp_path: Path) -> None:
     assert created.returncode == 0, created.stderr
     # the wizard offers the device's first AE: --no-input takes the same
     assert ldif.load(path).exporters["X"].ae_title == device.application_entities[0].ae_title
+
+
+# --- an LDAP refusal in the server's words --------------------------------------------------------------------
+
+
+@pytest.mark.slapd
+def test_a_schema_refusal_is_reported_in_the_servers_words(
+    slapd_factory: Any, upstream_dir: Path, tmp_path: Path
+) -> None:
+    server = slapd_factory(schema="upstream", content="base")
+    a = _auth(server, tmp_path)
+    demo = tmp_path / "demo.ldif"
+    demo.write_text(ldif.dumps(demo_configuration()))
+    result = run_cli("config", "convert", str(demo), server.url, *a, "--yes", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "is not in the server's schema" not in result.stderr
+    assert "requires attribute" in result.stderr
