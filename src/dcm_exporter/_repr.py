@@ -66,7 +66,7 @@ def task_html(task: Any) -> str:
 
 def failures_html(failures: Sequence[Any]) -> str:
     """Failed instances: SOP Instance UID, reason, DIMSE / HTTP status."""
-    from dcm_exporter.export import status_text
+    from dcm_exporter._tables import status_text
 
     return table(
         ("sop_instance_uid", "reason", "status"),
