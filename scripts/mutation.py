@@ -33,6 +33,7 @@ import argparse
 import ast
 import copy
 import os
+import re
 import shutil
 import signal
 import sys
@@ -366,19 +367,28 @@ class Result:
 
 
 def run_piece(
-    piece: Piece, overlays: list[Path], *, deadline: float, verbose: bool, match: str | None = None
+    piece: Piece,
+    overlays: list[Path],
+    *,
+    deadline: float,
+    verbose: bool,
+    match: str | None = None,
+    only: set[str] | None = None,
 ) -> Result:
     """Try every mutant of ``piece`` (or those whose key contains ``match``), ``len(overlays)`` at a time (one
     private ``src/`` copy each)."""
     result = Result(piece.name)
-    mutants = [m for m in mutants_of(piece) if match is None or match in m.key]
+    mutants = [m for m in mutants_of(piece)
+               if (match is None or match in m.key) and (only is None or m.key in only)]
     result.total = len(mutants)
     keys = {m.key for m in mutants}
-    result.stale_equivalents = [k for k in piece.equivalent if k not in keys] if match is None else []
+    result.stale_equivalents = [k for k in piece.equivalent if k not in keys] if match is None and only is None else []
     started = time.monotonic()
     status, baseline = _run_tests(overlays[0], piece.tests, timeout=600)
     if status != "passed":
         raise SystemExit(f"mutation: the tests of {piece.name!r} fail without any mutant: {piece.tests}")
+    if not mutants:
+        return result
     timeout = 3 * baseline * len(overlays) + 15  # parallel runs share the cores
     pending = [m for m in mutants if m.key not in piece.equivalent]
     result.equivalent = len(mutants) - len(pending)
@@ -442,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-score", type=float, default=90.0, help="percent killed per piece (default 90)")
     parser.add_argument("-k", "--match", default=None,
                         help="only mutants whose key contains this text (to recheck survivors)")
+    parser.add_argument("--recheck", type=Path, default=None,
+                        help="only the mutants a previous run's output lists as SURVIVED (after adding tests)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="mutants tried at once (default 2)")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per mutant")
     parser.add_argument("--config", type=Path, default=CONFIG)
@@ -451,6 +463,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown piece(s) {', '.join(unknown)}; known: {', '.join(pieces)}")
     chosen = [pieces[p] for p in (args.pieces or list(pieces))]
+    only: dict[str, set[str]] | None = None
+    if args.recheck is not None:  # "SURVIVED piece: file:line  key" lines of an earlier run's output
+        only = {}
+        for line in args.recheck.read_text(encoding="utf-8").splitlines():
+            m = re.match(r"SURVIVED (\S+): \S+  (.*)$", line)
+            if m:
+                only.setdefault(m.group(1), set()).add(m.group(2))
+        chosen = [p for p in chosen if p.name in only]
     if args.list:
         for piece in chosen:
             for m in mutants_of(piece):
@@ -479,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant of the same size and second must not reuse a .pyc
         for piece in chosen:
             print(f"== {piece.name}: {piece.description}", flush=True)
-            results.append(run_piece(piece, overlays, deadline=deadline, verbose=args.verbose, match=args.match))
+            results.append(run_piece(piece, overlays, deadline=deadline, verbose=args.verbose, match=args.match,
+                                     only=only.get(piece.name, set()) if only is not None else None))
     failed = False
     print()
     print(f"{'piece':22} {'mutants':>7} {'equiv.':>6} {'killed':>6} {'survived':>8} {'not run':>7} "

@@ -1,6 +1,6 @@
 """HTML tables for notebook display: cells, captions, status colours.
 
-A leaf module (standard library only): the models' ``_repr_html_`` (:mod:`dcm_exporter.models._display`) and
+A leaf module (standard library only): the notebook's model tables (:mod:`dcm_exporter.notebook`) and
 the queue's and outcomes' (:mod:`dcm_exporter._repr`) build their tables with it.
 """
 

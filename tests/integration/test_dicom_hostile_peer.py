@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -304,19 +305,24 @@ def test_a_pdu_larger_than_the_limit_is_refused_before_it_is_read(
     assert f"exceeds the limit of {assoc_module.MAX_RECEIVED_PDU}" in str(info.value)
 
 
+@pytest.mark.parametrize("associations", [1, 2])
 def test_a_release_answered_with_p_data_is_aborted(
-    peer_factory: Callable[..., Peer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    peer_factory: Callable[..., Peer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, associations: int
 ) -> None:
     """Closing the transport releases the pooled association; a peer answering the A-RELEASE-RQ with P-DATA
     is aborted when the release timeout runs out, while it is still sending."""
     monkeypatch.setattr(assoc_module, "RELEASE_TIMEOUT", 0.5)
 
     def chatty(peer: Peer, conn: socket.socket, context_id: int) -> None:
-        command = read_store_rq(conn)
-        assert command is not None
-        conn.sendall(d.pdata_pdu(context_id, store_rsp(command), command=True, last=True))
-        kind, _ = read_pdu(conn)
-        assert kind == d.PDU_A_RELEASE_RQ
+        while True:
+            kind, body = read_pdu(conn)
+            if kind == d.PDU_A_RELEASE_RQ:
+                break
+            for pdv in d.split_pdvs(body):
+                if pdv.command:
+                    command = d.parse_command(pdv.data)
+                elif pdv.last:
+                    conn.sendall(d.pdata_pdu(context_id, store_rsp(command), command=True, last=True))
         peer.events.append("release requested")
         conn.settimeout(0.05)
         end = time.monotonic() + GIVE_UP
@@ -332,16 +338,18 @@ def test_a_release_answered_with_p_data_is_aborted(
 
     peer = peer_factory(chatty)
     configuration = configuration_for(peer.port)
-    refs = make_files(tmp_path, 1)
-    transport = DicomTransport(EXPORTER, configuration)
+    refs = make_files(tmp_path, 4)
+    exporter = attrs.evolve(EXPORTER, properties={"MultipleStoreAssociations": str(associations)})
+    transport = DicomTransport(exporter, configuration)
     outcome = transport.send(request_for(refs, configuration))
     assert outcome.status is OutcomeStatus.COMPLETED
-    assert transport.idle_associations == 1
-    transport.close()
+    assert transport.idle_associations == associations
+    transport.close()  # the pooled associations are released side by side, each bounded
     deadline = time.monotonic() + GIVE_UP + 5
-    while len(peer.events) < 2 and time.monotonic() < deadline:
+    while len(peer.events) < 2 * associations and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert peer.events == ["release requested", f"PDU 0x{d.PDU_A_ABORT:02X} while still sending"]
+    expected = ["release requested", f"PDU 0x{d.PDU_A_ABORT:02X} while still sending"] * associations
+    assert sorted(peer.events) == sorted(expected)
 
 
 # --- item 3: framing errors are connection errors ----------------------------------------------------
@@ -498,3 +506,17 @@ def test_with_deidentification_the_response_is_compared_with_the_uid_sent(
     (failure,) = outcome.failures
     assert failure.sop_instance_uid == refs[1].sop_instance_uid
     assert f"names SOP instance {refs[1].sop_instance_uid}, not {received[1]} that was sent" in failure.reason
+
+
+def test_a_non_ascii_uid_fails_that_instance_alone(peer_factory: Callable[..., Peer], tmp_path: Path) -> None:
+    """A UID that cannot go into a command set (not ASCII, as a hostile file may carry) fails its instance with
+    the reason; the others are sent."""
+    peer = peer_factory(serve_normally)
+    configuration = configuration_for(peer.port)
+    refs = make_files(tmp_path, 2)
+    bad = attrs.evolve(refs[0], sop_instance_uid="1.2.3.\u00e9")
+    with DicomTransport(EXPORTER, configuration) as transport:
+        outcome = transport.send(request_for([bad, refs[1]], configuration))
+    assert (outcome.completed, outcome.failed) == (1, 1)
+    (failure,) = outcome.failures
+    assert failure.sop_instance_uid == "1.2.3.\u00e9" and "is not ASCII" in failure.reason

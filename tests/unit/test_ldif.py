@@ -32,7 +32,7 @@ def b64(data: str | bytes) -> str:
 
 
 def test_features_sample() -> None:
-    device, zurich = read_ldif(GOOD / "features.ldif")
+    device, zurich = read_ldif(GOOD / "features.ldif", allow_file_urls=True)
     assert isinstance(device, LdifEntry) and isinstance(zurich, LdifEntry)
     assert device.dn == DEVICE_DN
     assert device.line == 7
@@ -106,7 +106,7 @@ def test_changes_sample() -> None:
 
 @pytest.mark.parametrize("sample", ["features.ldif", "changes.ldif"])
 def test_samples_round_trip(sample: str) -> None:
-    records = read_ldif(GOOD / sample)
+    records = read_ldif(GOOD / sample, allow_file_urls=True)
     text = write_ldif(records)
     assert read_ldif(text) == records
     assert write_ldif(read_ldif(text)) == text
@@ -114,9 +114,9 @@ def test_samples_round_trip(sample: str) -> None:
 
 @pytest.mark.parametrize("sample", ["features.ldif", "changes.ldif"])
 def test_crlf_line_ends_read_the_same(sample: str) -> None:
-    lf = read_ldif(GOOD / sample)
+    lf = read_ldif(GOOD / sample, allow_file_urls=True)
     crlf_bytes = (GOOD / sample).read_bytes().replace(b"\n", b"\r\n")
-    crlf = read_ldif(crlf_bytes, base_dir=GOOD)
+    crlf = read_ldif(crlf_bytes, base_dir=GOOD, allow_file_urls=True)
     assert crlf == lf
     assert [r.line for r in crlf] == [r.line for r in lf]
 
@@ -209,14 +209,14 @@ def test_url_values(tmp_path: Path) -> None:
         f"c:< file://localhost{(tmp_path / 'text.txt').as_posix()}\n"
         "d:<file:text.txt\n"
     )
-    [entry] = read_ldif(ldif)
+    [entry] = read_ldif(ldif, allow_file_urls=True)
     assert entry.attributes == {"a": [data], "b": ["from a file"], "c": ["from a file"], "d": ["from a file"]}
     # text with a file name resolves against that file's folder; base_dir overrides
     text = ldif.read_text()
-    assert read_ldif(text, filename=str(ldif)) == [entry]
-    assert read_ldif(text, base_dir=tmp_path) == [entry]
+    assert read_ldif(text, filename=str(ldif), allow_file_urls=True) == [entry]
+    assert read_ldif(text, base_dir=tmp_path, allow_file_urls=True) == [entry]
     with pytest.raises(LdifError, match="cannot read the value of 'a'") as caught:
-        read_ldif(text, base_dir=tmp_path / "elsewhere")
+        read_ldif(text, base_dir=tmp_path / "elsewhere", allow_file_urls=True)
     assert caught.value.line == 2
 
 

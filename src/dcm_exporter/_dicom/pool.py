@@ -154,11 +154,27 @@ class AssociationPool:
             self._idle.clear()
             reaper = self._reaper
             self._wake.notify_all()
-        for assoc in entries:
-            assoc.release()
+        _release_all(entries)
         if reaper is not None and reaper is not threading.current_thread():
             reaper.join(timeout=10)
 
     def __len__(self) -> int:
         with self._lock:
             return sum(len(v) for v in self._idle.values())
+
+
+def _release_all(associations: list[Association]) -> None:
+    """Release ``associations`` side by side: each release is bounded (``RELEASE_TIMEOUT``), and closing the
+    pool then takes that long at most, however many peers answer slowly or not at all."""
+    if len(associations) <= 1:
+        for assoc in associations:
+            assoc.release()
+        return
+    threads = [
+        threading.Thread(target=assoc.release, name="dcm_exporter-dicom-release", daemon=True)
+        for assoc in associations
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

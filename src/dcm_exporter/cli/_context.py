@@ -198,8 +198,9 @@ def read_configuration_file(path: str) -> Configuration:
                 return device_json.loads(text)
             except (CodecError, ConfigurationError) as exc:
                 raise ConfigurationError(f"<stdin>: {exc}") from exc
-        return ldif.load(text if "\n" in text else text + "\n", filename="<stdin>")
-    return load_source(Path(path))
+        # the operator's own input: ':<' file URLs may read files (regular ones, size-capped)
+        return ldif.load(text if "\n" in text else text + "\n", filename="<stdin>", allow_file_urls=True)
+    return load_source(Path(path), allow_file_urls=True)  # the operator's own file
 
 
 def load_configuration(args: argparse.Namespace) -> Configuration:

@@ -31,9 +31,10 @@ def _from_ldif(
     *,
     base_dn: str | None = None,
     filename: str | None = None,
+    allow_file_urls: bool = False,
 ) -> Configuration:
     _deprecated("from_ldif()", "dcm_exporter.load_configuration() or dcm_exporter.codecs.ldif.load()")
-    return ldif.load(source, base_dn=base_dn, filename=filename)
+    return ldif.load(source, base_dn=base_dn, filename=filename, allow_file_urls=allow_file_urls)
 
 
 def _to_ldif(self: Configuration) -> str:

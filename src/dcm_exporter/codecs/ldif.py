@@ -38,6 +38,12 @@ attribute options (``userCertificate;binary``), ``dn::`` base64 DNs, and change 
 records or change records, never both. Everything else is refused with an
 :class:`~dcm_exporter.errors.LdifError` that names the file, the 1-based line and what was expected.
 
+``:<`` file URLs read files of the machine, so they are off unless the caller passes
+``allow_file_urls=True`` (the CLI and the web reload do, for the operator's own configuration files). Even
+then only regular files are read (not ``/dev/zero``, FIFOs, sockets or folders), at most
+``max_url_bytes`` (:data:`MAX_URL_BYTES`, 16 MiB) each, and with an explicit ``base_dir`` only files
+inside that folder (after following symbolic links: no ``../`` escape).
+
 Values are ``str`` when they are valid UTF-8 and ``bytes`` otherwise (always ``bytes`` for attribute
 descriptions with the ``;binary`` option). Attribute names keep the spelling of their first occurrence in an
 entry; later lines that differ only in letter case add to the same attribute (LDAP attribute descriptions are
@@ -49,6 +55,7 @@ from __future__ import annotations
 import binascii
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
@@ -69,6 +76,7 @@ __all__ = [
     "LdifChange",
     "LdifEntry",
     "LdifRecord",
+    "MAX_URL_BYTES",
     "LdifSource",
     "Modification",
     "Value",
@@ -233,11 +241,17 @@ LdifRecord: TypeAlias = LdifEntry | LdifChange
 # --- reading -------------------------------------------------------------------------------------
 
 
+#: Default cap on the size of one ``:<`` file URL value.
+MAX_URL_BYTES = 16 * 1024 * 1024
+
+
 def iter_ldif(
     source: LdifSource,
     *,
     filename: str | None = None,
     base_dir: str | os.PathLike[str] | None = None,
+    allow_file_urls: bool = False,
+    max_url_bytes: int = MAX_URL_BYTES,
 ) -> Iterator[LdifRecord]:
     """Iterate over the records of LDIF (RFC 2849) text.
 
@@ -250,7 +264,11 @@ def iter_ldif(
         filename: the name used in error messages and in each record's ``filename``; defaults to the path or
             the file object's ``name``.
         base_dir: the folder relative ``:< file:`` URLs are resolved against; defaults to the folder of the
-            LDIF file, or the current directory for text without a file name.
+            LDIF file, or the current directory for text without a file name. When given, every URL must
+            name a file inside it.
+        allow_file_urls: read ``:<`` file URL values at all (off: they are refused with an error); only
+            for LDIF from a trusted operator.
+        max_url_bytes: the largest file one URL value may name.
 
     Yields:
         An :class:`LdifEntry` per content record, or an :class:`LdifChange` per change record.
@@ -260,7 +278,11 @@ def iter_ldif(
         TypeError: ``source`` is of an unsupported type.
     """
     text, name, folder = _load(source, filename, base_dir)
-    return _Reader(name, folder).records(text)
+    reader = _Reader(name, folder)
+    reader.allow_file_urls = allow_file_urls
+    reader.max_url_bytes = max_url_bytes
+    reader.confine = Path(base_dir) if base_dir is not None else None
+    return reader.records(text)
 
 
 def read_ldif(
@@ -268,13 +290,23 @@ def read_ldif(
     *,
     filename: str | None = None,
     base_dir: str | os.PathLike[str] | None = None,
+    allow_file_urls: bool = False,
+    max_url_bytes: int = MAX_URL_BYTES,
 ) -> list[LdifRecord]:
     """Read all records of LDIF text, a path or a file object; see :func:`iter_ldif`.
 
     Raises:
         LdifError: the input is not valid LDIF or cannot be read; the message names file and line.
     """
-    return list(iter_ldif(source, filename=filename, base_dir=base_dir))
+    return list(
+        iter_ldif(
+            source,
+            filename=filename,
+            base_dir=base_dir,
+            allow_file_urls=allow_file_urls,
+            max_url_bytes=max_url_bytes,
+        )
+    )
 
 
 def _load(
@@ -362,6 +394,9 @@ class _Reader:
         self.spellings: dict[str, str] = {}  # lower-case name -> first spelling seen
         self.case_variants = False  # whether two known names differ only in letter case
         self.valid_dns: set[str] = set()
+        self.allow_file_urls = False
+        self.max_url_bytes = MAX_URL_BYTES
+        self.confine: Path | None = None
 
     def error(self, message: str, line: int | None) -> LdifError:
         return LdifError(message, filename=self.filename, line=line)
@@ -501,15 +536,15 @@ class _Reader:
         result: dict[str, list[Value]] = {}
         known = self.known_names
         value: Value
-        for line in islice(lines, begin, None):
+        for index, line in enumerate(islice(lines, begin, None), begin):
             # fast path: "name: value" with a name already validated
             name, sep, value = line.partition(": ")
             if sep and name in known:
                 if value[:1] == " ":
                     value = value.lstrip(" ")
             else:
-                # an equal line before this one would have failed the same way, so index() finds this one
-                index = lines.index(line, begin)
+                # the position comes with the line: looking it up (list.index) made new names and
+                # '::' values quadratic
                 name, value = self.attribute_line(line, numbers[index] if numbers else start + index)
             values = result.get(name)
             if values is None:
@@ -594,14 +629,54 @@ class _Reader:
         path = Path(unquote(parts.path))
         if not parts.path:
             raise self.error(f"file URL {url!r} for {what!r} has no path", lineno)
+        if not self.allow_file_urls:
+            raise self.error(
+                f"file URL {url!r} for {what!r} is not read: ':<' values are off unless the caller allows "
+                "them (allow_file_urls=True, for LDIF from a trusted operator)",
+                lineno,
+            )
         if not path.is_absolute():
             path = (self.base_dir or Path.cwd()) / path
+        return self.read_file(path, url, what, lineno)
+
+    def read_file(self, path: Path, url: str, what: str, lineno: int) -> bytes:
+        """A URL value's bytes: a regular file, not too large, inside the base folder when one was given."""
+
+        def refuse(why: str, exc: BaseException | None = None) -> LdifError:
+            error = self.error(f"cannot read the value of {what!r} from {url!r} ({path}): {why}", lineno)
+            error.__cause__ = exc
+            return error
+
+        if self.confine is not None:
+            try:
+                real, root = path.resolve(), self.confine.resolve()
+            except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop
+                raise refuse(str(exc), exc) from exc
+            if not real.is_relative_to(root):
+                raise refuse(f"it is outside the base folder {root}")
         try:
-            return path.read_bytes()
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
-            raise self.error(
-                f"cannot read the value of {what!r} from {url!r} ({path}): {exc.strerror or exc}", lineno
-            ) from exc
+            raise refuse(exc.strerror or str(exc), exc) from exc
+        try:
+            info = os.fstat(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise refuse(exc.strerror or str(exc), exc) from exc
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise refuse("not a regular file (a device, FIFO, socket or folder)")
+        with os.fdopen(fd, "rb") as file:
+            if info.st_size > self.max_url_bytes:
+                raise refuse(f"{info.st_size} bytes, more than the limit of {self.max_url_bytes}")
+            try:
+                data = file.read(self.max_url_bytes + 1)
+            except OSError as exc:
+                raise refuse(exc.strerror or str(exc), exc) from exc
+        if len(data) > self.max_url_bytes:  # it grew while being read
+            raise refuse(f"more than the limit of {self.max_url_bytes} bytes")
+        return data
 
     def dn_value(self, rest: str, what: str, lineno: int, *, rdn: bool = False) -> str:
         """Decode the value of a ``dn:``, ``newrdn:`` or ``newsuperior:`` line (plain or base64)."""
@@ -812,11 +887,13 @@ def _as_list(numbers: list[int] | _LazyNumbers) -> list[int]:
 
 def _dn_ok(dn: str, cache: set[str]) -> bool:
     """Whether ``dn`` is an RFC 4514 DN. ``cache`` holds DNs already found valid; a DN whose parent is in it
-    only has its first RDN checked, so a file of entries below the same parents is checked in linear time."""
+    only has its first RDN checked, so a file of entries below the same parents is checked in linear time, and
+    any one DN in time linear in its length."""
     if not dn or dn in cache:
         return True
     pos = 0
     end = len(dn)
+    parent_checked = False
     while True:
         match = _RDN_HEAD_RE.match(dn, pos)
         if match is None:
@@ -826,8 +903,12 @@ def _dn_ok(dn: str, cache: set[str]) -> bool:
             if match.group(1) is not None:  # a trailing comma
                 return False
             break
-        if dn[pos:] in cache:
-            break
+        # only the parent is looked up: a lookup copies and hashes the rest of the DN, so trying every
+        # ancestor made a DN of many RDNs quadratic; a parent not seen is checked RDN by RDN, linearly
+        if not parent_checked:
+            parent_checked = True
+            if dn[pos:] in cache:
+                break
     cache.add(dn)
     return True
 
@@ -1056,8 +1137,12 @@ def load(
     *,
     base_dn: str | None = None,
     filename: str | None = None,
+    allow_file_urls: bool = False,
 ) -> Configuration:
     """Read a configuration from LDIF: a file path, LDIF text, or a list of files read as one.
+
+    ``allow_file_urls`` lets ``attr:< file:...`` values read files (regular files only, 16 MiB each at most):
+    for the operator's own files; off by default (see :func:`iter_ldif`).
 
     A ``str`` containing a newline, or ``bytes``, is LDIF text; any other ``str`` or path is a file name.
     A list or tuple of paths is read in order as if concatenated (e.g. ``default-config.ldif`` and then
@@ -1077,10 +1162,10 @@ def load(
         if isinstance(src, os.PathLike) or (isinstance(src, str) and "\n" not in src):
             path = Path(src)
             name = filename if filename and len(sources) == 1 else str(path)
-            records = iter_ldif(path, filename=name)
+            records = iter_ldif(path, filename=name, allow_file_urls=allow_file_urls)
         else:
             name = filename or "<string>"
-            records = iter_ldif(src, filename=name)
+            records = iter_ldif(src, filename=name, allow_file_urls=allow_file_urls)
         for rec in records:
             if isinstance(rec, LdifEntry):
                 collected.append((rec.dn, rec.attributes, SourceLocation(name, rec.line)))

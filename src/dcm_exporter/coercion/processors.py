@@ -174,9 +174,9 @@ def _merge(dataset: Dataset, text: str, action: str, steps: list[tuple[int, int]
         return
     if vr == "SQ":
         raise ValueError(f"dcmMergeAttribute {text!r}: cannot set a value of a sequence")
-    # as dcm4che: the formatted value is set as it is (a value longer than its VR allows is not refused)
-    values = value.split("\\") if value and "\\" in value else value
-    target[tag] = DataElement(tag, vr, values, validation_mode=config.IGNORE)
+    # as dcm4che: the formatted value is set as it is (a value longer than its VR allows is not refused); a
+    # backslash separates values except in the single-valued text VRs (LT, ST, UT, UR), as pydicom reads it
+    target[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
 class MergeAttributesProcessor:

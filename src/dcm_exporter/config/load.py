@@ -40,6 +40,7 @@ def load_configuration(
     ca_file: str | os.PathLike[str] | None = None,
     start_tls: bool = False,
     timeout: float = 30.0,
+    allow_file_urls: bool = False,
 ) -> Configuration:
     """Read a configuration from an LDIF or device JSON file, LDIF (or JSON) text, or an LDAP server.
 
@@ -62,6 +63,8 @@ def load_configuration(
         ca_file: PEM file of the CA(s) to trust for ``ldaps://`` or ``start_tls`` (default: the system store).
         start_tls: upgrade an ``ldap://`` connection with StartTLS before binding.
         timeout: seconds to wait for each answer of an LDAP server.
+        allow_file_urls: let ``attr:< file:...`` values of LDIF read files (regular files, 16 MiB each at
+            most); only for LDIF the operator wrote (see :func:`dcm_exporter.codecs.ldif.iter_ldif`).
 
     Raises:
         LdifError / JsonCodecError: malformed text (LDIF: with file and line; JSON: with its JSON path).
@@ -75,12 +78,12 @@ def load_configuration(
     if bind_dn is not None or password is not None or ca_file is not None or start_tls:
         raise ConfigurationError("bind_dn, password, ca_file and start_tls apply to an ldap:// or ldaps:// URL only")
     if isinstance(source, list | tuple):
-        return ldif.load(source, base_dn=base_dn)
+        return ldif.load(source, base_dn=base_dn, allow_file_urls=allow_file_urls)
     if isinstance(source, bytes) or (isinstance(source, str) and "\n" in source):
         text = source.decode("utf-8", errors="replace") if isinstance(source, bytes) else source
         if text.lstrip().startswith(("{", "[")):
             return device_json.loads(source, base_dn=base_dn or DEFAULT_BASE_DN)
-        return ldif.load(source, base_dn=base_dn)
+        return ldif.load(source, base_dn=base_dn, allow_file_urls=allow_file_urls)
     path = Path(os.fspath(source))  # type: ignore[arg-type]
     if path.is_dir():
         raise ConfigurationError(f"configuration file {path} is a folder: give an LDIF or JSON file")
@@ -92,7 +95,7 @@ def load_configuration(
         except (CodecError, ConfigurationError, UnicodeDecodeError) as exc:
             # the JSON codec does not know the file: name it (LDIF errors say file:line already)
             raise ConfigurationError(f"{path}: {exc}") from exc
-    return ldif.load(path, base_dn=base_dn)
+    return ldif.load(path, base_dn=base_dn, allow_file_urls=allow_file_urls)
 
 
 def _from_ldap(

@@ -266,7 +266,9 @@ def parse_store_response(body: bytes, content_type: str | None) -> StoreResponse
 def _parse_json(text: bytes) -> StoreResponse:
     try:
         doc = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise ResponseParseError("response is not readable JSON: nested too deeply") from None
+    except ValueError as exc:  # also UnicodeDecodeError, and a number past Python's 4,300-digit limit
         raise ResponseParseError(f"response is not valid JSON: {exc}") from exc
     if isinstance(doc, list):  # some servers wrap the one dataset in an array
         doc = doc[0] if len(doc) == 1 else {}
@@ -276,12 +278,21 @@ def _parse_json(text: bytes) -> StoreResponse:
 
 
 def _parse_xml(text: bytes) -> StoreResponse:
-    if b"<!DOCTYPE" in text or b"<!ENTITY" in text:
-        raise ResponseParseError("DICOM XML response with a DOCTYPE or entity declaration is refused")
     try:
-        root = ET.fromstring(text)
+        from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+        from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - defusedxml comes with the dicomweb extra, as httpx does
+        raise ResponseParseError("a DICOM XML response needs defusedxml: install dcm-exporter[dicomweb]") from None
+    try:
+        # the parser itself refuses a DTD, in whatever encoding the document declares (a byte search for
+        # '<!DOCTYPE' misses UTF-16)
+        root = fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise ResponseParseError(f"DICOM XML response refused: {type(exc).__name__} ({exc})") from exc
     except ET.ParseError as exc:
         raise ResponseParseError(f"response is not well-formed XML: {exc}") from exc
+    except (RecursionError, ValueError) as exc:
+        raise ResponseParseError(f"response is not readable XML: {type(exc).__name__}") from exc
     if _local(root.tag) != "NativeDicomModel":
         raise ResponseParseError(
             f"DICOM XML response has root element {_local(root.tag)!r}, not NativeDicomModel"

@@ -899,7 +899,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.config.endswith(".json"):
                 configuration = device_json.loads(Path(args.config).read_text(encoding="utf-8"))
             else:
-                configuration = ldif.load(Path(args.config))
+                configuration = ldif.load(Path(args.config), allow_file_urls=True)
             aet = args.target
         else:
             parser.error("give --config FILE, or the target as AET@HOST:PORT")

@@ -25,6 +25,9 @@ application's value wins over the exporter's):
 ``ca-file``              (none)   (ours) PEM file of CA certificates to trust for HTTPS
 ``connect-timeout``      10       (ours) seconds to connect
 ``read-timeout``         300      (ours) seconds to wait for the server between bytes of its answer
+``request-timeout``      600      (ours) seconds one whole request may take, from the first byte
+                                  sent to the last byte of the answer
+``max-response-bytes``   16 MiB   (ours) bytes of an answer read at most
 ======================== ======== ================================================================
 
 Bodies are ``multipart/related; type="application/dicom"`` streamed from the files in fixed-size
@@ -38,6 +41,12 @@ answer, a timeout or a dropped connection fails the instances of that request. W
 could be stored and every request failed as a whole (server unreachable, 401, 503, dropped
 connections), :meth:`StowTransport.send` raises a :class:`~dcm_exporter.errors.TransportError` whose
 ``retryable`` says whether trying later may help; the transport itself never retries.
+
+An answer is read up to ``max-response-bytes`` (uncompressed: ``Accept-Encoding: identity`` is asked
+for and a compressed answer is not unpacked) and parsed by a parser that refuses DTDs itself (defusedxml
+for XML; JSON parse errors of any kind, nesting and huge numbers included, are caught). An answer that
+cannot be read is handled alike whatever the reason: for 200 every instance is stored (PS3.18) and a
+warning says the body could not be read; for other statuses the instances fail with the reason.
 
 Credentials (``bearer-token``, ``basic-auth``, a user/password in a direct URL) never appear in
 reprs, log records or exception messages. TLS certificates are verified unless switched off.
@@ -67,7 +76,16 @@ from dcm_exporter.errors import (
     TransportTimeoutError,
 )
 from dcm_exporter.export import ExportRequest, InstanceRef, Outcome, OutcomeBuilder
-from dcm_exporter.transports._http import proxy_url
+from dcm_exporter.transports._http import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_REQUEST_TIMEOUT,
+    HttpSettings,
+    build_client,
+    deadline,
+    deadline_passed,
+    proxy_url,
+    read_capped,
+)
 from dcm_exporter.transports._multipart import (
     BytesPart,
     FilePart,
@@ -139,6 +157,8 @@ class StowSettings:
         ca_file: PEM bundle of CA certificates to trust, or ``None`` for the system's.
         connect_timeout: seconds to connect.
         read_timeout: seconds to wait between bytes of the answer.
+        request_timeout: seconds one whole request may take, answer included.
+        max_response_bytes: bytes of an answer read at most.
         proxy_address: the HTTP proxy requests go through (``host:port``, from the web application's
             connection's ``dcmHTTPProxy``), without its credentials; ``None`` for a direct connection.
     """
@@ -155,6 +175,8 @@ class StowSettings:
     ca_file: str | None = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     _authorization: _Secret | None = attrs.field(default=None, alias="authorization", repr=False)
     _proxy: _Secret | None = attrs.field(default=None, alias="proxy", repr=False)
 
@@ -178,7 +200,8 @@ class StowSettings:
 
     def headers(self) -> dict[str, str]:
         """The headers every request carries (including ``Authorization`` when configured)."""
-        headers = {"Accept": ACCEPT}
+        # identity: a compressed answer could unpack to far more than max-response-bytes
+        headers = {"Accept": ACCEPT, "Accept-Encoding": "identity"}
         if self._authorization is not None:
             headers["Authorization"] = self._authorization.value
         return headers
@@ -330,6 +353,10 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
         ca_file=ca_file,
         connect_timeout=_number(props, "connect-timeout", where, connect_default, integer=False),
         read_timeout=_number(props, "read-timeout", where, read_default, integer=False),
+        request_timeout=_number(props, "request-timeout", where, DEFAULT_REQUEST_TIMEOUT, integer=False),
+        max_response_bytes=_number(
+            props, "max-response-bytes", where, DEFAULT_MAX_RESPONSE_BYTES, integer=True
+        ),
         authorization=authorization,
         proxy=proxy,
     )
@@ -700,8 +727,24 @@ class StowTransport(BaseTransport):
             headers["Content-Length"] = str(body.length)
         started = time.perf_counter()
         failure: _RequestFailure | None = None
+        status, reason_phrase, server, content_type = 0, "", None, None
+        content = b""
+        unread: str | None = None  # why the answer's body could not be read whole
         try:
-            response = self._client.post(s.url, content=body, headers=headers)
+            with deadline(s.request_timeout), self._client.stream(
+                "POST", s.url, content=body, headers=headers
+            ) as response:
+                status, reason_phrase = response.status_code, response.reason_phrase
+                server, content_type = response.headers.get("server"), response.headers.get("content-type")
+                try:
+                    content, unread = read_capped(response, s.max_response_bytes)
+                except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                    # the status arrived: what it says still holds, only the details are missing
+                    unread = (
+                        f"no complete answer within the request timeout of {s.request_timeout:g} s"
+                        if deadline_passed()
+                        else f"{type(exc).__name__}: {exc}"
+                    )
         except httpx.ConnectTimeout as exc:
             failure = _RequestFailure(
                 reason=f"cannot connect to {s.url}{s.via}: timed out ({exc})", retryable=True, category="connect"
@@ -720,11 +763,13 @@ class StowTransport(BaseTransport):
                     reason=f"cannot connect to {s.url}{s.via}: {exc}", retryable=True, category="connect"
                 )
         except httpx.TimeoutException as exc:
-            failure = _RequestFailure(
-                reason=f"no answer from {s.url} in time ({type(exc).__name__}: {exc})",
-                retryable=True,
-                category="timeout",
+            elapsed = time.perf_counter() - started
+            reason = (
+                f"no complete answer from {s.url} within the request timeout of {s.request_timeout:g} s"
+                if elapsed >= s.request_timeout
+                else f"no answer from {s.url} in time ({type(exc).__name__}: {exc})"
             )
+            failure = _RequestFailure(reason=reason, retryable=True, category="timeout")
         except (httpx.RemoteProtocolError, httpx.NetworkError) as exc:
             failure = self._proxy_refusal() or _RequestFailure(
                 reason=f"connection to {s.url}{s.via} dropped during the request ({type(exc).__name__}: {exc})",
@@ -752,32 +797,42 @@ class StowTransport(BaseTransport):
             results.extend(_InstanceOutcome(ref, "failed", failure.reason) for ref in sent)
             return _BatchResult(results=tuple(results), failure=failure)
 
-        refused = self._proxy_auth_failure(response.status_code, response.headers.get("server"))
+        refused = self._proxy_auth_failure(status, server)
         if refused is not None:
             log.warning("STOW-RS of %d instances to %s refused: %s", len(sent), s.destination, refused.reason,
-                        extra={"destination": s.destination, "status": response.status_code})
-            results.extend(_InstanceOutcome(ref, "failed", refused.reason, response.status_code) for ref in sent)
+                        extra={"destination": s.destination, "status": status})
+            results.extend(_InstanceOutcome(ref, "failed", refused.reason, status) for ref in sent)
             return _BatchResult(results=tuple(results), failure=refused)
-        content_type = response.headers.get("content-type")
         parsed: StoreResponse | None = None
         detail = ""
-        try:
-            parsed = parse_store_response(response.content, content_type)
-        except ResponseParseError as exc:
-            detail = f"{exc}; body: {_body_snippet(response.content)}"
-        if parsed is not None and parsed.is_empty and response.status_code >= 400:
-            detail = _body_snippet(response.content)
-        outcomes, failure = classify_response(
-            response.status_code, response.reason_phrase, parsed, sent, detail
-        )
+        if unread is not None:
+            detail = unread
+        else:
+            try:
+                parsed = parse_store_response(content, content_type)
+            except ResponseParseError as exc:
+                detail = f"{exc}; body: {_body_snippet(content)}"
+        if parsed is not None and parsed.is_empty and status >= 400:
+            detail = _body_snippet(content)
+        if parsed is None and 200 <= status < 300:
+            log.warning(
+                "STOW-RS of %d instances to %s: HTTP %d, but the answer could not be read (%s)%s",
+                len(sent),
+                s.destination,
+                status,
+                detail,
+                "; HTTP 200 says every instance was stored" if status == 200 else "",
+                extra={"destination": s.destination, "status": status},
+            )
+        outcomes, failure = classify_response(status, reason_phrase, parsed, sent, detail)
         log.debug(
             "STOW-RS of %d instances (%d bytes) to %s: HTTP %d in %.3f s",
             len(sent),
             body.length,
             s.destination,
-            response.status_code,
+            status,
             time.perf_counter() - started,
-            extra={"destination": s.destination, "instances": len(sent), "status": response.status_code},
+            extra={"destination": s.destination, "instances": len(sent), "status": status},
         )
         if failure is not None:
             log.warning(
@@ -785,7 +840,7 @@ class StowTransport(BaseTransport):
                 len(sent),
                 s.destination,
                 failure.reason,
-                extra={"destination": s.destination, "status": response.status_code},
+                extra={"destination": s.destination, "status": status},
             )
         results.extend(outcomes)
         return _BatchResult(results=tuple(results), failure=failure)
@@ -842,33 +897,17 @@ def _transcode(stream: Any, ref: InstanceRef, target: str) -> bytes:
 
 
 def _build_client(settings: StowSettings) -> httpx.Client:
-    try:
-        import httpx
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ConfigurationError("the stow: transport needs httpx: install dcm-exporter[dicomweb]") from exc
-    verify: ssl.SSLContext | bool
-    if not settings.verify:
-        verify = False
-    elif settings.ca_file or not settings.check_hostname:
-        try:
-            context = ssl.create_default_context(cafile=settings.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigurationError(f"cannot load ca-file {settings.ca_file!r}: {exc}") from exc
-        context.check_hostname = settings.check_hostname
-        verify = context
-    else:
-        verify = True
-    return httpx.Client(
-        headers=settings.headers(),
-        verify=verify,
-        timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-        limits=httpx.Limits(
-            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
-        ),
-        follow_redirects=False,
-        trust_env=False,  # the proxy is the configuration's dcmHTTPProxy, not the environment's
+    """The shared HTTP client (:mod:`dcm_exporter.transports._http`): requests bounded by request-timeout."""
+    http = HttpSettings(
+        verify=settings.verify,
+        check_hostname=settings.check_hostname,
+        ca_file=settings.ca_file,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        request_timeout=settings.request_timeout,
         proxy=settings._proxy.value if settings._proxy is not None else None,
     )
+    return build_client(http, what="stow:", headers=settings.headers(), max_connections=settings.concurrency)
 
 
 def create_transport(exporter: ExporterDescriptor, configuration: Configuration) -> StowTransport:

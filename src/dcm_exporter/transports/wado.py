@@ -28,8 +28,9 @@ Exporter properties:
 =================== ============================================================================
 
 The web application's own properties give ``bearer-token`` or ``basic-auth``, ``allow-any-hostname`` and
-``disable-trust-manager``, ``ca-file``, ``connect-timeout`` and ``read-timeout`` (as for ``stow:``); its
-connection gives TLS and the ``dcmHTTPProxy``.
+``disable-trust-manager``, ``ca-file``, ``connect-timeout``, ``read-timeout`` and ``request-timeout`` (as
+for ``stow:``; the last bounds each whole request, body included, 600 s by default); its connection gives
+TLS and the ``dcmHTTPProxy``.
 
 Outcome, as upstream: no failed request ⇒ COMPLETED, message ``Query retrieved N objects by Exporter
 <id>``; some failed and some retrieved ⇒ WARNING (``…, failed: F - <last error>``); none retrieved and
@@ -53,7 +54,14 @@ from dcm_exporter._java_text import Slot, parse_message_format
 from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError, InstanceMissingError, SourceError, TransportError
 from dcm_exporter.export import ALL, ExportRequest, FailedInstance, InstanceRef, Outcome, OutcomeStatus
-from dcm_exporter.transports._http import Fetched, HttpSettings, build_client, fetch, proxy_url
+from dcm_exporter.transports._http import (
+    DEFAULT_REQUEST_TIMEOUT,
+    Fetched,
+    HttpSettings,
+    build_client,
+    fetch,
+    proxy_url,
+)
 from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
@@ -217,6 +225,7 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
         ca_file=web.get("ca-file") or None,
         connect_timeout=_seconds(web, "connect-timeout", app, connect_default),
         read_timeout=_seconds(web, "read-timeout", app, read_default),
+        request_timeout=_seconds(web, "request-timeout", app, DEFAULT_REQUEST_TIMEOUT),
         proxy=proxy,
     )
     return WadoSettings(
@@ -316,9 +325,9 @@ class WadoTransport(BaseTransport):
     def _get(self, url: str, params: Sequence[str]) -> Fetched:
         headers = self.settings.request_headers()
         if self.storage is None:
-            return fetch(self._client, url, headers, None)
+            return fetch(self._client, url, headers, None, request_timeout=self.settings.http.request_timeout)
         with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as body:
-            result = fetch(self._client, url, headers, body)
+            result = fetch(self._client, url, headers, body, request_timeout=self.settings.http.request_timeout)
             if result.ok:
                 try:
                     self._store(params, body)

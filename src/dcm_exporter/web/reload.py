@@ -102,7 +102,7 @@ def read_configuration_file(path: str | os.PathLike[str]) -> Configuration:
     """
     from dcm_exporter.config.load import load_configuration
 
-    return load_configuration(Path(path))
+    return load_configuration(Path(path), allow_file_urls=True)  # the file the operator started us with
 
 
 class ConfigurationReloader:

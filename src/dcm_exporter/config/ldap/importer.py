@@ -109,6 +109,7 @@ def import_ldif(
     filename: str | None = None,
     continue_on_error: bool = False,
     update_existing: bool = False,
+    allow_file_urls: bool = False,
 ) -> ImportReport:
     """Import LDIF content or change records, like ``ldapadd`` / ``ldapmodify`` or a directory tool.
 
@@ -116,13 +117,14 @@ def import_ldif(
     ``update_existing`` an entry that exists already gets the record's attributes (only the differing
     ones are sent; attributes the record does not mention are kept). Change records are carried out as
     written. The server's refusals are reported per record; the import stops at the first one unless
-    ``continue_on_error`` (like ``ldapadd -c``).
+    ``continue_on_error`` (like ``ldapadd -c``). ``:<`` file URL values are read only with
+    ``allow_file_urls`` (LDIF from a trusted operator).
 
     Raises:
         LdifError: malformed LDIF (nothing was sent).
         LdapConnectionError / LdapTimeoutError / LdapBindError: the import could not go on.
     """
-    records = read_ldif(source, filename=filename)
+    records = read_ldif(source, filename=filename, allow_file_urls=allow_file_urls)
     name = filename or (os.fspath(source) if isinstance(source, os.PathLike) else "<string>")
     results: list[ImportResult] = []
     complete = True

@@ -668,14 +668,16 @@ class LdapConfigStore:
         filename: str | None = None,
         continue_on_error: bool = False,
         update_existing: bool = False,
+        allow_file_urls: bool = False,
     ) -> ImportReport:
         """Import LDIF content or change records, like ``ldapadd`` / ``ldapmodify``: see
         :func:`dcm_exporter.config.ldap.importer.import_ldif` (parsed first; per-record report; stops at the first
-        rejection unless ``continue_on_error``; ``update_existing`` sends only the differing attributes).
+        rejection unless ``continue_on_error``; ``update_existing`` sends only the differing attributes;
+        ``:<`` file URL values are read only with ``allow_file_urls``).
         """
         with self._lock:
             return import_ldif(self._ldap, source, filename=filename, continue_on_error=continue_on_error,
-                               update_existing=update_existing)
+                               update_existing=update_existing, allow_file_urls=allow_file_urls)
 
 
 def _reason(exc: LdapError) -> str:

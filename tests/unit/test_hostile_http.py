@@ -1,0 +1,253 @@
+"""Hostile DICOMweb servers (issue 18, item 9) for the stow: and wado: transports: raw sockets on 127.0.0.1
+that trickle, flood, declare DTDs in UTF-16 or answer 200 with bodies no parser can read. Every server stops
+by itself (a bounded number of bytes, a bounded time) and the tests are bounded by a timeout marker; no
+timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from _helpers import write_ct_study
+from dcm_exporter.errors import TransportTimeoutError
+from dcm_exporter.export import ExportRequest, InstanceRef, OutcomeStatus
+from dcm_exporter.models import Configuration, ExporterDescriptor
+from dcm_exporter.transports._http import HttpSettings, build_client, fetch
+from dcm_exporter.transports._multipart import ResponseParseError, parse_store_response
+from dcm_exporter.transports.stow import StowSettings, StowTransport
+
+pytest.importorskip("httpx")
+pytest.importorskip("defusedxml")
+pytestmark = pytest.mark.timeout(60)
+
+Handler = Callable[[socket.socket], None]
+
+
+def _read_request(conn: socket.socket) -> None:
+    """Read one HTTP request (headers, then a Content-Length body) so that the client's upload finishes."""
+    conn.settimeout(10)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        body += chunk
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Handler], str]]:
+    """Start a one-connection-at-a-time server running ``handler`` per connection; yields its URL."""
+    stops: list[Callable[[], None]] = []
+
+    def start(handler: Handler) -> str:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.settimeout(0.2)
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                with conn:
+                    try:
+                        handler(conn)
+                    except OSError:
+                        pass  # the client gave up: what these servers are for
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+
+        def close() -> None:
+            stop.set()
+            listener.close()
+            thread.join(5)
+
+        stops.append(close)
+        return f"http://127.0.0.1:{listener.getsockname()[1]}/dicom-web/studies"
+
+    yield start
+    for close in stops:
+        close()
+
+
+def _trickle(conn: socket.socket, data: bytes, every: float, stop_after: float = 30.0) -> None:
+    end = time.monotonic() + stop_after
+    for byte in data:
+        if time.monotonic() > end:
+            return
+        conn.sendall(bytes([byte]))
+        time.sleep(every)
+
+
+def _answer(status: str, body: bytes, content_type: str = "application/dicom+json") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n").encode() + body
+
+
+EXPORTER = ExporterDescriptor(exporter_id="STOW", uri="stow:x", queue_name="Export1")
+
+
+def _stow(url: str, **settings: object) -> StowTransport:
+    return StowTransport(StowSettings(destination=url, url=url, **settings))  # type: ignore[arg-type]
+
+
+def _request(refs: list[InstanceRef]) -> ExportRequest:
+    return ExportRequest(exporter=EXPORTER, configuration=Configuration(), study_uid=refs[0].study_uid,
+                         instances=refs)
+
+
+@pytest.fixture
+def refs(tmp_path: Path) -> list[InstanceRef]:
+    return write_ct_study(tmp_path / "study", per_series=2)
+
+
+# --- a total deadline per request --------------------------------------------------------------------------
+
+
+def test_a_server_trickling_its_answer_cannot_hold_the_export_past_the_request_timeout(
+    serve: Callable[[Handler], str], refs: list[InstanceRef]
+) -> None:
+    # one byte every 0.3 s: each read is answered well within read-timeout, so only a total deadline ends it
+    head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 1000 + b"\r\n\r\n"
+    url = serve(lambda conn: (_read_request(conn), _trickle(conn, head, 0.3)))
+    with _stow(url, read_timeout=1.0, request_timeout=2.0) as transport, pytest.raises(
+        TransportTimeoutError, match=r"no complete answer from .* within the request timeout of 2 s"
+    ) as caught:
+        transport.send(_request(refs))
+    assert caught.value.retryable
+
+
+def test_a_200_whose_body_trickles_is_stored_and_says_its_body_was_not_read(
+    serve: Callable[[Handler], str], refs: list[InstanceRef], caplog: pytest.LogCaptureFixture
+) -> None:
+    def handler(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/dicom+json\r\nContent-Length: 5000\r\n\r\n")
+        _trickle(conn, b"{" * 5000, 0.3)
+
+    url = serve(handler)
+    with caplog.at_level(logging.WARNING, "dcm_exporter.transports.stow"), _stow(
+        url, read_timeout=1.0, request_timeout=2.0
+    ) as transport:
+        outcome = transport.send(_request(refs))
+    assert outcome.status is OutcomeStatus.COMPLETED and outcome.completed == 2
+    assert "HTTP 200, but the answer could not be read (no complete answer within the request timeout" in caplog.text
+
+
+def test_wado_fetch_is_bounded_by_the_request_timeout_too(serve: Callable[[Handler], str]) -> None:
+    def handler(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        _trickle(conn, b"x" * 100000, 0.3)
+
+    url = serve(handler)
+    with build_client(HttpSettings(read_timeout=1.0, request_timeout=2.0), what="wado:") as client:
+        fetched = fetch(client, url, {}, None, request_timeout=2.0)
+    assert fetched.status is None and fetched.retryable
+    assert fetched.reason == "no complete answer within the request timeout of 2 s"
+
+
+# --- a size cap on what is read ----------------------------------------------------------------------------
+
+
+def test_a_huge_answer_is_read_up_to_the_cap_only(
+    serve: Callable[[Handler], str], refs: list[InstanceRef], caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = [0]
+
+    def handler(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/dicom+json\r\n"
+                     b"Content-Length: 200000000\r\n\r\n")
+        chunk = b" " * 65536
+        while sent[0] < 200_000_000:  # stops when the client closes (OSError) or after 200 MB
+            conn.sendall(chunk)
+            sent[0] += len(chunk)
+
+    url = serve(handler)
+    with caplog.at_level(logging.WARNING, "dcm_exporter.transports.stow"), _stow(
+        url, max_response_bytes=1024 * 1024
+    ) as transport:
+        outcome = transport.send(_request(refs))
+    assert outcome.status is OutcomeStatus.COMPLETED and outcome.completed == 2
+    assert "the answer is larger than the limit of 1048576 bytes" in caplog.text
+    assert sent[0] < 100_000_000  # the client hung up long before the end
+
+
+def test_a_compressed_answer_is_not_unpacked(serve: Callable[[Handler], str], refs: list[InstanceRef]) -> None:
+    import gzip
+
+    bomb = gzip.compress(b"[" * 10_000_000)  # 10 MB of nesting in about 10 KB
+    url = serve(lambda conn: (_read_request(conn), conn.sendall(
+        b"HTTP/1.1 202 Accepted\r\nContent-Type: application/dicom+json\r\nContent-Encoding: gzip\r\n"
+        + f"Content-Length: {len(bomb)}\r\nConnection: close\r\n\r\n".encode() + bomb)))
+    with _stow(url) as transport:
+        outcome = transport.send(_request(refs))
+    assert outcome.failed == 2
+    assert all("the answer is compressed (Content-Encoding: gzip)" in f.reason for f in outcome.failures)
+
+
+# --- parsers that refuse DTDs themselves; every parse failure alike ----------------------------------------
+
+UTF16_DTD = ('<?xml version="1.0" encoding="UTF-16"?>\n<!DOCTYPE NativeDicomModel [<!ENTITY x "y">]>\n'
+             "<NativeDicomModel/>").encode("utf-16")
+
+
+def test_a_dtd_in_utf16_is_refused_by_the_parser() -> None:
+    assert b"<!DOCTYPE" not in UTF16_DTD  # what a byte search missed
+    with pytest.raises(ResponseParseError, match="DTDForbidden"):
+        parse_store_response(UTF16_DTD, "application/dicom+xml")
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "content_type"),
+    [
+        ("deeply nested JSON", b"[" * 100_000 + b"]" * 100_000, "application/dicom+json"),
+        ("a 5,000-digit number", b'{"00081190": {"vr": "UR", "Value": [' + b"9" * 5000 + b"]}}",
+         "application/dicom+json"),
+        ("a DTD in UTF-16", UTF16_DTD, "application/dicom+xml"),
+    ],
+)
+def test_a_200_whose_body_cannot_be_parsed_is_a_success_that_says_so(
+    serve: Callable[[Handler], str], refs: list[InstanceRef], caplog: pytest.LogCaptureFixture,
+    name: str, body: bytes, content_type: str,
+) -> None:
+    url = serve(lambda conn: (_read_request(conn), conn.sendall(_answer("200 OK", body, content_type))))
+    with caplog.at_level(logging.WARNING, "dcm_exporter.transports.stow"), _stow(url) as transport:
+        outcome = transport.send(_request(refs))
+    assert outcome.status is OutcomeStatus.COMPLETED and outcome.completed == 2, name
+    assert "HTTP 200, but the answer could not be read" in caplog.text
+    assert "HTTP 200 says every instance was stored" in caplog.text
+
+
+def test_a_202_whose_body_cannot_be_parsed_fails_its_instances_with_the_reason(
+    serve: Callable[[Handler], str], refs: list[InstanceRef]
+) -> None:
+    body = json.dumps({"x": 1}).encode()[:-1] + b"9" * 5000
+    url = serve(lambda conn: (_read_request(conn), conn.sendall(_answer("202 Accepted", body))))
+    with _stow(url) as transport:
+        outcome = transport.send(_request(refs))
+    assert outcome.failed == 2
+    assert all("the response could not be read (response is not valid JSON" in f.reason for f in outcome.failures)
