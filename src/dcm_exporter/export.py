@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import attrs
 
+from dcm_exporter._tables import status_text
 from dcm_exporter.errors import ExportCanceledError, InstanceMissingError, SourceError
 
 if TYPE_CHECKING:
@@ -535,17 +536,6 @@ class OutcomeBuilder:
             bytes_sent=sent,
             interrupted=interrupted,
         )
-
-
-def status_text(code: int | None) -> str:
-    """A DIMSE or HTTP status as people read it: DICOM statuses in hexadecimal, HTTP ones in decimal.
-
-    >>> status_text(0xA700), status_text(409), status_text(None)
-    ('0xA700', '409', 'none')
-    """
-    if code is None:
-        return "none"
-    return str(code) if 100 <= code <= 599 else f"0x{code:04X}"
 
 
 def summarize_failures(
