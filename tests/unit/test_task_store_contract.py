@@ -997,6 +997,10 @@ def test_sqlite_write_path_writes_nothing_when_another_writer_already_widened(
         later = store.schedule(new("9", "1.1", at=T0 + timedelta(minutes=6)), now=T0 + timedelta(seconds=10))
         assert later.task_id == waiting.task_id and later.scheduled_time == T0 + timedelta(minutes=6)
         assert later.updated_time == T0 + timedelta(seconds=10)
-        assert store.count(TaskFilter()) == 1
+        one = store.schedule(new("8", "1.1", "1.1.1"), now=T0)
+        again = store.schedule(new("8", "1.1", "1.1.1", at=T0 + timedelta(minutes=1)), now=T0 + timedelta(seconds=11))
+        assert again.task_id == one.task_id and (again.series_uid, again.sop_instance_uid) == ("1.1", "1.1.1")
+        assert again.scheduled_time == T0 + timedelta(minutes=1)
+        assert store.count(TaskFilter()) == 2
     finally:
         store.close()
