@@ -981,7 +981,7 @@ def test_an_export_end_whose_followups_cannot_be_stored_is_not_stored_either(
     assert len(_followups_of(store)) == 2
 
 
-def test_sqlite_write_path_writes_nothing_when_another_writer_already_widened(
+def test_sqlite_coalescing_write_path_writes_nothing_when_another_writer_already_widened(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The write path re-reads the waiting task under the write lock; when a concurrent writer has widened it in
