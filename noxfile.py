@@ -24,9 +24,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff over the source, tests and benchmarks."""
-    session.install("ruff>=0.6")
+    """ruff over the source, tests and benchmarks; the import-linter layer contracts of pyproject.toml."""
+    session.install("ruff>=0.6", "import-linter>=2.13")
     session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    # the contracts read the source tree itself (function-level imports included): no install needed
+    session.run("lint-imports", "--no-cache", env={"PYTHONPATH": "src"})
 
 
 @nox.session(python=PYTHON)
