@@ -24,9 +24,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff over the source, tests and benchmarks."""
-    session.install("ruff>=0.6")
+    """ruff over the source, tests and benchmarks; the import-linter layer contracts of pyproject.toml."""
+    session.install("ruff>=0.6", "import-linter>=2.13")
     session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    # the contracts read the source tree itself (function-level imports included): no install needed
+    session.run("lint-imports", "--no-cache", env={"PYTHONPATH": "src"})
 
 
 @nox.session(python=PYTHON)
@@ -62,9 +64,11 @@ def bench(session: nox.Session) -> None:
 def mutation(session: nox.Session) -> None:
     """Mutation testing of the core rules: plant bugs one at a time, report the score per piece (not run by default).
 
-    ``nox -s mutation`` tries every piece of ``scripts/mutation_pieces.toml`` within a 30-minute budget;
-    ``nox -s mutation -- retry conditions -v`` runs some pieces and prints every mutant. Needs the test servers
-    the pieces' tests use (PostgreSQL for coalescing).
+    ``nox -s mutation`` tries every piece of ``scripts/mutation_pieces.toml`` within a 30-minute budget (mutants
+    left when it runs out are reported as "not run" and the session fails; ``-- --budget 4000`` gives more);
+    ``nox -s mutation -- retry conditions -v`` runs some pieces and prints every mutant; ``-- --recheck FILE``
+    tries only the survivors an earlier output lists. Needs the test servers the pieces' tests use (PostgreSQL
+    for coalescing, the in-process SCP for the DIMSE status).
     """
     session.install("-e", ".[all,test]")
     session.run("python", "scripts/mutation.py", *session.posargs)

@@ -6,13 +6,8 @@ The queue's and the outcomes' ``_repr_html_`` methods call these functions, so J
 return a :class:`TaskList` / :class:`BatchList` (public as ``dcm_exporter.queue.TaskList`` / ``BatchList``):
 plain lists that also render as one table and convert to a pandas ``DataFrame``.
 
-The tables are built with the leaf :mod:`dcm_exporter._tables`; the models render themselves with
-:mod:`dcm_exporter.models._display` (re-exported here), so the models import nothing from this module.
-
->>> from dcm_exporter.models import ExporterDescriptor
->>> html = ExporterDescriptor(exporter_id="STORESCP", uri="dicom:STORESCP", queue_name="Export1")._repr_html_()
->>> ">dicom:STORESCP</td>" in html
-True
+The tables are built with the leaf :mod:`dcm_exporter._tables`. The configuration models carry no HTML at
+all: :mod:`dcm_exporter.notebook` registers their tables with the running IPython kernel.
 """
 
 from __future__ import annotations
@@ -23,8 +18,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from dcm_exporter._tables import CELL_STYLE, STATUS_COLOURS, TABLE_STYLE, caption_row, cell, field_table, table, text
-from dcm_exporter.models._display import configuration_html, exporter_html
+from dcm_exporter._tables import CELL_STYLE, STATUS_COLOURS, TABLE_STYLE, caption_row, cell, field_table, text
+from dcm_exporter.export import failures_html, outcome_html
 
 __all__ = [
     "STATUS_COLOURS",
@@ -32,8 +27,6 @@ __all__ = [
     "TaskList",
     "batch_html",
     "batches_html",
-    "configuration_html",
-    "exporter_html",
     "outcome_html",
     "task_html",
     "tasks_html",
@@ -62,18 +55,6 @@ def task_html(task: Any) -> str:
                          "status")
     failed = getattr(task, "failed_instances", [])
     return f"<div>{fields}<br>{failures_html(failed)}</div>" if failed else fields
-
-
-def failures_html(failures: Sequence[Any]) -> str:
-    """Failed instances: SOP Instance UID, reason, DIMSE / HTTP status."""
-    from dcm_exporter.export import status_text
-
-    return table(
-        ("sop_instance_uid", "reason", "status"),
-        ((f.sop_instance_uid, f.reason, None if f.status_code is None else status_text(f.status_code))
-         for f in failures),
-        status_column=None, caption=f"{len(failures)} failed instance(s)",
-    )
 
 
 def duration_text(seconds: float | None) -> str:
@@ -123,19 +104,6 @@ def tasks_html(tasks: Sequence[Any]) -> str:
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<table class='dcm-exporter' style='{TABLE_STYLE}'>{caption_row(f'{len(tasks)} export task(s)')}"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
-
-
-def outcome_html(outcome: Any) -> str:
-    """An :class:`~dcm_exporter.export.Outcome`: status, counts, message and the failures."""
-    summary = field_table("Outcome", [
-        ("status", outcome.status), ("message", outcome.message), ("completed", outcome.completed),
-        ("warning", outcome.warning), ("failed", outcome.failed), ("missing", outcome.missing),
-        ("remaining", outcome.remaining), ("destination", outcome.destination),
-        *([("interrupted", outcome.interrupted)] if getattr(outcome, "interrupted", None) else []),
-    ], "status")
-    if not outcome.failures:
-        return summary
-    return f"<div>{summary}<br>{failures_html(outcome.failures[:100])}</div>"
 
 
 def _batch_row(batch: Any) -> list[Any]:

@@ -1,6 +1,6 @@
 """HTML tables for notebook display: cells, captions, status colours.
 
-A leaf module (standard library only): the models' ``_repr_html_`` (:mod:`dcm_exporter.models._display`) and
+A leaf module (standard library only): the notebook's model tables (:mod:`dcm_exporter.notebook`) and
 the queue's and outcomes' (:mod:`dcm_exporter._repr`) build their tables with it.
 """
 
@@ -12,7 +12,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-__all__ = ["CELL_STYLE", "STATUS_COLOURS", "TABLE_STYLE", "caption_row", "cell", "field_table", "table", "text"]
+__all__ = [
+    "CELL_STYLE", "STATUS_COLOURS", "TABLE_STYLE", "caption_row", "cell", "field_table", "status_text", "table", "text",
+]
 
 #: Background colours of the status cells (COMPLETED green, WARNING amber, FAILED red, ...).
 STATUS_COLOURS: Mapping[str, str] = {
@@ -77,3 +79,23 @@ def field_table(title: str, pairs: Iterable[tuple[str, Any]], status_key: str) -
         for key, value in pairs
     )
     return f"<table class='dcm-exporter' style='{TABLE_STYLE}'>{caption_row(title)}<tbody>{rows}</tbody></table>"
+
+
+def status_text(code: int | None) -> str:
+    """A DIMSE or HTTP status as people read it: DICOM statuses in hexadecimal, HTTP ones in decimal.
+
+    A code that is an HTTP status (409, 503) is taken for one; DICOM statuses and failure reasons in that
+    range (0x0110 = 272, 0x0112 = 274, 0x0122 = 290) are not HTTP statuses and stay hexadecimal.
+
+    >>> status_text(0xA700), status_text(409), status_text(0x0112), status_text(None)
+    ('0xA700', '409', '0x0112', 'none')
+    """
+    if code is None:
+        return "none"
+    from http import HTTPStatus
+
+    try:
+        HTTPStatus(code)
+    except ValueError:
+        return f"0x{code:04X}"
+    return str(code)

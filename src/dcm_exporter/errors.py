@@ -92,9 +92,9 @@ class ConfigurationError(DcmExporterError):
 class UnknownAEError(ConfigurationError, LookupError):
     """No network AE with this AE title is configured (dcm4che: ``Unknown AE: X``)."""
 
-    def __init__(self, ae_title: str) -> None:
+    def __init__(self, ae_title: str, hint: str = "") -> None:
         self.ae_title = ae_title
-        super().__init__(f"Unknown AE: {ae_title}")
+        super().__init__(f"Unknown AE: {ae_title}{hint}")
 
 
 class AENotInstalledError(ConfigurationError):

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import attrs
 
+from dcm_exporter._tables import status_text
 from dcm_exporter.errors import ExportCanceledError, InstanceMissingError, SourceError
 
 if TYPE_CHECKING:
@@ -282,6 +283,11 @@ class FailedInstance:
     status_code: int | None = None
     missing: bool = False
 
+    @property
+    def status_text(self) -> str | None:
+        """The status with its meaning (``A700H (Out of Resources)``), or ``None`` when there was none."""
+        return None if self.status_code is None else status_text(self.status_code)
+
 
 def _failures_tuple(value: Sequence[FailedInstance]) -> tuple[FailedInstance, ...]:
     return tuple(value)
@@ -385,8 +391,6 @@ class Outcome:
         return cls(status=OutcomeStatus.COMPLETED, message="NOOP", destination=destination, entity=entity)
 
     def _repr_html_(self) -> str:
-        from dcm_exporter._repr import outcome_html
-
         return outcome_html(self)
 
 
@@ -534,17 +538,6 @@ class OutcomeBuilder:
         )
 
 
-def status_text(code: int | None) -> str:
-    """A DIMSE or HTTP status as people read it: DICOM statuses in hexadecimal, HTTP ones in decimal.
-
-    >>> status_text(0xA700), status_text(409), status_text(None)
-    ('0xA700', '409', 'none')
-    """
-    if code is None:
-        return "none"
-    return str(code) if 100 <= code <= 599 else f"0x{code:04X}"
-
-
 def summarize_failures(
     failures: Sequence[FailedInstance], failed: int | None = None, interrupted: str | None = None,
     remaining: int = 0,
@@ -593,3 +586,34 @@ def failed_instances(result_json: str | None) -> list[FailedInstance]:
                 status_code=code if isinstance(code, int) else None, missing=bool(item.get("missing")),
             ))
     return out
+
+
+# --- display (Jupyter) -----------------------------------------------------------------------------------
+# here rather than in dcm_exporter._repr, which shows tasks and lists and imports this module: the kernel
+# renders its own outcome with the leaf table helpers, so nothing here imports the display layer
+
+
+def failures_html(failures: Sequence[FailedInstance]) -> str:
+    """Failed instances as an HTML table: SOP Instance UID, reason, DIMSE / HTTP status."""
+    from dcm_exporter._tables import table
+
+    return table(
+        ("sop_instance_uid", "reason", "status"),
+        ((f.sop_instance_uid, f.reason, f.status_text) for f in failures),
+        status_column=None, caption=f"{len(failures)} failed instance(s)",
+    )
+
+
+def outcome_html(outcome: Outcome) -> str:
+    """An :class:`Outcome` as HTML: status, counts, message and the failures (the first 100)."""
+    from dcm_exporter._tables import field_table
+
+    summary = field_table("Outcome", [
+        ("status", outcome.status), ("message", outcome.message), ("completed", outcome.completed),
+        ("warning", outcome.warning), ("failed", outcome.failed), ("missing", outcome.missing),
+        ("remaining", outcome.remaining), ("destination", outcome.destination),
+        *([("interrupted", outcome.interrupted)] if outcome.interrupted else []),
+    ], "status")
+    if not outcome.failures:
+        return summary
+    return f"<div>{summary}<br>{failures_html(outcome.failures[:100])}</div>"

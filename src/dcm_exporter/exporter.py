@@ -215,7 +215,10 @@ class Exporter:
         exporter = exporters.get(exporter_id)
         if exporter is None:
             known = ", ".join(sorted(exporters)) or "none"
-            raise ConfigurationError(f"Unknown exporter: {exporter_id} (configured exporters: {known})")
+            from dcm_exporter._suggest import did_you_mean
+
+            raise ConfigurationError(f"Unknown exporter: {exporter_id}{did_you_mean(exporter_id, exporters)} "
+                                     f"(configured exporters: {known})")
         return exporter
 
     _exporters_of: tuple[Configuration, Mapping[str, ExporterDescriptor]] | None = None

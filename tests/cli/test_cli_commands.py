@@ -115,15 +115,26 @@ def test_config_validate_show_and_convert_round_trip(config_file: Path, tmp_path
 
 
 def test_config_validate_reports_problems(config_file: Path, tmp_path: Path) -> None:
+    # a queue that does not exist: the exporter cannot work, an error
     broken = config_file.read_text().replace("dcmQueueName: Export1\ndicomDescription: Export to",
                                              "dcmQueueName: Nowhere\ndicomDescription: Export to")
     assert "Nowhere" in broken
     path = tmp_path / "broken.ldif"
     path.write_text(broken)
+    failed = run_cli("config", "validate", str(path), cwd=tmp_path)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "queue Nowhere does not exist on device dcm-exporter-demo" in failed.stdout
+    assert "broken.ldif:" in failed.stdout  # where: file and line
+
+    # a calling AE title that is not an AE of the device: a warning, fatal only with --strict
+    odd = config_file.read_text().replace("Export to STORESCP\ndicomAETitle: DCM4CHEE\n",
+                                          "Export to STORESCP\ndicomAETitle: SOMEONE\n")
+    assert "SOMEONE" in odd
+    path = tmp_path / "odd.ldif"
+    path.write_text(odd)
     lenient = run_cli("config", "validate", str(path), cwd=tmp_path)
-    assert lenient.returncode == 0
-    assert "queue Nowhere does not exist on device dcm-exporter-demo" in lenient.stdout
-    assert "broken.ldif:" in lenient.stdout  # where: file and line
+    assert lenient.returncode == 0, lenient.stdout + lenient.stderr
+    assert "warning" in lenient.stdout and "AE title SOMEONE is not an AE of device" in lenient.stdout
     strict = run_cli("config", "validate", str(path), "--strict", cwd=tmp_path)
     assert strict.returncode == 1
 
@@ -262,6 +273,8 @@ def test_export_now_sends_a_study_and_reports_the_outcome(tmp_path: Path, store_
     assert rows == [{
         "study_uid": small_study.study_uid, "status": "COMPLETED", "completed": 6, "warning": 0, "failed": 0,
         "missing": 0, "message": f"Export Study[uid={small_study.study_uid}] to STORESCP - completed:6",
+        # --json also explains failures (docs/reference/cli.md): none here
+        "remaining": 0, "error": None, "failed_instances": [], "failed_instances_omitted": 0,
     }]
     assert sorted(store_scp.sop_instance_uids()) == sorted(small_study.sop_instance_uids)
     # one series only

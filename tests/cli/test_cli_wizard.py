@@ -62,19 +62,25 @@ def test_wizard_asks_checks_each_answer_and_writes_the_ldif(config_file: Path, t
     assert offered == [f"{s}:" for s in sorted(schemes())]
     child.expect(r"Remote AEs \(dicom:AET\): ([^\r\n]*)\r\n")
     assert child.match.group(1).split(", ") == ["STORESCP", "ORTHANC"]
-    child.expect_exact("URI [dicom:STORESCP]: ")
+    child.expect_exact("URI: ")  # two remote AEs: no default, the first would be a guess
     child.sendline("ORTHANC")
     child.expect_exact("has no scheme")
     child.sendline("ftp:ORTHANC")
     child.expect_exact("invalid: unknown scheme ftp:")
     child.sendline("dicom:NOBODY")
     child.expect_exact("invalid: Unknown AE: NOBODY (known AEs: STORESCP, ORTHANC")
+    child.sendline("dicom:orthanc")
+    child.expect_exact("invalid: Unknown AE: orthanc (did you mean ORTHANC?)")
     child.sendline("dicom:ORTHANC")
 
     child.expect_exact("Queues of dcm-exporter-demo: Export1")
     child.expect_exact("Queue [Export1]: ")
     child.sendline("Export9")
-    child.expect_exact("invalid: queue Export9 does not exist on device dcm-exporter-demo (queues: Export1)")
+    # a slip of a name is not created by default
+    child.expect_exact("Queue Export9 does not exist on device dcm-exporter-demo (did you mean Export1?): "
+                       "create it? [y/N]: ")
+    child.sendline("")
+    child.expect_exact("Queue [Export1]: ")
     child.sendline("")  # the default
 
     child.expect_exact("AE title (calling AE) [DCM4CHEE]: ")
@@ -179,10 +185,30 @@ def test_wizard_offers_the_web_applications_for_stow(config_file: Path, tmp_path
     child = spawn("exporter", "create", "--config", str(config_file), "--id", "TO_RS", cwd=tmp_path)
     child.expect_exact("Remote AEs (dicom:AET): STORESCP, ORTHANC")
     child.expect_exact("Web applications (stow:NAME): ORTHANC_RS")
-    child.expect_exact("URI [dicom:STORESCP]: ")
+    child.expect_exact("URI: ")
     child.sendline("stow:ORTHANC_RS")
     child.expect_exact("Queue [Export1]: ")
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 1
+
+
+def test_wizard_creates_a_missing_queue(config_file: Path, tmp_path: Path) -> None:
+    child = spawn("exporter", "create", "--config", str(config_file), "--id", "NIGHTLY", "--uri", "dicom:ORTHANC",
+                  "--ae-title", "DCM4CHEE", "--description", "", "--schedule", "hour=18-6", "--property", "a=b",
+                  cwd=tmp_path)
+    child.expect_exact("Queue [Export1]: ")
+    child.sendline("Nightly")
+    child.expect_exact("Queue Nightly does not exist on device dcm-exporter-demo: create it? [Y/n]: ")
+    child.sendline("y")
+    child.expect_exact("dcmQueueName      Nightly")
+    child.expect_exact("? [Y/n]: ")
+    child.sendline("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    written = ldif.load(config_file)
+    assert written.exporters["NIGHTLY"].queue_name == "Nightly"
+    assert written.device("dcm-exporter-demo").queue("Nightly") is not None
+    assert written.validate() == [] or all(i.severity.value == "warning" for i in written.validate())

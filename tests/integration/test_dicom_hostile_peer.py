@@ -506,3 +506,17 @@ def test_with_deidentification_the_response_is_compared_with_the_uid_sent(
     (failure,) = outcome.failures
     assert failure.sop_instance_uid == refs[1].sop_instance_uid
     assert f"names SOP instance {refs[1].sop_instance_uid}, not {received[1]} that was sent" in failure.reason
+
+
+def test_a_non_ascii_uid_fails_that_instance_alone(peer_factory: Callable[..., Peer], tmp_path: Path) -> None:
+    """A UID that cannot go into a command set (not ASCII, as a hostile file may carry) fails its instance with
+    the reason; the others are sent."""
+    peer = peer_factory(serve_normally)
+    configuration = configuration_for(peer.port)
+    refs = make_files(tmp_path, 2)
+    bad = attrs.evolve(refs[0], sop_instance_uid="1.2.3.\u00e9")
+    with DicomTransport(EXPORTER, configuration) as transport:
+        outcome = transport.send(request_for([bad, refs[1]], configuration))
+    assert (outcome.completed, outcome.failed) == (1, 1)
+    (failure,) = outcome.failures
+    assert failure.sop_instance_uid == "1.2.3.\u00e9" and "is not ASCII" in failure.reason

@@ -20,6 +20,7 @@ from dcm_exporter.models import (
     StorageDescriptor,
     WebApplication,
 )
+from dcm_exporter.notebook import to_html
 
 TOKEN = "tok-9f1c2e7a"
 BASIC = "alice:pw-4b8d1e"
@@ -134,10 +135,10 @@ def test_model_reprs_mask_every_secret() -> None:
 
 def test_html_reprs_mask_every_secret() -> None:
     configuration = _configuration()
-    html_text = configuration._repr_html_()
+    html_text = to_html(configuration)
     _assert_clean(html_text)
     assert "http://bob:***@127.0.0.1:8080/dicom-web" in html_text
-    exporter_html = configuration.exporters["WEB"]._repr_html_()
+    exporter_html = to_html(configuration.exporters["WEB"])
     _assert_clean(exporter_html)
     assert "bearer-token=***" in exporter_html and "chunked=true" in exporter_html
 

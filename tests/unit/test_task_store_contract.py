@@ -1010,3 +1010,28 @@ def test_an_export_end_whose_followups_cannot_be_stored_is_not_stored_either(
     store.finish(task.task_id, owner=OWNER, transition=transition, now=T0)
     assert store.get(task.task_id).status is TaskStatus.COMPLETED
     assert len(_followups_of(store)) == 2
+
+
+def test_sqlite_coalescing_write_path_writes_nothing_when_another_writer_already_widened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The write path re-reads the waiting task under the write lock; when a concurrent writer has widened it in
+    # between (simulated: the lock-free first read is made to report "changes something"), it must not write.
+    import dcm_exporter.queue.sqlite as sqlite_module
+
+    store = SqliteTaskStore(tmp_path / "tasks.db")
+    try:
+        waiting = store.schedule(new("9", "*", at=T0 + timedelta(minutes=5)), now=T0)
+        monkeypatch.setattr(sqlite_module, "coalesces_unchanged", lambda task, request: False)
+        same = store.schedule(new("9", "1.1", "1.1.1", at=T0), now=T0 + timedelta(seconds=9))
+        assert same == waiting == store.get(waiting.task_id)  # updated_time stays: nothing was written
+        later = store.schedule(new("9", "1.1", at=T0 + timedelta(minutes=6)), now=T0 + timedelta(seconds=10))
+        assert later.task_id == waiting.task_id and later.scheduled_time == T0 + timedelta(minutes=6)
+        assert later.updated_time == T0 + timedelta(seconds=10)
+        one = store.schedule(new("8", "1.1", "1.1.1"), now=T0)
+        again = store.schedule(new("8", "1.1", "1.1.1", at=T0 + timedelta(minutes=1)), now=T0 + timedelta(seconds=11))
+        assert again.task_id == one.task_id and (again.series_uid, again.sop_instance_uid) == ("1.1", "1.1.1")
+        assert again.scheduled_time == T0 + timedelta(minutes=1)
+        assert store.count(TaskFilter()) == 2
+    finally:
+        store.close()

@@ -132,7 +132,10 @@ def encode_command(fields: list[tuple[int, int | str]]) -> bytes:
         if isinstance(value, int):
             data = struct.pack("<H", value)
         else:
-            raw = value.encode("ascii")
+            try:
+                raw = value.encode("ascii")
+            except UnicodeEncodeError as exc:  # a UID taken from a hostile file
+                raise FramingError(f"command element (0000,{element:04X}) {value!r} is not ASCII") from exc
             pad = b"\x00" if element in _UI_ELEMENTS else b" "
             data = _even(raw, pad)
         body += _ELEMENT_HEADER.pack(0x0000, element, len(data))

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
     PushPlan,
@@ -164,7 +165,7 @@ def _scheme_issues(configuration: Configuration) -> list[Any]:
                 message = (f"exporter {e.exporter_id}: no transport for the scheme of {mask_url(e.uri)} "
                            f"(registered schemes: {listing}); its tasks will fail")
             issues.append(ValidationIssue(
-                severity=Severity.WARNING,
+                severity=Severity.ERROR,
                 message=message,
                 dn=dn,
                 location=configuration.locations.get(normalize_dn(dn)),
@@ -421,8 +422,9 @@ def _register_exporter(sub: Sub) -> None:
     p.add_argument("--remove-property", action="append", metavar="KEY", help="remove a dcmProperty")
     p.set_defaults(handler=exporter_update)
 
-    p = _parser(cmds, "delete", "delete an exporter")
+    p = _parser(cmds, "delete", "delete an exporter (refused while export rules name it, unless --force)")
     p.add_argument("exporter_id", metavar="ID")
+    p.add_argument("--force", action="store_true", help="delete it although export rules name it")
     p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
     p.set_defaults(handler=exporter_delete)
 
@@ -438,7 +440,8 @@ def _exporter(configuration: Configuration, exporter_id: str) -> ExporterDescrip
     exporter = configuration.exporters.get(exporter_id)
     if exporter is None:
         known = ", ".join(sorted(configuration.exporters)) or "none"
-        raise ConfigurationError(f"Unknown exporter: {exporter_id} (configured exporters: {known})")
+        raise ConfigurationError(f"Unknown exporter: {exporter_id}{did_you_mean(exporter_id, configuration.exporters)} "
+                                 f"(configured exporters: {known})")
     return exporter
 
 
@@ -504,12 +507,30 @@ def exporter_update(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rules_naming(configuration: Configuration, exporter_id: str) -> list[str]:
+    """``rule (device D)`` for each export rule that names the exporter."""
+    return [
+        f"{rule.name!r} (device {device.device_name})"
+        for device in configuration.devices
+        for rule in device.all_export_rules()
+        if exporter_id in rule.exporter_ids
+    ]
+
+
 def exporter_delete(args: argparse.Namespace) -> int:
     configuration = load_configuration(args)
     _exporter(configuration, args.exporter_id)
+    rules = _rules_naming(configuration, args.exporter_id)
+    if rules and not args.force:
+        raise ConfigurationError(
+            f"exporter {args.exporter_id} is named by {len(rules)} export rule(s): {', '.join(rules)}; change or "
+            "delete them first, or give --force (the rules then name an exporter that does not exist)"
+        )
     where = save_configuration(args, configuration.remove_exporter(args.exporter_id), output=args.output,
                                since=configuration)
     info(f"exporter {args.exporter_id} deleted from {where}")
+    if rules:
+        warning(f"export rule(s) {', '.join(rules)} still name exporter {args.exporter_id}")
     return EXIT_OK
 
 
@@ -519,7 +540,7 @@ AE_COLUMNS = ("ae_title", "device", "host", "port", "tls", "installed", "descrip
 
 
 def _register_remote_ae(sub: Sub) -> None:
-    group = sub.add_parser("remote-ae", help="add, list and verify (C-ECHO) remote AEs",
+    group = sub.add_parser("remote-ae", help="add, remove, list and verify (C-ECHO) remote AEs",
                            description="Network AEs of the configuration: destinations of dicom: exporters.")
     cmds = group.add_subparsers(dest="remote_ae_command", metavar="COMMAND", required=True)
 
@@ -535,6 +556,15 @@ def _register_remote_ae(sub: Sub) -> None:
                    help="dicomTLSCipherSuite, e.g. SSL_RSA_WITH_3DES_EDE_CBC_SHA (makes the connection TLS)")
     p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
     p.set_defaults(handler=remote_ae_add)
+
+    p = _parser(cmds, "remove", "remove a remote AE (and its device when it held nothing else)",
+                "Remove a network AE and its Unique AE Titles Registry entry; its device goes too when it holds "
+                "nothing else. Refused while exporters send to it (dicom:AET), request storage commitment from it "
+                "or notify it, unless --force.")
+    p.add_argument("ae_title", metavar="AET")
+    p.add_argument("--force", action="store_true", help="remove it although exporters use it")
+    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    p.set_defaults(handler=remote_ae_remove)
 
     p = _parser(cmds, "list", "list the network AEs")
     p.add_argument("--all", action="store_true", help="also AEs that do not accept associations")
@@ -580,6 +610,55 @@ def remote_ae_add(args: argparse.Namespace) -> int:
     )
     where = save_configuration(args, configuration.add_device(device), output=args.output, since=configuration)
     info(f"remote AE {aet} ({args.host}:{args.port}, device {name}) added to {where}")
+    return EXIT_OK
+
+
+def _ae_users(configuration: Configuration, ae_title: str) -> list[str]:
+    """How each exporter uses the AE: ``X (destination)``, ``X (storage commitment)``, ``X (IAN)``."""
+    uses = []
+    for e in configuration.exporters.values():
+        if e.scheme == "dicom" and e.destination == ae_title:
+            uses.append(f"{e.exporter_id} (destination)")
+        if e.stgcmt_scp == ae_title:
+            uses.append(f"{e.exporter_id} (storage commitment)")
+        if ae_title in e.ian_destinations:
+            uses.append(f"{e.exporter_id} (IAN)")
+    return uses
+
+
+def remote_ae_remove(args: argparse.Namespace) -> int:
+    import attrs
+
+    from dcm_exporter.dn import ae_title_registry_dn, device_dn, normalize_dn
+
+    configuration = load_configuration(args)
+    aet = args.ae_title
+    device, _ = configuration.find_ae(aet)  # UnknownAEError, with a did-you-mean
+    users = _ae_users(configuration, aet)
+    if users and not args.force:
+        raise ConfigurationError(f"AE {aet} is used by exporter(s) {', '.join(users)}: change or delete them "
+                                 "first, or give --force")
+    registered = normalize_dn(ae_title_registry_dn(aet, configuration.base_dn))
+    # the AE's own entries below it that the model does not hold go with it
+    ae_below = "," + normalize_dn(f"dicomAETitle={aet},{device_dn(device.device_name, configuration.base_dn)}")
+    kept = tuple(ae for ae in device.application_entities if ae.ae_title != aet)
+    changed = attrs.evolve(
+        configuration.replace_device(attrs.evolve(device, application_entities=kept)),
+        other_entries=tuple(e for e in configuration.other_entries
+                            if normalize_dn(e.dn) != registered and not normalize_dn(e.dn).endswith(ae_below)),
+    )
+    holds_more = bool(kept or device.web_applications or device.exporters or device.queues
+                      or device.export_rules or device.storages)
+    below = "," + normalize_dn(device_dn(device.device_name, configuration.base_dn))
+    others = [e for e in changed.other_entries if normalize_dn(e.dn).endswith(below)]
+    removed_device = not holds_more and not others
+    if removed_device:
+        changed = changed.remove_device(device.device_name)
+    where = save_configuration(args, changed, output=args.output, since=configuration)
+    info(f"remote AE {aet} removed from {where}"
+         + (f"; device {device.device_name} held nothing else and was removed too" if removed_device else ""))
+    if users:
+        warning(f"exporter(s) {', '.join(users)} still use AE {aet}")
     return EXIT_OK
 
 

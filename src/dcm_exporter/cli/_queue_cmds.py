@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
     add_config_options,
@@ -114,7 +115,7 @@ def _write_tasks(tasks: Iterable[ExportTask], args: argparse.Namespace) -> None:
     write_rows(rows, columns, fmt=fmt)
 
 
-def _manager(args: argparse.Namespace, *, need_configuration: bool = False) -> TaskManager:
+def _manager(args: argparse.Namespace, *, need_configuration: bool = False, read_only: bool = False) -> TaskManager:
     from dcm_exporter.models import Configuration
     from dcm_exporter.queue import TaskManager
 
@@ -123,7 +124,7 @@ def _manager(args: argparse.Namespace, *, need_configuration: bool = False) -> T
     device = option(args, "device")
     if not configuration.devices and device is None:
         device = "dcm-exporter"  # the queue alone: listing and changing tasks needs no device
-    return TaskManager(open_store(args), configuration, device_name=device)
+    return TaskManager(open_store(args, create=not read_only), configuration, device_name=device)
 
 
 # --- export ----------------------------------------------------------------------------------------------
@@ -214,7 +215,8 @@ def export(args: argparse.Namespace) -> int:
     configuration = load_configuration(args)
     if args.exporter_id not in configuration.exporters:
         known = ", ".join(sorted(configuration.exporters)) or "none"
-        raise ConfigurationError(f"Unknown exporter: {args.exporter_id} (configured exporters: {known})")
+        hint = did_you_mean(args.exporter_id, configuration.exporters)
+        raise ConfigurationError(f"Unknown exporter: {args.exporter_id}{hint} (configured exporters: {known})")
     studies = list(args.study or ())
     if args.all_studies:
         root = option(args, "source")
@@ -381,6 +383,56 @@ def _filter(args: argparse.Namespace, *, paging: bool = False, require: bool = F
     return TaskFilter(**criteria)
 
 
+def queue_add(args: argparse.Namespace) -> int:
+    from dcm_exporter.cli._context import save_configuration
+    from dcm_exporter.cli._wizard import archive_device
+    from dcm_exporter.models import QueueDescriptor
+
+    configuration = load_configuration(args)
+    device = archive_device(configuration, option(args, "device"))
+    name = args.queue_name
+    if device.queue(name) is not None:
+        raise ConfigurationError(f"queue {name} exists already on device {device.device_name}")
+    fields: dict[str, Any] = {"queue_name": name, "description": args.description}
+    if args.max_retries is not None:
+        fields["max_retries"] = args.max_retries
+    if args.max_tasks_parallel is not None:
+        fields["max_tasks_parallel"] = args.max_tasks_parallel
+    try:
+        if args.retry_delay is not None:
+            from dcm_exporter.models.duration import parse_duration
+
+            fields["retry_delay"] = parse_duration(args.retry_delay)
+        queue = QueueDescriptor(**fields)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"queue {name}: {exc}") from exc
+    where = save_configuration(args, configuration.put_queue(queue, device_name=device.device_name),
+                               output=args.output, since=configuration)
+    info(f"queue {name} added to device {device.device_name} in {where}")
+    return EXIT_OK
+
+
+def queue_remove(args: argparse.Namespace) -> int:
+    from dcm_exporter.cli._context import save_configuration
+
+    configuration = load_configuration(args)
+    name = args.queue_name
+    holder = next((d for d in configuration.devices if d.queue(name) is not None), None)
+    if holder is None:
+        known = ", ".join(sorted(configuration.queues)) or "none"
+        raise ConfigurationError(f"Unknown queue: {name}{did_you_mean(name, configuration.queues)} "
+                                 f"(queues: {known})")
+    users = [e.exporter_id for e in holder.exporters if e.queue_name == name]
+    if users and not args.force:
+        raise ConfigurationError(f"queue {name} runs the tasks of exporter(s) {', '.join(users)}: change or "
+                                 "delete them first, or give --force")
+    where = save_configuration(args, configuration.remove_queue(name), output=args.output, since=configuration)
+    info(f"queue {name} removed from device {holder.device_name} in {where}")
+    if users:
+        warning(f"exporter(s) {', '.join(users)} still name queue {name}")
+    return EXIT_OK
+
+
 def _queue_parser(cmds: Sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = cmds.add_parser(name, help=help, description=description or help)
     add_queue_options(p)
@@ -389,9 +441,32 @@ def _queue_parser(cmds: Sub, name: str, help: str, description: str | None = Non
 
 
 def _register_queue(sub: Sub) -> None:
-    group = sub.add_parser("queue", help="list, count, cancel, reschedule, delete and purge export tasks",
+    group = sub.add_parser("queue", help="list, count, cancel, reschedule, delete and purge export tasks; "
+                           "add and remove queues",
                            description="Export tasks in the queue (--queue sqlite:PATH | postgresql://...).")
     cmds = group.add_subparsers(dest="queue_command", metavar="COMMAND", required=True)
+
+    p = cmds.add_parser("add", help="add a queue (dcmQueue) to the configuration, for exporters to name",
+                        description="Add a queue (dcmQueue) to the archive device (--device) of the "
+                        "configuration; written back to --config FILE / --ldap, or to --output FILE.")
+    add_config_options(p)
+    p.add_argument("queue_name", metavar="NAME")
+    p.add_argument("--description", help="dicomDescription")
+    p.add_argument("--max-retries", type=int, default=None, help="dcmMaxRetries (default 0)")
+    p.add_argument("--retry-delay", metavar="DURATION", help="dcmRetryDelay, e.g. PT30S (default PT1M)")
+    p.add_argument("--max-tasks-parallel", type=int, default=None, help="dcmMaxTasksParallel (default 1)")
+    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    p.set_defaults(handler=queue_add)
+
+    p = cmds.add_parser("remove", help="remove a queue (dcmQueue) from the configuration (refused while "
+                        "exporters use it, unless --force)",
+                        description="Remove a queue (dcmQueue) from the configuration. Its tasks in the task "
+                        "store are left alone ('queue delete' removes tasks).")
+    add_config_options(p)
+    p.add_argument("queue_name", metavar="NAME")
+    p.add_argument("--force", action="store_true", help="remove it although exporters use it")
+    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    p.set_defaults(handler=queue_remove)
 
     p = _queue_parser(cmds, "list", "list export tasks")
     _add_filters(p)
@@ -440,13 +515,13 @@ def _register_queue(sub: Sub) -> None:
 
 
 def queue_list(args: argparse.Namespace) -> int:
-    manager = _manager(args)
+    manager = _manager(args, read_only=True)
     _write_tasks(manager.tasks(_filter(args, paging=True)), args)
     return EXIT_OK
 
 
 def queue_show(args: argparse.Namespace) -> int:
-    manager = _manager(args)
+    manager = _manager(args, read_only=True)
     task = manager.get(args.task_id)
     data: dict[str, Any] = {name: getattr(task, name) for name in ALL_TASK_FIELDS}
     data["task_type"] = task.task_type
@@ -467,7 +542,7 @@ def queue_show(args: argparse.Namespace) -> int:
 
 
 def queue_count(args: argparse.Namespace) -> int:
-    count = _manager(args).count(_filter(args))
+    count = _manager(args, read_only=True).count(_filter(args))
     if output_format(args) == "json":
         write_mapping({"count": count}, fmt="json")
     else:
@@ -521,7 +596,7 @@ def queue_reschedule(args: argparse.Namespace) -> int:
 def queue_batches(args: argparse.Namespace) -> int:
     from dcm_exporter.queue import TaskStatus
 
-    summaries = _manager(args).batches(_filter(args))
+    summaries = _manager(args, read_only=True).batches(_filter(args))
     rows = []
     for s in summaries:
         row: dict[str, Any] = {"batch_id": s.batch_id, "total": s.total}
@@ -745,12 +820,14 @@ def _schedules(args: argparse.Namespace) -> tuple[Any, datetime]:
         if args.exporter:
             exporter = configuration.exporters.get(args.exporter)
             if exporter is None:
-                raise ConfigurationError(f"Unknown exporter: {args.exporter}")
+                raise ConfigurationError(f"Unknown exporter: {args.exporter}"
+                                         f"{did_you_mean(args.exporter, configuration.exporters)}")
             values += exporter.schedules.to_strings()
         if args.queue_name:
             queue = configuration.queues.get(args.queue_name)
             if queue is None:
-                raise ConfigurationError(f"Unknown queue: {args.queue_name}")
+                raise ConfigurationError(f"Unknown queue: {args.queue_name}"
+                                         f"{did_you_mean(args.queue_name, configuration.queues)}")
             values += queue.schedules.to_strings()
     schedules = Schedules.parse(values, tz=tz)
     at = args.at or datetime.now(tz or local_zone())

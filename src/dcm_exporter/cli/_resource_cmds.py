@@ -17,6 +17,7 @@ import re
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.cli._codes import EXIT_OK
 from dcm_exporter.cli._context import (
     add_config_options,
@@ -306,7 +307,8 @@ def webapp_remove(args: argparse.Namespace) -> int:
     device = next((d for d in configuration.devices if d.web_application(name) is not None), None)
     if device is None:
         known = ", ".join(sorted(configuration.web_applications)) or "none"
-        raise ConfigurationError(f"Unknown Web Application: {name} (web applications: {known})")
+        hint = did_you_mean(name, configuration.web_applications)
+        raise ConfigurationError(f"Unknown Web Application: {name}{hint} (web applications: {known})")
     users = _users(configuration, "stow", name)
     if users:
         raise ConfigurationError(f"web application {name} is the destination of exporter(s) {', '.join(users)} "

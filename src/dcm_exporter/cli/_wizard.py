@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import attrs
 
+from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.cli._context import config_description, option
 from dcm_exporter.errors import ConfigurationError, DcmExporterError
 from dcm_exporter.models._uri import java_uri_problem
@@ -111,15 +112,17 @@ def check_uri(configuration: Configuration, text: str) -> str:
             configuration.find_ae(rest)
         except LookupError:
             aes = ", ".join(remote_ae_titles(configuration)) or "none configured"
+            hint = did_you_mean(rest, remote_ae_titles(configuration))
             raise ValueError(
-                f"Unknown AE: {rest} (known AEs: {aes}; add one with 'dcm-exporter remote-ae add')"
+                f"Unknown AE: {rest}{hint} (known AEs: {aes}; add one with 'dcm-exporter remote-ae add')"
             ) from None
     elif scheme == "stow":
         _check_stow(configuration, value, rest)
     elif scheme == "wado":
         if rest not in configuration.web_applications:
             apps = ", ".join(sorted(configuration.web_applications)) or "none configured"
-            raise ValueError(f"Unknown Web Application: {rest} (web applications: {apps})")
+            hint = did_you_mean(rest, configuration.web_applications)
+            raise ValueError(f"Unknown Web Application: {rest}{hint} (web applications: {apps})")
     elif scheme == "storage" and rest not in configuration.storages:
         ids = ", ".join(sorted(configuration.storages)) or "none configured"
         raise ValueError(f"Unknown storage: {rest} (storages: {ids})")
@@ -142,7 +145,8 @@ def _check_stow(configuration: Configuration, uri: str, rest: str) -> None:
     if "://" not in rest and rest not in configuration.web_applications:
         apps = ", ".join(_stow_web_applications(configuration)) or "none configured"
         raise ValueError(
-            f"Unknown Web Application: {rest} (web applications offering STOW_RS: {apps}; "
+            f"Unknown Web Application: {rest}{did_you_mean(rest, configuration.web_applications)} "
+            f"(web applications offering STOW_RS: {apps}; "
             "or give the DICOMweb base URL, e.g. stow:http://127.0.0.1:8042/dicom-web)"
         )
     probe = ExporterDescriptor(exporter_id="new", uri=f"stow:{rest}", queue_name="-")
@@ -152,13 +156,35 @@ def _check_stow(configuration: Configuration, uri: str, rest: str) -> None:
         raise ValueError(str(exc).removeprefix("exporter new: ")) from None
 
 
+def default_queue(device: Device) -> str | None:
+    """The queue the wizard offers: the one most exporters of the device use, else one named Export...,
+    else the first."""
+    if not device.queues:
+        return None
+    used = [e.queue_name for e in device.exporters if device.queue(e.queue_name) is not None]
+    if used:
+        return max(set(used), key=lambda name: (used.count(name), -used.index(name)))
+    names = [q.queue_name for q in device.queues]
+    return next((n for n in names if n.lower().startswith("export")), names[0])
+
+
+def check_queue_name(text: str) -> str:
+    """A queue name that may be new: not empty, nothing special in a DN."""
+    value = text.strip()
+    if not value:
+        raise ValueError("the queue name must not be empty")
+    if any(c in value for c in ",=+<>#;\\\""):
+        raise ValueError(f"the queue name {value!r} contains a character that is special in DNs")
+    return value
+
+
 def check_queue(device: Device, text: str) -> str:
     value = text.strip()
     names = [q.queue_name for q in device.queues]
     if not value:
         raise ValueError("the queue name must not be empty")
     if value not in names:
-        raise ValueError(f"queue {value} does not exist on device {device.device_name} "
+        raise ValueError(f"queue {value} does not exist on device {device.device_name}{did_you_mean(value, names)} "
                          f"(queues: {', '.join(names) or 'none'})")
     return value
 
@@ -302,7 +328,7 @@ def create_exporter(
         exporter = exporter_from_answers(
             configuration, device, exporter_id=exporter_id, uri=given("uri"),
             queue_name=given("queue_name") or queues[0],
-            ae_title=given("ae_title") or (local_aes[0] if len(local_aes) == 1 else None),
+            ae_title=given("ae_title") or (local_aes[0] if local_aes else None),  # the wizard's default
             description=given("description"), schedules=given("schedule") or (),
             properties=properties_from(given("property") or ()),
         )
@@ -322,13 +348,26 @@ def create_exporter(
         stow = [w.name for w in configuration.web_applications.values() if w.serves("STOW_RS")]
         if stow:
             p.say("Web applications (stow:NAME): " + ", ".join(stow))
+        # a default only when there is no choice to make: the first of several AEs would be a guess
         uri = p.ask("URI", lambda t: check_uri(configuration, t),
-                    default=f"dicom:{remotes[0]}" if remotes else None)
+                    default=f"dicom:{remotes[0]}" if len(remotes) == 1 else None)
     if given("queue_name"):
         queue_name = check_queue(device, given("queue_name"))
     else:
         p.say(f"Queues of {device.device_name}: {', '.join(queues) or 'none'}")
-        queue_name = p.ask("Queue", lambda t: check_queue(device, t), default=queues[0] if queues else None)
+        while True:
+            queue_name = p.ask("Queue", check_queue_name, default=default_queue(device))
+            if device.queue(queue_name) is not None:
+                break
+            hint = did_you_mean(queue_name, queues)
+            if p.confirm(f"Queue {queue_name} does not exist on device {device.device_name}{hint}: create it?",
+                         default=not hint):
+                from dcm_exporter.models import QueueDescriptor
+
+                configuration = configuration.put_queue(QueueDescriptor(queue_name=queue_name),
+                                                        device_name=device.device_name)
+                device = configuration.device(device.device_name)
+                break
     if given("ae_title"):
         ae_title: str | None = check_ae_title(device, given("ae_title"))
     else:

@@ -20,15 +20,12 @@ An entry point may name such an object or a class (instantiated without argument
 
 from __future__ import annotations
 
-import importlib
 import logging
-import re
-import threading
 from collections.abc import Mapping
-from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from dcm_exporter._registry import LazyRegistry
 from dcm_exporter.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -68,8 +65,6 @@ BUILTIN_PROCESSORS: Mapping[str, str] = MappingProxyType(
     }
 )
 
-_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.\-]*")
-
 
 @runtime_checkable
 class CoercionProcessor(Protocol):
@@ -84,13 +79,6 @@ class CoercionProcessor(Protocol):
         ...
 
 
-def _normalise(name: str) -> str:
-    scheme = name.strip().lower().removesuffix(":")
-    if not _SCHEME_RE.fullmatch(scheme):
-        raise ValueError(f"invalid coercion scheme {name!r}: a letter followed by letters, digits, '+', '-', '.'")
-    return scheme
-
-
 def _instance(obj: Any, what: str) -> CoercionProcessor:
     if isinstance(obj, type):
         try:
@@ -102,7 +90,7 @@ def _instance(obj: Any, what: str) -> CoercionProcessor:
     return obj  # type: ignore[no-any-return]
 
 
-class ProcessorRegistry:
+class ProcessorRegistry(LazyRegistry[CoercionProcessor]):
     """A mapping of coercion schemes to processors (thread-safe).
 
     Args:
@@ -111,34 +99,16 @@ class ProcessorRegistry:
             an entry point never replaces a built-in or explicitly registered scheme (logged and skipped).
     """
 
-    def __init__(self, *, builtins: bool = True, entry_points: bool = True) -> None:
-        self._lock = threading.RLock()
-        self._entries: dict[str, str | EntryPoint | CoercionProcessor] = {}
-        if builtins:
-            self._entries.update(BUILTIN_PROCESSORS)
-        self._resolved: dict[str, CoercionProcessor] = {}
-        self._entry_points_loaded = not entry_points
+    kind = "coercion processor"
+    scheme_noun = "coercion scheme"
+    group = ENTRY_POINT_GROUP
+    log = log
 
-    def _load_entry_points(self) -> None:
-        if self._entry_points_loaded:
-            return
-        with self._lock:
-            if self._entry_points_loaded:
-                return
-            self._entry_points_loaded = True
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
-                try:
-                    scheme = _normalise(ep.name)
-                except ValueError:
-                    log.warning("ignoring coercion entry point %r (%s): invalid scheme name", ep.name, ep.value)
-                    continue
-                if scheme in self._entries:
-                    log.warning(
-                        "ignoring coercion entry point %r (%s): scheme %r is already registered",
-                        ep.name, ep.value, scheme,
-                    )
-                    continue
-                self._entries[scheme] = ep
+    def __init__(self, *, builtins: bool = True, entry_points: bool = True) -> None:
+        super().__init__(BUILTIN_PROCESSORS if builtins else {}, entry_points=entry_points)
+
+    def _adopt(self, obj: object, what: str) -> CoercionProcessor:
+        return _instance(obj, what)
 
     def register(self, scheme: str, processor: CoercionProcessor | str, *, clobber: bool = False) -> None:
         """Register ``processor`` (an object with ``coerce``, or a ``"module:attribute"`` path) for ``scheme``.
@@ -146,21 +116,10 @@ class ProcessorRegistry:
         Raises:
             ValueError: the scheme is registered already and ``clobber`` is false, or it is not a valid name.
         """
-        key = _normalise(scheme)
+        key = self._normalise(scheme)
         if not isinstance(processor, str):
             processor = _instance(processor, f"coercion processor for {key!r}")
-        self._load_entry_points()
-        with self._lock:
-            if key in self._entries and not clobber:
-                raise ValueError(f"coercion scheme {key!r} is already registered; pass clobber=True to replace it")
-            self._entries[key] = processor
-            self._resolved.pop(key, None)
-
-    def schemes(self) -> Mapping[str, str | EntryPoint | CoercionProcessor]:
-        """A read-only snapshot: scheme → processor (or its unimported path / entry point)."""
-        self._load_entry_points()
-        with self._lock:
-            return MappingProxyType(dict(self._entries))
+        self._put(key, processor, clobber=clobber)
 
     def __contains__(self, scheme: object) -> bool:
         return isinstance(scheme, str) and scheme.lower().removesuffix(":") in self.schemes()
@@ -171,37 +130,7 @@ class ProcessorRegistry:
         Raises:
             ConfigurationError: the registered processor cannot be imported or is not a processor.
         """
-        key = scheme.lower().removesuffix(":")
-        self._load_entry_points()
-        with self._lock:
-            found = self._resolved.get(key)
-            if found is not None:
-                return found
-            entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if isinstance(entry, str):
-            module_name, _, attr = entry.partition(":")
-            try:
-                obj: Any = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError) as exc:
-                raise ConfigurationError(f"coercion processor {entry!r} for {key!r} cannot be imported: {exc}") from exc
-            processor = _instance(obj, f"coercion processor {entry!r}")
-        elif isinstance(entry, EntryPoint):
-            try:
-                loaded = entry.load()
-            except Exception as exc:  # any import-time failure of a third-party package
-                raise ConfigurationError(
-                    f"coercion entry point {entry.name!r} ({entry.value}) of group {ENTRY_POINT_GROUP!r} "
-                    f"cannot be loaded: {exc}"
-                ) from exc
-            processor = _instance(loaded, f"coercion entry point {entry.name!r} ({entry.value})")
-        else:
-            processor = entry
-        with self._lock:
-            if self._entries.get(key) is entry:
-                self._resolved[key] = processor
-        return processor
+        return self._lookup(scheme)
 
 
 #: The process-wide registry the transports use unless given another.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from dcm_exporter._secrets import is_secret_name, mask_attributes, mask_properties, mask_url, repr_properties
+from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.dn import (
     AE_RDN,
     DEFAULT_BASE_DN,
@@ -31,7 +32,6 @@ from dcm_exporter.dn import (
     web_app_registry_dn,
 )
 from dcm_exporter.errors import AENotInstalledError, ConfigurationError, UnknownAEError
-from dcm_exporter.models._display import configuration_html
 from dcm_exporter.models._frozen import FrozenMap
 from dcm_exporter.models.device import ApplicationEntity, Connection, Device, TransferCapability
 from dcm_exporter.models.enums import TransferRole
@@ -246,8 +246,6 @@ class Configuration:
         if dups:
             raise ConfigurationError(f"duplicate device name(s): {', '.join(dups)}")
 
-    def _repr_html_(self) -> str:
-        return configuration_html(self)
 
     def redacted(self) -> Configuration:
         """A copy for showing to people, every secret replaced by ``***``.
@@ -362,7 +360,7 @@ class Configuration:
         for d in self.devices:
             if d.exporter(exporter_id) is not None:
                 return d
-        raise ConfigurationError(f"Unknown exporter: {exporter_id}")
+        raise ConfigurationError(f"Unknown exporter: {exporter_id}{did_you_mean(exporter_id, self.exporters)}")
 
     def find_ae(self, ae_title: str) -> tuple[Device, ApplicationEntity]:
         """The device and network AE with this AE title (as dcm4che's ``(dicomAETitle=<aet>)`` search).
@@ -374,7 +372,10 @@ class Configuration:
             ae = d.application_entity(ae_title)
             if ae is not None:
                 return d, ae
-        raise UnknownAEError(ae_title)
+        raise UnknownAEError(ae_title, did_you_mean(ae_title, self._ae_titles()))
+
+    def _ae_titles(self) -> list[str]:
+        return [ae.ae_title for d in self.devices for ae in d.application_entities]
 
     def remote_ae(
         self, ae_title: str, *, local_ae_title: str | None = None, require_installed: bool = True
@@ -469,7 +470,7 @@ class Configuration:
                 connection=conn,
                 web_application=web,
             )
-        raise ConfigurationError(f"Unknown Web Application: {name}")
+        raise ConfigurationError(f"Unknown Web Application: {name}{did_you_mean(name, self.web_applications)}")
 
     # --- changes (each returns a new Configuration) ---------------------------------------------------
 
@@ -567,7 +568,7 @@ class Configuration:
             if d.queue(queue_name) is not None:
                 kept = tuple(q for q in d.queues if q.queue_name != queue_name)
                 return self.replace_device(attrs.evolve(d, queues=kept))
-        raise ConfigurationError(f"Unknown queue: {queue_name}")
+        raise ConfigurationError(f"Unknown queue: {queue_name}{did_you_mean(queue_name, self.queues)}")
 
     def _find_holder(self, kind: str, key: str, device_name: str | None) -> Device:
         if device_name is not None:
@@ -582,11 +583,11 @@ class Configuration:
     def validate(self) -> list[ValidationIssue]:
         """Check references between objects; loading already rejected what no model can hold.
 
-        Reports as an error an exporter whose ``dcmURI`` ``java.net.URI`` cannot parse (dcm4chee-arc-light
-        would fail to load its device). Reports (as warnings) an exporter whose queue does not exist on its
-        device, an exporter without ``dicomAETitle`` or whose AE title is not a local AE, a ``dicom:``
-        destination AE that is unknown, ``stow:``/``storage:`` destinations that do not exist, export rules
-        naming unknown exporters, and exporter ids used on more than one device.
+        Reports as errors what cannot work: an exporter whose ``dcmURI`` ``java.net.URI`` cannot parse
+        (dcm4chee-arc-light would fail to load its device), whose queue does not exist on its device, whose
+        ``dicom:`` destination AE is not configured, or whose ``stow:``/``wado:``/``storage:`` destination
+        does not exist. Reports as warnings an exporter without ``dicomAETitle`` or whose AE title is not a
+        local AE, export rules naming unknown exporters, and exporter ids used on more than one device.
         """
         issues: list[ValidationIssue] = []
 
@@ -610,9 +611,10 @@ class Configuration:
                     add(Severity.ERROR, invalid_uri_message(e.exporter_id, e.uri, problem), dn)
                 if device.queue(e.queue_name) is None:
                     add(
-                        Severity.WARNING,
+                        Severity.ERROR,
                         f"exporter {e.exporter_id}: queue {e.queue_name} does not exist on "
-                        f"device {device.device_name}",
+                        f"device {device.device_name}"
+                        f"{did_you_mean(e.queue_name, [q.queue_name for q in device.queues])}",
                         dn,
                     )
                 if e.ae_title is None:
@@ -633,16 +635,19 @@ class Configuration:
                     try:
                         self.find_ae(e.destination)
                     except UnknownAEError:
-                        add(Severity.WARNING, f"exporter {e.exporter_id}: Unknown AE: {e.destination}", dn)
+                        add(Severity.ERROR, f"exporter {e.exporter_id}: Unknown AE: {e.destination}"
+                            f"{did_you_mean(e.destination, self._ae_titles())}", dn)
                 elif (e.scheme in ("stow", "wado") and "://" not in e.destination
                       and e.destination not in self.web_applications):
                     add(
-                        Severity.WARNING,
-                        f"exporter {e.exporter_id}: Unknown Web Application: {e.destination}",
+                        Severity.ERROR,
+                        f"exporter {e.exporter_id}: Unknown Web Application: {e.destination}"
+                        f"{did_you_mean(e.destination, self.web_applications)}",
                         dn,
                     )
                 elif e.scheme == "storage" and e.destination not in self.storages:
-                    add(Severity.WARNING, f"exporter {e.exporter_id}: Unknown storage: {e.destination}", dn)
+                    add(Severity.ERROR, f"exporter {e.exporter_id}: Unknown storage: {e.destination}"
+                        f"{did_you_mean(e.destination, self.storages)}", dn)
             exporters = {e.exporter_id for e in device.exporters}
             for rule in device.all_export_rules():
                 parent = ddn if rule.ae_title is None else child_dn(AE_RDN, rule.ae_title, ddn)

@@ -10,7 +10,6 @@ import attrs
 
 from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError
-from dcm_exporter.models._display import exporter_html
 from dcm_exporter.models._fields import (
     bool_field,
     extra_field,
@@ -144,5 +143,3 @@ class ExporterDescriptor:
         """The part of the URI after the first ``:`` (an AE title, web application name or storage id)."""
         return self.uri.partition(":")[2]
 
-    def _repr_html_(self) -> str:
-        return exporter_html(self)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -21,7 +21,7 @@ from dcm_exporter.models._fields import (
 )
 from dcm_exporter.schedule import Schedules
 
-__all__ = ["QueueDescriptor", "retry_delay_after"]
+__all__ = ["QueueDescriptor", "RetrySettings", "retry_delay_after", "retry_delay_of"]
 
 
 def _check_retry_delay(instance: QueueDescriptor, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -85,13 +85,7 @@ class QueueDescriptor:
         Raises:
             ValueError: ``failures`` is less than 1.
         """
-        return retry_delay_after(
-            failures,
-            max_retries=self.max_retries,
-            retry_delay=self.retry_delay,
-            multiplier=self.retry_delay_multiplier,
-            max_retry_delay=self.max_retry_delay,
-        )
+        return retry_delay_of(self, failures)
 
 
 def retry_delay_after(
@@ -123,3 +117,34 @@ def retry_delay_after(
         if cap is not None and delay >= cap and multiplier >= 100:
             break  # it only grows from here: the cap holds (and a long run of retries costs no time)
     return timedelta(seconds=delay if cap is None else min(delay, cap))
+
+
+class RetrySettings(Protocol):
+    """The retry settings of a queue, as both :class:`QueueDescriptor` and the queue's ``RetryPolicy`` hold them."""
+
+    @property
+    def max_retries(self) -> int: ...
+
+    @property
+    def retry_delay(self) -> timedelta: ...
+
+    @property
+    def retry_delay_multiplier(self) -> int: ...
+
+    @property
+    def max_retry_delay(self) -> timedelta | None: ...
+
+
+def retry_delay_of(settings: RetrySettings, failures: int) -> timedelta | None:
+    """:func:`retry_delay_after` with the settings of ``settings``.
+
+    Raises:
+        ValueError: ``failures`` is less than 1.
+    """
+    return retry_delay_after(
+        failures,
+        max_retries=settings.max_retries,
+        retry_delay=settings.retry_delay,
+        multiplier=settings.retry_delay_multiplier,
+        max_retry_delay=settings.max_retry_delay,
+    )

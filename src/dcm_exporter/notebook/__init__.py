@@ -8,6 +8,8 @@ inside one; :func:`register` does it explicitly), so in a notebook
   ``config.export_rules`` show as one table each, as do lists of :class:`~dcm_exporter.models.RemoteAE`;
 - ``device.attribute_coercions`` (and an AE's) show as a table of the rules;
   :func:`dcm_exporter.coercion.preview` shows the attribute differences a destination would receive;
+- a whole :class:`~dcm_exporter.models.Configuration` as its devices, exporters and queues, one
+  :class:`~dcm_exporter.models.ExporterDescriptor` as a field / value table;
 - one :class:`~dcm_exporter.models.RemoteAE`, :class:`~dcm_exporter.models.QueueDescriptor`,
   :class:`~dcm_exporter.models.WebApplication` or :class:`~dcm_exporter.models.ExportRule` shows as a
   field / value table (secrets masked), and a :class:`~dcm_exporter.schedule.Schedules` as a week grid of the
@@ -39,8 +41,11 @@ from dcm_exporter._tables import caption_row as _caption
 from dcm_exporter._tables import field_table as _status_fields
 from dcm_exporter._tables import table as _table
 from dcm_exporter._tables import text as _text
+from dcm_exporter.notebook._configuration import configuration_html, exporter_html
 
 __all__ = [
+    "configuration_html",
+    "exporter_html",
     "plot_exporters",
     "plot_history",
     "plot_schedule",
@@ -269,6 +274,8 @@ def _single_renderers() -> list[tuple[type, Callable[[Any], str]]]:
 
     m = _models()
     return [
+        (m.Configuration, configuration_html),
+        (m.ExporterDescriptor, exporter_html),
         (m.RemoteAE, remote_ae_html),
         (m.QueueDescriptor, queue_html),
         (m.WebApplication, web_application_html),

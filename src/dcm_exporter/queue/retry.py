@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from dcm_exporter.models.queue import retry_delay_after
+from dcm_exporter.models.queue import retry_delay_of
 from dcm_exporter.queue.task import TaskStatus
 
 if TYPE_CHECKING:
@@ -85,13 +85,7 @@ class RetryPolicy:
         Raises:
             ValueError: ``failures`` is less than 1.
         """
-        return retry_delay_after(
-            failures,
-            max_retries=self.max_retries,
-            retry_delay=self.retry_delay,
-            multiplier=self.retry_delay_multiplier,
-            max_retry_delay=self.max_retry_delay,
-        )
+        return retry_delay_of(self, failures)
 
     def decide(
         self, status: TaskStatus, *, failures: int, now: datetime, retryable: bool = True

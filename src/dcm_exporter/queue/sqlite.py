@@ -228,6 +228,8 @@ class SqliteTaskStore(LocalNotifications):
         busy_timeout: Seconds a write waits for another writer before failing with :class:`QueueError`.
         synchronous: SQLite ``synchronous`` setting; ``NORMAL`` (the default) is durable across process
             crashes in WAL mode, ``FULL`` also across power loss.
+        create: create the file and its tables when missing (the default); ``False`` for a reader that must
+            leave no file behind: a missing file is then a :class:`QueueError`.
 
     Raises:
         QueueError: the file cannot be opened, is not a task database, or was written by a newer version.
@@ -246,9 +248,16 @@ class SqliteTaskStore(LocalNotifications):
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0, synchronous: str = "NORMAL"
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 30.0,
+        synchronous: str = "NORMAL",
+        create: bool = True,
     ) -> None:
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise QueueError(f"no task database at {self.path}: nothing has been queued there (check --queue)")
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise QueueError(
                 f"SqliteTaskStore needs a file path, got {str(path)!r}: "

@@ -54,13 +54,12 @@ reprs, log records or exception messages. TLS certificates are verified unless s
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import logging
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -97,6 +96,7 @@ from dcm_exporter.transports._multipart import (
     describe_warning_reason,
     parse_store_response,
 )
+from dcm_exporter.transports._properties import authorization, flag, positive_number
 from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
@@ -120,8 +120,6 @@ DEFAULT_BATCH_BYTES = 128 * 1024 * 1024
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 300.0
 
-_TRUE = {"true", "yes", "1", "on"}
-_FALSE = {"false", "no", "0", "off"}
 _RETRYABLE_HTTP = {408, 425, 429}
 
 
@@ -215,32 +213,6 @@ class StowSettings:
         return EXPLICIT_VR_LE
 
 
-def _bool(props: Mapping[str, str], key: str, where: str) -> bool:
-    text = props.get(key)
-    if text is None:
-        return False
-    value = text.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigurationError(f"property {key}={text!r} of {where}: expected true or false")
-
-
-def _number(props: Mapping[str, str], key: str, where: str, default: float, *, integer: bool) -> Any:
-    text = props.get(key)
-    if text is None:
-        return default
-    try:
-        value: float = int(text.strip()) if integer else float(text.strip())
-    except ValueError:
-        kind = "a whole number" if integer else "a number"
-        raise ConfigurationError(f"property {key}={text!r} of {where}: expected {kind}") from None
-    if value <= 0:
-        raise ConfigurationError(f"property {key}={text!r} of {where}: must be greater than 0")
-    return value
-
-
 def _transfer_syntaxes(text: str | None, where: str) -> frozenset[str] | None:
     if text is None or not text.strip():
         return None
@@ -325,39 +297,27 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
         destination = target
         where = f"web application {target}"
 
-    authorization: _Secret | None = None
-    bearer = props.get("bearer-token")
-    basic = props.get("basic-auth")
-    if bearer and basic:
-        raise ConfigurationError(f"{where}: set either bearer-token or basic-auth, not both")
-    if bearer:
-        authorization = _Secret(f"Bearer {bearer.strip()}")
-    elif basic or user_password:
-        pair = basic if basic else user_password
-        assert pair is not None
-        if ":" not in pair:
-            raise ConfigurationError(f"{where}: basic-auth must be <user>:<password>")
-        authorization = _Secret("Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii"))
+    header = authorization(props, where, user_password=user_password)
 
     ca_file = props.get("ca-file") or None
     return StowSettings(
         destination=destination,
         url=url,
-        chunked=_bool(props, "chunked", where),
-        concurrency=_number(props, "concurrency", where, 1, integer=True),
+        chunked=flag(props, "chunked", where),
+        concurrency=positive_number(props, "concurrency", where, 1, integer=True),
         transfer_syntaxes=_transfer_syntaxes(props.get("transfer-syntax"), where),
-        batch_instances=_number(props, "batch-instances", where, DEFAULT_BATCH_INSTANCES, integer=True),
-        batch_bytes=_number(props, "batch-bytes", where, DEFAULT_BATCH_BYTES, integer=True),
-        verify=not _bool(props, "disable-trust-manager", where),
-        check_hostname=not _bool(props, "allow-any-hostname", where),
+        batch_instances=positive_number(props, "batch-instances", where, DEFAULT_BATCH_INSTANCES, integer=True),
+        batch_bytes=positive_number(props, "batch-bytes", where, DEFAULT_BATCH_BYTES, integer=True),
+        verify=not flag(props, "disable-trust-manager", where),
+        check_hostname=not flag(props, "allow-any-hostname", where),
         ca_file=ca_file,
-        connect_timeout=_number(props, "connect-timeout", where, connect_default, integer=False),
-        read_timeout=_number(props, "read-timeout", where, read_default, integer=False),
-        request_timeout=_number(props, "request-timeout", where, DEFAULT_REQUEST_TIMEOUT, integer=False),
-        max_response_bytes=_number(
+        connect_timeout=positive_number(props, "connect-timeout", where, connect_default),
+        read_timeout=positive_number(props, "read-timeout", where, read_default),
+        request_timeout=positive_number(props, "request-timeout", where, DEFAULT_REQUEST_TIMEOUT),
+        max_response_bytes=positive_number(
             props, "max-response-bytes", where, DEFAULT_MAX_RESPONSE_BYTES, integer=True
         ),
-        authorization=authorization,
+        authorization=_Secret(header) if header is not None else None,
         proxy=proxy,
     )
 

@@ -41,7 +41,6 @@ unless ``IgnoreNotFound``).
 
 from __future__ import annotations
 
-import base64
 import logging
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -62,6 +61,7 @@ from dcm_exporter.transports._http import (
     fetch,
     proxy_url,
 )
+from dcm_exporter.transports._properties import authorization, flag, positive_number
 from dcm_exporter.transports.base import BaseTransport
 
 if TYPE_CHECKING:
@@ -78,8 +78,6 @@ log = logging.getLogger("dcm_exporter.transports.wado")
 LEVELS = ("CONST", "STUDY", "SERIES", "INSTANCE", "FRAME")
 _HEADER_PROPERTIES = ("Accept", "Accept-Encoding", "Cache-Control")
 _WADO_CLASSES = {"WADO_RS", "WADO_URI"}
-_TRUE = {"true", "yes", "1", "on"}
-_FALSE = {"false", "no", "0", "off"}
 
 
 @attrs.frozen(kw_only=True)
@@ -132,31 +130,6 @@ class WadoSettings:
         return headers
 
 
-def _flag(props: Mapping[str, str], key: str, where: str) -> bool:
-    text = props.get(key)
-    if text is None:
-        return False
-    value = text.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigurationError(f"property {key}={text!r} of {where}: expected true or false")
-
-
-def _seconds(props: Mapping[str, str], key: str, where: str, default: float) -> float:
-    text = props.get(key)
-    if text is None:
-        return default
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ConfigurationError(f"property {key}={text!r} of {where}: expected a number") from None
-    if value <= 0:
-        raise ConfigurationError(f"property {key}={text!r} of {where}: must be greater than 0")
-    return value
-
-
 def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration) -> WadoSettings:
     """Resolve ``wado:<WebAppName>`` and the exporter's properties into :class:`WadoSettings`.
 
@@ -205,27 +178,18 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
 
     web = dict(remote.properties)
     app = f"web application {name}"
-    authorization: str | None = None
-    bearer, basic = web.get("bearer-token"), web.get("basic-auth")
-    if bearer and basic:
-        raise ConfigurationError(f"{app}: set either bearer-token or basic-auth, not both")
-    if bearer:
-        authorization = f"Bearer {bearer.strip()}"
-    elif basic:
-        if ":" not in basic:
-            raise ConfigurationError(f"{app}: basic-auth must be <user>:<password>")
-        authorization = "Basic " + base64.b64encode(basic.encode("utf-8")).decode("ascii")
+    header = authorization(web, app)
     conn = remote.connection
     connect_default = conn.tcp_connect_timeout / 1000 if conn is not None and conn.tcp_connect_timeout else 10.0
     read_default = conn.response_timeout / 1000 if conn is not None and conn.response_timeout else 300.0
     proxy = proxy_url(conn.http_proxy, app) if conn is not None and conn.http_proxy else None
     http = HttpSettings(
-        verify=not _flag(web, "disable-trust-manager", app),
-        check_hostname=not _flag(web, "allow-any-hostname", app),
+        verify=not flag(web, "disable-trust-manager", app),
+        check_hostname=not flag(web, "allow-any-hostname", app),
         ca_file=web.get("ca-file") or None,
-        connect_timeout=_seconds(web, "connect-timeout", app, connect_default),
-        read_timeout=_seconds(web, "read-timeout", app, read_default),
-        request_timeout=_seconds(web, "request-timeout", app, DEFAULT_REQUEST_TIMEOUT),
+        connect_timeout=positive_number(web, "connect-timeout", app, connect_default),
+        read_timeout=positive_number(web, "read-timeout", app, read_default),
+        request_timeout=positive_number(web, "request-timeout", app, DEFAULT_REQUEST_TIMEOUT),
         proxy=proxy,
     )
     return WadoSettings(
@@ -234,10 +198,10 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
         url_pattern=url_pattern,
         level=LEVELS[len(slots)],
         headers={h: props[h] for h in _HEADER_PROPERTIES if h in props},
-        ignore_not_found=_flag(props, "IgnoreNotFound", where),
+        ignore_not_found=flag(props, "IgnoreNotFound", where),
         storage_id=storage_id,
         http=http,
-        authorization=authorization,
+        authorization=header,
     )
 
 

@@ -70,6 +70,7 @@ class PostgresTaskStore:
         reconnect_timeout: float = 30.0,
         processing_commit: str = "sync",
         connect_timeout: float = 10.0,
+        create: bool = True,
     ) -> None:
         if not isinstance(schema, str) or not NAME.fullmatch(schema):
             raise QueueError(
@@ -95,10 +96,21 @@ class PostgresTaskStore:
         self._run = self._db.run
         try:
             self._db.open()
+            if not create:
+                self._run("look for the task tables", lambda conn: self._require_tables(conn))
             self._run("migrate schema", lambda conn: migrate(conn, schema, self._label), durable=True)
         except BaseException:
             self._db.close()
             raise
+
+    def _require_tables(self, conn: Any) -> None:
+        """For ``create=False``: the store's tables exist already (a reader creates no schema)."""
+        found = conn.execute("SELECT to_regclass(%s)", (f'"{self.schema}".schema_version',)).fetchone()[0]
+        if found is None:
+            raise QueueError(
+                f"no task tables in schema {self.schema!r} of {self._label}: nothing has been queued there "
+                "(check --queue)"
+            )
 
     def __repr__(self) -> str:
         mode = ", competing_consumers=True" if self.competing_consumers else ""

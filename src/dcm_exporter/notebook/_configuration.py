@@ -1,4 +1,6 @@
-"""HTML reprs of the configuration models in Jupyter (secrets masked)."""
+"""HTML of a whole :class:`~dcm_exporter.models.Configuration` and of one exporter (secrets masked).
+
+Registered with the IPython kernel by :func:`dcm_exporter.notebook.register`; the models carry no HTML."""
 
 from __future__ import annotations
 
