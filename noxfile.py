@@ -64,9 +64,11 @@ def bench(session: nox.Session) -> None:
 def mutation(session: nox.Session) -> None:
     """Mutation testing of the core rules: plant bugs one at a time, report the score per piece (not run by default).
 
-    ``nox -s mutation`` tries every piece of ``scripts/mutation_pieces.toml`` within a 30-minute budget;
-    ``nox -s mutation -- retry conditions -v`` runs some pieces and prints every mutant. Needs the test servers
-    the pieces' tests use (PostgreSQL for coalescing).
+    ``nox -s mutation`` tries every piece of ``scripts/mutation_pieces.toml`` within a 30-minute budget (mutants
+    left when it runs out are reported as "not run" and the session fails; ``-- --budget 4000`` gives more);
+    ``nox -s mutation -- retry conditions -v`` runs some pieces and prints every mutant; ``-- --recheck FILE``
+    tries only the survivors an earlier output lists. Needs the test servers the pieces' tests use (PostgreSQL
+    for coalescing, the in-process SCP for the DIMSE status).
     """
     session.install("-e", ".[all,test]")
     session.run("python", "scripts/mutation.py", *session.posargs)

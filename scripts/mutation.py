@@ -268,12 +268,13 @@ def _splice(source: str, node: ast.AST, replacement: ast.AST) -> str:
     return "".join(lines[: start - 1]) + text + "\n" + "".join(lines[end:])
 
 
-def mutants_of(piece: Piece) -> list[Mutant]:
+def mutants_of(piece: Piece, root: Path = ROOT) -> list[Mutant]:
+    """The mutants of ``piece`` from the sources under ``root`` (a run's snapshot, or the working tree)."""
     found: list[Mutant] = []
     seen: dict[str, int] = {}
     for target in piece.targets:
         rel, _, qualname = target.partition("::")
-        source = (ROOT / rel).read_text(encoding="utf-8")
+        source = (root / rel).read_text(encoding="utf-8")
         lines = source.splitlines()
         count = len(_candidates(_find(ast.parse(source), qualname)))
         for k in range(count):
@@ -293,7 +294,7 @@ def mutants_of(piece: Piece) -> list[Mutant]:
                 key += f" #{seen[key]}"
             found.append(Mutant(piece.name, key, rel, line, _splice(source, node_of_target, mutated_target)))
     for planted in piece.planted:
-        source = (ROOT / planted.file).read_text(encoding="utf-8")
+        source = (root / planted.file).read_text(encoding="utf-8")
         if planted.old not in source:
             raise SystemExit(f"mutation: planted text not found in {planted.file} (stale?): {planted.old!r}")
         line = source[: source.index(planted.old)].count("\n") + 1
@@ -378,7 +379,7 @@ def run_piece(
     """Try every mutant of ``piece`` (or those whose key contains ``match``), ``len(overlays)`` at a time (one
     private ``src/`` copy each)."""
     result = Result(piece.name)
-    mutants = [m for m in mutants_of(piece)
+    mutants = [m for m in mutants_of(piece, overlays[0])
                if (match is None or match in m.key) and (only is None or m.key in only)]
     result.total = len(mutants)
     keys = {m.key for m in mutants}

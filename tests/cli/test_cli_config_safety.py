@@ -267,3 +267,111 @@ def test_no_input_takes_the_wizards_default_ae_title(tmp_path: Path) -> None:
     assert created.returncode == 0, created.stderr
     # the wizard offers the device's first AE: --no-input takes the same
     assert ldif.load(path).exporters["X"].ae_title == device.application_entities[0].ae_title
+
+
+# --- an LDAP refusal in the server's words --------------------------------------------------------------------
+
+
+@pytest.mark.slapd
+def test_a_schema_refusal_is_reported_in_the_servers_words(
+    slapd_factory: Any, upstream_dir: Path, tmp_path: Path
+) -> None:
+    server = slapd_factory(schema="upstream", content="base")
+    a = _auth(server, tmp_path)
+    demo = tmp_path / "demo.ldif"
+    demo.write_text(ldif.dumps(demo_configuration()))
+    result = run_cli("config", "convert", str(demo), server.url, *a, "--yes", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "is not in the server's schema" not in result.stderr
+    assert "requires attribute" in result.stderr
+
+
+# --- readers create nothing; one clear line when something is missing ------------------------------------------
+
+
+@pytest.mark.parametrize("command", [("queue", "list"), ("queue", "count"), ("queue", "batches"),
+                                     ("queue", "show", "1")])
+def test_read_only_commands_create_no_sqlite_file(tmp_path: Path, command: tuple[str, ...]) -> None:
+    target = tmp_path / "typo.sqlite"
+    result = run_cli(*command, "--queue", f"sqlite:{target}", cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"error: no task database at {target}: nothing has been queued there (check --queue)"]
+    assert not target.exists() and not list(tmp_path.glob("typo.sqlite*"))
+
+
+@pytest.mark.postgres
+def test_read_only_commands_create_no_postgres_schema(pg_database: Any, tmp_path: Path) -> None:
+    import psycopg
+
+    def schemas() -> set[str]:
+        with psycopg.connect(pg_database.dsn) as conn:
+            return {row[0] for row in conn.execute("SELECT nspname FROM pg_namespace")}
+
+    before = schemas()
+    for command in (("queue", "list"), ("queue", "count"), ("queue", "batches")):
+        result = run_cli(*command, "--queue", pg_database.url, cwd=tmp_path)
+        assert result.returncode != 0, command
+        assert "no task tables in schema 'dcm_exporter'" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert schemas() == before and "dcm_exporter" not in before
+    # a writer creates it; the readers then read it
+    from dcm_exporter.queue import open_store
+
+    open_store(pg_database.url).close()
+    assert "dcm_exporter" in schemas()
+    counted = run_cli("queue", "count", "--queue", pg_database.url, cwd=tmp_path)
+    assert counted.returncode == 0 and counted.stdout.strip() == "0", counted.stderr
+
+
+def test_a_postgres_server_that_is_down_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run_cli("queue", "list", "--queue", f"postgresql://postgres@127.0.0.1:{port}/x", cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: cannot connect to the task database 127.0.0.1:{port}/x: ")
+    assert "Connection refused" in lines[0] and "WARNING" not in result.stderr
+
+
+def test_unknown_queue_scheme_and_missing_password_file_are_one_line(tmp_path: Path) -> None:
+    result = run_cli("queue", "list", "--queue", "mysql://x/y", cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: unknown task store scheme 'mysql' in 'mysql://x/y': use sqlite:PATH, "
+        "postgresql://USER@HOST/DB or memory:"]
+    missing = tmp_path / "no-such-password"
+    result = run_cli("exporter", "list", "--ldap", "ldap://127.0.0.1:1", "--bind-dn", "cn=admin",
+                     "--password-file", str(missing), cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"error: password file {missing} does not exist (--password-file / DCM_EXPORTER_LDAP_PASSWORD_FILE)"]
+
+
+# --- tables fit the terminal -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", [60, 100])
+def test_tables_fit_the_terminal_width(demo_with_rule: Path, tmp_path: Path, columns: int) -> None:
+    c = ("--config", str(demo_with_rule))
+    long = "a description long enough to push the table past any terminal width " * 3
+    assert run_cli("exporter", "update", "STORESCP", "--description", long.strip(), *c,
+                   cwd=tmp_path).returncode == 0
+    child = pexpect.spawn(sys.executable, ["-m", "dcm_exporter.cli", "exporter", "list", *c], cwd=str(tmp_path),
+                          env={**cli_env(), "COLUMNS": str(columns)}, encoding="utf-8", timeout=30,
+                          dimensions=(50, columns))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    lines = [line for line in child.before.replace("\r", "").split("\n") if line]
+    assert lines[0].startswith("EXPORTE") and any(line.startswith("STORESCP") for line in lines)
+    assert max(len(line) for line in lines) <= columns, lines
+    assert any(line.rstrip().endswith("\u2026") for line in lines[1:]), lines  # the cut is shown
+    # a pipe gets whole rows (scripts, grep)
+    piped = run_cli("exporter", "list", *c, cwd=tmp_path)
+    assert long.strip() in piped.stdout

@@ -160,7 +160,14 @@ def config_description(args: argparse.Namespace) -> str:
 def _password(args: argparse.Namespace) -> str | None:
     path = option(args, "password_file")
     if path:
-        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        try:
+            return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except FileNotFoundError:
+            raise ConfigurationError(f"password file {path} does not exist (--password-file / "
+                                     "DCM_EXPORTER_LDAP_PASSWORD_FILE)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigurationError(f"cannot read the password file {path}: {reason}") from None
     return os.environ.get("DCM_EXPORTER_LDAP_PASSWORD")
 
 
@@ -439,12 +446,12 @@ def queue_location(args: argparse.Namespace) -> str:
     return option(args, "queue", DEFAULT_QUEUE) or DEFAULT_QUEUE
 
 
-def open_store(args: argparse.Namespace) -> TaskStore:
+def open_store(args: argparse.Namespace, *, create: bool = True) -> TaskStore:
     """The task store named by ``--queue`` (:func:`dcm_exporter.queue.open_store`): SQLite (default),
-    PostgreSQL or memory."""
+    PostgreSQL or memory. ``create=False`` for commands that only read: they leave no file or schema."""
     from dcm_exporter.queue import open_store as open_url
 
-    return open_url(queue_location(args))
+    return open_url(queue_location(args), create=create)
 
 
 def open_source(args: argparse.Namespace) -> FileSystemSource:

@@ -115,7 +115,7 @@ def _write_tasks(tasks: Iterable[ExportTask], args: argparse.Namespace) -> None:
     write_rows(rows, columns, fmt=fmt)
 
 
-def _manager(args: argparse.Namespace, *, need_configuration: bool = False) -> TaskManager:
+def _manager(args: argparse.Namespace, *, need_configuration: bool = False, read_only: bool = False) -> TaskManager:
     from dcm_exporter.models import Configuration
     from dcm_exporter.queue import TaskManager
 
@@ -124,7 +124,7 @@ def _manager(args: argparse.Namespace, *, need_configuration: bool = False) -> T
     device = option(args, "device")
     if not configuration.devices and device is None:
         device = "dcm-exporter"  # the queue alone: listing and changing tasks needs no device
-    return TaskManager(open_store(args), configuration, device_name=device)
+    return TaskManager(open_store(args, create=not read_only), configuration, device_name=device)
 
 
 # --- export ----------------------------------------------------------------------------------------------
@@ -515,13 +515,13 @@ def _register_queue(sub: Sub) -> None:
 
 
 def queue_list(args: argparse.Namespace) -> int:
-    manager = _manager(args)
+    manager = _manager(args, read_only=True)
     _write_tasks(manager.tasks(_filter(args, paging=True)), args)
     return EXIT_OK
 
 
 def queue_show(args: argparse.Namespace) -> int:
-    manager = _manager(args)
+    manager = _manager(args, read_only=True)
     task = manager.get(args.task_id)
     data: dict[str, Any] = {name: getattr(task, name) for name in ALL_TASK_FIELDS}
     data["task_type"] = task.task_type
@@ -542,7 +542,7 @@ def queue_show(args: argparse.Namespace) -> int:
 
 
 def queue_count(args: argparse.Namespace) -> int:
-    count = _manager(args).count(_filter(args))
+    count = _manager(args, read_only=True).count(_filter(args))
     if output_format(args) == "json":
         write_mapping({"count": count}, fmt="json")
     else:
@@ -596,7 +596,7 @@ def queue_reschedule(args: argparse.Namespace) -> int:
 def queue_batches(args: argparse.Namespace) -> int:
     from dcm_exporter.queue import TaskStatus
 
-    summaries = _manager(args).batches(_filter(args))
+    summaries = _manager(args, read_only=True).batches(_filter(args))
     rows = []
     for s in summaries:
         row: dict[str, Any] = {"batch_id": s.batch_id, "total": s.total}

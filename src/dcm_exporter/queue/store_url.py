@@ -30,7 +30,8 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> TaskStore:
         url: ``sqlite:PATH`` (``sqlite:///abs/path`` too) or a plain file path; ``postgresql://...`` or
             ``postgres://...`` (a libpq URL); ``memory:`` for a store that keeps nothing after the process.
         options: keyword arguments for the store class (e.g. ``schema=`` for PostgreSQL,
-            ``busy_timeout=`` for SQLite).
+            ``busy_timeout=`` for SQLite); ``create=False`` opens only a store that exists (no file, schema
+            or table is created: for readers).
 
     Raises:
         ConfigurationError: an unknown scheme, or a ``sqlite:`` URL without a path.
@@ -52,6 +53,7 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> TaskStore:
 
         return PostgresTaskStore(text, **options)
     if scheme == "memory":
+        options.pop("create", None)  # nothing to leave behind
         if text[len("memory:"):].strip("/"):
             raise ConfigurationError(f"{text!r}: an in-memory task store takes no path; use memory:")
         from dcm_exporter.queue.memory import InMemoryTaskStore

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["Schedule", "local_zone", "require_aware"]
+__all__ = ["Schedule", "WallSchedule", "local_zone", "require_aware"]
 
 _UTC = UTC
 _DAY = timedelta(days=1)
@@ -61,6 +61,9 @@ class Schedule(Protocol):
 
 class WallPattern(Protocol):
     """A periodic set of wall-clock units, answered by arithmetic (internal)."""
+
+    always: bool
+    """Whether every unit is inside."""
 
     def matches(self, local: datetime) -> bool:
         """Whether the unit of the local wall-clock time ``local`` is inside."""
@@ -214,3 +217,38 @@ def format_set(values: frozenset[int], size: int, *, wrap: bool) -> str:
         if (first[1] + 1) + (size - last[0]) >= 3:
             runs = [*runs[1:-1], [last[0], first[1]]]
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+class WallSchedule:
+    """What the schedules read on a wall clock share: their zone and the searches over their ``_pattern``.
+
+    A mixin of the frozen schedule classes, which hold ``tz`` and ``_pattern``.
+    """
+
+    __slots__ = ()
+
+    tz: tzinfo | None
+    _pattern: WallPattern
+
+    @property
+    def zone(self) -> tzinfo:
+        """The zone the wall clock is read in (``tz``, or the local zone)."""
+        return self.tz if self.tz is not None else local_zone()
+
+    def ceil(self, dt: datetime) -> datetime:
+        """``dt`` if it is inside, else the start of the next unit that is inside (in the schedule's zone).
+
+        Across DST: a wall time skipped by a spring-forward transition has no instants and is passed over; of
+        a repeated one the first occurrence comes first.
+        """
+        require_aware(dt)
+        result = search(self._pattern, dt, self.zone, True)
+        assert result is not None  # a schedule is never empty
+        return result
+
+    def window_end(self, dt: datetime) -> datetime | None:
+        """The earliest instant at or after ``dt`` that is outside (``dt`` if outside; ``None`` if always)."""
+        require_aware(dt)
+        if self._pattern.always:
+            return None
+        return search(self._pattern, dt, self.zone, False)

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import attrs
 
 from dcm_exporter.errors import ScheduleSyntaxError
-from dcm_exporter.schedule.base import format_set, local_zone, lowest_bit, require_aware, search
+from dcm_exporter.schedule.base import WallSchedule, format_set, lowest_bit, require_aware
 
 __all__ = ["CRON_PREFIX", "CronSchedule"]
 
@@ -144,7 +144,7 @@ def _dow_set(values: Iterable[int] | None) -> frozenset[int] | None:
 
 
 @attrs.frozen(kw_only=True)
-class CronSchedule:
+class CronSchedule(WallSchedule):
     """A cron window: the wall-clock minutes matched by a 5-field cron expression are inside.
 
     Equality is by content (the expanded fields and the zone). ``None`` for a day field means ``*``, which
@@ -261,11 +261,6 @@ class CronSchedule:
 
     # --- evaluation ------------------------------------------------------------------------------
 
-    @property
-    def zone(self) -> tzinfo:
-        """The zone the wall clock is read in (``tz``, or the local zone)."""
-        return self.tz if self.tz is not None else local_zone()
-
     def with_tz(self, tz: tzinfo | None) -> CronSchedule:
         """A copy evaluated in another zone."""
         return self if tz == self.tz else attrs.evolve(self, tz=tz)
@@ -273,26 +268,7 @@ class CronSchedule:
     def contains(self, dt: datetime) -> bool:
         """Whether the wall-clock minute of ``dt`` (timezone-aware) matches the cron expression."""
         require_aware(dt)
-        return self._pattern.matches(dt.astimezone(self.tz if self.tz is not None else local_zone()))
-
-    def ceil(self, dt: datetime) -> datetime:
-        """``dt`` if it is inside, else the start of the next matching minute (in the window's zone).
-
-        DST is handled as for :meth:`ScheduleExpression.ceil
-        <dcm_exporter.schedule.ScheduleExpression.ceil>`: skipped wall times are never returned, the first
-        occurrence of a repeated one comes first.
-        """
-        require_aware(dt)
-        result = search(self._pattern, dt, self.zone, True)
-        assert result is not None
-        return result
-
-    def window_end(self, dt: datetime) -> datetime | None:
-        """The earliest instant at or after ``dt`` that is outside (``dt`` if outside; ``None`` if always)."""
-        require_aware(dt)
-        if self._pattern.always:
-            return None
-        return search(self._pattern, dt, self.zone, False)
+        return self._pattern.matches(dt.astimezone(self.zone))
 
 
 _SINGLE_RANGE = re.compile(r"([0-9A-Za-z]+)-\1(?:/[0-9]+)?\Z")

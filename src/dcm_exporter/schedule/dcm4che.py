@@ -30,7 +30,7 @@ from typing import ClassVar
 import attrs
 
 from dcm_exporter.errors import ScheduleSyntaxError
-from dcm_exporter.schedule.base import format_set, local_zone, lowest_bit, require_aware, search
+from dcm_exporter.schedule.base import WallSchedule, format_set, lowest_bit, require_aware
 
 __all__ = ["ScheduleExpression"]
 
@@ -82,7 +82,7 @@ def _check_days(instance: object, attribute: attrs.Attribute[frozenset[int]], va
 
 
 @attrs.frozen(kw_only=True)
-class ScheduleExpression:
+class ScheduleExpression(WallSchedule):
     """One dcm4che ``dcmSchedule`` value: the hours of the day and days of the week that are inside.
 
     Equality is by content: ``hour=18-6`` equals ``hour=0-6,18-23 dayOfWeek=*``. ``tz`` is the zone the wall
@@ -155,11 +155,6 @@ class ScheduleExpression:
 
     # --- evaluation ------------------------------------------------------------------------------
 
-    @property
-    def zone(self) -> tzinfo:
-        """The zone the wall clock is read in (``tz``, or the local zone)."""
-        return self.tz if self.tz is not None else local_zone()
-
     def with_tz(self, tz: tzinfo | None) -> ScheduleExpression:
         """A copy evaluated in another zone."""
         return self if tz == self.tz else attrs.evolve(self, tz=tz)
@@ -167,26 +162,8 @@ class ScheduleExpression:
     def contains(self, dt: datetime) -> bool:
         """Whether ``dt`` (timezone-aware) falls in one of the hours on one of the days, on the wall clock."""
         require_aware(dt)
-        local = dt.astimezone(self.tz if self.tz is not None else local_zone())
+        local = dt.astimezone(self.zone)
         return bool((self._pattern.inside[(local.weekday() + 1) % 7] >> local.hour) & 1)
-
-    def ceil(self, dt: datetime) -> datetime:
-        """``dt`` if it is inside, else the start of the next hour that is inside (in the schedule's zone).
-
-        Across DST: an hour skipped by a spring-forward transition has no instants and is passed over; in a
-        repeated hour the first occurrence is returned.
-        """
-        require_aware(dt)
-        result = search(self._pattern, dt, self.zone, True)
-        assert result is not None  # hours and days are never empty
-        return result
-
-    def window_end(self, dt: datetime) -> datetime | None:
-        """The earliest instant at or after ``dt`` that is outside (``dt`` if outside; ``None`` if always)."""
-        require_aware(dt)
-        if self._pattern.always:
-            return None
-        return search(self._pattern, dt, self.zone, False)
 
 
 def _java_parse_int(text: str) -> int | None:

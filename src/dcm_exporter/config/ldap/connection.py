@@ -446,6 +446,11 @@ class LdapConnection:
             return LdapError(
                 f"LDAP {operation}: {what} does not fit its attribute's syntax ({_IA5_NOTE})", dn=dn, result=server
             )
+        if code in (65, 69) and message:
+            # the classes are known (else the server says 'invalid per syntax', code 21): what the entry breaks
+            # is in the server's own words, e.g. "object class 'dcmArchiveDevice' requires attribute ..."
+            return LdapSchemaError(f"LDAP {operation}: the server's schema refused the entry: {message}", dn=dn,
+                                   result=server)
         if code in _SCHEMA_CODES:
             return LdapSchemaError(f"LDAP {operation}: {schema_hint(classes, message)}", dn=dn, result=server)
         if code == 3:

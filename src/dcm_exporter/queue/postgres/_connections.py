@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -116,6 +117,16 @@ class Connections:
             return
         import psycopg_pool
 
+        # one direct connection first: a server that is down or refuses us is one clear error at once,
+        # not connect_timeout seconds of the pool's retries and warnings
+        try:
+            probe = self.psycopg.connect(
+                self.conninfo, connect_timeout=max(1, math.ceil(self._connect_timeout)), **self.connect_kwargs
+            )
+        except self.psycopg.Error as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise QueueError(f"cannot connect to the task database {self.label}: {reason}") from exc
+        probe.close()
         try:
             self.pool.open(wait=self._min_connections > 0, timeout=self._connect_timeout)
         except psycopg_pool.PoolTimeout as exc:

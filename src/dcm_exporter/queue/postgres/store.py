@@ -70,6 +70,7 @@ class PostgresTaskStore:
         reconnect_timeout: float = 30.0,
         processing_commit: str = "sync",
         connect_timeout: float = 10.0,
+        create: bool = True,
     ) -> None:
         if not isinstance(schema, str) or not NAME.fullmatch(schema):
             raise QueueError(
@@ -95,10 +96,21 @@ class PostgresTaskStore:
         self._run = self._db.run
         try:
             self._db.open()
+            if not create:
+                self._run("look for the task tables", lambda conn: self._require_tables(conn))
             self._run("migrate schema", lambda conn: migrate(conn, schema, self._label), durable=True)
         except BaseException:
             self._db.close()
             raise
+
+    def _require_tables(self, conn: Any) -> None:
+        """For ``create=False``: the store's tables exist already (a reader creates no schema)."""
+        found = conn.execute("SELECT to_regclass(%s)", (f'"{self.schema}".schema_version',)).fetchone()[0]
+        if found is None:
+            raise QueueError(
+                f"no task tables in schema {self.schema!r} of {self._label}: nothing has been queued there "
+                "(check --queue)"
+            )
 
     def __repr__(self) -> str:
         mode = ", competing_consumers=True" if self.competing_consumers else ""
@@ -454,6 +466,18 @@ class PostgresTaskStore:
             claimed.sort(key=lambda t: (t.scheduled_time, t.task_id))
         return finished, claimed
 
+    def finish_many_and_claim(
+        self, finishes: Sequence[tuple[int, Transition]], *, now: datetime, claim: Claim
+    ) -> tuple[builtins.list[ExportTask | None], builtins.list[ExportTask]]:
+        """See :meth:`TaskStore.finish_many_and_claim
+        <dcm_exporter.queue.store.TaskStore.finish_many_and_claim>`: here each finish commits on its own
+        (each is recovered as :meth:`finish` is) and the last one is combined with the claim."""
+        if not finishes:
+            return [], self.claim(claim, now=now)
+        finished = [self.finish(task_id, owner=claim.owner, transition=t, now=now) for task_id, t in finishes[:-1]]
+        last, claimed = self.finish_and_claim(finishes[-1][0], transition=finishes[-1][1], now=now, claim=claim)
+        return [*finished, last], claimed
+
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         now = utc(now)
         params = {"task_id": task_id, "owner": owner, "now": now}
@@ -566,6 +590,7 @@ def _finish_params(task_id: int, owner: str, transition: Transition, now: dateti
         "status": transition.status.value,
         "processing_end_time": utc(transition.processing_end_time),
         "number_of_failures": transition.number_of_failures,
+        "processing_start_time": transition.processing_start_time,
         "scheduled_time": transition.scheduled_time,
         "error_message": transition.error_message,
         "outcome_message": transition.outcome_message,
