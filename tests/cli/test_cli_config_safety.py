@@ -351,3 +351,27 @@ def test_unknown_queue_scheme_and_missing_password_file_are_one_line(tmp_path: P
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         f"error: password file {missing} does not exist (--password-file / DCM_EXPORTER_LDAP_PASSWORD_FILE)"]
+
+
+# --- tables fit the terminal -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", [60, 100])
+def test_tables_fit_the_terminal_width(demo_with_rule: Path, tmp_path: Path, columns: int) -> None:
+    c = ("--config", str(demo_with_rule))
+    long = "a description long enough to push the table past any terminal width " * 3
+    assert run_cli("exporter", "update", "STORESCP", "--description", long.strip(), *c,
+                   cwd=tmp_path).returncode == 0
+    child = pexpect.spawn(sys.executable, ["-m", "dcm_exporter.cli", "exporter", "list", *c], cwd=str(tmp_path),
+                          env={**cli_env(), "COLUMNS": str(columns)}, encoding="utf-8", timeout=30,
+                          dimensions=(50, columns))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    lines = [line for line in child.before.replace("\r", "").split("\n") if line]
+    assert lines[0].startswith("EXPORTE") and any(line.startswith("STORESCP") for line in lines)
+    assert max(len(line) for line in lines) <= columns, lines
+    assert any(line.rstrip().endswith("\u2026") for line in lines[1:]), lines  # the cut is shown
+    # a pipe gets whole rows (scripts, grep)
+    piped = run_cli("exporter", "list", *c, cwd=tmp_path)
+    assert long.strip() in piped.stdout

@@ -466,6 +466,37 @@ def test_finish_and_claim_of_a_task_not_held_still_claims(store: TaskStore) -> N
     assert finished is None and claimed == []
 
 
+def test_finish_many_and_claim_records_each_end_as_finish_does(store: TaskStore) -> None:
+    tasks = [store.schedule(new(str(n)), now=T0) for n in range(6)]
+    claimed = claim(store, limit=5)
+    assert [t.task_id for t in claimed] == [t.task_id for t in tasks[:5]]
+    a, b, c, d, e = (t.task_id for t in claimed)
+    store.cancel(TaskFilter(task_ids=[c]), now=T0)  # cancelled while it ran
+    store.delete(TaskFilter(task_ids=[d]))  # deleted while it ran
+    end = T0 + timedelta(seconds=3)
+    started = T0 + timedelta(seconds=1)
+    ends = [
+        (a, attrs.evolve(done(TaskStatus.COMPLETED, at=end), processing_start_time=started, modalities=("CT", "MR"))),
+        (b, done(TaskStatus.SCHEDULED_FOR_RETRY, failures=1, at=end, retry_at=end + timedelta(minutes=1))),
+        (c, done(TaskStatus.COMPLETED, at=end)),
+        (d, done(TaskStatus.COMPLETED, at=end)),
+        (e, attrs.evolve(done(TaskStatus.FAILED, failures=1, at=end), error_message="refused")),
+    ]
+    finished, next_claimed = store.finish_many_and_claim(ends, now=end, claim=_claim(now=end, limit=5, owner=OWNER))
+    assert len(finished) == 5 and finished[3] is None
+    for task in (finished[0], finished[1], finished[2], finished[4]):
+        assert task is not None and task == store.get(task.task_id)
+        assert task.lease_owner is None and task.updated_time == end and task.processing_end_time == end
+    assert finished[0] is not None and finished[0].status is TaskStatus.COMPLETED
+    assert finished[0].processing_start_time == started and finished[0].modalities == ("CT", "MR")
+    assert finished[1] is not None and finished[1].status is TaskStatus.SCHEDULED_FOR_RETRY
+    assert finished[2] is not None and finished[2].status is TaskStatus.CANCELED
+    assert finished[4] is not None and finished[4].error_message == "refused"
+    assert finished[4].processing_start_time == T0  # no start given: the claim's
+    assert [t.task_id for t in next_claimed] == [tasks[5].task_id]
+    assert store.finish_many_and_claim([], now=end, claim=_claim(now=end, limit=5, owner=OWNER)) == ([], [])
+
+
 def test_finish_and_claim_keeps_a_task_cancelled_while_it_ran(store: TaskStore) -> None:
     a = store.schedule(new("1"), now=T0)
     b = store.schedule(new("2"), now=T0)

@@ -23,7 +23,7 @@ import ssl
 import struct
 import time
 from collections.abc import Callable, Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import attrs
 
@@ -140,6 +140,19 @@ def _reject_reason(body: bytes) -> tuple[str, bool]:
     except Exception as exc:  # pynetdicom raises assorted errors (struct.error too) on a malformed PDU
         raise AbortedError(f"malformed A-ASSOCIATE-RJ ({exc}): {body[:64].hex()}") from exc
     return text, pdu.result == 1
+
+
+def _decode_primitive(pdu: Any, pdu_type: int, body: bytes, what: str) -> Any:
+    """The received PDU ``what`` (its type byte and body) decoded into ``pdu``, as pynetdicom's primitive.
+
+    Raises:
+        AbortedError: a malformed PDU.
+    """
+    try:
+        pdu.decode(bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body)
+        return pdu.to_primitive()
+    except Exception as exc:  # pynetdicom raises assorted errors on malformed input
+        raise AbortedError(f"malformed {what}: {exc}") from exc
 
 
 _IOV_MAX = min(getattr(os, "sysconf", lambda _n: 1024)("SC_IOV_MAX") or 1024, 1024)
@@ -309,12 +322,7 @@ class Association:
                 raise AbortedError(f"association request answered with {d.decode_abort(body)}")
             if pdu_type != d.PDU_A_ASSOCIATE_AC:
                 raise AbortedError(f"unexpected PDU type 0x{pdu_type:02X} instead of A-ASSOCIATE-AC")
-            ac = A_ASSOCIATE_AC()
-            try:
-                ac.decode(bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body)
-                accept = ac.to_primitive()
-            except Exception as exc:  # pynetdicom raises assorted errors on malformed input
-                raise AbortedError(f"malformed A-ASSOCIATE-AC: {exc}") from exc
+            accept = _decode_primitive(A_ASSOCIATE_AC(), pdu_type, body, "A-ASSOCIATE-AC")
         except BaseException:
             sock.close()
             raise
@@ -397,12 +405,7 @@ class Association:
             )
             if pdu_type != d.PDU_A_ASSOCIATE_RQ:
                 raise AbortedError(f"PDU type 0x{pdu_type:02X} instead of an A-ASSOCIATE-RQ")
-            rq = A_ASSOCIATE_RQ()
-            try:
-                rq.decode(bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body)
-                request = rq.to_primitive()
-            except Exception as exc:  # pynetdicom raises assorted errors on malformed input
-                raise AbortedError(f"malformed A-ASSOCIATE-RQ: {exc}") from exc
+            request = _decode_primitive(A_ASSOCIATE_RQ(), pdu_type, body, "A-ASSOCIATE-RQ")
             if screen is not None:
                 refusal = screen(str(request.calling_ae_title).strip(), str(request.called_ae_title).strip())
                 if refusal is not None:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from dcm_exporter._dicom.uids import INSTANCE_AVAILABILITY_NOTIFICATION
+from dcm_exporter.actions._sop import sop_reference
 from dcm_exporter.errors import TransportError
 from dcm_exporter.export import InstanceRef, Outcome, OutcomeStatus
 
@@ -68,9 +69,7 @@ def build_ian(
         series.SeriesInstanceUID = series_uid
         sops = []
         for ref in refs:
-            item = Dataset()
-            item.ReferencedSOPClassUID = ref.sop_class_uid
-            item.ReferencedSOPInstanceUID = ref.sop_instance_uid
+            item = sop_reference(ref)
             if aets:
                 item.RetrieveAETitle = aets if len(aets) > 1 else aets[0]
             if retrieve_location_uid:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from dcm_exporter._dicom.uids import STORAGE_COMMITMENT_PUSH_MODEL, STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE
+from dcm_exporter.actions._sop import sop_reference
 from dcm_exporter.errors import (
     ConfigurationError,
     ExportCanceledError,
@@ -208,13 +209,7 @@ def action_information(transaction_uid: str, instances: Iterable[InstanceRef]) -
 
     ds = Dataset()
     ds.TransactionUID = transaction_uid
-    items = []
-    for ref in instances:
-        item = Dataset()
-        item.ReferencedSOPClassUID = ref.sop_class_uid
-        item.ReferencedSOPInstanceUID = ref.sop_instance_uid
-        items.append(item)
-    ds.ReferencedSOPSequence = items
+    ds.ReferencedSOPSequence = [sop_reference(ref) for ref in instances]
     return ds
 
 

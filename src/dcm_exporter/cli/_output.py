@@ -71,6 +71,13 @@ def write_rows(
         return
     texts = [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(t[i]) for t in texts]) for i, c in enumerate(columns)]
+    limit = _terminal_width(out)
+    if limit is not None and sum(widths) + 2 * (len(widths) - 1) > limit:
+        widths = _fit(widths, columns, limit)
+        mark = "\u2026" if (getattr(out, "encoding", None) or "").lower().replace("-", "") == "utf8" else "~"
+        texts = [[v if len(v) <= w else v[: max(w - 1, 0)] + mark for v, w in zip(t, widths, strict=True)]
+                 for t in texts]
+        columns = [c if len(c) <= w else c[: max(w - 1, 0)] + mark for c, w in zip(columns, widths, strict=True)]
     colour = use_colour(out)
     out.write("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
     for t in texts:
@@ -81,6 +88,32 @@ def write_rows(
                 text = f"\033[{STATUS_COLOURS[t[i]]}m{text}\033[0m"
             parts.append(text)
         out.write("  ".join(parts).rstrip() + "\n")
+
+
+def _terminal_width(out: TextIO) -> int | None:
+    """The width of the terminal ``out`` writes to; ``None`` when it is no terminal (a pipe gets whole rows)."""
+    try:
+        if not out.isatty():
+            return None
+        return os.get_terminal_size(out.fileno()).columns or None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _fit(widths: list[int], columns: Sequence[str], limit: int) -> list[int]:
+    """Narrow the widest columns, one character at a time, until the row fits ``limit`` (each column keeps
+    at least 6 characters)."""
+    widths = list(widths)
+    floor = [min(w, 6) for w in widths]
+    room = limit - 2 * (len(widths) - 1)
+    excess = sum(widths) - room
+    while excess > 0:
+        i = max(range(len(widths)), key=lambda k: widths[k] - floor[k])
+        if widths[i] <= floor[i]:
+            break  # as narrow as it gets: the terminal wraps what is left
+        widths[i] -= 1
+        excess -= 1
+    return widths
 
 
 def write_mapping(data: Mapping[str, Any], *, fmt: str = "table", stream: TextIO | None = None) -> None:

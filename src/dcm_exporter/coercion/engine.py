@@ -54,6 +54,7 @@ __all__ = [
     "CoercionPlan",
     "encode_part10",
     "instances_as_sent",
+    "plan_for_destination",
     "plan_for_export",
 ]
 
@@ -461,6 +462,27 @@ def plan_for_export(
     )
 
 
+def plan_for_destination(
+    configuration: Configuration, exporter: ExporterDescriptor, *, registry: ProcessorRegistry | None = None
+) -> CoercionPlan:
+    """:func:`plan_for_export` for ``exporter``'s configured destination: the AE title and host of a ``dicom:``
+    exporter's remote AE (host ``None`` when the AE is not configured), neither for other schemes.
+
+    Raises:
+        ConfigurationError: as :func:`plan_for_export`.
+    """
+    receiving = exporter.destination if exporter.scheme == "dicom" else None
+    host = None
+    if receiving:
+        try:
+            host = configuration.remote_ae(receiving).hostname
+        except ConfigurationError:
+            host = None
+    return plan_for_export(
+        configuration, exporter, receiving_ae_title=receiving, destination_hostname=host, registry=registry
+    )
+
+
 def instances_as_sent(
     configuration: Configuration, exporter: ExporterDescriptor, instances: Sequence[InstanceRef]
 ) -> list[InstanceRef]:
@@ -474,14 +496,7 @@ def instances_as_sent(
     """
     import attrs as _attrs
 
-    receiving = exporter.destination if exporter.scheme == "dicom" else None
-    host = None
-    if receiving:
-        try:
-            host = configuration.remote_ae(receiving).hostname
-        except ConfigurationError:
-            host = None
-    plan = plan_for_export(configuration, exporter, receiving_ae_title=receiving, destination_hostname=host)
+    plan = plan_for_destination(configuration, exporter)
     if plan.is_empty:
         return list(instances)
     require(*PYDICOM)

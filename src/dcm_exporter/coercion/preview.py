@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import attrs
 
 from dcm_exporter._imports import PYDICOM, require
-from dcm_exporter.coercion.engine import plan_for_export
+from dcm_exporter.coercion.engine import plan_for_destination
 from dcm_exporter.coercion.registry import ProcessorRegistry
 from dcm_exporter.errors import CoercionError, ConfigurationError
 from dcm_exporter.models import Configuration
@@ -151,16 +151,8 @@ def preview(
     exporter = configuration.exporters.get(exporter_id)
     if exporter is None:
         raise ConfigurationError(f"Unknown exporter: {exporter_id}")
-    destination = exporter.destination if exporter.scheme == "dicom" else None
-    hostname = None
-    if destination:
-        try:
-            hostname = configuration.remote_ae(destination).hostname
-        except ConfigurationError:
-            hostname = None
-    plan = plan_for_export(
-        configuration, exporter, receiving_ae_title=destination, destination_hostname=hostname, registry=registry
-    )
+    plan = plan_for_destination(configuration, exporter, registry=registry)
+    destination = plan.receiving_ae_title
     original = pydicom.dcmread(file)
     coerced = copy.deepcopy(original)
     uid = str(original.get("SOPInstanceUID", ""))

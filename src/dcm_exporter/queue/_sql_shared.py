@@ -58,6 +58,7 @@ TASK_COLUMNS = (
 )
 
 _COLUMN_LIST = ", ".join(TASK_COLUMNS)
+_BINARY = frozenset({bytes, bytearray})
 _TIME_COLUMNS = frozenset(
     {"created_time", "updated_time", "scheduled_time", "processing_start_time", "processing_end_time", "lease_expires"}
 )
@@ -77,11 +78,12 @@ def task_from_row(
     task_id = fields["task_id"]
     # a corrupted database file (a bad timestamp; bit-flipped text, which the SQLite store hands over as
     # bytes) must neither end a worker thread with a ValueError nor hide every other task
-    for name, value in fields.items():
-        if isinstance(value, bytes | bytearray):
-            raise UnreadableTaskError(
-                task_id, f"export task {task_id}: column {name} is not valid UTF-8 text: {bytes(value)[:40]!r}"
-            )
+    if not _BINARY.isdisjoint(map(type, fields.values())):
+        for name, value in fields.items():
+            if isinstance(value, bytes | bytearray):
+                raise UnreadableTaskError(
+                    task_id, f"export task {task_id}: column {name} is not valid UTF-8 text: {bytes(value)[:40]!r}"
+                )
     try:
         for name in _TIME_COLUMNS:
             value = fields[name]

@@ -63,10 +63,11 @@ def end_of_attempt(
     exporter: ExporterDescriptor | None,
     queue_names: Collection[str],
     now: datetime,
+    started: datetime | None = None,
 ) -> Transition:
     """The transition an attempt of ``task`` ends with: its status by the outcome or error and the queue's
     retry ``policy``, and the follow-up tasks of a COMPLETED export of ``exporter`` (``None``: no longer
-    configured, so none).
+    configured, so none). ``started``: when the attempt started, if not when the task was claimed.
 
     Raises:
         QueueError: neither an outcome nor an error.
@@ -122,6 +123,7 @@ def end_of_attempt(
         result_json=result_json,
         modalities=modalities,
         followups=followups,
+        processing_start_time=started,
     )
 
 

@@ -11,10 +11,12 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
 
 from dcm_exporter.errors import ConfigurationError, ExportCanceledError, QueueError
 from dcm_exporter.queue.attempts import (
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IAN_QUEUE",
     "STGCMT_QUEUE",
+    "Attempt",
     "Clock",
     "QueueConfiguration",
     "TaskManager",
@@ -63,6 +66,24 @@ Clock = Callable[[], datetime]
 def system_clock() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)
+
+
+@attrs.frozen
+class Attempt:
+    """One performed attempt of a claimed task, as a runner hands it to :meth:`TaskManager.finish_many_and_claim`.
+
+    Attributes:
+        task: The task as claimed.
+        outcome: The transport's outcome (``None`` when it raised).
+        error: What it raised, if anything.
+        started: When the attempt started (recorded as the processing start time; ``None`` keeps the time
+            the task was claimed).
+    """
+
+    task: ExportTask
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+    started: datetime | None = None
 
 
 class QueueConfiguration(Protocol):
@@ -461,8 +482,46 @@ class TaskManager:
             raise
         return result, claimed
 
+    def finish_many_and_claim(
+        self, ends: Sequence[Attempt], *, queue_name: str, limit: int = 1
+    ) -> tuple[list[TaskResult], list[tuple[ExportTask, CancelToken]]]:
+        """:meth:`finish` several attempts, then :meth:`claim` up to ``limit`` due tasks of ``queue_name``:
+        a group commit (:meth:`TaskStore.finish_many_and_claim`) for a runner that performs short tasks in
+        batches. Results are in the order of ``ends``."""
+        now = self.now()
+        results: list[TaskResult | None] = []
+        finishes: list[tuple[int, Transition]] = []
+        pending: list[tuple[int, Attempt, Transition]] = []
+        for attempt in ends:
+            ended = self._end_attempt(attempt.task, attempt.outcome, attempt.error, now, attempt.started)
+            if isinstance(ended, TaskResult):
+                results.append(ended)
+                continue
+            pending.append((len(results), attempt, ended))
+            finishes.append((attempt.task.task_id, ended))
+            results.append(None)
+        gate = self._claim_gate(queue_name, limit, now)
+        if gate is None:
+            gate = Claim(device_name=self.device_name, queue_name=queue_name, limit=0, owner=self.owner,
+                         lease_until=now + self.lease)
+        stored, tasks = self.store.finish_many_and_claim(finishes, now=now, claim=gate)
+        claimed = self._register(tasks)
+        try:
+            for (index, attempt, ended), task in zip(pending, stored, strict=True):
+                results[index] = self._finished(attempt.task, task, attempt.outcome, attempt.error, ended)
+        except BaseException:
+            for next_task, _ in claimed:  # not handed out: back to the queue at once, not after the lease
+                self.release(next_task)
+            raise
+        return [r for r in results if r is not None], claimed
+
     def _end_attempt(
-        self, task: ExportTask, outcome: Outcome | None, error: BaseException | None, now: datetime
+        self,
+        task: ExportTask,
+        outcome: Outcome | None,
+        error: BaseException | None,
+        now: datetime,
+        started: datetime | None = None,
     ) -> Transition | TaskResult:
         """The transition an attempt ends with, or the result when a stop interrupted it (task released)."""
         from dcm_exporter.export import OutcomeStatus
@@ -482,7 +541,7 @@ class TaskManager:
             return TaskResult(task=self._get(task.task_id), outcome=outcome, error=error, released=released)
         return end_of_attempt(
             task, outcome, error, policy=self.retry_policy(task.queue_name),
-            exporter=self._exporters.get(task.exporter_id), queue_names=self._queues, now=now,
+            exporter=self._exporters.get(task.exporter_id), queue_names=self._queues, now=now, started=started,
         )
 
     def _finished(

@@ -275,6 +275,7 @@ class InMemoryTaskStore(LocalNotifications):
                     status=transition.status,
                     processing_end_time=transition.processing_end_time,
                     number_of_failures=transition.number_of_failures,
+                    processing_start_time=transition.processing_start_time or task.processing_start_time,
                     scheduled_time=transition.scheduled_time or task.scheduled_time,
                     error_message=transition.error_message,
                     outcome_message=transition.outcome_message,
@@ -309,6 +310,13 @@ class InMemoryTaskStore(LocalNotifications):
     ) -> tuple[ExportTask | None, builtins.list[ExportTask]]:
         with self._lock:
             return self.finish(task_id, owner=claim.owner, transition=transition, now=now), self.claim(claim, now=now)
+
+    def finish_many_and_claim(
+        self, finishes: Sequence[tuple[int, Transition]], *, now: datetime, claim: Claim
+    ) -> tuple[builtins.list[ExportTask | None], builtins.list[ExportTask]]:
+        with self._lock:
+            finished = [self.finish(task_id, owner=claim.owner, transition=t, now=now) for task_id, t in finishes]
+            return finished, self.claim(claim, now=now)
 
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         with self._lock:

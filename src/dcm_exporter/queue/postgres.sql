@@ -157,6 +157,7 @@ RETURNING task_id;
 UPDATE {schema}.export_task
 SET status = %(status)s, processing_end_time = %(processing_end_time)s,
     number_of_failures = %(number_of_failures)s,
+    processing_start_time = coalesce(%(processing_start_time)s::timestamptz, processing_start_time),
     scheduled_time = coalesce(%(scheduled_time)s, scheduled_time), error_message = %(error_message)s,
     outcome_message = %(outcome_message)s,
     number_of_instances = coalesce(%(number_of_instances)s, number_of_instances), result_json = %(result_json)s,
@@ -173,6 +174,7 @@ WITH finished AS (
     UPDATE {schema}.export_task
     SET status = CASE WHEN status = 'IN PROCESS' THEN %(status)s ELSE status END,
         processing_end_time = %(processing_end_time)s,
+        processing_start_time = coalesce(%(processing_start_time)s::timestamptz, processing_start_time),
         number_of_failures = CASE WHEN status = 'IN PROCESS' THEN %(number_of_failures)s
             ELSE number_of_failures END,
         scheduled_time = CASE WHEN status = 'IN PROCESS'

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dcm_exporter.errors import QueueError
-from dcm_exporter.queue.manager import TaskManager, TaskResult
+from dcm_exporter.queue.manager import Attempt, TaskManager, TaskResult
 from dcm_exporter.queue.task import ExportTask
 
 if TYPE_CHECKING:
@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 __all__ = ["Perform", "TaskHooks", "TaskRunner"]
 
 log = logging.getLogger("dcm_exporter.queue")
+
+#: The claim batch doubles while tasks take less than this (seconds) each, up to ``_MAX_BATCH``; a slower task
+#: sets it back to one. Short tasks (``noop:``, a local copy) are then claimed and recorded in group commits;
+#: a real export takes longer and is claimed and recorded alone, as before.
+_FAST = 0.002
+_MAX_BATCH = 64
+#: Seconds at most that the end of an attempt waits for the group commit that records it.
+_MAX_DELAY = 0.05
 
 #: Performs one export task: ``perform(task, cancel_token) -> Outcome`` (raises on failure).
 Perform = Callable[[ExportTask, "CancelToken"], "Outcome"]
@@ -422,80 +430,124 @@ class TaskRunner:
             worker.done.set()
 
     def _work(self, worker: _Worker) -> None:
-        # ``claimed`` holds the next task when finishing the previous one already claimed it (one store
-        # transaction for both). A task claimed that way is performed even if a stop comes meanwhile, like
-        # a task that was claimed just before the stop.
+        # ``claimed``: tasks claimed and not yet performed, in order. ``ends``: attempts performed and not yet
+        # recorded. Both stay under this runner's lease (heartbeats extend it) until the group commit that
+        # records the ends and claims the next batch; after a crash they run again, none is lost.
         claimed: list[tuple[ExportTask, CancelToken]] = []
+        ends: list[Attempt] = []
+        ends_since = 0.0
+        batch = 1
         generation = 0
         failures = 0
-        while claimed or (not self._stop.is_set() and not worker.retired):
-            if not claimed:
-                with self._cond:
-                    generation = self._generation
-                try:
-                    claimed = self.manager.claim(worker.queue_name, 1)
-                except QueueError as exc:
-                    if getattr(exc, "task_id", None) is not None:
-                        # one task's row is unreadable: reported by the store; the others go on
-                        log.error("export queue %s: %s", worker.queue_name, exc)
-                        self._stop.wait(self.poll_interval)
+        try:
+            while claimed or ends or (not self._stop.is_set() and not worker.retired):
+                going_on = not self._stop.is_set() and not worker.retired
+                if claimed and not going_on:
+                    # a stop: what was claimed ahead goes back to the queue at once, not after the lease
+                    for task, _ in claimed:
+                        self._release(task)
+                    claimed = []
+                if ends and (not claimed or time.monotonic() - ends_since > _MAX_DELAY):
+                    with self._cond:
+                        generation = self._generation
+                    claimed += self._record(ends, worker, batch if going_on and not claimed else 0)
+                    ends = []
+                elif not claimed and going_on:
+                    with self._cond:
+                        generation = self._generation
+                    try:
+                        claimed = self.manager.claim(worker.queue_name, batch)
+                    except QueueError as exc:
+                        if getattr(exc, "task_id", None) is not None:
+                            # one task's row is unreadable: reported by the store; the others go on
+                            log.error("export queue %s: %s", worker.queue_name, exc)
+                            self._stop.wait(self.poll_interval)
+                            continue
+                        failures += 1
+                        self._store_failed(
+                            f"taking tasks of queue {worker.queue_name}", exc, report=not worker.drain
+                        )
+                        if worker.drain:
+                            return
+                        self._stop.wait(self._backoff(failures))
                         continue
-                    failures += 1
-                    self._store_failed(f"taking tasks of queue {worker.queue_name}", exc, report=not worker.drain)
-                    if worker.drain:
+                    failures = 0
+                    self._store_ok()
+                if not claimed:
+                    if ends:
+                        continue
+                    worker.idle_since = time.monotonic()
+                    if worker.drain or not going_on:
                         return
-                    self._stop.wait(self._backoff(failures))
+                    with self._cond:
+                        if self._generation == generation and not self._stop.is_set() and not worker.retired:
+                            self._cond.wait(self.poll_interval)
                     continue
-                failures = 0
-                self._store_ok()
-            if not claimed:
-                worker.idle_since = time.monotonic()
-                if worker.drain:
-                    return
-                with self._cond:
-                    if self._generation == generation and not self._stop.is_set() and not worker.retired:
-                        self._cond.wait(self.poll_interval)
-                continue
-            task, token = claimed[0]
-            worker.task = task
-            try:
-                claimed, generation = self._run(task, token, worker)
-            finally:
-                worker.task = None
+                task, token = claimed.pop(0)
+                worker.task = task
+                try:
+                    attempt, elapsed = self._perform(task, token)
+                finally:
+                    worker.task = None
+                if not ends:
+                    ends_since = time.monotonic()
+                ends.append(attempt)
+                if elapsed < _FAST:
+                    batch = min(batch * 2, _MAX_BATCH)
+                else:
+                    # a task that takes time: its end is recorded now, and tasks are claimed one at a time,
+                    # so that no task waits behind a slow one while another worker is free
+                    batch = 1
+                    ends_since = 0.0
+        finally:
+            for task, _ in claimed:  # an error left claimed tasks behind
+                self._release(task)
+            if ends:
+                self._record(ends, worker, 0)
 
-    def _run(
-        self, task: ExportTask, token: CancelToken, worker: _Worker
-    ) -> tuple[list[tuple[ExportTask, CancelToken]], int]:
-        """Perform one task and record its end; returns the next task claimed with it (if the worker goes
-        on) and the wake-up generation seen before that claim."""
+    def _release(self, task: ExportTask) -> None:
+        try:
+            self.manager.release(task)
+        except QueueError:
+            log.exception("releasing export task %s failed; its lease will expire", task.task_id)
+
+    def _perform(self, task: ExportTask, token: CancelToken) -> tuple[Attempt, float]:
+        """Perform one task; returns the attempt and the seconds it took."""
         self.hooks._fire_started(task)
+        started = self.manager.now()
+        clock = time.monotonic()
         outcome: Outcome | None = None
         error: BaseException | None = None
         try:
             outcome = self.perform(task, token)
         except Exception as exc:
             error = exc
+        elapsed = time.monotonic() - clock
         with self._cond:
             self._attempts += 1
-            generation = self._generation
-        claimed: list[tuple[ExportTask, CancelToken]] = []
+        return Attempt(task, outcome, error, started), elapsed
+
+    def _record(
+        self, ends: list[Attempt], worker: _Worker, limit: int
+    ) -> list[tuple[ExportTask, CancelToken]]:
+        """Record the ends of attempts in one transaction, claiming up to ``limit`` tasks with them; returns
+        the tasks claimed."""
         try:
-            if self._stop.is_set() or worker.retired:
-                result = self.manager.finish(task, outcome=outcome, error=error)
-            else:
-                result, claimed = self.manager.finish_and_claim(
-                    task, outcome=outcome, error=error, queue_name=worker.queue_name, limit=1
-                )
+            results, claimed = self.manager.finish_many_and_claim(
+                ends, queue_name=worker.queue_name, limit=limit
+            )
         except QueueError as exc:
-            self._store_failed(f"recording the end of export task {task.task_id} (its lease will expire, "
-                               "then it runs again)", exc, report=not worker.drain)
+            ids = ", ".join(str(a.task.task_id) for a in ends)
+            self._store_failed(f"recording the end of export task(s) {ids} (their leases will expire, "
+                               "then they run again)", exc, report=not worker.drain)
             if worker.drain:
                 worker.retired = True  # run_until_idle reports the store's error instead of going on
             else:
                 self._stop.wait(self._backoff(1))
-            return [], generation
+            return []
         self._store_ok()
-        if error is not None and result.task is not None and not result.released:
-            log.debug("export task %s raised", task.task_id, exc_info=error)
-        self.hooks._fire_finished(result)
-        return claimed, generation
+        for result, attempt in zip(results, ends, strict=True):
+            if attempt.error is not None and result.task is not None and not result.released:
+                log.debug("export task %s raised", attempt.task.task_id, exc_info=attempt.error)
+            self.hooks._fire_finished(result)
+        return claimed

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue._sql_shared import (
     TASK_COLUMNS,
@@ -53,6 +55,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteTaskStore"]
 
 log = logging.getLogger("dcm_exporter.queue.sqlite")
 _STATUS_VALUES = frozenset(s.value for s in TaskStatus)
+_FINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.WARNING, TaskStatus.FAILED, TaskStatus.CANCELED})
 
 COLUMNS = TASK_COLUMNS
 _COLUMN_LIST = ", ".join(COLUMNS)
@@ -143,6 +146,71 @@ def _select(filter: TaskFilter, what: str) -> tuple[str, dict[str, Any]]:
 
 
 
+#: How many recently scheduled studies a store remembers to look for a waiting task first.
+_RECENT_STUDIES = 4096
+#: What a new row holds in the columns an insert does not set.
+_NEW_ROW_DEFAULTS: dict[str, Any] = {"status": "SCHEDULED", "number_of_failures": 0}
+
+
+def _inserted_row(task_id: int, insert: dict[str, Any]) -> tuple[Any, ...]:
+    """The row an ``insert`` with these parameters wrote, in :data:`COLUMNS` order, built from the very values
+    written instead of read back."""
+    values = {**_NEW_ROW_DEFAULTS, **insert, "task_id": task_id, "created_time": insert["now"],
+              "updated_time": insert["now"]}
+    return tuple(values.get(column) for column in COLUMNS)
+
+
+#: ``finish`` without reading the row back (run for each task of a group).
+_FINISH_NO_ROW = _SQL["finish"].rsplit("RETURNING", 1)[0]
+
+
+def _finish_values(task_id: int, transition: Transition, owner: str, now: str) -> dict[str, Any]:
+    """The parameters of ``finish`` for one task."""
+    return {
+        "task_id": task_id,
+        "owner": owner,
+        "now": now,
+        "status": transition.status.value,
+        "processing_end_time": _ts(transition.processing_end_time),
+        "number_of_failures": transition.number_of_failures,
+        "processing_start_time": _opt_ts(transition.processing_start_time),
+        "scheduled_time": _opt_ts(transition.scheduled_time),
+        "error_message": transition.error_message,
+        "outcome_message": transition.outcome_message,
+        "number_of_instances": transition.number_of_instances,
+        "modalities": _joined(transition.modalities),
+        "result_json": transition.result_json,
+    }
+
+
+#: At most this many claimed tasks are kept for group finishes (a runner holds a few dozen).
+_MAX_HELD = 4096
+
+
+def _finished_task(held: ExportTask, transition: Transition, updated: datetime) -> ExportTask:
+    """What ``finish_many`` writes over a task held IN PROCESS, as the stored task (its SET clause, in
+    Python; values go through the column's text form where that changes them)."""
+    modalities = held.modalities if transition.modalities is None else _modalities(_joined(transition.modalities))
+    return attrs.evolve(
+        held,
+        status=transition.status,
+        processing_end_time=transition.processing_end_time,
+        number_of_failures=transition.number_of_failures,
+        processing_start_time=transition.processing_start_time or held.processing_start_time,
+        scheduled_time=transition.scheduled_time or held.scheduled_time,
+        error_message=transition.error_message,
+        outcome_message=transition.outcome_message,
+        number_of_instances=(
+            held.number_of_instances if transition.number_of_instances is None else transition.number_of_instances
+        ),
+        modalities=modalities,
+        result_json=transition.result_json,
+        updated_time=updated,
+        lease_owner=None,
+        lease_expires=None,
+    )
+
+
 def _insert_params(new: NewTask, now_ts: str) -> dict[str, Any]:
     """The parameters of the ``insert`` statements for a new task."""
     row = new_task_row(new)
@@ -202,6 +270,14 @@ class SqliteTaskStore(LocalNotifications):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._study_guard = threading.RLock()
+        # the threads of this process take turns for the database's write lock here, where a waiting thread
+        # wakes as soon as the lock is free, instead of in SQLite's busy handler, which sleeps and retries
+        # (other processes still meet the busy handler)
+        self._writer = threading.RLock()
+        self._recent: dict[tuple[str, str, str, str | None], None] = {}
+        # tasks as claimed through this store and not finished yet: a group finish builds the finished task
+        # from them instead of reading every row back
+        self._held: dict[int, ExportTask] = {}
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
         try:
@@ -262,7 +338,7 @@ class SqliteTaskStore(LocalNotifications):
 
     @contextlib.contextmanager
     def _write(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._errors(action):
+        with self._errors(action), self._writer:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -330,9 +406,11 @@ class SqliteTaskStore(LocalNotifications):
             "batch_id": new.batch_id,
         }
         row = None
-        if coalescing:
-            # A read first, without the write lock: when the waiting task already covers the new one and
-            # runs no earlier, coalescing changes nothing, and nothing is written (its updated_time stays).
+        recent = (new.device_name, new.exporter_id, new.study_uid, new.batch_id)
+        if coalescing and recent in self._recent:
+            # A study this store scheduled lately is likely still waiting: a read first, without the write
+            # lock; when the waiting task already covers the new one and runs no earlier, coalescing changes
+            # nothing, and nothing is written (its updated_time stays). Other studies skip this read.
             with self._errors("schedule"):
                 row = self._conn().execute(_SQL["find_coalescable_task"], key).fetchone()
             if row is not None:
@@ -340,13 +418,15 @@ class SqliteTaskStore(LocalNotifications):
                 if coalesces_unchanged(waiting, new):
                     return waiting
         if row is None:
-            with self._errors("schedule"):
+            with self._errors("schedule"), self._writer:
                 # One atomic statement (a write statement takes the write lock before it reads) in the
                 # common case: insert, unless a task to coalesce with is waiting (by now).
-                sql = _SQL["insert_unless_coalescable"] if coalescing else _SQL["insert"]
-                row = self._conn().execute(sql, insert).fetchone()
-            if row is not None:
-                return _task(row)
+                sql = _SQL["insert_unless_coalescable_id"] if coalescing else _SQL["insert_id"]
+                inserted = self._conn().execute(sql, insert).fetchone()
+            if coalescing:
+                self._remember(recent)
+            if inserted is not None:
+                return _task(_inserted_row(inserted[0], insert))
         with self._write("schedule") as conn:  # there is one to coalesce with: widen it, in a transaction
             row = conn.execute(_SQL["find_coalescable"], key).fetchone()
             if row is not None:
@@ -367,6 +447,14 @@ class SqliteTaskStore(LocalNotifications):
                 return _task(updated)
             # it was claimed, cancelled or deleted in between: insert after all
             return _task(conn.execute(_SQL["insert"], insert).fetchone())
+
+    def _remember(self, key: tuple[str, str, str, str | None]) -> None:
+        """Note a study just scheduled (a bounded, approximate memory: it only picks the order of look-ups)."""
+        recent = self._recent
+        recent[key] = None
+        if len(recent) > _RECENT_STUDIES:
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del recent[next(iter(recent))]
 
     # --- queries ------------------------------------------------------------------------------------
 
@@ -430,8 +518,8 @@ class SqliteTaskStore(LocalNotifications):
     def claim(self, claim: Claim, *, now: datetime) -> builtins.list[ExportTask]:
         if claim.limit <= 0:
             return []
-        with self._errors("claim"):
-            return self._claim(self._conn(), claim, _ts(now))
+        with self._errors("claim"), self._writer:
+            return self._claim_held(self._conn(), claim, _ts(now))
 
     @staticmethod
     def _claim(conn: sqlite3.Connection, claim: Claim, now: str) -> builtins.list[ExportTask]:
@@ -467,6 +555,15 @@ class SqliteTaskStore(LocalNotifications):
                 break
         if len(tasks) > 1:
             tasks.sort(key=lambda t: (t.scheduled_time, t.task_id))
+        return tasks
+
+    def _claim_held(self, conn: sqlite3.Connection, claim: Claim, now: str) -> builtins.list[ExportTask]:
+        tasks = self._claim(conn, claim, now)
+        held = self._held
+        if len(held) > _MAX_HELD:  # tasks claimed and never finished here (released, taken over): forgotten
+            held.clear()
+        for task in tasks:
+            held[task.task_id] = task
         return tasks
 
     def heartbeat(
@@ -507,6 +604,7 @@ class SqliteTaskStore(LocalNotifications):
                 "status": transition.status.value,
                 "processing_end_time": end,
                 "number_of_failures": transition.number_of_failures,
+                "processing_start_time": _opt_ts(transition.processing_start_time),
                 "scheduled_time": _opt_ts(transition.scheduled_time),
                 "error_message": transition.error_message,
                 "outcome_message": transition.outcome_message,
@@ -540,6 +638,47 @@ class SqliteTaskStore(LocalNotifications):
         with self._write("finish and claim") as conn:
             finished = self._finish(conn, task_id, claim.owner, transition, now_ts)
             return finished, (self._claim(conn, claim, now_ts) if claim.limit > 0 else [])
+
+    def finish_many_and_claim(
+        self, finishes: Sequence[tuple[int, Transition]], *, now: datetime, claim: Claim
+    ) -> tuple[builtins.list[ExportTask | None], builtins.list[ExportTask]]:
+        now_ts = _ts(now)
+        with self._write("finish and claim") as conn:  # one commit for the whole group
+            finished = self._finish_many(conn, finishes, claim.owner, now_ts)
+            return finished, (self._claim_held(conn, claim, now_ts) if claim.limit > 0 else [])
+
+    def _finish_many(
+        self, conn: sqlite3.Connection, finishes: Sequence[tuple[int, Transition]], owner: str, now: str
+    ) -> builtins.list[ExportTask | None]:
+        """Finish a group of tasks in the caller's transaction: the plain ends in one statement, the rest (a
+        task cancelled while it ran, a task with follow-ups, one no longer held) one by one, as finish does."""
+        plain = [
+            (task_id, t) for task_id, t in finishes if not (t.followups and t.status is TaskStatus.COMPLETED)
+        ]
+        done: dict[int, ExportTask] = {}
+        if len(plain) > 1 and len({task_id for task_id, _ in plain}) == len(plain):
+            # one prepared statement run for each task, without reading rows back; when a task is not held
+            # any more (cancelled, deleted, taken over while it ran) the group is undone and each task is
+            # finished on its own
+            conn.execute("SAVEPOINT finish_many")
+            values = [_finish_values(task_id, t, owner, now) for task_id, t in plain]
+            if conn.executemany(_FINISH_NO_ROW, values).rowcount == len(plain):
+                updated = datetime.fromisoformat(now)
+                for task_id, transition in plain:
+                    held = self._held.pop(task_id, None)
+                    if held is not None:
+                        # the row as the statement wrote it: while the lease was held only this runner (or
+                        # a cancel, which the statement leaves alone) could change it
+                        done[task_id] = _finished_task(held, transition, updated)
+                    else:
+                        done[task_id] = _task(conn.execute(_SQL["get"], {"task_id": task_id}).fetchone())
+            else:
+                conn.execute("ROLLBACK TO finish_many")
+            conn.execute("RELEASE finish_many")
+        return [
+            done[task_id] if task_id in done else self._finish(conn, task_id, owner, t, now)
+            for task_id, t in finishes
+        ]
 
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         with self._errors("release"):
@@ -603,7 +742,7 @@ class SqliteTaskStore(LocalNotifications):
             conn = self._conn()
             return int(
                 conn.execute(
-                    _SQL["purge"],
+                    _SQL["purge" if status in _FINAL else "purge_any"],
                     {
                         "device_name": device_name,
                         "queue_name": queue_name,

@@ -46,6 +46,23 @@ ALTER TABLE export_task ADD COLUMN task_type TEXT NOT NULL DEFAULT 'EXPORT'
 ALTER TABLE export_task ADD COLUMN destination_aet TEXT;
 ALTER TABLE export_task ADD COLUMN result_json TEXT;
 
+-- name: migration_4
+-- Fewer index pages per commit. Every index below moves only when its own condition changes: scheduling a
+-- task writes the table, the pending index and the study index; claiming it writes the table, the pending
+-- and the lease index; finishing it the table, the lease and the finished index. (The indexes replaced
+-- held the status, so each state change moved an entry in each of them.)
+DROP INDEX export_task_due;
+DROP INDEX export_task_study;
+DROP INDEX export_task_updated;
+-- Running tasks by lease end (lease hand-over, reset at start, next due time).
+CREATE INDEX export_task_leased ON export_task (device_name, queue_name, lease_expires)
+    WHERE status = 'IN PROCESS';
+-- A study's tasks whatever their status (the coalescing look-up filters the few rows by status).
+CREATE INDEX export_task_study ON export_task (device_name, exporter_id, study_uid);
+-- Finished tasks by last change (purge).
+CREATE INDEX export_task_finished ON export_task (device_name, queue_name, status, updated_time)
+    WHERE status IN ('COMPLETED', 'WARNING', 'FAILED', 'CANCELED');
+
 -- name: insert
 INSERT INTO export_task (
     created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
@@ -56,6 +73,18 @@ VALUES (
     :sop_instance_uid, :scheduled_time, 'SCHEDULED', :batch_id, :number_of_instances, :modalities, :requester,
     :task_type, :destination_aet)
 RETURNING {columns};
+
+-- name: insert_id
+-- insert, returning only the new id (the store builds the task from the values it inserted)
+INSERT INTO export_task (
+    created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
+    sop_instance_uid, scheduled_time, status, batch_id, number_of_instances, modalities, requester,
+    task_type, destination_aet)
+VALUES (
+    :now, :now, :device_name, :queue_name, :exporter_id, :local_ae_title, :study_uid, :series_uid,
+    :sop_instance_uid, :scheduled_time, 'SCHEDULED', :batch_id, :number_of_instances, :modalities, :requester,
+    :task_type, :destination_aet)
+RETURNING task_id;
 
 -- name: insert_unless_coalescable
 -- The insert when the new task may coalesce: nothing is inserted (no row returned) when a task of the same
@@ -73,6 +102,24 @@ WHERE NOT EXISTS (
     WHERE device_name = :device_name AND exporter_id = :exporter_id AND study_uid = :study_uid
       AND status = 'SCHEDULED' AND batch_id IS :batch_id AND task_type = 'EXPORT')
 RETURNING {columns};
+
+-- name: insert_unless_coalescable_id
+-- insert_unless_coalescable, returning only the new id (the store builds the task from the values it inserted)
+-- The insert when the new task may coalesce: nothing is inserted (no row returned) when a task of the same
+-- device, exporter, study and batch is still SCHEDULED (find_coalescable's condition).
+INSERT INTO export_task (
+    created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
+    sop_instance_uid, scheduled_time, status, batch_id, number_of_instances, modalities, requester,
+    task_type, destination_aet)
+SELECT
+    :now, :now, :device_name, :queue_name, :exporter_id, :local_ae_title, :study_uid, :series_uid,
+    :sop_instance_uid, :scheduled_time, 'SCHEDULED', :batch_id, :number_of_instances, :modalities, :requester,
+    :task_type, :destination_aet
+WHERE NOT EXISTS (
+    SELECT 1 FROM export_task
+    WHERE device_name = :device_name AND exporter_id = :exporter_id AND study_uid = :study_uid
+      AND status = 'SCHEDULED' AND batch_id IS :batch_id AND task_type = 'EXPORT')
+RETURNING task_id;
 
 -- name: find_coalescable
 SELECT task_id, series_uid, sop_instance_uid, scheduled_time
@@ -160,6 +207,7 @@ RETURNING task_id;
 -- name: finish
 UPDATE export_task
 SET status = :status, processing_end_time = :processing_end_time, number_of_failures = :number_of_failures,
+    processing_start_time = coalesce(:processing_start_time, processing_start_time),
     scheduled_time = coalesce(:scheduled_time, scheduled_time), error_message = :error_message,
     outcome_message = :outcome_message, number_of_instances = coalesce(:number_of_instances, number_of_instances),
     modalities = coalesce(:modalities, modalities), result_json = :result_json, updated_time = :now,
@@ -226,6 +274,13 @@ RETURNING task_id;
 DELETE FROM export_task WHERE task_id IN (SELECT value FROM json_each(:ids)) RETURNING task_id;
 
 -- name: purge
+-- Only final statuses are purged; saying so lets SQLite use the partial index of finished tasks.
+DELETE FROM export_task
+WHERE device_name = :device_name AND queue_name = :queue_name AND status = :status
+  AND status IN ('COMPLETED', 'WARNING', 'FAILED', 'CANCELED') AND updated_time < :updated_before;
+
+-- name: purge_any
+-- purge with a status that is not final (not done by the manager; kept for the store's contract)
 DELETE FROM export_task
 WHERE device_name = :device_name AND queue_name = :queue_name AND status = :status
   AND updated_time < :updated_before;

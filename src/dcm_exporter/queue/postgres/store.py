@@ -466,6 +466,18 @@ class PostgresTaskStore:
             claimed.sort(key=lambda t: (t.scheduled_time, t.task_id))
         return finished, claimed
 
+    def finish_many_and_claim(
+        self, finishes: Sequence[tuple[int, Transition]], *, now: datetime, claim: Claim
+    ) -> tuple[builtins.list[ExportTask | None], builtins.list[ExportTask]]:
+        """See :meth:`TaskStore.finish_many_and_claim
+        <dcm_exporter.queue.store.TaskStore.finish_many_and_claim>`: here each finish commits on its own
+        (each is recovered as :meth:`finish` is) and the last one is combined with the claim."""
+        if not finishes:
+            return [], self.claim(claim, now=now)
+        finished = [self.finish(task_id, owner=claim.owner, transition=t, now=now) for task_id, t in finishes[:-1]]
+        last, claimed = self.finish_and_claim(finishes[-1][0], transition=finishes[-1][1], now=now, claim=claim)
+        return [*finished, last], claimed
+
     def release(self, task_id: int, *, owner: str, now: datetime) -> bool:
         now = utc(now)
         params = {"task_id": task_id, "owner": owner, "now": now}
@@ -578,6 +590,7 @@ def _finish_params(task_id: int, owner: str, transition: Transition, now: dateti
         "status": transition.status.value,
         "processing_end_time": utc(transition.processing_end_time),
         "number_of_failures": transition.number_of_failures,
+        "processing_start_time": transition.processing_start_time,
         "scheduled_time": transition.scheduled_time,
         "error_message": transition.error_message,
         "outcome_message": transition.outcome_message,
