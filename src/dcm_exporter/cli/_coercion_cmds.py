@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
-    add_config_options,
     add_format_options,
+    config_parser,
     load_configuration,
     option,
     output_format,
@@ -33,12 +33,6 @@ __all__ = ["coercion_rows", "register"]
 COLUMNS = ("name", "device", "ae_title", "priority", "role", "dimse", "uri", "conditions", "on_failure")
 
 
-def _parser(sub: Sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description or help)
-    add_config_options(p)
-    return p
-
-
 def register(sub: Sub) -> None:
     """Add ``coercion``."""
     group = sub.add_parser(
@@ -50,17 +44,17 @@ def register(sub: Sub) -> None:
     )
     cmds = group.add_subparsers(dest="coercion_command", metavar="COMMAND", required=True)
 
-    p = _parser(cmds, "list", "list the coercion rules of every device and AE")
+    p = config_parser(cmds, "list", "list the coercion rules of every device and AE")
     add_format_options(p)
     p.set_defaults(handler=coercion_list)
 
-    p = _parser(cmds, "show", "show one coercion rule")
+    p = config_parser(cmds, "show", "show one coercion rule")
     p.add_argument("name", metavar="NAME", help="the rule's name (cn)")
     p.add_argument("--ae", metavar="AET", help="the AE the rule is on (default: device level, else any)")
     add_format_options(p, csv=False)
     p.set_defaults(handler=coercion_show)
 
-    p = _parser(
+    p = config_parser(
         cmds,
         "add",
         "add a coercion rule",
@@ -89,13 +83,13 @@ def register(sub: Sub) -> None:
     p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
     p.set_defaults(handler=coercion_add)
 
-    p = _parser(cmds, "remove", "remove a coercion rule")
+    p = config_parser(cmds, "remove", "remove a coercion rule")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--ae", metavar="AET", help="the AE the rule is on (default: device level)")
     p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
     p.set_defaults(handler=coercion_remove)
 
-    p = _parser(
+    p = config_parser(
         cmds,
         "preview",
         "show what an exporter's destination would receive of a file",

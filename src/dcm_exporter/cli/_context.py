@@ -40,6 +40,8 @@ __all__ = [
     "DEFAULT_QUEUE",
     "add_config_options",
     "add_format_options",
+    "add_show_secrets",
+    "config_parser",
     "add_queue_options",
     "add_source_options",
     "config_description",
@@ -135,6 +137,21 @@ def add_format_options(parser: argparse.ArgumentParser, *, csv: bool = True) -> 
     choices = ["table", "json", "csv"] if csv else ["table", "json"]
     parser.add_argument("--format", choices=choices, default="table", help="output format (default table)")
     parser.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+
+
+def add_show_secrets(parser: argparse.ArgumentParser) -> None:
+    """``--show-secrets``: credentials in clear instead of ``***``."""
+    parser.add_argument("--show-secrets", action="store_true",
+                        help="show credentials (secret dcmProperty values, URL passwords, PINs) instead of ***")
+
+
+def config_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    """A sub-command ``name`` that reads the configuration (its options added)."""
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description or help)
+    add_config_options(p)
+    return p
 
 
 def output_format(args: argparse.Namespace) -> str:
