@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
     add_format_options,
+    add_output_option,
     config_parser,
     load_configuration,
     option,
@@ -80,13 +81,13 @@ def register(sub: Sub) -> None:
                    help="dicomTransferRole of the peer (default SCP: what is sent)")
     p.add_argument("--dimse", default="C_STORE_RQ", help="dcmDIMSE (default C_STORE_RQ)")
     p.add_argument("--description", help="dicomDescription")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=coercion_add)
 
     p = config_parser(cmds, "remove", "remove a coercion rule")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--ae", metavar="AET", help="the AE the rule is on (default: device level)")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=coercion_remove)
 
     p = config_parser(
