@@ -513,8 +513,8 @@ def _register_queue(sub: Sub) -> None:
 
 
 def queue_list(args: argparse.Namespace) -> int:
-    manager = _manager(args, read_only=True)
-    _write_tasks(manager.tasks(_filter(args, paging=True)), args)
+    criteria = _filter(args, paging=True)  # a bad filter is a usage error before any store is opened
+    _write_tasks(_manager(args, read_only=True).tasks(criteria), args)
     return EXIT_OK
 
 
@@ -540,7 +540,8 @@ def queue_show(args: argparse.Namespace) -> int:
 
 
 def queue_count(args: argparse.Namespace) -> int:
-    count = _manager(args, read_only=True).count(_filter(args))
+    criteria = _filter(args)
+    count = _manager(args, read_only=True).count(criteria)
     if output_format(args) == "json":
         write_mapping({"count": count}, fmt="json")
     else:
@@ -594,7 +595,8 @@ def queue_reschedule(args: argparse.Namespace) -> int:
 def queue_batches(args: argparse.Namespace) -> int:
     from dcm_exporter.queue import TaskStatus
 
-    summaries = _manager(args, read_only=True).batches(_filter(args))
+    criteria = _filter(args)
+    summaries = _manager(args, read_only=True).batches(criteria)
     rows = []
     for s in summaries:
         row: dict[str, Any] = {"batch_id": s.batch_id, "total": s.total}
