@@ -7,11 +7,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from dcm_exporter._secrets import mask_url
-from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
     PushPlan,
     add_format_options,
+    add_list_command,
+    add_output_option,
     add_show_secrets,
     config_description,
     config_parser,
@@ -21,6 +22,7 @@ from dcm_exporter.cli._context import (
     push_configuration,
     read_configuration_file,
     save_configuration,
+    unknown_error,
     write_configuration_file,
 )
 from dcm_exporter.cli._output import error, info, warning, write_mapping, write_rows
@@ -383,10 +385,7 @@ def _register_exporter(sub: Sub) -> None:
                            description="Exporters (dcm4che dcmExporter) of the configuration.")
     cmds = group.add_subparsers(dest="exporter_command", metavar="COMMAND", required=True)
 
-    p = config_parser(cmds, "list", "list the exporters")
-    add_format_options(p)
-    add_show_secrets(p)
-    p.set_defaults(handler=exporter_list)
+    add_list_command(cmds, "list the exporters", exporter_list)
 
     p = config_parser(cmds, "show", "show one exporter",
                       "Show one exporter; credentials (secret dcmProperty values, the password of a user:password@ "
@@ -417,7 +416,7 @@ def _register_exporter(sub: Sub) -> None:
     p = config_parser(cmds, "delete", "delete an exporter (refused while export rules name it, unless --force)")
     p.add_argument("exporter_id", metavar="ID")
     p.add_argument("--force", action="store_true", help="delete it although export rules name it")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=exporter_delete)
 
 
@@ -431,9 +430,7 @@ def exporter_list(args: argparse.Namespace) -> int:
 def _exporter(configuration: Configuration, exporter_id: str) -> ExporterDescriptor:
     exporter = configuration.exporters.get(exporter_id)
     if exporter is None:
-        known = ", ".join(sorted(configuration.exporters)) or "none"
-        raise ConfigurationError(f"Unknown exporter: {exporter_id}{did_you_mean(exporter_id, configuration.exporters)} "
-                                 f"(configured exporters: {known})")
+        raise unknown_error("exporter", exporter_id, configuration.exporters, "configured exporters")
     return exporter
 
 
@@ -540,7 +537,7 @@ def _register_remote_ae(sub: Sub) -> None:
     p.add_argument("--description", help="dicomDescription")
     p.add_argument("--tls-cipher", action="append", metavar="SUITE",
                    help="dicomTLSCipherSuite, e.g. SSL_RSA_WITH_3DES_EDE_CBC_SHA (makes the connection TLS)")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=remote_ae_add)
 
     p = config_parser(cmds, "remove", "remove a remote AE (and its device when it held nothing else)",
@@ -549,7 +546,7 @@ def _register_remote_ae(sub: Sub) -> None:
                       "it or notify it, unless --force.")
     p.add_argument("ae_title", metavar="AET")
     p.add_argument("--force", action="store_true", help="remove it although exporters use it")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=remote_ae_remove)
 
     p = config_parser(cmds, "list", "list the network AEs")

@@ -18,16 +18,16 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from dcm_exporter._secrets import mask_url
-from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.cli._codes import EXIT_OK
 from dcm_exporter.cli._context import (
-    add_format_options,
-    add_show_secrets,
+    add_list_command,
+    add_output_option,
     config_parser,
     load_configuration,
     option,
     output_format,
     save_configuration,
+    unknown_error,
 )
 from dcm_exporter.cli._output import info, warning, write_rows
 from dcm_exporter.errors import ConfigurationError
@@ -115,20 +115,17 @@ def _register_webapp(sub: Sub) -> None:
                    "existing device gets the web application added)")
     p.add_argument("--ae-title", help="dicomAETitle")
     p.add_argument("--description", help="dicomDescription")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=webapp_add)
 
-    p = config_parser(cmds, "list", "list the web applications (with their base URL and the exporters using them)")
-    add_format_options(p)
-    add_show_secrets(p)
-    p.set_defaults(handler=webapp_list)
+    add_list_command(cmds, "list the web applications (with their base URL and the exporters using them)", webapp_list)
 
     p = config_parser(cmds, "remove", "remove a web application (and its device when it held nothing else)",
                       "Remove a web application and its registry entry. A device left holding nothing else (no AE, "
                       "web application, exporter, queue, storage or other entry) is removed too. Refused while an "
                       "exporter sends to it (stow:NAME): change or delete the exporter first.")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=webapp_remove)
 
 
@@ -297,9 +294,7 @@ def webapp_remove(args: argparse.Namespace) -> int:
     name = args.name
     device = next((d for d in configuration.devices if d.web_application(name) is not None), None)
     if device is None:
-        known = ", ".join(sorted(configuration.web_applications)) or "none"
-        hint = did_you_mean(name, configuration.web_applications)
-        raise ConfigurationError(f"Unknown Web Application: {name}{hint} (web applications: {known})")
+        raise unknown_error("Web Application", name, configuration.web_applications, "web applications")
     users = _users(configuration, "stow", name)
     if users:
         raise ConfigurationError(f"web application {name} is the destination of exporter(s) {', '.join(users)} "
@@ -343,19 +338,16 @@ def _register_storage(sub: Sub) -> None:
                    help="dcmStoragePathFormat (default dcm4chee-arc's "
                    "{now,date,yyyy/MM/dd}/{0020000D,hash}/{0020000E,hash}/{00080018,hash})")
     p.add_argument("--property", action="append", metavar="KEY=VALUE", help="dcmProperty, repeat for several")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=storage_add)
 
-    p = config_parser(cmds, "list", "list the storages (with their path format and the exporters using them)")
-    add_format_options(p)
-    add_show_secrets(p)
-    p.set_defaults(handler=storage_list)
+    add_list_command(cmds, "list the storages (with their path format and the exporters using them)", storage_list)
 
     p = config_parser(cmds, "remove", "remove a storage",
                       "Remove a storage. Refused while an exporter copies into it (storage:ID): change or delete the "
                       "exporter first. The files in it are not touched.")
     p.add_argument("storage_id", metavar="ID")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=storage_remove)
 
 
@@ -439,8 +431,7 @@ def storage_remove(args: argparse.Namespace) -> int:
     storage_id = args.storage_id
     device = next((d for d in configuration.devices if d.storage(storage_id) is not None), None)
     if device is None:
-        known = ", ".join(sorted(configuration.storages)) or "none"
-        raise ConfigurationError(f"Unknown storage: {storage_id} (storages: {known})")
+        raise unknown_error("storage", storage_id, configuration.storages, "storages", suggest=False)
     users = _users(configuration, "storage", storage_id)
     if users:
         raise ConfigurationError(f"storage {storage_id} is the destination of exporter(s) {', '.join(users)} "
