@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages of the real servers the test suite starts (as throwaway processes):
 # OpenLDAP slapd + ldap-utils, DCMTK, Orthanc + its DICOMweb plugin, tinyproxy (an HTTP proxy), Chromium + its
-# WebDriver (the monitoring page's browser tests, the docs screenshots). The system services are never used.
+# WebDriver (the monitoring page's browser tests, the docs screenshots), curl (the REST API how-to is run as a shell
+# session). The system services are never used.
 # The docs build reads the intersphinx inventories of Python, pydicom and attrs from Debian's documentation packages
 # python3-doc, python-pydicom-doc, python-attr-doc (no network).
 # Also makes sure a PostgreSQL server answers on 127.0.0.1:5432 (the machine's own, or a throwaway one).
@@ -9,7 +10,7 @@ set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(slapd ldap-utils dcmtk orthanc orthanc-dicomweb tinyproxy chromium chromium-driver python3-doc python-pydicom-doc python-attr-doc)
+pkgs=(slapd ldap-utils dcmtk orthanc orthanc-dicomweb tinyproxy chromium chromium-driver curl python3-doc python-pydicom-doc python-attr-doc)
 missing=()
 # installed means "install ok installed": dpkg -s also succeeds for a removed package whose config files remain
 for p in "${pkgs[@]}"; do
@@ -25,11 +26,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # the Debian packages may start their services anyway: stop them, the tests never use them. Only right after
+  # installing: run again (CI runs this script twice), it must not kill the throwaway servers of a suite running
+  # on the same machine, which have the same process names
+  $SUDO pkill -x slapd 2>/dev/null || true
+  $SUDO pkill -x Orthanc 2>/dev/null || true
+  $SUDO pkill -x tinyproxy 2>/dev/null || true
 fi
-# the Debian packages may start their services anyway: stop them, the tests never use them
-$SUDO pkill -x slapd 2>/dev/null || true
-$SUDO pkill -x Orthanc 2>/dev/null || true
-$SUDO pkill -x tinyproxy 2>/dev/null || true
 
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then

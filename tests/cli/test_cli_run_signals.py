@@ -42,8 +42,16 @@ def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], Path, St
         [sys.executable, "-m", "dcm_exporter.cli", "run", *common, "--source", str(archive), "--stop-timeout", "1",
          *extra],
         cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_sigint_as_at_a_terminal,
     )
     return proc, db, scp
+
+
+def _sigint_as_at_a_terminal() -> None:
+    # Ctrl-C reaches a command run in the foreground of a shell with SIGINT at its default; a suite started in
+    # the background (`pytest &`, nohup, some CI runners) passes SIGINT on as ignored, and Python then installs
+    # no KeyboardInterrupt handler at all, so the child would never see the Ctrl-C this test sends
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_until_running(proc: subprocess.Popen[str], db: Path) -> None:

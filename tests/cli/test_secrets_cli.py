@@ -102,12 +102,15 @@ def test_validate_create_and_verbose_logs_mask_credentials(config_file: Path, tm
     _assert_clean(validated.stdout + validated.stderr)
     assert "Unknown Web Application" not in validated.stdout  # a stow: URL needs no web application
     # an exporter whose scheme has no transport here is reported with its URI, password masked
-    wado = config_file.read_text().replace(f"dcmURI: stow:http://dave:{URL_PASSWORD}@",
-                                           f"dcmURI: wado:http://dave:{URL_PASSWORD}@")
-    wado_file = tmp_path / "wado.ldif"
-    wado_file.write_text(wado)
-    reported = run_cli("-vv", "config", "validate", str(wado_file), cwd=tmp_path)
-    assert "no transport for the scheme of wado:http://dave:***@127.0.0.1:" in reported.stdout, reported.stdout
+    # (a scheme no transport and no plug-in of the test environment registers: wado: and example: are taken)
+    unknown = config_file.read_text().replace(f"dcmURI: stow:http://dave:{URL_PASSWORD}@",
+                                              f"dcmURI: nosuchscheme:http://dave:{URL_PASSWORD}@")
+    unknown_file = tmp_path / "unknown.ldif"
+    unknown_file.write_text(unknown)
+    reported = run_cli("-vv", "config", "validate", str(unknown_file), cwd=tmp_path)
+    assert reported.returncode == 1, reported.stdout + reported.stderr  # its tasks cannot run
+    assert "no transport for the scheme of nosuchscheme:http://dave:***@127.0.0.1:" in reported.stdout, (
+        reported.stdout)
     _assert_clean(reported.stdout + reported.stderr)
 
     created = run_cli("-vv", "exporter", "create", *c, "--no-input", "--id", "NEW",

@@ -208,6 +208,48 @@ def _read_slots(stream: BinaryIO, view: memoryview, slots: list[tuple[int, int]]
             got += k
 
 
+
+def _our_user_information() -> list[Any]:
+    """The user information items we send in an A-ASSOCIATE-RQ or -AC: our maximum PDU length and
+    implementation class UID and version name (pynetdicom must be loaded: :func:`require`)."""
+    from pydicom.uid import UID
+    from pynetdicom.pdu_primitives import (
+        ImplementationClassUIDNotification,
+        ImplementationVersionNameNotification,
+        MaximumLengthNotification,
+    )
+
+    max_length = MaximumLengthNotification()
+    max_length.maximum_length_received = OUR_MAX_PDU
+    impl_uid = ImplementationClassUIDNotification()
+    impl_uid.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
+    impl_name = ImplementationVersionNameNotification()
+    impl_name.implementation_version_name = IMPLEMENTATION_VERSION_NAME
+    return [max_length, impl_uid, impl_name]
+
+
+def _peer_max_pdu(user_information: Any) -> int:
+    """The maximum PDU length the peer announced (0: unlimited, also when it announced none)."""
+    from pynetdicom.pdu_primitives import MaximumLengthNotification
+
+    peer_max = 0
+    for info in user_information:
+        if isinstance(info, MaximumLengthNotification):
+            peer_max = int(info.maximum_length_received or 0)
+    return peer_max
+
+
+def _collect(parts: list[bytes], fragment: bytes, size: int, limit: int, what: str, waiting_for: str) -> int:
+    """Append one PDV's ``fragment`` of a command or data set to ``parts``; the new total size.
+
+    A peer could send a message without end: past ``limit`` bytes the read stops with :class:`AbortedError`.
+    """
+    size += len(fragment)
+    if size > limit:
+        raise AbortedError(f"{what} of more than {limit} bytes in {waiting_for}")
+    parts.append(fragment)
+    return size
+
 class Association:
     """An established association. Not thread-safe: one thread uses it at a time."""
 
@@ -255,9 +297,6 @@ class Association:
         from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
         from pynetdicom.pdu_primitives import (
             A_ASSOCIATE,
-            ImplementationClassUIDNotification,
-            ImplementationVersionNameNotification,
-            MaximumLengthNotification,
         )
         from pynetdicom.presentation import PresentationContext
 
@@ -296,13 +335,7 @@ class Association:
                 pc.transfer_syntax = [UID(ts) for ts in rc.transfer_syntaxes]
                 pcs.append(pc)
             primitive.presentation_context_definition_list = pcs
-            max_length = MaximumLengthNotification()
-            max_length.maximum_length_received = OUR_MAX_PDU
-            impl_uid = ImplementationClassUIDNotification()
-            impl_uid.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
-            impl_name = ImplementationVersionNameNotification()
-            impl_name.implementation_version_name = IMPLEMENTATION_VERSION_NAME
-            primitive.user_information = [max_length, impl_uid, impl_name]
+            primitive.user_information = _our_user_information()
             request = A_ASSOCIATE_RQ()
             request.from_primitive(primitive)
             sock.settimeout(destination.request_timeout)
@@ -349,10 +382,7 @@ class Association:
                 assoc.rejected[proposed.abstract_syntax] = results.get(
                     item.result or 0, f"result {item.result}"
                 )
-        peer_max = 0
-        for info in accept.user_information:
-            if isinstance(info, MaximumLengthNotification):
-                peer_max = int(info.maximum_length_received or 0)
+        peer_max = _peer_max_pdu(accept.user_information)
         send_pdu = UNLIMITED_SEND_PDU if peer_max == 0 else min(peer_max, UNLIMITED_SEND_PDU)
         if send_pdu < 64:
             assoc.abort()
@@ -388,9 +418,6 @@ class Association:
         from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
         from pynetdicom.pdu_primitives import (
             A_ASSOCIATE,
-            ImplementationClassUIDNotification,
-            ImplementationVersionNameNotification,
-            MaximumLengthNotification,
             SCP_SCU_RoleSelectionNegotiation,
         )
         from pynetdicom.presentation import PresentationContext, negotiate_as_acceptor
@@ -434,19 +461,13 @@ class Association:
                 rj.from_primitive(reject)
                 assoc._send_raw(rj.encode())
                 raise AbortedError("nothing proposed that we support: rejected")
-            max_length = MaximumLengthNotification()
-            max_length.maximum_length_received = OUR_MAX_PDU
-            impl_uid = ImplementationClassUIDNotification()
-            impl_uid.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
-            impl_name = ImplementationVersionNameNotification()
-            impl_name.implementation_version_name = IMPLEMENTATION_VERSION_NAME
             answer = A_ASSOCIATE()
             answer.application_context_name = UID(APPLICATION_CONTEXT)
             answer.calling_ae_title = request.calling_ae_title
             answer.called_ae_title = request.called_ae_title
             answer.result, answer.result_source = 0x00, 0x01
             answer.presentation_context_definition_results_list = results
-            answer.user_information = [max_length, impl_uid, impl_name, *role_items]
+            answer.user_information = [*_our_user_information(), *role_items]
             ac = A_ASSOCIATE_AC()
             ac.from_primitive(answer)
             assoc._send_raw(ac.encode())
@@ -462,10 +483,7 @@ class Association:
                 syntax = str(cx.abstract_syntax)
                 ts = str(cx.transfer_syntax[0])
                 assoc.accepted.setdefault(syntax, {})[ts] = AcceptedContext(int(cx.context_id or 0), syntax, ts)
-        peer_max = 0
-        for info in request.user_information:
-            if isinstance(info, MaximumLengthNotification):
-                peer_max = int(info.maximum_length_received or 0)
+        peer_max = _peer_max_pdu(request.user_information)
         send_pdu = UNLIMITED_SEND_PDU if peer_max == 0 else min(max(peer_max, 64), UNLIMITED_SEND_PDU)
         assoc.max_pdv_data = send_pdu - 6
         LOG.debug("association from %s accepted", assoc.destination)
@@ -548,21 +566,13 @@ class Association:
                 for pdv in pdvs:
                     if not pdv.command:
                         if keep_dataset and command is not None:
-                            size += len(pdv.data)
-                            if size > MAX_RECEIVED_DATASET:
-                                raise AbortedError(
-                                    f"data set of more than {MAX_RECEIVED_DATASET} bytes in {waiting_for}"
-                                )
-                            data.append(pdv.data)
+                            size = _collect(data, pdv.data, size, MAX_RECEIVED_DATASET, "data set", waiting_for)
                             if pdv.last:
                                 return Request(command, context_id, b"".join(data))
                         continue  # a data set attached to a response: not needed
-                    command_size += len(pdv.data)
-                    if command_size > MAX_RECEIVED_COMMAND:
-                        raise AbortedError(
-                            f"command set of more than {MAX_RECEIVED_COMMAND} bytes in {waiting_for}"
-                        )
-                    fragments.append(pdv.data)
+                    command_size = _collect(
+                        fragments, pdv.data, command_size, MAX_RECEIVED_COMMAND, "command set", waiting_for
+                    )
                     if pdv.last:
                         try:
                             command = d.parse_command(b"".join(fragments))

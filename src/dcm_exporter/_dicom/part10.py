@@ -161,8 +161,9 @@ def _text(value: str | None) -> str | None:
 
 
 def _uid(raw: bytes) -> str:
-    """A UI value as pydicom's ``convert_UI`` and ``UID`` give it."""
-    return raw.decode("latin-1").rstrip("\x00 ").strip()
+    """A UI value as pydicom's ``convert_UI`` and ``UID`` give it, then normalised as the index stores it
+    (leading NULs too: pydicom keeps them, the index strips them)."""
+    return raw.decode("latin-1").rstrip("\x00 ").strip().strip(" \x00")
 
 
 # --- the File Meta Information -------------------------------------------------------------------------

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
-    add_config_options,
     add_format_options,
+    add_output_option,
+    config_parser,
     load_configuration,
     option,
     output_format,
@@ -24,6 +25,8 @@ from dcm_exporter.cli._output import info, warning, write_mapping, write_rows
 from dcm_exporter.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dcm_exporter.models import AttributeCoercion, Configuration, Device
 
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -31,12 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["coercion_rows", "register"]
 
 COLUMNS = ("name", "device", "ae_title", "priority", "role", "dimse", "uri", "conditions", "on_failure")
-
-
-def _parser(sub: Sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description or help)
-    add_config_options(p)
-    return p
 
 
 def register(sub: Sub) -> None:
@@ -50,17 +47,17 @@ def register(sub: Sub) -> None:
     )
     cmds = group.add_subparsers(dest="coercion_command", metavar="COMMAND", required=True)
 
-    p = _parser(cmds, "list", "list the coercion rules of every device and AE")
+    p = config_parser(cmds, "list", "list the coercion rules of every device and AE")
     add_format_options(p)
     p.set_defaults(handler=coercion_list)
 
-    p = _parser(cmds, "show", "show one coercion rule")
+    p = config_parser(cmds, "show", "show one coercion rule")
     p.add_argument("name", metavar="NAME", help="the rule's name (cn)")
     p.add_argument("--ae", metavar="AET", help="the AE the rule is on (default: device level, else any)")
     add_format_options(p, csv=False)
     p.set_defaults(handler=coercion_show)
 
-    p = _parser(
+    p = config_parser(
         cmds,
         "add",
         "add a coercion rule",
@@ -86,16 +83,16 @@ def register(sub: Sub) -> None:
                    help="dicomTransferRole of the peer (default SCP: what is sent)")
     p.add_argument("--dimse", default="C_STORE_RQ", help="dcmDIMSE (default C_STORE_RQ)")
     p.add_argument("--description", help="dicomDescription")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=coercion_add)
 
-    p = _parser(cmds, "remove", "remove a coercion rule")
+    p = config_parser(cmds, "remove", "remove a coercion rule")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--ae", metavar="AET", help="the AE the rule is on (default: device level)")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=coercion_remove)
 
-    p = _parser(
+    p = config_parser(
         cmds,
         "preview",
         "show what an exporter's destination would receive of a file",
@@ -196,8 +193,6 @@ def _check(rule: AttributeCoercion) -> None:
 
 
 def coercion_add(args: argparse.Namespace) -> int:
-    import attrs
-
     from dcm_exporter.cli._wizard import archive_device
     from dcm_exporter.models import AttributeCoercion, FrozenMap
     from dcm_exporter.models._frozen import parse_properties
@@ -223,41 +218,44 @@ def coercion_add(args: argparse.Namespace) -> int:
         device, ae = configuration.find_ae(args.ae)
         if any(r.name == rule.name for r in ae.attribute_coercions):
             raise ConfigurationError(f"attribute coercion {rule.name} exists already on AE {ae.ae_title}")
-        new_ae = attrs.evolve(ae, attribute_coercions=(*ae.attribute_coercions, rule))
-        aes = tuple(new_ae if a.ae_title == ae.ae_title else a for a in device.application_entities)
-        changed_device = attrs.evolve(device, application_entities=aes)
-        where_rule = f"AE {ae.ae_title}"
+        ae_title: str | None = ae.ae_title
     else:
         device = archive_device(configuration, option(args, "device"))
         if any(r.name == rule.name for r in device.attribute_coercions):
             raise ConfigurationError(f"attribute coercion {rule.name} exists already on device {device.device_name}")
-        changed_device = attrs.evolve(device, attribute_coercions=(*device.attribute_coercions, rule))
-        where_rule = f"device {device.device_name}"
+        ae_title = None
+    changed_device, where_rule = _change_rules(device, ae_title, lambda rules: (*rules, rule))
     changed = configuration.replace_device(changed_device)
     where = save_configuration(args, changed, output=args.output, since=configuration)
     info(f"attribute coercion {rule.name} ({rule.uri}) added to {where_rule} in {where}")
     return EXIT_OK
 
 
-def coercion_remove(args: argparse.Namespace) -> int:
+def _change_rules(
+    device: Device,
+    ae_title: str | None,
+    change: Callable[[tuple[AttributeCoercion, ...]], tuple[AttributeCoercion, ...]],
+) -> tuple[Device, str]:
+    """``device`` with the coercion rules of the device itself (``ae_title`` ``None``) or of its AE
+    ``ae_title`` changed, and where they are in words."""
     import attrs
 
+    if ae_title is None:
+        return (attrs.evolve(device, attribute_coercions=change(device.attribute_coercions)),
+                f"device {device.device_name}")
+    aes = tuple(
+        attrs.evolve(ae, attribute_coercions=change(ae.attribute_coercions)) if ae.ae_title == ae_title else ae
+        for ae in device.application_entities
+    )
+    return attrs.evolve(device, application_entities=aes), f"AE {ae_title}"
+
+
+def coercion_remove(args: argparse.Namespace) -> int:
     configuration = load_configuration(args)
     device, rule = _find(configuration, args.name, args.ae)
-    if rule.ae_title is None:
-        changed_device = attrs.evolve(
-            device, attribute_coercions=tuple(r for r in device.attribute_coercions if r.name != rule.name)
-        )
-        where_rule = f"device {device.device_name}"
-    else:
-        aes = tuple(
-            attrs.evolve(ae, attribute_coercions=tuple(r for r in ae.attribute_coercions if r.name != rule.name))
-            if ae.ae_title == rule.ae_title
-            else ae
-            for ae in device.application_entities
-        )
-        changed_device = attrs.evolve(device, application_entities=aes)
-        where_rule = f"AE {rule.ae_title}"
+    changed_device, where_rule = _change_rules(
+        device, rule.ae_title, lambda rules: tuple(r for r in rules if r.name != rule.name)
+    )
     changed = configuration.replace_device(changed_device)
     where = save_configuration(args, changed, output=args.output, since=configuration)
     info(f"attribute coercion {rule.name} removed from {where_rule} in {where}")

@@ -6,19 +6,23 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from dcm_exporter._suggest import did_you_mean
+from dcm_exporter._secrets import mask_url
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
     PushPlan,
-    add_config_options,
     add_format_options,
+    add_list_command,
+    add_output_option,
+    add_show_secrets,
     config_description,
+    config_parser,
     load_configuration,
     option,
     output_format,
     push_configuration,
     read_configuration_file,
     save_configuration,
+    unknown_error,
     write_configuration_file,
 )
 from dcm_exporter.cli._output import error, info, warning, write_mapping, write_rows
@@ -31,12 +35,6 @@ __all__ = ["exporter_row", "register"]
 
 if TYPE_CHECKING:
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
-
-
-def _parser(sub: Sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description or help)
-    add_config_options(p)
-    return p
 
 
 def register(sub: Sub) -> None:
@@ -54,23 +52,24 @@ def _register_config(sub: Sub) -> None:
                            description="Validate, convert (LDIF <-> JSON <-> LDAP) and show configuration.")
     cmds = group.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
 
-    p = _parser(cmds, "validate", "check a configuration: it loads, and its references resolve",
-                "Load the configuration (--config FILE, --ldap URL, or the FILEs given) and check the references "
-                "between exporters, queues, AEs, web applications and storages. Exit status 1 when there are "
-                "errors (or warnings, with --strict).")
+    p = config_parser(cmds, "validate", "check a configuration: it loads, and its references resolve",
+                      "Load the configuration (--config FILE, --ldap URL, or the FILEs given) and check the "
+                      "references between exporters, queues, AEs, web applications and storages. Exit status 1 when "
+                      "there are errors (or warnings, with --strict).")
     p.add_argument("files", nargs="*", metavar="FILE", help="LDIF or JSON files read as one configuration")
     p.add_argument("--strict", action="store_true", help="warnings count as errors")
     add_format_options(p, csv=False)
     p.set_defaults(handler=config_validate)
 
-    p = _parser(cmds, "convert", "convert between LDIF, dcm4che device JSON and LDAP",
-                "Read INPUT and write OUTPUT. Each is a file (*.json = dcm4che device JSON, anything else LDIF), "
-                "'-' for stdin/stdout, or an ldap:// / ldaps:// URL (bind with --bind-dn and --password-file). "
-                "Writing to LDAP makes the server's cn=DICOM Configuration tree equal to INPUT (a push): entries "
-                "that differ are added or modified, and entries INPUT lacks are DELETED (the configuration root "
-                "and its registries stay; a server without them gets them created). The plan (the DNs to add, "
-                "modify and delete) is printed first; a plan that modifies or deletes is confirmed on a terminal, "
-                "and needs --yes without one; --dry-run only prints it. Reading from LDAP is a pull.")
+    p = config_parser(cmds, "convert", "convert between LDIF, dcm4che device JSON and LDAP",
+                      "Read INPUT and write OUTPUT. Each is a file (*.json = dcm4che device JSON, anything else "
+                      "LDIF), '-' for stdin/stdout, or an ldap:// / ldaps:// URL (bind with --bind-dn and "
+                      "--password-file). Writing to LDAP makes the server's cn=DICOM Configuration tree equal to "
+                      "INPUT (a push): entries that differ are added or modified, and entries INPUT lacks are DELETED "
+                      "(the configuration root and its registries stay; a server without them gets them created). The "
+                      "plan (the DNs to add, modify and delete) is printed first; a plan that modifies or deletes is "
+                      "confirmed on a terminal, and needs --yes without one; --dry-run only prints it. Reading from "
+                      "LDAP is a pull.")
     p.add_argument("input", metavar="INPUT")
     p.add_argument("output", metavar="OUTPUT")
     p.add_argument("--dry-run", "-n", action="store_true",
@@ -80,21 +79,16 @@ def _register_config(sub: Sub) -> None:
                    "without a terminal)")
     p.set_defaults(handler=config_convert)
 
-    p = _parser(cmds, "show", "show the devices, exporters, queues, AEs, web applications and storages",
-                "Show a configuration. Credentials (bearer-token, basic-auth and other secret dcmProperty values, "
-                "the password of a user:password@ URL, key store PINs, userPassword) are shown as *** in every "
-                "format unless --show-secrets is given: the output is for reading. For a faithful copy of the "
-                "configuration use 'config convert'.")
+    p = config_parser(cmds, "show", "show the devices, exporters, queues, AEs, web applications and storages",
+                      "Show a configuration. Credentials (bearer-token, basic-auth and other secret dcmProperty "
+                      "values, the password of a user:password@ URL, key store PINs, userPassword) are shown as *** "
+                      "in every format unless --show-secrets is given: the output is for reading. For a faithful copy "
+                      "of the configuration use 'config convert'.")
     p.add_argument("--format", choices=["table", "json", "ldif"], default="table",
                    help="table: a summary (default); json: dcm4che device JSON; ldif: the whole LDIF")
     p.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
-    _add_show_secrets(p)
+    add_show_secrets(p)
     p.set_defaults(handler=config_show)
-
-
-def _add_show_secrets(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--show-secrets", action="store_true",
-                   help="show credentials (secret dcmProperty values, URL passwords, PINs) instead of ***")
 
 
 def _is_ldap(target: str) -> bool:
@@ -391,41 +385,38 @@ def _register_exporter(sub: Sub) -> None:
                            description="Exporters (dcm4che dcmExporter) of the configuration.")
     cmds = group.add_subparsers(dest="exporter_command", metavar="COMMAND", required=True)
 
-    p = _parser(cmds, "list", "list the exporters")
-    add_format_options(p)
-    _add_show_secrets(p)
-    p.set_defaults(handler=exporter_list)
+    add_list_command(cmds, "list the exporters", exporter_list)
 
-    p = _parser(cmds, "show", "show one exporter",
-                "Show one exporter; credentials (secret dcmProperty values, the password of a user:password@ "
-                "dcmURI) as *** unless --show-secrets is given.")
+    p = config_parser(cmds, "show", "show one exporter",
+                      "Show one exporter; credentials (secret dcmProperty values, the password of a user:password@ "
+                      "dcmURI) as *** unless --show-secrets is given.")
     p.add_argument("exporter_id", metavar="ID")
     add_format_options(p, csv=False)
-    _add_show_secrets(p)
+    add_show_secrets(p)
     p.set_defaults(handler=exporter_show)
 
-    p = _parser(cmds, "create", "create an exporter (a wizard on a terminal; flags for scripts)",
-                "Create an exporter. On a terminal it asks for every value not given as a flag, offering the "
-                "registered URI schemes, the known remote AEs, the queues and local AEs of the device, and checks "
-                "each answer as it is typed. With --no-input (or without a terminal) the flags must say it all. "
-                "The configuration is written back to --config FILE / --ldap, or to --output FILE.")
+    p = config_parser(cmds, "create", "create an exporter (a wizard on a terminal; flags for scripts)",
+                      "Create an exporter. On a terminal it asks for every value not given as a flag, offering the "
+                      "registered URI schemes, the known remote AEs, the queues and local AEs of the device, and "
+                      "checks each answer as it is typed. With --no-input (or without a terminal) the flags must say "
+                      "it all. The configuration is written back to --config FILE / --ldap, or to --output FILE.")
     p.add_argument("--id", dest="exporter_id", help="dcmExporterID")
     _add_exporter_fields(p)
     p.add_argument("--no-input", action="store_true", help="never ask; fail when a required value is missing")
     p.add_argument("--yes", "-y", action="store_true", help="write without asking for confirmation")
     p.set_defaults(handler=exporter_create)
 
-    p = _parser(cmds, "update", "change fields of an exporter (only those given)")
+    p = config_parser(cmds, "update", "change fields of an exporter (only those given)")
     p.add_argument("exporter_id", metavar="ID")
     _add_exporter_fields(p)
     p.add_argument("--clear-schedules", action="store_true", help="remove every dcmSchedule first")
     p.add_argument("--remove-property", action="append", metavar="KEY", help="remove a dcmProperty")
     p.set_defaults(handler=exporter_update)
 
-    p = _parser(cmds, "delete", "delete an exporter (refused while export rules name it, unless --force)")
+    p = config_parser(cmds, "delete", "delete an exporter (refused while export rules name it, unless --force)")
     p.add_argument("exporter_id", metavar="ID")
     p.add_argument("--force", action="store_true", help="delete it although export rules name it")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=exporter_delete)
 
 
@@ -439,9 +430,7 @@ def exporter_list(args: argparse.Namespace) -> int:
 def _exporter(configuration: Configuration, exporter_id: str) -> ExporterDescriptor:
     exporter = configuration.exporters.get(exporter_id)
     if exporter is None:
-        known = ", ".join(sorted(configuration.exporters)) or "none"
-        raise ConfigurationError(f"Unknown exporter: {exporter_id}{did_you_mean(exporter_id, configuration.exporters)} "
-                                 f"(configured exporters: {known})")
+        raise unknown_error("exporter", exporter_id, configuration.exporters, "configured exporters")
     return exporter
 
 
@@ -465,14 +454,8 @@ def exporter_create(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     new_configuration, exporter = result
     where = save_configuration(args, new_configuration, output=args.output, since=configuration)
-    info(f"exporter {exporter.exporter_id} ({_masked(exporter.uri)}) written to {where}")
+    info(f"exporter {exporter.exporter_id} ({mask_url(exporter.uri)}) written to {where}")
     return EXIT_OK
-
-
-def _masked(uri: str) -> str:
-    from dcm_exporter._secrets import mask_url
-
-    return mask_url(uri)
 
 
 def exporter_update(args: argparse.Namespace) -> int:
@@ -544,9 +527,9 @@ def _register_remote_ae(sub: Sub) -> None:
                            description="Network AEs of the configuration: destinations of dicom: exporters.")
     cmds = group.add_subparsers(dest="remote_ae_command", metavar="COMMAND", required=True)
 
-    p = _parser(cmds, "add", "add a remote AE (a device, its connection and its AE, registered)",
-                "Add a remote AE as dcm4che does: a device, its network connection, the network AE referencing "
-                "it, and the AE title in the Unique AE Titles Registry.")
+    p = config_parser(cmds, "add", "add a remote AE (a device, its connection and its AE, registered)",
+                      "Add a remote AE as dcm4che does: a device, its network connection, the network AE referencing "
+                      "it, and the AE title in the Unique AE Titles Registry.")
     p.add_argument("ae_title", metavar="AET")
     p.add_argument("--host", required=True, help="dicomHostname")
     p.add_argument("--port", type=int, required=True, help="dicomPort")
@@ -554,24 +537,24 @@ def _register_remote_ae(sub: Sub) -> None:
     p.add_argument("--description", help="dicomDescription")
     p.add_argument("--tls-cipher", action="append", metavar="SUITE",
                    help="dicomTLSCipherSuite, e.g. SSL_RSA_WITH_3DES_EDE_CBC_SHA (makes the connection TLS)")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=remote_ae_add)
 
-    p = _parser(cmds, "remove", "remove a remote AE (and its device when it held nothing else)",
-                "Remove a network AE and its Unique AE Titles Registry entry; its device goes too when it holds "
-                "nothing else. Refused while exporters send to it (dicom:AET), request storage commitment from it "
-                "or notify it, unless --force.")
+    p = config_parser(cmds, "remove", "remove a remote AE (and its device when it held nothing else)",
+                      "Remove a network AE and its Unique AE Titles Registry entry; its device goes too when it holds "
+                      "nothing else. Refused while exporters send to it (dicom:AET), request storage commitment from "
+                      "it or notify it, unless --force.")
     p.add_argument("ae_title", metavar="AET")
     p.add_argument("--force", action="store_true", help="remove it although exporters use it")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=remote_ae_remove)
 
-    p = _parser(cmds, "list", "list the network AEs")
+    p = config_parser(cmds, "list", "list the network AEs")
     p.add_argument("--all", action="store_true", help="also AEs that do not accept associations")
     add_format_options(p)
     p.set_defaults(handler=remote_ae_list)
 
-    p = _parser(cmds, "verify", "C-ECHO a remote AE; exit status 0 when it answers Success")
+    p = config_parser(cmds, "verify", "C-ECHO a remote AE; exit status 0 when it answers Success")
     p.add_argument("ae_title", metavar="AET")
     p.add_argument("--calling-aet", default=None,
                    help="our AE title (default: the dicomAETitle of an exporter, else the archive device's first "

@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.errors import CodecError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -40,6 +41,10 @@ __all__ = [
     "DEFAULT_QUEUE",
     "add_config_options",
     "add_format_options",
+    "add_list_command",
+    "add_output_option",
+    "add_show_secrets",
+    "config_parser",
     "add_queue_options",
     "add_source_options",
     "config_description",
@@ -51,6 +56,7 @@ __all__ = [
     "push_configuration",
     "output_format",
     "save_configuration",
+    "unknown_error",
 ]
 
 DEFAULT_QUEUE = "sqlite:dcm-exporter-queue.sqlite"
@@ -135,6 +141,46 @@ def add_format_options(parser: argparse.ArgumentParser, *, csv: bool = True) -> 
     choices = ["table", "json", "csv"] if csv else ["table", "json"]
     parser.add_argument("--format", choices=choices, default="table", help="output format (default table)")
     parser.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+
+
+def add_show_secrets(parser: argparse.ArgumentParser) -> None:
+    """``--show-secrets``: credentials in clear instead of ``***``."""
+    parser.add_argument("--show-secrets", action="store_true",
+                        help="show credentials (secret dcmProperty values, URL passwords, PINs) instead of ***")
+
+
+def config_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    """A sub-command ``name`` that reads the configuration (its options added)."""
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description or help)
+    add_config_options(p)
+    return p
+
+
+def add_output_option(parser: argparse.ArgumentParser) -> None:
+    """``--output FILE``: where a changing sub-command writes the changed configuration."""
+    parser.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+
+
+def add_list_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], help: str, handler: Callable[[argparse.Namespace], int]
+) -> argparse.ArgumentParser:
+    """The ``list`` sub-command of a configured resource: output format and ``--show-secrets``."""
+    p = config_parser(sub, "list", help)
+    add_format_options(p)
+    add_show_secrets(p)
+    p.set_defaults(handler=handler)
+    return p
+
+
+def unknown_error(
+    kind: str, name: str, known: Iterable[str], listed_as: str, *, suggest: bool = True
+) -> ConfigurationError:
+    """``Unknown <kind>: <name>`` with a close match (when ``suggest``) and the names there are."""
+    names = sorted(known)
+    hint = did_you_mean(name, names) if suggest else ""
+    return ConfigurationError(f"Unknown {kind}: {name}{hint} ({listed_as}: {', '.join(names) or 'none'})")
 
 
 def output_format(args: argparse.Namespace) -> str:

@@ -17,6 +17,7 @@ from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
     add_config_options,
     add_format_options,
+    add_output_option,
     add_queue_options,
     add_source_options,
     has_configuration,
@@ -26,6 +27,7 @@ from dcm_exporter.cli._context import (
     option,
     output_format,
     queue_location,
+    unknown_error,
 )
 from dcm_exporter.cli._live import add_live_options, load_timed, make_reloader, sighup_reloads, start_metrics_server
 from dcm_exporter.cli._output import ProgressBar, error, info, warning, write_mapping, write_rows
@@ -214,9 +216,7 @@ def export(args: argparse.Namespace) -> int:
         raise ConfigurationError("--instance needs its --series")
     configuration = load_configuration(args)
     if args.exporter_id not in configuration.exporters:
-        known = ", ".join(sorted(configuration.exporters)) or "none"
-        hint = did_you_mean(args.exporter_id, configuration.exporters)
-        raise ConfigurationError(f"Unknown exporter: {args.exporter_id}{hint} (configured exporters: {known})")
+        raise unknown_error("exporter", args.exporter_id, configuration.exporters, "configured exporters")
     studies = list(args.study or ())
     if args.all_studies:
         root = option(args, "source")
@@ -419,9 +419,7 @@ def queue_remove(args: argparse.Namespace) -> int:
     name = args.queue_name
     holder = next((d for d in configuration.devices if d.queue(name) is not None), None)
     if holder is None:
-        known = ", ".join(sorted(configuration.queues)) or "none"
-        raise ConfigurationError(f"Unknown queue: {name}{did_you_mean(name, configuration.queues)} "
-                                 f"(queues: {known})")
+        raise unknown_error("queue", name, configuration.queues, "queues")
     users = [e.exporter_id for e in holder.exporters if e.queue_name == name]
     if users and not args.force:
         raise ConfigurationError(f"queue {name} runs the tasks of exporter(s) {', '.join(users)}: change or "
@@ -455,7 +453,7 @@ def _register_queue(sub: Sub) -> None:
     p.add_argument("--max-retries", type=int, default=None, help="dcmMaxRetries (default 0)")
     p.add_argument("--retry-delay", metavar="DURATION", help="dcmRetryDelay, e.g. PT30S (default PT1M)")
     p.add_argument("--max-tasks-parallel", type=int, default=None, help="dcmMaxTasksParallel (default 1)")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=queue_add)
 
     p = cmds.add_parser("remove", help="remove a queue (dcmQueue) from the configuration (refused while "
@@ -465,7 +463,7 @@ def _register_queue(sub: Sub) -> None:
     add_config_options(p)
     p.add_argument("queue_name", metavar="NAME")
     p.add_argument("--force", action="store_true", help="remove it although exporters use it")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=queue_remove)
 
     p = _queue_parser(cmds, "list", "list export tasks")
@@ -515,8 +513,8 @@ def _register_queue(sub: Sub) -> None:
 
 
 def queue_list(args: argparse.Namespace) -> int:
-    manager = _manager(args, read_only=True)
-    _write_tasks(manager.tasks(_filter(args, paging=True)), args)
+    criteria = _filter(args, paging=True)  # a bad filter is a usage error before any store is opened
+    _write_tasks(_manager(args, read_only=True).tasks(criteria), args)
     return EXIT_OK
 
 
@@ -542,7 +540,8 @@ def queue_show(args: argparse.Namespace) -> int:
 
 
 def queue_count(args: argparse.Namespace) -> int:
-    count = _manager(args, read_only=True).count(_filter(args))
+    criteria = _filter(args)
+    count = _manager(args, read_only=True).count(criteria)
     if output_format(args) == "json":
         write_mapping({"count": count}, fmt="json")
     else:
@@ -596,7 +595,8 @@ def queue_reschedule(args: argparse.Namespace) -> int:
 def queue_batches(args: argparse.Namespace) -> int:
     from dcm_exporter.queue import TaskStatus
 
-    summaries = _manager(args, read_only=True).batches(_filter(args))
+    criteria = _filter(args)
+    summaries = _manager(args, read_only=True).batches(criteria)
     rows = []
     for s in summaries:
         row: dict[str, Any] = {"batch_id": s.batch_id, "total": s.total}

@@ -17,15 +17,17 @@ import re
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from dcm_exporter._suggest import did_you_mean
+from dcm_exporter._secrets import mask_url
 from dcm_exporter.cli._codes import EXIT_OK
 from dcm_exporter.cli._context import (
-    add_config_options,
-    add_format_options,
+    add_list_command,
+    add_output_option,
+    config_parser,
     load_configuration,
     option,
     output_format,
     save_configuration,
+    unknown_error,
 )
 from dcm_exporter.cli._output import info, warning, write_rows
 from dcm_exporter.errors import ConfigurationError
@@ -50,17 +52,6 @@ WEBAPP_COLUMNS = ("name", "device", "url", "service_classes", "properties", "ins
 STORAGE_COLUMNS = ("storage_id", "device", "uri", "path_format", "properties", "exporters")
 
 _DN_SPECIAL = ",=+<>#;\\\""
-
-
-def _parser(sub: Sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description or help)
-    add_config_options(p)
-    return p
-
-
-def _add_show_secrets(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--show-secrets", action="store_true",
-                   help="show credentials (secret dcmProperty values, URL passwords) instead of ***")
 
 
 def register(sub: Sub) -> None:
@@ -103,12 +94,12 @@ def _register_webapp(sub: Sub) -> None:
                            "sends to.")
     cmds = group.add_subparsers(dest="webapp_command", metavar="COMMAND", required=True)
 
-    p = _parser(cmds, "add", "add a web application (a device with an HTTP connection, or on an existing device)",
-                "Add a web application as dcm4che does: by default a new device (named after the web application, "
-                "in lower case) with one HTTP connection and the web application on it, its name registered in "
-                "the Unique Web Application Names Registry. Give the endpoint as --url, or as --host, --port and "
-                "--path. Credentials go in properties (--property bearer-token=... or basic-auth=user:password); "
-                "they are shown as *** in every listing.")
+    p = config_parser(cmds, "add", "add a web application (a device with an HTTP connection, or on an existing device)",
+                      "Add a web application as dcm4che does: by default a new device (named after the web "
+                      "application, in lower case) with one HTTP connection and the web application on it, its name "
+                      "registered in the Unique Web Application Names Registry. Give the endpoint as --url, or as "
+                      "--host, --port and --path. Credentials go in properties (--property bearer-token=... or "
+                      "basic-auth=user:password); they are shown as *** in every listing.")
     p.add_argument("name", metavar="NAME", help="dcmWebAppName, e.g. ORTHANC (an exporter then uses stow:NAME)")
     p.add_argument("--url", help="base URL, e.g. http://127.0.0.1:8042/dicom-web (sets host, port, path and TLS)")
     p.add_argument("--host", help="dicomHostname of the HTTP connection")
@@ -124,20 +115,17 @@ def _register_webapp(sub: Sub) -> None:
                    "existing device gets the web application added)")
     p.add_argument("--ae-title", help="dicomAETitle")
     p.add_argument("--description", help="dicomDescription")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=webapp_add)
 
-    p = _parser(cmds, "list", "list the web applications (with their base URL and the exporters using them)")
-    add_format_options(p)
-    _add_show_secrets(p)
-    p.set_defaults(handler=webapp_list)
+    add_list_command(cmds, "list the web applications (with their base URL and the exporters using them)", webapp_list)
 
-    p = _parser(cmds, "remove", "remove a web application (and its device when it held nothing else)",
-                "Remove a web application and its registry entry. A device left holding nothing else (no AE, web "
-                "application, exporter, queue, storage or other entry) is removed too. Refused while an exporter "
-                "sends to it (stow:NAME): change or delete the exporter first.")
+    p = config_parser(cmds, "remove", "remove a web application (and its device when it held nothing else)",
+                      "Remove a web application and its registry entry. A device left holding nothing else (no AE, "
+                      "web application, exporter, queue, storage or other entry) is removed too. Refused while an "
+                      "exporter sends to it (stow:NAME): change or delete the exporter first.")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=webapp_remove)
 
 
@@ -306,9 +294,7 @@ def webapp_remove(args: argparse.Namespace) -> int:
     name = args.name
     device = next((d for d in configuration.devices if d.web_application(name) is not None), None)
     if device is None:
-        known = ", ".join(sorted(configuration.web_applications)) or "none"
-        hint = did_you_mean(name, configuration.web_applications)
-        raise ConfigurationError(f"Unknown Web Application: {name}{hint} (web applications: {known})")
+        raise unknown_error("Web Application", name, configuration.web_applications, "web applications")
     users = _users(configuration, "stow", name)
     if users:
         raise ConfigurationError(f"web application {name} is the destination of exporter(s) {', '.join(users)} "
@@ -341,10 +327,10 @@ def _register_storage(sub: Sub) -> None:
                            "exporter copies the instances into one.")
     cmds = group.add_subparsers(dest="storage_command", metavar="COMMAND", required=True)
 
-    p = _parser(cmds, "add", "add a storage to the archive device",
-                "Add a storage to the archive device (--device, else the device holding exporters or queues). "
-                "The storage: transport writes to file: URLs (and absolute paths); ${name} placeholders are "
-                "filled from the environment when exporting.")
+    p = config_parser(cmds, "add", "add a storage to the archive device",
+                      "Add a storage to the archive device (--device, else the device holding exporters or queues). "
+                      "The storage: transport writes to file: URLs (and absolute paths); ${name} placeholders are "
+                      "filled from the environment when exporting.")
     p.add_argument("storage_id", metavar="ID", help="dcmStorageID, e.g. fs2 (an exporter then uses storage:ID)")
     p.add_argument("--uri", required=True, help="dcmURI, e.g. file:///srv/dicom/fs2/ or "
                    "${jboss.server.data.url}/fs2/")
@@ -352,19 +338,16 @@ def _register_storage(sub: Sub) -> None:
                    help="dcmStoragePathFormat (default dcm4chee-arc's "
                    "{now,date,yyyy/MM/dd}/{0020000D,hash}/{0020000E,hash}/{00080018,hash})")
     p.add_argument("--property", action="append", metavar="KEY=VALUE", help="dcmProperty, repeat for several")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=storage_add)
 
-    p = _parser(cmds, "list", "list the storages (with their path format and the exporters using them)")
-    add_format_options(p)
-    _add_show_secrets(p)
-    p.set_defaults(handler=storage_list)
+    add_list_command(cmds, "list the storages (with their path format and the exporters using them)", storage_list)
 
-    p = _parser(cmds, "remove", "remove a storage",
-                "Remove a storage. Refused while an exporter copies into it (storage:ID): change or delete the "
-                "exporter first. The files in it are not touched.")
+    p = config_parser(cmds, "remove", "remove a storage",
+                      "Remove a storage. Refused while an exporter copies into it (storage:ID): change or delete the "
+                      "exporter first. The files in it are not touched.")
     p.add_argument("storage_id", metavar="ID")
-    p.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+    add_output_option(p)
     p.set_defaults(handler=storage_remove)
 
 
@@ -407,15 +390,9 @@ def storage_add(args: argparse.Namespace) -> int:
                                 properties=_properties(args.property))
     changed = configuration.replace_device(attrs.evolve(device, storages=(*device.storages, storage)))
     where = save_configuration(args, changed, output=args.output, since=configuration)
-    info(f"storage {storage_id} ({_masked(uri)}) added to device {device.device_name} in {where}; an exporter "
+    info(f"storage {storage_id} ({mask_url(uri)}) added to device {device.device_name} in {where}; an exporter "
          f"copies into it with --uri storage:{storage_id}")
     return EXIT_OK
-
-
-def _masked(uri: str) -> str:
-    from dcm_exporter._secrets import mask_url
-
-    return mask_url(uri)
 
 
 def storage_row(configuration: Configuration, device: Device, storage: StorageDescriptor, *,
@@ -427,7 +404,7 @@ def storage_row(configuration: Configuration, device: Device, storage: StorageDe
     return {
         "storage_id": storage.storage_id,
         "device": device.device_name,
-        "uri": storage.uri if show_secrets else _masked(storage.uri),
+        "uri": storage.uri if show_secrets else mask_url(storage.uri),
         "path_format": storage.effective_path_format,
         "properties": [f"{k}={v}" for k, v in properties.items()],
         "exporters": _users(configuration, "storage", storage.storage_id),
@@ -454,8 +431,7 @@ def storage_remove(args: argparse.Namespace) -> int:
     storage_id = args.storage_id
     device = next((d for d in configuration.devices if d.storage(storage_id) is not None), None)
     if device is None:
-        known = ", ".join(sorted(configuration.storages)) or "none"
-        raise ConfigurationError(f"Unknown storage: {storage_id} (storages: {known})")
+        raise unknown_error("storage", storage_id, configuration.storages, "storages", suggest=False)
     users = _users(configuration, "storage", storage_id)
     if users:
         raise ConfigurationError(f"storage {storage_id} is the destination of exporter(s) {', '.join(users)} "

@@ -48,8 +48,8 @@ class StoreRequest:
 
 
 @attrs.frozen(kw_only=True)
-class ReceivedInstance:
-    """One answered C-STORE: what came in, what the SCP answered, and where it was written.
+class ReceivedInstance(StoreRequest):
+    """One answered C-STORE: the request (what came in), what the SCP answered, and where it was written.
 
     Attributes:
         index: 0-based number of this C-STORE among all the SCP received.
@@ -63,13 +63,6 @@ class ReceivedInstance:
         path: the Part 10 file written, or ``None`` (count-only mode, or a failure status).
     """
 
-    index: int
-    calling_ae_title: str
-    called_ae_title: str
-    sop_class_uid: str
-    sop_instance_uid: str
-    transfer_syntax_uid: str
-    size: int
     status: int
     path: Path | None
 

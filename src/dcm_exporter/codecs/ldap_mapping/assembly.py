@@ -18,7 +18,6 @@ from dcm_exporter.codecs.ldap_mapping.entries import (
     _model_from_entry,
     _named_children,
     entry_dn_of,
-    model_from_entry,
     model_to_entries,
     object_classes_of,
 )
@@ -237,12 +236,9 @@ def configuration_from_entries(
                 t.build(LegacyAttributeCoercion, ae_title=ae_title) for t in sub["dcmarchiveattributecoercion"]
             )
             aes.append(
-                model_from_entry(
+                a.build(
                     ApplicationEntity,
-                    a.dn,
-                    a.attributes,
-                    location=a.location,
-                    conn_refs=resolver(a),
+                    resolver(a),
                     transfer_capabilities=tcs,
                     export_rules=rules,
                     attribute_coercions=coercions,
@@ -254,11 +250,8 @@ def configuration_from_entries(
             return tuple(x.build(model, resolver(x)) for x in per[kind])
 
         built.append(
-            model_from_entry(
+            dev.build(
                 Device,
-                dev.dn,
-                dev.attributes,
-                location=dev.location,
                 connections=tuple(conns),
                 application_entities=tuple(aes),
                 exporters=many("dcmexporter", ExporterDescriptor),
