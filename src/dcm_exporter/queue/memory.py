@@ -16,6 +16,7 @@ from dcm_exporter.queue.store import (
     LocalNotifications,
     Transition,
     coalesces_unchanged,
+    ended,
     merge_scope,
 )
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType, utc
@@ -270,22 +271,7 @@ class InMemoryTaskStore(LocalNotifications):
             )
             modalities = transition.modalities if transition.modalities is not None else task.modalities
             if task.status is TaskStatus.IN_PROCESS:
-                task = attrs.evolve(
-                    task,
-                    status=transition.status,
-                    processing_end_time=transition.processing_end_time,
-                    number_of_failures=transition.number_of_failures,
-                    processing_start_time=transition.processing_start_time or task.processing_start_time,
-                    scheduled_time=transition.scheduled_time or task.scheduled_time,
-                    error_message=transition.error_message,
-                    outcome_message=transition.outcome_message,
-                    number_of_instances=instances,
-                    modalities=modalities,
-                    result_json=transition.result_json,
-                    updated_time=now,
-                    lease_owner=None,
-                    lease_expires=None,
-                )
+                task = ended(task, transition, now, modalities=modalities)
             elif task.status is TaskStatus.CANCELED:
                 task = attrs.evolve(
                     task,

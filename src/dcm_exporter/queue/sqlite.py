@@ -20,8 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue._sql_shared import (
     TASK_COLUMNS,
@@ -39,6 +37,7 @@ from dcm_exporter.queue.store import (
     LocalNotifications,
     Transition,
     coalesces_unchanged,
+    ended,
     merge_scope,
 )
 from dcm_exporter.queue.task import (
@@ -188,27 +187,10 @@ _MAX_HELD = 4096
 
 
 def _finished_task(held: ExportTask, transition: Transition, updated: datetime) -> ExportTask:
-    """What ``finish_many`` writes over a task held IN PROCESS, as the stored task (its SET clause, in
-    Python; values go through the column's text form where that changes them)."""
+    """What ``finish_many`` writes over a task held IN PROCESS, as the stored task (modalities through the
+    column's text form)."""
     modalities = held.modalities if transition.modalities is None else _modalities(_joined(transition.modalities))
-    return attrs.evolve(
-        held,
-        status=transition.status,
-        processing_end_time=transition.processing_end_time,
-        number_of_failures=transition.number_of_failures,
-        processing_start_time=transition.processing_start_time or held.processing_start_time,
-        scheduled_time=transition.scheduled_time or held.scheduled_time,
-        error_message=transition.error_message,
-        outcome_message=transition.outcome_message,
-        number_of_instances=(
-            held.number_of_instances if transition.number_of_instances is None else transition.number_of_instances
-        ),
-        modalities=modalities,
-        result_json=transition.result_json,
-        updated_time=updated,
-        lease_owner=None,
-        lease_expires=None,
-    )
+    return ended(held, transition, updated, modalities=modalities)
 
 
 def _insert_params(new: NewTask, now_ts: str) -> dict[str, Any]:
@@ -594,41 +576,14 @@ class SqliteTaskStore(LocalNotifications):
     def _finish(
         conn: sqlite3.Connection, task_id: int, owner: str, transition: Transition, now: str
     ) -> ExportTask | None:
-        end = _ts(transition.processing_end_time)
-        row = conn.execute(
-            _SQL["finish"],
-            {
-                "task_id": task_id,
-                "owner": owner,
-                "now": now,
-                "status": transition.status.value,
-                "processing_end_time": end,
-                "number_of_failures": transition.number_of_failures,
-                "processing_start_time": _opt_ts(transition.processing_start_time),
-                "scheduled_time": _opt_ts(transition.scheduled_time),
-                "error_message": transition.error_message,
-                "outcome_message": transition.outcome_message,
-                "number_of_instances": transition.number_of_instances,
-                "modalities": _joined(transition.modalities),
-                "result_json": transition.result_json,
-            },
-        ).fetchone()
+        values = _finish_values(task_id, transition, owner, now)
+        row = conn.execute(_SQL["finish"], values).fetchone()
         if row is not None and transition.followups and transition.status is TaskStatus.COMPLETED:
             for followup in transition.followups:  # the caller holds the transaction
                 conn.execute(_SQL["insert"], _insert_params(followup, now)).fetchone()
         if row is None:
-            row = conn.execute(
-                _SQL["finish_canceled"],
-                {
-                    "task_id": task_id,
-                    "owner": owner,
-                    "now": now,
-                    "processing_end_time": end,
-                    "outcome_message": transition.outcome_message,
-                    "number_of_instances": transition.number_of_instances,
-                    "modalities": _joined(transition.modalities),
-                },
-            ).fetchone()
+            # sqlite3 ignores the named parameters the statement does not use
+            row = conn.execute(_SQL["finish_canceled"], values).fetchone()
         return None if row is None else _task(row)
 
     def finish_and_claim(

@@ -34,6 +34,7 @@ __all__ = [
     "TaskStore",
     "Transition",
     "coalesces_unchanged",
+    "ended",
     "merge_scope",
 ]
 
@@ -125,6 +126,29 @@ def coalesces_unchanged(waiting: ExportTask, new: NewTask) -> bool:
         series == waiting.series_uid
         and instance == waiting.sop_instance_uid
         and new.scheduled_time <= waiting.scheduled_time
+    )
+
+
+def ended(held: ExportTask, transition: Transition, updated: datetime, *, modalities: tuple[str, ...]) -> ExportTask:
+    """A task held IN PROCESS after ``transition`` ended its attempt: what every store writes over it (the SQL
+    stores' SET clause, in Python). ``modalities`` as the store keeps them (the SQL stores' text form)."""
+    return attrs.evolve(
+        held,
+        status=transition.status,
+        processing_end_time=transition.processing_end_time,
+        number_of_failures=transition.number_of_failures,
+        processing_start_time=transition.processing_start_time or held.processing_start_time,
+        scheduled_time=transition.scheduled_time or held.scheduled_time,
+        error_message=transition.error_message,
+        outcome_message=transition.outcome_message,
+        number_of_instances=(
+            held.number_of_instances if transition.number_of_instances is None else transition.number_of_instances
+        ),
+        modalities=modalities,
+        result_json=transition.result_json,
+        updated_time=updated,
+        lease_owner=None,
+        lease_expires=None,
     )
 
 
