@@ -36,9 +36,9 @@ from dcm_exporter.queue.store import (
     ExporterTarget,
     LocalNotifications,
     Transition,
+    coalesced,
     coalesces_unchanged,
     ended,
-    merge_scope,
 )
 from dcm_exporter.queue.task import (
     ORDER_FIELDS,
@@ -412,10 +412,11 @@ class SqliteTaskStore(LocalNotifications):
         with self._write("schedule") as conn:  # there is one to coalesce with: widen it, in a transaction
             row = conn.execute(_SQL["find_coalescable"], key).fetchone()
             if row is not None:
-                series, instance = merge_scope(row[1], row[2], new.series_uid, new.sop_instance_uid)
-                scheduled = max(row[3], insert["scheduled_time"])
-                if series == row[1] and instance == row[2] and scheduled == row[3]:
+                widened = coalesced(row[1], row[2], row[3], new.series_uid, new.sop_instance_uid,
+                                    insert["scheduled_time"])
+                if widened is None:
                     return _task(conn.execute(_SQL["get"], {"task_id": row[0]}).fetchone())
+                series, instance, scheduled = widened
                 updated = conn.execute(
                     _SQL["update_coalesced"],
                     {

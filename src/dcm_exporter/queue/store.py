@@ -21,11 +21,13 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus
+
+_T = TypeVar("_T", str, datetime)
 
 __all__ = [
     "Claim",
@@ -33,6 +35,7 @@ __all__ = [
     "LocalNotifications",
     "TaskStore",
     "Transition",
+    "coalesced",
     "coalesces_unchanged",
     "ended",
     "merge_scope",
@@ -118,15 +121,25 @@ def merge_scope(
     return series_uid, sop_instance_uid
 
 
+def coalesced(
+    series_uid: str, sop_instance_uid: str, scheduled: _T,
+    new_series_uid: str, new_sop_instance_uid: str, new_scheduled: _T,
+) -> tuple[str, str, _T] | None:
+    """A waiting task's scope and time once it coalesces a new request, or ``None`` when it stays as it is.
+
+    The SQL stores decide with the columns of the row they read (times as they store them)."""
+    series, instance = merge_scope(series_uid, sop_instance_uid, new_series_uid, new_sop_instance_uid)
+    when = max(scheduled, new_scheduled)
+    if series == series_uid and instance == sop_instance_uid and when == scheduled:
+        return None
+    return series, instance, when
+
+
 def coalesces_unchanged(waiting: ExportTask, new: NewTask) -> bool:
     """Whether coalescing ``new`` into the ``waiting`` task leaves that task as it is: its scope already
     covers the new request and it runs no earlier than asked. Stores then write nothing."""
-    series, instance = merge_scope(waiting.series_uid, waiting.sop_instance_uid, new.series_uid, new.sop_instance_uid)
-    return (
-        series == waiting.series_uid
-        and instance == waiting.sop_instance_uid
-        and new.scheduled_time <= waiting.scheduled_time
-    )
+    return coalesced(waiting.series_uid, waiting.sop_instance_uid, waiting.scheduled_time,
+                     new.series_uid, new.sop_instance_uid, new.scheduled_time) is None
 
 
 def ended(held: ExportTask, transition: Transition, updated: datetime, *, modalities: tuple[str, ...]) -> ExportTask:

@@ -14,7 +14,7 @@ from dcm_exporter.queue._sql_shared import batch_summary, new_task_row
 from dcm_exporter.queue.postgres._connections import REDO, Conn, Connections, Redo
 from dcm_exporter.queue.postgres._sql import COLUMNS, NAME, migrate, prepare_sql, select, task_of, where
 from dcm_exporter.queue.postgres._wakeups import Wakeups
-from dcm_exporter.queue.store import Claim, ExporterTarget, Transition, coalesces_unchanged, merge_scope
+from dcm_exporter.queue.store import Claim, ExporterTarget, Transition, coalesced, coalesces_unchanged
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType, utc
 
 if TYPE_CHECKING:
@@ -275,16 +275,18 @@ class PostgresTaskStore:
                 conn.execute(sql["lock_study"], key)
                 row = conn.execute(sql["find_coalescable"], {**key, "batch_id": new.batch_id}).fetchone()
                 if row is not None:
-                    series, instance = merge_scope(row[1], row[2], new.series_uid, new.sop_instance_uid)
-                    if series == row[1] and instance == row[2] and new.scheduled_time <= row[3]:
+                    widened = coalesced(row[1], row[2], row[3], new.series_uid, new.sop_instance_uid,
+                                        new.scheduled_time)
+                    if widened is None:
                         return task_of(conn.execute(sql["get"], {"task_id": row[0]}).fetchone())
+                    series, instance, scheduled = widened
                     updated = conn.execute(
                         sql["update_coalesced_notify"],
                         {
                             "task_id": row[0],
                             "series_uid": series,
                             "sop_instance_uid": instance,
-                            "scheduled_time": max(row[3], new.scheduled_time),
+                            "scheduled_time": scheduled,
                             "now": now,
                             "token": token,
                             **wake,
