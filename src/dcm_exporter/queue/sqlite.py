@@ -159,8 +159,27 @@ def _inserted_row(task_id: int, insert: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(values.get(column) for column in COLUMNS)
 
 
+def _returning_id(name: str) -> str:
+    """Statement ``name`` returning only the new task's id (the store builds the task from the values it
+    inserted)."""
+    return _SQL[name].rsplit("RETURNING", 1)[0] + "RETURNING task_id"
+
+
 #: ``finish`` without reading the row back (run for each task of a group).
 _FINISH_NO_ROW = _SQL["finish"].rsplit("RETURNING", 1)[0]
+_INSERT_ID = _returning_id("insert")
+_INSERT_UNLESS_COALESCABLE_ID = _returning_id("insert_unless_coalescable")
+
+
+def _without_exclusions(claim_sql: str) -> str:
+    """``claim`` when no exporter is excluded (every exporter's schedule is open): no exclusion list to scan."""
+    exclusion = "\n              AND exporter_id NOT IN (SELECT value FROM json_each(:exclude))"
+    if claim_sql.count(exclusion) != 2:  # the statement was edited: say so at import, not with a wrong claim
+        raise RuntimeError("sqlite.sql: claim no longer has its two exporter exclusions")
+    return claim_sql.replace(exclusion, "")
+
+
+_CLAIM_OPEN = _without_exclusions(_SQL["claim"])
 
 
 def _finish_values(task_id: int, transition: Transition, owner: str, now: str) -> dict[str, Any]:
@@ -403,7 +422,7 @@ class SqliteTaskStore(LocalNotifications):
             with self._errors("schedule"), self._writer:
                 # One atomic statement (a write statement takes the write lock before it reads) in the
                 # common case: insert, unless a task to coalesce with is waiting (by now).
-                sql = _SQL["insert_unless_coalescable_id"] if coalescing else _SQL["insert_id"]
+                sql = _INSERT_UNLESS_COALESCABLE_ID if coalescing else _INSERT_ID
                 inserted = self._conn().execute(sql, insert).fetchone()
             if coalescing:
                 self._remember(recent)
@@ -517,7 +536,7 @@ class SqliteTaskStore(LocalNotifications):
         if claim.exclude_exporters:
             params["exclude"] = json.dumps(list(claim.exclude_exporters))
         # the common case: every exporter's schedule is open; no exclusion list to evaluate
-        sql = _SQL["claim"] if claim.exclude_exporters else _SQL["claim_open"]
+        sql = _SQL["claim"] if claim.exclude_exporters else _CLAIM_OPEN
         tasks: builtins.list[ExportTask] = []
         # each round fails the unreadable rows it claimed for good, so the rounds end; claiming again
         # keeps a corrupted row from taking the place of a due task (a drain would stop, "idle")

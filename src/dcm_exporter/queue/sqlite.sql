@@ -74,18 +74,6 @@ VALUES (
     :task_type, :destination_aet)
 RETURNING {columns};
 
--- name: insert_id
--- insert, returning only the new id (the store builds the task from the values it inserted)
-INSERT INTO export_task (
-    created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
-    sop_instance_uid, scheduled_time, status, batch_id, number_of_instances, modalities, requester,
-    task_type, destination_aet)
-VALUES (
-    :now, :now, :device_name, :queue_name, :exporter_id, :local_ae_title, :study_uid, :series_uid,
-    :sop_instance_uid, :scheduled_time, 'SCHEDULED', :batch_id, :number_of_instances, :modalities, :requester,
-    :task_type, :destination_aet)
-RETURNING task_id;
-
 -- name: insert_unless_coalescable
 -- The insert when the new task may coalesce: nothing is inserted (no row returned) when a task of the same
 -- device, exporter, study and batch is still SCHEDULED (find_coalescable's condition).
@@ -102,24 +90,6 @@ WHERE NOT EXISTS (
     WHERE device_name = :device_name AND exporter_id = :exporter_id AND study_uid = :study_uid
       AND status = 'SCHEDULED' AND batch_id IS :batch_id AND task_type = 'EXPORT')
 RETURNING {columns};
-
--- name: insert_unless_coalescable_id
--- insert_unless_coalescable, returning only the new id (the store builds the task from the values it inserted)
--- The insert when the new task may coalesce: nothing is inserted (no row returned) when a task of the same
--- device, exporter, study and batch is still SCHEDULED (find_coalescable's condition).
-INSERT INTO export_task (
-    created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
-    sop_instance_uid, scheduled_time, status, batch_id, number_of_instances, modalities, requester,
-    task_type, destination_aet)
-SELECT
-    :now, :now, :device_name, :queue_name, :exporter_id, :local_ae_title, :study_uid, :series_uid,
-    :sop_instance_uid, :scheduled_time, 'SCHEDULED', :batch_id, :number_of_instances, :modalities, :requester,
-    :task_type, :destination_aet
-WHERE NOT EXISTS (
-    SELECT 1 FROM export_task
-    WHERE device_name = :device_name AND exporter_id = :exporter_id AND study_uid = :study_uid
-      AND status = 'SCHEDULED' AND batch_id IS :batch_id AND task_type = 'EXPORT')
-RETURNING task_id;
 
 -- name: find_coalescable
 SELECT task_id, series_uid, sop_instance_uid, scheduled_time
@@ -168,30 +138,6 @@ WHERE task_id IN (
             WHERE device_name = :device_name AND queue_name = :queue_name
               AND status = 'IN PROCESS' AND lease_expires <= :now
               AND exporter_id NOT IN (SELECT value FROM json_each(:exclude))
-            ORDER BY scheduled_time, task_id
-            LIMIT :limit))
-    ORDER BY scheduled_time, task_id
-    LIMIT :limit)
-RETURNING {columns};
-
--- name: claim_open
--- The claim when no exporter is excluded (every exporter's schedule is open): no exclusion list.
-UPDATE export_task
-SET status = 'IN PROCESS', processing_start_time = :now, processing_end_time = NULL, updated_time = :now,
-    lease_owner = :owner, lease_expires = :lease_until
-WHERE task_id IN (
-    SELECT task_id FROM (
-        SELECT task_id, scheduled_time FROM (
-            SELECT task_id, scheduled_time FROM export_task
-            WHERE device_name = :device_name AND queue_name = :queue_name
-              AND status IN ('SCHEDULED', 'SCHEDULED FOR RETRY') AND scheduled_time <= :now
-            ORDER BY scheduled_time, task_id
-            LIMIT :limit)
-        UNION ALL
-        SELECT task_id, scheduled_time FROM (
-            SELECT task_id, scheduled_time FROM export_task
-            WHERE device_name = :device_name AND queue_name = :queue_name
-              AND status = 'IN PROCESS' AND lease_expires <= :now
             ORDER BY scheduled_time, task_id
             LIMIT :limit))
     ORDER BY scheduled_time, task_id
