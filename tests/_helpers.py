@@ -2,15 +2,16 @@
 
 The real servers live in ``tests/servers/`` and their fixtures in ``tests/conftest.py``; this module holds
 the plain functions several test modules used to copy: running the examples of a docs page or of a
-module's docstrings, the body of a ``*_factory`` fixture, polling, the
-configuration of an archive device exporting to a storescp, the SOP Instance UIDs a storescp received,
-a CT study written as Part 10 files for the ``stow:`` tests and benchmark, and the task counts of an SQLite
-queue file read by another process.
+module's docstrings, the body of a ``*_factory`` fixture, polling, the configuration of an archive device
+exporting to a storescp, the SOP Instance UIDs a storescp received, a CT study written as Part 10 files for
+the ``stow:`` tests and benchmark, the task counts of an SQLite queue file read by another process, and a
+checker for the HTML tables of the notebook views.
 """
 
 from __future__ import annotations
 
 import doctest
+import html.parser
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CT",
+    "parse",
     "received_sop_uids",
     "run_docstring_doctests",
     "run_page_doctests",
@@ -222,3 +224,38 @@ def write_ct_study(
                 )
             )
     return refs
+
+
+class _Checker(html.parser.HTMLParser):
+    """Collects the text of the cells and checks tags are balanced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.cells: list[tuple[str, str]] = []  # (text, style)
+        self._style = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":  # a void element
+            return
+        self.stack.append(tag)
+        if tag in ("td", "th"):
+            self._style = dict(attrs).get("style") or ""
+            self.cells.append(("", self._style))
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack.pop() == tag
+
+    def handle_data(self, data: str) -> None:
+        if self.stack and self.stack[-1] in ("td", "th"):
+            text, style = self.cells[-1]
+            self.cells[-1] = (text + data, style)
+
+
+def parse(markup: str) -> _Checker:
+    """Parse HTML ``markup``, asserting its tags are balanced; the result holds the table cells."""
+    checker = _Checker()
+    checker.feed(markup)
+    checker.close()
+    assert checker.stack == []
+    return checker

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
-from tests.unit.test_repr import parse
+from _helpers import parse
 
 from dcm_exporter import _plots
 from dcm_exporter._progress import NotebookProgress, in_notebook

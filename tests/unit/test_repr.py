@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import html.parser
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from _helpers import parse
 
 from dcm_exporter._repr import STATUS_COLOURS, BatchList, TaskList, to_dataframe
 from dcm_exporter.cli._demo import demo_configuration
@@ -16,40 +16,6 @@ from dcm_exporter.notebook import to_html
 from dcm_exporter.queue import BatchSummary, ExportTask, TaskStatus
 
 T0 = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
-
-
-class _Checker(html.parser.HTMLParser):
-    """Collects the text of the cells and checks tags are balanced."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[str] = []
-        self.cells: list[tuple[str, str]] = []  # (text, style)
-        self._style = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":  # a void element
-            return
-        self.stack.append(tag)
-        if tag in ("td", "th"):
-            self._style = dict(attrs).get("style") or ""
-            self.cells.append(("", self._style))
-
-    def handle_endtag(self, tag: str) -> None:
-        assert self.stack.pop() == tag
-
-    def handle_data(self, data: str) -> None:
-        if self.stack and self.stack[-1] in ("td", "th"):
-            text, style = self.cells[-1]
-            self.cells[-1] = (text + data, style)
-
-
-def parse(markup: str) -> _Checker:
-    checker = _Checker()
-    checker.feed(markup)
-    checker.close()
-    assert checker.stack == []
-    return checker
 
 
 def task(task_id: int, status: TaskStatus, **kw: object) -> ExportTask:
