@@ -233,11 +233,13 @@ def _insert_params(new: NewTask, now_ts: str) -> dict[str, Any]:
     return row
 
 
-def _insert_values(new: NewTask, now_ts: str) -> tuple[Any, ...]:
+def _insert_values(new: NewTask, now: datetime, now_ts: str) -> tuple[Any, ...]:
     """The parameters of the numbered insert statements for a new task, in :data:`_INSERT_ORDER`."""
+    # most tasks are due at once (scheduled now): the time is formatted once
+    scheduled_ts = now_ts if new.scheduled_time == now else _ts(new.scheduled_time)
     return (
         now_ts, new.device_name, new.queue_name, new.exporter_id, new.local_ae_title, new.study_uid,
-        new.series_uid, new.sop_instance_uid, _ts(new.scheduled_time), new.batch_id, new.number_of_instances,
+        new.series_uid, new.sop_instance_uid, scheduled_ts, new.batch_id, new.number_of_instances,
         _MODALITY_SEPARATOR.join(new.modalities), new.requester, new.task_type.value, new.destination_aet,
     )
 
@@ -468,7 +470,7 @@ class SqliteTaskStore(LocalNotifications):
                 if coalesces_unchanged(waiting, new):
                     return waiting
                 return self._coalesce(new, now_ts)
-        values = _insert_values(new, now_ts)
+        values = _insert_values(new, now, now_ts)
         # the hot path of scheduling, without a context manager per call: one atomic statement (a write
         # statement takes the write lock before it reads), committed before execute returns; it inserts
         # unless a task to coalesce with is waiting (by now)
@@ -489,28 +491,58 @@ class SqliteTaskStore(LocalNotifications):
 
     def _coalesce(self, new: NewTask, now_ts: str) -> ExportTask:
         """Schedule ``new`` where a waiting task to coalesce with was seen: widen it, in a transaction."""
-        insert = _insert_params(new, now_ts)
         with self._write("schedule") as conn:
-            row = conn.execute(_SQL["find_coalescable"], _study_key(new)).fetchone()
-            if row is not None:
-                widened = coalesced(row[1], row[2], row[3], new.series_uid, new.sop_instance_uid,
-                                    insert["scheduled_time"])
-                if widened is None:
-                    return _task(conn.execute(_SQL["get"], {"task_id": row[0]}).fetchone())
-                series, instance, scheduled = widened
-                updated = conn.execute(
-                    _SQL["update_coalesced"],
-                    {
-                        "task_id": row[0],
-                        "series_uid": series,
-                        "sop_instance_uid": instance,
-                        "scheduled_time": scheduled,
-                        "now": now_ts,
-                    },
-                ).fetchone()
-                return _task(updated)
-            # it was claimed, cancelled or deleted in between: insert after all
-            return _task(conn.execute(_SQL["insert"], insert).fetchone())
+            return self._coalesce_in(conn, new, now_ts)
+
+    @staticmethod
+    def _coalesce_in(conn: sqlite3.Connection, new: NewTask, now_ts: str) -> ExportTask:
+        """Widen the waiting task ``new`` coalesces with, in the caller's transaction; insert ``new`` when
+        there is none any more."""
+        insert = _insert_params(new, now_ts)
+        row = conn.execute(_SQL["find_coalescable"], _study_key(new)).fetchone()
+        if row is not None:
+            widened = coalesced(row[1], row[2], row[3], new.series_uid, new.sop_instance_uid,
+                                insert["scheduled_time"])
+            if widened is None:
+                return _task(conn.execute(_SQL["get"], {"task_id": row[0]}).fetchone())
+            series, instance, scheduled = widened
+            updated = conn.execute(
+                _SQL["update_coalesced"],
+                {
+                    "task_id": row[0],
+                    "series_uid": series,
+                    "sop_instance_uid": instance,
+                    "scheduled_time": scheduled,
+                    "now": now_ts,
+                },
+            ).fetchone()
+            return _task(updated)
+        # it was claimed, cancelled or deleted in between: insert after all
+        return _task(conn.execute(_SQL["insert"], insert).fetchone())
+
+    def schedule_many(
+        self, news: Sequence[NewTask], *, now: datetime, coalesce: bool = True
+    ) -> builtins.list[ExportTask]:
+        if not news:
+            return []
+        now = now.astimezone(UTC)
+        now_ts = now.isoformat(timespec="microseconds")
+        tasks: builtins.list[ExportTask] = []
+        with self._write("schedule") as conn:  # one transaction, one commit for them all
+            for new in news:
+                coalescing = coalesce and new.task_type is TaskType.EXPORT
+                values = _insert_values(new, now, now_ts)
+                cursor = conn.execute(
+                    _INSERT_UNLESS_COALESCABLE_NUMBERED if coalescing else _INSERT_NUMBERED, values
+                )
+                if cursor.rowcount == 1 and cursor.lastrowid is not None:
+                    tasks.append(_new_task(cursor.lastrowid, new, now, values[_MODALITIES]))
+                else:  # a task of this call or an earlier one is waiting: it widens
+                    tasks.append(self._coalesce_in(conn, new, now_ts))
+        for new in news:
+            if coalesce and new.task_type is TaskType.EXPORT:
+                self._remember((new.device_name, new.exporter_id, new.study_uid, new.batch_id))
+        return tasks
 
     def _remember(self, key: tuple[str, str, str, str | None]) -> None:
         """Note a study just scheduled (a bounded, approximate memory: it only picks the order of look-ups)."""
