@@ -314,9 +314,22 @@ class StorageCommitmentSCU:
 
     # --- embedded SCP ------------------------------------------------------------------------------
 
-    def listen(self, host: str, port: int, ae_title: str, *, reporter: str | None = None) -> None:
+    def listen(
+        self,
+        host: str,
+        port: int,
+        ae_title: str,
+        *,
+        reporter: str | None = None,
+        associate_timeout: float | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
         """Start the embedded SCP on ``host:port`` for ``ae_title`` (no-op when it already runs), and accept
         associations from ``reporter`` (a storage commitment SCP) to ``ae_title`` on it.
+
+        ``associate_timeout`` and ``idle_timeout`` (seconds; the listening connection's ``dcmAARQTimeout`` and
+        ``dcmIdleTimeout``) bound the peers that connect; the SCP's defaults when ``None``. They are taken when
+        the SCP starts.
 
         Raises:
             ConnectionFailedError: the port cannot be bound.
@@ -329,7 +342,10 @@ class StorageCommitmentSCU:
             server = self._servers.get((host, port))
             started = server is None
             if server is None:
-                server = EventReportServer(host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report)
+                server = EventReportServer(
+                    host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report,
+                    idle_timeout=idle_timeout, associate_timeout=associate_timeout,
+                )
                 self._servers[(host, port)] = server
             if reporter is not None:
                 server.allow(reporter, ae_title)
@@ -408,13 +424,14 @@ class StorageCommitmentSCU:
         """
         from pydicom.uid import generate_uid
 
-        from dcm_exporter._dicom.destination import bind_address_of, resolve_destination
+        from dcm_exporter._dicom.destination import listener_of, resolve_destination
         from dcm_exporter._dicom.services import CommitmentAssociation
 
         destination = resolve_destination(configuration, ae_title, exporter)
-        address = bind_address_of(configuration, calling_ae_title)
-        if address is not None:
-            self.listen(address[0], address[1], calling_ae_title, reporter=ae_title)
+        listener = listener_of(configuration, calling_ae_title)
+        if listener is not None:
+            self.listen(listener.host, listener.port, calling_ae_title, reporter=ae_title,
+                        associate_timeout=listener.associate_timeout, idle_timeout=listener.idle_timeout)
         else:
             log.info(
                 "AE %s has no listening connection: storage commitment reports from %s are accepted "
