@@ -348,8 +348,11 @@ class StorageCommitmentSCU:
         """Hand a report to the request waiting for its Transaction UID; the status to answer it with.
 
         A report counts only when it comes from the SCP that request asked, addressed to the AE title that
-        asked (and, on a new association, from the SCP's host); anything else is answered with a failure
-        (0x0110 Processing failure) and changes nothing.
+        asked (and, on a new association, from the SCP's host); one from anywhere else, or without a decodable
+        Transaction UID, is answered 0x0110 (Processing failure) and changes nothing. A report for a
+        transaction no request waits for (never issued, or its request gave up) changes nothing either, but is
+        answered Success, as dcm4chee-arc answers a report it has no result for: the SCP has delivered it, and
+        a failure would only make it send again what no one will read.
         """
         if sop_class_uid != STORAGE_COMMITMENT_PUSH_MODEL:
             return 0x0122  # SOP class not supported
@@ -365,8 +368,8 @@ class StorageCommitmentSCU:
             pending = self._pending.get(transaction_uid)
         if pending is None:
             log.warning("storage commitment report from %s for unknown or expired transaction %s (event type %d): "
-                        "refused", origin, transaction_uid, event_type)
-            return 0x0110
+                        "answered Success, not recorded", origin, transaction_uid, event_type)
+            return 0x0000
         why = _not_from(pending, origin)
         if why:
             log.warning("storage commitment report for transaction %s refused: %s", transaction_uid, why)
