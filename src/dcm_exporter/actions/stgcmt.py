@@ -4,7 +4,7 @@ A STGCMT task asks the exporter's ``dcmStgCmtSCP`` to commit the instances of th
 
 1. an N-ACTION-RQ (Action Type ID 1, SOP class ``1.2.840.10008.1.20.1``, well-known instance
    ``1.2.840.10008.1.20.1.1``) carries a new Transaction UID and the Referenced SOP Sequence;
-2. the peer answers N-ACTION-RSP (anything but Success fails the task);
+2. the peer answers N-ACTION-RSP (anything but Success or a warning, PS3.7 Annex C, fails the attempt);
 3. the result comes in an N-EVENT-REPORT-RQ with the same Transaction UID: Event Type ID 1 (all
    committed) or 2 (some failed: Failed SOP Sequence with Failure Reason). It is accepted on the same
    association, or on a new association to the embedded SCP that listens on the calling AE's configured
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dcm_exporter._dicom.status import is_performed, status_text
 from dcm_exporter._dicom.uids import STORAGE_COMMITMENT_PUSH_MODEL, STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE
 from dcm_exporter.actions._sop import sop_reference
 from dcm_exporter.errors import (
@@ -419,7 +420,7 @@ class StorageCommitmentSCU:
             UnknownAEError, AENotInstalledError, ConfigurationError: the SCP cannot be resolved.
             ConnectionFailedError, AssociationRejectedError: no association.
             TransportTimeoutError: no N-ACTION-RSP, or no N-EVENT-REPORT within the timeout.
-            TransportError: the N-ACTION-RSP was not Success.
+            TransportError: the N-ACTION-RSP was neither Success nor a warning.
             ExportCanceledError: ``cancel`` was set while waiting.
         """
         from pydicom.uid import generate_uid
@@ -459,12 +460,15 @@ class StorageCommitmentSCU:
                 code, comment = assoc.n_action(
                     STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE, 1, action_information(transaction_uid, instances)
                 )
-                if code != 0x0000:
+                if not is_performed(code):
                     raise TransportError(
-                        f"storage commitment request refused by {destination.where}: N-ACTION status 0x{code:04X}"
-                        + (f" ({comment})" if comment else ""),
+                        f"storage commitment request refused by {destination.where}: "
+                        + status_text("N-ACTION", code, comment),
                         destination=ae_title,
                     )
+                if code != 0x0000:
+                    log.warning("storage commitment request to %s accepted with a warning: %s",
+                                ae_title, status_text("N-ACTION", code, comment))
                 log.info(
                     "storage commitment of %d instance(s) requested from %s, transaction %s",
                     len(instances),
