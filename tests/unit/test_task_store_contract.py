@@ -7,6 +7,7 @@ A new store (e.g. ``PostgresTaskStore``) joins the suite by adding one entry to 
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -1070,8 +1071,6 @@ def test_sqlite_coalescing_write_path_writes_nothing_when_another_writer_already
 
 
 def test_sqlite_schedule_many_stores_all_or_none(tmp_path: Path) -> None:
-    import sqlite3
-
     store = SqliteTaskStore(tmp_path / "t.db")
     try:
         conn = sqlite3.connect(tmp_path / "t.db")
@@ -1086,4 +1085,25 @@ def test_sqlite_schedule_many_stores_all_or_none(tmp_path: Path) -> None:
         assert store.count(TaskFilter()) == 0
         assert [t.study_uid for t in store.schedule_many([new("1"), new("2")], now=T0)] == ["1", "2"]
     finally:
+        store.close()
+
+
+def test_sqlite_coalescing_a_request_the_waiting_task_covers_needs_no_write_lock(tmp_path: Path) -> None:
+    # Repeated requests for one study (one per instance received) are the common case: for a study this store
+    # scheduled lately, a waiting task that already covers the request is read and returned without taking the
+    # database's write lock, so such requests do not queue behind another process's write transaction.
+    store = SqliteTaskStore(tmp_path / "tasks.db", busy_timeout=0.05)
+    other = sqlite3.connect(tmp_path / "tasks.db", isolation_level=None)
+    try:
+        waiting = store.schedule(new("9", at=T0 + timedelta(minutes=5)), now=T0)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock from here on
+        same = store.schedule(new("9", "1.1", "1.1.1", at=T0), now=T0 + timedelta(seconds=1))
+        assert same == waiting
+        # the lock is really held: a request that changes the task must write, and cannot
+        with pytest.raises(QueueError, match="database is locked"):
+            store.schedule(new("9", at=T0 + timedelta(minutes=6)), now=T0 + timedelta(seconds=2))
+        other.execute("ROLLBACK")
+        assert store.get(waiting.task_id) == waiting
+    finally:
+        other.close()
         store.close()
