@@ -12,8 +12,8 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-from _deid_corpus import corpus
 
+from _deid_corpus import corpus
 from dcm_exporter.coercion import CoercionPlan
 from dcm_exporter.coercion._part10_deident import MAX_DEPTH
 from dcm_exporter.coercion.engine import _Rule
@@ -190,3 +190,9 @@ def test_hostile_shapes_go_to_pydicom_quickly() -> None:
         assert plan._coerce_bytes(blob, None) is None, why
     within = _part10(b"".join(_nested(MAX_DEPTH - 2)))
     assert plan._coerce_bytes(within, None) == _generic(plan, within)
+
+
+def test_sequences_nested_hundreds_deep_fail_the_instance_with_a_reason() -> None:
+    blob = _part10(b"".join(_nested(2000)))  # pydicom reads sequences by recursion
+    with pytest.raises(CoercionError, match="cannot read the stored file"):
+        _plan().coerce_file(io.BytesIO(blob), name="x")

@@ -156,6 +156,7 @@ class CoercionPlan:
         # upstream compares SendingHostname with the destination's host and ReceivingHostname with the host of
         # a REST requester (none here) when it selects rules for a retrieve/export
         self._net = (sending_ae_title, receiving_ae_title, destination_hostname, None)
+        self._bytes_candidate: bool | None = None
 
     def __repr__(self) -> str:
         names = [r.rule.name for r in self._rules] + [f"legacy:{r.rule.name}" for r in self._legacy]
@@ -317,13 +318,24 @@ class CoercionPlan:
             CoercionError: the file cannot be read or encoded, or a rule failed (see :meth:`apply`).
         """
         require(*PYDICOM)
-        if self._rules:
+        if self._may_take_bytes():
             data = stream.read()
             done = self._coerce_bytes(data, target_transfer_syntax)
             if done is not None:
                 return done
             stream = io.BytesIO(data)
         return self._coerce_dataset(stream, target_transfer_syntax=target_transfer_syntax, name=name)
+
+    def _may_take_bytes(self) -> bool:
+        """Some rule is a built-in ``deidentify:`` without data set conditions (see :meth:`_bytes_rule`)."""
+        found = self._bytes_candidate
+        if found is None:
+            from dcm_exporter.coercion.processors import DeidentifyProcessor
+
+            found = self._bytes_candidate = any(
+                type(r.processor) is DeidentifyProcessor and not r.predicates for r in self._rules
+            )
+        return found
 
     def _bytes_rule(self, data: bytes) -> tuple[_Rule, DeIdentifier] | None:
         """The ``deidentify:`` rule this object gets when it is the only change (no data set condition, no other
@@ -381,7 +393,8 @@ class CoercionPlan:
 
         try:
             ds = pydicom.dcmread(stream, force=False)
-        except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
+        except (InvalidDicomError, OSError, ValueError, EOFError, RecursionError) as exc:
+            # RecursionError: sequences nested hundreds deep, which pydicom reads by recursion
             raise CoercionError(f"{name}: cannot read the stored file for attribute coercion: {exc}") from exc
         sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
         result = self._apply(ds, sop_class)
