@@ -2,9 +2,11 @@
 
 ``java.text.MessageFormat`` (the pattern as a whole, with its quoting), ``SimpleDateFormat`` and
 ``DecimalFormat`` in the ``en_US`` locale (Java 17's CLDR data), ``java.util.GregorianCalendar``'s reading of
-local times that a DST change makes ambiguous or skips, and ISO 8601 periods and durations
-(``java.time.Period`` / ``Duration``) applied as ``ZonedDateTime.plus`` applies them. Only what attribute
-formats need; what is not supported raises ``ValueError`` (the caller names the pattern).
+local times that a DST change makes ambiguous or skips, ISO 8601 periods and durations
+(``java.time.Period`` / ``Duration``) applied as ``ZonedDateTime.plus`` applies them, and the text dcm4che
+gives an FL/FD value (``Float.toString`` / ``Double.toString`` as specified since Java 19, trimmed by
+dcm4che's ``StringUtils.formatDS``). Only what attribute formats need; what is not supported raises
+``ValueError`` (the caller names the pattern).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import calendar
 import math
 import re
+import struct
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from fractions import Fraction
 
 import attrs
 
@@ -28,8 +32,11 @@ __all__ = [
     "compile_duration",
     "compile_number_pattern",
     "compile_period",
+    "dicom_ds_text",
+    "java_float_text",
     "localize",
     "parse_message_format",
+    "to_binary32",
 ]
 
 # --- Java time zones: resolving local times, names ---------------------------------------------------
@@ -375,6 +382,154 @@ def compile_number_pattern(pattern: str) -> Callable[[float], str]:
         return (neg_prefix + text + neg_suffix) if negative_value else (prefix + text + suffix)
 
     return fmt
+
+
+# --- Java Float.toString / Double.toString, dcm4che's formatDS ------------------------------------------
+
+
+def to_binary32(value: float) -> float:
+    """``value`` rounded to the nearest binary32 number, as Java's ``(float)`` cast rounds (overflow gives an
+    infinity; ``struct`` refuses it instead)."""
+    try:
+        return float(struct.unpack("<f", struct.pack("<f", value))[0])
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def _binary_parts(value: float, single: bool) -> tuple[int, int, bool]:
+    """(significand, binary exponent, whether the gap below is half the gap above) of a finite ``value``
+    > 0 taken as an IEEE 754 binary32 (``single``) or binary64 number."""
+    if single:
+        (bits,) = struct.unpack("<I", struct.pack("<f", value))
+        frac_bits, bias = 23, 127
+        biased, fraction = bits >> 23 & 0xFF, bits & 0x7FFFFF
+    else:
+        (bits,) = struct.unpack("<Q", struct.pack("<d", value))
+        frac_bits, bias = 52, 1023
+        biased, fraction = bits >> 52 & 0x7FF, bits & 0xFFFFFFFFFFFFF
+    if biased == 0:  # subnormal: evenly spaced down to zero
+        return fraction, 1 - bias - frac_bits, False
+    return fraction | 1 << frac_bits, biased - bias - frac_bits, fraction == 0 and biased > 1
+
+
+def _in_interval(c: int, q: int, lo: Fraction, hi: Fraction, closed: bool) -> bool:
+    d = c * Fraction(10) ** q
+    return lo <= d <= hi if closed else lo < d < hi
+
+
+def _shortest_decimal(value: float, single: bool) -> tuple[int, int]:
+    """The decimal ``c * 10**q`` (``c`` without trailing zeros) that Java 19+ prints for ``value`` > 0.
+
+    Java's rule (the ``Double.toString`` / ``Float.toString`` specification since JDK 19): of the decimals
+    that round to ``value`` (round half to even), take those of the least length; when that length is 1,
+    those of length 1 or 2; then the one closest to ``value``, and of two equally close, the one whose
+    last digit is even. So ``Double.MIN_VALUE`` is ``4.9E-324``, where Python's ``repr`` gives ``5e-324``.
+    """
+    m, k, narrow_below = _binary_parts(value, single)
+    exact = Fraction(m) * Fraction(2) ** k
+    half_gap = Fraction(2) ** (k - 1)
+    lo = exact - (half_gap / 2 if narrow_below else half_gap)
+    hi = exact + half_gap
+    closed = m % 2 == 0  # a tie rounds to the even significand
+    e10 = math.floor(math.log10(value))
+    while Fraction(10) ** e10 > exact:  # log10 may be off by one near a power of ten
+        e10 -= 1
+    while Fraction(10) ** (e10 + 1) <= exact:
+        e10 += 1
+
+    def in_range(q: int) -> list[tuple[int, int]]:
+        """The multiples of 10**q that round to ``value``: the decimals of length <= e10 - q + 1."""
+        step = Fraction(10) ** q
+        return [(c, q) for c in range(math.floor(lo / step), math.floor(hi / step) + 1)
+                if _in_interval(c, q, lo, hi, closed)]
+
+    q = e10
+    candidates = in_range(q)
+    while not candidates:
+        q -= 1
+        candidates = in_range(q)
+    if q == e10:  # the shortest have one digit: those with two compete (they include the one-digit ones)
+        candidates = in_range(q - 1)
+
+    def distance(cq: tuple[int, int]) -> tuple[Fraction, int]:
+        c, q = cq
+        return abs(c * Fraction(10) ** q - exact), c % 2
+
+    c, q = min(candidates, key=distance)
+    while c and c % 10 == 0:
+        c //= 10
+        q += 1
+    return c, q
+
+
+def _repr_decimal(value: float) -> tuple[int, int]:
+    """``repr``'s digits of a binary64 ``value`` > 0 as ``(c, q)``: Python picks the shortest decimal that
+    rounds back, the closest of those, which is Java's pick too whenever it has two digits or more."""
+    mantissa, _, exponent = f"{value!r}".partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    c = int(whole + fraction)
+    q = int(exponent or 0) - len(fraction)
+    while c and c % 10 == 0:
+        c //= 10
+        q += 1
+    return c, q
+
+
+def java_float_text(value: float, *, single: bool = False) -> str:
+    """``Double.toString(value)`` (or ``Float.toString`` of the binary32 ``value`` with ``single``) as
+    Java 19 and later give it: ``1.0E-5``, ``0.1``, ``1.0E7``, ``-0.0``, ``NaN``, ``Infinity``.
+
+    From 10^-3 up to 10^7 the plain form with at least one fraction digit (``100.0``), otherwise one digit,
+    the point, at least one more digit and ``E`` with the exponent (``1.2E-4``). Java 17 and earlier
+    sometimes print more digits than needed (``3.0000001E10`` for the float ``3.0E10``).
+
+    >>> java_float_text(1e-05), java_float_text(100.0), java_float_text(0.1, single=True)
+    ('1.0E-5', '100.0', '0.1')
+    """
+    if single:
+        value = to_binary32(value)
+    if value != value:
+        return "NaN"
+    sign = "-" if math.copysign(1.0, value) < 0 else ""
+    if math.isinf(value):
+        return sign + "Infinity"
+    if value == 0:
+        return sign + "0.0"
+    c, q = _repr_decimal(abs(value)) if not single else (0, 0)
+    if c < 10:  # a binary32 value, or one digit, where Java's rule differs from repr's
+        c, q = _shortest_decimal(abs(value), single)
+    digits = str(c)
+    exponent = q + len(digits) - 1  # of the first digit
+    if -3 <= exponent < 7:
+        if exponent < 0:
+            return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
+        whole = digits[: exponent + 1].ljust(exponent + 1, "0")
+        return f"{sign}{whole}.{digits[exponent + 1 :] or '0'}"
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{exponent}"
+
+
+def dicom_ds_text(value: float, *, single: bool = False) -> str:
+    """The text dcm4che's ``Attributes.getString`` gives an FL (``single``) or FD value: Java's
+    ``Float.toString`` / ``Double.toString`` trimmed by ``StringUtils.formatDS``.
+
+    ``formatDS`` drops a ``.0`` before the end or before ``E`` (``1``, ``1E-5``, ``-0``) and, for a double
+    only, cuts a text longer than 16 characters to 16 — by dropping characters, not by rounding
+    (``0.30000000000000004`` gives ``0.30000000000000``; ``1.2345678901234568E-300`` gives
+    ``1.234567890E-300``).
+
+    >>> dicom_ds_text(1e-05), dicom_ds_text(1.0), dicom_ds_text(0.30000000000000004)
+    ('1E-5', '1', '0.30000000000000')
+    """
+    text = java_float_text(value, single=single)
+    if text.endswith(".0"):
+        return text[:-2]
+    e = text.find("E", max(len(text) - 5, 0))
+    if e > 0 and text[e - 2 : e] == ".0":
+        return text[: e - 2] + text[e:]
+    excess = 0 if single else len(text) - 16
+    if excess > 0:
+        return text[:16] if e < 0 else text[: e - excess] + text[e:]
+    return text
 
 
 # --- Java MessageFormat ----------------------------------------------------------------------------------

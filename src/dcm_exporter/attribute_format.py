@@ -30,6 +30,8 @@ As upstream, the pattern becomes a Java ``MessageFormat`` after the fields are n
 rules hold for the whole pattern: ``''`` is one quote and text between single quotes is literal, fields
 included (``'{00100020}'`` gives ``{0}``, ``it's/{00100020}`` gives ``its/{0}``). Values are read as dcm4che
 reads them: leading and trailing spaces are not part of a value (except the leading ones of ST, LT and UT);
+an FL or FD value is the text Java's ``Float.toString`` / ``Double.toString`` give it, trimmed as dcm4che's
+``formatDS`` trims it (``1E-5``, ``1``, ``0.1`` for the FL value nearest 0.1, ``1.0E7`` becomes ``1E7``);
 a DT value with its own offset is converted to the format's zone; a local date-time that a DST change makes
 ambiguous or skips is read with the zone's standard offset, as ``java.util.GregorianCalendar`` does. Letters
 follow ``SimpleDateFormat`` in the ``en_US`` locale (weeks start on Sunday, week 1 holds 1 January).
@@ -68,8 +70,10 @@ from dcm_exporter._java_text import (
     compile_duration,
     compile_number_pattern,
     compile_period,
+    dicom_ds_text,
     localize,
     parse_message_format,
+    to_binary32,
 )
 from dcm_exporter.errors import ConfigurationError, UnsafePathError
 from dcm_exporter.schedule import local_zone
@@ -88,6 +92,8 @@ _B32 = "0123456789abcdefghijklmnopqrstuv"
 _MASK64 = (1 << 64) - 1
 #: VRs whose leading spaces are significant (dcm4che trims only trailing spaces of these)
 _TEXT_VRS = frozenset({"ST", "LT", "UT"})
+#: VRs whose values are IEEE 754 numbers: FL binary32, FD binary64
+_BINARY_FLOAT_VRS = frozenset({"FL", "FD"})
 
 
 # --- the value transforms --------------------------------------------------------------------------
@@ -221,27 +227,46 @@ def _raw_text_element(item: Any, tag: int, only: frozenset[str] | None = None) -
     return _RawTextElement(value=text.split("\\"), VR=vr)
 
 
-def _string_value(ds: Any, path: Sequence[int], index: int) -> str | None:
-    """The value as dcm4che's ``Attributes.getString`` gives it; ``None`` when absent or empty."""
+def _raw_value(ds: Any, path: Sequence[int], index: int) -> tuple[Any, str | None]:
+    """The ``index``-th value of the element at ``path`` as pydicom holds it, and the element's VR;
+    ``(None, None)`` when there is no such value."""
     elem = _element(ds, path)
     if elem is None:
-        return None
+        return None, None
     value = elem.value
     if value is None or isinstance(value, bytes | bytearray):
-        return None
+        return None, None
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
         values = list(value)
     else:
         values = [value]
     if index >= len(values) or values[index] is None:
+        return None, None
+    return values[index], getattr(elem, "VR", None)
+
+
+def _is_binary_float(value: Any, vr: str | None) -> bool:
+    return vr in _BINARY_FLOAT_VRS and isinstance(value, float | int) and not isinstance(value, bool)
+
+
+def _string_value(ds: Any, path: Sequence[int], index: int) -> str | None:
+    """The value as dcm4che's ``Attributes.getString`` gives it; ``None`` when absent or empty."""
+    value, vr = _raw_value(ds, path, index)
+    if value is None:
         return None
-    text = str(values[index])
-    vr = getattr(elem, "VR", None)
+    if _is_binary_float(value, vr):
+        # dcm4che prints an FL/FD value with Java's Float/Double.toString, trimmed by formatDS ('1E-5')
+        return dicom_ds_text(float(value), single=vr == "FL")
+    text = str(value)
     text = text.rstrip(" \x00") if vr in _TEXT_VRS else text.strip(" \x00")
     return text or None
 
 
 def _float_value(ds: Any, path: Sequence[int], index: int) -> float:
+    value, vr = _raw_value(ds, path, index)
+    if _is_binary_float(value, vr):
+        # as Attributes.getDouble: the binary value itself (an FL one widened), not its shortened text
+        return to_binary32(value) if vr == "FL" else float(value)
     text = _string_value(ds, path, index)
     if text is None:
         return 0.0

@@ -264,6 +264,32 @@ def test_refused_notification_fails_and_is_retried_until_exhausted(ian_scp_facto
         assert ian.status is TaskStatus.FAILED
         assert ian.number_of_failures == 2  # first attempt + one retry
         assert ian.error_message == (
-            f"IAN of Study[{study.study_uid}] refused by AE RIS at 127.0.0.1:{ris.port}: N-CREATE status 0x0110"
+            f"IAN of Study[{study.study_uid}] refused by AE RIS at 127.0.0.1:{ris.port}: "
+            "N-CREATE status 0x0110 (Processing failure)"
         )
     assert len(ris.received) == 2
+
+
+@pytest.mark.parametrize("status", [0x0107, 0x0116, 0xB000])
+def test_a_warning_status_ends_warning_not_retried(ian_scp_factory: Any, study: StudyInfo, status: int) -> None:
+    # warnings by PS3.7 Annex C (dcm_exporter._dicom.status): the notification was taken, with a remark
+    ris = ian_scp_factory("RIS")
+    ris.status = status
+    exporter = ExporterDescriptor(
+        exporter_id="NOTIFY", uri="noop:x", queue_name="Export1", ae_title="DCM4CHEE", ian_destinations=("RIS",)
+    )
+    ian_queue = QueueDescriptor(queue_name="IANSCU", max_retries=1, retry_delay=timedelta(0))
+    with Exporter(
+        config(exporter, remote("RIS", ris.port), ian_queue=ian_queue), FileSystemSource(study.directory),
+        store=InMemoryTaskStore(),
+    ) as ex:
+        ex.schedule_export("NOTIFY", study.study_uid)
+        ex.run_until_idle(timeout=60, wait_for_scheduled=True)
+        (ian,) = ex.queue.tasks(task_type=TaskType.IAN)
+        assert ian.status is TaskStatus.WARNING
+        assert ian.number_of_failures == 0
+        assert ian.outcome_message == (
+            f"IAN of Study[{study.study_uid}] to RIS - instances:{len(study.instances)} "
+            f"(N-CREATE status 0x{status:04X})"
+        )
+    assert len(ris.received) == 1

@@ -49,6 +49,7 @@ class StgCmtSCP:
         self.fail_uids = fail_uids
         self.requests: list[Dataset] = []
         self.report_status: list[int] = []
+        self.action_status = 0x0000  # the N-ACTION-RSP status unless refusing
         ae = AE(ae_title="STGCMTSCP")
         ae.add_supported_context(STORAGE_COMMITMENT_PUSH_MODEL, TS)
         self._server = ae.start_server(
@@ -62,7 +63,7 @@ class StgCmtSCP:
             return 0x0110, None
         if self.mode == "same":
             threading.Thread(target=self._report, args=(event.assoc, info), daemon=True).start()
-        return 0x0000, None
+        return self.action_status, None
 
     def _report(self, assoc: Any, info: Dataset) -> None:
         time.sleep(0.2)  # after our N-ACTION-RSP went out
@@ -156,6 +157,24 @@ def test_report_on_the_same_association(scp_factory: Any, study: StudyInfo) -> N
     }
 
 
+def test_a_warning_n_action_status_still_waits_for_the_report(
+    scp_factory: Any, study: StudyInfo, caplog: pytest.LogCaptureFixture
+) -> None:
+    scp = scp_factory("same")
+    scp.action_status = 0x0107  # Attribute list error: a warning by PS3.7 Annex C, the request was taken
+    with caplog.at_level("WARNING", logger="dcm_exporter.actions"), Exporter(
+        config(scp.port), FileSystemSource(study.directory), store=InMemoryTaskStore()
+    ) as ex:
+        ex.schedule_export("COMMIT", study.study_uid)
+        ex.run_until_idle(timeout=60)
+        ex.run_until_idle(timeout=60)
+        (task,) = ex.queue.tasks(task_type=TaskType.STGCMT)
+        assert task.status is TaskStatus.COMPLETED
+        result = ex.queue.commitment_result(task.task_id)
+    assert result is not None and len(result.committed) == 4
+    assert any("N-ACTION status 0x0107 (Attribute list error)" in r.getMessage() for r in caplog.records)
+
+
 def test_no_report_within_the_timeout_fails_and_is_retried(scp_factory: Any, study: StudyInfo) -> None:
     scp = scp_factory("silent")
     with Exporter(
@@ -207,5 +226,6 @@ def test_refused_request_fails_the_task(scp_factory: Any, study: StudyInfo) -> N
         (task,) = ex.queue.tasks(task_type=TaskType.STGCMT)
         assert task.status is TaskStatus.FAILED
         assert task.error_message == (
-            f"storage commitment request refused by AE STGCMTSCP at 127.0.0.1:{scp.port}: N-ACTION status 0x0110"
+            f"storage commitment request refused by AE STGCMTSCP at 127.0.0.1:{scp.port}: "
+            "N-ACTION status 0x0110 (Processing failure)"
         )

@@ -4,11 +4,13 @@ A real pynetdicom Storage Commitment SCP (``PACS``) answers our N-ACTION; while 
 report, small hostile peers try their luck on the embedded SCP's port: another AE title, another called AE
 title, a registered SCP carrying someone else's Transaction UID, the right AE title from the wrong host, an
 unknown Transaction UID, and a dozen TCP connections that never ask for an association. None of them may set
-the result; then ``PACS`` reports for real and its report is taken.
+the result; then ``PACS`` reports for real and its report is taken. A report that comes after its request gave
+up is answered Success and only logged.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from pynetdicom import AE, evt
 
 from dcm_exporter._dicom import services
 from dcm_exporter.actions.stgcmt import STORAGE_COMMITMENT_PUSH_MODEL, StorageCommitmentSCU
+from dcm_exporter.errors import TransportTimeoutError
 from dcm_exporter.export import InstanceRef
 from dcm_exporter.models import ApplicationEntity, Configuration, Connection, Device, ExporterDescriptor
 from servers.ports import free_port
@@ -160,7 +163,8 @@ def test_only_the_asked_scp_sets_the_result(pacs: Pacs, monkeypatch: pytest.Monk
             assert send_report(our_port, forged, called="SOMEONE") == "rejected"
             assert send_report(our_port, forged, calling="OTHERSCP") == 0x0110
             assert send_report(our_port, forged, bind="127.0.0.2") == 0x0110  # PACS is at 127.0.0.1
-            assert send_report(our_port, report_for(info, transaction_uid=generate_uid())) == 0x0110
+            # a transaction no request waits for: Success, as upstream answers, and nothing changes
+            assert send_report(our_port, report_for(info, transaction_uid=generate_uid())) == 0x0000
             assert not future.done()
             # the idle connections are closed by now (evicted, or timed out without an association)
             for sock in idle:
@@ -175,6 +179,27 @@ def test_only_the_asked_scp_sets_the_result(pacs: Pacs, monkeypatch: pytest.Monk
     assert result.ae_title == "PACS" and not result.same_association
     assert [c.sop_instance_uid for c in result.committed] == [r.sop_instance_uid for r in refs]
     assert result.failed == ()
+
+
+def test_a_late_report_is_answered_success_and_only_logged(
+    pacs: Pacs, caplog: pytest.LogCaptureFixture
+) -> None:
+    our_port = free_port()
+    configuration, exporter = setup(pacs.port, our_port)
+    scu = StorageCommitmentSCU()
+    try:
+        with pytest.raises(TransportTimeoutError, match="within 1 s"):
+            scu.request(configuration=configuration, exporter=exporter, ae_title="PACS",
+                        calling_ae_title="DCM4CHEE", instances=instances(2), timeout=1.0)
+        info = pacs.info
+        assert info is not None
+        with caplog.at_level(logging.WARNING, logger="dcm_exporter.actions"):
+            assert send_report(our_port, report_for(info)) == 0x0000
+    finally:
+        scu.close()
+    (record,) = [r for r in caplog.records if "unknown or expired transaction" in r.getMessage()]
+    assert str(info.TransactionUID) in record.getMessage()
+    assert "not recorded" in record.getMessage()
 
 
 def test_a_connection_without_an_association_request_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,3 +236,46 @@ def test_a_malformed_association_request_is_closed(pdu: bytes) -> None:
             assert closed_by_peer(sock)
     finally:
         server.shutdown()
+
+
+def test_the_embedded_scp_takes_its_bounds_from_our_listening_connection(pacs: Pacs) -> None:
+    """dcmIdleTimeout (here 500 ms; 60 s when not set) of the exporter AE's own listening connection aborts a
+    reporter's association that sends nothing; dcmAARQTimeout bounds the wait for the A-ASSOCIATE-RQ."""
+    import time
+
+    import attrs
+
+    from dcm_exporter._dicom.destination import listener_of
+
+    our_port = free_port()
+    configuration, exporter = setup(pacs.port, our_port)
+    ours = configuration.devices[0]
+    bounded = attrs.evolve(ours.connections[0], aarq_timeout=700, idle_timeout=500)
+    configuration = attrs.evolve(configuration, devices=(attrs.evolve(ours, connections=(bounded,)),
+                                                         *configuration.devices[1:]))
+    listener = listener_of(configuration, "DCM4CHEE")
+    assert listener is not None and (listener.associate_timeout, listener.idle_timeout) == (0.7, 0.5)
+    scu = StorageCommitmentSCU()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(
+                scu.request, configuration=configuration, exporter=exporter, ae_title="PACS",
+                calling_ae_title="DCM4CHEE", instances=instances(1), timeout=30,
+            )
+            assert pacs.action.wait(20)
+            ae = AE(ae_title="PACS")
+            ae.add_requested_context(STORAGE_COMMITMENT_PUSH_MODEL, TS)
+            ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+            assoc = ae.associate("127.0.0.1", our_port, ae_title="DCM4CHEE")
+            assert assoc.is_established
+            deadline = time.monotonic() + 20  # far beyond 500 ms, far below the 60 s default
+            while assoc.is_established and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert assoc.is_aborted
+            info = pacs.info
+            assert info is not None
+            assert send_report(our_port, report_for(info)) == 0x0000  # a reporter that speaks is served
+            result = future.result(timeout=30)
+    finally:
+        scu.close()
+    assert len(result.committed) == 1

@@ -65,36 +65,6 @@ def test_parse_command_rejects_truncation_and_foreign_groups() -> None:
         d.parse_command(struct.pack("<HHL", 0x0008, 0x0018, 2) + b"1\x00")
 
 
-@pytest.mark.parametrize(
-    ("status", "category"),
-    [
-        (0x0000, "success"),
-        (0xB000, "warning"),
-        (0xB006, "warning"),
-        (0xB007, "warning"),
-        (0xA700, "failure"),
-        (0xA900, "failure"),
-        (0xC000, "failure"),
-        (0x0122, "failure"),
-        (0x0001, "failure"),
-        # the boundaries of upstream's mask: (status & 0xB000) == 0xB000
-        (0xAFFF, "failure"),
-        (0xB001, "warning"),
-        (0xB0FF, "warning"),
-        (0xBFFF, "warning"),
-        (0xC001, "failure"),
-        (0x3000, "failure"),
-        (0x9000, "failure"),
-        (0xA000, "failure"),
-        (0x0107, "failure"),
-        (0x0116, "failure"),
-        (0xFFFF, "warning"),  # not a C-STORE status; the mask says warning, as upstream's does
-    ],
-)
-def test_status_category_follows_upstream(status: int, category: str) -> None:
-    assert d.status_category(status) == category
-
-
 @given(total=st.integers(0, 5000), max_pdv=st.integers(1, 700), prefix=st.binary(max_size=20))
 def test_layout_pdata_frames_every_byte(total: int, max_pdv: int, prefix: bytes) -> None:
     payload = bytes(i % 251 for i in range(total))

@@ -251,3 +251,101 @@ def test_a_202_whose_body_cannot_be_parsed_fails_its_instances_with_the_reason(
         outcome = transport.send(_request(refs))
     assert outcome.failed == 2
     assert all("the response could not be read (response is not valid JSON" in f.reason for f in outcome.failures)
+
+
+# --- wado: answers stored on a storage are capped ----------------------------------------------------------
+
+
+def _wado_config(url: str, cache: Path, **web_props: str) -> tuple[Configuration, ExporterDescriptor]:
+    from dcm_exporter.models import (
+        Connection,
+        Device,
+        QueueDescriptor,
+        StorageDescriptor,
+        WebApplication,
+    )
+
+    port = int(url.split(":")[2].split("/")[0])
+    exporter = ExporterDescriptor(exporter_id="WADO", uri="wado:HOSTILE", queue_name="Export1", properties={
+        "WadoService": "/studies/[0]/series/[1]/instances/[2]", "StorageID": "cache"})
+    storage = StorageDescriptor(storage_id="cache", uri=cache.as_uri(),
+                                storage_path_format="{0020000D}/{0020000E}/{00080018}.dcm")
+    archive = Device(device_name="archive", exporters=[exporter], queues=[QueueDescriptor(queue_name="Export1")],
+                     storages=[storage])
+    conn = Connection(name="http", hostname="127.0.0.1", port=port, protocol="HTTP")
+    web = WebApplication(name="HOSTILE", service_path="/dicom-web", service_classes=("WADO_RS",),
+                         connection_refs=("http",), properties=web_props)
+    peer = Device(device_name="hostile", connections=[conn], web_applications=[web])
+    return Configuration(devices=[archive, peer]), exporter
+
+
+def _request_path(conn: socket.socket) -> str:
+    conn.settimeout(10)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return ""
+        data += chunk
+    return data.split(b" ", 2)[1].decode()
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "endless"])
+def test_a_wado_answer_larger_than_max_stored_bytes_fails_alone_and_leaves_nothing(
+    serve: Callable[[Handler], str], refs: list[InstanceRef], tmp_path: Path, declared: bool
+) -> None:
+    """The answer for the first instance never ends (or declares 200 MB); the others are small. The big one
+    fails with the limit named and nothing of it stored; the others are stored whole."""
+    from dcm_exporter.transports.wado import create_transport
+
+    hostile = refs[0].sop_instance_uid
+    sent = [0]
+
+    def handler(conn: socket.socket) -> None:
+        path = _request_path(conn)
+        if not path.endswith(hostile):
+            body = path.encode() * 10
+            conn.sendall(_answer("200 OK", body, "application/dicom"))
+            return
+        length = b"Content-Length: 200000000\r\n" if declared else b""
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/dicom\r\n" + length
+                     + b"Connection: close\r\n\r\n")
+        chunk = b"\x00" * 65536
+        while sent[0] < 200_000_000:  # stops when the client hangs up (OSError) or after 200 MB
+            conn.sendall(chunk)
+            sent[0] += len(chunk)
+
+    url = serve(handler)
+    cache = tmp_path / "cache"
+    config, exporter = _wado_config(url, cache, **{"max-stored-bytes": str(1 << 20)})
+    request = ExportRequest(exporter=exporter, configuration=config, study_uid=refs[0].study_uid, instances=refs)
+    with create_transport(exporter, config) as transport:
+        outcome = transport.send(request)
+    assert outcome.status is OutcomeStatus.WARNING, outcome.message
+    assert (outcome.completed, outcome.failed) == (len(refs) - 1, 1)
+    (failure,) = outcome.failures
+    assert failure.sop_instance_uid == hostile
+    how = "declares 200000000 bytes" if declared else "ran past it"
+    assert f"/instances/{hostile}: the HTTP 200 answer {how}" in failure.reason
+    assert ("larger than the limit of 1048576 bytes (max-stored-bytes of web application HOSTILE); nothing of it "
+            "was kept") in failure.reason
+    stored = sorted(p.name for p in cache.rglob("*") if p.is_file())
+    assert stored == sorted(f"{r.sop_instance_uid}.dcm" for r in refs[1:])  # no part of the big one, no temp
+    for ref in refs[1:]:
+        path = cache / ref.study_uid / ref.series_uid / f"{ref.sop_instance_uid}.dcm"
+        assert path.read_bytes().startswith(b"/dicom-web/studies/")
+    assert sent[0] < 100_000_000  # the client hung up long before the end
+    if declared:
+        assert sent[0] < 8 << 20  # refused on the header: at most what the socket buffers took
+
+
+def test_max_stored_bytes_must_be_a_positive_whole_number(tmp_path: Path) -> None:
+    from dcm_exporter.errors import ConfigurationError
+    from dcm_exporter.transports.wado import resolve_settings
+
+    config, exporter = _wado_config("http://127.0.0.1:1/x", tmp_path, **{"max-stored-bytes": "1.5"})
+    with pytest.raises(ConfigurationError, match=r"property max-stored-bytes='1.5' of web application HOSTILE: "
+                                                 r"expected a whole number"):
+        resolve_settings(exporter, config)
+    config, exporter = _wado_config("http://127.0.0.1:1/x", tmp_path)
+    assert resolve_settings(exporter, config).max_stored_bytes == 4 << 30

@@ -181,6 +181,58 @@ def test_code_parse_forms() -> None:
         CodeItem.parse("(1, DCM)")
 
 
+def test_code_text_form_edges() -> None:
+    # dcm4che's Code(String): "(" value "," scheme ["[" version "]"] "," '"' meaning '")', each part trimmed and
+    # not empty; the meaning starts at the first quote after the second comma
+    assert CodeItem.parse('(1,X,"m")') == CodeItem(value="1", scheme="X", version=None)  # the shortest: 9 chars
+    assert CodeItem.parse('(113001,DCM,"Rejected")') == CodeItem(value="113001", scheme="DCM", version=None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'x(113001, DCM, "Rejected")',  # not opened by "("
+        '(113001, DCM, "Rejected"x)',  # not closed by '")'
+        '(113001, DCM "Rejected")',  # one comma
+        '( , DCM, "Rejected")',  # no value
+        '(113001, , "Rejected")',  # no scheme
+        '(113001,,DCM, "Rejected")',  # no scheme: it is what lies between the first two commas
+        '(113001, DCM, "  ")',  # no meaning
+        '(1, 99"X", "")',  # no meaning: the quote in the scheme is not where it starts
+    ],
+)
+def test_text_that_is_no_code(text: str) -> None:
+    with pytest.raises(ValueError):
+        CodeItem.parse(text)
+
+
+def _coded(scheme: str, version: str | None) -> Dataset:
+    code = Dataset()
+    code.CodeValue = "113100"
+    code.CodingSchemeDesignator = scheme
+    if version is not None:
+        code.CodingSchemeVersion = version
+    code.CodeMeaning = "Basic Application Confidentiality Profile"
+    ds = Dataset()
+    ds.ProcedureCodeSequence = DicomSequence([code])
+    return ds
+
+
+def test_version_01_of_dcm_is_no_version_and_only_of_dcm() -> None:
+    # dcm4che's Code drops Coding Scheme Version "01" when the scheme is DCM (and only then): a DCM code with
+    # version 01 and one without a version are the same code; any other scheme's 01, or another DCM version,
+    # is a version like any other and must match
+    assert holds('ProcedureCodeSequence=(113100, DCM, "x")', _coded("DCM", "01"))
+    assert holds('ProcedureCodeSequence=(113100, DCM [01], "x")', _coded("DCM", None))
+    assert not holds('ProcedureCodeSequence=(113100, DCM, "x")', _coded("DCM", "02"))
+    assert holds('ProcedureCodeSequence=(113100, DCM [02], "x")', _coded("DCM", "02"))
+    assert not holds('ProcedureCodeSequence=(113100, 99LOCAL, "x")', _coded("99LOCAL", "01"))
+    assert holds('ProcedureCodeSequence=(113100, 99LOCAL [01], "x")', _coded("99LOCAL", "01"))
+    assert not holds('ProcedureCodeSequence=(113100, 99LOCAL [01], "x")', _coded("99LOCAL", None))
+    assert CodeItem.parse('(1, SRT [01], "x")') == CodeItem(value="1", scheme="SRT", version="01")
+    assert CodeItem.parse('(1, DCM [02], "x")') == CodeItem(value="1", scheme="DCM", version="02")
+
+
 def test_value_starting_with_parenthesis_that_is_no_code_is_a_regex() -> None:
     assert holds("Modality=(CT|MR)", ct())
 

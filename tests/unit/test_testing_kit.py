@@ -76,7 +76,8 @@ def _send(port: int, files: list[Path], *, calling: str = "KITSCU", ssl_context:
 
 def test_status_per_instance_and_what_is_written(tmp_path: Path, study: StudyInfo) -> None:
     files = study.files[:6]
-    answers = {files[1]: 0xA700, files[2]: 0xB000, files[4]: 0xC000}
+    # 0x0107 is a warning by PS3.7 Annex C (the shared rule of dcm_exporter._dicom.status), so it is written
+    answers = {files[1]: 0xA700, files[2]: 0xB000, files[3]: 0x0107, files[4]: 0xC000}
     by_uid = {dcmread(p, stop_before_pixels=True).SOPInstanceUID: s for p, s in answers.items()}
     seen: list[StoreRequest] = []
 
@@ -87,7 +88,7 @@ def test_status_per_instance_and_what_is_written(tmp_path: Path, study: StudyInf
     with StoreSCP(output_dir=tmp_path, status=decide) as scp:
         statuses = _send(scp.port, files)
         received = scp.received
-    assert statuses == [0x0000, 0xA700, 0xB000, 0x0000, 0xC000, 0x0000]
+    assert statuses == [0x0000, 0xA700, 0xB000, 0x0107, 0xC000, 0x0000]
     assert [r.status for r in received] == statuses
     assert [r.index for r in seen] == list(range(6))
     assert all(r.calling_ae_title == "KITSCU" and r.called_ae_title == "STORESCP" for r in received)

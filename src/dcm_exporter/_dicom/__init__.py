@@ -3,7 +3,8 @@
 - :mod:`.part10` — reading Part 10 files: the File Meta Information, the header scanner of the filesystem
   index (strict: declines anything unusual to pydicom) and the framing check before a data set is sent
   as stored (tolerant), on one element walker;
-- :mod:`.framing` — upper-layer PDUs and DIMSE command sets, as bytes;
+- :mod:`.framing` — upper-layer PDUs and DIMSE command sets, as bytes; :mod:`.status` — what a DIMSE status
+  is (success, warning, failure, pending, cancel: PS3.7 Annex C) and means, for every reader of one;
 - :mod:`.association` — an association on a socket, requested (C-STORE, C-ECHO, N-ACTION, N-CREATE, and the
   N-EVENT-REPORTs a peer sends back on it) or accepted; :mod:`.pool` keeps idle ones; :mod:`.tls` builds TLS
   contexts;

@@ -22,12 +22,15 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_RELEASE_TIMEOUT",
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_RESPONSE_TIMEOUT",
     "Destination",
+    "Listener",
     "bind_address_of",
     "destination_of",
     "exporter_property",
+    "listener_of",
     "resolve_destination",
     "seconds",
 ]
@@ -39,11 +42,15 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_RESPONSE_TIMEOUT = 60.0
 DEFAULT_IDLE_TIMEOUT = 10.0
+#: An A-RELEASE as a whole (dcm4che waits without limit when ``dcmARRPTimeout`` is not set): ``close()`` of a
+#: pool must end even when a peer never answers the A-RELEASE-RQ.
+DEFAULT_RELEASE_TIMEOUT = 5.0
 
 
 @attrs.frozen(kw_only=True)
 class Destination:
-    """Where to connect and with which timeouts (seconds, ``None`` = wait forever)."""
+    """Where to connect and with which timeouts (seconds, ``None`` = wait forever; ``release_timeout`` bounds
+    an A-RELEASE as a whole and is never ``None``)."""
 
     ae_title: str
     host: str
@@ -52,6 +59,7 @@ class Destination:
     connect_timeout: float | None = 10.0
     request_timeout: float | None = 30.0
     response_timeout: float | None = 60.0
+    release_timeout: float = DEFAULT_RELEASE_TIMEOUT
 
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}{' (TLS)' if self.ssl_context else ''}"
@@ -77,15 +85,19 @@ def exporter_property(exporter: ExporterDescriptor, name: str) -> str | None:
 
 def destination_of(remote: RemoteAE, ssl_context: ssl.SSLContext | None) -> Destination:
     """The :class:`Destination` of a remote AE: its host and port, ``ssl_context`` and its timeouts
-    (the ``DEFAULT_*`` seconds where the connection configures none)."""
+    (the ``DEFAULT_*`` seconds where the connection configures none).
+
+    The A-ASSOCIATE-AC is awaited for ``dcmAAACTimeout`` (dcm4che's timeout for it), else ``dcmAARQTimeout``
+    (which this library used for it before), else 30 s; the A-RELEASE-RP for ``dcmARRPTimeout``, else 5 s."""
     return Destination(
         ae_title=remote.ae_title,
         host=remote.hostname,
         port=remote.port,
         ssl_context=ssl_context,
         connect_timeout=seconds(remote.connect_timeout, DEFAULT_CONNECT_TIMEOUT),
-        request_timeout=seconds(remote.request_timeout, DEFAULT_REQUEST_TIMEOUT),
+        request_timeout=seconds(remote.acceptance_timeout or remote.request_timeout, DEFAULT_REQUEST_TIMEOUT),
         response_timeout=seconds(remote.response_timeout, DEFAULT_RESPONSE_TIMEOUT),
+        release_timeout=seconds(remote.release_timeout, DEFAULT_RELEASE_TIMEOUT),
     )
 
 
@@ -117,11 +129,30 @@ def resolve_destination(configuration: Configuration, ae_title: str, exporter: E
     return destination_of(remote, tls_context_of(remote, exporter) if remote.tls else None)
 
 
+@attrs.frozen(kw_only=True)
+class Listener:
+    """Where the embedded SCP of a local AE listens, and its connection's bounds (seconds) on the peers that
+    connect: ``associate_timeout`` to send the A-ASSOCIATE-RQ (``dcmAARQTimeout``), ``idle_timeout`` for an
+    association that sends nothing (``dcmIdleTimeout``); ``None``: not configured, the SCP's defaults."""
+
+    host: str
+    port: int
+    associate_timeout: float | None = None
+    idle_timeout: float | None = None
+
+
 def bind_address_of(configuration: Configuration, ae_title: str) -> tuple[str, int] | None:
+    """``(host, port)`` of :func:`listener_of`, or ``None``."""
+    listener = listener_of(configuration, ae_title)
+    return None if listener is None else (listener.host, listener.port)
+
+
+def listener_of(configuration: Configuration, ae_title: str) -> Listener | None:
     """Where the embedded SCP of a local AE listens: its first installed listening connection.
 
-    Binds to the connection's ``dcmBindAddress`` when set, else its host name. ``None`` when the AE is
-    not configured or has no listening connection (then only same-association reports can arrive).
+    Binds to the connection's ``dcmBindAddress`` when set, else its host name; the connection's
+    ``dcmAARQTimeout`` and ``dcmIdleTimeout`` bound the peers (the SCP's defaults when not set). ``None`` when the
+    AE is not configured or has no listening connection (then only same-association reports can arrive).
     """
     try:
         device, ae = configuration.find_ae(ae_title)
@@ -141,5 +172,10 @@ def bind_address_of(configuration: Configuration, ae_title: str) -> tuple[str, i
                     conn.key if hasattr(conn, "key") else conn.hostname,
                 )
                 continue
-            return (conn.bind_address or conn.hostname, int(conn.port))
+            return Listener(
+                host=conn.bind_address or conn.hostname,
+                port=int(conn.port),
+                associate_timeout=conn.aarq_timeout / 1000 if conn.aarq_timeout else None,
+                idle_timeout=conn.idle_timeout / 1000 if conn.idle_timeout else None,
+            )
     return None

@@ -47,7 +47,6 @@ __all__ = [
     "parse_command",
     "pdata_pdu",
     "split_pdvs",
-    "status_category",
 ]
 
 PDU_A_ASSOCIATE_RQ: Final = 0x01
@@ -295,21 +294,6 @@ def parse_command(data: bytes | bytearray | memoryview) -> Command:
         elements[element] = bytes(view[pos : pos + length])
         pos += length
     return Command(elements)
-
-
-def status_category(status: int) -> str:
-    """``"success"``, ``"warning"`` or ``"failure"`` for a C-STORE status, with the upstream rule.
-
-    0x0000 is success; ``status & 0xB000 == 0xB000`` is a warning, as dcm4chee-arc's retrieve and forward
-    code has it: every 0xBxxx code (0xB000, 0xB006, 0xB007 and the rest of the range) and, by that same mask,
-    0xFxxx codes, which are not C-STORE statuses; everything else (0xA7xx, 0xA9xx, 0xCxxx, 0x0122, 0x0001,
-    ...) counts as failed.
-    """
-    if status == 0x0000:
-        return "success"
-    if status & 0xB000 == 0xB000:
-        return "warning"
-    return "failure"
 
 
 # --- PDUs ----------------------------------------------------------------------------------------

@@ -86,8 +86,12 @@ class ReportOrigin:
 #: -> status``
 EventReportHandler = Callable[[ReportOrigin, str, int, "Dataset | None"], int]
 
-#: Seconds a new connection has to send its A-ASSOCIATE-RQ (the ARTIM timer): a real peer sends it at once.
+#: Seconds a new connection has to send its A-ASSOCIATE-RQ (the ARTIM timer) when the listening connection
+#: sets no ``dcmAARQTimeout``: a real peer sends it at once.
 ASSOCIATE_TIMEOUT = 5.0
+#: Seconds an association may stay silent when the listening connection sets no ``dcmIdleTimeout``: a
+#: reporter's association carries its N-EVENT-REPORT at once and is released.
+IDLE_TIMEOUT = 60.0
 #: Connections that have not sent an A-ASSOCIATE-RQ yet, at most; the oldest is closed to make room, so idle
 #: connections cannot lock a real reporter out (its request follows its connection within milliseconds).
 MAX_UNASSOCIATED = 8
@@ -267,10 +271,12 @@ class EventReportServer:
     to :meth:`allow`) are accepted; the handler still decides per report (Transaction UID, reporter, host).
 
     One thread accepts, one thread per connection reads and answers, on our own association code. Bounded:
-    a connection has :data:`ASSOCIATE_TIMEOUT` seconds to send its A-ASSOCIATE-RQ; at most
+    a connection has ``associate_timeout`` seconds (default :data:`ASSOCIATE_TIMEOUT`) to send its
+    A-ASSOCIATE-RQ; at most
     :data:`MAX_UNASSOCIATED` connections wait for theirs (the oldest is closed for a new one, so idle
     connections cannot lock a reporter out); at most ``max_associations`` associations are served at once
-    (more connections are closed at once); an association idle for ``idle_timeout`` seconds is aborted.
+    (more connections are closed at once); an association idle for ``idle_timeout`` seconds (default
+    :data:`IDLE_TIMEOUT`) is aborted.
 
     Raises (on construction):
         ConnectionFailedError: the port cannot be bound.
@@ -285,7 +291,8 @@ class EventReportServer:
         handler: EventReportHandler,
         *,
         max_associations: int = 16,
-        idle_timeout: float = 60.0,
+        idle_timeout: float | None = None,
+        associate_timeout: float | None = None,
     ) -> None:
         self.ae_title = ae_title
         self._handler = handler
@@ -294,7 +301,8 @@ class EventReportServer:
             RequestedContext(3, VERIFICATION, _TRANSFER_SYNTAXES),
         ]
         self._max = max_associations
-        self._idle = idle_timeout
+        self._idle = IDLE_TIMEOUT if idle_timeout is None else idle_timeout
+        self._associate_timeout = ASSOCIATE_TIMEOUT if associate_timeout is None else associate_timeout
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._serving: dict[threading.Thread, socket.socket] = {}
@@ -363,7 +371,8 @@ class EventReportServer:
         try:
             assoc = Association.accept(
                 conn, (str(peer[0]), int(peer[1])), self._supported, timeout=self._idle,
-                associate_timeout=ASSOCIATE_TIMEOUT, screen=self._screen,
+                associate_timeout=self._associate_timeout,
+                screen=self._screen,
             )
             with self._lock:
                 self._waiting.pop(threading.current_thread(), None)

@@ -12,7 +12,8 @@ as dcm4chee-arc does. The data set (PS3.3 Instance Availability Notification Mod
   Retrieve Location UID (0040,E011) from ``dcmRetrieveLocationUID`` when set, and Instance Availability
   (0008,0056) from ``dcmInstanceAvailability``.
 
-An N-CREATE-RSP other than Success (or a warning, 0x0001 / 0xBxxx) fails the attempt; the queue retries.
+An N-CREATE-RSP other than Success or a warning (PS3.7 Annex C: 0x0001, 0x0107, 0x0116, 0xBxxx; see
+:mod:`dcm_exporter._dicom.status`) fails the attempt; the queue retries.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from dcm_exporter._dicom.status import StatusCategory, status_category, status_text
 from dcm_exporter._dicom.uids import INSTANCE_AVAILABILITY_NOTIFICATION
 from dcm_exporter.actions._sop import sop_reference
 from dcm_exporter.errors import TransportError
@@ -131,7 +133,7 @@ def send_ian(
             destination=ae_title,
             entity=entity,
         )
-    if code == 0x0001 or code & 0xF000 == 0xB000:
+    if status_category(code) is StatusCategory.WARNING:
         return Outcome(
             status=OutcomeStatus.WARNING,
             message=f"{message} (N-CREATE status 0x{code:04X})",
@@ -140,7 +142,7 @@ def send_ian(
             entity=entity,
         )
     raise TransportError(
-        f"IAN of {entity} refused by {destination.where}: N-CREATE status 0x{code:04X}"
-        + (f" ({comment})" if comment else ""),
+        f"IAN of {entity} refused by {destination.where}: {status_text('N-CREATE', code, comment)}",
         destination=ae_title,
     )
+

@@ -4,7 +4,7 @@ A STGCMT task asks the exporter's ``dcmStgCmtSCP`` to commit the instances of th
 
 1. an N-ACTION-RQ (Action Type ID 1, SOP class ``1.2.840.10008.1.20.1``, well-known instance
    ``1.2.840.10008.1.20.1.1``) carries a new Transaction UID and the Referenced SOP Sequence;
-2. the peer answers N-ACTION-RSP (anything but Success fails the task);
+2. the peer answers N-ACTION-RSP (anything but Success or a warning, PS3.7 Annex C, fails the attempt);
 3. the result comes in an N-EVENT-REPORT-RQ with the same Transaction UID: Event Type ID 1 (all
    committed) or 2 (some failed: Failed SOP Sequence with Failure Reason). It is accepted on the same
    association, or on a new association to the embedded SCP that listens on the calling AE's configured
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dcm_exporter._dicom.status import is_performed, status_text
 from dcm_exporter._dicom.uids import STORAGE_COMMITMENT_PUSH_MODEL, STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE
 from dcm_exporter.actions._sop import sop_reference
 from dcm_exporter.errors import (
@@ -314,9 +315,22 @@ class StorageCommitmentSCU:
 
     # --- embedded SCP ------------------------------------------------------------------------------
 
-    def listen(self, host: str, port: int, ae_title: str, *, reporter: str | None = None) -> None:
+    def listen(
+        self,
+        host: str,
+        port: int,
+        ae_title: str,
+        *,
+        reporter: str | None = None,
+        associate_timeout: float | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
         """Start the embedded SCP on ``host:port`` for ``ae_title`` (no-op when it already runs), and accept
         associations from ``reporter`` (a storage commitment SCP) to ``ae_title`` on it.
+
+        ``associate_timeout`` and ``idle_timeout`` (seconds; the listening connection's ``dcmAARQTimeout`` and
+        ``dcmIdleTimeout``) bound the peers that connect; the SCP's defaults when ``None``. They are taken when
+        the SCP starts.
 
         Raises:
             ConnectionFailedError: the port cannot be bound.
@@ -329,7 +343,10 @@ class StorageCommitmentSCU:
             server = self._servers.get((host, port))
             started = server is None
             if server is None:
-                server = EventReportServer(host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report)
+                server = EventReportServer(
+                    host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report,
+                    idle_timeout=idle_timeout, associate_timeout=associate_timeout,
+                )
                 self._servers[(host, port)] = server
             if reporter is not None:
                 server.allow(reporter, ae_title)
@@ -348,8 +365,11 @@ class StorageCommitmentSCU:
         """Hand a report to the request waiting for its Transaction UID; the status to answer it with.
 
         A report counts only when it comes from the SCP that request asked, addressed to the AE title that
-        asked (and, on a new association, from the SCP's host); anything else is answered with a failure
-        (0x0110 Processing failure) and changes nothing.
+        asked (and, on a new association, from the SCP's host); one from anywhere else, or without a decodable
+        Transaction UID, is answered 0x0110 (Processing failure) and changes nothing. A report for a
+        transaction no request waits for (never issued, or its request gave up) changes nothing either, but is
+        answered Success, as dcm4chee-arc answers a report it has no result for: the SCP has delivered it, and
+        a failure would only make it send again what no one will read.
         """
         if sop_class_uid != STORAGE_COMMITMENT_PUSH_MODEL:
             return 0x0122  # SOP class not supported
@@ -365,8 +385,8 @@ class StorageCommitmentSCU:
             pending = self._pending.get(transaction_uid)
         if pending is None:
             log.warning("storage commitment report from %s for unknown or expired transaction %s (event type %d): "
-                        "refused", origin, transaction_uid, event_type)
-            return 0x0110
+                        "answered Success, not recorded", origin, transaction_uid, event_type)
+            return 0x0000
         why = _not_from(pending, origin)
         if why:
             log.warning("storage commitment report for transaction %s refused: %s", transaction_uid, why)
@@ -400,18 +420,19 @@ class StorageCommitmentSCU:
             UnknownAEError, AENotInstalledError, ConfigurationError: the SCP cannot be resolved.
             ConnectionFailedError, AssociationRejectedError: no association.
             TransportTimeoutError: no N-ACTION-RSP, or no N-EVENT-REPORT within the timeout.
-            TransportError: the N-ACTION-RSP was not Success.
+            TransportError: the N-ACTION-RSP was neither Success nor a warning.
             ExportCanceledError: ``cancel`` was set while waiting.
         """
         from pydicom.uid import generate_uid
 
-        from dcm_exporter._dicom.destination import bind_address_of, resolve_destination
+        from dcm_exporter._dicom.destination import listener_of, resolve_destination
         from dcm_exporter._dicom.services import CommitmentAssociation
 
         destination = resolve_destination(configuration, ae_title, exporter)
-        address = bind_address_of(configuration, calling_ae_title)
-        if address is not None:
-            self.listen(address[0], address[1], calling_ae_title, reporter=ae_title)
+        listener = listener_of(configuration, calling_ae_title)
+        if listener is not None:
+            self.listen(listener.host, listener.port, calling_ae_title, reporter=ae_title,
+                        associate_timeout=listener.associate_timeout, idle_timeout=listener.idle_timeout)
         else:
             log.info(
                 "AE %s has no listening connection: storage commitment reports from %s are accepted "
@@ -439,12 +460,15 @@ class StorageCommitmentSCU:
                 code, comment = assoc.n_action(
                     STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE, 1, action_information(transaction_uid, instances)
                 )
-                if code != 0x0000:
+                if not is_performed(code):
                     raise TransportError(
-                        f"storage commitment request refused by {destination.where}: N-ACTION status 0x{code:04X}"
-                        + (f" ({comment})" if comment else ""),
+                        f"storage commitment request refused by {destination.where}: "
+                        + status_text("N-ACTION", code, comment),
                         destination=ae_title,
                     )
+                if code != 0x0000:
+                    log.warning("storage commitment request to %s accepted with a warning: %s",
+                                ae_title, status_text("N-ACTION", code, comment))
                 log.info(
                     "storage commitment of %d instance(s) requested from %s, transaction %s",
                     len(instances),

@@ -19,6 +19,8 @@ from typing import Any
 
 import attrs
 
+from dcm_exporter._dicom.status import is_performed
+
 __all__ = ["ReceivedInstance", "StoreRequest", "StoreSCP"]
 
 _VERIFICATION = "1.2.840.10008.1.1"
@@ -87,10 +89,6 @@ def _called_ae_title(assoc: Any) -> str:
     primitive = getattr(assoc.requestor, "primitive", None)
     called = getattr(primitive, "called_ae_title", None)
     return str(called if called is not None else assoc.acceptor.ae_title).strip()
-
-
-def _is_stored(status: int) -> bool:
-    return status == 0x0000 or (status & 0xF000) == 0xB000
 
 
 class StoreSCP:
@@ -261,8 +259,8 @@ class StoreSCP:
 
     @property
     def stored(self) -> list[ReceivedInstance]:
-        """The answered C-STOREs whose status was success or warning."""
-        return [r for r in self.received if _is_stored(r.status)]
+        """The answered C-STOREs whose status was success or a warning (PS3.7 Annex C)."""
+        return [r for r in self.received if is_performed(r.status)]
 
     @property
     def associations(self) -> int:
@@ -356,7 +354,7 @@ class StoreSCP:
             time.sleep(self.delay)
         status = self.status(request) if callable(self.status) else self.status
         path: Path | None = None
-        if self.output_dir is not None and _is_stored(status):
+        if self.output_dir is not None and is_performed(status):
             path = self.output_dir / f"{request.sop_instance_uid}.dcm"
             path.write_bytes(event.encoded_dataset(include_meta=True))
         record = ReceivedInstance(**attrs.asdict(request), status=status, path=path)

@@ -12,7 +12,10 @@ Limits shared by both transports (a server is not trusted to end its answer):
   left, so a server trickling one byte every few seconds cannot hold an export (see :func:`deadline`);
 - an answer kept in memory (a STOW-RS response, the start of an error body) is read up to a cap
   (:data:`DEFAULT_MAX_RESPONSE_BYTES`, ``max-response-bytes``) and not further, with
-  ``Accept-Encoding: identity`` so that a small compressed answer cannot unpack to a large one.
+  ``Accept-Encoding: identity`` so that a small compressed answer cannot unpack to a large one;
+- a 2xx body streamed to a sink (a ``wado:`` answer stored on its ``StorageID``) is cut off at a cap
+  (:data:`DEFAULT_MAX_STORED_BYTES`, ``max-stored-bytes``): a larger one fails its request, one declaring a
+  larger ``Content-Length`` is not read at all, and what the sink took is the caller's to throw away.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_STORED_BYTES",
     "DEFAULT_REQUEST_TIMEOUT",
     "Fetched",
     "HttpSettings",
@@ -56,6 +60,9 @@ _SNIPPET = 200
 DEFAULT_REQUEST_TIMEOUT = 600.0
 #: Bytes of an answer kept in memory at most (``max-response-bytes``).
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+#: Bytes of one answer streamed to storage at most (``max-stored-bytes``): a large multi-frame instance or a
+#: study's worth of rendered frames fits, a server that never ends its body does not fill the disk.
+DEFAULT_MAX_STORED_BYTES = 4 * 1024 * 1024 * 1024
 
 
 @attrs.frozen(kw_only=True)
@@ -274,9 +281,15 @@ def fetch(
     sink: IO[bytes] | None,
     *,
     request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+    max_bytes: int | None = None,
+    limit_name: str = "max-stored-bytes",
 ) -> Fetched:
     """GET ``url``; a 2xx body goes to ``sink`` (or is read and dropped), an error body is summarised. The
-    whole request, body included, takes at most ``request_timeout`` seconds."""
+    whole request, body included, takes at most ``request_timeout`` seconds.
+
+    A 2xx body larger than ``max_bytes`` (``None``: no cap) fails the request, not retryable, with a reason
+    naming the limit (``limit_name``) and the bytes taken; the caller throws away what ``sink`` holds. A
+    ``Content-Length`` above the cap fails it before any byte of the body is read."""
     import httpx
 
     started = time.monotonic()
@@ -285,10 +298,17 @@ def fetch(
             status = response.status_code
             size = 0
             if 200 <= status < 300:
+                if max_bytes is not None:
+                    declared = _content_length(response)
+                    if declared is not None and declared > max_bytes:
+                        return _too_large(status, f"declares {declared} bytes", max_bytes, limit_name)
                 for chunk in response.iter_bytes(_CHUNK):
                     if deadline_passed():  # a client built elsewhere (tests) has no bounded sockets
                         raise httpx.ReadTimeout("the request's deadline passed")
                     size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        return _too_large(status, f"ran past it (more than {max_bytes} bytes sent)", max_bytes,
+                                          limit_name)
                     if sink is not None:
                         sink.write(chunk)
                 return Fetched(status=status, reason=response.reason_phrase, size=size)
@@ -316,6 +336,20 @@ def fetch(
         return Fetched(status=None, reason=f"invalid URL: {_cause(exc)}", retryable=False)
     except OSError as exc:  # the sink (a storage) failed to take the body
         return Fetched(status=None, reason=f"cannot store the answer: {exc}", retryable=False)
+
+
+def _content_length(response: Any) -> int | None:
+    text = response.headers.get("content-length", "").strip()
+    return int(text) if text.isdigit() else None  # a bad one is h11's to refuse while reading
+
+
+def _too_large(status: int, how: str, limit: int, limit_name: str) -> Fetched:
+    return Fetched(
+        status=None,
+        reason=f"the HTTP {status} answer {how}, larger than the limit of {limit} bytes ({limit_name}); "
+        "nothing of it was kept",
+        retryable=False,  # the same answer will be as large next time: raise the limit or fix the server
+    )
 
 
 def _network(reason: str) -> Fetched:

@@ -14,11 +14,13 @@ What it does, in the order of dcm4chee-arc's DICOM exporter:
 5. sends every instance: the data set bytes straight from the file when the stored transfer syntax was
    accepted (no decoding), otherwise transcoded with pydicom (decompressed, re-encoded); an instance that
    cannot be transcoded fails alone;
-6. tallies C-STORE statuses by the upstream rule (0x0000 completed; ``status & 0xB000 == 0xB000`` warning,
-   i.e. every 0xBxxx code; anything else failed); an abort or a dropped connection after something was
-   sent interrupts the export (FAILED, retried by the queue; not upstream, which fails the remaining
-   instances and ends WARNING: see deviations.md) with the unconfirmed instances as ``remaining``; cancel
-   stops after the instance in flight, releases the association and reports the remaining count.
+6. tallies C-STORE statuses by PS3.7 Annex C (:mod:`dcm_exporter._dicom.status`): 0x0000 completed; every
+   0xBxxx code, and 0x0001 / 0x0107 / 0x0116, warning; anything else failed. For every status a C-STORE SCP
+   may send, upstream's ``status & 0xB000 == 0xB000`` rule says the same (see deviations.md). An abort or a
+   dropped connection after something was sent interrupts the export (FAILED, retried by the queue; not
+   upstream, which fails the remaining instances and ends WARNING: see deviations.md) with the unconfirmed
+   instances as ``remaining``; cancel stops after the instance in flight, releases the association and
+   reports the remaining count.
 
 The DICOM networking is the private package :mod:`dcm_exporter._dicom` (association, pool, TLS,
 transcoding, the Part 10 walker): pynetdicom's PDU codec negotiates the association, and the C-STORE
@@ -53,7 +55,6 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import attrs
 
-from dcm_exporter._dicom import framing as d
 from dcm_exporter._dicom.association import (
     AcceptedContext,
     Association,
@@ -72,6 +73,7 @@ from dcm_exporter._dicom.destination import (
 from dcm_exporter._dicom.errors import AssociationFailure, FramingError, TimeoutFailure
 from dcm_exporter._dicom.part10 import check_dataset_framing, read_part10_meta
 from dcm_exporter._dicom.pool import AssociationPool, PoolKey
+from dcm_exporter._dicom.status import StatusCategory, status_category, status_text
 from dcm_exporter._dicom.transcode import TranscodeError, is_video, transcode
 from dcm_exporter._dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION
 from dcm_exporter._imports import PYNETDICOM, require
@@ -556,21 +558,21 @@ class DicomTransport(BaseTransport):
                 ref, in_flight_uid = in_flight[0], in_flight[1].sop_instance_uid
                 in_flight = None
                 sent_any[0] = True
-                category = d.status_category(status)
+                category = status_category(status)
                 if other is not None:
                     # the peer confirmed some other instance: this one is not known to be stored
                     builder.failed(
                         ref,
                         f"C-STORE-RSP (status 0x{status:04X}) names SOP instance {other}, "
                         f"not {in_flight_uid} that was sent",
-                        None if category == "success" else status,
+                        None if category is StatusCategory.SUCCESS else status,
                     )
-                elif category == "success":
+                elif category is StatusCategory.SUCCESS:
                     builder.completed(ref, status)
-                elif category == "warning":
-                    builder.warning(ref, status, _status_text(status, comment))
+                elif category is StatusCategory.WARNING:
+                    builder.warning(ref, status, status_text("C-STORE", status, comment))
                 else:
-                    builder.failed(ref, _status_text(status, comment), status)
+                    builder.failed(ref, status_text("C-STORE", status, comment), status)
             if ahead is not None:  # canceled with one prepared but not sent
                 queue.appendleft(ahead[0])
                 ahead = None
@@ -626,40 +628,12 @@ def _not_accepted_reason(aet: str, ref: InstanceRef, accepted: Sequence[str] | N
     )
 
 
-_STATUS_MEANINGS = {
-    0xA700: "Out of Resources",
-    0xA900: "Data Set does not match SOP Class",
-    0xC000: "Cannot understand",
-    0x0122: "SOP Class not supported",
-    0x0124: "Not authorized",
-    0x0210: "Duplicate invocation",
-    0x0211: "Unrecognized operation",
-    0x0212: "Mistyped argument",
-    0xB000: "Coercion of data elements",
-    0xB006: "Elements discarded",
-    0xB007: "Data Set does not match SOP Class",
-}
-
-
-#: PS3.4 B.2.3's code ranges: A7xx, A9xx and Cxxx share one meaning; other codes are listed one by one
-_STATUS_FAMILIES = ((0xFF00, 0xA700), (0xFF00, 0xA900), (0xF000, 0xC000))
-
-
-def _status_text(status: int, comment: str | None) -> str:
-    meaning = _STATUS_MEANINGS.get(status)
-    if meaning is None:
-        family = next((code for mask, code in _STATUS_FAMILIES if status & mask == code), None)
-        meaning = "" if family is None else _STATUS_MEANINGS[family]
-    text = f"C-STORE status 0x{status:04X}"
-    if meaning:
-        text += f" ({meaning})"
-    if comment:
-        text += f": {comment}"
-    return text
-
-
 def _abort_reason(exc: AssociationFailure, destination: Destination) -> str:
-    return f"association to AE {destination.ae_title} at {destination.host}:{destination.port} broke: {exc}"
+    reason = f"association to AE {destination.ae_title} at {destination.host}:{destination.port} broke: {exc}"
+    if isinstance(exc, TimeoutFailure):
+        # mid-export, sending a C-STORE-RQ and waiting for its response are both bounded by it
+        reason += " (the response timeout: dcmResponseTimeout of its connection)"
+    return reason
 
 
 def _file_size(fp: BinaryIO) -> int:

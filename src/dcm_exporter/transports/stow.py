@@ -591,11 +591,15 @@ class StowTransport(BaseTransport):
         s = self.settings
         if s.proxy_address is None:
             return None
+        timeout = min(s.connect_timeout, 10.0)
         try:
-            probe = self._client.request("OPTIONS", s.url, timeout=min(s.connect_timeout, 10.0))
+            # only the status and a header count: the body of the answer is never read, and the whole probe
+            # is bounded in time (the proxy is no more trusted than the server)
+            with deadline(timeout), self._client.stream("OPTIONS", s.url, timeout=timeout) as probe:
+                status, server = probe.status_code, probe.headers.get("server")
         except httpx.HTTPError:
             return None
-        return self._proxy_auth_failure(probe.status_code, probe.headers.get("server"))
+        return self._proxy_auth_failure(status, server)
 
     def _proxy_auth_failure(self, status: int, server: str | None) -> _RequestFailure | None:
         """A 407 (or 401) answer to a request through the proxy, as a failure that names the proxy."""

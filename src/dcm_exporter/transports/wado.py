@@ -29,8 +29,11 @@ Exporter properties:
 
 The web application's own properties give ``bearer-token`` or ``basic-auth``, ``allow-any-hostname`` and
 ``disable-trust-manager``, ``ca-file``, ``connect-timeout``, ``read-timeout`` and ``request-timeout`` (as
-for ``stow:``; the last bounds each whole request, body included, 600 s by default); its connection gives
-TLS and the ``dcmHTTPProxy``.
+for ``stow:``; the last bounds each whole request, body included, 600 s by default), and
+``max-stored-bytes``: the most one answer may hold when it is stored on ``StorageID`` (4 GiB by default; a
+larger one fails its request and nothing of it is kept); its connection gives TLS and the ``dcmHTTPProxy``.
+Requests say ``Accept-Encoding: identity`` unless the exporter's ``Accept-Encoding`` property says otherwise
+(as upstream's client, which asks for no compression).
 
 Outcome, as upstream: no failed request ⇒ COMPLETED, message ``Query retrieved N objects by Exporter
 <id>``; some failed and some retrieved ⇒ WARNING (``…, failed: F - <last error>``); none retrieved and
@@ -54,6 +57,7 @@ from dcm_exporter._secrets import mask_url
 from dcm_exporter.errors import ConfigurationError, InstanceMissingError, SourceError, TransportError
 from dcm_exporter.export import ALL, ExportRequest, FailedInstance, InstanceRef, Outcome, OutcomeStatus
 from dcm_exporter.transports._http import (
+    DEFAULT_MAX_STORED_BYTES,
     DEFAULT_REQUEST_TIMEOUT,
     Fetched,
     HttpSettings,
@@ -92,6 +96,7 @@ class WadoSettings:
         headers: request headers (``Accept``, ``Accept-Encoding``, ``Cache-Control``).
         ignore_not_found: 404 and 410 answers count neither as retrieved nor as failed.
         storage_id: the ``dcmStorage`` response bodies are stored on, or ``None``.
+        max_stored_bytes: the most one answer stored on ``storage_id`` may hold (``max-stored-bytes``).
         http: TLS, timeouts, proxy.
     """
 
@@ -102,6 +107,7 @@ class WadoSettings:
     headers: Mapping[str, str] = attrs.field(factory=dict)
     ignore_not_found: bool = False
     storage_id: str | None = None
+    max_stored_bytes: int = DEFAULT_MAX_STORED_BYTES
     http: HttpSettings = attrs.field(factory=HttpSettings)
     _authorization: str | None = attrs.field(default=None, alias="authorization", repr=False)
     _segments: tuple[str | Slot, ...] = attrs.field(init=False, repr=False, eq=False)
@@ -124,7 +130,8 @@ class WadoSettings:
 
     def request_headers(self) -> dict[str, str]:
         """The headers of every request, ``Authorization`` included when configured."""
-        headers = dict(self.headers)
+        # httpx would ask for gzip and unpack it: a small answer could then stand for a large one
+        headers = {"Accept-Encoding": "identity", **self.headers}
         if self._authorization is not None:
             headers["Authorization"] = self._authorization
         return headers
@@ -200,6 +207,7 @@ def resolve_settings(exporter: ExporterDescriptor, configuration: Configuration)
         headers={h: props[h] for h in _HEADER_PROPERTIES if h in props},
         ignore_not_found=flag(props, "IgnoreNotFound", where),
         storage_id=storage_id,
+        max_stored_bytes=positive_number(web, "max-stored-bytes", app, DEFAULT_MAX_STORED_BYTES, integer=True),
         http=http,
         authorization=header,
     )
@@ -290,8 +298,12 @@ class WadoTransport(BaseTransport):
         headers = self.settings.request_headers()
         if self.storage is None:
             return fetch(self._client, url, headers, None, request_timeout=self.settings.http.request_timeout)
+        # the answer is spooled (to an unnamed temporary file past 8 MiB) and stored only once it is whole:
+        # a failed or oversized one leaves nothing behind, on the storage or in the temporary folder
         with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as body:
-            result = fetch(self._client, url, headers, body, request_timeout=self.settings.http.request_timeout)
+            result = fetch(self._client, url, headers, body, request_timeout=self.settings.http.request_timeout,
+                           max_bytes=self.settings.max_stored_bytes,
+                           limit_name=f"max-stored-bytes of web application {self.settings.destination}")
             if result.ok:
                 try:
                     self._store(params, body)
