@@ -16,7 +16,7 @@ import attrs
 from dcm_exporter.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from dcm_exporter.models import Configuration, ExporterDescriptor
+    from dcm_exporter.models import Configuration, Connection, ExporterDescriptor
     from dcm_exporter.models.configuration import RemoteAE
 
 __all__ = [
@@ -25,9 +25,10 @@ __all__ = [
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_RESPONSE_TIMEOUT",
     "Destination",
-    "bind_address_of",
+    "Listener",
     "destination_of",
     "exporter_property",
+    "listeners_of",
     "resolve_destination",
     "seconds",
 ]
@@ -117,29 +118,71 @@ def resolve_destination(configuration: Configuration, ae_title: str, exporter: E
     return destination_of(remote, tls_context_of(remote, exporter) if remote.tls else None)
 
 
-def bind_address_of(configuration: Configuration, ae_title: str) -> tuple[str, int] | None:
-    """Where the embedded SCP of a local AE listens: its first installed listening connection.
+@attrs.frozen(kw_only=True)
+class Listener:
+    """A listening connection of one of our AEs, as the embedded storage commitment SCP serves it."""
 
-    Binds to the connection's ``dcmBindAddress`` when set, else its host name. ``None`` when the AE is
-    not configured or has no listening connection (then only same-association reports can arrive).
+    host: str
+    """Where to bind: the connection's ``dcmBindAddress``, else its host name."""
+    port: int
+    ssl_context: ssl.SSLContext | None = None
+    """The server TLS context of a TLS connection (``dicomTLSCipherSuite``); ``None``: plain."""
+    name: str = ""
+    """The connection's name (its key), for messages."""
+
+
+def listeners_of(
+    configuration: Configuration, ae_title: str, exporter: ExporterDescriptor | None = None
+) -> list[Listener]:
+    """Where the embedded SCP of a local AE listens: each of its installed listening connections.
+
+    A TLS connection (``dicomTLSCipherSuite``) is served with TLS: its cipher suites and protocols, the
+    exporter's ``TLSCertificate`` / ``TLSKey`` as our certificate, its ``TLSCACertificates`` (else the system's
+    trust store) to verify the reporter's certificate, which is required unless the connection's
+    ``dcmTLSNeedClientAuth`` is ``FALSE``. A TLS connection that cannot be served so (no certificate, an
+    unreadable file, an unknown suite) is left out with a warning saying why. Empty when the AE is not
+    configured or has no listening connection (then only same-association reports can arrive).
     """
     try:
         device, ae = configuration.find_ae(ae_title)
     except ConfigurationError:
-        return None
+        return []
+    found: list[Listener] = []
     for ref in ae.connection_refs:
         try:
             conn = device.connection(ref)
         except (ConfigurationError, KeyError, LookupError):
             continue
-        if conn.is_listening and device.is_connection_installed(conn) and conn.port:
-            if conn.is_tls:
-                log.warning(
-                    "AE %s: TLS connection %s is not served by the embedded storage commitment SCP "
-                    "(plain connections only)",
-                    ae_title,
-                    conn.key if hasattr(conn, "key") else conn.hostname,
-                )
+        if not (conn.is_listening and device.is_connection_installed(conn) and conn.port):
+            continue
+        host = conn.bind_address or conn.hostname
+        context = None
+        if conn.is_tls:
+            try:
+                context = _server_tls_context(conn, ae_title, exporter)
+            except ConfigurationError as exc:
+                log.warning("the embedded storage commitment SCP does not serve %s: %s", conn.key, exc)
                 continue
-            return (conn.bind_address or conn.hostname, int(conn.port))
-    return None
+        found.append(Listener(host=host, port=int(conn.port), ssl_context=context, name=conn.key))
+    return found
+
+
+def _server_tls_context(
+    conn: Connection, ae_title: str, exporter: ExporterDescriptor | None
+) -> ssl.SSLContext:
+    from dcm_exporter._dicom.tls import make_server_ssl_context
+
+    def prop(name: str) -> str | None:
+        return exporter_property(exporter, name) if exporter is not None else None
+
+    need = [v.decode("ascii", "replace") if isinstance(v, bytes) else v
+            for v in conn.extra.get("dcmTLSNeedClientAuth", ())]
+    return make_server_ssl_context(
+        where=f"connection {conn.key} of AE {ae_title}",
+        cipher_suites=conn.tls_cipher_suites,
+        protocols=conn.tls_protocols,
+        cert_file=prop("TLSCertificate"),
+        key_file=prop("TLSKey"),
+        ca_file=prop("TLSCACertificates"),
+        need_client_auth=not (need and need[0].strip().upper() == "FALSE"),
+    )

@@ -20,6 +20,7 @@ import io
 import logging
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -265,6 +266,9 @@ class EventReportServer:
 
     Only associations from an allowed calling AE title to one of our AE titles (``ae_title`` and those given
     to :meth:`allow`) are accepted; the handler still decides per report (Transaction UID, reporter, host).
+    With ``ssl_context`` (a server context) every connection must complete a TLS handshake first, within
+    :data:`ASSOCIATE_TIMEOUT` like the A-ASSOCIATE-RQ; a connection that speaks plain DICOM, or presents no
+    certificate the context accepts, is closed before anything of it is read as DICOM.
 
     One thread accepts, one thread per connection reads and answers, on our own association code. Bounded:
     a connection has :data:`ASSOCIATE_TIMEOUT` seconds to send its A-ASSOCIATE-RQ; at most
@@ -286,8 +290,10 @@ class EventReportServer:
         *,
         max_associations: int = 16,
         idle_timeout: float = 60.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.ae_title = ae_title
+        self.ssl_context = ssl_context
         self._handler = handler
         self._supported = [
             RequestedContext(1, sop_class_uid, _TRANSFER_SYNTAXES),
@@ -361,6 +367,16 @@ class EventReportServer:
 
     def _serve(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         try:
+            if self.ssl_context is not None:
+                try:
+                    conn = self.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+                except (OSError, ValueError) as exc:
+                    log.info("TLS connection from %s:%d not accepted: %s", peer[0], peer[1], exc)
+                    return
+                with self._lock:  # wrapping detached the plain socket: evict and shut down the TLS one
+                    self._serving[threading.current_thread()] = conn
+                if not _tls_handshake(conn, peer):
+                    return
             assoc = Association.accept(
                 conn, (str(peer[0]), int(peer[1])), self._supported, timeout=self._idle,
                 associate_timeout=ASSOCIATE_TIMEOUT, screen=self._screen,
@@ -407,9 +423,34 @@ class EventReportServer:
             thread.join(5)
 
 
+def _tls_handshake(tls: ssl.SSLSocket, peer: tuple[str, int]) -> bool:
+    """Complete the server side of the TLS handshake on ``tls`` within :data:`ASSOCIATE_TIMEOUT`; ``False``
+    (logged) when it failed or took longer."""
+    deadline = time.monotonic() + ASSOCIATE_TIMEOUT
+    try:
+        tls.setblocking(False)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no TLS handshake within {ASSOCIATE_TIMEOUT:g} s")
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                select.select([tls], [], [], left)
+            except ssl.SSLWantWriteError:
+                select.select([], [tls], [], left)
+        tls.setblocking(True)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError; ValueError: closed meanwhile
+        log.info("TLS connection from %s:%d not accepted: %s", peer[0], peer[1], getattr(exc, "reason", None) or exc)
+        return False
+    return True
+
+
 def _shut(sock: socket.socket) -> None:
     """Wake whoever reads ``sock`` (it then sees the connection end)."""
     try:
-        sock.shutdown(socket.SHUT_RDWR)
+        # the plain socket's shutdown also for TLS: SSLSocket.shutdown drops the TLS object under a reader
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError:
         pass

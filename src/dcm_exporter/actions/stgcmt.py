@@ -7,8 +7,9 @@ A STGCMT task asks the exporter's ``dcmStgCmtSCP`` to commit the instances of th
 2. the peer answers N-ACTION-RSP (anything but Success or a warning, PS3.7 Annex C, fails the attempt);
 3. the result comes in an N-EVENT-REPORT-RQ with the same Transaction UID: Event Type ID 1 (all
    committed) or 2 (some failed: Failed SOP Sequence with Failure Reason). It is accepted on the same
-   association, or on a new association to the embedded SCP that listens on the calling AE's configured
-   port (:class:`StorageCommitmentSCU` keeps one per port, for all tasks);
+   association, or on a new association to the embedded SCP that listens on each listening connection of
+   the calling AE, with TLS on a TLS connection (:class:`StorageCommitmentSCU` keeps one per port, for all
+   tasks);
 4. no report within the timeout (exporter property ``StgCmtTimeout``: seconds or an ISO-8601 duration,
    default the peer connection's response timeout, else 60 s) fails the attempt with
    :class:`~dcm_exporter.errors.TransportTimeoutError`, so the queue retries it.
@@ -41,6 +42,8 @@ from dcm_exporter.errors import (
 from dcm_exporter.export import FailedInstance, InstanceRef, Outcome, OutcomeStatus
 
 if TYPE_CHECKING:
+    import ssl
+
     from pydicom import Dataset
 
     from dcm_exporter._dicom.services import CommitmentAssociation, EventReportServer, ReportOrigin
@@ -315,9 +318,20 @@ class StorageCommitmentSCU:
 
     # --- embedded SCP ------------------------------------------------------------------------------
 
-    def listen(self, host: str, port: int, ae_title: str, *, reporter: str | None = None) -> None:
+    def listen(
+        self,
+        host: str,
+        port: int,
+        ae_title: str,
+        *,
+        reporter: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         """Start the embedded SCP on ``host:port`` for ``ae_title`` (no-op when it already runs), and accept
         associations from ``reporter`` (a storage commitment SCP) to ``ae_title`` on it.
+
+        ``ssl_context`` (a server context): the SCP speaks TLS only. It is taken when the SCP starts; an SCP
+        already running on ``host:port`` keeps the TLS setting it started with.
 
         Raises:
             ConnectionFailedError: the port cannot be bound.
@@ -330,12 +344,15 @@ class StorageCommitmentSCU:
             server = self._servers.get((host, port))
             started = server is None
             if server is None:
-                server = EventReportServer(host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report)
+                server = EventReportServer(
+                    host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report, ssl_context=ssl_context
+                )
                 self._servers[(host, port)] = server
             if reporter is not None:
                 server.allow(reporter, ae_title)
         if started:
-            log.info("storage commitment SCP for AE %s listening on %s:%d", ae_title, host, port)
+            log.info("storage commitment SCP for AE %s listening on %s:%d%s", ae_title, host, port,
+                     " (TLS)" if ssl_context is not None else "")
 
     @property
     def listening(self) -> list[tuple[str, int]]:
@@ -409,14 +426,15 @@ class StorageCommitmentSCU:
         """
         from pydicom.uid import generate_uid
 
-        from dcm_exporter._dicom.destination import bind_address_of, resolve_destination
+        from dcm_exporter._dicom.destination import listeners_of, resolve_destination
         from dcm_exporter._dicom.services import CommitmentAssociation
 
         destination = resolve_destination(configuration, ae_title, exporter)
-        address = bind_address_of(configuration, calling_ae_title)
-        if address is not None:
-            self.listen(address[0], address[1], calling_ae_title, reporter=ae_title)
-        else:
+        listeners = listeners_of(configuration, calling_ae_title, exporter)
+        for listener in listeners:
+            self.listen(listener.host, listener.port, calling_ae_title, reporter=ae_title,
+                        ssl_context=listener.ssl_context)
+        if not listeners:
             log.info(
                 "AE %s has no listening connection: storage commitment reports from %s are accepted "
                 "on the request's association only",
