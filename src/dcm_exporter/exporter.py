@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -341,6 +341,27 @@ class Exporter:
         return self._queue_manager("schedule_export").schedule_export(
             exporter_id, study_uid, series_uid, sop_instance_uid,
             batch_id=batch_id, scheduled_time=scheduled_time, requester=requester,
+        )
+
+    def schedule_exports(
+        self,
+        exporter_id: str,
+        study_uids: Iterable[str],
+        *,
+        batch_id: str | None = None,
+        scheduled_time: datetime | None = None,
+        requester: str | None = None,
+    ) -> list[ExportTask]:
+        """Queue an export of each study by one exporter at once: what :meth:`schedule_export` does for each
+        in turn, written together (one transaction and one commit with the SQLite store). Returns the tasks
+        in order; a study given twice coalesces into one task.
+
+        Raises:
+            ConfigurationError: unknown exporter, or no task store.
+            ValueError: an empty Study Instance UID, or a naive ``scheduled_time``.
+        """
+        return self._queue_manager("schedule_exports").schedule_exports(
+            exporter_id, study_uids, batch_id=batch_id, scheduled_time=scheduled_time, requester=requester
         )
 
     def start(self, *, poll_interval: float | None = None, progress: TaskProgressCallback | None = None) -> None:

@@ -190,8 +190,11 @@ def serve_normally(peer: Peer, conn: socket.socket, context_id: int) -> None:
 # --- the exporter side --------------------------------------------------------------------------------
 
 
-def configuration_for(port: int, response_timeout_ms: int = 1000) -> Configuration:
-    conn = Connection(name="dicom", hostname="127.0.0.1", port=port, response_timeout=response_timeout_ms)
+def configuration_for(
+    port: int, response_timeout_ms: int = 1000, release_timeout_ms: int | None = None
+) -> Configuration:
+    conn = Connection(name="dicom", hostname="127.0.0.1", port=port, response_timeout=response_timeout_ms,
+                      arrp_timeout=release_timeout_ms)
     ae = ApplicationEntity(ae_title="HOSTILE", connection_refs=("dicom",))
     return Configuration(devices=(Device(device_name="hostile", connections=(conn,), application_entities=(ae,)),))
 
@@ -307,11 +310,11 @@ def test_a_pdu_larger_than_the_limit_is_refused_before_it_is_read(
 
 @pytest.mark.parametrize("associations", [1, 2])
 def test_a_release_answered_with_p_data_is_aborted(
-    peer_factory: Callable[..., Peer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, associations: int
+    peer_factory: Callable[..., Peer], tmp_path: Path, associations: int
 ) -> None:
     """Closing the transport releases the pooled association; a peer answering the A-RELEASE-RQ with P-DATA
-    is aborted when the release timeout runs out, while it is still sending."""
-    monkeypatch.setattr(assoc_module, "RELEASE_TIMEOUT", 0.5)
+    is aborted when the release timeout (the connection's dcmARRPTimeout, 500 ms; the peer gives up after
+    GIVE_UP, less than the 5 s default) runs out, while it is still sending."""
 
     def chatty(peer: Peer, conn: socket.socket, context_id: int) -> None:
         while True:
@@ -337,7 +340,7 @@ def test_a_release_answered_with_p_data_is_aborted(
         peer.events.append("gave up")
 
     peer = peer_factory(chatty)
-    configuration = configuration_for(peer.port)
+    configuration = configuration_for(peer.port, release_timeout_ms=500)
     refs = make_files(tmp_path, 4)
     exporter = attrs.evolve(EXPORTER, properties={"MultipleStoreAssociations": str(associations)})
     transport = DicomTransport(exporter, configuration)
@@ -350,6 +353,65 @@ def test_a_release_answered_with_p_data_is_aborted(
         time.sleep(0.05)
     expected = ["release requested", f"PDU 0x{d.PDU_A_ABORT:02X} while still sending"] * associations
     assert sorted(peer.events) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("connection", "expected"),
+    [
+        ({}, (30.0, 60.0, 5.0)),  # upstream waits without limit when none is set: our defaults bound it
+        ({"aarq_timeout": 2000, "response_timeout": 3000, "arrp_timeout": 400}, (2.0, 3.0, 0.4)),
+        ({"aarq_timeout": 2000, "aaac_timeout": 1500}, (1.5, 60.0, 5.0)),  # dcmAAACTimeout is the AC's
+    ],
+)
+def test_the_association_timeouts_come_from_the_connection(
+    connection: dict[str, int], expected: tuple[float, float, float]
+) -> None:
+    from dcm_exporter._dicom.destination import destination_of
+
+    conn = Connection(name="dicom", hostname="127.0.0.1", port=104, **connection)  # type: ignore[arg-type]
+    ae = ApplicationEntity(ae_title="HOSTILE", connection_refs=("dicom",))
+    configuration = Configuration(
+        devices=(Device(device_name="hostile", connections=(conn,), application_entities=(ae,)),)
+    )
+    destination = destination_of(configuration.remote_ae("HOSTILE"), None)
+    assert (destination.request_timeout, destination.response_timeout, destination.release_timeout) == expected
+
+
+def test_a_peer_that_never_answers_the_release_is_aborted_after_dcmARRPTimeout(
+    peer_factory: Callable[..., Peer], tmp_path: Path
+) -> None:
+    """A peer that reads the A-RELEASE-RQ and then says nothing: close() aborts it after the connection's
+    dcmARRPTimeout instead of waiting for the A-RELEASE-RP (the peer sees the A-ABORT)."""
+
+    def silent(peer: Peer, conn: socket.socket, context_id: int) -> None:
+        while True:
+            kind, body = read_pdu(conn)
+            if kind == d.PDU_A_RELEASE_RQ:
+                break
+            for pdv in d.split_pdvs(body):
+                if pdv.command:
+                    command = d.parse_command(pdv.data)
+                elif pdv.last:
+                    conn.sendall(d.pdata_pdu(context_id, store_rsp(command), command=True, last=True))
+        peer.events.append("release requested")
+        conn.settimeout(GIVE_UP)
+        try:
+            kind, _ = read_pdu(conn)
+            peer.events.append(f"PDU 0x{kind:02X}")
+        except (TimeoutError, OSError, EOFError):
+            peer.events.append("closed without an A-ABORT")
+
+    peer = peer_factory(silent)
+    configuration = configuration_for(peer.port, release_timeout_ms=300)
+    refs = make_files(tmp_path, 2)
+    transport = DicomTransport(EXPORTER, configuration)
+    outcome = transport.send(request_for(refs, configuration))
+    assert outcome.status is OutcomeStatus.COMPLETED
+    transport.close()
+    deadline = time.monotonic() + GIVE_UP + 5
+    while len(peer.events) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert peer.events == ["release requested", f"PDU 0x{d.PDU_A_ABORT:02X}"]
 
 
 # --- item 3: framing errors are connection errors ----------------------------------------------------

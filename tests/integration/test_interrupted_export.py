@@ -1,9 +1,10 @@
 """A destination that goes away in the middle of an export: the task is retried and nothing is lost.
 
 Against DCMTK storescp, killed (SIGKILL: the peer process is gone) after some of 2,000 instances arrived and
-started again on the same port. Not upstream (docs/explanation/deviations.md): dcm4chee-arc fails the
-remaining instances and ends WARNING; here the task is SCHEDULED FOR RETRY with the reason, and the retry
-sends the whole scope again.
+started again on the same port; and frozen (SIGSTOP: the process and its connection are there, nothing is
+answered) until the response timeout ends the attempt, then let run again (SIGCONT). Not upstream
+(docs/explanation/deviations.md): dcm4chee-arc fails the remaining instances and ends WARNING; here the task
+is SCHEDULED FOR RETRY with the reason, and the retry sends the whole scope again.
 """
 
 from __future__ import annotations
@@ -73,4 +74,65 @@ def test_storescp_killed_and_restarted_mid_export_all_arrive_after_the_retry(
     finally:
         if restarted is not None:
             restarted.stop()
+        store.close()
+
+
+@pytest.mark.slow
+def test_storescp_frozen_mid_export_times_out_and_all_arrive_after_the_retry(
+    storescp_factory: Callable[..., object], tmp_path: Path
+) -> None:
+    """A peer that stops answering (SIGSTOP: the process is there, its socket open, nothing is read or
+    answered) takes the path of an abort: after the connection's dcmResponseTimeout the task is SCHEDULED FOR
+    RETRY with the timeout named; once the peer runs again (SIGCONT) the retry delivers every instance."""
+    import os
+    import signal
+
+    import attrs
+
+    scp = storescp_factory()
+    pid = scp.process.pid  # type: ignore[attr-defined]
+    study = generate_study(tmp_path / "archive", series=4, instances_per_series=N // 4, kind="small")
+    queue = QueueDescriptor(queue_name="Export1", max_retries=3, retry_delay=timedelta(seconds=1))
+    configuration = storescp_configuration(scp.port, queue)  # type: ignore[attr-defined]
+    peer = configuration.devices[1]
+    configuration = attrs.evolve(configuration, devices=(configuration.devices[0], attrs.evolve(
+        peer, connections=(attrs.evolve(peer.connections[0], response_timeout=1500),))))
+    store = SqliteTaskStore(tmp_path / "tasks.db")
+    statuses: list[tuple[str, str | None]] = []
+    frozen = False
+    try:
+        with Exporter(configuration, FileSystemSource(tmp_path / "archive"), store=store) as exporter:
+
+            @exporter.on_task_finished
+            def seen(result: object) -> None:
+                task = result.task  # type: ignore[attr-defined]
+                statuses.append((task.status.value, task.error_message))
+
+            task = exporter.schedule_export("STORESCP", study.study_uid)
+            exporter.start(poll_interval=0.1)
+            # some, not all, arrived: the peer stops answering
+            assert wait_for(lambda: len(scp.files()) >= 243, timeout=120)  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGSTOP)
+            frozen = True
+            assert wait_for(lambda: bool(statuses), timeout=60)
+            status, reason = statuses[0]
+            assert status == "SCHEDULED FOR RETRY", statuses
+            assert reason is not None and "association to AE STORESCP" in reason, reason
+            assert "within 1.5 s" in reason and "dcmResponseTimeout" in reason, reason
+            waiting = exporter.queue.task(task.task_id)
+            assert waiting.number_of_failures == 1
+            assert waiting.outcome_message is not None and " interrupted - remaining:" in waiting.outcome_message
+            assert failed_instances(waiting.result_json) == []
+            os.kill(pid, signal.SIGCONT)
+            frozen = False
+            assert wait_for(
+                lambda: exporter.queue.task(task.task_id).status is TaskStatus.COMPLETED, timeout=300
+            ), exporter.queue.task(task.task_id)
+            exporter.stop()
+        arrived = received_sop_uids(scp.output_dir)  # type: ignore[attr-defined]
+        assert arrived == set(study.sop_instance_uids)
+        assert len(arrived) == N
+    finally:
+        if frozen:
+            os.kill(pid, signal.SIGCONT)  # a stopped process ignores the fixture's SIGTERM
         store.close()

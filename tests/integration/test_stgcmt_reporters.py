@@ -236,3 +236,46 @@ def test_a_malformed_association_request_is_closed(pdu: bytes) -> None:
             assert closed_by_peer(sock)
     finally:
         server.shutdown()
+
+
+def test_the_embedded_scp_takes_its_bounds_from_our_listening_connection(pacs: Pacs) -> None:
+    """dcmIdleTimeout (here 500 ms; 60 s when not set) of the exporter AE's own listening connection aborts a
+    reporter's association that sends nothing; dcmAARQTimeout bounds the wait for the A-ASSOCIATE-RQ."""
+    import time
+
+    import attrs
+
+    from dcm_exporter._dicom.destination import listeners_of
+
+    our_port = free_port()
+    configuration, exporter = setup(pacs.port, our_port)
+    ours = configuration.devices[0]
+    bounded = attrs.evolve(ours.connections[0], aarq_timeout=700, idle_timeout=500)
+    configuration = attrs.evolve(configuration, devices=(attrs.evolve(ours, connections=(bounded,)),
+                                                         *configuration.devices[1:]))
+    (listener,) = listeners_of(configuration, "DCM4CHEE", exporter)
+    assert (listener.associate_timeout, listener.idle_timeout) == (0.7, 0.5)
+    scu = StorageCommitmentSCU()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(
+                scu.request, configuration=configuration, exporter=exporter, ae_title="PACS",
+                calling_ae_title="DCM4CHEE", instances=instances(1), timeout=30,
+            )
+            assert pacs.action.wait(20)
+            ae = AE(ae_title="PACS")
+            ae.add_requested_context(STORAGE_COMMITMENT_PUSH_MODEL, TS)
+            ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+            assoc = ae.associate("127.0.0.1", our_port, ae_title="DCM4CHEE")
+            assert assoc.is_established
+            deadline = time.monotonic() + 20  # far beyond 500 ms, far below the 60 s default
+            while assoc.is_established and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert assoc.is_aborted
+            info = pacs.info
+            assert info is not None
+            assert send_report(our_port, report_for(info)) == 0x0000  # a reporter that speaks is served
+            result = future.result(timeout=30)
+    finally:
+        scu.close()
+    assert len(result.committed) == 1

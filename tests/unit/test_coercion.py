@@ -177,6 +177,56 @@ def test_options_keep_what_they_say() -> None:
     ]
 
 
+def _qualifiers(**values: str) -> list[Dataset]:
+    item = Dataset()
+    for keyword, value in values.items():
+        setattr(item, keyword, value)
+    return [item]
+
+
+@pytest.mark.parametrize(
+    ("issuer", "qualifiers", "upstream_text"),
+    [
+        # the text dcm4che hashes is IDWithIssuer.pidOf(attrs).toString()
+        (None, None, "P1"),
+        ("HOSP", None, "P1^^^HOSP"),
+        ("HOSP", {"UniversalEntityID": "1.2.3", "UniversalEntityIDType": "ISO"}, "P1^^^HOSP&1.2.3&ISO"),
+        (None, {"UniversalEntityID": "1.2.3", "UniversalEntityIDType": "ISO"}, "P1^^^&1.2.3&ISO"),
+        # Issuer.fromIssuerOfPatientID takes the universal ID only together with its type
+        ("HOSP", {"UniversalEntityID": "1.2.3"}, "P1^^^HOSP"),
+        (None, {"UniversalEntityID": "1.2.3"}, "P1"),
+        # the Identifier Type Code of the qualifiers follows the issuer after '^', also without one
+        ("HOSP", {"UniversalEntityID": "1.2.3", "UniversalEntityIDType": "ISO", "IdentifierTypeCode": "MR"},
+         "P1^^^HOSP&1.2.3&ISO^MR"),
+        (None, {"IdentifierTypeCode": "MR"}, "P1^^^^MR"),
+        (" HOSP ", {"IdentifierTypeCode": " MR "}, "P1^^^HOSP^MR"),  # LO and CS values are trimmed
+    ],
+)
+def test_patient_id_hash_input_is_dcm4che_text_of_the_id_with_its_issuer(
+    issuer: str | None, qualifiers: dict[str, str] | None, upstream_text: str
+) -> None:
+    ds = dataset(PatientID="P1")
+    if issuer is not None:
+        ds.IssuerOfPatientID = issuer
+    if qualifiers is not None:
+        ds.IssuerOfPatientIDQualifiersSequence = _qualifiers(**qualifiers)
+    DeIdentifier(parse_options("RetainPatientIDHashOption")).deidentify(ds)
+    # DeIdentifier.hash: UUID.nameUUIDFromBytes of that text's UTF-8 bytes
+    assert ds.PatientID == str(uuid.UUID(bytes=hashlib.md5(upstream_text.encode()).digest(), version=3))
+    assert "IssuerOfPatientID" not in ds and "IssuerOfPatientIDQualifiersSequence" not in ds  # on the X list
+
+
+def test_patient_id_hash_option_code_is_dcm4ches_private_code() -> None:
+    # dcm4che's DeIdentificationMethod.RetainPatientIDHashOption: a private code (scheme 99DCM4CHE), not PS3.16's
+    ds = dataset()
+    DeIdentifier(parse_options("RetainPatientIDHashOption")).deidentify(ds)
+    codes = [(i.CodeValue, i.CodingSchemeDesignator, i.CodeMeaning) for i in ds.DeidentificationMethodCodeSequence]
+    assert codes == [
+        ("113100", "DCM", "Basic Application Confidentiality Profile"),
+        ("113113", "99DCM4CHE", "Retain Patient ID Hash Option"),
+    ]
+
+
 def test_pet_series_date_and_time_get_dummies() -> None:
     ds = dataset(SOPClassUID="1.2.840.10008.5.1.4.1.1.128", SeriesDate="20240101", SeriesTime="1010")
     DeIdentifier().deidentify(ds)
@@ -291,7 +341,7 @@ def test_merge_attrs() -> None:
         "IssuerOfPatientID=X.{PatientName,hash}",
         "AccessionNumber=",
         "StudyDescription!",
-        "ProcedureCodeSequence[0].CodeMeaning=m {PatientID}",
+        "ProcedureCodeSequence[1].CodeMeaning=m {PatientID}",
         "RequestAttributesSequence.ScheduledProcedureStepID=S{AccessionNumber}",
     ])]))
     p.apply(ds)

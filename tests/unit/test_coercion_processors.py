@@ -39,10 +39,13 @@ def test_a_path_through_an_existing_sequence_keeps_its_item() -> None:
     assert (item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning) == ("1", "99LOCAL", "m P1")
 
 
-def test_a_path_with_an_item_index_creates_the_items_up_to_it() -> None:
+def test_a_path_with_an_item_number_creates_the_items_up_to_it() -> None:
+    # dcm4chee's MergeAttribute counts items from 1 (it subtracts 1 from the number in brackets)
     ds = dataset()
-    merge_attributes(ds, ["ProcedureCodeSequence[2].CodeValue=3"])
+    merge_attributes(ds, ["ProcedureCodeSequence[3].CodeValue=3"])
     assert [getattr(i, "CodeValue", None) for i in ds.ProcedureCodeSequence] == ["1", None, "3"]
+    merge_attributes(ds, ["ProcedureCodeSequence[1].CodeMeaning=first"])
+    assert ds.ProcedureCodeSequence[0].CodeMeaning == "first" and ds.ProcedureCodeSequence[0].CodeValue == "1"
     merge_attributes(ds, ["RequestAttributesSequence.ScheduledProcedureStepID=S"])
     assert len(ds.RequestAttributesSequence) == 1 and ds.RequestAttributesSequence[0].ScheduledProcedureStepID == "S"
 
@@ -66,12 +69,26 @@ def test_remove_never_creates_what_it_removes_from() -> None:
     assert "PatientID" not in ds and ds.AccessionNumber == "A1"
 
 
+def test_item_number_zero_is_refused_as_upstream_refuses_it() -> None:
+    with pytest.raises(ValueError, match=r"count from 1 \(ProcedureCodeSequence\[1\] is the first item\)"):
+        merge_attributes(dataset(), ["ProcedureCodeSequence[0].CodeValue=3"])
+
+
 def test_nullify_keeps_the_attribute_without_a_value_and_empties_a_sequence() -> None:
     ds = dataset()
     merge_attributes(ds, ["AccessionNumber=", "ProcedureCodeSequence=", "InstitutionName="])
     assert "AccessionNumber" in ds and ds["AccessionNumber"].is_empty
     assert "ProcedureCodeSequence" in ds and len(ds.ProcedureCodeSequence) == 0
-    assert "InstitutionName" in ds and ds["InstitutionName"].is_empty
+    # as upstream (only an attribute with a value is emptied): an absent one is not added
+    assert "InstitutionName" not in ds
+
+
+def test_nullify_never_creates_the_items_of_its_path() -> None:
+    ds = dataset()
+    merge_attributes(ds, ["RequestAttributesSequence.ScheduledProcedureStepID=", "ProcedureCodeSequence[2].CodeValue="])
+    assert "RequestAttributesSequence" not in ds and len(ds.ProcedureCodeSequence) == 1
+    merge_attributes(ds, ["ProcedureCodeSequence[1].CodeValue="])
+    assert ds.ProcedureCodeSequence[0]["CodeValue"].is_empty
 
 
 def test_a_sequence_cannot_be_set_to_a_value() -> None:
@@ -202,7 +219,7 @@ def test_change_charset_sets_one_or_several_codes() -> None:
 
 def test_paths_take_hex_tags_too() -> None:
     ds = dataset()
-    merge_attributes(ds, ["00100020=Q", "00081032[0].00080104=m", "00081030!"])
+    merge_attributes(ds, ["00100020=Q", "00081032[1].00080104=m", "00081030!"])
     assert ds.PatientID == "Q" and ds.ProcedureCodeSequence[0].CodeMeaning == "m"
     assert "StudyDescription" not in ds
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
-from _helpers import parse
 
+from _helpers import parse
 from dcm_exporter import _plots
 from dcm_exporter._progress import NotebookProgress, in_notebook
 from dcm_exporter._repr import TaskList, duration_text, task_duration

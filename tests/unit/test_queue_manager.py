@@ -332,6 +332,28 @@ def test_coalescing_through_the_manager(store: TaskStore, clock: FakeClock) -> N
         manager.schedule_export("NOPE", "1.2.3")
 
 
+def test_schedule_exports_queues_each_study_as_schedule_export_would(store: TaskStore, clock: FakeClock) -> None:
+    night = exporter(schedule=["hour=20"])
+    manager, runner = make(store, clock, Script(outcome()), config(exporters=[night]))
+    waiting = manager.schedule_export("STORESCP", "1.2.3", "1.2.3.1")
+    woken: list[int] = []
+    manager.add_listener(lambda: woken.append(1))
+    tasks = manager.schedule_exports("STORESCP", ["1.2.4", "1.2.3", "1.2.5", "1.2.4"], batch_id=None, requester="ris")
+    assert [t.study_uid for t in tasks] == ["1.2.4", "1.2.3", "1.2.5", "1.2.4"]
+    assert tasks[1].task_id == waiting.task_id and tasks[1].series_uid == "*"  # widened to the whole study
+    assert tasks[3].task_id == tasks[0].task_id  # a study given twice: one task
+    assert {t.scheduled_time for t in tasks} == {T0.replace(hour=20)}  # the exporter's schedule
+    assert (tasks[0].requester, tasks[2].requester) == ("ris", "ris") and woken == [1]  # runners woken once
+    assert manager.count() == 3 and manager.schedule_exports("STORESCP", []) == []
+    clock.set(T0.replace(hour=20))
+    assert runner.run_until_idle() == 3
+    with pytest.raises(ConfigurationError, match="NOPE"):
+        manager.schedule_exports("NOPE", ["1.2.3"])
+    with pytest.raises(ValueError, match="Study Instance UID"):
+        manager.schedule_exports("STORESCP", ["1.2.6", ""])
+    assert manager.count() == 3  # nothing of a refused call is stored
+
+
 # --- operations ---------------------------------------------------------------------------------------------
 
 

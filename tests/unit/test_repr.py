@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from _helpers import parse
 
+from _helpers import parse
 from dcm_exporter._repr import STATUS_COLOURS, BatchList, TaskList, to_dataframe
 from dcm_exporter.cli._demo import demo_configuration
 from dcm_exporter.export import FailedInstance, Outcome, OutcomeStatus

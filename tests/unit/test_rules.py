@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import attrs
 import pytest
@@ -21,7 +23,7 @@ from dcm_exporter.models import (
     QueueDescriptor,
     Severity,
 )
-from dcm_exporter.queue import InMemoryTaskStore, TaskFilter, TaskManager, TaskStatus
+from dcm_exporter.queue import InMemoryTaskStore, TaskFilter, TaskManager, TaskStatus, open_store
 from dcm_exporter.rules import ExportRules, Occurrence
 from dcm_exporter.schedule import Schedules
 from dcm_exporter.testing import FakeClock
@@ -463,7 +465,7 @@ dcmProperty: {condition}
 def test_ldif_errors_name_file_line_and_dn(clock: FakeClock) -> None:
     config = ldif.load(LDIF.format(entity="Series", condition="Modality=CT("), filename="arc.ldif")
     with pytest.raises(ConfigurationError) as info:
-        ExportRules.from_configuration(config, clock=clock)
+        ExportRules.from_configuration(config, store=InMemoryTaskStore(), clock=clock)
     assert "arc.ldif:" in str(info.value) and "cn=r1,dicomDeviceName=arc" in str(info.value)
 
 
@@ -549,12 +551,33 @@ def test_dicom_json_dataset(clock: FakeClock) -> None:
 
 def test_from_configuration_and_properties(clock: FakeClock) -> None:
     config = configuration([rule("a")], [rule("b", "Series")])
-    rules = ExportRules.from_configuration(config, clock=clock)
-    assert rules.configuration is config
+    task_store = InMemoryTaskStore()
+    rules = ExportRules.from_configuration(config, store=task_store, clock=clock)
+    assert rules.configuration is config and rules.task_manager.store is task_store
     assert sorted(r.name for r in rules.rules) == ["a", "b"]
     assert {r.name: r.dn for r in rules.rules}["b"].startswith("cn=b,dicomAETitle=ARC,dicomDeviceName=arc")
     with pytest.raises(TypeError, match="needs a TaskManager"):
         ExportRules(object())
+
+
+def test_from_configuration_has_no_default_store(clock: FakeClock) -> None:
+    # tasks scheduled into a store nobody chose (one in memory) would vanish at exit: the caller names it
+    config = configuration([rule("a")])
+    with pytest.raises(TypeError, match=r"needs store=<a task store>.*got NoneType"):
+        ExportRules.from_configuration(config, store=None, clock=clock)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="store"):
+        ExportRules.from_configuration(config, clock=clock)  # type: ignore[call-arg]
+
+
+def test_from_configuration_schedules_into_a_store_that_outlives_it(clock: FakeClock, tmp_path: Path) -> None:
+    config = configuration([rule("a")])
+    path = tmp_path / "tasks.sqlite"
+    with closing(open_store(f"sqlite:{path}")) as task_store:
+        rules = ExportRules.from_configuration(config, store=task_store, clock=clock)
+        scheduled = store(rules, instance())
+    assert scheduled
+    with closing(open_store(f"sqlite:{path}")) as reopened:
+        assert [t.task_id for t in reopened.list(TaskFilter())] == [t.task_id for t in scheduled]
 
 
 def test_rank_table_covers_every_entity() -> None:

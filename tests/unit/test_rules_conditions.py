@@ -181,6 +181,31 @@ def test_code_parse_forms() -> None:
         CodeItem.parse("(1, DCM)")
 
 
+def test_code_text_form_edges() -> None:
+    # dcm4che's Code(String): "(" value "," scheme ["[" version "]"] "," '"' meaning '")', each part trimmed and
+    # not empty; the meaning starts at the first quote after the second comma
+    assert CodeItem.parse('(1,X,"m")') == CodeItem(value="1", scheme="X", version=None)  # the shortest: 9 chars
+    assert CodeItem.parse('(113001,DCM,"Rejected")') == CodeItem(value="113001", scheme="DCM", version=None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'x(113001, DCM, "Rejected")',  # not opened by "("
+        '(113001, DCM, "Rejected"x)',  # not closed by '")'
+        '(113001, DCM "Rejected")',  # one comma
+        '( , DCM, "Rejected")',  # no value
+        '(113001, , "Rejected")',  # no scheme
+        '(113001,,DCM, "Rejected")',  # no scheme: it is what lies between the first two commas
+        '(113001, DCM, "  ")',  # no meaning
+        '(1, 99"X", "")',  # no meaning: the quote in the scheme is not where it starts
+    ],
+)
+def test_text_that_is_no_code(text: str) -> None:
+    with pytest.raises(ValueError):
+        CodeItem.parse(text)
+
+
 def _coded(scheme: str, version: str | None) -> Dataset:
     code = Dataset()
     code.CodeValue = "113100"

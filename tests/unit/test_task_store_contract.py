@@ -250,6 +250,38 @@ def test_coalescing_with_two_waiting_tasks_when_only_the_younger_covers(store: T
     assert store.get(younger.task_id) == younger
 
 
+def test_schedule_many_stores_each_as_schedule_would_one_after_the_other(store: TaskStore) -> None:
+    waiting = store.schedule(new("1"), now=T0)
+    later = T0 + timedelta(minutes=5)
+    followup = NewTask(
+        device_name=DEVICE, queue_name="StgCmtSCU", exporter_id="STORESCP", study_uid="2", scheduled_time=T0,
+        task_type=TaskType.STGCMT, destination_aet="STGCMTSCP",
+    )
+    tasks = store.schedule_many(
+        [
+            new("2", "2.1"),
+            attrs.evolve(new("3"), number_of_instances=4, modalities=("CT", "SR"), batch_id="b"),
+            new("1", at=later),  # coalesces into the task waiting before the call: its time moves later
+            new("2", "2.2"),  # coalesces into the first of this call: it widens to the whole study
+            followup,  # a follow-up never coalesces
+        ],
+        now=T0 + timedelta(seconds=1),
+    )
+    assert [t.study_uid for t in tasks] == ["2", "3", "1", "2", "2"]
+    assert tasks[2].task_id == waiting.task_id and tasks[2].scheduled_time == later
+    assert tasks[3].task_id == tasks[0].task_id and (tasks[0].series_uid, tasks[3].series_uid) == ("2.1", "*")
+    assert tasks[4].task_type is TaskType.STGCMT and tasks[4].task_id not in {t.task_id for t in tasks[:4]}
+    # each returned task is the row as stored after its own step (the first of study 2 widened after it)
+    for task in (tasks[1], tasks[2], tasks[3], tasks[4]):
+        assert store.get(task.task_id) == task
+    assert (tasks[1].number_of_instances, tasks[1].modalities, tasks[1].batch_id) == (4, ("CT", "SR"), "b")
+    assert tasks[1].created_time == tasks[1].updated_time == T0 + timedelta(seconds=1)
+    assert store.count(TaskFilter()) == 4
+    assert store.schedule_many([], now=T0) == []
+    again = store.schedule_many([new("9"), new("9")], now=T0, coalesce=False)
+    assert again[0].task_id != again[1].task_id
+
+
 def test_coalescing_skips_scheduled_for_retry(store: TaskStore) -> None:
     a = store.schedule(new(), now=T0)
     claim(store)
@@ -1034,6 +1066,24 @@ def test_sqlite_coalescing_write_path_writes_nothing_when_another_writer_already
         assert again.task_id == one.task_id and (again.series_uid, again.sop_instance_uid) == ("1.1", "1.1.1")
         assert again.scheduled_time == T0 + timedelta(minutes=1)
         assert store.count(TaskFilter()) == 2
+    finally:
+        store.close()
+
+
+def test_sqlite_schedule_many_stores_all_or_none(tmp_path: Path) -> None:
+    store = SqliteTaskStore(tmp_path / "t.db")
+    try:
+        conn = sqlite3.connect(tmp_path / "t.db")
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON export_task WHEN NEW.study_uid = 'refused' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
+        conn.commit()
+        conn.close()
+        with pytest.raises(QueueError, match="refused by the test"):
+            store.schedule_many([new("1"), new("2"), new("refused")], now=T0)
+        assert store.count(TaskFilter()) == 0
+        assert [t.study_uid for t in store.schedule_many([new("1"), new("2")], now=T0)] == ["1", "2"]
     finally:
         store.close()
 

@@ -66,8 +66,6 @@ OUR_MAX_PDU = 1 << 20
 MAX_RECEIVED_PDU = 4 * OUR_MAX_PDU
 #: The largest command set we take from a peer, all fragments together (a real one is a few hundred bytes).
 MAX_RECEIVED_COMMAND = 64 << 10
-#: Seconds an A-RELEASE may take in all (sending the RQ and waiting for the RP) before we abort instead.
-RELEASE_TIMEOUT = 5.0
 #: Cap on the PDU size we send when the peer announces 0 (= no limit).
 UNLIMITED_SEND_PDU = 1 << 22
 
@@ -834,13 +832,14 @@ class Association:
     def release(self, timeout: float | None = None) -> None:
         """A-RELEASE-RQ and wait for the A-RELEASE-RP (abort when it does not come); close.
 
-        ``timeout`` bounds the whole release: a peer that keeps sending other PDUs (P-DATA) instead of the
-        A-RELEASE-RP, or that does not read, is aborted when it runs out.
+        ``timeout`` (default: the destination's ``release_timeout``, from ``dcmARRPTimeout``) bounds the whole
+        release: a peer that keeps sending other PDUs (P-DATA) instead of the A-RELEASE-RP, or that does not
+        read, is aborted when it runs out.
         """
         if self.closed:
             return
         if timeout is None:
-            timeout = RELEASE_TIMEOUT
+            timeout = self.destination.release_timeout
         try:
             if not self.broken:
                 deadline = time.monotonic() + timeout

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_RELEASE_TIMEOUT",
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_RESPONSE_TIMEOUT",
     "Destination",
@@ -40,11 +41,15 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_RESPONSE_TIMEOUT = 60.0
 DEFAULT_IDLE_TIMEOUT = 10.0
+#: An A-RELEASE as a whole (dcm4che waits without limit when ``dcmARRPTimeout`` is not set): ``close()`` of a
+#: pool must end even when a peer never answers the A-RELEASE-RQ.
+DEFAULT_RELEASE_TIMEOUT = 5.0
 
 
 @attrs.frozen(kw_only=True)
 class Destination:
-    """Where to connect and with which timeouts (seconds, ``None`` = wait forever)."""
+    """Where to connect and with which timeouts (seconds, ``None`` = wait forever; ``release_timeout`` bounds
+    an A-RELEASE as a whole and is never ``None``)."""
 
     ae_title: str
     host: str
@@ -53,6 +58,7 @@ class Destination:
     connect_timeout: float | None = 10.0
     request_timeout: float | None = 30.0
     response_timeout: float | None = 60.0
+    release_timeout: float = DEFAULT_RELEASE_TIMEOUT
 
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}{' (TLS)' if self.ssl_context else ''}"
@@ -78,15 +84,19 @@ def exporter_property(exporter: ExporterDescriptor, name: str) -> str | None:
 
 def destination_of(remote: RemoteAE, ssl_context: ssl.SSLContext | None) -> Destination:
     """The :class:`Destination` of a remote AE: its host and port, ``ssl_context`` and its timeouts
-    (the ``DEFAULT_*`` seconds where the connection configures none)."""
+    (the ``DEFAULT_*`` seconds where the connection configures none).
+
+    The A-ASSOCIATE-AC is awaited for ``dcmAAACTimeout`` (dcm4che's timeout for it), else ``dcmAARQTimeout``
+    (which this library used for it before), else 30 s; the A-RELEASE-RP for ``dcmARRPTimeout``, else 5 s."""
     return Destination(
         ae_title=remote.ae_title,
         host=remote.hostname,
         port=remote.port,
         ssl_context=ssl_context,
         connect_timeout=seconds(remote.connect_timeout, DEFAULT_CONNECT_TIMEOUT),
-        request_timeout=seconds(remote.request_timeout, DEFAULT_REQUEST_TIMEOUT),
+        request_timeout=seconds(remote.acceptance_timeout or remote.request_timeout, DEFAULT_REQUEST_TIMEOUT),
         response_timeout=seconds(remote.response_timeout, DEFAULT_RESPONSE_TIMEOUT),
+        release_timeout=seconds(remote.release_timeout, DEFAULT_RELEASE_TIMEOUT),
     )
 
 
@@ -120,7 +130,10 @@ def resolve_destination(configuration: Configuration, ae_title: str, exporter: E
 
 @attrs.frozen(kw_only=True)
 class Listener:
-    """A listening connection of one of our AEs, as the embedded storage commitment SCP serves it."""
+    """A listening connection of one of our AEs, as the embedded storage commitment SCP serves it, with its
+    bounds (seconds) on the peers that connect: ``associate_timeout`` to send the A-ASSOCIATE-RQ
+    (``dcmAARQTimeout``), ``idle_timeout`` for an association that sends nothing (``dcmIdleTimeout``);
+    ``None``: not configured, the SCP's defaults."""
 
     host: str
     """Where to bind: the connection's ``dcmBindAddress``, else its host name."""
@@ -129,6 +142,8 @@ class Listener:
     """The server TLS context of a TLS connection (``dicomTLSCipherSuite``); ``None``: plain."""
     name: str = ""
     """The connection's name (its key), for messages."""
+    associate_timeout: float | None = None
+    idle_timeout: float | None = None
 
 
 def listeners_of(
@@ -136,9 +151,11 @@ def listeners_of(
 ) -> list[Listener]:
     """Where the embedded SCP of a local AE listens: each of its installed listening connections.
 
-    A TLS connection (``dicomTLSCipherSuite``) is served with TLS: its cipher suites and protocols, the
-    exporter's ``TLSCertificate`` / ``TLSKey`` as our certificate, its ``TLSCACertificates`` (else the system's
-    trust store) to verify the reporter's certificate, which is required unless the connection's
+    Binds to the connection's ``dcmBindAddress`` when set, else its host name; the connection's
+    ``dcmAARQTimeout`` and ``dcmIdleTimeout`` bound the peers (the SCP's defaults when not set). A TLS
+    connection (``dicomTLSCipherSuite``) is served with TLS: its cipher suites and protocols, the exporter's
+    ``TLSCertificate`` / ``TLSKey`` as our certificate, its ``TLSCACertificates`` (else the system's trust
+    store) to verify the reporter's certificate, which is required unless the connection's
     ``dcmTLSNeedClientAuth`` is ``FALSE``. A TLS connection that cannot be served so (no certificate, an
     unreadable file, an unknown suite) is left out with a warning saying why. Empty when the AE is not
     configured or has no listening connection (then only same-association reports can arrive).
@@ -155,7 +172,6 @@ def listeners_of(
             continue
         if not (conn.is_listening and device.is_connection_installed(conn) and conn.port):
             continue
-        host = conn.bind_address or conn.hostname
         context = None
         if conn.is_tls:
             try:
@@ -163,7 +179,16 @@ def listeners_of(
             except ConfigurationError as exc:
                 log.warning("the embedded storage commitment SCP does not serve %s: %s", conn.key, exc)
                 continue
-        found.append(Listener(host=host, port=int(conn.port), ssl_context=context, name=conn.key))
+        found.append(
+            Listener(
+                host=conn.bind_address or conn.hostname,
+                port=int(conn.port),
+                ssl_context=context,
+                name=conn.key,
+                associate_timeout=conn.aarq_timeout / 1000 if conn.aarq_timeout else None,
+                idle_timeout=conn.idle_timeout / 1000 if conn.idle_timeout else None,
+            )
+        )
     return found
 
 

@@ -164,8 +164,9 @@ class AssociationPool:
 
 
 def _release_all(associations: list[Association]) -> None:
-    """Release ``associations`` side by side: each release is bounded (``RELEASE_TIMEOUT``), and closing the
-    pool then takes that long at most, however many peers answer slowly or not at all."""
+    """Release ``associations`` side by side: each release is bounded (its destination's ``release_timeout``:
+    ``dcmARRPTimeout``, else 5 s), and closing the pool then takes the longest of them at most, however many
+    peers answer slowly or not at all."""
     if len(associations) <= 1:
         for assoc in associations:
             assoc.release()

@@ -87,8 +87,12 @@ class ReportOrigin:
 #: -> status``
 EventReportHandler = Callable[[ReportOrigin, str, int, "Dataset | None"], int]
 
-#: Seconds a new connection has to send its A-ASSOCIATE-RQ (the ARTIM timer): a real peer sends it at once.
+#: Seconds a new connection has to send its A-ASSOCIATE-RQ (the ARTIM timer) when the listening connection
+#: sets no ``dcmAARQTimeout``: a real peer sends it at once.
 ASSOCIATE_TIMEOUT = 5.0
+#: Seconds an association may stay silent when the listening connection sets no ``dcmIdleTimeout``: a
+#: reporter's association carries its N-EVENT-REPORT at once and is released.
+IDLE_TIMEOUT = 60.0
 #: Connections that have not sent an A-ASSOCIATE-RQ yet, at most; the oldest is closed to make room, so idle
 #: connections cannot lock a real reporter out (its request follows its connection within milliseconds).
 MAX_UNASSOCIATED = 8
@@ -267,14 +271,16 @@ class EventReportServer:
     Only associations from an allowed calling AE title to one of our AE titles (``ae_title`` and those given
     to :meth:`allow`) are accepted; the handler still decides per report (Transaction UID, reporter, host).
     With ``ssl_context`` (a server context) every connection must complete a TLS handshake first, within
-    :data:`ASSOCIATE_TIMEOUT` like the A-ASSOCIATE-RQ; a connection that speaks plain DICOM, or presents no
+    ``associate_timeout`` like the A-ASSOCIATE-RQ; a connection that speaks plain DICOM, or presents no
     certificate the context accepts, is closed before anything of it is read as DICOM.
 
     One thread accepts, one thread per connection reads and answers, on our own association code. Bounded:
-    a connection has :data:`ASSOCIATE_TIMEOUT` seconds to send its A-ASSOCIATE-RQ; at most
+    a connection has ``associate_timeout`` seconds (default :data:`ASSOCIATE_TIMEOUT`) to send its
+    A-ASSOCIATE-RQ; at most
     :data:`MAX_UNASSOCIATED` connections wait for theirs (the oldest is closed for a new one, so idle
     connections cannot lock a reporter out); at most ``max_associations`` associations are served at once
-    (more connections are closed at once); an association idle for ``idle_timeout`` seconds is aborted.
+    (more connections are closed at once); an association idle for ``idle_timeout`` seconds (default
+    :data:`IDLE_TIMEOUT`) is aborted.
 
     Raises (on construction):
         ConnectionFailedError: the port cannot be bound.
@@ -289,7 +295,8 @@ class EventReportServer:
         handler: EventReportHandler,
         *,
         max_associations: int = 16,
-        idle_timeout: float = 60.0,
+        idle_timeout: float | None = None,
+        associate_timeout: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.ae_title = ae_title
@@ -300,7 +307,8 @@ class EventReportServer:
             RequestedContext(3, VERIFICATION, _TRANSFER_SYNTAXES),
         ]
         self._max = max_associations
-        self._idle = idle_timeout
+        self._idle = IDLE_TIMEOUT if idle_timeout is None else idle_timeout
+        self._associate_timeout = ASSOCIATE_TIMEOUT if associate_timeout is None else associate_timeout
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._serving: dict[threading.Thread, socket.socket] = {}
@@ -375,11 +383,12 @@ class EventReportServer:
                     return
                 with self._lock:  # wrapping detached the plain socket: evict and shut down the TLS one
                     self._serving[threading.current_thread()] = conn
-                if not _tls_handshake(conn, peer):
+                if not _tls_handshake(conn, peer, self._associate_timeout):
                     return
             assoc = Association.accept(
                 conn, (str(peer[0]), int(peer[1])), self._supported, timeout=self._idle,
-                associate_timeout=ASSOCIATE_TIMEOUT, screen=self._screen,
+                associate_timeout=self._associate_timeout,
+                screen=self._screen,
             )
             with self._lock:
                 self._waiting.pop(threading.current_thread(), None)
@@ -423,16 +432,16 @@ class EventReportServer:
             thread.join(5)
 
 
-def _tls_handshake(tls: ssl.SSLSocket, peer: tuple[str, int]) -> bool:
-    """Complete the server side of the TLS handshake on ``tls`` within :data:`ASSOCIATE_TIMEOUT`; ``False``
-    (logged) when it failed or took longer."""
-    deadline = time.monotonic() + ASSOCIATE_TIMEOUT
+def _tls_handshake(tls: ssl.SSLSocket, peer: tuple[str, int], timeout: float) -> bool:
+    """Complete the server side of the TLS handshake on ``tls`` within ``timeout`` seconds; ``False`` (logged)
+    when it failed or took longer."""
+    deadline = time.monotonic() + timeout
     try:
         tls.setblocking(False)
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"no TLS handshake within {ASSOCIATE_TIMEOUT:g} s")
+                raise TimeoutError(f"no TLS handshake within {timeout:g} s")
             try:
                 tls.do_handshake()
                 break

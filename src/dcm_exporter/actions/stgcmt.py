@@ -326,12 +326,16 @@ class StorageCommitmentSCU:
         *,
         reporter: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        associate_timeout: float | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         """Start the embedded SCP on ``host:port`` for ``ae_title`` (no-op when it already runs), and accept
         associations from ``reporter`` (a storage commitment SCP) to ``ae_title`` on it.
 
-        ``ssl_context`` (a server context): the SCP speaks TLS only. It is taken when the SCP starts; an SCP
-        already running on ``host:port`` keeps the TLS setting it started with.
+        ``ssl_context`` (a server context): the SCP speaks TLS only. ``associate_timeout`` and ``idle_timeout``
+        (seconds; the listening connection's ``dcmAARQTimeout`` and ``dcmIdleTimeout``) bound the peers that
+        connect; the SCP's defaults when ``None``. All are taken when the SCP starts: an SCP already running on
+        ``host:port`` keeps the settings it started with.
 
         Raises:
             ConnectionFailedError: the port cannot be bound.
@@ -345,7 +349,8 @@ class StorageCommitmentSCU:
             started = server is None
             if server is None:
                 server = EventReportServer(
-                    host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report, ssl_context=ssl_context
+                    host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report,
+                    idle_timeout=idle_timeout, associate_timeout=associate_timeout, ssl_context=ssl_context,
                 )
                 self._servers[(host, port)] = server
             if reporter is not None:
@@ -433,7 +438,8 @@ class StorageCommitmentSCU:
         listeners = listeners_of(configuration, calling_ae_title, exporter)
         for listener in listeners:
             self.listen(listener.host, listener.port, calling_ae_title, reporter=ae_title,
-                        ssl_context=listener.ssl_context)
+                        ssl_context=listener.ssl_context, associate_timeout=listener.associate_timeout,
+                        idle_timeout=listener.idle_timeout)
         if not listeners:
             log.info(
                 "AE %s has no listening connection: storage commitment reports from %s are accepted "

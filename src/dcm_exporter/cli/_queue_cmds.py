@@ -234,11 +234,17 @@ def export(args: argparse.Namespace) -> int:
 
     source = open_source(args) if option(args, "source") else _NoSource()
     with Exporter(configuration, source, store=open_store(args), device_name=option(args, "device")) as exporter:
-        tasks = [
-            exporter.schedule_export(args.exporter_id, study, args.series, args.instance, batch_id=args.batch_id,
-                                     scheduled_time=args.at, requester="dcm-exporter export")
-            for study in studies
-        ]
+        if args.series:
+            tasks = [
+                exporter.schedule_export(args.exporter_id, study, args.series, args.instance, batch_id=args.batch_id,
+                                         scheduled_time=args.at, requester="dcm-exporter export")
+                for study in studies
+            ]
+        else:  # whole studies (--all-studies may find thousands): one transaction for them all
+            tasks = exporter.schedule_exports(
+                args.exporter_id, studies, batch_id=args.batch_id, scheduled_time=args.at,
+                requester="dcm-exporter export",
+            )
     if isinstance(source, FileSystemSource):
         source.close()
     _write_tasks(tasks, args)

@@ -14,7 +14,9 @@ What happens to a data set, in dcm4che 5.35's order (``deidentify:<Option>[,<Opt
 The options, by their upstream names: ``RetainLongitudinalTemporalInformationFullDatesOption``,
 ``RetainDeviceIdentityOption``, ``RetainInstitutionIdentityOption``, ``RetainUIDsOption`` (no remapping; Referenced
 Study and Referenced PPS Sequences kept) and ``RetainPatientIDHashOption`` (Patient ID becomes the name-based UUID
-of ``ID^^^Issuer``). Pixel data is not touched.
+of dcm4che's text of the Patient ID with its issuer: ``ID^^^Local&Universal&Type^IdentifierTypeCode``, the
+parts present; its De-identification Method code is dcm4che's private ``(113113, 99DCM4CHE, "Retain Patient ID Hash
+Option")``). Pixel data is not touched.
 
 UIDs are remapped deterministically, as ``UIDUtils.remapUID``: ``2.25.`` followed by the decimal value of the
 name-based (version 3, MD5) UUID of the original UID's ASCII bytes, so dcm4chee and dcm_exporter give a
@@ -111,6 +113,7 @@ _ISSUER = 0x00100021
 _QUALIFIERS = 0x00100024
 _UNIVERSAL_ENTITY_ID = 0x00400032
 _UNIVERSAL_ENTITY_ID_TYPE = 0x00400033
+_IDENTIFIER_TYPE_CODE = 0x00400035
 
 
 def _dictionary_vr(tag: int) -> str:
@@ -261,30 +264,40 @@ class DeIdentifier:
                     self._item(item)
 
 
-def _first_text(ds: Any, tag: int) -> str | None:
+def _first_text(ds: Any, tag: int, *, text: bool = False) -> str | None:
+    """The first value as dcm4che's ``getString`` gives it: spaces trimmed (for the text VRs, as UT, only
+    the trailing ones), ``None`` when absent or empty."""
     elem = ds.get(tag)
     if elem is None or elem.value in (None, ""):
         return None
     value = elem.value
-    text = str(value[0] if not isinstance(value, str | bytes) and len(value) else value)
-    return text.strip() or None
+    first = str(value[0] if not isinstance(value, str | bytes) and len(value) else value)
+    first = first.rstrip(" \x00") if text else first.strip(" \x00")
+    return first or None
 
 
 def _id_with_issuer(ds: Any) -> str | None:
-    """dcm4che's ``IDWithIssuer`` text of the Patient ID: ``ID`` or ``ID^^^Issuer[&UniversalID&Type]``."""
+    """dcm4che's ``IDWithIssuer.pidOf(attrs).toString()``: ``ID``, else ``ID^^^Issuer`` and/or ``^TypeCode``.
+
+    The issuer is ``Local&Universal&Type`` when the first Issuer of Patient ID Qualifiers item has both a
+    Universal Entity ID and its type (``Issuer.fromIssuerOfPatientID``), else the Issuer of Patient ID alone;
+    that item's Identifier Type Code follows after a ``^``. So ``P1^^^HOSP&1.2.3&ISO^MR``, ``P1^^^HOSP``
+    (a Universal Entity ID without its type is left out), ``P1^^^^MR`` (a type code without an issuer).
+    """
     pid = _first_text(ds, _PATIENT_ID)
     if pid is None:
         return None
     local = _first_text(ds, _ISSUER)
-    universal = universal_type = None
+    universal = universal_type = type_code = None
     qualifiers = ds.get(_QUALIFIERS)
     if qualifiers is not None and qualifiers.value:
         item = qualifiers.value[0]
-        universal = _first_text(item, _UNIVERSAL_ENTITY_ID)
+        universal = _first_text(item, _UNIVERSAL_ENTITY_ID, text=True)  # UT
         universal_type = _first_text(item, _UNIVERSAL_ENTITY_ID_TYPE)
-    if local is None and universal is None:
+        type_code = _first_text(item, _IDENTIFIER_TYPE_CODE)
+    issuer = local
+    if universal is not None and universal_type is not None:
+        issuer = f"{local or ''}&{universal}&{universal_type}"
+    if issuer is None and type_code is None:
         return pid
-    issuer = local or ""
-    if universal is not None:
-        issuer += f"&{universal}&{universal_type or ''}"
-    return f"{pid}^^^{issuer}"
+    return f"{pid}^^^{issuer or ''}" + (f"^{type_code}" if type_code is not None else "")

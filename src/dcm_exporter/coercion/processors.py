@@ -3,8 +3,8 @@
 ==========================  =====================================================================================
 ``deidentify:<options>``    :class:`~dcm_exporter.coercion.deidentify.DeIdentifier` with the comma-separated options
 ``merge-attrs:``            every ``dcmMergeAttribute``: ``Path=<format>`` sets the value from an attribute format,
-                            ``Path=`` empties it, ``Path!`` removes it; ``Seq[n].Attr`` addresses item n (from 0;
-                            ``Seq.Attr`` the first item)
+                            ``Path=`` empties it, ``Path!`` removes it; ``Seq[n].Attr`` addresses item n (from 1,
+                            as dcm4chee counts; ``Seq.Attr`` the first item)
 ``nullify-pixel-data:``     top-level Pixel Data sent with zero length
 ``retrieve-as-received:``   nothing (upstream it skips merging database attributes, which we do not have)
 ``change-charset:<c>[:c]``  text decoded with the current Specific Character Set, re-encoded in the given one(s)
@@ -95,7 +95,8 @@ def _vr(tag: int, text: str) -> str:
 
 
 def _parse_path(path: str, text: str) -> list[tuple[int, int]]:
-    """``Seq[1].Seq2.Attr`` → ``[(Seq, 1), (Seq2, 0), (Attr, -1)]``."""
+    """``Seq[2].Seq2.Attr`` → ``[(Seq, 1), (Seq2, 0), (Attr, -1)]``: item numbers count from 1, as dcm4chee's
+    ``MergeAttribute`` reads them (it subtracts 1 and refuses ``[0]``); the result holds 0-based positions."""
     out: list[tuple[int, int]] = []
     parts = path.split(".")
     for i, part in enumerate(parts):
@@ -105,7 +106,12 @@ def _parse_path(path: str, text: str) -> list[tuple[int, int]]:
         last = i == len(parts) - 1
         if last and m.group("index") is not None:
             raise ValueError(f"dcmMergeAttribute {text!r}: an item index belongs to a sequence, not to {part!r}")
-        out.append((_tag(m.group("name"), text), -1 if last else int(m.group("index") or 0)))
+        number = int(m.group("index") or 1)
+        if number < 1:
+            raise ValueError(
+                f"dcmMergeAttribute {text!r}: item numbers count from 1 ({m.group('name')}[1] is the first item)"
+            )
+        out.append((_tag(m.group("name"), text), -1 if last else number - 1))
     return out
 
 
@@ -149,17 +155,20 @@ def _merge(dataset: Dataset, text: str, action: str, steps: list[tuple[int, int]
     from pydicom.dataelem import DataElement
     from pydicom.dataset import Dataset as PydicomDataset
 
+    # only a value to set creates the items on its path; removing and emptying (upstream: only an attribute
+    # that has a value) leave a data set without the attribute as it is
+    creates = action == "set"
     target: Any = dataset
     for tag, index in steps[:-1]:
         elem = target.get(tag)
         if elem is None or elem.VR != "SQ":
-            if action == "remove":
+            if not creates:
                 return
             target[tag] = DataElement(tag, "SQ", [])
             elem = target[tag]
         items = elem.value
         while len(items) <= index:
-            if action == "remove":
+            if not creates:
                 return
             items.append(PydicomDataset())
         target = items[index]
@@ -170,7 +179,8 @@ def _merge(dataset: Dataset, text: str, action: str, steps: list[tuple[int, int]
         return
     vr = _vr(tag, text)
     if action == "nullify":
-        target[tag] = DataElement(tag, vr, [] if vr == "SQ" else None)
+        if tag in target and not target[tag].is_empty:
+            target[tag] = DataElement(tag, vr, [] if vr == "SQ" else None)
         return
     if vr == "SQ":
         raise ValueError(f"dcmMergeAttribute {text!r}: cannot set a value of a sequence")

@@ -129,6 +129,8 @@ class RemoteAE:
     """``dcmAAACTimeout`` of the chosen connection."""
     response_timeout: int | None
     idle_timeout: int | None
+    release_timeout: int | None = None
+    """``dcmARRPTimeout`` of the chosen connection."""
     transfer_capabilities: tuple[TransferCapability, ...] = attrs.field(repr=False)
     installed: bool
     connection: Connection = attrs.field(repr=False)
@@ -429,6 +431,7 @@ class Configuration:
             acceptance_timeout=chosen.aaac_timeout,
             response_timeout=chosen.response_timeout,
             idle_timeout=chosen.idle_timeout,
+            release_timeout=chosen.arrp_timeout,
             transfer_capabilities=ae.transfer_capabilities,
             installed=installed,
             connection=chosen,

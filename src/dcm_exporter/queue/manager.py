@@ -310,6 +310,55 @@ class TaskManager:
         self.notify()
         return task
 
+    def schedule_exports(
+        self,
+        exporter_id: str,
+        study_uids: Iterable[str],
+        *,
+        batch_id: str | None = None,
+        scheduled_time: datetime | None = None,
+        requester: str | None = None,
+        coalesce: bool = True,
+    ) -> list[ExportTask]:
+        """Schedule an export of each study by one exporter, as :meth:`schedule_export` would one after the
+        other, in one store call (SQLite: one transaction, one commit); returns the tasks in order.
+
+        Raises:
+            ConfigurationError: the exporter is not configured.
+            ValueError: an empty or ``*`` Study Instance UID, or a naive ``scheduled_time``.
+        """
+        exporter = self.exporter(exporter_id)
+        now = self.now()
+        when = utc(scheduled_time) if scheduled_time is not None else exporter.schedules.ceil(now)
+        news = [
+            NewTask(
+                device_name=self.device_name,
+                queue_name=exporter.queue_name,
+                exporter_id=exporter_id,
+                local_ae_title=exporter.ae_title,
+                study_uid=study_uid,
+                scheduled_time=when,
+                batch_id=batch_id,
+                requester=requester,
+            )
+            for study_uid in study_uids
+        ]
+        if not news:
+            return []
+        tasks = self.store.schedule_many(news, now=now, coalesce=coalesce)
+        if log.isEnabledFor(logging.DEBUG):
+            for task in tasks:
+                log.debug(
+                    "scheduled export task %s: %s by %s at %s",
+                    task.task_id,
+                    task.entity,
+                    exporter_id,
+                    task.scheduled_time.isoformat(),
+                    extra=task_extra(task),
+                )
+        self.notify()
+        return tasks
+
     def schedule_covering(
         self,
         exporter_id: str,

@@ -128,6 +128,12 @@ class InMemoryTaskStore(LocalNotifications):
 
     # --- scheduling ---------------------------------------------------------------------------------
 
+    def schedule_many(
+        self, news: Sequence[NewTask], *, now: datetime, coalesce: bool = True
+    ) -> builtins.list[ExportTask]:
+        with self._lock:  # re-entrant: no other thread's write comes in between
+            return [self.schedule(new, now=now, coalesce=coalesce) for new in news]
+
     def schedule(self, new: NewTask, *, now: datetime, coalesce: bool = True) -> ExportTask:
         now = utc(now)
         with self._lock:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -147,28 +148,39 @@ def _select(filter: TaskFilter, what: str) -> tuple[str, dict[str, Any]]:
 
 #: How many recently scheduled studies a store remembers to look for a waiting task first.
 _RECENT_STUDIES = 4096
-#: What a new row holds in the columns an insert does not set.
-_NEW_ROW_DEFAULTS: dict[str, Any] = {"status": "SCHEDULED", "number_of_failures": 0}
+
+#: The parameters of the insert statements in the order the numbered statements bind them: a tuple binds
+#: without looking each name up in the statement and in a dict (a measurable share of a one-row insert).
+_INSERT_ORDER = (
+    "now", "device_name", "queue_name", "exporter_id", "local_ae_title", "study_uid", "series_uid",
+    "sop_instance_uid", "scheduled_time", "batch_id", "number_of_instances", "modalities", "requester",
+    "task_type", "destination_aet",
+)
+_MODALITIES = _INSERT_ORDER.index("modalities")
 
 
-def _inserted_row(task_id: int, insert: dict[str, Any]) -> tuple[Any, ...]:
-    """The row an ``insert`` with these parameters wrote, in :data:`COLUMNS` order, built from the very values
-    written instead of read back."""
-    values = {**_NEW_ROW_DEFAULTS, **insert, "task_id": task_id, "created_time": insert["now"],
-              "updated_time": insert["now"]}
-    return tuple(values.get(column) for column in COLUMNS)
+def _numbered(sql: str) -> str:
+    """``sql`` with its named parameters as numbered ones (``?1`` ...) in :data:`_INSERT_ORDER`."""
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in _INSERT_ORDER:  # the statement was edited: say so at import, not with a wrong row
+            raise RuntimeError(f"sqlite.sql: insert parameter :{name} is not in _INSERT_ORDER")
+        return f"?{_INSERT_ORDER.index(name) + 1}"
+
+    return re.sub(r":(\w+)", number, sql)
 
 
-def _returning_id(name: str) -> str:
-    """Statement ``name`` returning only the new task's id (the store builds the task from the values it
-    inserted)."""
-    return _SQL[name].rsplit("RETURNING", 1)[0] + "RETURNING task_id"
+def _without_returning(name: str) -> str:
+    """Statement ``name`` without its RETURNING clause: the store builds the new task from the values it
+    inserted and takes the id from ``lastrowid`` (SQLite then writes no result rows aside)."""
+    return _numbered(_SQL[name].rsplit("RETURNING", 1)[0])
 
 
 #: ``finish`` without reading the row back (run for each task of a group).
 _FINISH_NO_ROW = _SQL["finish"].rsplit("RETURNING", 1)[0]
-_INSERT_ID = _returning_id("insert")
-_INSERT_UNLESS_COALESCABLE_ID = _returning_id("insert_unless_coalescable")
+_INSERT_NUMBERED = _without_returning("insert")
+_INSERT_UNLESS_COALESCABLE_NUMBERED = _without_returning("insert_unless_coalescable")
 
 
 def _without_exclusions(claim_sql: str) -> str:
@@ -219,6 +231,52 @@ def _insert_params(new: NewTask, now_ts: str) -> dict[str, Any]:
     row["scheduled_time"] = _ts(new.scheduled_time)
     row["modalities"] = _MODALITY_SEPARATOR.join(new.modalities)
     return row
+
+
+def _insert_values(new: NewTask, now: datetime, now_ts: str) -> tuple[Any, ...]:
+    """The parameters of the numbered insert statements for a new task, in :data:`_INSERT_ORDER`."""
+    # most tasks are due at once (scheduled now): the time is formatted once
+    scheduled_ts = now_ts if new.scheduled_time == now else _ts(new.scheduled_time)
+    return (
+        now_ts, new.device_name, new.queue_name, new.exporter_id, new.local_ae_title, new.study_uid,
+        new.series_uid, new.sop_instance_uid, scheduled_ts, new.batch_id, new.number_of_instances,
+        _MODALITY_SEPARATOR.join(new.modalities), new.requester, new.task_type.value, new.destination_aet,
+    )
+
+
+def _study_key(new: NewTask) -> dict[str, Any]:
+    """The parameters of the look-ups of a waiting task to coalesce with."""
+    return {
+        "device_name": new.device_name,
+        "exporter_id": new.exporter_id,
+        "study_uid": new.study_uid,
+        "batch_id": new.batch_id,
+    }
+
+
+def _new_task(task_id: int, new: NewTask, now: datetime, modalities: str) -> ExportTask:
+    """The task an insert wrote, built from the values written instead of read back: what ``get`` returns
+    (times in UTC to the microsecond, as the text columns hold them; modalities through their column's text
+    form; the columns the insert leaves to their defaults)."""
+    return ExportTask(
+        task_id=task_id,
+        created_time=now,
+        updated_time=now,
+        device_name=new.device_name,
+        queue_name=new.queue_name,
+        exporter_id=new.exporter_id,
+        local_ae_title=new.local_ae_title,
+        study_uid=new.study_uid,
+        series_uid=new.series_uid,
+        sop_instance_uid=new.sop_instance_uid,
+        scheduled_time=new.scheduled_time,
+        batch_id=new.batch_id,
+        number_of_instances=new.number_of_instances,
+        modalities=_modalities(modalities),
+        requester=new.requester,
+        task_type=new.task_type,
+        destination_aet=new.destination_aet,
+    )
 
 
 class SqliteTaskStore(LocalNotifications):
@@ -397,58 +455,94 @@ class SqliteTaskStore(LocalNotifications):
     # --- scheduling ---------------------------------------------------------------------------------
 
     def schedule(self, new: NewTask, *, now: datetime, coalesce: bool = True) -> ExportTask:
-        now_ts = _ts(now)
-        insert = _insert_params(new, now_ts)
+        now = now.astimezone(UTC)
+        now_ts = now.isoformat(timespec="microseconds")
         coalescing = coalesce and new.task_type is TaskType.EXPORT
-        key = {
-            "device_name": new.device_name,
-            "exporter_id": new.exporter_id,
-            "study_uid": new.study_uid,
-            "batch_id": new.batch_id,
-        }
-        row = None
         recent = (new.device_name, new.exporter_id, new.study_uid, new.batch_id)
         if coalescing and recent in self._recent:
             # A study this store scheduled lately is likely still waiting: a read first, without the write
             # lock; when the waiting task already covers the new one and runs no earlier, coalescing changes
             # nothing, and nothing is written (its updated_time stays). Other studies skip this read.
             with self._errors("schedule"):
-                row = self._conn().execute(_SQL["find_coalescable_task"], key).fetchone()
+                row = self._conn().execute(_SQL["find_coalescable_task"], _study_key(new)).fetchone()
             if row is not None:
                 waiting = _task(row)
                 if coalesces_unchanged(waiting, new):
                     return waiting
-        if row is None:
-            with self._errors("schedule"), self._writer:
-                # One atomic statement (a write statement takes the write lock before it reads) in the
-                # common case: insert, unless a task to coalesce with is waiting (by now).
-                sql = _INSERT_UNLESS_COALESCABLE_ID if coalescing else _INSERT_ID
-                inserted = self._conn().execute(sql, insert).fetchone()
-            if coalescing:
-                self._remember(recent)
-            if inserted is not None:
-                return _task(_inserted_row(inserted[0], insert))
-        with self._write("schedule") as conn:  # there is one to coalesce with: widen it, in a transaction
-            row = conn.execute(_SQL["find_coalescable"], key).fetchone()
-            if row is not None:
-                widened = coalesced(row[1], row[2], row[3], new.series_uid, new.sop_instance_uid,
-                                    insert["scheduled_time"])
-                if widened is None:
-                    return _task(conn.execute(_SQL["get"], {"task_id": row[0]}).fetchone())
-                series, instance, scheduled = widened
-                updated = conn.execute(
-                    _SQL["update_coalesced"],
-                    {
-                        "task_id": row[0],
-                        "series_uid": series,
-                        "sop_instance_uid": instance,
-                        "scheduled_time": scheduled,
-                        "now": now_ts,
-                    },
-                ).fetchone()
-                return _task(updated)
-            # it was claimed, cancelled or deleted in between: insert after all
-            return _task(conn.execute(_SQL["insert"], insert).fetchone())
+                return self._coalesce(new, now_ts)
+        values = _insert_values(new, now, now_ts)
+        # the hot path of scheduling, without a context manager per call: one atomic statement (a write
+        # statement takes the write lock before it reads), committed before execute returns; it inserts
+        # unless a task to coalesce with is waiting (by now)
+        try:
+            with self._writer:
+                cursor = self._conn().execute(
+                    _INSERT_UNLESS_COALESCABLE_NUMBERED if coalescing else _INSERT_NUMBERED, values
+                )
+                inserted = cursor.rowcount == 1
+                task_id = cursor.lastrowid
+        except sqlite3.Error as exc:
+            raise QueueError(f"task database {self.path}: schedule failed: {exc}") from exc
+        if coalescing:
+            self._remember(recent)
+        if inserted and task_id is not None:
+            return _new_task(task_id, new, now, values[_MODALITIES])
+        return self._coalesce(new, now_ts)
+
+    def _coalesce(self, new: NewTask, now_ts: str) -> ExportTask:
+        """Schedule ``new`` where a waiting task to coalesce with was seen: widen it, in a transaction."""
+        with self._write("schedule") as conn:
+            return self._coalesce_in(conn, new, now_ts)
+
+    @staticmethod
+    def _coalesce_in(conn: sqlite3.Connection, new: NewTask, now_ts: str) -> ExportTask:
+        """Widen the waiting task ``new`` coalesces with, in the caller's transaction; insert ``new`` when
+        there is none any more."""
+        insert = _insert_params(new, now_ts)
+        row = conn.execute(_SQL["find_coalescable"], _study_key(new)).fetchone()
+        if row is not None:
+            widened = coalesced(row[1], row[2], row[3], new.series_uid, new.sop_instance_uid,
+                                insert["scheduled_time"])
+            if widened is None:
+                return _task(conn.execute(_SQL["get"], {"task_id": row[0]}).fetchone())
+            series, instance, scheduled = widened
+            updated = conn.execute(
+                _SQL["update_coalesced"],
+                {
+                    "task_id": row[0],
+                    "series_uid": series,
+                    "sop_instance_uid": instance,
+                    "scheduled_time": scheduled,
+                    "now": now_ts,
+                },
+            ).fetchone()
+            return _task(updated)
+        # it was claimed, cancelled or deleted in between: insert after all
+        return _task(conn.execute(_SQL["insert"], insert).fetchone())
+
+    def schedule_many(
+        self, news: Sequence[NewTask], *, now: datetime, coalesce: bool = True
+    ) -> builtins.list[ExportTask]:
+        if not news:
+            return []
+        now = now.astimezone(UTC)
+        now_ts = now.isoformat(timespec="microseconds")
+        tasks: builtins.list[ExportTask] = []
+        with self._write("schedule") as conn:  # one transaction, one commit for them all
+            for new in news:
+                coalescing = coalesce and new.task_type is TaskType.EXPORT
+                values = _insert_values(new, now, now_ts)
+                cursor = conn.execute(
+                    _INSERT_UNLESS_COALESCABLE_NUMBERED if coalescing else _INSERT_NUMBERED, values
+                )
+                if cursor.rowcount == 1 and cursor.lastrowid is not None:
+                    tasks.append(_new_task(cursor.lastrowid, new, now, values[_MODALITIES]))
+                else:  # a task of this call or an earlier one is waiting: it widens
+                    tasks.append(self._coalesce_in(conn, new, now_ts))
+        for new in news:
+            if coalesce and new.task_type is TaskType.EXPORT:
+                self._remember((new.device_name, new.exporter_id, new.study_uid, new.batch_id))
+        return tasks
 
     def _remember(self, key: tuple[str, str, str, str | None]) -> None:
         """Note a study just scheduled (a bounded, approximate memory: it only picks the order of look-ups)."""

@@ -184,6 +184,15 @@ class TaskStore(Protocol):
         """
         ...
 
+    def schedule_many(
+        self, news: Sequence[NewTask], *, now: datetime, coalesce: bool = True
+    ) -> builtins.list[ExportTask]:
+        """Schedule several tasks as :meth:`schedule` would one after the other (a later one may coalesce into
+        an earlier one of the same call); returns their tasks in order. All of them are durable when it
+        returns. ``SqliteTaskStore`` writes them in one transaction, with one commit (all of them or none);
+        ``PostgresTaskStore`` schedules them one by one."""
+        ...
+
     def get(self, task_id: int) -> ExportTask:
         """The task with this id.
 

@@ -315,7 +315,8 @@ class ExportRules:
     Example:
         >>> from dcm_exporter.rules import ExportRules
         >>> from dcm_exporter.codecs import ldif
-        >>> rules = ExportRules.from_configuration(ldif.load('''
+        >>> from dcm_exporter.queue import InMemoryTaskStore
+        >>> config = ldif.load('''
         ... dn: dicomDeviceName=arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
         ... objectClass: dicomDevice
         ... dicomDeviceName: arc
@@ -338,7 +339,9 @@ class ExportRules:
         ... dcmExporterID: CT
         ... dcmProperty: Modality=CT
         ... dcmDuration: PT1M
-        ... '''))
+        ... ''')
+        >>> # in memory for this example: tasks that outlive the process need open_store("sqlite:PATH")
+        >>> rules = ExportRules.from_configuration(config, store=InMemoryTaskStore())
         >>> from pydicom import Dataset
         >>> ds = Dataset()
         >>> ds.Modality, ds.StudyInstanceUID = "CT", "1.2.3"
@@ -378,21 +381,37 @@ class ExportRules:
         cls,
         configuration: Configuration,
         *,
-        store: TaskStore | None = None,
+        store: TaskStore,
         device_name: str | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> ExportRules:
-        """Rules of ``configuration`` scheduling into ``store`` (default: a new in-memory store).
+        """Rules of ``configuration`` scheduling into ``store``.
+
+        Args:
+            configuration: where the rules, exporters and queues are read from.
+            store: where the scheduled tasks are kept: the store the runner performing them reads, e.g.
+                ``open_store("sqlite:PATH")`` or a PostgreSQL store (:func:`dcm_exporter.queue.open_store`),
+                or the one given to :class:`~dcm_exporter.Exporter`. There is no default: an
+                :class:`~dcm_exporter.queue.InMemoryTaskStore` keeps tasks only while the process lives, so
+                choosing one is left to the caller (tests, notebooks).
+            device_name: the archive device whose tasks these are (default: the configuration's only device,
+                or the one with exporters).
+            clock: returns the current time (timezone-aware); by default the system clock.
 
         Raises:
+            TypeError: ``store`` is not a task store.
             ConfigurationError: a rule cannot be used, or the device cannot be determined.
         """
         from dcm_exporter.queue.manager import TaskManager
-        from dcm_exporter.queue.memory import InMemoryTaskStore
+        from dcm_exporter.queue.store import TaskStore
 
-        manager = TaskManager(
-            store if store is not None else InMemoryTaskStore(), configuration, device_name=device_name, clock=clock
-        )
+        if not isinstance(store, TaskStore):
+            raise TypeError(
+                "ExportRules.from_configuration needs store=<a task store>, e.g. "
+                "dcm_exporter.queue.open_store('sqlite:tasks.sqlite'); got "
+                f"{type(store).__name__}"
+            )
+        manager = TaskManager(store, configuration, device_name=device_name, clock=clock)
         return cls(manager, clock=clock)
 
     # --- configuration ----------------------------------------------------------------------------------

@@ -629,7 +629,11 @@ def _not_accepted_reason(aet: str, ref: InstanceRef, accepted: Sequence[str] | N
 
 
 def _abort_reason(exc: AssociationFailure, destination: Destination) -> str:
-    return f"association to AE {destination.ae_title} at {destination.host}:{destination.port} broke: {exc}"
+    reason = f"association to AE {destination.ae_title} at {destination.host}:{destination.port} broke: {exc}"
+    if isinstance(exc, TimeoutFailure):
+        # mid-export, sending a C-STORE-RQ and waiting for its response are both bounded by it
+        reason += " (the response timeout: dcmResponseTimeout of its connection)"
+    return reason
 
 
 def _file_size(fp: BinaryIO) -> int:

@@ -302,6 +302,13 @@ class PostgresTaskStore:
 
         return self._run("schedule", body, recover=recover, durable=True)
 
+    def schedule_many(
+        self, news: Sequence[NewTask], *, now: datetime, coalesce: bool = True
+    ) -> builtins.list[ExportTask]:
+        # one by one: each schedule recovers its own commit after a lost connection (by its request token),
+        # which one transaction for all would not
+        return [self.schedule(new, now=now, coalesce=coalesce) for new in news]
+
     # --- queries ------------------------------------------------------------------------------------
 
     def get(self, task_id: int) -> ExportTask:
