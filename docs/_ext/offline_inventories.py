@@ -83,17 +83,8 @@ HTTPX_NAMES = {
 #: its anchor on its class's page). Add a name here when the build says so.
 PYDICOM_AFTER_2_3 = {
     "pydicom.examples": ("module", "reference/examples.html#module-pydicom.examples"),
-    "pydicom.examples.get_path": ("function", "reference/generated/pydicom.examples.get_path.html"
-                                              "#pydicom.examples.get_path"),
     "pydicom.hooks": ("module", "reference/hooks.html#module-pydicom.hooks"),
-    "pydicom.pixels": ("module", "reference/pixels.html#module-pydicom.pixels"),
     "pydicom.pixels.decoders": ("module", "reference/pixels.decoders.html#module-pydicom.pixels.decoders"),
-    "pydicom.pixels.decompress": ("function", "reference/generated/pydicom.pixels.decompress.html"
-                                              "#pydicom.pixels.decompress"),
-    "pydicom.pixels.pixel_array": ("function", "reference/generated/pydicom.pixels.pixel_array.html"
-                                               "#pydicom.pixels.pixel_array"),
-    "pydicom.dataset.Dataset.set_pixel_data": ("method", "reference/generated/pydicom.dataset.Dataset.html"
-                                                         "#pydicom.dataset.Dataset.set_pixel_data"),
 }
 
 
