@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from pydicom import Dataset
 from pydicom.uid import generate_uid
@@ -260,3 +261,37 @@ def test_a_tls_connection_without_our_certificate_is_not_served(
     configuration, exporter = setup(free_port(), free_port(), pki)
     (listener,) = listeners_of(configuration, "DCM4CHEE", exporter)
     assert listener.ssl_context is not None and listener.ssl_context.verify_mode is ssl.CERT_REQUIRED
+
+
+def test_every_listening_connection_is_served_and_one_that_cannot_bind_is_skipped(
+    pacs: Pacs, pki: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    tls_port, plain_port = free_port(), free_port()
+    configuration, exporter = setup(pacs.port, tls_port, pki)
+    ours = configuration.devices[0]
+    with socket.create_server(("127.0.0.1", 0)) as occupied:
+        busy_port = occupied.getsockname()[1]
+        connections = (
+            Connection(name="busy", hostname="127.0.0.1", port=busy_port),
+            Connection(name="dicom", hostname="127.0.0.1", port=plain_port),
+            *ours.connections,
+        )
+        ae = attrs.evolve(ours.application_entities[0], connection_refs=("busy", "dicom", "dicom-tls"))
+        ours = attrs.evolve(ours, connections=connections, application_entities=(ae,))
+        configuration = attrs.evolve(configuration, devices=(ours, *configuration.devices[1:]))
+        scu = StorageCommitmentSCU()
+        try:
+            with caplog.at_level(logging.WARNING, logger="dcm_exporter.actions"), ThreadPoolExecutor(1) as pool:
+                future = pool.submit(
+                    scu.request, configuration=configuration, exporter=exporter, ae_title="PACS",
+                    calling_ae_title="DCM4CHEE", instances=instances(1), timeout=60,
+                )
+                assert pacs.action.wait(20)
+                assert pacs.info is not None
+                assert sorted(scu.listening) == sorted([("127.0.0.1", plain_port), ("127.0.0.1", tls_port)])
+                assert send_report(plain_port, report_for(pacs.info), None) == 0x0000
+                result = future.result(timeout=30)
+        finally:
+            scu.close()
+    assert len(result.committed) == 1
+    assert any(f"127.0.0.1:{busy_port}" in r.getMessage() for r in caplog.records)

@@ -35,6 +35,7 @@ from dcm_exporter._dicom.uids import STORAGE_COMMITMENT_PUSH_MODEL, STORAGE_COMM
 from dcm_exporter.actions._sop import sop_reference
 from dcm_exporter.errors import (
     ConfigurationError,
+    ConnectionFailedError,
     ExportCanceledError,
     TransportError,
     TransportTimeoutError,
@@ -424,7 +425,8 @@ class StorageCommitmentSCU:
 
         Raises:
             UnknownAEError, AENotInstalledError, ConfigurationError: the SCP cannot be resolved.
-            ConnectionFailedError, AssociationRejectedError: no association.
+            ConnectionFailedError, AssociationRejectedError: no association, or none of the calling AE's
+                listening connections can be bound (one that cannot is skipped with a warning).
             TransportTimeoutError: no N-ACTION-RSP, or no N-EVENT-REPORT within the timeout.
             TransportError: the N-ACTION-RSP was neither Success nor a warning.
             ExportCanceledError: ``cancel`` was set while waiting.
@@ -436,10 +438,18 @@ class StorageCommitmentSCU:
 
         destination = resolve_destination(configuration, ae_title, exporter)
         listeners = listeners_of(configuration, calling_ae_title, exporter)
+        unbound: list[ConnectionFailedError] = []
         for listener in listeners:
-            self.listen(listener.host, listener.port, calling_ae_title, reporter=ae_title,
-                        ssl_context=listener.ssl_context, associate_timeout=listener.associate_timeout,
-                        idle_timeout=listener.idle_timeout)
+            try:
+                self.listen(listener.host, listener.port, calling_ae_title, reporter=ae_title,
+                            ssl_context=listener.ssl_context, associate_timeout=listener.associate_timeout,
+                            idle_timeout=listener.idle_timeout)
+            except ConnectionFailedError as exc:
+                # reports can still come on the AE's other connections; with none, the attempt fails below
+                log.warning("%s", exc)
+                unbound.append(exc)
+        if listeners and len(unbound) == len(listeners):
+            raise unbound[0]
         if not listeners:
             log.info(
                 "AE %s has no listening connection: storage commitment reports from %s are accepted "
