@@ -42,12 +42,16 @@ def typecheck(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the Sphinx site with warnings as errors, check the built pages, then execute every code example.
 
+    The notebooks (docs/notebooks/*.ipynb) are pages of the site: MyST-NB executes them during the build, in a
+    kernel of this session's interpreter, so their tables and pictures are today's; the page checks then look at
+    them in headless Chromium too (Debian's chromium and chromium-driver, installed with the inventories).
+
     The cross-reference inventories of Python, pydicom and attrs come from Debian's documentation packages
     (``scripts/install-system-deps.sh``); nothing is downloaded (docs/_ext/offline_inventories.py).
     """
     session.install("-e", ".[all,docs,test,notebook]")
     session.run("sphinx-build", "-W", "--keep-going", "-E", "-b", "html", "-d", "build/doctrees", "docs", "build/site")
-    # the built pages: no raw reST roles, doctests as code, links to pydicom's docs
+    # the built pages: no raw reST roles, doctests as code, links to pydicom's docs, the notebooks' pictures
     session.run("pytest", "-q", "tests/unit/test_docs_site.py", env={"DCM_EXPORTER_DOCS_SITE": "build/site"})
     # the examples of every page that needs no server (server-backed pages run in the tests session)
     session.run("pytest", "-q", "tests/unit/test_docs_examples.py", *sorted(glob.glob("tests/unit/test_*_docs.py")))

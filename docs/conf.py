@@ -1,7 +1,9 @@
 """Sphinx configuration of the dcm_exporter docs (``python3 -m nox -s docs`` builds it with warnings as errors).
 
 The docstrings are written in reST with Google-style sections (autodoc + napoleon); the hand-written pages are
-Markdown, read by MyST. Cross-references to other projects go through intersphinx, which never touches the
+Markdown, read by MyST. The notebooks (``notebooks/*.ipynb``, here) are pages too: MyST-NB executes them at every
+build in a kernel of this interpreter, so the tables and pictures on the site are the ones the code draws today
+(``_ext/notebook_kernel.py``). Cross-references to other projects go through intersphinx, which never touches the
 network here: see ``_ext/offline_inventories.py`` for where each inventory comes from.
 """
 
@@ -14,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE / "_ext"))
 
+from notebook_kernel import docs_kernel  # noqa: E402
 from offline_inventories import intersphinx_mapping_offline  # noqa: E402
 
 project = "dcm_exporter"
@@ -24,17 +27,29 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
-    "myst_parser",
+    "myst_nb",  # MyST Markdown (it loads myst_parser) and Jupyter notebooks
     "offline_inventories",
 ]
 
 root_doc = "index"
-source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb", ".rst": "restructuredtext"}
 exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
 
 # -- MyST ---------------------------------------------------------------------------------------------------------
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3  # the pages link to sections by GitHub-style slugs (queue.md#gates)
+
+# -- notebooks (MyST-NB) --------------------------------------------------------------------------------------
+# executed at every build, never from stale outputs (the notebooks are committed without them); a failing cell,
+# anything written to stderr or a cell running past its timeout fails the build
+nb_execution_mode = "force"
+nb_execution_timeout = 240
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_execution_in_temp = True
+nb_output_stderr = "warn"
+nb_merge_streams = True
+nb_kernel_rgx_aliases = {".*": docs_kernel(HERE.parent / "build" / "jupyter", HERE.parent / "src")}
 
 # -- autodoc / napoleon -------------------------------------------------------------------------------------------
 autodoc_member_order = "bysource"

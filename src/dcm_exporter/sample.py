@@ -446,7 +446,8 @@ def generate_study(
         dest_dir: folder to write into (created); files go to ``<study UID>/<series UID>/<SOP UID>.dcm``.
         series: number of image series (for ``"mixed"``, plus one SR and one RT Structure Set series).
         instances_per_series: instances per image series.
-        kind: ``"ct"`` (512 x 512, ~0.53 MB), ``"small"`` (~39 KB CT), ``"mr"`` (~10 KB), ``"mixed"``.
+        kind: ``"ct"`` (512 x 512, ~0.53 MB), ``"small"`` (~39 KB CT), ``"mr"`` (~10 KB), ``"mixed"``; CT
+            and MR instances take the header of the ``ct`` or ``mr`` data set of :mod:`pydicom.examples`.
         patient_id: defaults to a fresh random ID.
         patient_name: Patient's Name.
         study_uid: reuse a Study Instance UID (e.g. to add series to an existing study); default new.
