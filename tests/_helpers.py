@@ -142,15 +142,28 @@ def sqlite_task_counts(db: Path) -> dict[str, int]:
         conn.close()
 
 
-def received_sop_uids(folder: Path) -> set[str]:
-    """The SOP Instance UIDs of the files below ``folder`` (a storescp's output directory)."""
-    import pydicom
+def received_sop_uids(folder: Path, *, killed: bool = False) -> set[str]:
+    """The SOP Instance UIDs of the files below ``folder`` (a storescp's output directory).
 
-    return {
-        str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
-        for p in folder.rglob("*")
-        if p.is_file()
-    }
+    ``killed``: the storescp was killed (SIGKILL) while it received, so the one file it was writing may be cut
+    short; that file (at most one) is left out. Every other file must be whole.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    uids: set[str] = set()
+    cut: list[Path] = []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file():
+            continue
+        try:
+            uids.add(str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID))
+        except (InvalidDicomError, EOFError, OSError, AttributeError, ValueError):
+            if not killed:
+                raise
+            cut.append(p)
+    assert len(cut) <= 1, f"more than the one file being written when storescp was killed is unreadable: {cut}"
+    return uids
 
 
 def write_ct_study(

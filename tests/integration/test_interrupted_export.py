@@ -68,7 +68,7 @@ def test_storescp_killed_and_restarted_mid_export_all_arrive_after_the_retry(
                 lambda: exporter.queue.task(task.task_id).status is TaskStatus.COMPLETED, timeout=300
             ), exporter.queue.task(task.task_id)
             exporter.stop()
-        arrived = received_sop_uids(first.output_dir) | received_sop_uids(restarted.output_dir)  # type: ignore[attr-defined]
+        arrived = received_sop_uids(first.output_dir, killed=True) | received_sop_uids(restarted.output_dir)  # type: ignore[attr-defined]
         assert arrived == set(study.sop_instance_uids)
         assert len(arrived) == N
     finally:

@@ -245,7 +245,7 @@ def test_the_embedded_scp_takes_its_bounds_from_our_listening_connection(pacs: P
 
     import attrs
 
-    from dcm_exporter._dicom.destination import listener_of
+    from dcm_exporter._dicom.destination import listeners_of
 
     our_port = free_port()
     configuration, exporter = setup(pacs.port, our_port)
@@ -253,8 +253,8 @@ def test_the_embedded_scp_takes_its_bounds_from_our_listening_connection(pacs: P
     bounded = attrs.evolve(ours.connections[0], aarq_timeout=700, idle_timeout=500)
     configuration = attrs.evolve(configuration, devices=(attrs.evolve(ours, connections=(bounded,)),
                                                          *configuration.devices[1:]))
-    listener = listener_of(configuration, "DCM4CHEE")
-    assert listener is not None and (listener.associate_timeout, listener.idle_timeout) == (0.7, 0.5)
+    (listener,) = listeners_of(configuration, "DCM4CHEE", exporter)
+    assert (listener.associate_timeout, listener.idle_timeout) == (0.7, 0.5)
     scu = StorageCommitmentSCU()
     try:
         with ThreadPoolExecutor(1) as pool:

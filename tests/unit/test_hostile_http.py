@@ -496,3 +496,45 @@ def test_max_stored_bytes_must_be_a_positive_whole_number(tmp_path: Path) -> Non
         resolve_settings(exporter, config)
     config, exporter = _wado_config("http://127.0.0.1:1/x", tmp_path)
     assert resolve_settings(exporter, config).max_stored_bytes == 4 << 30
+
+
+def test_compressed_wado_answers_are_unpacked_in_bounded_steps(
+    serve: Callable[[Handler], str], tmp_path: Path
+) -> None:
+    """A server that compresses although asked for identity: a small gzip answer is stored unpacked; 100 MB of
+    zeros in 100 KB of gzip run past max-stored-bytes (unpacked a step at a time, never a whole network read
+    at once); an encoding zlib does not speak fails its request with the encoding named."""
+    import gzip
+
+    from dcm_exporter.transports.wado import create_transport
+
+    refs = write_ct_study(tmp_path / "study", per_series=3)
+    small = b"DICM-ish " * 1000
+    bomb = gzip.compress(bytes(100_000_000), compresslevel=9)
+    assert len(bomb) < 200_000
+    answers = {refs[0].sop_instance_uid: ("gzip", gzip.compress(small)),
+               refs[1].sop_instance_uid: ("gzip", bomb),
+               refs[2].sop_instance_uid: ("br", b"\x0b\x02\x80hello\x03")}
+    seen: list[str] = []
+
+    def handler(conn: socket.socket) -> None:
+        path = _request_path(conn)
+        seen.append(path)
+        encoding, body = answers[path.rsplit("/", 1)[1]]
+        conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/dicom\r\nContent-Encoding: {encoding}\r\n"
+                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+
+    url = serve(handler)
+    cache = tmp_path / "cache"
+    config, exporter = _wado_config(url, cache, **{"max-stored-bytes": str(1 << 20)})
+    request = ExportRequest(exporter=exporter, configuration=config, study_uid=refs[0].study_uid,
+                            instances=refs[:3])
+    with create_transport(exporter, config) as transport:
+        outcome = transport.send(request)
+    assert (outcome.completed, outcome.failed) == (1, 2), outcome.message
+    reasons = {f.sop_instance_uid: f.reason for f in outcome.failures}
+    assert "ran past it (more than 1048576 bytes sent)" in reasons[refs[1].sop_instance_uid]
+    assert "the answer is encoded as 'br', which cannot be unpacked here" in reasons[refs[2].sop_instance_uid]
+    ref = refs[0]
+    assert (cache / ref.study_uid / ref.series_uid / f"{ref.sop_instance_uid}.dcm").read_bytes() == small
+    assert sorted(p.name for p in cache.rglob("*") if p.is_file()) == [f"{ref.sop_instance_uid}.dcm"]

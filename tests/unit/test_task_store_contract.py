@@ -1088,14 +1088,20 @@ def test_sqlite_schedule_many_stores_all_or_none(tmp_path: Path) -> None:
         store.close()
 
 
-def test_sqlite_coalescing_a_request_the_waiting_task_covers_needs_no_write_lock(tmp_path: Path) -> None:
+@pytest.mark.parametrize("first", ["schedule", "schedule_many"])
+def test_sqlite_coalescing_a_request_the_waiting_task_covers_needs_no_write_lock(tmp_path: Path, first: str) -> None:
     # Repeated requests for one study (one per instance received) are the common case: for a study this store
-    # scheduled lately, a waiting task that already covers the request is read and returned without taking the
-    # database's write lock, so such requests do not queue behind another process's write transaction.
+    # scheduled lately (by schedule or schedule_many), a waiting task that already covers the request is read and
+    # returned without taking the database's write lock, so such requests do not queue behind another process's
+    # write transaction.
     store = SqliteTaskStore(tmp_path / "tasks.db", busy_timeout=0.05)
     other = sqlite3.connect(tmp_path / "tasks.db", isolation_level=None)
     try:
-        waiting = store.schedule(new("9", at=T0 + timedelta(minutes=5)), now=T0)
+        request = new("9", at=T0 + timedelta(minutes=5))
+        if first == "schedule":
+            waiting = store.schedule(request, now=T0)
+        else:
+            [waiting] = store.schedule_many([request], now=T0)
         other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock from here on
         same = store.schedule(new("9", "1.1", "1.1.1", at=T0), now=T0 + timedelta(seconds=1))
         assert same == waiting

@@ -31,6 +31,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -450,11 +451,11 @@ def fetch(
             status = response.status_code
             size = 0
             if 200 <= status < 300:
-                if max_bytes is not None:
+                if max_bytes is not None and _encoding(response) in ("", "identity"):
                     declared = _content_length(response)
                     if declared is not None and declared > max_bytes:
                         return _too_large(status, f"declares {declared} bytes", max_bytes, limit_name)
-                for chunk in response.iter_bytes(_CHUNK):
+                for chunk in _decoded(response, _CHUNK):
                     if deadline_passed():  # a client built elsewhere (tests) has no bounded sockets
                         raise httpx.ReadTimeout("the request's deadline passed")
                     size += len(chunk)
@@ -465,7 +466,7 @@ def fetch(
                         sink.write(chunk)
                 return Fetched(status=status, reason=response.reason_phrase, size=size)
             snippet = b""
-            for chunk in response.iter_bytes(_SNIPPET):
+            for chunk in _decoded(response, _SNIPPET):
                 snippet += chunk
                 if len(snippet) >= _SNIPPET:
                     break
@@ -486,8 +487,56 @@ def fetch(
         return _network(f"{type(exc).__name__}: {_cause(exc)}")
     except httpx.InvalidURL as exc:  # not an HTTPError
         return Fetched(status=None, reason=f"invalid URL: {_cause(exc)}", retryable=False)
+    except _Undecodable as exc:
+        return Fetched(status=None, reason=str(exc), retryable=False)
     except OSError as exc:  # the sink (a storage) failed to take the body
         return Fetched(status=None, reason=f"cannot store the answer: {exc}", retryable=False)
+
+
+class _Undecodable(Exception):
+    """An answer in a content encoding that cannot be unpacked in bounded steps, or damaged."""
+
+
+def _encoding(response: Any) -> str:
+    return str(response.headers.get("content-encoding", "")).strip().lower()
+
+
+def _decoded(response: Any, step: int) -> Iterator[bytes]:
+    """The body of ``response`` unpacked from its ``Content-Encoding`` in pieces of at most ``step`` bytes.
+
+    httpx would unpack each piece read from the network whole: 64 KiB of gzip can hold 64 MB. Only gzip and
+    deflate (what httpx itself would unpack) are accepted; the answer's bytes go through zlib with a bound on
+    every output.
+    """
+    encoding = _encoding(response)
+    if encoding in ("", "identity"):
+        yield from response.iter_raw(step)
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise _Undecodable(f"the answer is encoded as {encoding[:40]!r}, which cannot be unpacked here")
+    gzip = encoding != "deflate"
+    z = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+    first = True
+    try:
+        for raw in response.iter_raw(64 * 1024):
+            data = raw
+            while True:
+                try:
+                    out = z.decompress(data, step)
+                except zlib.error:
+                    if gzip or not first:
+                        raise
+                    # "deflate" without its zlib wrapper, as some servers send it (httpx accepts both too)
+                    z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    out = z.decompress(data, step)
+                first = False
+                if out:
+                    yield out
+                data = z.unconsumed_tail
+                if not data and len(out) < step:
+                    break
+    except zlib.error as exc:
+        raise _Undecodable(f"the answer's {encoding} data is damaged: {exc}") from None
 
 
 def _content_length(response: Any) -> int | None:
