@@ -16,6 +16,7 @@ from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
     add_config_options,
+    add_confirm_options,
     add_format_options,
     add_output_option,
     add_queue_options,
@@ -471,6 +472,7 @@ def _register_queue(sub: Sub) -> None:
     p.add_argument("queue_name", metavar="NAME")
     p.add_argument("--force", action="store_true", help="remove it although exporters use it")
     add_output_option(p)
+    add_confirm_options(p)
     p.set_defaults(handler=queue_remove)
 
     p = _queue_parser(cmds, "list", "list export tasks")
