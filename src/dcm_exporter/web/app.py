@@ -36,8 +36,11 @@ from dcm_exporter.errors import ConfigurationError, DcmExporterError, TaskNotFou
 from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter, TaskStatus, TaskType
 from dcm_exporter.web._facade import ExporterAdapter
 from dcm_exporter.web.dcm4chee import (
+    MAX_BATCH_ID,
+    MAX_TASK_ID,
     BadParameter,
     batch_json,
+    choose_output,
     parse_datetime,
     task_filters,
     task_json,
@@ -117,6 +120,10 @@ class _Api:
         if self.adapter.exporter_descriptor(exporter_id) is None:
             return _error(404, f"No such Exporter: {exporter_id}")
         q = request.query_params
+        batch_id = q.get("batchID") or None
+        if batch_id is not None and (len(batch_id) > MAX_BATCH_ID or not batch_id.isprintable()):
+            return _error(400, f"batchID={batch_id[:40]!r}{'...' if len(batch_id) > 40 else ''}: at most "
+                          f"{MAX_BATCH_ID} printable characters ({len(batch_id)} given)")
         try:
             when = parse_datetime(q["scheduledTime"]) if q.get("scheduledTime") else None
         except BadParameter as exc:
@@ -131,7 +138,7 @@ class _Api:
         client = request.client.host if request.client else None
         try:
             task = self.adapter.schedule_export(
-                exporter_id, study, series, instance, batch_id=q.get("batchID") or None, scheduled_time=when,
+                exporter_id, study, series, instance, batch_id=batch_id, scheduled_time=when,
                 requester=client,
             )
         except ConfigurationError as exc:
@@ -163,17 +170,17 @@ class _Api:
 
     def list_tasks(self, request: Request) -> Response:
         q = request.query_params
-        accept = (q.get("accept") or request.headers.get("accept") or "application/json").lower()
-        csv = "text/csv" in accept
-        if not csv and not any(t in accept for t in ("json", "*/*")):
-            return _error(406, f"cannot answer {accept}: use application/json or text/csv")
+        # the accept parameters (they may repeat) stand in for the Accept header, as upstream reads them
+        accept = ",".join(q.getlist("accept")) or request.headers.get("accept") or "application/json"
+        output = choose_output(accept)
+        if output is None:
+            return _error(406, f"cannot answer {accept[:200]}: use application/json or text/csv")
         try:
             tasks = self._list(self._filters(request, paged=True))
         except BadParameter as exc:
             return _error(400, str(exc))
-        if csv:
-            delimiter = ";" if "delimiter=semicolon" in accept.replace(" ", "") else ","
-            return Response(tasks_csv(tasks, delimiter=delimiter), media_type="text/csv; charset=utf-8")
+        if output[0] == "csv":
+            return Response(tasks_csv(tasks, delimiter=output[1]), media_type="text/csv; charset=utf-8")
         return JSONResponse([task_json(t) for t in tasks])
 
     def count_tasks(self, request: Request) -> Response:
@@ -224,6 +231,8 @@ class _Api:
         return JSONResponse({"count": sum(len(self.adapter.cancel(f)) for f in filters)})
 
     def _export_task(self, task_id: int) -> ExportTask | None:
+        if task_id > MAX_TASK_ID:  # no store holds one: no such task (not the store's overflow error)
+            return None
         try:
             task = self.adapter.task(task_id)
         except TaskNotFoundError:
@@ -384,6 +393,8 @@ class _Api:
     def page_task(self, request: Request) -> Response:
         task_id = request.path_params["taskID"]
         try:
+            if task_id > MAX_TASK_ID:
+                raise TaskNotFoundError(task_id)
             task = self.adapter.task(task_id)
         except TaskNotFoundError:
             return self._page(request, "task.html", task=None, task_id=task_id, failures=[])
