@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from _helpers import write_ct_study
-from dcm_exporter.errors import TransportTimeoutError
+from dcm_exporter.errors import TransportError, TransportTimeoutError
 from dcm_exporter.export import ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.models import Configuration, ExporterDescriptor
 from dcm_exporter.transports._http import HttpSettings, build_client, fetch
@@ -255,6 +255,29 @@ def test_wado_fetch_is_bounded_by_the_request_timeout_too(serve: Callable[..., s
         fetched = fetch(client, url, {}, None, request_timeout=2.0)
     assert fetched.status is None and fetched.retryable
     assert fetched.reason == "no complete answer within the request timeout of 2 s"
+
+
+def _silent(conn: socket.socket) -> None:
+    """Accept, then say nothing: for an https:// URL the client's TLS handshake waits on it."""
+    _hold(conn)
+
+
+@GUARD
+def test_a_tls_server_that_never_finishes_its_handshake_is_bounded_by_the_request_timeout(
+    serve: Callable[..., str], refs: list[InstanceRef]
+) -> None:
+    url = serve(_silent).replace("http://", "https://")
+    # connect-timeout far beyond request-timeout too: the handshake counts against the whole request
+    with _stow(url, connect_timeout=READ_TIMEOUT, read_timeout=READ_TIMEOUT, request_timeout=2.0) as transport, \
+            pytest.raises(TransportError, match=r"cannot connect to .*: not connected \(TLS handshake included\) "
+                                                + DEADLINE) as caught:
+        transport.send(_request(refs))
+    assert caught.value.retryable
+    with build_client(HttpSettings(connect_timeout=READ_TIMEOUT, read_timeout=READ_TIMEOUT, request_timeout=2.0),
+                      what="wado:") as client:
+        fetched = fetch(client, url, {}, None, request_timeout=2.0)
+    assert (fetched.status, fetched.retryable) == (None, True)
+    assert fetched.reason == "not connected (TLS handshake included) within the request timeout of 2 s"
 
 
 # --- the same through a real HTTP proxy (tinyproxy relays every trickled byte as it comes) ------------------
