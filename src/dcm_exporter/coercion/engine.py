@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import logging
-import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -373,8 +372,11 @@ class CoercionPlan:
         rule, deidentifier = chosen
         try:
             done = deidentify_part10(deidentifier, data, target_transfer_syntax)
-        except (Unsupported, struct.error, IndexError, ValueError, UnicodeError):
+        except Unsupported:
             return None  # a shape only pydicom reproduces (or reports) exactly
+        except Exception as exc:  # whatever else goes wrong there, the pydicom path gives the same object
+            log.debug("de-identification of the Part 10 bytes gave up: %s: %s", type(exc).__name__, exc)
+            return None
         return CoercedInstance(
             part10=done.part10,
             dataset_offset=done.dataset_offset,

@@ -35,9 +35,13 @@ from starlette.staticfiles import StaticFiles
 from dcm_exporter.errors import ConfigurationError, DcmExporterError, TaskNotFoundError
 from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter, TaskStatus, TaskType
 from dcm_exporter.web._facade import ExporterAdapter
+from dcm_exporter.web._health import health_report
 from dcm_exporter.web.dcm4chee import (
+    MAX_BATCH_ID,
+    MAX_TASK_ID,
     BadParameter,
     batch_json,
+    choose_output,
     parse_datetime,
     task_filters,
     task_json,
@@ -117,6 +121,10 @@ class _Api:
         if self.adapter.exporter_descriptor(exporter_id) is None:
             return _error(404, f"No such Exporter: {exporter_id}")
         q = request.query_params
+        batch_id = q.get("batchID") or None
+        if batch_id is not None and (len(batch_id) > MAX_BATCH_ID or not batch_id.isprintable()):
+            return _error(400, f"batchID={batch_id[:40]!r}{'...' if len(batch_id) > 40 else ''}: at most "
+                          f"{MAX_BATCH_ID} printable characters ({len(batch_id)} given)")
         try:
             when = parse_datetime(q["scheduledTime"]) if q.get("scheduledTime") else None
         except BadParameter as exc:
@@ -131,7 +139,7 @@ class _Api:
         client = request.client.host if request.client else None
         try:
             task = self.adapter.schedule_export(
-                exporter_id, study, series, instance, batch_id=q.get("batchID") or None, scheduled_time=when,
+                exporter_id, study, series, instance, batch_id=batch_id, scheduled_time=when,
                 requester=client,
             )
         except ConfigurationError as exc:
@@ -163,17 +171,17 @@ class _Api:
 
     def list_tasks(self, request: Request) -> Response:
         q = request.query_params
-        accept = (q.get("accept") or request.headers.get("accept") or "application/json").lower()
-        csv = "text/csv" in accept
-        if not csv and not any(t in accept for t in ("json", "*/*")):
-            return _error(406, f"cannot answer {accept}: use application/json or text/csv")
+        # the accept parameters (they may repeat) stand in for the Accept header, as upstream reads them
+        accept = ",".join(q.getlist("accept")) or request.headers.get("accept") or "application/json"
+        output = choose_output(accept)
+        if output is None:
+            return _error(406, f"cannot answer {accept[:200]}: use application/json or text/csv")
         try:
             tasks = self._list(self._filters(request, paged=True))
         except BadParameter as exc:
             return _error(400, str(exc))
-        if csv:
-            delimiter = ";" if "delimiter=semicolon" in accept.replace(" ", "") else ","
-            return Response(tasks_csv(tasks, delimiter=delimiter), media_type="text/csv; charset=utf-8")
+        if output[0] == "csv":
+            return Response(tasks_csv(tasks, delimiter=output[1]), media_type="text/csv; charset=utf-8")
         return JSONResponse([task_json(t) for t in tasks])
 
     def count_tasks(self, request: Request) -> Response:
@@ -224,6 +232,8 @@ class _Api:
         return JSONResponse({"count": sum(len(self.adapter.cancel(f)) for f in filters)})
 
     def _export_task(self, task_id: int) -> ExportTask | None:
+        if task_id > MAX_TASK_ID:  # no store holds one: no such task (not the store's overflow error)
+            return None
         try:
             task = self.adapter.task(task_id)
         except TaskNotFoundError:
@@ -323,38 +333,7 @@ class _Api:
         return JSONResponse(*self.health_report())
 
     def health_report(self) -> tuple[dict[str, Any], int]:
-        reasons: list[str] = []
-        runner = self.adapter.runner_running()
-        if runner is False:
-            reasons.append("the queue runner is not running")
-        store = "ok"
-        try:
-            self.adapter.tasks(TaskFilter(limit=1))  # one row: cheap on any queue size
-        except Exception as exc:  # whatever the store raises: the answer is 503 with the reason
-            store = f"{type(exc).__name__}: {exc}"
-            reasons.append(f"the task store does not answer: {store}")
-        else:
-            failing = self.adapter.store_error()  # reads work, writes may not (a full disk)
-            if failing is not None:
-                store = f"QueueError: {failing}"
-                reasons.append(f"the queue runner cannot write to the task store: {failing}")
-        body: dict[str, Any] = {
-            "status": "ok" if not reasons else "unavailable",
-            "device": self.adapter.device_name,
-            "runner": "running" if runner else "stopped" if runner is False else "not in this process",
-            "store": store,
-        }
-        if self.reloader is not None:
-            last = self.reloader.last_result
-            body["configuration"] = {
-                "source": self.reloader.source,
-                "last_reload": last.as_dict() if last is not None else None,
-                "reloads": self.reloader.reloads,
-                "refused": self.reloader.failures,
-            }
-        if reasons:
-            body["reasons"] = reasons
-        return body, 200 if not reasons else 503
+        return health_report(self.adapter, self.reloader)
 
     # --- the monitoring page ------------------------------------------------------------------------------
 
@@ -384,6 +363,8 @@ class _Api:
     def page_task(self, request: Request) -> Response:
         task_id = request.path_params["taskID"]
         try:
+            if task_id > MAX_TASK_ID:
+                raise TaskNotFoundError(task_id)
             task = self.adapter.task(task_id)
         except TaskNotFoundError:
             return self._page(request, "task.html", task=None, task_id=task_id, failures=[])
