@@ -196,3 +196,12 @@ def test_sequences_nested_hundreds_deep_fail_the_instance_with_a_reason() -> Non
     blob = _part10(b"".join(_nested(2000)))  # pydicom reads sequences by recursion
     with pytest.raises(CoercionError, match="cannot read the stored file"):
         _plan().coerce_file(io.BytesIO(blob), name="x")
+
+
+def test_a_stream_that_cannot_be_read_fails_the_instance_with_a_reason() -> None:
+    class Broken(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise OSError("input/output error")
+
+    with pytest.raises(CoercionError, match=r"x: cannot read the stored file.*input/output error"):
+        _plan().coerce_file(Broken(), name="x")
