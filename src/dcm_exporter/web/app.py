@@ -35,6 +35,7 @@ from starlette.staticfiles import StaticFiles
 from dcm_exporter.errors import ConfigurationError, DcmExporterError, TaskNotFoundError
 from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter, TaskStatus, TaskType
 from dcm_exporter.web._facade import ExporterAdapter
+from dcm_exporter.web._health import health_report
 from dcm_exporter.web.dcm4chee import (
     MAX_BATCH_ID,
     MAX_TASK_ID,
@@ -332,38 +333,7 @@ class _Api:
         return JSONResponse(*self.health_report())
 
     def health_report(self) -> tuple[dict[str, Any], int]:
-        reasons: list[str] = []
-        runner = self.adapter.runner_running()
-        if runner is False:
-            reasons.append("the queue runner is not running")
-        store = "ok"
-        try:
-            self.adapter.tasks(TaskFilter(limit=1))  # one row: cheap on any queue size
-        except Exception as exc:  # whatever the store raises: the answer is 503 with the reason
-            store = f"{type(exc).__name__}: {exc}"
-            reasons.append(f"the task store does not answer: {store}")
-        else:
-            failing = self.adapter.store_error()  # reads work, writes may not (a full disk)
-            if failing is not None:
-                store = f"QueueError: {failing}"
-                reasons.append(f"the queue runner cannot write to the task store: {failing}")
-        body: dict[str, Any] = {
-            "status": "ok" if not reasons else "unavailable",
-            "device": self.adapter.device_name,
-            "runner": "running" if runner else "stopped" if runner is False else "not in this process",
-            "store": store,
-        }
-        if self.reloader is not None:
-            last = self.reloader.last_result
-            body["configuration"] = {
-                "source": self.reloader.source,
-                "last_reload": last.as_dict() if last is not None else None,
-                "reloads": self.reloader.reloads,
-                "refused": self.reloader.failures,
-            }
-        if reasons:
-            body["reasons"] = reasons
-        return body, 200 if not reasons else 503
+        return health_report(self.adapter, self.reloader)
 
     # --- the monitoring page ------------------------------------------------------------------------------
 
