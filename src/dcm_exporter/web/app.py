@@ -23,6 +23,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import attrs
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -196,6 +197,10 @@ class _Api:
             filters = self._filters(request, paged=True)
         except BadParameter as exc:
             return _error(400, str(exc))
+        return JSONResponse([batch_json(b) for b in self._batches(filters)[0]])
+
+    def _batches(self, filters: Sequence[TaskFilter]) -> tuple[list[BatchSummary], int]:
+        """The page of batches the filters ask for, ordered by their time; and how many batches match."""
         batches: dict[str, BatchSummary] = {}
         for f in filters:
             for b in self.adapter.batches(attrs.evolve(f, offset=0, limit=None, order_by="created_time")):
@@ -208,7 +213,7 @@ class _Api:
 
         ordered = sorted(batches.values(), key=lambda b: (when(b), b.batch_id), reverse=first.order_by.startswith("-"))
         end = None if first.limit is None else first.offset + first.limit
-        return JSONResponse([batch_json(b) for b in ordered[first.offset:end]])
+        return ordered[first.offset:end], len(ordered)
 
     def cancel_task(self, request: Request) -> Response:
         if (denied := self.authorize(request)) is not None:
@@ -358,7 +363,8 @@ class _Api:
             total = sum(self.adapter.count(attrs.evolve(f, offset=0, limit=None)) for f in filters)
         except BadParameter as exc:
             error = str(exc)
-        return self._page(request, "tasks.html", tasks=tasks, total=total, query=q, error=error)
+        return self._page(request, "tasks.html", tasks=tasks, total=total, query=q, error=error,
+                          **_paging(request, len(tasks), total))
 
     def page_task(self, request: Request) -> Response:
         task_id = request.path_params["taskID"]
@@ -373,9 +379,38 @@ class _Api:
         return self._page(request, "task.html", task=task, task_id=task_id, failures=failures)
 
     def page_batches(self, request: Request) -> Response:
-        batches = self.adapter.batches(TaskFilter(task_type=TaskType.EXPORT))
-        rows = [batch_json(b) for b in batches]
-        return self._page(request, "batches.html", batches=rows)
+        q = dict(request.query_params)
+        q.setdefault("limit", str(_PAGE_LIMIT))
+        error = None
+        batches: list[BatchSummary] = []
+        total = 0
+        try:
+            batches, total = self._batches(task_filters(q, request.query_params.getlist("ExporterID"), paged=True))
+        except BadParameter as exc:
+            error = str(exc)
+        return self._page(request, "batches.html", batches=[batch_json(b) for b in batches], total=total,
+                          error=error, **_paging(request, len(batches), total))
+
+
+def _paging(request: Request, shown: int, total: int) -> dict[str, Any]:
+    """The page's links to the previous and the next page of a list (``None`` where there is none), and the
+    position of the first row shown."""
+    q = request.query_params
+    try:
+        offset = max(int(q.get("offset") or 0), 0)
+        limit = max(int(q.get("limit") or _PAGE_LIMIT), 1)
+    except ValueError:  # the list already says what is wrong with them
+        return {"first": 0, "previous_url": None, "next_url": None}
+
+    def url(new_offset: int) -> str:
+        items = [(k, v) for k, v in q.multi_items() if k != "offset"] + [("offset", str(new_offset))]
+        return "?" + urlencode(items)  # relative: the same page wherever the app is mounted
+
+    return {
+        "first": offset + 1 if shown else 0,
+        "previous_url": url(max(offset - limit, 0)) if offset > 0 else None,
+        "next_url": url(offset + limit) if offset + shown < total else None,
+    }
 
 
 def _route(path: str, endpoint: Callable[[Request], Response], methods: list[str]) -> Route:
