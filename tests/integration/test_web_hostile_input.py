@@ -2,8 +2,9 @@
 parameter and why, never a 500 from deep inside (a store's integer overflow, a date past year 9999); what a
 caller writes into a task (``batchID``) is bounded, and the CSV list cannot carry a spreadsheet formula.
 
-One real server (a subprocess, as a user starts it) for the module; the checks only read, or schedule tasks
-for 2099, so they do not disturb each other.
+One real server (a subprocess, as a user starts it) per task store, SQLite and PostgreSQL (which refuses what
+SQLite takes: a NUL in a text, integers past 64 bits); the checks only read, or schedule tasks for 2099, so
+they do not disturb each other.
 """
 
 from __future__ import annotations
@@ -21,26 +22,34 @@ from _web import Served, start_serve
 from dcm_exporter.cli._demo import demo_configuration
 from dcm_exporter.codecs import ldif
 from dcm_exporter.sample import StudyInfo
+from servers.postgres import create_database, drop_database
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 BASE = "/dcm4chee-arc"
 LATER = {"scheduledTime": "20991231000000"}
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, small_study: StudyInfo) -> Iterator[Served]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           small_study: StudyInfo) -> Iterator[Served]:
     tmp_path = tmp_path_factory.mktemp("hostile")
     config = tmp_path / "config.ldif"
     config.write_text(ldif.dumps(demo_configuration()))
-    server = start_serve(tmp_path, "--config", str(config), "--queue", f"sqlite:{tmp_path / 'q.sqlite'}",
-                         "--source", str(small_study.directory), "--reload-interval", "0")
+    database = create_database() if request.param == "postgres" else None
+    queue = database.url if database is not None else f"sqlite:{tmp_path / 'q.sqlite'}"
     try:
-        yield server
+        server = start_serve(tmp_path, "--config", str(config), "--queue", queue,
+                             "--source", str(small_study.directory), "--reload-interval", "0")
+        try:
+            yield server
+        finally:
+            code = server.stop()
+        assert code == 0, server.output()
+        assert "Traceback" not in server.output(), server.output()
     finally:
-        code = server.stop()
-    assert code == 0, server.output()
-    assert "Traceback" not in server.output(), server.output()
+        if database is not None:
+            drop_database(database.name)
 
 
 def _export(served: Served, study: StudyInfo, **params: str) -> tuple[int, dict[str, str]]:
@@ -62,6 +71,10 @@ def _export(served: Served, study: StudyInfo, **params: str) -> tuple[int, dict[
         ({"createdTime": "99991231235959"}, "createdTime='99991231235959'"),  # its end is past year 9999
         ({"updatedTime": "-99991231"}, "updatedTime='99991231'"),
         ({"createdTime": "00000101"}, "createdTime='00000101'"),
+        ({"batchID": "\x00"}, "batchID='\\x00': control characters match no task"),  # PostgreSQL: no NUL
+        ({"StudyInstanceUID": "1.2\x00"}, "StudyInstanceUID='1.2\\x00': control characters"),
+        ({"dicomDeviceName": "a\nb"}, "dicomDeviceName='a\\nb': control characters"),
+        ({"ExporterID": "\x7f"}, "ExporterID='\\x7f': control characters"),
     ],
 )
 def test_a_bad_list_parameter_is_400_naming_it(served: Served, params: dict[str, str], said: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from _helpers import write_ct_study
-from dcm_exporter.errors import TransportTimeoutError
+from dcm_exporter.errors import TransportError, TransportTimeoutError
 from dcm_exporter.export import ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.models import Configuration, ExporterDescriptor
 from dcm_exporter.transports._http import HttpSettings, build_client, fetch
@@ -31,14 +31,15 @@ pytestmark = pytest.mark.timeout(60)
 Handler = Callable[[socket.socket], None]
 
 
-def _read_request(conn: socket.socket) -> None:
-    """Read one HTTP request (headers, then a Content-Length body) so that the client's upload finishes."""
+def _read_request(conn: socket.socket) -> str:
+    """Read one HTTP request (headers, then a Content-Length body) so that the client's upload finishes; its
+    target (the path), ``""`` when the client hung up before the end of the headers."""
     conn.settimeout(10)
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
         if not chunk:
-            return
+            return ""
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     length = 0
@@ -49,8 +50,9 @@ def _read_request(conn: socket.socket) -> None:
     while len(body) < length:
         chunk = conn.recv(65536)
         if not chunk:
-            return
+            break
         body += chunk
+    return head.split(b" ", 2)[1].decode()
 
 
 @pytest.fixture
@@ -255,6 +257,29 @@ def test_wado_fetch_is_bounded_by_the_request_timeout_too(serve: Callable[..., s
     assert fetched.reason == "no complete answer within the request timeout of 2 s"
 
 
+def _silent(conn: socket.socket) -> None:
+    """Accept, then say nothing: for an https:// URL the client's TLS handshake waits on it."""
+    _hold(conn)
+
+
+@GUARD
+def test_a_tls_server_that_never_finishes_its_handshake_is_bounded_by_the_request_timeout(
+    serve: Callable[..., str], refs: list[InstanceRef]
+) -> None:
+    url = serve(_silent).replace("http://", "https://")
+    # connect-timeout far beyond request-timeout too: the handshake counts against the whole request
+    with _stow(url, connect_timeout=READ_TIMEOUT, read_timeout=READ_TIMEOUT, request_timeout=2.0) as transport, \
+            pytest.raises(TransportError, match=r"cannot connect to .*: not connected \(TLS handshake included\) "
+                                                + DEADLINE) as caught:
+        transport.send(_request(refs))
+    assert caught.value.retryable
+    with build_client(HttpSettings(connect_timeout=READ_TIMEOUT, read_timeout=READ_TIMEOUT, request_timeout=2.0),
+                      what="wado:") as client:
+        fetched = fetch(client, url, {}, None, request_timeout=2.0)
+    assert (fetched.status, fetched.retryable) == (None, True)
+    assert fetched.reason == "not connected (TLS handshake included) within the request timeout of 2 s"
+
+
 # --- the same through a real HTTP proxy (tinyproxy relays every trickled byte as it comes) ------------------
 
 
@@ -426,17 +451,6 @@ def _wado_config(url: str, cache: Path, **web_props: str) -> tuple[Configuration
     return Configuration(devices=[archive, peer]), exporter
 
 
-def _request_path(conn: socket.socket) -> str:
-    conn.settimeout(10)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return ""
-        data += chunk
-    return data.split(b" ", 2)[1].decode()
-
-
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "endless"])
 def test_a_wado_answer_larger_than_max_stored_bytes_fails_alone_and_leaves_nothing(
     serve: Callable[..., str], refs: list[InstanceRef], tmp_path: Path, declared: bool
@@ -449,7 +463,7 @@ def test_a_wado_answer_larger_than_max_stored_bytes_fails_alone_and_leaves_nothi
     sent = [0]
 
     def handler(conn: socket.socket) -> None:
-        path = _request_path(conn)
+        path = _read_request(conn)
         if not path.endswith(hostile):
             body = path.encode() * 10
             conn.sendall(_answer("200 OK", body, "application/dicom"))
@@ -518,7 +532,7 @@ def test_compressed_wado_answers_are_unpacked_in_bounded_steps(
     seen: list[str] = []
 
     def handler(conn: socket.socket) -> None:
-        path = _request_path(conn)
+        path = _read_request(conn)
         seen.append(path)
         encoding, body = answers[path.rsplit("/", 1)[1]]
         conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/dicom\r\nContent-Encoding: {encoding}\r\n"

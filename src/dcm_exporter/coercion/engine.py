@@ -318,7 +318,10 @@ class CoercionPlan:
         """
         require(*PYDICOM)
         if self._may_take_bytes():
-            data = stream.read()
+            try:
+                data = stream.read()
+            except OSError as exc:
+                raise CoercionError(f"{name}: cannot read the stored file for attribute coercion: {exc}") from exc
             done = self._coerce_bytes(data, target_transfer_syntax)
             if done is not None:
                 return done

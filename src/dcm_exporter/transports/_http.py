@@ -474,6 +474,10 @@ def fetch(
             retryable = status in (408, 425, 429) or status >= 500
             return Fetched(status=status, reason=response.reason_phrase, snippet=text, retryable=retryable)
     except httpx.ConnectTimeout:
+        if request_timeout is not None and time.monotonic() - started >= request_timeout:
+            return _network(
+                f"not connected (TLS handshake included) within the request timeout of {request_timeout:g} s"
+            )
         return _network("connect timed out")
     except httpx.ConnectError as exc:
         return _network(f"cannot connect: {_cause(exc)}")

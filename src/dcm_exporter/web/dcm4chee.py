@@ -137,6 +137,14 @@ def _int(params: Mapping[str, str], name: str, *, minimum: int = 0, maximum: int
     return value
 
 
+def _text(params: Mapping[str, str], name: str) -> str | None:
+    text = params.get(name) or None
+    # a control character matches no task, and PostgreSQL refuses a NUL in a query: say so rather than fail
+    if text is not None and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
+        raise BadParameter(f"{name}={text[:40]!r}: control characters match no task")
+    return text
+
+
 def _statuses(text: str | None, allowed: Iterable[str] | None = None) -> tuple[TaskStatus, ...] | None:
     if text is None or text == "":
         return None
@@ -176,9 +184,9 @@ def task_filters(
     criteria: dict[str, Any] = {
         "task_type": TaskType.EXPORT,
         "status": _statuses(status_text, status_required),
-        "study_uid": params.get("StudyInstanceUID") or None,
-        "batch_id": params.get("batchID") or None,
-        "device_name": params.get("dicomDeviceName") or None,
+        "study_uid": _text(params, "StudyInstanceUID"),
+        "batch_id": _text(params, "batchID"),
+        "device_name": _text(params, "dicomDeviceName"),
     }
     task_id = _int(params, "taskID", minimum=0, maximum=MAX_TASK_ID)
     if task_id is not None:
@@ -199,7 +207,7 @@ def task_filters(
         if limit is not None and limit > MAX_LIST:
             raise BadParameter(f"limit={limit}: at most {MAX_LIST} per request (page with offset)")
         criteria["limit"] = MAX_LIST if limit is None else limit
-    ids = [e for e in exporter_ids if e]
+    ids = [e for e in exporter_ids if e and _text({"ExporterID": e}, "ExporterID")]
     try:
         if not ids:
             return [TaskFilter(**criteria)]
