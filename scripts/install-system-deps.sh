@@ -5,12 +5,14 @@
 # session). The system services are never used.
 # The docs build reads the intersphinx inventories of Python, pydicom and attrs from Debian's documentation packages
 # python3-doc, python-pydicom-doc, python-attr-doc (no network).
+# PostgreSQL (Debian package postgresql: initdb and postgres in /usr/lib/postgresql/*/bin): the tests of a database
+# that goes away start private throwaway servers of their own (about 170 MB with its JIT's libllvm).
 # Also makes sure a PostgreSQL server answers on 127.0.0.1:5432 (the machine's own, or a throwaway one).
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(slapd ldap-utils dcmtk orthanc orthanc-dicomweb tinyproxy chromium chromium-driver curl python3-doc python-pydicom-doc python-attr-doc)
+pkgs=(slapd ldap-utils dcmtk orthanc orthanc-dicomweb tinyproxy chromium chromium-driver curl postgresql python3-doc python-pydicom-doc python-attr-doc)
 missing=()
 # installed means "install ok installed": dpkg -s also succeeds for a removed package whose config files remain
 for p in "${pkgs[@]}"; do

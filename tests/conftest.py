@@ -15,6 +15,10 @@ fixture                scope     gives
 ``orthanc_factory``    function  ``orthanc_factory(ae_title=..., extra_config={...})``
 ``pg_database``        function  a fresh database: ``.dsn .url .name``; dropped afterwards
 ``pg_database_factory``function  ``pg_database_factory(template=None)`` for more
+``pg_server``          function  a private PostgreSQL server of its own (trust, fsync off) that the test
+                                 may ``.kill()`` (SIGKILL of the postmaster), ``.stop()``, ``.start()``:
+                                 ``.port .dsn() .url(password=...) .pid .execute(sql) .log_path``
+``pg_server_factory``  function  ``pg_server_factory()`` for more
 ``store_scp``          function  :class:`dcm_exporter.testing.StoreSCP` (AE ``STORESCP``) writing into
                                  ``tmp_path / "store_scp"``, started
 ``store_scp_factory``  function  ``store_scp_factory(ae_title=..., **StoreSCP kwargs)``, started
@@ -42,6 +46,7 @@ import pytest
 from _helpers import started_and_stopped
 from servers.dcmtk import StorescpServer, start_storescp
 from servers.orthanc import OrthancServer, start_orthanc
+from servers.pg_private import PgServer, PgTemplate, start_pg_server
 from servers.postgres import PgDatabase, create_database, drop_database
 from servers.slapd import SlapdFactory, SlapdServer
 from servers.tinyproxy import ProxyServer, start_tinyproxy
@@ -57,6 +62,8 @@ _AUTO_MARKERS = {
     "orthanc_factory": "orthanc",
     "pg_database": "postgres",
     "pg_database_factory": "postgres",
+    "pg_server": "postgres",
+    "pg_server_factory": "postgres",
     "slapd": "slapd",
     "slapd_upstream": "slapd",
     "slapd_ldaps": "slapd",
@@ -158,6 +165,34 @@ def pg_database_factory() -> Iterator[Callable[..., PgDatabase]]:
 def pg_database(pg_database_factory: Callable[..., PgDatabase]) -> PgDatabase:
     """A fresh, empty PostgreSQL database for this test (``.dsn``, ``.url``, ``.name``)."""
     return pg_database_factory()
+
+
+@pytest.fixture(scope="session")
+def _pg_template() -> Iterator[list[PgTemplate]]:
+    # made on first use (a session that needs no private server runs no initdb)
+    made: list[PgTemplate] = []
+    yield made
+    for template in made:
+        template.remove()
+
+
+@pytest.fixture
+def pg_server_factory(_pg_template: list[PgTemplate], tmp_path: Path) -> Iterator[Callable[[], PgServer]]:
+    """Start private PostgreSQL servers (the shared one on 5432 is never touched); stopped afterwards."""
+
+    def start() -> PgServer:
+        if not _pg_template:
+            _pg_template.append(PgTemplate())
+        return start_pg_server(_pg_template[0], tmp_path)
+
+    yield from started_and_stopped(start, PgServer.stop)
+
+
+@pytest.fixture
+def pg_server(pg_server_factory: Callable[[], PgServer]) -> PgServer:
+    """A private PostgreSQL server, started, that this test may kill, stop and start again (same port and
+    data): what a runner sees when the database goes away and comes back."""
+    return pg_server_factory()
 
 
 # --- in-process Store SCP ----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Java's text formats as dcm4che's ``AttributesFormat`` uses them (internal; a leaf of the transports).
 
 ``java.text.MessageFormat`` (the pattern as a whole, with its quoting), ``SimpleDateFormat`` and
-``DecimalFormat`` in the ``en_US`` locale (Java 17's CLDR data), ``java.util.GregorianCalendar``'s reading of
+``DecimalFormat`` in the ``en_US`` locale (the CLDR data of Java 21, dcm4chee-arc's JVM),
+``java.util.GregorianCalendar``'s reading of
 local times that a DST change makes ambiguous or skips, ISO 8601 periods and durations
 (``java.time.Period`` / ``Duration``) applied as ``ZonedDateTime.plus`` applies them, and the text dcm4che
 gives an FL/FD value (``Float.toString`` / ``Double.toString`` as specified since Java 19, trimmed by
@@ -189,7 +190,9 @@ def compile_date_pattern(pattern: str) -> Callable[[datetime], str]:
 
 # English (Java 9+ CLDR, en_US) styles of MessageFormat's date and time sub-formats
 DATE_STYLES = {"short": "M/d/yy", "medium": "MMM d, y", "long": "MMMM d, y", "full": "EEEE, MMMM d, y"}
-TIME_STYLES = {"short": "h:mm a", "medium": "h:mm:ss a", "long": "h:mm:ss a z"}
+# Java 20 and later (CLDR 42; the Java 21 of dcm4chee-arc's default images) put U+202F NARROW NO-BREAK SPACE
+# before the AM/PM marker; Java 17 (its ``jdk17`` images) a space.
+TIME_STYLES = {"short": "h:mm\u202fa", "medium": "h:mm:ss\u202fa", "long": "h:mm:ss\u202fa z"}
 
 
 # --- Java DecimalFormat --------------------------------------------------------------------------------

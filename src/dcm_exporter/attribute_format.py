@@ -31,7 +31,9 @@ rules hold for the whole pattern: ``''`` is one quote and text between single qu
 included (``'{00100020}'`` gives ``{0}``, ``it's/{00100020}`` gives ``its/{0}``). Values are read as dcm4che
 reads them: leading and trailing spaces are not part of a value (except the leading ones of ST, LT and UT);
 an FL or FD value is the text Java's ``Float.toString`` / ``Double.toString`` give it, trimmed as dcm4che's
-``formatDS`` trims it (``1E-5``, ``1``, ``0.1`` for the FL value nearest 0.1, ``1.0E7`` becomes ``1E7``);
+``formatDS`` trims it (``1E-5``, ``1``, ``0.1`` for the FL value nearest 0.1, ``1.0E7`` becomes ``1E7``), and
+so is the n-th number of an OF or OD value; the n-th number of an OB, UN, OW, OL or OV value is read signed
+(``-1`` for the byte ``FF``); an AT value is its tag as 8 hex digits (``00181063``);
 a DT value with its own offset is converted to the format's zone; a local date-time that a DST change makes
 ambiguous or skips is read with the zone's standard offset, as ``java.util.GregorianCalendar`` does. Letters
 follow ``SimpleDateFormat`` in the ``en_US`` locale (weeks start on Sunday, week 1 holds 1 January).
@@ -53,6 +55,7 @@ import hashlib
 import math
 import random
 import re
+import struct
 import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
@@ -92,8 +95,10 @@ _B32 = "0123456789abcdefghijklmnopqrstuv"
 _MASK64 = (1 << 64) - 1
 #: VRs whose leading spaces are significant (dcm4che trims only trailing spaces of these)
 _TEXT_VRS = frozenset({"ST", "LT", "UT"})
-#: VRs whose values are IEEE 754 numbers: FL binary32, FD binary64
-_BINARY_FLOAT_VRS = frozenset({"FL", "FD"})
+#: VRs whose values are IEEE 754 numbers: FL and OF binary32, FD and OD binary64
+_BINARY_FLOAT_VRS = frozenset({"FL", "FD", "OF", "OD"})
+#: the binary VRs pydicom keeps as bytes: the struct code of one value (dcm4che reads OB, OW, OL, OV signed)
+_BYTES_VRS = {"OB": "b", "UN": "b", "OW": "h", "OL": "i", "OV": "q", "OF": "f", "OD": "d"}
 
 
 # --- the value transforms --------------------------------------------------------------------------
@@ -227,13 +232,35 @@ def _raw_text_element(item: Any, tag: int, only: frozenset[str] | None = None) -
     return _RawTextElement(value=text.split("\\"), VR=vr)
 
 
+def _little_endian(ds: Any) -> bool:
+    """The byte order of the binary values pydicom keeps as bytes: the file's (little endian when made in
+    memory)."""
+    encoding = getattr(ds, "original_encoding", None)
+    return not (isinstance(encoding, tuple) and len(encoding) == 2 and encoding[1] is False)
+
+
+def _bytes_value(data: bytes | bytearray, vr: str, index: int, little: bool) -> int | float | None:
+    """The ``index``-th number of an OB/UN/OW/OL/OV/OF/OD value, read as dcm4che reads it (signed)."""
+    code = _BYTES_VRS[vr]
+    size = struct.calcsize(code)
+    offset = index * size
+    if offset + size > len(data):
+        return None
+    number: int | float = struct.unpack_from(("<" if little else ">") + code, data, offset)[0]
+    return number
+
+
 def _raw_value(ds: Any, path: Sequence[int], index: int) -> tuple[Any, str | None]:
-    """The ``index``-th value of the element at ``path`` as pydicom holds it, and the element's VR;
-    ``(None, None)`` when there is no such value."""
+    """The ``index``-th value of the element at ``path`` as pydicom holds it (the number, for the binary VRs
+    pydicom keeps as bytes), and the element's VR; ``(None, None)`` when there is no such value."""
     elem = _element(ds, path)
     if elem is None:
         return None, None
     value = elem.value
+    vr = getattr(elem, "VR", None)
+    if isinstance(value, bytes | bytearray) and vr in _BYTES_VRS:
+        number = _bytes_value(value, vr, index, _little_endian(ds))
+        return (number, vr) if number is not None else (None, None)
     if value is None or isinstance(value, bytes | bytearray):
         return None, None
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
@@ -242,11 +269,15 @@ def _raw_value(ds: Any, path: Sequence[int], index: int) -> tuple[Any, str | Non
         values = [value]
     if index >= len(values) or values[index] is None:
         return None, None
-    return values[index], getattr(elem, "VR", None)
+    return values[index], vr
 
 
 def _is_binary_float(value: Any, vr: str | None) -> bool:
     return vr in _BINARY_FLOAT_VRS and isinstance(value, float | int) and not isinstance(value, bool)
+
+
+def _single(vr: str | None) -> bool:
+    return vr in ("FL", "OF")
 
 
 def _string_value(ds: Any, path: Sequence[int], index: int) -> str | None:
@@ -256,7 +287,9 @@ def _string_value(ds: Any, path: Sequence[int], index: int) -> str | None:
         return None
     if _is_binary_float(value, vr):
         # dcm4che prints an FL/FD value with Java's Float/Double.toString, trimmed by formatDS ('1E-5')
-        return dicom_ds_text(float(value), single=vr == "FL")
+        return dicom_ds_text(float(value), single=_single(vr))
+    if vr == "AT" and isinstance(value, int):
+        return f"{value:08X}"  # dcm4che's TagUtils.toHexString, where pydicom's str gives (0018,1063)
     text = str(value)
     text = text.rstrip(" \x00") if vr in _TEXT_VRS else text.strip(" \x00")
     return text or None
@@ -266,7 +299,7 @@ def _float_value(ds: Any, path: Sequence[int], index: int) -> float:
     value, vr = _raw_value(ds, path, index)
     if _is_binary_float(value, vr):
         # as Attributes.getDouble: the binary value itself (an FL one widened), not its shortened text
-        return to_binary32(value) if vr == "FL" else float(value)
+        return to_binary32(value) if _single(vr) else float(value)
     text = _string_value(ds, path, index)
     if text is None:
         return 0.0

@@ -115,16 +115,27 @@ def test_config_validate_show_and_convert_round_trip(config_file: Path, tmp_path
 
 
 def test_config_validate_reports_problems(config_file: Path, tmp_path: Path) -> None:
-    # a queue that does not exist: the exporter cannot work, an error
+    # a queue that does not exist: loaded, as dcm4chee-arc loads it (its tasks cannot be queued), a warning
+    # that --strict makes fatal
     broken = config_file.read_text().replace("dcmQueueName: Export1\ndicomDescription: Export to",
                                              "dcmQueueName: Nowhere\ndicomDescription: Export to")
     assert "Nowhere" in broken
     path = tmp_path / "broken.ldif"
     path.write_text(broken)
+    warned = run_cli("config", "validate", str(path), cwd=tmp_path)
+    assert warned.returncode == 0, warned.stdout + warned.stderr
+    assert "queue Nowhere does not exist on device dcm-exporter-demo" in warned.stdout
+    assert "broken.ldif:" in warned.stdout  # where: file and line
+    assert run_cli("config", "validate", str(path), "--strict", cwd=tmp_path).returncode == 1
+
+    # an exporter whose destination AE is not configured cannot work: an error
+    failed_text = config_file.read_text().replace("dcmURI: dicom:STORESCP", "dcmURI: dicom:NOBODY")
+    assert "NOBODY" in failed_text
+    path = tmp_path / "failed.ldif"
+    path.write_text(failed_text)
     failed = run_cli("config", "validate", str(path), cwd=tmp_path)
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "queue Nowhere does not exist on device dcm-exporter-demo" in failed.stdout
-    assert "broken.ldif:" in failed.stdout  # where: file and line
+    assert "Unknown AE: NOBODY" in failed.stdout and "failed.ldif:" in failed.stdout
 
     # a calling AE title that is not an AE of the device: a warning, fatal only with --strict
     odd = config_file.read_text().replace("Export to STORESCP\ndicomAETitle: DCM4CHEE\n",

@@ -90,6 +90,11 @@ def test_run_metrics_port(tmp_path: Path, storescp: StorescpServer) -> None:
         text = served.get("/metrics").text
         assert _metric(text, "dcm_exporter_instances_total", exporter="STORESCP", result="completed") == 2
         assert f"metrics at http://127.0.0.1:{port}/metrics" in served.output()
+        # the health check a liveness probe calls: the runner's and the store's state, not the metrics text
+        health = served.get("/healthz")
+        assert health.status_code == 200 and health.headers["content-type"] == "application/json", health.text
+        assert health.json()["runner"] == "running" and health.json()["store"] == "ok", health.json()
+        assert health.json()["configuration"]["last_reload"]["ok"] is True, health.json()
     finally:
         code = served.stop()
     assert code == 0, served.output()

@@ -128,6 +128,7 @@ class Process:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         stop_timeout: float = 5.0,
+        user: str | None = None,
     ) -> None:
         self.argv = list(argv)
         self.log_path = log_path
@@ -146,6 +147,8 @@ class Process:
                 env=full_env,
                 cwd=cwd,
                 start_new_session=True,
+                # a server that refuses to run as root (PostgreSQL) runs as its own system user
+                user=user,
                 # the death signal follows the thread that forks: only ask for it from the main thread
                 preexec_fn=_SET_DEATH_SIGNAL
                 if threading.current_thread() is threading.main_thread()

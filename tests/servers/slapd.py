@@ -335,8 +335,11 @@ def _start(workdir: Path, *, port: int, ldaps_port: int | None, log: Path) -> Pr
 # --- TLS material ---------------------------------------------------------------------------------
 
 
-def make_tls(directory: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1 and localhost: (ca, cert, key) PEM paths."""
+def make_tls(directory: Path, *, client_auth: bool = False) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost: (ca, cert, key) PEM paths.
+
+    ``client_auth``: the certificate may also authenticate a TLS client (a peer that presents it to a server
+    requiring client certificates)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -388,7 +391,12 @@ def make_tls(directory: Path) -> tuple[Path, Path, Path]:
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, *([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])]
+            ),
+            critical=False,
+        )
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )

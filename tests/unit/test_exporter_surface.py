@@ -24,8 +24,9 @@ CONFIGURATION = Configuration(devices=[Device(
 
 #: What an archive developer reads in a minute (issue 16): exports, queue, rules, life cycle, hooks.
 SURFACE = {
-    "configuration", "source", "export_now", "schedule_export", "on_store", "rules", "start", "stop",
-    "run_until_idle", "reload", "close", "exporter", "transport", "on_task_started", "on_task_finished", "queue",
+    "configuration", "source", "export_now", "schedule_export", "schedule_exports", "on_store", "rules", "start",
+    "stop", "run_until_idle", "reload", "close", "exporter", "transport", "on_task_started", "on_task_finished",
+    "queue",
 }
 QUEUE_VIEW = {
     "store", "device_name", "task", "tasks", "count", "cancel", "reschedule", "delete", "batches", "purge",

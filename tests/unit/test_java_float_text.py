@@ -202,3 +202,46 @@ def test_matches_a_local_jdk(tmp_path: Path) -> None:
         single = line[0] == "f"
         value = from_bits32(bits) if single else from_bits64(bits)
         assert java_float_text(value, single=single) == want, line
+
+
+# --- the other binary VRs: what dcm4che's getString gives their n-th number ------------------------------
+
+
+def _binary_dataset(little: bool = True) -> Dataset:
+    e = "<" if little else ">"
+    ds = Dataset()
+    ds.SelectorOBValue = b"\xff\x01"
+    ds.SelectorOWValue = struct.pack(e + "hh", -1, 2)
+    ds.SelectorOLValue = struct.pack(e + "i", -2)
+    ds.SelectorOVValue = struct.pack(e + "q", -(2**40))
+    ds.SelectorOFValue = struct.pack(e + "ff", 0.1, 3e10)
+    ds.SelectorODValue = struct.pack(e + "d", 1e-5)
+    ds.FrameIncrementPointer = 0x00181063
+    return ds
+
+
+BINARY_FIELDS = (
+    "{SelectorOBValue}/{SelectorOBValue[1]}/{SelectorOWValue}/{SelectorOWValue[1]}/{SelectorOLValue}/"
+    "{SelectorOVValue}/{SelectorOFValue}/{SelectorOFValue[1]}/{SelectorODValue}/{SelectorODValue[1]}/"
+    "{FrameIncrementPointer}"
+)
+# BinaryValueType: BYTE, SHORT, INT, LONG read signed; FLOAT and DOUBLE through formatDS; TAG as 8 hex digits;
+# a value index past the end gives null (the empty string)
+BINARY_UPSTREAM = "-1/1/-1/2/-2/-1099511627776/0.1/3E10/1E-5//00181063"
+
+
+def test_other_binary_vrs_as_upstream_reads_them() -> None:
+    ds = _binary_dataset()
+    assert AttributesFormat(BINARY_FIELDS).format(ds) == BINARY_UPSTREAM
+    assert AttributesFormat(BINARY_FIELDS).format(_dataset_from_bytes(ds)) == BINARY_UPSTREAM
+
+
+def test_binary_values_of_a_big_endian_file_are_read_in_its_byte_order() -> None:
+    buffer = DicomBytesIO()
+    buffer.is_little_endian = False
+    buffer.is_implicit_VR = False
+    write_dataset(buffer, _binary_dataset(little=False))
+    buffer.seek(0)
+    read = read_dataset(buffer, is_implicit_VR=False, is_little_endian=False)
+    assert read.original_encoding == (False, False)
+    assert AttributesFormat(BINARY_FIELDS).format(read) == BINARY_UPSTREAM

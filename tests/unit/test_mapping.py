@@ -255,12 +255,13 @@ def test_bad_schedule_boolean_and_duration() -> None:
     assert "dcmRetryDelay" in str(_error(_with("dcmQueueName=Export1", "PT30S", "30 seconds")))
 
 
-def test_a_missing_queue_loads_and_validate_reports_it_as_an_error() -> None:
+def test_a_missing_queue_loads_and_validate_reports_it_as_a_warning() -> None:
+    # as dcm4chee-arc, which loads it and fails only when it queues a task (see docs/explanation/deviations.md)
     config = ldif.load(
         _with("dcmExporterID=STORESCP", "dcmQueueName: Export1", "dcmQueueName: Gone"), filename="warn.ldif"
     )
     (issue,) = [i for i in config.validate() if "queue" in i.message]
-    assert issue.severity.value == "error" and "queue Gone does not exist" in issue.message
+    assert issue.severity.value == "warning" and "queue Gone does not exist" in issue.message
     assert issue.location is not None and str(issue.location).startswith("warn.ldif:")
 
 

@@ -400,8 +400,10 @@ def test_validate_reports_missing_queue_and_unknown_destination() -> None:
     issues = config.validate()
     messages = [i.message for i in issues]
     severity = {i.message: i.severity for i in issues}
-    # what cannot work is an error; what may still work is a warning
-    assert [severity[m] for m in messages if "queue Missing does not exist" in m] == [Severity.ERROR]
+    # what cannot work is an error; what may still work is a warning. A missing queue is a warning: dcm4chee-arc
+    # loads such a configuration (its own sample-export.ldif names a queue its default-config.ldif lacks) and
+    # fails only when it queues a task, as the task manager does
+    assert [severity[m] for m in messages if "queue Missing does not exist" in m] == [Severity.WARNING]
     assert [severity[m] for m in messages if "Unknown AE: NOWHERE" in m] == [Severity.ERROR]
     assert [severity[m] for m in messages if "has no dicomAETitle" in m] == [Severity.WARNING]
     assert all(i.dn and i.dn.startswith("dcmExporterID=BAD,") for i in issues)

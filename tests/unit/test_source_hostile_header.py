@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dcm_exporter._dicom.part10 import RepeatedAttributeError, parse_header, scan_header
+from dcm_exporter._dicom.part10 import RepeatedAttributeError, UncheckedFileError, parse_header, scan_header
 from dcm_exporter.sources import FileSystemSource
 
 EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
@@ -202,3 +202,171 @@ def test_a_file_declaring_a_4_gb_element_never_makes_refresh_raise(tmp_path: Pat
     unreadable = [line.split()[1] for line in lines if line.startswith("unreadable")]
     assert unreadable == [f"declared_{EXPLICIT_LE}.dcm", f"declared_{IMPLICIT_LE}.dcm"]
     assert "MemoryError" not in done.stdout
+
+
+# --- past the header: to the end of the file, at a cost that does not grow with the pixel data -------------
+
+ITEM, SEQ_END = 0xFFFEE000, 0xFFFEE0DD
+JPEG_BASELINE, DEFLATED, BIG_ENDIAN = "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"
+
+
+def item(value: bytes, tag: int = ITEM) -> bytes:
+    return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, len(value)) + value
+
+
+def encapsulated(fragments: list[bytes]) -> bytes:
+    """Pixel Data (7FE0,0010) OB of undefined length: an empty offset table, the fragments, the delimiter."""
+    head = struct.pack("<HH2s2xL", 0x7FE0, 0x0010, b"OB", 0xFFFFFFFF)
+    return head + item(b"") + b"".join(item(f) for f in fragments) + item(b"", SEQ_END)
+
+
+def header_only(*, explicit: bool = True) -> bytes:
+    """The indexed attributes and one more element, without pixel data (for files that add their own)."""
+    return dataset(explicit=explicit).rpartition(el(0x7FE00010, "OW", b"\x00\x00", explicit=explicit))[0]
+
+
+SECOND_SOP = el(0x00080018, "UI", ui(OTHER))
+TRAILING_PADDING = el(0xFFFCFFFC, "OB", b"\x00" * 16)
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "implicit"])
+def test_a_repeated_uid_after_large_native_pixel_data_is_found(tmp_path: Path, explicit: bool) -> None:
+    """A second SOP Instance UID behind 1 MB of pixel data: far past the bytes the scanner reads at first."""
+    pixels = el(0x7FE00010, "OW", bytes(1 << 20), explicit=explicit)
+    data = part10(header_only(explicit=explicit) + pixels + el(0x00080018, "UI", ui(OTHER), explicit=explicit),
+                  ts=EXPLICIT_LE if explicit else IMPLICIT_LE)
+    with pytest.raises(RepeatedAttributeError, match=r"\(0008,0018\) appears twice, the second time at offset "):
+        parse_header(data)
+    good = part10(header_only(explicit=explicit) + pixels, ts=EXPLICIT_LE if explicit else IMPLICIT_LE)
+    source, unreadable = refresh(tmp_path, {"twice.dcm": data, "good.dcm": good})
+    with source:
+        assert list(unreadable) == ["twice.dcm"]
+        assert f"twice.dcm: (0008,0018) appears twice, the second time at offset {len(good)}" in unreadable["twice.dcm"]
+        assert [r.sop_instance_uid for r in source.find(STUDY)] == [SOP]
+        assert source.find(OTHER) == []
+
+
+@pytest.mark.parametrize("fragments", [1, 300], ids=["one-fragment", "300-fragments"])
+def test_a_repeated_uid_after_encapsulated_pixel_data_is_found(tmp_path: Path, fragments: int) -> None:
+    """A second Study Instance UID (an element out of order, as a hostile writer would put it) behind
+    encapsulated pixel data of 1 or 300 fragments of 20 KB: the check steps from fragment header to fragment
+    header to the end of the file."""
+    frames = [bytes([n % 256]) * 20_000 for n in range(fragments)]
+    pixels = encapsulated(frames)
+    body = header_only() + pixels
+    good = part10(body + TRAILING_PADDING, ts=JPEG_BASELINE)
+    data = part10(body + el(0x0020000D, "UI", ui(OTHER)) + TRAILING_PADDING, ts=JPEG_BASELINE)
+    assert parse_header(good) is not None
+    with pytest.raises(RepeatedAttributeError, match=r"\(0020,000D\) appears twice"):
+        parse_header(data)
+    source, unreadable = refresh(tmp_path, {"twice.dcm": data, "good.dcm": good})
+    with source:
+        assert list(unreadable) == ["twice.dcm"]
+        assert [r.path.name for r in source.find(STUDY)] == ["good.dcm"]
+
+
+def test_the_same_tag_inside_a_sequence_after_the_pixel_data_is_no_repeat(tmp_path: Path) -> None:
+    """Referenced UIDs in a sequence item (here after the pixel data) are not the file's own: indexed."""
+    nested = el(0x00080018, "UI", ui(OTHER)) + el(0x0020000D, "UI", ui(OTHER))
+    sequence = struct.pack("<HH2s2xL", 0x0009, 0x1010, b"SQ", 0xFFFFFFFF) + (
+        struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF) + nested + item(b"", 0xFFFEE00D)
+    ) + item(b"", SEQ_END)
+    pixels = el(0x7FE00010, "OW", bytes(200_000))
+    data = part10(header_only() + pixels + sequence)
+    assert parse_header(data) is not None
+    source, unreadable = refresh(tmp_path, {"nested.dcm": data})
+    with source:
+        assert unreadable == {}
+        assert [r.sop_instance_uid for r in source.find(STUDY)] == [SOP]
+
+
+def test_a_4_gb_sparse_pixel_data_is_stepped_over_not_read(tmp_path: Path) -> None:
+    """4 GB of pixel data (a hole in a sparse file), then a second SOP Instance UID: found by reading the
+    headers on either side of the value, never the value."""
+    huge = 0xFFFFFFF0
+    path = tmp_path / "archive" / "sparse.dcm"
+    path.parent.mkdir()
+    with path.open("wb") as fp:
+        fp.write(part10(header_only() + el(0x7FE00010, "OW", b"", length=huge)))
+        fp.seek(huge, os.SEEK_CUR)
+        fp.write(SECOND_SOP)
+    with pytest.raises(RepeatedAttributeError, match="appears twice"):
+        scan_header(path)
+    with FileSystemSource(path.parent) as source:
+        (unreadable,) = source.refresh().unreadable
+        assert "(0008,0018) appears twice" in unreadable.reason
+
+
+def test_more_fragments_than_the_check_reads_is_unreadable_not_unchecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check reads at most MAX_CHECKED_HEADERS element and item headers past the header (a million; here
+    lowered to 100): a file with more is reported unreadable with that reason, never indexed unchecked."""
+    from dcm_exporter._dicom import part10 as part10_module
+
+    monkeypatch.setattr(part10_module, "MAX_CHECKED_HEADERS", 100)
+    many = part10(header_only() + encapsulated([b"\xff\xd8\xff\xd9"] * 150), ts=JPEG_BASELINE)
+    few = part10(header_only() + encapsulated([b"\xff\xd8\xff\xd9"] * 50), ts=JPEG_BASELINE)
+    with pytest.raises(UncheckedFileError, match="more than 100 elements and items after the header"):
+        parse_header(many)
+    source, unreadable = refresh(tmp_path, {"many.dcm": many, "few.dcm": few})
+    with source:
+        assert list(unreadable) == ["many.dcm"]
+        assert "not checked for a repeated indexed attribute: more than 100 elements" in unreadable["many.dcm"]
+        assert [r.path.name for r in source.find(STUDY)] == ["few.dcm"]
+
+
+def big_endian_el(tag: int, vr: str, value: bytes) -> bytes:
+    group, elem = tag >> 16, tag & 0xFFFF
+    if vr in LONG:
+        return struct.pack(">HH2s2xL", group, elem, vr.encode(), len(value)) + value
+    return struct.pack(">HH2sH", group, elem, vr.encode(), len(value)) + value
+
+
+def test_files_read_by_pydicom_are_checked_too(tmp_path: Path) -> None:
+    """Files the scanner declines (here Big Endian and Deflated) are read by pydicom, which keeps the last of
+    a repeated attribute silently: the same check runs over their whole data set first."""
+    import zlib
+
+    def be_dataset(tail: bytes = b"") -> bytes:
+        return (big_endian_el(0x00080016, "UI", ui(CT)) + big_endian_el(0x00080018, "UI", ui("2.25.4"))
+                + big_endian_el(0x0020000D, "UI", ui(STUDY)) + big_endian_el(0x0020000E, "UI", ui(SERIES))
+                + big_endian_el(0x7FE00010, "OW", bytes(100_000)) + tail)
+
+    def deflate(raw: bytes) -> bytes:
+        z = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        return z.compress(raw) + z.flush()
+
+    files = {
+        "be_good.dcm": part10(be_dataset(), ts=BIG_ENDIAN),
+        "be_twice.dcm": part10(be_dataset(big_endian_el(0x00080018, "UI", ui(OTHER))), ts=BIG_ENDIAN),
+        "deflated_good.dcm": part10(deflate(dataset()), ts=DEFLATED),
+        "deflated_twice.dcm": part10(deflate(dataset(tail=SECOND_SOP)), ts=DEFLATED),
+    }
+    for name, data in files.items():
+        assert parse_header(data) is None, name  # declined: pydicom's files
+    source, unreadable = refresh(tmp_path, files)
+    with source:
+        assert sorted(unreadable) == ["be_twice.dcm", "deflated_twice.dcm"]
+        assert "(0008,0018) appears twice, the second time at offset " in unreadable["be_twice.dcm"]
+        assert "(0008,0018) appears twice, the second time at offset " in unreadable["deflated_twice.dcm"]
+        assert "of the inflated data set" in unreadable["deflated_twice.dcm"]
+        assert sorted(r.path.name for r in source.find(STUDY)) == ["be_good.dcm", "deflated_good.dcm"]
+
+
+def test_a_deflated_data_set_that_inflates_past_the_bound_is_not_handed_to_pydicom(tmp_path: Path) -> None:
+    """100 MB of zeros deflate to 100 KB: pydicom would inflate them whole in memory. The check inflates them
+    as a stream, stops at MAX_INFLATED_BYTES (64 MiB) and the file is reported unreadable."""
+    import zlib
+
+    from dcm_exporter._dicom.part10 import MAX_INFLATED_BYTES
+
+    z = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    head = header_only() + struct.pack("<HH2s2xL", 0x7FE0, 0x0010, b"OW", 100_000_000)
+    bomb = z.compress(head) + b"".join(z.compress(bytes(1 << 20)) for _ in range(95))
+    bomb += z.compress(bytes(100_000_000 - 95 * (1 << 20))) + z.flush()
+    assert len(bomb) < 200_000
+    source, unreadable = refresh(tmp_path, {"bomb.dcm": part10(bomb, ts=DEFLATED)})
+    with source:
+        assert unreadable == {"bomb.dcm": unreadable["bomb.dcm"]}
+        assert f"the deflated data set inflates to more than {MAX_INFLATED_BYTES} bytes" in unreadable["bomb.dcm"]

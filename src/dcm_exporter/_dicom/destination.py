@@ -16,7 +16,7 @@ import attrs
 from dcm_exporter.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from dcm_exporter.models import Configuration, ExporterDescriptor
+    from dcm_exporter.models import Configuration, Connection, ExporterDescriptor
     from dcm_exporter.models.configuration import RemoteAE
 
 __all__ = [
@@ -27,10 +27,9 @@ __all__ = [
     "DEFAULT_RESPONSE_TIMEOUT",
     "Destination",
     "Listener",
-    "bind_address_of",
     "destination_of",
     "exporter_property",
-    "listener_of",
+    "listeners_of",
     "resolve_destination",
     "seconds",
 ]
@@ -131,51 +130,84 @@ def resolve_destination(configuration: Configuration, ae_title: str, exporter: E
 
 @attrs.frozen(kw_only=True)
 class Listener:
-    """Where the embedded SCP of a local AE listens, and its connection's bounds (seconds) on the peers that
-    connect: ``associate_timeout`` to send the A-ASSOCIATE-RQ (``dcmAARQTimeout``), ``idle_timeout`` for an
-    association that sends nothing (``dcmIdleTimeout``); ``None``: not configured, the SCP's defaults."""
+    """A listening connection of one of our AEs, as the embedded storage commitment SCP serves it, with its
+    bounds (seconds) on the peers that connect: ``associate_timeout`` to send the A-ASSOCIATE-RQ
+    (``dcmAARQTimeout``), ``idle_timeout`` for an association that sends nothing (``dcmIdleTimeout``);
+    ``None``: not configured, the SCP's defaults."""
 
     host: str
+    """Where to bind: the connection's ``dcmBindAddress``, else its host name."""
     port: int
+    ssl_context: ssl.SSLContext | None = None
+    """The server TLS context of a TLS connection (``dicomTLSCipherSuite``); ``None``: plain."""
+    name: str = ""
+    """The connection's name (its key), for messages."""
     associate_timeout: float | None = None
     idle_timeout: float | None = None
 
 
-def bind_address_of(configuration: Configuration, ae_title: str) -> tuple[str, int] | None:
-    """``(host, port)`` of :func:`listener_of`, or ``None``."""
-    listener = listener_of(configuration, ae_title)
-    return None if listener is None else (listener.host, listener.port)
-
-
-def listener_of(configuration: Configuration, ae_title: str) -> Listener | None:
-    """Where the embedded SCP of a local AE listens: its first installed listening connection.
+def listeners_of(
+    configuration: Configuration, ae_title: str, exporter: ExporterDescriptor | None = None
+) -> list[Listener]:
+    """Where the embedded SCP of a local AE listens: each of its installed listening connections.
 
     Binds to the connection's ``dcmBindAddress`` when set, else its host name; the connection's
-    ``dcmAARQTimeout`` and ``dcmIdleTimeout`` bound the peers (the SCP's defaults when not set). ``None`` when the
-    AE is not configured or has no listening connection (then only same-association reports can arrive).
+    ``dcmAARQTimeout`` and ``dcmIdleTimeout`` bound the peers (the SCP's defaults when not set). A TLS
+    connection (``dicomTLSCipherSuite``) is served with TLS: its cipher suites and protocols, the exporter's
+    ``TLSCertificate`` / ``TLSKey`` as our certificate, its ``TLSCACertificates`` (else the system's trust
+    store) to verify the reporter's certificate, which is required unless the connection's
+    ``dcmTLSNeedClientAuth`` is ``FALSE``. A TLS connection that cannot be served so (no certificate, an
+    unreadable file, an unknown suite) is left out with a warning saying why. Empty when the AE is not
+    configured or has no listening connection (then only same-association reports can arrive).
     """
     try:
         device, ae = configuration.find_ae(ae_title)
     except ConfigurationError:
-        return None
+        return []
+    found: list[Listener] = []
     for ref in ae.connection_refs:
         try:
             conn = device.connection(ref)
         except (ConfigurationError, KeyError, LookupError):
             continue
-        if conn.is_listening and device.is_connection_installed(conn) and conn.port:
-            if conn.is_tls:
-                log.warning(
-                    "AE %s: TLS connection %s is not served by the embedded storage commitment SCP "
-                    "(plain connections only)",
-                    ae_title,
-                    conn.key if hasattr(conn, "key") else conn.hostname,
-                )
+        if not (conn.is_listening and device.is_connection_installed(conn) and conn.port):
+            continue
+        context = None
+        if conn.is_tls:
+            try:
+                context = _server_tls_context(conn, ae_title, exporter)
+            except ConfigurationError as exc:
+                log.warning("the embedded storage commitment SCP does not serve %s: %s", conn.key, exc)
                 continue
-            return Listener(
+        found.append(
+            Listener(
                 host=conn.bind_address or conn.hostname,
                 port=int(conn.port),
+                ssl_context=context,
+                name=conn.key,
                 associate_timeout=conn.aarq_timeout / 1000 if conn.aarq_timeout else None,
                 idle_timeout=conn.idle_timeout / 1000 if conn.idle_timeout else None,
             )
-    return None
+        )
+    return found
+
+
+def _server_tls_context(
+    conn: Connection, ae_title: str, exporter: ExporterDescriptor | None
+) -> ssl.SSLContext:
+    from dcm_exporter._dicom.tls import make_server_ssl_context
+
+    def prop(name: str) -> str | None:
+        return exporter_property(exporter, name) if exporter is not None else None
+
+    need = [v.decode("ascii", "replace") if isinstance(v, bytes) else v
+            for v in conn.extra.get("dcmTLSNeedClientAuth", ())]
+    return make_server_ssl_context(
+        where=f"connection {conn.key} of AE {ae_title}",
+        cipher_suites=conn.tls_cipher_suites,
+        protocols=conn.tls_protocols,
+        cert_file=prop("TLSCertificate"),
+        key_file=prop("TLSKey"),
+        ca_file=prop("TLSCACertificates"),
+        need_client_auth=not (need and need[0].strip().upper() == "FALSE"),
+    )

@@ -16,12 +16,15 @@ one reader of the File Meta Information (:func:`parse_part10_meta`) and one walk
     a multi-valued Modality, a Specific Character Set with control characters (pydicom fails on it), a header
     longer than :data:`MAX_SCAN_BYTES` — makes it *decline* (return ``None``): the caller then reads the file
     with pydicom, so whatever it declines ends up exactly as before. Every length is bounds-checked, nesting
-    is limited, and it raises for one thing only: an indexed attribute (the four UIDs, Modality) found twice
-    — out of order before (0020,000E), or again among the top-level elements after it in the bytes read —
-    is :class:`RepeatedAttributeError` (the file is reported unreadable: pydicom would take the last value,
-    a reader that stops early the first; one rule instead of two answers). When it answers, the values are
-    the ones ``pydicom.dcmread(path, stop_before_pixels=True)`` gives. Past (0020,000E) it only looks for
-    such repeats: a file damaged only after the Series Instance UID is indexed from its header.
+    is limited, and it raises for two things only: an indexed attribute (the four UIDs, Modality) found twice
+    — out of order before (0020,000E), or again among the top-level elements after it, to the end of the
+    file — is :class:`RepeatedAttributeError` (the file is reported unreadable: pydicom would take the last
+    value, a reader that stops early the first; one rule instead of two answers); a file whose rest cannot
+    be walked at bounded cost is :class:`UncheckedFileError`. When it answers, the values are the ones
+    ``pydicom.dcmread(path, stop_before_pixels=True)`` gives. Past (0020,000E) it only looks for such
+    repeats, reading element and fragment headers and stepping over values: a file damaged only after the
+    Series Instance UID is indexed from its header. :func:`check_repeats` runs the same look over the whole
+    data set of a file the scanner declined (pydicom reads it), deflated ones inflated as a bounded stream.
 
 *tolerant* — :func:`check_dataset_framing`, before the ``dicom:`` transport sends a data set as stored. It
     walks the whole data set of a seekable file in chunks (seeking over values, so the cost does not grow
@@ -38,20 +41,26 @@ one reader of the File Meta Information (:func:`parse_part10_meta`) and one walk
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import sys
-from typing import BinaryIO, Final, NamedTuple
+import zlib
+from typing import BinaryIO, Final, NamedTuple, cast
 
 from dcm_exporter._dicom.errors import FramingError
 from dcm_exporter._dicom.uids import DEFLATED_DATASET_UIDS, EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 
 __all__ = [
+    "MAX_CHECKED_HEADERS",
+    "MAX_INFLATED_BYTES",
     "MAX_SCAN_BYTES",
     "PREFIX_SIZE",
     "Header",
     "Part10Meta",
     "RepeatedAttributeError",
+    "UncheckedFileError",
+    "check_repeats",
     "check_dataset_framing",
     "dataset_bytes",
     "parse_part10_meta",
@@ -79,6 +88,13 @@ _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _LAST: Final = 0x0020000E  # Series Instance UID: the last tag the index needs
 _STRICT_DEPTH, _TOLERANT_DEPTH = 32, 64  # deeper: declined (strict), left to the peer (tolerant)
 _CHUNK = 16384  # the tolerant walker's read size: the headers before the pixel data, in one read
+#: element and item headers the repeat check reads after a file's header at most (a whole-slide image of
+#: 200,000 tiles has about as many fragments); a file with more is reported unreadable, never indexed unchecked
+MAX_CHECKED_HEADERS = 1_000_000
+#: the most a deflated data set may inflate to: the check inflates it as a stream, but pydicom, which reads
+#: such files for the index, inflates it whole in memory
+MAX_INFLATED_BYTES = 64 << 20
+_TAIL_CHUNK = 4096  # past the header the repeat check reads a page per header: fragments are stepped over
 
 # explicit VR: 2-byte length after the VR, or 2 reserved bytes and a 4-byte length (PS3.5 7.1.2)
 _VR16 = frozenset(b"AE AS AT CS DA DS DT FL FD IS LO LT PN SH SL SS ST TM UI UL US".split())
@@ -151,6 +167,16 @@ class _Decline(Exception):
 class RepeatedAttributeError(FramingError):
     """A file that carries an attribute the index reads (the UIDs, Modality) twice: which value is meant is
     ambiguous (pydicom takes the last, a reader that stops early the first), so the file is not indexed."""
+
+
+class UncheckedFileError(FramingError):
+    """A file the repeat check cannot walk to its end at bounded cost (more than :data:`MAX_CHECKED_HEADERS`
+    headers, sequences nested too deep, a deflated data set inflating past :data:`MAX_INFLATED_BYTES`): it
+    may carry an indexed attribute twice where nothing looked, so it is not indexed."""
+
+
+class _Unchecked(Exception):
+    """The repeat check ran out of its bounds (the message says which)."""
 
 
 def _text(value: str | None) -> str | None:
@@ -293,6 +319,12 @@ class _Walker:
     base = 0
     fp: BinaryIO | None = None
     name = "<file>"
+    chunk = _CHUNK
+    # the repeat check (:func:`_repeat_walker`): top-level tags to watch, those met, headers left to read
+    watch: dict[int, int] | None = None
+    seen: set[int]
+    steps = 0
+    where = ""
     explicit = staticmethod(_LE_EXPLICIT)
     implicit_header = staticmethod(_LE_IMPLICIT)
     u32 = staticmethod(_LE_U32)
@@ -334,7 +366,7 @@ class _Walker:
             left = self.end - pos
             raise self._truncated(f"{left} byte(s) left at offset {pos}, too few for an element header")
         self.fp.seek(pos)
-        self.buf = self.fp.read(max(want, min(_CHUNK, self.end - pos)))
+        self.buf = self.fp.read(max(want, min(self.chunk, self.end - pos)))
         self.base = pos
         if len(self.buf) < want:
             raise self._truncated(f"the file ends at offset {pos + len(self.buf)}")
@@ -353,6 +385,7 @@ class _Walker:
         limit = self.end if end is None else end
         prev = -1
         explicit_header, implicit_header, u32 = self.explicit, self.implicit_header, self.u32
+        watch = self.watch
         buf, base = self.buf, self.base
         # the fast path needs one test per element: 8 header bytes before ``bound`` (the limit, or the end of
         # the bytes at hand); ``buf`` always starts at or before ``pos`` (the walk only moves forward)
@@ -382,6 +415,17 @@ class _Walker:
             else:
                 group, elem, vr, length = explicit_header(buf, off)
             tag = group << 16 | elem
+            if watch is not None:
+                self.steps -= 1
+                if self.steps < 0:
+                    raise _Unchecked(f"more than {MAX_CHECKED_HEADERS} elements and items after the header")
+                if top and tag in watch:
+                    if tag in self.seen:
+                        raise RepeatedAttributeError(
+                            f"({group:04X},{elem:04X}) appears twice, the second time at offset {pos}"
+                            + self.where
+                        )
+                    self.seen.add(tag)
             if scan:  # an item tag is past (0020,000E) too
                 if tag > _LAST:
                     return pos  # the strict walker has what it needs
@@ -428,6 +472,8 @@ class _Walker:
                 if depth >= (_STRICT_DEPTH if strict else _TOLERANT_DEPTH):
                     if strict:
                         raise _Decline
+                    if watch is not None:
+                        raise _Unchecked(f"sequences nested more than {_TOLERANT_DEPTH} deep")
                     return self.end  # absurdly deep: leave it to the peer
                 pos = self.items(start, implicit=implicit or (not strict and vr == b"UN"), depth=depth + 1,
                                  where=f"({group:04X},{elem:04X})")
@@ -458,7 +504,12 @@ class _Walker:
         strict = self.strict
         limit = self.end
         implicit_header = self.implicit_header
+        counting = self.watch is not None
         while True:
+            if counting:
+                self.steps -= 1
+                if self.steps < 0:
+                    raise _Unchecked(f"more than {MAX_CHECKED_HEADERS} elements and items after the header")
             off = pos - self.base
             if off < 0 or off + 8 > len(self.buf):
                 if pos + 8 > limit and not strict:
@@ -521,37 +572,45 @@ def scan_header(path: str | os.PathLike[str], prefix_size: int = PREFIX_SIZE) ->
     """The indexed values of the Part 10 file at ``path``, or ``None`` when the scanner declines.
 
     Reads ``prefix_size`` bytes in one ``read``; reads more (four times as much each round, at most
-    :data:`MAX_SCAN_BYTES` in all) only when the header runs past them. ``None`` also for a file that cannot
-    be opened or read: the caller's pydicom fallback then reports it.
+    :data:`MAX_SCAN_BYTES` in all) only when the header runs past them; past the header, element and
+    fragment headers only, to the end of the file (see :func:`_check_rest`). ``None`` also for a file that
+    cannot be opened or read: the caller's pydicom fallback then reports it.
 
     Raises:
-        RepeatedAttributeError: the file carries an indexed attribute twice (see :func:`_check_tail`).
+        RepeatedAttributeError: the file carries an indexed attribute twice (see :func:`_check_rest`).
+        UncheckedFileError: the rest of the file cannot be checked for that at bounded cost.
     """
     try:
         fd = os.open(path, os.O_RDONLY)
     except (OSError, ValueError):
         return None
+    rest: io.FileIO | None = None
     try:
         want = max(prefix_size, 256)
         data = os.read(fd, want)
         complete = len(data) < want  # a short read of a regular file: its end
+        if not complete:  # what the header scan does not read, the repeat check walks through
+            rest = io.FileIO(fd, closefd=False)
         while True:
             try:
-                return _scan(data, complete)
+                return _scan(data, complete, rest, len(data) if rest is None else os.fstat(fd).st_size)
             except _NeedMore:
                 if len(data) >= MAX_SCAN_BYTES:
                     return None
                 want = min(len(data) * 3, MAX_SCAN_BYTES - len(data))
+                os.lseek(fd, len(data), os.SEEK_SET)
                 more = os.read(fd, want)
                 complete = len(more) < want
                 data += more
-            except RepeatedAttributeError as exc:
-                raise RepeatedAttributeError(f"{os.fspath(path)}: {exc}") from None
+            except (RepeatedAttributeError, UncheckedFileError) as exc:
+                raise type(exc)(f"{os.fspath(path)}: {exc}") from None
             except (_Decline, FramingError, struct.error):
                 return None
     except OSError:
         return None
     finally:
+        if rest is not None:
+            rest.close()
         os.close(fd)
 
 
@@ -560,16 +619,17 @@ def parse_header(data: bytes) -> Header | None:
 
     Raises:
         RepeatedAttributeError: the file carries an indexed attribute twice.
+        UncheckedFileError: the file cannot be checked for that at bounded cost.
     """
     try:
-        return _scan(data, True)
-    except RepeatedAttributeError:
+        return _scan(data, True, None, len(data))
+    except (RepeatedAttributeError, UncheckedFileError):
         raise
     except (_Decline, _NeedMore, FramingError, struct.error):
         return None
 
 
-def _scan(data: bytes, complete: bool) -> Header | None:
+def _scan(data: bytes, complete: bool, rest: BinaryIO | None, size: int) -> Header | None:
     meta = parse_part10_meta(data)
     if isinstance(meta, int):
         raise _Decline if complete else _NeedMore
@@ -587,7 +647,6 @@ def _scan(data: bytes, complete: bool) -> Header | None:
         raise _Decline  # the first element contradicts the transfer syntax: pydicom switches, with a warning
     walker = _Walker(True, data, complete)  # positional: this runs once per file indexed
     pos = walker.elements(pos, None, implicit, 0, True)
-    _check_tail(walker, pos, implicit)
 
     raw_class, raw_sop, raw_study, raw_series, raw_modality = walker.values
     study = _uid_text(raw_study)
@@ -600,59 +659,152 @@ def _scan(data: bytes, complete: bool) -> Header | None:
     modality = raw_modality.decode("latin-1") if raw_modality is not None else None
     if modality is not None and "\\" in modality:
         raise _Decline  # several values: pydicom's reading of them is the reference
+    _check_rest(walker, pos, implicit, rest, size)
     return Header(study, series, sop, cls, ts_text, _text(meta.source_ae_title), _text(modality))
 
 
 _TAIL_INDEXED = {tag: slot for tag, (_, slot) in _SCANNED.items() if slot >= 0}
 
 
-def _check_tail(walker: _Walker, pos: int, implicit: bool) -> None:
-    """Look at the top-level elements after (0020,000E) in the bytes at hand for an indexed attribute again.
+def _repeat_walker(data: bytes, fp: BinaryIO | None, end: int, *, seen: set[int], big_endian: bool = False,
+                   where: str = "") -> _Walker:
+    """A tolerant walker that raises :class:`RepeatedAttributeError` when a top-level indexed attribute (one
+    of ``_TAIL_INDEXED``) is met that is in ``seen`` already (it adds those it meets), and :class:`_Unchecked`
+    past :data:`MAX_CHECKED_HEADERS` headers or too deep a nesting. ``data`` are bytes at hand from offset 0."""
+    walker = _Walker(False, data, fp=fp, end=end, big_endian=big_endian)
+    walker.chunk = _TAIL_CHUNK
+    walker.watch = _TAIL_INDEXED
+    walker.seen = seen
+    walker.steps = MAX_CHECKED_HEADERS
+    walker.where = where
+    return walker
 
-    Such an element is out of order: when the walk already took a value for it, the file carries it twice
-    and :class:`RepeatedAttributeError` says so (one rule for both readers: such a file is not indexed);
-    else the file is declined (pydicom finds the value where it is). The look stops at the first value that
-    runs past the bytes read (in practice the pixel data), at encapsulated pixel data and at anything the
-    strict walker would not read: elements past that point are not examined.
+
+def _check_rest(walker: _Walker, pos: int, implicit: bool, fp: BinaryIO | None, size: int) -> None:
+    """Walk the top-level elements after (0020,000E) to the end of the file for an indexed attribute again.
+
+    Such an element is out of order: when the header walk already took a value for it, the file carries it
+    twice and :class:`RepeatedAttributeError` says so (one rule for both readers: such a file is not indexed);
+    else the file is declined (pydicom finds the value where it is). Values are stepped over (``fp`` is read
+    a page per element or fragment header past the bytes at hand), so the cost grows with the number of
+    elements and fragments, not with the pixel data; :class:`UncheckedFileError` past its bounds. The walk
+    stops at the first element no reader could parse (truncated, malformed): nothing past it is part of the
+    data set for anyone.
     """
-    data = walker.buf
-    n = len(data)
     values = walker.values
-    while pos + 8 <= n:
-        vr: bytes | None
-        if implicit:
-            group, elem, length = _LE_IMPLICIT(data, pos)
-            vr = None
-        else:
-            group, elem, vr, length = _LE_EXPLICIT(data, pos)
-        tag = group << 16 | elem
-        if group == 0xFFFE:
-            return
-        slot = _TAIL_INDEXED.get(tag)
-        if slot is not None:
-            if values[slot] is not None:
-                raise RepeatedAttributeError(
-                    f"({group:04X},{elem:04X}) appears twice, the second time out of order at offset {pos}"
-                )
-            raise _Decline
-        if vr is None or vr in _VR16:
-            start = pos + 8
-        elif vr in _VR32:
-            if pos + 12 > n:
-                return
-            (length,) = _LE_U32(data, pos + 8)
-            start = pos + 12
-        else:
-            return
-        if length == _UNDEFINED:
-            if vr in (b"OB", b"OW") or tag == 0x7FE00010:
-                return  # encapsulated pixel data
+    taken = {tag for tag, slot in _TAIL_INDEXED.items() if values[slot] is not None}
+    seen = set(taken)
+    tail = _repeat_walker(walker.buf, fp, size, seen=seen)
+    try:
+        tail.elements(pos, size, implicit, 0, True)
+    except _Unchecked as exc:
+        raise UncheckedFileError(f"not checked for a repeated indexed attribute: {exc}") from None
+    except RepeatedAttributeError:
+        raise
+    except (FramingError, struct.error, OSError):
+        pass
+    if seen != taken:
+        raise _Decline
+
+
+def check_repeats(path: str | os.PathLike[str]) -> None:
+    """Check a Part 10 file the header scanner declined for a top-level indexed attribute carried twice, over
+    its whole data set (pydicom, which reads such files for the index, keeps the last value silently).
+
+    Reads element and fragment headers only, stepping over values; a deflated data set is inflated as a
+    stream, at most :data:`MAX_INFLATED_BYTES`. Files that are no Part 10 file, or whose data set cannot be
+    walked to its end (truncated, malformed), are checked up to there: their reader reports them.
+
+    Raises:
+        RepeatedAttributeError: an indexed attribute appears twice.
+        UncheckedFileError: the walk would exceed its bounds.
+    """
+    name = os.fspath(path)
+    try:
+        with open(path, "rb", buffering=0) as raw:
             try:
-                pos = walker.items(start, implicit=implicit, depth=1, where=f"({group:04X},{elem:04X})")
-            except (_Decline, _NeedMore, FramingError, struct.error):
+                meta = read_part10_meta(raw, name=name)
+            except FramingError:
                 return
-            continue
-        pos = start + length
+            ts = meta.transfer_syntax_uid
+            fp: BinaryIO
+            inflated = None
+            if ts in DEFLATED_DATASET_UIDS:
+                inflated = _Inflated(raw, meta.dataset_offset)
+                fp, start, end, where = cast(BinaryIO, inflated), 0, MAX_INFLATED_BYTES + 1, " of the inflated data set"
+            else:
+                fp, start, end, where = raw, meta.dataset_offset, os.fstat(raw.fileno()).st_size, ""
+            implicit = ts == IMPLICIT_VR_LITTLE_ENDIAN
+            if not implicit:  # as pydicom: an explicit VR syntax whose data set is written in implicit VR
+                fp.seek(start)
+                head = fp.read(6)
+                implicit = len(head) == 6 and _looks_implicit(head[4], head[5])
+            walker = _repeat_walker(b"", fp, end, seen=set(), big_endian=ts == EXPLICIT_VR_BIG_ENDIAN,
+                                    where=where)
+            walker.base = start  # nothing at hand yet
+            try:
+                walker.elements(start, end, implicit, 0, True)
+            except RepeatedAttributeError:
+                raise
+            except (FramingError, struct.error, zlib.error):
+                if inflated is not None:
+                    # the walk ends where the inflated data set ends (or breaks): pydicom inflates it whole,
+                    # so it must end within the bound (_Unchecked when it does not)
+                    inflated.seek(MAX_INFLATED_BYTES + 1)
+                raise
+    except RepeatedAttributeError as exc:
+        raise RepeatedAttributeError(f"{name}: {exc}") from None
+    except _Unchecked as exc:
+        raise UncheckedFileError(f"{name}: not checked for a repeated indexed attribute: {exc}") from None
+    except (FramingError, struct.error, OSError, zlib.error):
+        return
+
+
+class _Inflated:
+    """The inflated data set of a deflated file as a file that is read forward only (``seek`` ahead and
+    ``read``, as the walker does), inflating in bounded steps: at most :data:`MAX_INFLATED_BYTES` in all."""
+
+    def __init__(self, raw: BinaryIO, offset: int) -> None:
+        raw.seek(offset)
+        self._raw = raw
+        self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._data = b""  # inflated bytes from offset ``_at`` on
+        self._at = 0
+        self._done = False
+
+    def _more(self) -> bool:
+        if self._done:
+            return False
+        chunk = self._z.unconsumed_tail or self._raw.read(65536)
+        if not chunk:
+            self._done = True
+            rest = self._z.flush()  # what the last bounded step held back (a few hundred bytes at most)
+            self._data += rest
+            return bool(rest)
+        self._data += self._z.decompress(chunk, 1 << 20)
+        if self._at + len(self._data) > MAX_INFLATED_BYTES:
+            raise _Unchecked(f"the deflated data set inflates to more than {MAX_INFLATED_BYTES} bytes")
+        if self._z.eof:
+            self._done = True
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if pos < self._at:  # the walker only moves forward
+            raise FramingError(f"inflated data set: cannot seek back to offset {pos}")
+        while pos > self._at + len(self._data):
+            self._at += len(self._data)
+            self._data = b""
+            if not self._more():
+                break
+        cut = min(pos - self._at, len(self._data))
+        self._data = self._data[cut:]
+        self._at += cut
+        return self._at
+
+    def read(self, n: int = -1) -> bytes:
+        while len(self._data) < n and self._more():
+            pass
+        return self._data[:n]
 
 
 def _uid_text(raw: bytes | None) -> str | None:

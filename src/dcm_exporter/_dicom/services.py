@@ -20,6 +20,7 @@ import io
 import logging
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -269,6 +270,9 @@ class EventReportServer:
 
     Only associations from an allowed calling AE title to one of our AE titles (``ae_title`` and those given
     to :meth:`allow`) are accepted; the handler still decides per report (Transaction UID, reporter, host).
+    With ``ssl_context`` (a server context) every connection must complete a TLS handshake first, within
+    ``associate_timeout`` like the A-ASSOCIATE-RQ; a connection that speaks plain DICOM, or presents no
+    certificate the context accepts, is closed before anything of it is read as DICOM.
 
     One thread accepts, one thread per connection reads and answers, on our own association code. Bounded:
     a connection has ``associate_timeout`` seconds (default :data:`ASSOCIATE_TIMEOUT`) to send its
@@ -293,8 +297,10 @@ class EventReportServer:
         max_associations: int = 16,
         idle_timeout: float | None = None,
         associate_timeout: float | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.ae_title = ae_title
+        self.ssl_context = ssl_context
         self._handler = handler
         self._supported = [
             RequestedContext(1, sop_class_uid, _TRANSFER_SYNTAXES),
@@ -369,6 +375,16 @@ class EventReportServer:
 
     def _serve(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         try:
+            if self.ssl_context is not None:
+                try:
+                    conn = self.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+                except (OSError, ValueError) as exc:
+                    log.info("TLS connection from %s:%d not accepted: %s", peer[0], peer[1], exc)
+                    return
+                with self._lock:  # wrapping detached the plain socket: evict and shut down the TLS one
+                    self._serving[threading.current_thread()] = conn
+                if not _tls_handshake(conn, peer, self._associate_timeout):
+                    return
             assoc = Association.accept(
                 conn, (str(peer[0]), int(peer[1])), self._supported, timeout=self._idle,
                 associate_timeout=self._associate_timeout,
@@ -416,9 +432,34 @@ class EventReportServer:
             thread.join(5)
 
 
+def _tls_handshake(tls: ssl.SSLSocket, peer: tuple[str, int], timeout: float) -> bool:
+    """Complete the server side of the TLS handshake on ``tls`` within ``timeout`` seconds; ``False`` (logged)
+    when it failed or took longer."""
+    deadline = time.monotonic() + timeout
+    try:
+        tls.setblocking(False)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no TLS handshake within {timeout:g} s")
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                select.select([tls], [], [], left)
+            except ssl.SSLWantWriteError:
+                select.select([], [tls], [], left)
+        tls.setblocking(True)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError; ValueError: closed meanwhile
+        log.info("TLS connection from %s:%d not accepted: %s", peer[0], peer[1], getattr(exc, "reason", None) or exc)
+        return False
+    return True
+
+
 def _shut(sock: socket.socket) -> None:
     """Wake whoever reads ``sock`` (it then sees the connection end)."""
     try:
-        sock.shutdown(socket.SHUT_RDWR)
+        # the plain socket's shutdown also for TLS: SSLSocket.shutdown drops the TLS object under a reader
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError:
         pass

@@ -7,8 +7,9 @@ A STGCMT task asks the exporter's ``dcmStgCmtSCP`` to commit the instances of th
 2. the peer answers N-ACTION-RSP (anything but Success or a warning, PS3.7 Annex C, fails the attempt);
 3. the result comes in an N-EVENT-REPORT-RQ with the same Transaction UID: Event Type ID 1 (all
    committed) or 2 (some failed: Failed SOP Sequence with Failure Reason). It is accepted on the same
-   association, or on a new association to the embedded SCP that listens on the calling AE's configured
-   port (:class:`StorageCommitmentSCU` keeps one per port, for all tasks);
+   association, or on a new association to the embedded SCP that listens on each listening connection of
+   the calling AE, with TLS on a TLS connection (:class:`StorageCommitmentSCU` keeps one per port, for all
+   tasks);
 4. no report within the timeout (exporter property ``StgCmtTimeout``: seconds or an ISO-8601 duration,
    default the peer connection's response timeout, else 60 s) fails the attempt with
    :class:`~dcm_exporter.errors.TransportTimeoutError`, so the queue retries it.
@@ -34,6 +35,7 @@ from dcm_exporter._dicom.uids import STORAGE_COMMITMENT_PUSH_MODEL, STORAGE_COMM
 from dcm_exporter.actions._sop import sop_reference
 from dcm_exporter.errors import (
     ConfigurationError,
+    ConnectionFailedError,
     ExportCanceledError,
     TransportError,
     TransportTimeoutError,
@@ -41,6 +43,8 @@ from dcm_exporter.errors import (
 from dcm_exporter.export import FailedInstance, InstanceRef, Outcome, OutcomeStatus
 
 if TYPE_CHECKING:
+    import ssl
+
     from pydicom import Dataset
 
     from dcm_exporter._dicom.services import CommitmentAssociation, EventReportServer, ReportOrigin
@@ -322,15 +326,17 @@ class StorageCommitmentSCU:
         ae_title: str,
         *,
         reporter: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         associate_timeout: float | None = None,
         idle_timeout: float | None = None,
     ) -> None:
         """Start the embedded SCP on ``host:port`` for ``ae_title`` (no-op when it already runs), and accept
         associations from ``reporter`` (a storage commitment SCP) to ``ae_title`` on it.
 
-        ``associate_timeout`` and ``idle_timeout`` (seconds; the listening connection's ``dcmAARQTimeout`` and
-        ``dcmIdleTimeout``) bound the peers that connect; the SCP's defaults when ``None``. They are taken when
-        the SCP starts.
+        ``ssl_context`` (a server context): the SCP speaks TLS only. ``associate_timeout`` and ``idle_timeout``
+        (seconds; the listening connection's ``dcmAARQTimeout`` and ``dcmIdleTimeout``) bound the peers that
+        connect; the SCP's defaults when ``None``. All are taken when the SCP starts: an SCP already running on
+        ``host:port`` keeps the settings it started with.
 
         Raises:
             ConnectionFailedError: the port cannot be bound.
@@ -345,13 +351,14 @@ class StorageCommitmentSCU:
             if server is None:
                 server = EventReportServer(
                     host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report,
-                    idle_timeout=idle_timeout, associate_timeout=associate_timeout,
+                    idle_timeout=idle_timeout, associate_timeout=associate_timeout, ssl_context=ssl_context,
                 )
                 self._servers[(host, port)] = server
             if reporter is not None:
                 server.allow(reporter, ae_title)
         if started:
-            log.info("storage commitment SCP for AE %s listening on %s:%d", ae_title, host, port)
+            log.info("storage commitment SCP for AE %s listening on %s:%d%s", ae_title, host, port,
+                     " (TLS)" if ssl_context is not None else "")
 
     @property
     def listening(self) -> list[tuple[str, int]]:
@@ -418,22 +425,32 @@ class StorageCommitmentSCU:
 
         Raises:
             UnknownAEError, AENotInstalledError, ConfigurationError: the SCP cannot be resolved.
-            ConnectionFailedError, AssociationRejectedError: no association.
+            ConnectionFailedError, AssociationRejectedError: no association, or none of the calling AE's
+                listening connections can be bound (one that cannot is skipped with a warning).
             TransportTimeoutError: no N-ACTION-RSP, or no N-EVENT-REPORT within the timeout.
             TransportError: the N-ACTION-RSP was neither Success nor a warning.
             ExportCanceledError: ``cancel`` was set while waiting.
         """
         from pydicom.uid import generate_uid
 
-        from dcm_exporter._dicom.destination import listener_of, resolve_destination
+        from dcm_exporter._dicom.destination import listeners_of, resolve_destination
         from dcm_exporter._dicom.services import CommitmentAssociation
 
         destination = resolve_destination(configuration, ae_title, exporter)
-        listener = listener_of(configuration, calling_ae_title)
-        if listener is not None:
-            self.listen(listener.host, listener.port, calling_ae_title, reporter=ae_title,
-                        associate_timeout=listener.associate_timeout, idle_timeout=listener.idle_timeout)
-        else:
+        listeners = listeners_of(configuration, calling_ae_title, exporter)
+        unbound: list[ConnectionFailedError] = []
+        for listener in listeners:
+            try:
+                self.listen(listener.host, listener.port, calling_ae_title, reporter=ae_title,
+                            ssl_context=listener.ssl_context, associate_timeout=listener.associate_timeout,
+                            idle_timeout=listener.idle_timeout)
+            except ConnectionFailedError as exc:
+                # reports can still come on the AE's other connections; with none, the attempt fails below
+                log.warning("%s", exc)
+                unbound.append(exc)
+        if listeners and len(unbound) == len(listeners):
+            raise unbound[0]
+        if not listeners:
             log.info(
                 "AE %s has no listening connection: storage commitment reports from %s are accepted "
                 "on the request's association only",

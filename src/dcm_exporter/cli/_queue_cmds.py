@@ -296,11 +296,12 @@ def _failure_row(failure: Any) -> dict[str, Any]:
 
 
 def _write_failures(rows: list[dict[str, Any]], omitted: int, heading: str) -> None:
-    """The failed instances under a table: UID, status, reason (table format only)."""
+    """The failed instances under a table: UID, status, reason (table format only), never cut to the terminal's
+    width: a cut reason would say neither where nor why."""
     if not rows:
         return
     info(heading)
-    write_rows(rows, FAILURE_COLUMNS, fmt="table", status_column=None)
+    write_rows(rows, FAILURE_COLUMNS, fmt="table", status_column=None, fit=False)
     if omitted:
         info(f"... and {omitted} more failed instance(s) (not recorded one by one)")
 

@@ -45,6 +45,7 @@ from dcm_exporter.models import (
 if TYPE_CHECKING:
     from pydicom import Dataset
 
+    from dcm_exporter.coercion.deidentify import DeIdentifier
     from dcm_exporter.conditions import Predicate
     from dcm_exporter.export import InstanceRef
 
@@ -154,6 +155,7 @@ class CoercionPlan:
         # upstream compares SendingHostname with the destination's host and ReceivingHostname with the host of
         # a REST requester (none here) when it selects rules for a retrieve/export
         self._net = (sending_ae_title, receiving_ae_title, destination_hostname, None)
+        self._bytes_candidate: bool | None = None
 
     def __repr__(self) -> str:
         names = [r.rule.name for r in self._rules] + [f"legacy:{r.rule.name}" for r in self._legacy]
@@ -315,12 +317,89 @@ class CoercionPlan:
             CoercionError: the file cannot be read or encoded, or a rule failed (see :meth:`apply`).
         """
         require(*PYDICOM)
+        if self._may_take_bytes():
+            try:
+                data = stream.read()
+            except OSError as exc:
+                raise CoercionError(f"{name}: cannot read the stored file for attribute coercion: {exc}") from exc
+            done = self._coerce_bytes(data, target_transfer_syntax)
+            if done is not None:
+                return done
+            stream = io.BytesIO(data)
+        return self._coerce_dataset(stream, target_transfer_syntax=target_transfer_syntax, name=name)
+
+    def _may_take_bytes(self) -> bool:
+        """Some rule is a built-in ``deidentify:`` without data set conditions (see :meth:`_bytes_rule`)."""
+        found = self._bytes_candidate
+        if found is None:
+            from dcm_exporter.coercion.processors import DeidentifyProcessor
+
+            found = self._bytes_candidate = any(
+                type(r.processor) is DeidentifyProcessor and not r.predicates for r in self._rules
+            )
+        return found
+
+    def _bytes_rule(self, data: bytes) -> tuple[_Rule, DeIdentifier] | None:
+        """The ``deidentify:`` rule this object gets when it is the only change (no data set condition, no other
+        rule after it): the Part 10 bytes can then be de-identified without pydicom's round trip."""
+        from dcm_exporter.coercion._part10_deident import Unsupported, sop_class_of
+        from dcm_exporter.coercion.processors import DeidentifyProcessor
+
+        sop_class = None
+        if any(r.rule.sop_classes for r in self._rules):
+            try:
+                sop_class = sop_class_of(data)
+            except Unsupported:
+                return None
+            if sop_class is None:
+                return None
+        candidates = [r for r in self._rules if not r.rule.sop_classes or sop_class in r.rule.sop_classes]
+        if not candidates or any(r.predicates for r in candidates):
+            return None
+        first = candidates[0]
+        if type(first.processor) is not DeidentifyProcessor or not (first.rule.sufficient or len(candidates) == 1):
+            return None
+        try:
+            return first, first.processor.deidentifier(first.rule)
+        except ValueError:
+            return None  # an unknown option: the generic path reports it
+
+    def _coerce_bytes(self, data: bytes, target_transfer_syntax: str | None) -> CoercedInstance | None:
+        """:meth:`coerce_file` by :mod:`~dcm_exporter.coercion._part10_deident` (the same bytes, without decoding
+        and encoding every element), or ``None`` when that path does not take this object."""
+        from dcm_exporter.coercion._part10_deident import Unsupported, deidentify_part10
+
+        chosen = self._bytes_rule(data)
+        if chosen is None:
+            return None
+        rule, deidentifier = chosen
+        try:
+            done = deidentify_part10(deidentifier, data, target_transfer_syntax)
+        except Unsupported:
+            return None  # a shape only pydicom reproduces (or reports) exactly
+        except Exception as exc:  # whatever else goes wrong there, the pydicom path gives the same object
+            log.debug("de-identification of the Part 10 bytes gave up: %s: %s", type(exc).__name__, exc)
+            return None
+        return CoercedInstance(
+            part10=done.part10,
+            dataset_offset=done.dataset_offset,
+            sop_class_uid=done.sop_class_uid,
+            sop_instance_uid=done.sop_instance_uid,
+            transfer_syntax_uid=target_transfer_syntax or done.transfer_syntax_uid,
+            applied=(rule.rule.name,),
+        )
+
+    def _coerce_dataset(
+        self, stream: BinaryIO, *, target_transfer_syntax: str | None = None, name: str = "<file>"
+    ) -> CoercedInstance | None:
+        """:meth:`coerce_file` with pydicom: read the data set, apply the rules, encode it."""
         import pydicom
         from pydicom.errors import InvalidDicomError
 
         try:
             ds = pydicom.dcmread(stream, force=False)
-        except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
+        except (InvalidDicomError, OSError, ValueError, EOFError, RecursionError) as exc:
+            # RecursionError: sequences nested hundreds deep, which pydicom reads by recursion
             raise CoercionError(f"{name}: cannot read the stored file for attribute coercion: {exc}") from exc
         sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
         result = self._apply(ds, sop_class)

@@ -587,10 +587,12 @@ class Configuration:
         """Check references between objects; loading already rejected what no model can hold.
 
         Reports as errors what cannot work: an exporter whose ``dcmURI`` ``java.net.URI`` cannot parse
-        (dcm4chee-arc-light would fail to load its device), whose queue does not exist on its device, whose
-        ``dicom:`` destination AE is not configured, or whose ``stow:``/``wado:``/``storage:`` destination
-        does not exist. Reports as warnings an exporter without ``dicomAETitle`` or whose AE title is not a
-        local AE, export rules naming unknown exporters, and exporter ids used on more than one device.
+        (dcm4chee-arc-light would fail to load its device), whose ``dicom:`` destination AE is not configured,
+        or whose ``stow:``/``wado:``/``storage:`` destination does not exist. Reports as warnings an exporter
+        whose queue does not exist on its device (dcm4chee-arc loads such a configuration and fails only
+        when it queues a task, as we do; upstream's ``sample-export.ldif`` names ``Export1``, a queue its
+        ``default-config.ldif`` does not have), an exporter without ``dicomAETitle`` or whose AE title is not
+        a local AE, export rules naming unknown exporters, and exporter ids used on more than one device.
         """
         issues: list[ValidationIssue] = []
 
@@ -613,11 +615,14 @@ class Configuration:
                 if (problem := e.uri_problem) is not None:
                     add(Severity.ERROR, invalid_uri_message(e.exporter_id, e.uri, problem), dn)
                 if device.queue(e.queue_name) is None:
+                    # a warning, as dcm4chee-arc loads it too: only queuing its tasks fails (upstream's own
+                    # sample-export.ldif names Export1, which its default-config.ldif does not have)
                     add(
-                        Severity.ERROR,
+                        Severity.WARNING,
                         f"exporter {e.exporter_id}: queue {e.queue_name} does not exist on "
                         f"device {device.device_name}"
-                        f"{did_you_mean(e.queue_name, [q.queue_name for q in device.queues])}",
+                        f"{did_you_mean(e.queue_name, [q.queue_name for q in device.queues])}; "
+                        "its tasks cannot be queued until it does",
                         dn,
                     )
                 if e.ae_title is None:

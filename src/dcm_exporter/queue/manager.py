@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.errors import ConfigurationError, ExportCanceledError, QueueError
 from dcm_exporter.queue.attempts import (
     IAN_QUEUE,
@@ -220,6 +221,18 @@ class TaskManager:
             raise ConfigurationError(f"no exporter {exporter_id!r} is configured (configured: {known})")
         return exporter
 
+    def _exporter_to_schedule(self, exporter_id: str) -> ExporterDescriptor:
+        """The exporter, when its tasks can be queued: dcm4chee-arc too refuses to queue a task in a queue its
+        device does not configure ("No Queue configured with name:..."); a task put there would never run."""
+        exporter = self.exporter(exporter_id)
+        if exporter.queue_name not in self._queues:
+            raise ConfigurationError(
+                f"exporter {exporter_id}: queue {exporter.queue_name} does not exist on device {self.device_name}"
+                f"{did_you_mean(exporter.queue_name, self._queues)}; its tasks cannot be queued until the queue "
+                "is configured or the exporter names another one"
+            )
+        return exporter
+
     def queue(self, queue_name: str) -> QueueDescriptor | None:
         """The configured queue with this name, or ``None``."""
         return self._queues.get(queue_name)
@@ -277,10 +290,10 @@ class TaskManager:
         widens, its time only moves later).
 
         Raises:
-            ConfigurationError: the exporter is not configured.
+            ConfigurationError: the exporter, or its queue on this device, is not configured.
             ValueError: an instance without its series, or a naive ``scheduled_time``.
         """
-        exporter = self.exporter(exporter_id)
+        exporter = self._exporter_to_schedule(exporter_id)
         now = self.now()
         when = utc(scheduled_time) if scheduled_time is not None else exporter.schedules.ceil(now)
         new = NewTask(
@@ -324,10 +337,10 @@ class TaskManager:
         other, in one store call (SQLite: one transaction, one commit); returns the tasks in order.
 
         Raises:
-            ConfigurationError: the exporter is not configured.
+            ConfigurationError: the exporter, or its queue on this device, is not configured.
             ValueError: an empty or ``*`` Study Instance UID, or a naive ``scheduled_time``.
         """
-        exporter = self.exporter(exporter_id)
+        exporter = self._exporter_to_schedule(exporter_id)
         now = self.now()
         when = utc(scheduled_time) if scheduled_time is not None else exporter.schedules.ceil(now)
         news = [
@@ -377,7 +390,7 @@ class TaskManager:
         ``study_lock``), so that each scope gets one task.
 
         Raises:
-            ConfigurationError: the exporter is not configured, or there is no store.
+            ConfigurationError: the exporter, or its queue on this device, is not configured, or there is no store.
         """
         return self._covering.schedule(
             exporter_id, study_uid, series_uid or ALL, (sop_instance_uid or ALL) if series_uid else ALL,

@@ -607,7 +607,12 @@ class ExportRules:
             try:
                 exporter = manager.exporter(eid)
             except ConfigurationError:
-                self._warn_once(eid, target_device, rule)
+                self._warn_once(eid, target_device, rule, f"no exporter {eid} is configured on device {target_device}")
+                continue
+            if manager.queue(exporter.queue_name) is None:
+                # dcm4chee-arc fails the same way when it queues the task (No Queue configured with name:...)
+                self._warn_once(eid, target_device, rule, f"the queue {exporter.queue_name} of exporter {eid} is "
+                                f"not configured on device {target_device}")
                 continue
             scheduled = scheduled_time(when, rule.delay, exporter.schedules)
             assert study is not None
@@ -637,13 +642,13 @@ class ExportRules:
         self._managers[device_name] = manager
         return manager
 
-    def _warn_once(self, exporter_id: str, device_name: str, rule: CompiledRule) -> None:
+    def _warn_once(self, exporter_id: str, device_name: str, rule: CompiledRule, why: str) -> None:
         key = (exporter_id, device_name)
         if key not in self._warned:
             self._warned.add(key)
             log.warning(
-                "export rule %r: no exporter %s is configured on device %s; matching objects are not exported to it",
-                rule.name, exporter_id, device_name, extra={"rule": rule.name, "dn": rule.dn},
+                "export rule %r: %s; matching objects are not exported to it",
+                rule.name, why, extra={"rule": rule.name, "dn": rule.dn, "exporter_id": exporter_id},
             )
 
 

@@ -1,8 +1,10 @@
 """``FileSystemSource``: the instances of a folder tree of DICOM files, indexed by their UIDs.
 
 Every file is read once, header only: a strict scanner (:func:`dcm_exporter._dicom.part10.scan_header`) reads
-the first 64 KiB and stops after the Series Instance UID; what it declines (deflated or big endian
-files, odd encodings, damage) is read with pydicom, stopping before the pixel data. The UIDs, SOP
+the first 64 KiB and takes the values up to the Series Instance UID, then steps through the rest element by
+element (values skipped) to make sure none of them is there twice; what it declines (deflated or big endian
+files, odd encodings, damage) gets that check over its whole data set and is read with pydicom, stopping
+before the pixel data. The UIDs, SOP
 class, transfer syntax, Modality, size and modification time go into a SQLite index.
 With ``index_path`` the index is a file (WAL mode) that survives restarts, and :meth:`refresh` re-reads
 only files that are new or whose size or modification time changed — 100,000 files are not re-read
@@ -29,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from dcm_exporter._dicom.part10 import scan_header
+from dcm_exporter._dicom.part10 import check_repeats, scan_header
 from dcm_exporter.errors import SourceError
 from dcm_exporter.export import ALL, InstanceRef, entity_text
 from dcm_exporter.sources.base import IndexReport, UnreadableFile
@@ -116,6 +118,9 @@ def _read_header_pydicom(path: str) -> _HeaderRow:
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
+    # first, at bounded cost: pydicom keeps the last of a repeated attribute silently, and inflates a deflated
+    # data set whole in memory (the check refuses one that inflates past MAX_INFLATED_BYTES)
+    check_repeats(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tolerant when decoding: odd values are not our concern here
