@@ -22,6 +22,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -204,7 +205,8 @@ class _Api:
         batches: dict[str, BatchSummary] = {}
         for f in filters:
             for b in self.adapter.batches(attrs.evolve(f, offset=0, limit=None, order_by="created_time")):
-                batches.setdefault(b.batch_id, b)
+                seen = batches.get(b.batch_id)
+                batches[b.batch_id] = b if seen is None else _merged(seen, b)
         first = filters[0]
 
         def when(b: BatchSummary) -> Any:
@@ -390,6 +392,29 @@ class _Api:
             error = str(exc)
         return self._page(request, "batches.html", batches=[batch_json(b) for b in batches], total=total,
                           error=error, **_paging(request, len(batches), total))
+
+
+def _merged(a: BatchSummary, b: BatchSummary) -> BatchSummary:
+    """One batch as summarised for two ``ExporterID`` values (their tasks are distinct): counts added, names
+    and time ranges joined, as one query for both exporters would give them."""
+    counts = dict(a.counts)
+    for status, n in b.counts.items():
+        counts[status] = counts.get(status, 0) + n
+
+    def span(x: tuple[datetime, datetime] | None, y: tuple[datetime, datetime] | None) -> Any:
+        return x if y is None else y if x is None else (min(x[0], y[0]), max(x[1], y[1]))
+
+    return attrs.evolve(
+        a,
+        counts=counts,
+        device_names=tuple(dict.fromkeys(a.device_names + b.device_names)),
+        exporter_ids=tuple(dict.fromkeys(a.exporter_ids + b.exporter_ids)),
+        created_time_range=span(a.created_time_range, b.created_time_range),
+        updated_time_range=span(a.updated_time_range, b.updated_time_range),
+        scheduled_time_range=span(a.scheduled_time_range, b.scheduled_time_range),
+        processing_start_time_range=span(a.processing_start_time_range, b.processing_start_time_range),
+        processing_end_time_range=span(a.processing_end_time_range, b.processing_end_time_range),
+    )
 
 
 def _paging(request: Request, shown: int, total: int) -> dict[str, Any]:
