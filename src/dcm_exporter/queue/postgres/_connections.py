@@ -260,7 +260,7 @@ class Connections:
         """A connection the pool handed out had been dropped: the server went away or cut its clients
         (restart, ``pg_terminate_backend``), so the other idle connections are most likely dead too. They are
         replaced, rather than each failing one operation after the next."""
-        drain = getattr(self.pool, "drain", None)  # psycopg_pool 3.2 has none: the retries find out alone
+        drain = getattr(self.pool, "drain", None)  # psycopg_pool before 3.3 has none: the retries find out alone
         if self._owns_pool and drain is not None:
             with contextlib.suppress(Exception):
                 drain()
