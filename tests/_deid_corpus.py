@@ -96,6 +96,18 @@ def _variants() -> Iterator[tuple[str, bytes]]:
     yield "variant/uids_curves_padding", _encode(ds)
 
     ds = ct()
+    ds.PatientID = " ID-7  "
+    ds.IssuerOfPatientID = "HOSP"
+    qualifier = Dataset()
+    qualifier.UniversalEntityID, qualifier.UniversalEntityIDType = "1.2.3.4", "ISO"
+    ds.IssuerOfPatientIDQualifiersSequence = Sequence([qualifier])
+    yield "variant/issuer", _encode(ds)
+    ds.IssuerOfPatientIDQualifiersSequence.is_undefined_length = True
+    yield "variant/issuer_undefined", _encode(ds)
+    del ds.PatientID
+    yield "variant/no_patient_id", _encode(ds)
+
+    ds = ct()
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.128"  # PET: dummy series date and time
     ds.SeriesDate, ds.SeriesTime = "20200101", "101010"
     yield "variant/pet", _encode(ds)

@@ -2,10 +2,11 @@
 
 The real servers live in ``tests/servers/`` and their fixtures in ``tests/conftest.py``; this module holds
 the plain functions several test modules used to copy: running the examples of a docs page or of a
-module's docstrings, the body of a ``*_factory`` fixture, polling, the configuration of an archive device
-exporting to a storescp, the SOP Instance UIDs a storescp received, a CT study written as Part 10 files for
-the ``stow:`` tests and benchmark, the task counts of an SQLite queue file read by another process, and a
-checker for the HTML tables of the notebook views.
+module's docstrings, the body of a ``*_factory`` fixture, polling, an exporter that exported a study and ran
+the tasks that followed, the configuration of an archive device exporting to a storescp, the SOP Instance
+UIDs a storescp received, a CT study written as Part 10 files for the ``stow:`` tests and benchmark, the task
+counts of an SQLite queue file read by another process, and a checker for the HTML tables of the notebook
+views.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import html.parser
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -30,9 +32,11 @@ from dcm_exporter.models import (
 
 if TYPE_CHECKING:
     from dcm_exporter.export import InstanceRef
+    from dcm_exporter.exporter import Exporter
 
 __all__ = [
     "CT",
+    "exported",
     "parse",
     "received_sop_uids",
     "run_docstring_doctests",
@@ -104,6 +108,26 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, interval: flo
             return True
         time.sleep(interval)
     return predicate()
+
+
+@contextmanager
+def exported(
+    configuration: Configuration, folder: Path, exporter_id: str, study_uid: str, *, wait_for_scheduled: bool = False
+) -> Iterator[Exporter]:
+    """An :class:`~dcm_exporter.exporter.Exporter` over the Part 10 files below ``folder``, its tasks in memory,
+    after ``exporter_id`` exported ``study_uid`` and the tasks the export scheduled (IAN, storage commitment)
+    ran: the queue is run until idle twice, or once with ``wait_for_scheduled`` (which also waits for retries).
+    """
+    from dcm_exporter.exporter import Exporter
+    from dcm_exporter.queue import InMemoryTaskStore
+    from dcm_exporter.sources import FileSystemSource
+
+    with Exporter(configuration, FileSystemSource(folder), store=InMemoryTaskStore()) as ex:
+        ex.schedule_export(exporter_id, study_uid)
+        ex.run_until_idle(timeout=60, wait_for_scheduled=wait_for_scheduled)
+        if not wait_for_scheduled:
+            ex.run_until_idle(timeout=60)
+        yield ex
 
 
 def storescp_configuration(port: int, queue: QueueDescriptor) -> Configuration:

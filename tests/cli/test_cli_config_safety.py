@@ -150,6 +150,72 @@ def test_a_push_that_deletes_asks_on_a_terminal(slapd_factory: Any, tmp_path: Pa
     assert server.count("(objectClass=dicomDevice)") == devices - 1
 
 
+@pytest.mark.slapd
+@pytest.mark.parametrize("command", [
+    ("exporter", "delete", "STORESCP", "--force"),
+    ("remote-ae", "remove", "STORESCP", "--force"),
+    ("queue", "remove", "Export1", "--force"),
+])
+def test_a_removal_in_ldap_prints_the_plan_and_needs_yes_without_a_terminal(
+    slapd_factory: Any, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Any command that deletes directory entries shows them first and is confirmed, as a push is."""
+    server = slapd_factory(schema="compact", content="base")
+    a = _auth(server, tmp_path)
+    full, _ = _demo_files(tmp_path)
+    assert run_cli("config", "convert", str(full), server.url, *a, cwd=tmp_path).returncode == 0
+    ldap = ("--ldap", server.url, *a)
+    before = server.count("(objectClass=*)")
+
+    dry = run_cli(*command, *ldap, "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    deletes = [line.split(None, 1)[1] for line in dry.stdout.splitlines() if line.startswith("  delete ")]
+    assert deletes and "dry run: nothing written" in dry.stdout, dry.stdout
+    assert all(dn.endswith("cn=DICOM Configuration,dc=dcm4che,dc=org") for dn in deletes), deletes
+    assert server.count("(objectClass=*)") == before
+
+    refused = run_cli(*command, *ldap, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert [line for line in refused.stdout.splitlines() if line.startswith("  delete ")] == [
+        f"  delete {dn}" for dn in deletes]
+    assert refused.stderr.startswith("error: not changing LDAP ") and "give --yes" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert server.count("(objectClass=*)") == before
+
+    applied = run_cli(*command, *ldap, "--yes", cwd=tmp_path)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert server.count("(objectClass=*)") == before - len(deletes)
+
+
+@pytest.mark.slapd
+def test_a_removal_in_ldap_asks_on_a_terminal(slapd_factory: Any, tmp_path: Path) -> None:
+    server = slapd_factory(schema="compact", content="base")
+    a = _auth(server, tmp_path)
+    full, _ = _demo_files(tmp_path)
+    assert run_cli("config", "convert", str(full), server.url, *a, cwd=tmp_path).returncode == 0
+    ldap = ("--ldap", server.url, *a)
+    assert server.count("(dcmExporterID=STORESCP)") == 1
+
+    child = spawn("exporter", "delete", "STORESCP", *ldap, cwd=tmp_path)
+    child.expect_exact("  delete dcmExporterID=STORESCP,dicomDeviceName=dcm-exporter-demo,")
+    child.expect_exact("? [y/N] ")
+    child.sendline("n")
+    child.expect_exact("nothing written")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert server.count("(dcmExporterID=STORESCP)") == 1
+
+    child = spawn("exporter", "delete", "STORESCP", *ldap, cwd=tmp_path)
+    child.expect_exact("? [y/N] ")
+    child.sendline("y")
+    child.expect_exact("exporter STORESCP deleted")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert server.count("(dcmExporterID=STORESCP)") == 0
+
+
 # --- removals refused while something uses what goes ---------------------------------------------------------
 
 

@@ -89,3 +89,31 @@ def test_a_queued_export_keeps_its_failures_and_queue_show_list_and_v_tell_them(
 
     quiet = run_cli("queue", "show", "999999", *q, cwd=tmp_path)
     assert quiet.returncode != 0 and "Traceback" not in quiet.stderr
+
+
+def test_on_a_narrow_terminal_the_reasons_are_whole(tmp_path: Path, storescp: Any) -> None:
+    """The main table is cut to the terminal's width; the failed instances are not (a cut reason tells
+    neither where nor why, a cut UID cannot be looked up)."""
+    import sys
+
+    import pexpect
+    from _cli import cli_env
+
+    study, victim = _truncated_study(tmp_path)
+    c = ("--config", str(_config(tmp_path, storescp.port)), "--source", str(tmp_path / "archive"))
+    columns = 80
+    child = pexpect.spawn(sys.executable, ["-m", "dcm_exporter.cli", "export", "STORESCP", "--study",
+                                           study.study_uid, "--now", *c],
+                          cwd=str(tmp_path), env={**cli_env(), "COLUMNS": str(columns)}, encoding="utf-8",
+                          timeout=60, dimensions=(50, columns))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    lines = [line for line in child.before.replace("\r", "").split("\n") if line]
+    assert max(len(line) for line in lines if line.startswith(("STUDY_UID", "2.25."))
+               and not line.startswith(victim.sop_instance_uid)) <= columns, lines
+    (failure_line,) = [line for line in lines if line.startswith(victim.sop_instance_uid)]
+    expected = run_cli("export", "STORESCP", "--study", study.study_uid, "--now", "--json", *c,
+                       cwd=tmp_path)
+    reason = json.loads(expected.stdout)[0]["failed_instances"][0]["reason"]
+    assert failure_line.rstrip().endswith(reason) and " left" in reason, failure_line

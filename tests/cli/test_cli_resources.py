@@ -209,8 +209,8 @@ def test_webapp_and_storage_in_ldap(slapd: Any, config_file: Path, tmp_path: Pat
     assert [r["storage_id"] for r in ok_json("storage", "list", *ldap, cwd=tmp_path)] == ["fs2"]
     assert ok_json("webapp", "list", *ldap, cwd=tmp_path)[0]["url"] == "http://127.0.0.1:8042/dicom-web"
 
-    ok("webapp", "remove", "ORTHANC", *ldap, cwd=tmp_path)
-    ok("storage", "remove", "fs2", *ldap, cwd=tmp_path)
+    ok("webapp", "remove", "ORTHANC", *ldap, "--yes", cwd=tmp_path)  # deletes entries: no terminal here
+    ok("storage", "remove", "fs2", *ldap, "--yes", cwd=tmp_path)
     assert slapd.count("(objectClass=dcmWebApp)") == 0
     assert slapd.count("(objectClass=dcmUniqueWebAppName)") == 0
     assert slapd.count("(objectClass=dcmStorage)") == 0

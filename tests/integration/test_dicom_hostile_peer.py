@@ -27,6 +27,7 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+from _helpers import wait_for
 from dcm_exporter._dicom import association as assoc_module
 from dcm_exporter._dicom import framing as d
 from dcm_exporter.errors import ConnectionFailedError, TransportTimeoutError
@@ -84,14 +85,16 @@ def read_pdu(conn: socket.socket) -> tuple[int, bytes]:
     return kind, exactly(length)
 
 
-def read_store_rq(conn: socket.socket) -> d.Command | None:
-    """The command of the next C-STORE-RQ (its data set read and dropped); ``None`` on A-RELEASE-RQ."""
+def read_store_rq(conn: socket.socket, *, release_rp: bool = True) -> d.Command | None:
+    """The command of the next C-STORE-RQ (its data set read and dropped); ``None`` on A-RELEASE-RQ, which is
+    answered with an A-RELEASE-RP when ``release_rp``."""
     fragments: list[bytes] = []
     command: d.Command | None = None
     while True:
         kind, body = read_pdu(conn)
         if kind == d.PDU_A_RELEASE_RQ:
-            conn.sendall(d.a_release_pdu(response=True))
+            if release_rp:
+                conn.sendall(d.a_release_pdu(response=True))
             return None
         if kind != d.PDU_P_DATA_TF:
             raise EOFError
@@ -183,7 +186,12 @@ def peer_factory() -> Iterator[Callable[..., Peer]]:
 
 
 def serve_normally(peer: Peer, conn: socket.socket, context_id: int) -> None:
-    while (command := read_store_rq(conn)) is not None:
+    store_until_release(conn, context_id)
+
+
+def store_until_release(conn: socket.socket, context_id: int, *, release_rp: bool = True) -> None:
+    """Answer every C-STORE-RQ with Success until the A-RELEASE-RQ, answered only when ``release_rp``."""
+    while (command := read_store_rq(conn, release_rp=release_rp)) is not None:
         conn.sendall(d.pdata_pdu(context_id, store_rsp(command), command=True, last=True))
 
 
@@ -317,15 +325,7 @@ def test_a_release_answered_with_p_data_is_aborted(
     GIVE_UP, less than the 5 s default) runs out, while it is still sending."""
 
     def chatty(peer: Peer, conn: socket.socket, context_id: int) -> None:
-        while True:
-            kind, body = read_pdu(conn)
-            if kind == d.PDU_A_RELEASE_RQ:
-                break
-            for pdv in d.split_pdvs(body):
-                if pdv.command:
-                    command = d.parse_command(pdv.data)
-                elif pdv.last:
-                    conn.sendall(d.pdata_pdu(context_id, store_rsp(command), command=True, last=True))
+        store_until_release(conn, context_id, release_rp=False)
         peer.events.append("release requested")
         conn.settimeout(0.05)
         end = time.monotonic() + GIVE_UP
@@ -348,9 +348,7 @@ def test_a_release_answered_with_p_data_is_aborted(
     assert outcome.status is OutcomeStatus.COMPLETED
     assert transport.idle_associations == associations
     transport.close()  # the pooled associations are released side by side, each bounded
-    deadline = time.monotonic() + GIVE_UP + 5
-    while len(peer.events) < 2 * associations and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len(peer.events) >= 2 * associations, timeout=GIVE_UP + 5)
     expected = ["release requested", f"PDU 0x{d.PDU_A_ABORT:02X} while still sending"] * associations
     assert sorted(peer.events) == sorted(expected)
 
@@ -384,15 +382,7 @@ def test_a_peer_that_never_answers_the_release_is_aborted_after_dcmARRPTimeout(
     dcmARRPTimeout instead of waiting for the A-RELEASE-RP (the peer sees the A-ABORT)."""
 
     def silent(peer: Peer, conn: socket.socket, context_id: int) -> None:
-        while True:
-            kind, body = read_pdu(conn)
-            if kind == d.PDU_A_RELEASE_RQ:
-                break
-            for pdv in d.split_pdvs(body):
-                if pdv.command:
-                    command = d.parse_command(pdv.data)
-                elif pdv.last:
-                    conn.sendall(d.pdata_pdu(context_id, store_rsp(command), command=True, last=True))
+        store_until_release(conn, context_id, release_rp=False)
         peer.events.append("release requested")
         conn.settimeout(GIVE_UP)
         try:
@@ -408,9 +398,7 @@ def test_a_peer_that_never_answers_the_release_is_aborted_after_dcmARRPTimeout(
     outcome = transport.send(request_for(refs, configuration))
     assert outcome.status is OutcomeStatus.COMPLETED
     transport.close()
-    deadline = time.monotonic() + GIVE_UP + 5
-    while len(peer.events) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len(peer.events) >= 2, timeout=GIVE_UP + 5)
     assert peer.events == ["release requested", f"PDU 0x{d.PDU_A_ABORT:02X}"]
 
 

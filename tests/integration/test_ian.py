@@ -16,7 +16,7 @@ import attrs
 import pytest
 from pynetdicom import AE, evt
 
-from _helpers import started_and_stopped
+from _helpers import exported, started_and_stopped
 from dcm_exporter.actions import INSTANCE_AVAILABILITY_NOTIFICATION
 from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import (
@@ -27,12 +27,16 @@ from dcm_exporter.models import (
     ExporterDescriptor,
     QueueDescriptor,
 )
-from dcm_exporter.queue import InMemoryTaskStore, TaskStatus, TaskType
+from dcm_exporter.queue import ExportTask, InMemoryTaskStore, TaskStatus, TaskType
 from dcm_exporter.sample import StudyInfo, generate_study
 from dcm_exporter.sources import FileSystemSource
 from servers.ports import free_port
 
 TS = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
+# exporter NOTIFY: noop:, then an IAN to RIS
+NOTIFY_RIS = ExporterDescriptor(
+    exporter_id="NOTIFY", uri="noop:x", queue_name="Export1", ae_title="DCM4CHEE", ian_destinations=("RIS",)
+)
 
 
 @attrs.define
@@ -105,6 +109,15 @@ def config(exporter: ExporterDescriptor, *remotes: Device, ian_queue: QueueDescr
     )
 
 
+def notified_with_one_retry(ris: IanSCP, study: StudyInfo) -> ExportTask:
+    """The IAN task after NOTIFY exported the study, its IAN on queue IANSCU (one retry, at once) to ``ris``."""
+    ian_queue = QueueDescriptor(queue_name="IANSCU", max_retries=1, retry_delay=timedelta(0))
+    configuration = config(NOTIFY_RIS, remote("RIS", ris.port), ian_queue=ian_queue)
+    with exported(configuration, study.directory, "NOTIFY", study.study_uid, wait_for_scheduled=True) as ex:
+        (ian,) = ex.queue.tasks(task_type=TaskType.IAN)
+    return ian
+
+
 def test_ian_to_each_destination_attribute_by_attribute(ian_scp_factory: Any, study: StudyInfo) -> None:
     ris, pacs = ian_scp_factory("RIS"), ian_scp_factory("PACS2")
     exporter = ExporterDescriptor(
@@ -164,16 +177,8 @@ def test_ian_to_each_destination_attribute_by_attribute(ian_scp_factory: Any, st
 
 def test_defaults_online_and_the_exporter_ae_as_retrieve_ae(ian_scp_factory: Any, study: StudyInfo) -> None:
     ris = ian_scp_factory("RIS")
-    exporter = ExporterDescriptor(
-        exporter_id="NOTIFY", uri="noop:x", queue_name="Export1", ae_title="DCM4CHEE", ian_destinations=("RIS",)
-    )
-    with Exporter(
-        config(exporter, remote("RIS", ris.port)), FileSystemSource(study.directory),
-        store=InMemoryTaskStore(),
-    ) as ex:
-        ex.schedule_export("NOTIFY", study.study_uid)
-        ex.run_until_idle(timeout=60)
-        ex.run_until_idle(timeout=60)
+    with exported(config(NOTIFY_RIS, remote("RIS", ris.port)), study.directory, "NOTIFY", study.study_uid):
+        pass  # what RIS received is all this test looks at
     (got,) = ris.received
     item = got.dataset.ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
     assert item.InstanceAvailability == "ONLINE"
@@ -205,18 +210,9 @@ def test_no_ian_after_an_export_that_did_not_complete(ian_scp_factory: Any, stud
 
 def test_ian_for_a_study_the_source_lacks_is_a_warning(ian_scp_factory: Any, tmp_path: Path) -> None:
     ris = ian_scp_factory("RIS")
-    exporter = ExporterDescriptor(
-        exporter_id="NOTIFY", uri="noop:x", queue_name="Export1", ae_title="DCM4CHEE", ian_destinations=("RIS",)
-    )
     (tmp_path / "empty").mkdir()
-    with Exporter(
-        config(exporter, remote("RIS", ris.port)), FileSystemSource(tmp_path / "empty"),
-        store=InMemoryTaskStore(),
-    ) as ex:
-        # noop completes without looking; the IAN task then finds no instance of the study: WARNING, nothing sent
-        ex.schedule_export("NOTIFY", "1.2.3.4")
-        ex.run_until_idle(timeout=60)
-        ex.run_until_idle(timeout=60)
+    # noop completes without looking; the IAN task then finds no instance of the study: WARNING, nothing sent
+    with exported(config(NOTIFY_RIS, remote("RIS", ris.port)), tmp_path / "empty", "NOTIFY", "1.2.3.4") as ex:
         (ian,) = ex.queue.tasks(task_type=TaskType.IAN)
         assert ian.status is TaskStatus.WARNING
         assert ian.outcome_message is not None and "Could not find" in ian.outcome_message
@@ -225,15 +221,9 @@ def test_ian_for_a_study_the_source_lacks_is_a_warning(ian_scp_factory: Any, tmp
 
 def test_destination_down_then_up_ends_as_a_retried_task(ian_scp_factory: Any, study: StudyInfo) -> None:
     port = free_port()  # nobody listens yet
-    exporter = ExporterDescriptor(
-        exporter_id="NOTIFY", uri="noop:x", queue_name="Export1", ae_title="DCM4CHEE", ian_destinations=("RIS",)
-    )
     ian_queue = QueueDescriptor(queue_name="IANSCU", max_retries=3, retry_delay=timedelta(seconds=1))
-    configuration = config(exporter, remote("RIS", port), ian_queue=ian_queue)
-    with Exporter(configuration, FileSystemSource(study.directory), store=InMemoryTaskStore()) as ex:
-        ex.schedule_export("NOTIFY", study.study_uid)
-        ex.run_until_idle(timeout=60)
-        ex.run_until_idle(timeout=60)
+    configuration = config(NOTIFY_RIS, remote("RIS", port), ian_queue=ian_queue)
+    with exported(configuration, study.directory, "NOTIFY", study.study_uid) as ex:
         (ian,) = ex.queue.tasks(task_type=TaskType.IAN)
         assert ian.queue_name == "IANSCU"
         assert ian.status is TaskStatus.SCHEDULED_FOR_RETRY
@@ -250,23 +240,13 @@ def test_destination_down_then_up_ends_as_a_retried_task(ian_scp_factory: Any, s
 def test_refused_notification_fails_and_is_retried_until_exhausted(ian_scp_factory: Any, study: StudyInfo) -> None:
     ris = ian_scp_factory("RIS")
     ris.status = 0x0110  # Processing failure
-    exporter = ExporterDescriptor(
-        exporter_id="NOTIFY", uri="noop:x", queue_name="Export1", ae_title="DCM4CHEE", ian_destinations=("RIS",)
+    ian = notified_with_one_retry(ris, study)
+    assert ian.status is TaskStatus.FAILED
+    assert ian.number_of_failures == 2  # first attempt + one retry
+    assert ian.error_message == (
+        f"IAN of Study[{study.study_uid}] refused by AE RIS at 127.0.0.1:{ris.port}: "
+        "N-CREATE status 0x0110 (Processing failure)"
     )
-    ian_queue = QueueDescriptor(queue_name="IANSCU", max_retries=1, retry_delay=timedelta(0))
-    with Exporter(
-        config(exporter, remote("RIS", ris.port), ian_queue=ian_queue), FileSystemSource(study.directory),
-        store=InMemoryTaskStore(),
-    ) as ex:
-        ex.schedule_export("NOTIFY", study.study_uid)
-        ex.run_until_idle(timeout=60, wait_for_scheduled=True)
-        (ian,) = ex.queue.tasks(task_type=TaskType.IAN)
-        assert ian.status is TaskStatus.FAILED
-        assert ian.number_of_failures == 2  # first attempt + one retry
-        assert ian.error_message == (
-            f"IAN of Study[{study.study_uid}] refused by AE RIS at 127.0.0.1:{ris.port}: "
-            "N-CREATE status 0x0110 (Processing failure)"
-        )
     assert len(ris.received) == 2
 
 
@@ -275,21 +255,11 @@ def test_a_warning_status_ends_warning_not_retried(ian_scp_factory: Any, study: 
     # warnings by PS3.7 Annex C (dcm_exporter._dicom.status): the notification was taken, with a remark
     ris = ian_scp_factory("RIS")
     ris.status = status
-    exporter = ExporterDescriptor(
-        exporter_id="NOTIFY", uri="noop:x", queue_name="Export1", ae_title="DCM4CHEE", ian_destinations=("RIS",)
+    ian = notified_with_one_retry(ris, study)
+    assert ian.status is TaskStatus.WARNING
+    assert ian.number_of_failures == 0
+    assert ian.outcome_message == (
+        f"IAN of Study[{study.study_uid}] to RIS - instances:{len(study.instances)} "
+        f"(N-CREATE status 0x{status:04X})"
     )
-    ian_queue = QueueDescriptor(queue_name="IANSCU", max_retries=1, retry_delay=timedelta(0))
-    with Exporter(
-        config(exporter, remote("RIS", ris.port), ian_queue=ian_queue), FileSystemSource(study.directory),
-        store=InMemoryTaskStore(),
-    ) as ex:
-        ex.schedule_export("NOTIFY", study.study_uid)
-        ex.run_until_idle(timeout=60, wait_for_scheduled=True)
-        (ian,) = ex.queue.tasks(task_type=TaskType.IAN)
-        assert ian.status is TaskStatus.WARNING
-        assert ian.number_of_failures == 0
-        assert ian.outcome_message == (
-            f"IAN of Study[{study.study_uid}] to RIS - instances:{len(study.instances)} "
-            f"(N-CREATE status 0x{status:04X})"
-        )
     assert len(ris.received) == 1

@@ -19,9 +19,8 @@ import pytest
 from pydicom import Dataset
 from pynetdicom import AE, evt
 
-from _helpers import started_and_stopped
+from _helpers import exported, started_and_stopped
 from dcm_exporter.actions import STORAGE_COMMITMENT_PUSH_MODEL
-from dcm_exporter.exporter import Exporter
 from dcm_exporter.models import (
     ApplicationEntity,
     Configuration,
@@ -30,9 +29,8 @@ from dcm_exporter.models import (
     ExporterDescriptor,
     QueueDescriptor,
 )
-from dcm_exporter.queue import InMemoryTaskStore, TaskStatus, TaskType
+from dcm_exporter.queue import TaskStatus, TaskType
 from dcm_exporter.sample import StudyInfo, generate_study
-from dcm_exporter.sources import FileSystemSource
 from servers.ports import free_port
 
 TS = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
@@ -134,10 +132,7 @@ def config(scp_port: int, *, timeout: str = "5", max_retries: int = 1, delay: fl
 def test_report_on_the_same_association(scp_factory: Any, study: StudyInfo) -> None:
     failing = study.instances[1].sop_instance_uid
     scp = scp_factory("same", fail_uids=frozenset({failing}))
-    with Exporter(config(scp.port), FileSystemSource(study.directory), store=InMemoryTaskStore()) as ex:
-        ex.schedule_export("COMMIT", study.study_uid)
-        ex.run_until_idle(timeout=60)
-        ex.run_until_idle(timeout=60)
+    with exported(config(scp.port), study.directory, "COMMIT", study.study_uid) as ex:
         (task,) = ex.queue.tasks(task_type=TaskType.STGCMT)
         assert task.status is TaskStatus.WARNING, task.error_message
         result = ex.queue.commitment_result(task.task_id)
@@ -162,12 +157,9 @@ def test_a_warning_n_action_status_still_waits_for_the_report(
 ) -> None:
     scp = scp_factory("same")
     scp.action_status = 0x0107  # Attribute list error: a warning by PS3.7 Annex C, the request was taken
-    with caplog.at_level("WARNING", logger="dcm_exporter.actions"), Exporter(
-        config(scp.port), FileSystemSource(study.directory), store=InMemoryTaskStore()
+    with caplog.at_level("WARNING", logger="dcm_exporter.actions"), exported(
+        config(scp.port), study.directory, "COMMIT", study.study_uid
     ) as ex:
-        ex.schedule_export("COMMIT", study.study_uid)
-        ex.run_until_idle(timeout=60)
-        ex.run_until_idle(timeout=60)
         (task,) = ex.queue.tasks(task_type=TaskType.STGCMT)
         assert task.status is TaskStatus.COMPLETED
         result = ex.queue.commitment_result(task.task_id)
@@ -177,12 +169,10 @@ def test_a_warning_n_action_status_still_waits_for_the_report(
 
 def test_no_report_within_the_timeout_fails_and_is_retried(scp_factory: Any, study: StudyInfo) -> None:
     scp = scp_factory("silent")
-    with Exporter(
-        config(scp.port, timeout="PT1S", max_retries=1), FileSystemSource(study.directory),
-        store=InMemoryTaskStore(),
+    with exported(
+        config(scp.port, timeout="PT1S", max_retries=1), study.directory, "COMMIT", study.study_uid,
+        wait_for_scheduled=True,
     ) as ex:
-        ex.schedule_export("COMMIT", study.study_uid)
-        ex.run_until_idle(timeout=60, wait_for_scheduled=True)
         (task,) = ex.queue.tasks(task_type=TaskType.STGCMT)
         assert task.status is TaskStatus.FAILED
         assert task.number_of_failures == 2  # the first attempt and one retry
@@ -196,13 +186,7 @@ def test_no_report_within_the_timeout_fails_and_is_retried(scp_factory: Any, stu
 
 def test_scp_down_then_up_is_retried_then_completed(scp_factory: Any, study: StudyInfo) -> None:
     port = free_port()
-    with Exporter(
-        config(port, max_retries=3, delay=1.0), FileSystemSource(study.directory),
-        store=InMemoryTaskStore(),
-    ) as ex:
-        ex.schedule_export("COMMIT", study.study_uid)
-        ex.run_until_idle(timeout=60)
-        ex.run_until_idle(timeout=60)
+    with exported(config(port, max_retries=3, delay=1.0), study.directory, "COMMIT", study.study_uid) as ex:
         (task,) = ex.queue.tasks(task_type=TaskType.STGCMT)
         assert task.status is TaskStatus.SCHEDULED_FOR_RETRY
         assert task.error_message is not None and f"Cannot connect to AE STGCMTSCP at 127.0.0.1:{port}" in (
@@ -219,10 +203,7 @@ def test_scp_down_then_up_is_retried_then_completed(scp_factory: Any, study: Stu
 
 def test_refused_request_fails_the_task(scp_factory: Any, study: StudyInfo) -> None:
     scp = scp_factory("refuse")
-    with Exporter(config(scp.port, max_retries=0), FileSystemSource(study.directory), store=InMemoryTaskStore()) as ex:
-        ex.schedule_export("COMMIT", study.study_uid)
-        ex.run_until_idle(timeout=60)
-        ex.run_until_idle(timeout=60)
+    with exported(config(scp.port, max_retries=0), study.directory, "COMMIT", study.study_uid) as ex:
         (task,) = ex.queue.tasks(task_type=TaskType.STGCMT)
         assert task.status is TaskStatus.FAILED
         assert task.error_message == (

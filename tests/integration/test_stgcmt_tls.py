@@ -13,58 +13,29 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
-from pydicom import Dataset
-from pydicom.uid import generate_uid
-from pynetdicom import AE, evt
 
+from _stgcmt import TS, Pacs, awaiting_report, closed_by_peer, configuration_for, instances, report_for, send_report
 from dcm_exporter._dicom import services
 from dcm_exporter._dicom.association import Association, RequestedContext
 from dcm_exporter._dicom.destination import Destination, listeners_of
 from dcm_exporter._dicom.errors import AssociationFailure
 from dcm_exporter.actions.stgcmt import STORAGE_COMMITMENT_PUSH_MODEL, StorageCommitmentSCU
-from dcm_exporter.export import InstanceRef
-from dcm_exporter.models import ApplicationEntity, Configuration, Connection, Device, ExporterDescriptor
+from dcm_exporter.models import Configuration, Connection, ExporterDescriptor
 from servers.ports import free_port
 from servers.slapd import make_tls
 
-TS = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
-INSTANCE = STORAGE_COMMITMENT_PUSH_MODEL + ".1"
-CT = "1.2.840.10008.5.1.4.1.1.2"
 SUITE = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"  # make_tls issues EC keys
-
-
-class Pacs:
-    """A pynetdicom SCP that answers N-ACTION with Success and remembers the Action Information."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.action = threading.Event()
-        self.info: Dataset | None = None
-        ae = AE(ae_title="PACS")
-        ae.add_supported_context(STORAGE_COMMITMENT_PUSH_MODEL, TS)
-        self.server = ae.start_server(
-            ("127.0.0.1", self.port), block=False, evt_handlers=[(evt.EVT_N_ACTION, self._on_n_action)]
-        )
-
-    def _on_n_action(self, event: Any) -> tuple[int, None]:
-        self.info = event.action_information
-        self.action.set()
-        return 0x0000, None
 
 
 @pytest.fixture
 def pacs() -> Iterator[Pacs]:
-    peer = Pacs()
-    yield peer
-    peer.server.shutdown()
+    with Pacs() as peer:
+        yield peer
 
 
 @pytest.fixture
@@ -87,54 +58,9 @@ def setup(
     properties = {"TLSCACertificates": str(pki["pacs_ca"])}
     if certificate:
         properties |= {"TLSCertificate": str(pki["our_cert"]), "TLSKey": str(pki["our_key"])}
-    exporter = ExporterDescriptor(
-        exporter_id="COMMIT", uri="noop:commit", queue_name="Export1", ae_title="DCM4CHEE", stgcmt_scp="PACS",
-        properties=properties,
-    )
     extra = {} if need_client_auth else {"dcmTLSNeedClientAuth": ("FALSE",)}
-    configuration = Configuration(
-        devices=(
-            Device(
-                device_name="dcm4chee-arc",
-                connections=(
-                    Connection(name="dicom-tls", hostname="127.0.0.1", port=our_port, tls_cipher_suites=(SUITE,),
-                               extra=extra),
-                ),
-                application_entities=(ApplicationEntity(ae_title="DCM4CHEE", connection_refs=("dicom-tls",)),),
-                exporters=(exporter,),
-            ),
-            Device(
-                device_name="pacs",
-                connections=(Connection(name="dicom", hostname="127.0.0.1", port=pacs_port),),
-                application_entities=(ApplicationEntity(ae_title="PACS", connection_refs=("dicom",)),),
-            ),
-        )
-    )
-    return configuration, exporter
-
-
-def instances(count: int) -> list[InstanceRef]:
-    study, series = generate_uid(), generate_uid()
-    return [
-        InstanceRef(
-            study_uid=study, series_uid=series, sop_instance_uid=generate_uid(), sop_class_uid=CT,
-            transfer_syntax_uid=TS[0], size=0, path=Path("/nonexistent.dcm"),
-        )
-        for _ in range(count)
-    ]
-
-
-def report_for(info: Dataset) -> Dataset:
-    report = Dataset()
-    report.TransactionUID = info.TransactionUID
-    items = []
-    for ref in info.ReferencedSOPSequence:
-        item = Dataset()
-        item.ReferencedSOPClassUID = ref.ReferencedSOPClassUID
-        item.ReferencedSOPInstanceUID = ref.ReferencedSOPInstanceUID
-        items.append(item)
-    report.ReferencedSOPSequence = items
-    return report
+    ours = Connection(name="dicom-tls", hostname="127.0.0.1", port=our_port, tls_cipher_suites=(SUITE,), extra=extra)
+    return configuration_for(pacs_port, ours, properties)
 
 
 def client_context(server_ca: Path, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
@@ -158,30 +84,6 @@ def refusal(port: int, context: ssl.SSLContext | None) -> str:
     return "associated"
 
 
-def send_report(port: int, report: Dataset, context: ssl.SSLContext | None) -> int | str:
-    """The status of the N-EVENT-REPORT-RSP from PACS (pynetdicom, TLS with ``context``) to DCM4CHEE."""
-    ae = AE(ae_title="PACS")
-    ae.add_requested_context(STORAGE_COMMITMENT_PUSH_MODEL, TS)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
-    tls_args = None if context is None else (context, "127.0.0.1")
-    assoc = ae.associate("127.0.0.1", port, ae_title="DCM4CHEE", tls_args=tls_args)
-    if not assoc.is_established:
-        return "no association"
-    try:
-        status, _ = assoc.send_n_event_report(report, 1, STORAGE_COMMITMENT_PUSH_MODEL, INSTANCE)
-        return int(getattr(status, "Status", -1))
-    finally:
-        assoc.release()
-
-
-def closed_by_peer(sock: socket.socket) -> bool:
-    """Whether the other end ended ``sock`` (EOF, or a reset); a timeout (10 s) fails."""
-    try:
-        return sock.recv(64) == b""
-    except ConnectionResetError:
-        return True
-
-
 def test_a_report_over_tls_is_taken_and_no_other_connection_gets_in(
     pacs: Pacs, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,14 +94,7 @@ def test_a_report_over_tls_is_taken_and_no_other_connection_gets_in(
     refs = instances(3)
     idle: list[socket.socket] = []
     try:
-        with ThreadPoolExecutor(1) as pool:
-            future = pool.submit(
-                scu.request, configuration=configuration, exporter=exporter, ae_title="PACS",
-                calling_ae_title="DCM4CHEE", instances=refs, timeout=60,
-            )
-            assert pacs.action.wait(20)
-            info = pacs.info
-            assert info is not None
+        with awaiting_report(scu, pacs, configuration, exporter, refs) as (future, info):
             report = report_for(info)
             # the right AE titles, but no TLS: the A-ASSOCIATE-RQ is no TLS handshake, the connection is closed
             assert refusal(our_port, None).startswith("AbortedError")  # closed or reset, never answered
@@ -214,7 +109,7 @@ def test_a_report_over_tls_is_taken_and_no_other_connection_gets_in(
             idle = [socket.create_connection(("127.0.0.1", our_port), timeout=10) for _ in range(12)]
             # PACS over TLS with its certificate
             pacs_tls = client_context(pki["our_ca"], pki["pacs_cert"], pki["pacs_key"])
-            assert send_report(our_port, report, pacs_tls) == 0x0000
+            assert send_report(our_port, report, tls=pacs_tls) == 0x0000
             result = future.result(timeout=30)
             for sock in idle:
                 assert closed_by_peer(sock)
@@ -233,16 +128,9 @@ def test_without_client_authentication_a_reporter_needs_no_certificate(pacs: Pac
     scu = StorageCommitmentSCU()
     refs = instances(2)
     try:
-        with ThreadPoolExecutor(1) as pool:
-            future = pool.submit(
-                scu.request, configuration=configuration, exporter=exporter, ae_title="PACS",
-                calling_ae_title="DCM4CHEE", instances=refs, timeout=60,
-            )
-            assert pacs.action.wait(20)
-            assert pacs.info is not None
-            report = report_for(pacs.info)
+        with awaiting_report(scu, pacs, configuration, exporter, refs) as (future, info):
             assert refusal(our_port, None).startswith("AbortedError")  # still TLS only
-            assert send_report(our_port, report, client_context(pki["our_ca"])) == 0x0000
+            assert send_report(our_port, report_for(info), tls=client_context(pki["our_ca"])) == 0x0000
             result = future.result(timeout=30)
     finally:
         scu.close()
@@ -281,15 +169,11 @@ def test_every_listening_connection_is_served_and_one_that_cannot_bind_is_skippe
         configuration = attrs.evolve(configuration, devices=(ours, *configuration.devices[1:]))
         scu = StorageCommitmentSCU()
         try:
-            with caplog.at_level(logging.WARNING, logger="dcm_exporter.actions"), ThreadPoolExecutor(1) as pool:
-                future = pool.submit(
-                    scu.request, configuration=configuration, exporter=exporter, ae_title="PACS",
-                    calling_ae_title="DCM4CHEE", instances=instances(1), timeout=60,
-                )
-                assert pacs.action.wait(20)
-                assert pacs.info is not None
+            with caplog.at_level(logging.WARNING, logger="dcm_exporter.actions"), awaiting_report(
+                scu, pacs, configuration, exporter, instances(1)
+            ) as (future, info):
                 assert sorted(scu.listening) == sorted([("127.0.0.1", plain_port), ("127.0.0.1", tls_port)])
-                assert send_report(plain_port, report_for(pacs.info), None) == 0x0000
+                assert send_report(plain_port, report_for(info)) == 0x0000
                 result = future.result(timeout=30)
         finally:
             scu.close()

@@ -557,6 +557,25 @@ def test_tls_with_ca_file(tls_stow_server: tuple[StowServer, Path], tmp_path: Pa
     assert len(server.all_uids()) == 3 and server.requests[0].headers["Authorization"] == "Bearer tok"
 
 
+@pytest.mark.proxy
+def test_tls_through_a_proxy_tunnel(
+    tls_stow_server: tuple[StowServer, Path], tmp_path: Path, http_proxy_factory: Any
+) -> None:
+    """HTTPS through tinyproxy: a CONNECT tunnel, then the TLS handshake with the server inside it (the
+    client's own network backend, which bounds every step by request-timeout)."""
+    server, ca = tls_stow_server
+    proxy = http_proxy_factory()
+    refs = write_instances(tmp_path / "data", 2)
+    config = configuration(server.port, {"ca-file": str(ca)}, tls=True)
+    (conn,) = config.devices[0].connections
+    config = attrs.evolve(config, devices=[attrs.evolve(config.devices[0], connections=[
+        attrs.evolve(conn, http_proxy=proxy.address)])])
+    with create_transport(EXPORTER, config) as t:
+        assert t.send(request_for(refs)).completed == 2
+    assert len(server.all_uids()) == 2
+    assert proxy.requests() == [f"CONNECT 127.0.0.1:{server.port} HTTP/1.1"]
+
+
 def test_tls_without_verification_when_asked(
     tls_stow_server: tuple[StowServer, Path], tmp_path: Path
 ) -> None:

@@ -122,3 +122,49 @@ def test_page_lists_shows_failure_reasons_and_cancels(tmp_path: Path, browser: A
         assert code == 0, served.output()
     finally:
         refusing.stop()
+
+
+@pytest.mark.slow
+def test_page_pages_through_tasks_and_batches(tmp_path: Path, browser: Any, small_study: StudyInfo) -> None:
+    """More tasks (batches) than one page shows: the page says which rows it shows and links to the others,
+    keeping the filters."""
+    from selenium.webdriver.common.by import By
+
+    config = tmp_path / "config.ldif"
+    config.write_text(ldif.dumps(demo_configuration()))
+    served = start_serve(tmp_path, "--config", str(config), "--queue", f"sqlite:{tmp_path / 'q.sqlite'}",
+                         "--source", str(small_study.directory), "--refresh", "0")
+    try:
+        created = []
+        for batch in ("one", "two", "three"):
+            r = served.post(f"{BASE}/aets/DCM4CHEE/rs/studies/{small_study.study_uid}/export/STORESCP",
+                            params={"scheduledTime": "20991231000000", "batchID": batch})
+            assert r.status_code == 202, r.text
+            created.append(r.json()["taskID"])
+
+        def shown(table: str, attribute: str) -> list[str]:
+            rows = browser.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr[{attribute}]")
+            return [str(row.get_attribute(attribute)) for row in rows]
+
+        browser.get(served.url + "/ui/export?status=SCHEDULED&orderby=createdTime&limit=2")
+        assert shown("tasks", "data-task-id") == created[:2]
+        assert _text(browser, "summary") == "1–2 of 3 task(s)"
+        assert not browser.find_elements(By.ID, "previous-page")
+        browser.find_element(By.ID, "next-page").click()
+        assert wait_for(lambda: _text(browser, "summary") == "3–3 of 3 task(s)", timeout=30)
+        assert shown("tasks", "data-task-id") == created[2:]
+        assert "status=SCHEDULED" in browser.current_url and "orderby=createdTime" in browser.current_url
+        assert not browser.find_elements(By.ID, "next-page")
+        browser.find_element(By.ID, "previous-page").click()
+        assert wait_for(lambda: _text(browser, "summary") == "1–2 of 3 task(s)", timeout=30)
+
+        browser.get(served.url + "/ui/batches?orderby=createdTime&limit=2")
+        assert shown("batches", "data-batch-id") == ["one", "two"]
+        browser.find_element(By.ID, "next-page").click()
+        assert wait_for(lambda: shown("batches", "data-batch-id") == ["three"], timeout=30)
+        assert _text(browser, "summary") == "3–3 of 3 batch(es)"
+        browser.get(served.url + "/ui/batches?limit=0")  # a bad parameter: said, as on the task list
+        assert "limit=0 must be at least 1" in _text(browser, "filter-error")
+    finally:
+        code = served.stop()
+    assert code == 0, served.output()

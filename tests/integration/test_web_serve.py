@@ -90,6 +90,11 @@ def test_run_metrics_port(tmp_path: Path, storescp: StorescpServer) -> None:
         text = served.get("/metrics").text
         assert _metric(text, "dcm_exporter_instances_total", exporter="STORESCP", result="completed") == 2
         assert f"metrics at http://127.0.0.1:{port}/metrics" in served.output()
+        # the health check a liveness probe calls: the runner's and the store's state, not the metrics text
+        health = served.get("/healthz")
+        assert health.status_code == 200 and health.headers["content-type"] == "application/json", health.text
+        assert health.json()["runner"] == "running" and health.json()["store"] == "ok", health.json()
+        assert health.json()["configuration"]["last_reload"]["ok"] is True, health.json()
     finally:
         code = served.stop()
     assert code == 0, served.output()
@@ -159,3 +164,41 @@ def test_run_reloads_its_file_on_sighup(tmp_path: Path) -> None:
         code = served.stop(signal.SIGINT)
     assert code == 0, served.output()
     assert "not taken (signal)" in served.output()
+
+
+@pytest.mark.slow
+def test_repeated_exporter_ids_list_count_and_batch_as_one_filter(tmp_path: Path, small_study: StudyInfo) -> None:
+    """``ExporterID`` may repeat (upstream: ``ExporterID IN (...)``): the list, its pages, the count and the
+    batches answer as for one filter matching both, and a batch holding tasks of both is one item with all its
+    counts."""
+    from dcm_exporter.models import ExporterDescriptor
+
+    configuration = demo_configuration().put_exporter(
+        ExporterDescriptor(exporter_id="NOOP", uri="noop:nothing", queue_name="Export1", ae_title="DCM4CHEE"))
+    config = tmp_path / "config.ldif"
+    config.write_text(ldif.dumps(configuration))
+    served = start_serve(tmp_path, "--config", str(config), "--queue", f"sqlite:{tmp_path / 'q.sqlite'}",
+                         "--source", str(small_study.directory), "--poll-interval", "0.1")
+    export = f"{BASE}/aets/DCM4CHEE/rs/studies/{small_study.study_uid}/export"
+    try:  # a NOOP export that completes, a STORESCP export waiting for 2099, in one batch
+        assert served.post(f"{export}/NOOP", params={"batchID": "mix"}).status_code == 202
+        assert served.post(f"{export}/STORESCP",
+                           params={"batchID": "mix", "scheduledTime": "20991231000000"}).status_code == 202
+        assert wait_for(lambda: served.get(f"{BASE}/monitor/export/count",
+                                           params={"status": "COMPLETED"}).json()["count"] == 1, timeout=60)
+        both = {"ExporterID": ["NOOP", "STORESCP"]}
+
+        (whole,) = served.get(f"{BASE}/monitor/export/batch").json()
+        (merged,) = served.get(f"{BASE}/monitor/export/batch", params=both).json()
+        assert merged == whole, (merged, whole)
+        assert merged["tasks"] == {"completed": 1, "scheduled": 1}
+        assert sorted(merged["ExporterID"]) == ["NOOP", "STORESCP"]
+
+        listed = served.get(f"{BASE}/monitor/export", params=both).json()
+        assert len(listed) == served.get(f"{BASE}/monitor/export/count", params=both).json()["count"] == 2
+        paged = [t["taskID"] for offset in (0, 1) for t in served.get(
+            f"{BASE}/monitor/export", params={**both, "orderby": "createdTime", "offset": offset, "limit": 1}).json()]
+        assert paged == sorted((t["taskID"] for t in listed), key=int)  # created in the order of their IDs
+    finally:
+        code = served.stop()
+    assert code == 0, served.output()

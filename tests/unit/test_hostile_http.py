@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from _helpers import write_ct_study
-from dcm_exporter.errors import TransportTimeoutError
+from dcm_exporter.errors import TransportError, TransportTimeoutError
 from dcm_exporter.export import ExportRequest, InstanceRef, OutcomeStatus
 from dcm_exporter.models import Configuration, ExporterDescriptor
 from dcm_exporter.transports._http import HttpSettings, build_client, fetch
@@ -30,14 +31,15 @@ pytestmark = pytest.mark.timeout(60)
 Handler = Callable[[socket.socket], None]
 
 
-def _read_request(conn: socket.socket) -> None:
-    """Read one HTTP request (headers, then a Content-Length body) so that the client's upload finishes."""
+def _read_request(conn: socket.socket) -> str:
+    """Read one HTTP request (headers, then a Content-Length body) so that the client's upload finishes; its
+    target (the path), ``""`` when the client hung up before the end of the headers."""
     conn.settimeout(10)
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
         if not chunk:
-            return
+            return ""
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     length = 0
@@ -48,17 +50,22 @@ def _read_request(conn: socket.socket) -> None:
     while len(body) < length:
         chunk = conn.recv(65536)
         if not chunk:
-            return
+            break
         body += chunk
+    return head.split(b" ", 2)[1].decode()
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[[Handler], str]]:
+def serve() -> Iterator[Callable[..., str]]:
     """Start a one-connection-at-a-time server running ``handler`` per connection; yields its URL."""
     stops: list[Callable[[], None]] = []
 
-    def start(handler: Handler) -> str:
-        listener = socket.create_server(("127.0.0.1", 0))
+    def start(handler: Handler, rcvbuf: int | None = None) -> str:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:  # before listen(): the accepted sockets inherit it, window scaling included
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
         listener.settimeout(0.2)
         stop = threading.Event()
 
@@ -92,7 +99,7 @@ def serve() -> Iterator[Callable[[Handler], str]]:
         close()
 
 
-def _trickle(conn: socket.socket, data: bytes, every: float, stop_after: float = 30.0) -> None:
+def _trickle(conn: socket.socket, data: bytes, every: float, stop_after: float = 60.0) -> None:
     end = time.monotonic() + stop_after
     for byte in data:
         if time.monotonic() > end:
@@ -124,23 +131,93 @@ def refs(tmp_path: Path) -> list[InstanceRef]:
 
 
 # --- a total deadline per request --------------------------------------------------------------------------
+# request-timeout is 2 s and read-timeout far longer: each peer answers every wait well within read-timeout
+# (or is waited on for no longer than it), so only the whole-request deadline can end these requests before
+# the guard (a pytest timeout shorter than read-timeout and than the peers' own end) fails the test.
+
+READ_TIMEOUT = 120.0
+GUARD = pytest.mark.timeout(30)
 
 
-def test_a_server_trickling_its_answer_cannot_hold_the_export_past_the_request_timeout(
-    serve: Callable[[Handler], str], refs: list[InstanceRef]
-) -> None:
-    # one byte every 0.3 s: each read is answered well within read-timeout, so only a total deadline ends it
-    head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 1000 + b"\r\n\r\n"
-    url = serve(lambda conn: (_read_request(conn), _trickle(conn, head, 0.3)))
-    with _stow(url, read_timeout=1.0, request_timeout=2.0) as transport, pytest.raises(
-        TransportTimeoutError, match=r"no complete answer from .* within the request timeout of 2 s"
-    ) as caught:
+def _hold(conn: socket.socket, seconds: float = 60.0) -> None:
+    """Keep the connection open without a word until the client hangs up (or ``seconds`` pass)."""
+    conn.settimeout(0.2)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            if not conn.recv(65536):
+                return
+        except TimeoutError:
+            continue
+
+
+def _read_slowly(conn: socket.socket, done: threading.Event, every: float = 0.3, seconds: float = 60.0) -> None:
+    """Read the request's headers, then its body one byte every ``every`` seconds until ``done``: back-pressure
+    on the upload (the listening socket's small receive buffer keeps the kernel from reading ahead for us;
+    the client's hang-up cannot be seen behind the bytes still queued, hence ``done``)."""
+    conn.settimeout(10)
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = conn.recv(1)
+        if not byte:
+            return
+        head += byte
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not done.wait(every) and conn.recv(1):
+        pass
+
+
+def _head_trickled(conn: socket.socket) -> None:
+    """The status line and headers of a 200, one byte a second (each well within read-timeout)."""
+    _read_request(conn)
+    _trickle(conn, b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 1000 + b"\r\n\r\n", 1.0)
+
+
+def _never_answered(conn: socket.socket) -> None:
+    _read_request(conn)
+    _hold(conn)
+
+
+DEADLINE = r"within the request timeout of 2 s"
+
+
+def _expect_deadline(transport: StowTransport, refs: list[InstanceRef]) -> None:
+    """The export fails as a whole, retryable, with the request timeout named."""
+    with pytest.raises(TransportTimeoutError, match=r"no complete answer from .* " + DEADLINE) as caught:
         transport.send(_request(refs))
     assert caught.value.retryable
 
 
+@GUARD
+@pytest.mark.parametrize(
+    "handler", [_head_trickled, _never_answered], ids=["headers-one-byte-a-second", "never-answers"]
+)
+def test_a_server_that_holds_its_answer_cannot_hold_the_export_past_the_request_timeout(
+    serve: Callable[..., str], refs: list[InstanceRef], handler: Handler
+) -> None:
+    url = serve(handler)
+    with _stow(url, read_timeout=READ_TIMEOUT, request_timeout=2.0) as transport:
+        _expect_deadline(transport, refs)
+
+
+@GUARD
+def test_a_server_reading_the_upload_slowly_cannot_hold_the_export_past_the_request_timeout(
+    serve: Callable[..., str], tmp_path: Path
+) -> None:
+    # 2 x 8 MB of pixels: more than the socket buffers on both sides take, so the upload waits on the server
+    big = write_ct_study(tmp_path / "big", per_series=2, rows=2048)
+    done = threading.Event()
+    url = serve(lambda conn: _read_slowly(conn, done), rcvbuf=4096)
+    try:
+        with _stow(url, read_timeout=READ_TIMEOUT, request_timeout=2.0) as transport:
+            _expect_deadline(transport, big)
+    finally:
+        done.set()
+
+
+@GUARD
 def test_a_200_whose_body_trickles_is_stored_and_says_its_body_was_not_read(
-    serve: Callable[[Handler], str], refs: list[InstanceRef], caplog: pytest.LogCaptureFixture
+    serve: Callable[..., str], refs: list[InstanceRef], caplog: pytest.LogCaptureFixture
 ) -> None:
     def handler(conn: socket.socket) -> None:
         _read_request(conn)
@@ -149,31 +226,126 @@ def test_a_200_whose_body_trickles_is_stored_and_says_its_body_was_not_read(
 
     url = serve(handler)
     with caplog.at_level(logging.WARNING, "dcm_exporter.transports.stow"), _stow(
-        url, read_timeout=1.0, request_timeout=2.0
+        url, read_timeout=READ_TIMEOUT, request_timeout=2.0
     ) as transport:
         outcome = transport.send(_request(refs))
     assert outcome.status is OutcomeStatus.COMPLETED and outcome.completed == 2
     assert "HTTP 200, but the answer could not be read (no complete answer within the request timeout" in caplog.text
 
 
-def test_wado_fetch_is_bounded_by_the_request_timeout_too(serve: Callable[[Handler], str]) -> None:
-    def handler(conn: socket.socket) -> None:
-        _read_request(conn)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-        _trickle(conn, b"x" * 100000, 0.3)
+def _body_trickled(conn: socket.socket) -> None:
+    """A 200 declaring 100,000 bytes of body, sent three bytes a second."""
+    _read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+    _trickle(conn, b"x" * 100000, 0.3)
 
+
+HOLDERS = pytest.mark.parametrize(
+    "handler",
+    [_head_trickled, _body_trickled, _never_answered],
+    ids=["headers-one-byte-a-second", "body-trickled", "never-answers"],
+)
+
+
+@GUARD
+@HOLDERS
+def test_wado_fetch_is_bounded_by_the_request_timeout_too(serve: Callable[..., str], handler: Handler) -> None:
     url = serve(handler)
-    with build_client(HttpSettings(read_timeout=1.0, request_timeout=2.0), what="wado:") as client:
+    with build_client(HttpSettings(read_timeout=READ_TIMEOUT, request_timeout=2.0), what="wado:") as client:
         fetched = fetch(client, url, {}, None, request_timeout=2.0)
     assert fetched.status is None and fetched.retryable
     assert fetched.reason == "no complete answer within the request timeout of 2 s"
+
+
+def _silent(conn: socket.socket) -> None:
+    """Accept, then say nothing: for an https:// URL the client's TLS handshake waits on it."""
+    _hold(conn)
+
+
+@GUARD
+def test_a_tls_server_that_never_finishes_its_handshake_is_bounded_by_the_request_timeout(
+    serve: Callable[..., str], refs: list[InstanceRef]
+) -> None:
+    url = serve(_silent).replace("http://", "https://")
+    # connect-timeout far beyond request-timeout too: the handshake counts against the whole request
+    with _stow(url, connect_timeout=READ_TIMEOUT, read_timeout=READ_TIMEOUT, request_timeout=2.0) as transport, \
+            pytest.raises(TransportError, match=r"cannot connect to .*: not connected \(TLS handshake included\) "
+                                                + DEADLINE) as caught:
+        transport.send(_request(refs))
+    assert caught.value.retryable
+    with build_client(HttpSettings(connect_timeout=READ_TIMEOUT, read_timeout=READ_TIMEOUT, request_timeout=2.0),
+                      what="wado:") as client:
+        fetched = fetch(client, url, {}, None, request_timeout=2.0)
+    assert (fetched.status, fetched.retryable) == (None, True)
+    assert fetched.reason == "not connected (TLS handshake included) within the request timeout of 2 s"
+
+
+# --- the same through a real HTTP proxy (tinyproxy relays every trickled byte as it comes) ------------------
+
+
+def _stow_via(url: str, proxy: str) -> StowTransport:
+    """A stow: transport to the hostile server at ``url`` through ``proxy``, set up as an operator would: the
+    web application's connection names the proxy (dcmHTTPProxy), its properties the timeouts."""
+    from dcm_exporter.models import Connection, Device, WebApplication
+    from dcm_exporter.transports.stow import resolve_settings
+
+    port = int(url.split(":")[2].split("/")[0])
+    conn = Connection(name="http", hostname="127.0.0.1", port=port, protocol="HTTP", http_proxy=proxy)
+    web = WebApplication(name="HOSTILE", service_path="/dicom-web", service_classes=("STOW_RS",),
+                         connection_refs=("http",),
+                         properties={"request-timeout": "2", "read-timeout": str(READ_TIMEOUT)})
+    config = Configuration(devices=[Device(device_name="hostile", connections=[conn], web_applications=[web])])
+    exporter = ExporterDescriptor(exporter_id="STOW", uri="stow:HOSTILE", queue_name="Export1")
+    return StowTransport(resolve_settings(exporter, config))
+
+
+@GUARD
+@pytest.mark.proxy
+@pytest.mark.parametrize(
+    "handler", [_head_trickled, _never_answered], ids=["headers-one-byte-a-second", "never-answers"]
+)
+def test_a_proxy_in_between_does_not_lift_the_request_timeout(
+    serve: Callable[..., str], refs: list[InstanceRef], http_proxy_factory: Any, handler: Handler
+) -> None:
+    proxy = http_proxy_factory()
+    url = serve(handler)
+    with _stow_via(url, proxy.address) as transport:
+        _expect_deadline(transport, refs)
+    assert any(line.startswith(f"POST {url}") for line in proxy.requests())  # it went through the proxy
+
+
+@GUARD
+@pytest.mark.proxy
+def test_a_wado_body_trickled_through_a_proxy_is_bounded_by_the_request_timeout(
+    serve: Callable[..., str], http_proxy_factory: Any
+) -> None:
+    proxy = http_proxy_factory()
+    url = serve(_body_trickled)
+    settings = HttpSettings(read_timeout=READ_TIMEOUT, request_timeout=2.0, proxy=f"http://{proxy.address}")
+    with build_client(settings, what="wado:") as client:
+        fetched = fetch(client, url, {}, None, request_timeout=2.0)
+    assert fetched.status is None and fetched.retryable
+    assert fetched.reason == "no complete answer within the request timeout of 2 s"
+    assert proxy.requests() == [f"GET {url} HTTP/1.1"]
+
+
+def test_an_https_proxy_is_refused_when_configured() -> None:
+    """dcm4che's dcmHTTPProxy is a plain HTTP proxy; TLS to a proxy inside which TLS runs to the server is
+    not done, so saying https:// fails the configuration, not each export."""
+    from dcm_exporter.errors import ConfigurationError
+    from dcm_exporter.transports._http import proxy_url
+
+    assert proxy_url("alice:s3cret@127.0.0.1:3128", "here") == "http://alice:s3cret@127.0.0.1:3128"
+    with pytest.raises(ConfigurationError, match=r"here: dcmHTTPProxy 'https://alice:\*+@127.0.0.1:3128': only a "
+                                                 r"plain HTTP proxy is supported"):
+        proxy_url("https://alice:s3cret@127.0.0.1:3128", "here")
 
 
 # --- a size cap on what is read ----------------------------------------------------------------------------
 
 
 def test_a_huge_answer_is_read_up_to_the_cap_only(
-    serve: Callable[[Handler], str], refs: list[InstanceRef], caplog: pytest.LogCaptureFixture
+    serve: Callable[..., str], refs: list[InstanceRef], caplog: pytest.LogCaptureFixture
 ) -> None:
     sent = [0]
 
@@ -196,7 +368,7 @@ def test_a_huge_answer_is_read_up_to_the_cap_only(
     assert sent[0] < 100_000_000  # the client hung up long before the end
 
 
-def test_a_compressed_answer_is_not_unpacked(serve: Callable[[Handler], str], refs: list[InstanceRef]) -> None:
+def test_a_compressed_answer_is_not_unpacked(serve: Callable[..., str], refs: list[InstanceRef]) -> None:
     import gzip
 
     bomb = gzip.compress(b"[" * 10_000_000)  # 10 MB of nesting in about 10 KB
@@ -231,7 +403,7 @@ def test_a_dtd_in_utf16_is_refused_by_the_parser() -> None:
     ],
 )
 def test_a_200_whose_body_cannot_be_parsed_is_a_success_that_says_so(
-    serve: Callable[[Handler], str], refs: list[InstanceRef], caplog: pytest.LogCaptureFixture,
+    serve: Callable[..., str], refs: list[InstanceRef], caplog: pytest.LogCaptureFixture,
     name: str, body: bytes, content_type: str,
 ) -> None:
     url = serve(lambda conn: (_read_request(conn), conn.sendall(_answer("200 OK", body, content_type))))
@@ -243,7 +415,7 @@ def test_a_200_whose_body_cannot_be_parsed_is_a_success_that_says_so(
 
 
 def test_a_202_whose_body_cannot_be_parsed_fails_its_instances_with_the_reason(
-    serve: Callable[[Handler], str], refs: list[InstanceRef]
+    serve: Callable[..., str], refs: list[InstanceRef]
 ) -> None:
     body = json.dumps({"x": 1}).encode()[:-1] + b"9" * 5000
     url = serve(lambda conn: (_read_request(conn), conn.sendall(_answer("202 Accepted", body))))
@@ -279,20 +451,9 @@ def _wado_config(url: str, cache: Path, **web_props: str) -> tuple[Configuration
     return Configuration(devices=[archive, peer]), exporter
 
 
-def _request_path(conn: socket.socket) -> str:
-    conn.settimeout(10)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return ""
-        data += chunk
-    return data.split(b" ", 2)[1].decode()
-
-
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "endless"])
 def test_a_wado_answer_larger_than_max_stored_bytes_fails_alone_and_leaves_nothing(
-    serve: Callable[[Handler], str], refs: list[InstanceRef], tmp_path: Path, declared: bool
+    serve: Callable[..., str], refs: list[InstanceRef], tmp_path: Path, declared: bool
 ) -> None:
     """The answer for the first instance never ends (or declares 200 MB); the others are small. The big one
     fails with the limit named and nothing of it stored; the others are stored whole."""
@@ -302,7 +463,7 @@ def test_a_wado_answer_larger_than_max_stored_bytes_fails_alone_and_leaves_nothi
     sent = [0]
 
     def handler(conn: socket.socket) -> None:
-        path = _request_path(conn)
+        path = _read_request(conn)
         if not path.endswith(hostile):
             body = path.encode() * 10
             conn.sendall(_answer("200 OK", body, "application/dicom"))
@@ -371,7 +532,7 @@ def test_compressed_wado_answers_are_unpacked_in_bounded_steps(
     seen: list[str] = []
 
     def handler(conn: socket.socket) -> None:
-        path = _request_path(conn)
+        path = _read_request(conn)
         seen.append(path)
         encoding, body = answers[path.rsplit("/", 1)[1]]
         conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/dicom\r\nContent-Encoding: {encoding}\r\n"

@@ -1113,3 +1113,44 @@ def test_sqlite_coalescing_a_request_the_waiting_task_covers_needs_no_write_lock
     finally:
         other.close()
         store.close()
+
+
+def test_a_task_id_is_never_used_twice(store: TaskStore) -> None:
+    first, second, third = (store.schedule(new(study), now=T0) for study in ("1", "2", "3"))
+    assert first.task_id < second.task_id < third.task_id
+    assert store.delete(TaskFilter(task_ids=[third.task_id])) == [third.task_id]  # the newest one
+    fourth = store.schedule(new("4"), now=T0)
+    assert fourth.task_id > third.task_id
+    store.delete(TaskFilter(task_ids=[first.task_id, second.task_id, fourth.task_id]))  # all of them
+    assert store.schedule_many([new("5"), new("6")], now=T0)[0].task_id > fourth.task_id
+
+
+def test_sqlite_migrates_a_version_4_database_keeping_its_ids(tmp_path: Path) -> None:
+    from dcm_exporter.queue._sql_shared import load_sql
+
+    sql = load_sql("sqlite.sql")
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path)
+    for number in range(1, 5):
+        conn.executescript(sql[f"migration_{number}"])
+    for study in ("1.2.3", "1.2.4", "1.2.5"):
+        conn.execute(
+            "INSERT INTO export_task (created_time, updated_time, device_name, queue_name, exporter_id, study_uid,"
+            " scheduled_time, batch_id) VALUES (?, ?, ?, 'Export1', 'STORESCP', ?, ?, 'b1')",
+            (T0.isoformat(timespec="microseconds"),) * 2 + (DEVICE, study, T0.isoformat(timespec="microseconds")),
+        )
+    conn.execute("DELETE FROM export_task WHERE study_uid = '1.2.5'")  # the newest: its id 3 stays used
+    conn.execute("PRAGMA user_version = 4")
+    conn.commit()
+    conn.close()
+    store = SqliteTaskStore(path)
+    try:
+        assert store.schema_version == 5
+        assert [(t.task_id, t.study_uid, t.batch_id) for t in store.list(TaskFilter(order_by="task_id"))] == [
+            (1, "1.2.3", "b1"), (2, "1.2.4", "b1")
+        ]
+        assert store.schedule(new("1.2.6"), now=T0).task_id == 4
+        assert store.schedule(new("1.2.3", batch="b1"), now=T0).task_id == 1  # coalesced, by the study index
+        assert [t.task_id for t in store.claim(_claim(now=T0, limit=10, owner=OWNER), now=T0)] == [1, 2, 4]
+    finally:
+        store.close()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dcm_exporter import __version__
 from dcm_exporter.cli import _commands
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from dcm_exporter.cli._context import add_config_options, add_queue_options, add_source_options
+from dcm_exporter.cli._context import NotApplied, add_config_options, add_queue_options, add_source_options
 from dcm_exporter.cli._output import error
 from dcm_exporter.errors import CodecError, ConfigurationError, DcmExporterError
 
@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the reader went away (dcm-exporter queue list --json | head): no message, as for SIGPIPE
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except NotApplied as exc:  # a --dry-run, or a plan not confirmed: the plan and why were shown
+        return exc.exit_code
     except KeyboardInterrupt:
         error("interrupted")
         return EXIT_INTERRUPTED

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
+    add_confirm_options,
     add_format_options,
     add_output_option,
     config_parser,
@@ -90,6 +91,7 @@ def register(sub: Sub) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--ae", metavar="AET", help="the AE the rule is on (default: device level)")
     add_output_option(p)
+    add_confirm_options(p)
     p.set_defaults(handler=coercion_remove)
 
     p = config_parser(

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from dcm_exporter._secrets import mask_url
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
-    PushPlan,
+    add_confirm_options,
     add_format_options,
     add_list_command,
     add_output_option,
     add_show_secrets,
+    approve_plan,
     config_description,
     config_parser,
     load_configuration,
@@ -229,7 +230,7 @@ def config_convert(args: argparse.Namespace) -> int:
     if _is_ldap(args.output):
         store_args = argparse.Namespace(**{**vars(args), "ldap": args.output, "config": None})
         counts = push_configuration(store_args, configuration,
-                                    approve=lambda plan: _approve_push(plan, args.output, args))
+                                    approve=lambda plan: approve_plan(plan, args.output, args))
         if counts is None:
             return EXIT_OK if args.dry_run else EXIT_FAILED
         info(f"wrote {len(configuration.devices)} device(s) to {args.output}: {counts['added']} entr(y/ies) added, "
@@ -241,43 +242,6 @@ def config_convert(args: argparse.Namespace) -> int:
     if args.output.lower().endswith(".json"):
         _warn_left_out_of_json(configuration, args.output)
     return EXIT_OK
-
-
-def _approve_push(plan: PushPlan, where: str, args: argparse.Namespace) -> bool:
-    """Show what a push changes; on a terminal ask, elsewhere go on only with ``--yes`` (or when it only adds)."""
-    from dcm_exporter._secrets import mask_url
-
-    target = mask_url(where)
-    if plan.empty:
-        info(f"{target} holds this configuration already: nothing to change")
-        return not args.dry_run
-    fresh = " (the server has no configuration tree: it is created)" if plan.fresh else ""
-    info(f"plan for {target}{fresh}: {len(plan.add)} entr(y/ies) to add, {len(plan.modify)} to modify, "
-         f"{len(plan.delete)} to delete")
-    show_all = args.dry_run
-    for verb, dns in (("delete", plan.delete), ("modify", plan.modify), ("add", plan.add)):
-        limit = len(dns) if show_all or verb != "add" else 20
-        for dn in dns[:limit]:
-            info(f"  {verb:<6} {dn}")
-        if len(dns) > limit:
-            info(f"  ... and {len(dns) - limit} more to {verb} (--dry-run lists them all)")
-    if args.dry_run:
-        info("dry run: nothing written")
-        return False
-    if args.yes or not plan.destructive:
-        return True
-    if sys.stdin.isatty() and sys.stdout.isatty():
-        sys.stdout.write(f"Apply these changes to {target}? [y/N] ")
-        sys.stdout.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer in ("y", "yes"):
-            return True
-        info("nothing written")
-        return False
-    raise ConfigurationError(
-        f"not changing {target} without confirmation: {len(plan.modify)} entr(y/ies) would be modified and "
-        f"{len(plan.delete)} deleted; check the plan above (or --dry-run) and give --yes"
-    )
 
 
 def _warn_left_out_of_json(configuration: Configuration, output: str) -> None:
@@ -417,6 +381,7 @@ def _register_exporter(sub: Sub) -> None:
     p.add_argument("exporter_id", metavar="ID")
     p.add_argument("--force", action="store_true", help="delete it although export rules name it")
     add_output_option(p)
+    add_confirm_options(p)
     p.set_defaults(handler=exporter_delete)
 
 
@@ -547,6 +512,7 @@ def _register_remote_ae(sub: Sub) -> None:
     p.add_argument("ae_title", metavar="AET")
     p.add_argument("--force", action="store_true", help="remove it although exporters use it")
     add_output_option(p)
+    add_confirm_options(p)
     p.set_defaults(handler=remote_ae_remove)
 
     p = config_parser(cmds, "list", "list the network AEs")

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 __all__ = [
     "PushPlan",
     "DEFAULT_QUEUE",
+    "NotApplied",
     "add_config_options",
+    "add_confirm_options",
     "add_format_options",
     "add_list_command",
     "add_output_option",
@@ -47,6 +49,7 @@ __all__ = [
     "config_parser",
     "add_queue_options",
     "add_source_options",
+    "approve_plan",
     "config_description",
     "has_configuration",
     "load_configuration",
@@ -162,6 +165,14 @@ def config_parser(
 def add_output_option(parser: argparse.ArgumentParser) -> None:
     """``--output FILE``: where a changing sub-command writes the changed configuration."""
     parser.add_argument("--output", metavar="FILE", help="write the changed configuration here")
+
+
+def add_confirm_options(parser: argparse.ArgumentParser) -> None:
+    """``--yes`` / ``--dry-run`` of a sub-command that deletes directory entries (LDAP): see :func:`approve_plan`."""
+    parser.add_argument("--dry-run", "-n", action="store_true",
+                        help="in LDAP: print the plan (the DNs to delete, modify and add) and change nothing")
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="in LDAP: apply a plan that deletes entries without asking (needed without a terminal)")
 
 
 def add_list_command(
@@ -336,6 +347,8 @@ def save_configuration(
         write_configuration_file(configuration, output, original=original)
         return output
     if option(args, "ldap"):
+        if since is not None:
+            _confirm_deletions(args, since, configuration)
         store = ldap_store(args)
         try:
             store.save(configuration, since=since)
@@ -367,6 +380,81 @@ class PushPlan:
     @property
     def empty(self) -> bool:
         return not (self.add or self.modify or self.delete)
+
+
+class NotApplied(Exception):
+    """A change that was not applied: a ``--dry-run``, or a plan the user did not confirm. The plan and why
+    were shown; the command ends with ``exit_code``."""
+
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(exit_code)
+        self.exit_code = exit_code
+
+
+def approve_plan(plan: PushPlan, target: str, args: argparse.Namespace) -> bool:
+    """Show what a change of an LDAP server does (every DN to delete and modify, the first 20 to add, all with
+    ``--dry-run``); on a terminal ask, elsewhere go on only with ``--yes`` (or when it only adds).
+
+    Raises:
+        ConfigurationError: the plan modifies or deletes, there is no terminal to ask on and no ``--yes``.
+    """
+    from dcm_exporter._secrets import mask_url
+    from dcm_exporter.cli._output import info
+
+    dry_run = bool(getattr(args, "dry_run", False))
+    target = mask_url(target)
+    if plan.empty:
+        info(f"{target} holds this configuration already: nothing to change")
+        return not dry_run
+    fresh = " (the server has no configuration tree: it is created)" if plan.fresh else ""
+    info(f"plan for {target}{fresh}: {len(plan.add)} entr(y/ies) to add, {len(plan.modify)} to modify, "
+         f"{len(plan.delete)} to delete")
+    for verb, dns in (("delete", plan.delete), ("modify", plan.modify), ("add", plan.add)):
+        limit = len(dns) if dry_run or verb != "add" else 20
+        for dn in dns[:limit]:
+            info(f"  {verb:<6} {dn}")
+        if len(dns) > limit:
+            info(f"  ... and {len(dns) - limit} more to {verb} (--dry-run lists them all)")
+    if dry_run:
+        info("dry run: nothing written")
+        return False
+    if getattr(args, "yes", False) or not plan.destructive:
+        return True
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        sys.stdout.write(f"Apply these changes to {target}? [y/N] ")
+        sys.stdout.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer in ("y", "yes"):
+            return True
+        info("nothing written")
+        return False
+    raise ConfigurationError(
+        f"not changing {target} without confirmation: {len(plan.modify)} entr(y/ies) would be modified and "
+        f"{len(plan.delete)} deleted; check the plan above (or --dry-run) and give --yes"
+    )
+
+
+def _confirm_deletions(args: argparse.Namespace, before: Configuration, after: Configuration) -> None:
+    """A change of LDAP that deletes entries is shown and confirmed first (:func:`approve_plan`); one that only
+    adds or modifies is written at once, as the command line asked for exactly that.
+
+    Raises:
+        NotApplied: a ``--dry-run``, or the user said no.
+    """
+    from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
+    from dcm_exporter.codecs.ldap_mapping.diff import AddEntry, DeleteEntry, ModifyEntry, diff_configurations
+
+    operations = diff_configurations(before, after)
+    plan = PushPlan(
+        add=tuple(op.dn for op in operations if isinstance(op, AddEntry)),
+        modify=tuple(op.dn for op in operations if isinstance(op, ModifyEntry)),
+        delete=tuple(op.dn for op in operations if isinstance(op, DeleteEntry)),
+        fresh=False,
+    )
+    if not plan.delete and not getattr(args, "dry_run", False):
+        return
+    if not approve_plan(plan, config_description(args), args):
+        raise NotApplied(EXIT_OK if getattr(args, "dry_run", False) else EXIT_FAILED)
 
 
 def push_configuration(

@@ -56,8 +56,13 @@ def write_rows(
     fmt: str = "table",
     stream: TextIO | None = None,
     status_column: str | None = "status",
+    fit: bool = True,
 ) -> None:
-    """Write rows as an aligned table, JSON (a list of objects) or CSV."""
+    """Write rows as an aligned table, JSON (a list of objects) or CSV.
+
+    On a terminal a table is narrowed to its width, cutting the widest cells; ``fit=False`` keeps every cell
+    whole (the terminal wraps the last column), for tables whose cells are the point, like failure reasons.
+    """
     out = stream or sys.stdout
     if fmt == "json":
         json.dump([{c: plain(r.get(c)) for c in columns} for r in rows], out, indent=2)
@@ -71,7 +76,7 @@ def write_rows(
         return
     texts = [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(t[i]) for t in texts]) for i, c in enumerate(columns)]
-    limit = _terminal_width(out)
+    limit = _terminal_width(out) if fit else None
     if limit is not None and sum(widths) + 2 * (len(widths) - 1) > limit:
         widths = _fit(widths, columns, limit)
         mark = "\u2026" if (getattr(out, "encoding", None) or "").lower().replace("-", "") == "utf8" else "~"

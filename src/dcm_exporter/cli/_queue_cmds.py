@@ -16,6 +16,7 @@ from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
 from dcm_exporter.cli._context import (
     add_config_options,
+    add_confirm_options,
     add_format_options,
     add_output_option,
     add_queue_options,
@@ -296,11 +297,12 @@ def _failure_row(failure: Any) -> dict[str, Any]:
 
 
 def _write_failures(rows: list[dict[str, Any]], omitted: int, heading: str) -> None:
-    """The failed instances under a table: UID, status, reason (table format only)."""
+    """The failed instances under a table: UID, status, reason (table format only), never cut to the terminal's
+    width: a cut reason would say neither where nor why."""
     if not rows:
         return
     info(heading)
-    write_rows(rows, FAILURE_COLUMNS, fmt="table", status_column=None)
+    write_rows(rows, FAILURE_COLUMNS, fmt="table", status_column=None, fit=False)
     if omitted:
         info(f"... and {omitted} more failed instance(s) (not recorded one by one)")
 
@@ -470,6 +472,7 @@ def _register_queue(sub: Sub) -> None:
     p.add_argument("queue_name", metavar="NAME")
     p.add_argument("--force", action="store_true", help="remove it although exporters use it")
     add_output_option(p)
+    add_confirm_options(p)
     p.set_defaults(handler=queue_remove)
 
     p = _queue_parser(cmds, "list", "list export tasks")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from dcm_exporter._secrets import mask_url
 from dcm_exporter.cli._codes import EXIT_OK
 from dcm_exporter.cli._context import (
+    add_confirm_options,
     add_list_command,
     add_output_option,
     config_parser,
@@ -126,6 +127,7 @@ def _register_webapp(sub: Sub) -> None:
                       "exporter sends to it (stow:NAME): change or delete the exporter first.")
     p.add_argument("name", metavar="NAME")
     add_output_option(p)
+    add_confirm_options(p)
     p.set_defaults(handler=webapp_remove)
 
 
@@ -348,6 +350,7 @@ def _register_storage(sub: Sub) -> None:
                       "exporter first. The files in it are not touched.")
     p.add_argument("storage_id", metavar="ID")
     add_output_option(p)
+    add_confirm_options(p)
     p.set_defaults(handler=storage_remove)
 
 

@@ -13,8 +13,8 @@ itself once per de-identifier. ``tests/unit/test_coercion_part10.py`` compares b
 Anything this walker does not reproduce exactly raises :class:`Unsupported` and the object takes the generic
 path: big endian or deflated syntaxes, a change of transfer syntax, elements out of order or repeated, an
 unknown VR, an item in another VR encoding or with its own character set, a UN sequence of undefined length,
-a truncated or misframed element, nesting deeper than :data:`MAX_DEPTH`, the Patient ID hash option, a PET
-object. Work is linear in the input; memory is the input plus the output.
+a truncated or misframed element, nesting deeper than :data:`MAX_DEPTH`, a PET object. Work is linear in the
+input; memory is the input plus the output.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ _PIXEL_DATA = 0x7FE00010
 _SPECIFIC_CHARACTER_SET = 0x00080005
 _SOP_CLASS_UID = 0x00080016
 _SOP_INSTANCE_UID = 0x00080018
+_PATIENT_ID = 0x00100020
+_ISSUER_OF_PATIENT_ID = 0x00100021
+_ISSUER_QUALIFIERS = 0x00100024
 _PATIENT_IDENTITY_REMOVED = 0x00120062
 _METHOD_CODE_SEQUENCE = 0x00120064
 _LONGITUDINAL = 0x00280303
@@ -161,9 +164,8 @@ class _Tables:
 
     def __init__(self, deidentifier: DeIdentifier) -> None:
         o = DeIdentificationOption
-        if deidentifier.has(o.RETAIN_PATIENT_ID_HASH):
-            raise Unsupported("the Patient ID hash option")
         self.deidentifier = deidentifier
+        self.pid_hash = deidentifier.has(o.RETAIN_PATIENT_ID_HASH)
         self.retain_dates = deidentifier.has(o.RETAIN_FULL_DATES)
         actions: dict[int, int] = {}
         for tag in deidentifier.uids:
@@ -292,6 +294,7 @@ class _Walker:
         self.actions = self.tables.actions
         self.sop_class: str | None = None
         self.sop_instance: str | None = None
+        self.patient_id: bytes | None = None  # Patient ID as the hash option sets it
 
     # --- one element's header ---
 
@@ -403,7 +406,10 @@ class _Walker:
             if group & 1 or (tag & 0xFFE10000) in (0x50000000, 0x60000000) or action == _DROP:
                 new = b""
             elif action == _CONST:
-                new = self.tables.const(tag, explicit)
+                if tag == _PATIENT_ID and top and self.patient_id is not None:
+                    new = self.patient_id
+                else:
+                    new = self.tables.const(tag, explicit)
             elif action == _UID:
                 if explicit and vr != b"UI":
                     raise Unsupported("a remapped UID with another VR")
@@ -542,6 +548,43 @@ class _Walker:
             if head != _ITEM_TAG:
                 raise Unsupported("encapsulated pixel data pydicom reads by scanning")
             pos += 8 + _u32.unpack_from(data, pos + 4)[0]
+
+
+def _patient_id(walker: _Walker, pos: int) -> bytes | None:
+    """Patient ID as ``RetainPatientIDHashOption`` sets it (``None``: no Patient ID to hash): the ID and its
+    issuer are read by pydicom from their raw elements, as ``DeIdentifier.deidentify`` reads them."""
+    from pydicom.dataelem import DataElement, RawDataElement
+    from pydicom.dataset import Dataset
+    from pydicom.tag import Tag
+
+    from dcm_exporter.coercion.deidentify import _id_with_issuer, name_based_uuid
+
+    data, explicit = walker.data, walker.explicit
+    wanted = (_SPECIFIC_CHARACTER_SET, _PATIENT_ID, _ISSUER_OF_PATIENT_ID, _ISSUER_QUALIFIERS)
+    raw: dict[Any, Any] = {}
+    size = len(data)
+    while pos < size:
+        tag, vr, vstart, length = walker.element(pos, size)
+        if tag > _ISSUER_QUALIFIERS:
+            break
+        if length == _UNDEFINED:
+            if tag in wanted or walker.vr_of(tag, vr) != "SQ":
+                raise Unsupported("an undefined length before the Patient ID's issuer")
+            pos = walker.sequence(vstart, None, 0, [])[1]
+            continue
+        if vstart + length > size:
+            raise Unsupported("a value beyond the data set")
+        if tag in wanted:
+            value = data[vstart : vstart + length]
+            raw[Tag(tag)] = RawDataElement(Tag(tag), walker.vr_of(tag, vr) if explicit else None, length, value,
+                                           0, not explicit, True)  # fmt: skip
+        pos = vstart + length
+    ds = Dataset(raw)
+    ds.set_original_encoding(not explicit, True, ds._character_set)
+    pid = _id_with_issuer(ds)
+    if pid is None:
+        return None
+    return _write(DataElement(_PATIENT_ID, "LO", str(name_based_uuid(pid.encode("utf-8")))), explicit)
 
 
 def _meta_elements(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
@@ -690,6 +733,8 @@ def deidentify_part10(
         raise Unsupported("a data set in another VR encoding than its syntax says")
     compressed = syntax not in (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN)
     walker = _Walker(data, explicit, tables, compressed)
+    if tables.pid_hash:
+        walker.patient_id = _patient_id(walker, meta_end)
     body: list[Any] = []
     walker.dataset(meta_end, None, 0, body, top=True)
     sop_class, sop_instance = walker.sop_class, walker.sop_instance

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import logging
-import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -319,7 +318,10 @@ class CoercionPlan:
         """
         require(*PYDICOM)
         if self._may_take_bytes():
-            data = stream.read()
+            try:
+                data = stream.read()
+            except OSError as exc:
+                raise CoercionError(f"{name}: cannot read the stored file for attribute coercion: {exc}") from exc
             done = self._coerce_bytes(data, target_transfer_syntax)
             if done is not None:
                 return done
@@ -373,8 +375,11 @@ class CoercionPlan:
         rule, deidentifier = chosen
         try:
             done = deidentify_part10(deidentifier, data, target_transfer_syntax)
-        except (Unsupported, struct.error, IndexError, ValueError, UnicodeError):
+        except Unsupported:
             return None  # a shape only pydicom reproduces (or reports) exactly
+        except Exception as exc:  # whatever else goes wrong there, the pydicom path gives the same object
+            log.debug("de-identification of the Part 10 bytes gave up: %s: %s", type(exc).__name__, exc)
+            return None
         return CoercedInstance(
             part10=done.part10,
             dataset_offset=done.dataset_offset,

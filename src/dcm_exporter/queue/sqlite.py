@@ -75,6 +75,21 @@ _MIGRATIONS = sorted(
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
 
+def _statements(sql: str) -> list[str]:
+    """The statements of a migration, one by one (a trigger's body holds semicolons of its own)."""
+    statements: list[str] = []
+    current = ""
+    for piece in sql.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip())
+            current = ""
+    if current.strip(" \n;"):
+        raise RuntimeError(f"sqlite.sql: an incomplete statement in a migration: {current.strip()[:80]!r}")
+    return statements
+
+
 def _ts(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -427,9 +442,8 @@ class SqliteTaskStore(LocalNotifications):
                     )
             for number, sql in _MIGRATIONS:
                 if number > version:
-                    for statement in sql.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
+                    for statement in _statements(sql):
+                        conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {number}")
         except BaseException:
             conn.execute("ROLLBACK")

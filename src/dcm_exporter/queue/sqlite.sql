@@ -63,12 +63,68 @@ CREATE INDEX export_task_study ON export_task (device_name, exporter_id, study_u
 CREATE INDEX export_task_finished ON export_task (device_name, queue_name, status, updated_time)
     WHERE status IN ('COMPLETED', 'WARNING', 'FAILED', 'CANCELED');
 
+-- name: migration_5
+-- Task ids without AUTOINCREMENT: its sqlite_sequence row was a fourth page in every schedule's commit. An id is
+-- still never used twice: the inserts take one more than the larger of the highest id in the table and the
+-- highest id ever deleted while it was the highest (export_task_ids, written by a trigger only then).
+CREATE TABLE export_task_ids (last_deleted INTEGER NOT NULL);
+INSERT INTO export_task_ids
+    SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'export_task'), 0);
+CREATE TABLE export_task_v5 (
+    task_id               INTEGER PRIMARY KEY,
+    created_time          TEXT    NOT NULL,
+    updated_time          TEXT    NOT NULL,
+    device_name           TEXT    NOT NULL,
+    queue_name            TEXT    NOT NULL,
+    exporter_id           TEXT    NOT NULL,
+    local_ae_title        TEXT,
+    study_uid             TEXT    NOT NULL,
+    series_uid            TEXT    NOT NULL DEFAULT '*',
+    sop_instance_uid      TEXT    NOT NULL DEFAULT '*',
+    scheduled_time        TEXT    NOT NULL,
+    status                TEXT    NOT NULL DEFAULT 'SCHEDULED' CHECK (status IN (
+        'SCHEDULED', 'IN PROCESS', 'COMPLETED', 'WARNING', 'FAILED', 'CANCELED', 'SCHEDULED FOR RETRY')),
+    processing_start_time TEXT,
+    processing_end_time   TEXT,
+    number_of_failures    INTEGER NOT NULL DEFAULT 0,
+    batch_id              TEXT,
+    error_message         TEXT,
+    outcome_message       TEXT,
+    number_of_instances   INTEGER,
+    modalities            TEXT    NOT NULL DEFAULT '',
+    requester             TEXT,
+    lease_owner           TEXT,
+    lease_expires         TEXT,
+    task_type             TEXT    NOT NULL DEFAULT 'EXPORT' CHECK (task_type IN ('EXPORT', 'STGCMT', 'IAN')),
+    destination_aet       TEXT,
+    result_json           TEXT
+);
+INSERT INTO export_task_v5 ({columns}) SELECT {columns} FROM export_task;
+DROP TABLE export_task;
+ALTER TABLE export_task_v5 RENAME TO export_task;
+CREATE INDEX export_task_batch ON export_task (batch_id) WHERE batch_id IS NOT NULL;
+CREATE INDEX export_task_pending ON export_task (device_name, queue_name, scheduled_time)
+    WHERE status IN ('SCHEDULED', 'SCHEDULED FOR RETRY');
+CREATE INDEX export_task_leased ON export_task (device_name, queue_name, lease_expires)
+    WHERE status = 'IN PROCESS';
+CREATE INDEX export_task_study ON export_task (device_name, exporter_id, study_uid);
+CREATE INDEX export_task_finished ON export_task (device_name, queue_name, status, updated_time)
+    WHERE status IN ('COMPLETED', 'WARNING', 'FAILED', 'CANCELED');
+CREATE TRIGGER export_task_highest_deleted AFTER DELETE ON export_task
+    WHEN old.task_id > coalesce((SELECT max(task_id) FROM export_task), 0)
+     AND old.task_id > (SELECT last_deleted FROM export_task_ids)
+BEGIN
+    UPDATE export_task_ids SET last_deleted = old.task_id;
+END;
+
 -- name: insert
+-- task_id: see migration_5 (one more than any id the table has held)
 INSERT INTO export_task (
-    created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
+    task_id, created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
     sop_instance_uid, scheduled_time, status, batch_id, number_of_instances, modalities, requester,
     task_type, destination_aet)
 VALUES (
+    (SELECT max(coalesce((SELECT max(task_id) FROM export_task), 0), last_deleted) + 1 FROM export_task_ids),
     :now, :now, :device_name, :queue_name, :exporter_id, :local_ae_title, :study_uid, :series_uid,
     :sop_instance_uid, :scheduled_time, 'SCHEDULED', :batch_id, :number_of_instances, :modalities, :requester,
     :task_type, :destination_aet)
@@ -78,10 +134,11 @@ RETURNING {columns};
 -- The insert when the new task may coalesce: nothing is inserted (no row returned) when a task of the same
 -- device, exporter, study and batch is still SCHEDULED (find_coalescable's condition).
 INSERT INTO export_task (
-    created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid, series_uid,
-    sop_instance_uid, scheduled_time, status, batch_id, number_of_instances, modalities, requester,
+    task_id, created_time, updated_time, device_name, queue_name, exporter_id, local_ae_title, study_uid,
+    series_uid, sop_instance_uid, scheduled_time, status, batch_id, number_of_instances, modalities, requester,
     task_type, destination_aet)
 SELECT
+    (SELECT max(coalesce((SELECT max(task_id) FROM export_task), 0), last_deleted) + 1 FROM export_task_ids),
     :now, :now, :device_name, :queue_name, :exporter_id, :local_ae_title, :study_uid, :series_uid,
     :sop_instance_uid, :scheduled_time, 'SCHEDULED', :batch_id, :number_of_instances, :modalities, :requester,
     :task_type, :destination_aet

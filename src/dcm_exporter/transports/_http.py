@@ -7,9 +7,13 @@ in fixed-size chunks into a sink or discarded, so memory does not grow with a re
 Limits shared by both transports (a server is not trusted to end its answer):
 
 - ``read-timeout`` bounds each wait for the server's next bytes (httpx's own read timeout);
-- ``request-timeout`` (:data:`DEFAULT_REQUEST_TIMEOUT`) bounds the whole request, from the first byte sent
-  to the last byte of the answer: every socket read and write of the request waits at most for the time
-  left, so a server trickling one byte every few seconds cannot hold an export (see :func:`deadline`);
+- ``request-timeout`` (:data:`DEFAULT_REQUEST_TIMEOUT`) bounds the whole request, from the connect to the
+  last byte of the answer: every connect, TLS handshake, socket read and socket write of the request waits
+  at most for the time left, so a server trickling its headers or body, one that never answers and one that
+  reads the upload slowly cannot hold an export (see :func:`deadline`). httpx has no such timeout; the
+  clients of :func:`build_client` get it from their own network backend, passed to httpcore's connection
+  pool through its documented ``network_backend`` parameter, under an httpx transport of their own
+  (httpx's documented ``BaseTransport``): no private attribute of either library is touched;
 - an answer kept in memory (a STOW-RS response, the start of an error body) is read up to a cap
   (:data:`DEFAULT_MAX_RESPONSE_BYTES`, ``max-response-bytes``) and not further, with
   ``Accept-Encoding: identity`` so that a small compressed answer cannot unpack to a large one;
@@ -22,13 +26,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import selectors
+import socket
 import ssl
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import attrs
 
@@ -117,7 +123,10 @@ def proxy_url(value: str, where: str) -> str:
         raise ConfigurationError(
             f"{where}: dcmHTTPProxy {mask_url(url)!r} is not [user:password@]host:port: {exc}"
         ) from exc
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port is None:
+    if parts.scheme.lower() == "https":
+        # dcm4che's proxy is a plain HTTP proxy; TLS to the proxy inside TLS to the server is not done here
+        raise ConfigurationError(f"{where}: dcmHTTPProxy {mask_url(url)!r}: only a plain HTTP proxy is supported")
+    if parts.scheme.lower() != "http" or not parts.hostname or port is None:
         raise ConfigurationError(f"{where}: dcmHTTPProxy {mask_url(url)!r} is not [user:password@]host:port")
     return url
 
@@ -131,9 +140,9 @@ _local = threading.local()
 def deadline(seconds: float | None) -> Iterator[None]:
     """Bound the requests this thread makes inside the block to ``seconds`` in all (``None``: no bound).
 
-    httpx has timeouts per read and per write only; the clients of :func:`build_client` wrap their sockets
-    so that each read and write waits at most for the time left, and fails as a timeout once it is gone.
-    """
+    httpx has timeouts per read and per write only; the sockets of the clients of :func:`build_client` wait
+    at most for the time left in each operation, and fail as a timeout once it is gone (the thread-local
+    works because httpx's sync client does its I/O in the calling thread)."""
     previous = getattr(_local, "at", None)
     _local.at = None if seconds is None else time.monotonic() + seconds
     try:
@@ -148,42 +157,100 @@ def deadline_passed() -> bool:
     return at is not None and time.monotonic() >= at
 
 
-def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
+def _limit(timeout: float | None, error: type[Exception]) -> tuple[float | None, bool]:
+    """The wait allowed to one socket operation given httpx's per-operation ``timeout`` and this thread's
+    :func:`deadline`, and whether the deadline is what limits it; ``error`` once the deadline has passed."""
     at: float | None = getattr(_local, "at", None)
     if at is None:
-        return timeout
+        return timeout, False
     left = at - time.monotonic()
     if left <= 0:
-        raise error("the request's deadline passed")
-    return left if timeout is None else min(timeout, left)
+        raise error(_DEADLINE_PASSED)
+    if timeout is None or left < timeout:
+        return left, True
+    return timeout, False
 
 
-def _deadline_backend(inner: Any) -> Any:
-    """``inner`` (an httpcore network backend) with every stream's reads and writes bounded by the calling
-    thread's :func:`deadline`."""
+_DEADLINE_PASSED = "the request's deadline passed"
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether ``sock`` has something to read (an idle pooled connection that the server closed)."""
+    if sock.fileno() < 0:
+        return True
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        return bool(selector.select(0))
+
+
+def _deadline_backend() -> Any:
+    """An httpcore network backend (httpcore's documented ``network_backend`` extension point) whose every
+    socket operation waits at most for the time left before the calling thread's :func:`deadline`.
+
+    Written on the socket rather than around httpcore's own backend: that one sends a buffer in a loop that
+    reapplies one timeout to every ``send``, so a server reading the upload slowly could stretch one write
+    far past the deadline. Each ``send``, ``recv``, connect and TLS handshake here gets the time left
+    (CPython bounds a whole TLS handshake, read or write by the socket's timeout)."""
     import httpcore
 
+    @contextlib.contextmanager
+    def mapped(timed_out: type[Exception], failed: type[Exception], binds: bool) -> Iterator[None]:
+        try:
+            yield
+        except TimeoutError as exc:  # socket.timeout, also for TLS operations
+            raise timed_out(_DEADLINE_PASSED if binds else str(exc) or "timed out") from exc
+        except OSError as exc:  # ssl.SSLError included: stow: looks for it behind the connect error
+            raise failed(str(exc) or type(exc).__name__) from exc
+
     class Stream(httpcore.NetworkStream):
-        def __init__(self, stream: Any) -> None:
-            self._stream = stream
+        def __init__(self, sock: socket.socket) -> None:
+            self._sock = sock
 
         def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            return bytes(self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout)))
+            wait, binds = _limit(timeout, httpcore.ReadTimeout)
+            with mapped(httpcore.ReadTimeout, httpcore.ReadError, binds):
+                self._sock.settimeout(wait)
+                return self._sock.recv(max_bytes)
 
         def write(self, buffer: bytes, timeout: float | None = None) -> None:
-            self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+            view = memoryview(buffer)
+            while view:
+                # the time left is taken again before every send: a slow reader cannot stretch the whole
+                wait, binds = _limit(timeout, httpcore.WriteTimeout)
+                with mapped(httpcore.WriteTimeout, httpcore.WriteError, binds):
+                    self._sock.settimeout(wait)
+                    view = view[self._sock.send(view):]
 
         def close(self) -> None:
-            self._stream.close()
+            self._sock.close()
 
         def start_tls(
             self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
         ) -> httpcore.NetworkStream:
-            bounded = _bounded(timeout, httpcore.ConnectTimeout)
-            return Stream(self._stream.start_tls(ssl_context, server_hostname, bounded))
+            if isinstance(self._sock, ssl.SSLSocket):
+                # TLS inside TLS: an https:// server through an https:// proxy, which proxy_url refuses
+                raise httpcore.ConnectError("TLS through a TLS proxy connection is not supported")
+            wait, binds = _limit(timeout, httpcore.ConnectTimeout)
+            try:
+                with mapped(httpcore.ConnectTimeout, httpcore.ConnectError, binds):
+                    self._sock.settimeout(wait)
+                    return Stream(ssl_context.wrap_socket(self._sock, server_hostname=server_hostname))
+            except Exception:
+                self._sock.close()
+                raise
 
         def get_extra_info(self, info: str) -> Any:
-            return self._stream.get_extra_info(info)
+            if info == "ssl_object":  # httpcore asks it for the ALPN protocol chosen
+                return self._sock if isinstance(self._sock, ssl.SSLSocket) else None
+            if info == "client_addr":
+                return self._sock.getsockname()
+            if info == "server_addr":
+                return self._sock.getpeername()
+            if info == "socket":
+                return self._sock
+            if info == "is_readable":
+                return _readable(self._sock)
+            return None
 
     class Backend(httpcore.NetworkBackend):
         def connect_tcp(
@@ -192,21 +259,119 @@ def _deadline_backend(inner: Any) -> Any:
             port: int,
             timeout: float | None = None,
             local_address: str | None = None,
-            socket_options: Any = None,
+            socket_options: Iterable[Any] | None = None,
         ) -> httpcore.NetworkStream:
-            bounded = _bounded(timeout, httpcore.ConnectTimeout)
-            return Stream(inner.connect_tcp(host, port, bounded, local_address, socket_options))
+            wait, binds = _limit(timeout, httpcore.ConnectTimeout)
+            source = None if local_address is None else (local_address, 0)
+            with mapped(httpcore.ConnectTimeout, httpcore.ConnectError, binds):
+                sock = socket.create_connection((host, port), wait, source_address=source)
+                try:
+                    for option in socket_options or ():
+                        sock.setsockopt(*option)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    sock.close()
+                    raise
+            return Stream(sock)
 
         def connect_unix_socket(
-            self, path: str, timeout: float | None = None, socket_options: Any = None
-        ) -> httpcore.NetworkStream:  # pragma: no cover - no unix sockets in the configuration
-            bounded = _bounded(timeout, httpcore.ConnectTimeout)
-            return Stream(inner.connect_unix_socket(path, bounded, socket_options))
+            self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+        ) -> httpcore.NetworkStream:  # pragma: no cover - the configuration names no unix sockets
+            raise httpcore.ConnectError("unix sockets are not used by the HTTP transports")
 
-        def sleep(self, seconds: float) -> None:  # pragma: no cover - used by httpcore's retries only
-            inner.sleep(seconds)
+        def sleep(self, seconds: float) -> None:  # pragma: no cover - httpcore sleeps between retries only
+            time.sleep(seconds)
 
     return Backend()
+
+
+def _transport(ssl_context: ssl.SSLContext, proxy: str | None, max_connections: int | None) -> httpx.BaseTransport:
+    """An httpx transport (httpx's documented ``BaseTransport``) over an httpcore pool (or HTTP proxy) that
+    runs on :func:`_deadline_backend`; httpcore's errors become httpx's, as :class:`httpx.HTTPTransport`
+    would raise them, so that the callers handle one family."""
+    import httpcore
+    import httpx
+
+    errors: tuple[tuple[type[Exception], type[httpx.RequestError]], ...] = (
+        (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+        (httpcore.ReadTimeout, httpx.ReadTimeout),
+        (httpcore.WriteTimeout, httpx.WriteTimeout),
+        (httpcore.PoolTimeout, httpx.PoolTimeout),
+        (httpcore.TimeoutException, httpx.TimeoutException),
+        (httpcore.ConnectError, httpx.ConnectError),
+        (httpcore.ReadError, httpx.ReadError),
+        (httpcore.WriteError, httpx.WriteError),
+        (httpcore.NetworkError, httpx.NetworkError),
+        (httpcore.ProxyError, httpx.ProxyError),
+        (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+        (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+        (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+        (httpcore.ProtocolError, httpx.ProtocolError),
+    )
+
+    @contextlib.contextmanager
+    def as_httpx(request: httpx.Request) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            for theirs, ours in errors:
+                if isinstance(exc, theirs):
+                    raise ours(str(exc), request=request) from exc
+            raise
+
+    connections = 100 if max_connections is None else max_connections
+    shared: dict[str, Any] = {
+        "ssl_context": ssl_context,
+        "max_connections": connections,
+        "max_keepalive_connections": min(connections, 20),
+        "keepalive_expiry": 5.0,
+        "network_backend": _deadline_backend(),
+    }
+    pool: httpcore.ConnectionPool
+    if proxy is None:
+        pool = httpcore.ConnectionPool(**shared)
+    else:
+        parts = urlsplit(proxy)
+        auth = (unquote(parts.username or ""), unquote(parts.password or ""))
+        pool = httpcore.HTTPProxy(
+            proxy_url=httpcore.URL(scheme=b"http", host=(parts.hostname or "").encode("ascii"), port=parts.port,
+                                   target=b"/"),
+            proxy_auth=auth if parts.username or parts.password else None,
+            **shared,
+        )
+
+    class Body(httpx.SyncByteStream):
+        def __init__(self, stream: Any, request: httpx.Request) -> None:
+            self._stream = stream
+            self._request = request
+
+        def __iter__(self) -> Iterator[bytes]:
+            with as_httpx(self._request):
+                yield from self._stream
+
+        def close(self) -> None:
+            with as_httpx(self._request):
+                self._stream.close()
+
+    class Transport(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            core = httpcore.Request(
+                method=request.method,
+                url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host, port=request.url.port,
+                                 target=request.url.raw_path),
+                headers=request.headers.raw,
+                content=request.stream,
+                extensions=request.extensions,
+            )
+            with as_httpx(request):
+                answer = pool.handle_request(core)
+            return httpx.Response(status_code=answer.status, headers=answer.headers,
+                                  stream=Body(answer.stream, request), extensions=answer.extensions)
+
+        def close(self) -> None:
+            pool.close()
+
+    return Transport()
 
 
 def read_capped(response: Any, limit: int) -> tuple[bytes, str | None]:
@@ -238,34 +403,21 @@ def build_client(
         import httpx
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise ConfigurationError(f"the {what} transport needs httpx: install dcm-exporter[dicomweb]") from exc
-    verify: ssl.SSLContext | bool
     if not settings.verify:
-        verify = False
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     elif settings.ca_file or not settings.check_hostname:
         try:
             context = ssl.create_default_context(cafile=settings.ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigurationError(f"cannot load ca-file {settings.ca_file!r}: {exc}") from exc
         context.check_hostname = settings.check_hostname
-        verify = context
     else:
-        verify = True
-    limits = (
-        httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        if max_connections is not None
-        else httpx.Limits()
-    )
-    transport = httpx.HTTPTransport(
-        verify=verify, limits=limits, proxy=httpx.Proxy(settings.proxy) if settings.proxy else None
-    )
-    pool = getattr(transport, "_pool", None)
-    if pool is not None and hasattr(pool, "_network_backend"):
-        # httpx offers no total timeout and no public way to pass a network backend: the pool's backend is
-        # wrapped in place (checked by tests/unit/test_hostile_http.py against a trickling server)
-        pool._network_backend = _deadline_backend(pool._network_backend)
-    else:  # pragma: no cover - a future httpx: the deadline is then checked between body chunks only
-        log.warning("httpx %s: cannot bound whole requests; request-timeout is checked between chunks only",
-                    httpx.__version__)
+        import certifi  # httpx's own CA bundle: what its verify=True uses
+
+        context = ssl.create_default_context(cafile=certifi.where())
+    transport = _transport(context, settings.proxy, max_connections)
     return httpx.Client(
         headers=dict(headers or {}),
         transport=transport,
@@ -322,6 +474,10 @@ def fetch(
             retryable = status in (408, 425, 429) or status >= 500
             return Fetched(status=status, reason=response.reason_phrase, snippet=text, retryable=retryable)
     except httpx.ConnectTimeout:
+        if request_timeout is not None and time.monotonic() - started >= request_timeout:
+            return _network(
+                f"not connected (TLS handshake included) within the request timeout of {request_timeout:g} s"
+            )
         return _network("connect timed out")
     except httpx.ConnectError as exc:
         return _network(f"cannot connect: {_cause(exc)}")

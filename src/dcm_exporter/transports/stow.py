@@ -710,9 +710,14 @@ class StowTransport(BaseTransport):
                         else f"{type(exc).__name__}: {exc}"
                     )
         except httpx.ConnectTimeout as exc:
-            failure = _RequestFailure(
-                reason=f"cannot connect to {s.url}{s.via}: timed out ({exc})", retryable=True, category="connect"
+            # the connect and the TLS handshake count against request-timeout too (a peer silent after accepting)
+            how = (
+                f"not connected (TLS handshake included) within the request timeout of {s.request_timeout:g} s"
+                if time.perf_counter() - started >= s.request_timeout
+                else f"timed out ({exc})"
             )
+            failure = _RequestFailure(reason=f"cannot connect to {s.url}{s.via}: {how}", retryable=True,
+                                      category="connect")
         except httpx.ConnectError as exc:
             tls = _ssl_error(exc)
             if tls is not None:  # a certificate problem does not go away by itself

@@ -22,7 +22,9 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import attrs
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -35,9 +37,13 @@ from starlette.staticfiles import StaticFiles
 from dcm_exporter.errors import ConfigurationError, DcmExporterError, TaskNotFoundError
 from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter, TaskStatus, TaskType
 from dcm_exporter.web._facade import ExporterAdapter
+from dcm_exporter.web._health import health_report
 from dcm_exporter.web.dcm4chee import (
+    MAX_BATCH_ID,
+    MAX_TASK_ID,
     BadParameter,
     batch_json,
+    choose_output,
     parse_datetime,
     task_filters,
     task_json,
@@ -117,6 +123,10 @@ class _Api:
         if self.adapter.exporter_descriptor(exporter_id) is None:
             return _error(404, f"No such Exporter: {exporter_id}")
         q = request.query_params
+        batch_id = q.get("batchID") or None
+        if batch_id is not None and (len(batch_id) > MAX_BATCH_ID or not batch_id.isprintable()):
+            return _error(400, f"batchID={batch_id[:40]!r}{'...' if len(batch_id) > 40 else ''}: at most "
+                          f"{MAX_BATCH_ID} printable characters ({len(batch_id)} given)")
         try:
             when = parse_datetime(q["scheduledTime"]) if q.get("scheduledTime") else None
         except BadParameter as exc:
@@ -131,7 +141,7 @@ class _Api:
         client = request.client.host if request.client else None
         try:
             task = self.adapter.schedule_export(
-                exporter_id, study, series, instance, batch_id=q.get("batchID") or None, scheduled_time=when,
+                exporter_id, study, series, instance, batch_id=batch_id, scheduled_time=when,
                 requester=client,
             )
         except ConfigurationError as exc:
@@ -163,17 +173,17 @@ class _Api:
 
     def list_tasks(self, request: Request) -> Response:
         q = request.query_params
-        accept = (q.get("accept") or request.headers.get("accept") or "application/json").lower()
-        csv = "text/csv" in accept
-        if not csv and not any(t in accept for t in ("json", "*/*")):
-            return _error(406, f"cannot answer {accept}: use application/json or text/csv")
+        # the accept parameters (they may repeat) stand in for the Accept header, as upstream reads them
+        accept = ",".join(q.getlist("accept")) or request.headers.get("accept") or "application/json"
+        output = choose_output(accept)
+        if output is None:
+            return _error(406, f"cannot answer {accept[:200]}: use application/json or text/csv")
         try:
             tasks = self._list(self._filters(request, paged=True))
         except BadParameter as exc:
             return _error(400, str(exc))
-        if csv:
-            delimiter = ";" if "delimiter=semicolon" in accept.replace(" ", "") else ","
-            return Response(tasks_csv(tasks, delimiter=delimiter), media_type="text/csv; charset=utf-8")
+        if output[0] == "csv":
+            return Response(tasks_csv(tasks, delimiter=output[1]), media_type="text/csv; charset=utf-8")
         return JSONResponse([task_json(t) for t in tasks])
 
     def count_tasks(self, request: Request) -> Response:
@@ -188,10 +198,15 @@ class _Api:
             filters = self._filters(request, paged=True)
         except BadParameter as exc:
             return _error(400, str(exc))
+        return JSONResponse([batch_json(b) for b in self._batches(filters)[0]])
+
+    def _batches(self, filters: Sequence[TaskFilter]) -> tuple[list[BatchSummary], int]:
+        """The page of batches the filters ask for, ordered by their time; and how many batches match."""
         batches: dict[str, BatchSummary] = {}
         for f in filters:
             for b in self.adapter.batches(attrs.evolve(f, offset=0, limit=None, order_by="created_time")):
-                batches.setdefault(b.batch_id, b)
+                seen = batches.get(b.batch_id)
+                batches[b.batch_id] = b if seen is None else _merged(seen, b)
         first = filters[0]
 
         def when(b: BatchSummary) -> Any:
@@ -200,7 +215,7 @@ class _Api:
 
         ordered = sorted(batches.values(), key=lambda b: (when(b), b.batch_id), reverse=first.order_by.startswith("-"))
         end = None if first.limit is None else first.offset + first.limit
-        return JSONResponse([batch_json(b) for b in ordered[first.offset:end]])
+        return ordered[first.offset:end], len(ordered)
 
     def cancel_task(self, request: Request) -> Response:
         if (denied := self.authorize(request)) is not None:
@@ -224,6 +239,8 @@ class _Api:
         return JSONResponse({"count": sum(len(self.adapter.cancel(f)) for f in filters)})
 
     def _export_task(self, task_id: int) -> ExportTask | None:
+        if task_id > MAX_TASK_ID:  # no store holds one: no such task (not the store's overflow error)
+            return None
         try:
             task = self.adapter.task(task_id)
         except TaskNotFoundError:
@@ -323,38 +340,7 @@ class _Api:
         return JSONResponse(*self.health_report())
 
     def health_report(self) -> tuple[dict[str, Any], int]:
-        reasons: list[str] = []
-        runner = self.adapter.runner_running()
-        if runner is False:
-            reasons.append("the queue runner is not running")
-        store = "ok"
-        try:
-            self.adapter.tasks(TaskFilter(limit=1))  # one row: cheap on any queue size
-        except Exception as exc:  # whatever the store raises: the answer is 503 with the reason
-            store = f"{type(exc).__name__}: {exc}"
-            reasons.append(f"the task store does not answer: {store}")
-        else:
-            failing = self.adapter.store_error()  # reads work, writes may not (a full disk)
-            if failing is not None:
-                store = f"QueueError: {failing}"
-                reasons.append(f"the queue runner cannot write to the task store: {failing}")
-        body: dict[str, Any] = {
-            "status": "ok" if not reasons else "unavailable",
-            "device": self.adapter.device_name,
-            "runner": "running" if runner else "stopped" if runner is False else "not in this process",
-            "store": store,
-        }
-        if self.reloader is not None:
-            last = self.reloader.last_result
-            body["configuration"] = {
-                "source": self.reloader.source,
-                "last_reload": last.as_dict() if last is not None else None,
-                "reloads": self.reloader.reloads,
-                "refused": self.reloader.failures,
-            }
-        if reasons:
-            body["reasons"] = reasons
-        return body, 200 if not reasons else 503
+        return health_report(self.adapter, self.reloader)
 
     # --- the monitoring page ------------------------------------------------------------------------------
 
@@ -379,11 +365,14 @@ class _Api:
             total = sum(self.adapter.count(attrs.evolve(f, offset=0, limit=None)) for f in filters)
         except BadParameter as exc:
             error = str(exc)
-        return self._page(request, "tasks.html", tasks=tasks, total=total, query=q, error=error)
+        return self._page(request, "tasks.html", tasks=tasks, total=total, query=q, error=error,
+                          **_paging(request, len(tasks), total))
 
     def page_task(self, request: Request) -> Response:
         task_id = request.path_params["taskID"]
         try:
+            if task_id > MAX_TASK_ID:
+                raise TaskNotFoundError(task_id)
             task = self.adapter.task(task_id)
         except TaskNotFoundError:
             return self._page(request, "task.html", task=None, task_id=task_id, failures=[])
@@ -392,9 +381,61 @@ class _Api:
         return self._page(request, "task.html", task=task, task_id=task_id, failures=failures)
 
     def page_batches(self, request: Request) -> Response:
-        batches = self.adapter.batches(TaskFilter(task_type=TaskType.EXPORT))
-        rows = [batch_json(b) for b in batches]
-        return self._page(request, "batches.html", batches=rows)
+        q = dict(request.query_params)
+        q.setdefault("limit", str(_PAGE_LIMIT))
+        error = None
+        batches: list[BatchSummary] = []
+        total = 0
+        try:
+            batches, total = self._batches(task_filters(q, request.query_params.getlist("ExporterID"), paged=True))
+        except BadParameter as exc:
+            error = str(exc)
+        return self._page(request, "batches.html", batches=[batch_json(b) for b in batches], total=total,
+                          error=error, **_paging(request, len(batches), total))
+
+
+def _merged(a: BatchSummary, b: BatchSummary) -> BatchSummary:
+    """One batch as summarised for two ``ExporterID`` values (their tasks are distinct): counts added, names
+    and time ranges joined, as one query for both exporters would give them."""
+    counts = dict(a.counts)
+    for status, n in b.counts.items():
+        counts[status] = counts.get(status, 0) + n
+
+    def span(x: tuple[datetime, datetime] | None, y: tuple[datetime, datetime] | None) -> Any:
+        return x if y is None else y if x is None else (min(x[0], y[0]), max(x[1], y[1]))
+
+    return attrs.evolve(
+        a,
+        counts=counts,
+        device_names=tuple(dict.fromkeys(a.device_names + b.device_names)),
+        exporter_ids=tuple(dict.fromkeys(a.exporter_ids + b.exporter_ids)),
+        created_time_range=span(a.created_time_range, b.created_time_range),
+        updated_time_range=span(a.updated_time_range, b.updated_time_range),
+        scheduled_time_range=span(a.scheduled_time_range, b.scheduled_time_range),
+        processing_start_time_range=span(a.processing_start_time_range, b.processing_start_time_range),
+        processing_end_time_range=span(a.processing_end_time_range, b.processing_end_time_range),
+    )
+
+
+def _paging(request: Request, shown: int, total: int) -> dict[str, Any]:
+    """The page's links to the previous and the next page of a list (``None`` where there is none), and the
+    position of the first row shown."""
+    q = request.query_params
+    try:
+        offset = max(int(q.get("offset") or 0), 0)
+        limit = max(int(q.get("limit") or _PAGE_LIMIT), 1)
+    except ValueError:  # the list already says what is wrong with them
+        return {"first": 0, "previous_url": None, "next_url": None}
+
+    def url(new_offset: int) -> str:
+        items = [(k, v) for k, v in q.multi_items() if k != "offset"] + [("offset", str(new_offset))]
+        return "?" + urlencode(items)  # relative: the same page wherever the app is mounted
+
+    return {
+        "first": offset + 1 if shown else 0,
+        "previous_url": url(max(offset - limit, 0)) if offset > 0 else None,
+        "next_url": url(offset + limit) if offset + shown < total else None,
+    }
 
 
 def _route(path: str, endpoint: Callable[[Request], Response], methods: list[str]) -> Route:

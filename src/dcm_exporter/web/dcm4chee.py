@@ -14,7 +14,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dcm_exporter.queue.task import ALL, BatchSummary, ExportTask, TaskFilter, TaskStatus, TaskType
@@ -22,8 +22,12 @@ from dcm_exporter.queue.task import ALL, BatchSummary, ExportTask, TaskFilter, T
 __all__ = [
     "BadParameter",
     "CSV_COLUMNS",
+    "MAX_BATCH_ID",
     "MAX_LIST",
+    "MAX_OFFSET",
+    "MAX_TASK_ID",
     "batch_json",
+    "choose_output",
     "parse_datetime",
     "parse_range",
     "task_filters",
@@ -36,6 +40,16 @@ __all__ = [
 #: must not make the server hold a whole queue in memory. Page with ``offset`` for more.
 MAX_LIST = 10_000
 
+#: The largest ``offset`` (Java's ``Integer.MAX_VALUE``; upstream's own pattern allows 99999): far past any queue,
+#: and ``offset + limit`` stays inside every store's 64-bit integers.
+MAX_OFFSET = 2**31 - 1
+
+#: The largest task ID a store can hold (a signed 64-bit integer): a larger one names no task.
+MAX_TASK_ID = 2**63 - 1
+
+#: The longest ``batchID`` an export request may give (upstream keeps it in a ``VARCHAR(255)`` column).
+MAX_BATCH_ID = 255
+
 
 class BadParameter(ValueError):
     """A query parameter upstream would answer 400 for; the message names the parameter and the value."""
@@ -44,7 +58,8 @@ class BadParameter(ValueError):
 #: Statuses of upstream's ``taskStatus`` enumeration; a retry waiting is SCHEDULED there (with failures > 0).
 _STATUS_OUT = {TaskStatus.SCHEDULED_FOR_RETRY: "SCHEDULED"}
 _ORDER = {"createdTime": "created_time", "updatedTime": "updated_time"}
-_DT = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,6}))?)?)?)?$")
+_DT = re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.([0-9]{1,6}))?)?)?)?$")
+_INTEGER = re.compile(r"^-?[0-9]+$")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -58,8 +73,17 @@ def parse_datetime(text: str, *, name: str = "scheduledTime", end: bool = False)
     for the exclusive upper bound of a range.
 
     Raises:
-        BadParameter: not a date-time.
+        BadParameter: not a date-time, or one outside the years 1 to 9999 in UTC and in the local zone.
     """
+    try:
+        return _parse_datetime(text, name=name, end=end)
+    except BadParameter:
+        raise
+    except (OverflowError, ValueError) as exc:  # the end of 99991231235959, year 1 east of UTC ...
+        raise BadParameter(f"{name}={text!r}: {exc} (the years 1 to 9999 only)") from exc
+
+
+def _parse_datetime(text: str, *, name: str, end: bool) -> datetime:
     value = text.strip()
     m = _DT.match(value)
     if m:
@@ -75,12 +99,16 @@ def parse_datetime(text: str, *, name: str = "scheduledTime", end: bool = False)
                     else timedelta(minutes=1) if parts[5] is None
                     else timedelta(seconds=1) if fraction is None else timedelta(microseconds=1))
             dt += step
-        return dt.astimezone()
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise BadParameter(f"{name}={text!r} is not a date-time: use yyyyMMddHHmmss") from exc
-    return dt.astimezone() if dt.tzinfo is None else dt
+        dt = dt.astimezone()
+    else:
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise BadParameter(f"{name}={text!r} is not a date-time: use yyyyMMddHHmmss") from exc
+        dt = dt.astimezone() if dt.tzinfo is None else dt
+    # the stores keep UTC, the answers the local zone: both must be able to hold it
+    dt.astimezone(UTC).astimezone()
+    return dt
 
 
 def parse_range(text: str, *, name: str) -> tuple[datetime | None, datetime | None]:
@@ -94,17 +122,27 @@ def parse_range(text: str, *, name: str) -> tuple[datetime | None, datetime | No
             parse_datetime(upper, name=name, end=True) if upper else None)
 
 
-def _int(params: Mapping[str, str], name: str, *, minimum: int = 0) -> int | None:
+def _int(params: Mapping[str, str], name: str, *, minimum: int = 0, maximum: int | None = None) -> int | None:
     text = params.get(name)
     if text is None or text == "":
         return None
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise BadParameter(f"{name}={text!r} is not a number") from exc
+    # ASCII digits only: Python's int() also takes "1_000", " 7" and other scripts' digits
+    if not _INTEGER.match(text) or len(text) > 25:
+        raise BadParameter(f"{name}={text[:40]!r} is not a number")
+    value = int(text)
     if value < minimum:
         raise BadParameter(f"{name}={value} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise BadParameter(f"{name}={value}: at most {maximum}")
     return value
+
+
+def _text(params: Mapping[str, str], name: str) -> str | None:
+    text = params.get(name) or None
+    # a control character matches no task, and PostgreSQL refuses a NUL in a query: say so rather than fail
+    if text is not None and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
+        raise BadParameter(f"{name}={text[:40]!r}: control characters match no task")
+    return text
 
 
 def _statuses(text: str | None, allowed: Iterable[str] | None = None) -> tuple[TaskStatus, ...] | None:
@@ -146,11 +184,11 @@ def task_filters(
     criteria: dict[str, Any] = {
         "task_type": TaskType.EXPORT,
         "status": _statuses(status_text, status_required),
-        "study_uid": params.get("StudyInstanceUID") or None,
-        "batch_id": params.get("batchID") or None,
-        "device_name": params.get("dicomDeviceName") or None,
+        "study_uid": _text(params, "StudyInstanceUID"),
+        "batch_id": _text(params, "batchID"),
+        "device_name": _text(params, "dicomDeviceName"),
     }
-    task_id = _int(params, "taskID", minimum=0)
+    task_id = _int(params, "taskID", minimum=0, maximum=MAX_TASK_ID)
     if task_id is not None:
         criteria["task_ids"] = (task_id,)
     for name, prefix in (("createdTime", "created"), ("updatedTime", "updated")):
@@ -164,18 +202,42 @@ def task_filters(
         if field is None:
             raise BadParameter(f"orderby={order!r}: use createdTime, -createdTime, updatedTime or -updatedTime")
         criteria["order_by"] = ("-" if order.startswith("-") else "") + field
-        criteria["offset"] = _int(params, "offset") or 0
-        limit = _int(params, "limit")
+        criteria["offset"] = _int(params, "offset", maximum=MAX_OFFSET) or 0
+        limit = _int(params, "limit", minimum=1)
         if limit is not None and limit > MAX_LIST:
             raise BadParameter(f"limit={limit}: at most {MAX_LIST} per request (page with offset)")
         criteria["limit"] = MAX_LIST if limit is None else limit
-    ids = [e for e in exporter_ids if e]
+    ids = [e for e in exporter_ids if e and _text({"ExporterID": e}, "ExporterID")]
     try:
         if not ids:
             return [TaskFilter(**criteria)]
         return [TaskFilter(exporter_id=e, **criteria) for e in dict.fromkeys(ids)]
     except ValueError as exc:
         raise BadParameter(str(exc)) from exc
+
+
+def choose_output(accept: str) -> tuple[str, str] | None:
+    """What a task list answers to an ``Accept`` value: ``("json", "")``, ``("csv", delimiter)`` or ``None``
+    (406). The media ranges are taken by their ``q`` (highest first, then in order, ``q=0`` never), as upstream
+    does: the first that JSON or CSV satisfies decides (``*/*`` and ``application/*``: JSON; ``text/*``: CSV;
+    ``text/csv;delimiter=semicolon``: CSV with ``;``). Any ``+json`` type is answered with JSON too."""
+    ranges: list[tuple[float, int, str, dict[str, str]]] = []
+    for index, item in enumerate(accept.split(",")[:64]):  # a browser sends a handful; bound what is read
+        kind, *params = (p.strip() for p in item.split(";"))
+        values = {k.strip().lower(): v.strip().strip('"') for k, _, v in (p.partition("=") for p in params)}
+        try:
+            q = float(values.get("q", "1"))
+        except ValueError:
+            q = 0.0
+        if "/" in kind and q > 0:
+            ranges.append((-q, index, kind.lower(), values))
+    for _, _, kind, values in sorted(ranges):
+        major, _, minor = kind.partition("/")
+        if kind in ("*/*", "application/*", "application/json") or (major == "application" and minor.endswith("+json")):
+            return "json", ""
+        if kind in ("text/*", "text/csv"):
+            return "csv", ";" if values.get("delimiter", "").lower() == "semicolon" else ","
+    return None
 
 
 def task_json(task: ExportTask) -> dict[str, Any]:
@@ -219,18 +281,27 @@ CSV_COLUMNS = (
 )
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP's list): a cell starting so gets a leading ``'``.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    text = "\\".join(value) if isinstance(value, list) else "" if value is None else str(value)
+    # batchID comes from whoever scheduled the export, messages from the remote peer: a spreadsheet opening
+    # the list must not run them ("=HYPERLINK(...)")
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def tasks_csv(tasks: Iterable[ExportTask], *, delimiter: str = ",") -> str:
-    """The tasks as CSV with a header line (RFC 4180 quoting; ``Modality`` values joined with ``\\``)."""
+    """The tasks as CSV with a header line (RFC 4180 quoting; ``Modality`` values joined with ``\\``). A value
+    a spreadsheet would take for a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) gets a leading
+    ``'``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for task in tasks:
         data = task_json(task)
-        row = []
-        for column in CSV_COLUMNS:
-            value = data.get(column)
-            row.append("\\".join(value) if isinstance(value, list) else "" if value is None else str(value))
-        writer.writerow(row)
+        writer.writerow([_cell(data.get(column)) for column in CSV_COLUMNS])
     return buffer.getvalue()
 
 

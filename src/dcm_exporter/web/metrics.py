@@ -25,17 +25,23 @@ name                                           type       labels / meaning
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterator
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from dcm_exporter.errors import DcmExporterError
 from dcm_exporter.queue.task import TaskFilter, TaskStatus, TaskType
 from dcm_exporter.web._facade import ExporterAdapter
+from dcm_exporter.web._health import health_report
 
 if TYPE_CHECKING:
     from dcm_exporter.exporter import Exporter
@@ -51,6 +57,13 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: Export durations span a single small instance on loopback to a large study over a WAN.
 _BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on standard error for every scrape."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
 
 
 class _TaskGauge(Collector):
@@ -87,6 +100,7 @@ class ExporterMetrics:
     def __init__(self, exporter: Exporter, *, reloader: ConfigurationReloader | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self._adapter = ExporterAdapter(exporter)
+        self._reloader = reloader
         r = self.registry
         self.registry.register(_TaskGauge(self._adapter))
         self.finished = Counter("dcm_exporter_tasks_finished", "Export attempts finished by this process",
@@ -139,14 +153,36 @@ class ExporterMetrics:
         self.reloads.labels("refused" if not result.ok else "taken" if result.changed else "unchanged").inc()
 
     def serve(self, host: str, port: int) -> Callable[[], None]:
-        """Serve ``/metrics`` on ``host:port`` in a daemon thread (prometheus_client's own HTTP server);
-        returns how to stop it. For ``dcm-exporter run --metrics-port``.
+        """Serve ``/metrics`` and ``/healthz`` on ``host:port`` in a daemon thread (a small WSGI server of the
+        standard library around prometheus_client's exposition); returns how to stop it. For ``dcm-exporter
+        run --metrics-port``. ``/healthz`` answers as the web app's; every other path the metrics, as
+        prometheus_client's own server does.
 
         Raises:
             OSError: the address is taken.
         """
-        server: Any
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        metrics = make_wsgi_app(self.registry)
+        adapter, reloader = self._adapter, self._reloader
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if environ.get("PATH_INFO") == "/healthz":
+                body, status = health_report(adapter, reloader)
+                data = json.dumps(body).encode()
+                start_response("200 OK" if status == 200 else "503 Service Unavailable",
+                               [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+                return [data]
+            result: Iterable[bytes] = metrics(environ, start_response)
+            return result
+
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+        class Server(ThreadingMixIn, WSGIServer):
+            address_family = family
+            daemon_threads = True
+
+        server = make_server(host, port, app, Server, handler_class=_QuietHandler)
+        thread = threading.Thread(target=server.serve_forever, name="dcm-exporter-metrics", daemon=True)
+        thread.start()
 
         def stop() -> None:
             server.shutdown()
