@@ -27,7 +27,7 @@ from dcm_exporter.cli._context import (
     open_store,
     option,
     output_format,
-    queue_location,
+    shown_queue,
     unknown_error,
 )
 from dcm_exporter.cli._live import add_live_options, load_timed, make_reloader, sighup_reloads, start_metrics_server
@@ -250,7 +250,7 @@ def export(args: argparse.Namespace) -> int:
         source.close()
     _write_tasks(tasks, args)
     if output_format(args) == "table":
-        info(f"{len(tasks)} task(s) queued in {queue_location(args)}; 'dcm-exporter run' performs them")
+        info(f"{len(tasks)} task(s) queued in {shown_queue(args)}; 'dcm-exporter run' performs them")
     return EXIT_OK
 
 
@@ -584,7 +584,7 @@ def _report_ids(args: argparse.Namespace, verb: str, ids: list[int], manager: Ta
         found = {t.task_id: t for t in manager.tasks(TaskFilter(task_ids=tuple(missed)))}
         for task_id in missed:
             task = found.get(task_id)
-            skipped[task_id] = (f"no task {task_id} in {queue_location(args)}" if task is None
+            skipped[task_id] = (f"no task {task_id} in {shown_queue(args)}" if task is None
                                 else f"task {task_id} not {verb}: it is {task.status.value}"
                                 + ("" if verb != "canceled" else " (only tasks that are not final can be canceled)"))
     if output_format(args) == "json":
@@ -680,7 +680,7 @@ def _banner(configuration: Configuration, device_name: str, args: argparse.Names
     shown = ", ".join(f"{q} ({', '.join(exporters[q])})" if q in exporters else q for q in used) or "none"
     idle = len(names) - len(used)
     others = f"; {idle} other queue(s) without exporters stay idle" if idle else ""
-    return (f"running the export queue of device {device_name} ({queue_location(args)}): queues "
+    return (f"running the export queue of device {device_name} ({shown_queue(args)}): queues "
             f"{shown}{others}; " + ("until idle" if args.until_idle else "Ctrl-C stops"))
 
 
