@@ -32,7 +32,7 @@ from dcm_exporter.cli._context import (
 )
 from dcm_exporter.cli._live import add_live_options, load_timed, make_reloader, sighup_reloads, start_metrics_server
 from dcm_exporter.cli._output import ProgressBar, error, info, warning, write_mapping, write_rows
-from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.errors import ConfigurationError, TransportError
 
 if TYPE_CHECKING:
     from dcm_exporter.export import Outcome
@@ -280,6 +280,14 @@ def _outcome_row(study: str, outcome: Outcome) -> dict[str, Any]:
     }
 
 
+def _not_performed_row(study: str, instances: int, exc: Exception) -> dict[str, Any]:
+    return {
+        "study_uid": study, "status": "FAILED", "completed": 0, "warning": 0, "failed": 0, "missing": 0,
+        "remaining": instances, "message": None, "error": str(exc), "failed_instances": [],
+        "failed_instances_omitted": 0,
+    }
+
+
 #: failed instances shown in full (as many as a task keeps); beyond that a count
 MAX_SHOWN_FAILURES = 100
 FAILURE_COLUMNS = ("sop_instance_uid", "status_code", "reason")
@@ -326,9 +334,15 @@ def _export_now(args: argparse.Namespace, configuration: Configuration, studies:
     with open_source(args) as source, Exporter(configuration, source) as exporter:
         for study in studies:
             refs = source.find(study, args.series, args.instance)
-            with ProgressBar(len(refs), f"{study[:28]}") as bar:
-                outcome = exporter.export_now(args.exporter_id, study, args.series, args.instance,
-                                              progress=_Counter(bar))
+            try:
+                with ProgressBar(len(refs), f"{study[:28]}") as bar:
+                    outcome = exporter.export_now(args.exporter_id, study, args.series, args.instance,
+                                                  progress=_Counter(bar))
+            except TransportError as exc:
+                # the export could not be performed at all (no association, a refused request): a FAILED
+                # row with the reason, as the queue would record it, and the other studies still go
+                rows.append(_not_performed_row(study, len(refs), exc))
+                continue
             rows.append(_outcome_row(study, outcome))
             if not refs:
                 warning(f"no instance of {outcome.entity or study} in the source folder {option(args, 'source')}: "
