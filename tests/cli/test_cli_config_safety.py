@@ -401,7 +401,7 @@ def test_a_postgres_server_that_is_down_is_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"error: cannot connect to the task database 127.0.0.1:{port}/x: ")
+    assert lines[0].startswith(f"error: cannot connect to the task database postgresql://postgres@127.0.0.1:{port}/x: ")
     assert "Connection refused" in lines[0] and "WARNING" not in result.stderr
 
 
