@@ -465,3 +465,34 @@ def test_compressed_pixel_data_goes_through_deidentification_untouched(
     assert received.PixelData == original.PixelData  # the compressed fragments, byte for byte
     assert received.SOPInstanceUID == remap_uid(str(original.SOPInstanceUID))
     assert received.PatientIdentityRemoved == "YES"
+
+
+def test_a_deidentified_object_over_stow_carries_no_file_meta_of_the_stored_file(
+    orthanc: Any, study: list[Path]
+) -> None:
+    """The stored file's Source AE Title and Private Information do not go out with the de-identified copy:
+    the File Meta Information is the coerced object's own (as dcm4che writes it), on both encoding paths."""
+    for i, path in enumerate(study[:2]):
+        ds = pydicom.dcmread(path)
+        ds.file_meta.SourceApplicationEntityTitle = "HOSPITAL_PACS"
+        ds.file_meta.PrivateInformationCreatorUID = "1.2.826.0.1.3680043.99.1"
+        ds.file_meta.PrivateInformation = b"PATIENT DOE JOHN"
+        if i:  # implicit VR: the other encoding path
+            ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+            ds.save_as(path, enforce_file_format=True, implicit_vr=True)
+        else:
+            ds.save_as(path, enforce_file_format=True)
+    config = stow_configuration(orthanc, [rule("Research", "deidentify:")])
+    outcome = stow(config, study[:2])
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
+    received = orthanc_instances(orthanc)
+    assert len(received) == 2
+    originals = {remap_uid(str(pydicom.dcmread(p).SOPInstanceUID)): pydicom.dcmread(p) for p in study[:2]}
+    for ds in received:
+        original = originals[str(ds.SOPInstanceUID)]
+        assert original.file_meta.SourceApplicationEntityTitle == "HOSPITAL_PACS"
+        meta = ds.file_meta
+        for keyword in ("SourceApplicationEntityTitle", "PrivateInformationCreatorUID", "PrivateInformation"):
+            assert keyword not in meta, keyword
+        assert meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        assert meta.ImplementationClassUID != original.file_meta.ImplementationClassUID

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import attrs
 
 from dcm_exporter._imports import PYDICOM, require
+from dcm_exporter.coercion._file_meta import outgoing_file_meta
 from dcm_exporter.coercion.context import CoercionContext
 from dcm_exporter.coercion.registry import CoercionProcessor, ProcessorRegistry, default_registry
 from dcm_exporter.errors import CoercionError, ConfigurationError
@@ -436,6 +437,7 @@ def encode_part10(
             meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         if "SOPClassUID" in ds:
             meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta = outgoing_file_meta(meta)
         out = io.BytesIO()
         ds.save_as(
             out,
