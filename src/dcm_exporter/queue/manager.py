@@ -121,6 +121,18 @@ def _device_name_of(configuration: Any) -> str | None:
     return None
 
 
+def _log_scheduled(task: ExportTask) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "scheduled export task %s: %s by %s at %s",
+            task.task_id,
+            task.entity,
+            task.exporter_id,
+            task.scheduled_time.isoformat(),
+            extra=task_extra(task),
+        )
+
+
 class TaskManager:
     """Schedules export tasks and moves them from status to status.
 
@@ -311,15 +323,7 @@ class TaskManager:
             requester=requester,
         )
         task = self.store.schedule(new, now=now, coalesce=coalesce)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "scheduled export task %s: %s by %s at %s",
-                task.task_id,
-                task.entity,
-                exporter_id,
-                task.scheduled_time.isoformat(),
-                extra=task_extra(task),
-            )
+        _log_scheduled(task)
         self.notify()
         return task
 
@@ -359,16 +363,8 @@ class TaskManager:
         if not news:
             return []
         tasks = self.store.schedule_many(news, now=now, coalesce=coalesce)
-        if log.isEnabledFor(logging.DEBUG):
-            for task in tasks:
-                log.debug(
-                    "scheduled export task %s: %s by %s at %s",
-                    task.task_id,
-                    task.entity,
-                    exporter_id,
-                    task.scheduled_time.isoformat(),
-                    extra=task_extra(task),
-                )
+        for task in tasks:
+            _log_scheduled(task)
         self.notify()
         return tasks
 

@@ -243,6 +243,8 @@ class Connections:
                     deadline = now + self.reconnect_timeout
                 reason = first_line(exc)
                 if now >= deadline:
+                    if isinstance(exc, self._pool_timeout):
+                        reason = self._why_no_connection() or reason
                     raise QueueError(
                         f"task database {self.label}: {action} failed and the database did not come back "
                         f"within {self.reconnect_timeout:g} s: {reason}"
@@ -255,6 +257,20 @@ class Connections:
                 time.sleep(0 if attempt == 1 else min(0.05 * 2 ** (attempt - 2), _MAX_PAUSE))
             except psycopg.Error as exc:
                 raise self.fail(action, exc) from exc
+
+    def _why_no_connection(self) -> str | None:
+        """Why the server cannot be reached, in libpq's words ("Connection refused", "the database system is
+        starting up", a wrong password) rather than the pool's "couldn't get a connection after 10 s": one
+        direct attempt of at most 2 s. ``None`` when it connects now."""
+        try:
+            probe = self.psycopg.connect(
+                self.conninfo, connect_timeout=max(1, math.ceil(min(self._connect_timeout, 2.0))),
+                **self.connect_kwargs,
+            )
+        except self.psycopg.Error as exc:
+            return first_line(exc)
+        probe.close()
+        return None
 
     def _drain(self) -> None:
         """A connection the pool handed out had been dropped: the server went away or cut its clients
