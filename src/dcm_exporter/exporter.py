@@ -42,10 +42,12 @@ from dcm_exporter.transports.base import Transport
 from dcm_exporter.transports.registry import TransportRegistry, default_registry
 
 if TYPE_CHECKING:
+    from pydicom import Dataset
+
     from dcm_exporter.actions import ActionPerformer
     from dcm_exporter.models import Configuration, ExporterDescriptor
     from dcm_exporter.queue.store import TaskStore
-    from dcm_exporter.rules import ExportRules
+    from dcm_exporter.rules import ExportRules, Occurrence
     from dcm_exporter.sources.base import InstanceSource
 
 __all__ = ["Exporter", "TaskProgressCallback"]
@@ -287,13 +289,13 @@ class Exporter:
 
     def on_store(
         self,
-        dataset: Any,
+        dataset: Dataset | Mapping[str, Any],
         *,
         sending_aet: str | None,
         receiving_aet: str,
         sending_host: str | None = None,
         receiving_host: str | None = None,
-        reoccurred: Any = False,
+        reoccurred: bool | Occurrence | str = False,
         now: datetime | None = None,
         previous_study_uid: str | None = None,
         previous_series_uid: str | None = None,

@@ -317,6 +317,31 @@ def test_unknown_names_get_a_did_you_mean(demo_with_rule: Path, tmp_path: Path) 
     assert validated.returncode == 1 and "Unknown AE: storescp (did you mean STORESCP?)" in validated.stdout
 
 
+def test_no_input_takes_the_wizards_default_queue(default_config: Path, tmp_path: Path) -> None:
+    """Upstream's default configuration has eleven queues: the wizard offers Export, so does --no-input."""
+    created = run_cli("exporter", "create", "--no-input", "--id", "NEWPACS", "--uri", "dicom:STORESCP",
+                      "--config", str(default_config), cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert "written to" in created.stdout and "queue Export, calling AE DCM4CHEE" in created.stdout
+    exporter = ldif.load(default_config).exporters["NEWPACS"]
+    assert (exporter.queue_name, exporter.ae_title) == ("Export", "DCM4CHEE")
+
+
+def test_no_input_without_any_queue_says_how_to_add_one(tmp_path: Path) -> None:
+    import attrs
+
+    configuration = demo_configuration()
+    device = configuration.device("dcm-exporter-demo")
+    path = tmp_path / "no-queue.ldif"
+    path.write_text(ldif.dumps(configuration.replace_device(attrs.evolve(device, queues=(), exporters=()))))
+    refused = run_cli("exporter", "create", "--no-input", "--id", "X", "--uri", "dicom:STORESCP",
+                      "--device", "dcm-exporter-demo", "--config", str(path), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "error: missing --queue-name (no terminal to ask on, or --no-input); device dcm-exporter-demo has no "
+        "queue: add one with 'dcm-exporter queue add NAME'"]
+
+
 def test_no_input_takes_the_wizards_default_ae_title(tmp_path: Path) -> None:
     import attrs
 
@@ -401,7 +426,7 @@ def test_a_postgres_server_that_is_down_is_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"error: cannot connect to the task database 127.0.0.1:{port}/x: ")
+    assert lines[0].startswith(f"error: cannot connect to the task database postgresql://postgres@127.0.0.1:{port}/x: ")
     assert "Connection refused" in lines[0] and "WARNING" not in result.stderr
 
 

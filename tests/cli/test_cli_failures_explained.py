@@ -117,3 +117,28 @@ def test_on_a_narrow_terminal_the_reasons_are_whole(tmp_path: Path, storescp: An
                        cwd=tmp_path)
     reason = json.loads(expected.stdout)[0]["failed_instances"][0]["reason"]
     assert failure_line.rstrip().endswith(reason) and " left" in reason, failure_line
+
+
+def test_export_now_to_a_destination_that_is_gone_gives_a_failed_row_per_study(
+    tmp_path: Path, storescp: Any
+) -> None:
+    """No association at all: each study's row is FAILED with the reason (scripts reading --json get JSON),
+    not one error line that drops the rows."""
+    first = generate_study(tmp_path / "archive", series=1, instances_per_series=2, kind="small")
+    second = generate_study(tmp_path / "archive", series=1, instances_per_series=3, kind="small")
+    c = ("--config", str(_config(tmp_path, storescp.port)), "--source", str(tmp_path / "archive"))
+    storescp.stop()  # the destination's process is gone; its port refuses connections
+
+    result = run_cli("export", "STORESCP", "--study", first.study_uid, "--study", second.study_uid, "--now",
+                     "--json", *c, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["study_uid"], r["status"], r["completed"], r["remaining"]) for r in rows] == [
+        (first.study_uid, "FAILED", 0, 2), (second.study_uid, "FAILED", 0, 3)]
+    assert all(r["error"].startswith(f"Cannot connect to AE STORESCP at localhost:{storescp.port}: ")
+               for r in rows), [r["error"] for r in rows]
+
+    table = run_cli("export", "STORESCP", "--study", first.study_uid, "--now", *c, cwd=tmp_path)
+    assert table.returncode == 1
+    assert f"{first.study_uid}: Cannot connect to AE STORESCP at localhost:{storescp.port}: " in table.stdout

@@ -143,6 +143,27 @@ hl7ApplicationName: ADT^DCM4CHEE
     assert "dcmPriorsExporter" in str(info.value) and "dcm4chee-archive.ldif" in str(info.value)
 
 
+def test_an_attribute_no_dcm4che_schema_defines_is_not_blamed_on_a_missing_dcm4che_schema(
+    slapd: SlapdServer,
+) -> None:
+    # what `cat init-config.ldif default-config.ldif` gives: the second file's "version: 1" line becomes an
+    # attribute of the entry before it
+    ldif = """\
+dn: cn=Unique Web Application Names Registry,cn=DICOM Configuration,dc=dcm4che,dc=org
+changetype: add
+objectClass: dcmUniqueWebAppNamesRegistryRoot
+cn: Unique Web Application Names Registry
+version: 1
+"""
+    with LdapConfigStore(slapd.url, slapd.bind_dn, slapd.password) as store:
+        report = store.import_ldif(ldif, continue_on_error=True)
+    [rejected] = report.rejected
+    assert isinstance(rejected.error, LdapSchemaError)
+    said = str(rejected.error)
+    assert "attribute type version is not in the server's schema, and no dcm4che schema file defines it" in said
+    assert "load dcm4che" not in said and "attribute type undefined" in said, said  # the server's words too
+
+
 def test_bad_arguments_are_configuration_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="ldap:// or ldaps://"):
         LdapConfigStore("http://127.0.0.1:389")

@@ -229,6 +229,24 @@ def test_malformed_json_text() -> None:
         device_json.loads("{nope")
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),  # RecursionError from the json module before
+        ('{"a":' * 100_000 + "1" + "}" * 100_000, "nested too deeply"),
+        ('{"dicomDeviceName": "x", "dicomNetworkConnection": [{"cn": "d", "dicomPort": ' + "9" * 5000 + "}]}",
+         "Exceeds the limit (4300 digits)"),  # a bare ValueError before
+        (b'{"dicomDeviceName": "\xff\xfe"}', "not UTF-8 text"),  # a UnicodeDecodeError before
+    ],
+    ids=["deep-arrays", "deep-objects", "5000-digits", "not-utf8"],
+)
+def test_json_no_reader_takes_is_a_codec_error(text: str | bytes, said: str) -> None:
+    """Hostile device JSON (issue 18): every text the json module refuses is a JsonCodecError saying why."""
+    with pytest.raises(JsonCodecError, match="not JSON") as info:
+        device_json.loads(text)
+    assert said in str(info.value)
+
+
 # --- everything below a device (no upstream files needed) ---------------------------------------------------
 
 _D = "dicomDeviceName=arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org"

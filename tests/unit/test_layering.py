@@ -7,6 +7,7 @@ Function-level imports count (a lazy import that runs upward is still an upward 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -116,3 +117,34 @@ def test_the_models_and_the_leaves_import_nothing_above_them() -> None:
         if module.startswith("dcm_exporter.models") or module in below_models[:5]:
             upward = sorted(m for m in imported if not m.startswith(below_models))
             assert upward == [], f"{module} imports {upward}"
+
+
+def _layers() -> list[list[str]]:
+    """The layers of the import-linter contract ``layers`` in pyproject.toml, top first, names without the
+    package prefix."""
+    import tomllib
+
+    config = tomllib.loads((SRC.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["id"] == "layers"]
+    return [
+        [name.strip().removeprefix(f"{PACKAGE}.") for name in layer.replace(":", "|").split("|")]
+        for layer in contract["layers"]
+    ]
+
+
+def test_every_module_of_the_package_has_a_layer() -> None:
+    # a module the contract does not name may import anything: the layers would not hold for it
+    children = {m.split(".")[1] for m in _modules() if m.count(".") >= 1}
+    placed = {name for layer in _layers() for name in layer}
+    assert sorted(children - placed) == []
+
+
+def test_the_architecture_page_draws_the_contract() -> None:
+    page = (SRC.parent / "docs" / "explanation" / "architecture.md").read_text(encoding="utf-8")
+    diagram = page.split("```\n", 2)[1]
+    drawn = [
+        [name.strip() for name in re.split(r"\s{2,}", line.strip())[0].split("|")]
+        for line in diagram.splitlines()
+        if line.strip()
+    ]
+    assert drawn == _layers()

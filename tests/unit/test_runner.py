@@ -154,3 +154,80 @@ def test_run_until_idle_waits_for_scheduled_tasks(exporter: Exporter) -> None:
     assert exporter.run_until_idle() == 0
     assert exporter.run_until_idle(wait_for_scheduled=True, timeout=30) == 1
     assert status_of(exporter, soon) is TaskStatus.COMPLETED
+
+
+class _StoreThatGoesAway(SqliteTaskStore):
+    """A real SQLite store whose writes of attempt ends and leases fail while ``down`` is set, as those of
+    a PostgreSQL server that went away do (the real case: tests/cli/test_cli_queue_database_goes_away.py)."""
+
+    down = False
+
+    def _fail_while_down(self) -> None:
+        from dcm_exporter.errors import QueueError
+
+        if self.down:
+            raise QueueError("task database test: finish and claim failed and the database did not come back")
+
+    def finish_many_and_claim(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._fail_while_down()
+        return super().finish_many_and_claim(*args, **kwargs)
+
+    def heartbeat(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._fail_while_down()
+        return super().heartbeat(*args, **kwargs)
+
+
+def test_an_end_the_store_could_not_record_is_recorded_when_it_works_again(tmp_path: Path) -> None:
+    store = _StoreThatGoesAway(tmp_path / "tasks.db")
+    manager = TaskManager(store, cfg(("NOOP", "Export1")))
+    performed: list[int] = []
+
+    def export_then_lose_the_store(task: ExportTask, cancel: CancelToken) -> Outcome:
+        performed.append(task.task_id)
+        store.down = True  # the study was sent; its end cannot be recorded
+        return Outcome(status=OutcomeStatus.COMPLETED, message="sent", completed=1)
+
+    runner = TaskRunner(manager, export_then_lose_the_store, poll_interval=0.02, heartbeat_interval=0.05)
+    task = manager.schedule_export("NOOP", "1.2.3")
+    runner.start()
+    try:
+        assert wait_for(lambda: runner.store_error is not None, timeout=20)
+        # kept under this runner's lease meanwhile (the heartbeats go on trying to extend it)
+        assert manager.running() == [task.task_id]
+        assert store.get(task.task_id).status is TaskStatus.IN_PROCESS
+        store.down = False
+        assert wait_for(lambda: store.get(task.task_id).status is TaskStatus.COMPLETED, timeout=20)
+        assert wait_for(lambda: runner.store_error is None, timeout=20)
+    finally:
+        runner.stop(timeout=1)
+        store.close()
+    assert performed == [task.task_id]  # recorded, not performed again
+    assert manager.running() == []
+
+
+def test_a_stop_while_the_store_fails_gives_the_end_up_to_the_lease(tmp_path: Path) -> None:
+    store = _StoreThatGoesAway(tmp_path / "tasks.db")
+    manager = TaskManager(store, cfg(("NOOP", "Export1")), lease=timedelta(seconds=0.3))
+    performed: list[int] = []
+
+    def export_then_lose_the_store(task: ExportTask, cancel: CancelToken) -> Outcome:
+        performed.append(task.task_id)
+        store.down = len(performed) == 1
+        return Outcome(status=OutcomeStatus.COMPLETED, message="sent", completed=1)
+
+    runner = TaskRunner(manager, export_then_lose_the_store, poll_interval=0.02, heartbeat_interval=0.05)
+    task = manager.schedule_export("NOOP", "1.2.3")
+    runner.start()
+    assert wait_for(lambda: runner.store_error is not None, timeout=20)
+    runner.stop(timeout=1)
+    assert manager.running() == []  # its lease is no longer extended
+    store.down = False
+
+    def drained_and_completed() -> bool:
+        # the task is due again once its lease has expired: performed twice, none lost
+        runner.run_until_idle(timeout=20)
+        return store.get(task.task_id).status is TaskStatus.COMPLETED
+
+    assert wait_for(drained_and_completed, timeout=20)
+    assert performed == [task.task_id, task.task_id]
+    store.close()

@@ -53,6 +53,9 @@ def _configure_logging(verbosity: int) -> None:
     if verbosity < 2:
         # pynetdicom logs every association at INFO: keep it for -vv
         logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    # psycopg_pool logs every background connection attempt while the task database is away (several a
+    # second, over lines): the store reports an outage itself, once when it starts and once when it ends
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR if verbosity < 2 else logging.NOTSET)
     # one WARNING per failed instance: with -v (without, the task's one-line summary says it)
     logging.getLogger("dcm_exporter.failures").setLevel(logging.WARNING if verbosity >= 1 else logging.ERROR)
 

@@ -419,7 +419,8 @@ def exporter_create(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     new_configuration, exporter = result
     where = save_configuration(args, new_configuration, output=args.output, since=configuration)
-    info(f"exporter {exporter.exporter_id} ({mask_url(exporter.uri)}) written to {where}")
+    info(f"exporter {exporter.exporter_id} ({mask_url(exporter.uri)}) written to {where}; queue {exporter.queue_name}, "
+         f"calling AE {exporter.ae_title or '(none)'}")
     return EXIT_OK
 
 

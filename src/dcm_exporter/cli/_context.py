@@ -59,6 +59,7 @@ __all__ = [
     "push_configuration",
     "output_format",
     "save_configuration",
+    "shown_queue",
     "unknown_error",
 ]
 
@@ -578,6 +579,13 @@ def _close(thing: Any) -> None:
 def queue_location(args: argparse.Namespace) -> str:
     """The queue URL in use."""
     return option(args, "queue", DEFAULT_QUEUE) or DEFAULT_QUEUE
+
+
+def shown_queue(args: argparse.Namespace) -> str:
+    """The queue URL in use as messages show it: without a password."""
+    from dcm_exporter.queue.store_url import masked_url
+
+    return masked_url(queue_location(args))
 
 
 def open_store(args: argparse.Namespace, *, create: bool = True) -> TaskStore:

@@ -27,12 +27,12 @@ from dcm_exporter.cli._context import (
     open_store,
     option,
     output_format,
-    queue_location,
+    shown_queue,
     unknown_error,
 )
 from dcm_exporter.cli._live import add_live_options, load_timed, make_reloader, sighup_reloads, start_metrics_server
 from dcm_exporter.cli._output import ProgressBar, error, info, warning, write_mapping, write_rows
-from dcm_exporter.errors import ConfigurationError
+from dcm_exporter.errors import ConfigurationError, TransportError
 
 if TYPE_CHECKING:
     from dcm_exporter.export import Outcome
@@ -250,7 +250,7 @@ def export(args: argparse.Namespace) -> int:
         source.close()
     _write_tasks(tasks, args)
     if output_format(args) == "table":
-        info(f"{len(tasks)} task(s) queued in {queue_location(args)}; 'dcm-exporter run' performs them")
+        info(f"{len(tasks)} task(s) queued in {shown_queue(args)}; 'dcm-exporter run' performs them")
     return EXIT_OK
 
 
@@ -277,6 +277,14 @@ def _outcome_row(study: str, outcome: Outcome) -> dict[str, Any]:
         "error": outcome.failure_summary,
         "failed_instances": [_failure_row(f) for f in outcome.failures[:MAX_SHOWN_FAILURES]],
         "failed_instances_omitted": max(0, len(outcome.failures) - MAX_SHOWN_FAILURES),
+    }
+
+
+def _not_performed_row(study: str, instances: int, exc: Exception) -> dict[str, Any]:
+    return {
+        "study_uid": study, "status": "FAILED", "completed": 0, "warning": 0, "failed": 0, "missing": 0,
+        "remaining": instances, "message": None, "error": str(exc), "failed_instances": [],
+        "failed_instances_omitted": 0,
     }
 
 
@@ -326,9 +334,15 @@ def _export_now(args: argparse.Namespace, configuration: Configuration, studies:
     with open_source(args) as source, Exporter(configuration, source) as exporter:
         for study in studies:
             refs = source.find(study, args.series, args.instance)
-            with ProgressBar(len(refs), f"{study[:28]}") as bar:
-                outcome = exporter.export_now(args.exporter_id, study, args.series, args.instance,
-                                              progress=_Counter(bar))
+            try:
+                with ProgressBar(len(refs), f"{study[:28]}") as bar:
+                    outcome = exporter.export_now(args.exporter_id, study, args.series, args.instance,
+                                                  progress=_Counter(bar))
+            except TransportError as exc:
+                # the export could not be performed at all (no association, a refused request): a FAILED
+                # row with the reason, as the queue would record it, and the other studies still go
+                rows.append(_not_performed_row(study, len(refs), exc))
+                continue
             rows.append(_outcome_row(study, outcome))
             if not refs:
                 warning(f"no instance of {outcome.entity or study} in the source folder {option(args, 'source')}: "
@@ -570,7 +584,7 @@ def _report_ids(args: argparse.Namespace, verb: str, ids: list[int], manager: Ta
         found = {t.task_id: t for t in manager.tasks(TaskFilter(task_ids=tuple(missed)))}
         for task_id in missed:
             task = found.get(task_id)
-            skipped[task_id] = (f"no task {task_id} in {queue_location(args)}" if task is None
+            skipped[task_id] = (f"no task {task_id} in {shown_queue(args)}" if task is None
                                 else f"task {task_id} not {verb}: it is {task.status.value}"
                                 + ("" if verb != "canceled" else " (only tasks that are not final can be canceled)"))
     if output_format(args) == "json":
@@ -666,7 +680,7 @@ def _banner(configuration: Configuration, device_name: str, args: argparse.Names
     shown = ", ".join(f"{q} ({', '.join(exporters[q])})" if q in exporters else q for q in used) or "none"
     idle = len(names) - len(used)
     others = f"; {idle} other queue(s) without exporters stay idle" if idle else ""
-    return (f"running the export queue of device {device_name} ({queue_location(args)}): queues "
+    return (f"running the export queue of device {device_name} ({shown_queue(args)}): queues "
             f"{shown}{others}; " + ("until idle" if args.until_idle else "Ctrl-C stops"))
 
 

@@ -16,7 +16,7 @@ from dcm_exporter.cli._context import (
     open_source,
     open_store,
     option,
-    queue_location,
+    shown_queue,
 )
 from dcm_exporter.cli._live import add_live_options, load_timed, make_reloader, sighup_reloads
 from dcm_exporter.cli._output import info, warning
@@ -136,7 +136,7 @@ def serve(args: argparse.Namespace) -> int:
                                 lifespan="on", **options)
         server = uvicorn.Server(config)
         scheme = "https" if args.tls_cert else "http"
-        info(f"serving device {exporter.queue.device_name} ({queue_location(args)}) at "
+        info(f"serving device {exporter.queue.device_name} ({shown_queue(args)}) at "
              f"{scheme}://{args.host}:{args.port}/ui/export; REST below /dcm4chee-arc; "
              + ("changes need the bearer token" if token else "read-only (no --token-file)") + "; Ctrl-C stops")
         restore_stop = _stop_signals_already_handled()

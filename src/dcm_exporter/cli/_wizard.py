@@ -320,14 +320,19 @@ def create_exporter(
         return getattr(args, name, None)
 
     if not interactive:
-        missing = [f"--{n.replace('_', '-')}" for n, flag in
-                   (("id", "exporter_id"), ("uri", "uri"), ("queue_name", "queue_name")) if not given(flag)]
-        if missing and not (len(queues) == 1 and missing == ["--queue-name"]):
-            raise ConfigurationError(f"missing {', '.join(missing)} (no terminal to ask on, or --no-input)")
+        # the queue and the calling AE default as the wizard's questions do; the ID and URI have no default
+        queue_name = given("queue_name") or default_queue(device)
+        missing = [f"--{n.replace('_', '-')}" for n, value in
+                   (("id", given("exporter_id")), ("uri", given("uri")), ("queue_name", queue_name)) if not value]
+        if missing:
+            no_queue = (f"; device {device.device_name} has no queue: add one with 'dcm-exporter queue add NAME'"
+                        if queue_name is None else "")
+            raise ConfigurationError(
+                f"missing {', '.join(missing)} (no terminal to ask on, or --no-input){no_queue}")
         exporter_id = check_exporter_id(configuration, given("exporter_id"))
         exporter = exporter_from_answers(
             configuration, device, exporter_id=exporter_id, uri=given("uri"),
-            queue_name=given("queue_name") or queues[0],
+            queue_name=str(queue_name),
             ae_title=given("ae_title") or (local_aes[0] if local_aes else None),  # the wizard's default
             description=given("description"), schedules=given("schedule") or (),
             properties=properties_from(given("property") or ()),

@@ -836,7 +836,9 @@ def loads(source: str | bytes | Any, *, base_dn: str = DEFAULT_BASE_DN) -> Confi
     :attr:`Configuration.other_entries` (with DNs below ``base_dn``).
 
     Raises:
-        JsonCodecError: malformed JSON or any problem in a device, with its JSON path.
+        JsonCodecError: malformed JSON (also text that is not UTF-8, nesting deeper than Python's recursion
+            limit, an integer of more digits than Python converts) or any problem in a device, with its JSON
+            path.
     """
     data = source
     if isinstance(source, str | bytes):
@@ -844,6 +846,13 @@ def loads(source: str | bytes | Any, *, base_dn: str = DEFAULT_BASE_DN) -> Confi
             data = json.loads(source)
         except json.JSONDecodeError as exc:
             raise JsonCodecError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except UnicodeDecodeError as exc:
+            raise JsonCodecError(f"not JSON: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except RecursionError:
+            # the json module's decoder recurses once per level: deeper than Python's recursion limit
+            raise JsonCodecError("not JSON this reader takes: arrays or objects nested too deeply") from None
+        except ValueError as exc:  # an integer of more digits than Python converts (sys.int_info)
+            raise JsonCodecError(f"not JSON this reader takes: {exc}") from None
     if isinstance(data, Mapping) and "devices" in data and "dicomDeviceName" not in data:
         data = data["devices"]
         prefix = "devices"

@@ -24,6 +24,7 @@ import re
 import struct
 from typing import Any
 
+from dcm_exporter.coercion._file_meta import outgoing_file_meta
 from dcm_exporter.coercion.deidentify import (
     _DUMMY,
     _PET_IMAGE_STORAGE,
@@ -638,6 +639,7 @@ def _meta_template(data: bytes, meta_end: int, key: tuple[bytes, str, str]) -> t
     meta.TransferSyntaxUID = UID(key[2])
     meta.MediaStorageSOPInstanceUID = UID(_PLACEHOLDER)
     meta.MediaStorageSOPClassUID = UID(key[1])
+    meta = outgoing_file_meta(meta)
     validate_file_meta(meta, enforce_standard=True)
     buffer = DicomBytesIO()
     buffer.is_little_endian = True

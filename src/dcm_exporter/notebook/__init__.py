@@ -1,8 +1,8 @@
 """Jupyter display: HTML tables for the configuration's collections, a week grid for schedules, pictures.
 
-The display layer sits on top, beside ``cli`` and ``web``: the models know nothing about HTML. Instead, this
-module registers HTML formatters with the running IPython kernel (``import dcm_exporter`` does it when it runs
-inside one; :func:`register` does it explicitly), so in a notebook
+The display layer sits just above the models and imports only them and the leaf helpers: the models know
+nothing about HTML. Instead, this module registers HTML formatters with the running IPython kernel
+(``import dcm_exporter`` does it when it runs inside one; :func:`register` does it explicitly), so in a notebook
 
 - ``config.exporters``, ``config.queues``, ``config.web_applications``, ``config.storages`` and
   ``config.export_rules`` show as one table each, as do lists of :class:`~dcm_exporter.models.RemoteAE`;

@@ -121,6 +121,18 @@ def _device_name_of(configuration: Any) -> str | None:
     return None
 
 
+def _log_scheduled(task: ExportTask) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "scheduled export task %s: %s by %s at %s",
+            task.task_id,
+            task.entity,
+            task.exporter_id,
+            task.scheduled_time.isoformat(),
+            extra=task_extra(task),
+        )
+
+
 class TaskManager:
     """Schedules export tasks and moves them from status to status.
 
@@ -311,15 +323,7 @@ class TaskManager:
             requester=requester,
         )
         task = self.store.schedule(new, now=now, coalesce=coalesce)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "scheduled export task %s: %s by %s at %s",
-                task.task_id,
-                task.entity,
-                exporter_id,
-                task.scheduled_time.isoformat(),
-                extra=task_extra(task),
-            )
+        _log_scheduled(task)
         self.notify()
         return task
 
@@ -359,16 +363,8 @@ class TaskManager:
         if not news:
             return []
         tasks = self.store.schedule_many(news, now=now, coalesce=coalesce)
-        if log.isEnabledFor(logging.DEBUG):
-            for task in tasks:
-                log.debug(
-                    "scheduled export task %s: %s by %s at %s",
-                    task.task_id,
-                    task.entity,
-                    exporter_id,
-                    task.scheduled_time.isoformat(),
-                    extra=task_extra(task),
-                )
+        for task in tasks:
+            _log_scheduled(task)
         self.notify()
         return tasks
 
@@ -490,6 +486,14 @@ class TaskManager:
         with self._lock:
             return sorted(self._tokens)
 
+    def abandon(self, task_ids: Iterable[int]) -> None:
+        """Stop extending the leases of tasks whose end could not be recorded (the store failed and the
+        runner gives up): they run again once their leases expire, here or in another runner."""
+        with self._lock:
+            for task_id in task_ids:
+                self._tokens.pop(task_id, None)
+                self._stopping.discard(task_id)
+
     def interrupt(self, task_ids: Iterable[int] | None = None) -> None:
         """Cancel running tasks because the runner stops: they go back to the queue instead of ending
             CANCELED."""
@@ -554,6 +558,9 @@ class TaskManager:
         results: list[TaskResult | None] = []
         finishes: list[tuple[int, Transition]] = []
         pending: list[tuple[int, Attempt, Transition]] = []
+        with self._lock:  # what to put back if the store fails: the tasks are still this runner's to end
+            held = {a.task.task_id: (self._tokens.get(a.task.task_id), a.task.task_id in self._stopping)
+                    for a in ends}
         for attempt in ends:
             ended = self._end_attempt(attempt.task, attempt.outcome, attempt.error, now, attempt.started)
             if isinstance(ended, TaskResult):
@@ -566,7 +573,19 @@ class TaskManager:
         if gate is None:
             gate = Claim(device_name=self.device_name, queue_name=queue_name, limit=0, owner=self.owner,
                          lease_until=now + self.lease)
-        stored, tasks = self.store.finish_many_and_claim(finishes, now=now, claim=gate)
+        try:
+            stored, tasks = self.store.finish_many_and_claim(finishes, now=now, claim=gate)
+        except QueueError:
+            # nothing recorded: the caller may try again later, and until then the heartbeats keep the
+            # tasks' leases (and a stop still finds them)
+            with self._lock:
+                for task_id, _ in finishes:
+                    token, stopping = held[task_id]
+                    if token is not None:
+                        self._tokens.setdefault(task_id, token)
+                    if stopping:
+                        self._stopping.add(task_id)
+            raise
         claimed = self._register(tasks)
         try:
             for (index, attempt, ended), task in zip(pending, stored, strict=True):

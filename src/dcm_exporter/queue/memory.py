@@ -159,25 +159,7 @@ class InMemoryTaskStore(LocalNotifications):
                         )
                         self._tasks[task.task_id] = task
                         return task
-            task = ExportTask(
-                task_id=self._next_id,
-                created_time=now,
-                updated_time=now,
-                device_name=new.device_name,
-                queue_name=new.queue_name,
-                exporter_id=new.exporter_id,
-                local_ae_title=new.local_ae_title,
-                study_uid=new.study_uid,
-                series_uid=new.series_uid,
-                sop_instance_uid=new.sop_instance_uid,
-                scheduled_time=new.scheduled_time,
-                batch_id=new.batch_id,
-                number_of_instances=new.number_of_instances,
-                modalities=new.modalities,
-                requester=new.requester,
-                task_type=new.task_type,
-                destination_aet=new.destination_aet,
-            )
+            task = new.inserted(self._next_id, now)
             self._next_id += 1
             self._tasks[task.task_id] = task
             self._index(task)

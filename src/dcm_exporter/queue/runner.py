@@ -450,7 +450,21 @@ class TaskRunner:
                 if ends and (not claimed or time.monotonic() - ends_since > _MAX_DELAY):
                     with self._cond:
                         generation = self._generation
-                    claimed += self._record(ends, worker, batch if going_on and not claimed else 0)
+                    recorded = self._record(ends, worker, batch if going_on and not claimed else 0)
+                    if recorded is None:
+                        # the store failed: the ends stay here, under this runner's lease, and are recorded
+                        # when it works again (a study of many instances is not sent again). A stop, or a
+                        # drain (run_until_idle reports the error), gives them up: their leases expire, then
+                        # they run again; none is lost
+                        failures += 1
+                        if worker.drain or not going_on:
+                            self._abandon(ends, quiet=worker.drain)
+                            ends = []
+                        else:
+                            self._pause(self._backoff(failures))
+                        continue
+                    failures = 0
+                    claimed += recorded
                     ends = []
                 elif not claimed and going_on:
                     with self._cond:
@@ -469,7 +483,7 @@ class TaskRunner:
                         )
                         if worker.drain:
                             return
-                        self._stop.wait(self._backoff(failures))
+                        self._pause(self._backoff(failures))
                         continue
                     failures = 0
                     self._store_ok()
@@ -502,8 +516,29 @@ class TaskRunner:
         finally:
             for task, _ in claimed:  # an error left claimed tasks behind
                 self._release(task)
-            if ends:
-                self._record(ends, worker, 0)
+            if ends and self._record(ends, worker, 0) is None:
+                self._abandon(ends, quiet=worker.drain)
+
+    def _abandon(self, ends: list[Attempt], *, quiet: bool) -> None:
+        """Give up recording ``ends`` (a stop while the store fails). ``quiet``: the caller reports the
+        store's error (run_until_idle raises it), so this is only INFO."""
+        ids = [a.task.task_id for a in ends]
+        self.manager.abandon(ids)
+        log.log(logging.INFO if quiet else logging.WARNING,
+                "export task(s) %s: their end could not be recorded; they run again once their leases expire",
+                ", ".join(map(str, ids)))
+
+    def _pause(self, seconds: float) -> None:
+        """A worker's back-off after store errors: ``seconds``, or less when a stop or a wake-up comes (the
+        task database's listener connected again, a task was scheduled here): the store may work again."""
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            generation = self._generation
+            while not self._stop.is_set() and self._generation == generation:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
 
     def _release(self, task: ExportTask) -> None:
         try:
@@ -529,22 +564,19 @@ class TaskRunner:
 
     def _record(
         self, ends: list[Attempt], worker: _Worker, limit: int
-    ) -> list[tuple[ExportTask, CancelToken]]:
+    ) -> list[tuple[ExportTask, CancelToken]] | None:
         """Record the ends of attempts in one transaction, claiming up to ``limit`` tasks with them; returns
-        the tasks claimed."""
+        the tasks claimed, or ``None`` when the store failed (nothing was recorded)."""
         try:
             results, claimed = self.manager.finish_many_and_claim(
                 ends, queue_name=worker.queue_name, limit=limit
             )
         except QueueError as exc:
             ids = ", ".join(str(a.task.task_id) for a in ends)
-            self._store_failed(f"recording the end of export task(s) {ids} (their leases will expire, "
-                               "then they run again)", exc, report=not worker.drain)
+            self._store_failed(f"recording the end of export task(s) {ids}", exc, report=not worker.drain)
             if worker.drain:
                 worker.retired = True  # run_until_idle reports the store's error instead of going on
-            else:
-                self._stop.wait(self._backoff(1))
-            return []
+            return None
         self._store_ok()
         for result, attempt in zip(results, ends, strict=True):
             if attempt.error is not None and result.task is not None and not result.released:

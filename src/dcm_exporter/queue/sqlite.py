@@ -273,25 +273,7 @@ def _new_task(task_id: int, new: NewTask, now: datetime, modalities: str) -> Exp
     """The task an insert wrote, built from the values written instead of read back: what ``get`` returns
     (times in UTC to the microsecond, as the text columns hold them; modalities through their column's text
     form; the columns the insert leaves to their defaults)."""
-    return ExportTask(
-        task_id=task_id,
-        created_time=now,
-        updated_time=now,
-        device_name=new.device_name,
-        queue_name=new.queue_name,
-        exporter_id=new.exporter_id,
-        local_ae_title=new.local_ae_title,
-        study_uid=new.study_uid,
-        series_uid=new.series_uid,
-        sop_instance_uid=new.sop_instance_uid,
-        scheduled_time=new.scheduled_time,
-        batch_id=new.batch_id,
-        number_of_instances=new.number_of_instances,
-        modalities=_modalities(modalities),
-        requester=new.requester,
-        task_type=new.task_type,
-        destination_aet=new.destination_aet,
-    )
+    return new.inserted(task_id, now, modalities=_modalities(modalities))
 
 
 class SqliteTaskStore(LocalNotifications):

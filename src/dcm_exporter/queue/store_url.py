@@ -14,7 +14,7 @@ from typing import Any
 from dcm_exporter.errors import ConfigurationError
 from dcm_exporter.queue.store import TaskStore
 
-__all__ = ["STORE_URL_FORMS", "no_store_error", "open_store"]
+__all__ = ["STORE_URL_FORMS", "masked_url", "no_store_error", "open_store"]
 
 #: The URL forms :func:`open_store` understands, as error messages list them.
 STORE_URL_FORMS = "sqlite:PATH, postgresql://USER@HOST/DB or memory:"
@@ -60,7 +60,7 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> TaskStore:
 
         return InMemoryTaskStore(**options)
     if scheme not in (None, "sqlite"):
-        raise ConfigurationError(f"unknown task store scheme {scheme!r} in {_masked(text)!r}: use {STORE_URL_FORMS}")
+        raise ConfigurationError(f"unknown task store scheme {scheme!r} in {masked_url(text)!r}: use {STORE_URL_FORMS}")
     from dcm_exporter.queue.sqlite import SqliteTaskStore
 
     path = text[match.end():] if match else text
@@ -71,9 +71,17 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> TaskStore:
     return SqliteTaskStore(path, **options)
 
 
-def _masked(url: str) -> str:
-    """``url`` without a password (an unknown scheme's URL may still carry one)."""
-    return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
+def masked_url(url: str) -> str:
+    """``url`` without its password, for messages and banners (a URL's ``user:password@`` and a
+    connection string's ``password=...`` alike).
+
+    >>> masked_url("postgresql://alice:s3cret@db/queue")
+    'postgresql://alice:***@db/queue'
+    >>> masked_url("host=db user=alice password=s3cret dbname=queue")
+    'host=db user=alice password=*** dbname=queue'
+    """
+    url = re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
+    return re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
 
 
 def no_store_error(what: str) -> ConfigurationError:

@@ -224,6 +224,29 @@ class NewTask:
                 f"SOP Instance UID {self.sop_instance_uid} given without its Series Instance UID"
             )
 
+    def inserted(self, task_id: int, now: datetime, *, modalities: tuple[str, ...] | None = None) -> ExportTask:
+        """The task a store's insert of this one makes: the id and times are the store's, the rest as given
+        (``modalities`` as the store gives them back, when its column changes them)."""
+        return ExportTask(
+            task_id=task_id,
+            created_time=now,
+            updated_time=now,
+            device_name=self.device_name,
+            queue_name=self.queue_name,
+            exporter_id=self.exporter_id,
+            local_ae_title=self.local_ae_title,
+            study_uid=self.study_uid,
+            series_uid=self.series_uid,
+            sop_instance_uid=self.sop_instance_uid,
+            scheduled_time=self.scheduled_time,
+            batch_id=self.batch_id,
+            number_of_instances=self.number_of_instances,
+            modalities=self.modalities if modalities is None else modalities,
+            requester=self.requester,
+            task_type=self.task_type,
+            destination_aet=self.destination_aet,
+        )
+
 
 def _statuses(value: TaskStatus | str | Iterable[TaskStatus | str] | None) -> tuple[TaskStatus, ...] | None:
     if value is None:

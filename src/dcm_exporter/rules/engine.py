@@ -34,6 +34,8 @@ from dcm_exporter.models import Configuration, Entity, ExportRule, ReoccurredIns
 from dcm_exporter.models.configuration import Severity, ValidationIssue
 
 if TYPE_CHECKING:
+    from pydicom import Dataset
+
     from dcm_exporter.queue.manager import TaskManager
     from dcm_exporter.queue.store import TaskStore
     from dcm_exporter.queue.task import ExportTask
@@ -492,7 +494,7 @@ class ExportRules:
 
     def match(
         self,
-        dataset: Any,
+        dataset: Dataset | Mapping[str, Any],
         *,
         sending_aet: str | None,
         receiving_aet: str,
@@ -535,7 +537,7 @@ class ExportRules:
 
     def on_store(
         self,
-        dataset: Any,
+        dataset: Dataset | Mapping[str, Any],
         *,
         sending_aet: str | None,
         receiving_aet: str,

@@ -132,15 +132,20 @@ class ExporterMetrics:
             return
         exporter = task.exporter_id
         self.finished.labels(exporter, task.status.value).inc()
-        outcome: Any = result.outcome
+        outcome = result.outcome
         if outcome is not None:
-            for name in ("completed", "warning", "failed", "missing", "skipped"):
-                n = int(getattr(outcome, name, 0) or 0)
+            counts = {
+                "completed": outcome.completed,
+                "warning": outcome.warning,
+                "failed": outcome.failed,
+                "missing": outcome.missing,
+                "skipped": outcome.skipped,
+            }
+            for name, n in counts.items():
                 if n:
                     self.instances.labels(exporter, name).inc(n)
-            sent = int(getattr(outcome, "bytes_sent", 0) or 0)
-            if sent:
-                self.bytes_sent.labels(exporter).inc(sent)
+            if outcome.bytes_sent:
+                self.bytes_sent.labels(exporter).inc(outcome.bytes_sent)
         if task.processing_start_time is not None and task.processing_end_time is not None:
             seconds = (task.processing_end_time - task.processing_start_time).total_seconds()
             self.duration.labels(exporter).observe(max(seconds, 0.0))

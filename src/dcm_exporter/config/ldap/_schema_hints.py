@@ -30,6 +30,8 @@ _COMPACT_CLASSES = _words(
         "dcmArchiveDevice dcmArchiveNetworkAE dcmArchiveAttributeCoercion2"
 )
 COMPACT_SCHEMA = "dcm_exporter/config/schema/dcm-exporter.ldif"
+# every attribute type of dcm4che's dicom.ldif, dcm4che.ldif and dcm4chee-archive.ldif starts with one of these
+_DCM4CHE_ATTRIBUTE_PREFIXES = ("dicom", "dcm", "hl7", "fhir")
 
 
 def schema_file_of(object_class: str) -> str:
@@ -67,6 +69,12 @@ def schema_hint(object_classes: Sequence[str], message: str) -> str:
     m = re.search(r"^\s*([A-Za-z][\w-]*)(?:;[\w-]+)*: attribute type undefined", message)
     if m:
         attr = m.group(1)
+        if not attr.lower().startswith(_DCM4CHE_ATTRIBUTE_PREFIXES):
+            # loading dcm4che's schema would not help: none of its files defines such a name
+            return (
+                f"attribute type {attr} is not in the server's schema, and no dcm4che schema file defines it: "
+                "remove it from the entry, or load the schema that defines it"
+            )
         where = (
             "dicom.ldif" if attr.lower().startswith("dicom")
             else "dcm4che.ldif or dcm4chee-archive.ldif"

@@ -15,7 +15,7 @@ from dcm_exporter.errors import QueueError
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
-__all__ = ["REDO", "Conn", "Connections", "Redo"]
+__all__ = ["REDO", "Conn", "Connections", "Redo", "first_line"]
 
 log = logging.getLogger("dcm_exporter.queue.postgres")
 
@@ -71,6 +71,7 @@ class Connections:
         if processing_commit not in ("sync", "async"):
             raise QueueError(f'processing_commit must be "sync" or "async", got {processing_commit!r}')
         self.psycopg = psycopg
+        self._pool_timeout = psycopg_pool.PoolTimeout
         self.reconnect_timeout = reconnect_timeout
         self.processing_commit = processing_commit
         self.closed = False
@@ -98,6 +99,11 @@ class Connections:
                 configure=_configure_async if processing_commit == "async" else _configure,
                 name=f"dcm_exporter.{schema}",
                 timeout=connect_timeout,
+                # the pool's own reconnection backs off exponentially for as long as this lasts (1, 2, 4 ...
+                # s): after an outage of a minute the server would be back for half a minute before the pool
+                # tried again. Given up soon, the next operation that needs a connection starts a new attempt
+                # at once, so our own bounded retries (run()) decide how often the server is tried.
+                reconnect_timeout=_POOL_RECONNECT,
                 open=False,
             )
         else:
@@ -106,6 +112,9 @@ class Connections:
                 f"got {type(dsn).__name__}"
             )
         self.label = label_of(self.conninfo)
+        # the outage the operations are in, reported once when it starts and once when it ends
+        self._outage_lock = threading.Lock()
+        self._down_since: float | None = None
 
     def open(self) -> None:
         """Open the pool the store created (waiting for its first connections).
@@ -124,7 +133,7 @@ class Connections:
                 self.conninfo, connect_timeout=max(1, math.ceil(self._connect_timeout)), **self.connect_kwargs
             )
         except self.psycopg.Error as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = first_line(exc)
             raise QueueError(f"cannot connect to the task database {self.label}: {reason}") from exc
         probe.close()
         try:
@@ -203,45 +212,109 @@ class Connections:
         attempt = 0
         while True:
             committing = not transaction
+            # a connection from the pool; while the server is away, no longer than what is left of the
+            # operation's reconnect_timeout (the pool would wait its whole connect_timeout each time)
+            wait = self._connect_timeout if deadline is None else max(0.1, deadline - time.monotonic())
             try:
-                with self.pool.connection() as conn:
+                with self.pool.connection(timeout=min(self._connect_timeout, wait)) as conn:
                     if ambiguous and recover is not None:
                         found = recover(conn)
                         if not isinstance(found, Redo):
                             log.info("%s: recovered the result of the attempt cut off by the disconnect", action)
+                            self._connected()
                             return found
                     ambiguous = False
                     if not transaction:
-                        return body(conn)
-                    with conn.transaction():
-                        if durable and self.processing_commit == "async":
-                            conn.execute("SET LOCAL synchronous_commit = on")
                         result = body(conn)
-                        committing = True
-                    return result
+                    else:
+                        with conn.transaction():
+                            if durable and self.processing_commit == "async":
+                                conn.execute("SET LOCAL synchronous_commit = on")
+                            result = body(conn)
+                            committing = True
+                if self._down_since is not None:  # unlocked read: the common case costs nothing
+                    self._connected()
+                return result
             except psycopg.OperationalError as exc:
                 if self.closed:
                     raise QueueError(f"task database {self.label}: the store is closed") from exc
                 now = time.monotonic()
                 if deadline is None:
                     deadline = now + self.reconnect_timeout
+                reason = first_line(exc)
                 if now >= deadline:
+                    if isinstance(exc, self._pool_timeout):
+                        reason = self._why_no_connection() or reason
                     raise QueueError(
                         f"task database {self.label}: {action} failed and the database did not come back "
-                        f"within {self.reconnect_timeout} s: {exc}"
+                        f"within {self.reconnect_timeout:g} s: {reason}"
                     ) from exc
                 ambiguous = ambiguous or committing
                 attempt += 1
-                log.warning(
-                    "task database %s: %s: connection problem (%s); retrying on a fresh connection",
-                    self.label,
-                    action,
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                    extra={"attempt": attempt},
-                )
-                time.sleep(0 if attempt == 1 else min(0.05 * 2 ** (attempt - 2), 1.0))
+                self._lost(action, reason, attempt)
+                if not isinstance(exc, self._pool_timeout):
+                    self._drain()
+                time.sleep(0 if attempt == 1 else min(0.05 * 2 ** (attempt - 2), _MAX_PAUSE))
             except psycopg.Error as exc:
                 raise self.fail(action, exc) from exc
+
+    def _why_no_connection(self) -> str | None:
+        """Why the server cannot be reached, in libpq's words ("Connection refused", "the database system is
+        starting up", a wrong password) rather than the pool's "couldn't get a connection after 10 s": one
+        direct attempt of at most 2 s. ``None`` when it connects now."""
+        try:
+            probe = self.psycopg.connect(
+                self.conninfo, connect_timeout=max(1, math.ceil(min(self._connect_timeout, 2.0))),
+                **self.connect_kwargs,
+            )
+        except self.psycopg.Error as exc:
+            return first_line(exc)
+        probe.close()
+        return None
+
+    def _drain(self) -> None:
+        """A connection the pool handed out had been dropped: the server went away or cut its clients
+        (restart, ``pg_terminate_backend``), so the other idle connections are most likely dead too. They are
+        replaced, rather than each failing one operation after the next."""
+        drain = getattr(self.pool, "drain", None)  # psycopg_pool before 3.3 has none: the retries find out alone
+        if self._owns_pool and drain is not None:
+            with contextlib.suppress(Exception):
+                drain()
+
+    def _lost(self, action: str, reason: str, attempt: int) -> None:
+        """An operation lost its connection: one WARNING when an outage starts, DEBUG while it lasts."""
+        with self._outage_lock:
+            starts = self._down_since is None
+            if starts:
+                self._down_since = time.monotonic()
+        if starts:
+            log.warning(
+                "task database %s: connection lost (%s); operations wait and retry on fresh connections, each "
+                "for up to %g s",
+                self.label, reason, self.reconnect_timeout, extra={"action": action, "attempt": attempt},
+            )
+        else:
+            log.debug("task database %s: %s: still no connection (%s)", self.label, action, reason,
+                      extra={"attempt": attempt})
+
+    def _connected(self) -> None:
+        """An operation succeeded: if an outage was reported, report its end."""
+        with self._outage_lock:
+            since, self._down_since = self._down_since, None
+        if since is not None:
+            log.warning("task database %s: connected again after %.1f s", self.label, time.monotonic() - since)
+
+
+#: Seconds at most between two retries of one operation whose connection dropped.
+_MAX_PAUSE = 1.0
+#: Seconds the pool's own background attempts to open a connection go on before they give up (see above).
+_POOL_RECONNECT = 5.0
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (libpq's messages go on with hints on further lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
 def _configure(conn: Any) -> None:
@@ -256,7 +329,14 @@ def _configure_async(conn: Any) -> None:
 
 
 def label_of(conninfo: str) -> str:
-    """``host:port/dbname`` of a connection string, for messages (never the password)."""
+    """``postgresql://user@host:port/dbname`` of a connection string, for messages: the queue URL as the user
+    gave it, never with its password.
+
+    >>> label_of("postgresql://alice:s3cret@db.example:5433/archive")
+    'postgresql://alice@db.example:5433/archive'
+    >>> label_of("host=127.0.0.1 user=postgres password=x dbname=queue")
+    'postgresql://postgres@127.0.0.1:5432/queue'
+    """
     try:
         from psycopg.conninfo import conninfo_to_dict
 
@@ -264,5 +344,8 @@ def label_of(conninfo: str) -> str:
     except Exception:
         return "<PostgreSQL>"
     host = params.get("host") or "localhost"
+    if ":" in str(host) and "," not in str(host):  # an IPv6 address
+        host = f"[{host}]"
     port = params.get("port") or 5432
-    return f"{host}:{port}/{params.get('dbname') or params.get('user') or ''}"
+    user = f"{params['user']}@" if params.get("user") else ""
+    return f"postgresql://{user}{host}:{port}/{params.get('dbname') or params.get('user') or ''}"

@@ -9,12 +9,15 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from dcm_exporter.errors import QueueError
+from dcm_exporter.queue.postgres._connections import first_line
 
 __all__ = ["Wakeups"]
 
 log = logging.getLogger("dcm_exporter.queue.postgres")
 
 _SEPARATOR = "\x1f"
+#: Seconds at most between two attempts of the listener to connect.
+_MAX_DELAY = 2.0
 
 Conn = Any  # a psycopg.Connection
 
@@ -111,24 +114,37 @@ class Wakeups:
     def _listen(self) -> None:
         psycopg = self._psycopg
         delay = 0.1
+        warned = False  # reported that the listener cannot connect (once, until it can again)
         while not self._listen_stop.is_set():
             try:
                 conn = psycopg.connect(self._conninfo, autocommit=True, **self._connect_kwargs)
             except psycopg.Error as exc:
-                log.warning("task database %s: wake-up listener cannot connect (%s)", self._label, exc)
+                if not warned:
+                    log.warning("task database %s: wake-up listener cannot connect (%s); retrying every %g s at "
+                                "most", self._label, first_line(exc), _MAX_DELAY)
+                    warned = True
+                else:
+                    log.debug("task database %s: wake-up listener still cannot connect (%s)", self._label,
+                              first_line(exc))
                 self._listen_stop.wait(delay)
-                delay = min(delay * 2, 2.0)
+                delay = min(delay * 2, _MAX_DELAY)
                 continue
             try:
                 conn.execute(f'LISTEN "{self.channel}"')
                 delay = 0.1
+                if warned:
+                    log.info("task database %s: wake-up listener connected again", self._label)
+                    warned = False
                 self._fire(None)  # whatever was notified while we were away
                 while not self._listen_stop.is_set():
                     for notify in conn.notifies(timeout=0.5):
                         self._fire(notify.payload)
             except psycopg.Error as exc:
+                # a connection cut (server restart, pg_terminate_backend): reconnecting at once is the
+                # normal case and worth no warning; a server that stays away is reported above
                 if not self._listen_stop.is_set():
-                    log.warning("task database %s: wake-up listener lost its connection (%s)", self._label, exc)
+                    log.info("task database %s: wake-up listener lost its connection (%s); reconnecting",
+                             self._label, first_line(exc))
             finally:
                 with contextlib.suppress(Exception):
                     conn.close()
@@ -137,3 +153,4 @@ class Wakeups:
         """Notify, in ``conn``'s transaction, the listeners of each ``(device, queue)``."""
         for device, queue in pairs:
             conn.execute(statement, {"channel": self.channel, "payload": self.payload(device, queue)})
+
