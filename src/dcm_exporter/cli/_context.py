@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.errors import CodecError, ConfigurationError
 
 if TYPE_CHECKING:
+    from dcm_exporter.codecs.ldap_mapping.diff import LdapOperation
     from dcm_exporter.models import Configuration
     from dcm_exporter.queue.store import TaskStore
     from dcm_exporter.sources import FileSystemSource
@@ -372,6 +373,18 @@ class PushPlan:
     fresh: bool
     """The server lacks the configuration tree: it is created and the whole configuration imported."""
 
+    @classmethod
+    def of(cls, operations: Sequence[LdapOperation]) -> PushPlan:
+        """The plan of these operations on a server that has the configuration tree."""
+        from dcm_exporter.codecs.ldap_mapping.diff import AddEntry, DeleteEntry, ModifyEntry
+
+        return cls(
+            add=tuple(op.dn for op in operations if isinstance(op, AddEntry)),
+            modify=tuple(op.dn for op in operations if isinstance(op, ModifyEntry)),
+            delete=tuple(op.dn for op in operations if isinstance(op, DeleteEntry)),
+            fresh=False,
+        )
+
     @property
     def destructive(self) -> bool:
         """Whether the push deletes or replaces content the server has."""
@@ -442,15 +455,9 @@ def _confirm_deletions(args: argparse.Namespace, before: Configuration, after: C
         NotApplied: a ``--dry-run``, or the user said no.
     """
     from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
-    from dcm_exporter.codecs.ldap_mapping.diff import AddEntry, DeleteEntry, ModifyEntry, diff_configurations
+    from dcm_exporter.codecs.ldap_mapping.diff import diff_configurations
 
-    operations = diff_configurations(before, after)
-    plan = PushPlan(
-        add=tuple(op.dn for op in operations if isinstance(op, AddEntry)),
-        modify=tuple(op.dn for op in operations if isinstance(op, ModifyEntry)),
-        delete=tuple(op.dn for op in operations if isinstance(op, DeleteEntry)),
-        fresh=False,
-    )
+    plan = PushPlan.of(diff_configurations(before, after))
     if not plan.delete and not getattr(args, "dry_run", False):
         return
     if not approve_plan(plan, config_description(args), args):
@@ -500,12 +507,7 @@ def push_configuration(
             current = None
         if current is not None:
             operations = diff_configurations(current, inside)
-            plan = PushPlan(
-                add=tuple(op.dn for op in operations if isinstance(op, AddEntry)),
-                modify=tuple(op.dn for op in operations if isinstance(op, ModifyEntry)),
-                delete=tuple(op.dn for op in operations if isinstance(op, DeleteEntry)),
-                fresh=False,
-            )
+            plan = PushPlan.of(operations)
         else:
             from dcm_exporter.codecs.ldif import read_ldif
 
