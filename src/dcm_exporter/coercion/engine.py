@@ -364,7 +364,7 @@ class CoercionPlan:
         candidates = [r for r in self._rules if not r.rule.sop_classes or sop_class in r.rule.sop_classes]
         if not candidates or any(r.predicates for r in candidates):
             return None
-        if _BURNED_IN_TAG_BYTES in data:
+        if _may_say_burned_in(data):
             return None  # the pydicom path looks at Burned In Annotation (a chance match in pixel data costs time)
         first = candidates[0]
         if type(first.processor) is not DeidentifyProcessor or not (first.rule.sufficient or len(candidates) == 1):
@@ -422,6 +422,22 @@ class CoercionPlan:
 BURNED_IN_PARAM = ("burned-in-annotation", "send")
 _BURNED_IN_ANNOTATION = 0x00280301
 _PIXEL_DATA = 0x7FE00010
+
+
+def _may_say_burned_in(data: bytes) -> bool:
+    """Whether ``data`` may hold a Burned In Annotation of ``YES``: every place its tag appears, read as an
+    explicit VR element (short or long length) and as an implicit one (most images say ``NO``: those stay on
+    the bytes path)."""
+    at = data.find(_BURNED_IN_TAG_BYTES)
+    while at >= 0:
+        places = [(at + 8, int.from_bytes(data[at + 6 : at + 8], "little"))]  # explicit VR, 2-byte length
+        places.append((at + 12, int.from_bytes(data[at + 8 : at + 12], "little")))  # explicit VR, 4-byte length
+        places.append((at + 8, int.from_bytes(data[at + 4 : at + 8], "little")))  # implicit VR
+        for start, length in places:
+            if length <= 16 and data[start : start + length].strip(b" \x00").upper() == b"YES":
+                return True
+        at = data.find(_BURNED_IN_TAG_BYTES, at + 1)
+    return False
 
 
 def _refuse_burned_in(dataset: Dataset, rule: AttributeCoercion | LegacyAttributeCoercion) -> None:
