@@ -344,12 +344,15 @@ def save_configuration(
     place: entries that did not change keep their lines, comments and order; files are replaced atomically.
     """
     original = _ldif_source(args)
+    if since is not None and getattr(args, "dry_run", False):
+        # --dry-run writes nowhere, whatever the target: the plan, then NotApplied
+        _confirm_deletions(args, since, configuration, output or config_description(args))
     if output:
         write_configuration_file(configuration, output, original=original)
         return output
     if option(args, "ldap"):
         if since is not None:
-            _confirm_deletions(args, since, configuration)
+            _confirm_deletions(args, since, configuration, config_description(args))
         store = ldap_store(args)
         try:
             store.save(configuration, since=since)
@@ -447,9 +450,10 @@ def approve_plan(plan: PushPlan, target: str, args: argparse.Namespace) -> bool:
     )
 
 
-def _confirm_deletions(args: argparse.Namespace, before: Configuration, after: Configuration) -> None:
+def _confirm_deletions(args: argparse.Namespace, before: Configuration, after: Configuration, target: str) -> None:
     """A change of LDAP that deletes entries is shown and confirmed first (:func:`approve_plan`); one that only
-    adds or modifies is written at once, as the command line asked for exactly that.
+    adds or modifies is written at once, as the command line asked for exactly that. With ``--dry-run`` (any
+    target, a file too) the plan is shown and nothing is written.
 
     Raises:
         NotApplied: a ``--dry-run``, or the user said no.
@@ -460,7 +464,7 @@ def _confirm_deletions(args: argparse.Namespace, before: Configuration, after: C
     plan = PushPlan.of(diff_configurations(before, after))
     if not plan.delete and not getattr(args, "dry_run", False):
         return
-    if not approve_plan(plan, config_description(args), args):
+    if not approve_plan(plan, target, args):
         raise NotApplied(EXIT_OK if getattr(args, "dry_run", False) else EXIT_FAILED)
 
 
