@@ -18,7 +18,7 @@ import re
 import struct
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
 import attrs
@@ -176,6 +176,8 @@ def compile_date_pattern(pattern: str) -> Callable[[datetime], str]:
                 raise ValueError(f"illegal pattern character {c!r} in date pattern {pattern!r}")
             if c == "z" and count >= 4:
                 raise ValueError(f"long zone names (zzzz) are not supported in date pattern {pattern!r}")
+            if c == "X" and count > 3:
+                raise ValueError(f"invalid ISO 8601 offset {'X' * count!r} in date pattern {pattern!r}: X to XXX")
             parts.append((c, count))
             i = m.end()
         else:
@@ -300,9 +302,11 @@ def _number_layout(number: str, pattern: str) -> _NumberLayout:
 
 
 def _significant(dec: Decimal, digits: int) -> tuple[str, int]:
-    """``dec`` (> 0) rounded half-even to ``digits`` significant digits: (digit string without trailing
-    zeros, position of the decimal point relative to it), as Java's ``DigitList`` holds it."""
-    q = dec.quantize(Decimal(1).scaleb(dec.adjusted() - digits + 1), rounding=ROUND_HALF_EVEN)
+    """``dec`` (> 0) rounded to ``digits`` significant digits: (digit string without trailing zeros, position
+    of the decimal point relative to it), as Java's ``DigitList`` holds it. Half-even, except that Java rounds
+    a tie of a whole number up (``0E0`` gives ``3E1`` for 25, but ``2E0`` for 2.5)."""
+    rounding = ROUND_HALF_UP if dec == dec.to_integral_value() else ROUND_HALF_EVEN
+    q = dec.quantize(Decimal(1).scaleb(dec.adjusted() - digits + 1), rounding=rounding)
     _, tup, exp = q.as_tuple()
     assert isinstance(exp, int)
     return "".join(map(str, tup)).rstrip("0"), len(tup) + exp
@@ -380,7 +384,7 @@ def compile_number_pattern(pattern: str) -> Callable[[float], str]:
         if math.isinf(value):
             text = "∞"
         else:
-            dec = abs(Decimal(value) * scale)
+            dec = abs(Decimal(value * scale))  # Java scales the double first: 0.005 -> 0.5, a tie
             text = scientific(dec) if layout.min_exp else fixed(dec)
         return (neg_prefix + text + neg_suffix) if negative_value else (prefix + text + suffix)
 
@@ -633,11 +637,15 @@ def compile_period(text: str) -> Callable[[datetime, tzinfo], datetime]:
     sign = -1 if m[1] == "-" else 1
     years, months, weeks, days = (sign * int(m[k] or 0) for k in range(2, 6))
 
+    def add_months(wall: datetime, count: int) -> datetime:
+        year, month = divmod(wall.year * 12 + (wall.month - 1) + count, 12)
+        return wall.replace(year=year, month=month + 1, day=min(wall.day, calendar.monthrange(year, month + 1)[1]))
+
     def shift(dt: datetime, zone: tzinfo) -> datetime:
-        total = dt.year * 12 + (dt.month - 1) + years * 12 + months
-        year, month = divmod(total, 12)
-        day = min(dt.day, calendar.monthrange(year, month + 1)[1])
-        wall = dt.replace(tzinfo=None, year=year, month=month + 1, day=day) + timedelta(days=weeks * 7 + days)
+        # upstream adds the years, then the months, then the days to a Calendar, each step clamping the day
+        # of the month (P1Y-1M from 29 Feb 2024 gives 28 Jan 2025, where Period.plus would give the 29th)
+        wall = add_months(add_months(dt.replace(tzinfo=None), years * 12), months)
+        wall += timedelta(days=weeks * 7 + days)
         for fold in (0, 1):  # as ZonedDateTime.plus: in an overlap, keep the offset held before if valid
             kept = wall.replace(tzinfo=zone, fold=fold)
             if kept.utcoffset() == dt.utcoffset() and kept.astimezone(UTC).astimezone(zone) == kept:
@@ -648,16 +656,18 @@ def compile_period(text: str) -> Callable[[datetime, tzinfo], datetime]:
 
 
 def compile_duration(text: str) -> Callable[[datetime, tzinfo], datetime]:
+    """A ``timeP…`` shift: upstream adds the duration's whole seconds (``Duration.getSeconds()``, the floor:
+    ``PT0.5S`` adds nothing, ``PT-0.5S`` takes one second) to the instant."""
     m = _DURATION.fullmatch(text)
     if not m or not any(m.group(k) for k in range(2, 6)) or text.upper().endswith("T"):
         raise ValueError(f"{text!r} is not an ISO 8601 duration (e.g. PT1H, -PT30M, P1DT2H)")
     sign = -1 if m[1] == "-" else 1
     seconds_sign = -1 if (m[5] or "").startswith("-") else 1
-    fraction = Decimal("0." + (m[6] or "0")) * seconds_sign
-    delta = timedelta(days=int(m[2] or 0), hours=int(m[3] or 0), minutes=int(m[4] or 0),
-                      seconds=int(m[5] or 0) + float(fraction))
+    exact = Decimal(int(m[2] or 0) * 86400 + int(m[3] or 0) * 3600 + int(m[4] or 0) * 60 + int(m[5] or 0))
+    exact += Decimal("0." + (m[6] or "0")) * seconds_sign
+    delta = timedelta(seconds=math.floor(sign * exact))
 
     def shift(dt: datetime, zone: tzinfo) -> datetime:
-        return (dt.astimezone(UTC) + sign * delta).astimezone(zone)
+        return (dt.astimezone(UTC) + delta).astimezone(zone)
 
     return shift

@@ -8,9 +8,10 @@ value) — or one of the pseudo attributes ``now`` and ``rnd``; then optionally 
 =========================  ===========================================================================
 field                      value
 =========================  ===========================================================================
-``{tag}``                  the value as text; the empty string when absent or empty
+``{tag}``                  the value as text; the empty string when absent or empty (also ``upper``, ``slice``)
 ``{tag,upper}``            the value in upper case (``Ärzte-ß`` → ``ÄRZTE-SS``)
-``{tag,slice,a[,b]}``      ``value[a:b]`` as in Python (``{0020000D,slice,-4}``: the last 4 characters)
+``{tag,slice,a[,b]}``      ``value[a:b]`` as in Python (``{0020000D,slice,-4}``: the last 4 characters),
+                           except that an end of 0 takes the whole value, as upstream
 ``{tag,hash}``             Java's 32-bit ``String.hashCode()`` of the value as 8 upper-case hex digits
 ``{tag,md5}``              MD5 of the UTF-8 value as 26 characters of ``0-9a-v`` (dcm4che's layout)
 ``{tag,urlencoded}``       the value ``application/x-www-form-urlencoded`` (Java ``URLEncoder``)
@@ -19,8 +20,9 @@ field                      value
                            also ``integer``, ``percent``, exponents as in ``0.00E0``)
 ``{tag,date[,p]}``         a DA/DT value in ``SimpleDateFormat`` pattern ``p`` (or ``short``, ``medium``,
                            ``long``, ``full``); ``time`` likewise for TM
-``{tag,dateP1D,p}``        the date shifted by an ISO 8601 period (``P1D``, ``-P1M``) before formatting;
-                           ``{tag,timePT1H,p}`` the time shifted by an ISO 8601 duration
+``{tag,dateP1D,p}``        the date shifted by an ISO 8601 period (``P1D``, ``-P1M``: years, then months,
+                           then days) before formatting; ``{tag,timePT1H,p}`` by the whole seconds of an
+                           ISO 8601 duration; with no value to shift the format fails, as upstream's
 ``{now,date,p}``           the current time in pattern ``p``, e.g. ``{now,date,yyyy/MM/dd}``
 ``{rnd}``                  a random 32-bit number as 8 upper-case hex digits
 ``{rnd,uuid}``             a random UUID; ``{rnd,uid}`` a random ``2.25.`` UID
@@ -34,9 +36,14 @@ an FL or FD value is the text Java's ``Float.toString`` / ``Double.toString`` gi
 ``formatDS`` trims it (``1E-5``, ``1``, ``0.1`` for the FL value nearest 0.1, ``1.0E7`` becomes ``1E7``), and
 so is the n-th number of an OF or OD value; the n-th number of an OB, UN, OW, OL or OV value is read signed
 (``-1`` for the byte ``FF``); an AT value is its tag as 8 hex digits (``00181063``);
-a DT value with its own offset is converted to the format's zone; a local date-time that a DST change makes
+a DA, TM or DT value without its own offset is in the zone of the dataset's Timezone Offset From UTC
+(0008,0201) when it has one, and the result is shown in the format's zone; a local date-time that a DST change makes
 ambiguous or skips is read with the zone's standard offset, as ``java.util.GregorianCalendar`` does. Letters
 follow ``SimpleDateFormat`` in the ``en_US`` locale (weeks start on Sunday, week 1 holds 1 January).
+
+As upstream, ``hash``, ``md5``, ``urlencoded``, ``date`` and ``time`` of an absent or empty value, and any
+field under a sequence that is absent or has no item, format as ``null`` (Java's ``MessageFormat`` prints a
+``null`` argument so).
 
 Not supported, with a :class:`~dcm_exporter.errors.ConfigurationError` saying so: ``choice`` sub-formats,
 currency number formats and the long zone names (``zzzz``). Where we differ from upstream on purpose
@@ -177,13 +184,41 @@ def _parse_tag(name: str, pattern: str) -> int:
     return int(tag)
 
 
-def _element(ds: Any, path: Sequence[int]) -> Any:
-    item = ds
+def _items(ds: Any, path: Sequence[int]) -> list[Any] | None:
+    """The dataset and the first item of each sequence along ``path`` (the last element's holder last);
+    ``None`` when a sequence on the way is absent or has no item (upstream then hands ``null``)."""
+    chain = [ds]
     for tag in path[:-1]:
-        if item is None or tag not in item:
+        item = chain[-1]
+        if tag not in item:
             return None
         seq = item[tag].value
-        item = seq[0] if seq else None
+        if not seq:
+            return None
+        chain.append(seq[0])
+    return chain
+
+
+_OFFSET = re.compile(r"([+-])(\d{2})(\d{2})")
+
+
+def _dataset_zone(chain: Sequence[Any]) -> tzinfo | None:
+    """The zone of Timezone Offset From UTC (0008,0201) of the innermost item along ``chain`` holding one,
+    as dcm4che's ``Attributes.getTimeZone`` (``None``: none, or not ``+HHMM``)."""
+    for item in reversed(chain):
+        if 0x00080201 in item:
+            text = _string_value(item, (0x00080201,), 0)
+            m = _OFFSET.fullmatch(text or "")
+            if m is None:
+                return None
+            sign = 1 if m[1] == "+" else -1
+            return timezone(sign * timedelta(hours=int(m[2]), minutes=int(m[3])))
+    return None
+
+
+def _element(ds: Any, path: Sequence[int]) -> Any:
+    chain = _items(ds, path)
+    item = chain[-1] if chain is not None else None
     if item is None or path[-1] not in item:
         return None
     raw = _raw_text_element(item, path[-1], only=_NUMBER_TEXT_VRS)
@@ -333,7 +368,8 @@ _DT = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6})
 
 
 def _date_value(ds: Any, path: Sequence[int], index: int, zone: tzinfo) -> datetime | None:
-    """A DA, TM or DT value as an instant, read as dcm4che's ``Attributes.getDate`` reads it."""
+    """A DA, TM or DT value as an instant, read as dcm4che's ``Attributes.getDate`` reads it: in ``zone``,
+    the dataset's zone (its Timezone Offset From UTC, else the format's)."""
     text = _string_value(ds, path, index)
     if text is None:
         return None
@@ -414,6 +450,8 @@ def _slice_bounds(args: str) -> tuple[int | None, int | None]:
     if not args or len(parts) > 2:
         raise ValueError("slice takes a start and an optional end, e.g. slice,-4 or slice,0,8")
     bounds = [int(p) for p in parts]
+    if len(bounds) > 1 and bounds[1] == 0:
+        return None, None  # upstream: an end of 0 takes the whole value, whatever the start
     return bounds[0], bounds[1] if len(bounds) > 1 else None
 
 
@@ -472,7 +510,7 @@ class AttributesFormat:
         shift: Callable[[datetime, tzinfo], datetime] | None = None
         suffix = ""
         try:
-            if type_name.startswith("dateP") or type_name.startswith("timeP"):
+            if type_name.startswith(("date", "time")) and len(type_name) > 4:
                 shift = (compile_period if type_name.startswith("date") else compile_duration)(type_name[4:])
                 type_name = type_name[:4]
             elif type_name not in _TYPES:
@@ -547,11 +585,18 @@ class AttributesFormat:
             if current.tzinfo is None:
                 current = localize(current, zone)
             current = current.astimezone(zone)
-            return f.shift(current, zone) if f.shift is not None else current
+            if f.shift is None:
+                return current
+            own = _dataset_zone([ds]) or zone  # upstream shifts in the dataset's zone
+            return f.shift(current.astimezone(own), own).astimezone(zone)
+        chain = _items(ds, f.path)
+        if chain is None:
+            return None  # a sequence on the way without an item: upstream hands null ("null")
         if f.type in _STRING_TYPES:
             s = _string_value(ds, f.path, f.index)
             if s is None:
-                return ""
+                # as upstream: no value is "" for the plain value, upper and slice, null for the others
+                return "" if f.type in ("none", "upper", "slice") else None
             if f.type == "upper":
                 return s.upper()
             if f.type == "slice":
@@ -567,10 +612,13 @@ class AttributesFormat:
             return str(_int_value(ds, f.path, f.index) + f.offset)
         if f.type == "number":
             return _float_value(ds, f.path, f.index)
-        dt = _date_value(ds, f.path, f.index, zone)
+        own = _dataset_zone(chain) or zone
+        dt = _date_value(ds, f.path, f.index, own)
         if dt is None:
-            return ""
-        return f.shift(dt, zone) if f.shift is not None else dt
+            if f.shift is not None:  # upstream fails here (NullPointerException)
+                raise ValueError("no date or time value to shift")
+            return None
+        return (f.shift(dt, own) if f.shift is not None else dt).astimezone(zone)
 
     def _render(
         self, dataset: Any, now: datetime | None, rng: random.Random | None, *, for_path: bool
@@ -590,7 +638,8 @@ class AttributesFormat:
             if seg.index >= len(args):
                 out.append(f"{{{seg.index}}}")  # MessageFormat prints a missing argument as {n}
                 continue
-            text = self._formatters[id(seg)](args[seg.index])
+            arg = args[seg.index]
+            text = "null" if arg is None else self._formatters[id(seg)](arg)
             f = self._fields[seg.index]
             if for_path and f.type in ("none", "upper", "slice") and seg.type == "" and any(
                 c in text for c in ("/", "\\", "\x00")
@@ -627,8 +676,9 @@ class AttributesFormat:
     ) -> str:
         """Apply the pattern to build a relative storage path that cannot leave its folder.
 
-        As upstream, an absent value gives an empty string, so ``a/{00100020}/b`` may give ``a//b``, an
-        empty path segment, which file systems read as ``a/b``. Refused with
+        As upstream, an absent value gives an empty string (``null`` for ``hash``, ``md5``,
+        ``urlencoded``, dates and fields under a sequence without an item), so ``a/{00100020}/b`` may give
+        ``a//b``, an empty path segment, which file systems read as ``a/b``. Refused with
         :class:`~dcm_exporter.errors.UnsafePathError`, where upstream would write outside the storage or
         fail: a value taken from the dataset that contains ``/``, ``\\`` or NUL; a path that is empty,
         absolute (an empty first segment) or ends with a separator (an empty last segment: a folder, not a

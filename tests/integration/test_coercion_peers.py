@@ -496,3 +496,45 @@ def test_a_deidentified_object_over_stow_carries_no_file_meta_of_the_stored_file
             assert keyword not in meta, keyword
         assert meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
         assert meta.ImplementationClassUID != original.file_meta.ImplementationClassUID
+
+
+def test_images_flagged_with_burned_in_annotations_are_not_sent_de_identified_with_their_pixels(
+    storescp_factory: Any, study: list[Path]
+) -> None:
+    """Burned In Annotation YES: the de-identified copy would still show the name in its pixels. Such an
+    instance fails with the reason unless a nullify-pixel-data: rule empties them or the rule says to send."""
+    flagged = study[:2]
+    for path in flagged:
+        ds = pydicom.dcmread(path)
+        ds.BurnedInAnnotation = "YES"
+        ds.save_as(path)
+    research = storescp_factory(ae_title="RESEARCH", options=("+xa",))
+    deid = rule("Research", "deidentify:", "ReceivingApplicationEntityTitle=RESEARCH")
+    outcome = export(archive([deid], {"RESEARCH": research.port}), "RESEARCH", study)
+    assert outcome.completed == len(study) - 2 and outcome.failed == 2
+    for failure in outcome.failures:
+        assert "Burned In Annotation" in failure.reason and "'Research'" in failure.reason
+    flagged_uids = {remap_uid(str(pydicom.dcmread(p).SOPInstanceUID)) for p in flagged}
+    arrived = {str(pydicom.dcmread(p).SOPInstanceUID) for p in research.files()}
+    assert arrived and not arrived & flagged_uids
+
+    # with the pixel data nullified for that destination, they go (without their pixels)
+    nullified = storescp_factory(ae_title="RESEARCH", options=("+xa",))
+    no_pixels = rule("No pixels", "nullify-pixel-data:", "BurnedInAnnotation=YES", priority=-1)
+    outcome = export(archive([deid, no_pixels], {"RESEARCH": nullified.port}), "RESEARCH", flagged)
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
+    for path in nullified.files():
+        ds = pydicom.dcmread(path)
+        assert ds.BurnedInAnnotation == "YES" and not ds.PixelData and ds.PatientIdentityRemoved == "YES"
+
+    # the rule's parameter sends them as dcm4chee does
+    sent = storescp_factory(ae_title="RESEARCH", options=("+xa",))
+    anyway = rule(
+        "Research", "deidentify:", "ReceivingApplicationEntityTitle=RESEARCH", params={"burned-in-annotation": "send"}
+    )
+    outcome = export(archive([anyway], {"RESEARCH": sent.port}), "RESEARCH", flagged)
+    assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
+    originals = {remap_uid(str(pydicom.dcmread(p).SOPInstanceUID)): pydicom.dcmread(p) for p in flagged}
+    for path in sent.files():
+        ds = pydicom.dcmread(path)
+        assert ds.PixelData == originals[str(ds.SOPInstanceUID)].PixelData

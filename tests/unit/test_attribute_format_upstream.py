@@ -14,7 +14,16 @@ before AM/PM; Java 17 prints a space there and agrees on everything else in this
 images run Java 21.
 
 Not in the table, documented in docs/explanation/deviations.md: ``number`` of IS/US values (upstream formats 0),
-and Java's DecimalFormat rounding a few binary values just above a half-even tie down (0.0005 with 0.###).
+Java's DecimalFormat rounding a few binary values just above a half-even tie down (0.0005 with 0.###), ``offset``
+past the Java ``int`` range (upstream wraps), the ``full`` time style (long zone names).
+
+The audit of 2026-12-06 re-checked every row against a Java program (OpenJDK 17 and Temurin 25) that builds the
+MessageFormat as dcm4che's ``AttributesFormat`` does and computes its arguments from the facts of dcm4che's source
+(``Attributes.getString`` with ``""`` only for the plain value and ``upper``, ``null`` for ``hash``/``md5``/
+``urlencoded``/``date``/``time`` of no value and for any field under a sequence without an item;
+``Attributes.getTimeZone`` from Timezone Offset From UTC; ``Calendar.add`` of the period's years, months, days and
+of ``Duration.getSeconds()``; the ``Slice`` rule that an end of 0 takes the whole value), and against 12,000 random
+patterns x values; the rows added then state those results.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from pydicom import Dataset
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from dcm_exporter.attribute_format import AttributesFormat
+from dcm_exporter.errors import ConfigurationError, UnsafePathError
 
 VIENNA = ZoneInfo("Europe/Vienna")
 NOW = datetime(2026, 12, 6, 10, 11, 12, 345000, tzinfo=UTC)  # a Sunday
@@ -74,12 +84,22 @@ UPSTREAM: list[tuple[str, dict[str, Any], str]] = [
     ('{00080008}', {}, 'ORIGINAL'),
     ('{00080008[1]}', {}, 'PRIMARY'),
     ('{00080008[2]}', {}, 'AXIAL'),
-    ('{00100020,hash}', {'PatientID': None}, ''),
-    ('{00100020,md5}', {'PatientID': None}, ''),
-    ('{00100020,urlencoded}', {'PatientID': None}, ''),
+    # hash, md5 and urlencoded of no value, and any field under a sequence without an item, get null, which
+    # MessageFormat prints as "null" (only the plain value, upper and slice default to the empty string)
+    ('{00100020,hash}', {'PatientID': None}, 'null'),
+    ('{00100020,md5}', {'PatientID': None}, 'null'),
+    ('{00100020,urlencoded}', {'PatientID': None}, 'null'),
+    ('{00100020,hash}', {'PatientID': ''}, 'null'),
+    ('{00080008[5],md5}', {}, 'null'),
+    ('{00080020,date,yyyy}', {'StudyDate': None}, 'null'),
+    ('{00080030,time,HH}', {'StudyTime': ''}, 'null'),
+    ('{00081032.00080100,number,0}', {}, 'null'),
+    ('{00081032.00080100,offset,1}', {}, 'null'),
+    ('{00081032.00080100,upper}', {'ProcedureCodeSequence': []}, 'null'),
+    ('{00081032.00080104}', {'ProcedureCodeSequence': [{'CodeValue': 'X'}]}, ''),
     ('{00100020,upper}', {'PatientID': None}, ''),
     ('{00100020,slice,1}', {'PatientID': None}, ''),
-    ('{00400275.00401001}', {}, ''),
+    ('{00400275.00401001}', {}, 'null'),
     ('{00100020,offset,5}', {'PatientID': None}, '5'),
     ('{00180050,number}', {'SliceThickness': None}, '0'),
     ('[{00100020}]', {'PatientID': ''}, '[]'),
@@ -144,6 +164,11 @@ UPSTREAM: list[tuple[str, dict[str, Any], str]] = [
     ('{0020000D,slice,100}', {}, ''),
     ('{0020000D,slice,5,2}', {}, ''),
     ('{00100020,slice,-2}', {}, '-1'),
+    # an end of 0 takes the whole value, the start then ignored
+    ('{0020000D,slice,4,0}', {}, UID),
+    ('{0020000D,slice,-3,0}', {}, UID),
+    ('{0020000D,slice,0,0}', {}, UID),
+    ('{0020000D,slice,-3,-6}', {}, ''),
     # date / time shifted by a period or duration
     ('{00080020,dateP1D,yyyy/MM/dd}', {}, '2024/07/16'),
     ('{00080020,dateP-1D,yyyy/MM/dd}', {}, '2024/07/14'),
@@ -159,6 +184,29 @@ UPSTREAM: list[tuple[str, dict[str, Any], str]] = [
     ('{0008002A,timePT24H,yyyy-MM-dd HH:mm Z}', {'AcquisitionDateTime': '20241026023000'}, '2024-10-27 02:30 +0200'),
     ('{now,dateP1D,yyyy-MM-dd}', {}, '2026-12-07'),
     ('{now,timePT-12H,yyyy-MM-dd HH}', {}, '2026-12-05 23'),
+    # a sign before P, lower case: whatever java.time parses
+    ('{00080020,date-P1D,yyyy/MM/dd}', {}, '2024/07/14'),
+    ('{00080020,datep1d,yyyy/MM/dd}', {}, '2024/07/16'),
+    ('{00080030,time-PT1H,HH}', {}, '09'),
+    # years, then months, then days, each clamping the day of the month
+    ('{00080020,dateP1Y-1M,yyyy/MM/dd}', {'StudyDate': '20240229'}, '2025/01/28'),
+    ('{00080020,dateP1M1D,yyyy/MM/dd}', {'StudyDate': '20240131'}, '2024/03/01'),
+    # a duration's whole seconds (Duration.getSeconds, the floor)
+    ('{00080030,timePT0.5S,HH:mm:ss.SSS}', {}, '10:15:30.123'),
+    ('{00080030,timePT-0.5S,HH:mm:ss.SSS}', {}, '10:15:29.123'),
+    ('{00080030,timePT1.9S,HH:mm:ss.SSS}', {}, '10:15:31.123'),
+    # Timezone Offset From UTC (0008,0201): DA, TM and DT values without their own offset are in that zone;
+    # the shift is made there too (P1D across the end of summer time: 24 hours, not a calendar day in Vienna)
+    ('{00080020,date,yyyy-MM-dd HH:mm Z}', {'TimezoneOffsetFromUTC': '+0900'}, '2024-07-14 17:00 +0200'),
+    ('{00080030,time,HH:mm}', {'TimezoneOffsetFromUTC': '-0500'}, '16:15'),
+    ('{0008002A,date,HH:mm}', {'AcquisitionDateTime': '20240715101530', 'TimezoneOffsetFromUTC': '+0000'}, '12:15'),
+    ('{0008002A,date,HH:mm}', {'AcquisitionDateTime': '20240715101530+0100', 'TimezoneOffsetFromUTC': '+0900'},
+     '11:15'),
+    ('{0008002A,dateP1D,MM-dd HH:mm}', {'AcquisitionDateTime': '20241026120000', 'TimezoneOffsetFromUTC': '+0200'},
+     '10-27 11:00'),
+    ('{0008002A,dateP1D,MM-dd HH:mm}', {'AcquisitionDateTime': '20241026120000'}, '10-27 12:00'),
+    ('{00080020,date,yyyy-MM-dd HH:mm}', {'TimezoneOffsetFromUTC': 'bad'}, '2024-07-15 00:00'),
+    ('{00080020,date,yyyy-MM-dd HH:mm}', {'TimezoneOffsetFromUTC': ''}, '2024-07-15 00:00'),
     # week-based and other SimpleDateFormat letters (en_US)
     ("{now,date,yyyy-'W'ww}", {}, '2026-W50'),
     ("{now,date,YYYY-'W'ww}", {}, '2026-W50'),
@@ -205,6 +253,15 @@ UPSTREAM: list[tuple[str, dict[str, Any], str]] = [
     ('{00180050,number,0.00E0}', {'SliceThickness': '-2.5'}, '-2.50E0'),
     ('{00180050,number,0E0}', {'SliceThickness': '2.5'}, '2E0'),
     ('{00180050,number,0E0}', {'SliceThickness': '3.5'}, '4E0'),
+    # a tie of a whole number rounds up in exponent patterns, half-even otherwise
+    ('{00180050,number,0E0}', {'SliceThickness': '25'}, '3E1'),
+    ('{00180050,number,0.#E0}', {'SliceThickness': '1250'}, '1.3E3'),
+    ('{00180050,number,0.###E0}', {'SliceThickness': '12345'}, '1.235E4'),
+    ('{00180050,number,0.###E0}', {'SliceThickness': '1234.5'}, '1.234E3'),
+    ('{00180050,number,0.#E0}', {'SliceThickness': '12.5'}, '1.2E1'),
+    # percent scales the double before rounding: 0.005 becomes 0.5, a tie
+    ('{00180050,number,percent}', {'SliceThickness': '0.005'}, '0%'),
+    ('{00180050,number,percent}', {'SliceThickness': '0.015'}, '2%'),
     ('{00180050,number,#,##0.00}', {'SliceThickness': '1234567.891'}, '1,234,567.89'),
     ('{00180050,number,0000}', {}, '0002'),
     ('{00180050,number,#.##}', {'SliceThickness': '0.005'}, '0.01'),
@@ -249,7 +306,7 @@ UPSTREAM: list[tuple[str, dict[str, Any], str]] = [
     ('{00100010}', {'PatientName': 'Doe^John'}, 'Doe^John'),
     ('{00081032.00080100}', {'ProcedureCodeSequence': [{'CodeValue': 'CT-HEAD'}]}, 'CT-HEAD'),
     ('{ProcedureCodeSequence.CodeValue}', {'ProcedureCodeSequence': [{'CodeValue': 'CT-HEAD'}]}, 'CT-HEAD'),
-    ('{00081032.00080100}', {'ProcedureCodeSequence': []}, ''),
+    ('{00081032.00080100}', {'ProcedureCodeSequence': []}, 'null'),
     ('{00180050}', {}, '2.5'),
     ('{00280010}', {}, '512'),
     ('{00101020}', {}, '-1.75'),
@@ -294,3 +351,26 @@ def test_number_of_is_and_us_values_is_a_documented_deviation() -> None:
     ds = dataset({})
     assert AttributesFormat("{00200011,number,000}", tz=VIENNA).format(ds) == "003"
     assert AttributesFormat("{00280010,number,#,##0}", tz=VIENNA).format(ds) == "512"
+
+
+@pytest.mark.parametrize("pattern", ["{00080020,dateP1D,yyyy}", "{00080030,timePT1H,HH}", "{0008002A,date-P1M,yyyy}"])
+def test_shifting_no_value_fails_as_upstream(pattern: str) -> None:
+    # upstream fails with a NullPointerException (its Calendar is given no date); we name the field
+    ds = dataset({"StudyDate": None, "StudyTime": "", "AcquisitionDateTime": None})
+    with pytest.raises(ValueError, match="no date or time value to shift"):
+        AttributesFormat(pattern, tz=VIENNA).format(ds)
+    with pytest.raises(UnsafePathError, match="no date or time value to shift"):
+        AttributesFormat("a/" + pattern, tz=VIENNA).format_path(ds)
+
+
+def test_more_than_three_x_is_refused_as_upstream() -> None:
+    # SimpleDateFormat refuses XXXX, so upstream's MessageFormat cannot be built
+    with pytest.raises(ConfigurationError, match="XXXX"):
+        AttributesFormat("{00080020,date,XXXX}", tz=VIENNA)
+
+
+def test_offset_past_the_int_range_is_a_documented_deviation() -> None:
+    # upstream adds in Java int arithmetic and wraps ({00200013,offset,1} of 2147483647 -> -2147483648);
+    # we give the sum (docs/explanation/deviations.md)
+    ds = dataset({"InstanceNumber": "2147483647"})
+    assert AttributesFormat("{00200013,offset,1}", tz=VIENNA).format(ds) == "2147483648"

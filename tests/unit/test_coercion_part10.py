@@ -205,3 +205,27 @@ def test_a_stream_that_cannot_be_read_fails_the_instance_with_a_reason() -> None
 
     with pytest.raises(CoercionError, match=r"x: cannot read the stored file.*input/output error"):
         _plan().coerce_file(Broken(), name="x")
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("implicit", [False, True])
+def test_burned_in_annotation_yes_is_left_to_the_pydicom_path_which_refuses_it(
+    files: dict[str, bytes], implicit: bool
+) -> None:
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    plan = _plan()
+    ds = pydicom.dcmread(io.BytesIO(files["test_files/CT_small.dcm"]))
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    for flag, taken in (("NO", True), ("YES", False), ("yes ", False)):
+        ds.BurnedInAnnotation = flag
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True, implicit_vr=implicit)
+        blob = out.getvalue()
+        assert (plan._coerce_bytes(blob, None) is not None) is taken, flag  # "NO": no slower for the flag
+        if taken:
+            assert plan.coerce_file(io.BytesIO(blob)) == _generic(plan, blob)
+        else:
+            with pytest.raises(CoercionError, match=r"Burned In Annotation \(0028,0301\) is YES"):
+                plan.coerce_file(io.BytesIO(blob))

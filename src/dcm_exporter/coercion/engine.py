@@ -12,7 +12,8 @@ the chain. Only when no rule matches is the first matching legacy ``dcmArchiveAt
 
 Failures (``dcmCoercionOnFailure``): ``RETHROW`` fails the instance with the reason; ``CONTINUE`` goes on with
 the next rule and ``SUFFICIENT`` stops, both sending the object. Deviation for safety: a ``deidentify:`` rule
-that cannot be applied always fails the instance, so the original never leaves. An unknown scheme fails the
+that cannot be applied always fails the instance, so the original never leaves; nor does a de-identified image
+flagged Burned In Annotation YES with its pixel data (see :func:`_refuse_burned_in`). An unknown scheme fails the
 instance whatever the policy (as upstream). ``leading-arc:``, ``merge-mwl:`` and ``sup-from-dev:`` are refused
 when the plan is made (:class:`~dcm_exporter.errors.ConfigurationError`).
 
@@ -73,6 +74,8 @@ _UNCOMPRESSED = frozenset(
 
 #: Schemes whose processor returns ``False`` exactly when it left the data set as it was.
 _NOT_EFFECTIVE_IS_UNCHANGED = frozenset({"trim-iso2022"})
+#: (0028,0301) Burned In Annotation as it is encoded little endian
+_BURNED_IN_TAG_BYTES = b"\x28\x00\x01\x03"
 
 
 @attrs.frozen
@@ -273,6 +276,9 @@ class CoercionPlan:
             applied.append(rule.name)
             if effective and rule.sufficient:
                 break
+        deidentified = [r.rule for r in matched if r.rule.name in applied and r.rule.scheme == "deidentify"]
+        if deidentified:
+            _refuse_burned_in(dataset, deidentified[0])
         return tuple(applied), modified
 
     def _apply_legacy(self, rule: LegacyAttributeCoercion, dataset: Dataset, sop_class: str) -> tuple[str, ...]:
@@ -295,6 +301,7 @@ class CoercionPlan:
                 XSLT.apply(rule.xslt_uri, dataset, self.context(sop_class), no_keywords=rule.no_keywords)
             if rule.deidentification:
                 DeIdentifier(parse_options(rule.deidentification)).deidentify(dataset)
+                _refuse_burned_in(dataset, rule)
         except Exception as exc:  # upstream fails the instance on any error of the legacy chain
             raise CoercionError(
                 f"legacy attribute coercion {rule.name!r} failed: {type(exc).__name__}: {exc}; the instance is not "
@@ -357,6 +364,8 @@ class CoercionPlan:
         candidates = [r for r in self._rules if not r.rule.sop_classes or sop_class in r.rule.sop_classes]
         if not candidates or any(r.predicates for r in candidates):
             return None
+        if _may_say_burned_in(data):
+            return None  # the pydicom path looks at Burned In Annotation (a chance match in pixel data costs time)
         first = candidates[0]
         if type(first.processor) is not DeidentifyProcessor or not (first.rule.sufficient or len(candidates) == 1):
             return None
@@ -407,6 +416,59 @@ class CoercionPlan:
         if result is None or not result[1]:
             return None  # no rule matched, or none changed anything: the stored bytes go out
         return encode_part10(ds, target_transfer_syntax, name=name, applied=result[0])
+
+
+#: ``dcmCoercionParam`` of a ``deidentify:`` rule that sends images flagged with burned-in annotations anyway
+BURNED_IN_PARAM = ("burned-in-annotation", "send")
+_BURNED_IN_ANNOTATION = 0x00280301
+_PIXEL_DATA = 0x7FE00010
+
+
+def _may_say_burned_in(data: bytes) -> bool:
+    """Whether ``data`` may hold a Burned In Annotation of ``YES``: every place its tag appears, read as an
+    explicit VR element (short or long length) and as an implicit one (most images say ``NO``: those stay on
+    the bytes path)."""
+    at = data.find(_BURNED_IN_TAG_BYTES)
+    while at >= 0:
+        places = [(at + 8, int.from_bytes(data[at + 6 : at + 8], "little"))]  # explicit VR, 2-byte length
+        places.append((at + 12, int.from_bytes(data[at + 8 : at + 12], "little")))  # explicit VR, 4-byte length
+        places.append((at + 8, int.from_bytes(data[at + 4 : at + 8], "little")))  # implicit VR
+        for start, length in places:
+            if length <= 16 and data[start : start + length].strip(b" \x00").upper() == b"YES":
+                return True
+        at = data.find(_BURNED_IN_TAG_BYTES, at + 1)
+    return False
+
+
+def _refuse_burned_in(dataset: Dataset, rule: AttributeCoercion | LegacyAttributeCoercion) -> None:
+    """Refuse a de-identified object whose Burned In Annotation is YES while its pixel data is still there.
+
+    The Basic Profile leaves pixel data alone, so the name or ID written into such an image would arrive with
+    the de-identified copy (dcm4chee sends it). A ``nullify-pixel-data:`` rule for the destination, or
+    ``dcmCoercionParam: burned-in-annotation=send`` on the rule, lets it go.
+
+    Raises:
+        CoercionError: the object is flagged and its pixel data was not nullified.
+    """
+    params = getattr(rule, "params", None) or {}
+    if params.get(BURNED_IN_PARAM[0], "").strip().lower() == BURNED_IN_PARAM[1]:
+        return
+    flag = dataset.get(_BURNED_IN_ANNOTATION)
+    pixels = dataset.get(_PIXEL_DATA)
+    if flag is None or pixels is None or not pixels.value:
+        return
+    value = flag.value
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if str(value).strip(" \x00").upper() != "YES":
+        return
+    raise CoercionError(
+        f"attribute coercion {rule.name!r}: Burned In Annotation (0028,0301) is YES and the pixel data is still "
+        "there: the image may show the patient's name or ID, which de-identification does not remove; the "
+        "instance is not sent (add a nullify-pixel-data: rule for this destination, or dcmCoercionParam "
+        f"{BURNED_IN_PARAM[0]}={BURNED_IN_PARAM[1]} to send such images anyway)",
+        rule=rule.name,
+    )
 
 
 def encode_part10(
