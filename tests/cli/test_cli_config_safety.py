@@ -187,6 +187,16 @@ def test_a_removal_in_ldap_prints_the_plan_and_needs_yes_without_a_terminal(
     assert server.count("(objectClass=*)") == before - len(deletes)
 
 
+def test_a_removal_with_dry_run_leaves_a_file_alone(demo_with_rule: Path, tmp_path: Path) -> None:
+    before = demo_with_rule.read_bytes()
+    dry = run_cli("exporter", "delete", "STORESCP", "--force", "--dry-run", "--config", str(demo_with_rule),
+                  cwd=tmp_path)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "  delete dcmExporterID=STORESCP,dicomDeviceName=dcm-exporter-demo," in dry.stdout
+    assert "dry run: nothing written" in dry.stdout
+    assert demo_with_rule.read_bytes() == before
+
+
 @pytest.mark.slapd
 def test_a_removal_in_ldap_asks_on_a_terminal(slapd_factory: Any, tmp_path: Path) -> None:
     server = slapd_factory(schema="compact", content="base")

@@ -131,3 +131,19 @@ def test_the_wizard_refuses_what_java_refuses(answer: str, message: str) -> None
     with pytest.raises(ValueError, match=message):
         check_uri(Configuration(), answer)
     assert check_uri(Configuration(), "noop:nothing") == "noop:nothing"
+
+
+# Java reads an authority holding '[' or ']' only as a server: [userinfo@][IPv6 address][:port], nothing else
+# (OpenJDK 17 and Temurin 25 refuse each of the first group and accept the second)
+@pytest.mark.parametrize(
+    "uri", ["noop://[", "noop://-[", "x://a@c]", "x://[::1]:b$]", "x://[::1]:[::1]", "noop://[::1].", "x://[v1.x]",
+            "x://[1.2.3.4]", "x://[::1]x", "x://[zz::1]"]
+)
+def test_brackets_in_an_authority_java_refuses(uri: str) -> None:
+    problem = java_uri_problem(uri)
+    assert problem is not None and problem.startswith("Illegal character in authority")
+
+
+@pytest.mark.parametrize("uri", ["x://[::1]", "x://[::1]:104/p", "x://a@[::1]:", "x://[::ffff:1.2.3.4]/", "x://a:b@host:1"])
+def test_brackets_in_an_authority_java_accepts(uri: str) -> None:
+    assert java_uri_problem(uri) is None

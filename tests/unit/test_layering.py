@@ -148,3 +148,48 @@ def test_the_architecture_page_draws_the_contract() -> None:
         if line.strip()
     ]
     assert drawn == _layers()
+
+
+#: third-party I/O library -> the modules that import it at run time (architecture.md says why each)
+IO_LIBRARIES = {
+    "ldap3": {"config.ldap.connection"},
+    "psycopg": {"queue.postgres._connections"},
+    "psycopg_pool": {"queue.postgres._connections"},
+    "httpx": {"transports._http"},
+    "httpcore": {"transports._http"},
+    "pynetdicom": {"_dicom.association", "testing.scp"},  # the private DICOM package; the public test SCP
+    "croniter": {"schedule.cron"},
+    "lxml": {"coercion.xslt"},
+    "starlette": {"web.app"},
+    "jinja2": {"web.app"},
+    "prometheus_client": {"web.metrics"},
+    "uvicorn": {"cli._serve_cmds"},
+}
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """Top-level names of what a module imports when it runs (``TYPE_CHECKING`` blocks left out)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_each_io_library_is_imported_in_one_place() -> None:
+    importers: dict[str, set[str]] = {library: set() for library in IO_LIBRARIES}
+    for module, path in _modules().items():
+        for library in _runtime_imports(path) & set(IO_LIBRARIES):
+            importers[library].add(module.removeprefix(f"{PACKAGE}."))
+    assert importers == IO_LIBRARIES

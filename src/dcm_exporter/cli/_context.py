@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.errors import CodecError, ConfigurationError
 
 if TYPE_CHECKING:
+    from dcm_exporter.codecs.ldap_mapping.diff import LdapOperation
     from dcm_exporter.models import Configuration
     from dcm_exporter.queue.store import TaskStore
     from dcm_exporter.sources import FileSystemSource
@@ -343,12 +344,15 @@ def save_configuration(
     place: entries that did not change keep their lines, comments and order; files are replaced atomically.
     """
     original = _ldif_source(args)
+    if since is not None and getattr(args, "dry_run", False):
+        # --dry-run writes nowhere, whatever the target: the plan, then NotApplied
+        _confirm_deletions(args, since, configuration, output or config_description(args))
     if output:
         write_configuration_file(configuration, output, original=original)
         return output
     if option(args, "ldap"):
         if since is not None:
-            _confirm_deletions(args, since, configuration)
+            _confirm_deletions(args, since, configuration, config_description(args))
         store = ldap_store(args)
         try:
             store.save(configuration, since=since)
@@ -371,6 +375,18 @@ class PushPlan:
     delete: tuple[str, ...]
     fresh: bool
     """The server lacks the configuration tree: it is created and the whole configuration imported."""
+
+    @classmethod
+    def of(cls, operations: Sequence[LdapOperation]) -> PushPlan:
+        """The plan of these operations on a server that has the configuration tree."""
+        from dcm_exporter.codecs.ldap_mapping.diff import AddEntry, DeleteEntry, ModifyEntry
+
+        return cls(
+            add=tuple(op.dn for op in operations if isinstance(op, AddEntry)),
+            modify=tuple(op.dn for op in operations if isinstance(op, ModifyEntry)),
+            delete=tuple(op.dn for op in operations if isinstance(op, DeleteEntry)),
+            fresh=False,
+        )
 
     @property
     def destructive(self) -> bool:
@@ -434,26 +450,21 @@ def approve_plan(plan: PushPlan, target: str, args: argparse.Namespace) -> bool:
     )
 
 
-def _confirm_deletions(args: argparse.Namespace, before: Configuration, after: Configuration) -> None:
+def _confirm_deletions(args: argparse.Namespace, before: Configuration, after: Configuration, target: str) -> None:
     """A change of LDAP that deletes entries is shown and confirmed first (:func:`approve_plan`); one that only
-    adds or modifies is written at once, as the command line asked for exactly that.
+    adds or modifies is written at once, as the command line asked for exactly that. With ``--dry-run`` (any
+    target, a file too) the plan is shown and nothing is written.
 
     Raises:
         NotApplied: a ``--dry-run``, or the user said no.
     """
     from dcm_exporter.cli._codes import EXIT_FAILED, EXIT_OK
-    from dcm_exporter.codecs.ldap_mapping.diff import AddEntry, DeleteEntry, ModifyEntry, diff_configurations
+    from dcm_exporter.codecs.ldap_mapping.diff import diff_configurations
 
-    operations = diff_configurations(before, after)
-    plan = PushPlan(
-        add=tuple(op.dn for op in operations if isinstance(op, AddEntry)),
-        modify=tuple(op.dn for op in operations if isinstance(op, ModifyEntry)),
-        delete=tuple(op.dn for op in operations if isinstance(op, DeleteEntry)),
-        fresh=False,
-    )
+    plan = PushPlan.of(diff_configurations(before, after))
     if not plan.delete and not getattr(args, "dry_run", False):
         return
-    if not approve_plan(plan, config_description(args), args):
+    if not approve_plan(plan, target, args):
         raise NotApplied(EXIT_OK if getattr(args, "dry_run", False) else EXIT_FAILED)
 
 
@@ -500,12 +511,7 @@ def push_configuration(
             current = None
         if current is not None:
             operations = diff_configurations(current, inside)
-            plan = PushPlan(
-                add=tuple(op.dn for op in operations if isinstance(op, AddEntry)),
-                modify=tuple(op.dn for op in operations if isinstance(op, ModifyEntry)),
-                delete=tuple(op.dn for op in operations if isinstance(op, DeleteEntry)),
-                fresh=False,
-            )
+            plan = PushPlan.of(operations)
         else:
             from dcm_exporter.codecs.ldif import read_ldif
 

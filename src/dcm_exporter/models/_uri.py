@@ -19,6 +19,7 @@ Rules, as Java applies them:
 
 from __future__ import annotations
 
+import ipaddress
 import unicodedata
 
 __all__ = ["java_uri_problem"]
@@ -113,7 +114,7 @@ def _hierarchical(uri: str, p: int, end: int) -> str | None:
             q += 1
         if q == a and q >= end:  # "scheme://" with neither authority nor path
             return f"Expected authority at index {a}: {uri}"
-        if _check(uri, a, q, _AUTHORITY, "authority") is not None:
+        if _check(uri, a, q, _AUTHORITY, "authority") is not None or not _bracketed_host_ok(uri[a:q]):
             return f"Illegal character in authority at index {a}: {uri}"  # Java names where it starts
         p = q
     q = p
@@ -123,3 +124,32 @@ def _hierarchical(uri: str, p: int, end: int) -> str | None:
     if problem is None and q < end:
         problem = _check(uri, q + 1, end, _URIC, "query")
     return problem
+
+
+_USERINFO = _ALNUM | _MARK | frozenset(";:&=+$,%")
+_SCOPE = _ALNUM | frozenset("_.-")
+
+
+def _bracketed_host_ok(authority: str) -> bool:
+    """An authority holding ``[`` or ``]`` is no registry name for Java, so it must be a server:
+    ``[userinfo@]`` then ``[`` IPv6 address (``%scope``) ``]`` then ``[:digits]``, nothing else."""
+    if "[" not in authority and "]" not in authority:
+        return True
+    userinfo, at, rest = authority.partition("@")
+    if not at:
+        rest = authority
+    elif not set(userinfo) <= _USERINFO:
+        return False
+    if not rest.startswith("[") or "]" not in rest:
+        return False
+    address, _, after = rest[1:].partition("]")
+    if after and not (after[0] == ":" and after[1:].isascii() and (after[1:].isdigit() or after[1:] == "")):
+        return False
+    address, pct, scope = address.partition("%")
+    if pct and (not scope or not set(scope) <= _SCOPE):
+        return False
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    return True

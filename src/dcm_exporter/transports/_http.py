@@ -1,8 +1,9 @@
 """The HTTP client of the ``stow:`` and ``wado:`` transports (internal): their one door to httpx.
 
 httpx is imported lazily here, so importing a transport does not load it. Every httpx error becomes a
-:class:`Fetched` that says what happened; nothing from inside httpx reaches the caller. Bodies are streamed
-in fixed-size chunks into a sink or discarded, so memory does not grow with a response.
+:class:`Fetched` that says what happened, or for a request of the caller's own (the POST of ``stow:``) a
+:class:`RequestFailure` that says which kind of failure it was: no other module catches httpx's exceptions.
+Bodies are streamed in fixed-size chunks into a sink or discarded, so memory does not grow with a response.
 
 Limits shared by both transports (a server is not trusted to end its answer):
 
@@ -33,7 +34,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import attrs
@@ -50,12 +51,14 @@ __all__ = [
     "DEFAULT_REQUEST_TIMEOUT",
     "Fetched",
     "HttpSettings",
+    "RequestFailure",
     "build_client",
     "deadline",
     "deadline_passed",
     "fetch",
     "proxy_url",
     "read_capped",
+    "request_failure",
 ]
 
 log = logging.getLogger("dcm_exporter.transports.http")
@@ -473,28 +476,32 @@ def fetch(
             text = " ".join(snippet[:_SNIPPET].decode("utf-8", "replace").split())
             retryable = status in (408, 425, 429) or status >= 500
             return Fetched(status=status, reason=response.reason_phrase, snippet=text, retryable=retryable)
-    except httpx.ConnectTimeout:
-        if request_timeout is not None and time.monotonic() - started >= request_timeout:
-            return _network(
-                f"not connected (TLS handshake included) within the request timeout of {request_timeout:g} s"
-            )
-        return _network("connect timed out")
-    except httpx.ConnectError as exc:
-        return _network(f"cannot connect: {_cause(exc)}")
-    except httpx.TimeoutException:
-        if request_timeout is not None and time.monotonic() - started >= request_timeout:
-            return _network(f"no complete answer within the request timeout of {request_timeout:g} s")
-        return _network("timed out waiting for the answer")
-    except (httpx.RemoteProtocolError, httpx.NetworkError) as exc:
-        return _network(f"connection dropped: {_cause(exc)}")
-    except httpx.HTTPError as exc:
-        return _network(f"{type(exc).__name__}: {_cause(exc)}")
     except httpx.InvalidURL as exc:  # not an HTTPError
         return Fetched(status=None, reason=f"invalid URL: {_cause(exc)}", retryable=False)
     except _Undecodable as exc:
         return Fetched(status=None, reason=str(exc), retryable=False)
     except OSError as exc:  # the sink (a storage) failed to take the body
         return Fetched(status=None, reason=f"cannot store the answer: {exc}", retryable=False)
+    except Exception as exc:
+        failed = request_failure(exc)
+        if failed is None:
+            raise
+        out_of_time = request_timeout is not None and time.monotonic() - started >= request_timeout
+        if failed.kind == "connect_timeout":
+            if out_of_time:
+                return _network(
+                    f"not connected (TLS handshake included) within the request timeout of {request_timeout:g} s"
+                )
+            return _network("connect timed out")
+        if failed.kind == "connect":
+            return _network(f"cannot connect: {_cause(exc)}")
+        if failed.kind == "timeout":
+            if out_of_time:
+                return _network(f"no complete answer within the request timeout of {request_timeout:g} s")
+            return _network("timed out waiting for the answer")
+        if failed.kind == "dropped":
+            return _network(f"connection dropped: {_cause(exc)}")
+        return _network(f"{type(exc).__name__}: {_cause(exc)}")
 
 
 class _Undecodable(Exception):
@@ -555,6 +562,43 @@ def _too_large(status: int, how: str, limit: int, limit_name: str) -> Fetched:
         "nothing of it was kept",
         retryable=False,  # the same answer will be as large next time: raise the limit or fix the server
     )
+
+
+@attrs.frozen
+class RequestFailure:
+    """How a request through a client of :func:`build_client` failed, for a caller that words it itself.
+
+    ``kind``: ``"connect_timeout"`` (not connected in time, TLS handshake included), ``"connect"`` (refused,
+    unreachable, TLS failed: :attr:`cause` holds the reason), ``"timeout"`` (no answer in time),
+    ``"dropped"`` (the connection broke or the peer broke HTTP) or ``"other"``.
+    """
+
+    kind: Literal["connect_timeout", "connect", "timeout", "dropped", "other"]
+    cause: BaseException
+
+
+def request_failure(exc: BaseException) -> RequestFailure | None:
+    """What kind of request failure httpx's ``exc`` is; ``None`` when httpx did not raise it as one.
+
+    The one place that knows httpx's exception tree (most specific class first: a connect timeout is a
+    timeout, a connect error a network error); :func:`fetch` and ``stow:`` word what it finds.
+    """
+    import httpx
+
+    kind: Literal["connect_timeout", "connect", "timeout", "dropped", "other"]
+    if isinstance(exc, httpx.ConnectTimeout):
+        kind = "connect_timeout"
+    elif isinstance(exc, httpx.ConnectError):
+        kind = "connect"
+    elif isinstance(exc, httpx.TimeoutException):
+        kind = "timeout"
+    elif isinstance(exc, (httpx.RemoteProtocolError, httpx.NetworkError)):
+        kind = "dropped"
+    elif isinstance(exc, httpx.HTTPError):
+        kind = "other"
+    else:
+        return None
+    return RequestFailure(kind=kind, cause=exc)
 
 
 def _network(reason: str) -> Fetched:

@@ -79,11 +79,13 @@ from dcm_exporter.transports._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_REQUEST_TIMEOUT,
     HttpSettings,
+    RequestFailure,
     build_client,
     deadline,
     deadline_passed,
     proxy_url,
     read_capped,
+    request_failure,
 )
 from dcm_exporter.transports._multipart import (
     BytesPart,
@@ -586,8 +588,6 @@ class StowTransport(BaseTransport):
         """After a dropped request through a proxy: did the proxy refuse us (HTTP 407)? A proxy that refuses
         answers 407 and closes the connection while the body is still being sent, so the POST itself only sees
         the drop; a request without a body (OPTIONS) gets the answer."""
-        import httpx
-
         s = self.settings
         if s.proxy_address is None:
             return None
@@ -597,9 +597,51 @@ class StowTransport(BaseTransport):
             # is bounded in time (the proxy is no more trusted than the server)
             with deadline(timeout), self._client.stream("OPTIONS", s.url, timeout=timeout) as probe:
                 status, server = probe.status_code, probe.headers.get("server")
-        except httpx.HTTPError:
+        except Exception as exc:
+            if request_failure(exc) is None:
+                raise
             return None
         return self._proxy_auth_failure(status, server)
+
+    def _request_failed(self, failed: RequestFailure, elapsed: float) -> _RequestFailure:
+        """A POST that got no answer, worded for this destination."""
+        s = self.settings
+        exc = failed.cause
+        if failed.kind == "connect_timeout":
+            # the connect and the TLS handshake count against request-timeout too (a peer silent after accepting)
+            how = (
+                f"not connected (TLS handshake included) within the request timeout of {s.request_timeout:g} s"
+                if elapsed >= s.request_timeout
+                else f"timed out ({exc})"
+            )
+            return _RequestFailure(reason=f"cannot connect to {s.url}{s.via}: {how}", retryable=True,
+                                   category="connect")
+        if failed.kind == "connect":
+            tls = _ssl_error(exc)
+            if tls is not None:  # a certificate problem does not go away by itself
+                return _RequestFailure(
+                    reason=f"TLS handshake with {s.url} failed: {tls} (see the ca-file, allow-any-hostname "
+                    "and disable-trust-manager properties)",
+                    retryable=False,
+                    category="tls",
+                )
+            return _RequestFailure(
+                reason=f"cannot connect to {s.url}{s.via}: {exc}", retryable=True, category="connect"
+            )
+        if failed.kind == "timeout":
+            reason = (
+                f"no complete answer from {s.url} within the request timeout of {s.request_timeout:g} s"
+                if elapsed >= s.request_timeout
+                else f"no answer from {s.url} in time ({type(exc).__name__}: {exc})"
+            )
+            return _RequestFailure(reason=reason, retryable=True, category="timeout")
+        if failed.kind == "dropped":
+            return self._proxy_refusal() or _RequestFailure(
+                reason=f"connection to {s.url}{s.via} dropped during the request ({type(exc).__name__}: {exc})",
+                retryable=True,
+                category="dropped",
+            )
+        return _RequestFailure(reason=f"HTTP error: {type(exc).__name__}: {exc}", retryable=True, category="other")
 
     def _proxy_auth_failure(self, status: int, server: str | None) -> _RequestFailure | None:
         """A 407 (or 401) answer to a request through the proxy, as a failure that names the proxy."""
@@ -679,8 +721,6 @@ class StowTransport(BaseTransport):
         return parts, sent, results
 
     def _post(self, batch: list[InstanceRef], plan: CoercionPlan | None = None) -> _BatchResult:
-        import httpx
-
         s = self.settings
         parts, sent, results = self._open_parts(batch, plan)
         if not parts:
@@ -702,57 +742,25 @@ class StowTransport(BaseTransport):
                 server, content_type = response.headers.get("server"), response.headers.get("content-type")
                 try:
                     content, unread = read_capped(response, s.max_response_bytes)
-                except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                except Exception as exc:
+                    failed = request_failure(exc)
+                    if failed is None or failed.kind == "other":
+                        raise
                     # the status arrived: what it says still holds, only the details are missing
                     unread = (
                         f"no complete answer within the request timeout of {s.request_timeout:g} s"
                         if deadline_passed()
                         else f"{type(exc).__name__}: {exc}"
                     )
-        except httpx.ConnectTimeout as exc:
-            # the connect and the TLS handshake count against request-timeout too (a peer silent after accepting)
-            how = (
-                f"not connected (TLS handshake included) within the request timeout of {s.request_timeout:g} s"
-                if time.perf_counter() - started >= s.request_timeout
-                else f"timed out ({exc})"
-            )
-            failure = _RequestFailure(reason=f"cannot connect to {s.url}{s.via}: {how}", retryable=True,
-                                      category="connect")
-        except httpx.ConnectError as exc:
-            tls = _ssl_error(exc)
-            if tls is not None:  # a certificate problem does not go away by itself
-                failure = _RequestFailure(
-                    reason=f"TLS handshake with {s.url} failed: {tls} (see the ca-file, allow-any-hostname "
-                    "and disable-trust-manager properties)",
-                    retryable=False,
-                    category="tls",
-                )
-            else:
-                failure = _RequestFailure(
-                    reason=f"cannot connect to {s.url}{s.via}: {exc}", retryable=True, category="connect"
-                )
-        except httpx.TimeoutException as exc:
-            elapsed = time.perf_counter() - started
-            reason = (
-                f"no complete answer from {s.url} within the request timeout of {s.request_timeout:g} s"
-                if elapsed >= s.request_timeout
-                else f"no answer from {s.url} in time ({type(exc).__name__}: {exc})"
-            )
-            failure = _RequestFailure(reason=reason, retryable=True, category="timeout")
-        except (httpx.RemoteProtocolError, httpx.NetworkError) as exc:
-            failure = self._proxy_refusal() or _RequestFailure(
-                reason=f"connection to {s.url}{s.via} dropped during the request ({type(exc).__name__}: {exc})",
-                retryable=True,
-                category="dropped",
-            )
         except OSError as exc:  # a file changed while it was streamed
             failure = _RequestFailure(
                 reason=f"cannot stream the instances: {exc}", retryable=True, category="other"
             )
-        except httpx.HTTPError as exc:
-            failure = _RequestFailure(
-                reason=f"HTTP error: {type(exc).__name__}: {exc}", retryable=True, category="other"
-            )
+        except Exception as exc:
+            failed = request_failure(exc)
+            if failed is None:
+                raise
+            failure = self._request_failed(failed, time.perf_counter() - started)
         finally:
             body.close()
         if failure is not None:
