@@ -546,6 +546,8 @@ def test_a_de_identifying_export_does_not_call_as_the_source_device(
     """dcmExportAsSourceAE would show the de-identified copy's destination the AE title of the modality that
     sent the original (device identity the profile removes): the exporter's own AE title calls instead, unless
     the rule retains device identity. The calling AE title is what DCMTK storescp reports (#a)."""
+    import time
+
     import attrs
 
     def calling_titles(options: str, rules: bool = True) -> set[str]:
@@ -567,6 +569,10 @@ def test_a_de_identifying_export_does_not_call_as_the_source_device(
             outcome = transport.send(request)
         assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
         assert len(research.files()) == 2
+        # storescp runs the command in a child of its own after each object: wait (bounded) for both lines
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (not log.exists() or len(log.read_text().split()) < 2):
+            time.sleep(0.05)
         return set(log.read_text().split())
 
     assert calling_titles("") == {"DCM4CHEE"}
