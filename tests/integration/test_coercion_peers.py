@@ -538,3 +538,43 @@ def test_images_flagged_with_burned_in_annotations_are_not_sent_de_identified_wi
     for path in sent.files():
         ds = pydicom.dcmread(path)
         assert ds.PixelData == originals[str(ds.SOPInstanceUID)].PixelData
+
+
+def test_a_de_identifying_export_does_not_call_as_the_source_device(
+    storescp_factory: Any, study: list[Path], tmp_path: Path
+) -> None:
+    """dcmExportAsSourceAE would show the de-identified copy's destination the AE title of the modality that
+    sent the original (device identity the profile removes): the exporter's own AE title calls instead, unless
+    the rule retains device identity. The calling AE title is what DCMTK storescp reports (#a)."""
+    import time
+
+    import attrs
+
+    def calling_titles(options: str, rules: bool = True) -> set[str]:
+        log = tmp_path / f"calling-{options or 'basic'}-{rules}.txt"
+        research = storescp_factory(ae_title="RESEARCH", options=("+xa", "-xcr", f"echo #a >> {log}"))
+        deid = rule("Research", f"deidentify:{options}", "ReceivingApplicationEntityTitle=RESEARCH")
+        config = archive([deid] if rules else [], {"RESEARCH": research.port})
+        exporter = attrs.evolve(config.exporters["RESEARCH"], export_as_source_ae=True)
+        refs = [attrs.evolve(ref_for(p), source_ae_title="CT_SCANNER_7") for p in study[:2]]
+        request = ExportRequest(
+            exporter=exporter,
+            configuration=config,
+            study_uid=refs[0].study_uid,
+            instances=refs,
+            calling_ae_title="CT_SCANNER_7",  # as Exporter passes it with dcmExportAsSourceAE
+            cancel=CancelToken(),
+        )
+        with create_dicom(exporter, config) as transport:
+            outcome = transport.send(request)
+        assert outcome.status is OutcomeStatus.COMPLETED, outcome.failures
+        assert len(research.files()) == 2
+        # storescp runs the command in a child of its own after each object: wait (bounded) for both lines
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (not log.exists() or len(log.read_text().split()) < 2):
+            time.sleep(0.05)
+        return set(log.read_text().split())
+
+    assert calling_titles("") == {"DCM4CHEE"}
+    assert calling_titles("RetainDeviceIdentityOption") == {"CT_SCANNER_7"}
+    assert calling_titles("", rules=False) == {"CT_SCANNER_7"}

@@ -15,12 +15,19 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from pydicom import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE
 
 from _stgcmt import TS, Pacs, awaiting_report, closed_by_peer, configuration_for, instances, report_for, send_report
 from dcm_exporter._dicom import services
-from dcm_exporter.actions.stgcmt import STORAGE_COMMITMENT_PUSH_MODEL, StorageCommitmentSCU
+from dcm_exporter._dicom.services import encode_dataset
+from dcm_exporter.actions.stgcmt import (
+    REPORT_BYTES_BASE,
+    STORAGE_COMMITMENT_PUSH_MODEL,
+    StorageCommitmentSCU,
+    report_limit,
+)
 from dcm_exporter.errors import TransportTimeoutError
 from dcm_exporter.models import Configuration, Connection, ExporterDescriptor
 from servers.ports import free_port
@@ -163,3 +170,47 @@ def test_the_embedded_scp_takes_its_bounds_from_our_listening_connection(pacs: P
     finally:
         scu.close()
     assert len(result.committed) == 1
+
+
+def _padded(info: Dataset, items: int) -> Dataset:
+    """The report for ``info`` with ``items`` more Referenced SOP Sequence items naming instances never asked
+    about: what a reporter sends to make the embedded SCP decode a sequence of any length (a million items,
+    1.2 GB in pydicom, before the limit)."""
+    report = report_for(info)
+    for n in range(items):
+        extra = Dataset()
+        extra.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        extra.ReferencedSOPInstanceUID = f"2.25.{n}"
+        report.ReferencedSOPSequence.append(extra)
+    return report
+
+
+def test_a_report_larger_than_its_request_can_need_is_not_read(
+    pacs: Pacs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The embedded SCP takes a report of at most report_limit(instances of the reporter's largest pending
+    request) bytes: the registered SCP, from its host, sending 3,000 items for a request of 2 is aborted
+    before the data set is read past the limit, and changes nothing; its report of the right size is taken.
+    A report for a request of 700 instances (over the 64 KiB base) is taken whole."""
+    our_port = free_port()
+    configuration, exporter = setup(pacs.port, our_port)
+    scu = StorageCommitmentSCU()
+    try:
+        with awaiting_report(scu, pacs, configuration, exporter, instances(2)) as (future, info):
+            with caplog.at_level(logging.WARNING, logger="dcm_exporter.actions"):
+                assert send_report(our_port, _padded(info, 3_000)) in (-1, "aborted")  # no N-EVENT-REPORT-RSP
+            assert not future.done()
+            assert send_report(our_port, report_for(info)) == 0x0000
+            small = future.result(timeout=30)
+        pacs.action.clear()
+        with awaiting_report(scu, pacs, configuration, exporter, instances(700)) as (future, info):
+            assert len(encode_dataset(report_for(info), TS[0])) > REPORT_BYTES_BASE
+            assert send_report(our_port, report_for(info)) == 0x0000
+            large = future.result(timeout=30)
+    finally:
+        scu.close()
+    assert len(small.committed) == 2 and small.failed == ()
+    assert len(large.committed) == 700 and large.failed == ()
+    limit = report_limit(2)
+    assert any(f"data set of more than {limit} bytes in a request from AE PACS at 127.0.0.1" in r.getMessage()
+               for r in caplog.records), caplog.text

@@ -33,6 +33,7 @@ from dcm_exporter._dicom.errors import (
     AbortedError,
     AssociationFailure,
     ConnectError,
+    OversizedError,
     RejectedError,
     TimeoutFailure,
 )
@@ -240,11 +241,11 @@ def _peer_max_pdu(user_information: Any) -> int:
 def _collect(parts: list[bytes], fragment: bytes, size: int, limit: int, what: str, waiting_for: str) -> int:
     """Append one PDV's ``fragment`` of a command or data set to ``parts``; the new total size.
 
-    A peer could send a message without end: past ``limit`` bytes the read stops with :class:`AbortedError`.
+    A peer could send a message without end: past ``limit`` bytes the read stops with :class:`OversizedError`.
     """
     size += len(fragment)
     if size > limit:
-        raise AbortedError(f"{what} of more than {limit} bytes in {waiting_for}")
+        raise OversizedError(f"{what} of more than {limit} bytes in {waiting_for}")
     parts.append(fragment)
     return size
 
@@ -544,8 +545,12 @@ class Association:
         """Read PDUs until a whole command set arrived; data set PDVs of a response are discarded."""
         return self._read_message(waiting_for, self.destination.response_timeout, keep_dataset=False).command
 
-    def _read_message(self, waiting_for: str, timeout: float | None, *, keep_dataset: bool) -> Request:
-        """Read PDUs until a whole message arrived: its command set and, with ``keep_dataset``, its data set."""
+    def _read_message(
+        self, waiting_for: str, timeout: float | None, *, keep_dataset: bool, max_dataset: int | None = None
+    ) -> Request:
+        """Read PDUs until a whole message arrived: its command set and, with ``keep_dataset``, its data set (at
+        most ``max_dataset`` bytes, default :data:`MAX_RECEIVED_DATASET`)."""
+        dataset_limit = MAX_RECEIVED_DATASET if max_dataset is None else max_dataset
         fragments: list[bytes] = []
         data: list[bytes] = []
         size = 0
@@ -564,7 +569,7 @@ class Association:
                 for pdv in pdvs:
                     if not pdv.command:
                         if keep_dataset and command is not None:
-                            size = _collect(data, pdv.data, size, MAX_RECEIVED_DATASET, "data set", waiting_for)
+                            size = _collect(data, pdv.data, size, dataset_limit, "data set", waiting_for)
                             if pdv.last:
                                 return Request(command, context_id, b"".join(data))
                         continue  # a data set attached to a response: not needed
@@ -774,13 +779,17 @@ class Association:
         command = d.n_create_rq(message_id, context.abstract_syntax, sop_instance_uid)
         return self._request(context, command, dataset, d.N_CREATE_RSP, "N-CREATE", message_id)
 
-    def poll_request(self, timeout: float) -> Request | None:
+    def poll_request(
+        self, timeout: float, *, max_dataset: int | None = None, waiting_for: str = "a request from the peer"
+    ) -> Request | None:
         """The next request the peer sends on the association (an N-EVENT-REPORT-RQ, with its data set), or
-        ``None`` when nothing arrived within ``timeout`` seconds or the peer released the association.
+        ``None`` when nothing arrived within ``timeout`` seconds or the peer released the association. A data
+        set of more than ``max_dataset`` bytes (default :data:`MAX_RECEIVED_DATASET`) is not read past that;
+        ``waiting_for`` names the request in errors.
 
         Raises:
-            AbortedError: the peer aborted or broke the protocol; TimeoutFailure: a message started but did
-                not finish within the response timeout.
+            AbortedError: the peer aborted or broke the protocol (:class:`OversizedError`: sent a data set over
+                the limit); TimeoutFailure: a message started but did not finish within the response timeout.
         """
         if self.closed or self.broken:
             return None
@@ -793,7 +802,9 @@ class Association:
             if not readable:
                 return None
         try:
-            return self._read_message("a request from the peer", self.destination.response_timeout, keep_dataset=True)
+            return self._read_message(
+                waiting_for, self.destination.response_timeout, keep_dataset=True, max_dataset=max_dataset
+            )
         except AbortedError:
             if self.closed:  # an orderly A-RELEASE by the peer
                 return None

@@ -8,6 +8,7 @@ __all__ = [
     "AssociationFailure",
     "ConnectError",
     "FramingError",
+    "OversizedError",
     "RejectedError",
     "TimeoutFailure",
 ]
@@ -40,3 +41,7 @@ class AbortedError(AssociationFailure):
 
 class TimeoutFailure(AssociationFailure):
     """No answer in time (association request or DIMSE response)."""
+
+
+class OversizedError(AbortedError):
+    """The peer sent a message (command set or data set) larger than we take: the association is aborted."""

@@ -37,7 +37,7 @@ from dcm_exporter._dicom.association import (
     transport_error,
 )
 from dcm_exporter._dicom.destination import Destination
-from dcm_exporter._dicom.errors import AssociationFailure, TimeoutFailure
+from dcm_exporter._dicom.errors import AssociationFailure, OversizedError, TimeoutFailure
 from dcm_exporter._dicom.uids import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     IMPLICIT_VR_LITTLE_ENDIAN,
@@ -207,11 +207,12 @@ class CommitmentAssociation:
         """Whether reports can still come on this association (the peer has not released or aborted it)."""
         return not (self._assoc.closed or self._assoc.broken)
 
-    def serve(self, handler: EventReportHandler, timeout: float) -> None:
+    def serve(self, handler: EventReportHandler, timeout: float, *, max_dataset: int | None = None) -> None:
         """Answer the N-EVENT-REPORT-RQs that arrive within ``timeout`` seconds (at most one message is read
-        after the wait); a peer that releases or aborts the association just ends the serving."""
+        after the wait; its data set of at most ``max_dataset`` bytes, else the association is aborted); a peer
+        that releases or aborts the association just ends the serving."""
         try:
-            request = self._assoc.poll_request(timeout)
+            request = self._assoc.poll_request(timeout, max_dataset=max_dataset)
         except AssociationFailure as exc:
             log.info("association to %s ended while waiting for reports: %s", self.destination, exc)
             return
@@ -280,7 +281,9 @@ class EventReportServer:
     :data:`MAX_UNASSOCIATED` connections wait for theirs (the oldest is closed for a new one, so idle
     connections cannot lock a reporter out); at most ``max_associations`` associations are served at once
     (more connections are closed at once); an association idle for ``idle_timeout`` seconds (default
-    :data:`IDLE_TIMEOUT`) is aborted.
+    :data:`IDLE_TIMEOUT`) is aborted. ``max_report_bytes(origin)``, asked as each request arrives, bounds
+    its data set (default :data:`~dcm_exporter._dicom.association.MAX_RECEIVED_DATASET`): a larger one is not
+    read past the limit, and the association is aborted.
 
     Raises (on construction):
         ConnectionFailedError: the port cannot be bound.
@@ -298,10 +301,12 @@ class EventReportServer:
         idle_timeout: float | None = None,
         associate_timeout: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        max_report_bytes: Callable[[ReportOrigin], int] | None = None,
     ) -> None:
         self.ae_title = ae_title
         self.ssl_context = ssl_context
         self._handler = handler
+        self._max_report_bytes = max_report_bytes
         self._supported = [
             RequestedContext(1, sop_class_uid, _TRANSFER_SYNTAXES),
             RequestedContext(3, VERIFICATION, _TRANSFER_SYNTAXES),
@@ -399,8 +404,12 @@ class EventReportServer:
             )
             idle_since = time.monotonic()
             while not self._stop.is_set():
+                limit = None if self._max_report_bytes is None else self._max_report_bytes(origin)
                 try:
-                    request = assoc.poll_request(0.2)
+                    request = assoc.poll_request(0.2, max_dataset=limit, waiting_for=f"a request from {origin}")
+                except OversizedError as exc:
+                    log.warning("association from %s aborted: %s", origin, exc)
+                    break
                 except AssociationFailure as exc:
                     log.info("association from %s ended: %s", origin, exc)
                     break

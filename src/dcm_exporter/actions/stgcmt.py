@@ -292,6 +292,21 @@ def outcome_of(result: CommitmentResult, entity: str) -> ActionOutcome:
     )
 
 
+#: The largest N-EVENT-REPORT data set taken when no request of the reporter waits (a late report), and the
+#: part of any report that is not its instance items: the Transaction UID and a few optional attributes.
+REPORT_BYTES_BASE = 64 << 10
+#: What one instance of a request may add to its report: a Referenced or Failed SOP Sequence item with two UIDs
+#: of up to 64 characters, a Failure Reason and the optional per-item attributes need under 400 bytes.
+REPORT_BYTES_PER_INSTANCE = 512
+
+
+def report_limit(instances: int) -> int:
+    """The largest report data set taken for a request of ``instances`` instances: a report is read into
+    memory whole and decoded by pydicom, at about 1.6 KB per sequence item, so its size is bounded by what was
+    asked, not by the 64 MiB any DICOM message may have."""
+    return REPORT_BYTES_BASE + REPORT_BYTES_PER_INSTANCE * instances
+
+
 @attrs.define
 class _Pending:
     ae_title: str  # the storage commitment SCP asked: the only AE whose report counts
@@ -352,6 +367,7 @@ class StorageCommitmentSCU:
                 server = EventReportServer(
                     host, port, ae_title, STORAGE_COMMITMENT_PUSH_MODEL, self._on_event_report,
                     idle_timeout=idle_timeout, associate_timeout=associate_timeout, ssl_context=ssl_context,
+                    max_report_bytes=self._report_limit,
                 )
                 self._servers[(host, port)] = server
             if reporter is not None:
@@ -365,6 +381,13 @@ class StorageCommitmentSCU:
         """The addresses the embedded SCPs listen on."""
         with self._lock:
             return list(self._servers)
+
+    def _report_limit(self, origin: ReportOrigin) -> int:
+        """The largest report data set taken from ``origin``: :func:`report_limit` of the largest request that
+        ``origin`` may report on (its AE title, our AE title, its host), else of none."""
+        with self._lock:
+            sizes = [len(p.requested) for p in self._pending.values() if _not_from(p, origin) is None]
+        return report_limit(max(sizes, default=0))
 
     def _on_event_report(
         self, origin: ReportOrigin, sop_class_uid: str, event_type: int, info: Dataset | None
@@ -524,7 +547,7 @@ class StorageCommitmentSCU:
                 )
             step = min(0.1, left)
             if assoc.is_open:
-                assoc.serve(self._on_event_report, step)
+                assoc.serve(self._on_event_report, step, max_dataset=report_limit(len(pending.requested)))
             else:
                 pending.done.wait(step)
 

@@ -171,6 +171,15 @@ class CoercionPlan:
         return tuple(r.rule for r in self._rules)
 
     @property
+    def hides_device_identity(self) -> bool:
+        """Some ``deidentify:`` rule (or legacy ``dcmDeIdentification``) without ``RetainDeviceIdentityOption``
+        may apply: the AE titles of the source devices are then not to be shown to the destination either."""
+        keep = "RetainDeviceIdentityOption"
+        texts = [r.rule.scheme_specific_part for r in self._rules if r.rule.scheme == "deidentify"]
+        texts += [",".join(r.rule.deidentification) for r in self._legacy if r.rule.deidentification]
+        return any(keep not in text.split(",") for text in texts)
+
+    @property
     def is_empty(self) -> bool:
         """No rule can apply to anything sent to this destination."""
         return not self._rules and not self._legacy

@@ -357,6 +357,10 @@ class DicomTransport(BaseTransport):
                 request.study_uid, request.series_uid, request.sop_instance_uid, destination=self.ae_title
             )
 
+        # --- attribute coercion (dcm_exporter.coercion): the rules for this exporter and destination ---
+        plan = _coercion_plan(configuration, request, self.ae_title, destination.host)
+        # a de-identified copy does not name the device that sent the original (dcmExportAsSourceAE)
+        as_source = plan is None or not plan.hides_device_identity
         # 2. SOP classes the destination does not accept; 3. calling AE title
         accepted: dict[str, Sequence[str] | None] = {}
         todo: list[tuple[InstanceRef, str]] = []
@@ -367,7 +371,7 @@ class DicomTransport(BaseTransport):
             if not syntaxes:
                 builder.failed(ref, _not_accepted_reason(self.ae_title, ref, accepted[ref.sop_class_uid]))
                 continue
-            todo.append((ref, self._calling_ae(request, ref)))
+            todo.append((ref, self._calling_ae(request, ref, as_source=as_source)))
         groups = plan_groups(todo, accepted)
         # an instance whose own transfer syntax is not accepted may still be in its group: it is
         # transcoded if the peer accepts an uncompressed syntax for its SOP class
@@ -375,8 +379,6 @@ class DicomTransport(BaseTransport):
         remaining = 0
         interrupted: str | None = None
         sent_any = [False]
-        # --- attribute coercion (dcm_exporter.coercion): the rules for this exporter and destination ---
-        plan = _coercion_plan(configuration, request, self.ae_title, destination.host)
         if plan is not None:
             self._coercion_plans[id(request)] = plan
         try:
@@ -416,9 +418,17 @@ class DicomTransport(BaseTransport):
                 return remaining + sum(len(g.instances) for g in groups[index + 1:]), interrupted
         return remaining, None
 
-    def _calling_ae(self, request: ExportRequest, ref: InstanceRef) -> str:
-        if self.exporter.export_as_source_ae and ref.source_ae_title:
-            return ref.source_ae_title
+    def _calling_ae(self, request: ExportRequest, ref: InstanceRef, *, as_source: bool = True) -> str:
+        if self.exporter.export_as_source_ae:
+            if as_source and ref.source_ae_title:
+                return ref.source_ae_title
+            if not as_source:  # the request's calling AE title may be a source's: the exporter's own
+                if not self.exporter.ae_title:
+                    raise ConfigurationError(
+                        f"exporter {self.exporter.exporter_id} has no dicomAETitle: a de-identifying export does "
+                        "not call as the source AE (dcmExportAsSourceAE), so it needs one"
+                    )
+                return self.exporter.ae_title
         title = request.calling_ae_title or self.exporter.ae_title
         if not title:
             raise ConfigurationError(

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dcm_exporter.export_queue import ExportQueue
     from dcm_exporter.exporter import Exporter
     from dcm_exporter.models import Configuration, ExporterDescriptor
+    from dcm_exporter.queue.manager import TaskResult
     from dcm_exporter.queue.task import BatchSummary, ExportTask, TaskFilter
 
 __all__ = ["ExporterAdapter"]
@@ -118,5 +119,5 @@ class ExporterAdapter:
         error = getattr(runner, "store_error", None) if runner is not None else None
         return None if error is None else str(error)
 
-    def on_task_finished(self, hook: Callable[[Any], None]) -> None:
+    def on_task_finished(self, hook: Callable[[TaskResult], None]) -> None:
         self.exporter.on_task_finished(hook)

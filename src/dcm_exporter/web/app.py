@@ -277,7 +277,7 @@ class _Api:
         return Response(status_code=204)
 
     @staticmethod
-    def _scheduled_time(request: Request) -> Any:
+    def _scheduled_time(request: Request) -> datetime | None:
         text = request.query_params.get("scheduledTime")
         return parse_datetime(text) if text else None
 
@@ -401,7 +401,9 @@ def _merged(a: BatchSummary, b: BatchSummary) -> BatchSummary:
     for status, n in b.counts.items():
         counts[status] = counts.get(status, 0) + n
 
-    def span(x: tuple[datetime, datetime] | None, y: tuple[datetime, datetime] | None) -> Any:
+    def span(
+        x: tuple[datetime, datetime] | None, y: tuple[datetime, datetime] | None
+    ) -> tuple[datetime, datetime] | None:
         return x if y is None else y if x is None else (min(x[0], y[0]), max(x[1], y[1]))
 
     return attrs.evolve(
