@@ -2,7 +2,9 @@
 
 ``run --until-idle`` exits non-zero with one clear line (it exited 0 with tracebacks); the background runner
 backs off, reports once per state change, exposes the error (``TaskRunner.store_error``, the web app's
-``/healthz``) and goes on by itself when there is space again.
+``/healthz``) and goes on by itself when there is space again. With several queues as well (dcm4chee's
+default configuration has eleven): the workers of empty queues claim nothing, which succeeds on a full disk too,
+and must neither clear the Export queue's error nor make ``--until-idle`` exit 0.
 
 Needs root (``mount -t tmpfs``): skipped with the reason otherwise, and fails instead under ``CI=true``.
 """
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from _cli import ok_json, run_cli
 
@@ -28,6 +31,17 @@ from dcm_exporter.queue import SqliteTaskStore, TaskStatus
 from dcm_exporter.sources import FileSystemSource
 
 SIZE_KB = 1024
+#: The other queues of dcm4chee's default configuration (default-config.ldif); nothing is scheduled on them.
+OTHER_QUEUES = ("IANSCU", "HL7Send", "MPPSSCU", "RSClient", "Retrieve", "DiffTasks", "Rejection", "StgCmtSCP",
+                "StgCmtSCU", "StgVerTasks")
+
+
+def _with_other_queues(configuration: Configuration, device_name: str, more: bool) -> Configuration:
+    if not more:
+        return configuration
+    device = configuration.device(device_name)
+    queues = (*device.queues, *(QueueDescriptor(queue_name=name) for name in OTHER_QUEUES))
+    return configuration.replace_device(attrs.evolve(device, queues=queues))
 
 
 @pytest.fixture
@@ -63,13 +77,18 @@ def _port_nobody_listens_on() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.parametrize("more_queues", [False, True], ids=["one-queue", "eleven-queues"])
 @pytest.mark.parametrize("leave_kb", [32, 56])  # full at the claim; full when the first attempt is recorded
 # (56: schema 4 writes fewer index pages per commit, so a first record fits into 64 KiB)
 def test_run_until_idle_on_a_full_disk_exits_non_zero_with_one_clear_line(
-    tmp_path: Path, tmpfs: Path, small_study: Any, leave_kb: int
+    tmp_path: Path, tmpfs: Path, small_study: Any, leave_kb: int, more_queues: bool
 ) -> None:
+    configuration = with_port(demo_configuration(), "STORESCP", _port_nobody_listens_on())
+    device_name = configuration.exporter_device("STORESCP").device_name
+    configuration = _with_other_queues(configuration, device_name, more_queues)
+    assert len(configuration.device(device_name).queues) == (11 if more_queues else 1)
     config = tmp_path / "config.ldif"
-    config.write_text(ldif.dumps(with_port(demo_configuration(), "STORESCP", _port_nobody_listens_on())))
+    config.write_text(ldif.dumps(configuration))
     c = ("--config", str(config))
     q = ("--queue", f"sqlite:{tmpfs / 'q.sqlite'}")
     for _ in range(3):
@@ -85,17 +104,18 @@ def test_run_until_idle_on_a_full_disk_exits_non_zero_with_one_clear_line(
     assert "database or disk is full" in lines[0]
 
 
+@pytest.mark.parametrize("more_queues", [False, True], ids=["one-queue", "eleven-queues"])
 def test_the_background_runner_backs_off_reports_once_and_goes_on_when_there_is_space(
-    tmp_path: Path, tmpfs: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, tmpfs: Path, caplog: pytest.LogCaptureFixture, more_queues: bool
 ) -> None:
     from dcm_exporter.web._facade import ExporterAdapter
 
-    configuration = Configuration(devices=[Device(
+    configuration = _with_other_queues(Configuration(devices=[Device(
         device_name="dcm4chee-arc",
         exporters=[ExporterDescriptor(exporter_id="NOOP", uri="noop:nothing", queue_name="Export1",
                                       ae_title="DCM4CHEE")],
         queues=[QueueDescriptor(queue_name="Export1")],
-    )])
+    )]), "dcm4chee-arc", more_queues)
     (tmp_path / "data").mkdir()
     with SqliteTaskStore(tmpfs / "tasks.db") as store, Exporter(
         configuration, FileSystemSource(tmp_path / "data"), store=store
@@ -116,13 +136,22 @@ def test_the_background_runner_backs_off_reports_once_and_goes_on_when_there_is_
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(errors) == 1, [r.getMessage() for r in errors]
         assert errors[0].exc_info is None and "retrying with back-off" in errors[0].getMessage()
+        assert "Export1" in errors[0].getMessage()
         assert all(exporter.queue.task(t.task_id).status is TaskStatus.SCHEDULED for t in tasks)
+        # the workers of the empty queues claimed nothing meanwhile, successfully: the Export1 worker's error
+        # stands all along (no "works again" between its back-offs) and the health check stays failing
+        assert not [r.getMessage() for r in caplog.records if "works again" in r.getMessage()]
+        assert "database or disk is full" in str(runner.store_error)
+        assert "database or disk is full" in (adapter.store_error() or "")
 
         (tmpfs / "filler").unlink()  # space again: the runner goes on by itself
         assert wait_for(
             lambda: all(exporter.queue.task(t.task_id).status is TaskStatus.COMPLETED for t in tasks), timeout=120
         )
-        assert runner.store_error is None and adapter.store_error() is None
-        assert any("works again" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+        assert wait_for(lambda: runner.store_error is None, timeout=30)
+        assert adapter.store_error() is None
+        recovered = [r for r in caplog.records if "works again" in r.getMessage()]
+        assert len(recovered) == 1 and recovered[0].levelno == logging.WARNING, [r.getMessage() for r in recovered]
+        assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
         exporter.stop()
     store.close()

@@ -113,6 +113,12 @@ def test_second_export_without_check_writes_random_sibling_paths_only_for_other_
     files = stored_files(shared)
     assert len(files) == 6 and len({p.read_bytes() for p in files}) == 6
     assert sum(p.name == "one.dcm" for p in files) == 1
+    # the retry finds each where the first export put it, the five random-looking names included (they
+    # derive from the instance): nothing is written again (upstream writes five more copies per retry)
+    with exporter_for(configuration(shared, path_format="{0020000D}/one.dcm"), source) as exporter:
+        again = exporter.export_now("FS2", study.study_uid)
+    assert (again.completed, again.skipped, again.failed) == (0, 6, 0)
+    assert stored_files(shared) == files
 
 
 @pytest.mark.parametrize(("policy", "completed", "skipped", "failed"),

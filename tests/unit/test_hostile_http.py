@@ -360,12 +360,44 @@ def test_a_huge_answer_is_read_up_to_the_cap_only(
 
     url = serve(handler)
     with caplog.at_level(logging.WARNING, "dcm_exporter.transports.stow"), _stow(
-        url, max_response_bytes=1024 * 1024
+        url, max_response_bytes=32 * 1024  # below what two instances may need: the configured cap applies
     ) as transport:
         outcome = transport.send(_request(refs))
     assert outcome.status is OutcomeStatus.COMPLETED and outcome.completed == 2
-    assert "the answer is larger than the limit of 1048576 bytes" in caplog.text
+    assert "the answer is larger than the limit of 32768 bytes (max-response-bytes)" in caplog.text
     assert sent[0] < 100_000_000  # the client hung up long before the end
+
+
+def _referenced(refs: list[InstanceRef], padding: int) -> bytes:
+    """A 202 answer (DICOM JSON) naming ``refs`` as stored, each with a Retrieve URL ``padding`` long."""
+    items = [{"00081150": {"vr": "UI", "Value": [r.sop_class_uid]},
+              "00081155": {"vr": "UI", "Value": [r.sop_instance_uid]},
+              "00081190": {"vr": "UR", "Value": ["http://127.0.0.1/" + "x" * padding]}} for r in refs]
+    return json.dumps({"00081199": {"vr": "SQ", "Value": items}}).encode()
+
+
+def test_a_small_request_takes_a_small_answer_only(
+    serve: Callable[..., str], refs: list[InstanceRef]
+) -> None:
+    """A parsed answer costs up to ~45 times its size (16 MiB of <a/> took 520 MB and 13 s): the answer to a
+    request of two instances is read up to 64 KiB + 2 x 8 KiB, not up to max-response-bytes (16 MiB). An
+    answer within that, over the 64 KiB base, is read whole."""
+    assert len(refs) == 2
+    wide = b"<NativeDicomModel>" + b"<a/>" * 4_000_000 + b"</NativeDicomModel>"
+    url = serve(lambda conn: (_read_request(conn), conn.sendall(_answer("202 Accepted", wide,
+                                                                         "application/dicom+xml"))))
+    with _stow(url) as transport:
+        outcome = transport.send(_request(refs))
+    assert outcome.failed == 2
+    assert all("the answer is larger than the limit of 81920 bytes (64 KiB and 8 KiB for each of the 2 "
+               "instances sent)" in f.reason for f in outcome.failures)
+
+    fitting = _referenced(refs, 6_000) + b" " * 60_000  # about 72 KiB
+    assert 64 * 1024 < len(fitting) < 80 * 1024
+    url = serve(lambda conn: (_read_request(conn), conn.sendall(_answer("202 Accepted", fitting))))
+    with _stow(url) as transport:
+        outcome = transport.send(_request(refs))
+    assert (outcome.completed, outcome.failed) == (2, 0)
 
 
 def test_a_compressed_answer_is_not_unpacked(serve: Callable[..., str], refs: list[InstanceRef]) -> None:

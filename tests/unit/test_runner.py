@@ -231,3 +231,78 @@ def test_a_stop_while_the_store_fails_gives_the_end_up_to_the_lease(tmp_path: Pa
     assert wait_for(drained_and_completed, timeout=20)
     assert performed == [task.task_id, task.task_id]
     store.close()
+
+
+class _DiskFullForOneQueue(SqliteTaskStore):
+    """A real SQLite store whose claims of Export1 (the queue with due tasks, whose claim writes) fail while
+    ``full`` is set, and whose claims of other queues (nothing due, nothing written) succeed, as on a full
+    disk (the real case: tests/cli/test_cli_queue_disk_full.py)."""
+
+    full = False
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.claims: dict[str, int] = {}
+
+    def claim(self, claim, *, now):  # type: ignore[no-untyped-def]
+        from dcm_exporter.errors import QueueError
+
+        self.claims[claim.queue_name] = self.claims.get(claim.queue_name, 0) + 1
+        if self.full and claim.queue_name == "Export1":
+            raise QueueError("task database test: claim failed: database or disk is full")
+        return super().claim(claim, now=now)
+
+
+def test_a_store_error_stands_until_the_failing_worker_itself_writes_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    store = _DiskFullForOneQueue(tmp_path / "tasks.db")
+    manager = TaskManager(store, cfg(("NOOP", "Export1"), ("OTHER", "Export2")))
+    runner = TaskRunner(manager, lambda task, cancel: Outcome(status=OutcomeStatus.COMPLETED, message="sent"),
+                        poll_interval=0.01, heartbeat_interval=0.05)
+    tasks = [manager.schedule_export("NOOP", f"1.2.{n}") for n in range(3)]
+    caplog.set_level(logging.DEBUG, logger="dcm_exporter.queue")
+    store.full = True
+    runner.start()
+    try:
+        assert wait_for(lambda: runner.store_error is not None, timeout=20)
+        seen = dict(store.claims)
+        # the Export2 worker claims nothing, successfully, between the Export1 worker's back-offs
+        assert wait_for(lambda: store.claims["Export1"] >= seen["Export1"] + 2
+                        and store.claims.get("Export2", 0) >= seen.get("Export2", 0) + 2, timeout=30)
+        assert "disk is full" in str(runner.store_error)
+        assert not [r for r in caplog.records if "works again" in r.getMessage()]
+        assert all(store.get(t.task_id).status is TaskStatus.SCHEDULED for t in tasks)
+        store.full = False
+        assert wait_for(lambda: all(store.get(t.task_id).status is TaskStatus.COMPLETED for t in tasks), timeout=30)
+        assert wait_for(lambda: runner.store_error is None, timeout=20)
+    finally:
+        runner.stop(timeout=1)
+        store.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "taking tasks of queue Export1" in errors[0], errors
+    assert len([r for r in caplog.records if "works again" in r.getMessage()]) == 1
+
+
+def test_run_until_idle_raises_the_error_of_one_queue_while_the_others_worked(tmp_path: Path) -> None:
+    from dcm_exporter.errors import QueueError
+
+    store = _DiskFullForOneQueue(tmp_path / "tasks.db")
+    manager = TaskManager(store, cfg(("NOOP", "Export1"), ("OTHER", "Export2")))
+    runner = TaskRunner(manager, lambda task, cancel: Outcome(status=OutcomeStatus.COMPLETED, message="sent"))
+    tasks = [manager.schedule_export("NOOP", f"1.2.{n}") for n in range(3)]
+    store.full = True
+    try:
+        with pytest.raises(QueueError, match="disk is full"):
+            runner.run_until_idle(timeout=30)
+        assert store.claims.get("Export2", 0) >= 1  # the other queue's worker claimed, successfully
+        assert "disk is full" in str(runner.store_error)  # still failing: no success of Export1's since
+        store.full = False
+        assert runner.run_until_idle(timeout=30) == 3
+        assert all(store.get(t.task_id).status is TaskStatus.COMPLETED for t in tasks)
+        assert runner.store_error is None
+    finally:
+        runner.close()
+        store.close()

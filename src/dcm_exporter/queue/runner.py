@@ -77,6 +77,18 @@ class TaskHooks:
                 log.exception("task-finished hook %r failed", hook)
 
 
+class _StoreFailure:
+    """A store failure of one party (a worker, the heartbeats, the purges) that stands until that party's own
+    next store operation succeeds."""
+
+    __slots__ = ("error", "seq", "since")
+
+    def __init__(self, error: QueueError, since: float, seq: int) -> None:
+        self.error = error
+        self.since = since
+        self.seq = seq
+
+
 class _Worker:
     __slots__ = ("done", "drain", "idle_since", "queue_name", "retired", "task", "thread")
 
@@ -141,11 +153,13 @@ class TaskRunner:
         self._started = False
         self._reset_done = False
         self._attempts = 0
-        # the task store's health: the last error while it fails (None while it works), reported once per
-        # change; workers back off while it fails
+        # the task store's health, per party (a worker, "heartbeat", "purge"): a failure stands until that
+        # party's own next store operation succeeds. Another party's success says nothing about it: the
+        # worker of an empty queue claims nothing, which succeeds on a full disk too. Workers back off while
+        # their failure stands.
         self._store_lock = threading.Lock()
-        self._store_error: QueueError | None = None
-        self._store_failed_since: float | None = None
+        self._store_failures: dict[object, _StoreFailure] = {}
+        self._store_failed_since: float | None = None  # since when any failure stands
         self._store_errors_seen = 0
         manager.add_listener(self._wake)
 
@@ -213,35 +227,64 @@ class TaskRunner:
     @property
     def store_error(self) -> QueueError | None:
         """The task store's last error while it fails (a full disk, a database that went away), ``None``
-        while it works: what a health check reports. Cleared by the next store operation that succeeds."""
+        while it works: what a health check reports. A worker's failure stands until that worker's own next
+        store operation succeeds (the heartbeats' and purges' likewise); this is the latest error of those
+        that stand."""
         with self._store_lock:
-            return self._store_error
+            latest = max(self._store_failures.values(), key=lambda f: f.seq, default=None)
+            return None if latest is None else latest.error
 
-    def _store_failed(self, action: str, exc: QueueError, *, report: bool = True) -> None:
-        """Record a failing store operation; log it once per state change (one line, no traceback).
-        ``report=False``: not logged, the caller raises it (:meth:`run_until_idle`)."""
+    def _store_failed(self, action: str, exc: QueueError, who: object, *, report: bool = True) -> None:
+        """Record a failing store operation of ``who`` (a worker, ``"heartbeat"``, ``"purge"``). Logged at
+        ERROR once when a failure starts (one line, no traceback), not again while the same error stands for
+        another party; its retries only at DEBUG. ``report=False``: not logged, the caller raises it
+        (:meth:`run_until_idle`)."""
         with self._store_lock:
-            changed = self._store_error is None or str(self._store_error) != str(exc)
-            self._store_error = exc
+            previous = self._store_failures.get(who)
+            message = str(exc)
+            new = (previous is None or str(previous.error) != message) and not any(
+                str(f.error) == message for party, f in self._store_failures.items() if party is not who
+            )
+            now = time.monotonic()
             self._store_errors_seen += 1
+            self._store_failures[who] = _StoreFailure(
+                exc, previous.since if previous is not None else now, self._store_errors_seen
+            )
             if self._store_failed_since is None:
-                self._store_failed_since = time.monotonic()
-        if changed and report:
+                self._store_failed_since = now
+        if new and report:
             log.error("export queue: %s failed: %s (retrying with back-off)", action, exc)
         else:
             log.debug("export queue: %s failed again: %s", action, exc)
 
-    def _store_ok(self) -> None:
-        if self._store_error is None:  # unlocked read: the common case costs nothing
+    def _store_ok(self, who: object) -> None:
+        """``who``'s store operation succeeded: its failure, if one stood, ends. Logged at WARNING when no
+        other failure stands any more (the store works again), else at DEBUG."""
+        if who not in self._store_failures:  # unlocked read: the common case costs nothing
             return
         with self._store_lock:
-            if self._store_error is None:
+            failure = self._store_failures.pop(who, None)
+            if failure is None:
                 return
-            error, since = self._store_error, self._store_failed_since
-            self._store_error = None
-            self._store_failed_since = None
+            left = len(self._store_failures)
+            since = self._store_failed_since
+            if not left:
+                self._store_failed_since = None
+        if left:
+            log.debug("export queue: a store operation works again after %.0f s (%d failure(s) still stand; "
+                      "last error: %s)", time.monotonic() - failure.since, left, failure.error)
+            return
         down = time.monotonic() - since if since is not None else 0.0
-        log.warning("export queue: the task store works again after %.0f s (last error: %s)", down, error)
+        log.warning("export queue: the task store works again after %.0f s (last error: %s)", down, failure.error)
+
+    def _forget_ended_workers(self) -> None:
+        """Drop the failures of workers that ended (a stop, a drain, a queue removed): no success of
+        theirs can end them. Called before new workers start."""
+        with self._store_lock:
+            for party in [p for p in self._store_failures if isinstance(p, _Worker) and p.done.is_set()]:
+                del self._store_failures[party]
+            if not self._store_failures:
+                self._store_failed_since = None
 
     def _backoff(self, failures: int) -> float:
         """Seconds a worker waits after ``failures`` store errors in a row: doubling from the poll interval,
@@ -266,13 +309,18 @@ class TaskRunner:
         while True:
             with self._store_lock:
                 errors_before = self._store_errors_seen
+            drained: QueueError | None = None
             if self._started:
                 self._wait_idle(deadline)
             else:
-                self._drain(deadline)
+                # a draining worker stops at its first store error: that error stands, whatever the
+                # workers of other queues managed meanwhile
+                drained = self._drain(deadline)
+            error = self.store_error
             with self._store_lock:
                 failed = self._store_errors_seen != errors_before
-                error = self._store_error
+            if drained is not None:
+                raise drained
             if failed and error is not None:
                 raise error
             if not wait_for_scheduled:
@@ -287,8 +335,10 @@ class TaskRunner:
             with self._cond:
                 self._cond.wait(wait)
 
-    def _drain(self, deadline: float | None) -> None:
+    def _drain(self, deadline: float | None) -> QueueError | None:
+        """Drain with temporary workers; returns the store error a worker stopped on (the latest), if any."""
         self._maybe_reset()
+        self._forget_ended_workers()
         workers = []
         for queue_name in self.manager.queue_names:
             queue = self.manager.queue(queue_name)
@@ -310,6 +360,9 @@ class TaskRunner:
         except BaseException:  # Ctrl-C (a notebook's interrupt, SIGTERM in the CLI): stop the workers too
             self._interrupt_drain(workers)
             raise
+        with self._store_lock:
+            failures = [self._store_failures[w] for w in workers if w in self._store_failures]
+        return max(failures, key=lambda f: f.seq).error if failures else None
 
     def _interrupt_drain(self, workers: list[_Worker]) -> None:
         """Stop draining workers: no new claims; running tasks are cancelled and go back to the queue."""
@@ -372,6 +425,7 @@ class TaskRunner:
         return worker
 
     def _reconcile_workers(self) -> None:
+        self._forget_ended_workers()
         with self._cond:
             for queue_name in set(self._workers) | set(self.manager.queue_names):
                 queue = self.manager.queue(queue_name)
@@ -395,7 +449,9 @@ class TaskRunner:
         try:
             self.manager.heartbeat()
         except QueueError as exc:
-            self._store_failed("extending the leases of running tasks", exc)
+            self._store_failed("extending the leases of running tasks", exc, "heartbeat")
+            return
+        self._store_ok("heartbeat")
 
     def _supervise(self) -> None:
         last_beat = last_purge = time.monotonic()
@@ -421,7 +477,9 @@ class TaskRunner:
         try:
             self.manager.purge()
         except QueueError as exc:
-            self._store_failed("purging finished tasks", exc)
+            self._store_failed("purging finished tasks", exc, "purge")
+            return
+        self._store_ok("purge")
 
     def _work_until_done(self, worker: _Worker) -> None:
         try:
@@ -479,14 +537,14 @@ class TaskRunner:
                             continue
                         failures += 1
                         self._store_failed(
-                            f"taking tasks of queue {worker.queue_name}", exc, report=not worker.drain
+                            f"taking tasks of queue {worker.queue_name}", exc, worker, report=not worker.drain
                         )
                         if worker.drain:
                             return
                         self._pause(self._backoff(failures))
                         continue
                     failures = 0
-                    self._store_ok()
+                    self._store_ok(worker)
                 if not claimed:
                     if ends:
                         continue
@@ -573,11 +631,14 @@ class TaskRunner:
             )
         except QueueError as exc:
             ids = ", ".join(str(a.task.task_id) for a in ends)
-            self._store_failed(f"recording the end of export task(s) {ids}", exc, report=not worker.drain)
+            self._store_failed(
+                f"recording the end of export task(s) {ids} of queue {worker.queue_name}", exc, worker,
+                report=not worker.drain,
+            )
             if worker.drain:
                 worker.retired = True  # run_until_idle reports the store's error instead of going on
             return None
-        self._store_ok()
+        self._store_ok(worker)
         for result, attempt in zip(results, ends, strict=True):
             if attempt.error is not None and result.task is not None and not result.released:
                 log.debug("export task %s raised", attempt.task.task_id, exc_info=attempt.error)

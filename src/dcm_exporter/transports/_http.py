@@ -377,9 +377,10 @@ def _transport(ssl_context: ssl.SSLContext, proxy: str | None, max_connections: 
     return Transport()
 
 
-def read_capped(response: Any, limit: int) -> tuple[bytes, str | None]:
+def read_capped(response: Any, limit: int, *, limit_note: str = "") -> tuple[bytes, str | None]:
     """The body of ``response`` (an open httpx streaming response) up to ``limit`` bytes, and why it was
-    not read whole (``None``: it was). Reads raw bytes: a compressed answer is refused, not unpacked."""
+    not read whole (``None``: it was; ``limit_note`` says where the limit comes from). Reads raw bytes: a
+    compressed answer is refused, not unpacked."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         return b"", f"the answer is compressed (Content-Encoding: {encoding[:40]}), which was not asked for"
@@ -388,7 +389,8 @@ def read_capped(response: Any, limit: int) -> tuple[bytes, str | None]:
     for chunk in response.iter_raw(64 * 1024):
         size += len(chunk)
         if size > limit:
-            return b"".join(chunks), f"the answer is larger than the limit of {limit} bytes"
+            note = f" ({limit_note})" if limit_note else ""
+            return b"".join(chunks), f"the answer is larger than the limit of {limit} bytes{note}"
         chunks.append(chunk)
     return b"".join(chunks), None
 

@@ -21,7 +21,9 @@ When the computed path already exists:
 - with ``dcmCheckIfAlreadyExistsOnDestination`` and a file of the instance's size there, the instance
   is skipped (counted in ``Outcome.skipped``, not in ``completed``, as upstream leaves it out);
 - otherwise the storage's ``dcmOnStoragePathAlreadyExists`` applies: ``RANDOM_PATH`` (default) replaces
-  the last path element by 8 random hex digits, ``NOOP`` skips, ``FAILURE`` fails the instance.
+  the last path element by 8 hex digits (upstream's are random; ours are derived from the SOP Instance UID,
+  so that a retry finds the copy it made before and skips it instead of writing another), ``NOOP`` skips,
+  ``FAILURE`` fails the instance.
 
 Outcome (dcm4chee-arc's storage exporter): failed > 0 ⇒ FAILED, else COMPLETED; message
 ``Export <entity> to storage:<id> - completed:C[, failed:F]``.
@@ -30,6 +32,7 @@ Outcome (dcm4chee-arc's storage exporter): failed > 0 ⇒ FAILED, else COMPLETED
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import random
 import re
@@ -167,7 +170,7 @@ class StorageTransport(BaseTransport):
         storage: the storage descriptor it names.
         variables: values for ``${name}`` placeholders in the storage URI.
         clock: returns the time for ``{now,...}`` fields (default: the current local time).
-        rng: random source for ``{rnd}`` fields and RANDOM_PATH.
+        rng: random source for ``{rnd}`` fields and the RANDOM_PATH names of :meth:`store`.
     """
 
     def __init__(
@@ -234,6 +237,17 @@ class StorageTransport(BaseTransport):
         real_parent.mkdir(parents=True, exist_ok=True)
         return real_parent / target.name
 
+    @staticmethod
+    def _instance_siblings(target: Path, sop_instance_uid: str) -> list[Path]:
+        """The names RANDOM_PATH tries for an instance whose ``target`` is taken: 8 hex digits as upstream's
+        random ones, but derived from the instance, so that a retry finds the copy an earlier export made under
+        one of them instead of writing yet another."""
+        names = []
+        for attempt in range(10):
+            digest = hashlib.sha256(f"{target.name}\0{sop_instance_uid}\0{attempt}".encode()).hexdigest()
+            names.append(target.with_name(digest[:8].upper()))
+        return names
+
     def _random_sibling(self, target: Path) -> Path:
         with self._rng_lock:
             name = f"{self._rng.getrandbits(32):08X}"
@@ -293,13 +307,21 @@ class StorageTransport(BaseTransport):
                     return "skipped"
                 if self.on_path_exists == "FAILURE":
                     raise TransportError(f"storage path {rel} already exists", retryable=False)
-            for _ in range(10):
-                if not target.exists():
-                    fp.seek(0)
-                    if self._write_atomic(fp, target, ref.size):
-                        return "completed"
-                target = self._random_sibling(target)
-            raise TransportError(f"no free storage path near {rel} after 10 random names", retryable=False)
+            else:
+                fp.seek(0)
+                if self._write_atomic(fp, target, ref.size):
+                    return "completed"
+            for sibling in self._instance_siblings(target, ref.sop_instance_uid):
+                if sibling.exists():
+                    if _same_bytes(fp, sibling, ref.size):
+                        # this instance's path was taken by another one (two instances of one Instance
+                        # Number), and an earlier export already put it here: do not write another copy
+                        return "skipped"
+                    continue
+                fp.seek(0)
+                if self._write_atomic(fp, sibling, ref.size):
+                    return "completed"
+            raise TransportError(f"no free storage path near {rel} after 10 other names", retryable=False)
 
     def store(self, attributes: Any, stream: BinaryIO) -> str | None:
         """Write ``stream`` (not a DICOM instance, e.g. a WADO response body) where the storage's path
