@@ -391,15 +391,13 @@ class InMemoryTaskStore(LocalNotifications):
         """Nothing to release; kept for the protocol."""
 
 
+@attrs.define
 class _MemoryCoalescing:
     """:class:`~dcm_exporter.queue.store.CoalescingWrites` of an :class:`InMemoryTaskStore`, under its lock."""
 
-    __slots__ = ("_new", "_now", "_store")
-
-    def __init__(self, store: InMemoryTaskStore, new: NewTask, now: datetime) -> None:
-        self._store = store
-        self._new = new
-        self._now = now
+    _store: InMemoryTaskStore
+    _new: NewTask
+    _now: datetime
 
     def waiting(self) -> tuple[int, str, str, datetime] | None:
         new, tasks = self._new, self._store._tasks

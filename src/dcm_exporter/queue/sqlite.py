@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue._sql_shared import (
     TASK_COLUMNS,
@@ -276,17 +278,15 @@ def _new_task(task_id: int, new: NewTask, now: datetime, modalities: str) -> Exp
     return new.inserted(task_id, now, modalities=_modalities(modalities))
 
 
+@attrs.define
 class _SqliteCoalescing:
     """:class:`~dcm_exporter.queue.store.CoalescingWrites` in the transaction of a connection that holds the
     write lock (times as the text columns keep them)."""
 
-    __slots__ = ("_conn", "_insert", "_new", "_now_ts")
-
-    def __init__(self, conn: sqlite3.Connection, new: NewTask, insert: dict[str, Any], now_ts: str) -> None:
-        self._conn = conn
-        self._new = new
-        self._insert = insert
-        self._now_ts = now_ts
+    _conn: sqlite3.Connection
+    _new: NewTask
+    _insert: dict[str, Any]
+    _now_ts: str
 
     def waiting(self) -> tuple[int, str, str, str] | None:
         row = self._conn.execute(_SQL["find_coalescable"], _study_key(self._new)).fetchone()

@@ -9,6 +9,8 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue._sql_shared import batch_summary, new_task_row
 from dcm_exporter.queue.postgres._connections import REDO, Conn, Connections, Redo
@@ -557,22 +559,18 @@ def _insert_params(new: NewTask, now: datetime, token: uuid.UUID, channel: str) 
     return row
 
 
+@attrs.define
 class _PostgresCoalescing:
     """:class:`~dcm_exporter.queue.store.CoalescingWrites` in the transaction of ``schedule``: the study's
     advisory lock is held, the waiting row is read ``FOR UPDATE``, and every write carries the request token
     (by which a commit whose answer was lost is found) and wakes the runners of the task's queue."""
 
-    __slots__ = ("_channel", "_conn", "_new", "_now", "_sql", "_token")
-
-    def __init__(
-        self, conn: Conn, sql: dict[str, str], new: NewTask, now: datetime, token: uuid.UUID, channel: str
-    ) -> None:
-        self._conn = conn
-        self._sql = sql
-        self._new = new
-        self._now = now
-        self._token = token
-        self._channel = channel
+    _conn: Conn
+    _sql: dict[str, str]
+    _new: NewTask
+    _now: datetime
+    _token: uuid.UUID
+    _channel: str
 
     def waiting(self) -> tuple[int, str, str, datetime] | None:
         new = self._new
