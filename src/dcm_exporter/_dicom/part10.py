@@ -34,6 +34,10 @@ one reader of the File Meta Information (:func:`parse_part10_meta`) and one walk
     truncated element, a sequence or item without its end.
 
 :func:`read_part10_meta` (the transport, transcoding) and :func:`dataset_bytes` (the demo) use the meta reader.
+The de-identification of Part 10 bytes (``coercion._part10_deident``), which acts on every element as it walks
+(copying those it leaves alone as slices of the input), uses the meta reader with the elements' offsets
+(``parse_part10_meta(elements=...)``) and :func:`element_header`, the header reader for such walkers;
+:func:`read_sop_class` is the strict walker stopping after the SOP Class UID (to choose coercion rules).
 
     >>> scan_header("/nonexistent/file.dcm") is None
     True
@@ -61,11 +65,16 @@ __all__ = [
     "RepeatedAttributeError",
     "UncheckedFileError",
     "check_repeats",
+    "LONG_VRS",
+    "SHORT_VRS",
+    "UNDEFINED_LENGTH",
     "check_dataset_framing",
     "dataset_bytes",
+    "element_header",
     "parse_part10_meta",
     "parse_header",
     "read_part10_meta",
+    "read_sop_class",
     "scan_header",
 ]
 
@@ -99,6 +108,11 @@ _TAIL_CHUNK = 4096  # past the header the repeat check reads a page per header: 
 # explicit VR: 2-byte length after the VR, or 2 reserved bytes and a 4-byte length (PS3.5 7.1.2)
 _VR16 = frozenset(b"AE AS AT CS DA DS DT FL FD IS LO LT PN SH SL SS ST TM UI UL US".split())
 _VR32 = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+#: the explicit VRs with a 16-bit length, and those with a 32-bit one (for writers of element headers)
+SHORT_VRS: Final = _VR16
+LONG_VRS: Final = _VR32
+#: the length of a sequence, item or encapsulated pixel data whose end is a delimiter
+UNDEFINED_LENGTH: Final = _UNDEFINED
 
 # transfer syntaxes whose data set the strict walker does not read: left to pydicom
 _DECLINED_TS = frozenset({EXPLICIT_VR_BIG_ENDIAN, *DEFLATED_DATASET_UIDS})
@@ -195,11 +209,18 @@ def _uid(raw: bytes) -> str:
 # --- the File Meta Information -------------------------------------------------------------------------
 
 
-def parse_part10_meta(head: bytes | bytearray | memoryview, *, name: str = "<file>") -> Part10Meta | int:
+def parse_part10_meta(
+    head: bytes | bytearray | memoryview,
+    *,
+    name: str = "<file>",
+    elements: list[tuple[int, int, int]] | None = None,
+) -> Part10Meta | int:
     """Read the preamble and File Meta Information group (0002) from the first bytes of a Part 10 file.
 
     Returns the :class:`Part10Meta`, or the number of bytes needed when ``head`` is too short to tell (call again
-    with at least that many bytes; a file shorter than that is truncated).
+    with at least that many bytes; a file shorter than that is truncated). ``elements``, when given, receives
+    (tag, offset of its header, offset after its value) of each meta element as it is read (for a reader that
+    copies elements as they are; after a returned count it holds those read so far).
 
     Raises:
         FramingError: no ``DICM`` prefix, an undefined length or no Transfer Syntax UID; the message names
@@ -241,6 +262,8 @@ def parse_part10_meta(head: bytes | bytearray | memoryview, *, name: str = "<fil
         end: int = start + length
         if end > n:
             return end + 4096
+        if elements is not None:
+            elements.append((0x00020000 | elem, pos, end))
         expected = _META_TEXT.get(elem)
         if expected is not None:
             raw = head[start:end]
@@ -300,6 +323,33 @@ def dataset_bytes(data: bytes) -> bytes:
     return data[meta.dataset_offset :]
 
 
+def element_header(data: bytes, pos: int, end: int, explicit: bool) -> tuple[int, bytes, int, int]:
+    """The header of the little-endian element at ``pos`` of ``data`` (a data set in memory, ending at ``end``):
+    (tag, VR as written or ``b""`` in implicit VR and for item tags, offset of its value, value length).
+
+    For walkers that act on each element themselves (the de-identification of Part 10 bytes copies the
+    elements it leaves alone as slices): the length is as declared, checking it against ``end`` is the caller's.
+
+    Raises:
+        FramingError: the header is cut off by ``end``, or its VR is unknown (explicit VR).
+    """
+    if pos + 8 > end:
+        raise FramingError(f"an element header at offset {pos} is cut off")
+    if not explicit:
+        group, elem, length = _LE_IMPLICIT(data, pos)
+        return group << 16 | elem, b"", pos + 8, length
+    group, elem, vr, length = _LE_EXPLICIT(data, pos)
+    if group == 0xFFFE:  # items and delimiters have no VR, whatever the syntax
+        return group << 16 | elem, b"", pos + 8, _LE_U32(data, pos + 4)[0]
+    if vr in _VR16:
+        return group << 16 | elem, vr, pos + 8, length
+    if vr in _VR32:
+        if pos + 12 > end:
+            raise FramingError(f"the header of ({group:04X},{elem:04X}) at offset {pos} is cut off")
+        return group << 16 | elem, vr, pos + 12, _LE_U32(data, pos + 8)[0]
+    raise FramingError(f"({group:04X},{elem:04X}) at offset {pos} has an unknown VR {vr!r}")
+
+
 # --- the element walker --------------------------------------------------------------------------------
 
 
@@ -324,6 +374,7 @@ class _Walker:
     watch: dict[int, int] | None = None
     seen: set[int]
     steps = 0
+    last = _LAST  # the strict top level stops after this tag
     where = ""
     explicit = staticmethod(_LE_EXPLICIT)
     implicit_header = staticmethod(_LE_IMPLICIT)
@@ -386,6 +437,7 @@ class _Walker:
         prev = -1
         explicit_header, implicit_header, u32 = self.explicit, self.implicit_header, self.u32
         watch = self.watch
+        last = self.last
         buf, base = self.buf, self.base
         # the fast path needs one test per element: 8 header bytes before ``bound`` (the limit, or the end of
         # the bytes at hand); ``buf`` always starts at or before ``pos`` (the walk only moves forward)
@@ -427,7 +479,7 @@ class _Walker:
                         )
                     self.seen.add(tag)
             if scan:  # an item tag is past (0020,000E) too
-                if tag > _LAST:
+                if tag > last:
                     return pos  # the strict walker has what it needs
                 if tag <= prev:
                     slot = _TAIL_INDEXED.get(tag)
@@ -629,7 +681,8 @@ def parse_header(data: bytes) -> Header | None:
         return None
 
 
-def _scan(data: bytes, complete: bool, rest: BinaryIO | None, size: int) -> Header | None:
+def _strict_start(data: bytes, complete: bool) -> tuple[Part10Meta, bool]:
+    """The meta group of a file the strict walker reads, and whether its data set is implicit VR."""
     meta = parse_part10_meta(data)
     if isinstance(meta, int):
         raise _Decline if complete else _NeedMore
@@ -645,6 +698,13 @@ def _scan(data: bytes, complete: bool, rest: BinaryIO | None, size: int) -> Head
     implicit = ts == IMPLICIT_VR_LITTLE_ENDIAN
     if pos + 6 <= len(data) and _looks_implicit(data[pos + 4], data[pos + 5]) != implicit:
         raise _Decline  # the first element contradicts the transfer syntax: pydicom switches, with a warning
+    return meta, implicit
+
+
+def _scan(data: bytes, complete: bool, rest: BinaryIO | None, size: int) -> Header | None:
+    meta, implicit = _strict_start(data, complete)
+    ts = meta.transfer_syntax_uid
+    pos = meta.dataset_offset
     walker = _Walker(True, data, complete)  # positional: this runs once per file indexed
     pos = walker.elements(pos, None, implicit, 0, True)
 
@@ -664,6 +724,21 @@ def _scan(data: bytes, complete: bool, rest: BinaryIO | None, size: int) -> Head
 
 
 _TAIL_INDEXED = {tag: slot for tag, (_, slot) in _SCANNED.items() if slot >= 0}
+_SOP_CLASS = 0x00080016
+
+
+def read_sop_class(data: bytes) -> str | None:
+    """The SOP Class UID (0008,0016) of the complete bytes of a Part 10 file, read as the header scanner reads
+    it (the strict walker, stopping after it); ``None`` when the data set has none, or when the scanner would
+    decline the file (then pydicom's reading is the reference)."""
+    try:
+        meta, implicit = _strict_start(data, True)
+        walker = _Walker(True, data, True)
+        walker.last = _SOP_CLASS
+        walker.elements(meta.dataset_offset, None, implicit, 0, True)
+        return _uid_text(walker.values[0])
+    except (_Decline, _NeedMore, FramingError, struct.error):
+        return None
 
 
 def _repeat_walker(data: bytes, fp: BinaryIO | None, end: int, *, seen: set[int], big_endian: bool = False,

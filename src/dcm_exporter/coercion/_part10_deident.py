@@ -10,6 +10,11 @@ converted SOP Class / Instance UIDs and Specific Character Set, the File Meta In
 here the same way, and the constant elements (dummy values, the method code sequence) are encoded by pydicom
 itself once per de-identifier. ``tests/unit/test_coercion_part10.py`` compares both paths on a varied corpus.
 
+Reading is the package's one Part 10 reader's (:mod:`dcm_exporter._dicom.part10`): its File Meta Information
+reader (a meta group the header scanner would decline is declined here too) and its element header reader;
+what this module adds is the de-identification as it walks, and :func:`_dicom.part10.read_sop_class` (the
+header scanner's strict walker) chooses the rules by SOP Class.
+
 Anything this walker does not reproduce exactly raises :class:`Unsupported` and the object takes the generic
 path: big endian or deflated syntaxes, a change of transfer syntax, elements out of order or repeated, an
 unknown VR, an item in another VR encoding or with its own character set, a UN sequence of undefined length,
@@ -24,6 +29,10 @@ import re
 import struct
 from typing import Any
 
+from dcm_exporter._dicom.errors import FramingError
+from dcm_exporter._dicom.part10 import LONG_VRS, element_header, parse_part10_meta
+from dcm_exporter._dicom.part10 import UNDEFINED_LENGTH as _UNDEFINED
+from dcm_exporter._dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 from dcm_exporter.coercion._file_meta import outgoing_file_meta
 from dcm_exporter.coercion.deidentify import (
     _DUMMY,
@@ -33,13 +42,10 @@ from dcm_exporter.coercion.deidentify import (
     remap_uid,
 )
 
-__all__ = ["MAX_DEPTH", "Encoded", "Unsupported", "deidentify_part10", "sop_class_of"]
+__all__ = ["MAX_DEPTH", "Encoded", "Unsupported", "deidentify_part10"]
 
 #: Sequences nested deeper than this take the generic path (which is then limited by Python's recursion).
 MAX_DEPTH = 48
-
-IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 
 _PIXEL_DATA = 0x7FE00010
 _SPECIFIC_CHARACTER_SET = 0x00080005
@@ -58,23 +64,13 @@ _SEQUENCE_DELIMITER = 0xFFFEE0DD
 _ITEM_DELIMITATION = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
 _SEQUENCE_DELIMITATION = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 _ITEM_TAG = b"\xfe\xff\x00\xe0"
-_UNDEFINED = 0xFFFFFFFF
 
-_LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
-_SHORT_VRS = frozenset(
-    {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"PN", b"SH", b"SL"}
-    | {b"SS", b"ST", b"TM", b"UI", b"UL", b"US"}
-)
 #: one or more UIDs as pydicom reads them unchanged (no whitespace to strip, no empty value), then padding
 _UIDS = re.compile(rb"([0-9.]+(?:\\[0-9.]+)*)[\x00 ]*")
 _EMPTY = re.compile(rb"[\x00 ]*")
 
 _u16 = struct.Struct("<H")
 _u32 = struct.Struct("<I")
-_tag_vr = struct.Struct("<HH2s")
-_tag_len = struct.Struct("<HHI")
 
 # what happens to an element (the order of dcm4che's and DeIdentifier._item's steps)
 _DROP, _CONST, _UID = 1, 2, 3
@@ -148,7 +144,7 @@ def _header(tag: int, vr: bytes, length: int, explicit: bool) -> bytes:
     head = _u32.pack(((tag & 0xFFFF) << 16) | (tag >> 16))
     if not explicit:
         return head + _u32.pack(length)
-    if vr in _LONG_VRS:
+    if vr in LONG_VRS:
         return head + vr + b"\x00\x00" + _u32.pack(length)
     if length > 0xFFFF:
         raise Unsupported("a value too long for its VR")  # pydicom would write it as UN
@@ -300,24 +296,12 @@ class _Walker:
     # --- one element's header ---
 
     def element(self, pos: int, end: int) -> tuple[int, bytes, int, int]:
-        """(tag, VR as in the file or b"" in implicit VR, value start, length) of the element at ``pos``."""
-        if pos + 8 > end:
-            raise Unsupported("a truncated element header")
-        data = self.data
-        if self.explicit:
-            group, number, vr = _tag_vr.unpack_from(data, pos)
-            tag = group << 16 | number
-            if group == 0xFFFE:
-                return tag, b"", pos + 8, _u32.unpack_from(data, pos + 4)[0]
-            if vr in _SHORT_VRS:
-                return tag, vr, pos + 8, _u16.unpack_from(data, pos + 6)[0]
-            if vr in _LONG_VRS:
-                if pos + 12 > end or data[pos + 6 : pos + 8] != b"\x00\x00":
-                    raise Unsupported("a long VR header pydicom would write otherwise")
-                return tag, vr, pos + 12, _u32.unpack_from(data, pos + 8)[0]
-            raise Unsupported("an unknown VR")
-        group, number, length = _tag_len.unpack_from(data, pos)
-        return group << 16 | number, b"", pos + 8, length
+        """(tag, VR as in the file or b"" in implicit VR, value start, length) of the element at ``pos``
+        (:class:`~dcm_exporter._dicom.errors.FramingError` for a cut-off header or an unknown VR)."""
+        found = element_header(self.data, pos, end, self.explicit)
+        if found[2] - pos == 12 and self.data[pos + 6 : pos + 8] != b"\x00\x00":
+            raise Unsupported("a long VR header pydicom would write otherwise")
+        return found
 
     def vr_of(self, tag: int, vr: bytes) -> str | None:
         return vr.decode("ascii") if self.explicit else _dictionary_vr(tag)
@@ -345,7 +329,9 @@ class _Walker:
             if pos == limit and (end is not None or top):
                 break
             start = pos
-            tag, vr, vstart, length = self.element(pos, limit)
+            tag, vr, vstart, length = element_header(data, pos, limit, explicit)
+            if vstart - pos == 12 and data[pos + 6 : pos + 8] != b"\x00\x00":
+                raise Unsupported("a long VR header pydicom would write otherwise")
             if tag == _ITEM_DELIMITER:
                 if end is not None or top:
                     raise Unsupported("an item delimitation item outside an undefined-length item")
@@ -502,10 +488,7 @@ class _Walker:
         data = self.data
         total = 0
         while end is None or pos < end:
-            if pos + 8 > (len(data) if end is None else end):
-                raise Unsupported("a truncated item")
-            group, number, length = _tag_len.unpack_from(data, pos)
-            tag = group << 16 | number
+            tag, _, _, length = element_header(data, pos, len(data) if end is None else end, False)
             if tag == _SEQUENCE_DELIMITER:
                 if end is not None:
                     raise Unsupported("a sequence delimitation item in a defined-length sequence")
@@ -541,14 +524,12 @@ class _Walker:
         if data[pos : pos + 4] != _ITEM_TAG:
             raise Unsupported("encapsulated pixel data without items")  # pydicom refuses to write it
         while True:
-            if pos + 8 > size:
-                raise Unsupported("truncated encapsulated pixel data")
-            head = data[pos : pos + 4]
-            if head == b"\xfe\xff\xdd\xe0":
-                return pos + 8
-            if head != _ITEM_TAG:
+            tag, _, pos, length = element_header(data, pos, size, False)
+            if tag == _SEQUENCE_DELIMITER:
+                return pos
+            if tag != _ITEM:
                 raise Unsupported("encapsulated pixel data pydicom reads by scanning")
-            pos += 8 + _u32.unpack_from(data, pos + 4)[0]
+            pos += length
 
 
 def _patient_id(walker: _Walker, pos: int) -> bytes | None:
@@ -586,33 +567,6 @@ def _patient_id(walker: _Walker, pos: int) -> bytes | None:
     if pid is None:
         return None
     return _write(DataElement(_PATIENT_ID, "LO", str(name_based_uuid(pid.encode("utf-8")))), explicit)
-
-
-def _meta_elements(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
-    """The File Meta Information elements after the preamble: (tag, start, end) each, and where it ends."""
-    pos = 132
-    size = len(data)
-    out: list[tuple[int, int, int]] = []
-    while pos + 8 <= size:
-        group, number, vr = _tag_vr.unpack_from(data, pos)
-        if group != 2:
-            break
-        if vr in _SHORT_VRS:
-            end = pos + 8 + _u16.unpack_from(data, pos + 6)[0]
-        elif vr in _LONG_VRS and pos + 12 <= size:
-            length = _u32.unpack_from(data, pos + 8)[0]
-            if length == _UNDEFINED:
-                raise Unsupported("an undefined length in the file meta")
-            end = pos + 12 + length
-        else:
-            raise Unsupported("an unknown VR in the file meta")
-        if end > size:
-            raise Unsupported("a truncated file meta")
-        out.append((group << 16 | number, pos, end))
-        pos = end
-    if not out:
-        raise Unsupported("no file meta information")
-    return out, pos
 
 
 #: File Meta Information as pydicom completes and writes it, per (other meta elements, SOP class, syntax):
@@ -660,9 +614,13 @@ def _meta_template(data: bytes, meta_end: int, key: tuple[bytes, str, str]) -> t
 
 
 def _source_syntax(data: bytes) -> tuple[list[tuple[int, int, int]], int, str]:
-    if len(data) < 132 or data[128:132] != b"DICM":
-        raise Unsupported("not a Part 10 file")
-    elements, meta_end = _meta_elements(data)
+    """The File Meta Information elements (tag, start, end), where the data set starts, the transfer syntax."""
+    elements: list[tuple[int, int, int]] = []
+    meta = parse_part10_meta(data, elements=elements)
+    if isinstance(meta, int):
+        raise Unsupported("a truncated file meta, or no data set")
+    if meta.unusual is not None:
+        raise Unsupported(f"a file meta group the header scanner declines: {meta.unusual}")
     syntax = None
     for tag, start, end in elements:
         if tag == 0x00020010:
@@ -672,29 +630,7 @@ def _source_syntax(data: bytes) -> tuple[list[tuple[int, int, int]], int, str]:
             syntax = uids[0]
     if syntax is None or not _syntax_supported(syntax):
         raise Unsupported("a transfer syntax this walker does not handle")
-    return elements, meta_end, syntax
-
-
-def sop_class_of(data: bytes) -> str | None:
-    """The SOP Class UID of a Part 10 file as pydicom reads it (for choosing rules), ``None`` when absent.
-
-    Raises:
-        Unsupported: a file this module does not handle.
-    """
-    _, pos, syntax = _source_syntax(data)
-    walker = _Walker(data, syntax != IMPLICIT_VR_LITTLE_ENDIAN, None)
-    size = len(data)
-    while pos < size:
-        tag, _, vstart, length = walker.element(pos, size)
-        if tag > _SOP_CLASS_UID or length == _UNDEFINED:
-            return None
-        if tag == _SOP_CLASS_UID:
-            uids = _uid_values(data[vstart : vstart + length])
-            if uids is None or len(uids) != 1:
-                raise Unsupported("an empty or multi-valued SOP Class UID")
-            return uids[0]
-        pos = vstart + length
-    return None
+    return elements, meta.dataset_offset, syntax
 
 
 def _pydicom_as_assumed() -> bool:
@@ -723,6 +659,13 @@ def deidentify_part10(
     if not _pydicom_as_assumed():
         raise Unsupported("pydicom settings other than its defaults")
     tables = _tables(deidentifier)
+    try:
+        return _deidentify(tables, data, target_transfer_syntax)
+    except FramingError as exc:  # from the element reader: a truncated header, an unknown VR
+        raise Unsupported(str(exc)) from None
+
+
+def _deidentify(tables: _Tables, data: bytes, target_transfer_syntax: str | None) -> Encoded:
     elements, meta_end, syntax = _source_syntax(data)
     if target_transfer_syntax not in (None, syntax):
         raise Unsupported("a change of transfer syntax")

@@ -359,17 +359,14 @@ class CoercionPlan:
     def _bytes_rule(self, data: bytes) -> tuple[_Rule, DeIdentifier] | None:
         """The ``deidentify:`` rule this object gets when it is the only change (no data set condition, no other
         rule after it): the Part 10 bytes can then be de-identified without pydicom's round trip."""
-        from dcm_exporter.coercion._part10_deident import Unsupported, sop_class_of
+        from dcm_exporter._dicom.part10 import read_sop_class
         from dcm_exporter.coercion.processors import DeidentifyProcessor
 
         sop_class = None
         if any(r.rule.sop_classes for r in self._rules):
-            try:
-                sop_class = sop_class_of(data)
-            except Unsupported:
-                return None
+            sop_class = read_sop_class(data)
             if sop_class is None:
-                return None
+                return None  # none, or a file the header scanner declines: pydicom's reading decides
         candidates = [r for r in self._rules if not r.rule.sop_classes or sop_class in r.rule.sop_classes]
         if not candidates or any(r.predicates for r in candidates):
             return None
