@@ -431,6 +431,24 @@ def test_a_malformed_associate_rj_is_a_connection_error(
     assert "malformed A-ASSOCIATE-RJ" in str(info.value)
 
 
+def test_an_associate_ac_with_more_contexts_than_context_ids_is_refused_undecoded(
+    peer_factory: Callable[..., Peer], tmp_path: Path
+) -> None:
+    """30,000 presentation context results in one A-ASSOCIATE-AC (2 MiB, within the PDU limit) cost pynetdicom
+    about 2 s and 40 MB to decode: more than the 128 context IDs there are is refused before decoding."""
+    result = _item(0x21, bytes((1, 0, 0, 0)) + _item(0x40, ELE.encode()))
+    body = (struct.pack(">HH", 1, 0) + b"HOSTILE".ljust(16) + b"DCM4CHEE".ljust(16) + bytes(32)
+            + _item(0x10, b"1.2.840.10008.3.1.1.1") + result * 30_000
+            + _item(0x50, _item(0x51, struct.pack(">L", 16384))))
+    peer = peer_factory(serve_normally, raw=struct.pack(">BxL", d.PDU_A_ASSOCIATE_AC, len(body)) + body)
+    configuration = configuration_for(peer.port)
+    refs = make_files(tmp_path, 1)
+    with DicomTransport(EXPORTER, configuration) as transport, pytest.raises(ConnectionFailedError) as info:
+        transport.send(request_for(refs, configuration))
+    assert info.value.retryable
+    assert "malformed A-ASSOCIATE-AC: 30000 presentation contexts, more than the 128 context IDs" in str(info.value)
+
+
 def test_garbage_after_the_last_store_response_of_a_pooled_association(
     peer_factory: Callable[..., Peer], tmp_path: Path
 ) -> None:

@@ -81,3 +81,27 @@ def test_silent_and_garbage_peers_are_dropped_and_the_scp_keeps_serving(server: 
     assert assoc.send_c_echo().Status == 0x0000
     assoc.release()
     assert got == []
+
+
+def test_an_associate_rq_with_more_contexts_than_context_ids_is_refused_undecoded(server: Any) -> None:
+    """Before the calling AE title is looked at, any host may send an A-ASSOCIATE-RQ: 50,000 presentation
+    contexts in one (2.5 MiB, within the PDU limit) took pynetdicom 3 s and 65 MB to decode and were accepted;
+    more than the 128 context IDs there are is refused before decoding, and the SCP goes on serving."""
+    import struct
+
+    def item(kind: int, body: bytes) -> bytes:
+        return struct.pack(">BxH", kind, len(body)) + body
+
+    context = item(0x20, bytes((1, 0, 0, 0)) + item(0x30, STORAGE_COMMITMENT_PUSH_MODEL.encode())
+                   + item(0x40, TS[0].encode()))
+    body = (struct.pack(">HH", 1, 0) + b"DCM4CHEE".ljust(16) + b"PACS".ljust(16) + bytes(32)
+            + item(0x10, b"1.2.840.10008.3.1.1.1") + context * 50_000
+            + item(0x50, item(0x51, struct.pack(">L", 16384))))
+    scp, got = server
+    with socket.create_connection(scp.address, timeout=30) as sock:
+        sock.sendall(struct.pack(">BxL", 0x01, len(body)) + body)
+        assert sock.recv(64)[:1] in (b"\x07", b"")  # A-ABORT, or closed: no A-ASSOCIATE-AC
+    assoc = _peer(scp.address[1], role=False)  # still serving
+    assert assoc.send_c_echo().Status == 0x0000
+    assoc.release()
+    assert got == []

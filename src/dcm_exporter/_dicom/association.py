@@ -141,12 +141,40 @@ def _reject_reason(body: bytes) -> tuple[str, bool]:
     return text, pdu.result == 1
 
 
+#: Presentation context items an A-ASSOCIATE-RQ or -AC may carry: one per odd context ID (PS3.8 9.3.2.2).
+MAX_PRESENTATION_CONTEXTS = 128
+_CONTEXT_ITEMS = {d.PDU_A_ASSOCIATE_RQ: 0x20, d.PDU_A_ASSOCIATE_AC: 0x21}
+
+
+def _count_items(body: bytes, item_type: int) -> int:
+    """How many top-level variable items of ``item_type`` an A-ASSOCIATE-RQ/-AC ``body`` holds (a walk over
+    the item headers; a malformed tail is left for the decoder to refuse)."""
+    count, pos = 0, 68  # protocol version, reserved, called and calling AE titles, reserved
+    while pos + 4 <= len(body):
+        if body[pos] == item_type:
+            count += 1
+        pos += 4 + int.from_bytes(body[pos + 2 : pos + 4], "big")
+    return count
+
+
 def _decode_primitive(pdu: Any, pdu_type: int, body: bytes, what: str) -> Any:
     """The received PDU ``what`` (its type byte and body) decoded into ``pdu``, as pynetdicom's primitive.
+
+    An A-ASSOCIATE-RQ or -AC with more presentation contexts than there are context IDs is refused before it
+    is decoded: pynetdicom takes about 60 µs and 1.3 KB per item (50,000 in a 2.5 MiB A-ASSOCIATE-RQ: 3 s
+    and 65 MB, on every connection to the embedded receiver, before the calling AE title is looked at).
 
     Raises:
         AbortedError: a malformed PDU.
     """
+    item_type = _CONTEXT_ITEMS.get(pdu_type)
+    if item_type is not None:
+        contexts = _count_items(body, item_type)
+        if contexts > MAX_PRESENTATION_CONTEXTS:
+            raise AbortedError(
+                f"malformed {what}: {contexts} presentation contexts, more than the "
+                f"{MAX_PRESENTATION_CONTEXTS} context IDs there are"
+            )
     try:
         pdu.decode(bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body)
         return pdu.to_primitive()
