@@ -187,6 +187,16 @@ def test_coalescing_moves_time_only_later(store: TaskStore) -> None:
     assert c.updated_time == T0 + timedelta(seconds=2) and c.created_time == T0
 
 
+def test_coalescing_the_same_instance_later_keeps_its_scope(store: TaskStore) -> None:
+    # only the time changes, so every store takes its write path: the waiting task's own scope is what it keeps
+    a = store.schedule(new("9", "1.1", "1.1.1"), now=T0)
+    later = T0 + timedelta(minutes=1)
+    b = store.schedule(new("9", "1.1", "1.1.1", at=later), now=T0 + timedelta(seconds=1))
+    assert b.task_id == a.task_id
+    assert (b.series_uid, b.sop_instance_uid, b.scheduled_time) == ("1.1", "1.1.1", later)
+    assert store.get(a.task_id) == b
+
+
 def test_coalescing_that_changes_nothing_writes_nothing(store: TaskStore) -> None:
     later = T0 + timedelta(minutes=10)
     a = store.schedule(new("1.2.3", "1.1", at=later), now=T0)

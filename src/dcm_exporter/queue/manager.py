@@ -11,15 +11,16 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import attrs
 
 from dcm_exporter._suggest import did_you_mean
 from dcm_exporter.errors import ConfigurationError, ExportCanceledError, QueueError
+from dcm_exporter.models import Configuration, ExporterDescriptor, QueueDescriptor
 from dcm_exporter.queue.attempts import (
     IAN_QUEUE,
     STGCMT_QUEUE,
@@ -45,14 +46,12 @@ from dcm_exporter.queue.task import (
 
 if TYPE_CHECKING:
     from dcm_exporter.export import CancelToken, Outcome
-    from dcm_exporter.models import ExporterDescriptor, QueueDescriptor
 
 __all__ = [
     "IAN_QUEUE",
     "STGCMT_QUEUE",
     "Attempt",
     "Clock",
-    "QueueConfiguration",
     "TaskManager",
     "TaskResult",
     "system_clock",
@@ -87,38 +86,12 @@ class Attempt:
     started: datetime | None = None
 
 
-class QueueConfiguration(Protocol):
-    """What the queue needs of a configuration: its exporters and queues (sequences or mappings by id)."""
-
-    @property
-    def exporters(self) -> Any: ...
-
-    @property
-    def queues(self) -> Any: ...
-
-
-def _index(items: Any, key: str) -> dict[str, Any]:
-    if items is None:
-        return {}
-    if isinstance(items, Mapping):
-        return dict(items)
-    return {getattr(item, key): item for item in items}
-
-
-def _device_name_of(configuration: Any) -> str | None:
-    for path in (("device_name",), ("device", "device_name")):
-        value: Any = configuration
-        for part in path:
-            value = getattr(value, part, None)
-        if isinstance(value, str) and value:
-            return value
-    devices = tuple(getattr(configuration, "devices", ()) or ())
-    archives = [d for d in devices if getattr(d, "exporters", ()) or getattr(d, "queues", ())]
-    candidates = archives if archives else devices
-    if len(candidates) == 1:
-        name = getattr(candidates[0], "device_name", None)
-        return name if isinstance(name, str) else None
-    return None
+def _device_name_of(configuration: Configuration) -> str | None:
+    """The device a manager works for when none is named: the only device with exporters or queues, else the
+    only device."""
+    archives = [d for d in configuration.devices if d.exporters or d.queues]
+    candidates = archives or list(configuration.devices)
+    return candidates[0].device_name if len(candidates) == 1 else None
 
 
 def _log_scheduled(task: ExportTask) -> None:
@@ -140,7 +113,7 @@ class TaskManager:
         store: Where tasks are kept; ``None`` for a manager that only resolves exporters and queues (the
             export rules of an ``Exporter`` without a store): every task operation then raises
             ``ConfigurationError`` saying how to give one.
-        configuration: Exporters and queues (a ``Configuration``; anything with ``exporters`` and ``queues``).
+        configuration: The exporters and queues.
         device_name: The device whose tasks this manager schedules and processes; by default the
             configuration's device name.
         clock: Returns the current time (timezone-aware); :class:`~dcm_exporter.testing.FakeClock` in tests.
@@ -153,7 +126,7 @@ class TaskManager:
     def __init__(
         self,
         store: TaskStore | None,
-        configuration: QueueConfiguration,
+        configuration: Configuration,
         *,
         device_name: str | None = None,
         clock: Clock | None = None,
@@ -195,16 +168,14 @@ class TaskManager:
 
     # --- configuration ------------------------------------------------------------------------------
 
-    def reload(self, configuration: QueueConfiguration) -> None:
+    def reload(self, configuration: Configuration) -> None:
         """Use a new configuration from now on (new exporters, changed queues); wakes the runner."""
-        exporters = _index(configuration.exporters, "exporter_id")
-        queues = _index(configuration.queues, "queue_name")
+        exporters = dict(configuration.exporters)
+        queues = dict(configuration.queues)
         # Worked out once per configuration instead of once per task: retry policies, and the exporters
         # whose schedule can close (the others never need a look at the clock).
         policies = {name: RetryPolicy.from_queue(queue) for name, queue in queues.items()}
-        timed = tuple(
-            e for e in exporters.values() if not getattr(e.schedules, "is_always", False)
-        )
+        timed = tuple(e for e in exporters.values() if not e.schedules.is_always)
         with self._lock:
             self.configuration = configuration
             self._exporters: dict[str, ExporterDescriptor] = exporters
@@ -214,7 +185,7 @@ class TaskManager:
         self._covering.forget()
         self.notify()
 
-    def for_device(self, device_name: str, configuration: QueueConfiguration | None = None) -> TaskManager:
+    def for_device(self, device_name: str, configuration: Configuration | None = None) -> TaskManager:
         """A manager of another device's tasks in the same store, with the same clock and lease."""
         return TaskManager(
             self._store, configuration if configuration is not None else self.configuration,
@@ -276,7 +247,7 @@ class TaskManager:
 
     def notify(self) -> None:
         """Wake every listener (the runners in this process)."""
-        for listener in list(getattr(self, "_listeners", ())):
+        for listener in list(self._listeners):
             listener()
 
     # --- scheduling ---------------------------------------------------------------------------------

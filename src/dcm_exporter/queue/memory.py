@@ -15,9 +15,8 @@ from dcm_exporter.queue.store import (
     ExporterTarget,
     LocalNotifications,
     Transition,
-    coalesces_unchanged,
+    coalesce_or_insert,
     ended,
-    merge_scope,
 )
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType, utc
 
@@ -137,33 +136,10 @@ class InMemoryTaskStore(LocalNotifications):
     def schedule(self, new: NewTask, *, now: datetime, coalesce: bool = True) -> ExportTask:
         now = utc(now)
         with self._lock:
+            writes = _MemoryCoalescing(self, new, now)
             if coalesce and new.task_type is TaskType.EXPORT:
-                for task_id in sorted(self._by_study.get((new.device_name, new.exporter_id, new.study_uid), ())):
-                    task = self._tasks[task_id]
-                    if (
-                        task.status is TaskStatus.SCHEDULED
-                        and task.task_type is TaskType.EXPORT
-                        and task.batch_id == new.batch_id
-                    ):
-                        if coalesces_unchanged(task, new):
-                            return task  # nothing changes: nothing is written (updated_time stays)
-                        series, instance = merge_scope(
-                            task.series_uid, task.sop_instance_uid, new.series_uid, new.sop_instance_uid
-                        )
-                        task = attrs.evolve(
-                            task,
-                            series_uid=series,
-                            sop_instance_uid=instance,
-                            scheduled_time=max(task.scheduled_time, new.scheduled_time),
-                            updated_time=now,
-                        )
-                        self._tasks[task.task_id] = task
-                        return task
-            task = new.inserted(self._next_id, now)
-            self._next_id += 1
-            self._tasks[task.task_id] = task
-            self._index(task)
-            return task
+                return coalesce_or_insert(writes, new, new.scheduled_time)
+            return writes.insert()
 
     # --- queries ------------------------------------------------------------------------------------
 
@@ -413,3 +389,47 @@ class InMemoryTaskStore(LocalNotifications):
 
     def close(self) -> None:
         """Nothing to release; kept for the protocol."""
+
+
+@attrs.define
+class _MemoryCoalescing:
+    """:class:`~dcm_exporter.queue.store.CoalescingWrites` of an :class:`InMemoryTaskStore`, under its lock."""
+
+    _store: InMemoryTaskStore
+    _new: NewTask
+    _now: datetime
+
+    def waiting(self) -> tuple[int, str, str, datetime] | None:
+        new, tasks = self._new, self._store._tasks
+        for task_id in sorted(self._store._by_study.get((new.device_name, new.exporter_id, new.study_uid), ())):
+            task = tasks[task_id]
+            if (
+                task.status is TaskStatus.SCHEDULED
+                and task.task_type is TaskType.EXPORT
+                and task.batch_id == new.batch_id
+            ):
+                return task.task_id, task.series_uid, task.sop_instance_uid, task.scheduled_time
+        return None
+
+    def unchanged(self, task_id: int) -> ExportTask:
+        return self._store._tasks[task_id]
+
+    def widen(self, task_id: int, series_uid: str, sop_instance_uid: str, scheduled: datetime) -> ExportTask:
+        tasks = self._store._tasks
+        task = attrs.evolve(
+            tasks[task_id],
+            series_uid=series_uid,
+            sop_instance_uid=sop_instance_uid,
+            scheduled_time=scheduled,
+            updated_time=self._now,
+        )
+        tasks[task_id] = task
+        return task
+
+    def insert(self) -> ExportTask:
+        store = self._store
+        task = self._new.inserted(store._next_id, self._now)
+        store._next_id += 1
+        store._tasks[task.task_id] = task
+        store._index(task)
+        return task

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue._sql_shared import (
     TASK_COLUMNS,
@@ -37,7 +39,7 @@ from dcm_exporter.queue.store import (
     ExporterTarget,
     LocalNotifications,
     Transition,
-    coalesced,
+    coalesce_or_insert,
     coalesces_unchanged,
     ended,
 )
@@ -276,6 +278,40 @@ def _new_task(task_id: int, new: NewTask, now: datetime, modalities: str) -> Exp
     return new.inserted(task_id, now, modalities=_modalities(modalities))
 
 
+@attrs.define
+class _SqliteCoalescing:
+    """:class:`~dcm_exporter.queue.store.CoalescingWrites` in the transaction of a connection that holds the
+    write lock (times as the text columns keep them)."""
+
+    _conn: sqlite3.Connection
+    _new: NewTask
+    _insert: dict[str, Any]
+    _now_ts: str
+
+    def waiting(self) -> tuple[int, str, str, str] | None:
+        row = self._conn.execute(_SQL["find_coalescable"], _study_key(self._new)).fetchone()
+        return None if row is None else (row[0], row[1], row[2], row[3])
+
+    def unchanged(self, task_id: int) -> ExportTask:
+        return _task(self._conn.execute(_SQL["get"], {"task_id": task_id}).fetchone())
+
+    def widen(self, task_id: int, series_uid: str, sop_instance_uid: str, scheduled: str) -> ExportTask:
+        updated = self._conn.execute(
+            _SQL["update_coalesced"],
+            {
+                "task_id": task_id,
+                "series_uid": series_uid,
+                "sop_instance_uid": sop_instance_uid,
+                "scheduled_time": scheduled,
+                "now": self._now_ts,
+            },
+        ).fetchone()
+        return _task(updated)
+
+    def insert(self) -> ExportTask:
+        return _task(self._conn.execute(_SQL["insert"], self._insert).fetchone())
+
+
 class SqliteTaskStore(LocalNotifications):
     """A :class:`~dcm_exporter.queue.store.TaskStore` in one SQLite file (created if missing).
 
@@ -495,26 +531,7 @@ class SqliteTaskStore(LocalNotifications):
         """Widen the waiting task ``new`` coalesces with, in the caller's transaction; insert ``new`` when
         there is none any more."""
         insert = _insert_params(new, now_ts)
-        row = conn.execute(_SQL["find_coalescable"], _study_key(new)).fetchone()
-        if row is not None:
-            widened = coalesced(row[1], row[2], row[3], new.series_uid, new.sop_instance_uid,
-                                insert["scheduled_time"])
-            if widened is None:
-                return _task(conn.execute(_SQL["get"], {"task_id": row[0]}).fetchone())
-            series, instance, scheduled = widened
-            updated = conn.execute(
-                _SQL["update_coalesced"],
-                {
-                    "task_id": row[0],
-                    "series_uid": series,
-                    "sop_instance_uid": instance,
-                    "scheduled_time": scheduled,
-                    "now": now_ts,
-                },
-            ).fetchone()
-            return _task(updated)
-        # it was claimed, cancelled or deleted in between: insert after all
-        return _task(conn.execute(_SQL["insert"], insert).fetchone())
+        return coalesce_or_insert(_SqliteCoalescing(conn, new, insert, now_ts), new, insert["scheduled_time"])
 
     def schedule_many(
         self, news: Sequence[NewTask], *, now: datetime, coalesce: bool = True

@@ -31,10 +31,12 @@ _T = TypeVar("_T", str, datetime)
 
 __all__ = [
     "Claim",
+    "CoalescingWrites",
     "ExporterTarget",
     "LocalNotifications",
     "TaskStore",
     "Transition",
+    "coalesce_or_insert",
     "coalesced",
     "coalesces_unchanged",
     "ended",
@@ -140,6 +142,47 @@ def coalesces_unchanged(waiting: ExportTask, new: NewTask) -> bool:
     covers the new request and it runs no earlier than asked. Stores then write nothing."""
     return coalesced(waiting.series_uid, waiting.sop_instance_uid, waiting.scheduled_time,
                      new.series_uid, new.sop_instance_uid, new.scheduled_time) is None
+
+
+class CoalescingWrites(Protocol[_T]):
+    """One store's primitives for scheduling a task that may coalesce, all run in the transaction and under
+    the lock the store took for it (SQLite: its write lock; PostgreSQL: the study's advisory lock, the row
+    read ``FOR UPDATE``; in memory: the store's lock). :func:`coalesce_or_insert` decides with them.
+
+    Times are ``_T`` as the store keeps them (SQLite: ISO text; PostgreSQL and in memory: datetimes).
+    """
+
+    def waiting(self) -> tuple[int, str, str, _T] | None:
+        """The oldest task the new one may coalesce with (same device, exporter, study and batch, still
+        SCHEDULED, an EXPORT): its id, series, instance and scheduled time; ``None`` when there is none."""
+        ...
+
+    def unchanged(self, task_id: int) -> ExportTask:
+        """The waiting task as it is stored: coalescing changes nothing, so nothing is written."""
+        ...
+
+    def widen(self, task_id: int, series_uid: str, sop_instance_uid: str, scheduled: _T) -> ExportTask:
+        """Give the waiting task this scope and time (and the store's ``updated_time``); returns it."""
+        ...
+
+    def insert(self) -> ExportTask:
+        """Insert the new task, SCHEDULED; returns it."""
+        ...
+
+
+def coalesce_or_insert(writes: CoalescingWrites[_T], new: NewTask, new_scheduled: _T) -> ExportTask:
+    """Schedule ``new`` coalescing it into a waiting task: widen that task (:func:`coalesced`), leave it as it
+    is when that changes nothing, or insert ``new`` when none waits (or none waits any more: claimed,
+    cancelled or deleted since the store looked). ``new_scheduled`` is ``new``'s time as the store keeps it.
+    Every store's :meth:`TaskStore.schedule` goes through here; each brings its transaction and lock."""
+    waiting = writes.waiting()
+    if waiting is None:
+        return writes.insert()
+    task_id, series_uid, sop_instance_uid, scheduled = waiting
+    widened = coalesced(series_uid, sop_instance_uid, scheduled, new.series_uid, new.sop_instance_uid, new_scheduled)
+    if widened is None:
+        return writes.unchanged(task_id)
+    return writes.widen(task_id, *widened)
 
 
 def ended(held: ExportTask, transition: Transition, updated: datetime, *, modalities: tuple[str, ...]) -> ExportTask:

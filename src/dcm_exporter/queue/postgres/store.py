@@ -9,12 +9,14 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from dcm_exporter.errors import QueueError, TaskNotFoundError
 from dcm_exporter.queue._sql_shared import batch_summary, new_task_row
 from dcm_exporter.queue.postgres._connections import REDO, Conn, Connections, Redo
 from dcm_exporter.queue.postgres._sql import COLUMNS, NAME, migrate, prepare_sql, select, task_of, where
 from dcm_exporter.queue.postgres._wakeups import Wakeups
-from dcm_exporter.queue.store import Claim, ExporterTarget, Transition, coalesced, coalesces_unchanged
+from dcm_exporter.queue.store import Claim, ExporterTarget, Transition, coalesce_or_insert, coalesces_unchanged
 from dcm_exporter.queue.task import BatchSummary, ExportTask, NewTask, TaskFilter, TaskStatus, TaskType, utc
 
 if TYPE_CHECKING:
@@ -224,18 +226,6 @@ class PostgresTaskStore:
 
     # --- scheduling ---------------------------------------------------------------------------------
 
-    def _insert_params(self, new: NewTask, now: datetime, token: uuid.UUID) -> dict[str, Any]:
-        """The parameters of ``insert_notify`` for a new task (it wakes the runners of its queue)."""
-        row = new_task_row(new)
-        row.update(
-            now=now,
-            modalities=list(new.modalities),
-            token=token,
-            channel=self.channel,
-            payload=Wakeups.payload(new.device_name, new.queue_name),
-        )
-        return row
-
     def schedule(
         self,
         new: NewTask,
@@ -258,7 +248,6 @@ class PostgresTaskStore:
         sql = self._sql
         coalescing = coalesce and new.task_type is TaskType.EXPORT
         key = {"device_name": new.device_name, "exporter_id": new.exporter_id, "study_uid": new.study_uid}
-        wake = {"channel": self.channel, "payload": Wakeups.payload(new.device_name, new.queue_name)}
         if coalescing:
             # A plain read first (no lock, no transaction): when the waiting task already covers the new
             # one and runs no earlier, coalescing changes nothing, and nothing is written or notified.
@@ -271,30 +260,11 @@ class PostgresTaskStore:
                 return waiting
 
         def body(conn: Conn) -> ExportTask:
+            writes = _PostgresCoalescing(conn, sql, new, now, token, self.channel)
             if coalescing:
                 conn.execute(sql["lock_study"], key)
-                row = conn.execute(sql["find_coalescable"], {**key, "batch_id": new.batch_id}).fetchone()
-                if row is not None:
-                    widened = coalesced(row[1], row[2], row[3], new.series_uid, new.sop_instance_uid,
-                                        new.scheduled_time)
-                    if widened is None:
-                        return task_of(conn.execute(sql["get"], {"task_id": row[0]}).fetchone())
-                    series, instance, scheduled = widened
-                    updated = conn.execute(
-                        sql["update_coalesced_notify"],
-                        {
-                            "task_id": row[0],
-                            "series_uid": series,
-                            "sop_instance_uid": instance,
-                            "scheduled_time": scheduled,
-                            "now": now,
-                            "token": token,
-                            **wake,
-                        },
-                    ).fetchone()
-                    return task_of(updated)
-            inserted = conn.execute(sql["insert_notify"], self._insert_params(new, now, token))
-            return task_of(inserted.fetchone())
+                return coalesce_or_insert(writes, new, new.scheduled_time)
+            return writes.insert()
 
         def recover(conn: Conn) -> ExportTask | Redo:
             row = conn.execute(sql["find_by_request_token"], {"token": token}).fetchone()
@@ -407,7 +377,7 @@ class PostgresTaskStore:
             if row is not None and followups:
                 token = uuid.uuid4()
                 for followup in followups:  # in this transaction: committed with the end, or not at all
-                    conn.execute(self._sql["insert_notify"], self._insert_params(followup, now, token))
+                    conn.execute(self._sql["insert_notify"], _insert_params(followup, now, token, self.channel))
             if row is None:
                 row = conn.execute(self._sql["finish_canceled"], {k: params[k] for k in canceled_keys}).fetchone()
             return None if row is None else task_of(row)
@@ -574,6 +544,67 @@ class PostgresTaskStore:
         return int(
             self._run("purge", lambda conn: conn.execute(self._sql["purge"], params).rowcount, transaction=False)
         )
+
+
+def _insert_params(new: NewTask, now: datetime, token: uuid.UUID, channel: str) -> dict[str, Any]:
+    """The parameters of ``insert_notify`` for a new task (it wakes the runners of its queue)."""
+    row = new_task_row(new)
+    row.update(
+        now=now,
+        modalities=list(new.modalities),
+        token=token,
+        channel=channel,
+        payload=Wakeups.payload(new.device_name, new.queue_name),
+    )
+    return row
+
+
+@attrs.define
+class _PostgresCoalescing:
+    """:class:`~dcm_exporter.queue.store.CoalescingWrites` in the transaction of ``schedule``: the study's
+    advisory lock is held, the waiting row is read ``FOR UPDATE``, and every write carries the request token
+    (by which a commit whose answer was lost is found) and wakes the runners of the task's queue."""
+
+    _conn: Conn
+    _sql: dict[str, str]
+    _new: NewTask
+    _now: datetime
+    _token: uuid.UUID
+    _channel: str
+
+    def waiting(self) -> tuple[int, str, str, datetime] | None:
+        new = self._new
+        row = self._conn.execute(
+            self._sql["find_coalescable"],
+            {"device_name": new.device_name, "exporter_id": new.exporter_id, "study_uid": new.study_uid,
+             "batch_id": new.batch_id},
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2], row[3])
+
+    def unchanged(self, task_id: int) -> ExportTask:
+        return task_of(self._conn.execute(self._sql["get"], {"task_id": task_id}).fetchone())
+
+    def widen(self, task_id: int, series_uid: str, sop_instance_uid: str, scheduled: datetime) -> ExportTask:
+        updated = self._conn.execute(
+            self._sql["update_coalesced_notify"],
+            {
+                "task_id": task_id,
+                "series_uid": series_uid,
+                "sop_instance_uid": sop_instance_uid,
+                "scheduled_time": scheduled,
+                "now": self._now,
+                "token": self._token,
+                "channel": self._channel,
+                "payload": Wakeups.payload(self._new.device_name, self._new.queue_name),
+            },
+        ).fetchone()
+        return task_of(updated)
+
+    def insert(self) -> ExportTask:
+        inserted = self._conn.execute(
+            self._sql["insert_notify"], _insert_params(self._new, self._now, self._token, self._channel)
+        )
+        return task_of(inserted.fetchone())
 
 
 def _claim_params(claim: Claim, now: datetime, token: uuid.UUID) -> dict[str, Any]:
