@@ -83,10 +83,13 @@ def test_silent_and_garbage_peers_are_dropped_and_the_scp_keeps_serving(server: 
     assert got == []
 
 
-def test_an_associate_rq_with_more_contexts_than_context_ids_is_refused_undecoded(server: Any) -> None:
+@pytest.mark.parametrize("shape", ["contexts", "user-information"])
+def test_an_associate_rq_with_more_items_than_it_may_have_is_refused_undecoded(server: Any, shape: str) -> None:
     """Before the calling AE title is looked at, any host may send an A-ASSOCIATE-RQ: 50,000 presentation
-    contexts in one (2.5 MiB, within the PDU limit) took pynetdicom 3 s and 65 MB to decode and were accepted;
-    more than the 128 context IDs there are is refused before decoding, and the SCP goes on serving."""
+    contexts in one (2.5 MiB, within the PDU limit) took pynetdicom 3 s and 65 MB to decode and were accepted,
+    as were 60 User Information items holding 130,000 role selections (3 s, 100 MB). More presentation
+    contexts than the 128 context IDs, or more than one User Information item, is refused before decoding,
+    and the SCP goes on serving."""
     import struct
 
     def item(kind: int, body: bytes) -> bytes:
@@ -94,9 +97,15 @@ def test_an_associate_rq_with_more_contexts_than_context_ids_is_refused_undecode
 
     context = item(0x20, bytes((1, 0, 0, 0)) + item(0x30, STORAGE_COMMITMENT_PUSH_MODEL.encode())
                    + item(0x40, TS[0].encode()))
+    max_pdu = item(0x51, struct.pack(">L", 16384))
+    if shape == "contexts":
+        rest = context * 50_000 + item(0x50, max_pdu)
+    else:
+        ct = b"1.2.840.10008.5.1.4.1.1.2"
+        role = item(0x54, struct.pack(">H", len(ct)) + ct + b"\x01\x01")
+        rest = context + item(0x50, max_pdu + role * (65_000 // len(role))) * 60
     body = (struct.pack(">HH", 1, 0) + b"DCM4CHEE".ljust(16) + b"PACS".ljust(16) + bytes(32)
-            + item(0x10, b"1.2.840.10008.3.1.1.1") + context * 50_000
-            + item(0x50, item(0x51, struct.pack(">L", 16384))))
+            + item(0x10, b"1.2.840.10008.3.1.1.1") + rest)
     scp, got = server
     with socket.create_connection(scp.address, timeout=30) as sock:
         sock.sendall(struct.pack(">BxL", 0x01, len(body)) + body)

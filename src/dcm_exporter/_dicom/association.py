@@ -160,9 +160,11 @@ def _count_items(body: bytes, item_type: int) -> int:
 def _decode_primitive(pdu: Any, pdu_type: int, body: bytes, what: str) -> Any:
     """The received PDU ``what`` (its type byte and body) decoded into ``pdu``, as pynetdicom's primitive.
 
-    An A-ASSOCIATE-RQ or -AC with more presentation contexts than there are context IDs is refused before it
-    is decoded: pynetdicom takes about 60 µs and 1.3 KB per item (50,000 in a 2.5 MiB A-ASSOCIATE-RQ: 3 s
-    and 65 MB, on every connection to the embedded receiver, before the calling AE title is looked at).
+    An A-ASSOCIATE-RQ or -AC with more presentation contexts than there are context IDs, or more than the one
+    User Information item it may have (PS3.8 9.3.2, 9.3.3; each is at most 64 KiB), is refused before it is
+    decoded: pynetdicom takes about 60 µs and 1.3 KB per item (50,000 presentation contexts in a 2.5 MiB
+    A-ASSOCIATE-RQ: 3 s and 65 MB; 60 User Information items of 130,000 role selections: 3 s, 100 MB), on
+    every connection to the embedded receiver, before the calling AE title is looked at.
 
     Raises:
         AbortedError: a malformed PDU.
@@ -175,6 +177,9 @@ def _decode_primitive(pdu: Any, pdu_type: int, body: bytes, what: str) -> Any:
                 f"malformed {what}: {contexts} presentation contexts, more than the "
                 f"{MAX_PRESENTATION_CONTEXTS} context IDs there are"
             )
+        user_information = _count_items(body, 0x50)
+        if user_information > 1:
+            raise AbortedError(f"malformed {what}: {user_information} User Information items instead of one")
     try:
         pdu.decode(bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body)
         return pdu.to_primitive()
