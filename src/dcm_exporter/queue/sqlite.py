@@ -194,8 +194,28 @@ def _without_returning(name: str) -> str:
     return _numbered(_SQL[name].rsplit("RETURNING", 1)[0])
 
 
-#: ``finish`` without reading the row back (run for each task of a group).
-_FINISH_NO_ROW = _SQL["finish"].rsplit("RETURNING", 1)[0]
+#: The parameters of ``finish`` in the order its numbered form binds them: a group's ends bind as tuples, without
+#: looking each name up in a dict for each row.
+_FINISH_ORDER = (
+    "task_id", "owner", "now", "status", "processing_end_time", "number_of_failures", "processing_start_time",
+    "scheduled_time", "error_message", "outcome_message", "number_of_instances", "modalities", "result_json",
+)
+
+
+def _finish_numbered(sql: str) -> str:
+    """``sql`` with its named parameters as numbered ones (``?1`` ...) in :data:`_FINISH_ORDER`."""
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in _FINISH_ORDER:  # the statement was edited: say so at import, not with a wrong row
+            raise RuntimeError(f"sqlite.sql: finish parameter :{name} is not in _FINISH_ORDER")
+        return f"?{_FINISH_ORDER.index(name) + 1}"
+
+    return re.sub(r":(\w+)", number, sql)
+
+
+#: ``finish`` without reading the row back (run for each task of a group), with numbered parameters.
+_FINISH_NO_ROW = _finish_numbered(_SQL["finish"].rsplit("RETURNING", 1)[0])
 _INSERT_NUMBERED = _without_returning("insert")
 _INSERT_UNLESS_COALESCABLE_NUMBERED = _without_returning("insert_unless_coalescable")
 
@@ -211,27 +231,32 @@ def _without_exclusions(claim_sql: str) -> str:
 _CLAIM_OPEN = _without_exclusions(_SQL["claim"])
 
 
-def _finish_values(
+def _finish_row(
     task_id: int, transition: Transition, owner: str, now: str, now_time: datetime | None = None
-) -> dict[str, Any]:
-    """The parameters of ``finish`` for one task. ``now_time``: ``now`` as a datetime, when the caller has it
-    (an attempt ends at the time it is recorded: that text is then not formatted again for each task)."""
+) -> tuple[Any, ...]:
+    """The parameters of ``finish`` for one task, in :data:`_FINISH_ORDER`. ``now_time``: ``now`` as a datetime,
+    when the caller has it (an attempt ends at the time it is recorded: that text is not formatted again)."""
     end = transition.processing_end_time
-    return {
-        "task_id": task_id,
-        "owner": owner,
-        "now": now,
-        "status": transition.status.value,
-        "processing_end_time": now if end == now_time else _ts(end),
-        "number_of_failures": transition.number_of_failures,
-        "processing_start_time": _opt_ts(transition.processing_start_time),
-        "scheduled_time": _opt_ts(transition.scheduled_time),
-        "error_message": transition.error_message,
-        "outcome_message": transition.outcome_message,
-        "number_of_instances": transition.number_of_instances,
-        "modalities": _joined(transition.modalities),
-        "result_json": transition.result_json,
-    }
+    return (
+        task_id,
+        owner,
+        now,
+        transition.status.value,
+        now if end == now_time else _ts(end),
+        transition.number_of_failures,
+        _opt_ts(transition.processing_start_time),
+        _opt_ts(transition.scheduled_time),
+        transition.error_message,
+        transition.outcome_message,
+        transition.number_of_instances,
+        _joined(transition.modalities),
+        transition.result_json,
+    )
+
+
+def _finish_values(task_id: int, transition: Transition, owner: str, now: str) -> dict[str, Any]:
+    """The parameters of ``finish`` for one task, by name."""
+    return dict(zip(_FINISH_ORDER, _finish_row(task_id, transition, owner, now), strict=True))
 
 
 #: At most this many claimed tasks are kept for group finishes (a runner holds a few dozen).
@@ -748,7 +773,7 @@ class SqliteTaskStore(LocalNotifications):
             # finished on its own
             conn.execute("SAVEPOINT finish_many")
             updated = datetime.fromisoformat(now)
-            values = [_finish_values(task_id, t, owner, now, updated) for task_id, t in plain]
+            values = [_finish_row(task_id, t, owner, now, updated) for task_id, t in plain]
             if conn.executemany(_FINISH_NO_ROW, values).rowcount == len(plain):
                 for task_id, transition in plain:
                     held = self._held.pop(task_id, None)
