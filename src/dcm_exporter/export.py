@@ -147,6 +147,10 @@ class InstanceRef:
 # --- cancellation and progress -------------------------------------------------------------------
 
 
+#: Guards the creation of a CancelToken's Event when two threads wait on it first at once.
+_TOKEN_EVENTS = threading.Lock()
+
+
 class CancelToken:
     """A thread-safe flag one side sets (``cancel()``) and a transport checks between instances.
 
@@ -158,28 +162,44 @@ class CancelToken:
     True
     """
 
-    __slots__ = ("_event",)
+    # The Event (a Condition and its locks) is made only when someone waits: most tokens are never waited on,
+    # and a runner of short tasks makes one per task.
+    __slots__ = ("_cancelled", "_event")
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._cancelled = False
+        self._event: threading.Event | None = None
 
     def cancel(self) -> None:
         """Ask the export to stop after the instance being sent."""
-        self._event.set()
+        self._cancelled = True
+        event = self._event
+        if event is not None:
+            event.set()
 
     @property
     def cancelled(self) -> bool:
         """Whether ``cancel()`` was called."""
-        return self._event.is_set()
+        return self._cancelled
 
     def raise_if_cancelled(self) -> None:
         """Raise :class:`~dcm_exporter.errors.ExportCanceledError` when ``cancel()`` was called."""
-        if self._event.is_set():
+        if self._cancelled:
             raise ExportCanceledError("export canceled")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until cancelled or ``timeout`` seconds passed; return whether it was cancelled."""
-        return self._event.wait(timeout)
+        event = self._event
+        if event is None:
+            with _TOKEN_EVENTS:
+                if self._event is None:
+                    self._event = threading.Event()
+                event = self._event
+        # a cancel() that came before the Event existed set only the flag: the Event learns it here (the flag
+        # is written before cancel() reads the Event, so one of the two sides sees the other)
+        if self._cancelled:
+            event.set()
+        return event.wait(timeout)
 
     def __repr__(self) -> str:
         return f"CancelToken(cancelled={self.cancelled})"

@@ -244,6 +244,21 @@ def test_cancel_token() -> None:
         token.raise_if_cancelled()
 
 
+def test_cancel_token_wait_sees_a_cancel_from_before_and_after_the_first_wait() -> None:
+    early = CancelToken()
+    early.cancel()  # no one waited yet: the token has no Event to set
+    assert early.wait(0) and early.wait(None)
+    late = CancelToken()
+    assert not late.wait(0.01)  # times out: not cancelled
+    waiters = [threading.Thread(target=late.wait, args=(5,)) for _ in range(3)]
+    for waiter in waiters:
+        waiter.start()
+    late.cancel()
+    for waiter in waiters:
+        waiter.join(10)
+    assert not any(w.is_alive() for w in waiters) and late.cancelled
+
+
 def test_instance_ref_open_and_missing(tmp_path: Path) -> None:
     f = tmp_path / "x.dcm"
     f.write_bytes(b"abc")

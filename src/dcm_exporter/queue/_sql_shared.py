@@ -59,6 +59,9 @@ TASK_COLUMNS = (
 
 _COLUMN_LIST = ", ".join(TASK_COLUMNS)
 _BINARY = frozenset({bytes, bytearray})
+# a dict look-up instead of an Enum call per row (an unknown value still goes to the Enum, which raises)
+_STATUSES = {s.value: s for s in TaskStatus}
+_TASK_TYPES = {t.value: t for t in TaskType}
 _TIME_COLUMNS = frozenset(
     {"created_time", "updated_time", "scheduled_time", "processing_start_time", "processing_end_time", "lease_expires"}
 )
@@ -89,8 +92,10 @@ def task_from_row(
             value = fields[name]
             if value is not None:
                 fields[name] = time(value)
-        fields["status"] = TaskStatus(fields["status"])
-        fields["task_type"] = TaskType(fields["task_type"])
+        status = fields["status"]
+        fields["status"] = _STATUSES.get(status) or TaskStatus(status)
+        task_type = fields["task_type"]
+        fields["task_type"] = _TASK_TYPES.get(task_type) or TaskType(task_type)
         fields["modalities"] = modalities(fields["modalities"])
         return ExportTask(**fields)
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from dcm_exporter._suggest import did_you_mean
-from dcm_exporter.errors import ConfigurationError, ExportCanceledError, QueueError
+from dcm_exporter.errors import ConfigurationError, QueueError
 from dcm_exporter.models import Configuration, ExporterDescriptor, QueueDescriptor
 from dcm_exporter.queue.attempts import (
     IAN_QUEUE,
@@ -576,16 +576,13 @@ class TaskManager:
         started: datetime | None = None,
     ) -> Transition | TaskResult:
         """The transition an attempt ends with, or the result when a stop interrupted it (task released)."""
-        from dcm_exporter.export import OutcomeStatus
-
         with self._lock:
             self._tokens.pop(task.task_id, None)
             stopping = task.task_id in self._stopping
             self._stopping.discard(task.task_id)
-        canceled = isinstance(error, ExportCanceledError) or (
-            outcome is not None and outcome.status == OutcomeStatus.CANCELED
-        )
-        if stopping and (canceled or error is not None):
+        # an error (a cancel's ExportCanceledError among them) or a CANCELED outcome; OutcomeStatus is a StrEnum,
+        # compared by its value without importing it here (an import per task)
+        if stopping and (error is not None or (outcome is not None and outcome.status == "CANCELED")):
             released = self.store.release(task.task_id, owner=self.owner, now=now)
             log.info(
                 "export task %s interrupted by stop, back in the queue", task.task_id, extra=task_extra(task)

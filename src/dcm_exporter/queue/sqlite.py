@@ -211,14 +211,18 @@ def _without_exclusions(claim_sql: str) -> str:
 _CLAIM_OPEN = _without_exclusions(_SQL["claim"])
 
 
-def _finish_values(task_id: int, transition: Transition, owner: str, now: str) -> dict[str, Any]:
-    """The parameters of ``finish`` for one task."""
+def _finish_values(
+    task_id: int, transition: Transition, owner: str, now: str, now_time: datetime | None = None
+) -> dict[str, Any]:
+    """The parameters of ``finish`` for one task. ``now_time``: ``now`` as a datetime, when the caller has it
+    (an attempt ends at the time it is recorded: that text is then not formatted again for each task)."""
+    end = transition.processing_end_time
     return {
         "task_id": task_id,
         "owner": owner,
         "now": now,
         "status": transition.status.value,
-        "processing_end_time": _ts(transition.processing_end_time),
+        "processing_end_time": now if end == now_time else _ts(end),
         "number_of_failures": transition.number_of_failures,
         "processing_start_time": _opt_ts(transition.processing_start_time),
         "scheduled_time": _opt_ts(transition.scheduled_time),
@@ -743,9 +747,9 @@ class SqliteTaskStore(LocalNotifications):
             # any more (cancelled, deleted, taken over while it ran) the group is undone and each task is
             # finished on its own
             conn.execute("SAVEPOINT finish_many")
-            values = [_finish_values(task_id, t, owner, now) for task_id, t in plain]
+            updated = datetime.fromisoformat(now)
+            values = [_finish_values(task_id, t, owner, now, updated) for task_id, t in plain]
             if conn.executemany(_FINISH_NO_ROW, values).rowcount == len(plain):
-                updated = datetime.fromisoformat(now)
                 for task_id, transition in plain:
                     held = self._held.pop(task_id, None)
                     if held is not None:

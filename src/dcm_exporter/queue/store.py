@@ -188,23 +188,37 @@ def coalesce_or_insert(writes: CoalescingWrites[_T], new: NewTask, new_scheduled
 def ended(held: ExportTask, transition: Transition, updated: datetime, *, modalities: tuple[str, ...]) -> ExportTask:
     """A task held IN PROCESS after ``transition`` ended its attempt: what every store writes over it (the SQL
     stores' SET clause, in Python). ``modalities`` as the store keeps them (the SQL stores' text form)."""
-    return attrs.evolve(
-        held,
+    # every field spelled out rather than attrs.evolve, which looks the class's fields up on each call: a
+    # runner of short tasks builds one of these per task
+    return ExportTask(
+        task_id=held.task_id,
+        created_time=held.created_time,
+        updated_time=updated,
+        device_name=held.device_name,
+        queue_name=held.queue_name,
+        exporter_id=held.exporter_id,
+        local_ae_title=held.local_ae_title,
+        study_uid=held.study_uid,
+        series_uid=held.series_uid,
+        sop_instance_uid=held.sop_instance_uid,
+        scheduled_time=transition.scheduled_time or held.scheduled_time,
         status=transition.status,
+        processing_start_time=transition.processing_start_time or held.processing_start_time,
         processing_end_time=transition.processing_end_time,
         number_of_failures=transition.number_of_failures,
-        processing_start_time=transition.processing_start_time or held.processing_start_time,
-        scheduled_time=transition.scheduled_time or held.scheduled_time,
+        batch_id=held.batch_id,
         error_message=transition.error_message,
         outcome_message=transition.outcome_message,
         number_of_instances=(
             held.number_of_instances if transition.number_of_instances is None else transition.number_of_instances
         ),
         modalities=modalities,
-        result_json=transition.result_json,
-        updated_time=updated,
+        requester=held.requester,
         lease_owner=None,
         lease_expires=None,
+        task_type=held.task_type,
+        destination_aet=held.destination_aet,
+        result_json=transition.result_json,
     )
 
 

@@ -31,6 +31,8 @@ def utc(value: datetime) -> datetime:
     Raises:
         ValueError: ``value`` is naive (has no timezone).
     """
+    if value.tzinfo is UTC:  # already UTC (what the stores read and the clocks give): as astimezone would return it
+        return value
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValueError(f"datetime {value.isoformat()} has no timezone: pass a timezone-aware datetime")
     return value.astimezone(UTC)
@@ -99,6 +101,12 @@ def _modalities(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _task_type(value: TaskType | str) -> TaskType:
+    # a member passes as it is: calling the Enum goes through EnumType.__call__, a measurable share of building
+    # a task (a runner of short tasks builds two per task)
+    return value if type(value) is TaskType else TaskType(value)
+
+
 @attrs.frozen(kw_only=True)
 class ExportTask:
     """One export task as stored in a task store.
@@ -157,7 +165,7 @@ class ExportTask:
     requester: str | None = None
     lease_owner: str | None = None
     lease_expires: datetime | None = attrs.field(default=None, converter=_opt_utc)
-    task_type: TaskType = attrs.field(default=TaskType.EXPORT, converter=TaskType)
+    task_type: TaskType = attrs.field(default=TaskType.EXPORT, converter=_task_type)
     destination_aet: str | None = None
     result_json: str | None = None
 
@@ -211,7 +219,7 @@ class NewTask:
     number_of_instances: int | None = None
     modalities: tuple[str, ...] = attrs.field(default=(), converter=_modalities)
     requester: str | None = None
-    task_type: TaskType = attrs.field(default=TaskType.EXPORT, converter=TaskType)
+    task_type: TaskType = attrs.field(default=TaskType.EXPORT, converter=_task_type)
     destination_aet: str | None = None
 
     def __attrs_post_init__(self) -> None:
