@@ -449,6 +449,27 @@ def test_an_associate_ac_with_more_contexts_than_context_ids_is_refused_undecode
     assert "malformed A-ASSOCIATE-AC: 30000 presentation contexts, more than the 128 context IDs" in str(info.value)
 
 
+def test_an_error_comment_of_60_kb_is_cut_in_the_reason(peer_factory: Callable[..., Peer], tmp_path: Path) -> None:
+    """An Error Comment is an LO (64 characters), but a command set may hold 64 KiB: a peer sending 60,000
+    characters with every failure made each instance's reason that long (640 MB for 10,000 instances)."""
+
+    def long_comment(peer: Peer, conn: socket.socket, context_id: int) -> None:
+        while (command := read_store_rq(conn)) is not None:
+            rsp = store_rsp(command, status=0xA700) + struct.pack("<HHL", 0, d.ERROR_COMMENT, 60_000) + b"E" * 60_000
+            for i in range(0, len(rsp), 16_000):
+                conn.sendall(d.pdata_pdu(context_id, rsp[i : i + 16_000], command=True, last=i + 16_000 >= len(rsp)))
+
+    peer = peer_factory(long_comment)
+    configuration = configuration_for(peer.port)
+    refs = make_files(tmp_path, 2)
+    with DicomTransport(EXPORTER, configuration) as transport:
+        outcome = transport.send(request_for(refs, configuration))
+    assert outcome.failed == 2
+    for failure in outcome.failures:
+        assert "C-STORE status 0xA700 (Out of Resources): " + "E" * 256 + "...(60000 characters)" in failure.reason
+        assert len(failure.reason) < 1000
+
+
 def test_garbage_after_the_last_store_response_of_a_pooled_association(
     peer_factory: Callable[..., Peer], tmp_path: Path
 ) -> None:

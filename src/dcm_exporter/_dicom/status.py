@@ -122,8 +122,16 @@ def status_meaning(status: int) -> str:
     return "" if family is None else STATUS_MEANINGS[family]
 
 
+#: Characters of a peer's Error Comment kept in a message: the attribute is an LO (at most 64), but a peer may
+#: send up to the command set limit (64 KiB) in every response, which would then be kept in every failure.
+MAX_COMMENT = 256
+
+
 def status_text(operation: str, status: int, comment: str | None = None) -> str:
-    """``C-STORE status 0xA700 (Out of Resources): <error comment>``, as messages name a status."""
+    """``C-STORE status 0xA700 (Out of Resources): <error comment>``, as messages name a status (an Error
+    Comment longer than :data:`MAX_COMMENT` characters cut there, its length said)."""
     meaning = status_meaning(status)
     text = f"{operation} status 0x{status:04X}" + (f" ({meaning})" if meaning else "")
+    if comment and len(comment) > MAX_COMMENT:
+        comment = f"{comment[:MAX_COMMENT]}...({len(comment)} characters)"
     return f"{text}: {comment}" if comment else text
