@@ -611,7 +611,8 @@ class Exporter:
             progress=progress,
         )
         outcome = transport.send(request)
-        modalities = tuple(dict.fromkeys(r.modality for r in refs if r.modality))
+        # no instances looked up (a transport that needs none, such as noop:): no modalities to gather
+        modalities = tuple(dict.fromkeys(r.modality for r in refs if r.modality)) if refs else ()
         if modalities and not outcome.modalities:
             outcome = attrs.evolve(outcome, modalities=modalities)
         if log.isEnabledFor(logging.INFO):

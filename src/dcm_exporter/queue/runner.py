@@ -606,7 +606,8 @@ class TaskRunner:
 
     def _perform(self, task: ExportTask, token: CancelToken) -> tuple[Attempt, float]:
         """Perform one task; returns the attempt and the seconds it took."""
-        self.hooks._fire_started(task)
+        if self.hooks.started:  # most runners have no hooks: no call and no list copy per task
+            self.hooks._fire_started(task)
         started = self.manager.now()
         clock = time.monotonic()
         outcome: Outcome | None = None
@@ -639,8 +640,10 @@ class TaskRunner:
                 worker.retired = True  # run_until_idle reports the store's error instead of going on
             return None
         self._store_ok(worker)
+        finished = self.hooks.finished  # the list itself: a hook registered meanwhile is called too
         for result, attempt in zip(results, ends, strict=True):
             if attempt.error is not None and result.task is not None and not result.released:
                 log.debug("export task %s raised", attempt.task.task_id, exc_info=attempt.error)
-            self.hooks._fire_finished(result)
+            if finished:
+                self.hooks._fire_finished(result)
         return claimed
