@@ -25,6 +25,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -292,6 +293,10 @@ def outcome_of(result: CommitmentResult, entity: str) -> ActionOutcome:
     )
 
 
+#: How many Transaction UIDs of requests that gave up are remembered, so that their late reports are answered
+#: Success (an older one is refused as never issued; each takes about 100 bytes).
+GAVE_UP_KEPT = 4096
+
 #: The largest N-EVENT-REPORT data set taken when no request of the reporter waits (a late report), and the
 #: part of any report that is not its instance items: the Transaction UID and a few optional attributes.
 REPORT_BYTES_BASE = 64 << 10
@@ -329,6 +334,9 @@ class StorageCommitmentSCU:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
+        # the Transaction UIDs of requests that gave up before their report came (the newest ones): a late
+        # report for one of them is answered Success, one for a transaction never issued here is refused
+        self._gave_up: OrderedDict[str, None] = OrderedDict()
         self._servers: dict[tuple[str, int], EventReportServer] = {}
         self._closed = False
 
@@ -396,10 +404,11 @@ class StorageCommitmentSCU:
 
         A report counts only when it comes from the SCP that request asked, addressed to the AE title that
         asked (and, on a new association, from the SCP's host); one from anywhere else, or without a decodable
-        Transaction UID, is answered 0x0110 (Processing failure) and changes nothing. A report for a
-        transaction no request waits for (never issued, or its request gave up) changes nothing either, but is
-        answered Success, as dcm4chee-arc answers a report it has no result for: the SCP has delivered it, and
-        a failure would only make it send again what no one will read.
+        Transaction UID, is answered 0x0110 (Processing failure) and changes nothing; so is a report for a
+        transaction never issued here (forged or misrouted: the sender should learn it went nowhere). A late
+        report, for a transaction whose request gave up (one of the newest ``GAVE_UP_KEPT``), changes
+        nothing but is answered Success, as dcm4chee-arc answers a report it has no result for: the SCP has
+        delivered it, and a failure would only make it send again what no one will read.
         """
         if sop_class_uid != STORAGE_COMMITMENT_PUSH_MODEL:
             return 0x0122  # SOP class not supported
@@ -413,10 +422,15 @@ class StorageCommitmentSCU:
             return 0x0110
         with self._lock:
             pending = self._pending.get(transaction_uid)
-        if pending is None:
-            log.warning("storage commitment report from %s for unknown or expired transaction %s (event type %d): "
-                        "answered Success, not recorded", origin, transaction_uid, event_type)
+            late = pending is None and transaction_uid in self._gave_up
+        if pending is None and late:
+            log.warning("storage commitment report from %s for expired transaction %s (event type %d): its "
+                        "request gave up; answered Success, not recorded", origin, transaction_uid, event_type)
             return 0x0000
+        if pending is None:
+            log.warning("storage commitment report from %s for unknown transaction %s (event type %d), never "
+                        "issued here: refused (0x0110), not recorded", origin, transaction_uid, event_type)
+            return 0x0110
         why = _not_from(pending, origin)
         if why:
             log.warning("storage commitment report for transaction %s refused: %s", transaction_uid, why)
@@ -521,6 +535,10 @@ class StorageCommitmentSCU:
         finally:
             with self._lock:
                 self._pending.pop(transaction_uid, None)
+                if pending.result is None:
+                    self._gave_up[transaction_uid] = None
+                    while len(self._gave_up) > GAVE_UP_KEPT:
+                        self._gave_up.popitem(last=False)
         assert pending.result is not None
         return pending.result
 
