@@ -470,6 +470,19 @@ def test_an_error_comment_of_60_kb_is_cut_in_the_reason(peer_factory: Callable[.
         assert len(failure.reason) < 1000
 
 
+def _two_exports_the_second_on_a_new_association(peer: Peer, tmp_path: Path) -> None:
+    """Two exports through one transport (its pool): both complete, the second on a new association."""
+    configuration = configuration_for(peer.port)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with DicomTransport(EXPORTER, configuration) as transport:
+        first = transport.send(request_for(make_files(tmp_path / "a", 1), configuration))
+        second = transport.send(request_for(make_files(tmp_path / "b", 2), configuration))
+    assert first.status is OutcomeStatus.COMPLETED
+    assert second.status is OutcomeStatus.COMPLETED and second.completed == 2
+    assert peer.associations == 2
+
+
 def test_garbage_after_the_last_store_response_of_a_pooled_association(
     peer_factory: Callable[..., Peer], tmp_path: Path
 ) -> None:
@@ -482,16 +495,7 @@ def test_garbage_after_the_last_store_response_of_a_pooled_association(
             rsp = d.pdata_pdu(context_id, store_rsp(command), command=True, last=True)
             conn.sendall(rsp + (b"\xfe\x00garbage" if first else b""))
 
-    peer = peer_factory(garbage_after_last)
-    configuration = configuration_for(peer.port)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    with DicomTransport(EXPORTER, configuration) as transport:
-        first = transport.send(request_for(make_files(tmp_path / "a", 1), configuration))
-        second = transport.send(request_for(make_files(tmp_path / "b", 2), configuration))
-    assert first.status is OutcomeStatus.COMPLETED
-    assert second.status is OutcomeStatus.COMPLETED and second.completed == 2
-    assert peer.associations == 2
+    _two_exports_the_second_on_a_new_association(peer_factory(garbage_after_last), tmp_path)
 
 
 def test_garbage_arriving_while_a_pooled_association_is_reused_opens_a_new_one(
@@ -511,16 +515,7 @@ def test_garbage_arriving_while_a_pooled_association_is_reused_opens_a_new_one(
                 return
             conn.sendall(rsp)
 
-    peer = peer_factory(garbage_on_reuse)
-    configuration = configuration_for(peer.port)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    with DicomTransport(EXPORTER, configuration) as transport:
-        first = transport.send(request_for(make_files(tmp_path / "a", 1), configuration))
-        second = transport.send(request_for(make_files(tmp_path / "b", 2), configuration))
-    assert first.status is OutcomeStatus.COMPLETED
-    assert second.status is OutcomeStatus.COMPLETED and second.completed == 2
-    assert peer.associations == 2
+    _two_exports_the_second_on_a_new_association(peer_factory(garbage_on_reuse), tmp_path)
 
 
 # --- item 10: the response must name the instance sent -----------------------------------------------
